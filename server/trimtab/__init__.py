@@ -1,0 +1,3 @@
+"""trimtab: declarative PostgreSQL schemas, migrations and editor support."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,315 @@
+"""Find the project and resolve its settings: config file, .env files, environment, flags."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trimtab.errors import ConfigError
+
+CONFIG_FILE = "trimtab.toml"
+PYPROJECT = "pyproject.toml"
+ENV_FILES = (".env", ".env.local")  # later files win
+DIRECT_URL_VAR = "DIRECT_DATABASE_URL"
+DEFAULT_URL_VAR = "DATABASE_URL"
+
+# key -> (expected type, description for error messages)
+_KEYS: dict[str, tuple[type, str]] = {
+    "schema": (str, "a path to a .sql file or a folder of .sql files"),
+    "migrations": (str, "a path to the migrations folder"),
+    "schemas": (list, "a list of schema names"),
+    "shadow_database_url": (str, "a PostgreSQL URL"),
+    "database_url": (str, "a PostgreSQL URL"),
+    "database_url_env": (str, "the name of an environment variable"),
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    config_file: Path | None
+    schema_path: Path
+    migrations_dir: Path
+    managed_schemas: tuple[str, ...] | None  # None: every non-system schema
+    shadow_database_url: str | None
+    # None: nothing configured, the embedded server applies; "": libpq PG* variables apply.
+    database_url: str | None
+    database_url_source: str | None
+
+
+# --- project discovery -----------------------------------------------------------------------
+
+
+def _has_tool_table(pyproject: Path) -> bool:
+    try:
+        text = pyproject.read_text(encoding="utf-8")
+    except OSError:
+        return False
+    # Cheap text test first, so unrelated (or broken) pyproject files up the tree are not parsed.
+    if "tool.trimtab" not in text:
+        return False
+    data = _parse_toml(text, pyproject)
+    return isinstance(data.get("tool", {}).get("trimtab"), dict)
+
+
+def find_project(start: Path) -> Path:
+    """The first folder from start upwards holding trimtab.toml or a [tool.trimtab] table."""
+    start = Path(os.path.abspath(start))
+    if start.is_file():
+        start = start.parent
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+        if (folder / PYPROJECT).is_file() and _has_tool_table(folder / PYPROJECT):
+            return folder
+    return start
+
+
+# --- config file ---------------------------------------------------------------------------------
+
+
+def _parse_toml(text: str, path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        # Python 3.11 has no lineno attribute; the position is in the message.
+        msg = str(err)
+        m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
+        raise ConfigError(
+            "invalid TOML: " + (msg[: m.start()].rstrip() if m else msg),
+            file=str(path),
+            line=int(m.group(1)) if m else None,
+            column=int(m.group(2)) if m else None,
+        ) from err
+
+
+def _key_line(text: str, table: str, key: str) -> int | None:
+    """The line where key is set in table ("" for the top level), or None."""
+    current = ""
+    key_re = re.compile(
+        rf"""\s*(?:{re.escape(key)}|"{re.escape(key)}"|'{re.escape(key)}')\s*[.=]"""
+    )
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        header = re.fullmatch(r"\[\[?\s*([^\]]+?)\s*\]\]?(?:\s*#.*)?", stripped)
+        if header:
+            current = re.sub(r"\s*\.\s*", ".", header.group(1)).replace('"', "")
+            if current == (f"{table}.{key}" if table else key) or current.startswith(
+                f"{table}.{key}." if table else f"{key}."
+            ):
+                return number
+            continue
+        if current == table and key_re.match(raw):
+            return number
+    return None
+
+
+def _read_settings(path: Path) -> tuple[dict[str, Any], str, str]:
+    """The trimtab settings table of a config file, with the file text and the table name."""
+    text = path.read_text(encoding="utf-8")
+    data = _parse_toml(text, path)
+    if path.name == PYPROJECT:
+        return data.get("tool", {}).get("trimtab", {}), text, "tool.trimtab"
+    return data, text, ""
+
+
+def _validate(settings: dict[str, Any], text: str, table: str, path: Path) -> None:
+    valid = ", ".join(_KEYS)
+    for key, value in settings.items():
+        line = _key_line(text, table, key)
+        if key not in _KEYS:
+            raise ConfigError(
+                f"unknown setting {key!r}",
+                file=str(path),
+                line=line,
+                hint=f"Valid settings: {valid}.",
+            )
+        expected, description = _KEYS[key]
+        ok = isinstance(value, expected)
+        if ok and key == "schemas":
+            ok = bool(value) and all(isinstance(v, str) and v for v in value)
+        elif ok and isinstance(value, str):
+            ok = bool(value.strip())
+        if not ok:
+            hint = f"{key} must be {description}."
+            if key == "schemas":
+                hint += " Leave it out to manage every non-system schema."
+            raise ConfigError(
+                f"invalid value for {key!r}: {value!r}", file=str(path), line=line, hint=hint
+            )
+
+
+# --- .env files ----------------------------------------------------------------------------------
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$"}
+
+
+def parse_env(text: str) -> dict[str, str]:
+    """KEY=VALUE lines, with comments, an optional `export ` prefix and quoted values."""
+    result: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", key):
+            continue
+        value = value.strip()
+        if value[:1] in ("'", '"'):
+            quote, body, out, i = value[0], value[1:], [], 0
+            while i < len(body) and body[i] != quote:
+                if quote == '"' and body[i] == "\\" and i + 1 < len(body):
+                    out.append(_ESCAPES.get(body[i + 1], "\\" + body[i + 1]))
+                    i += 2
+                    continue
+                out.append(body[i])
+                i += 1
+            value = "".join(out)
+        else:
+            value = re.split(r"\s+#", value, maxsplit=1)[0].strip()
+        result[key] = value
+    return result
+
+
+def _env_layers(root: Path, environ: Mapping[str, str]) -> list[tuple[str, Mapping[str, str]]]:
+    """(label, variables), strongest first: real environment, .env.local, .env."""
+    layers: list[tuple[str, Mapping[str, str]]] = [("", environ)]
+    for name in reversed(ENV_FILES):
+        path = root / name
+        if path.is_file():
+            try:
+                layers.append((name, parse_env(path.read_text(encoding="utf-8"))))
+            except (OSError, UnicodeDecodeError) as err:
+                raise ConfigError(f"cannot read {name}: {err}", file=str(path)) from err
+    return layers
+
+
+# --- load -----------------------------------------------------------------------------------------
+
+
+def _config_file(root: Path) -> Path | None:
+    if (root / CONFIG_FILE).is_file():
+        return root / CONFIG_FILE
+    if (root / PYPROJECT).is_file() and _has_tool_table(root / PYPROJECT):
+        return root / PYPROJECT
+    return None
+
+
+def _absolute(base: Path, value: str) -> Path:
+    return Path(os.path.abspath(base / Path(value).expanduser()))
+
+
+def load_config(
+    start: Path,
+    *,
+    schema: str | None = None,
+    url: str | None = None,
+    direct: bool = True,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Resolve the settings: flags > environment (real, then .env.local, then .env) > config file.
+
+    With direct=True (push, migrate) DIRECT_DATABASE_URL is preferred over DATABASE_URL within
+    each layer. A layer wins as a whole: a DATABASE_URL exported in the shell beats a
+    DIRECT_DATABASE_URL left in .env, so a command never silently targets the .env database.
+    Then the config file's database_url, then libpq's own PG* variables (real environment
+    only, and only when PGHOST or PGDATABASE is set), else None: the embedded server.
+    `environ` defaults to os.environ (tests pass their own); it is never modified.
+    """
+    environ = os.environ if environ is None else environ
+    root = find_project(start)
+    config_file = _config_file(root)
+    settings: dict[str, Any] = {}
+    if config_file is not None:
+        settings, text, table = _read_settings(config_file)
+        _validate(settings, text, table, config_file)
+
+    schema_path = (
+        Path(os.path.abspath(Path(schema).expanduser()))  # a flag is relative to the cwd
+        if schema
+        else _absolute(root, settings.get("schema", "schema.sql"))
+    )
+    schemas = settings.get("schemas")
+
+    database_url: str | None = None
+    source: str | None = None
+    names = [DIRECT_URL_VAR] if direct else []
+    names.append(settings.get("database_url_env", DEFAULT_URL_VAR))
+    if url:
+        database_url, source = url, "--url"
+    else:
+        for label, variables in _env_layers(root, environ):
+            found = next((n for n in names if variables.get(n, "").strip()), None)
+            if found:
+                database_url = variables[found].strip()
+                source = f"{found} ({label})" if label else found
+                break
+    if database_url is None and settings.get("database_url") and config_file is not None:
+        database_url, source = settings["database_url"], config_file.name
+    if database_url is None and (environ.get("PGHOST") or environ.get("PGDATABASE")):
+        # libpq reads PG* itself when given an empty conninfo.
+        database_url, source = "", "PG* environment"
+
+    return Config(
+        root=root,
+        config_file=config_file,
+        schema_path=schema_path,
+        migrations_dir=_absolute(root, settings.get("migrations", "migrations")),
+        managed_schemas=tuple(schemas) if schemas else None,
+        shadow_database_url=settings.get("shadow_database_url"),
+        database_url=database_url,
+        database_url_source=source,
+    )
+
+
+# --- URLs ---------------------------------------------------------------------------------------
+
+_URL_SCHEME = re.compile(r"^(postgres(?:ql)?://)", re.IGNORECASE)
+_KV_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+
+
+def redact(url: str) -> str:
+    """The URL or key=value conninfo with its password replaced by ***."""
+    m = _URL_SCHEME.match(url)
+    if not m:
+        return _KV_PASSWORD.sub(r"\1***", url)
+    scheme, rest = m.group(1), url[m.end() :]
+    head, qmark, query = rest.partition("?")
+    # The last @ before the query ends the user info; passwords with an unescaped / or @ still hide.
+    at = head.rfind("@")
+    if at >= 0:
+        userinfo, hostpart = head[:at], head[at:]
+        user, colon, password = userinfo.partition(":")
+        if colon and password:
+            head = f"{user}:***{hostpart}"
+    query = _QUERY_PASSWORD.sub(r"\1***", qmark + query)
+    return scheme + head + query
+
+
+def pooler_warning(url: str | None) -> str | None:
+    """A warning when the URL looks like a transaction pooler, else None."""
+    if not url:
+        return None
+    shown = redact(url)
+    lowered = shown.lower().replace("***", "")
+    reasons = []
+    if re.search(r":6543(?:[/,?]|$)", lowered) or re.search(r"\bport\s*=\s*'?6543\b", lowered):
+        reasons.append("port 6543")
+    reasons += [f"'{word}' in the URL" for word in ("pgbouncer", "pooler") if word in lowered]
+    if not reasons:
+        return None
+    return (
+        f"The database URL {shown} looks like a connection pooler ({', '.join(reasons)}). "
+        "Schema changes need a direct connection: a transaction pooler can split a migration "
+        "across server connections and break its locks. "
+        f"Set {DIRECT_URL_VAR} to the direct (non-pooled) URL."
+    )

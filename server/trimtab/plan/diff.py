@@ -1,0 +1,722 @@
+"""model x model -> changes.
+
+Pure: no I/O, no ordering (``order.py`` sorts), no SQL (``render.py`` writes it). Both
+models hold catalog-canonical text, so "changed" is plain inequality. The diff alters in
+place wherever PostgreSQL can, and replaces only what it must; when it replaces something,
+it also replaces what depends on it (views over a changed column, triggers on a recreated
+function, foreign keys onto a recreated key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+
+from trimtab.model import (
+    Column,
+    CompositeType,
+    Constraint,
+    Domain,
+    EnumType,
+    Function,
+    Grant,
+    Index,
+    Model,
+    Table,
+    View,
+    qname,
+    quote_ident,
+)
+from trimtab.plan.changes import Change, Kind
+
+
+def diff(current: Model, desired: Model) -> list[Change]:
+    return _Differ(current, desired).run()
+
+
+def _strip_not_valid(definition: str) -> str:
+    return definition.removesuffix(" NOT VALID")
+
+
+class _Differ:
+    def __init__(self, current: Model, desired: Model) -> None:
+        self.cur = current
+        self.new = desired
+        self.out: list[Change] = []
+        # Objects replaced (dropped and created again): their dependents follow.
+        self.recreated_tables: set[tuple[str, str]] = set()
+        self.recreated_functions: set[tuple[str, ...]] = set()
+        self.changed_columns: set[tuple[str, str, str]] = set()  # type change or drop
+        self.dropped_tables: set[tuple[str, str]] = set()
+        self.recreate_views: dict[tuple[str, ...], str] = {}  # view key -> reason
+        self.recreated_enums: set[tuple[str, str]] = set()
+        self.replaced_keys: set[tuple[str, str, tuple[str, ...]]] = set()  # PK/unique recreated
+
+    def emit(self, kind: Kind, target: tuple[str, ...], before: object = None,
+             after: object = None, parent: object = None, reason: str | None = None,
+             data_loss: bool = False) -> None:
+        self.out.append(Change(kind, target, before, after, parent, reason, data_loss))
+
+    def run(self) -> list[Change]:
+        self.schemas()
+        self.extensions()
+        self.types()
+        self.sequences()
+        self.functions()
+        self.tables()
+        self.foreign_keys_onto_replaced_keys()
+        self.views()
+        self.comments()
+        self.grants()
+        return self.out
+
+    # -- schemas, extensions -------------------------------------------------------------
+
+    def schemas(self) -> None:
+        for key, s in self.new.schemas.items():
+            if key not in self.cur.schemas:
+                self.emit(Kind.CREATE_SCHEMA, key, after=s)
+        for key, s in self.cur.schemas.items():
+            if key not in self.new.schemas:
+                self.emit(Kind.DROP_SCHEMA, key, before=s, data_loss=True)
+
+    def extensions(self) -> None:
+        for key, e in self.new.extensions.items():
+            old = self.cur.extensions.get(key)
+            if old is None:
+                self.emit(Kind.CREATE_EXTENSION, key, after=e)
+            elif old.version != e.version or old.schema != e.schema:
+                self.emit(Kind.ALTER_EXTENSION, key, before=old, after=e)
+        for key, e in self.cur.extensions.items():
+            if key not in self.new.extensions:
+                self.emit(Kind.DROP_EXTENSION, key, before=e, data_loss=True)
+
+    # -- types -----------------------------------------------------------------------------
+
+    def types(self) -> None:
+        for key, t in self.new.types.items():
+            old = self.cur.types.get(key)
+            if old is None:
+                self.emit(Kind.CREATE_TYPE, key, after=t)
+            elif old == t or _without_comment(old) == _without_comment(t):
+                continue
+            elif isinstance(old, EnumType) and isinstance(t, EnumType):
+                self.enum(old, t)
+            elif type(old) is type(t) and self._alterable_type(old, t):
+                self.emit(Kind.ALTER_TYPE, key, before=old, after=t)
+            else:
+                self.emit(Kind.DROP_TYPE, key, before=old, reason="replaced", data_loss=True)
+                self.emit(Kind.CREATE_TYPE, key, after=t, reason="replaced")
+        for key, t in self.cur.types.items():
+            if key not in self.new.types:
+                self.emit(Kind.DROP_TYPE, key, before=t, data_loss=True)
+
+    @staticmethod
+    def _alterable_type(old: object, new: object) -> bool:
+        if isinstance(old, Domain) and isinstance(new, Domain):
+            return old.base_type == new.base_type and old.collation == new.collation
+        return isinstance(old, CompositeType)
+
+    def enum(self, old: EnumType, new: EnumType) -> None:
+        if old.values == new.values:
+            return
+        it = iter(new.values)
+        if all(v in it for v in old.values):  # old values keep their order: add the others
+            for i, v in enumerate(new.values):
+                if v not in old.values:
+                    self.emit(Kind.ADD_ENUM_VALUE, new.key, before=old, after=new,
+                              parent=(new.values[i - 1] if i else None, v))
+            return
+        lost = [v for v in old.values if v not in new.values]
+        self.recreated_enums.add((new.schema, new.name))
+        self.emit(Kind.RECREATE_ENUM, new.key, before=old, after=new,
+                  parent=self._columns_of_type(new.schema, new.name),
+                  reason=f"removes {', '.join(lost)}" if lost else "reorders values",
+                  data_loss=bool(lost))
+        for schema, table, column, *_ in self._columns_of_type(new.schema, new.name):
+            self.changed_columns.add((schema, table, column))
+
+    def _columns_of_type(self, schema: str, name: str) -> tuple[tuple[str, ...], ...]:
+        """(schema, table, column, type, default) of every kept column of this type."""
+        out = []
+        for t in self.cur.tables.values():
+            if t.partition_of:  # partitions follow their parent's column type
+                continue
+            new_t = self.new.tables.get(t.key)
+            for c in t.columns:
+                nc = new_t.column(c.name) if new_t else None
+                if c.type_ref == (schema, name) and nc is not None and nc.type == c.type:
+                    out.append((t.schema, t.name, c.name, c.type, c.default))
+        return tuple(out)
+
+    # -- sequences -------------------------------------------------------------------------
+
+    def sequences(self) -> None:
+        for key, s in self.new.sequences.items():
+            old = self.cur.sequences.get(key)
+            if old is None:
+                self.emit(Kind.CREATE_SEQUENCE, key, after=s)
+                if s.owned_by:
+                    self.emit(Kind.SET_SEQUENCE_OWNER, key, after=s)
+                continue
+            if _seq_options(old) != _seq_options(s):
+                self.emit(Kind.ALTER_SEQUENCE, key, before=old, after=s)
+            if old.owned_by != s.owned_by:
+                self.emit(Kind.SET_SEQUENCE_OWNER, key, before=old, after=s)
+        for key, s in self.cur.sequences.items():
+            if key in self.new.sequences:
+                continue
+            if s.owned_by and self._owner_goes(s.owned_by):
+                continue  # dropped with its column
+            self.emit(Kind.DROP_SEQUENCE, key, before=s, data_loss=True)
+
+    def _owner_goes(self, owner: tuple[str, str, str]) -> bool:
+        table = self.new.tables.get(("table", owner[0], owner[1]))
+        return table is None or table.column(owner[2]) is None
+
+    # -- functions -------------------------------------------------------------------------
+
+    def functions(self) -> None:
+        for key, f in self.new.functions.items():
+            old = self.cur.functions.get(key)
+            if old is None:
+                self.emit(Kind.CREATE_FUNCTION, key, after=f)
+            elif old.definition != f.definition:
+                if _replaceable(old, f):
+                    self.emit(Kind.REPLACE_FUNCTION, key, before=old, after=f)
+                else:
+                    self.recreated_functions.add(key)
+                    self.emit(Kind.DROP_FUNCTION, key, before=old, reason="replaced")
+                    self.emit(Kind.CREATE_FUNCTION, key, after=f, reason="replaced")
+        for key, f in self.cur.functions.items():
+            if key not in self.new.functions:
+                self.emit(Kind.DROP_FUNCTION, key, before=f)
+
+    # -- tables ----------------------------------------------------------------------------
+
+    def tables(self) -> None:
+        for key, t in self.cur.tables.items():
+            new = self.new.tables.get(key)
+            if new is not None and not self._must_recreate(t, new):
+                continue
+            self.dropped_tables.add(t.qualified)
+            parent = t.partition_of
+            if parent and ("table", *parent) in self.new.tables and new is None:
+                # Dropped partition of a kept parent: still a plain DROP TABLE.
+                pass
+            elif parent and ("table", *parent) not in self.new.tables:
+                continue  # goes with its partitioned parent
+            if new is not None:
+                self.recreated_tables.add(t.qualified)
+            self.emit(Kind.DROP_TABLE, key, before=t, data_loss=True,
+                      reason="partitioning changed" if new is not None else None)
+        # Foreign keys between tables that go away are dropped first, so the tables can
+        # go in any order (even when they reference each other).
+        for t in self.cur.tables.values():
+            if t.qualified not in self.dropped_tables:
+                continue
+            for c in t.constraints:
+                if (c.kind == "f" and not c.inherited and c.ref_table in self.dropped_tables
+                        and c.ref_table != t.qualified):
+                    self.emit(Kind.DROP_CONSTRAINT, ("constraint", t.schema, t.name, c.name),
+                              before=c, parent=t, reason="its table is dropped")
+        for key, t in self.new.tables.items():
+            old = self.cur.tables.get(key)
+            if old is None or t.qualified in self.recreated_tables:
+                self.create_table(t)
+            else:
+                self.alter_table(old, t)
+
+    @staticmethod
+    def _must_recreate(old: Table, new: Table) -> bool:
+        # A table cannot become partitioned (or stop being) in place.
+        return old.partition_key != new.partition_key
+
+    def create_table(self, t: Table) -> None:
+        self.emit(Kind.CREATE_TABLE, t.key, after=t)
+        if t.partition_of:
+            # The parent supplies the columns; settle what the partition holds locally.
+            parent = self.new.tables.get(("table", *t.partition_of))
+            if parent is not None:
+                base = replace(t, columns=tuple(
+                    replace(c, default=None, comment=None, grants=())
+                    if (pc := parent.column(c.name)) is None
+                    else replace(c, default=pc.default, comment=None, grants=())
+                    for c in t.columns))
+                self.columns(base, t)
+        empty = replace(t, constraints=(), indexes=(), triggers=(), policies=(),
+                        rls_enabled=False, rls_forced=False, replica_identity="d")
+        self.constraints(empty, t)
+        self.indexes(empty, t)
+        self.triggers(empty, t)
+        self.policies(empty, t)
+        self.table_props(empty, t)
+
+    def alter_table(self, old: Table, new: Table) -> None:
+        if old.partition_of != new.partition_of or old.partition_bound != new.partition_bound:
+            if old.partition_of:
+                self.emit(Kind.DETACH_PARTITION, new.key, before=old, after=new)
+            if new.partition_of:
+                self.emit(Kind.ATTACH_PARTITION, new.key, before=old, after=new)
+        self.columns(old, new)
+        self.constraints(old, new)
+        self.indexes(old, new)
+        self.triggers(old, new)
+        self.policies(old, new)
+        self.table_props(old, new)
+
+    def columns(self, old: Table, new: Table) -> None:
+        partition = new.partition_of is not None
+        for c in new.columns:
+            oc = old.column(c.name)
+            key = ("column", new.schema, new.name, c.name)
+            if oc is None:
+                if not partition:
+                    self.emit(Kind.ADD_COLUMN, key, after=c, parent=new)
+                continue
+            if partition:
+                # Type, NOT NULL and the rest come from the parent; only a local default.
+                if oc.default != c.default:
+                    self.emit(Kind.ALTER_COLUMN, key, before=replace(c, default=oc.default),
+                              after=c, parent=new)
+                continue
+            if _column_core(oc) == _column_core(c):
+                continue
+            if self._regenerate(oc, c):
+                self.changed_columns.add((new.schema, new.name, c.name))
+                self.emit(Kind.DROP_COLUMN, key, before=oc, parent=old, reason="replaced")
+                self.emit(Kind.ADD_COLUMN, key, after=c, parent=new, reason="replaced")
+                continue
+            if oc.type != c.type:
+                self.changed_columns.add((new.schema, new.name, c.name))
+            self.emit(Kind.ALTER_COLUMN, key, before=oc, after=c, parent=new)
+        if partition:
+            return
+        for oc in old.columns:
+            if new.column(oc.name) is None:
+                self.changed_columns.add((old.schema, old.name, oc.name))
+                self.emit(Kind.DROP_COLUMN, ("column", old.schema, old.name, oc.name),
+                          before=oc, parent=old, data_loss=True)
+
+    def _regenerate(self, old: Column, new: Column) -> bool:
+        """A stored generated column whose expression changes is dropped and added again
+        before PostgreSQL 17 (no SET EXPRESSION); a plain column never becomes generated
+        in place."""
+        if new.generated and not old.generated:
+            return True
+        if old.generated and new.generated and old.generated != new.generated:
+            return self.new.server_version < 170000
+        return False
+
+    def constraints(self, old: Table, new: Table) -> None:
+        olds = {c.name: c for c in old.constraints if not c.inherited}
+        news = {c.name: c for c in new.constraints if not c.inherited}
+        dropped = [c for n, c in olds.items() if n not in news]
+        added = [c for n, c in news.items() if n not in olds]
+        tkey = new.key
+        for c in list(added):
+            twin = next((d for d in dropped if d.definition == c.definition
+                         and d.kind == c.kind), None)
+            if twin is not None and new.qualified not in self.recreated_tables:
+                dropped.remove(twin)
+                added.remove(c)
+                self.emit(Kind.RENAME_CONSTRAINT, ("constraint", *tkey[1:], c.name),
+                          before=twin, after=c, parent=new)
+        for c in dropped:
+            self._drop_constraint(old, c)
+        for name, c in news.items():
+            oc = olds.get(name)
+            if oc is None or oc == c:
+                continue
+            if oc.definition == c.definition or (
+                _strip_not_valid(oc.definition) == _strip_not_valid(c.definition)
+                and not oc.validated and c.validated
+            ):
+                if not oc.validated and c.validated:
+                    self.emit(Kind.VALIDATE_CONSTRAINT, ("constraint", *tkey[1:], name),
+                              before=oc, after=c, parent=new)
+                continue
+            if self._refs_recreated_table(oc) and oc.definition == c.definition:
+                continue
+            self._drop_constraint(old, oc, reason="changed")
+            self._add_constraint(new, c, reason="changed")
+        for c in added:
+            self._add_constraint(new, c)
+        # Foreign keys onto a table that is recreated must be made again.
+        for name, c in news.items():
+            oc = olds.get(name)
+            if oc is not None and oc == c and c.kind == "f" and self._refs_recreated_table(c):
+                self._drop_constraint(old, oc, reason=f"{qname(*c.ref_table)} is recreated")
+                self._add_constraint(new, c, reason=f"{qname(*c.ref_table)} is recreated")
+
+    def _refs_recreated_table(self, c: Constraint) -> bool:
+        return c.kind == "f" and c.ref_table in self.recreated_tables
+
+    def _drop_constraint(self, table: Table, c: Constraint, reason: str | None = None) -> None:
+        if table.qualified in self.dropped_tables:
+            return
+        if c.kind in ("p", "u"):
+            self.replaced_keys.add((table.schema, table.name, c.columns))
+        self.emit(Kind.DROP_CONSTRAINT, ("constraint", table.schema, table.name, c.name),
+                  before=c, parent=table, reason=reason)
+
+    def _add_constraint(self, table: Table, c: Constraint, reason: str | None = None) -> None:
+        self.emit(Kind.ADD_CONSTRAINT, ("constraint", table.schema, table.name, c.name),
+                  after=c, parent=table, reason=reason)
+
+    def foreign_keys_onto_replaced_keys(self) -> None:
+        """Dropping a primary key or unique constraint fails while foreign keys use it:
+        drop those first and add them back afterwards."""
+        if not self.replaced_keys:
+            return
+        touched = {(ch.target, ch.kind) for ch in self.out}
+        for t in self.cur.tables.values():
+            if t.qualified in self.dropped_tables:
+                continue
+            new_t = self.new.tables.get(t.key)
+            if new_t is None:
+                continue
+            for c in t.constraints:
+                if c.kind != "f" or c.inherited or c.ref_table is None:
+                    continue
+                if (*c.ref_table, c.ref_columns) not in self.replaced_keys:
+                    continue
+                target = ("constraint", t.schema, t.name, c.name)
+                if (target, Kind.DROP_CONSTRAINT) in touched:
+                    continue
+                keep = next((n for n in new_t.constraints if n.name == c.name), None)
+                reason = f"its key on {qname(*c.ref_table)} is replaced"
+                self.emit(Kind.DROP_CONSTRAINT, target, before=c, parent=t, reason=reason)
+                if keep is not None:
+                    self.emit(Kind.ADD_CONSTRAINT, target, after=keep, parent=new_t,
+                              reason=reason)
+
+    def indexes(self, old: Table | View, new: Table | View) -> None:
+        olds = {i.name: i for i in old.indexes if i.parent is None}
+        news = {i.name: i for i in new.indexes if i.parent is None}
+        schema = new.schema
+        dropped = [i for n, i in olds.items() if n not in news]
+        added = [i for n, i in news.items() if n not in olds]
+        for i in list(added):
+            twin = next((d for d in dropped
+                         if d.unnamed_definition == i.unnamed_definition), None)
+            if twin is not None:
+                dropped.remove(twin)
+                added.remove(i)
+                self.emit(Kind.RENAME_INDEX, ("index", schema, i.name), before=twin, after=i,
+                          parent=new)
+        for i in dropped:
+            self.emit(Kind.DROP_INDEX, ("index", schema, i.name), before=i, parent=old)
+        for name, i in news.items():
+            oi = olds.get(name)
+            if oi is not None and oi.definition != i.definition:
+                self.emit(Kind.DROP_INDEX, ("index", schema, name), before=oi, parent=old,
+                          reason="changed")
+                self.emit(Kind.CREATE_INDEX, ("index", schema, name), after=i, parent=new,
+                          reason="changed")
+            elif oi is not None and oi.clustered != i.clustered:
+                self.emit(Kind.CREATE_INDEX, ("cluster", schema, name), before=oi, after=i,
+                          parent=new)
+        for i in added:
+            self.emit(Kind.CREATE_INDEX, ("index", schema, i.name), after=i, parent=new)
+
+    def triggers(self, old: Table, new: Table) -> None:
+        olds = {t.name: t for t in old.triggers}
+        news = {t.name: t for t in new.triggers}
+        for name, t in olds.items():
+            if name not in news:
+                self.emit(Kind.DROP_TRIGGER, ("trigger", new.schema, new.name, name),
+                          before=t, parent=old)
+        for name, t in news.items():
+            ot = olds.get(name)
+            target = ("trigger", new.schema, new.name, name)
+            fn_recreated = t.function is not None and any(
+                k[1:3] == t.function for k in self.recreated_functions)
+            if ot is None:
+                self.emit(Kind.CREATE_TRIGGER, target, after=t, parent=new)
+            elif ot.definition != t.definition or fn_recreated:
+                reason = "its function is recreated" if fn_recreated else "changed"
+                self.emit(Kind.DROP_TRIGGER, target, before=ot, parent=old, reason=reason)
+                self.emit(Kind.CREATE_TRIGGER, target, after=t, parent=new, reason=reason)
+            elif ot.enabled != t.enabled:
+                self.emit(Kind.ALTER_TRIGGER, target, before=ot, after=t, parent=new)
+
+    def policies(self, old: Table, new: Table) -> None:
+        olds = {p.name: p for p in old.policies}
+        news = {p.name: p for p in new.policies}
+        for name, p in olds.items():
+            if name not in news:
+                self.emit(Kind.DROP_POLICY, ("policy", new.schema, new.name, name),
+                          before=p, parent=old)
+        for name, p in news.items():
+            op = olds.get(name)
+            target = ("policy", new.schema, new.name, name)
+            if op is None:
+                self.emit(Kind.CREATE_POLICY, target, after=p, parent=new)
+            elif (op.command, op.permissive) != (p.command, p.permissive):
+                self.emit(Kind.DROP_POLICY, target, before=op, parent=old, reason="changed")
+                self.emit(Kind.CREATE_POLICY, target, after=p, parent=new, reason="changed")
+            elif (op.roles, op.using, op.with_check) != (p.roles, p.using, p.with_check):
+                self.emit(Kind.ALTER_POLICY, target, before=op, after=p, parent=new)
+
+    def table_props(self, old: Table, new: Table) -> None:
+        if _props(old) != _props(new):
+            self.emit(Kind.ALTER_TABLE, new.key, before=old, after=new)
+
+    # -- views -----------------------------------------------------------------------------
+
+    def views(self) -> None:
+        cur, new = self.cur.views, self.new.views
+        reasons: dict[tuple[str, ...], str] = {}
+        # What a view reads may be replaced underneath it: it has to be made again.
+        for key, v in cur.items():
+            if key not in new:
+                continue
+            r = self._view_dependency_reason(v)
+            if r:
+                reasons[key] = r
+        # ... and so must every view that reads a view made again.
+        changed = True
+        while changed:
+            changed = False
+            for key, v in cur.items():
+                if key in reasons or key not in new:
+                    continue
+                for dep in v.depends_on:
+                    if dep in reasons or (dep in cur and dep not in new) or (
+                        dep in cur and dep in new and not _view_replaceable(cur[dep], new[dep])
+                    ):
+                        reasons[key] = f"reads {'.'.join(dep[1:])}, which is recreated"
+                        changed = True
+                        break
+        for key, v in cur.items():
+            nv = new.get(key)
+            if nv is None:
+                self.emit(Kind.DROP_VIEW, key, before=v)
+            elif key in reasons or not _view_replaceable(v, nv):
+                self.emit(Kind.DROP_VIEW, key, before=v, reason=reasons.get(key, "changed"))
+        for key, v in new.items():
+            ov = cur.get(key)
+            if ov is None or key in reasons or not _view_replaceable(ov, v):
+                self.emit(Kind.CREATE_VIEW, key, after=v,
+                          reason=reasons.get(key) or ("changed" if ov else None))
+                if v.materialized:
+                    self.indexes(replace(v, indexes=()), v)
+            else:
+                if (ov.definition, ov.columns, ov.options) != (v.definition, v.columns,
+                                                               v.options):
+                    self.emit(Kind.REPLACE_VIEW, key, before=ov, after=v)
+                if v.materialized:
+                    self.indexes(ov, v)
+
+    def _view_dependency_reason(self, v: View) -> str | None:
+        for dep in v.depends_on:
+            if dep[0] == "table" and tuple(dep[1:3]) in self.dropped_tables:
+                return f"reads {'.'.join(dep[1:])}, which is recreated"
+            if dep[0] == "function" and dep in self.recreated_functions:
+                return f"calls {'.'.join(dep[1:3])}, which is recreated"
+        for col in v.column_deps:
+            if col in self.changed_columns:
+                return f"reads {'.'.join(col)}, which changes"
+        for schema, name in self.recreated_enums:
+            if any(t == f"{qname(schema, name)}" or t.startswith(qname(schema, name) + "[")
+                   for _, t in v.columns):
+                return f"uses type {schema}.{name}, which is recreated"
+        return None
+
+    # -- comments and grants, over every object at once ----------------------------------
+
+    def comments(self) -> None:
+        old, new = _comment_targets(self.cur), _comment_targets(self.new)
+        fresh = self._fresh_owners()
+        for target, (owner, text) in new.items():
+            before = None if fresh(owner) else old.get(target, (None, None))[1]
+            if text != before:
+                self.emit(Kind.SET_COMMENT, target, before=before, after=text)
+        for target, (owner, text) in old.items():
+            if target not in new and not fresh(owner) and _still_there(self.new, owner):
+                self.emit(Kind.SET_COMMENT, target, before=text, after=None)
+
+    def _fresh_owners(self) -> Callable[[tuple[str, ...]], bool]:
+        """Objects this plan creates (or recreates) start with no comment and no grant."""
+        created = {ch.target for ch in self.out if ch.kind in _CREATES}
+        relations = {ch.target[1:3] for ch in self.out
+                     if ch.kind in (Kind.CREATE_TABLE, Kind.CREATE_VIEW)}
+
+        def fresh(owner: tuple[str, ...]) -> bool:
+            return owner in created or (
+                owner[0] in ("column", "constraint", "trigger", "policy")
+                and owner[1:3] in relations)
+
+        return fresh
+
+    def grants(self) -> None:
+        old, new = _grant_targets(self.cur), _grant_targets(self.new)
+        fresh = self._fresh_owners()
+        for target, (owner, grants) in new.items():
+            before = (set(_DEFAULT_GRANTS.get(target[1], ())) if fresh(owner)
+                      else old.get(target, (None, set()))[1])
+            for g in sorted(before - grants, key=repr):
+                self.emit(Kind.REVOKE, target, before=g)
+            for g in sorted(grants - before, key=repr):
+                self.emit(Kind.GRANT, target, after=g)
+        for target, (owner, grants) in old.items():
+            if target not in new and _still_there(self.new, owner):
+                for g in sorted(grants, key=repr):
+                    self.emit(Kind.REVOKE, target, before=g)
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+# What PostgreSQL grants on a new object of each kind (besides its owner's own rights).
+_DEFAULT_GRANTS = {
+    "TYPE": (Grant("PUBLIC", "USAGE"),),
+    "FUNCTION": (Grant("PUBLIC", "EXECUTE"),),
+    "PROCEDURE": (Grant("PUBLIC", "EXECUTE"),),
+}
+
+_CREATES = frozenset({Kind.CREATE_SCHEMA, Kind.CREATE_EXTENSION, Kind.CREATE_TYPE,
+                      Kind.CREATE_SEQUENCE, Kind.CREATE_FUNCTION, Kind.CREATE_TABLE,
+                      Kind.ADD_COLUMN, Kind.ADD_CONSTRAINT, Kind.CREATE_INDEX, Kind.CREATE_VIEW,
+                      Kind.CREATE_TRIGGER, Kind.CREATE_POLICY})
+
+
+def _without_comment(obj: object) -> object:
+    return replace(obj, comment=None, grants=()) if hasattr(obj, "grants") else replace(
+        obj, comment=None)  # type: ignore[type-var]
+
+
+def _seq_options(s: object) -> tuple[object, ...]:
+    return tuple(getattr(s, f) for f in ("data_type", "start", "increment", "min_value",
+                                         "max_value", "cache", "cycle", "unlogged"))
+
+
+def _replaceable(old: Function, new: Function) -> bool:
+    """CREATE OR REPLACE keeps the function's identity, but cannot change its kind,
+    its result type or its parameters' names and defaults."""
+    return (old.kind == new.kind and old.result == new.result
+            and old.arg_names_types == new.arg_names_types)
+
+
+def _column_core(c: Column) -> Column:
+    return replace(c, comment=None, grants=())
+
+
+def _props(t: Table) -> tuple[object, ...]:
+    return (t.unlogged, t.rls_enabled, t.rls_forced, t.replica_identity, t.options)
+
+
+def _view_replaceable(old: View, new: View) -> bool:
+    """CREATE OR REPLACE VIEW may only append columns; a materialized view is always
+    rebuilt."""
+    if old.materialized or new.materialized:
+        return old.definition == new.definition and old.columns == new.columns and (
+            old.options == new.options) and old.materialized == new.materialized
+    return new.columns[: len(old.columns)] == old.columns
+
+
+def _still_there(model: Model, owner: tuple[str, ...]) -> bool:
+    kind = owner[0]
+    if kind in ("column", "constraint", "trigger", "policy"):
+        t = model.tables.get(("table", owner[1], owner[2]))
+        if t is None:
+            return False
+        if kind == "column":
+            return t.column(owner[3]) is not None
+        items: Iterable[object] = {"constraint": t.constraints, "trigger": t.triggers,
+                                   "policy": t.policies}[kind]
+        return any(getattr(i, "name", None) == owner[3] for i in items)
+    if kind == "index":
+        return any(i.name == owner[2] for i in _all_indexes(model) if _idx_schema(i, model)
+                   == owner[1])
+    return any(o.key == owner for o in model.objects())
+
+
+def _all_indexes(model: Model) -> list[Index]:
+    return [i for t in model.tables.values() for i in t.indexes] + [
+        i for v in model.views.values() for i in v.indexes]
+
+
+def _idx_schema(index: Index, model: Model) -> str:
+    for t in model.tables.values():
+        if index in t.indexes:
+            return t.schema
+    for v in model.views.values():
+        if index in v.indexes:
+            return v.schema
+    return ""
+
+
+CommentTargets = dict[tuple[str, ...], tuple[tuple[str, ...], str]]
+
+
+def _comment_targets(m: Model) -> CommentTargets:
+    """(COMMENT ON kind, name) -> (owning object's change target, comment)."""
+    out: CommentTargets = {}
+
+    def put(kind: str, name: str, owner: tuple[str, ...], text: str | None) -> None:
+        if text is not None:
+            out[("comment", kind, name)] = (owner, text)
+
+    for s in m.schemas.values():
+        put("SCHEMA", s.sql_name, s.key, s.comment)
+    for e in m.extensions.values():
+        put("EXTENSION", e.sql_name, e.key, e.comment)
+    for t in m.types.values():
+        put("DOMAIN" if isinstance(t, Domain) else "TYPE", t.sql_name, t.key, t.comment)
+    for s in m.sequences.values():
+        put("SEQUENCE", s.sql_name, s.key, s.comment)
+    for f in m.functions.values():
+        put(f.kind_sql, f.sql_name, f.key, f.comment)
+    for v in m.views.values():
+        put(v.kind_sql, v.sql_name, v.key, v.comment)
+        for c in v.indexes:
+            put("INDEX", qname(v.schema, c.name), ("index", v.schema, c.name), c.comment)
+    for t in m.tables.values():
+        put("TABLE", t.sql_name, t.key, t.comment)
+        for col in t.columns:
+            put("COLUMN", f"{t.sql_name}.{quote_ident(col.name)}",
+                ("column", t.schema, t.name, col.name), col.comment)
+        for con in t.constraints:
+            if not con.inherited:
+                put("CONSTRAINT", f"{quote_ident(con.name)} ON {t.sql_name}",
+                    ("constraint", t.schema, t.name, con.name), con.comment)
+        for i in t.indexes:
+            put("INDEX", qname(t.schema, i.name), ("index", t.schema, i.name), i.comment)
+        for tr in t.triggers:
+            put("TRIGGER", f"{quote_ident(tr.name)} ON {t.sql_name}",
+                ("trigger", t.schema, t.name, tr.name), tr.comment)
+        for p in t.policies:
+            put("POLICY", f"{quote_ident(p.name)} ON {t.sql_name}",
+                ("policy", t.schema, t.name, p.name), p.comment)
+    return out
+
+
+GrantTargets = dict[tuple[str, ...], tuple[tuple[str, ...], set[object]]]
+
+
+def _grant_targets(m: Model) -> GrantTargets:
+    """(GRANT ... ON kind, name[, column]) -> (owning object's change target, grants)."""
+    out: GrantTargets = {}
+
+    def put(target: tuple[str, ...], owner: tuple[str, ...], grants: tuple[object, ...]) -> None:
+        if grants:
+            out[target] = (owner, set(grants))
+
+    for s in m.schemas.values():
+        put(("grant", "SCHEMA", s.sql_name), s.key, s.grants)
+    for t in m.types.values():
+        if not isinstance(t, CompositeType):
+            put(("grant", "TYPE", t.sql_name), t.key, t.grants)
+    for s in m.sequences.values():
+        put(("grant", "SEQUENCE", s.sql_name), s.key, s.grants)
+    for f in m.functions.values():
+        put(("grant", f.kind_sql, f.sql_name), f.key, f.grants)
+    for v in m.views.values():
+        put(("grant", "TABLE", v.sql_name), v.key, v.grants)
+    for t in m.tables.values():
+        put(("grant", "TABLE", t.sql_name), t.key, t.grants)
+        for c in t.columns:
+            put(("grant", "TABLE", t.sql_name, c.name), ("column", t.schema, t.name, c.name),
+                c.grants)
+    return out

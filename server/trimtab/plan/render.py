@@ -1,0 +1,653 @@
+"""change -> PostgreSQL SQL.
+
+Pure. Definitions that PostgreSQL rendered itself (indexes, constraints, views, triggers,
+functions) are replayed as they are; everything else is written from the model's parts,
+with every identifier quoted by ``quote_ident``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from trimtab.model import (
+    Column,
+    CompositeType,
+    Domain,
+    EnumType,
+    Grant,
+    Identity,
+    Index,
+    Policy,
+    Sequence,
+    Table,
+    View,
+    qname,
+    quote_ident,
+    quote_literal,
+)
+from trimtab.plan.changes import Change, Kind
+
+_INT_MAX = {"smallint": 32767, "integer": 2147483647, "bigint": 9223372036854775807}
+
+
+def render(change: Change, server_version: int = 180000) -> list[str]:
+    return _RENDERERS[change.kind](change, server_version)
+
+
+# -- schemas, extensions ---------------------------------------------------------------------
+
+
+def _create_schema(ch: Change, v: int) -> list[str]:
+    return [f"CREATE SCHEMA {ch.after.sql_name}"]
+
+
+def _drop_schema(ch: Change, v: int) -> list[str]:
+    return [f"DROP SCHEMA {ch.before.sql_name}"]
+
+
+def _create_extension(ch: Change, v: int) -> list[str]:
+    e = ch.after
+    return [f"CREATE EXTENSION IF NOT EXISTS {e.sql_name} WITH SCHEMA {quote_ident(e.schema)}"
+            f" VERSION {quote_literal(e.version)}"]
+
+
+def _drop_extension(ch: Change, v: int) -> list[str]:
+    return [f"DROP EXTENSION {ch.before.sql_name}"]
+
+
+def _alter_extension(ch: Change, v: int) -> list[str]:
+    old, new = ch.before, ch.after
+    out = []
+    if old.schema != new.schema:
+        out.append(f"ALTER EXTENSION {new.sql_name} SET SCHEMA {quote_ident(new.schema)}")
+    if old.version != new.version:
+        out.append(f"ALTER EXTENSION {new.sql_name} UPDATE TO {quote_literal(new.version)}")
+    return out
+
+
+# -- types -----------------------------------------------------------------------------------
+
+
+def _create_type(ch: Change, v: int) -> list[str]:
+    t = ch.after
+    if isinstance(t, EnumType):
+        values = ", ".join(quote_literal(x) for x in t.values)
+        return [f"CREATE TYPE {t.sql_name} AS ENUM ({values})"]
+    if isinstance(t, CompositeType):
+        attrs = ", ".join(f"{quote_ident(n)} {typ}" for n, typ in t.attributes)
+        return [f"CREATE TYPE {t.sql_name} AS ({attrs})"]
+    assert isinstance(t, Domain)
+    parts = [f"CREATE DOMAIN {t.sql_name} AS {t.base_type}"]
+    if t.collation:
+        parts.append(f"COLLATE {t.collation}")
+    if t.default is not None:
+        parts.append(f"DEFAULT {t.default}")
+    if t.not_null:
+        parts.append("NOT NULL")
+    parts += [f"CONSTRAINT {quote_ident(c.name)} {c.definition}" for c in t.checks]
+    return [" ".join(parts)]
+
+
+def _drop_type(ch: Change, v: int) -> list[str]:
+    t = ch.before
+    return [f"DROP {'DOMAIN' if isinstance(t, Domain) else 'TYPE'} {t.sql_name}"]
+
+
+def _alter_type(ch: Change, v: int) -> list[str]:
+    old, new = ch.before, ch.after
+    if isinstance(new, Domain):
+        name = new.sql_name
+        out = []
+        if old.default != new.default:
+            out.append(f"ALTER DOMAIN {name} "
+                       + (f"SET DEFAULT {new.default}" if new.default is not None
+                          else "DROP DEFAULT"))
+        if old.not_null != new.not_null:
+            out.append(f"ALTER DOMAIN {name} {'SET' if new.not_null else 'DROP'} NOT NULL")
+        olds = {c.name: c for c in old.checks}
+        news = {c.name: c for c in new.checks}
+        for n, c in olds.items():
+            if news.get(n) != c:
+                out.append(f"ALTER DOMAIN {name} DROP CONSTRAINT {quote_ident(n)}")
+        for n, c in news.items():
+            if olds.get(n) != c:
+                out.append(f"ALTER DOMAIN {name} ADD CONSTRAINT {quote_ident(n)} {c.definition}")
+        return out
+    assert isinstance(new, CompositeType)
+    olds, news = dict(old.attributes), dict(new.attributes)
+    actions = [f"DROP ATTRIBUTE {quote_ident(n)}" for n in olds if n not in news]
+    for n, typ in new.attributes:
+        if n not in olds:
+            actions.append(f"ADD ATTRIBUTE {quote_ident(n)} {typ}")
+        elif olds[n] != typ:
+            actions.append(f"ALTER ATTRIBUTE {quote_ident(n)} TYPE {typ}")
+    return [f"ALTER TYPE {new.sql_name} {', '.join(actions)}"] if actions else []
+
+
+def _add_enum_value(ch: Change, v: int) -> list[str]:
+    after_value, value = ch.parent
+    where = f" AFTER {quote_literal(after_value)}" if after_value is not None else (
+        f" BEFORE {quote_literal(ch.before.values[0])}" if ch.before.values else "")
+    return [f"ALTER TYPE {ch.after.sql_name} ADD VALUE {quote_literal(value)}{where}"]
+
+
+def _recreate_enum(ch: Change, v: int) -> list[str]:
+    """Values can be added in place but never removed or reordered: build the new type
+    beside the old one, move every column over through text, drop the old type."""
+    new: EnumType = ch.after
+    tmp = (new.name + "__trimtab_old")[:63]
+    out = [f"ALTER TYPE {new.sql_name} RENAME TO {quote_ident(tmp)}", _create_type(ch, v)[0]]
+    for schema, table, column, type_sql, default in ch.parent:
+        col = quote_ident(column)
+        text = "text[]" if type_sql.endswith("[]") else "text"
+        alter = f"ALTER TABLE {qname(schema, table)} ALTER COLUMN {col}"
+        if default is not None:  # a default of the old type cannot be cast automatically
+            out.append(f"{alter} DROP DEFAULT")
+        out.append(f"{alter} TYPE {type_sql} USING {col}::{text}::{type_sql}")
+        if default is not None:
+            out.append(f"{alter} SET DEFAULT {default}")
+    out.append(f"DROP TYPE {qname(new.schema, tmp)}")
+    return out
+
+
+# -- sequences -------------------------------------------------------------------------------
+
+
+def _seq_defaults(data_type: str, increment: int) -> tuple[int, int]:
+    top = _INT_MAX.get(data_type, _INT_MAX["bigint"])
+    return (1, top) if increment > 0 else (-top - 1, -1)
+
+
+def _seq_clauses(s: Sequence | Identity, data_type: str, with_type: bool) -> list[str]:
+    lo, hi = _seq_defaults(data_type, s.increment)
+    out = []
+    if with_type and data_type != "bigint":
+        out.append(f"AS {data_type}")
+    if s.increment != 1:
+        out.append(f"INCREMENT BY {s.increment}")
+    if s.min_value != lo:
+        out.append(f"MINVALUE {s.min_value}")
+    if s.max_value != hi:
+        out.append(f"MAXVALUE {s.max_value}")
+    if s.start != (s.min_value if s.increment > 0 else s.max_value):
+        out.append(f"START WITH {s.start}")
+    if s.cache != 1:
+        out.append(f"CACHE {s.cache}")
+    if s.cycle:
+        out.append("CYCLE")
+    return out
+
+
+def _create_sequence(ch: Change, v: int) -> list[str]:
+    s: Sequence = ch.after
+    head = "CREATE UNLOGGED SEQUENCE" if s.unlogged else "CREATE SEQUENCE"
+    return [" ".join([head, s.sql_name, *_seq_clauses(s, s.data_type, True)])]
+
+
+def _alter_sequence(ch: Change, v: int) -> list[str]:
+    old: Sequence = ch.before
+    new: Sequence = ch.after
+    parts = []
+    if old.data_type != new.data_type:
+        parts.append(f"AS {new.data_type}")
+    for attr, word in (("increment", "INCREMENT BY"), ("min_value", "MINVALUE"),
+                       ("max_value", "MAXVALUE"), ("start", "START WITH"), ("cache", "CACHE")):
+        if getattr(old, attr) != getattr(new, attr) or old.data_type != new.data_type:
+            parts.append(f"{word} {getattr(new, attr)}")
+    if old.cycle != new.cycle:
+        parts.append("CYCLE" if new.cycle else "NO CYCLE")
+    if new.min_value > old.min_value or new.max_value < old.max_value:
+        # Tighter bounds reject the current value unless the sequence restarts inside them.
+        parts.append(f"RESTART WITH {new.start}")
+    out = [f"ALTER SEQUENCE {new.sql_name} {' '.join(parts)}"] if parts else []
+    if old.unlogged != new.unlogged:
+        out.append(f"ALTER SEQUENCE {new.sql_name} SET {'UNLOGGED' if new.unlogged else 'LOGGED'}")
+    return out
+
+
+def _set_sequence_owner(ch: Change, v: int) -> list[str]:
+    s: Sequence = ch.after
+    owner = "NONE" if s.owned_by is None else (
+        f"{qname(s.owned_by[0], s.owned_by[1])}.{quote_ident(s.owned_by[2])}")
+    return [f"ALTER SEQUENCE {s.sql_name} OWNED BY {owner}"]
+
+
+def _drop_sequence(ch: Change, v: int) -> list[str]:
+    return [f"DROP SEQUENCE {ch.before.sql_name}"]
+
+
+# -- functions -------------------------------------------------------------------------------
+
+
+def _create_function(ch: Change, v: int) -> list[str]:
+    return [ch.after.definition.rstrip().rstrip(";")]
+
+
+def _drop_function(ch: Change, v: int) -> list[str]:
+    f = ch.before
+    return [f"DROP {f.kind_sql} {f.sql_name}"]
+
+
+# -- tables ----------------------------------------------------------------------------------
+
+
+def column_sql(c: Column) -> str:
+    parts = [quote_ident(c.name), c.type]
+    if c.collation:
+        parts.append(f"COLLATE {c.collation}")
+    if c.generated is not None:
+        kind = "VIRTUAL" if c.generated_virtual else "STORED"
+        parts.append(f"GENERATED ALWAYS AS ({c.generated}) {kind}")
+    elif c.identity is not None:
+        parts.append(_identity_sql(c.identity, c.type))
+    if c.default is not None and c.generated is None:
+        parts.append(f"DEFAULT {c.default}")
+    if c.not_null:
+        parts.append("NOT NULL")
+    return " ".join(parts)
+
+
+def _identity_sql(i: Identity, data_type: str) -> str:
+    head = f"GENERATED {'ALWAYS' if i.always else 'BY DEFAULT'} AS IDENTITY"
+    opts = _seq_clauses(i, data_type, False)
+    return f"{head} ({' '.join(opts)})" if opts else head
+
+
+def _create_table(ch: Change, v: int) -> list[str]:
+    t: Table = ch.after
+    head = f"CREATE {'UNLOGGED ' if t.unlogged else ''}TABLE {t.sql_name}"
+    if t.partition_of:
+        sql = f"{head} PARTITION OF {qname(*t.partition_of)} {t.partition_bound}"
+    else:
+        cols = ",\n".join(f"    {column_sql(c)}" for c in t.columns)
+        sql = f"{head} (\n{cols}\n)" if cols else f"{head} ()"
+        if t.inherits:
+            sql += f" INHERITS ({', '.join(qname(*p) for p in t.inherits)})"
+    if t.partition_key:
+        sql += f" PARTITION BY {t.partition_key}"
+    if t.options:
+        sql += f" WITH ({', '.join(t.options)})"
+    out = [sql]
+    for c in t.columns:
+        if c.storage:
+            out.append(_alter_col(t, c, f"SET STORAGE {c.storage}"))
+        if c.compression:
+            out.append(_alter_col(t, c, f"SET COMPRESSION {c.compression}"))
+        if c.statistics is not None:
+            out.append(_alter_col(t, c, f"SET STATISTICS {c.statistics}"))
+    return out
+
+
+def _alter_col(t: Table, c: Column, action: str) -> str:
+    return f"ALTER TABLE {t.sql_name} ALTER COLUMN {quote_ident(c.name)} {action}"
+
+
+def _drop_table(ch: Change, v: int) -> list[str]:
+    return [f"DROP TABLE {ch.before.sql_name}"]
+
+
+def _alter_table(ch: Change, v: int) -> list[str]:
+    old: Table = ch.before
+    new: Table = ch.after
+    name = new.sql_name
+    out = []
+    if old.unlogged != new.unlogged:
+        out.append(f"ALTER TABLE {name} SET {'UNLOGGED' if new.unlogged else 'LOGGED'}")
+    if old.rls_enabled != new.rls_enabled:
+        out.append(f"ALTER TABLE {name} {'ENABLE' if new.rls_enabled else 'DISABLE'}"
+                   " ROW LEVEL SECURITY")
+    if old.rls_forced != new.rls_forced:
+        out.append(f"ALTER TABLE {name} {'' if new.rls_forced else 'NO '}FORCE ROW LEVEL SECURITY")
+    if old.replica_identity != new.replica_identity:
+        ident = {"d": "DEFAULT", "n": "NOTHING", "f": "FULL"}.get(new.replica_identity)
+        if ident:
+            out.append(f"ALTER TABLE {name} REPLICA IDENTITY {ident}")
+    if old.options != new.options:
+        olds = dict(o.split("=", 1) for o in old.options)
+        news = dict(o.split("=", 1) for o in new.options)
+        reset = [k for k in olds if k not in news]
+        if reset:
+            out.append(f"ALTER TABLE {name} RESET ({', '.join(reset)})")
+        changed = [f"{k}={val}" for k, val in news.items() if olds.get(k) != val]
+        if changed:
+            out.append(f"ALTER TABLE {name} SET ({', '.join(changed)})")
+    return out
+
+
+def _attach_partition(ch: Change, v: int) -> list[str]:
+    t: Table = ch.after
+    return [f"ALTER TABLE {qname(*t.partition_of)} ATTACH PARTITION {t.sql_name}"
+            f" {t.partition_bound}"]
+
+
+def _detach_partition(ch: Change, v: int) -> list[str]:
+    t: Table = ch.before
+    return [f"ALTER TABLE {qname(*t.partition_of)} DETACH PARTITION {t.sql_name}"]
+
+
+def _add_column(ch: Change, v: int) -> list[str]:
+    t: Table = ch.parent
+    c: Column = ch.after
+    out = [f"ALTER TABLE {t.sql_name} ADD COLUMN {column_sql(c)}"]
+    if c.storage:
+        out.append(_alter_col(t, c, f"SET STORAGE {c.storage}"))
+    if c.compression:
+        out.append(_alter_col(t, c, f"SET COMPRESSION {c.compression}"))
+    if c.statistics is not None:
+        out.append(_alter_col(t, c, f"SET STATISTICS {c.statistics}"))
+    return out
+
+
+def _drop_column(ch: Change, v: int) -> list[str]:
+    return [f"ALTER TABLE {ch.parent.sql_name} DROP COLUMN {quote_ident(ch.before.name)}"]
+
+
+# Casts PostgreSQL applies on ALTER COLUMN ... TYPE without USING (assignment casts).
+_FAMILIES = (
+    {"smallint", "integer", "bigint", "numeric", "real", "double precision"},
+    {"text", "character varying", "character", "name"},
+    {"timestamp without time zone", "timestamp with time zone", "date"},
+    {"time without time zone", "time with time zone"},
+    {"bit", "bit varying"},
+    {"json", "jsonb"},
+)
+
+
+def _base(type_sql: str) -> str:
+    return type_sql.split("(", 1)[0].strip()
+
+
+def _needs_using(old: str, new: str) -> bool:
+    if old.endswith("[]") != new.endswith("[]"):
+        return True
+    a, b = _base(old.removesuffix("[]")), _base(new.removesuffix("[]"))
+    if a == b:
+        return False
+    if {a, b} <= {"json", "jsonb"}:
+        return True  # no assignment cast between them
+    return not any(a in f and b in f for f in _FAMILIES)
+
+
+def _alter_column(ch: Change, v: int) -> list[str]:
+    t: Table = ch.parent
+    old: Column = ch.before
+    new: Column = ch.after
+    col = quote_ident(new.name)
+    actions: list[str] = []
+
+    def act(sql: str) -> None:
+        actions.append(f"ALTER COLUMN {col} {sql}")
+
+    type_changes = old.type != new.type or old.collation != new.collation
+    drop_default = old.default is not None and (new.default != old.default or type_changes)
+    if old.generated and not new.generated:
+        act("DROP EXPRESSION")
+    if old.identity and not new.identity:
+        act("DROP IDENTITY")
+    if drop_default:
+        act("DROP DEFAULT")
+    if type_changes:
+        sql = f"TYPE {new.type}"
+        if new.collation:
+            sql += f" COLLATE {new.collation}"
+        if _needs_using(old.type, new.type):
+            sql += f" USING {col}::{new.type}"
+        act(sql)
+    if old.generated and new.generated and old.generated != new.generated:
+        act(f"SET EXPRESSION AS ({new.generated})")
+    if new.default is not None and (new.default != old.default or drop_default):
+        act(f"SET DEFAULT {new.default}")
+    if old.not_null != new.not_null:
+        act("SET NOT NULL" if new.not_null else "DROP NOT NULL")
+    if new.identity and not old.identity:
+        act(f"ADD {_identity_sql(new.identity, new.type)}")
+    elif new.identity and old.identity and new.identity != old.identity:
+        o, n = old.identity, new.identity
+        if o.always != n.always:
+            act(f"SET GENERATED {'ALWAYS' if n.always else 'BY DEFAULT'}")
+        opts = []
+        if o.increment != n.increment:
+            opts.append(f"SET INCREMENT BY {n.increment}")
+        if o.min_value != n.min_value:
+            opts.append(f"SET MINVALUE {n.min_value}")
+        if o.max_value != n.max_value:
+            opts.append(f"SET MAXVALUE {n.max_value}")
+        if o.start != n.start:
+            opts.append(f"SET START WITH {n.start}")
+        if o.cache != n.cache:
+            opts.append(f"SET CACHE {n.cache}")
+        if o.cycle != n.cycle:
+            opts.append("SET CYCLE" if n.cycle else "SET NO CYCLE")
+        if opts:
+            act(" ".join(opts))
+    if old.storage != new.storage:
+        # The model holds a storage only where it differs from the type's (EXTENDED for
+        # every varlena type that has one).
+        act(f"SET STORAGE {new.storage or 'EXTENDED'}")
+    if old.compression != new.compression:
+        act(f"SET COMPRESSION {new.compression or 'DEFAULT'}")
+    if old.statistics != new.statistics:
+        act(f"SET STATISTICS {-1 if new.statistics is None else new.statistics}")
+    if not actions:
+        return []
+    return [f"ALTER TABLE {t.sql_name} " + ", ".join(actions)]
+
+
+# -- constraints, indexes ----------------------------------------------------------------------
+
+
+def _add_constraint(ch: Change, v: int) -> list[str]:
+    t: Table = ch.parent
+    c = ch.after
+    return [f"ALTER TABLE {t.sql_name} ADD CONSTRAINT {quote_ident(c.name)} {c.definition}"]
+
+
+def _drop_constraint(ch: Change, v: int) -> list[str]:
+    t: Table = ch.parent
+    return [f"ALTER TABLE {t.sql_name} DROP CONSTRAINT {quote_ident(ch.before.name)}"]
+
+
+def _validate_constraint(ch: Change, v: int) -> list[str]:
+    return [f"ALTER TABLE {ch.parent.sql_name} VALIDATE CONSTRAINT {quote_ident(ch.after.name)}"]
+
+
+def _rename_constraint(ch: Change, v: int) -> list[str]:
+    return [f"ALTER TABLE {ch.parent.sql_name} RENAME CONSTRAINT {quote_ident(ch.before.name)}"
+            f" TO {quote_ident(ch.after.name)}"]
+
+
+def _create_index(ch: Change, v: int) -> list[str]:
+    i: Index = ch.after
+    rel: Table | View = ch.parent
+    if ch.target[0] == "cluster":
+        if i.clustered:
+            return [f"ALTER TABLE {rel.sql_name} CLUSTER ON {quote_ident(i.name)}"]
+        return [f"ALTER TABLE {rel.sql_name} SET WITHOUT CLUSTER"]
+    # An index on a partitioned table is rendered "ON ONLY": without ONLY, PostgreSQL
+    # builds and attaches the partitions' indexes too, which is what a new index needs.
+    out = [i.definition.replace(" ON ONLY ", " ON ", 1)]
+    if i.clustered:
+        out.append(f"ALTER TABLE {rel.sql_name} CLUSTER ON {quote_ident(i.name)}")
+    return out
+
+
+def _drop_index(ch: Change, v: int) -> list[str]:
+    return [f"DROP INDEX {qname(ch.target[1], ch.before.name)}"]
+
+
+def _rename_index(ch: Change, v: int) -> list[str]:
+    return [f"ALTER INDEX {qname(ch.target[1], ch.before.name)} RENAME TO"
+            f" {quote_ident(ch.after.name)}"]
+
+
+# -- views -----------------------------------------------------------------------------------
+
+
+def _view_sql(view: View, replace: bool) -> str:
+    head = "CREATE OR REPLACE VIEW" if replace else f"CREATE {view.kind_sql}"
+    opts = [o for o in view.options if not o.startswith("check_option=")]
+    with_ = f" WITH ({', '.join(opts)})" if opts else ""
+    body = view.definition.strip().rstrip(";")
+    sql = f"{head} {view.sql_name}{with_} AS\n{body}"
+    check = next((o.split("=", 1)[1] for o in view.options if o.startswith("check_option=")),
+                 None)
+    if check:
+        sql += f"\n WITH {check.upper()} CHECK OPTION"
+    return sql
+
+
+def _create_view(ch: Change, v: int) -> list[str]:
+    return [_view_sql(ch.after, False)]
+
+
+def _replace_view(ch: Change, v: int) -> list[str]:
+    old: View = ch.before
+    new: View = ch.after
+    out = [_view_sql(new, True)]
+    gone = [o.split("=", 1)[0] for o in old.options
+            if o.split("=", 1)[0] not in {n.split("=", 1)[0] for n in new.options}]
+    if gone:
+        out.append(f"ALTER VIEW {new.sql_name} RESET ({', '.join(gone)})")
+    return out
+
+
+def _drop_view(ch: Change, v: int) -> list[str]:
+    return [f"DROP {ch.before.kind_sql} {ch.before.sql_name}"]
+
+
+# -- triggers, policies ----------------------------------------------------------------------
+
+
+def _create_trigger(ch: Change, v: int) -> list[str]:
+    t = ch.after
+    out = [t.definition]
+    if t.enabled != "O":
+        out += _trigger_enable(ch.parent, t.name, t.enabled)
+    return out
+
+
+def _trigger_enable(table: Table, name: str, enabled: str) -> list[str]:
+    word = {"O": "ENABLE", "D": "DISABLE", "R": "ENABLE REPLICA", "A": "ENABLE ALWAYS"}[enabled]
+    return [f"ALTER TABLE {table.sql_name} {word} TRIGGER {quote_ident(name)}"]
+
+
+def _alter_trigger(ch: Change, v: int) -> list[str]:
+    return _trigger_enable(ch.parent, ch.after.name, ch.after.enabled)
+
+
+def _drop_trigger(ch: Change, v: int) -> list[str]:
+    return [f"DROP TRIGGER {quote_ident(ch.before.name)} ON {ch.parent.sql_name}"]
+
+
+def _roles(p: Policy) -> str:
+    return ", ".join(r if r == "PUBLIC" else quote_ident(r) for r in p.roles)
+
+
+def _create_policy(ch: Change, v: int) -> list[str]:
+    p: Policy = ch.after
+    sql = (f"CREATE POLICY {quote_ident(p.name)} ON {ch.parent.sql_name}"
+           f" AS {'PERMISSIVE' if p.permissive else 'RESTRICTIVE'} FOR {p.command}"
+           f" TO {_roles(p)}")
+    if p.using is not None:
+        sql += f" USING ({p.using})"
+    if p.with_check is not None:
+        sql += f" WITH CHECK ({p.with_check})"
+    return [sql]
+
+
+def _alter_policy(ch: Change, v: int) -> list[str]:
+    old: Policy = ch.before
+    p: Policy = ch.after
+    if (old.using is not None and p.using is None) or (
+            old.with_check is not None and p.with_check is None):
+        # ALTER POLICY cannot remove an expression: make the policy again.
+        return [_drop_policy(Change(Kind.DROP_POLICY, ch.target, before=old,
+                                    parent=ch.parent), v)[0], *_create_policy(ch, v)]
+    sql = f"ALTER POLICY {quote_ident(p.name)} ON {ch.parent.sql_name} TO {_roles(p)}"
+    if p.using is not None:
+        sql += f" USING ({p.using})"
+    if p.with_check is not None:
+        sql += f" WITH CHECK ({p.with_check})"
+    return [sql]
+
+
+def _drop_policy(ch: Change, v: int) -> list[str]:
+    return [f"DROP POLICY {quote_ident(ch.before.name)} ON {ch.parent.sql_name}"]
+
+
+# -- comments and grants ---------------------------------------------------------------------
+
+
+def _set_comment(ch: Change, v: int) -> list[str]:
+    _, kind, name = ch.target
+    text = "NULL" if ch.after is None else quote_literal(ch.after)
+    return [f"COMMENT ON {kind} {name} IS {text}"]
+
+
+def _grantee(g: Grant) -> str:
+    return "PUBLIC" if g.grantee == "PUBLIC" else quote_ident(g.grantee)
+
+
+def _grant_on(target: tuple[str, ...], g: Grant) -> str:
+    _, kind, name, *column = target
+    priv = g.privilege + (f" ({quote_ident(column[0])})" if column else "")
+    return f"{priv} ON {kind} {name}"
+
+
+def _grant(ch: Change, v: int) -> list[str]:
+    g: Grant = ch.after
+    option = " WITH GRANT OPTION" if g.grantable else ""
+    return [f"GRANT {_grant_on(ch.target, g)} TO {_grantee(g)}{option}"]
+
+
+def _revoke(ch: Change, v: int) -> list[str]:
+    g: Grant = ch.before
+    return [f"REVOKE {_grant_on(ch.target, g)} FROM {_grantee(g)}"]
+
+
+_RENDERERS: dict[Kind, Callable[[Change, int], list[str]]] = {
+    Kind.CREATE_SCHEMA: _create_schema,
+    Kind.DROP_SCHEMA: _drop_schema,
+    Kind.CREATE_EXTENSION: _create_extension,
+    Kind.DROP_EXTENSION: _drop_extension,
+    Kind.ALTER_EXTENSION: _alter_extension,
+    Kind.CREATE_TYPE: _create_type,
+    Kind.DROP_TYPE: _drop_type,
+    Kind.ALTER_TYPE: _alter_type,
+    Kind.ADD_ENUM_VALUE: _add_enum_value,
+    Kind.RECREATE_ENUM: _recreate_enum,
+    Kind.CREATE_SEQUENCE: _create_sequence,
+    Kind.DROP_SEQUENCE: _drop_sequence,
+    Kind.ALTER_SEQUENCE: _alter_sequence,
+    Kind.SET_SEQUENCE_OWNER: _set_sequence_owner,
+    Kind.CREATE_FUNCTION: _create_function,
+    Kind.REPLACE_FUNCTION: _create_function,  # pg_get_functiondef says CREATE OR REPLACE
+    Kind.DROP_FUNCTION: _drop_function,
+    Kind.CREATE_TABLE: _create_table,
+    Kind.DROP_TABLE: _drop_table,
+    Kind.ALTER_TABLE: _alter_table,
+    Kind.ATTACH_PARTITION: _attach_partition,
+    Kind.DETACH_PARTITION: _detach_partition,
+    Kind.ADD_COLUMN: _add_column,
+    Kind.DROP_COLUMN: _drop_column,
+    Kind.ALTER_COLUMN: _alter_column,
+    Kind.ADD_CONSTRAINT: _add_constraint,
+    Kind.DROP_CONSTRAINT: _drop_constraint,
+    Kind.VALIDATE_CONSTRAINT: _validate_constraint,
+    Kind.RENAME_CONSTRAINT: _rename_constraint,
+    Kind.CREATE_INDEX: _create_index,
+    Kind.DROP_INDEX: _drop_index,
+    Kind.RENAME_INDEX: _rename_index,
+    Kind.CREATE_VIEW: _create_view,
+    Kind.REPLACE_VIEW: _replace_view,
+    Kind.DROP_VIEW: _drop_view,
+    Kind.CREATE_TRIGGER: _create_trigger,
+    Kind.DROP_TRIGGER: _drop_trigger,
+    Kind.ALTER_TRIGGER: _alter_trigger,
+    Kind.CREATE_POLICY: _create_policy,
+    Kind.DROP_POLICY: _drop_policy,
+    Kind.ALTER_POLICY: _alter_policy,
+    Kind.SET_COMMENT: _set_comment,
+    Kind.GRANT: _grant,
+    Kind.REVOKE: _revoke,
+}

@@ -1,0 +1,114 @@
+"""The canonical desired model: the schema file applied to a scratch database, introspected.
+
+PostgreSQL rewrites what it stores (types, defaults, checks, view bodies...), so the desired
+side of a diff comes from the catalog too, read by the same code as the live database.
+The scratch ("shadow") database lives on the same server as the target by default, so
+that both sides are rendered by the same PostgreSQL version.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import psycopg
+from psycopg import sql
+
+from trimtab.errors import DatabaseError, SchemaError
+from trimtab.model import Model
+from trimtab.sources.introspect import introspect
+from trimtab.sources.sqlfile import Statement, locate
+
+CONNECT_TIMEOUT = 5
+
+
+def connect(url: str, autocommit: bool = True) -> psycopg.Connection:
+    """A connection with the timeouts every trimtab command uses; a clear error if not."""
+    try:
+        return psycopg.connect(url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT,
+                               prepare_threshold=None)
+    except psycopg.OperationalError as e:
+        from trimtab.config import redact
+
+        raise DatabaseError(
+            f"cannot connect to {redact(url) or 'the database'}: "
+            f"{str(e).strip().splitlines()[0] if str(e).strip() else e}",
+            hint="check the URL, that the server runs and accepts connections "
+                 "(DATABASE_URL, --url, or trimtab.toml)",
+        ) from None
+
+
+@contextmanager
+def scratch_database(admin_url: str) -> Iterator[str]:
+    """Create an empty database on the server of ``admin_url``; drop it afterwards."""
+    name = f"trimtab_shadow_{os.getpid()}_{secrets.token_hex(4)}"
+    with connect(admin_url) as admin:
+        try:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        except psycopg.Error as e:
+            raise DatabaseError(
+                f"cannot create a shadow database: {e.diag.message_primary or e}",
+                hint="grant CREATEDB to this role, or set shadow_database_url in trimtab.toml",
+            ) from None
+        try:
+            yield psycopg.conninfo.make_conninfo(admin_url, dbname=name)
+        finally:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
+
+
+def apply_statements(conn: psycopg.Connection, statements: Sequence[Statement]) -> None:
+    """Run the schema's statements one by one; the first one PostgreSQL rejects becomes a
+    SchemaError at its file, line and column."""
+    for st in statements:
+        try:
+            conn.execute(st.text.encode(), prepare=False)  # type: ignore[arg-type]
+        except psycopg.Error as e:
+            raise _schema_error(st, e) from None
+
+
+def _apply_script(conn: psycopg.Connection, statements: Sequence[Statement]) -> bool:
+    """The fast way: the whole file in one round trip (simple query protocol, one implicit
+    transaction). False when PostgreSQL rejects it."""
+    if not statements:
+        return True
+    try:
+        conn.execute(";\n".join(s.text for s in statements).encode(),  # type: ignore[arg-type]
+                     prepare=False)
+    except psycopg.Error:
+        return False
+    return True
+
+
+def _schema_error(st: Statement, e: psycopg.Error) -> SchemaError:
+    diag = e.diag
+    position = int(diag.statement_position) if diag.statement_position else None
+    span = locate(st, position)
+    message = diag.message_primary or str(e).strip()
+    if diag.message_detail:
+        message += f" ({diag.message_detail})"
+    first_line = st.text.strip().splitlines()[0] if st.text.strip() else ""
+    return SchemaError(
+        f"PostgreSQL rejects this statement: {message}",
+        file=span.file,
+        line=span.line,
+        column=span.column,
+        obj=" ".join(first_line.split()[:6]),
+        hint=diag.message_hint,
+    )
+
+
+def desired_model(statements: Sequence[Statement], admin_url: str,
+                  schemas: Sequence[str] | None = None) -> Model:
+    """Apply ``statements`` to a fresh scratch database on ``admin_url``'s server and read
+    the result back."""
+    with scratch_database(admin_url) as url, connect(url) as conn:
+        if _apply_script(conn, statements):
+            return introspect(conn, schemas)
+    # Rejected, or it needs statements that cannot run in a transaction block (CREATE INDEX
+    # CONCURRENTLY): again in a clean database, one statement at a time, to say which.
+    with scratch_database(admin_url) as url, connect(url) as conn:
+        apply_statements(conn, statements)
+        return introspect(conn, schemas)

@@ -1,0 +1,145 @@
+"""Fixtures with a real PostgreSQL: one server per test session (per xdist worker), one fresh
+database per test cloned from a template.
+
+TRIMTAB_TEST_DSN points the suite at another server (it must allow CREATE DATABASE);
+otherwise an embedded PostgreSQL runs in a throwaway /tmp data directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from psycopg import sql as pgsql
+from psycopg.conninfo import make_conninfo
+
+from trimtab import embedded
+
+SqlRunner = Callable[..., list[tuple[Any, ...]]]
+
+
+@dataclass(frozen=True)
+class PgServer:
+    admin_url: str  # a database on the server we may connect to (postgres on the embedded one)
+    template: str
+    version: int  # server_version_num, e.g. 180006
+    embedded: bool
+
+
+def with_database(url: str, name: str) -> str:
+    """The same connection string, pointing at database `name`."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return urlunsplit(urlsplit(url)._replace(path="/" + name))
+    return make_conninfo(url, dbname=name)
+
+
+def _execute(url: str, *statements: pgsql.Composable | str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    dsn = os.environ.get("TRIMTAB_TEST_DSN")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    pgdata: Path | None = None
+    if dsn:
+        admin = dsn
+        # Workers share an external server: one template each.
+        template = f"trimtab_tmpl_{worker}" if worker else "trimtab_tmpl"
+    else:
+        pgdata = Path(tempfile.mkdtemp(prefix="trimtab-test-", dir="/tmp"))
+        admin = embedded.start_server(pgdata)
+        template = "trimtab_tmpl"
+        # Tests never need durability; this makes CREATE DATABASE about 20 ms.
+        _execute(
+            admin,
+            "ALTER SYSTEM SET fsync = off",
+            "ALTER SYSTEM SET synchronous_commit = off",
+            "ALTER SYSTEM SET full_page_writes = off",
+            "SELECT pg_reload_conf()",
+        )
+    try:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            version = conn.info.server_version
+            conn.execute(
+                pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    pgsql.Identifier(template)
+                )
+            )
+            conn.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(template)))
+        yield PgServer(admin_url=admin, template=template, version=version, embedded=not dsn)
+    finally:
+        if pgdata is not None:
+            embedded.stop_server(pgdata)
+            shutil.rmtree(pgdata, ignore_errors=True)
+        else:
+            _execute(
+                admin,
+                pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    pgsql.Identifier(template)
+                ),
+            )
+
+
+@pytest.fixture(scope="session")
+def admin_url(pg_server: PgServer) -> str:
+    return pg_server.admin_url
+
+
+@pytest.fixture
+def db_url(pg_server: PgServer) -> Iterator[str]:
+    """A fresh, empty database for this test; dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:8]}"
+    create = pgsql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+        pgsql.Identifier(name), pgsql.Identifier(pg_server.template)
+    )
+    if pg_server.version >= 150000:  # STRATEGY arrived in PostgreSQL 15
+        create = pgsql.SQL("{} STRATEGY FILE_COPY").format(create)
+    _execute(pg_server.admin_url, create)
+    try:
+        yield with_database(pg_server.admin_url, name)
+    finally:
+        _execute(
+            pg_server.admin_url,
+            pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name)),
+        )
+
+
+@pytest.fixture
+def sql(db_url: str) -> SqlRunner:
+    """run(text, params=None): run SQL on the test database (autocommit).
+
+    Returns the rows of the last statement that produced rows, else [].
+    """
+
+    def run(text: str, params: Any = None) -> list[tuple[Any, ...]]:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            cur = conn.execute(text, params)  # type: ignore[arg-type]
+            rows: list[tuple[Any, ...]] = []
+            while True:
+                if cur.description is not None:
+                    rows = cur.fetchall()
+                if not cur.nextset():
+                    return rows
+
+    return run
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """An empty project folder with a trimtab.toml."""
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "trimtab.toml").write_text('schema = "schema.sql"\n')
+    return root
