@@ -11,15 +11,15 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.prompt import Confirm
-from rich.syntax import Syntax
 
 from trimtab import __version__, embedded, engine
 from trimtab.config import Config, load_config
 from trimtab.errors import ConsentRequired, TrimtabError
-from trimtab.plan import Plan
+from trimtab.plan import Plan, Step
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# soft_wrap: SQL and URLs are printed whole, never cut at the terminal's width.
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 _SIGN = {"create": "+", "add": "+", "drop": "-", "recreate": "~"}
 
@@ -130,19 +130,37 @@ def _push(args: argparse.Namespace) -> int:
 
 
 def _print_plan(plan: Plan) -> None:
-    out.print(f"[bold]Plan: {len(plan.steps)} change{'s' if len(plan.steps) != 1 else ''}[/]")
+    """The plan grouped by the object each change belongs to (a table and its columns,
+    constraints and indexes together). ``--dry-run`` prints the SQL in execution order."""
+    n = len(plan.steps)
+    out.print(f"[bold]Plan: {n} change{'s' if n != 1 else ''}[/]")
+    groups: dict[str, list[Step]] = {}
     for step in plan.steps:
-        ch = step.change
-        verb = ch.kind.value.split("_", 1)[0]
-        sign = _SIGN.get(verb, "~")
-        style = "red" if step.data_loss else {"+": "green", "-": "yellow"}.get(sign, "cyan")
-        mark = "  [bold red]DATA LOSS[/]" if step.data_loss else ""
-        out.print(f"[{style}]{sign} {escape(ch.describe())}[/]{mark}")
-        for statement in step.sql:
-            out.print(Syntax(statement + ";", "sql", theme="ansi_dark", background_color="default",
-                             padding=(0, 0, 0, 4)))
+        groups.setdefault(_owner(step), []).append(step)
+    for owner, steps in groups.items():
+        out.print(f"\n[bold]{escape(owner)}[/]")
+        for step in steps:
+            ch = step.change
+            sign = _SIGN.get(ch.kind.value.split("_", 1)[0], "~")
+            style = "red" if step.data_loss else {"+": "green", "-": "yellow"}.get(sign, "cyan")
+            mark = "  [bold red]DATA LOSS[/]" if step.data_loss else ""
+            out.print(f"  [{style}]{sign} {escape(ch.describe())}[/]{mark}")
+            for statement in step.sql:
+                text = "\n".join("      " + line for line in f"{statement};".splitlines())
+                out.print(f"[dim]{escape(text)}[/]")
     if plan.data_loss:
-        out.print(f"[bold red]{len(plan.data_loss)} change(s) lose data.[/]")
+        out.print(f"\n[bold red]{len(plan.data_loss)} change(s) lose data.[/]")
+
+
+def _owner(step: Step) -> str:
+    t = step.change.target
+    if t[0] in ("comment", "grant"):
+        return "comments and privileges"
+    if t[0] in ("column", "constraint", "trigger", "policy") or (
+            t[0] in ("index", "cluster") and step.change.parent is not None):
+        parent = step.change.parent
+        return f"{parent.schema}.{parent.name}" if parent is not None else ".".join(t[1:3])
+    return ".".join(t[1:3]) if t[0] != "schema" else t[1]
 
 
 def _print_unmanaged(plan: Plan) -> None:

@@ -222,6 +222,8 @@ class Column:
     comment: str | None = None
     grants: tuple[Grant, ...] = ()
     type_ref: tuple[str, str] | None = None  # user-defined type used: (schema, name)
+    # Comes only from a parent (INHERITS or a partition's parent): not declared locally.
+    inherited: bool = False
 
 
 @dataclass(frozen=True)

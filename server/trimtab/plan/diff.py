@@ -9,6 +9,7 @@ function, foreign keys onto a recreated key).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
@@ -22,6 +23,7 @@ from trimtab.model import (
     Grant,
     Index,
     Model,
+    Policy,
     Table,
     View,
     qname,
@@ -58,6 +60,12 @@ class _Differ:
         self.out.append(Change(kind, target, before, after, parent, reason, data_loss))
 
     def run(self) -> list[Change]:
+        for key, t in self.cur.tables.items():
+            new = self.new.tables.get(key)
+            if new is None or self._must_recreate(t, new):
+                self.dropped_tables.add(t.qualified)
+                if new is not None:
+                    self.recreated_tables.add(t.qualified)
         self.schemas()
         self.extensions()
         self.types()
@@ -161,7 +169,13 @@ class _Differ:
                 continue
             if _seq_options(old) != _seq_options(s):
                 self.emit(Kind.ALTER_SEQUENCE, key, before=old, after=s)
-            if old.owned_by != s.owned_by:
+            if old.owned_by and self._owner_goes(old.owned_by):
+                # Dropping its column would take the sequence along: release it first.
+                self.emit(Kind.SET_SEQUENCE_OWNER, key, before=old,
+                          after=replace(s, owned_by=None), reason="release")
+                if s.owned_by:
+                    self.emit(Kind.SET_SEQUENCE_OWNER, key, after=s)
+            elif old.owned_by != s.owned_by:
                 self.emit(Kind.SET_SEQUENCE_OWNER, key, before=old, after=s)
         for key, s in self.cur.sequences.items():
             if key in self.new.sequences:
@@ -171,6 +185,9 @@ class _Differ:
             self.emit(Kind.DROP_SEQUENCE, key, before=s, data_loss=True)
 
     def _owner_goes(self, owner: tuple[str, str, str]) -> bool:
+        """The owning column is dropped, or its table is (recreated tables included)."""
+        if owner[:2] in self.dropped_tables:
+            return True
         table = self.new.tables.get(("table", owner[0], owner[1]))
         return table is None or table.column(owner[2]) is None
 
@@ -197,17 +214,10 @@ class _Differ:
     def tables(self) -> None:
         for key, t in self.cur.tables.items():
             new = self.new.tables.get(key)
-            if new is not None and not self._must_recreate(t, new):
+            if t.qualified not in self.dropped_tables:
                 continue
-            self.dropped_tables.add(t.qualified)
-            parent = t.partition_of
-            if parent and ("table", *parent) in self.new.tables and new is None:
-                # Dropped partition of a kept parent: still a plain DROP TABLE.
-                pass
-            elif parent and ("table", *parent) not in self.new.tables:
+            if t.partition_of and t.partition_of in self.dropped_tables:
                 continue  # goes with its partitioned parent
-            if new is not None:
-                self.recreated_tables.add(t.qualified)
             self.emit(Kind.DROP_TABLE, key, before=t, data_loss=True,
                       reason="partitioning changed" if new is not None else None)
         # Foreign keys between tables that go away are dropped first, so the tables can
@@ -241,7 +251,8 @@ class _Differ:
                 base = replace(t, columns=tuple(
                     replace(c, default=None, comment=None, grants=())
                     if (pc := parent.column(c.name)) is None
-                    else replace(c, default=pc.default, comment=None, grants=())
+                    else replace(c, default=pc.default, not_null=pc.not_null, comment=None,
+                                 grants=())
                     for c in t.columns))
                 self.columns(base, t)
         empty = replace(t, constraints=(), indexes=(), triggers=(), policies=(),
@@ -266,8 +277,18 @@ class _Differ:
         self.table_props(old, new)
 
     def columns(self, old: Table, new: Table) -> None:
+        # A partition's columns, and a child's inherited ones, follow their parent.
         partition = new.partition_of is not None
         for c in new.columns:
+            if c.inherited and not partition:
+                oc = old.column(c.name)
+                if oc is not None and oc.inherited and (oc.default, oc.not_null) != (
+                        c.default, c.not_null):
+                    self.emit(Kind.ALTER_COLUMN, ("column", new.schema, new.name, c.name),
+                              parent=new, after=c,
+                              before=replace(c, default=oc.default, not_null=oc.not_null))
+                if oc is None or oc.inherited:
+                    continue  # the parent's ADD COLUMN reaches the child
             oc = old.column(c.name)
             key = ("column", new.schema, new.name, c.name)
             if oc is None:
@@ -275,10 +296,11 @@ class _Differ:
                     self.emit(Kind.ADD_COLUMN, key, after=c, parent=new)
                 continue
             if partition:
-                # Type, NOT NULL and the rest come from the parent; only a local default.
-                if oc.default != c.default:
-                    self.emit(Kind.ALTER_COLUMN, key, before=replace(c, default=oc.default),
-                              after=c, parent=new)
+                # The type and the rest come from the parent (whose changes recurse); a
+                # partition only holds its own default and NOT NULL.
+                if (oc.default, oc.not_null) != (c.default, c.not_null):
+                    self.emit(Kind.ALTER_COLUMN, key, parent=new, after=c,
+                              before=replace(c, default=oc.default, not_null=oc.not_null))
                 continue
             if _column_core(oc) == _column_core(c):
                 continue
@@ -293,7 +315,7 @@ class _Differ:
         if partition:
             return
         for oc in old.columns:
-            if new.column(oc.name) is None:
+            if new.column(oc.name) is None and not oc.inherited:
                 self.changed_columns.add((old.schema, old.name, oc.name))
                 self.emit(Kind.DROP_COLUMN, ("column", old.schema, old.name, oc.name),
                           before=oc, parent=old, data_loss=True)
@@ -420,7 +442,7 @@ class _Differ:
         for i in added:
             self.emit(Kind.CREATE_INDEX, ("index", schema, i.name), after=i, parent=new)
 
-    def triggers(self, old: Table, new: Table) -> None:
+    def triggers(self, old: Table | View, new: Table | View) -> None:
         olds = {t.name: t for t in old.triggers}
         news = {t.name: t for t in new.triggers}
         for name, t in olds.items():
@@ -453,11 +475,21 @@ class _Differ:
             target = ("policy", new.schema, new.name, name)
             if op is None:
                 self.emit(Kind.CREATE_POLICY, target, after=p, parent=new)
-            elif (op.command, op.permissive) != (p.command, p.permissive):
-                self.emit(Kind.DROP_POLICY, target, before=op, parent=old, reason="changed")
-                self.emit(Kind.CREATE_POLICY, target, after=p, parent=new, reason="changed")
+            elif (op.command, op.permissive) != (p.command, p.permissive) or (
+                    self._reads_changed_column(new, op)):
+                # A policy pins the columns it reads: it goes before they change.
+                reason = "changed" if op != p else "reads a column that changes"
+                self.emit(Kind.DROP_POLICY, target, before=op, parent=old, reason=reason)
+                self.emit(Kind.CREATE_POLICY, target, after=p, parent=new, reason=reason)
             elif (op.roles, op.using, op.with_check) != (p.roles, p.using, p.with_check):
                 self.emit(Kind.ALTER_POLICY, target, before=op, after=p, parent=new)
+
+    def _reads_changed_column(self, table: Table, p: Policy) -> bool:
+        text = f"{p.using or ''} {p.with_check or ''}"
+        return any(
+            (schema, name) == table.qualified and re.search(
+                rf'(?<![\w"]){re.escape(column)}(?![\w"])|"{re.escape(column)}"', text)
+            for schema, name, column in self.changed_columns)
 
     def table_props(self, old: Table, new: Table) -> None:
         if _props(old) != _props(new):
@@ -502,12 +534,14 @@ class _Differ:
                           reason=reasons.get(key) or ("changed" if ov else None))
                 if v.materialized:
                     self.indexes(replace(v, indexes=()), v)
+                self.triggers(replace(v, triggers=()), v)  # INSTEAD OF triggers
             else:
                 if (ov.definition, ov.columns, ov.options) != (v.definition, v.columns,
                                                                v.options):
                     self.emit(Kind.REPLACE_VIEW, key, before=ov, after=v)
                 if v.materialized:
                     self.indexes(ov, v)
+                self.triggers(ov, v)
 
     def _view_dependency_reason(self, v: View) -> str | None:
         for dep in v.depends_on:

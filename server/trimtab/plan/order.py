@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from trimtab.model import CompositeType, Domain, EnumType
+from trimtab.model import CompositeType, Domain, EnumType, Table
 from trimtab.plan.changes import Change, Kind
 
 _EARLY_DROPS = [
@@ -81,6 +81,11 @@ def order(changes: list[Change]) -> list[Change]:
         # the views, after the tables when created, before them when dropped.
         if _reads_relations(ch):
             rank = _RANK[Kind.DROP_VIEW if ch.kind == Kind.DROP_FUNCTION else Kind.CREATE_VIEW]
+        if ch.kind == Kind.SET_SEQUENCE_OWNER and ch.reason == "release":
+            rank = -1  # before the column or table that owns it is dropped
+        # A foreign key may rest on a unique index rather than a constraint: indexes first.
+        if ch.kind == Kind.ADD_CONSTRAINT and ch.after.kind == "f":
+            rank = _RANK[Kind.CREATE_INDEX] + 0.5
         return (rank, _sub_rank(ch), depth(ch))
 
     # sorted() is stable: within equal keys the diff's own order stays.
@@ -90,8 +95,6 @@ def order(changes: list[Change]) -> list[Change]:
 def _sub_rank(ch: Change) -> int:
     if ch.kind == Kind.DROP_CONSTRAINT:
         return 0 if ch.before.kind == "f" else 1
-    if ch.kind == Kind.ADD_CONSTRAINT:
-        return 1 if ch.after.kind == "f" else 0
     if ch.kind in (Kind.CREATE_TYPE, Kind.DROP_TYPE):
         t = ch.after if ch.kind == Kind.CREATE_TYPE else ch.before
         rank = {EnumType: 0, Domain: 1, CompositeType: 2}[type(t)]
@@ -111,12 +114,17 @@ def _relation_depths(changes: list[Change]) -> Callable[[Change], int]:
     what it reads), negated for drops."""
     parents: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
     for ch in changes:
+        if isinstance(ch.parent, Table):  # changes inside a table follow its depth
+            t = ch.parent
+            ups = list(t.inherits) + ([t.partition_of] if t.partition_of else [])
+            parents.setdefault(t.key, [("table", *p) for p in ups])
+    for ch in changes:
         obj = ch.after if ch.after is not None else ch.before
         if ch.kind in (Kind.CREATE_TABLE, Kind.DROP_TABLE):
             ups = list(obj.inherits) + ([obj.partition_of] if obj.partition_of else [])
             parents[ch.target] = [("table", *p) for p in ups]
-        elif ch.kind in (Kind.CREATE_VIEW, Kind.DROP_VIEW, Kind.REPLACE_VIEW) or (
-                _reads_relations(ch)):
+        elif ch.kind in (Kind.CREATE_VIEW, Kind.DROP_VIEW, Kind.REPLACE_VIEW,
+                         Kind.CREATE_FUNCTION, Kind.REPLACE_FUNCTION, Kind.DROP_FUNCTION):
             parents[ch.target] = list(obj.depends_on)
     memo: dict[tuple[str, ...], int] = {}
 
@@ -131,9 +139,10 @@ def _relation_depths(changes: list[Change]) -> Callable[[Change], int]:
         return d
 
     def depth(ch: Change) -> int:
-        if ch.target not in parents:
+        key = ch.parent.key if isinstance(ch.parent, Table) else ch.target
+        if key not in parents:
             return 0
-        d = depth_of(ch.target)
+        d = depth_of(key)
         return -d if ch.kind in (Kind.DROP_TABLE, Kind.DROP_VIEW, Kind.DROP_FUNCTION) else d
 
     return depth

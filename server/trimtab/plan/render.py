@@ -259,7 +259,7 @@ def _create_table(ch: Change, v: int) -> list[str]:
     if t.partition_of:
         sql = f"{head} PARTITION OF {qname(*t.partition_of)} {t.partition_bound}"
     else:
-        cols = ",\n".join(f"    {column_sql(c)}" for c in t.columns)
+        cols = ",\n".join(f"    {column_sql(c)}" for c in t.columns if not c.inherited)
         sql = f"{head} (\n{cols}\n)" if cols else f"{head} ()"
         if t.inherits:
             sql += f" INHERITS ({', '.join(qname(*p) for p in t.inherits)})"
@@ -390,7 +390,11 @@ def _alter_column(ch: Change, v: int) -> list[str]:
         sql = f"TYPE {new.type}"
         if new.collation:
             sql += f" COLLATE {new.collation}"
-        if _needs_using(old.type, new.type):
+        if old.type_ref or new.type_ref:
+            # Enums (and other user types) convert to and from each other through text.
+            text = "text[]" if old.type.endswith("[]") else "text"
+            sql += f" USING {col}::{text}::{new.type}"
+        elif _needs_using(old.type, new.type):
             sql += f" USING {col}::{new.type}"
         act(sql)
     if old.generated and new.generated and old.generated != new.generated:

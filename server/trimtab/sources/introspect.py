@@ -198,7 +198,7 @@ SELECT a.attrelid, a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypm
        CASE WHEN a.attstattarget >= 0 THEN a.attstattarget::int END,
        d.description,
        CASE WHEN t.typcategory = 'A' AND t.typelem <> 0 THEN t.typelem ELSE t.oid END,
-       a.attnum
+       a.attnum, NOT a.attislocal
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
@@ -875,6 +875,7 @@ def _column(
         comment,
         elem_type,
         _attnum,
+        inherited,
     ) = row
     identity = None
     if attidentity and identity_row is not None:
@@ -903,4 +904,5 @@ def _column(
         comment=comment,
         grants=grants,
         type_ref=type_names.get(elem_type),
+        inherited=inherited,
     )

@@ -9,6 +9,7 @@ that both sides are rendered by the same PostgreSQL version.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -84,20 +85,31 @@ def _apply_script(conn: psycopg.Connection, statements: Sequence[Statement]) -> 
 
 def _schema_error(st: Statement, e: psycopg.Error) -> SchemaError:
     diag = e.diag
-    position = int(diag.statement_position) if diag.statement_position else None
-    span = locate(st, position)
     message = diag.message_primary or str(e).strip()
+    position = int(diag.statement_position) if diag.statement_position else None
+    if position is None:
+        position = _mentioned_at(st.text, message)
+    span = locate(st, position)
     if diag.message_detail:
         message += f" ({diag.message_detail})"
-    first_line = st.text.strip().splitlines()[0] if st.text.strip() else ""
-    return SchemaError(
-        f"PostgreSQL rejects this statement: {message}",
-        file=span.file,
-        line=span.line,
-        column=span.column,
-        obj=" ".join(first_line.split()[:6]),
-        hint=diag.message_hint,
-    )
+    if st.object_key:
+        obj = f"{st.object_key[0]} {'.'.join(st.object_key[1:3])}"
+    else:
+        obj = " ".join(st.text.split()[:3])
+    return SchemaError(f"PostgreSQL rejects this statement: {message}", file=span.file,
+                       line=span.line, column=span.column, obj=obj, hint=diag.message_hint)
+
+
+def _mentioned_at(text: str, message: str) -> int | None:
+    """Some errors carry no position ('relation "x" does not exist' from REFERENCES):
+    point at the first place the statement names the object the message quotes."""
+    m = re.search(r'"([^"]+)"', message)
+    if not m:
+        return None
+    name = m.group(1).rsplit(".", 1)[-1]
+    hit = re.search(rf'(?<![\w"]){re.escape(name)}(?![\w"])|"{re.escape(name)}"', text,
+                    re.IGNORECASE)
+    return hit.start() + 1 if hit else None
 
 
 def desired_model(statements: Sequence[Statement], admin_url: str,

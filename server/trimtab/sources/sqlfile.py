@@ -343,6 +343,7 @@ def _ranges(text: str) -> list[tuple[int, int, bool]]:
     n = len(text)
     pos = 0
     nesting = True
+    rescans = 0
     while pos < n:
         lead: list[tuple[int, int]] = []
         start = _skip_blanks(text, pos, lead)
@@ -351,7 +352,7 @@ def _ranges(text: str) -> list[tuple[int, int, bool]]:
             # so that the error is reported rather than silently swallowing the rest.
             for cs, ce in lead:
                 if not _is_closed_comment(text, cs, ce):
-                    out.append((cs, n, False))
+                    out.append((cs, len(text[cs:].rstrip()) + cs, False))
                     break
             break
         c = text[start]
@@ -366,10 +367,13 @@ def _ranges(text: str) -> list[tuple[int, int, bool]]:
             continue
         end, resume, _, left_open, comments = _scan_statement(text, start, nesting)
         if left_open:
-            # The rest of the file was swallowed by a '(' or BEGIN never closed: split it
-            # again without nesting (only the opening statement is wrong, and it is reported
-            # as an unbalanced parenthesis).
-            nesting = False
+            # The rest of the file was swallowed by a '(' or BEGIN never closed: this
+            # statement ends at its first ';' instead (it is reported as unbalanced), and
+            # the next ones are split as usual. After a few such statements, nesting is
+            # given up for the rest of the file, to keep splitting linear.
+            rescans += 1
+            if rescans > 8:
+                nesting = False
             end, resume, _, _, comments = _scan_statement(text, start, False)
         trimmed = _trim_end(text, start, end, comments)
         if trimmed > start:
@@ -766,6 +770,7 @@ class _R:
     def src(self, a: int, b: int) -> str:
         """Source text of tokens [a, b), blanks and comments between them collapsed to one
         space."""
+        b = min(b, self.n)
         if b <= a:
             return ""
         t = self.t
@@ -779,6 +784,7 @@ class _R:
 
     def raw(self, a: int, b: int) -> str:
         """Exact source text of tokens [a, b)."""
+        b = min(b, self.n)
         if b <= a:
             return ""
         return self.text[self.t[a][2]:self.t[b - 1][3]]
@@ -804,10 +810,9 @@ _CREATE_MODIFIERS = _words(
     "or replace unique unlogged logged temp temporary global local recursive constraint "
     "trusted procedural default"
 )
-_MULTI_OBJECT = {
-    "materialized": 1, "foreign": 1, "event": 1, "text": 2, "user": 1, "access": 1,
-    "large": 1, "operator": 1,
-}
+# Object types of more than one word: always so many more words ...
+_MULTI_OBJECT = {"materialized": 1, "event": 1, "text": 2, "access": 1, "large": 1}
+# ... or a second word when it is one of these.
 _MULTI_SECOND = {
     "foreign": {"table", "data"}, "operator": {"class", "family"}, "user": {"mapping"},
     "default": {"privileges"},
@@ -833,7 +838,6 @@ _FAST_FUNCTION = re.compile(
     (?P<n1>{_NAME})(?:\s*\.\s*(?P<n2>{_NAME}))?\s*\((?P<args>[^()'"$/\-]*)\)""",
     re.I | re.X,
 )
-_WHITESPACE = re.compile(r"\s+")
 
 
 def _name_value(raw: str) -> str:
@@ -852,7 +856,8 @@ def _fast_head(text: str) -> tuple[str, tuple[str, ...] | None] | None:
         kind = "CREATE " + f.group("obj").upper()
         schema = "public" if f.group("n2") is None else _name_value(f.group("n1"))
         name = _name_value(f.group("n2") or f.group("n1"))
-        return kind, ("function", schema, name, _WHITESPACE.sub(" ", f.group("args").strip()))
+        args = _identity_args(f.group("args"), kind == "CREATE PROCEDURE")
+        return kind, ("function", schema, name, args)
     verb = m.group("verb").lower()
     obj = " ".join(m.group("obj").lower().split())
     mod = (m.group("mod") or "").lower()
@@ -948,8 +953,6 @@ def _read_head(r: _R) -> tuple[str, tuple[str, ...] | None]:
             w = r.word()
             if w is None or w not in _CREATE_MODIFIERS:
                 break
-            if w == "default" and r.word(1) == "privileges":
-                break
             r.i += 1
     obj = r.word()
     if obj is None:
@@ -1007,7 +1010,7 @@ def _declared_key(r: _R, kind: str, text: str) -> tuple[str, ...] | None:
         if qn is None:
             return None
         g = full.group()
-        args = full.src(*g) if g else ""
+        args = _identity_args(full.raw(*g), kind == "CREATE PROCEDURE") if g else ""
         return ("function", *qn, args)
     if kind == "CREATE INDEX":
         r.accept("concurrently")
@@ -1577,8 +1580,7 @@ def _read_column(r: _R, a: int, b: int) -> _ColRead | None:
             cstart = r.start(here)
             cname = r.ident()
             continue
-        kstart = here if cname is None else None
-        span_a = r.start(here) if kstart is not None else cstart
+        span_a = r.start(here) if cname is None else cstart
         if r.accept("not", "null"):
             not_null = True
             r.accept("no", "inherit")
@@ -1647,8 +1649,7 @@ def _read_column(r: _R, a: int, b: int) -> _ColRead | None:
             r.i += 1
         else:
             r.i += 1  # something this reader does not know: skip it
-        if r.i > here and r.t[here][1] != "constraint":
-            cname = None
+        cname = None  # CONSTRAINT name names the clause that follows it only
     column = Column(
         name=name, type=ty.text, not_null=not_null, default=default, identity=identity,
         generated=generated, generated_virtual=virtual, collation=collation, storage=storage,
@@ -1869,6 +1870,7 @@ def _read_domain(r: _R, kind: str, key):
         else:
             r.i += 1
         cname = None
+    checks.sort(key=lambda c: c.name)
     return [("obj", Domain(key[1], key[2], ty.text, not_null, default, collation,
                            tuple(checks)), "")]
 
@@ -1886,15 +1888,22 @@ def _read_sequence(r: _R, kind: str, key):
     ), _ine(mods))]
 
 
+_LIKE_OPTIONS = _words(
+    "comments compression constraints defaults generated identity indexes statistics storage"
+)
+
+
 def _read_table(r: _R, kind: str, key):
     if key is None:
         return []
     mods = _after_kind(r)
+    if mods.get("temp") or mods.get("temporary"):
+        return []  # lives in pg_temp, not in the schema
     r.qname()
     schema, name = key[1], key[2]
     columns: list[_ColRead] = []
     cons: list[_Con] = []
-    likes: list[tuple[str, str]] = []
+    likes: list[tuple[tuple[str, str], frozenset[str]]] = []
     not_null_cols: list[str] = []
     partition_of = None
     partition_bound = None
@@ -1903,48 +1912,61 @@ def _read_table(r: _R, kind: str, key):
         partition_of = r.qname()
     elif r.accept("of"):
         of_type = r.qname()
-    if r.op() == "(":
-        g = r.group()
-        for a, b in r.split(*g) if g else []:
-            first = r.t[a]
-            w = first[1] if first[0] == "W" else None
-            if w == "like":
+    g = r.group() if r.op() == "(" else None
+    after = r.i
+    for a, b in r.split(*g) if g else []:
+        first = r.t[a]
+        w = first[1] if first[0] == "W" else None
+        if w == "like":
+            r.i = a + 1
+            src = r.qname()
+            included: set[str] = set()
+            while r.i < b:
+                how = r.accept_any("including", "excluding")
+                what = r.word()
+                if how is None or what is None:
+                    break
+                r.i += 1
+                opts = _LIKE_OPTIONS if what == "all" else {what}
+                if how == "including":
+                    included |= opts
+                else:
+                    included -= opts
+            if src:
+                likes.append((src, frozenset(included)))
+            continue
+        if w == "not" and a + 1 < b and r.t[a + 1][1] == "null" and r.t[a + 1][0] == "W":
+            # PostgreSQL 18: table-level NOT NULL col
+            if a + 2 < b and r.t[a + 2][0] in ("W", "Q"):
+                not_null_cols.append(r.t[a + 2][1])
+            continue
+        is_con = w in _TABLE_CONSTRAINT and not (
+            w == "exclude" and not (a + 1 < b and (r.op_at(a + 1) == "(" or
+                                                   r.word_at(a + 1) == "using"))
+        )
+        if is_con:
+            cname = None
+            x = a
+            if w == "constraint":
                 r.i = a + 1
-                src = r.qname()
-                if src:
-                    likes.append(src)
-                continue
-            if w == "not" and a + 1 < b and r.t[a + 1][1] == "null" and r.t[a + 1][0] == "W":
-                # PostgreSQL 18: table-level NOT NULL col
-                if a + 2 < b and r.t[a + 2][0] in ("W", "Q"):
-                    not_null_cols.append(r.t[a + 2][1])
-                continue
-            is_con = w in _TABLE_CONSTRAINT and not (
-                w == "exclude" and not (a + 1 < b and (r.op_at(a + 1) == "(" or
-                                                       r.word_at(a + 1) == "using"))
-            )
-            if is_con:
-                cname = None
-                x = a
-                if w == "constraint":
-                    r.i = a + 1
-                    cname = r.ident()
-                    x = r.i
-                con = _read_table_constraint(r, x, b, cname, r.start(a))
-                if con is not None:
-                    cons.append(con)
-                continue
-            if partition_of is not None or of_type is not None:
-                # "col WITH OPTIONS constraints": only NOT NULL matters here
-                r.i = a
-                col = r.ident()
-                rest = _words_in(r, a + 1, b)
-                if col and "not" in rest and "null" in rest:
-                    not_null_cols.append(col)
-                continue
-            col = _read_column(r, a, b)
-            if col is not None:
-                columns.append(col)
+                cname = r.ident()
+                x = r.i
+            con = _read_table_constraint(r, x, b, cname, r.start(a))
+            if con is not None:
+                cons.append(con)
+            continue
+        if partition_of is not None or of_type is not None:
+            # "col WITH OPTIONS constraints": only NOT NULL matters here
+            r.i = a
+            col = r.ident()
+            rest = _words_in(r, a + 1, b)
+            if col and "not" in rest and "null" in rest:
+                not_null_cols.append(col)
+            continue
+        col = _read_column(r, a, b)
+        if col is not None:
+            columns.append(col)
+    r.i = after
     inherits: tuple[tuple[str, str], ...] = ()
     partition_key = None
     options: tuple[str, ...] = ()
@@ -1966,13 +1988,12 @@ def _read_table(r: _R, kind: str, key):
                 partition_key = f"{method.upper()} ({r.src(*g)})"
         elif r.word() == "for" and r.word(1) == "values":
             partition_bound = _bound_text(r, r.i)
-        elif r.accept("default"):
+        elif partition_of is not None and r.accept("default"):
             partition_bound = "DEFAULT"
         elif r.accept("with"):
             g = r.group() if r.op() == "(" else None
             if g:
-                options = tuple(r.src(a, b).replace(" = ", "=").replace(" =", "=")
-                                .replace("= ", "=") for a, b in r.split(*g))
+                options = _options(r, g)
         else:
             r.i += 1
     table = Table(
@@ -1982,6 +2003,24 @@ def _read_table(r: _R, kind: str, key):
     )
     return [("table", table, tuple(columns), tuple(cons), tuple(likes),
              tuple(not_null_cols), of_type, _ine(mods))]
+
+
+def _options(r: _R, g: tuple[int, int]) -> tuple[str, ...]:
+    """Storage parameters as pg_class.reloptions holds them: "name=value", sorted (as the
+    catalog reader sorts them); a name alone means true."""
+    out = []
+    for a, b in r.split(*g):
+        eq = next((j for j in range(a, b) if r.t[j][0] == "O" and r.t[j][1] == "="), None)
+        name = r.src(a, eq if eq is not None else b).replace(" ", "")
+        if eq is None:
+            out.append(f"{name}=true")
+            continue
+        if eq + 2 == b and r.t[eq + 1][0] in ("S", "E", "D"):
+            value = _string_value(r.t[eq + 1]) or ""
+        else:
+            value = r.src(eq + 1, b).replace(" ", "")
+        out.append(f"{name}={value}")
+    return tuple(sorted(out))
 
 
 def _bound_text(r: _R, x: int) -> str:
@@ -2021,17 +2060,33 @@ def _read_index(r: _R, kind: str, key):
         r.ident()
     g = r.group() if r.op() == "(" else None
     cols: list[str] = []
+    hints: list[str] = []  # what PostgreSQL names each column when it names the index
+    after = r.i
     if g:
         for a, b in r.split(*g):
             k = r.t[a][0]
             plain = k in ("W", "Q") and (b == a + 1 or r.t[a + 1][0] in ("W", "Q"))
             cols.append(r.t[a][1] if plain else "")
+            hints.append(r.t[a][1] if plain else _expression_name(r, a, b))
+    r.i = after
     if r.accept("include"):
-        cols.extend(_ident_list(r, r.group() if r.op() == "(" else None))
+        included = _ident_list(r, r.group() if r.op() == "(" else None)
+        cols.extend(included)
+        hints.extend(c or "expr" for c in included)
     definition = r.src(0, r.n)
     idx = Index(name=name or "", definition=definition, unique=bool(mods.get("unique")),
                 columns=tuple(cols))
-    return [("index", table, idx, _ine(mods))]
+    return [("index", table, idx, _ine(mods), tuple(hints))]
+
+
+def _expression_name(r: _R, a: int, b: int) -> str:
+    """PostgreSQL's FigureIndexColname(), roughly: a function call is named after the
+    function, anything else "expr"."""
+    r.i = a
+    parts = r.qualified()
+    if parts and r.i < b and r.op() == "(":
+        return parts[-1]
+    return "expr"
 
 
 def _read_view(r: _R, kind: str, key):
@@ -2047,7 +2102,7 @@ def _read_view(r: _R, kind: str, key):
         if r.accept("with"):
             g = r.group() if r.op() == "(" else None
             if g:
-                options.extend(r.src(a, b).replace(" ", "") for a, b in r.split(*g))
+                options.extend(_options(r, g))
         else:
             r.i += 1
     if not r.accept("as"):
@@ -2074,7 +2129,7 @@ def _read_view(r: _R, kind: str, key):
                 options.append(f"check_option={check}")
     definition = r.raw(start, end)
     view = View(key[1], key[2], definition, materialized=materialized,
-                options=tuple(options))
+                options=tuple(sorted(options)))
     return [("obj", view, _ine(mods))]
 
 
@@ -2082,6 +2137,52 @@ _FUNCTION_OPTIONS = _words(
     "language as immutable stable volatile strict called security parallel cost rows set "
     "leakproof window transform support return begin not external returns"
 )
+
+
+_ARG_MODES = ("in", "out", "inout", "variadic")
+
+
+@functools.lru_cache(maxsize=4096)
+def _identity_args(args: str, procedure: bool) -> str:
+    """Arguments as pg_get_function_identity_arguments() shows them: modes (IN only for a
+    procedure), names, canonical types without modifiers (pg_proc keeps none), no
+    defaults."""
+    r = _R(args, _lex(args).toks)
+    out = []
+    for a, b in r.split(0, r.n):
+        end = b
+        j = a
+        while j < b:
+            tk = r.t[j]
+            if (tk[0] == "W" and tk[1] == "default") or (tk[0] == "O" and tk[1] == "="):
+                end = j
+                break
+            j = r.matching(j) + 1 if tk[0] == "O" and tk[1] in ("(", "[") else j + 1
+        r.i = a
+        mode = r.accept_any(*_ARG_MODES) or "in"
+        name = None
+        start = r.i
+        ty = _read_type(r, end)
+        if r.i < end:  # what came first was the argument's name
+            r.i = start
+            name = r.ident()
+            mode = r.accept_any(*_ARG_MODES) or mode
+            ty = _read_type(r, end)
+        words = [] if mode == "in" and not procedure else [mode.upper()]
+        if name is not None:
+            words.append(quote_ident(name))
+        words.append(_without_typmod(ty.serial or ty.text))
+        out.append(" ".join(words))
+    return ", ".join(out)
+
+
+_TYPMOD = re.compile(r"\([^()]*\)")
+
+
+def _without_typmod(type_text: str) -> str:
+    if type_text.startswith("interval"):
+        return "interval" + ("[]" if type_text.endswith("[]") else "")
+    return _TYPMOD.sub("", type_text) if "(" in type_text else type_text
 
 
 def _read_function(r: _R, kind: str, key):
@@ -2344,7 +2445,6 @@ class _Builder:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, ...], object] = {}
         self.issues: list[Issue] = []
-        # key -> Span, or (statement, start, end) in the statement text, resolved lazily
         # Spans, in the order met (the first one of a key wins), resolved only by
         # object_spans: (key, Span or (statement, start, end) in its text), or
         # (None, (statement, ((key, start, end), ...))) for a whole table at once.
@@ -2368,7 +2468,7 @@ class _Builder:
             if mode == "or replace":
                 self.objects[key] = obj
                 return True
-            if mode != "if not exists":
+            if mode != "if not exists" and st is not None:
                 first = self.where.get(key)
                 at = f" (first declared at line {first.line})" if first else ""
                 if first and first.file != st.span.file:
@@ -2521,10 +2621,10 @@ def _apply(b: _Builder, st: Statement, piece: tuple) -> None:
         else:
             _apply_table(b, st, piece)
     elif tag == "index":
-        table_qn, idx, mode = piece[1], piece[2], piece[3]
+        table_qn, idx, mode, hints = piece[1], piece[2], piece[3], piece[4]
         name = idx.name
         if not name:
-            name = _choose_name(table_qn[1], _column_names_addition(idx.columns), "idx",
+            name = _choose_name(table_qn[1], _column_names_addition(hints), "idx",
                                 b.rel_taken(table_qn[0]))
             idx = replace(idx, name=name)
         key = ("index", table_qn[0], name)
@@ -2625,11 +2725,34 @@ def _apply_table(b: _Builder, st: Statement, piece: tuple) -> None:
         if isinstance(ty, CompositeType):
             for name, text in ty.attributes:
                 cols.append(Column(name=name, type=text.split(" COLLATE ")[0]))
-    for qn in likes:
+    like_cons: list[_Con] = []
+    like_indexes: list[Index] = []
+    for qn, opts in likes:
         src = b.table(qn)
-        if src is not None:
-            cols.extend(Column(name=c.name, type=c.type, not_null=c.not_null,
-                               type_ref=c.type_ref) for c in src.columns)
+        if src is None:
+            continue
+        for c in src.columns:
+            cols.append(Column(
+                name=c.name, type=c.type, not_null=c.not_null, type_ref=c.type_ref,
+                collation=c.collation,
+                default=c.default if "defaults" in opts and c.generated is None else None,
+                identity=c.identity if "identity" in opts else None,
+                generated=c.generated if "generated" in opts else None,
+                generated_virtual=c.generated_virtual if "generated" in opts else False,
+                storage=c.storage if "storage" in opts else None,
+                compression=c.compression if "compression" in opts else None,
+                comment=c.comment if "comments" in opts else None,
+            ))
+        for con in src.constraints:
+            if (con.kind == "c" and "constraints" in opts) or (
+                con.kind in ("p", "u", "x") and "indexes" in opts
+            ):
+                like_cons.append(_Con(
+                    con.name if con.kind == "c" else None, con.kind, con.definition,
+                    con.columns, check_vars=con.columns if con.kind == "c" else ()))
+        if "indexes" in opts:
+            like_indexes.extend(replace(i, name="", comment=None, clustered=False)
+                                for i in src.indexes)
     names = {c.name: k for k, c in enumerate(cols)}
     for col in columns:
         column = col.column
@@ -2654,11 +2777,39 @@ def _apply_table(b: _Builder, st: Statement, piece: tuple) -> None:
     table = replace(table, columns=tuple(cols))
     if not b.declare(table.key, table, st, mode):
         return
-    all_cons = [con for col in columns for con in col.cons]
+    all_cons = like_cons + [con for col in columns for con in col.cons]
     all_cons.extend(cons)
     if all_cons:
-        table = b.add_constraints(table, all_cons, st)
+        table = b.add_constraints(table, _merge_index_constraints(all_cons), st)
+    for idx in like_indexes:
+        name = _choose_name(table.name, _column_names_addition(idx.columns), "idx",
+                            b.rel_taken(table.schema))
+        b.index_keys.add(("index", table.schema, name))
+        table = replace(table, indexes=(*table.indexes, replace(idx, name=name)))
     b.put_table(table)
+
+
+def _merge_index_constraints(cons: list[_Con]) -> list[_Con]:
+    """CREATE TABLE keeps one of several primary key / unique constraints on the same
+    columns (the primary key if there is one), as PostgreSQL's transformIndexConstraints
+    does; a name given to a dropped one goes to the one kept if that had none."""
+    kept: dict[int, _Con] = {}  # position -> constraint
+    first_pk = next((n for n, c in enumerate(cons) if c.kind == "p"), None)
+    order = ([first_pk] if first_pk is not None else []) + [
+        n for n in range(len(cons)) if n != first_pk]
+    for n in order:
+        con = cons[n]
+        if con.kind in ("p", "u"):
+            nnd = "NULLS NOT DISTINCT" in con.definition
+            same = next((m for m, k in kept.items() if k.kind in ("p", "u")
+                         and k.columns == con.columns
+                         and ("NULLS NOT DISTINCT" in k.definition) == nnd), None)
+            if same is not None:
+                if kept[same].name is None and con.name is not None:
+                    kept[same] = replace(kept[same], name=con.name)
+                continue
+        kept[n] = con
+    return [kept[n] for n in sorted(kept)]
 
 
 def _attach_index(b: _Builder, table_qn: tuple[str, str], idx: Index) -> None:

@@ -1,0 +1,163 @@
+"""`trimtab push` as a user runs it: the real console script, real files, a real server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+TRIMTAB = str(Path(sys.executable).parent / "trimtab")
+
+
+def run(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items()
+               if k not in ("DATABASE_URL", "DIRECT_DATABASE_URL")}
+    environ.update(env or {})
+    return subprocess.run([TRIMTAB, *args], cwd=cwd, capture_output=True, text=True,
+                          env=environ, stdin=subprocess.DEVNULL, timeout=60)
+
+
+def tables(db_url: str) -> list[str]:
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute("SELECT relname FROM pg_class WHERE relnamespace = "
+                            "'public'::regnamespace AND relkind = 'r' ORDER BY 1").fetchall()
+    return [r[0] for r in rows]
+
+
+def write(project: Path, text: str) -> None:
+    (project / "schema.sql").write_text(text)
+
+
+def test_push_then_nothing_to_do(project: Path, db_url: str) -> None:
+    write(project, "CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL);\n")
+    first = run(project, "push", "--url", db_url)
+    assert first.returncode == 0, first.stderr
+    assert "create table public.users" in first.stdout
+    assert tables(db_url) == ["users"]
+    second = run(project, "push", "--url", db_url)
+    assert second.returncode == 0
+    assert "Nothing to do" in second.stdout
+
+
+def test_dry_run_prints_sql_and_exit_code(project: Path, db_url: str) -> None:
+    write(project, "CREATE TABLE t (id int);\n")
+    dry = run(project, "push", "--url", db_url, "--dry-run", "--exit-code")
+    assert dry.returncode == 1
+    assert dry.stdout == "CREATE TABLE public.t (\n    id integer\n);\n"
+    assert tables(db_url) == []
+    assert run(project, "push", "--url", db_url).returncode == 0
+    clean = run(project, "push", "--url", db_url, "--dry-run", "--exit-code")
+    assert (clean.returncode, clean.stdout) == (0, "")
+
+
+def test_json_plan(project: Path, db_url: str) -> None:
+    write(project, "CREATE TABLE t (id int);\n")
+    doc = json.loads(run(project, "push", "--url", db_url, "--dry-run", "--json").stdout)
+    assert doc["applied"] is False
+    assert [c["kind"] for c in doc["changes"]] == ["create_table"]
+    assert doc["changes"][0]["sql"] == ["CREATE TABLE public.t (\n    id integer\n)"]
+
+
+def test_data_loss_needs_force_without_a_tty(project: Path, db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id int, email text); INSERT INTO t VALUES (1, 'a@b')")
+    write(project, "CREATE TABLE t (id int);\n")
+    refused = run(project, "push", "--url", db_url)
+    assert refused.returncode == 1
+    assert "drop column public.t.email" in refused.stderr
+    assert "--force" in refused.stderr
+    with psycopg.connect(db_url) as conn:  # nothing applied
+        assert conn.execute("SELECT email FROM t").fetchone() == ("a@b",)
+    forced = run(project, "push", "--url", db_url, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "DATA LOSS" in forced.stdout
+
+
+def test_push_is_all_or_nothing(project: Path, db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id int, v text); INSERT INTO t VALUES (1, NULL)")
+    # The new table is fine; SET NOT NULL fails on the existing NULL: neither happens.
+    write(project, "CREATE TABLE t (id int, v text NOT NULL);\nCREATE TABLE u (id int);\n")
+    r = run(project, "push", "--url", db_url)
+    assert r.returncode == 1
+    assert "nothing was applied" in r.stderr
+    assert 'column "v"' in r.stderr and "null values" in r.stderr
+    assert tables(db_url) == ["t"]
+
+
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        ("CREATE TABLE ok (id int);\n\nCREATE TABLE bad (id int,, x int);\n",
+         ["schema.sql:3:", "syntax error"]),
+        ("CREATE TABLE a (id int);\nCREATE TABLE b (a_id int REFERENCES missing(id));\n",
+         ["schema.sql:2:", 'relation "missing" does not exist']),
+        ("CREATE TABLE a (id int);\nCREATE INDEX ON a (nope);\n",
+         ["schema.sql:2:", 'column "nope" does not exist']),
+    ],
+    ids=["syntax", "fk-to-missing-table", "unknown-column"],
+)
+def test_rejected_schema_names_file_and_line(project: Path, db_url: str, schema: str,
+                                             expected: list[str]) -> None:
+    write(project, schema)
+    r = run(project, "push", "--url", db_url, "--force")
+    assert r.returncode == 1
+    for text in expected:
+        assert text in r.stderr
+    assert tables(db_url) == []
+
+
+def test_missing_schema_file(project: Path, db_url: str) -> None:
+    r = run(project, "push", "--url", db_url, "--schema", "nope.sql")
+    assert r.returncode == 1
+    assert "nope.sql" in r.stderr and "not found" in r.stderr
+
+
+def test_unknown_config_key(project: Path, db_url: str) -> None:
+    (project / "trimtab.toml").write_text('schema = "schema.sql"\nshcemas = ["x"]\n')
+    write(project, "CREATE TABLE t (id int);\n")
+    r = run(project, "push", "--url", db_url)
+    assert r.returncode == 1
+    assert "trimtab.toml:2" in r.stderr and "shcemas" in r.stderr
+    assert tables(db_url) == []
+
+
+def test_unreachable_database_fails_fast(project: Path) -> None:
+    write(project, "CREATE TABLE t (id int);\n")
+    started = time.monotonic()
+    r = run(project, "push", "--url", "postgresql://u:secret@127.0.0.1:1/db")
+    assert r.returncode == 1
+    assert time.monotonic() - started < 5
+    assert "cannot connect" in r.stderr
+    assert "secret" not in r.stderr + r.stdout
+
+
+def test_password_never_printed(project: Path, db_url: str) -> None:
+    write(project, "CREATE TABLE t (id int);\n")
+    url = db_url.replace("postgres:@", "postgres:hunter2@", 1)
+    r = run(project, "push", "--url", url)
+    assert "hunter2" not in r.stdout + r.stderr
+
+
+def test_unmanaged_objects_are_reported(project: Path, db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id int); CREATE RULE r AS ON INSERT TO t DO NOTHING")
+    write(project, "CREATE TABLE t (id int);\n")
+    r = run(project, "push", "--url", db_url)
+    assert r.returncode == 0, r.stderr
+    assert "not managed by trimtab: 1 rule" in r.stdout
+
+
+def test_extension_objects_are_never_dropped(project: Path, db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS citext")
+    write(project, "CREATE EXTENSION IF NOT EXISTS citext;\nCREATE TABLE t (id int);\n")
+    r = run(project, "push", "--url", db_url, "--dry-run")
+    assert r.returncode == 0
+    assert r.stdout == "CREATE TABLE public.t (\n    id integer\n);\n"
