@@ -269,6 +269,14 @@ class _Differ:
                 self.emit(Kind.DETACH_PARTITION, new.key, before=old, after=new)
             if new.partition_of:
                 self.emit(Kind.ATTACH_PARTITION, new.key, before=old, after=new)
+            elif old.partition_of:
+                # Detached, the partition keeps its columns, constraints and indexes as
+                # its own.
+                old = replace(
+                    old, partition_of=None,
+                    columns=tuple(replace(c, inherited=False) for c in old.columns),
+                    constraints=tuple(replace(c, inherited=False) for c in old.constraints),
+                    indexes=tuple(replace(i, parent=None) for i in old.indexes))
         self.columns(old, new)
         self.constraints(old, new)
         self.indexes(old, new)
@@ -277,30 +285,25 @@ class _Differ:
         self.table_props(old, new)
 
     def columns(self, old: Table, new: Table) -> None:
-        # A partition's columns, and a child's inherited ones, follow their parent.
+        # A partition's columns, and a child's inherited ones, come from the parent, whose
+        # changes recurse to them: only what they hold locally is theirs to change.
         partition = new.partition_of is not None
         for c in new.columns:
-            if c.inherited and not partition:
-                oc = old.column(c.name)
-                if oc is not None and oc.inherited and (oc.default, oc.not_null) != (
-                        c.default, c.not_null):
-                    self.emit(Kind.ALTER_COLUMN, ("column", new.schema, new.name, c.name),
-                              parent=new, after=c,
-                              before=replace(c, default=oc.default, not_null=oc.not_null))
-                if oc is None or oc.inherited:
-                    continue  # the parent's ADD COLUMN reaches the child
-            oc = old.column(c.name)
             key = ("column", new.schema, new.name, c.name)
+            oc = old.column(c.name)
             if oc is None:
-                if not partition:
+                if not partition and not c.inherited:
                     self.emit(Kind.ADD_COLUMN, key, after=c, parent=new)
                 continue
-            if partition:
-                # The type and the rest come from the parent (whose changes recurse); a
-                # partition only holds its own default and NOT NULL.
+            if partition or (c.inherited and oc.inherited):
                 if (oc.default, oc.not_null) != (c.default, c.not_null):
                     self.emit(Kind.ALTER_COLUMN, key, parent=new, after=c,
                               before=replace(c, default=oc.default, not_null=oc.not_null))
+                continue
+            if oc.inherited and not self._parents_have(new, c.name):
+                # Its parent drops the column, and with it the child's inherited copy.
+                self.emit(Kind.ADD_COLUMN, key, after=c, parent=new,
+                          reason="its parent drops it")
                 continue
             if _column_core(oc) == _column_core(c):
                 continue
@@ -319,6 +322,10 @@ class _Differ:
                 self.changed_columns.add((old.schema, old.name, oc.name))
                 self.emit(Kind.DROP_COLUMN, ("column", old.schema, old.name, oc.name),
                           before=oc, parent=old, data_loss=True)
+
+    def _parents_have(self, table: Table, column: str) -> bool:
+        parents = [self.new.tables.get(("table", *p)) for p in table.inherits]
+        return any(p is not None and p.column(column) is not None for p in parents)
 
     def _regenerate(self, old: Column, new: Column) -> bool:
         """A stored generated column whose expression changes is dropped and added again

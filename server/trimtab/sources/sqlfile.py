@@ -7,14 +7,15 @@ Three layers, all pure (``read_schema`` is the only I/O) and none of them raises
   dollar quotes, ``--`` and nested ``/* */`` comments, parentheses (a ``;`` inside them does
   not end a statement, as in ``CREATE RULE ... DO (a; b)``) and, inside
   ``CREATE [OR REPLACE] FUNCTION|PROCEDURE``, the ``BEGIN [ATOMIC] ... END`` depth (with
-  ``CASE ... END`` counted inside it) exactly as psql counts it. When the last statement of
-  a file is left open by an unbalanced parenthesis or ``BEGIN``, it is split again without
-  them, so that one missing ``)`` while typing does not swallow the rest of the file.
+  ``CASE ... END`` counted inside it) exactly as psql counts it. A statement left open to
+  the end of the file by a ``(`` or ``BEGIN`` that is never closed ends at its first ``;``
+  instead, so that one missing ``)`` while typing does not swallow the rest of the file.
   A line that starts with a backslash (a psql meta-command) becomes a statement of its own
-  of kind ``PSQL META-COMMAND``, reported as an error by ``structural_model``.
-  sqlglot's tokenizer handles these cases too, but it is pure Python and takes about
-  0.65 s per MB, against the 100 ms budget; this scanner jumps from one special character
-  to the next with C-level regex searches.
+  of kind ``PSQL META-COMMAND``, reported as an error by ``structural_model``. Statement
+  texts never include the ``;`` nor trailing blanks and comments, so they can be joined
+  with ``";\n"`` safely. sqlglot's tokenizer handles these cases too, but it is pure Python
+  and takes about 0.65 s per MB, against a 100 ms budget; this scanner jumps from one
+  special character to the next with C-level regex searches.
 
 * **Spans**: every statement carries its file, 1-based line/column of its first real token
   (leading comments excluded) and of its last character, and character offsets.
@@ -27,9 +28,15 @@ Three layers, all pure (``read_schema`` is the only I/O) and none of them raises
   constraints, indexes, triggers, policies, partitioning, RLS), views, functions and
   procedures, ALTER TABLE additions and COMMENT ON. Types are normalised to PostgreSQL's
   canonical names (``int`` -> ``integer``, ``varchar(n)`` -> ``character varying(n)``...);
-  expressions and definitions are the source text with whitespace and comments collapsed.
-  The exact model comes from the shadow database; this one only has to be right on what it
-  claims, fast, and never fail.
+  names PostgreSQL makes up (``t_pkey``, ``t_a_b_key``, ``t_id_seq``, ``t_expr_idx``,
+  partition indexes...) are chosen with PostgreSQL's rules; function keys carry the
+  identity arguments as ``pg_get_function_identity_arguments`` shows them; expressions and
+  definitions are the source text with whitespace and comments collapsed. The exact model
+  comes from the shadow database; this one only has to be right on what it claims (on the
+  fixtures and a harder schema it agrees with the shadow model on names, types, NOT NULL,
+  identities, constraints, indexes, sequences, partitions, options and comments), fast,
+  and never fail. It cannot know what only the server knows (``current_user``, OIDs) and
+  does not evaluate ``search_path``: unqualified names are in ``public``.
 
   Why not sqlglot for this reader (decision 7 names it): sqlglot 30 rejects valid
   PostgreSQL that is common in real schemas (``bit varying``, ``NOT NULL NO INHERIT``,
@@ -83,6 +90,7 @@ from trimtab.model import (
 )
 
 __all__ = [
+    "META_COMMAND",
     "Issue",
     "Span",
     "Statement",
@@ -118,10 +126,21 @@ class Span:
 
 @dataclass(frozen=True)
 class Statement:
-    text: str  # exact source text, without the trailing ';' and trailing blanks/comments
+    """One statement of a schema file.
+
+    ``object_key`` is the model key of the object it declares: ("table", schema, name),
+    ("type", ...) for enums, domains and composite types, ("view", ...) for views and
+    materialized views, ("sequence", ...), ("schema", name), ("extension", name),
+    ("index", schema of its table, name) for a named index, ("trigger"|"policy", schema,
+    table, name), and ("function", schema, name, identity arguments) for functions and
+    procedures, the arguments as pg_get_function_identity_arguments() shows them
+    ("a integer, OUT b text"), so that the key is the exact model's key.
+    """
+
+    text: str  # exact source text, without the ';' nor trailing blanks and comments
     span: Span
     kind: str  # "CREATE TABLE", "ALTER TABLE", "COMMENT", "GRANT"... ("" when unknown)
-    object_key: tuple[str, ...] | None  # model key of the object it declares
+    object_key: tuple[str, ...] | None
 
 
 @dataclass(frozen=True)
@@ -2563,19 +2582,22 @@ def _describe(key: tuple[str, ...]) -> str:
     return f"{family} {qname(key[1], key[2])}"
 
 
-_last_build: list = [None, None]  # (statements, result): structural_model + object_spans
+# The last build, (statements, result): an editor asks for structural_model and then
+# object_spans of the same statements. One tuple, swapped whole (safe across threads).
+_last_build: list = [None]
 
 
-def _build(statements: list[Statement]) -> tuple[Model, list[Issue], dict]:
+def _build(statements: list[Statement]) -> tuple[Model, list[Issue], _Builder]:
     key = tuple(statements)
-    if _last_build[0] == key:
-        return _last_build[1]
+    last = _last_build[0]
+    if last is not None and last[0] == key:
+        return last[1]
     result = _build_uncached(statements)
-    _last_build[:] = [key, result]
+    _last_build[0] = (key, result)
     return result
 
 
-def _build_uncached(statements: list[Statement]) -> tuple[Model, list[Issue], dict]:
+def _build_uncached(statements: list[Statement]) -> tuple[Model, list[Issue], _Builder]:
     b = _Builder()
     for st in statements:
         if st.kind == META_COMMAND:
