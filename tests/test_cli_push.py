@@ -100,8 +100,9 @@ def test_push_is_all_or_nothing(project: Path, db_url: str) -> None:
          ["schema.sql:2:", 'relation "missing" does not exist']),
         ("CREATE TABLE a (id int);\nCREATE INDEX ON a (nope);\n",
          ["schema.sql:2:", 'column "nope" does not exist']),
+        ("CREATE TABLE a (id int);\n\\i other.sql\n", ["schema.sql:2:1", "meta-command"]),
     ],
-    ids=["syntax", "fk-to-missing-table", "unknown-column"],
+    ids=["syntax", "fk-to-missing-table", "unknown-column", "psql-meta-command"],
 )
 def test_rejected_schema_names_file_and_line(project: Path, db_url: str, schema: str,
                                              expected: list[str]) -> None:

@@ -16,7 +16,7 @@ from trimtab.model import Model
 from trimtab.plan import Kind, Plan, Step, build_plan
 from trimtab.sources import shadow
 from trimtab.sources.introspect import introspect
-from trimtab.sources.sqlfile import Statement, read_schema
+from trimtab.sources.sqlfile import META_COMMAND, Statement, read_schema
 
 Consent = Callable[[Plan], bool]
 
@@ -58,7 +58,15 @@ def read_desired_statements(cfg: Config) -> list[Statement]:
             file=str(cfg.schema_path),
             hint="pass --schema PATH or set `schema` in trimtab.toml",
         )
-    return read_schema(cfg.schema_path)
+    statements = read_schema(cfg.schema_path)
+    for st in statements:
+        if st.kind == META_COMMAND:
+            raise SchemaError(
+                f"psql meta-command {st.text.split()[0]} is not SQL",
+                file=st.span.file, line=st.span.line, column=st.span.column,
+                hint="a schema file holds plain SQL statements; remove the line",
+            )
+    return statements
 
 
 def desired_model(cfg: Config, target: Target, statements: list[Statement]) -> Model:

@@ -269,7 +269,7 @@ class _Differ:
                 self.emit(Kind.DETACH_PARTITION, new.key, before=old, after=new)
             if new.partition_of:
                 self.emit(Kind.ATTACH_PARTITION, new.key, before=old, after=new)
-            elif old.partition_of:
+            if old.partition_of and not new.partition_of:
                 # Detached, the partition keeps its columns, constraints and indexes as
                 # its own.
                 old = replace(
@@ -277,6 +277,10 @@ class _Differ:
                     columns=tuple(replace(c, inherited=False) for c in old.columns),
                     constraints=tuple(replace(c, inherited=False) for c in old.constraints),
                     indexes=tuple(replace(i, parent=None) for i in old.indexes))
+        if set(old.inherits) - set(new.inherits):  # NO INHERIT, before columns go
+            self.emit(Kind.DETACH_PARTITION, new.key, before=old, after=new)
+        if set(new.inherits) - set(old.inherits):  # INHERIT, once the columns are there
+            self.emit(Kind.ATTACH_PARTITION, new.key, before=old, after=new)
         self.columns(old, new)
         self.constraints(old, new)
         self.indexes(old, new)
@@ -292,7 +296,11 @@ class _Differ:
             key = ("column", new.schema, new.name, c.name)
             oc = old.column(c.name)
             if oc is None:
-                if not partition and not c.inherited:
+                # An inherited column arrives with its parent's ADD COLUMN, unless the
+                # table is only now joining that parent (INHERIT needs it in place).
+                kept = replace(new, inherits=tuple(p for p in new.inherits
+                                                   if p in old.inherits))
+                if not partition and (not c.inherited or not self._parents_have(kept, c.name)):
                     self.emit(Kind.ADD_COLUMN, key, after=c, parent=new)
                 continue
             if partition or (c.inherited and oc.inherited):
@@ -300,7 +308,7 @@ class _Differ:
                     self.emit(Kind.ALTER_COLUMN, key, parent=new, after=c,
                               before=replace(c, default=oc.default, not_null=oc.not_null))
                 continue
-            if oc.inherited and not self._parents_have(new, c.name):
+            if oc.inherited and not c.inherited and not self._parents_have(new, c.name):
                 # Its parent drops the column, and with it the child's inherited copy.
                 self.emit(Kind.ADD_COLUMN, key, after=c, parent=new,
                           reason="its parent drops it")
@@ -317,8 +325,12 @@ class _Differ:
             self.emit(Kind.ALTER_COLUMN, key, before=oc, after=c, parent=new)
         if partition:
             return
+        kept_parents = [self.cur.tables.get(("table", *p)) for p in old.inherits
+                        if p in new.inherits]
         for oc in old.columns:
-            if new.column(oc.name) is None and not oc.inherited:
+            if oc.inherited and any(p is not None and p.column(oc.name) for p in kept_parents):
+                continue  # goes with the parent's DROP COLUMN
+            if new.column(oc.name) is None:
                 self.changed_columns.add((old.schema, old.name, oc.name))
                 self.emit(Kind.DROP_COLUMN, ("column", old.schema, old.name, oc.name),
                           before=oc, parent=old, data_loss=True)
@@ -640,7 +652,9 @@ def _replaceable(old: Function, new: Function) -> bool:
 
 
 def _column_core(c: Column) -> Column:
-    return replace(c, comment=None, grants=())
+    # Whether a column is also declared locally only matters to a later DROP on its
+    # parent, and PostgreSQL offers no way to change it: not a difference to plan.
+    return replace(c, comment=None, grants=(), inherited=False)
 
 
 def _props(t: Table) -> tuple[object, ...]:

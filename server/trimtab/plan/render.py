@@ -315,14 +315,26 @@ def _alter_table(ch: Change, v: int) -> list[str]:
 
 
 def _attach_partition(ch: Change, v: int) -> list[str]:
+    """Attach to a partitioned parent, or INHERIT from new parents."""
+    old: Table = ch.before
     t: Table = ch.after
-    return [f"ALTER TABLE {qname(*t.partition_of)} ATTACH PARTITION {t.sql_name}"
-            f" {t.partition_bound}"]
+    if t.partition_of and (old.partition_of, old.partition_bound) != (t.partition_of,
+                                                                      t.partition_bound):
+        return [f"ALTER TABLE {qname(*t.partition_of)} ATTACH PARTITION {t.sql_name}"
+                f" {t.partition_bound}"]
+    return [f"ALTER TABLE {t.sql_name} INHERIT {qname(*p)}" for p in t.inherits
+            if p not in old.inherits]
 
 
 def _detach_partition(ch: Change, v: int) -> list[str]:
-    t: Table = ch.before
-    return [f"ALTER TABLE {qname(*t.partition_of)} DETACH PARTITION {t.sql_name}"]
+    """Detach from a partitioned parent, or NO INHERIT from parents it leaves."""
+    old: Table = ch.before
+    t: Table = ch.after
+    if old.partition_of and (old.partition_of, old.partition_bound) != (t.partition_of,
+                                                                        t.partition_bound):
+        return [f"ALTER TABLE {qname(*old.partition_of)} DETACH PARTITION {old.sql_name}"]
+    return [f"ALTER TABLE {t.sql_name} NO INHERIT {qname(*p)}" for p in old.inherits
+            if p not in t.inherits]
 
 
 def _add_column(ch: Change, v: int) -> list[str]:

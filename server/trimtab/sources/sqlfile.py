@@ -1323,6 +1323,9 @@ class _Con:
     ref_columns: tuple[str, ...] = ()
     validated: bool = True
     check_vars: tuple[str, ...] = ()  # identifiers a CHECK expression mentions
+    # unique / exclusion: the index's column names, INCLUDE ones too, which PostgreSQL
+    # names the constraint after ("expr" or the function's name for an expression)
+    hints: tuple[str, ...] = ()
     span: tuple[int, int] = (0, 0)  # offsets in the statement text
 
 
@@ -1370,15 +1373,19 @@ def _skip_attrs(r: _R, end: int) -> None:
         break
 
 
-def _index_params(r: _R, end: int) -> None:
-    """INCLUDE (..) WITH (..) USING INDEX TABLESPACE x."""
+def _index_params(r: _R, end: int) -> tuple[str, ...]:
+    """INCLUDE (..) WITH (..) USING INDEX TABLESPACE x; the INCLUDE columns."""
+    included: tuple[str, ...] = ()
     while r.i < end:
-        if r.accept("include") or r.accept("with"):
+        if r.accept("include"):
+            included = _ident_list(r, r.group() if r.op() == "(" else None)
+        elif r.accept("with"):
             r.group()
         elif r.accept("using", "index", "tablespace"):
             r.ident()
         else:
             break
+    return included
 
 
 def _collation(parts: list[str] | None) -> str | None:
@@ -1410,38 +1417,43 @@ def _read_references(r: _R, end: int) -> tuple[tuple[str, str] | None, tuple[str
     return ref, cols
 
 
-def _read_table_constraint(r: _R, a: int, b: int, name: str | None, span_start: int) -> _Con | None:
-    """A table constraint in [a, b) (after any CONSTRAINT name)."""
+def _read_table_constraint(r: _R, a: int, b: int, name: str | None, span_start: int,
+                           create: bool = False) -> _Con | None:
+    """A table constraint in [a, b) (after any CONSTRAINT name); ``create`` in CREATE TABLE,
+    where NOT VALID is ignored (the table is empty)."""
     r.i = a
     span = (span_start, r.end(b))
     definition = r.src(a, b)
     if r.accept("primary", "key"):
         cols = _pk_cols(r)
-        return _Con(name, "p", definition, cols, span=span)
+        included = _index_params(r, b)
+        return _Con(name, "p", definition, cols, hints=cols + included, span=span)
     if r.accept("unique"):
         if r.accept("nulls"):
             r.accept("not")
             r.accept("distinct")
         cols = _pk_cols(r)
-        return _Con(name, "u", definition, cols, span=span)
+        included = _index_params(r, b)
+        return _Con(name, "u", definition, cols, hints=cols + included, span=span)
     if r.accept("foreign", "key"):
         cols = _ident_list(r, r.group() if r.op() == "(" else None)
         ref = None
         ref_cols: tuple[str, ...] = ()
         if r.accept("references"):
             ref, ref_cols = _read_references(r, b)
-        validated = not _has_not_valid(r, b)
+        validated = _validated(r, r.i, b, create)
         return _Con(name, "f", definition, cols, ref, ref_cols, validated, span=span)
     if r.accept("check"):
         g = r.group() if r.op() == "(" else None
         vars_ = _words_in(r, *g) if g else ()
-        validated = not _has_not_valid(r, b)
+        validated = _validated(r, r.i, b, create)
         return _Con(name, "c", definition, (), validated=validated, check_vars=vars_, span=span)
     if r.accept("exclude"):
         if r.accept("using"):
             r.ident()
         g = r.group() if r.op() == "(" else None
-        cols: list[str] = []
+        cols: list[str] = []  # the plain columns (conkey has no name for an expression)
+        hints: list[str] = []
         if g:
             for x, y in r.split(*g):
                 # "elem WITH op": a plain column if the element is a name then WITH...
@@ -1449,15 +1461,25 @@ def _read_table_constraint(r: _R, a: int, b: int, name: str | None, span_start: 
                 plain = k in ("W", "Q") and (
                     y == x + 1 or r.t[x + 1][0] == "W"
                 )
-                cols.append(r.t[x][1] if plain else "")
-        return _Con(name, "x", definition, tuple(cols), span=span)
+                if plain:
+                    cols.append(r.t[x][1])
+                hints.append(r.t[x][1] if plain else _expression_name(r, x, y))
+            r.i = min(g[1] + 1, r.n)
+        included = _index_params(r, b)
+        return _Con(name, "x", definition, tuple(cols), hints=(*hints, *included), span=span)
     return None
 
 
-def _has_not_valid(r: _R, end: int) -> bool:
-    for j in range(r.i, end - 1):
+def _validated(r: _R, a: int, b: int, create: bool = False) -> bool:
+    """pg_constraint.convalidated of a check or foreign key whose attributes are in [a, b):
+    false when NOT ENFORCED (PostgreSQL 18), or NOT VALID outside CREATE TABLE."""
+    return not (_has_not(r, a, b, "enforced") or not create and _has_not(r, a, b, "valid"))
+
+
+def _has_not(r: _R, a: int, b: int, word: str) -> bool:
+    for j in range(a, b - 1):
         if r.t[j][0] == "W" and r.t[j][1] == "not" and r.t[j + 1][0] == "W" \
-                and r.t[j + 1][1] == "valid":
+                and r.t[j + 1][1] == word:
             return True
     return False
 
@@ -1565,16 +1587,19 @@ def _seq_fill(raw: dict, data_type: str = "bigint") -> dict:
     return o
 
 
-def _read_column(r: _R, a: int, b: int) -> _ColRead | None:
-    """A column definition in [a, b)."""
+def _read_column(r: _R, a: int, b: int, options: bool = False) -> _ColRead | None:
+    """A column definition in [a, b); ``options``: "col [WITH OPTIONS] constraints" of a
+    partition or typed table, without a type (the column's type is "")."""
     r.i = a
     name = r.ident()
     if name is None:
         return None
+    if options:
+        r.accept("with", "options")
     type_end = r.i
     while type_end < b:
         tk = r.t[type_end]
-        if tk[0] == "W" and tk[1] in _COL_STOP:
+        if (tk[0] == "W" and tk[1] in _COL_STOP) or options:
             break
         if tk[0] == "O" and tk[1] in ("(", "["):
             type_end = min(r.matching(type_end) + 1, b)
@@ -1620,7 +1645,8 @@ def _read_column(r: _R, a: int, b: int) -> _ColRead | None:
             tail = r.i
             _skip_attrs(r, b)
             definition = f"CHECK ({expr})" + (" " + r.src(tail, r.i) if r.i > tail else "")
-            cons.append(_Con(cname, "c", definition, check_vars=vars_,
+            validated = _validated(r, tail, r.i, True)
+            cons.append(_Con(cname, "c", definition, validated=validated, check_vars=vars_,
                              span=(span_a, r.end(r.i))))
         elif r.accept("unique"):
             nulls = ""
@@ -1628,22 +1654,28 @@ def _read_column(r: _R, a: int, b: int) -> _ColRead | None:
                 nulls = " NULLS NOT DISTINCT"
             elif r.accept("nulls", "distinct"):
                 pass
-            _index_params(r, b)
+            x = r.i
+            included = _index_params(r, b)
+            params = " " + r.src(x, r.i) if r.i > x else ""
             _skip_attrs(r, b)
-            cons.append(_Con(cname, "u", f"UNIQUE{nulls} ({quote_ident(name)})", (name,),
-                             span=(span_a, r.end(r.i))))
+            cons.append(_Con(cname, "u", f"UNIQUE{nulls} ({quote_ident(name)}){params}",
+                             (name,), hints=(name, *included), span=(span_a, r.end(r.i))))
         elif r.accept("primary", "key"):
-            _index_params(r, b)
+            x = r.i
+            included = _index_params(r, b)
+            params = " " + r.src(x, r.i) if r.i > x else ""
             _skip_attrs(r, b)
             not_null = True
-            cons.append(_Con(cname, "p", f"PRIMARY KEY ({quote_ident(name)})", (name,),
-                             span=(span_a, r.end(r.i))))
+            cons.append(_Con(cname, "p", f"PRIMARY KEY ({quote_ident(name)}){params}", (name,),
+                             hints=(name, *included), span=(span_a, r.end(r.i))))
         elif r.accept("references"):
             x = r.i
             ref, ref_cols = _read_references(r, b)
+            tail = r.i
             _skip_attrs(r, b)
+            validated = _validated(r, tail, r.i, True)
             definition = f"FOREIGN KEY ({quote_ident(name)}) REFERENCES {r.src(x, r.i)}"
-            cons.append(_Con(cname, "f", definition, (name,), ref, ref_cols,
+            cons.append(_Con(cname, "f", definition, (name,), ref, ref_cols, validated,
                              span=(span_a, r.end(r.i))))
         elif r.accept("generated"):
             always = bool(r.accept("always"))
@@ -1970,19 +2002,12 @@ def _read_table(r: _R, kind: str, key):
                 r.i = a + 1
                 cname = r.ident()
                 x = r.i
-            con = _read_table_constraint(r, x, b, cname, r.start(a))
+            con = _read_table_constraint(r, x, b, cname, r.start(a), create=True)
             if con is not None:
                 cons.append(con)
             continue
-        if partition_of is not None or of_type is not None:
-            # "col WITH OPTIONS constraints": only NOT NULL matters here
-            r.i = a
-            col = r.ident()
-            rest = _words_in(r, a + 1, b)
-            if col and "not" in rest and "null" in rest:
-                not_null_cols.append(col)
-            continue
-        col = _read_column(r, a, b)
+        # "col WITH OPTIONS constraints" adds to a partition's or typed table's column
+        col = _read_column(r, a, b, options=partition_of is not None or of_type is not None)
         if col is not None:
             columns.append(col)
     r.i = after
@@ -2166,6 +2191,19 @@ def _identity_args(args: str, procedure: bool) -> str:
     """Arguments as pg_get_function_identity_arguments() shows them: modes (IN only for a
     procedure), names, canonical types without modifiers (pg_proc keeps none), no
     defaults."""
+    out = []
+    for mode, name, type_text in _arguments(args):
+        words = [] if mode == "in" and not procedure else [mode.upper()]
+        if name is not None:
+            words.append(quote_ident(name))
+        words.append(type_text)
+        out.append(" ".join(words))
+    return ", ".join(out)
+
+
+@functools.lru_cache(maxsize=4096)
+def _arguments(args: str) -> tuple[tuple[str, str | None, str], ...]:
+    """(mode, name or None, canonical type without modifiers) of each argument."""
     r = _R(args, _lex(args).toks)
     out = []
     for a, b in r.split(0, r.n):
@@ -2187,12 +2225,18 @@ def _identity_args(args: str, procedure: bool) -> str:
             name = r.ident()
             mode = r.accept_any(*_ARG_MODES) or mode
             ty = _read_type(r, end)
-        words = [] if mode == "in" and not procedure else [mode.upper()]
-        if name is not None:
-            words.append(quote_ident(name))
-        words.append(_without_typmod(ty.serial or ty.text))
-        out.append(" ".join(words))
-    return ", ".join(out)
+        out.append((mode, name, _without_typmod(ty.serial or ty.text)))
+    return tuple(out)
+
+
+def _designates(ref: str, args: str) -> bool:
+    """Whether the argument list of COMMENT ON FUNCTION f(ref) designates the function
+    declared with ``args``: the same input types (OUT ones are left out), or for a
+    procedure the same types altogether."""
+    def types(a: str, outs: bool) -> list[str]:
+        return [t for mode, _, t in _arguments(a) if outs or mode != "out"]
+
+    return types(ref, False) == types(args, False) or types(ref, True) == types(args, True)
 
 
 _TYPMOD = re.compile(r"\([^()]*\)")
@@ -2274,8 +2318,18 @@ def _read_policy(r: _R, kind: str, key):
             with_check = r.src(*g) if g else None
         else:
             r.i += 1
-    policy = Policy(key[3], command, permissive, tuple(roles) or ("PUBLIC",), using, with_check)
+    # PUBLIC among other roles is PUBLIC alone (PostgreSQL ignores the others, warning)
+    roles = ["PUBLIC"] if "PUBLIC" in roles or not roles else roles
+    policy = Policy(key[3], command, permissive, tuple(roles), using, with_check)
     return [("policy", (key[1], key[2]), policy)]
+
+
+def _read_collation(r: _R, kind: str, key):
+    """Only its name: an unqualified COLLATE name is the public one when the schema
+    declares it (see _finish)."""
+    _after_kind(r)
+    qn = r.qname()
+    return [("collation", qn)] if qn else []
 
 
 def _read_alter_table(r: _R, kind: str, key):
@@ -2449,6 +2503,7 @@ _READERS = {
     "CREATE FUNCTION": _read_function,
     "CREATE PROCEDURE": _read_function,
     "CREATE TRIGGER": _read_trigger,
+    "CREATE COLLATION": _read_collation,
     "CREATE POLICY": _read_policy,
     "ALTER TABLE": _read_alter_table,
     "ALTER SEQUENCE": _read_alter_sequence,
@@ -2472,6 +2527,7 @@ class _Builder:
         self.relnames: dict[str, set[str]] = {}  # schema -> relation names (for name choice)
         self.connames: dict[tuple[str, str], set[str]] = {}
         self.pending_indexes: list[tuple[tuple[str, str], Index]] = []
+        self.collations: set[tuple[str, str]] = set()  # CREATE COLLATION
         self.index_keys: set[tuple[str, ...]] = set()
 
     # -- helpers
@@ -2525,8 +2581,8 @@ class _Builder:
                 name = _choose_name(t, None, "pkey", taken, self.rel_taken(table.schema))
             elif con.kind in ("u", "x"):
                 label = "key" if con.kind == "u" else "excl"
-                name = _choose_name(t, _column_names_addition(con.columns), label, taken,
-                                    self.rel_taken(table.schema))
+                name = _choose_name(t, _column_names_addition(con.hints or con.columns), label,
+                                    taken, self.rel_taken(table.schema))
             elif con.kind == "f":
                 name = _choose_name(t, _column_names_addition(con.columns), "fkey", taken)
             else:
@@ -2706,10 +2762,14 @@ def _apply(b: _Builder, st: Statement, piece: tuple) -> None:
             b.put_table(replace(t, **dict(piece[2])))
     elif tag == "attach":
         child = b.table(piece[2])
-        if child is not None:
-            b.put_table(replace(child, partition_of=piece[1], partition_bound=piece[3]))
+        if child is not None:  # a partition's columns all come from its parent
+            child = replace(child, partition_of=piece[1], partition_bound=piece[3],
+                            columns=tuple(replace(c, inherited=True) for c in child.columns))
+            b.put_table(_merge_parent_checks(b, child, [piece[1]]))
     elif tag == "comment":
         _apply_comment(b, piece[1], piece[2])
+    elif tag == "collation":
+        b.collations.add(piece[1])
     elif tag == "alter_sequence":
         seq = b.objects.get(("sequence", *piece[1]))
         if isinstance(seq, Sequence):
@@ -2741,12 +2801,16 @@ def _apply_table(b: _Builder, st: Statement, piece: tuple) -> None:
             continue
         for c in parent.columns:
             if all(x.name != c.name for x in cols):
-                cols.append(replace(c, comment=None, grants=()))
+                # an identity stays the parent's (its sequence belongs to the parent column)
+                cols.append(replace(c, comment=None, grants=(), inherited=True, identity=None))
     if of_type is not None:
         ty = b.objects.get(("type", *of_type))
         if isinstance(ty, CompositeType):
             for name, text in ty.attributes:
-                cols.append(Column(name=name, type=text.split(" COLLATE ")[0]))
+                type_text, _, collation = text.partition(" COLLATE ")
+                tr = _R(type_text, _lex(type_text).toks)
+                cols.append(Column(name=name, type=type_text, collation=collation or None,
+                                   type_ref=_read_type(tr, tr.n).ref))
     like_cons: list[_Con] = []
     like_indexes: list[Index] = []
     for qn, opts in likes:
@@ -2771,7 +2835,8 @@ def _apply_table(b: _Builder, st: Statement, piece: tuple) -> None:
             ):
                 like_cons.append(_Con(
                     con.name if con.kind == "c" else None, con.kind, con.definition,
-                    con.columns, check_vars=con.columns if con.kind == "c" else ()))
+                    con.columns, check_vars=con.columns if con.kind == "c" else (),
+                    hints=_key_hints(con) if con.kind != "c" else ()))
         if "indexes" in opts:
             like_indexes.extend(replace(i, name="", comment=None, clustered=False)
                                 for i in src.indexes)
@@ -2781,12 +2846,15 @@ def _apply_table(b: _Builder, st: Statement, piece: tuple) -> None:
         cspan = (st, *col.span)
         b.span(("column", table.schema, table.name, column.name), cspan)
         k = names.get(column.name)
+        if k is None and (table.partition_of or of_type):
+            continue  # options of a column whose parent or type is not in the model
         if k is not None:
-            # a local redefinition of an inherited column: merge NOT NULL and default
+            # a local redefinition of an inherited column: merge NOT NULL and default; it
+            # is then the child's own too (attislocal), except in a partition
             c = cols[k]
             cols[k] = replace(c, not_null=c.not_null or column.not_null,
                               default=column.default if column.default is not None
-                              else c.default)
+                              else c.default, inherited=c.inherited and bool(table.partition_of))
             continue
         if col.serial:
             column = b.serial_sequence(table, column, col.serial, cspan)
@@ -2803,12 +2871,42 @@ def _apply_table(b: _Builder, st: Statement, piece: tuple) -> None:
     all_cons.extend(cons)
     if all_cons:
         table = b.add_constraints(table, _merge_index_constraints(all_cons), st)
+        table = _merge_parent_checks(b, table, sources)
     for idx in like_indexes:
-        name = _choose_name(table.name, _column_names_addition(idx.columns), "idx",
+        name = _choose_name(table.name, _column_names_addition(_index_hints(idx)), "idx",
                             b.rel_taken(table.schema))
         b.index_keys.add(("index", table.schema, name))
         table = replace(table, indexes=(*table.indexes, replace(idx, name=name)))
     b.put_table(table)
+
+
+def _key_hints(con: Constraint) -> tuple[str, ...]:
+    """The index column names of a key or exclusion constraint (INCLUDE ones too), read
+    again from its definition: a LIKE copy of it is named after them."""
+    r = _R(con.definition, _lex(con.definition).toks)
+    read = _read_table_constraint(r, 0, r.n, None, 0)
+    return read.hints if read is not None else con.columns
+
+
+def _index_hints(idx: Index) -> tuple[str, ...]:
+    """The column names of an index, read again from its definition: PostgreSQL names a
+    copy of it (LIKE, a partition's) after them ("lower" for lower(x), "expr"...)."""
+    pieces = _analyze(idx.definition).pieces
+    if len(pieces) == 1 and pieces[0][0] == "index":
+        return pieces[0][4]
+    return idx.columns
+
+
+def _merge_parent_checks(b: _Builder, table: Table, parents: list[tuple[str, str]]) -> Table:
+    """A check constraint of a child named like one of its parent's is merged with it:
+    PostgreSQL then counts it as inherited (coninhcount)."""
+    names = {c.name for qn in parents if (p := b.table(qn)) is not None
+             for c in p.constraints if c.kind == "c"}
+    if not any(c.kind == "c" and c.name in names for c in table.constraints):
+        return table
+    return replace(table, constraints=tuple(
+        replace(c, inherited=True) if c.kind == "c" and c.name in names else c
+        for c in table.constraints))
 
 
 def _merge_index_constraints(cons: list[_Con]) -> list[_Con]:
@@ -2824,7 +2922,7 @@ def _merge_index_constraints(cons: list[_Con]) -> list[_Con]:
         if con.kind in ("p", "u"):
             nnd = "NULLS NOT DISTINCT" in con.definition
             same = next((m for m, k in kept.items() if k.kind in ("p", "u")
-                         and k.columns == con.columns
+                         and k.columns == con.columns and k.hints == con.hints
                          and ("NULLS NOT DISTINCT" in k.definition) == nnd), None)
             if same is not None:
                 if kept[same].name is None and con.name is not None:
@@ -2876,8 +2974,9 @@ def _apply_comment(b: _Builder, target: tuple, value: str | None) -> None:
         return
     if family == "function":
         matches = [k for k in b.objects if k[0] == "function" and k[1:3] == target[1:3]]
-        if target[3] is not None and ("function", *target[1:]) in b.objects:
-            matches = [("function", *target[1:])]
+        if target[3] is not None:
+            matches = [k for k in matches if _designates(
+                target[3], b.objects[k].arg_names_types)]  # type: ignore[attr-defined]
         if len(matches) == 1:
             b.objects[matches[0]] = replace(b.objects[matches[0]], comment=value)  # type: ignore[type-var]
         return
@@ -2898,6 +2997,7 @@ _SEQUENCE_FIELDS = frozenset(
 
 
 def _finish(b: _Builder) -> None:
+    _public_collations(b)
     for table_qn, idx in b.pending_indexes:
         t = b.table(table_qn)
         if t is not None:
@@ -2923,7 +3023,7 @@ def _finish(b: _Builder) -> None:
         for idx in parent.indexes:
             if any(i.parent == (parent.schema, idx.name) for i in own):
                 continue
-            name = _choose_name(t.name, _column_names_addition(idx.columns), "idx",
+            name = _choose_name(t.name, _column_names_addition(_index_hints(idx)), "idx",
                                 b.rel_taken(t.schema))
             own.append(replace(idx, name=name, comment=None, clustered=False,
                                parent=(parent.schema, idx.name)))
@@ -2946,6 +3046,29 @@ def _finish(b: _Builder) -> None:
             cons.append(c)
         if changed:
             b.objects[key] = replace(t, constraints=tuple(cons))
+
+
+def _public_collations(b: _Builder) -> None:
+    """COLLATE x without a schema is the schema's own public.x when it declares one, not
+    pg_catalog's as _collation assumed."""
+    public = {qname("pg_catalog", n): qname(s, n) for s, n in b.collations if s == "public"}
+    if not public:
+        return
+
+    def attribute(text: str) -> str:
+        head, sep, collation = text.partition(" COLLATE ")
+        return head + sep + public.get(collation, collation)
+
+    for key, obj in list(b.objects.items()):
+        if isinstance(obj, Table) and any(c.collation in public for c in obj.columns):
+            b.objects[key] = replace(obj, columns=tuple(
+                replace(c, collation=public[c.collation]) if c.collation in public else c
+                for c in obj.columns))
+        elif isinstance(obj, Domain) and obj.collation in public:
+            b.objects[key] = replace(obj, collation=public[obj.collation])
+        elif isinstance(obj, CompositeType):
+            b.objects[key] = replace(obj, attributes=tuple(
+                (n, attribute(t)) for n, t in obj.attributes))
 
 
 def _span_events(b: _Builder):
