@@ -229,3 +229,20 @@ def test_tty_asks_before_losing_data(project: Path, db_url: str, answer: bytes,
     assert "drop table public.gone" in output
     assert (code == 0) is applied
     assert tables(db_url) == (["t"] if applied else ["gone", "t"])
+
+
+def test_shadow_falls_back_to_the_embedded_server_without_createdb(
+        tmp_path_factory: pytest.TempPathFactory, db_url: str) -> None:
+    project = Path(tmp_path_factory.mktemp("no-createdb", numbered=True))
+    write(project, "CREATE TABLE t (id int);\n")
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("DO $$ BEGIN CREATE ROLE trimtab_nocreatedb LOGIN NOCREATEDB; "
+                     "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        conn.execute("GRANT CREATE ON SCHEMA public TO trimtab_nocreatedb")
+    url = db_url.replace("postgres:@", "trimtab_nocreatedb:@", 1)
+    try:
+        r = run(project, "push", "--url", url)
+        assert r.returncode == 0, r.stderr
+        assert tables(db_url) == ["t"]
+    finally:
+        run(project, "db", "stop")

@@ -11,7 +11,7 @@ import psycopg
 
 from trimtab import embedded
 from trimtab.config import Config, pooler_warning, redact
-from trimtab.errors import ConfigError, ConsentRequired, DatabaseError, PlanError, SchemaError
+from trimtab.errors import ConsentRequired, PlanError, SchemaError, ShadowUnavailable
 from trimtab.model import Model
 from trimtab.plan import Kind, Plan, Step, build_plan
 from trimtab.sources import shadow
@@ -76,20 +76,11 @@ def desired_model(cfg: Config, target: Target, statements: list[Statement]) -> M
         return shadow.desired_model(statements, cfg.shadow_database_url, cfg.managed_schemas)
     try:
         return shadow.desired_model(statements, target.url, cfg.managed_schemas)
-    except DatabaseError as e:
-        if target.embedded or "shadow" not in str(e):
+    except ShadowUnavailable:
+        if target.embedded:
             raise
     # No CREATEDB on the target's server: the embedded server hosts the shadow instead.
     return shadow.desired_model(statements, embedded.start(cfg.root), cfg.managed_schemas)
-
-
-def plan_push(cfg: Config, target: Target | None = None) -> tuple[Plan, Target]:
-    """What push would do, without doing it."""
-    target = target or resolve_target(cfg)
-    desired = desired_model(cfg, target, read_desired_statements(cfg))
-    with shadow.connect(target.url) as conn:
-        current = introspect(conn, cfg.managed_schemas)
-    return build_plan(current, desired), target
 
 
 def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
@@ -102,12 +93,13 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
     """
     target = resolve_target(cfg)
     desired = desired_model(cfg, target, read_desired_statements(cfg))
-    started = time.perf_counter()
     with shadow.connect(target.url, autocommit=False) as conn:
-        plan = build_plan(introspect(conn, cfg.managed_schemas), desired)
+        current = introspect(conn, cfg.managed_schemas)
+        plan = build_plan(current, desired)
+        notes = _version_notes(current, desired)
         if not plan or dry_run:
             conn.rollback()
-            return PushResult(plan, target, False)
+            return PushResult(plan, target, False, notes=notes)
         if plan.data_loss and not force and not (consent and consent(plan)):
             conn.rollback()
             raise ConsentRequired(
@@ -116,8 +108,17 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
                 hint="re-run with --force to apply it, or change the schema file",
             )
         started = time.perf_counter()
-        notes = _apply(conn, plan)
+        notes += _apply(conn, plan)
     return PushResult(plan, target, True, time.perf_counter() - started, notes)
+
+
+def _version_notes(current: Model, desired: Model) -> tuple[str, ...]:
+    if current.server_version // 10000 == desired.server_version // 10000:
+        return ()
+    return (f"the shadow database runs PostgreSQL {desired.server_version // 10000}, the "
+            f"target {current.server_version // 10000}: some definitions may differ only in "
+            "how each version prints them; set shadow_database_url to a server of the "
+            "target's version",)
 
 
 def _apply(conn: psycopg.Connection, plan: Plan) -> tuple[str, ...]:
@@ -159,9 +160,3 @@ def _run_steps(conn: psycopg.Connection, steps: list[Step] | tuple[Step, ...]) -
                     obj=".".join(step.change.target[1:]),
                     hint=diag.message_hint,
                 ) from None
-
-
-def require_schema_config(cfg: Config) -> None:
-    if cfg.schema_path.is_dir() and not any(cfg.schema_path.glob("*.sql")):
-        raise ConfigError(f"schema folder {cfg.schema_path} holds no .sql file",
-                          file=str(cfg.schema_path))

@@ -69,6 +69,10 @@ class DatabaseError(TrimtabError):
     """A database cannot be reached or started."""
 
 
+class ShadowUnavailable(DatabaseError):
+    """The server refuses to create the scratch database (no CREATEDB)."""
+
+
 class SchemaError(TrimtabError):
     """A schema file is invalid or PostgreSQL rejected one of its statements."""
 

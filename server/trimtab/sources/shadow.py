@@ -17,7 +17,7 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import sql
 
-from trimtab.errors import DatabaseError, SchemaError
+from trimtab.errors import DatabaseError, SchemaError, ShadowUnavailable
 from trimtab.model import Model
 from trimtab.sources.introspect import introspect
 from trimtab.sources.sqlfile import Statement, locate
@@ -49,7 +49,7 @@ def scratch_database(admin_url: str) -> Iterator[str]:
         try:
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         except psycopg.Error as e:
-            raise DatabaseError(
+            raise ShadowUnavailable(
                 f"cannot create a shadow database: {e.diag.message_primary or e}",
                 hint="grant CREATEDB to this role, or set shadow_database_url in trimtab.toml",
             ) from None

@@ -1557,9 +1557,11 @@ def _seq_raw(r: _R, stop: int) -> dict:
             o["cycle"] = False
         elif r.accept("owned", "by"):
             parts = r.qualified()
-            if parts and len(parts) >= 2 and parts != ["none"]:
+            if parts and len(parts) >= 2:
                 tbl = _qn(parts[:-1])
                 o["owned_by"] = (tbl[0], tbl[1], parts[-1])
+            elif parts == ["none"]:
+                o["owned_by"] = None
         elif r.accept("sequence", "name"):
             r.qualified()
         else:
@@ -2245,6 +2247,8 @@ _TYPMOD = re.compile(r"\([^()]*\)")
 def _without_typmod(type_text: str) -> str:
     if type_text.startswith("interval"):
         return "interval" + ("[]" if type_text.endswith("[]") else "")
+    if type_text.startswith("bpchar"):  # "bpchar" only with a typmod of -1 (columns)
+        return "character" + type_text[6:]
     return _TYPMOD.sub("", type_text) if "(" in type_text else type_text
 
 
@@ -2773,7 +2777,8 @@ def _apply(b: _Builder, st: Statement, piece: tuple) -> None:
     elif tag == "alter_sequence":
         seq = b.objects.get(("sequence", *piece[1]))
         if isinstance(seq, Sequence):
-            changes = {k: v for k, v in piece[2] if k in _SEQUENCE_FIELDS and v is not None}
+            changes = {k: v for k, v in piece[2]
+                       if k in _SEQUENCE_FIELDS and (v is not None or k == "owned_by")}
             dt = changes.get("data_type")
             if dt in _INT_MAX and seq.data_type in _INT_MAX:
                 # AS type: bounds that were the old type's follow the new one
