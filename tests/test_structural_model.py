@@ -13,7 +13,7 @@ the structural model keeps as source text rather than PostgreSQL's canonical tex
 function bodies, defaults, CHECK and generated expressions, index, trigger and constraint
 definitions, policy expressions, function results), only whether they are there; and what
 the reader has no syntax for at all, where its model holds the dataclass default: grants
-(GRANT/REVOKE), statistics targets, CLUSTER, trigger ENABLE/DISABLE, view column lists and
+(GRANT/REVOKE), CLUSTER, trigger ENABLE/DISABLE, view column lists and
 dependencies (they need the catalog), an extension's version and comment when the file does
 not set them.
 
@@ -34,7 +34,7 @@ import pytest
 
 from trimtab.model import CompositeType, Domain, EnumType, Index, Model, Table, View
 from trimtab.sources.shadow import desired_model
-from trimtab.sources.sqlfile import split_statements, structural_model
+from trimtab.sources.sqlfile import read_schema, structural_model
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 FILES = sorted(FIXTURES.rglob("*.sql"))
@@ -83,7 +83,8 @@ class _Compare:
                 getattr(self, f)(_describe(key), mine[key], theirs[key])
 
     def schemas(self, where: str, fast: Any, exact: Any) -> None:
-        self.eq(where, "comment", fast.comment, exact.comment)
+        if fast.name != "public" or fast.comment is not None:  # public has one built in
+            self.eq(where, "comment", fast.comment, exact.comment)
 
     def extensions(self, where: str, fast: Any, exact: Any) -> None:
         self.eq(where, "schema", fast.schema, exact.schema)
@@ -174,7 +175,7 @@ class _Compare:
 
     def column(self, where: str, fast: Any, exact: Any) -> None:
         for f in ("type", "not_null", "identity", "generated_virtual", "collation", "storage",
-                  "compression", "comment", "type_ref", "inherited"):
+                  "compression", "statistics", "comment", "type_ref", "inherited"):
             self.eq(where, f, getattr(fast, f), getattr(exact, f))
         self.present(where, "default", fast.default, exact.default)
         self.present(where, "generated", fast.generated, exact.generated)
@@ -225,15 +226,18 @@ def test_compare_names_file_object_and_field() -> None:
         "table public.t: column a: not_null: structural False != shadow True",
     ]
     # Every field of Column is either compared or deliberately left out.
-    left_out = {"name", "statistics", "grants"}
+    left_out = {"name", "grants"}
     compared = {"type", "not_null", "identity", "generated_virtual", "collation", "storage",
-                "compression", "comment", "type_ref", "inherited", "default", "generated"}
+                "compression", "statistics", "comment", "type_ref", "inherited", "default",
+                "generated"}
     assert {f.name for f in fields(Column)} == left_out | compared
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(FIXTURES)))
-def test_structural_model_agrees_with_shadow(path: Path, admin_url: str) -> None:
-    statements = split_statements(path.read_text(), str(path))
+def test_structural_model_agrees_with_shadow(path: Path, admin_url: str, pg_server: Any) -> None:
+    if path.parent.name == "structural" and pg_server.version < 180000:
+        pytest.skip("written for PostgreSQL 18 (VIRTUAL, NOT ENFORCED, WITHOUT OVERLAPS...)")
+    statements = read_schema(path)
     fast, issues = structural_model(statements)
     assert not [i for i in issues if i.severity == "error"], issues
     exact = desired_model(statements, admin_url)

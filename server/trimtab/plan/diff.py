@@ -145,7 +145,8 @@ class _Differ:
             self.changed_columns.add((schema, table, column))
 
     def _columns_of_type(self, schema: str, name: str) -> tuple[tuple[str, ...], ...]:
-        """(schema, table, column, type, default) of every kept column of this type."""
+        """(schema, table, column, type, current default, desired default) of every kept
+        column of this type."""
         out = []
         for t in self.cur.tables.values():
             if t.partition_of:  # partitions follow their parent's column type
@@ -154,7 +155,7 @@ class _Differ:
             for c in t.columns:
                 nc = new_t.column(c.name) if new_t else None
                 if c.type_ref == (schema, name) and nc is not None and nc.type == c.type:
-                    out.append((t.schema, t.name, c.name, c.type, c.default))
+                    out.append((t.schema, t.name, c.name, c.type, c.default, nc.default))
         return tuple(out)
 
     # -- sequences -------------------------------------------------------------------------

@@ -137,15 +137,15 @@ def _recreate_enum(ch: Change, v: int) -> list[str]:
     new: EnumType = ch.after
     tmp = (new.name + "__trimtab_old")[:63]
     out = [f"ALTER TYPE {new.sql_name} RENAME TO {quote_ident(tmp)}", _create_type(ch, v)[0]]
-    for schema, table, column, type_sql, default in ch.parent:
+    for schema, table, column, type_sql, old_default, new_default in ch.parent:
         col = quote_ident(column)
         text = "text[]" if type_sql.endswith("[]") else "text"
         alter = f"ALTER TABLE {qname(schema, table)} ALTER COLUMN {col}"
-        if default is not None:  # a default of the old type cannot be cast automatically
+        if old_default is not None:  # a default of the old type cannot be cast automatically
             out.append(f"{alter} DROP DEFAULT")
         out.append(f"{alter} TYPE {type_sql} USING {col}::{text}::{type_sql}")
-        if default is not None:
-            out.append(f"{alter} SET DEFAULT {default}")
+        if new_default is not None:
+            out.append(f"{alter} SET DEFAULT {new_default}")
     out.append(f"DROP TYPE {qname(new.schema, tmp)}")
     return out
 

@@ -1213,6 +1213,8 @@ def _read_type(r: _R, end: int) -> _Type:
                 canon = f"{base}({mods[0]})"
             elif base in ("character", "bit"):
                 canon = f"{base}({mods[0] if mods else 1})"
+            elif base == "bpchar" and mods:
+                canon = f"character({mods[0]})"
             elif base == "numeric" and mods:
                 canon = "numeric" + (f"({mods[0]},0)" if len(mods) == 1 else
                                      "(" + ",".join(mods) + ")")
@@ -1456,14 +1458,10 @@ def _read_table_constraint(r: _R, a: int, b: int, name: str | None, span_start: 
         hints: list[str] = []
         if g:
             for x, y in r.split(*g):
-                # "elem WITH op": a plain column if the element is a name then WITH...
-                k = r.t[x][0]
-                plain = k in ("W", "Q") and (
-                    y == x + 1 or r.t[x + 1][0] == "W"
-                )
-                if plain:
-                    cols.append(r.t[x][1])
-                hints.append(r.t[x][1] if plain else _expression_name(r, x, y))
+                col = _element_column(r, x, y)  # "elem WITH op"
+                if col:
+                    cols.append(col)
+                hints.append(col or _expression_name(r, x, y))
             r.i = min(g[1] + 1, r.n)
         included = _index_params(r, b)
         return _Con(name, "x", definition, tuple(cols), hints=(*hints, *included), span=span)
@@ -1589,6 +1587,27 @@ def _seq_fill(raw: dict, data_type: str = "bigint") -> dict:
     return o
 
 
+# Storage of the built-in types (pg_type.typstorage); a column shows one only when it
+# differs. Types not listed here keep what the file says.
+_PLAIN = _words("""smallint integer bigint real boolean date uuid money oid interval "char"
+    pg_lsn macaddr macaddr8 point line lseg box circle xid xid8 cid tid tsquery""") | {
+    "double precision", "time without time zone", "time with time zone",
+    "timestamp without time zone", "timestamp with time zone"}
+_MAIN = _words("numeric inet cidr")
+_EXTENDED = _words("""text character bytea json jsonb jsonpath xml tsvector bit path polygon
+    int4range int8range numrange tsrange tstzrange daterange int4multirange int8multirange
+    nummultirange tsmultirange tstzmultirange datemultirange""") | {
+    "character varying", "bit varying"}
+
+
+def _storage(storage: str | None, type_text: str) -> str | None:
+    """STORAGE as the catalog shows it: None when it is the type's own."""
+    base = _TYPMOD.sub("", type_text) if "(" in type_text else type_text
+    own = "EXTENDED" if base.endswith("[]") or base in _EXTENDED else \
+        "PLAIN" if base in _PLAIN else "MAIN" if base in _MAIN else None
+    return None if storage == own else storage
+
+
 def _read_column(r: _R, a: int, b: int, options: bool = False) -> _ColRead | None:
     """A column definition in [a, b); ``options``: "col [WITH OPTIONS] constraints" of a
     partition or typed table, without a type (the column's type is "")."""
@@ -1705,7 +1724,8 @@ def _read_column(r: _R, a: int, b: int, options: bool = False) -> _ColRead | Non
         cname = None  # CONSTRAINT name names the clause that follows it only
     column = Column(
         name=name, type=ty.text, not_null=not_null, default=default, identity=identity,
-        generated=generated, generated_virtual=virtual, collation=collation, storage=storage,
+        generated=generated, generated_virtual=virtual, collation=collation,
+        storage=_storage(storage, ty.text),
         compression=compression, type_ref=ty.ref,
     )
     return _ColRead(column, tuple(cons), ty.serial, (r.start(a), r.end(b)))
@@ -1714,7 +1734,8 @@ def _read_column(r: _R, a: int, b: int, options: bool = False) -> _ColRead | Non
 # Pieces a statement contributes; the assembler applies them in file order.
 # ("obj", object, or_replace_or_if_not_exists: str)
 # ("table", Table, likes, cons, serials, column spans)
-# ("index", table qname, Index, span)
+# ("index", table qname, Index, mode, column name hints, ON ONLY)
+# ("attach_index", parent index qname, child index qname)
 # ("trigger", table qname, Trigger) / ("policy", table qname, Policy)
 # ("add_column", table qname, _ColRead)
 # ("add_constraint", table qname, _Con)
@@ -1956,7 +1977,8 @@ def _read_table(r: _R, kind: str, key):
     schema, name = key[1], key[2]
     columns: list[_ColRead] = []
     cons: list[_Con] = []
-    likes: list[tuple[tuple[str, str], frozenset[str]]] = []
+    # LIKE: source, options, and how many columns are written before it
+    likes: list[tuple[tuple[str, str], frozenset[str], int]] = []
     not_null_cols: list[str] = []
     partition_of = None
     partition_bound = None
@@ -1986,7 +2008,7 @@ def _read_table(r: _R, kind: str, key):
                 else:
                     included -= opts
             if src:
-                likes.append((src, frozenset(included)))
+                likes.append((src, frozenset(included), len(columns)))
             continue
         if w == "not" and a + 1 < b and r.t[a + 1][1] == "null" and r.t[a + 1][0] == "W":
             # PostgreSQL 18: table-level NOT NULL col
@@ -2097,7 +2119,7 @@ def _read_index(r: _R, kind: str, key):
         name = r.ident()
     if not r.accept("on"):
         return []
-    r.accept("only")
+    only = r.accept("only")  # not on the partitions (pg_dump attaches theirs one by one)
     table = r.qname()
     if table is None:
         return []
@@ -2110,10 +2132,9 @@ def _read_index(r: _R, kind: str, key):
     after = r.i
     if g:
         for a, b in r.split(*g):
-            k = r.t[a][0]
-            plain = k in ("W", "Q") and (b == a + 1 or r.t[a + 1][0] in ("W", "Q"))
-            cols.append(r.t[a][1] if plain else "")
-            hints.append(r.t[a][1] if plain else _expression_name(r, a, b))
+            col = _element_column(r, a, b)
+            cols.append(col or "")
+            hints.append(col or _expression_name(r, a, b))
     r.i = after
     if r.accept("include"):
         included = _ident_list(r, r.group() if r.op() == "(" else None)
@@ -2122,17 +2143,93 @@ def _read_index(r: _R, kind: str, key):
     definition = r.src(0, r.n)
     idx = Index(name=name or "", definition=definition, unique=bool(mods.get("unique")),
                 columns=tuple(cols))
-    return [("index", table, idx, _ine(mods), tuple(hints))]
+    return [("index", table, idx, _ine(mods), tuple(hints), only)]
+
+
+def _element_column(r: _R, a: int, b: int) -> str | None:
+    """The column an index element in [a, b) is: "col [COLLATE c] [opclass] [DESC]...", or
+    "(col)", "(t.col)", "(col COLLATE c)", which PostgreSQL takes for plain columns too."""
+    if r.t[a][0] in ("W", "Q") and (b == a + 1 or r.t[a + 1][0] in ("W", "Q")):
+        return r.t[a][1]
+    if r.op_at(a) == "(" and r.word_at(a + 1) not in _CONSTANTS:
+        close = r.matching(a)
+        r.i = a + 1
+        parts = r.qualified()
+        if parts and (r.i == close or r.word() == "collate"):
+            return parts[-1]
+    return None
+
+
+_CONSTANTS = _words("true false null")
 
 
 def _expression_name(r: _R, a: int, b: int) -> str:
-    """PostgreSQL's FigureIndexColname(), roughly: a function call is named after the
-    function, anything else "expr"."""
+    """PostgreSQL's FigureIndexColname() for the index element in [a, b) (a function call
+    or an expression in parentheses, then options): the name of the column or function it
+    shows, or of the type it casts to, else "expr"."""
+    if r.op_at(a) == "(":
+        end = r.matching(a) + 1
+    else:
+        r.i = a
+        r.qualified()
+        end = r.matching(r.i) + 1 if r.op() == "(" else r.i
+    return _figure(r, a, min(end, b))[0] or "expr"
+
+
+# Names of the types the grammar spells with keywords (a cast is named after its type).
+_CAST_NAMES = {
+    "integer": "int4", "smallint": "int2", "bigint": "int8", "real": "float4",
+    "double precision": "float8", "boolean": "bool", "character varying": "varchar",
+    "character": "bpchar", "timestamp without time zone": "timestamp",
+    "timestamp with time zone": "timestamptz", "time without time zone": "time",
+    "time with time zone": "timetz", "bit varying": "varbit", '"char"': "char",
+}
+
+
+def _figure(r: _R, a: int, b: int) -> tuple[str | None, int]:
+    """PostgreSQL's FigureColnameInternal() over the expression in tokens [a, b): a name
+    and how strong it is (2 a column or function, 1 the type of a cast, 0 none)."""
+    while b - a > 1 and r.op_at(a) == "(" and r.matching(a) == b - 1:
+        a, b = a + 1, b - 1
+    if a >= b:
+        return None, 0
+    casts = r.split(a, b, "::")
+    if len(casts) > 1:
+        name, strength = _figure(r, a, casts[-2][1])
+        return (name, strength) if strength > 1 else (_cast_name(r, *casts[-1]), 1)
+    if r.op_at(b - 1) == "]":  # x[1]: named after x
+        depth = 0
+        for j in range(b - 1, a, -1):
+            depth += {"]": 1, "[": -1}.get(r.op_at(j) or "", 0)
+            if depth == 0:
+                return _figure(r, a, j)
+    w = r.word_at(a)
+    whole = r.op_at(a + 1) in ("(", "[") and r.matching(a + 1) == b - 1
+    if w == "case" and r.word_at(b - 1) == "end":
+        return "case", 2
+    if w == "array" and whole:
+        return "array", 2
+    if w == "cast" and whole:
+        r.i = a + 2
+        at = r.skip_to(b - 1, frozenset({"as"}))
+        name, strength = _figure(r, a + 2, at)
+        return (name, strength) if strength > 1 else (_cast_name(r, at + 1, b - 1), 1)
+    if w in _CONSTANTS:
+        return None, 0
     r.i = a
     parts = r.qualified()
-    if parts and r.i < b and r.op() == "(":
-        return parts[-1]
-    return "expr"
+    if parts is not None and (r.i == b or r.op() == "(" and r.matching(r.i) == b - 1):
+        return parts[-1], 2  # a column, or a function call
+    return None, 0
+
+
+def _cast_name(r: _R, a: int, b: int) -> str:
+    r.i = a
+    ty = _read_type(r, b)
+    if ty.ref is not None:
+        return ty.ref[1]
+    base = _TYPMOD.sub("", ty.text).removesuffix("[]")
+    return _CAST_NAMES.get(base, base)
 
 
 def _read_view(r: _R, kind: str, key):
@@ -2247,9 +2344,11 @@ _TYPMOD = re.compile(r"\([^()]*\)")
 def _without_typmod(type_text: str) -> str:
     if type_text.startswith("interval"):
         return "interval" + ("[]" if type_text.endswith("[]") else "")
+    if "(" in type_text:
+        type_text = _TYPMOD.sub("", type_text)
     if type_text.startswith("bpchar"):  # "bpchar" only with a typmod of -1 (columns)
         return "character" + type_text[6:]
-    return _TYPMOD.sub("", type_text) if "(" in type_text else type_text
+    return type_text
 
 
 def _read_function(r: _R, kind: str, key):
@@ -2389,6 +2488,15 @@ def _read_alter_table(r: _R, kind: str, key):
                 changes["not_null"] = True
             elif r.accept("drop", "not", "null"):
                 changes["not_null"] = False
+            elif r.accept("set", "storage"):
+                w = r.word()
+                changes["storage"] = w.upper() if w and w != "default" else None
+            elif r.accept("set", "compression"):
+                w = r.word()
+                changes["compression"] = w if w and w != "default" else None
+            elif r.accept("set", "statistics"):
+                n = _number(r)
+                changes["statistics"] = n if n is not None and n >= 0 else None
             elif r.accept("set", "data", "type") or r.accept("type"):
                 end = r.i
                 while end < b and not (r.t[end][0] == "W" and r.t[end][1] in (
@@ -2397,6 +2505,9 @@ def _read_alter_table(r: _R, kind: str, key):
                 ty = _read_type(r, end)
                 changes["type"] = ty.text
                 changes["type_ref"] = ty.ref
+                # the new type's default collation unless COLLATE says another
+                changes["collation"] = _collation(r.qualified()) if r.accept("collate") \
+                    else None
             elif r.accept("add", "generated"):
                 always = bool(r.accept("always"))
                 if not always:
@@ -2420,6 +2531,17 @@ def _read_alter_table(r: _R, kind: str, key):
             if code:
                 pieces.append(("table_set", table, (("replica_identity", code),)))
     return pieces
+
+
+def _read_alter_index(r: _R, kind: str, key):
+    """ALTER INDEX parent ATTACH PARTITION child (as pg_dump writes partitioned indexes)."""
+    r.i = 2
+    r.accept("if", "exists")
+    parent = r.qname()
+    if parent is None or not r.accept("attach", "partition"):
+        return []
+    child = r.qname()
+    return [("attach_index", parent, child)] if child else []
 
 
 def _read_alter_sequence(r: _R, kind: str, key):
@@ -2511,6 +2633,7 @@ _READERS = {
     "CREATE POLICY": _read_policy,
     "ALTER TABLE": _read_alter_table,
     "ALTER SEQUENCE": _read_alter_sequence,
+    "ALTER INDEX": _read_alter_index,
     "COMMENT": _read_comment,
 }
 
@@ -2532,6 +2655,7 @@ class _Builder:
         self.connames: dict[tuple[str, str], set[str]] = {}
         self.pending_indexes: list[tuple[tuple[str, str], Index]] = []
         self.collations: set[tuple[str, str]] = set()  # CREATE COLLATION
+        self.only_indexes: set[tuple[str, ...]] = set()  # CREATE INDEX ... ON ONLY
         self.index_keys: set[tuple[str, ...]] = set()
 
     # -- helpers
@@ -2718,7 +2842,11 @@ def _apply(b: _Builder, st: Statement, piece: tuple) -> None:
         b.index_keys.add(key)
         b.rel_taken(table_qn[0]).add(name)
         b.span(key, st.span)
+        if piece[5]:
+            b.only_indexes.add(key)
         _attach_index(b, table_qn, idx)
+    elif tag == "attach_index":
+        _apply_attach_index(b, piece[1], piece[2])
     elif tag == "trigger":
         t = b.table(piece[1])
         if t is not None:
@@ -2757,6 +2885,8 @@ def _apply(b: _Builder, st: Statement, piece: tuple) -> None:
         if "identity" in changes:
             always, raw = changes["identity"]
             changes["identity"] = _identity(always, dict(raw), col.type)
+        if "type" in changes or "storage" in changes:  # a new type brings its own storage
+            changes["storage"] = _storage(changes.get("storage"), changes.get("type", col.type))
         new = replace(col, **changes)
         b.put_table(replace(t, columns=tuple(new if c.name == col.name else c
                                              for c in t.columns)))
@@ -2816,14 +2946,15 @@ def _apply_table(b: _Builder, st: Statement, piece: tuple) -> None:
                 tr = _R(type_text, _lex(type_text).toks)
                 cols.append(Column(name=name, type=type_text, collation=collation or None,
                                    type_ref=_read_type(tr, tr.n).ref))
+    like_cols: list[tuple[int, Column]] = []  # (columns written before the LIKE, column)
     like_cons: list[_Con] = []
     like_indexes: list[Index] = []
-    for qn, opts in likes:
+    for qn, opts, at in likes:
         src = b.table(qn)
         if src is None:
             continue
         for c in src.columns:
-            cols.append(Column(
+            like_cols.append((at, Column(
                 name=c.name, type=c.type, not_null=c.not_null, type_ref=c.type_ref,
                 collation=c.collation,
                 default=c.default if "defaults" in opts and c.generated is None else None,
@@ -2833,7 +2964,7 @@ def _apply_table(b: _Builder, st: Statement, piece: tuple) -> None:
                 storage=c.storage if "storage" in opts else None,
                 compression=c.compression if "compression" in opts else None,
                 comment=c.comment if "comments" in opts else None,
-            ))
+            )))
         for con in src.constraints:
             if (con.kind == "c" and "constraints" in opts) or (
                 con.kind in ("p", "u", "x") and "indexes" in opts
@@ -2846,7 +2977,15 @@ def _apply_table(b: _Builder, st: Statement, piece: tuple) -> None:
             like_indexes.extend(replace(i, name="", comment=None, clustered=False)
                                 for i in src.indexes)
     names = {c.name: k for k, c in enumerate(cols)}
-    for col in columns:
+    # The columns written and those of LIKE clauses, in the order written.
+    written = sorted([(at, 0, n) for n, (at, _) in enumerate(like_cols)]
+                     + [(n, 1, n) for n in range(len(columns))])
+    for _at, local, n in written:
+        if not local:
+            names[like_cols[n][1].name] = len(cols)
+            cols.append(like_cols[n][1])
+            continue
+        col = columns[n]
         column = col.column
         cspan = (st, *col.span)
         b.span(("column", table.schema, table.name, column.name), cspan)
@@ -2949,6 +3088,24 @@ def _attach_index(b: _Builder, table_qn: tuple[str, str], idx: Index) -> None:
     b.pending_indexes.append((table_qn, idx))
 
 
+def _apply_attach_index(b: _Builder, parent: tuple[str, str],
+                        child: tuple[str, str]) -> None:
+    """The child index (or the index of a key constraint) becomes the parent's: the index
+    gets its parent, the constraint counts as inherited."""
+    for key, t in list(b.objects.items()):
+        if not isinstance(t, Table) or t.schema != child[0]:
+            continue
+        if any(i.name == child[1] for i in t.indexes):
+            b.objects[key] = replace(t, indexes=tuple(
+                replace(i, parent=parent) if i.name == child[1] else i for i in t.indexes))
+            return
+        if any(c.name == child[1] and c.kind in ("p", "u", "x") for c in t.constraints):
+            b.objects[key] = replace(t, constraints=tuple(
+                replace(c, inherited=True) if c.name == child[1] and c.kind in ("p", "u", "x")
+                else c for c in t.constraints))
+            return
+
+
 def _apply_comment(b: _Builder, target: tuple, value: str | None) -> None:
     family = target[0]
     if family == "column":
@@ -3026,7 +3183,8 @@ def _finish(b: _Builder) -> None:
             continue
         own = list(t.indexes)
         for idx in parent.indexes:
-            if any(i.parent == (parent.schema, idx.name) for i in own):
+            if any(i.parent == (parent.schema, idx.name) for i in own) or (
+                "index", parent.schema, idx.name) in b.only_indexes:
                 continue
             name = _choose_name(t.name, _column_names_addition(_index_hints(idx)), "idx",
                                 b.rel_taken(t.schema))
