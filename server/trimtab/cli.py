@@ -54,11 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "push":
             return _push(args)
         return _db(args)
-    except ConsentRequired as e:
-        err.print(f"[bold red]refused:[/] {escape(str(e))}")
-        return 1
     except TrimtabError as e:
-        err.print(f"[bold red]error:[/] {escape(str(e))}")
+        if getattr(args, "json", False):  # machines get the error as data too
+            print(json.dumps({"error": e.as_dict()}, indent=2))
+        label = "refused" if isinstance(e, ConsentRequired) else "error"
+        err.print(f"[bold red]{label}:[/] {escape(str(e))}")
         return 1
     except KeyboardInterrupt:
         err.print("interrupted: nothing was applied")
@@ -91,16 +91,8 @@ def _push(args: argparse.Namespace) -> int:
             _print_plan(plan)
         return consent(plan)
 
-    try:
-        result = engine.push(cfg, dry_run=args.dry_run, force=args.force,
-                             consent=show_before_consent)
-    except ConsentRequired as e:
-        if args.json:
-            print(json.dumps({"error": "consent_required", "message": str(e)}))
-        else:
-            err.print(f"[bold red]refused:[/] nothing applied. {escape(str(e))}")
-        return 1
-
+    result = engine.push(cfg, dry_run=args.dry_run, force=args.force,
+                         consent=show_before_consent)
     plan = result.plan
     if args.json:
         doc: dict[str, Any] = {"database": result.target.label, "applied": result.applied,

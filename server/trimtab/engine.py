@@ -103,9 +103,9 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
         if plan.data_loss and not force and not (consent and consent(plan)):
             conn.rollback()
             raise ConsentRequired(
-                "the plan loses data: " + "; ".join(
-                    s.change.describe() for s in plan.data_loss),
-                hint="re-run with --force to apply it, or change the schema file",
+                "nothing was applied: the plan loses data\n" + "".join(
+                    f"  - {s.change.describe()}\n" for s in plan.data_loss),
+                hint="Re-run with --force to apply it, or change the schema file.",
             )
         started = time.perf_counter()
         notes += _apply(conn, plan)

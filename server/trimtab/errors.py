@@ -38,10 +38,11 @@ class TrimtabError(Exception):
         text = self.message.rstrip()
         if self.obj:
             text = f"{text.rstrip('.')} (object {self.obj})"
-        if not text.endswith((".", "?", "!")):
+        multiline = "\n" in text
+        if not multiline and not text.endswith((".", "?", "!")):
             text += "."
         if self.hint:
-            text += " " + self.hint.strip()
+            text += ("\n" if multiline else " ") + self.hint.strip()
         return location + text
 
     def as_dict(self) -> dict[str, Any]:

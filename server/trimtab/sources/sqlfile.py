@@ -26,17 +26,19 @@ Three layers, all pure (``read_schema`` is the only I/O) and none of them raises
   re-reading a file after a keystroke only reads the statements whose text changed.
   It builds schemas, extensions, enum/composite/domain types, sequences, tables (columns,
   constraints, indexes, triggers, policies, partitioning, RLS), views, functions and
-  procedures, ALTER TABLE additions and COMMENT ON. Types are normalised to PostgreSQL's
-  canonical names (``int`` -> ``integer``, ``varchar(n)`` -> ``character varying(n)``...);
+  procedures, ALTER TABLE additions, ALTER INDEX ... ATTACH PARTITION, the names of
+  CREATE COLLATION and COMMENT ON. Types are normalised to PostgreSQL's canonical names
+  (``int`` -> ``integer``, ``varchar(n)`` -> ``character varying(n)``...);
   names PostgreSQL makes up (``t_pkey``, ``t_a_b_key``, ``t_id_seq``, ``t_expr_idx``,
   partition indexes...) are chosen with PostgreSQL's rules; function keys carry the
   identity arguments as ``pg_get_function_identity_arguments`` shows them; expressions and
   definitions are the source text with whitespace and comments collapsed. The exact model
-  comes from the shadow database; this one only has to be right on what it claims (on the
-  fixtures and a harder schema it agrees with the shadow model on names, types, NOT NULL,
-  identities, constraints, indexes, sequences, partitions, options and comments), fast,
-  and never fail. It cannot know what only the server knows (``current_user``, OIDs) and
-  does not evaluate ``search_path``: unqualified names are in ``public``.
+  comes from the shadow database; this one only has to be right on what it claims
+  (tests/test_structural_model.py holds it to the shadow model on every fixture, pg_dump
+  output included: names, types, NOT NULL, identities, collations, constraints, indexes,
+  sequences, partitions, options and comments), fast, and never fail. It cannot know what
+  only the server knows (``current_user``, OIDs) and does not evaluate ``search_path``:
+  unqualified names are in ``public``.
 
   Why not sqlglot for this reader (decision 7 names it): sqlglot 30 rejects valid
   PostgreSQL that is common in real schemas (``bit varying``, ``NOT NULL NO INHERIT``,
