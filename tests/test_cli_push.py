@@ -246,3 +246,12 @@ def test_shadow_falls_back_to_the_embedded_server_without_createdb(
         assert tables(db_url) == ["t"]
     finally:
         run(project, "db", "stop")
+
+
+def test_pg_dump_output_is_a_schema(project: Path, db_url: str) -> None:
+    # pg_dump 18 wraps its output in \restrict ... \unrestrict: psql guards, not schema.
+    write(project, "\\restrict k3y\nSET lock_timeout = 0;\nCREATE TABLE public.t (id integer);\n"
+                   "\\unrestrict k3y\n")
+    r = run(project, "push", "--url", db_url)
+    assert r.returncode == 0, r.stderr
+    assert tables(db_url) == ["t"]

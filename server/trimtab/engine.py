@@ -51,6 +51,10 @@ def resolve_target(cfg: Config) -> Target:
     return Target(cfg.database_url, label, False, (warning,) if warning else ())
 
 
+# pg_dump 17.6+/18 wraps its output in these psql commands; they only guard psql itself.
+_PG_DUMP_GUARDS = ("\\restrict", "\\unrestrict")
+
+
 def read_desired_statements(cfg: Config) -> list[Statement]:
     if not cfg.schema_path.exists():
         raise SchemaError(
@@ -58,8 +62,11 @@ def read_desired_statements(cfg: Config) -> list[Statement]:
             file=str(cfg.schema_path),
             hint="pass --schema PATH or set `schema` in trimtab.toml",
         )
-    statements = read_schema(cfg.schema_path)
-    for st in statements:
+    statements = []
+    for st in read_schema(cfg.schema_path):
+        if st.kind == META_COMMAND and st.text.split()[0] in _PG_DUMP_GUARDS:
+            continue
+        statements.append(st)
         if st.kind == META_COMMAND:
             raise SchemaError(
                 f"psql meta-command {st.text.split()[0]} is not SQL",
