@@ -255,3 +255,18 @@ def test_pg_dump_output_is_a_schema(project: Path, db_url: str) -> None:
     r = run(project, "push", "--url", db_url)
     assert r.returncode == 0, r.stderr
     assert tables(db_url) == ["t"]
+
+
+def test_schema_folder_applies_files_in_name_order(project: Path, db_url: str) -> None:
+    folder = project / "schema"
+    folder.mkdir()
+    (folder / "02_tables.sql").write_text("CREATE TABLE t (m mood);\n")
+    (folder / "01_types.sql").write_text("CREATE TYPE mood AS ENUM ('ok');\n")
+    (folder / "10_bad.sql").write_text("CREATE TABLE u (x nope);\n")
+    r = run(project, "push", "--url", db_url, "--schema", "schema")
+    assert r.returncode == 1
+    assert "10_bad.sql:1:" in r.stderr and 'type "nope" does not exist' in r.stderr
+    (folder / "10_bad.sql").unlink()
+    r = run(project, "push", "--url", db_url, "--schema", "schema")
+    assert r.returncode == 0, r.stderr
+    assert tables(db_url) == ["t"]
