@@ -270,3 +270,12 @@ def test_schema_folder_applies_files_in_name_order(project: Path, db_url: str) -
     r = run(project, "push", "--url", db_url, "--schema", "schema")
     assert r.returncode == 0, r.stderr
     assert tables(db_url) == ["t"]
+
+
+def test_push_leaves_migration_bookkeeping_alone(project: Path, db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA drizzle; CREATE TABLE drizzle.__drizzle_migrations (id int);"
+                     "CREATE SCHEMA trimtab; CREATE TABLE trimtab.migrations (id int)")
+    write(project, "CREATE TABLE t (id int);\n")
+    r = run(project, "push", "--url", db_url, "--dry-run")
+    assert r.stdout == "CREATE TABLE public.t (\n    id integer\n);\n"

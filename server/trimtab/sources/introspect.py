@@ -93,6 +93,10 @@ def _collation(coll_oid: str, default_oid: str) -> str:
     )
 
 
+# Schemas that hold migration tools' bookkeeping (trimtab's tracking table, drizzle-kit's
+# __drizzle_migrations): never part of anyone's declared schema, never managed by default.
+TOOL_SCHEMAS = "{trimtab,drizzle}"
+
 SQL_NAMESPACES = f"""
 SELECT n.oid, n.nspname::text, d.description
 FROM pg_catalog.pg_namespace n
@@ -100,6 +104,7 @@ FROM pg_catalog.pg_namespace n
 WHERE CASE WHEN %(names)s::text[] IS NULL THEN
         n.nspname <> 'pg_catalog' AND n.nspname <> 'information_schema'
         AND n.nspname !~ '^pg_toast' AND n.nspname !~ '^pg_temp_'
+        AND n.nspname <> ALL ({TOOL_SCHEMAS!r}::text[])
         AND {_not_ext("pg_namespace", "n.oid")}
       ELSE n.nspname = ANY (%(names)s::text[]) END
 """
@@ -491,8 +496,9 @@ def introspect(conn: psycopg.Connection[Any], schemas: abc.Sequence[str] | None 
     """Read the schema of the database behind ``conn`` into a Model.
 
     ``schemas`` are the managed schema names; None means every schema except the system ones
-    (``pg_catalog``, ``information_schema``, ``pg_toast*``, ``pg_temp_*``) and those that
-    belong to an extension. The connection may be in a transaction; nothing is committed, and
+    (``pg_catalog``, ``information_schema``, ``pg_toast*``, ``pg_temp_*``), migration tools'
+    bookkeeping (``trimtab``, ``drizzle``) and those that belong to an extension. The
+    connection may be in a transaction; nothing is committed, and
     no server-side prepared statement is used.
     """
     cur = conn.cursor(row_factory=tuple_row)
