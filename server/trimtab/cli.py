@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn
 from rich.prompt import Confirm
 
 from trimtab import __version__, embedded, engine
 from trimtab.config import Config, load_config
 from trimtab.errors import ConsentRequired, TrimtabError
+from trimtab.migrations.folder import Migration, update_sum
+from trimtab.migrations.folder import check as check_folder
 from trimtab.plan import Plan, Step
 
 # soft_wrap: SQL and URLs are printed whole, never cut at the terminal's width.
@@ -43,6 +47,34 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("--force", action="store_true",
                       help="apply changes that lose data without asking")
 
+    gen = sub.add_parser("generate", help="write the next migration from the schema file")
+    gen.add_argument("--schema", metavar="PATH", help="schema .sql file or folder")
+    gen.add_argument("--url", metavar="URL",
+                     help="database whose server hosts the scratch databases")
+    gen.add_argument("--name", help="the migration's name (default: what changed)")
+    gen.add_argument("--custom", action="store_true",
+                     help="write an empty migration to fill in by hand (data changes)")
+    gen.add_argument("--force", action="store_true",
+                     help="write a migration that loses data without asking")
+
+    mig = sub.add_parser("migrate", help="apply the pending migrations")
+    mig.add_argument("--url", metavar="URL", help="database URL (overrides configuration)")
+    mig.add_argument("--dry-run", action="store_true", help="list what would run, run nothing")
+    mig.add_argument("--allow-out-of-order", action="store_true",
+                     help="apply a pending migration older than an applied one")
+    mig.add_argument("--mark-applied", metavar="NAME",
+                     help="record migration NAME as applied without running it (baseline)")
+
+    chk = sub.add_parser("check", help="check the migrations folder's integrity (no database)")
+    chk.add_argument("--json", action="store_true", help="the problems as JSON")
+    chk.add_argument("--update-sum", action="store_true",
+                     help="accept intended edits: rewrite meta/trimtab.sum from the files")
+
+    st = sub.add_parser("status", help="schema file, migrations and database, side by side")
+    st.add_argument("--schema", metavar="PATH", help="schema .sql file or folder")
+    st.add_argument("--url", metavar="URL", help="database URL (overrides configuration)")
+    st.add_argument("--json", action="store_true", help="the status as JSON")
+
     db = sub.add_parser("db", help="the embedded PostgreSQL server of this project")
     db.add_argument("action", choices=["start", "stop", "status", "url"])
     return p
@@ -53,6 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "push":
             return _push(args)
+        if args.command == "generate":
+            return _generate(args)
+        if args.command == "migrate":
+            return _migrate(args)
+        if args.command == "check":
+            return _check(args)
+        if args.command == "status":
+            return _status(args)
         return _db(args)
     except TrimtabError as e:
         if getattr(args, "json", False):  # machines get the error as data too
@@ -118,6 +158,130 @@ def _push(args: argparse.Namespace) -> int:
     for note in result.notes:
         out.print(f"[dim]note:[/] {escape(note)}")
     _print_unmanaged(plan)
+    return 0
+
+
+def _consent(question: str) -> Callable[[Plan], bool]:
+    """Show the plan and ask, on a terminal; elsewhere the answer is no."""
+    def ask(plan: Plan) -> bool:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            return False
+        _print_plan(plan)
+        return Confirm.ask(f"[bold]{question}[/]", default=False)
+    return ask
+
+
+# -- generate --------------------------------------------------------------------------------
+
+
+def _generate(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    result = engine.generate(cfg, name=args.name, custom=args.custom, force=args.force,
+                             consent=_consent("Write a migration that loses data?"))
+    m = result.migration
+    if m is None:
+        out.print("[green]Nothing to generate:[/] the migrations already produce the schema.")
+        return 0
+    rel = m.path.relative_to(cfg.root) if m.path.is_relative_to(cfg.root) else m.path
+    if args.custom:
+        out.print(f"[green]Wrote[/] {escape(str(rel))}: an empty migration to fill in.")
+        return 0
+    n = len(result.plan.steps)
+    out.print(f"[green]Wrote[/] {escape(str(rel))} ({n} change{'s' if n != 1 else ''}):")
+    for step in result.plan.steps:
+        mark = "  [bold red]DATA LOSS[/]" if step.data_loss else ""
+        out.print(f"  {escape(step.change.describe())}{mark}")
+    return 0
+
+
+# -- migrate, check, status ----------------------------------------------------------------
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    with Progress(TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), console=out,
+                  transient=True, disable=not out.is_terminal) as progress:
+        task = progress.add_task("", total=None)
+
+        def on_progress(m: Migration, done: int, total: int) -> None:
+            progress.update(task, description=m.name, completed=done, total=total)
+
+        result, target = engine.migrate(cfg, dry_run=args.dry_run,
+                                        allow_out_of_order=args.allow_out_of_order,
+                                        mark_applied=args.mark_applied,
+                                        on_progress=on_progress)
+    out.print(f"[dim]database:[/] {escape(target.label)}")
+    if not result.runs:
+        out.print(f"[green]Up to date:[/] {result.already_applied} migration(s) applied, "
+                  "none pending.")
+        return 0
+    for run in result.runs:
+        detail = f" ({run.statements} statements, {run.seconds:.2f} s)" if (
+            run.status == "applied") else ""
+        out.print(f"  {run.status:<12} {escape(run.name)}{detail}")
+    done = sum(1 for r in result.runs if r.status == "applied")
+    if args.dry_run:
+        out.print(f"{len(result.runs)} migration(s) would be applied.")
+    elif done:
+        out.print(f"[green]Applied {done} migration(s).[/]")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    cfg = load_config(Path.cwd())
+    if args.update_sum:
+        update_sum(cfg.migrations_dir)
+        out.print(f"rewrote {escape(str(cfg.migrations_dir / 'meta' / 'trimtab.sum'))}")
+    problems = check_folder(cfg.migrations_dir)
+    if args.json:
+        print(json.dumps({"folder": str(cfg.migrations_dir), "problems": [
+            {"message": p.message, "file": p.file, "line": p.line, "hint": p.hint}
+            for p in problems]}, indent=2))
+        return 1 if problems else 0
+    if not problems:
+        out.print(f"[green]OK:[/] {escape(str(cfg.migrations_dir))} is consistent.")
+        return 0
+    for p in problems:
+        where = f"{p.file}:{p.line}: " if p.file and p.line else (f"{p.file}: " if p.file
+                                                                  else "")
+        hint = f" {p.hint}" if p.hint else ""
+        err.print(f"[bold red]problem:[/] {escape(where + p.message + hint)}")
+    return 1
+
+
+def _status(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    s = engine.status(cfg)
+    if args.json:
+        print(json.dumps({
+            "database": s.target.label,
+            "not_in_a_migration": s.unmigrated.to_json()["changes"],
+            "applied": list(s.applied), "pending": list(s.pending),
+            "problems": list(s.problems), "drift": list(s.drift),
+            "folder_problems": [p.message for p in s.folder_problems],
+        }, indent=2))
+        return 0
+    out.print(f"[dim]database:[/] {escape(s.target.label)}")
+    n = len(s.unmigrated.steps)
+    if n:
+        out.print(f"[yellow]schema file:[/] {n} change(s) not in a migration "
+                  "(trimtab generate):")
+        for step in s.unmigrated.steps:
+            out.print(f"  {escape(step.change.describe())}")
+    else:
+        out.print("[green]schema file:[/] every change is in a migration")
+    out.print(f"[bold]migrations:[/] {len(s.applied)} applied, {len(s.pending)} pending")
+    for name in s.pending:
+        out.print(f"  pending  {escape(name)}")
+    for problem in s.problems + tuple(p.message for p in s.folder_problems):
+        out.print(f"  [red]problem[/]  {escape(problem)}")
+    if s.drift:
+        out.print("[red]drift:[/] the database differs from its applied migrations:")
+        for line in s.drift:
+            out.print(f"  {escape(line)}")
+    else:
+        out.print("[green]drift:[/] none, the database is what its applied migrations made")
     return 0
 
 

@@ -4,6 +4,7 @@ print and never prompt (a caller that wants to ask passes a ``consent`` callback
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -12,13 +13,20 @@ import psycopg
 from trimtab import embedded
 from trimtab.config import Config, pooler_warning, redact
 from trimtab.errors import ConsentRequired, PlanError, SchemaError, ShadowUnavailable
+from trimtab.migrations import runner
+from trimtab.migrations.folder import Migration, Problem, read_folder, write_migration
+from trimtab.migrations.folder import check as check_folder
+from trimtab.migrations.replay import replay
+from trimtab.migrations.runner import MigrateResult
 from trimtab.model import Model
-from trimtab.plan import Kind, Plan, Step, build_plan
+from trimtab.plan import Change, Kind, Plan, Step, build_plan
 from trimtab.sources import shadow
 from trimtab.sources.introspect import introspect
+from trimtab.sources.snapshot import dump_snapshot, load_snapshot
 from trimtab.sources.sqlfile import META_COMMAND, Statement, read_schema
 
 Consent = Callable[[Plan], bool]
+ZERO_ID = "00000000-0000-0000-0000-000000000000"  # prevId of the first snapshot
 
 
 @dataclass(frozen=True)
@@ -167,3 +175,159 @@ def _run_steps(conn: psycopg.Connection, steps: list[Step] | tuple[Step, ...]) -
                     obj=".".join(step.change.target[1:]),
                     hint=diag.message_hint,
                 ) from None
+
+
+# -- migrations ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    plan: Plan
+    migration: Migration | None  # None: nothing changed, nothing written
+
+
+def _shadow_server(cfg: Config) -> str:
+    """Where scratch databases go when no command target is needed: the configured shadow
+    server, else the configured database's server, else the embedded one."""
+    if cfg.shadow_database_url:
+        return cfg.shadow_database_url
+    return resolve_target(cfg).url
+
+
+def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
+             consent: Consent | None = None, force: bool = False) -> GenerateResult:
+    """Write the next migration: the changes from what the migrations folder produces
+    (replayed, so hand-written migrations count) to the schema file."""
+    folder = read_folder(cfg.migrations_dir)
+    server = _shadow_server(cfg)
+    if custom:
+        migration = write_migration(cfg.migrations_dir, name or "custom", [], None)
+        return GenerateResult(Plan(), migration)
+    desired = _desired_on(cfg, server)
+    current = replay(folder, server, cfg.managed_schemas)
+    plan = build_plan(current, desired)
+    if not plan:
+        return GenerateResult(plan, None)
+    if plan.data_loss and not force and not (consent and consent(plan)):
+        raise ConsentRequired(
+            "nothing was written: the migration would lose data\n" + "".join(
+                f"  - {s.change.describe()}\n" for s in plan.data_loss),
+            hint="Re-run with --force to write it, or change the schema file.")
+    last = folder.last_snapshot()
+    prev_id = load_snapshot(last.read_text(), str(last))[1] if last else ZERO_ID
+    snapshot = dump_snapshot(desired, id=str(uuid.uuid4()), prev_id=prev_id)
+    name = name or migration_name(plan, first=not folder.migrations)
+    migration = write_migration(cfg.migrations_dir, name, plan.statements, snapshot)
+    return GenerateResult(plan, migration)
+
+
+def _desired_on(cfg: Config, server: str) -> Model:
+    statements = read_desired_statements(cfg)
+    try:
+        return shadow.desired_model(statements, server, cfg.managed_schemas)
+    except ShadowUnavailable:
+        if cfg.shadow_database_url:
+            raise
+        return shadow.desired_model(statements, embedded.start(cfg.root), cfg.managed_schemas)
+
+
+def migration_name(plan: Plan, first: bool = False) -> str:
+    """What changed, in a few words: ``add_posts_slug``, ``create_users_and_2_more``."""
+    if first:
+        return "init"
+    main = [s.change for s in plan.steps if s.change.kind not in _MINOR] or [
+        s.change for s in plan.steps]
+    phrases = list(dict.fromkeys(_phrase(ch) for ch in main))
+    head = phrases[0]
+    return head if len(phrases) == 1 else f"{head}_and_{len(phrases) - 1}_more"
+
+
+_MINOR = frozenset({Kind.SET_COMMENT, Kind.GRANT, Kind.REVOKE, Kind.SET_SEQUENCE_OWNER,
+                    Kind.ADD_CONSTRAINT, Kind.CREATE_INDEX})
+_VERBS = {"create": "create", "add": "add", "drop": "drop", "alter": "alter",
+          "replace": "update", "recreate": "update", "rename": "rename",
+          "validate": "validate", "attach": "attach", "detach": "detach", "set": "set"}
+
+
+def _phrase(ch: Change) -> str:
+    verb = _VERBS.get(ch.kind.value.split("_", 1)[0], "change")
+    target = ch.target
+    if target[0] in ("column", "constraint", "trigger", "policy"):
+        words = [target[2], target[3]]
+    elif target[0] in ("comment", "grant"):
+        words = [target[2].split(".")[-1]]
+    else:
+        words = [target[2] if len(target) > 2 else target[1]]
+    slug = "_".join([verb, *words]).lower()
+    return "".join(c if c.isalnum() else "_" for c in slug).strip("_")[:50]
+
+
+def migrate(cfg: Config, *, dry_run: bool = False, allow_out_of_order: bool = False,
+            mark_applied: str | None = None,
+            on_progress: Callable[[Migration, int, int], None] | None = None,
+            ) -> tuple[MigrateResult, Target]:
+    """Apply the pending migrations to the target database, each in its own transaction."""
+    target = resolve_target(cfg)
+    folder = read_folder(cfg.migrations_dir)
+    result = runner.migrate(target.url, folder, dry_run=dry_run,
+                            allow_out_of_order=allow_out_of_order,
+                            mark_applied=mark_applied, on_progress=on_progress)
+    return result, target
+
+
+@dataclass(frozen=True)
+class Status:
+    """The three-way view: schema file, migrations folder, live database."""
+
+    target: Target
+    unmigrated: Plan  # schema file vs what the migrations produce
+    applied: tuple[str, ...]
+    pending: tuple[str, ...]
+    problems: tuple[str, ...]  # edited or missing applied migrations, order
+    drift: tuple[str, ...]  # the database differs from what its applied migrations produce
+    folder_problems: tuple[Problem, ...]
+
+
+def status(cfg: Config) -> Status:
+    target = resolve_target(cfg)
+    folder = read_folder(cfg.migrations_dir)
+    desired = _desired_on(cfg, target.url)
+    produced = replay(folder, target.url, cfg.managed_schemas)
+    with shadow.connect(target.url) as conn:
+        pending, problems = runner.pending(conn, folder)
+        live = introspect(conn, cfg.managed_schemas)
+    pending_names = {m.name for m in pending}
+    applied = tuple(m.name for m in folder.migrations if m.name not in pending_names)
+    if pending_names:
+        expected = replay(folder, target.url, cfg.managed_schemas, only=applied)
+    else:
+        expected = produced
+    return Status(
+        target=target,
+        unmigrated=build_plan(produced, desired),
+        applied=applied,
+        pending=tuple(m.name for m in pending),
+        problems=tuple(problems),
+        drift=tuple(explain_drift(build_plan(expected, live))),
+        folder_problems=tuple(check_folder(cfg.migrations_dir)),
+    )
+
+
+def explain_drift(plan: Plan) -> list[str]:
+    """Each change that would turn the migrations' result into the live database, said as a
+    difference: "column public.users.nickname exists in the database but in no migration"."""
+    out = []
+    for step in plan.steps:
+        ch = step.change
+        kind, _, noun = ch.kind.value.partition("_")
+        name = ".".join(ch.target[1:]) if ch.target[0] not in ("comment", "grant") else (
+            " ".join(ch.target[1:3]))
+        noun = noun.replace("_", " ")
+        if kind in ("create", "add"):
+            out.append(f"{noun} {name} exists in the database but in no migration")
+        elif kind == "drop":
+            out.append(f"{noun} {name} is in the migrations but not in the database")
+        else:
+            out.append(f"{noun} {name} differs from what the migrations made "
+                       f"({ch.describe()} would align them)")
+    return out

@@ -1,0 +1,1 @@
+"""The migrations folder (journal, snapshots, checksums), tracking table, runner."""

@@ -1,0 +1,834 @@
+"""The migrations folder, laid out as drizzle-kit lays it out, plus trimtab's integrity file.
+
+::
+
+    migrations/
+      0000_init.sql                 statements separated by "--> statement-breakpoint"
+      0001_add_posts_slug.sql
+      meta/_journal.json            {"version": "7", "dialect": "postgresql", "entries": [
+                                       {"idx", "version": "7", "when", "tag", "breakpoints"}]}
+      meta/0000_snapshot.json       trimtab's snapshot (sources/snapshot.py), id/prevId chained
+      meta/trimtab.sum              chained hashes (see ``sum_text``)
+
+The journal lists the migrations and their order; a ``.sql`` file it does not list is not a
+migration (``check`` reports it). A folder written by drizzle-kit (no ``trimtab.sum``) reads
+the same way: its ``.sql`` files and journal are compatible, its snapshots are drizzle-kit's
+and are not read.
+
+A migration file may start with the directive line ``-- trimtab:no-transaction``: the runner
+then runs its statements one by one outside a transaction (``CREATE INDEX CONCURRENTLY``).
+
+Everything here is pure file work: no database. Writes are atomic (temporary file and
+``os.replace``), the ``.sql`` file and snapshot before the journal, so an interrupted write
+never leaves a journal entry without its file.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import contextlib
+import hashlib
+import json
+import os
+import re
+import tempfile
+import time
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trimtab.errors import SchemaError
+from trimtab.sources.snapshot import ZERO_ID, is_drizzle_snapshot, load_snapshot
+from trimtab.sources.sqlfile import split_statements
+
+__all__ = [
+    "BREAKPOINT",
+    "NO_TRANSACTION",
+    "SUM_FILE",
+    "Folder",
+    "Migration",
+    "MigrationStatement",
+    "Problem",
+    "check",
+    "checksum",
+    "next_tag",
+    "read_folder",
+    "slug",
+    "split_migration",
+    "sum_text",
+    "update_sum",
+    "write_migration",
+]
+
+BREAKPOINT = "--> statement-breakpoint"
+NO_TRANSACTION = "-- trimtab:no-transaction"
+JOURNAL = "meta/_journal.json"
+SUM_FILE = "meta/trimtab.sum"
+JOURNAL_VERSION = "7"  # drizzle-kit's journal and entry version
+# The command that rewrites trimtab.sum after an intended edit; named in check()'s hints.
+SUM_FIX_COMMAND = "trimtab check --update-sum"
+CUSTOM_HEADER = "-- Custom migration: write its SQL below, each statement ending with ';'.\n"
+SLUG_MAX = 60
+
+_TAG_NUMBER = re.compile(r"^(\d+)_")
+_NEWLINE = re.compile(r"\r\n?|\n")
+
+
+@dataclass(frozen=True)
+class MigrationStatement:
+    text: str  # from its first token to its end, without the final ';'
+    line: int  # 1-based line in the file where the statement starts
+
+
+@dataclass(frozen=True)
+class Migration:
+    idx: int
+    tag: str  # file stem: "0003_add_posts_slug"
+    path: Path
+    when: int  # journal "when" (epoch ms)
+    checksum: str  # SHA-256 hex, as drizzle's tracking table stores it (see ``checksum``)
+    statements: tuple[MigrationStatement, ...]
+    transactional: bool  # False when the file starts with NO_TRANSACTION
+    snapshot: Path | None  # meta/NNNN_snapshot.json when present
+
+    @property
+    def name(self) -> str:
+        return self.tag
+
+
+@dataclass(frozen=True)
+class Folder:
+    path: Path
+    migrations: tuple[Migration, ...]  # in journal order
+    written_by: str  # "trimtab" (trimtab.sum present, or no migrations) or "drizzle-kit"
+
+    def last_snapshot(self) -> Path | None:
+        """The newest trimtab snapshot: the snapshot of the latest migration that has one,
+        skipping drizzle-kit's snapshots (a drizzle-kit folder continued by trimtab) and
+        migrations without one (custom migrations). A snapshot that does not parse is
+        returned as it is, for ``load_snapshot`` to report."""
+        for m in reversed(self.migrations):
+            if m.snapshot is None or not m.snapshot.is_file():
+                continue
+            try:
+                data = json.loads(m.snapshot.read_bytes())
+            except (ValueError, OSError):
+                return m.snapshot
+            if not is_drizzle_snapshot(data):
+                return m.snapshot
+        return None
+
+
+@dataclass(frozen=True)
+class Problem:
+    message: str
+    file: str | None = None
+    line: int | None = None
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file:
+            where = self.file + (f":{self.line}" if self.line is not None else "") + ": "
+        return where + self.message + (f"\n  fix: {self.hint}" if self.hint else "")
+
+
+# --------------------------------------------------------------------------------------
+# Files
+
+
+def checksum(data: bytes) -> str:
+    """SHA-256 hex of a migration file, computed as drizzle computes the ``hash`` of
+    ``drizzle.__drizzle_migrations``: Node reads the file as a UTF-8 string (invalid bytes
+    become U+FFFD, a BOM is kept) and hashes that string's UTF-8 encoding."""
+    return hashlib.sha256(data.decode("utf-8", errors="replace").encode("utf-8")).hexdigest()
+
+
+def split_migration(text: str) -> tuple[tuple[MigrationStatement, ...], bool]:
+    """(statements, transactional) of a migration file's text.
+
+    With ``--> statement-breakpoint`` in the file, each chunk between breakpoints is one
+    statement, as drizzle runs them (a chunk may hold several statements: they run as one
+    query); otherwise statements are split on ``;`` by ``sqlfile.split_statements``. Chunks
+    holding only blanks and comments are dropped. A statement's text runs from its first
+    token (leading comments excluded) to its end, without the final ``;``."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    transactional = not _has_directive(text)
+    out: list[MigrationStatement] = []
+    if BREAKPOINT in text:
+        starts = [0, *(m.end() for m in _NEWLINE.finditer(text))]
+        offset = 0
+        for chunk in text.split(BREAKPOINT):
+            parts = split_statements(chunk)
+            if parts:
+                first, last = parts[0].span, parts[-1].span
+                line = bisect.bisect_right(starts, offset + first.start_offset)
+                out.append(
+                    MigrationStatement(chunk[first.start_offset : last.end_offset], line)
+                )
+            offset += len(chunk) + len(BREAKPOINT)
+    else:
+        out = [MigrationStatement(st.text, st.span.line) for st in split_statements(text)]
+    return tuple(out), transactional
+
+
+def _has_directive(text: str) -> bool:
+    """NO_TRANSACTION on a line of the file's leading comment block."""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if _is_directive(line):
+            return True
+        if not line.startswith("--"):
+            return False
+    return False
+
+
+def _is_directive(line: str) -> bool:
+    return line == NO_TRANSACTION or (
+        line.startswith(NO_TRANSACTION) and line[len(NO_TRANSACTION)].isspace()
+    )
+
+
+@dataclass(frozen=True)
+class _Entry:
+    idx: int
+    tag: str
+    when: int
+    line: int | None  # of the entry in the journal
+
+
+def _journal_path(folder: Path) -> Path:
+    return folder / JOURNAL
+
+
+def _load_journal(folder: Path) -> tuple[dict[str, Any], list[_Entry]] | None:
+    """The journal's data and entries, None when there is no journal. A journal that is not
+    valid JSON or not shaped as drizzle-kit writes it raises SchemaError."""
+    path = _journal_path(folder)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise SchemaError(f"cannot read {path}: {e.strerror or e}", file=str(path)) from None
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SchemaError(
+            f"{JOURNAL} is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})",
+            file=str(path),
+            line=e.lineno,
+            column=e.colno,
+            hint="a merge conflict left in it? keep every entry of both sides, in order, then "
+            "run `trimtab check`" if "<<<<<<<" in text else "fix the JSON (restore the file "
+            "from version control if in doubt)",
+        ) from None
+    if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
+        raise SchemaError(
+            f'{path} is not a migrations journal: expected an object with an "entries" list',
+            file=str(path),
+        )
+    tag_lines = _tag_lines(text)
+    entries: list[_Entry] = []
+    for n, e in enumerate(data["entries"]):
+        if not isinstance(e, dict):
+            raise SchemaError(f"{path}: entry {n} is not an object", file=str(path))
+        tag, idx, when = e.get("tag"), e.get("idx"), e.get("when")
+        line = tag_lines.get(tag) if isinstance(tag, str) else None
+        if not isinstance(tag, str) or not tag or "/" in tag or "\\" in tag or tag[0] == ".":
+            raise SchemaError(
+                f'{path}: entry {n} has no valid "tag" (the file name without .sql): {tag!r}',
+                file=str(path), line=line,
+            )
+        for key, value in (("idx", idx), ("when", when)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise SchemaError(
+                    f'{path}: entry {n} ({tag}) has no integer "{key}": {value!r}',
+                    file=str(path), line=line,
+                )
+        entries.append(_Entry(idx, tag, when, line))  # type: ignore[arg-type]
+    return data, entries
+
+
+def _tag_lines(text: str) -> dict[str, int]:
+    """The journal line of each entry's "tag", to point problems at it."""
+    out: dict[str, int] = {}
+    for m in re.finditer(r'"tag"\s*:\s*"((?:[^"\\]|\\.)*)"', text):
+        try:
+            tag = json.loads(f'"{m.group(1)}"')
+        except ValueError:
+            continue
+        out.setdefault(tag, text.count("\n", 0, m.start()) + 1)
+    return out
+
+
+def _snapshot_path(folder: Path, tag: str, idx: int) -> Path:
+    m = _TAG_NUMBER.match(tag)
+    prefix = m.group(1) if m else f"{idx:04d}"
+    return folder / "meta" / f"{prefix}_snapshot.json"
+
+
+def _read_migration(folder: Path, entry: _Entry) -> Migration:
+    path = folder / f"{entry.tag}.sql"
+    data = path.read_bytes()
+    statements, transactional = split_migration(data.decode("utf-8", errors="replace"))
+    snapshot = _snapshot_path(folder, entry.tag, entry.idx)
+    return Migration(
+        idx=entry.idx,
+        tag=entry.tag,
+        path=path,
+        when=entry.when,
+        checksum=checksum(data),
+        statements=statements,
+        transactional=transactional,
+        snapshot=snapshot if snapshot.is_file() else None,
+    )
+
+
+def _sql_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted((p for p in folder.iterdir() if p.suffix == ".sql" and p.is_file()),
+                  key=lambda p: p.name)
+
+
+def read_folder(path: Path) -> Folder:
+    """The migrations in journal order. A missing folder (or one with neither journal nor
+    ``.sql`` files) is an empty folder. A journal that does not parse, a journal entry whose
+    ``.sql`` file is missing, or ``.sql`` files without a journal raise SchemaError."""
+    path = Path(path)
+    loaded = _load_journal(path)
+    if loaded is None:
+        files = _sql_files(path)
+        if files:
+            raise SchemaError(
+                f"{path} has {len(files)} .sql file(s) but no {JOURNAL}",
+                file=str(_journal_path(path)),
+                hint="restore meta/_journal.json from version control; it lists the migrations "
+                "and their order",
+            )
+        return Folder(path, (), "trimtab")
+    _, entries = loaded
+    migrations = []
+    for entry in entries:
+        try:
+            migrations.append(_read_migration(path, entry))
+        except FileNotFoundError:
+            raise SchemaError(
+                f"migration {entry.tag} is in {JOURNAL} but its file {entry.tag}.sql is missing",
+                file=str(path / f"{entry.tag}.sql"),
+                hint=f"restore {entry.tag}.sql from version control, or remove its entry from "
+                f"{_journal_path(path)} if no database has applied it",
+            ) from None
+        except OSError as e:
+            raise SchemaError(
+                f"cannot read {path / (entry.tag + '.sql')}: {e.strerror or e}",
+                file=str(path / f"{entry.tag}.sql"),
+            ) from None
+    written_by = "trimtab" if (path / SUM_FILE).exists() or not migrations else "drizzle-kit"
+    return Folder(path, tuple(migrations), written_by)
+
+
+# --------------------------------------------------------------------------------------
+# Writing
+
+
+def slug(name: str) -> str:
+    """``name`` as a file-name word: ASCII lower-case letters, digits and ``_``, at most
+    SLUG_MAX characters ("Add posts.slug!" -> "add_posts_slug"); "migration" when nothing
+    is left."""
+    ascii_ = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    out = re.sub(r"[^a-z0-9]+", "_", ascii_.lower()).strip("_")
+    return out[:SLUG_MAX].rstrip("_") or "migration"
+
+
+def _next_number(folder: Folder) -> int:
+    numbers = [-1]
+    for m in folder.migrations:
+        numbers.append(m.idx)
+        t = _TAG_NUMBER.match(m.tag)
+        if t:
+            numbers.append(int(t.group(1)))
+    return max(numbers) + 1
+
+
+def next_tag(folder: Folder, name: str) -> str:
+    """The tag of the next migration: its number (one past the highest idx or tag number,
+    four digits at least) and ``slug(name)``: ``0003_add_posts_slug``."""
+    return f"{_next_number(folder):04d}_{slug(name)}"
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _terminated(statement: str) -> str:
+    body = statement.strip()
+    if body.endswith(";"):
+        return body
+    # A ';' after a line comment would be commented out: put it on its own line.
+    return body + ("\n;" if "--" in body.splitlines()[-1] else ";")
+
+
+def migration_text(statements: Sequence[str], *, transactional: bool = True) -> str:
+    """A migration file's content, as drizzle-kit writes it: each statement followed by
+    ';', "\\n--> statement-breakpoint\\n" between statements, and a final newline;
+    NO_TRANSACTION first when not transactional; a comment line to fill in for no
+    statement (a custom migration)."""
+    head = "" if transactional else NO_TRANSACTION + "\n"
+    bodies = [_terminated(s) for s in statements if s.strip()]
+    if not bodies:
+        return head + CUSTOM_HEADER
+    return head + f"\n{BREAKPOINT}\n".join(bodies) + "\n"
+
+
+def write_migration(
+    folder_path: Path,
+    name: str,
+    statements: Sequence[str],
+    snapshot_text: str | None,
+    *,
+    transactional: bool = True,
+    when: int | None = None,
+) -> Migration:
+    """Write the next migration: ``NNNN_<slug>.sql``, its snapshot (when given), its journal
+    entry (creating the folder and journal if needed), then ``meta/trimtab.sum`` for the
+    whole folder. The sum is rewritten from the files as they are: run ``check`` first so
+    that an edited migration is not blessed by it. ``when`` defaults to now in epoch ms,
+    kept above the previous entry's (drizzle's migrator needs it increasing)."""
+    folder_path = Path(folder_path)
+    folder = read_folder(folder_path)
+    loaded = _load_journal(folder_path)
+    journal: dict[str, Any] = (
+        loaded[0] if loaded else {"version": JOURNAL_VERSION, "dialect": "postgresql",
+                                  "entries": []}
+    )
+    idx = _next_number(folder)
+    tag = next_tag(folder, name)
+    sql_path = folder_path / f"{tag}.sql"
+    if sql_path.exists():
+        raise SchemaError(
+            f"{sql_path} already exists but is not in {JOURNAL}",
+            file=str(sql_path),
+            hint="add it to the journal or delete it, then generate again",
+        )
+    if when is None:
+        when = int(time.time() * 1000)
+        if folder.migrations:
+            when = max(when, max(m.when for m in folder.migrations) + 1)
+    _atomic_write(sql_path, migration_text(statements, transactional=transactional).encode())
+    if snapshot_text is not None:
+        _atomic_write(_snapshot_path(folder_path, tag, idx), snapshot_text.encode())
+    journal["entries"].append(
+        {"idx": idx, "version": JOURNAL_VERSION, "when": when, "tag": tag, "breakpoints": True}
+    )
+    _atomic_write(
+        _journal_path(folder_path), (json.dumps(journal, indent=2) + "\n").encode()
+    )
+    written = read_folder(folder_path)
+    _atomic_write(folder_path / SUM_FILE, sum_text(written).encode())
+    return next(m for m in written.migrations if m.tag == tag)
+
+
+def update_sum(path: Path) -> str:
+    """Rewrite ``meta/trimtab.sum`` from the folder as it is (after an intended edit of a
+    migration no database has applied yet); returns the new content."""
+    text = sum_text(read_folder(Path(path)))
+    _atomic_write(Path(path) / SUM_FILE, text.encode())
+    return text
+
+
+# --------------------------------------------------------------------------------------
+# trimtab.sum
+
+
+def _h(text: str) -> str:
+    return "h1:" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+
+
+def _sum_lines(migrations: Sequence[Migration]) -> list[str]:
+    lines = []
+    chained = ""
+    for m in migrations:
+        chained = _h(chained + m.checksum)
+        lines.append(f"{m.path.name} {chained}")
+    return lines
+
+
+def sum_text(folder: Folder) -> str:
+    """``meta/trimtab.sum``: the line ``h1:<total>``, then ``<file name> h1:<chained>`` per
+    migration in journal order.
+
+    Hashes are ``h1:`` + standard base64 of a SHA-256 digest (as atlas.sum and go.sum write
+    them). ``chained`` of a migration is the hash of the UTF-8 text ``previous chained hash
+    (with its "h1:"; "" for the first) + the migration's checksum (hex)``, so every line
+    depends on all the files before it; ``total`` is the hash of the migration lines joined
+    with "\\n" (file names included). Two branches that each add a migration both change the
+    total and append a different last line: git always reports a conflict in this file."""
+    lines = _sum_lines(folder.migrations)
+    return "\n".join([_h("\n".join(lines)), *lines]) + "\n"
+
+
+# --------------------------------------------------------------------------------------
+# check
+
+
+def _number(name: str) -> int | None:
+    m = _TAG_NUMBER.match(name)
+    return int(m.group(1)) if m else None
+
+
+def check(path: Path) -> list[Problem]:
+    """Folder integrity without a database; each Problem names the file and gives the fix.
+
+    Always: the journal parses; journal entries vs ``.sql`` files (entries without a file,
+    files without an entry); idx sequence (gaps, duplicates, idx vs the tag's number);
+    duplicate migration numbers (two branches that each added one). With ``trimtab.sum``
+    (a trimtab folder): the sum against the files, the snapshot chain (each snapshot's prevId
+    is the previous snapshot's id; the first's is all zeros), snapshots that do not parse or
+    belong to no migration, and a NO_TRANSACTION directive below the first statement.
+    drizzle-kit's snapshots are skipped."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    journal_file = str(_journal_path(path))
+    problems: list[Problem] = []
+    try:
+        loaded = _load_journal(path)
+    except SchemaError as e:
+        return [Problem(e.message, e.file, e.line, e.hint)]
+    files = _sql_files(path)
+    if loaded is None:
+        if files:
+            problems.append(Problem(
+                f"{len(files)} .sql file(s) but no journal",
+                file=journal_file,
+                hint="restore meta/_journal.json from version control; it lists the migrations "
+                "and their order",
+            ))
+        return problems
+    _, entries = loaded
+
+    # Journal entries vs files.
+    by_name = {p.name: p for p in files}
+    listed = {f"{e.tag}.sql" for e in entries}
+    present: list[_Entry] = []
+    seen_tags: set[str] = set()
+    for e in entries:
+        if e.tag in seen_tags:
+            problems.append(Problem(
+                f"migration {e.tag} is listed twice in the journal",
+                file=journal_file, line=e.line,
+                hint="remove the second entry",
+            ))
+            continue
+        seen_tags.add(e.tag)
+        if f"{e.tag}.sql" in by_name:
+            present.append(e)
+        else:
+            problems.append(Problem(
+                f"journal entry {e.idx} names {e.tag}.sql, which does not exist",
+                file=journal_file, line=e.line,
+                hint=f"restore {path / (e.tag + '.sql')} from version control, or remove the "
+                "entry from the journal if no database has applied it",
+            ))
+
+    # Duplicate numbers: two files NNNN_*.sql (two branches that each added migration NNNN).
+    numbered: dict[int, list[Path]] = {}
+    for p in files:
+        n = _number(p.name)
+        if n is not None:
+            numbered.setdefault(n, []).append(p)
+    order = {f"{e.tag}.sql": i for i, e in enumerate(entries)}
+    top = max([*numbered, *(e.idx for e in entries), -1])
+    in_duplicates: set[str] = set()
+    for n, group in sorted(numbered.items()):
+        if len(group) < 2:
+            continue
+        in_duplicates.update(p.name for p in group)
+        # Keep the one listed first in the journal; move the others past the last number.
+        group = sorted(group, key=lambda p: (order.get(p.name, len(order)), p.name))
+        keep, moves = group[0], group[1:]
+        steps = []
+        for p in moves:
+            top += 1
+            new = f"{top:04d}{p.name[len(p.name.split('_', 1)[0]):]}"
+            what = f"rename {p.name} to {new}"
+            if p.name in order:
+                what += f" and set its journal entry to idx {top}, tag {new[:-4]!r}, moved last"
+            else:
+                what += f" and add it to the journal (idx {top}, tag {new[:-4]!r})"
+            steps.append(what)
+        names = ", ".join(p.name for p in group)
+        newer = ", ".join(p.name for p in moves)
+        problems.append(Problem(
+            f"{len(group)} migrations numbered {n:04d}: {names} (two branches that each "
+            "added a migration?)",
+            file=str(moves[0]),
+            hint=f"renumber one of them: keep {keep.name}, {'; '.join(steps)}; then run "
+            f"`{SUM_FIX_COMMAND}`. Or, when no database has applied it yet, delete {newer} "
+            "(and its journal entry) and run `trimtab generate` again on top of the merged "
+            "folder, which also writes its snapshot.",
+        ))
+
+    for p in files:
+        if p.name not in listed and p.name not in in_duplicates:
+            problems.append(Problem(
+                f"{p.name} is not in the journal: no migration runs it",
+                file=str(p),
+                hint="generate migrations with `trimtab generate` (or `--custom` for a "
+                "hand-written one); to keep this file, add an entry for it to "
+                f"{journal_file}, or delete it",
+            ))
+
+    # idx sequence: 0, 1, 2... in journal order.
+    seen_idx: dict[int, _Entry] = {}
+    prev: _Entry | None = None
+    for e in entries:
+        if e.idx in seen_idx:
+            if f"{e.tag}.sql" not in in_duplicates:  # else reported with the files above
+                problems.append(Problem(
+                    f"journal entries {seen_idx[e.idx].tag} and {e.tag} both have idx {e.idx}",
+                    file=journal_file, line=e.line,
+                    hint=f"renumber {e.tag} after the last migration (idx "
+                    f"{max(seen_idx) + 1}, its file and tag renamed to match) and move its "
+                    "entry last",
+                ))
+            continue
+        seen_idx[e.idx] = e
+        expected = prev.idx + 1 if prev else 0
+        if e.idx != expected:
+            after = f"after {prev.tag} (idx {prev.idx})" if prev else "for the first entry"
+            problems.append(Problem(
+                f"journal entry {e.tag} has idx {e.idx}, expected {expected} {after}",
+                file=journal_file, line=e.line,
+                hint=f'set its "idx" to {expected} (entries are numbered 0, 1, 2... in order)',
+            ))
+        prev = e
+        n = _number(e.tag)
+        if n is not None and n != e.idx:
+            problems.append(Problem(
+                f"journal entry {e.tag} has idx {e.idx} but its file is numbered {n:04d}",
+                file=journal_file, line=e.line,
+                hint="make the idx and the file number agree",
+            ))
+
+    if not (path / SUM_FILE).exists():
+        return problems  # a drizzle-kit folder: its snapshots are not trimtab's
+
+    migrations: list[Migration] = []
+    for e in present:
+        try:
+            migrations.append(_read_migration(path, e))
+        except OSError as err:
+            problems.append(Problem(f"cannot read {e.tag}.sql: {err.strerror or err}",
+                                    file=str(path / f"{e.tag}.sql")))
+    if len(present) == len(seen_tags):  # with a file missing, the sum cannot match: fix that first
+        problems += _check_sum(path, migrations)
+    problems += _check_snapshots(path, entries)
+    problems += _check_directives(migrations)
+    return problems
+
+
+def _check_sum(path: Path, migrations: list[Migration]) -> list[Problem]:
+    sum_path = path / SUM_FILE
+    sum_file = str(sum_path)
+    fix = f"`{SUM_FIX_COMMAND}`"
+    try:
+        text = sum_path.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        return [Problem(f"cannot read it: {e.strerror or e}", file=sum_file)]
+    lines = text.splitlines()
+    marker = next((n for n, ln in enumerate(lines, 1)
+                   if ln.startswith(("<<<<<<<", "=======", ">>>>>>>"))), None)
+    if marker is not None:
+        return [Problem(
+            "git conflict markers: two branches both added migrations",
+            file=sum_file,
+            line=marker,
+            hint="keep the migrations of the branch merged first; renumber the other "
+            "branch's after them (or delete them and run `trimtab generate` again), then "
+            f"run {fix}",
+        )]
+    if not lines or not lines[0].startswith("h1:") or " " in lines[0]:
+        return [Problem("malformed: the first line must be h1:<total>", file=sum_file,
+                        line=1, hint=f"rewrite it with {fix}")]
+    recorded: list[tuple[str, str]] = []
+    for n, line in enumerate(lines[1:], 2):
+        name, _, h = line.partition(" ")
+        if not h.startswith("h1:"):
+            return [Problem(f"malformed line: {line!r}", file=sum_file, line=n,
+                            hint=f"rewrite it with {fix}")]
+        recorded.append((name, h))
+    expected = [tuple(line.split(" ", 1)) for line in _sum_lines(migrations)]
+    for i, ((name, h), (ename, eh)) in enumerate(zip(recorded, expected, strict=False)):
+        if name != ename:
+            return [Problem(
+                f"the sum lists {name} in position {i + 1}, the journal has {ename}: "
+                "migrations were added, removed or renumbered without trimtab (or two "
+                "branches were merged)",
+                file=sum_file, line=i + 2,
+                hint="if two branches each added migrations, renumber the later branch's "
+                f"after the others (see `trimtab check`'s other problems); then run {fix}",
+            )]
+        if h != eh:
+            m = migrations[i]
+            # Unchanged, but generated after another migration than the one now before it?
+            parent = next((j for j in range(-1, i)
+                           if _h((expected[j][1] if j >= 0 else "") + m.checksum) == h), None)
+            if parent is not None:
+                base = expected[parent][0] if parent >= 0 else "an empty folder"
+                return [Problem(
+                    f"{m.path.name} was generated on top of {base}, but now follows "
+                    f"{expected[i - 1][0]}: two branches each added migrations after {base}",
+                    file=str(m.path),
+                    hint=f"renumber {m.path.name} and the migrations after it so they follow "
+                    "the other branch's (or delete them and run `trimtab generate` again); "
+                    f"then run {fix}",
+                )]
+            return [Problem(
+                f"{m.path.name} changed after it was generated: its hash differs from "
+                f"{SUM_FILE}",
+                file=str(m.path),
+                hint=f"revert the edit (git checkout -- {m.path}); if the edit is intended and "
+                f"no database has applied {m.name} yet, run {fix}; for a database that has, "
+                "write a new migration instead",
+            )]
+    if len(recorded) > len(expected):
+        name = recorded[len(expected)][0]
+        return [Problem(
+            f"the sum lists {name}, which is not in the journal (deleted?)",
+            file=sum_file, line=len(expected) + 2,
+            hint=f"restore the migration from version control, or run {fix} if it was "
+            "removed on purpose and no database has applied it",
+        )]
+    if len(expected) > len(recorded):
+        m = migrations[len(recorded)]
+        return [Problem(
+            f"{m.path.name} is not in {SUM_FILE}: written by hand or merged from another branch",
+            file=str(m.path),
+            hint="from another branch: renumber it after this branch's migrations (see the "
+            "other problems); written by hand: use `trimtab generate --custom` next time, and "
+            f"to keep this one, run {fix}",
+        )]
+    if lines[0] != _h("\n".join(_sum_lines(migrations))):
+        return [Problem("the total (first line) does not match the lines below it",
+                        file=sum_file, line=1, hint=f"rewrite it with {fix}")]
+    return []
+
+
+def _check_snapshots(path: Path, entries: list[_Entry]) -> list[Problem]:
+    """The snapshot chain, in journal order (a migration whose .sql file is missing keeps its
+    place in the chain: its snapshot is still there)."""
+    problems: list[Problem] = []
+    expected_prev: str | None = ZERO_ID  # None: unknown (the previous one does not parse)
+    prev_name: str | None = None
+    drizzle_ids: set[str] = set()  # a drizzle-kit folder continued by trimtab
+    seen_ids: dict[str, str] = {}
+    owned: set[str] = set()
+    checked: set[str] = set()
+    for e in entries:
+        snapshot = _snapshot_path(path, e.tag, e.idx)
+        owned.add(snapshot.name)
+        if not snapshot.is_file() or snapshot.name in checked:
+            continue  # two migrations with one number share it: reported with the files
+        checked.add(snapshot.name)
+        file = str(snapshot)
+        rel = f"meta/{snapshot.name}"
+        try:
+            text = snapshot.read_text(encoding="utf-8", errors="replace")
+        except OSError as e:
+            problems.append(Problem(f"cannot read it: {e.strerror or e}", file=file))
+            continue
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            data = None
+        if is_drizzle_snapshot(data):
+            if isinstance(data.get("id"), str):
+                drizzle_ids.add(data["id"])
+                expected_prev, prev_name = data["id"], rel
+            continue
+        try:
+            _, sid, prev = load_snapshot(text, file)
+        except SchemaError as e:
+            problems.append(Problem(
+                e.message, file=file, line=e.line,
+                hint=e.hint or "restore it from version control, or regenerate the migration",
+            ))
+            expected_prev, prev_name = None, rel
+            continue
+        ok = expected_prev is None or prev == expected_prev or (
+            prev == ZERO_ID and expected_prev in drizzle_ids
+        )
+        if not ok:
+            after = f"the previous snapshot {prev_name} ({expected_prev})" if prev_name else (
+                f"{ZERO_ID} (it is the first snapshot)"
+            )
+            problems.append(Problem(
+                f"prevId {prev} should be {after}: the snapshot chain is broken (two branches "
+                "that each generated a migration on the same parent?)",
+                file=file, line=_key_line(text, "prevId"),
+                hint=f"renumber the later branch's migration after {prev_name or 'the others'} "
+                "and generate it again (delete it, then `trimtab generate`), so that its "
+                "snapshot follows the merged folder",
+            ))
+        if sid in seen_ids:
+            problems.append(Problem(
+                f"id {sid} is also the id of {seen_ids[sid]}",
+                file=file, line=_key_line(text, "id"),
+                hint="a copied snapshot? regenerate this migration",
+            ))
+        seen_ids.setdefault(sid, rel)
+        expected_prev, prev_name = sid, rel
+    meta = path / "meta"
+    listed_numbers = {_number(e.tag) for e in entries} | {e.idx for e in entries}
+    for p in sorted(meta.glob("*_snapshot.json")):
+        if p.name not in owned and _number(p.name) not in listed_numbers:
+            problems.append(Problem(
+                "snapshot of no migration in the journal",
+                file=str(p),
+                hint="delete it, or restore the migration it belongs to",
+            ))
+    return problems
+
+
+def _key_line(text: str, key: str) -> int | None:
+    m = re.search(rf'"{key}"\s*:', text)
+    return text.count("\n", 0, m.start()) + 1 if m else None
+
+
+def _check_directives(migrations: list[Migration]) -> list[Problem]:
+    problems = []
+    for m in migrations:
+        if not m.statements:
+            continue
+        text = m.path.read_bytes().decode("utf-8", errors="replace")
+        first = m.statements[0].line
+        for n, raw in enumerate(text.splitlines(), 1):
+            if n > first and _is_directive(raw.strip()):
+                problems.append(Problem(
+                    f"{NO_TRANSACTION} below the first statement has no effect",
+                    file=str(m.path), line=n,
+                    hint="move it to the top of the file, above every statement",
+                ))
+                break
+    return problems

@@ -1,0 +1,44 @@
+"""The schema a migrations folder produces: its files replayed on a scratch database.
+
+Snapshots record what ``generate`` wrote, but people edit migrations and write custom ones;
+only a replay says what the folder really does, so ``generate`` diffs against it (it never
+repeats a change a hand-written migration already made) and drift compares against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import nullcontext
+
+import psycopg
+
+from trimtab.errors import SchemaError
+from trimtab.migrations.folder import Folder, Migration
+from trimtab.model import Model
+from trimtab.sources import shadow
+from trimtab.sources.introspect import introspect
+
+
+def replay(folder: Folder, admin_url: str, schemas: Sequence[str] | None = None,
+           only: Sequence[str] | None = None) -> Model:
+    """Apply the folder's migrations (or those named in ``only``) in order to a fresh
+    scratch database on ``admin_url``'s server, and read the result."""
+    migrations = [m for m in folder.migrations if only is None or m.name in only]
+    with shadow.scratch_database(admin_url) as url, shadow.connect(url) as conn:
+        for m in migrations:
+            _apply(conn, m)
+        return introspect(conn, schemas)
+
+
+def _apply(conn: psycopg.Connection, m: Migration) -> None:
+    # Autocommit connection: a transaction per migration, or none for those that ask.
+    with conn.transaction() if m.transactional else nullcontext():
+        for st in m.statements:
+            try:
+                conn.execute(st.text.encode(), prepare=False)  # type: ignore[arg-type]
+            except psycopg.Error as e:
+                raise SchemaError(
+                    f"migration {m.name} fails on a scratch database: "
+                    f"{e.diag.message_primary or e}",
+                    file=str(m.path), line=st.line, hint=e.diag.message_hint,
+                ) from None

@@ -1,0 +1,293 @@
+"""The tracking table ``trimtab.migrations``: which migrations a database has applied.
+
+One row per migration name. A row counts as applied only once ``finished_at`` is set; a row
+with ``finished_at`` NULL is a migration that is running, failed (``failed_statement`` and
+``error`` say where and why) or was cut off. Statements of a migration that runs without a
+transaction are counted in ``statements_done`` as they finish, so a rerun resumes after them.
+
+drizzle-kit's history (``drizzle.__drizzle_migrations``: ``hash`` is the file's SHA-256,
+``created_at`` the journal's ``when``) counts too: a migration whose checksum is in it was
+applied by drizzle-kit, and the first ``trimtab migrate`` copies it here with
+``applied_by = 'drizzle-kit'``. A project switching from drizzle-kit re-runs nothing.
+
+Callers that write here hold the runner's advisory lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+from psycopg import sql
+
+from trimtab.migrations.folder import Folder, Migration
+
+SCHEMA = "trimtab"
+TABLE = "migrations"
+QUALIFIED = f"{SCHEMA}.{TABLE}"
+DRIZZLE_SCHEMA = "drizzle"
+DRIZZLE_TABLE = "__drizzle_migrations"
+
+_CREATE = (
+    f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
+    f"""CREATE TABLE IF NOT EXISTS {QUALIFIED} (
+    id bigserial PRIMARY KEY,
+    name text NOT NULL UNIQUE,
+    checksum text NOT NULL,
+    started_at timestamptz NOT NULL,
+    finished_at timestamptz,
+    statements_done int NOT NULL DEFAULT 0,
+    failed_statement int,
+    error text,
+    applied_by text DEFAULT current_user
+)""",
+    f"COMMENT ON TABLE {QUALIFIED} IS 'Migrations applied by trimtab migrate. A row counts as "
+    "applied only when finished_at is set.'",
+)
+
+_COLUMNS = ("id, name, checksum, started_at, finished_at, statements_done, failed_statement, "
+            "error, applied_by")
+
+
+@dataclass(frozen=True)
+class AppliedRow:
+    """One row of ``trimtab.migrations``."""
+
+    id: int
+    name: str
+    checksum: str
+    started_at: datetime
+    finished_at: datetime | None
+    statements_done: int
+    failed_statement: int | None
+    error: str | None
+    applied_by: str | None
+
+    @property
+    def applied(self) -> bool:
+        return self.finished_at is not None
+
+    @property
+    def failed(self) -> bool:
+        return self.finished_at is None and self.error is not None
+
+
+@dataclass(frozen=True)
+class DrizzleRow:
+    """One row of drizzle-kit's ``__drizzle_migrations``."""
+
+    id: int
+    hash: str
+    created_at: int | None
+
+
+@dataclass(frozen=True)
+class DrizzleHistory:
+    """drizzle-kit's history held against a folder.
+
+    ``applied``: migrations drizzle-kit applied that trimtab does not count as applied yet
+    (name -> row).
+    ``edited``: rows whose ``created_at`` is a pending migration's ``when`` but whose hash is
+    not that file's checksum: the file changed after drizzle-kit applied it.
+    ``orphans``: rows that match no file at all.
+    """
+
+    applied: Mapping[str, DrizzleRow]
+    edited: Sequence[tuple[Migration, DrizzleRow]]
+    orphans: Sequence[DrizzleRow]
+
+
+def exists(conn: psycopg.Connection) -> bool:
+    row = conn.execute(f"SELECT to_regclass('{QUALIFIED}') IS NOT NULL", prepare=False).fetchone()
+    return bool(row and row[0])
+
+
+def ensure(conn: psycopg.Connection) -> bool:
+    """Create the schema and table when missing; True when it created them.
+
+    Checked first, so a role without CREATE on the database can use a table made for it.
+    """
+    if exists(conn):
+        return False
+    for statement in _CREATE:
+        conn.execute(statement, prepare=False)  # type: ignore[arg-type]
+    return True
+
+
+def read(conn: psycopg.Connection) -> dict[str, AppliedRow]:
+    """Every row, applied or not, by name ({} when the table does not exist)."""
+    if not exists(conn):
+        return {}
+    cur = conn.execute(f"SELECT {_COLUMNS} FROM {QUALIFIED} ORDER BY id",  # type: ignore[arg-type]
+                       prepare=False)
+    return {r[1]: AppliedRow(*r) for r in cur.fetchall()}
+
+
+def applied(conn: psycopg.Connection) -> dict[str, AppliedRow]:
+    """The applied rows only (finished_at set), by name."""
+    return {name: row for name, row in read(conn).items() if row.applied}
+
+
+# -- writes: the runner calls these with its advisory lock held ------------------------------
+
+def start(conn: psycopg.Connection, m: Migration, statements_done: int = 0) -> datetime:
+    """Record that ``m`` starts (finished_at NULL); a failed or cut-off row is taken over.
+
+    Returns started_at. ``statements_done`` > 0 when a migration without a transaction
+    resumes after the statements an earlier run finished.
+    """
+    row = conn.execute(
+        f"""INSERT INTO {QUALIFIED} AS t (name, checksum, started_at, statements_done)
+            VALUES (%s, %s, now(), %s)
+            ON CONFLICT (name) DO UPDATE SET checksum = excluded.checksum,
+                started_at = excluded.started_at, finished_at = NULL,
+                statements_done = excluded.statements_done, failed_statement = NULL,
+                error = NULL, applied_by = current_user
+            WHERE t.finished_at IS NULL
+            RETURNING started_at""",  # type: ignore[arg-type]
+        (m.name, m.checksum, statements_done), prepare=False,
+    ).fetchone()
+    if row is None:  # the runner re-reads under its lock first; this cannot happen
+        raise RuntimeError(f"migration {m.name} is already recorded as applied")
+    return row[0]
+
+
+def progress(conn: psycopg.Connection, name: str, statements_done: int) -> None:
+    conn.execute(f"UPDATE {QUALIFIED} SET statements_done = %s WHERE name = %s",  # type: ignore[arg-type]
+                 (statements_done, name), prepare=False)
+
+
+def finish(conn: psycopg.Connection, name: str, statements_done: int) -> None:
+    conn.execute(
+        f"""UPDATE {QUALIFIED} SET finished_at = clock_timestamp(), statements_done = %s,
+                failed_statement = NULL, error = NULL
+            WHERE name = %s""",  # type: ignore[arg-type]
+        (statements_done, name), prepare=False,
+    )
+
+
+def fail(conn: psycopg.Connection, m: Migration, *, statement: int, error: str,
+         statements_done: int, started_at: datetime | None = None) -> None:
+    """Record a failure: visible (statement, error), not applied (finished_at NULL).
+
+    Never overwrites a row that is applied (another runner may have applied it meanwhile).
+    """
+    conn.execute(
+        f"""INSERT INTO {QUALIFIED} AS t (name, checksum, started_at, statements_done,
+                failed_statement, error)
+            VALUES (%s, %s, coalesce(%s, now()), %s, %s, %s)
+            ON CONFLICT (name) DO UPDATE SET checksum = excluded.checksum,
+                started_at = excluded.started_at, finished_at = NULL,
+                statements_done = excluded.statements_done,
+                failed_statement = excluded.failed_statement, error = excluded.error,
+                applied_by = current_user
+            WHERE t.finished_at IS NULL""",  # type: ignore[arg-type]
+        (m.name, m.checksum, started_at, statements_done, statement, error), prepare=False,
+    )
+
+
+def mark(conn: psycopg.Connection, m: Migration) -> None:
+    """Record ``m`` as applied without running it (baselining), with the file's checksum.
+
+    statements_done stays 0: the row says nothing ran. An applied row for an edited file
+    takes the new checksum (the user accepts the edit); a failed row becomes applied.
+    """
+    conn.execute(
+        f"""INSERT INTO {QUALIFIED} (name, checksum, started_at, finished_at, statements_done)
+            VALUES (%s, %s, now(), now(), 0)
+            ON CONFLICT (name) DO UPDATE SET checksum = excluded.checksum,
+                started_at = excluded.started_at, finished_at = excluded.finished_at,
+                statements_done = 0, failed_statement = NULL, error = NULL,
+                applied_by = current_user""",  # type: ignore[arg-type]
+        (m.name, m.checksum), prepare=False,
+    )
+
+
+# -- drizzle-kit's history --------------------------------------------------------------------
+
+def read_drizzle(conn: psycopg.Connection, schema: str = DRIZZLE_SCHEMA,
+                 table: str = DRIZZLE_TABLE) -> list[DrizzleRow]:
+    """drizzle-kit's tracking rows ([] when there is no such table)."""
+    ident = sql.Identifier(schema, table)
+    found = conn.execute("SELECT to_regclass(%s) IS NOT NULL",
+                         (ident.as_string(conn),), prepare=False).fetchone()
+    if not (found and found[0]):
+        return []
+    cur = conn.execute(sql.SQL("SELECT id, hash, created_at FROM {} ORDER BY id").format(ident),
+                       prepare=False)
+    return [DrizzleRow(int(r[0]), str(r[1]), None if r[2] is None else int(r[2]))
+            for r in cur.fetchall()]
+
+
+def match_drizzle(folder: Folder, history: Iterable[DrizzleRow],
+                  rows: Mapping[str, AppliedRow]) -> DrizzleHistory:
+    """Hold drizzle-kit's history against the folder: by checksum (hash), never by time.
+
+    Two files with the same content (two empty custom migrations) share a hash; each
+    drizzle row matches one migration, the one whose ``when`` is its ``created_at`` first.
+    ``created_at`` is used only to say which file an unmatched hash belonged to.
+    """
+    left = list(history)
+    matched: dict[str, DrizzleRow] = {}
+
+    def take(m: Migration, row: DrizzleRow) -> None:
+        matched[m.name] = row
+        left.remove(row)
+
+    for exact in (True, False):
+        for m in folder.migrations:
+            if m.name in matched:
+                continue
+            for row in left:
+                if row.hash == m.checksum and (not exact or row.created_at == m.when):
+                    take(m, row)
+                    break
+    done = {name for name, r in rows.items() if r.applied}
+    known_checksums = {r.checksum for r in rows.values() if r.applied}
+    by_when = {m.when: m for m in folder.migrations}
+    edited: list[tuple[Migration, DrizzleRow]] = []
+    orphans: list[DrizzleRow] = []
+    for row in left:
+        if row.hash in known_checksums:  # recorded by trimtab already (e.g. under another name)
+            continue
+        m = by_when.get(row.created_at) if row.created_at is not None else None
+        if m is None:
+            orphans.append(row)
+        elif m.name not in done and m.name not in matched:
+            edited.append((m, row))
+        # else: trimtab has its own row for that file (applied, or accepted with mark)
+    return DrizzleHistory(
+        applied={n: r for n, r in matched.items() if n not in done},
+        edited=tuple(edited), orphans=tuple(orphans),
+    )
+
+
+def import_drizzle(conn: psycopg.Connection, folder: Folder,
+                   history: DrizzleHistory | None = None) -> list[str]:
+    """Copy the migrations drizzle-kit applied into trimtab.migrations
+    (``applied_by = 'drizzle-kit'``); the names copied.
+
+    drizzle-kit keeps no apply time: started_at and finished_at are the time of the copy.
+    """
+    if history is None:
+        history = match_drizzle(folder, read_drizzle(conn), read(conn))
+    by_name = {m.name: m for m in folder.migrations}
+    copied = []
+    for name in history.applied:
+        m = by_name[name]
+        cur = conn.execute(
+            f"""INSERT INTO {QUALIFIED} AS t (name, checksum, started_at, finished_at,
+                    statements_done, applied_by)
+                VALUES (%s, %s, now(), now(), %s, 'drizzle-kit')
+                ON CONFLICT (name) DO UPDATE SET checksum = excluded.checksum,
+                    started_at = excluded.started_at, finished_at = excluded.finished_at,
+                    statements_done = excluded.statements_done, failed_statement = NULL,
+                    error = NULL, applied_by = excluded.applied_by
+                WHERE t.finished_at IS NULL""",  # type: ignore[arg-type]
+            (m.name, m.checksum, len(m.statements)), prepare=False,
+        )
+        if cur.rowcount:
+            copied.append(name)
+    return copied

@@ -1,0 +1,390 @@
+"""Snapshot JSON <-> model: trimtab's own snapshot format, ``migrations/meta/NNNN_snapshot.json``.
+
+A snapshot is the canonical model a migration folder produces after that migration::
+
+    {
+      "id": "<uuid>",                  # this snapshot
+      "prevId": "<uuid>",              # the previous snapshot's id (zeros for the first)
+      "version": 1,                    # SNAPSHOT_VERSION: the layout of "model"
+      "dialect": "postgresql",
+      "trimtab": "0.1.0",              # the trimtab that wrote it (informative)
+      "model": {...}
+    }
+
+The model is written generically from the dataclasses of ``trimtab.model`` (their fields and
+type hints), so a field added there is stored without code here:
+
+* a dataclass is an object of its fields, in declaration order; a field equal to its default
+  is left out (small files, readable diffs) and filled back in on load;
+* a tuple is a list (order kept: it means something, e.g. column order or enum values);
+* ``Model``'s mappings (keyed by each object's ``.key``) are lists of objects sorted by key;
+  the keys are rebuilt from ``.key`` on load;
+* a value whose declared type is a union of several dataclasses (``Model.types``: enum,
+  domain or composite type) carries a ``"kind"`` tag: the class name in snake case
+  (``"enum_type"``, ``"domain"``, ``"composite_type"``), written first.
+
+Loading is strict: an unknown field, a missing required field or a value of the wrong type
+is an error naming the file and the path inside it (``model.tables[2].columns[0].type``),
+so a hand-edited or truncated snapshot never turns silently into a different model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import re
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+from trimtab import __version__
+from trimtab.errors import SchemaError
+from trimtab.model import Model
+
+__all__ = [
+    "SNAPSHOT_VERSION",
+    "ZERO_ID",
+    "SnapshotFormatError",
+    "dump_snapshot",
+    "is_drizzle_snapshot",
+    "load_snapshot",
+    "model_from_dict",
+    "model_to_dict",
+]
+
+SNAPSHOT_VERSION = 1
+DIALECT = "postgresql"
+ZERO_ID = "00000000-0000-0000-0000-000000000000"  # prevId of the first snapshot
+KIND = "kind"  # the tag of union-typed values
+
+
+class SnapshotFormatError(ValueError):
+    """The model part of a snapshot does not fit the model's classes; ``path`` says where."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+# --------------------------------------------------------------------------------------
+# Type-directed encoding
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+@functools.cache
+def _fields(cls: type) -> tuple[dataclasses.Field[Any], ...]:
+    return dataclasses.fields(cls)
+
+
+def _kind_name(cls: type) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+@functools.cache
+def _union_members(tp: Any) -> tuple[bool, tuple[Any, ...]]:
+    """(None allowed, the other members) of a union type."""
+    args = typing.get_args(tp)
+    return type(None) in args, tuple(a for a in args if a is not type(None))
+
+
+@functools.cache
+def _kinds(members: tuple[Any, ...]) -> dict[str, type]:
+    """The tags of a union of dataclasses; refuses a union whose members it cannot tell apart."""
+    out: dict[str, type] = {}
+    for m in members:
+        if not dataclasses.is_dataclass(m):
+            raise TypeError(f"snapshot: cannot store a union of {members!r}")
+        if any(f.name == KIND for f in _fields(m)):
+            raise TypeError(f"snapshot: {m.__name__} has a field named {KIND!r}")
+        out[_kind_name(m)] = m
+    return out
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
+def _encode(value: Any, tp: Any, path: str) -> Any:
+    if tp is Any:
+        return value
+    if _is_union(tp):
+        if value is None:
+            return None
+        _, members = _union_members(tp)
+        if len(members) == 1:
+            return _encode(value, members[0], path)
+        kinds = _kinds(members)
+        kind = _kind_name(type(value))
+        if kinds.get(kind) is not type(value):
+            raise SnapshotFormatError(path, f"{type(value).__name__} is not one of {members}")
+        return {KIND: kind, **_encode(value, type(value), path)}
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return [_encode(v, args[0], f"{path}[{i}]") for i, v in enumerate(value)]
+        pairs = enumerate(zip(value, args, strict=True))
+        return [_encode(v, a, f"{path}[{i}]") for i, (v, a) in pairs]
+    if origin is Mapping or origin is dict:
+        _, vtype = typing.get_args(tp)
+        out = []
+        for i, (key, obj) in enumerate(sorted(value.items(), key=lambda kv: kv[0])):
+            if key != obj.key:
+                raise SnapshotFormatError(
+                    f"{path}[{i}]", f"keyed {key!r} but the object's key is {obj.key!r}"
+                )
+            out.append(_encode(obj, vtype, f"{path}[{i}]"))
+        return out
+    if dataclasses.is_dataclass(tp):
+        hints = _hints(tp)
+        out_obj: dict[str, Any] = {}
+        for f in _fields(tp):
+            v = getattr(value, f.name)
+            d = _default(f)
+            if d is not dataclasses.MISSING and v == d:
+                continue
+            out_obj[f.name] = _encode(v, hints[f.name], f"{path}.{f.name}")
+        return out_obj
+    return value
+
+
+# --------------------------------------------------------------------------------------
+# Type-directed decoding
+
+_SCALARS = {str: "a string", int: "an integer", bool: "true or false"}
+
+
+def _what(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return "an object" if isinstance(value, dict) else "a list"
+    return json.dumps(value)[:40]
+
+
+def _decode(data: Any, tp: Any, path: str) -> Any:
+    if tp is Any:
+        return data
+    if _is_union(tp):
+        optional, members = _union_members(tp)
+        if data is None:
+            if optional:
+                return None
+            raise SnapshotFormatError(path, "must not be null")
+        if len(members) == 1:
+            return _decode(data, members[0], path)
+        kinds = _kinds(members)
+        if not isinstance(data, dict):
+            raise SnapshotFormatError(path, f"expected an object, got {_what(data)}")
+        kind = data.get(KIND)
+        if kind not in kinds:
+            raise SnapshotFormatError(
+                path, f'"{KIND}" must be one of {sorted(kinds)}, got {_what(kind)}'
+            )
+        rest = {k: v for k, v in data.items() if k != KIND}
+        return _decode(rest, kinds[kind], path)
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        if not isinstance(data, list):
+            raise SnapshotFormatError(path, f"expected a list, got {_what(data)}")
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_decode(v, args[0], f"{path}[{i}]") for i, v in enumerate(data))
+        if len(data) != len(args):
+            raise SnapshotFormatError(
+                path, f"expected a list of {len(args)} items, got {len(data)}"
+            )
+        pairs = enumerate(zip(data, args, strict=True))
+        return tuple(_decode(v, a, f"{path}[{i}]") for i, (v, a) in pairs)
+    if origin is Mapping or origin is dict:
+        if not isinstance(data, list):
+            raise SnapshotFormatError(path, f"expected a list of objects, got {_what(data)}")
+        _, vtype = typing.get_args(tp)
+        out: dict[Any, Any] = {}
+        for i, item in enumerate(data):
+            obj = _decode(item, vtype, f"{path}[{i}]")
+            if obj.key in out:
+                raise SnapshotFormatError(f"{path}[{i}]", f"{obj.key!r} is listed twice")
+            out[obj.key] = obj
+        return out
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(data, dict):
+            raise SnapshotFormatError(path, f"expected an object, got {_what(data)}")
+        hints = _hints(tp)
+        known = {f.name for f in _fields(tp)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SnapshotFormatError(path, f"unknown field {unknown[0]!r} for {_kind_name(tp)}")
+        kwargs: dict[str, Any] = {}
+        for f in _fields(tp):
+            if f.name in data:
+                kwargs[f.name] = _decode(data[f.name], hints[f.name], f"{path}.{f.name}")
+            elif _default(f) is dataclasses.MISSING:
+                raise SnapshotFormatError(path, f"missing field {f.name!r}")
+        return tp(**kwargs)
+    if tp in _SCALARS:
+        # bool is an int in Python, not in a snapshot: true is no integer, 1 is no boolean.
+        if not isinstance(data, tp) or (tp is not bool and isinstance(data, bool)):
+            raise SnapshotFormatError(path, f"expected {_SCALARS[tp]}, got {_what(data)}")
+        return data
+    raise TypeError(f"snapshot: no rule for the type {tp!r} at {path}")
+
+
+# --------------------------------------------------------------------------------------
+# Public API
+
+
+def model_to_dict(model: Model) -> dict[str, Any]:
+    """The model as JSON-ready data: deterministic (objects sorted by key, fields in
+    declaration order), with every field that equals its default left out."""
+    out = _encode(model, Model, "model")
+    assert isinstance(out, dict)
+    return out
+
+
+def model_from_dict(data: Mapping[str, Any]) -> Model:
+    """The inverse of ``model_to_dict``. Raises ``SnapshotFormatError`` (a ``ValueError``)
+    naming the path of the first value that does not fit."""
+    return _decode(dict(data), Model, "model")  # type: ignore[no-any-return]
+
+
+def dump_snapshot(model: Model, *, id: str, prev_id: str) -> str:
+    """The snapshot file's text: JSON, 2-space indent (short lists of scalars on one line),
+    non-ASCII characters kept as they are (the file is UTF-8), trailing newline."""
+    doc = {
+        "id": id,
+        "prevId": prev_id,
+        "version": SNAPSHOT_VERSION,
+        "dialect": DIALECT,
+        "trimtab": __version__,
+        "model": model_to_dict(model),
+    }
+    return _to_json(doc, "") + "\n"
+
+
+_INLINE_WIDTH = 100
+
+
+def _to_json(value: Any, indent: str) -> str:
+    """``json.dumps(value, indent=2)``, except that a list holding no object is written on
+    one line when it fits in ``_INLINE_WIDTH`` characters (``"columns": ["a", "b"]``): files
+    several times shorter, and a changed list is still a one-line diff."""
+    inner = indent + "  "
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = (f"{inner}{_scalar(k)}: {_to_json(v, inner)}" for k, v in value.items())
+        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        if not any(isinstance(v, dict) for v in _walk(value)):
+            flat = json.dumps(value, ensure_ascii=False)
+            if len(flat) + len(inner) <= _INLINE_WIDTH:
+                return flat
+        items = (inner + _to_json(v, inner) for v in value)
+        return "[\n" + ",\n".join(items) + "\n" + indent + "]"
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _walk(values: list[Any]) -> typing.Iterator[Any]:
+    for v in values:
+        yield v
+        if isinstance(v, list):
+            yield from _walk(v)
+
+
+def is_drizzle_snapshot(data: Any) -> bool:
+    """A parsed snapshot written by drizzle-kit (no "model"; its own "tables", "version" "7")."""
+    return (
+        isinstance(data, dict)
+        and "model" not in data
+        and isinstance(data.get("version"), str)
+        and ("tables" in data or "enums" in data or "_meta" in data)
+    )
+
+
+def load_snapshot(text: str, file: str) -> tuple[Model, str, str]:
+    """(model, id, prev_id) of a snapshot file's text. Anything else (bad JSON, another
+    tool's snapshot, an unknown version, a model that does not fit) raises ``SchemaError``
+    naming ``file`` and what is wrong."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SchemaError(
+            f"{file} is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})",
+            file=file,
+            line=e.lineno,
+            column=e.colno,
+            hint="restore the file from version control, or regenerate the migration",
+        ) from None
+    if not isinstance(data, dict):
+        raise SchemaError(
+            f"{file} is not a trimtab snapshot: expected a JSON object, got {_what(data)}",
+            file=file,
+        )
+    if is_drizzle_snapshot(data):
+        raise SchemaError(
+            f"{file} is a drizzle-kit snapshot (version {data.get('version')!r}), "
+            "not a trimtab snapshot",
+            file=file,
+            hint="trimtab reads drizzle-kit migrations (the .sql files and the journal) but not "
+            "drizzle-kit's snapshots; trimtab writes its own from its next migration on",
+        )
+    if "model" not in data:
+        raise SchemaError(f'{file} is not a trimtab snapshot: it has no "model"', file=file)
+    version = data.get("version")
+    if version != SNAPSHOT_VERSION or isinstance(version, bool):
+        newer = isinstance(version, int) and not isinstance(version, bool) and version > 1
+        raise SchemaError(
+            f"{file} has snapshot version {_what(version)}; this trimtab reads version "
+            f"{SNAPSHOT_VERSION}",
+            file=file,
+            hint="upgrade trimtab (the snapshot was written by a newer one)" if newer else None,
+        )
+    if data.get("dialect") != DIALECT:
+        raise SchemaError(
+            f'{file}: "dialect" is {_what(data.get("dialect"))}, expected "{DIALECT}"', file=file
+        )
+    ids = []
+    for name in ("id", "prevId"):
+        value = data.get(name)
+        if not isinstance(value, str) or not value:
+            raise SchemaError(
+                f'{file}: "{name}" must be a non-empty string, got {_what(value)}', file=file
+            )
+        ids.append(value)
+    if not isinstance(data["model"], dict):
+        raise SchemaError(f'{file}: "model" must be an object, got {_what(data["model"])}',
+                          file=file)
+    try:
+        model = model_from_dict(data["model"])
+    except SnapshotFormatError as e:
+        raise SchemaError(
+            f"{file}: {e.path}: {e.message}",
+            file=file,
+            hint="the file was edited by hand or written by another trimtab: restore it from "
+            "version control, or regenerate the migration",
+        ) from None
+    return model, ids[0], ids[1]

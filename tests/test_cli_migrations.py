@@ -1,0 +1,107 @@
+"""generate / migrate / status / check as a user runs them: the console script, real files,
+a real server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+
+from tests.test_cli_push import run, tables, write
+
+
+def sql_files(project: Path) -> list[str]:
+    return sorted(p.name for p in (project / "migrations").glob("*.sql"))
+
+
+def test_generate_then_nothing(project: Path, db_url: str) -> None:
+    write(project, "CREATE TABLE users (id int PRIMARY KEY);\n")
+    first = run(project, "generate", "--url", db_url)
+    assert first.returncode == 0, first.stderr
+    assert sql_files(project) == ["0000_init.sql"]
+    meta = project / "migrations" / "meta"
+    assert sorted(p.name for p in meta.iterdir()) == ["0000_snapshot.json", "_journal.json",
+                                                      "trimtab.sum"]
+    again = run(project, "generate", "--url", db_url)
+    assert again.returncode == 0
+    assert "Nothing to generate" in again.stdout
+    assert sql_files(project) == ["0000_init.sql"]
+    assert tables(db_url) == []  # generate never touches the database
+
+
+def test_generate_names_what_changed(project: Path, db_url: str) -> None:
+    write(project, "CREATE TABLE posts (id int PRIMARY KEY);\n")
+    assert run(project, "generate", "--url", db_url).returncode == 0
+    write(project, "CREATE TABLE posts (id int PRIMARY KEY, slug text);\n")
+    r = run(project, "generate", "--url", db_url)
+    assert r.returncode == 0, r.stderr
+    assert sql_files(project) == ["0000_init.sql", "0001_add_posts_slug.sql"]
+    text = (project / "migrations" / "0001_add_posts_slug.sql").read_text()
+    assert text.strip() == "ALTER TABLE public.posts ADD COLUMN slug text;"
+    named = project / "schema.sql"
+    named.write_text("CREATE TABLE posts (id int PRIMARY KEY, slug text, body text);\n")
+    assert run(project, "generate", "--url", db_url, "--name", "Post Body!").returncode == 0
+    assert sql_files(project)[-1] == "0002_post_body.sql"
+
+
+def test_a_custom_migration_is_never_repeated(project: Path, db_url: str) -> None:
+    write(project, "CREATE TABLE t (id int);\n")
+    assert run(project, "generate", "--url", db_url).returncode == 0
+    custom = run(project, "generate", "--url", db_url, "--custom", "--name", "add_note")
+    assert custom.returncode == 0, custom.stderr
+    path = project / "migrations" / "0001_add_note.sql"
+    path.write_text(path.read_text() + "ALTER TABLE t ADD COLUMN note text;\n")
+    assert run(project, "check").returncode == 1  # edited: the sum says so
+    assert run(project, "check", "--update-sum").returncode == 0
+    write(project, "CREATE TABLE t (id int, note text);\n")
+    r = run(project, "generate", "--url", db_url)
+    assert "Nothing to generate" in r.stdout, r.stdout + r.stderr
+
+
+def test_generate_refuses_data_loss_without_force(project: Path, db_url: str) -> None:
+    write(project, "CREATE TABLE t (id int, email text);\n")
+    assert run(project, "generate", "--url", db_url).returncode == 0
+    write(project, "CREATE TABLE t (id int);\n")
+    refused = run(project, "generate", "--url", db_url)
+    assert refused.returncode == 1
+    assert "drop column public.t.email" in refused.stderr
+    assert sql_files(project) == ["0000_init.sql"]
+    forced = run(project, "generate", "--url", db_url, "--force")
+    assert forced.returncode == 0
+    assert sql_files(project) == ["0000_init.sql", "0001_drop_t_email.sql"]
+
+
+def test_migrate_status_and_drift(project: Path, db_url: str) -> None:
+    write(project, "CREATE TABLE users (id int PRIMARY KEY, name text);\n")
+    assert run(project, "generate", "--url", db_url).returncode == 0
+    status = json.loads(run(project, "status", "--url", db_url, "--json").stdout)
+    assert (status["applied"], status["pending"]) == ([], ["0000_init"])
+    dry = run(project, "migrate", "--url", db_url, "--dry-run")
+    assert "would apply" in dry.stdout and tables(db_url) == []
+    applied = run(project, "migrate", "--url", db_url)
+    assert applied.returncode == 0, applied.stderr
+    assert tables(db_url) == ["users"]
+    assert "Up to date" in run(project, "migrate", "--url", db_url).stdout
+    status = json.loads(run(project, "status", "--url", db_url, "--json").stdout)
+    assert status["applied"] == ["0000_init"]
+    assert status["drift"] == [] and status["not_in_a_migration"] == []
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE users ADD COLUMN nickname text")
+    status = json.loads(run(project, "status", "--url", db_url, "--json").stdout)
+    assert status["drift"] == [
+        "column public.users.nickname exists in the database but in no migration"]
+
+
+def test_migrate_applies_a_drizzle_kit_folder(project: Path, db_url: str) -> None:
+    source = Path(__file__).parent / "data" / "drizzle-folder"
+    target = project / "migrations"
+    for path in source.rglob("*"):
+        if path.is_file():
+            dest = target / path.relative_to(source)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(path.read_bytes())
+    r = run(project, "migrate", "--url", db_url)
+    assert r.returncode == 0, r.stderr
+    assert "users" in tables(db_url)
+    assert "Up to date" in run(project, "migrate", "--url", db_url).stdout
