@@ -105,3 +105,38 @@ def test_migrate_applies_a_drizzle_kit_folder(project: Path, db_url: str) -> Non
     assert r.returncode == 0, r.stderr
     assert "users" in tables(db_url)
     assert "Up to date" in run(project, "migrate", "--url", db_url).stdout
+
+
+def test_reset_rebuilds_and_seeds(project: Path, db_url: str) -> None:
+    (project / "trimtab.toml").write_text('schema = "schema.sql"\nseed = "seed.sql"\n')
+    write(project, "CREATE TABLE users (id int PRIMARY KEY, name text);\n")
+    (project / "seed.sql").write_text("INSERT INTO users VALUES (1, 'ada'), (2, 'grace');\n")
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA junk; CREATE TABLE junk.x (id int);"
+                     "CREATE TABLE users (id int PRIMARY KEY, name text, extra int);"
+                     "INSERT INTO users VALUES (9, 'old', 1)")
+    refused = run(project, "reset", "--url", db_url)
+    assert refused.returncode == 1 and "--yes" in refused.stderr
+    r = run(project, "reset", "--url", db_url, "--yes")
+    assert r.returncode == 0, r.stderr
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT id, name FROM users ORDER BY id").fetchall() == [
+            (1, "ada"), (2, "grace")]
+        assert conn.execute("SELECT to_regnamespace('junk')").fetchone() == (None,)
+
+
+def test_reset_with_migrations(project: Path, db_url: str) -> None:
+    write(project, "CREATE TABLE t (id int);\n")
+    assert run(project, "generate", "--url", db_url).returncode == 0
+    assert run(project, "migrate", "--url", db_url).returncode == 0
+    r = run(project, "reset", "--url", db_url, "--migrations", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert "rebuilt from the migrations (1 applied)" in r.stdout
+    assert tables(db_url) == ["t"]
+
+
+def test_reset_refuses_a_remote_host(project: Path) -> None:
+    write(project, "CREATE TABLE t (id int);\n")
+    r = run(project, "reset", "--url", "postgresql://u@db.example.com:5432/app", "--yes")
+    assert r.returncode == 1
+    assert "not on this machine" in r.stderr

@@ -75,6 +75,15 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--url", metavar="URL", help="database URL (overrides configuration)")
     st.add_argument("--json", action="store_true", help="the status as JSON")
 
+    rst = sub.add_parser("reset", help="development: drop everything, rebuild, seed")
+    rst.add_argument("--schema", metavar="PATH", help="schema .sql file or folder")
+    rst.add_argument("--url", metavar="URL", help="database URL (overrides configuration)")
+    rst.add_argument("--migrations", action="store_true",
+                     help="rebuild by applying the migrations instead of the schema file")
+    rst.add_argument("--force", action="store_true",
+                     help="also reset a database that is not on this machine")
+    rst.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
     db = sub.add_parser("db", help="the embedded PostgreSQL server of this project")
     db.add_argument("action", choices=["start", "stop", "status", "url"])
     return p
@@ -93,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         if args.command == "status":
             return _status(args)
+        if args.command == "reset":
+            return _reset(args)
         return _db(args)
     except TrimtabError as e:
         if getattr(args, "json", False):  # machines get the error as data too
@@ -282,6 +293,24 @@ def _status(args: argparse.Namespace) -> int:
             out.print(f"  {escape(line)}")
     else:
         out.print("[green]drift:[/] none, the database is what its applied migrations made")
+    return 0
+
+
+def _reset(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    if not args.yes:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            err.print("[bold red]refused:[/] reset drops every managed object; "
+                      "pass --yes to run it without a terminal")
+            return 1
+        if not Confirm.ask("[bold]Drop every managed object and rebuild?[/]", default=False):
+            return 1
+    r = engine.reset(cfg, migrations=args.migrations, force=args.force)
+    out.print(f"[dim]database:[/] {escape(r.target.label)}")
+    out.print(f"dropped {r.dropped} object change(s); rebuilt from the {r.rebuilt_with} "
+              f"({r.changes} applied)")
+    if r.seeded:
+        out.print(f"seeded from {escape(str(r.seeded))}")
     return 0
 
 

@@ -23,6 +23,7 @@ _KEYS: dict[str, tuple[type, str]] = {
     "schema": (str, "a path to a .sql file or a folder of .sql files"),
     "migrations": (str, "a path to the migrations folder"),
     "schemas": (list, "a list of schema names"),
+    "seed": (str, "a path to a .sql file run by `trimtab reset`"),
     "shadow_database_url": (str, "a PostgreSQL URL"),
     "database_url": (str, "a PostgreSQL URL"),
     "database_url_env": (str, "the name of an environment variable"),
@@ -37,6 +38,7 @@ class Config:
     migrations_dir: Path
     managed_schemas: tuple[str, ...] | None  # None: every non-system schema
     shadow_database_url: str | None
+    seed_path: Path | None  # `trimtab reset` runs it after the schema
     # None: nothing configured, the embedded server applies; "": libpq PG* variables apply.
     database_url: str | None
     database_url_source: str | None
@@ -265,6 +267,7 @@ def load_config(
         migrations_dir=_absolute(root, settings.get("migrations", "migrations")),
         managed_schemas=tuple(schemas) if schemas else None,
         shadow_database_url=settings.get("shadow_database_url"),
+        seed_path=_absolute(root, settings["seed"]) if settings.get("seed") else None,
         database_url=database_url,
         database_url_source=source,
     )

@@ -3,16 +3,18 @@ print and never prompt (a caller that wants to ask passes a ``consent`` callback
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psycopg
 
 from trimtab import embedded
 from trimtab.config import Config, pooler_warning, redact
-from trimtab.errors import ConsentRequired, PlanError, SchemaError, ShadowUnavailable
+from trimtab.errors import ConfigError, ConsentRequired, PlanError, SchemaError, ShadowUnavailable
 from trimtab.migrations import runner
 from trimtab.migrations.folder import Migration, Problem, read_folder, write_migration
 from trimtab.migrations.folder import check as check_folder
@@ -331,3 +333,72 @@ def explain_drift(plan: Plan) -> list[str]:
             out.append(f"{noun} {name} differs from what the migrations made "
                        f"({ch.describe()} would align them)")
     return out
+
+
+# -- reset ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResetResult:
+    target: Target
+    dropped: int  # managed objects dropped
+    rebuilt_with: str  # "schema" or "migrations"
+    changes: int  # changes or migrations applied afterwards
+    seeded: Path | None
+
+
+def is_local(url: str) -> bool:
+    """A database on this machine: a Unix socket, or a loopback host."""
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    hosts = str(info.get("host") or os.environ.get("PGHOST") or "").split(",")
+    return all(h == "" or h.startswith("/") or h in ("localhost", "127.0.0.1", "::1")
+               for h in hosts)
+
+
+def reset(cfg: Config, *, migrations: bool = False, force: bool = False) -> ResetResult:
+    """Development only: drop every managed object, rebuild from the schema file (or the
+    migrations) and run the seed file. Refuses a database on another host without
+    ``force``."""
+    target = resolve_target(cfg)
+    if not target.embedded and not is_local(target.url) and not force:
+        raise ConsentRequired(
+            f"refusing to reset {target.label}: it is not on this machine",
+            hint="reset drops every managed object; pass --force if this really is a "
+                 "development database")
+    with shadow.connect(target.url, autocommit=False) as conn:
+        current = introspect(conn, cfg.managed_schemas)
+        public = {k: v for k, v in current.schemas.items() if k == ("schema", "public")}
+        empty = Model(schemas=public, server_version=current.server_version)
+        wipe = build_plan(current, empty)
+        _run_steps(conn, wipe.steps)
+        # The runner's bookkeeping goes too: the migrations will run again.
+        conn.execute("DROP SCHEMA IF EXISTS trimtab CASCADE")
+        conn.commit()
+    if migrations:
+        result, _ = migrate(cfg)
+        changes, how = len(result.applied), "migrations"
+    else:
+        changes, how = len(push(cfg, force=True).plan.steps), "schema"
+    seeded = None
+    if cfg.seed_path is not None:
+        seeded = cfg.seed_path
+        _run_seed(target.url, cfg.seed_path)
+    return ResetResult(target, len(wipe.steps), how, changes, seeded)
+
+
+def _run_seed(url: str, path: Path) -> None:
+    if not path.exists():
+        raise ConfigError(f"seed file not found: {path}", file=str(path),
+                          hint="fix `seed` in trimtab.toml")
+    statements = read_schema(path)
+    with shadow.connect(url, autocommit=False) as conn:
+        for st in statements:
+            try:
+                conn.execute(st.text.encode(), prepare=False)  # type: ignore[arg-type]
+            except psycopg.Error as e:
+                conn.rollback()
+                raise SchemaError(f"the seed failed, none of it was applied: "
+                                  f"{e.diag.message_primary or e}", file=st.span.file,
+                                  line=st.span.line, column=st.span.column,
+                                  hint=e.diag.message_hint) from None
+        conn.commit()
