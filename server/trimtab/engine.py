@@ -188,12 +188,12 @@ class GenerateResult:
     migration: Migration | None  # None: nothing changed, nothing written
 
 
-def _shadow_server(cfg: Config) -> str:
-    """Where scratch databases go when no command target is needed: the configured shadow
-    server, else the configured database's server, else the embedded one."""
+def _scratch_target(cfg: Config) -> Target:
+    """Where scratch databases go when a command needs no target of its own: the
+    configured shadow server, else the configured database's server, else the embedded one."""
     if cfg.shadow_database_url:
-        return cfg.shadow_database_url
-    return resolve_target(cfg).url
+        return Target(cfg.shadow_database_url, redact(cfg.shadow_database_url))
+    return resolve_target(cfg)
 
 
 def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
@@ -201,12 +201,12 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
     """Write the next migration: the changes from what the migrations folder produces
     (replayed, so hand-written migrations count) to the schema file."""
     folder = read_folder(cfg.migrations_dir)
-    server = _shadow_server(cfg)
     if custom:
         migration = write_migration(cfg.migrations_dir, name or "custom", [], None)
         return GenerateResult(Plan(), migration)
-    desired = _desired_on(cfg, server)
-    current = replay(folder, server, cfg.managed_schemas)
+    scratch = _scratch_target(cfg)
+    desired = desired_model(cfg, scratch, read_desired_statements(cfg))
+    current = replay(folder, scratch.url, cfg.managed_schemas)
     plan = build_plan(current, desired)
     if not plan:
         return GenerateResult(plan, None)
@@ -221,16 +221,6 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
     name = name or migration_name(plan, first=not folder.migrations)
     migration = write_migration(cfg.migrations_dir, name, plan.statements, snapshot)
     return GenerateResult(plan, migration)
-
-
-def _desired_on(cfg: Config, server: str) -> Model:
-    statements = read_desired_statements(cfg)
-    try:
-        return shadow.desired_model(statements, server, cfg.managed_schemas)
-    except ShadowUnavailable:
-        if cfg.shadow_database_url:
-            raise
-        return shadow.desired_model(statements, embedded.start(cfg.root), cfg.managed_schemas)
 
 
 def migration_name(plan: Plan, first: bool = False) -> str:
@@ -293,15 +283,16 @@ class Status:
 def status(cfg: Config) -> Status:
     target = resolve_target(cfg)
     folder = read_folder(cfg.migrations_dir)
-    desired = _desired_on(cfg, target.url)
-    produced = replay(folder, target.url, cfg.managed_schemas)
+    desired = desired_model(cfg, target, read_desired_statements(cfg))
+    scratch = cfg.shadow_database_url or target.url
+    produced = replay(folder, scratch, cfg.managed_schemas)
     with shadow.connect(target.url) as conn:
         pending, problems = runner.pending(conn, folder)
         live = introspect(conn, cfg.managed_schemas)
     pending_names = {m.name for m in pending}
     applied = tuple(m.name for m in folder.migrations if m.name not in pending_names)
     if pending_names:
-        expected = replay(folder, target.url, cfg.managed_schemas, only=applied)
+        expected = replay(folder, scratch, cfg.managed_schemas, only=applied)
     else:
         expected = produced
     return Status(
