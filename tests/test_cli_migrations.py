@@ -140,3 +140,18 @@ def test_reset_refuses_a_remote_host(project: Path) -> None:
     r = run(project, "reset", "--url", "postgresql://u@db.example.com:5432/app", "--yes")
     assert r.returncode == 1
     assert "not on this machine" in r.stderr
+
+
+def test_export_scripts_install_the_schema(project: Path, db_url: str) -> None:
+    write(project, "CREATE TYPE mood AS ENUM ('ok');\n"
+                   "CREATE TABLE t (id int PRIMARY KEY, m mood);\nCREATE INDEX ON t (m);\n")
+    plain = run(project, "export", "--url", db_url)
+    assert plain.returncode == 0, plain.stderr
+    install = project / "INSTALL.sql"
+    r = run(project, "export", "--idempotent", "--url", db_url, "-o", str(install))
+    assert r.returncode == 0, r.stderr
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(plain.stdout.encode())
+        conn.execute(install.read_text().encode())  # again, over the installed schema
+    assert tables(db_url) == ["t"]
+    assert run(project, "push", "--url", db_url, "--dry-run").stdout == ""

@@ -75,6 +75,14 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--url", metavar="URL", help="database URL (overrides configuration)")
     st.add_argument("--json", action="store_true", help="the status as JSON")
 
+    exp = sub.add_parser("export", help="print the whole schema as one SQL script")
+    exp.add_argument("--schema", metavar="PATH", help="schema .sql file or folder")
+    exp.add_argument("--url", metavar="URL",
+                     help="database whose server hosts the scratch database")
+    exp.add_argument("--idempotent", action="store_true",
+                     help="safe to run any number of times (INSTALL.sql)")
+    exp.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+
     rst = sub.add_parser("reset", help="development: drop everything, rebuild, seed")
     rst.add_argument("--schema", metavar="PATH", help="schema .sql file or folder")
     rst.add_argument("--url", metavar="URL", help="database URL (overrides configuration)")
@@ -104,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             return _status(args)
         if args.command == "reset":
             return _reset(args)
+        if args.command == "export":
+            return _export(args)
         return _db(args)
     except TrimtabError as e:
         if getattr(args, "json", False):  # machines get the error as data too
@@ -293,6 +303,16 @@ def _status(args: argparse.Namespace) -> int:
             out.print(f"  {escape(line)}")
     else:
         out.print("[green]drift:[/] none, the database is what its applied migrations made")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    script = engine.export(_config(args), idempotent=args.idempotent)
+    if args.output:
+        Path(args.output).write_text(script, encoding="utf-8")
+        err.print(f"wrote {escape(args.output)}")
+    else:
+        sys.stdout.write(script)
     return 0
 
 

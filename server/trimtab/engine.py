@@ -22,6 +22,7 @@ from trimtab.migrations.replay import replay
 from trimtab.migrations.runner import MigrateResult
 from trimtab.model import Model
 from trimtab.plan import Change, Kind, Plan, Step, build_plan
+from trimtab.plan.idempotent import idempotent_script
 from trimtab.sources import shadow
 from trimtab.sources.introspect import introspect
 from trimtab.sources.snapshot import dump_snapshot, load_snapshot
@@ -393,3 +394,19 @@ def _run_seed(url: str, path: Path) -> None:
                                   line=st.span.line, column=st.span.column,
                                   hint=e.diag.message_hint) from None
         conn.commit()
+
+
+# -- export -----------------------------------------------------------------------------------
+
+
+def export(cfg: Config, *, idempotent: bool = False) -> str:
+    """The whole schema as one SQL script in dependency order; ``idempotent``: safe to run
+    any number of times, and it completes a partial install (INSTALL.sql)."""
+    scratch = _scratch_target(cfg)
+    desired = desired_model(cfg, scratch, read_desired_statements(cfg))
+    if idempotent:
+        return idempotent_script(desired)
+    # As for a new database: its public schema is already there.
+    fresh = Model(schemas={k: v for k, v in desired.schemas.items() if k == ("schema", "public")},
+                  server_version=desired.server_version)
+    return build_plan(fresh, desired).sql()

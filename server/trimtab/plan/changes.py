@@ -88,10 +88,16 @@ class Change:
     def describe(self) -> str:
         verb, _, noun = self.kind.value.partition("_")
         name = ".".join(self.target[1:])
+        if self.target[0] == "function":
+            name = f"{self.target[1]}.{self.target[2]}({self.target[3]})"
         if self.kind == Kind.SET_COMMENT:
             return f"comment on {self.target[1].lower()} {self.target[2]}"
         if self.kind in (Kind.GRANT, Kind.REVOKE):
-            return f"{verb} {self.after or self.before} on {self.target[2]}"
+            g = self.after or self.before
+            column = f" ({self.target[3]})" if len(self.target) > 3 else ""
+            to = "to" if self.kind == Kind.GRANT else "from"
+            return (f"{verb} {g.privilege.lower()}{column} on {self.target[1].lower()} "
+                    f"{self.target[2]} {to} {g.grantee}")
         text = f"{verb} {noun.replace('_', ' ')} {name}"
         return f"{text} ({self.reason})" if self.reason else text
 

@@ -317,6 +317,17 @@ WITH deps(src, refclassid, refobjid, refobjsubid) AS (
     AND d.refobjid <> p.oid
     AND d.refclassid IN ('pg_catalog.pg_class'::pg_catalog.regclass,
                          'pg_catalog.pg_proc'::pg_catalog.regclass)
+  UNION ALL
+  -- A table's row type in a function's signature (RETURNS SETOF users): the table first.
+  SELECT p.oid, 'pg_catalog.pg_class'::pg_catalog.regclass::oid, t.typrelid, 0
+  FROM pg_catalog.pg_proc p
+  JOIN pg_catalog.pg_depend d
+    ON d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid
+  JOIN pg_catalog.pg_type t ON t.oid = d.refobjid
+  WHERE p.pronamespace = ANY (%(ns)s) AND p.prokind IN ('f', 'p') AND d.deptype = 'n'
+    AND d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass AND t.typrelid <> 0
+    AND EXISTS (SELECT 1 FROM pg_catalog.pg_class r
+                WHERE r.oid = t.typrelid AND r.relkind IN ('r', 'p', 'v', 'm'))
 )
 SELECT DISTINCT deps.src, rn.nspname::text, rc.relname::text, rc.relkind::text, a.attname::text,
        pn.nspname::text, rp.proname::text,
