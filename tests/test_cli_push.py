@@ -212,7 +212,7 @@ def _push_on_a_tty(project: Path, db_url: str, answer: bytes) -> tuple[int, str]
         if not chunk:
             break
         output += chunk
-        if not answered and b"lose data?" in output:
+        if not answered and b"loses data?" in output:
             os.write(fd, answer + b"\n")
             answered = True
     _, status = os.waitpid(pid, 0)

@@ -99,22 +99,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "push": _push, "generate": _generate, "migrate": _migrate, "check": _check,
+        "status": _status, "export": _export, "reset": _reset, "db": _db,
+    }
     try:
-        if args.command == "push":
-            return _push(args)
-        if args.command == "generate":
-            return _generate(args)
-        if args.command == "migrate":
-            return _migrate(args)
-        if args.command == "check":
-            return _check(args)
-        if args.command == "status":
-            return _status(args)
-        if args.command == "reset":
-            return _reset(args)
-        if args.command == "export":
-            return _export(args)
-        return _db(args)
+        return commands[args.command](args)
     except TrimtabError as e:
         if getattr(args, "json", False):  # machines get the error as data too
             print(json.dumps({"error": e.as_dict()}, indent=2))
@@ -139,21 +129,10 @@ def _push(args: argparse.Namespace) -> int:
     if args.exit_code and not args.dry_run:
         err.print("[bold red]error:[/] --exit-code only goes with --dry-run")
         return 2
-    interactive = sys.stdin.isatty() and sys.stdout.isatty() and not args.json
-
-    def consent(plan: Plan) -> bool:
-        if not interactive:
-            return False
-        return Confirm.ask(f"[bold]Apply {len(plan.steps)} changes, "
-                           f"{len(plan.data_loss)} of which lose data?[/]", default=False)
-
-    def show_before_consent(plan: Plan) -> bool:
-        if interactive:
-            _print_plan(plan)
-        return consent(plan)
-
+    interactive = _interactive() and not args.json
     result = engine.push(cfg, dry_run=args.dry_run, force=args.force,
-                         consent=show_before_consent)
+                         consent=_consent("Apply a plan that loses data?") if interactive
+                         else None)
     plan = result.plan
     if args.json:
         doc: dict[str, Any] = {"database": result.target.label, "applied": result.applied,
@@ -182,10 +161,14 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
 def _consent(question: str) -> Callable[[Plan], bool]:
     """Show the plan and ask, on a terminal; elsewhere the answer is no."""
     def ask(plan: Plan) -> bool:
-        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        if not _interactive():
             return False
         _print_plan(plan)
         return Confirm.ask(f"[bold]{question}[/]", default=False)
@@ -319,7 +302,7 @@ def _export(args: argparse.Namespace) -> int:
 def _reset(args: argparse.Namespace) -> int:
     cfg = _config(args)
     if not args.yes:
-        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        if not _interactive():
             err.print("[bold red]refused:[/] reset drops every managed object; "
                       "pass --yes to run it without a terminal")
             return 1
