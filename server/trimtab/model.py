@@ -12,6 +12,8 @@ Names are stored unquoted (as in the catalog); ``qname``/``quote_ident`` quote t
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -19,19 +21,15 @@ from typing import Any
 QualifiedName = tuple[str, str]  # (schema, name)
 
 
+@functools.lru_cache(maxsize=65536)
 def quote_ident(name: str) -> str:
     """Quote an identifier the way PostgreSQL's quote_ident() does."""
-    if name and _is_plain(name):
+    if _PLAIN.match(name) and name not in RESERVED:
         return name
     return '"' + name.replace('"', '""') + '"'
 
 
-def _is_plain(name: str) -> bool:
-    if not (name[0].islower() and name[0].isascii() or name[0] == "_"):
-        return False
-    if not all((c.islower() and c.isascii()) or c.isdigit() or c in "_$" for c in name):
-        return False
-    return name not in RESERVED
+_PLAIN = re.compile(r"[a-z_][a-z0-9_$]*\Z")
 
 
 def qname(schema: str, name: str) -> str:

@@ -731,14 +731,16 @@ def _comment_targets(m: Model) -> CommentTargets:
     for t in m.tables.values():
         put("TABLE", t.sql_name, t.key, t.comment)
         for col in t.columns:
-            put("COLUMN", f"{t.sql_name}.{quote_ident(col.name)}",
-                ("column", t.schema, t.name, col.name), col.comment)
+            if col.comment is not None:  # (names are only worth building when needed)
+                put("COLUMN", f"{t.sql_name}.{quote_ident(col.name)}",
+                    ("column", t.schema, t.name, col.name), col.comment)
         for con in t.constraints:
-            if not con.inherited:
+            if not con.inherited and con.comment is not None:
                 put("CONSTRAINT", f"{quote_ident(con.name)} ON {t.sql_name}",
                     ("constraint", t.schema, t.name, con.name), con.comment)
         for i in t.indexes:
-            put("INDEX", qname(t.schema, i.name), ("index", t.schema, i.name), i.comment)
+            if i.comment is not None:
+                put("INDEX", qname(t.schema, i.name), ("index", t.schema, i.name), i.comment)
         for tr in t.triggers:
             put("TRIGGER", f"{quote_ident(tr.name)} ON {t.sql_name}",
                 ("trigger", t.schema, t.name, tr.name), tr.comment)
@@ -773,6 +775,7 @@ def _grant_targets(m: Model) -> GrantTargets:
     for t in m.tables.values():
         put(("grant", "TABLE", t.sql_name), t.key, t.grants)
         for c in t.columns:
-            put(("grant", "TABLE", t.sql_name, c.name), ("column", t.schema, t.name, c.name),
-                c.grants)
+            if c.grants:
+                put(("grant", "TABLE", t.sql_name, c.name),
+                    ("column", t.schema, t.name, c.name), c.grants)
     return out
