@@ -214,23 +214,20 @@ class _Differ:
 
     def tables(self) -> None:
         for key, t in self.cur.tables.items():
-            new = self.new.tables.get(key)
             if t.qualified not in self.dropped_tables:
                 continue
-            if t.partition_of and t.partition_of in self.dropped_tables:
-                continue  # goes with its partitioned parent
-            self.emit(Kind.DROP_TABLE, key, before=t, data_loss=True,
-                      reason="partitioning changed" if new is not None else None)
-        # Foreign keys between tables that go away are dropped first, so the tables can
-        # go in any order (even when they reference each other).
-        for t in self.cur.tables.values():
-            if t.qualified not in self.dropped_tables:
-                continue
+            # Foreign keys between tables that go away are dropped first, so the tables
+            # can go in any order (even when they reference each other).
             for c in t.constraints:
                 if (c.kind == "f" and not c.inherited and c.ref_table in self.dropped_tables
                         and c.ref_table != t.qualified):
                     self.emit(Kind.DROP_CONSTRAINT, ("constraint", t.schema, t.name, c.name),
                               before=c, parent=t, reason="its table is dropped")
+            if t.partition_of and t.partition_of in self.dropped_tables:
+                continue  # goes with its partitioned parent
+            recreated = t.qualified in self.recreated_tables
+            self.emit(Kind.DROP_TABLE, key, before=t, data_loss=True,
+                      reason="partitioning changed" if recreated else None)
         for key, t in self.new.tables.items():
             old = self.cur.tables.get(key)
             if old is None or t.qualified in self.recreated_tables:
