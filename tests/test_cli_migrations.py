@@ -79,6 +79,7 @@ def test_migrate_status_and_drift(project: Path, db_url: str) -> None:
     assert (status["applied"], status["pending"]) == ([], ["0000_init"])
     dry = run(project, "migrate", "--url", db_url, "--dry-run")
     assert "would apply" in dry.stdout and tables(db_url) == []
+    assert "CREATE TABLE public.users" in dry.stdout
     applied = run(project, "migrate", "--url", db_url)
     assert applied.returncode == 0, applied.stderr
     assert tables(db_url) == ["users"]

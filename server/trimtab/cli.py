@@ -17,7 +17,7 @@ from rich.prompt import Confirm
 from trimtab import __version__, embedded, engine
 from trimtab.config import Config, load_config
 from trimtab.errors import ConsentRequired, TrimtabError
-from trimtab.migrations.folder import Migration, update_sum
+from trimtab.migrations.folder import Migration, read_folder, update_sum
 from trimtab.migrations.folder import check as check_folder
 from trimtab.plan import Plan, Step
 
@@ -220,10 +220,15 @@ def _migrate(args: argparse.Namespace) -> int:
         out.print(f"[green]Up to date:[/] {result.already_applied} migration(s) applied, "
                   "none pending.")
         return 0
+    folder = {m.name: m for m in read_folder(cfg.migrations_dir).migrations}
     for run in result.runs:
         detail = f" ({run.statements} statements, {run.seconds:.2f} s)" if (
             run.status == "applied") else ""
         out.print(f"  {run.status:<12} {escape(run.name)}{detail}")
+        if args.dry_run and run.name in folder:  # what would run, statement by statement
+            for st in folder[run.name].statements:
+                text = "\n".join("      " + line for line in f"{st.text};".splitlines())
+                out.print(f"[dim]{escape(text)}[/]")
     done = sum(1 for r in result.runs if r.status == "applied")
     if args.dry_run:
         out.print(f"{len(result.runs)} migration(s) would be applied.")
