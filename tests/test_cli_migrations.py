@@ -156,3 +156,30 @@ def test_export_scripts_install_the_schema(project: Path, db_url: str) -> None:
         conn.execute(install.read_text().encode())  # again, over the installed schema
     assert tables(db_url) == ["t"]
     assert run(project, "push", "--url", db_url, "--dry-run").stdout == ""
+
+
+def test_five_concurrent_migrate_commands_apply_each_migration_once(
+        project: Path, db_url: str) -> None:
+    import subprocess
+
+    from tests.test_cli_push import TRIMTAB
+
+    write(project, "CREATE TABLE events (id int PRIMARY KEY, note text);\n")
+    assert run(project, "generate", "--url", db_url).returncode == 0
+    assert run(project, "generate", "--url", db_url, "--custom", "--name", "seed").returncode == 0
+    path = project / "migrations" / "0001_seed.sql"
+    path.write_text(path.read_text() + "INSERT INTO events VALUES (1, 'once');\n"
+                    "--> statement-breakpoint\nSELECT pg_sleep(0.5);\n")
+    assert run(project, "check", "--update-sum").returncode == 0
+    procs = [subprocess.Popen([TRIMTAB, "migrate", "--url", db_url], cwd=project,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              stdin=subprocess.DEVNULL) for _ in range(5)]
+    results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+    for p in procs:
+        p.stdout.close()
+        p.stderr.close()
+    assert [code for code, _ in results] == [0] * 5, results
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (1,)
+        rows = conn.execute("SELECT name FROM trimtab.migrations ORDER BY name").fetchall()
+    assert rows == [("0000_init",), ("0001_seed",)]
