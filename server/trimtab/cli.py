@@ -37,8 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     push = sub.add_parser("push", help="make the database match the schema file")
-    push.add_argument("--schema", metavar="PATH", help="schema .sql file or folder")
-    push.add_argument("--url", metavar="URL", help="database URL (overrides configuration)")
+    _url_option(push)
+    _schema_option(push)
     push.add_argument("--dry-run", action="store_true",
                       help="print the SQL and apply nothing (no output when nothing is planned)")
     push.add_argument("--exit-code", action="store_true",
@@ -48,9 +48,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="apply changes that lose data without asking")
 
     gen = sub.add_parser("generate", help="write the next migration from the schema file")
-    gen.add_argument("--schema", metavar="PATH", help="schema .sql file or folder")
-    gen.add_argument("--url", metavar="URL",
-                     help="database whose server hosts the scratch databases")
+    _url_option(gen, scratch=True)
+    _schema_option(gen)
     gen.add_argument("--name", help="the migration's name (default: what changed)")
     gen.add_argument("--custom", action="store_true",
                      help="write an empty migration to fill in by hand (data changes)")
@@ -58,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="write a migration that loses data without asking")
 
     mig = sub.add_parser("migrate", help="apply the pending migrations")
-    mig.add_argument("--url", metavar="URL", help="database URL (overrides configuration)")
+    _url_option(mig)
     mig.add_argument("--dry-run", action="store_true", help="list what would run, run nothing")
     mig.add_argument("--allow-out-of-order", action="store_true",
                      help="apply a pending migration older than an applied one")
@@ -71,21 +70,20 @@ def _parser() -> argparse.ArgumentParser:
                      help="accept intended edits: rewrite meta/trimtab.sum from the files")
 
     st = sub.add_parser("status", help="schema file, migrations and database, side by side")
-    st.add_argument("--schema", metavar="PATH", help="schema .sql file or folder")
-    st.add_argument("--url", metavar="URL", help="database URL (overrides configuration)")
+    _url_option(st)
+    _schema_option(st)
     st.add_argument("--json", action="store_true", help="the status as JSON")
 
     exp = sub.add_parser("export", help="print the whole schema as one SQL script")
-    exp.add_argument("--schema", metavar="PATH", help="schema .sql file or folder")
-    exp.add_argument("--url", metavar="URL",
-                     help="database whose server hosts the scratch database")
+    _url_option(exp, scratch=True)
+    _schema_option(exp)
     exp.add_argument("--idempotent", action="store_true",
                      help="safe to run any number of times (INSTALL.sql)")
     exp.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
 
     rst = sub.add_parser("reset", help="development: drop everything, rebuild, seed")
-    rst.add_argument("--schema", metavar="PATH", help="schema .sql file or folder")
-    rst.add_argument("--url", metavar="URL", help="database URL (overrides configuration)")
+    _url_option(rst)
+    _schema_option(rst)
     rst.add_argument("--migrations", action="store_true",
                      help="rebuild by applying the migrations instead of the schema file")
     rst.add_argument("--force", action="store_true",
@@ -95,6 +93,16 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="the embedded PostgreSQL server of this project")
     db.add_argument("action", choices=["start", "stop", "status", "url"])
     return p
+
+
+def _schema_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--schema", metavar="PATH", help="schema .sql file or folder")
+
+
+def _url_option(parser: argparse.ArgumentParser, scratch: bool = False) -> None:
+    parser.add_argument("--url", metavar="URL", help=(
+        "database whose server hosts the scratch databases" if scratch
+        else "database URL (overrides configuration)"))
 
 
 def main(argv: list[str] | None = None) -> int:

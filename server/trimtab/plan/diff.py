@@ -21,7 +21,6 @@ from trimtab.model import (
     EnumType,
     Function,
     Grant,
-    Index,
     Model,
     Policy,
     Table,
@@ -679,25 +678,11 @@ def _still_there(model: Model, owner: tuple[str, ...]) -> bool:
         items: Iterable[object] = {"constraint": t.constraints, "trigger": t.triggers,
                                    "policy": t.policies}[kind]
         return any(getattr(i, "name", None) == owner[3] for i in items)
-    if kind == "index":
-        return any(i.name == owner[2] for i in _all_indexes(model) if _idx_schema(i, model)
-                   == owner[1])
+    if kind == "index":  # an index lives in its table's (or materialized view's) schema
+        relations = [*model.tables.values(), *model.views.values()]
+        return any(i.name == owner[2] for r in relations if r.schema == owner[1]
+                   for i in r.indexes)
     return any(o.key == owner for o in model.objects())
-
-
-def _all_indexes(model: Model) -> list[Index]:
-    return [i for t in model.tables.values() for i in t.indexes] + [
-        i for v in model.views.values() for i in v.indexes]
-
-
-def _idx_schema(index: Index, model: Model) -> str:
-    for t in model.tables.values():
-        if index in t.indexes:
-            return t.schema
-    for v in model.views.values():
-        if index in v.indexes:
-            return v.schema
-    return ""
 
 
 CommentTargets = dict[tuple[str, ...], tuple[tuple[str, ...], str]]
