@@ -65,7 +65,7 @@ def test_generate_refuses_data_loss_without_force(project: Path, db_url: str) ->
     write(project, "CREATE TABLE t (id int);\n")
     refused = run(project, "generate", "--url", db_url)
     assert refused.returncode == 1
-    assert "drop column public.t.email" in refused.stderr
+    assert "drops column public.t.email" in refused.stderr
     assert sql_files(project) == ["0000_init.sql"]
     forced = run(project, "generate", "--url", db_url, "--force")
     assert forced.returncode == 0

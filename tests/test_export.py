@@ -252,7 +252,7 @@ def test_additions_get_if_not_exists() -> None:
 
 
 def test_refuses_what_an_install_never_does() -> None:
-    drop = Step(Change(Kind.DROP_TABLE, ("table", "public", "t"), before=_table(),
-                       data_loss=True), ("DROP TABLE public.t",))
+    drop = Step(Change(Kind.DROP_TABLE, ("table", "public", "t"), before=_table()),
+                ("DROP TABLE public.t",))
     with pytest.raises(UnsupportedChange):
         idempotent_sql(drop)

@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn
-from rich.prompt import Confirm
+from rich.prompt import Confirm, Prompt
 
 from trimtab import __version__, embedded, engine
 from trimtab.config import Config, load_config
@@ -20,6 +20,8 @@ from trimtab.errors import ConsentRequired, TrimtabError
 from trimtab.migrations.folder import Migration, read_folder, update_sum
 from trimtab.migrations.folder import check as check_folder
 from trimtab.plan import Plan, Step
+from trimtab.plan.changes import Hazard
+from trimtab.plan.renames import Rename
 
 # soft_wrap: SQL and URLs are printed whole, never cut at the terminal's width.
 out = Console(highlight=False, soft_wrap=True)
@@ -140,16 +142,23 @@ def _push(args: argparse.Namespace) -> int:
     interactive = _interactive() and not args.json
     result = engine.push(cfg, dry_run=args.dry_run, force=args.force,
                          consent=_consent("Apply a plan that loses data?") if interactive
+                         else None,
+                         renames=_ask_renames(cfg) if interactive and not args.dry_run
                          else None)
     plan = result.plan
     if args.json:
-        doc: dict[str, Any] = {"database": result.target.label, "applied": result.applied,
-                               **plan.to_json()}
+        doc: dict[str, Any] = {
+            "database": result.target.label, "applied": result.applied, **plan.to_json(),
+            "rename_candidates": [engine.candidate_json(c) for c in result.candidates],
+            "notes": list(result.notes)}
         print(json.dumps(doc, indent=2))
         return 1 if (args.exit_code and plan) else 0
+    for c in result.candidates:
+        err.print(f"[yellow]possible rename:[/] {escape(engine.candidate_text(c))} (planned "
+                  f"as drop + create; add `{escape(engine.hint_comment(c))}` to rename)")
     if args.dry_run:
         if plan:
-            sys.stdout.write(plan.sql())
+            sys.stdout.write(_commented_sql(plan))
         return 1 if (args.exit_code and plan) else 0
 
     for w in result.target.warnings:
@@ -167,6 +176,36 @@ def _push(args: argparse.Namespace) -> int:
         out.print(f"[dim]note:[/] {escape(note)}")
     _print_unmanaged(plan)
     return 0
+
+
+def _commented_sql(plan: Plan) -> str:
+    """The plan's SQL, each step's hazards above it as comments (still a valid script)."""
+    lines = []
+    for step in plan.steps:
+        for h in step.hazards:
+            consent = ", needs consent" if h.needs_consent else ""
+            lines.append(f"-- {h.severity}: {h.text} [{h.code}{consent}]\n")
+        lines += [f"{statement};\n" for statement in step.sql]
+    return "".join(lines)
+
+
+def _ask_renames(cfg: Config) -> Callable[[list[Rename]], list[Rename]]:
+    """On a terminal: ask about each possible rename, then offer to write the answers
+    into the schema file as hints, so that the next run (and CI) needs no question."""
+    def ask(pending: list[Rename]) -> list[Rename]:
+        accepted = []
+        for r in pending:
+            out.print(f"[bold]{escape(engine.candidate_text(r))}[/]")
+            answer = Prompt.ask("  renamed, or dropped and created?",
+                                choices=["rename", "drop"])
+            if answer == "rename":
+                accepted.append(r)
+        if accepted and Confirm.ask("Write the rename hints into the schema file?",
+                                    default=True):
+            for path in engine.write_hints(cfg, accepted):
+                out.print(f"  wrote hints into {escape(str(path))}")
+        return accepted
+    return ask
 
 
 def _interactive() -> bool:
@@ -189,7 +228,8 @@ def _consent(question: str) -> Callable[[Plan], bool]:
 def _generate(args: argparse.Namespace) -> int:
     cfg = _config(args)
     result = engine.generate(cfg, name=args.name, custom=args.custom, force=args.force,
-                             consent=_consent("Write a migration that loses data?"))
+                             consent=_consent("Write a migration that loses data?"),
+                             renames=_ask_renames(cfg) if _interactive() else None)
     m = result.migration
     if m is None:
         out.print("[green]Nothing to generate:[/] the migrations already produce the schema.")
@@ -201,8 +241,11 @@ def _generate(args: argparse.Namespace) -> int:
     n = len(result.plan.steps)
     out.print(f"[green]Wrote[/] {escape(str(rel))} ({n} change{'s' if n != 1 else ''}):")
     for step in result.plan.steps:
-        mark = "  [bold red]DATA LOSS[/]" if step.data_loss else ""
-        out.print(f"  {escape(step.change.describe())}{mark}")
+        out.print(f"  {escape(step.change.describe())}")
+        for h in step.hazards:
+            _print_hazard(h, "      ")
+    for note in result.notes:
+        out.print(f"[dim]note:[/] {escape(note)}")
     return 0
 
 
@@ -346,11 +389,24 @@ def _print_plan(plan: Plan) -> None:
             style = "red" if step.data_loss else {"+": "green", "-": "yellow"}.get(sign, "cyan")
             mark = "  [bold red]DATA LOSS[/]" if step.data_loss else ""
             out.print(f"  [{style}]{sign} {escape(ch.describe())}[/]{mark}")
+            for h in step.hazards:
+                _print_hazard(h, "      ")
             for statement in step.sql:
                 text = "\n".join("      " + line for line in f"{statement};".splitlines())
                 out.print(f"[dim]{escape(text)}[/]")
     if plan.data_loss:
         out.print(f"\n[bold red]{len(plan.data_loss)} change(s) lose data.[/]")
+
+
+_SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
+
+
+def _print_hazard(h: Hazard, indent: str) -> None:
+    style = _SEVERITY_STYLE[h.severity]
+    lock = f" [dim](lock: {escape(h.lock)})[/]" if h.lock and h.category == "locks" else ""
+    out.print(f"{indent}[{style}]{h.severity}[/] {escape(h.text)} [dim]\\[{h.code}][/]{lock}")
+    if h.blocking and h.fix:
+        out.print(f"{indent}  [dim]fix:[/] {escape(h.fix)}")
 
 
 def _owner(step: Step) -> str:

@@ -14,7 +14,16 @@ import psycopg
 
 from trimtab import embedded
 from trimtab.config import Config, pooler_warning, redact
-from trimtab.errors import ConfigError, ConsentRequired, PlanError, SchemaError, ShadowUnavailable
+from trimtab.errors import (
+    ConfigError,
+    ConsentRequired,
+    DatabaseError,
+    PlanError,
+    RenameRequired,
+    SchemaError,
+    ShadowUnavailable,
+    WouldFail,
+)
 from trimtab.migrations import runner
 from trimtab.migrations.folder import Migration, Problem, read_folder, write_migration
 from trimtab.migrations.folder import check as check_folder
@@ -22,13 +31,25 @@ from trimtab.migrations.replay import replay
 from trimtab.migrations.runner import MigrateResult
 from trimtab.model import Model
 from trimtab.plan import Change, Kind, Plan, Step, build_plan
+from trimtab.plan.changes import Category
+from trimtab.plan.hazards import classify_plan, measure
 from trimtab.plan.idempotent import idempotent_script
+from trimtab.plan.renames import Rename, candidates, resolve_hints
 from trimtab.sources import shadow
+from trimtab.sources.hints import Hint, find_hints, hint_edit
 from trimtab.sources.introspect import introspect
 from trimtab.sources.snapshot import dump_snapshot, load_snapshot
-from trimtab.sources.sqlfile import META_COMMAND, Statement, read_schema
+from trimtab.sources.sqlfile import (
+    META_COMMAND,
+    Statement,
+    object_spans,
+    read_schema,
+    split_statements,
+)
 
 Consent = Callable[[Plan], bool]
+# Given the possible renames nobody has decided yet, the ones the user confirms.
+RenameQuestion = Callable[[list[Rename]], list[Rename]]
 ZERO_ID = "00000000-0000-0000-0000-000000000000"  # prevId of the first snapshot
 
 
@@ -49,6 +70,8 @@ class PushResult:
     applied: bool
     seconds: float = 0.0
     notes: tuple[str, ...] = field(default=())
+    # Possible renames left undecided (dry runs only: otherwise they stop the push).
+    candidates: tuple[Rename, ...] = ()
 
 
 def resolve_target(cfg: Config) -> Target:
@@ -87,6 +110,133 @@ def read_desired_statements(cfg: Config) -> list[Statement]:
     return statements
 
 
+@dataclass(frozen=True)
+class Source:
+    """The schema file(s) as written: statements, and the rename hints in their comments."""
+
+    statements: list[Statement]
+    hints: tuple[Hint, ...]
+    warnings: tuple[str, ...]  # hints that annotate nothing
+
+
+def read_source(cfg: Config) -> Source:
+    statements = read_desired_statements(cfg)
+    texts = {}
+    for f in dict.fromkeys(st.span.file for st in statements):
+        try:
+            texts[f] = Path(f).read_text(encoding="utf-8")
+        except OSError:
+            continue
+    hints, issues = find_hints(texts, statements)
+    warnings = tuple(f"{i.span.file}:{i.span.line}: {i.message}" for i in issues)
+    return Source(statements, tuple(hints), warnings)
+
+
+def plan_changes(current: Model, desired: Model, source: Source, *,
+                 decide: RenameQuestion | None = None, force: bool = False,
+                 ask: bool = True) -> tuple[Plan, tuple[str, ...], tuple[Rename, ...]]:
+    """The classified plan from ``current`` to ``desired``, with the renames the schema
+    file's hints ask for, plus those ``decide`` confirms among the remaining candidates.
+
+    Candidates nobody decided stop the plan with RenameRequired (it names the line to add)
+    unless ``force`` (they become drop + create, and a note says so) or not ``ask`` (a
+    dry run: they come back as the third value). Returns (plan, notes, undecided)."""
+    renames = resolve_hints([(h.target, h.old) for h in source.hints], current, desired)
+    notes: list[str] = list(source.warnings)
+    declined: list[Rename] = []  # drop + create, by choice, --force, or a dry run
+    # Accepting a table rename can reveal column renames inside it: ask until settled.
+    while pending := [c for c in candidates(current, desired, renames) if c not in declined]:
+        if decide is not None:
+            accepted = decide(pending)
+            renames += accepted
+            notes += [f"{candidate_text(c)}: dropped and created, as you chose"
+                      for c in pending if c not in accepted]
+        elif force:
+            notes += [f"{candidate_text(c)}: dropped and created (--force; add "
+                      f"`{hint_comment(c)}` to rename instead)" for c in pending]
+        elif ask:
+            raise RenameRequired(_rename_question(pending, source),
+                                 candidates=[candidate_json(c, source) for c in pending],
+                                 hint="Or pass --force to drop and create them.")
+        declined += [c for c in pending if c not in renames]
+    plan = classify_plan(build_plan(current, desired, renames))
+    undecided = () if decide is not None or force else tuple(declined)
+    return plan, tuple(notes), undecided
+
+
+def hint_comment(r: Rename) -> str:
+    from trimtab.model import quote_ident, quote_literal
+
+    old = quote_literal(r.old) if r.kind == "enum_value" else quote_ident(r.old)
+    return f"-- trimtab: renamed from {old}"
+
+
+def candidate_text(r: Rename) -> str:
+    """"column public.users.full_name -> name"."""
+    parent = f"{r.parent}." if r.parent else ""
+    noun = "enum value" if r.kind == "enum_value" else r.kind
+    return f"{noun} {r.schema}.{parent}{r.old} -> {r.new}"
+
+
+def _where(r: Rename, source: Source) -> str | None:
+    """file:line of the new object's declaration (its type's, for an enum value)."""
+    spans = object_spans(source.statements)
+    key = r.target if r.kind != "enum_value" else ("type", r.schema, r.parent or "")
+    span = spans.get(key)
+    return f"{span.file}:{span.line}" if span else None
+
+
+def candidate_json(r: Rename, source: Source | None = None) -> dict[str, object]:
+    return {"kind": r.kind, "schema": r.schema, "parent": r.parent, "old": r.old,
+            "new": r.new, "hint": hint_comment(r),
+            "where": _where(r, source) if source else None}
+
+
+def _rename_question(pending: list[Rename], source: Source) -> str:
+    lines = [f"nothing was applied: {len(pending)} possible rename"
+             f"{'s' if len(pending) != 1 else ''} need a decision"]
+    for r in pending:
+        where = _where(r, source)
+        lines.append(f"  - {candidate_text(r)}: renamed, or dropped and created?")
+        lines.append(f"      to rename, add `{hint_comment(r)}` "
+                     f"{'above ' + where if where else 'next to the new ' + r.kind}")
+    return "\n".join(lines) + "\n"
+
+
+def write_hints(cfg: Config, renames: list[Rename]) -> list[Path]:
+    """Record rename decisions in the schema file(s), next to each new object."""
+    written: list[Path] = []
+    for r in renames:
+        statements = read_desired_statements(cfg)
+        key = r.target if r.kind != "enum_value" else ("type", r.schema, r.parent or "")
+        span = object_spans(statements).get(key)
+        if span is None:
+            continue
+        path = Path(span.file)
+        text = path.read_text(encoding="utf-8")
+        mine = split_statements(text, span.file)
+        path.write_text(hint_edit(text, span.file, mine, r.target, r.old), encoding="utf-8")
+        written.append(path)
+    return list(dict.fromkeys(written))
+
+
+def _refuse_failing(plan: Plan, where: str) -> None:
+    """Changes certain to fail on the rows the database holds are refused, with the count
+    and the fix: --force cannot make them work."""
+    failing = plan.blocking
+    if not failing:
+        return
+    lines = [f"nothing was applied: {len(failing)} change{'s' if len(failing) != 1 else ''} "
+             f"would fail on the rows in {where}"]
+    for _, h in failing:
+        lines.append(f"  - {h.text}")
+        if h.fix:
+            lines.append(f"      fix: {h.fix}")
+    raise WouldFail("\n".join(lines) + "\n", hazards=[h.to_json() for _, h in failing],
+                    hint="--force does not apply here: the database would reject these "
+                         "statements. Fix the data (or the schema file) first.")
+
+
 def desired_model(cfg: Config, target: Target, statements: list[Statement]) -> Model:
     """The schema file's canonical model, from a shadow database on the target's server
     (same version, same rendering), else on the configured or embedded shadow server."""
@@ -102,27 +252,36 @@ def desired_model(cfg: Config, target: Target, statements: list[Statement]) -> M
 
 
 def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
-         force: bool = False) -> PushResult:
+         force: bool = False, renames: RenameQuestion | None = None,
+         measure_timeout: float = 2.0) -> PushResult:
     """Make the target database match the schema file, in one transaction.
 
-    The plan is computed inside the same transaction that applies it, so what the caller
-    agreed to is exactly what runs. A plan that loses data needs ``force`` or a
-    ``consent`` callback that says yes; otherwise ConsentRequired and nothing applied.
+    The plan is computed, and its hazards measured, inside the same transaction that
+    applies it, so what the caller agreed to is exactly what runs. Possible renames are
+    settled by the schema file's hints, then ``renames``, then ``force`` (drop + create).
+    Changes that would fail on existing rows are refused (WouldFail), even with ``force``.
+    A plan that loses data needs ``force`` or a ``consent`` that says yes; otherwise
+    ConsentRequired and nothing applied.
     """
     target = resolve_target(cfg)
-    desired = desired_model(cfg, target, read_desired_statements(cfg))
+    source = read_source(cfg)
+    desired = desired_model(cfg, target, source.statements)
     with shadow.connect(target.url, autocommit=False) as conn:
         current = introspect(conn, cfg.managed_schemas)
-        plan = build_plan(current, desired)
-        notes = _version_notes(current, desired)
+        plan, notes, undecided = plan_changes(current, desired, source, decide=renames,
+                                              force=force, ask=not dry_run)
+        plan = measure(conn, plan, timeout=measure_timeout)
+        notes += _version_notes(current, desired)
         if not plan or dry_run:
             conn.rollback()
-            return PushResult(plan, target, False, notes=notes)
+            return PushResult(plan, target, False, notes=notes, candidates=undecided)
+        _refuse_failing(plan, "the database")
         if plan.data_loss and not force and not (consent and consent(plan)):
             conn.rollback()
             raise ConsentRequired(
                 "nothing was applied: the plan loses data\n" + "".join(
-                    f"  - {s.change.describe()}\n" for s in plan.data_loss),
+                    f"  - {h.text}\n" for s in plan.data_loss for h in s.hazards
+                    if h.needs_consent),
                 hint="Re-run with --force to apply it, or change the schema file.",
             )
         started = time.perf_counter()
@@ -187,6 +346,7 @@ def _run_steps(conn: psycopg.Connection, steps: list[Step] | tuple[Step, ...]) -
 class GenerateResult:
     plan: Plan
     migration: Migration | None  # None: nothing changed, nothing written
+    notes: tuple[str, ...] = ()
 
 
 def _scratch_target(cfg: Config) -> Target:
@@ -198,30 +358,56 @@ def _scratch_target(cfg: Config) -> Target:
 
 
 def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
-             consent: Consent | None = None, force: bool = False) -> GenerateResult:
+             consent: Consent | None = None, force: bool = False,
+             renames: RenameQuestion | None = None,
+             measure_timeout: float = 2.0) -> GenerateResult:
     """Write the next migration: the changes from what the migrations folder produces
-    (replayed, so hand-written migrations count) to the schema file."""
+    (replayed, so hand-written migrations count) to the schema file.
+
+    Renames and consent work as for ``push``. Hazards are measured on the configured
+    database when it can be reached (it is what the migration will meet first); a
+    migration loses data wherever it runs, so data loss needs consent whatever the
+    counts there."""
     folder = read_folder(cfg.migrations_dir)
     if custom:
         migration = write_migration(cfg.migrations_dir, name or "custom", [], None)
         return GenerateResult(Plan(), migration)
     scratch = _scratch_target(cfg)
-    desired = desired_model(cfg, scratch, read_desired_statements(cfg))
+    source = read_source(cfg)
+    desired = desired_model(cfg, scratch, source.statements)
     current = replay(folder, scratch.url, cfg.managed_schemas)
-    plan = build_plan(current, desired)
+    plan, notes, _ = plan_changes(current, desired, source, decide=renames, force=force)
     if not plan:
-        return GenerateResult(plan, None)
-    if plan.data_loss and not force and not (consent and consent(plan)):
+        return GenerateResult(plan, None, notes)
+    plan, where = _measure_on_target(cfg, plan, measure_timeout)
+    if where is None:
+        notes += ("hazards not measured: the database could not be reached",)
+    else:
+        _refuse_failing(plan, where)
+    losing = [h for h in plan.hazards if h.category == Category.DATA_LOSS]
+    if losing and not force and not (consent and consent(plan)):
         raise ConsentRequired(
             "nothing was written: the migration would lose data\n" + "".join(
-                f"  - {s.change.describe()}\n" for s in plan.data_loss),
+                f"  - {h.text}\n" for h in losing),
             hint="Re-run with --force to write it, or change the schema file.")
     last = folder.last_snapshot()
     prev_id = load_snapshot(last.read_text(), str(last))[1] if last else ZERO_ID
     snapshot = dump_snapshot(desired, id=str(uuid.uuid4()), prev_id=prev_id)
     name = name or migration_name(plan, first=not folder.migrations)
     migration = write_migration(cfg.migrations_dir, name, plan.statements, snapshot)
-    return GenerateResult(plan, migration)
+    return GenerateResult(plan, migration, notes)
+
+
+def _measure_on_target(cfg: Config, plan: Plan, timeout: float) -> tuple[Plan, str | None]:
+    """The plan measured on the configured (or embedded) database, read only; and the
+    database's name for messages, None when it could not be reached."""
+    try:
+        target = resolve_target(cfg)
+        with shadow.connect(target.url) as conn:
+            conn.execute("SET default_transaction_read_only = on")
+            return measure(conn, plan, timeout=timeout), target.label
+    except DatabaseError:
+        return plan, None
 
 
 def migration_name(plan: Plan, first: bool = False) -> str:

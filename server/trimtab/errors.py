@@ -84,3 +84,27 @@ class PlanError(TrimtabError):
 
 class ConsentRequired(TrimtabError):
     """The plan loses data and nobody agreed to that."""
+
+
+class RenameRequired(ConsentRequired):
+    """An object went away and a compatible one appeared: a rename, or a drop and a
+    create? Only the user knows, and the answer belongs in the schema file."""
+
+    def __init__(self, message: str, *, candidates: list[Any] | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.candidates = candidates or []
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "candidates": self.candidates}
+
+
+class WouldFail(TrimtabError):
+    """The database holds rows the plan cannot apply to: refused, even with --force."""
+
+    def __init__(self, message: str, *, hazards: list[dict[str, Any]] | None = None,
+                 **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.hazards = hazards or []
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "hazards": self.hazards}

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from trimtab.model import Model
 from trimtab.plan.changes import Change, Kind, Plan, Step
 from trimtab.plan.diff import diff
 from trimtab.plan.order import order
+from trimtab.plan.renames import Rename, apply_renames, follow_sequences, rename_changes
 from trimtab.plan.render import render
 
-__all__ = ["Change", "Kind", "Plan", "Step", "build_plan"]
+__all__ = ["Change", "Kind", "Plan", "Rename", "Step", "build_plan"]
 
 
-def build_plan(current: Model, desired: Model) -> Plan:
-    """The ordered, rendered changes that turn ``current`` into ``desired``."""
+def build_plan(current: Model, desired: Model, renames: Iterable[Rename] = ()) -> Plan:
+    """The ordered, rendered changes that turn ``current`` into ``desired``.
+
+    ``renames`` (decided by the user) run first; a serial's sequence follows its column
+    on its own. Everything else is planned against the renamed model.
+    """
     version = current.server_version or desired.server_version or 180000
+    renames = list(renames)
+    renames += follow_sequences(apply_renames(current, renames), desired)
+    first, renamed = rename_changes(current, renames)
     steps = []
-    for change in order(diff(current, desired)):
+    for change in [*first, *order(diff(renamed, desired))]:
         sql = render(change, version)
         if sql:
             steps.append(Step(change, tuple(sql)))

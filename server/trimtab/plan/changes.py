@@ -58,19 +58,97 @@ class Kind(StrEnum):
     SET_COMMENT = "set_comment"
     GRANT = "grant"
     REVOKE = "revoke"
+    # Renames run first, before anything else in a plan: the rest is planned against the
+    # renamed objects.
+    RENAME_TABLE = "rename_table"
+    RENAME_COLUMN = "rename_column"
+    RENAME_ENUM_VALUE = "rename_enum_value"
+    RENAME_SEQUENCE = "rename_sequence"  # follows its owning column (serial) when renamed
 
 
-# Kinds that remove stored data when they run.
-DATA_LOSS = frozenset(
-    {
-        Kind.DROP_SCHEMA,
-        Kind.DROP_TABLE,
-        Kind.DROP_COLUMN,
-        Kind.DROP_SEQUENCE,
-        Kind.DROP_TYPE,
-        Kind.DROP_EXTENSION,
-    }
-)
+class Category(StrEnum):
+    """What a hazard risks, beyond the change's intent."""
+
+    DATA_LOSS = "data-loss"  # stored data goes away
+    MAY_FAIL = "may-fail"  # the statement fails when existing rows do not fit
+    LOCKS = "locks"  # the table is locked or rewritten while it runs
+    BREAKS_CODE = "breaks-code"  # what running applications read or call changes
+    AUTHORIZATION = "authorization"  # who may see or change what
+
+
+@dataclass(frozen=True)
+class Hazard:
+    """One risk of one change. ``docs/hazards.md`` documents every code.
+
+    ``count`` is what the database said (rows, values, groups: the code says which);
+    None when nothing was measured. ``estimate``: taken from the planner's statistics
+    after the exact count ran out of time. ``at_least``: a lower bound (the cast failed
+    on some row, how many was not countable)."""
+
+    code: str
+    category: Category
+    message: str  # "drops column public.users.email"
+    lock: str | None = None  # the lock the statement takes, when it matters
+    fix: str | None = None  # the safe way to get the same result
+    count: int | None = None
+    estimate: bool = False
+    at_least: bool = False
+    detail: str | None = None  # the measurement, said: "12,400 non-null values"
+    # The statement fails when ``count`` > 0 (may-fail hazards, rows using a removed
+    # enum value): such a plan is refused, even with --force.
+    fails_on_rows: bool = False
+
+    @property
+    def measured(self) -> bool:
+        return self.count is not None
+
+    @property
+    def blocking(self) -> bool:
+        """Certain to fail: exact rows (or a failing cast) that do not fit."""
+        return self.fails_on_rows and bool(self.count) and not self.estimate
+
+    @property
+    def needs_consent(self) -> bool:
+        """Loses data, unless the database showed there is nothing to lose."""
+        return self.category == Category.DATA_LOSS and (self.count is None or self.count > 0)
+
+    @property
+    def severity(self) -> str:
+        if self.blocking:
+            return "error"
+        if self.category == Category.DATA_LOSS:
+            return "warning" if self.needs_consent else "info"
+        if self.category == Category.MAY_FAIL:
+            return "info" if self.count == 0 else "warning"
+        if self.category == Category.BREAKS_CODE:
+            return "warning"
+        if self.category == Category.LOCKS:
+            return "warning" if (self.count or 0) >= 100_000 else "info"
+        return "warning" if self.code in _WARN_AUTHORIZATION else "info"
+
+    @property
+    def text(self) -> str:
+        return f"{self.message}: {self.detail}" if self.detail else self.message
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "category": self.category.value,
+            "severity": self.severity,
+            "message": self.message,
+            "detail": self.detail,
+            "count": self.count,
+            "estimate": self.estimate,
+            "at_least": self.at_least,
+            "lock": self.lock,
+            "fix": self.fix,
+            "needs_consent": self.needs_consent,
+            "blocking": self.blocking,
+        }
+
+
+# Authorization changes that take access away or open rows up.
+_WARN_AUTHORIZATION = frozenset({"revokes-privilege", "disables-row-security", "drops-policy"})
 
 
 @dataclass(frozen=True)
@@ -83,7 +161,6 @@ class Change:
     parent: Any = None
     # Why a change beyond the user's edit is needed ("depends on public.users.email").
     reason: str | None = None
-    data_loss: bool = False
 
     def describe(self) -> str:
         verb, _, noun = self.kind.value.partition("_")
@@ -98,6 +175,12 @@ class Change:
             to = "to" if self.kind == Kind.GRANT else "from"
             return (f"{verb} {g.privilege.lower()}{column} on {self.target[1].lower()} "
                     f"{self.target[2]} {to} {g.grantee}")
+        if verb == "rename" and self.before is not None and self.kind not in (
+                Kind.RENAME_CONSTRAINT, Kind.RENAME_INDEX):
+            old = self.before if isinstance(self.before, str) else self.before.name
+            name = ".".join((*self.target[1:-1], old))
+            text = f"rename {noun.replace('_', ' ')} {name} to {self.target[-1]}"
+            return f"{text} ({self.reason})" if self.reason else text
         text = f"{verb} {noun.replace('_', ' ')} {name}"
         return f"{text} ({self.reason})" if self.reason else text
 
@@ -108,13 +191,12 @@ class Step:
 
     change: Change
     sql: tuple[str, ...]
-    # Statements that cannot run inside a transaction block (none yet: kept for
-    # CREATE INDEX CONCURRENTLY and ALTER TYPE ... ADD VALUE on old servers).
-    transactional: bool = True
+    hazards: tuple[Hazard, ...] = ()
 
     @property
     def data_loss(self) -> bool:
-        return self.change.data_loss
+        """Loses data the user has not yet been shown to be worthless."""
+        return any(h.needs_consent for h in self.hazards)
 
 
 @dataclass(frozen=True)
@@ -131,7 +213,17 @@ class Plan:
 
     @property
     def data_loss(self) -> list[Step]:
+        """The steps that need consent."""
         return [s for s in self.steps if s.data_loss]
+
+    @property
+    def hazards(self) -> list[Hazard]:
+        return [h for s in self.steps for h in s.hazards]
+
+    @property
+    def blocking(self) -> list[tuple[Step, Hazard]]:
+        """Hazards that make the plan fail on the rows the database holds."""
+        return [(s, h) for s in self.steps for h in s.hazards if h.blocking]
 
     def sql(self) -> str:
         return "".join(f"{s};\n" for s in self.statements)
@@ -146,9 +238,12 @@ class Plan:
                     "data_loss": s.data_loss,
                     "reason": s.change.reason,
                     "sql": list(s.sql),
+                    "hazards": [h.to_json() for h in s.hazards],
                 }
                 for s in self.steps
             ],
             "data_loss": bool(self.data_loss),
+            "needs_consent": bool(self.data_loss),
+            "blocking": bool(self.blocking),
             "unmanaged": list(self.unmanaged),
         }

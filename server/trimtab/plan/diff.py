@@ -54,9 +54,8 @@ class _Differ:
         self.replaced_keys: set[tuple[str, str, tuple[str, ...]]] = set()  # PK/unique recreated
 
     def emit(self, kind: Kind, target: tuple[str, ...], before: object = None,
-             after: object = None, parent: object = None, reason: str | None = None,
-             data_loss: bool = False) -> None:
-        self.out.append(Change(kind, target, before, after, parent, reason, data_loss))
+             after: object = None, parent: object = None, reason: str | None = None) -> None:
+        self.out.append(Change(kind, target, before, after, parent, reason))
 
     def run(self) -> list[Change]:
         for key, t in self.cur.tables.items():
@@ -85,7 +84,7 @@ class _Differ:
                 self.emit(Kind.CREATE_SCHEMA, key, after=s)
         for key, s in self.cur.schemas.items():
             if key not in self.new.schemas:
-                self.emit(Kind.DROP_SCHEMA, key, before=s, data_loss=True)
+                self.emit(Kind.DROP_SCHEMA, key, before=s)
 
     def extensions(self) -> None:
         for key, e in self.new.extensions.items():
@@ -96,7 +95,7 @@ class _Differ:
                 self.emit(Kind.ALTER_EXTENSION, key, before=old, after=e)
         for key, e in self.cur.extensions.items():
             if key not in self.new.extensions:
-                self.emit(Kind.DROP_EXTENSION, key, before=e, data_loss=True)
+                self.emit(Kind.DROP_EXTENSION, key, before=e)
 
     # -- types -----------------------------------------------------------------------------
 
@@ -112,11 +111,11 @@ class _Differ:
             elif type(old) is type(t) and self._alterable_type(old, t):
                 self.emit(Kind.ALTER_TYPE, key, before=old, after=t)
             else:
-                self.emit(Kind.DROP_TYPE, key, before=old, reason="replaced", data_loss=True)
+                self.emit(Kind.DROP_TYPE, key, before=old, reason="replaced")
                 self.emit(Kind.CREATE_TYPE, key, after=t, reason="replaced")
         for key, t in self.cur.types.items():
             if key not in self.new.types:
-                self.emit(Kind.DROP_TYPE, key, before=t, data_loss=True)
+                self.emit(Kind.DROP_TYPE, key, before=t)
 
     @staticmethod
     def _alterable_type(old: object, new: object) -> bool:
@@ -138,8 +137,7 @@ class _Differ:
         self.recreated_enums.add((new.schema, new.name))
         self.emit(Kind.RECREATE_ENUM, new.key, before=old, after=new,
                   parent=self._columns_of_type(new.schema, new.name),
-                  reason=f"removes {', '.join(lost)}" if lost else "reorders values",
-                  data_loss=bool(lost))
+                  reason=f"removes {', '.join(lost)}" if lost else "reorders values")
         for schema, table, column, *_ in self._columns_of_type(new.schema, new.name):
             self.changed_columns.add((schema, table, column))
 
@@ -182,7 +180,7 @@ class _Differ:
                 continue
             if s.owned_by and self._owner_goes(s.owned_by):
                 continue  # dropped with its column
-            self.emit(Kind.DROP_SEQUENCE, key, before=s, data_loss=True)
+            self.emit(Kind.DROP_SEQUENCE, key, before=s)
 
     def _owner_goes(self, owner: tuple[str, str, str]) -> bool:
         """The owning column is dropped, or its table is (recreated tables included)."""
@@ -225,7 +223,7 @@ class _Differ:
             if t.partition_of and t.partition_of in self.dropped_tables:
                 continue  # goes with its partitioned parent
             recreated = t.qualified in self.recreated_tables
-            self.emit(Kind.DROP_TABLE, key, before=t, data_loss=True,
+            self.emit(Kind.DROP_TABLE, key, before=t,
                       reason="partitioning changed" if recreated else None)
         for key, t in self.new.tables.items():
             old = self.cur.tables.get(key)
@@ -330,7 +328,7 @@ class _Differ:
             if new.column(oc.name) is None:
                 self.changed_columns.add((old.schema, old.name, oc.name))
                 self.emit(Kind.DROP_COLUMN, ("column", old.schema, old.name, oc.name),
-                          before=oc, parent=old, data_loss=True)
+                          before=oc, parent=old)
 
     def _parents_have(self, table: Table, column: str) -> bool:
         parents = [self.new.tables.get(("table", *p)) for p in table.inherits]

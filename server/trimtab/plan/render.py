@@ -621,6 +621,27 @@ def _revoke(ch: Change, v: int) -> list[str]:
     return [f"REVOKE {_grant_on(ch.target, g)} FROM {_grantee(g)}"]
 
 
+# -- renames (``before`` is the object or enum value as it was) ------------------------------
+
+
+def _rename_table(ch: Change, v: int) -> list[str]:
+    return [f"ALTER TABLE {ch.before.sql_name} RENAME TO {quote_ident(ch.target[-1])}"]
+
+
+def _rename_column(ch: Change, v: int) -> list[str]:
+    return [f"ALTER TABLE {ch.parent.sql_name} RENAME COLUMN {quote_ident(ch.before.name)}"
+            f" TO {quote_ident(ch.target[-1])}"]
+
+
+def _rename_enum_value(ch: Change, v: int) -> list[str]:
+    return [f"ALTER TYPE {ch.parent.sql_name} RENAME VALUE {quote_literal(ch.before)}"
+            f" TO {quote_literal(ch.after)}"]
+
+
+def _rename_sequence(ch: Change, v: int) -> list[str]:
+    return [f"ALTER SEQUENCE {ch.before.sql_name} RENAME TO {quote_ident(ch.target[-1])}"]
+
+
 _RENDERERS: dict[Kind, Callable[[Change, int], list[str]]] = {
     Kind.CREATE_SCHEMA: _create_schema,
     Kind.DROP_SCHEMA: _drop_schema,
@@ -666,4 +687,8 @@ _RENDERERS: dict[Kind, Callable[[Change, int], list[str]]] = {
     Kind.SET_COMMENT: _set_comment,
     Kind.GRANT: _grant,
     Kind.REVOKE: _revoke,
+    Kind.RENAME_TABLE: _rename_table,
+    Kind.RENAME_COLUMN: _rename_column,
+    Kind.RENAME_ENUM_VALUE: _rename_enum_value,
+    Kind.RENAME_SEQUENCE: _rename_sequence,
 }
