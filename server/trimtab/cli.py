@@ -92,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="also reset a database that is not on this machine")
     rst.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
+    lsp = sub.add_parser("lsp", help="run the language server (stdio)")
+    lsp.add_argument("--stdio", action="store_true",
+                     help="talk over stdin/stdout (the default; editors pass it)")
+
     db = sub.add_parser("db", help="the embedded PostgreSQL server of this project")
     db.add_argument("action", choices=["start", "stop", "status", "url"])
     return p
@@ -111,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "push": _push, "generate": _generate, "migrate": _migrate, "check": _check,
-        "status": _status, "export": _export, "reset": _reset, "db": _db,
+        "status": _status, "export": _export, "reset": _reset, "db": _db, "lsp": _lsp,
     }
     try:
         return commands[args.command](args)
@@ -423,6 +427,12 @@ def _owner(step: Step) -> str:
 def _print_unmanaged(plan: Plan) -> None:
     if plan.unmanaged:
         out.print(f"[dim]not managed by trimtab: {escape(', '.join(plan.unmanaged))}[/]")
+
+
+def _lsp(args: argparse.Namespace) -> int:
+    from trimtab.lsp.server import main as serve
+
+    return serve()
 
 
 # -- db --------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +37,7 @@ from trimtab.plan.idempotent import idempotent_script
 from trimtab.plan.renames import Rename, candidates, resolve_hints
 from trimtab.sources import shadow
 from trimtab.sources.hints import Hint, find_hints, hint_edit
-from trimtab.sources.introspect import introspect
+from trimtab.sources.introspect import introspect, row_count, table_sizes
 from trimtab.sources.snapshot import dump_snapshot, load_snapshot
 from trimtab.sources.sqlfile import (
     META_COMMAND,
@@ -119,17 +119,87 @@ class Source:
     warnings: tuple[str, ...]  # hints that annotate nothing
 
 
-def read_source(cfg: Config) -> Source:
-    statements = read_desired_statements(cfg)
+def read_source(cfg: Config, overrides: Mapping[str, str] | None = None) -> Source:
+    """The schema file(s) with their hints; ``overrides`` (file -> text) replaces what is
+    on disk, for an editor's unsaved buffers."""
+    overrides = overrides or {}
+    if not overrides:
+        statements = read_desired_statements(cfg)
+        files = list(dict.fromkeys(st.span.file for st in statements))
+    else:
+        files = schema_files(cfg)
+        statements = []
+        for f in files:
+            text = overrides.get(f)
+            if text is None:
+                text = Path(f).read_text(encoding="utf-8-sig")
+            statements += split_statements(text, f)
     texts = {}
-    for f in dict.fromkeys(st.span.file for st in statements):
+    for f in files:
+        if f in overrides:
+            texts[f] = overrides[f]
+            continue
         try:
-            texts[f] = Path(f).read_text(encoding="utf-8")
+            texts[f] = Path(f).read_text(encoding="utf-8-sig")
         except OSError:
             continue
     hints, issues = find_hints(texts, statements)
     warnings = tuple(f"{i.span.file}:{i.span.line}: {i.message}" for i in issues)
     return Source(statements, tuple(hints), warnings)
+
+
+def schema_files(cfg: Config) -> list[str]:
+    """The schema's .sql files, in the order they are read."""
+    path = cfg.schema_path
+    if path.is_dir():
+        return [str(p) for p in sorted(path.iterdir(), key=lambda p: p.name)
+                if p.suffix.lower() == ".sql" and p.is_file()]
+    return [str(path)]
+
+
+@dataclass(frozen=True)
+class LivePlan:
+    """The schema against the live database, as the editor shows it."""
+
+    plan: Plan  # classified and measured
+    candidates: tuple[Rename, ...]  # possible renames no hint decides yet
+    notes: tuple[str, ...]
+    live: Model
+    desired: Model
+
+
+def plan_live(cfg: Config, source: Source, *, measure_timeout: float = 1.0) -> LivePlan:
+    """What ``push`` would do now, measured, without doing it: read-only, and a candidate
+    rename is planned as drop + create (and listed) instead of stopping."""
+    target = resolve_target(cfg)
+    desired = desired_model(cfg, target, source.statements)
+    with shadow.connect(target.url) as conn:
+        conn.execute("SET default_transaction_read_only = on")
+        live = introspect(conn, cfg.managed_schemas)
+        plan, notes, undecided = plan_changes(live, desired, source, ask=False)
+        plan = measure(conn, plan, timeout=measure_timeout, budget=5.0)
+    return LivePlan(plan, undecided, notes, live, desired)
+
+
+def live_model(cfg: Config) -> tuple[Model, dict[tuple[str, str], tuple[int, int]]]:
+    """The live database's model, and each table's (estimated rows, bytes)."""
+    target = resolve_target(cfg)
+    with shadow.connect(target.url) as conn:
+        return introspect(conn, cfg.managed_schemas), table_sizes(conn)
+
+
+def table_facts(cfg: Config, schema: str, table: str) -> tuple[int | None, bool]:
+    """(rows, estimated) of one live table, for the editor's hover."""
+    with shadow.connect(resolve_target(cfg).url) as conn:
+        return row_count(conn, schema, table)
+
+
+def snapshot_model(cfg: Config) -> Model | None:
+    """The model the last migration's snapshot records, None without one."""
+    last = read_folder(cfg.migrations_dir).last_snapshot()
+    if last is None:
+        return None
+    return load_snapshot(last.read_text(encoding="utf-8"), str(last))[0]
 
 
 def plan_changes(current: Model, desired: Model, source: Source, *,

@@ -923,3 +923,34 @@ def _column(
         type_ref=type_names.get(elem_type),
         inherited=inherited,
     )
+
+
+def table_sizes(conn: psycopg.Connection) -> dict[tuple[str, str], tuple[int, int]]:
+    """(schema, table) -> (estimated rows, total bytes with indexes and TOAST), from the
+    statistics: no scan. Rows are -1 for a table never analyzed."""
+    rows = conn.execute(
+        "SELECT n.nspname, c.relname, c.reltuples::bigint, pg_total_relation_size(c.oid) "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname NOT IN ('pg_catalog', "
+        "'information_schema') AND n.nspname NOT LIKE 'pg\\_%'").fetchall()
+    return {(r[0], r[1]): (int(r[2]), int(r[3])) for r in rows}
+
+
+def row_count(conn: psycopg.Connection, schema: str, table: str,
+              timeout_ms: int = 300) -> tuple[int | None, bool]:
+    """(rows, estimated): an exact count within ``timeout_ms``, else the statistics'
+    estimate (None if the table was never analyzed). Runs in its own transaction."""
+    from trimtab.model import qname
+
+    try:
+        with conn.transaction():
+            conn.execute("SELECT set_config('statement_timeout', %s, true)", (f"{timeout_ms}ms",))
+            row = conn.execute(f"SELECT count(*) FROM {qname(schema, table)}").fetchone()
+            return (int(row[0]) if row else 0), False
+    except psycopg.errors.QueryCanceled:
+        pass
+    except psycopg.Error:
+        return None, False
+    row = conn.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
+                       (qname(schema, table),)).fetchone()
+    return (int(row[0]), True) if row and row[0] >= 0 else (None, True)

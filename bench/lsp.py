@@ -1,0 +1,157 @@
+"""Language server latency: from a ``didChange`` to the published diagnostics.
+
+``python -m bench.lsp [--tables 1000] [--edits 50]`` pushes a generated schema into a
+fresh database, starts the real `trimtab lsp` process over stdio, opens the schema file
+and waits for the first exact analysis (database model cached). Then it makes
+single-statement edits (a column added to one table, then removed), one at a time, and
+records for each: the time until diagnostics for that document version are published (the
+fast path), and the time until the exact path (shadow database, measured plan) has refined
+them (the server's ``trimtab/status`` notification for that version). Reports p50 / p95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types as t
+from pygls.lsp.client import LanguageClient
+from pygls.uris import from_fs_path
+
+from bench.generate import generate_sql, table_names
+from bench.run import find_psql, open_server, trimtab_path
+
+
+def _percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+async def _measure(exe: Path, root: Path, schema: str, edits: int) -> dict[str, object]:
+    client = LanguageClient("trimtab-bench", "1")
+    published: dict[int, float] = {}
+    exact_done: dict[int, float] = {}
+    changed = asyncio.Event()
+
+    @client.feature(t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    def on_diagnostics(params: t.PublishDiagnosticsParams) -> None:
+        if params.version is not None and params.version not in published:
+            published[params.version] = time.perf_counter()
+        changed.set()
+
+    @client.feature("trimtab/status")
+    def on_status(params: Any) -> None:  # (typed `object`, pygls would pass the client)
+        for doc in getattr(params, "documents", None) or ():
+            v = getattr(doc, "version", None)
+            if isinstance(v, int) and v not in exact_done:
+                exact_done[v] = time.perf_counter()
+        changed.set()
+
+    @client.feature(t.WINDOW_SHOW_MESSAGE_REQUEST)
+    def ask(params: t.ShowMessageRequestParams) -> None:
+        return None
+
+    @client.feature(t.CLIENT_REGISTER_CAPABILITY)
+    def register(params: t.RegistrationParams) -> None:
+        return None
+
+    await client.start_io(str(exe), "lsp", "--stdio")
+    uri = from_fs_path(str(root / "schema.sql")) or ""
+    await client.initialize_async(t.InitializeParams(
+        capabilities=t.ClientCapabilities(), root_uri=from_fs_path(str(root)),
+        workspace_folders=[t.WorkspaceFolder(uri=from_fs_path(str(root)) or "", name="b")]))
+    client.initialized(t.InitializedParams())
+
+    async def wait(check: dict[int, float], version: int, timeout: float = 600) -> float:
+        deadline = time.perf_counter() + timeout
+        while version not in check:
+            changed.clear()
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"no answer for version {version}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), 1)
+        return check[version]
+
+    started = time.perf_counter()
+    client.text_document_did_open(t.DidOpenTextDocumentParams(text_document=t.TextDocumentItem(
+        uri=uri, language_id="sql", version=1, text=schema)))
+    await wait(published, 1)
+    first_fast = published[1] - started
+    await wait(exact_done, 1)
+    first_exact = exact_done[1] - started
+
+    names = table_names(schema)
+    fast: list[float] = []
+    exact: list[float] = []
+    text = schema
+    for i in range(edits):
+        version = i + 2
+        table = names[(i * 7919) % len(names)]
+        head = f"CREATE TABLE {table} (\n"
+        if i % 2 == 0:  # one statement changes: a column appears, then goes again
+            text = schema.replace(head, f"{head}    bench_edit_{i} integer,\n", 1)
+        else:
+            text = schema
+        sent = time.perf_counter()
+        client.text_document_did_change(t.DidChangeTextDocumentParams(
+            text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[t.TextDocumentContentChangeWholeDocument(text=text)]))
+        fast.append(await wait(published, version) - sent)
+        exact.append(await wait(exact_done, version) - sent)
+    await client.shutdown_async(None)
+    client.exit(None)
+    await client.stop()
+    return {"first_fast": first_fast, "first_exact": first_exact, "fast": fast, "exact": exact}
+
+
+def run(tables: int, edits: int, dsn: str | None) -> dict[str, object]:
+    exe = trimtab_path()
+    schema = generate_sql(tables)
+    with tempfile.TemporaryDirectory(prefix="trimtab-bench-lsp-") as work, \
+            open_server(dsn, find_psql(None)) as server:
+        root = Path(work)
+        db = server.fresh_db("lsp")
+        url = server.url(db)
+        (root / "schema.sql").write_text(schema)
+        (root / "trimtab.toml").write_text(f'schema = "schema.sql"\ndatabase_url = "{url}"\n')
+        try:
+            subprocess.run([str(exe), "push", "--force"], cwd=root, check=True,
+                           capture_output=True)
+            result = asyncio.run(_measure(exe, root, schema, edits))
+        finally:
+            server.drop_db(db)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.lsp", description=__doc__)
+    parser.add_argument("--tables", type=int, default=1000)
+    parser.add_argument("--edits", type=int, default=50)
+    parser.add_argument("--quick", action="store_true", help="smoke test: 10 tables, 4 edits")
+    parser.add_argument("--dsn", help="maintenance URL of an existing server")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.tables, args.edits = 10, 4
+    r = run(args.tables, args.edits, args.dsn)
+    fast, exact = r["fast"], r["exact"]
+    assert isinstance(fast, list) and isinstance(exact, list)
+    print(f"tables={args.tables} edits={args.edits}")
+    print(f"open: diagnostics {r['first_fast']:.3f} s, exact {r['first_exact']:.3f} s")
+    print(f"didChange -> diagnostics: p50 {statistics.median(fast) * 1000:.0f} ms, "
+          f"p95 {_percentile(fast, 95) * 1000:.0f} ms, max {max(fast) * 1000:.0f} ms")
+    print(f"didChange -> exact refined: p50 {statistics.median(exact) * 1000:.0f} ms, "
+          f"p95 {_percentile(exact, 95) * 1000:.0f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,879 @@
+"""`trimtab lsp`: the language server (pygls 2). Handlers are thin: they find the project,
+hand the work to ``workspace`` (and through it the engine) off the event loop, and turn
+findings into LSP messages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types as t
+from pygls.lsp.server import LanguageServer
+from pygls.uris import from_fs_path, to_fs_path
+
+from trimtab import __version__, engine
+from trimtab.errors import ConsentRequired, TrimtabError
+from trimtab.lsp import analysis, symbols
+from trimtab.lsp.analysis import Finding
+from trimtab.lsp.workspace import Project, Settings, redact_message
+from trimtab.migrations.folder import NO_TRANSACTION
+from trimtab.model import quote_ident, quote_literal
+from trimtab.plan import Plan
+from trimtab.sources.sqlfile import Span, object_spans, split_statements
+
+log = logging.getLogger("trimtab.lsp")
+
+DEBOUNCE = 0.4  # seconds of quiet before the exact path runs after an edit
+_SEVERITY = {"error": t.DiagnosticSeverity.Error, "warning": t.DiagnosticSeverity.Warning,
+             "info": t.DiagnosticSeverity.Information, "hint": t.DiagnosticSeverity.Hint}
+COMMANDS = ("trimtab.push", "trimtab.generate", "trimtab.migrate", "trimtab.refresh",
+            "trimtab.showPlan", "trimtab.writeRenameHint")
+
+
+class TrimtabServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("trimtab", __version__)
+        self.projects: dict[Path, Project] = {}
+        self.client_settings: dict[str, Any] = {}
+        self.exact_tasks: dict[Path, asyncio.Task[None]] = {}
+        self.refresh_task: asyncio.Task[None] | None = None
+        self.published: dict[str, int | None] = {}
+
+    # -- projects ---------------------------------------------------------------------------
+
+    def project_for(self, path: str) -> Project | None:
+        p = Path(os.path.abspath(path))
+        best = None
+        for root, project in self.projects.items():
+            if p.is_relative_to(root) and (best is None or len(root.parts) > len(best.root.parts)):
+                best = project
+        return best
+
+    def add_project(self, root: Path) -> Project:
+        project = Project(root, Settings.from_client(self.client_settings))
+        project.load()
+        self.projects[root] = project
+        return project
+
+    def texts_for(self, project: Project) -> dict[str, str]:
+        """The open buffers of the project's schema files."""
+        out = {}
+        for f in project.schema_files():
+            doc = self.workspace.text_documents.get(from_fs_path(f) or "")
+            if doc is not None:
+                out[f] = doc.source
+        return out
+
+    # -- publishing -------------------------------------------------------------------------
+
+    def publish(self, path: str, findings: list[Finding]) -> None:
+        uri = from_fs_path(path) or path
+        doc = self.workspace.text_documents.get(uri)
+        version = doc.version if doc is not None else None
+        diagnostics = [to_diagnostic(f, doc.lines if doc else None) for f in findings]
+        self.text_document_publish_diagnostics(t.PublishDiagnosticsParams(
+            uri=uri, diagnostics=diagnostics, version=version))
+        self.published[uri] = version
+
+    def publish_fast(self, project: Project) -> None:
+        if project.cfg is None:
+            return
+        started = time.perf_counter()
+        try:
+            findings = project.analyze_fast(self.texts_for(project))
+        except Exception:  # the fast path must never take the server down
+            log.exception("fast analysis failed")
+            return
+        analyzed = time.perf_counter()
+        for f, items in findings.items():
+            items = items + [x for x in project.status_findings if x.span.file == f]
+            self.publish(f, items)
+        log.info("fast path: analysis %.0f ms, publish %.0f ms",
+                 (analyzed - started) * 1000, (time.perf_counter() - analyzed) * 1000)
+
+    def schedule_exact(self, project: Project, delay: float = DEBOUNCE) -> None:
+        """Run the exact path after ``delay`` seconds of quiet; a newer edit cancels it."""
+        old = self.exact_tasks.get(project.root)
+        if old is not None and not old.done():
+            old.cancel()
+        self.exact_tasks[project.root] = asyncio.ensure_future(self._exact(project, delay))
+
+    async def _exact(self, project: Project, delay: float) -> None:
+        await asyncio.sleep(delay)
+        if project.cfg is None:
+            return
+        texts = self.texts_for(project)
+        was_down = project.live_error is not None
+        try:
+            if project.live is None and project.live_error is None:
+                await asyncio.to_thread(project.refresh_live)
+            result = await asyncio.to_thread(project.analyze_exact, texts)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("exact analysis failed")
+            return
+        if texts != self.texts_for(project):
+            return  # the user typed meanwhile: a newer run is on its way
+        project.exact = result
+        # The models just built live long: keep the collector from walking them again on
+        # every keystroke (a full collection over them costs more than the fast path).
+        gc.collect()
+        gc.freeze()
+        for f, items in result.findings.items():
+            self.publish(f, items)
+        self.report_unreachable(project, was_down)
+        self.notify_status(project)
+
+    def notify_status(self, project: Project) -> None:
+        """``trimtab/status``: one line of state per project, for a status bar. Sent after
+        every exact analysis (``seconds``: how long it took)."""
+        exact = project.exact
+        plan = exact.live_plan if exact else None
+        drift = any(f.code == "drift" for f in project.status_findings)
+        errors = sum(1 for items in (exact.findings.values() if exact else ())
+                     for f in items if f.severity == "error")
+        if project.live_error:
+            state = "unreachable"
+        elif errors:
+            state = "error"
+        elif drift:
+            state = "drift"
+        elif plan:
+            state = "pending"
+        else:
+            state = "in-sync"
+        self.protocol.notify("trimtab/status", {
+            "root": str(project.root), "state": state,
+            "pending": len(plan.steps) if plan else 0,
+            "dataLoss": len(plan.data_loss) if plan else 0,
+            "notInMigration": len(exact.snapshot_plan.steps)
+            if exact and exact.snapshot_plan else 0,
+            "errors": errors, "drift": drift, "message": project.live_error,
+            "seconds": round(exact.seconds, 3) if exact else None,
+            "documents": [{"uri": from_fs_path(f) or f, "version": v}
+                          for f, v in self._versions(project).items()],
+        })
+
+    def _versions(self, project: Project) -> dict[str, int | None]:
+        out = {}
+        for f in project.schema_files():
+            doc = self.workspace.text_documents.get(from_fs_path(f) or "")
+            out[f] = doc.version if doc is not None else None
+        return out
+
+    def report_unreachable(self, project: Project, was_down: bool = False) -> None:
+        """Say once that the database cannot be reached (and once that it is back)."""
+        if project.live_error is not None and not project.unreachable_reported:
+            project.unreachable_reported = True
+            self.window_show_message(t.ShowMessageParams(
+                type=t.MessageType.Warning,
+                message=f"trimtab: the database cannot be reached; showing changes against "
+                        f"the last migration snapshot. {project.live_error}"))
+        elif was_down and project.live_error is None:
+            self.window_show_message(t.ShowMessageParams(
+                type=t.MessageType.Info, message="trimtab: the database is reachable again"))
+
+    async def refresh(self, project: Project) -> None:
+        """Re-read the database, the migrations and their status; analyze again."""
+        was_down = project.live_error is not None
+        project.load()
+        await asyncio.to_thread(project.refresh_snapshot)
+        await asyncio.to_thread(project.refresh_live)
+        files = project.schema_files()
+        if files:
+            await asyncio.to_thread(project.refresh_status, _start(files[0]))
+        self.report_unreachable(project, was_down)
+        self.publish_fast(project)
+        for path, items in project.migration_findings.items():
+            self.publish(path, items)
+        for uri in list(self.published):
+            path = to_fs_path(uri)
+            if path and project.owns_migration(path) and path not in \
+                    project.migration_findings:
+                self.publish(path, [])
+        self.schedule_exact(project, 0)
+
+    async def refresh_loop(self) -> None:
+        while True:
+            interval = min((p.settings.refresh_interval for p in self.projects.values()
+                            if p.settings.refresh_interval > 0), default=0)
+            await asyncio.sleep(interval or 30)
+            if not interval:
+                continue
+            for project in list(self.projects.values()):
+                before = project.live
+                await asyncio.to_thread(project.refresh_live)
+                if project.live != before:
+                    self.publish_fast(project)
+                    self.schedule_exact(project, 0)
+
+
+server = TrimtabServer()
+
+
+def to_diagnostic(f: Finding, lines: list[str] | None) -> t.Diagnostic:
+    end_col = f.span.end_column
+    if lines is not None and 0 < f.span.end_line <= len(lines):
+        end_col = min(end_col, len(lines[f.span.end_line - 1].rstrip("\r\n")))
+    start = t.Position(line=max(f.span.line - 1, 0), character=max(f.span.column - 1, 0))
+    end = t.Position(line=max(f.span.end_line - 1, 0), character=max(end_col, start.character))
+    if end.line == start.line and end.character <= start.character:
+        end = t.Position(line=start.line, character=start.character + 1)
+    return t.Diagnostic(range=t.Range(start=start, end=end), message=f.message,
+                        severity=_SEVERITY.get(f.severity, t.DiagnosticSeverity.Information),
+                        code=f.code, source=analysis.SOURCE,
+                        data=dict(f.data) if f.data else None)
+
+
+def _start(f: str) -> Span:
+    return Span(f, 1, 1, 1, 1, 0, 0)
+
+
+# -- lifecycle --------------------------------------------------------------------------------
+
+
+@server.feature(t.INITIALIZE)
+def initialize(ls: TrimtabServer, params: t.InitializeParams) -> None:
+    ls.client_settings = _section(params.initialization_options)
+    roots = [to_fs_path(w.uri) for w in params.workspace_folders or []]
+    if not roots and params.root_uri:
+        roots = [to_fs_path(params.root_uri)]
+    for root in roots:
+        if root:
+            ls.add_project(Path(root))
+
+
+def _section(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        return {}
+    inner = data.get("trimtab")
+    return dict(inner) if isinstance(inner, dict) else dict(data)
+
+
+@server.feature(t.INITIALIZED)
+async def initialized(ls: TrimtabServer, params: t.InitializedParams) -> None:
+    await _read_client_configuration(ls)
+    with contextlib.suppress(Exception):  # a client without dynamic registration still works
+        await ls.client_register_capability_async(t.RegistrationParams(registrations=[
+            t.Registration(
+                id=str(uuid.uuid4()), method=t.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                register_options=t.DidChangeWatchedFilesRegistrationOptions(watchers=[
+                    t.FileSystemWatcher(glob_pattern="**/*.sql"),
+                    t.FileSystemWatcher(glob_pattern="**/meta/_journal.json"),
+                    t.FileSystemWatcher(glob_pattern="**/trimtab.toml"),
+                    t.FileSystemWatcher(glob_pattern="**/pyproject.toml"),
+                    t.FileSystemWatcher(glob_pattern="**/.env*"),
+                ]))]))
+    for project in list(ls.projects.values()):
+        await ls.refresh(project)
+    ls.refresh_task = asyncio.ensure_future(ls.refresh_loop())
+
+
+async def _read_client_configuration(ls: TrimtabServer) -> None:
+    caps = ls.client_capabilities.workspace
+    if caps is None or not caps.configuration:
+        return
+    try:
+        result = await asyncio.wait_for(ls.workspace_configuration_async(t.ConfigurationParams(
+            items=[t.ConfigurationItem(section="trimtab")])), 5)
+    except Exception:
+        return
+    if result and isinstance(result[0], dict):
+        ls.client_settings = {**ls.client_settings, **result[0]}
+        for project in ls.projects.values():
+            project.settings = Settings.from_client(ls.client_settings)
+            project.load()
+
+
+@server.feature(t.WORKSPACE_DID_CHANGE_CONFIGURATION)
+async def did_change_configuration(ls: TrimtabServer,
+                                   params: t.DidChangeConfigurationParams) -> None:
+    settings = _section(params.settings)
+    if settings:
+        ls.client_settings = settings
+        for project in ls.projects.values():
+            project.settings = Settings.from_client(settings)
+    else:
+        await _read_client_configuration(ls)
+    for project in list(ls.projects.values()):
+        await ls.refresh(project)
+
+
+@server.feature(t.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+async def did_change_folders(ls: TrimtabServer,
+                             params: t.DidChangeWorkspaceFoldersParams) -> None:
+    for w in params.event.removed:
+        path = to_fs_path(w.uri)
+        if path:
+            ls.projects.pop(Path(path), None)
+    for w in params.event.added:
+        path = to_fs_path(w.uri)
+        if path:
+            await ls.refresh(ls.add_project(Path(path)))
+
+
+@server.feature(t.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+async def did_change_watched_files(ls: TrimtabServer,
+                                   params: t.DidChangeWatchedFilesParams) -> None:
+    touched = set()
+    for change in params.changes:
+        path = to_fs_path(change.uri)
+        project = ls.project_for(path) if path else None
+        if project is not None:
+            touched.add(project.root)
+    for root in touched:
+        await ls.refresh(ls.projects[root])
+
+
+# -- documents ---------------------------------------------------------------------------------
+
+
+def _document_changed(ls: TrimtabServer, uri: str) -> None:
+    path = to_fs_path(uri)
+    project = ls.project_for(path) if path else None
+    if project is None or project.cfg is None or path is None:
+        return
+    if project.owns_schema(path):
+        ls.publish_fast(project)
+        ls.schedule_exact(project)
+    elif project.owns_migration(path):
+        ls.publish(path, migration_findings(ls, project, path))
+
+
+@server.feature(t.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: TrimtabServer, params: t.DidOpenTextDocumentParams) -> None:
+    _document_changed(ls, params.text_document.uri)
+
+
+@server.feature(t.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: TrimtabServer, params: t.DidChangeTextDocumentParams) -> None:
+    _document_changed(ls, params.text_document.uri)
+
+
+@server.feature(t.TEXT_DOCUMENT_DID_SAVE)
+async def did_save(ls: TrimtabServer, params: t.DidSaveTextDocumentParams) -> None:
+    path = to_fs_path(params.text_document.uri)
+    project = ls.project_for(path) if path else None
+    if project is not None:
+        await ls.refresh(project)
+
+
+@server.feature(t.TEXT_DOCUMENT_DID_CLOSE)
+def did_close(ls: TrimtabServer, params: t.DidCloseTextDocumentParams) -> None:
+    path = to_fs_path(params.text_document.uri)
+    project = ls.project_for(path) if path else None
+    if project is not None and path and project.owns_schema(path):
+        ls.publish_fast(project)  # the file on disk is the schema again
+
+
+def migration_findings(ls: TrimtabServer, project: Project, path: str) -> list[Finding]:
+    """An edited applied migration (from the status), and statements with hazards: a
+    blocking CREATE INDEX on a table the database says is large."""
+    out = list(project.migration_findings.get(path, []))
+    doc = ls.workspace.text_documents.get(from_fs_path(path) or "")
+    text = doc.source if doc else Path(path).read_text(encoding="utf-8")
+    if NO_TRANSACTION in text.split("\n\n", 1)[0]:
+        return out
+    for st in split_statements(text, path):
+        m = re.match(r"CREATE\s+(UNIQUE\s+)?INDEX\s+(?!CONCURRENTLY)(?:IF NOT EXISTS\s+)?"
+                     r"(\S+)\s+ON\s+(?:ONLY\s+)?([\w\".]+)", st.text, re.I)
+        if not m:
+            continue
+        parts = [p.strip('"') for p in m.group(3).split(".")]
+        key = (parts[0], parts[1]) if len(parts) == 2 else ("public", parts[0].lower())
+        rows = project.sizes.get(key, (-1, 0))[0]
+        if rows < LARGE_TABLE:
+            continue
+        out.append(Finding(
+            Span(path, st.span.line, st.span.column, st.span.line, 10_000, 0, 0), "warning",
+            "blocking-create-index",
+            f"builds an index on {key[0]}.{key[1]} (~{rows:,} rows), blocking writes until "
+            f"it is built\nfix: CREATE INDEX CONCURRENTLY, in a migration that starts with "
+            f"`{NO_TRANSACTION}`",
+            {"concurrently": {"line": st.span.line - 1, "column": st.span.column - 1}}))
+    return out
+
+
+LARGE_TABLE = 10_000  # rows from which a blocking index build is worth a warning
+
+
+# -- hover, symbols, definition ----------------------------------------------------------------
+
+
+def _statements(ls: TrimtabServer, uri: str) -> tuple[str, list[Any]] | None:
+    path = to_fs_path(uri)
+    doc = ls.workspace.text_documents.get(uri)
+    if path is None or doc is None:
+        return None
+    return path, split_statements(doc.source, path)
+
+
+def _offset(lines: list[str], pos: t.Position) -> int:
+    return sum(len(line) for line in lines[:pos.line]) + pos.character
+
+
+@server.feature(t.TEXT_DOCUMENT_HOVER)
+async def hover(ls: TrimtabServer, params: t.HoverParams) -> t.Hover | None:
+    found = _statements(ls, params.text_document.uri)
+    if found is None:
+        return None
+    path, statements = found
+    project = ls.project_for(path)
+    if project is None or not project.owns_schema(path):
+        return None
+    doc = ls.workspace.get_text_document(params.text_document.uri)
+    key = symbols.object_at(statements, path, _offset(doc.lines, params.position))
+    if key is None:
+        return None
+    facts = None
+    if key[0] in ("table", "column") and project.live_error is None and project.cfg:
+        with contextlib.suppress(Exception):
+            facts = await asyncio.to_thread(engine.table_facts, project.cfg, key[1], key[2])
+    text = hover_text(project, key, facts)
+    if not text:
+        return None
+    return t.Hover(contents=t.MarkupContent(kind=t.MarkupKind.Markdown, value=text))
+
+
+def _related(plan: Plan | None, key: tuple[str, ...]) -> list[Any]:
+    if plan is None:
+        return []
+    out = []
+    for s in plan.steps:
+        tg = s.change.target
+        parent = s.change.parent
+        if tg == key or (key[0] == "table" and (tg[1:3] == key[1:3] and tg[0] in (
+                "column", "constraint", "trigger", "policy")) or (
+                getattr(parent, "key", None) == key)):
+            out.append(s)
+    return out
+
+
+def hover_text(project: Project, key: tuple[str, ...],
+               facts: tuple[int | None, bool] | None = None) -> str:
+    name = ".".join(key[1:])
+    kind = key[0]
+    parts = [f"**{kind} {name}**"]
+    if key[0] in ("table", "column"):
+        size = project.sizes.get((key[1], key[2]))
+        if size is not None:
+            rows, size_bytes = size
+            if facts is not None and facts[0] is not None:
+                rows = facts[0]
+                rows_text = f"{'~' if facts[1] else ''}{rows:,} row{'s' if rows != 1 else ''}"
+            else:
+                rows_text = "not analyzed yet" if rows < 0 else f"~{rows:,} rows"
+            parts.append(f"live: {rows_text}, {_bytes(size_bytes)}")
+        elif project.live is not None and key[0] == "table":
+            parts.append("live: not in the database yet")
+    exact = project.exact
+    steps = _related(exact.live_plan if exact else None, key)
+    if project.live_error:
+        parts.append(f"_database unreachable: {project.live_error}_")
+    elif exact is None or exact.live_plan is None:
+        parts.append("_pending SQL against the database: still computing_")
+    elif steps:
+        parts.append("pending SQL against the database:\n```sql\n" + "".join(
+            f"{s};\n" for st in steps for s in st.sql) + "```")
+        for st in steps:
+            for h in st.hazards:
+                parts.append(f"- {h.severity}: {h.text} `[{h.code}]`")
+    else:
+        parts.append("in sync with the database")
+    snap = _related(exact.snapshot_plan if exact else None, key)
+    if snap:
+        parts.append("not yet in a migration:\n```sql\n" + "".join(
+            f"{s};\n" for st in snap for s in st.sql) + "```")
+    return "\n\n".join(parts)
+
+
+def _bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+_SYMBOL_KINDS = {
+    "schema": t.SymbolKind.Namespace, "table": t.SymbolKind.Class,
+    "column": t.SymbolKind.Field, "enum": t.SymbolKind.Enum, "index": t.SymbolKind.Key,
+    "view": t.SymbolKind.Interface, "materialized_view": t.SymbolKind.Interface,
+    "sequence": t.SymbolKind.Number, "function": t.SymbolKind.Function,
+    "type": t.SymbolKind.Struct, "constraint": t.SymbolKind.Property,
+    "trigger": t.SymbolKind.Event, "policy": t.SymbolKind.Property,
+}
+
+
+def _range(span: Span, lines: list[str] | None = None) -> t.Range:
+    return t.Range(start=t.Position(line=span.line - 1, character=span.column - 1),
+                   end=t.Position(line=span.end_line - 1, character=span.end_column))
+
+
+@server.feature(t.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+def document_symbol(ls: TrimtabServer,
+                    params: t.DocumentSymbolParams) -> list[t.DocumentSymbol]:
+    found = _statements(ls, params.text_document.uri)
+    if found is None:
+        return []
+
+    def convert(s: symbols.Symbol) -> t.DocumentSymbol:
+        return t.DocumentSymbol(name=s.name, detail=s.detail or None,
+                                kind=_SYMBOL_KINDS.get(s.kind, t.SymbolKind.Object),
+                                range=_range(s.span), selection_range=_range(s.selection),
+                                children=[convert(c) for c in s.children] or None)
+
+    return [convert(s) for s in symbols.document_symbols(found[1])]
+
+
+@server.feature(t.TEXT_DOCUMENT_DEFINITION)
+def definition(ls: TrimtabServer, params: t.DefinitionParams) -> t.Location | None:
+    found = _statements(ls, params.text_document.uri)
+    if found is None:
+        return None
+    path, statements = found
+    doc = ls.workspace.get_text_document(params.text_document.uri)
+    span = symbols.definition(statements, path, _offset(doc.lines, params.position))
+    if span is None:
+        return None
+    return t.Location(uri=from_fs_path(span.file) or span.file, range=_range(span))
+
+
+# -- code actions ---------------------------------------------------------------------------------
+
+
+@server.feature(t.TEXT_DOCUMENT_CODE_ACTION, t.CodeActionOptions(
+    code_action_kinds=[t.CodeActionKind.QuickFix, t.CodeActionKind.Source]))
+def code_action(ls: TrimtabServer, params: t.CodeActionParams) -> list[t.CodeAction]:
+    uri = params.text_document.uri
+    path = to_fs_path(uri)
+    project = ls.project_for(path) if path else None
+    if project is None or path is None:
+        return []
+    out: list[t.CodeAction] = []
+    for d in params.context.diagnostics:
+        data = d.data if isinstance(d.data, dict) else {}
+        if "rename" in data:
+            out += _rename_fix(ls, uri, path, data["rename"], d)
+        hz = data.get("hazard") or {}
+        if hz.get("code") == "adds-required-column":
+            out += _default_fix(ls, uri, path, data.get("target", []), d)
+        if "concurrently" in data:
+            out.append(_concurrently_fix(ls, uri, data["concurrently"], d))
+    if project.owns_schema(path):
+        out += [
+            t.CodeAction(title="trimtab: Push the schema to the database",
+                         kind=t.CodeActionKind.Source,
+                         command=_cmd("Push", "trimtab.push", uri)),
+            t.CodeAction(title="trimtab: Generate a migration",
+                         kind=t.CodeActionKind.Source,
+                         command=_cmd("Generate migration", "trimtab.generate", uri)),
+            t.CodeAction(title="trimtab: Show the pending plan", kind=t.CodeActionKind.Source,
+                         command=_cmd("Show plan", "trimtab.showPlan", uri)),
+        ]
+    if project.owns_schema(path) or project.owns_migration(path):
+        out.append(t.CodeAction(title="trimtab: Apply pending migrations",
+                                kind=t.CodeActionKind.Source,
+                                command=_cmd("Migrate", "trimtab.migrate", uri)))
+    return out
+
+
+def _cmd(title: str, command: str, uri: str) -> t.Command:
+    return t.Command(title=title, command=command, arguments=[uri])
+
+
+def _rename_fix(ls: TrimtabServer, uri: str, path: str, r: dict[str, Any],
+                d: t.Diagnostic) -> list[t.CodeAction]:
+    from trimtab.sources.hints import hint_edit
+
+    doc = ls.workspace.get_text_document(uri)
+    try:
+        new_text = hint_edit(doc.source, path, split_statements(doc.source, path),
+                             tuple(r["target"]), r["old"])
+    except (KeyError, ValueError):
+        return []
+    old = quote_literal(r["old"]) if r["kind"] == "enum_value" else quote_ident(r["old"])
+    return [t.CodeAction(
+        title=f"Mark {r['new']} as renamed from {old} (keeps the data)",
+        kind=t.CodeActionKind.QuickFix, diagnostics=[d], is_preferred=True,
+        edit=_whole_document_edit(uri, doc, new_text))]
+
+
+def _default_fix(ls: TrimtabServer, uri: str, path: str, target: list[str],
+                 d: t.Diagnostic) -> list[t.CodeAction]:
+    """Insert `DEFAULT …` after the new NOT NULL column's type."""
+    if len(target) != 4:
+        return []
+    doc = ls.workspace.get_text_document(uri)
+    spans = object_spans(split_statements(doc.source, path))
+    span = spans.get(tuple(target))
+    if span is None:
+        return []
+    text = doc.source[span.start_offset:span.end_offset]
+    m = re.search(r"\bNOT\s+NULL\b", text, re.I)
+    if m is None:
+        return []
+    at = span.start_offset + m.start()
+    line = doc.source.count("\n", 0, at)
+    col = at - (doc.source.rfind("\n", 0, at) + 1)
+    pos = t.Position(line=line, character=col)
+    return [t.CodeAction(
+        title="Add a DEFAULT to the new NOT NULL column", kind=t.CodeActionKind.QuickFix,
+        diagnostics=[d], edit=t.WorkspaceEdit(changes={uri: [t.TextEdit(
+            range=t.Range(start=pos, end=pos), new_text="DEFAULT '' ")]}))]
+
+
+def _concurrently_fix(ls: TrimtabServer, uri: str, where: dict[str, int],
+                      d: t.Diagnostic) -> t.CodeAction:
+    doc = ls.workspace.get_text_document(uri)
+    line = doc.lines[where["line"]] if where["line"] < len(doc.lines) else ""
+    m = re.search(r"INDEX\s", line[where["column"]:], re.I)
+    edits = [t.TextEdit(range=t.Range(start=t.Position(line=0, character=0),
+                                      end=t.Position(line=0, character=0)),
+                        new_text=NO_TRANSACTION + "\n")]
+    if m:
+        col = where["column"] + m.end()
+        pos = t.Position(line=where["line"], character=col)
+        edits.append(t.TextEdit(range=t.Range(start=pos, end=pos), new_text="CONCURRENTLY "))
+    return t.CodeAction(title="Build the index CONCURRENTLY, outside a transaction",
+                        kind=t.CodeActionKind.QuickFix, diagnostics=[d],
+                        edit=t.WorkspaceEdit(changes={uri: edits}))
+
+
+def _whole_document_edit(uri: str, doc: Any, new_text: str) -> t.WorkspaceEdit:
+    end = t.Position(line=len(doc.lines), character=0)
+    return t.WorkspaceEdit(changes={uri: [t.TextEdit(
+        range=t.Range(start=t.Position(line=0, character=0), end=end), new_text=new_text)]})
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+def _project_of(ls: TrimtabServer, uri: str | None) -> Project:
+    if uri:
+        path = to_fs_path(uri)
+        project = ls.project_for(path) if path else None
+        if project is not None:
+            return project
+    if len(ls.projects) == 1:
+        return next(iter(ls.projects.values()))
+    raise TrimtabError("no trimtab project for this file",
+                       hint="open a folder that holds trimtab.toml")
+
+
+async def _run(ls: TrimtabServer, title: str, fn: Callable[[], Any]) -> Any:
+    """Run engine work in a thread with $/progress around it (when the client can show it)."""
+    token = str(uuid.uuid4())
+    caps = ls.client_capabilities.window
+    progress = bool(caps and caps.work_done_progress)
+    if progress:
+        try:
+            await ls.work_done_progress.create_async(token)
+            ls.work_done_progress.begin(token, t.WorkDoneProgressBegin(title=title))
+        except Exception:
+            progress = False
+    try:
+        return await asyncio.to_thread(fn)
+    finally:
+        if progress:
+            ls.work_done_progress.end(token, t.WorkDoneProgressEnd(message="done"))
+
+
+def _ask_from_thread(ls: TrimtabServer, loop: asyncio.AbstractEventLoop, message: str,
+                     yes: str) -> bool:
+    """Ask the user from a worker thread; no answer in 10 minutes is no."""
+    future = asyncio.run_coroutine_threadsafe(ls.window_show_message_request_async(
+        t.ShowMessageRequestParams(type=t.MessageType.Warning, message=message,
+                                   actions=[t.MessageActionItem(title=yes),
+                                            t.MessageActionItem(title="Cancel")])), loop)
+    try:
+        answer = future.result(timeout=600)
+    except Exception:
+        return False
+    return answer is not None and answer.title == yes
+
+
+def _hazard_lines(plan: Plan) -> str:
+    return "\n".join(f"- {h.text}" for s in plan.steps for h in s.hazards if h.needs_consent)
+
+
+def _message(ls: TrimtabServer, text: str, kind: t.MessageType = t.MessageType.Info) -> None:
+    ls.window_show_message(t.ShowMessageParams(type=kind, message=redact_message(text)))
+
+
+async def _command(ls: TrimtabServer, title: str, uri: str | None,
+                   fn: Callable[[Project, asyncio.AbstractEventLoop], dict[str, Any]],
+                   ) -> dict[str, Any]:
+    try:
+        project = _project_of(ls, uri)
+        if project.cfg is None:
+            raise TrimtabError(project.config_error or "the project's configuration is invalid")
+        loop = asyncio.get_running_loop()
+        result = await _run(ls, title, lambda: fn(project, loop))
+    except ConsentRequired as e:
+        _message(ls, f"trimtab: {e}", t.MessageType.Warning)
+        return {"ok": False, "error": e.as_dict()}
+    except TrimtabError as e:
+        _message(ls, f"trimtab: {e}", t.MessageType.Error)
+        return {"ok": False, "error": e.as_dict()}
+    _message(ls, f"trimtab: {result['message']}")
+    await ls.refresh(project)
+    return {"ok": True, **result}
+
+
+def _arg(args: tuple[Any, ...], i: int) -> str | None:
+    """Optional command arguments: pygls passes what the client sent, no more."""
+    value = args[i] if len(args) > i else None
+    return value if isinstance(value, str) and value else None
+
+
+@server.command("trimtab.push")
+async def push_command(ls: TrimtabServer, *args: Any) -> dict[str, Any]:
+    uri = _arg(args, 0)
+    def work(project: Project, loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
+        assert project.cfg is not None
+
+        def consent(plan: Plan) -> bool:
+            return _ask_from_thread(ls, loop, "trimtab: this push loses data:\n"
+                                    + _hazard_lines(plan), "Apply")
+        cfg = project.cfg
+        applied_migrations = _has_history(cfg)
+        if applied_migrations and not _ask_from_thread(
+                ls, loop, "trimtab: this database has applied migrations; a push makes it "
+                          "diverge from that history (drift). Push anyway?", "Push"):
+            raise ConsentRequired("push cancelled: nothing was applied")
+        result = engine.push(cfg, consent=consent)
+        n = len(result.plan.steps)
+        if not result.applied:
+            return {"message": "the database already matches the schema", "applied": 0}
+        return {"message": f"applied {n} change{'s' if n != 1 else ''} "
+                           f"({len(result.plan.statements)} statements)", "applied": n}
+    return await _command(ls, "trimtab: push", uri, work)
+
+
+def _has_history(cfg: Any) -> bool:
+    try:
+        st = engine.status(cfg)
+    except TrimtabError:
+        return False
+    return bool(st.applied)
+
+
+@server.command("trimtab.generate")
+async def generate_command(ls: TrimtabServer, *args: Any) -> dict[str, Any]:
+    uri, name = _arg(args, 0), _arg(args, 1)
+    def work(project: Project, loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
+        assert project.cfg is not None
+
+        def consent(plan: Plan) -> bool:
+            return _ask_from_thread(ls, loop, "trimtab: this migration loses data:\n"
+                                    + "\n".join(f"- {h.text}" for h in plan.hazards
+                                                if h.category == "data-loss"), "Write it")
+        result = engine.generate(project.cfg, name=name or None, consent=consent)
+        if result.migration is None:
+            return {"message": "nothing to generate: the migrations already produce the "
+                               "schema", "file": None}
+        path = str(result.migration.path)
+        return {"message": f"wrote {Path(path).name} ({len(result.plan.steps)} changes)",
+                "file": path}
+    out = await _command(ls, "trimtab: generate migration", uri, work)
+    if out.get("file"):
+        with contextlib.suppress(Exception):
+            await ls.window_show_document_async(t.ShowDocumentParams(
+                uri=from_fs_path(out["file"]) or out["file"], take_focus=False))
+    return out
+
+
+@server.command("trimtab.migrate")
+async def migrate_command(ls: TrimtabServer, *args: Any) -> dict[str, Any]:
+    uri = _arg(args, 0)
+    def work(project: Project, loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
+        assert project.cfg is not None
+        result, _ = engine.migrate(project.cfg)
+        done = [r.name for r in result.runs if r.status == "applied"]
+        if not done:
+            return {"message": "up to date: no pending migration", "applied": []}
+        return {"message": f"applied {len(done)} migration{'s' if len(done) != 1 else ''}: "
+                           + ", ".join(done), "applied": done}
+    return await _command(ls, "trimtab: migrate", uri, work)
+
+
+@server.command("trimtab.refresh")
+async def refresh_command(ls: TrimtabServer, *args: Any) -> dict[str, Any]:
+    uri = _arg(args, 0)
+    projects = [_project_of(ls, uri)] if uri else list(ls.projects.values())
+    for project in projects:
+        await ls.refresh(project)
+    return {"ok": True}
+
+
+@server.command("trimtab.showPlan")
+async def show_plan_command(ls: TrimtabServer, *args: Any) -> dict[str, Any]:
+    """The pending plan as a SQL document (the client shows it beside the schema)."""
+    project = _project_of(ls, _arg(args, 0))
+    texts = ls.texts_for(project)
+    if project.cfg is None:
+        return {"ok": False, "text": f"-- {project.config_error}\n"}
+    if project.exact is None or dict(project.exact.key) != texts:
+        project.exact = await asyncio.to_thread(project.analyze_exact, texts)
+    return {"ok": True, "text": plan_document(project), "uri": "trimtab-plan:/plan.sql"}
+
+
+def plan_document(project: Project) -> str:
+    exact = project.exact
+    out = ["-- trimtab: pending plan\n"]
+    if project.live_error:
+        out.append(f"-- database unreachable: {project.live_error}\n")
+    elif exact is not None and exact.live_plan is not None:
+        plan = exact.live_plan
+        out.append(f"-- against the database: {len(plan.steps)} change(s)\n")
+        for step in plan.steps:
+            out.append(f"\n-- {step.change.describe()}\n")
+            for h in step.hazards:
+                out.append(f"-- {h.severity}: {h.text} [{h.code}]\n")
+            out += [f"{s};\n" for s in step.sql]
+    errors = [f for items in (exact.findings.values() if exact else []) for f in items
+              if f.severity == "error"]
+    for f in errors:
+        out.append(f"-- error: {f.message.splitlines()[0]}\n")
+    if exact is not None and exact.snapshot_plan is not None and exact.snapshot_plan:
+        out.append(f"\n-- not yet in a migration: {len(exact.snapshot_plan.steps)} change(s)\n")
+        out += [f"-- {s.change.describe()}\n" for s in exact.snapshot_plan.steps]
+    return "".join(out)
+
+
+@server.command("trimtab.writeRenameHint")
+async def write_hint_command(ls: TrimtabServer, uri: str, rename: dict[str, Any]
+                             ) -> dict[str, Any]:
+    """Write a rename hint into the schema file (for clients without code action edits)."""
+    from trimtab.plan.renames import Rename
+
+    project = _project_of(ls, uri)
+    assert project.cfg is not None
+    r = Rename(rename["kind"], rename["schema"], rename["old"], rename["new"],
+               rename.get("parent"))
+    written = await asyncio.to_thread(engine.write_hints, project.cfg, [r])
+    await ls.refresh(project)
+    return {"ok": True, "files": [str(p) for p in written]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run over stdio (``--stdio``, which VS Code appends, is the only transport)."""
+    log_file = os.environ.get("TRIMTAB_LSP_LOG")  # stderr goes to the client's output panel
+    logging.basicConfig(level=logging.INFO if log_file else logging.WARNING,
+                        filename=log_file or None)
+    server.start_io()
+    return 0
+
+

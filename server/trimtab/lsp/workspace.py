@@ -1,0 +1,334 @@
+"""A project as the language server keeps it: settings, cached models, the last analyses.
+
+No LSP types and no SQL here: the engine reads and plans, ``analysis`` turns results into
+findings. Everything that touches a database or the shadow runs in a worker thread (the
+callers use ``asyncio.to_thread``); the fast path runs on the event loop and only reads
+cached models.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from trimtab import engine
+from trimtab.config import Config, load_config, redact
+from trimtab.errors import DatabaseError, SchemaError, TrimtabError
+from trimtab.lsp import analysis
+from trimtab.lsp.analysis import Finding
+from trimtab.migrations.folder import check as check_folder
+from trimtab.migrations.folder import read_folder
+from trimtab.model import Model
+from trimtab.plan import Plan, build_plan
+from trimtab.plan.changes import Hazard
+from trimtab.plan.hazards import classify_plan
+from trimtab.sources.sqlfile import (
+    Span,
+    Statement,
+    object_spans,
+    split_statements,
+    structural_model,
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the client may set (initializationOptions or workspace/configuration, section
+    ``trimtab``); anything unset comes from the project's configuration."""
+
+    database_url: str | None = None
+    database_url_env: str | None = None
+    schema: str | None = None
+    migrations: str | None = None
+    refresh_interval: float = 30.0  # seconds between live-database refreshes; 0: never
+    measure_timeout: float = 1.0
+
+    @staticmethod
+    def from_client(data: Mapping[str, Any] | None) -> Settings:
+        data = data or {}
+
+        def get(*names: str) -> Any:
+            for n in names:
+                if data.get(n) not in (None, ""):
+                    return data[n]
+            return None
+
+        return Settings(
+            database_url=get("databaseUrl", "database_url"),
+            database_url_env=get("databaseUrlEnv", "database_url_env"),
+            schema=get("schema", "schemaPath"),
+            migrations=get("migrations", "migrationsFolder"),
+            refresh_interval=float(get("refreshInterval", "refresh_interval") or 30.0),
+            measure_timeout=float(get("measureTimeout", "measure_timeout") or 1.0),
+        )
+
+
+@dataclass
+class Exact:
+    """The last exact analysis of the whole schema."""
+
+    key: tuple[tuple[str, str], ...]  # (file, text) of every schema file it read
+    findings: dict[str, list[Finding]]  # file -> findings
+    live_plan: Plan | None = None
+    snapshot_plan: Plan | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class Project:
+    root: Path
+    settings: Settings = field(default_factory=Settings)
+    cfg: Config | None = None
+    config_error: str | None = None
+    live: Model | None = None
+    live_skeleton: Model | None = None
+    sizes: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    live_error: str | None = None
+    unreachable_reported: bool = False
+    snapshot: Model | None = None
+    snapshot_skeleton: Model | None = None
+    exact: Exact | None = None
+    measured: dict[tuple[str, tuple[str, ...]], Hazard] = field(default_factory=dict)
+    remembered: dict[tuple[str, ...], Span] = field(default_factory=dict)
+    last_spans: Mapping[tuple[str, ...], Span] | None = None
+    skeletons: analysis.Skeletons = field(default_factory=analysis.Skeletons)
+    status_findings: list[Finding] = field(default_factory=list)
+    migration_findings: dict[str, list[Finding]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- configuration ----------------------------------------------------------------------
+
+    def load(self) -> None:
+        s = self.settings
+        url = s.database_url
+        if url is None and s.database_url_env:
+            url = os.environ.get(s.database_url_env)
+        try:
+            cfg = load_config(self.root, schema=self._abs(s.schema), url=url)
+            if s.migrations:
+                cfg = replace(cfg, migrations_dir=Path(self._abs(s.migrations) or ""))
+            self.cfg, self.config_error = cfg, None
+        except TrimtabError as e:
+            self.cfg, self.config_error = None, str(e)
+
+    def _abs(self, p: str | None) -> str | None:
+        if not p:
+            return None
+        return str(Path(p) if os.path.isabs(p) else self.root / p)
+
+    def schema_files(self) -> list[str]:
+        if self.cfg is None:
+            return []
+        try:
+            return engine.schema_files(self.cfg)
+        except OSError:
+            return []
+
+    def owns_schema(self, path: str) -> bool:
+        return os.path.abspath(path) in {os.path.abspath(f) for f in self.schema_files()}
+
+    def owns_migration(self, path: str) -> bool:
+        if self.cfg is None:
+            return False
+        p = Path(os.path.abspath(path))
+        return p.suffix == ".sql" and p.parent == self.cfg.migrations_dir.absolute()
+
+    # -- background refreshes (worker thread) -----------------------------------------------
+
+    def refresh_live(self) -> bool:
+        """Re-read the live database; True when it was reachable."""
+        if self.cfg is None:
+            return False
+        try:
+            live, sizes = engine.live_model(self.cfg)
+        except (DatabaseError, TrimtabError) as e:
+            with self.lock:
+                self.live_error = redact_message(str(e))
+            return False
+        with self.lock:
+            self.live, self.sizes = live, sizes
+            self.live_skeleton = analysis.skeleton(live)
+            self.live_error = None
+            self.unreachable_reported = False
+        return True
+
+    def refresh_snapshot(self) -> None:
+        if self.cfg is None:
+            return
+        try:
+            snap = engine.snapshot_model(self.cfg)
+        except (TrimtabError, OSError, ValueError):
+            snap = None
+        with self.lock:
+            self.snapshot = snap
+            self.snapshot_skeleton = analysis.skeleton(snap) if snap else None
+
+    def refresh_status(self, fallback: Span) -> None:
+        """Drift and migration problems, from the engine's status (replays migrations)."""
+        if self.cfg is None or not self.cfg.migrations_dir.is_dir():
+            self.status_findings = []
+            return
+        out: list[Finding] = []
+        by_file: dict[str, list[Finding]] = {}
+        try:
+            if self.live_error is None:
+                st = engine.status(self.cfg)
+                if st.drift:
+                    out.append(Finding(fallback, "warning", "drift",
+                                       "drift: the database differs from its applied "
+                                       "migrations:\n" + "\n".join(st.drift[:20])))
+                for problem in st.problems:
+                    name = problem.split()[2] if problem.startswith("applied migration") \
+                        else None
+                    f = self._migration_file(name)
+                    if f:
+                        by_file.setdefault(f, []).append(Finding(
+                            Span(f, 1, 1, 1, 10_000, 0, 0), "error", "edited-migration",
+                            problem))
+                    else:
+                        out.append(Finding(fallback, "error", "migrations", problem))
+        except TrimtabError as e:
+            out.append(Finding(fallback, "info", "status", f"migration status unknown: "
+                                                           f"{redact_message(str(e))}"))
+        for p in check_folder(self.cfg.migrations_dir):
+            if p.file:
+                line = max(p.line or 1, 1)
+                by_file.setdefault(p.file, []).append(Finding(
+                    Span(p.file, line, 1, line, 10_000, 0, 0), "error", "migrations-folder",
+                    p.message + (f" {p.hint}" if p.hint else "")))
+        self.status_findings = out
+        self.migration_findings = by_file
+
+    def _migration_file(self, name: str | None) -> str | None:
+        if not name or self.cfg is None:
+            return None
+        for m in read_folder(self.cfg.migrations_dir).migrations:
+            if m.name == name:
+                return str(m.path)
+        return None
+
+    def analyze_exact(self, texts: Mapping[str, str]) -> Exact:
+        """The engine's plan for the schema as the editor holds it (worker thread)."""
+        started = time.perf_counter()
+        cfg = self.cfg
+        assert cfg is not None
+        key = tuple(sorted(texts.items()))
+        findings: dict[str, list[Finding]] = {f: [] for f in self.schema_files()}
+        try:
+            source = engine.read_source(cfg, texts)
+        except SchemaError as e:
+            f = e.file or next(iter(findings), "")
+            findings.setdefault(f, []).append(_error_finding(e, f))
+            return Exact(key, findings, seconds=time.perf_counter() - started)
+        spans = object_spans(source.statements)
+        fallback = {f: _file_start(f) for f in findings}
+        live_plan = snapshot_plan = None
+        try:
+            if self.live_error is None:
+                lp = engine.plan_live(cfg, source, measure_timeout=self.settings.measure_timeout)
+                live_plan, desired = lp.plan, lp.desired
+                self._remember(spans)
+                for f in findings:
+                    mine = {k: v for k, v in spans.items() if v.file == f}
+                    items = [(s.change, s.hazards) for s in lp.plan.steps]
+                    findings[f] += [x for x in analysis.hazard_findings(
+                        items, spans, self.remembered, fallback[f]) if x.span.file == f]
+                    findings[f] += [x for x in analysis.candidate_findings(
+                        lp.candidates, mine, fallback[f]) if x.span.file == f]
+                with self.lock:
+                    self.measured = {(h.code, s.change.target): h for s in lp.plan.steps
+                                     for h in s.hazards if h.measured}
+            else:
+                desired = engine.desired_model(cfg, _offline_target(cfg), source.statements)
+            if self.snapshot is not None:
+                snapshot_plan = classify_plan(build_plan(self.snapshot, desired))
+                n = len(snapshot_plan.steps)
+                first = next(iter(findings), None)
+                if n and first:
+                    findings[first].append(Finding(
+                        fallback[first], "info", "not-in-a-migration",
+                        f"{n} change{'s' if n != 1 else ''} not in a migration: "
+                        "run Generate Migration"))
+        except SchemaError as e:
+            f = e.file if e.file in findings else next(iter(findings), "")
+            findings.setdefault(f, []).append(_error_finding(e, f))
+        except DatabaseError as e:
+            with self.lock:
+                self.live_error = redact_message(str(e))
+        for f, items in findings.items():
+            items += [x for x in self.status_findings if x.span.file == f] if items is not None \
+                else []
+        return Exact(key, findings, live_plan, snapshot_plan, time.perf_counter() - started)
+
+    def _remember(self, spans: Mapping[tuple[str, ...], Span]) -> None:
+        """Keep where objects that just left the file were, to show their removal there."""
+        with self.lock:
+            last = self.last_spans
+            if last is not None:
+                for key in last.keys() - spans.keys():
+                    self.remembered[key] = last[key]
+            self.last_spans = spans
+
+    # -- the fast path (event loop) -------------------------------------------------------
+
+    def analyze_fast(self, texts: Mapping[str, str]) -> dict[str, list[Finding]]:
+        """Findings for every schema file from the structural model, against the cached
+        live database (or, when it cannot be reached, the last snapshot)."""
+        files = self.schema_files()
+        statements: list[Statement] = []
+        for f in files:
+            text = texts.get(f)
+            if text is None:
+                try:
+                    text = Path(f).read_text(encoding="utf-8-sig")
+                except OSError:
+                    continue
+            statements += split_statements(text, f)
+        model, issues = structural_model(statements)
+        spans = object_spans(statements)
+        out: dict[str, list[Finding]] = {f: [] for f in files}
+        for x in analysis.issue_findings(issues):
+            out.setdefault(x.span.file, []).append(x)
+        base = self.live_skeleton if self.live_skeleton is not None else self.snapshot_skeleton
+        if base is not None:
+            items = analysis.fast_changes(base, self.skeletons.model(model), self.skeletons)
+            items = [(c, analysis.measured(h, self.measured, c.target)) for c, h in items]
+            for f in files:
+                out[f] += [x for x in analysis.hazard_findings(
+                    items, spans, self.remembered, _file_start(f)) if x.span.file == f]
+        self._remember(spans)
+        return out
+
+
+def _file_start(f: str) -> Span:
+    return Span(f, 1, 1, 1, 1, 0, 0)
+
+
+def _error_finding(e: TrimtabError, f: str) -> Finding:
+    line = e.line or 1
+    col = e.column or 1
+    message = e.message + (f"\n{e.hint}" if e.hint else "")
+    return Finding(Span(f, line, col, line, 10_000, 0, 0), "error", "postgres",
+                   redact_message(message))
+
+
+def _offline_target(cfg: Config) -> engine.Target:
+    """Where the shadow goes while the database is down: the configured shadow server,
+    else the embedded one."""
+    if cfg.shadow_database_url:
+        return engine.Target(cfg.shadow_database_url, redact(cfg.shadow_database_url) or "")
+    from trimtab import embedded
+
+    return engine.Target(embedded.ensure_database(cfg.root), "embedded", True)
+
+
+def redact_message(text: str) -> str:
+    """Messages may quote a URL: never show its password."""
+    import re
+
+    return re.sub(r"(postgres(?:ql)?://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)

@@ -1,0 +1,14 @@
+"""The language-server latency benchmark in its smoke mode, so it cannot rot."""
+
+from __future__ import annotations
+
+from bench.lsp import run
+
+
+def test_quick_latency_run_measures_every_edit(admin_url: str) -> None:
+    result = run(tables=10, edits=4, dsn=admin_url)
+    fast, exact = result["fast"], result["exact"]
+    assert isinstance(fast, list) and isinstance(exact, list)
+    assert len(fast) == len(exact) == 4
+    # Each edit's diagnostics come before its exact refinement, and both arrive.
+    assert all(0 < f <= e for f, e in zip(fast, exact, strict=True))
