@@ -279,3 +279,76 @@ async def test_show_plan_is_a_sql_document(client: LanguageClient, workspace: Pa
         command="trimtab.showPlan", arguments=[uri]))
     assert "CREATE TABLE public.t" in result["text"]
     assert result["text"].startswith("-- trimtab: pending plan")
+
+
+async def test_an_edited_applied_migration_is_flagged_on_its_file(
+        client: LanguageClient, workspace: Path) -> None:
+    uri = open_doc(client, workspace / "schema.sql", "CREATE TABLE a (id int);\n")
+    await client.workspace_execute_command_async(t.ExecuteCommandParams(
+        command="trimtab.generate", arguments=[uri]))
+    await client.workspace_execute_command_async(t.ExecuteCommandParams(
+        command="trimtab.migrate", arguments=[uri]))
+    migration = workspace / "migrations" / "0000_init.sql"
+    migration.write_text(migration.read_text() + "\nCREATE TABLE sneaky (id int);\n")
+    m_uri = open_doc(client, migration, migration.read_text())
+    await client.workspace_execute_command_async(t.ExecuteCommandParams(
+        command="trimtab.refresh", arguments=[uri]))
+    diags = await until(client, m_uri, lambda ds: any("edited" in d.message or "checksum"
+                                                      in d.message for d in ds))
+    assert all(d.severity == t.DiagnosticSeverity.Error for d in diags)
+
+
+async def test_a_blocking_index_build_on_a_large_table_gets_a_fix(
+        client: LanguageClient, workspace: Path, db_url: str) -> None:
+    db(db_url, "CREATE TABLE events (id int, kind text);"
+               "INSERT INTO events SELECT i, 'k' FROM generate_series(1, 20000) i; "
+               "ANALYZE events")
+    uri = open_doc(client, workspace / "schema.sql",
+                   "CREATE TABLE events (id int, kind text);\n")
+    await client.workspace_execute_command_async(t.ExecuteCommandParams(
+        command="trimtab.refresh", arguments=[uri]))
+    (workspace / "migrations").mkdir(exist_ok=True)
+    m_uri = open_doc(client, workspace / "migrations" / "0001_index.sql",
+                     "CREATE INDEX events_kind ON events (kind);\n")
+    diags = await until(client, m_uri, has("blocking-create-index", "~20,000 rows"))
+    d = diags[0]
+    actions = await client.text_document_code_action_async(t.CodeActionParams(
+        text_document=t.TextDocumentIdentifier(uri=m_uri), range=d.range,
+        context=t.CodeActionContext(diagnostics=[d])))
+    fix = next(a for a in actions or [] if isinstance(a, t.CodeAction) and a.edit)
+    edits = fix.edit.changes[m_uri]  # type: ignore[index, union-attr]
+    assert [e.new_text for e in edits] == ["-- trimtab:no-transaction\n", "CONCURRENTLY "]
+
+
+async def test_a_new_not_null_column_gets_a_default_fix(client: LanguageClient,
+                                                        workspace: Path, db_url: str) -> None:
+    db(db_url, "CREATE TABLE t (id int); INSERT INTO t VALUES (1)")
+    uri = open_doc(client, workspace / "schema.sql",
+                   "CREATE TABLE t (\n  id int,\n  code text NOT NULL\n);\n")
+    diags = await until(client, uri, has("adds-required-column", "1 row, this will fail"))
+    d = next(d for d in diags if d.code == "adds-required-column")
+    assert d.severity == t.DiagnosticSeverity.Error and d.range.start.line == 2
+    actions = await client.text_document_code_action_async(t.CodeActionParams(
+        text_document=t.TextDocumentIdentifier(uri=uri), range=d.range,
+        context=t.CodeActionContext(diagnostics=[d])))
+    fix = next(a for a in actions or [] if isinstance(a, t.CodeAction) and a.edit)
+    edit = fix.edit.changes[uri][0]  # type: ignore[index, union-attr]
+    assert (edit.range.start.line, edit.range.start.character) == (2, 12)
+    assert edit.new_text.startswith("DEFAULT ")
+
+
+async def test_push_over_a_migrated_database_warns_first(client: LanguageClient,
+                                                        workspace: Path, db_url: str) -> None:
+    uri = open_doc(client, workspace / "schema.sql", "CREATE TABLE a (id int);\n")
+    await client.workspace_execute_command_async(t.ExecuteCommandParams(
+        command="trimtab.generate", arguments=[uri]))
+    await client.workspace_execute_command_async(t.ExecuteCommandParams(
+        command="trimtab.migrate", arguments=[uri]))
+    change_doc(client, uri, 2, "CREATE TABLE a (id int);\nCREATE TABLE b (id int);\n")
+    (workspace / "schema.sql").write_text("CREATE TABLE a (id int);\nCREATE TABLE b (id int);\n")
+    client.answers = ["Cancel"]  # type: ignore[attr-defined]
+    result = await client.workspace_execute_command_async(t.ExecuteCommandParams(
+        command="trimtab.push", arguments=[uri]))
+    assert result["ok"] is False
+    assert "diverge from that history" in client.questions[-1]  # type: ignore[attr-defined]
+    assert db(db_url, "SELECT to_regclass('public.b') IS NULL") == [(True,)]

@@ -873,6 +873,8 @@ def main(argv: list[str] | None = None) -> int:
     log_file = os.environ.get("TRIMTAB_LSP_LOG")  # stderr goes to the client's output panel
     logging.basicConfig(level=logging.INFO if log_file else logging.WARNING,
                         filename=log_file or None)
+    # pygls logs whole messages at INFO, settings (and their URLs) included: not ours to show.
+    logging.getLogger("pygls").setLevel(logging.WARNING)
     server.start_io()
     return 0
 
