@@ -197,8 +197,6 @@ def _owner_keys(change: Change) -> list[tuple[str, ...]]:
         parent = change.parent
         if isinstance(parent, (Table, View)):
             out.append(parent.key)
-    elif t[0] == "comment":
-        pass
     return out
 
 

@@ -516,7 +516,7 @@ _SYMBOL_KINDS = {
 }
 
 
-def _range(span: Span, lines: list[str] | None = None) -> t.Range:
+def _range(span: Span) -> t.Range:
     return t.Range(start=t.Position(line=span.line - 1, character=span.column - 1),
                    end=t.Position(line=span.end_line - 1, character=span.end_column))
 

@@ -261,8 +261,7 @@ class Project:
             with self.lock:
                 self.live_error = redact_message(str(e))
         for f, items in findings.items():
-            items += [x for x in self.status_findings if x.span.file == f] if items is not None \
-                else []
+            items += [x for x in self.status_findings if x.span.file == f]
         return Exact(key, findings, live_plan, snapshot_plan, time.perf_counter() - started)
 
     def _remember(self, spans: Mapping[tuple[str, ...], Span]) -> None:
