@@ -263,8 +263,9 @@ def candidate_json(r: Rename, source: Source | None = None) -> dict[str, object]
 
 
 def _rename_question(pending: list[Rename], source: Source) -> str:
-    lines = [f"nothing was applied: {len(pending)} possible rename"
-             f"{'s' if len(pending) != 1 else ''} need a decision"]
+    many = len(pending) != 1
+    lines = [f"nothing was applied: {len(pending)} possible rename{'s' if many else ''} "
+             f"need{'' if many else 's'} a decision"]
     for r in pending:
         where = _where(r, source)
         lines.append(f"  - {candidate_text(r)}: renamed, or dropped and created?")
