@@ -352,3 +352,32 @@ async def test_push_over_a_migrated_database_warns_first(client: LanguageClient,
     assert result["ok"] is False
     assert "diverge from that history" in client.questions[-1]  # type: ignore[attr-defined]
     assert db(db_url, "SELECT to_regclass('public.b') IS NULL") == [(True,)]
+
+
+async def test_a_type_change_without_using_gets_a_fix(client: LanguageClient, workspace: Path,
+                                                     db_url: str) -> None:
+    db(db_url, "CREATE TABLE t (id int, code text, note varchar(10))")
+    uri = open_doc(client, workspace / "schema.sql",
+                   "CREATE TABLE t (id int, code text, note varchar(10));\n")
+    await client.workspace_execute_command_async(t.ExecuteCommandParams(
+        command="trimtab.refresh", arguments=[uri]))
+    (workspace / "migrations").mkdir(exist_ok=True)
+    # As drizzle-kit writes it; the text change needs no USING (every type casts to text).
+    text = ('ALTER TABLE "t" ALTER COLUMN "code" SET DATA TYPE integer;\n'
+            'ALTER TABLE "t" ALTER COLUMN "note" SET DATA TYPE text;\n')
+    m_uri = open_doc(client, workspace / "migrations" / "0001_code.sql", text)
+    diags = await until(client, m_uri, has("type-needs-using", "from text to integer"))
+    assert [d.code for d in diags] == ["type-needs-using"]
+    d = diags[0]
+    assert d.severity == t.DiagnosticSeverity.Error and d.range.start.line == 0
+    actions = await client.text_document_code_action_async(t.CodeActionParams(
+        text_document=t.TextDocumentIdentifier(uri=m_uri), range=d.range,
+        context=t.CodeActionContext(diagnostics=[d])))
+    fix = next(a for a in actions or [] if isinstance(a, t.CodeAction) and a.edit)
+    edit = fix.edit.changes[m_uri][0]  # type: ignore[index, union-attr]
+    assert edit.new_text == " USING code::integer"
+    assert (edit.range.start.line, edit.range.start.character) == (0, text.index(";"))
+    fixed = text.replace(";", " USING code::integer;", 1)
+    change_doc(client, m_uri, 2, fixed)
+    await until(client, m_uri, lambda ds: not ds)
+    db(db_url, fixed)  # and PostgreSQL agrees

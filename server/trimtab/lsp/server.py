@@ -12,29 +12,39 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from lsprotocol import types as t
 from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
+from pygls.workspace.position_codec import PositionCodec
 
 from trimtab import __version__, engine
 from trimtab.errors import ConsentRequired, TrimtabError
-from trimtab.lsp import analysis, symbols
+from trimtab.lsp import analysis, positions, symbols
 from trimtab.lsp.analysis import Finding
+from trimtab.lsp.pretty import layout
 from trimtab.lsp.workspace import Project, Settings, redact_message
 from trimtab.migrations.folder import NO_TRANSACTION
 from trimtab.model import quote_ident, quote_literal
 from trimtab.plan import Plan
-from trimtab.sources.sqlfile import Span, object_spans, split_statements
+from trimtab.plan.render import needs_using
+from trimtab.sources.sqlfile import (
+    Span,
+    canonical_type,
+    object_spans,
+    split_statements,
+    structural_model,
+)
 
 log = logging.getLogger("trimtab.lsp")
 
 DEBOUNCE = 0.4  # seconds of quiet before the exact path runs after an edit
 _SEVERITY = {"error": t.DiagnosticSeverity.Error, "warning": t.DiagnosticSeverity.Warning,
-             "info": t.DiagnosticSeverity.Information, "hint": t.DiagnosticSeverity.Hint}
+             "info": t.DiagnosticSeverity.Information,
+             "information": t.DiagnosticSeverity.Information, "hint": t.DiagnosticSeverity.Hint}
 COMMANDS = ("trimtab.push", "trimtab.generate", "trimtab.migrate", "trimtab.refresh",
             "trimtab.showPlan", "trimtab.writeRenameHint")
 
@@ -47,6 +57,7 @@ class TrimtabServer(LanguageServer):
         self.exact_tasks: dict[Path, asyncio.Task[None]] = {}
         self.refresh_task: asyncio.Task[None] | None = None
         self.published: dict[str, int | None] = {}
+        self.settings_reported: set[str] = set()
 
     # -- projects ---------------------------------------------------------------------------
 
@@ -59,10 +70,20 @@ class TrimtabServer(LanguageServer):
         return best
 
     def add_project(self, root: Path) -> Project:
-        project = Project(root, Settings.from_client(self.client_settings))
-        project.load()
+        project = Project(root)
         self.projects[root] = project
+        self.configure(project, self.client_settings)
         return project
+
+    def configure(self, project: Project, data: dict[str, Any]) -> None:
+        project.settings = Settings.from_client(data)
+        project.load()
+        problems = [p for p in project.settings.problems if p not in self.settings_reported]
+        if problems:
+            self.settings_reported.update(problems)
+            self.window_show_message(t.ShowMessageParams(
+                type=t.MessageType.Warning,
+                message="trimtab: ignoring settings: " + "; ".join(problems)))
 
     def texts_for(self, project: Project) -> dict[str, str]:
         """The open buffers of the project's schema files."""
@@ -79,7 +100,18 @@ class TrimtabServer(LanguageServer):
         uri = from_fs_path(path) or path
         doc = self.workspace.text_documents.get(uri)
         version = doc.version if doc is not None else None
-        diagnostics = [to_diagnostic(f, doc.lines if doc else None) for f in findings]
+        if doc is not None:
+            lines = doc.lines
+        else:  # the client shows a closed file's diagnostics on the text on disk
+            try:
+                lines = Path(path).read_text(encoding="utf-8").splitlines(keepends=True)
+            except (OSError, UnicodeDecodeError):
+                lines = []
+        codec = self.workspace.position_codec
+        project = self.project_for(path)
+        overrides = project.settings.severity if project is not None else {}
+        diagnostics = [to_diagnostic(f, lines, codec, overrides.get(f.code or ""))
+                       for f in findings if overrides.get(f.code or "") != "off"]
         self.text_document_publish_diagnostics(t.PublishDiagnosticsParams(
             uri=uri, diagnostics=diagnostics, version=version))
         self.published[uri] = version
@@ -194,13 +226,14 @@ class TrimtabServer(LanguageServer):
             await asyncio.to_thread(project.refresh_status, _start(files[0]))
         self.report_unreachable(project, was_down)
         self.publish_fast(project)
-        for path, items in project.migration_findings.items():
-            self.publish(path, items)
-        for uri in list(self.published):
+        # Every migration file with something to say, or that had something to say before.
+        paths = set(project.migration_findings)
+        for uri in [*self.published, *self.workspace.text_documents]:
             path = to_fs_path(uri)
-            if path and project.owns_migration(path) and path not in \
-                    project.migration_findings:
-                self.publish(path, [])
+            if path and project.owns_migration(path):
+                paths.add(path)
+        for path in sorted(paths):
+            self.publish(path, migration_findings(self, project, path))
         self.schedule_exact(project, 0)
 
     async def refresh_loop(self) -> None:
@@ -211,9 +244,10 @@ class TrimtabServer(LanguageServer):
             if not interval:
                 continue
             for project in list(self.projects.values()):
-                before = project.live
+                before, was_down = project.live, project.live_error is not None
                 await asyncio.to_thread(project.refresh_live)
-                if project.live != before:
+                self.report_unreachable(project, was_down)
+                if project.live != before or was_down != (project.live_error is not None):
                     self.publish_fast(project)
                     self.schedule_exact(project, 0)
 
@@ -221,16 +255,11 @@ class TrimtabServer(LanguageServer):
 server = TrimtabServer()
 
 
-def to_diagnostic(f: Finding, lines: list[str] | None) -> t.Diagnostic:
-    end_col = f.span.end_column
-    if lines is not None and 0 < f.span.end_line <= len(lines):
-        end_col = min(end_col, len(lines[f.span.end_line - 1].rstrip("\r\n")))
-    start = t.Position(line=max(f.span.line - 1, 0), character=max(f.span.column - 1, 0))
-    end = t.Position(line=max(f.span.end_line - 1, 0), character=max(end_col, start.character))
-    if end.line == start.line and end.character <= start.character:
-        end = t.Position(line=start.line, character=start.character + 1)
-    return t.Diagnostic(range=t.Range(start=start, end=end), message=f.message,
-                        severity=_SEVERITY.get(f.severity, t.DiagnosticSeverity.Information),
+def to_diagnostic(f: Finding, lines: Sequence[str], codec: PositionCodec,
+                  severity: str | None = None) -> t.Diagnostic:
+    return t.Diagnostic(range=positions.span_range(lines, f.span, codec), message=f.message,
+                        severity=_SEVERITY.get(severity or f.severity,
+                                               t.DiagnosticSeverity.Information),
                         code=f.code, source=analysis.SOURCE,
                         data=dict(f.data) if f.data else None)
 
@@ -244,6 +273,8 @@ def _start(f: str) -> Span:
 
 @server.feature(t.INITIALIZE)
 def initialize(ls: TrimtabServer, params: t.InitializeParams) -> None:
+    # pygls has just built the workspace; nothing is open yet (see positions.LspWorkspace).
+    ls.protocol._workspace = positions.lsp_workspace(ls.workspace, params)
     ls.client_settings = _section(params.initialization_options)
     roots = [to_fs_path(w.uri) for w in params.workspace_folders or []]
     if not roots and params.root_uri:
@@ -280,19 +311,21 @@ async def initialized(ls: TrimtabServer, params: t.InitializedParams) -> None:
 
 
 async def _read_client_configuration(ls: TrimtabServer) -> None:
+    """The ``trimtab`` section for each project's folder (settings may differ per folder
+    of a multi-root workspace), over what initializationOptions said."""
     caps = ls.client_capabilities.workspace
-    if caps is None or not caps.configuration:
+    if caps is None or not caps.configuration or not ls.projects:
         return
+    projects = list(ls.projects.values())
     try:
         result = await asyncio.wait_for(ls.workspace_configuration_async(t.ConfigurationParams(
-            items=[t.ConfigurationItem(section="trimtab")])), 5)
+            items=[t.ConfigurationItem(section="trimtab", scope_uri=from_fs_path(str(p.root)))
+                   for p in projects])), 5)
     except Exception:
         return
-    if result and isinstance(result[0], dict):
-        ls.client_settings = {**ls.client_settings, **result[0]}
-        for project in ls.projects.values():
-            project.settings = Settings.from_client(ls.client_settings)
-            project.load()
+    for project, section in zip(projects, result or [], strict=False):
+        if isinstance(section, dict):
+            ls.configure(project, {**ls.client_settings, **section})
 
 
 @server.feature(t.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -302,7 +335,7 @@ async def did_change_configuration(ls: TrimtabServer,
     if settings:
         ls.client_settings = settings
         for project in ls.projects.values():
-            project.settings = Settings.from_client(settings)
+            ls.configure(project, settings)
     else:
         await _read_client_configuration(ls)
     for project in list(ls.projects.values()):
@@ -316,10 +349,11 @@ async def did_change_folders(ls: TrimtabServer,
         path = to_fs_path(w.uri)
         if path:
             ls.projects.pop(Path(path), None)
-    for w in params.event.added:
-        path = to_fs_path(w.uri)
-        if path:
-            await ls.refresh(ls.add_project(Path(path)))
+    added = [ls.add_project(Path(p)) for w in params.event.added if (p := to_fs_path(w.uri))]
+    if added:
+        await _read_client_configuration(ls)
+    for project in added:
+        await ls.refresh(project)
 
 
 @server.feature(t.WORKSPACE_DID_CHANGE_WATCHED_FILES)
@@ -381,10 +415,14 @@ def migration_findings(ls: TrimtabServer, project: Project, path: str) -> list[F
     blocking CREATE INDEX on a table the database says is large."""
     out = list(project.migration_findings.get(path, []))
     doc = ls.workspace.text_documents.get(from_fs_path(path) or "")
-    text = doc.source if doc else Path(path).read_text(encoding="utf-8")
+    try:
+        text = doc.source if doc else Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return out  # deleted meanwhile, or not text: the status says what it can
     if NO_TRANSACTION in text.split("\n\n", 1)[0]:
         return out
     for st in split_statements(text, path):
+        out += _type_change_findings(project, text, st)
         m = re.match(r"CREATE\s+(UNIQUE\s+)?INDEX\s+(?!CONCURRENTLY)(?:IF NOT EXISTS\s+)?"
                      r"(\S+)\s+ON\s+(?:ONLY\s+)?([\w\".]+)", st.text, re.I)
         if not m:
@@ -404,6 +442,51 @@ def migration_findings(ls: TrimtabServer, project: Project, path: str) -> list[F
     return out
 
 
+_NAME = r'(?:"(?:[^"]|"")+"|[\w$]+)'
+_ALTER_TABLE = re.compile(rf"ALTER\s+TABLE\s+(?:ONLY\s+)?(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?"
+                          rf"({_NAME}(?:\s*\.\s*{_NAME})?)", re.I)
+_ALTER_TYPE = re.compile(rf"ALTER\s+(?:COLUMN\s+)?({_NAME})\s+(?:SET\s+DATA\s+)?TYPE\s+"
+                         r"(.+?)\s*(?=\bUSING\b|\bCOLLATE\b|,|;|$)", re.I | re.S)
+_STRING_TYPES = ("text", "character varying", "character", "name", "citext")
+
+
+def _ident(raw: str) -> str:
+    return raw[1:-1].replace('""', '"') if raw.startswith('"') else raw.lower()
+
+
+def _type_change_findings(project: Project, text: str, st: Any) -> list[Finding]:
+    """``ALTER COLUMN ... TYPE`` without USING where PostgreSQL has no automatic cast from
+    the column's type in the database (drizzle-kit writes these): the migration would fail.
+    """
+    head = _ALTER_TABLE.match(st.text)
+    if head is None or project.live is None:
+        return []
+    names = [_ident(p.strip()) for p in re.findall(_NAME, head.group(1))]
+    schema, table_name = (names[0], names[1]) if len(names) == 2 else ("public", names[0])
+    table = project.live.table(schema, table_name)
+    out: list[Finding] = []
+    for m in _ALTER_TYPE.finditer(st.text, head.end()):
+        column = table.column(_ident(m.group(1))) if table is not None else None
+        if column is None or re.match(r"\s*USING\b", st.text[m.end(2):], re.I):
+            continue
+        new = canonical_type(m.group(2))
+        if column.type == new or not needs_using(column.type, new) or \
+                new.split("(", 1)[0] in _STRING_TYPES:
+            continue
+        at = st.span.start_offset + m.end(2)
+        line, col = positions.offset_position(text, at)
+        first, first_col = positions.offset_position(text, st.span.start_offset + m.start())
+        using = f" USING {quote_ident(column.name)}::{new}"
+        out.append(Finding(
+            Span(st.span.file, first + 1, first_col + 1, line + 1, col, 0, 0), "error",
+            "type-needs-using",
+            f"PostgreSQL cannot convert {schema}.{table_name}.{column.name} from "
+            f"{column.type} to {new} without a USING clause: this migration would fail\n"
+            f"fix: add `{using.strip()}` (or an expression that converts the values)",
+            {"using": {"line": line, "column": col, "text": using}}))
+    return out
+
+
 LARGE_TABLE = 10_000  # rows from which a blocking index build is worth a warning
 
 
@@ -418,10 +501,6 @@ def _statements(ls: TrimtabServer, uri: str) -> tuple[str, list[Any]] | None:
     return path, split_statements(doc.source, path)
 
 
-def _offset(lines: list[str], pos: t.Position) -> int:
-    return sum(len(line) for line in lines[:pos.line]) + pos.character
-
-
 @server.feature(t.TEXT_DOCUMENT_HOVER)
 async def hover(ls: TrimtabServer, params: t.HoverParams) -> t.Hover | None:
     found = _statements(ls, params.text_document.uri)
@@ -432,7 +511,8 @@ async def hover(ls: TrimtabServer, params: t.HoverParams) -> t.Hover | None:
     if project is None or not project.owns_schema(path):
         return None
     doc = ls.workspace.get_text_document(params.text_document.uri)
-    key = symbols.object_at(statements, path, _offset(doc.lines, params.position))
+    key = symbols.object_at(statements, path,
+                            positions.to_offset(doc.lines, params.position, doc.position_codec))
     if key is None:
         return None
     facts = None
@@ -484,7 +564,7 @@ def hover_text(project: Project, key: tuple[str, ...],
         parts.append("_pending SQL against the database: still computing_")
     elif steps:
         parts.append("pending SQL against the database:\n```sql\n" + "".join(
-            f"{s};\n" for st in steps for s in st.sql) + "```")
+            f"{layout(s)};\n" for st in steps for s in st.sql) + "```")
         for st in steps:
             for h in st.hazards:
                 parts.append(f"- {h.severity}: {h.text} `[{h.code}]`")
@@ -493,7 +573,7 @@ def hover_text(project: Project, key: tuple[str, ...],
     snap = _related(exact.snapshot_plan if exact else None, key)
     if snap:
         parts.append("not yet in a migration:\n```sql\n" + "".join(
-            f"{s};\n" for st in snap for s in st.sql) + "```")
+            f"{layout(s)};\n" for st in snap for s in st.sql) + "```")
     return "\n\n".join(parts)
 
 
@@ -516,9 +596,8 @@ _SYMBOL_KINDS = {
 }
 
 
-def _range(span: Span) -> t.Range:
-    return t.Range(start=t.Position(line=span.line - 1, character=span.column - 1),
-                   end=t.Position(line=span.end_line - 1, character=span.end_column))
+def _range(doc: Any, span: Span) -> t.Range:
+    return positions.span_range(doc.lines, span, doc.position_codec)
 
 
 @server.feature(t.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
@@ -527,11 +606,13 @@ def document_symbol(ls: TrimtabServer,
     found = _statements(ls, params.text_document.uri)
     if found is None:
         return []
+    doc = ls.workspace.get_text_document(params.text_document.uri)
 
     def convert(s: symbols.Symbol) -> t.DocumentSymbol:
         return t.DocumentSymbol(name=s.name, detail=s.detail or None,
                                 kind=_SYMBOL_KINDS.get(s.kind, t.SymbolKind.Object),
-                                range=_range(s.span), selection_range=_range(s.selection),
+                                range=_range(doc, s.span),
+                                selection_range=_range(doc, s.selection),
                                 children=[convert(c) for c in s.children] or None)
 
     return [convert(s) for s in symbols.document_symbols(found[1])]
@@ -544,10 +625,11 @@ def definition(ls: TrimtabServer, params: t.DefinitionParams) -> t.Location | No
         return None
     path, statements = found
     doc = ls.workspace.get_text_document(params.text_document.uri)
-    span = symbols.definition(statements, path, _offset(doc.lines, params.position))
+    span = symbols.definition(statements, path,
+                              positions.to_offset(doc.lines, params.position, doc.position_codec))
     if span is None:
         return None
-    return t.Location(uri=from_fs_path(span.file) or span.file, range=_range(span))
+    return t.Location(uri=from_fs_path(span.file) or span.file, range=_range(doc, span))
 
 
 # -- code actions ---------------------------------------------------------------------------------
@@ -568,9 +650,11 @@ def code_action(ls: TrimtabServer, params: t.CodeActionParams) -> list[t.CodeAct
             out += _rename_fix(ls, uri, path, data["rename"], d)
         hz = data.get("hazard") or {}
         if hz.get("code") == "adds-required-column":
-            out += _default_fix(ls, uri, path, data.get("target", []), d)
+            out += _default_fix(ls, project, uri, path, data.get("target", []), d)
         if "concurrently" in data:
             out.append(_concurrently_fix(ls, uri, data["concurrently"], d))
+        if "using" in data:
+            out.append(_using_fix(ls, uri, data["using"], d))
     if project.owns_schema(path):
         out += [
             t.CodeAction(title="trimtab: Push the schema to the database",
@@ -610,28 +694,66 @@ def _rename_fix(ls: TrimtabServer, uri: str, path: str, r: dict[str, Any],
         edit=_whole_document_edit(uri, doc, new_text))]
 
 
-def _default_fix(ls: TrimtabServer, uri: str, path: str, target: list[str],
-                 d: t.Diagnostic) -> list[t.CodeAction]:
-    """Insert `DEFAULT …` after the new NOT NULL column's type."""
+def _default_fix(ls: TrimtabServer, project: Project, uri: str, path: str,
+                 target: list[str], d: t.Diagnostic) -> list[t.CodeAction]:
+    """Insert `DEFAULT <a value of the column's type>` before the new column's NOT NULL."""
     if len(target) != 4:
         return []
     doc = ls.workspace.get_text_document(uri)
-    spans = object_spans(split_statements(doc.source, path))
+    statements = split_statements(doc.source, path)
+    default = _default_for(_desired_type(project, statements, tuple(target)))
+    if default is None:
+        return []
+    spans = object_spans(statements)
     span = spans.get(tuple(target))
     if span is None:
         return []
-    text = doc.source[span.start_offset:span.end_offset]
-    m = re.search(r"\bNOT\s+NULL\b", text, re.I)
+    m = re.search(r"\bNOT\s+NULL\b", doc.source[span.start_offset:span.end_offset], re.I)
     if m is None:
         return []
-    at = span.start_offset + m.start()
-    line = doc.source.count("\n", 0, at)
-    col = at - (doc.source.rfind("\n", 0, at) + 1)
-    pos = t.Position(line=line, character=col)
+    line, col = positions.offset_position(doc.source, span.start_offset + m.start())
+    pos = positions.to_client(doc.lines, line, col, doc.position_codec)
     return [t.CodeAction(
-        title="Add a DEFAULT to the new NOT NULL column", kind=t.CodeActionKind.QuickFix,
-        diagnostics=[d], edit=t.WorkspaceEdit(changes={uri: [t.TextEdit(
-            range=t.Range(start=pos, end=pos), new_text="DEFAULT '' ")]}))]
+        title=f"Add DEFAULT {default} to the new NOT NULL column",
+        kind=t.CodeActionKind.QuickFix, diagnostics=[d], edit=t.WorkspaceEdit(changes={uri: [
+            t.TextEdit(range=t.Range(start=pos, end=pos), new_text=f"DEFAULT {default} ")]}))]
+
+
+def _desired_type(project: Project, statements: list[Any],
+                  target: tuple[str, ...]) -> str | None:
+    """The column's type as the exact path canonicalised it, else as the file reads."""
+    exact = project.exact
+    for step in exact.live_plan.steps if exact and exact.live_plan else ():
+        if step.change.target == target and step.change.after is not None:
+            return getattr(step.change.after, "type", None)
+    table = structural_model(statements)[0].table(target[1], target[2])
+    column = next((c for c in table.columns if c.name == target[3]), None) if table else None
+    return column.type if column else None
+
+
+def _default_for(type_sql: str | None) -> str | None:
+    """A neutral value of a type, for existing rows; None when there is no obvious one."""
+    if type_sql is None:
+        return None
+    if type_sql.endswith("[]"):
+        return "'{}'"
+    base = type_sql.split("(", 1)[0]
+    if base in ("smallint", "integer", "bigint", "numeric", "real", "double precision",
+                "money"):
+        return "0"
+    if base in ("text", "character varying", "character", "citext"):
+        return "''"
+    if base == "boolean":
+        return "false"
+    if base in ("json", "jsonb"):
+        return "'{}'"
+    if base.startswith("timestamp") or base == "date":
+        return "now()"
+    if base == "uuid":
+        return "gen_random_uuid()"
+    if base == "interval":
+        return "'0'"
+    return None
 
 
 def _concurrently_fix(ls: TrimtabServer, uri: str, where: dict[str, int],
@@ -639,16 +761,25 @@ def _concurrently_fix(ls: TrimtabServer, uri: str, where: dict[str, int],
     doc = ls.workspace.get_text_document(uri)
     line = doc.lines[where["line"]] if where["line"] < len(doc.lines) else ""
     m = re.search(r"INDEX\s", line[where["column"]:], re.I)
-    edits = [t.TextEdit(range=t.Range(start=t.Position(line=0, character=0),
-                                      end=t.Position(line=0, character=0)),
-                        new_text=NO_TRANSACTION + "\n")]
+    start = t.Position(line=0, character=0)
+    edits = [t.TextEdit(range=t.Range(start=start, end=start), new_text=NO_TRANSACTION + "\n")]
     if m:
-        col = where["column"] + m.end()
-        pos = t.Position(line=where["line"], character=col)
+        pos = positions.to_client(doc.lines, where["line"], where["column"] + m.end(),
+                                  doc.position_codec)
         edits.append(t.TextEdit(range=t.Range(start=pos, end=pos), new_text="CONCURRENTLY "))
     return t.CodeAction(title="Build the index CONCURRENTLY, outside a transaction",
                         kind=t.CodeActionKind.QuickFix, diagnostics=[d],
                         edit=t.WorkspaceEdit(changes={uri: edits}))
+
+
+def _using_fix(ls: TrimtabServer, uri: str, where: dict[str, Any],
+               d: t.Diagnostic) -> t.CodeAction:
+    doc = ls.workspace.get_text_document(uri)
+    pos = positions.to_client(doc.lines, where["line"], where["column"], doc.position_codec)
+    return t.CodeAction(title=f"Add{where['text']}", kind=t.CodeActionKind.QuickFix,
+                        diagnostics=[d], is_preferred=True,
+                        edit=t.WorkspaceEdit(changes={uri: [t.TextEdit(
+                            range=t.Range(start=pos, end=pos), new_text=where["text"])]}))
 
 
 def _whole_document_edit(uri: str, doc: Any, new_text: str) -> t.WorkspaceEdit:
@@ -842,7 +973,7 @@ def plan_document(project: Project) -> str:
             out.append(f"\n-- {step.change.describe()}\n")
             for h in step.hazards:
                 out.append(f"-- {h.severity}: {h.text} [{h.code}]\n")
-            out += [f"{s};\n" for s in step.sql]
+            out += [f"{layout(s)};\n" for s in step.sql]
     errors = [f for items in (exact.findings.values() if exact else []) for f in items
               if f.severity == "error"]
     for f in errors:

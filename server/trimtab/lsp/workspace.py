@@ -35,6 +35,8 @@ from trimtab.sources.sqlfile import (
     structural_model,
 )
 
+SEVERITIES = ("error", "warning", "information", "hint", "off")
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -47,10 +49,15 @@ class Settings:
     migrations: str | None = None
     refresh_interval: float = 30.0  # seconds between live-database refreshes; 0: never
     measure_timeout: float = 1.0
+    severity: Mapping[str, str] = field(default_factory=dict)  # finding code -> severity
+    problems: tuple[str, ...] = ()  # settings that were ignored, and why
 
     @staticmethod
     def from_client(data: Mapping[str, Any] | None) -> Settings:
-        data = data or {}
+        """Read what the client sent; a value of the wrong type is ignored (and named in
+        ``problems``), never fatal: the user typed it into a settings file."""
+        data = data if isinstance(data, Mapping) else {}
+        problems: list[str] = []
 
         def get(*names: str) -> Any:
             for n in names:
@@ -58,13 +65,50 @@ class Settings:
                     return data[n]
             return None
 
+        def text(*names: str) -> str | None:
+            value = get(*names)
+            if value is None or isinstance(value, str):
+                return value
+            problems.append(f"{names[0]} must be a string, not {type(value).__name__}")
+            return None
+
+        def seconds(name: str, alias: str, default: float) -> float:
+            value = get(name, alias)
+            if value is None:
+                return default
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = -1.0
+            if isinstance(value, bool) or not 0 <= number < 10**6:
+                problems.append(f"{name} must be a number of seconds, not {value!r}")
+                return default
+            return number
+
+        nested = data.get("diagnostics")
+        raw = get("diagnosticSeverity") or (
+            nested.get("severity") if isinstance(nested, Mapping) else None) or {}
+        severity: dict[str, str] = {}
+        if not isinstance(raw, Mapping):
+            problems.append("diagnostics.severity must be an object of code: severity")
+            raw = {}
+        for code, level in raw.items():
+            level = level.lower() if isinstance(level, str) else level
+            level = {"info": "information", "none": "off"}.get(level, level)
+            if level in SEVERITIES:
+                severity[str(code)] = level
+            else:
+                problems.append(f"diagnostics.severity.{code} must be one of "
+                                f"{', '.join(SEVERITIES)}, not {level!r}")
         return Settings(
-            database_url=get("databaseUrl", "database_url"),
-            database_url_env=get("databaseUrlEnv", "database_url_env"),
-            schema=get("schema", "schemaPath"),
-            migrations=get("migrations", "migrationsFolder"),
-            refresh_interval=float(get("refreshInterval", "refresh_interval") or 30.0),
-            measure_timeout=float(get("measureTimeout", "measure_timeout") or 1.0),
+            database_url=text("databaseUrl", "database_url"),
+            database_url_env=text("databaseUrlEnv", "database_url_env"),
+            schema=text("schema", "schemaPath"),
+            migrations=text("migrations", "migrationsFolder"),
+            refresh_interval=seconds("refreshInterval", "refresh_interval", 30.0),
+            measure_timeout=seconds("measureTimeout", "measure_timeout", 1.0),
+            severity=severity,
+            problems=tuple(problems),
         )
 
 

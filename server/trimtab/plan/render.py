@@ -369,7 +369,9 @@ def _base(type_sql: str) -> str:
     return type_sql.split("(", 1)[0].strip()
 
 
-def _needs_using(old: str, new: str) -> bool:
+def needs_using(old: str, new: str) -> bool:
+    """Whether ALTER COLUMN ... TYPE from ``old`` to ``new`` (format_type spellings) needs a
+    USING clause: PostgreSQL only applies assignment casts on its own."""
     if old.endswith("[]") != new.endswith("[]"):
         return True
     a, b = _base(old.removesuffix("[]")), _base(new.removesuffix("[]"))
@@ -406,7 +408,7 @@ def _alter_column(ch: Change, v: int) -> list[str]:
             # Enums (and other user types) convert to and from each other through text.
             text = "text[]" if old.type.endswith("[]") else "text"
             sql += f" USING {col}::{text}::{new.type}"
-        elif _needs_using(old.type, new.type):
+        elif needs_using(old.type, new.type):
             sql += f" USING {col}::{new.type}"
         act(sql)
     if old.generated and new.generated and old.generated != new.generated:

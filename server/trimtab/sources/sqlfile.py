@@ -1246,6 +1246,13 @@ def _read_type(r: _R, end: int) -> _Type:
     return _Type(canon, ref, serial)
 
 
+def canonical_type(text: str) -> str:
+    """A type as written (``int4``, ``varchar(20)``, ``timestamptz[]``) spelled the way
+    PostgreSQL's format_type spells it; user types are schema-qualified as written."""
+    r = _R(text, _lex(text).toks)
+    return _read_type(r, r.n).text
+
+
 # --------------------------------------------------------------------------------------
 # Object names PostgreSQL makes up
 
