@@ -84,9 +84,11 @@ def workspace(tmp_path: Path, db_url: str) -> Path:
 @pytest_lsp.fixture(config=CONFIG)
 async def client(lsp_client: LanguageClient, workspace: Path, options: dict[str, Any] | None):
     lsp_client.ready = asyncio.Event()  # type: ignore[attr-defined]
+    lsp_client.statuses = []  # type: ignore[attr-defined]
 
     @lsp_client.feature("trimtab/status")
     def status(params: Any) -> None:
+        lsp_client.statuses.append(params)  # type: ignore[attr-defined]
         lsp_client.ready.set()  # type: ignore[attr-defined]
 
     @lsp_client.feature(t.CLIENT_REGISTER_CAPABILITY)
@@ -314,3 +316,29 @@ async def test_the_database_stopped_and_started_under_the_server(
     await until(client, uri, settled(short, "drops-table", "1 row"))
     assert client.error is None
     assert_no_traceback()
+
+
+SECRET = "s3cret-Pa55"
+
+
+@pytest.mark.options({"databaseUrl": f"postgresql://app:{SECRET}@127.0.0.1:1/shop"})
+async def test_the_password_never_reaches_the_user(client: LanguageClient,
+                                                   workspace: Path) -> None:
+    statuses = client.statuses  # type: ignore[attr-defined]
+    uri = open_doc(client, workspace / "schema.sql", QUICKSTART)
+    await _message(client, "cannot be reached")
+    hover = await client.text_document_hover_async(t.HoverParams(
+        text_document=t.TextDocumentIdentifier(uri=uri), position=t.Position(line=4, character=15)))
+    plan = await client.workspace_execute_command_async(t.ExecuteCommandParams(
+        command="trimtab.showPlan", arguments=[uri]))
+    pushed = await client.workspace_execute_command_async(t.ExecuteCommandParams(
+        command="trimtab.push", arguments=[uri]))
+    assert pushed["ok"] is False
+    for _ in range(50):
+        if statuses:
+            break
+        await asyncio.sleep(0.1)
+    seen = " ".join([m.message for m in client.messages] + [repr(hover), repr(plan),
+                    repr(pushed), repr(statuses), LOG.read_text(errors="replace")])
+    assert "127.0.0.1" in seen  # the URL is shown, without its password
+    assert SECRET not in seen
