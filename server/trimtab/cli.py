@@ -97,7 +97,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="talk over stdin/stdout (the default; editors pass it)")
 
     db = sub.add_parser("db", help="the embedded PostgreSQL server of this project")
-    db.add_argument("action", choices=["start", "stop", "status", "url"])
+    db.add_argument("action", choices=["start", "stop", "status", "url", "clean"],
+                    help="clean: drop the shadow databases trimtab keeps between runs")
     return p
 
 
@@ -447,6 +448,10 @@ def _db(args: argparse.Namespace) -> int:
     elif args.action == "stop":
         stopped = embedded.stop(root)
         out.print("stopped" if stopped else "not running")
+    elif args.action == "clean":
+        dropped = engine.drop_caches(load_config(Path.cwd()))
+        out.print(f"dropped {len(dropped)} cached shadow database"
+                  f"{'s' if len(dropped) != 1 else ''}")
     elif args.action == "url":
         url = embedded.url(root)
         if url is None:

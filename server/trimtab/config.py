@@ -27,6 +27,7 @@ _KEYS: dict[str, tuple[type, str]] = {
     "shadow_database_url": (str, "a PostgreSQL URL"),
     "database_url": (str, "a PostgreSQL URL"),
     "database_url_env": (str, "the name of an environment variable"),
+    "shadow_cache": (bool, "true or false"),
 }
 
 
@@ -42,6 +43,9 @@ class Config:
     # None: nothing configured, the embedded server applies; "": libpq PG* variables apply.
     database_url: str | None
     database_url_source: str | None
+    # Keep shadow databases between runs (sources/shadowcache.py). None: on the embedded
+    # server and on shadow_database_url, never on the database's own server.
+    shadow_cache: bool | None = None
 
 
 # --- project discovery -----------------------------------------------------------------------
@@ -270,6 +274,7 @@ def load_config(
         seed_path=_absolute(root, settings["seed"]) if settings.get("seed") else None,
         database_url=database_url,
         database_url_source=source,
+        shadow_cache=settings.get("shadow_cache"),
     )
 
 

@@ -35,7 +35,7 @@ from trimtab.plan.changes import Category
 from trimtab.plan.hazards import classify_plan, measure
 from trimtab.plan.idempotent import idempotent_script
 from trimtab.plan.renames import Rename, candidates, resolve_hints
-from trimtab.sources import shadow
+from trimtab.sources import shadow, shadowcache
 from trimtab.sources.hints import Hint, find_hints, hint_edit
 from trimtab.sources.introspect import introspect, row_count, table_sizes
 from trimtab.sources.snapshot import dump_snapshot, load_snapshot
@@ -312,14 +312,50 @@ def desired_model(cfg: Config, target: Target, statements: list[Statement]) -> M
     """The schema file's canonical model, from a shadow database on the target's server
     (same version, same rendering), else on the configured or embedded shadow server."""
     if cfg.shadow_database_url:
-        return shadow.desired_model(statements, cfg.shadow_database_url, cfg.managed_schemas)
+        return _shadow_model(cfg, statements, cfg.shadow_database_url, cfg.shadow_cache)
     try:
-        return shadow.desired_model(statements, target.url, cfg.managed_schemas)
+        return _shadow_model(cfg, statements, target.url,
+                             target.embedded if cfg.shadow_cache is None else cfg.shadow_cache)
     except ShadowUnavailable:
         if target.embedded:
             raise
     # No CREATEDB on the target's server: the embedded server hosts the shadow instead.
-    return shadow.desired_model(statements, embedded.start(cfg.root), cfg.managed_schemas)
+    return _shadow_model(cfg, statements, embedded.start(cfg.root), cfg.shadow_cache)
+
+
+def _shadow_model(cfg: Config, statements: list[Statement], admin_url: str,
+                  cache: bool | None) -> Model:
+    def full() -> Model:
+        return shadow.desired_model(statements, admin_url, cfg.managed_schemas)
+
+    if cache is False:
+        return full()
+    return shadowcache.desired_model(statements, admin_url, cfg.managed_schemas,
+                                     _cache_key(cfg, "schema"), full)
+
+
+def _cache_key(cfg: Config, what: str) -> str:
+    """One cached database per project and purpose on a server."""
+    return f"{cfg.root.resolve()}\0{what}\0{cfg.managed_schemas}"
+
+
+def drop_caches(cfg: Config) -> list[str]:
+    """Drop this project's cached shadow databases (``trimtab db clean``)."""
+    keys = [("shadow", _cache_key(cfg, "schema")), ("replay", _cache_key(cfg, "replay")),
+            ("replay", _cache_key(cfg, "replay") + "\0applied")]
+    servers = [cfg.shadow_database_url] if cfg.shadow_database_url else []
+    servers.append(resolve_target(cfg).url)
+    dropped: list[str] = []
+    for url in dict.fromkeys(servers):
+        dropped += shadowcache.drop(url, keys)
+    return dropped
+
+
+def _replay_cache(cfg: Config, what: str, scratch_is_shadow: bool,
+                  embedded_target: bool) -> str | None:
+    on = cfg.shadow_cache if cfg.shadow_cache is not None else (
+        scratch_is_shadow or embedded_target)
+    return _cache_key(cfg, what) if on else None
 
 
 def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
@@ -446,7 +482,8 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
     scratch = _scratch_target(cfg)
     source = read_source(cfg)
     desired = desired_model(cfg, scratch, source.statements)
-    current = replay(folder, scratch.url, cfg.managed_schemas)
+    current = replay(folder, scratch.url, cfg.managed_schemas, cache_key=_replay_cache(
+        cfg, "replay", bool(cfg.shadow_database_url), scratch.embedded))
     plan, notes, _ = plan_changes(current, desired, source, decide=renames, force=force)
     if not plan:
         return GenerateResult(plan, None, notes)
@@ -543,14 +580,16 @@ def status(cfg: Config) -> Status:
     folder = read_folder(cfg.migrations_dir)
     desired = desired_model(cfg, target, read_desired_statements(cfg))
     scratch = cfg.shadow_database_url or target.url
-    produced = replay(folder, scratch, cfg.managed_schemas)
+    cache = _replay_cache(cfg, "replay", bool(cfg.shadow_database_url), target.embedded)
+    produced = replay(folder, scratch, cfg.managed_schemas, cache_key=cache)
     with shadow.connect(target.url) as conn:
         pending, problems = runner.pending(conn, folder)
         live = introspect(conn, cfg.managed_schemas)
     pending_names = {m.name for m in pending}
     applied = tuple(m.name for m in folder.migrations if m.name not in pending_names)
     if pending_names:
-        expected = replay(folder, scratch, cfg.managed_schemas, only=applied)
+        expected = replay(folder, scratch, cfg.managed_schemas, only=applied,
+                          cache_key=cache and cache + "\0applied")
     else:
         expected = produced
     return Status(

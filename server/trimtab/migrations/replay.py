@@ -15,15 +15,18 @@ import psycopg
 from trimtab.errors import SchemaError
 from trimtab.migrations.folder import Folder, Migration
 from trimtab.model import Model
-from trimtab.sources import shadow
+from trimtab.sources import shadow, shadowcache
 from trimtab.sources.introspect import introspect
 
 
 def replay(folder: Folder, admin_url: str, schemas: Sequence[str] | None = None,
-           only: Sequence[str] | None = None) -> Model:
+           only: Sequence[str] | None = None, cache_key: str | None = None) -> Model:
     """Apply the folder's migrations (or those named in ``only``) in order to a fresh
-    scratch database on ``admin_url``'s server, and read the result."""
+    scratch database on ``admin_url``'s server, and read the result. With ``cache_key``,
+    a database kept from the last replay applies only the migrations added since."""
     migrations = [m for m in folder.migrations if only is None or m.name in only]
+    if cache_key is not None:
+        return shadowcache.replayed_model(migrations, admin_url, schemas, cache_key, _apply)
     with shadow.scratch_database(admin_url) as url, shadow.connect(url) as conn:
         for m in migrations:
             _apply(conn, m)

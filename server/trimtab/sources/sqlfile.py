@@ -1253,6 +1253,66 @@ def canonical_type(text: str) -> str:
     return _read_type(r, r.n).text
 
 
+UNKNOWN_TABLE = ("?", "?")  # table_touched: cannot tell
+# Statements that never change an existing table (views and functions that depend on one
+# are found in the catalog, not here).
+_TABLE_FREE = frozenset({
+    "CREATE SCHEMA", "CREATE EXTENSION", "CREATE TYPE", "CREATE DOMAIN", "CREATE SEQUENCE",
+    "CREATE FUNCTION", "CREATE PROCEDURE", "CREATE VIEW", "CREATE MATERIALIZED VIEW",
+    "CREATE COLLATION", "ALTER TYPE", "ALTER DOMAIN", "ALTER FUNCTION", "ALTER SCHEMA",
+})
+
+
+def table_touched(st: Statement) -> tuple[str, str] | None:
+    """The existing table a statement changes besides what it declares (ALTER TABLE t,
+    CREATE INDEX ... ON t, COMMENT ON COLUMN t.c, CREATE TRIGGER ... ON t, CREATE POLICY
+    ... ON t), None when it changes none, UNKNOWN_TABLE when this reader cannot tell."""
+    kind = st.kind
+    if kind == "CREATE TABLE" or kind in _TABLE_FREE:
+        return None
+    if kind not in ("ALTER TABLE", "CREATE INDEX", "CREATE UNIQUE INDEX", "COMMENT",
+                    "CREATE TRIGGER", "CREATE CONSTRAINT TRIGGER", "CREATE POLICY"):
+        return UNKNOWN_TABLE
+    try:
+        r = _R(st.text, _head_tokens(st.text, 60))
+        words = []
+        while r.i < r.n and len(words) < 60:
+            w = r.word()
+            if kind == "ALTER TABLE" and w == "table":
+                r.i += 1
+                r.accept("if", "exists")
+                r.accept("only")
+                break
+            if kind == "COMMENT" and w == "on":
+                r.i += 1
+                what = r.word()
+                r.i += 1
+                if what == "table":
+                    break
+                if what == "column":
+                    parts = r.qualified() or []
+                    return _qn(parts[:-1]) if len(parts) >= 2 else UNKNOWN_TABLE
+                if what in ("constraint", "trigger", "policy", "rule"):
+                    r.i += 1  # its name
+                    if not r.accept("on"):
+                        return UNKNOWN_TABLE
+                    r.accept("domain")
+                    break
+                return None if what in ("type", "schema", "function", "procedure", "view",
+                                        "materialized", "sequence", "extension", "domain",
+                                        "database", "role") else UNKNOWN_TABLE
+            if kind != "ALTER TABLE" and kind != "COMMENT" and w == "on":
+                r.i += 1
+                r.accept("only")
+                break
+            words.append(w)
+            r.i += 1
+        parts = r.qualified()
+        return _qn(parts) if parts else UNKNOWN_TABLE
+    except Exception:  # never fail on input
+        return UNKNOWN_TABLE
+
+
 # --------------------------------------------------------------------------------------
 # Object names PostgreSQL makes up
 

@@ -1,0 +1,306 @@
+"""Shadow databases kept between runs, brought up to date instead of rebuilt.
+
+Applying a 1,000-table schema to a fresh shadow database takes seconds; a one-line edit
+should not. A cached shadow database records (in its database comment) the statements it
+holds. The next run compares them with the schema's statements: the same ones cost an
+introspection; a few changed CREATE TABLE or CREATE INDEX statements are swapped in place
+(the tables dropped and created again, with what depends on them); anything else, or any
+doubt, rebuilds from scratch. The migrations replay works the same way: migrations only
+get appended, so the cached database applies the new ones.
+
+Correctness over speed: every path that cannot prove it reproduces a full rebuild falls
+back to one (tests/test_shadowcache.py checks incremental against full on real schemas).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from trimtab.errors import ShadowUnavailable
+from trimtab.model import Model
+from trimtab.sources.introspect import introspect
+from trimtab.sources.shadow import connect
+from trimtab.sources.sqlfile import UNKNOWN_TABLE, Statement, table_touched
+
+PREFIX = "trimtab_cache_"
+VERSION = 1  # of the recorded state; another value means rebuild
+
+
+def database_name(kind: str, key: str) -> str:
+    return f"{PREFIX}{kind}_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def statement_hash(st: Statement) -> str:
+    return hashlib.sha256(st.text.encode()).hexdigest()[:20]
+
+
+# -- the database and its recorded state ---------------------------------------------------
+
+
+def _url(admin_url: str, name: str) -> str:
+    return psycopg.conninfo.make_conninfo(admin_url, dbname=name)
+
+
+def _state(admin: psycopg.Connection, name: str) -> dict[str, Any] | None:
+    """The recorded state, None when the database does not exist or records nothing usable."""
+    row = admin.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+                        "WHERE datname = %s", (name,)).fetchone()
+    if row is None:
+        return None
+    try:
+        state = json.loads(row[0] or "")
+    except ValueError:
+        return {}
+    return state if isinstance(state, dict) and state.get("v") == VERSION else {}
+
+
+def _record(conn: psycopg.Connection, name: str, state: dict[str, Any]) -> None:
+    conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+        sql.Identifier(name), sql.Literal(json.dumps({"v": VERSION, **state}))))
+
+
+def _recreate(admin: psycopg.Connection, name: str) -> None:
+    try:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.Error as e:
+        raise ShadowUnavailable(
+            f"cannot create a shadow database: {e.diag.message_primary or e}",
+            hint="grant CREATEDB to this role, or set shadow_database_url in trimtab.toml",
+        ) from None
+
+
+@contextmanager
+def _locked(admin_url: str, name: str) -> Iterator[psycopg.Connection]:
+    """An admin connection holding the cache's session lock: one process at a time
+    updates (or rebuilds) a cached database."""
+    with connect(admin_url) as admin:
+        key = int(hashlib.sha256(name.encode()).hexdigest()[:15], 16)
+        admin.execute("SELECT pg_advisory_lock(%s)", (key,))
+        try:
+            yield admin
+        finally:
+            admin.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+def drop(admin_url: str, kinds_keys: Sequence[tuple[str, str]]) -> list[str]:
+    """Drop the cached databases of these (kind, key) pairs that exist on the server."""
+    names = [database_name(kind, key) for kind, key in kinds_keys]
+    with connect(admin_url) as admin:
+        present = [r[0] for r in admin.execute(
+            "SELECT datname FROM pg_database WHERE datname = ANY(%s)", (names,))]
+        for n in present:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(n)))
+    return present
+
+
+# -- the desired schema --------------------------------------------------------------------
+
+
+def desired_model(statements: Sequence[Statement], admin_url: str,
+                  schemas: Sequence[str] | None, key: str,
+                  full: Callable[[], Model]) -> Model:
+    """The canonical model of ``statements`` from the cached shadow database ``key`` on
+    ``admin_url``'s server. ``full`` is the uncached way: it runs when the statements do
+    not apply (it says where they fail), and its errors are the caller's."""
+    name = database_name("shadow", key)
+    entries = [_entry(st) for st in statements]
+    with _locked(admin_url, name) as admin:
+        state = _state(admin, name)
+        old = state.get("statements") if state else None
+        if old is not None and [e[0] for e in old] == [e[0] for e in entries]:
+            with connect(_url(admin_url, name)) as conn:
+                return introspect(conn, schemas)
+        if old is not None:
+            with connect(_url(admin_url, name), autocommit=False) as conn:
+                if _swap(conn, old, entries, statements):
+                    _record(conn, name, {"statements": entries})
+                    conn.commit()
+                    return introspect(conn, schemas)
+                conn.rollback()
+        _recreate(admin, name)
+        with connect(_url(admin_url, name), autocommit=False) as conn:
+            try:
+                if statements:
+                    conn.execute(";\n".join(s.text for s in statements).encode(),  # type: ignore[arg-type]
+                                 prepare=False)
+            except psycopg.Error:
+                conn.rollback()
+                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(name)))
+                return full()  # says which statement PostgreSQL rejects, and where
+            _record(conn, name, {"statements": entries})
+            conn.commit()
+            return introspect(conn, schemas)
+
+
+# CREATE TABLE ... (LIKE t) and CREATE TABLE ... AS SELECT copy another table without a
+# trace in the catalogs: such a statement must run again whenever anything changes.
+_COPIES = re.compile(r"[(,]\s*LIKE\s|\bAS\s*\(?\s*(SELECT|WITH|VALUES|TABLE|EXECUTE)\b", re.I)
+
+
+def _entry(st: Statement) -> list[Any]:
+    """What the cache remembers of a statement: its hash, kind, declared object and the
+    table it touches."""
+    touched = table_touched(st)
+    if st.kind == "CREATE TABLE" and _COPIES.search(st.text):
+        touched = UNKNOWN_TABLE
+    return [statement_hash(st), st.kind, list(st.object_key or ()),
+            list(touched) if touched else None]
+
+
+_SWAPPABLE = ("CREATE TABLE", "CREATE INDEX")
+
+
+def _swap(conn: psycopg.Connection, old: list[list[Any]], new: list[list[Any]],
+          statements: Sequence[Statement]) -> bool:
+    """Bring the cached database from ``old`` to ``new`` in the open transaction; False
+    (and the caller rolls back) when that cannot be done exactly."""
+    old_count = Counter(e[0] for e in old)
+    new_count = Counter(e[0] for e in new)
+    removed = [e for e in old if _take(old_count, new_count, e[0])]
+    new_count = Counter(e[0] for e in new)
+    old_count = Counter(e[0] for e in old)
+    added_idx = {i for i, e in enumerate(new) if _take(new_count, old_count, e[0])}
+    changed = removed + [new[i] for i in added_idx]
+    if not changed or any(e[1] not in _SWAPPABLE or not e[2] for e in changed):
+        return False
+    tables = {tuple(e[2][1:3]) for e in changed if e[1] == "CREATE TABLE"}
+    for e in new:  # every table a statement touches must be known
+        if e[3] is not None and tuple(e[3]) == UNKNOWN_TABLE:
+            return False
+    indexes = [tuple(e[2][1:3]) for e in removed if e[1] == "CREATE INDEX"]
+    try:
+        conn.execute("SET LOCAL lock_timeout = '5s'")
+        saved = _detach(conn, tables, indexes)
+        if saved is None:
+            return False
+        for schema, table in tables:
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}.{} CASCADE").format(
+                sql.Identifier(schema), sql.Identifier(table)))
+        for schema, index in indexes:
+            conn.execute(sql.SQL("DROP INDEX IF EXISTS {}.{}").format(
+                sql.Identifier(schema), sql.Identifier(index)))
+        for i, (st, e) in enumerate(zip(statements, new, strict=True)):
+            again = (e[1] == "CREATE TABLE" and tuple(e[2][1:3]) in tables) or (
+                e[3] is not None and tuple(e[3]) in tables)
+            if i in added_idx or again:
+                conn.execute(st.text.encode(), prepare=False)  # type: ignore[arg-type]
+        for table, constraint, definition in saved:
+            conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                sql.SQL(table), sql.Identifier(constraint), sql.SQL(definition)))
+    except psycopg.Error:
+        return False
+    return True
+
+
+def _take(mine: Counter[str], theirs: Counter[str], h: str) -> bool:
+    """Multiset difference, one element at a time: True when ``h`` is not matched."""
+    if theirs[h] > 0:
+        theirs[h] -= 1
+        return False
+    return True
+
+
+# Catalogs whose rows may depend on a swapped table and are rebuilt with it: its own
+# indexes, constraints, defaults, triggers, policies, rules of its own, owned sequences.
+_DEPENDENTS = """
+WITH t AS (
+    SELECT c.oid, c.reltype FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p') AND (n.nspname, c.relname) IN (SELECT * FROM unnest(
+        %(schemas)s::text[], %(names)s::text[]))
+), owned AS (
+    SELECT oid FROM t
+    UNION SELECT i.indexrelid FROM pg_index i JOIN t ON i.indrelid = t.oid
+    UNION SELECT reltype FROM t
+    UNION SELECT d.objid FROM pg_depend d JOIN pg_class s ON s.oid = d.objid
+          WHERE d.classid = 'pg_class'::regclass AND s.relkind = 'S'
+            AND d.refobjid IN (SELECT oid FROM t) AND d.deptype IN ('a', 'i')
+), idx AS (
+    SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('i', 'I') AND (n.nspname, c.relname) IN (SELECT * FROM unnest(
+        %(ischemas)s::text[], %(inames)s::text[]))
+)
+SELECT d.classid::regclass::text, d.objid,
+       CASE WHEN d.classid = 'pg_constraint'::regclass THEN (
+           SELECT jsonb_build_array(con.conrelid::regclass::text, con.conname,
+                                    pg_get_constraintdef(con.oid), con.contype::text,
+                                    con.conrelid IN (SELECT oid FROM t))
+           FROM pg_constraint con WHERE con.oid = d.objid) END,
+       d.refobjid IN (SELECT oid FROM idx)
+FROM pg_depend d
+WHERE d.refclassid IN ('pg_class'::regclass, 'pg_type'::regclass)
+  AND (d.refobjid IN (SELECT oid FROM owned) OR d.refobjid IN (SELECT oid FROM idx))
+  AND d.deptype = 'n'
+"""
+
+
+def _detach(conn: psycopg.Connection, tables: set[tuple[str, ...]],
+            indexes: list[tuple[str, ...]]) -> list[tuple[str, str, str]] | None:
+    """The foreign keys of other tables that point at the swapped tables (to add again
+    after the swap), or None when something else depends on them (a view, a function, a
+    child table, a column of their row type): then only a rebuild is exact."""
+    t_schemas = [t[0] for t in tables]
+    t_names = [t[1] for t in tables]
+    inherits = conn.execute("""
+        SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid IN (i.inhrelid, i.inhparent)
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
+        LIMIT 1""", (t_schemas, t_names)).fetchone()
+    if inherits:
+        return None
+    saved: dict[tuple[str, str], str] = {}
+    for classid, _objid, con, on_index in conn.execute(_DEPENDENTS, {
+            "schemas": t_schemas, "names": t_names,
+            "ischemas": [i[0] for i in indexes], "inames": [i[1] for i in indexes]}):
+        if classid != "pg_constraint" or con is None or on_index:
+            return None  # a view, a function body, a column of the row type, a rule...
+        table, name, definition, contype, own = con
+        if own:
+            continue  # rebuilt with its table
+        if contype != "f":
+            return None
+        saved[(table, name)] = definition
+    return [(t, n, d) for (t, n), d in saved.items()]
+
+
+# -- the migrations replay -----------------------------------------------------------------
+
+
+def replayed_model(migrations: Sequence[Any], admin_url: str,
+                   schemas: Sequence[str] | None, key: str,
+                   apply: Callable[[psycopg.Connection, Any], None]) -> Model:
+    """The model the migrations produce, from a cached database that has the first of
+    them applied already (migrations are only appended): apply the rest. A migration that
+    changed or went away means a rebuild."""
+    name = database_name("replay", key)
+    done_now = [[m.name, m.checksum] for m in migrations]
+    with _locked(admin_url, name) as admin:
+        state = _state(admin, name)
+        done = state.get("migrations") if state else None
+        if done is None or done != done_now[:len(done)]:
+            _recreate(admin, name)
+            done = []
+        try:
+            with connect(_url(admin_url, name)) as conn:
+                for m in migrations[len(done):]:
+                    apply(conn, m)
+                    done.append([m.name, m.checksum])
+                    _record(conn, name, {"migrations": done})
+                return introspect(conn, schemas)
+        except BaseException:
+            # A failed migration may have left part of itself (one without a transaction).
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
+            raise
