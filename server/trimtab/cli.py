@@ -378,40 +378,76 @@ def _reset(args: argparse.Namespace) -> int:
     return 0
 
 
+SQL_SHOWN_UP_TO = 200  # changes; past that the listing is for reading, the SQL is noise
+
+
 def _print_plan(plan: Plan) -> None:
     """The plan grouped by the object each change belongs to (a table and its columns,
-    constraints and indexes together). ``--dry-run`` prints the SQL in execution order."""
+    constraints and indexes together), with each change's SQL unless the plan is long.
+    ``--dry-run`` prints the SQL in execution order."""
     n = len(plan.steps)
-    out.print(f"[bold]Plan: {n} change{'s' if n != 1 else ''}[/]")
+    with_sql = n <= SQL_SHOWN_UP_TO
+    lines = [f"[bold]Plan: {n} change{'s' if n != 1 else ''}[/]"]
     groups: dict[str, list[Step]] = {}
     for step in plan.steps:
         groups.setdefault(_owner(step), []).append(step)
     for owner, steps in groups.items():
-        out.print(f"\n[bold]{escape(owner)}[/]")
+        if not with_sql:  # a long plan: one line per object, and every hazard
+            lines.append(_group_line(owner, steps))
+            for step in steps:
+                for h in step.hazards:
+                    lines.append(f"      {escape(step.change.describe())}")
+                    lines += _hazard_lines(h, "        ")
+            continue
+        lines.append(f"\n[bold]{escape(owner)}[/]")
         for step in steps:
             ch = step.change
             sign = _SIGN.get(ch.kind.value.split("_", 1)[0], "~")
             style = "red" if step.data_loss else {"+": "green", "-": "yellow"}.get(sign, "cyan")
             mark = "  [bold red]DATA LOSS[/]" if step.data_loss else ""
-            out.print(f"  [{style}]{sign} {escape(ch.describe())}[/]{mark}")
+            lines.append(f"  [{style}]{sign} {escape(ch.describe())}[/]{mark}")
             for h in step.hazards:
-                _print_hazard(h, "      ")
-            for statement in step.sql:
-                text = "\n".join("      " + line for line in f"{statement};".splitlines())
-                out.print(f"[dim]{escape(text)}[/]")
+                lines += _hazard_lines(h, "      ")
+            if with_sql:
+                for statement in step.sql:
+                    text = "\n".join("      " + line for line in f"{statement};".splitlines())
+                    lines.append(f"[dim]{escape(text)}[/]")
+    if not with_sql:
+        lines.append(f"\n[dim]{n} changes: one line per object; `--dry-run` prints the "
+                     "SQL.[/]")
     if plan.data_loss:
-        out.print(f"\n[bold red]{len(plan.data_loss)} change(s) lose data.[/]")
+        lines.append(f"\n[bold red]{len(plan.data_loss)} change(s) lose data.[/]")
+    out.print("\n".join(lines))  # one call: rich renders a long plan far faster at once
+
+
+def _group_line(owner: str, steps: list[Step]) -> str:
+    """``+ public.orders: create table, 2 create index, add constraint``."""
+    counts: dict[str, int] = {}
+    for step in steps:
+        what = step.change.kind.value.replace("_", " ")
+        counts[what] = counts.get(what, 0) + 1
+    signs = {_SIGN.get(s.change.kind.value.split("_", 1)[0], "~") for s in steps}
+    sign = signs.pop() if len(signs) == 1 else "~"
+    style = "red" if any(s.data_loss for s in steps) else {
+        "+": "green", "-": "yellow"}.get(sign, "cyan")
+    what = ", ".join(f"{k}" if c == 1 else f"{c} {k}" for k, c in counts.items())
+    return f"  [{style}]{sign} {escape(owner)}[/]: {escape(what)}"
 
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
 
-def _print_hazard(h: Hazard, indent: str) -> None:
+def _hazard_lines(h: Hazard, indent: str) -> list[str]:
     style = _SEVERITY_STYLE[h.severity]
     lock = f" [dim](lock: {escape(h.lock)})[/]" if h.lock and h.category == "locks" else ""
-    out.print(f"{indent}[{style}]{h.severity}[/] {escape(h.text)} [dim]\\[{h.code}][/]{lock}")
+    lines = [f"{indent}[{style}]{h.severity}[/] {escape(h.text)} [dim]\\[{h.code}][/]{lock}"]
     if h.blocking and h.fix:
-        out.print(f"{indent}  [dim]fix:[/] {escape(h.fix)}")
+        lines.append(f"{indent}  [dim]fix:[/] {escape(h.fix)}")
+    return lines
+
+
+def _print_hazard(h: Hazard, indent: str) -> None:
+    out.print("\n".join(_hazard_lines(h, indent)))
 
 
 def _owner(step: Step) -> str:

@@ -43,8 +43,8 @@ class Config:
     # None: nothing configured, the embedded server applies; "": libpq PG* variables apply.
     database_url: str | None
     database_url_source: str | None
-    # Keep shadow databases between runs (sources/shadowcache.py). None: on the embedded
-    # server and on shadow_database_url, never on the database's own server.
+    # Keep shadow databases between runs (sources/shadowcache.py); False: a fresh one each
+    # time, dropped afterwards.
     shadow_cache: bool | None = None
 
 

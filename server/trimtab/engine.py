@@ -314,8 +314,7 @@ def desired_model(cfg: Config, target: Target, statements: list[Statement]) -> M
     if cfg.shadow_database_url:
         return _shadow_model(cfg, statements, cfg.shadow_database_url, cfg.shadow_cache)
     try:
-        return _shadow_model(cfg, statements, target.url,
-                             target.embedded if cfg.shadow_cache is None else cfg.shadow_cache)
+        return _shadow_model(cfg, statements, target.url, cfg.shadow_cache)
     except ShadowUnavailable:
         if target.embedded:
             raise
@@ -351,11 +350,8 @@ def drop_caches(cfg: Config) -> list[str]:
     return dropped
 
 
-def _replay_cache(cfg: Config, what: str, scratch_is_shadow: bool,
-                  embedded_target: bool) -> str | None:
-    on = cfg.shadow_cache if cfg.shadow_cache is not None else (
-        scratch_is_shadow or embedded_target)
-    return _cache_key(cfg, what) if on else None
+def _replay_cache(cfg: Config, what: str) -> str | None:
+    return None if cfg.shadow_cache is False else _cache_key(cfg, what)
 
 
 def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
@@ -372,9 +368,14 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
     """
     target = resolve_target(cfg)
     source = read_source(cfg)
-    desired = desired_model(cfg, target, source.statements)
     with shadow.connect(target.url, autocommit=False) as conn:
         current = introspect(conn, cfg.managed_schemas)
+        started = time.perf_counter()
+        if not dry_run and (plan := _create_in_place(conn, cfg, current, source)):
+            conn.commit()  # an empty database: nothing to measure, ask or refuse
+            return PushResult(plan, target, True, time.perf_counter() - started,
+                              source.warnings)
+        desired = desired_model(cfg, target, source.statements)
         plan, notes, undecided = plan_changes(current, desired, source, decide=renames,
                                               force=force, ask=not dry_run)
         plan = measure(conn, plan, timeout=measure_timeout)
@@ -394,6 +395,28 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
         started = time.perf_counter()
         notes += _apply(conn, plan)
     return PushResult(plan, target, True, time.perf_counter() - started, notes)
+
+
+def _create_in_place(conn: psycopg.Connection, cfg: Config, current: Model,
+                     source: Source) -> Plan | None:
+    """Into a database without a single object (empty schemas aside), the plan creates the
+    whole schema: run the schema file itself there (what psql -1 -f would do) and read back
+    what it made, instead of building a shadow first and then creating it all again (from
+    nothing, every change is a creation: nothing to measure, ask about or refuse). None
+    (and nothing done) when the database is not empty, the schema reaches beyond the managed
+    schemas, or a statement cannot run this way (CREATE INDEX CONCURRENTLY): the shadow path
+    then says why."""
+    if current.unmanaged or cfg.managed_schemas is not None or not source.statements or \
+            any(o.key[0] != "schema" for o in current.objects()):
+        return None
+    conn.execute("SAVEPOINT trimtab_create_in_place")
+    try:
+        conn.execute(";\n".join(s.text for s in source.statements).encode(),  # type: ignore[arg-type]
+                     prepare=False)
+    except psycopg.Error:
+        conn.execute("ROLLBACK TO SAVEPOINT trimtab_create_in_place")
+        return None
+    return classify_plan(build_plan(current, introspect(conn, cfg.managed_schemas)))
 
 
 def _version_notes(current: Model, desired: Model) -> tuple[str, ...]:
@@ -482,8 +505,8 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
     scratch = _scratch_target(cfg)
     source = read_source(cfg)
     desired = desired_model(cfg, scratch, source.statements)
-    current = replay(folder, scratch.url, cfg.managed_schemas, cache_key=_replay_cache(
-        cfg, "replay", bool(cfg.shadow_database_url), scratch.embedded))
+    current = replay(folder, scratch.url, cfg.managed_schemas,
+                     cache_key=_replay_cache(cfg, "replay"))
     plan, notes, _ = plan_changes(current, desired, source, decide=renames, force=force)
     if not plan:
         return GenerateResult(plan, None, notes)
@@ -580,7 +603,7 @@ def status(cfg: Config) -> Status:
     folder = read_folder(cfg.migrations_dir)
     desired = desired_model(cfg, target, read_desired_statements(cfg))
     scratch = cfg.shadow_database_url or target.url
-    cache = _replay_cache(cfg, "replay", bool(cfg.shadow_database_url), target.embedded)
+    cache = _replay_cache(cfg, "replay")
     produced = replay(folder, scratch, cfg.managed_schemas, cache_key=cache)
     with shadow.connect(target.url) as conn:
         pending, problems = runner.pending(conn, folder)

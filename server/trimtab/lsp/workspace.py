@@ -156,10 +156,6 @@ class Project:
             cfg = load_config(self.root, schema=self._abs(s.schema), url=url)
             if s.migrations:
                 cfg = replace(cfg, migrations_dir=Path(self._abs(s.migrations) or ""))
-            if cfg.shadow_cache is None:
-                # An editor is development: keep the shadow between analyses, on the
-                # database's own server too, so a keystroke costs a swap, not a rebuild.
-                cfg = replace(cfg, shadow_cache=True)
             self.cfg, self.config_error = cfg, None
         except TrimtabError as e:
             self.cfg, self.config_error = None, str(e)

@@ -133,6 +133,7 @@ def _comments(text: str) -> list[tuple[int, int]]:
 # hint that forgets it is reported rather than ignored.
 _MARK = re.compile(r"(?<![\w$])trimtab\s*:\s*renamed(?![\w$])\s*(from(?![\w$]))?\s*", re.I)
 _IDENT = r'"(?:[^"]|"")*"|[^\W\d][\w$]*'
+_ANY_MARK = re.compile(r"trimtab\s*:", re.I)  # every hint, misspelt ones too
 _QUALIFIED = re.compile(rf"({_IDENT})(?:\.({_IDENT}))?")
 _QUOTED = re.compile(r'"((?:[^"]|"")*)"')
 _LITERAL = re.compile(r"[eE]'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*'", re.S)
@@ -335,6 +336,8 @@ def find_hints(texts: Mapping[str, str],
     statements were split from), and warnings for hints that annotate nothing, cannot be
     read, or repeat an earlier hint on the same object (the first one is kept). Files are
     read in the order of ``texts``."""
+    if not any(_ANY_MARK.search(text) for text in texts.values()):
+        return [], []  # the common case: no hint anywhere, no need to place any
     targets = _targets(texts, statements)
     hints: list[Hint] = []
     issues: list[Issue] = []
