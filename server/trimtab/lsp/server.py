@@ -325,7 +325,9 @@ async def _read_client_configuration(ls: TrimtabServer) -> None:
         return
     for project, section in zip(projects, result or [], strict=False):
         if isinstance(section, dict):
-            ls.configure(project, {**ls.client_settings, **section})
+            # What the client sends now is the whole truth: a setting it stopped sending
+            # goes back to its default rather than keeping an old initializationOptions value.
+            ls.configure(project, section)
 
 
 @server.feature(t.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -836,7 +838,8 @@ def _ask_from_thread(ls: TrimtabServer, loop: asyncio.AbstractEventLoop, message
 
 
 def _hazard_lines(plan: Plan) -> str:
-    return "\n".join(f"- {h.text}" for s in plan.steps for h in s.hazards if h.needs_consent)
+    # Editors show a message on one line: "; " reads there, a Markdown list does not.
+    return "; ".join(h.text for s in plan.steps for h in s.hazards if h.needs_consent)
 
 
 def _message(ls: TrimtabServer, text: str, kind: t.MessageType = t.MessageType.Info) -> None:
@@ -876,7 +879,7 @@ async def push_command(ls: TrimtabServer, *args: Any) -> dict[str, Any]:
         assert project.cfg is not None
 
         def consent(plan: Plan) -> bool:
-            return _ask_from_thread(ls, loop, "trimtab: this push loses data:\n"
+            return _ask_from_thread(ls, loop, "trimtab: this push loses data: "
                                     + _hazard_lines(plan), "Apply")
         cfg = project.cfg
         applied_migrations = _has_history(cfg)
@@ -888,8 +891,9 @@ async def push_command(ls: TrimtabServer, *args: Any) -> dict[str, Any]:
         n = len(result.plan.steps)
         if not result.applied:
             return {"message": "the database already matches the schema", "applied": 0}
+        k = len(result.plan.statements)
         return {"message": f"applied {n} change{'s' if n != 1 else ''} "
-                           f"({len(result.plan.statements)} statements)", "applied": n}
+                           f"({k} statement{'s' if k != 1 else ''})", "applied": n}
     return await _command(ls, "trimtab: push", uri, work)
 
 
@@ -908,8 +912,8 @@ async def generate_command(ls: TrimtabServer, *args: Any) -> dict[str, Any]:
         assert project.cfg is not None
 
         def consent(plan: Plan) -> bool:
-            return _ask_from_thread(ls, loop, "trimtab: this migration loses data:\n"
-                                    + "\n".join(f"- {h.text}" for h in plan.hazards
+            return _ask_from_thread(ls, loop, "trimtab: this migration loses data: "
+                                    + "; ".join(h.text for h in plan.hazards
                                                 if h.category == "data-loss"), "Write it")
         result = engine.generate(project.cfg, name=name or None, consent=consent)
         if result.migration is None:
@@ -1006,6 +1010,9 @@ def main(argv: list[str] | None = None) -> int:
                         filename=log_file or None)
     # pygls logs whole messages at INFO, settings (and their URLs) included: not ours to show.
     logging.getLogger("pygls").setLevel(logging.WARNING)
+    # "Cancel notification for unknown message id": a request that finished before the
+    # client cancelled it; normal, and VS Code shows stderr lines as errors.
+    logging.getLogger("pygls.protocol").setLevel(logging.ERROR)
     server.start_io()
     return 0
 
