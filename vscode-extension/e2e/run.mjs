@@ -1,0 +1,624 @@
+#!/usr/bin/env node
+// End-to-end test in a real VS Code: code-server (from npm) in headless Chromium, driven by
+// playwright-core. One command: `npm run test:e2e` (add `-- --update-docs` to refresh the
+// screenshots in docs/images/).
+//
+// It builds and packages the extension, installs the .vsix into a fresh code-server, opens a
+// copy of the quickstart project whose database was pushed once, and checks, as a user would:
+// the "not installed" message for an interpreter without trimtab; then with trimtab's
+// interpreter the drops-column warning (squiggle, Problems, hover with the SQL), the status
+// bar, the CodeLens and the live pending-SQL document; Generate Migration from the source
+// action; Push answered Cancel (database unchanged) and then Apply (database changed).
+//
+// The one-time set-up (Debian chromium and libkrb5-dev, Node 24, code-server, a Python venv
+// with trimtab) is cached outside the repository, in ${XDG_CACHE_HOME:-~/.cache}/trimtab-e2e
+// (TRIMTAB_E2E_CACHE overrides it). TRIMTAB_PYTHON names an interpreter that already has
+// trimtab (with the `embedded` extra) to skip the venv.
+
+import { spawn, spawnSync } from "node:child_process";
+import { createRequire } from "node:module";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const extDir = path.dirname(here);
+const repo = path.dirname(extDir);
+const shotsDir = path.join(here, "screenshots");
+const outputDir = path.join(here, "output");
+const updateDocs = process.argv.includes("--update-docs") || process.env.TRIMTAB_E2E_UPDATE_DOCS === "1";
+const keep = process.argv.includes("--keep") || process.env.TRIMTAB_E2E_KEEP === "1";
+/** The screenshots that docs/vscode.md shows (copied with --update-docs). */
+const DOC_SHOTS = ["not-installed", "in-sync", "drops-column-warning", "hover-pending-sql", "pending-sql",
+    "source-actions", "generated-migration", "push-consent", "pushed", "unreachable", "multi-root"];
+const t0 = Date.now();
+const secs = () => ((Date.now() - t0) / 1000).toFixed(1);
+const timings = [];
+const cleanups = [];
+
+function log(msg) {
+    console.log(`[e2e ${secs().padStart(6)}s] ${msg}`);
+}
+
+async function step(name, fn) {
+    const start = Date.now();
+    log(`${name} ...`);
+    const result = await fn();
+    const took = (Date.now() - start) / 1000;
+    timings.push([name, took]);
+    log(`${name}: ok (${took.toFixed(1)} s)`);
+    return result;
+}
+
+function run(cmd, args, opts = {}) {
+    const r = spawnSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], ...opts });
+    if (r.status !== 0) {
+        throw new Error(`${cmd} ${args.join(" ")} failed (${r.status ?? r.error}):\n${r.stdout ?? ""}${r.stderr ?? ""}`);
+    }
+    return r.stdout;
+}
+
+function sleep(ms) {
+    return new Promise((r) => setTimeout(r, ms));
+}
+
+async function freePort() {
+    return new Promise((resolve, reject) => {
+        const srv = net.createServer();
+        srv.once("error", reject);
+        srv.listen(0, "127.0.0.1", () => {
+            const { port } = srv.address();
+            srv.close(() => resolve(port));
+        });
+    });
+}
+
+async function waitFor(what, fn, timeoutMs = 60_000, everyMs = 500) {
+    const until = Date.now() + timeoutMs;
+    let last;
+    while (Date.now() < until) {
+        try {
+            const v = await fn();
+            if (v) {
+                return v;
+            }
+        } catch (err) {
+            last = err;
+        }
+        await sleep(everyMs);
+    }
+    throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? `: ${last.message}` : ""}`);
+}
+
+// -- set-up ---------------------------------------------------------------------------------
+
+function setUpCache() {
+    const out = run("bash", [path.join(here, "setup.sh")], { stdio: ["ignore", "pipe", "inherit"] });
+    return out.trim().split("\n").pop();
+}
+
+function ensurePlaywright() {
+    const require = createRequire(import.meta.url);
+    try {
+        return require.resolve("playwright-core");
+    } catch {
+        log("installing playwright-core (npm)");
+        run("npm", ["install", "--no-save", "--no-audit", "--no-fund", "playwright-core@1"], { cwd: extDir });
+        return require.resolve("playwright-core");
+    }
+}
+
+function pythonHasTrimtab(python) {
+    const r = spawnSync(python, ["-c", "import trimtab, trimtab.lsp.server, embedded_postgres, psycopg; print(trimtab.__file__)"],
+        { encoding: "utf8" });
+    return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+/** An interpreter with this checkout of trimtab (editable) and the embedded server. */
+function ensurePython(cache) {
+    if (process.env.TRIMTAB_PYTHON) {
+        if (!pythonHasTrimtab(process.env.TRIMTAB_PYTHON)) {
+            throw new Error(`TRIMTAB_PYTHON=${process.env.TRIMTAB_PYTHON} cannot import trimtab with its embedded extra`);
+        }
+        return process.env.TRIMTAB_PYTHON;
+    }
+    const venv = path.join(cache, "venv");
+    const python = path.join(venv, "bin", "python");
+    const where = fs.existsSync(python) ? pythonHasTrimtab(python) : undefined;
+    if (where && where.startsWith(path.join(repo, "server") + path.sep)) {
+        return python;
+    }
+    log(`creating ${venv} with trimtab from ${repo} (editable, [embedded])`);
+    if (spawnSync("python3", ["-c", "import ensurepip, venv"]).status !== 0) {
+        run("bash", ["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null"]);
+    }
+    if (!fs.existsSync(python)) {
+        run("python3", ["-m", "venv", venv]);
+    }
+    run(python, ["-m", "pip", "install", "-q", "--disable-pip-version-check", "-e", `${repo}[embedded]`]);
+    return python;
+}
+
+/** A Python without trimtab, for the "not installed" message. */
+function pythonWithoutTrimtab() {
+    for (const p of ["/usr/bin/python3", "/usr/local/bin/python3"]) {
+        if (fs.existsSync(p) && spawnSync(p, ["-c", "import trimtab"]).status !== 0) {
+            return p;
+        }
+    }
+    return "/nonexistent/bin/python3";
+}
+
+function buildVsix() {
+    if (!fs.existsSync(path.join(extDir, "node_modules", ".bin", "vsce"))) {
+        log("installing the extension's npm packages (npm ci)");
+        run("npm", ["ci", "--no-audit", "--no-fund"], { cwd: extDir });
+    }
+    run("npm", ["run", "build"], { cwd: extDir });
+    run("npm", ["run", "package"], { cwd: extDir });
+    return path.join(extDir, "trimtab.vsix");
+}
+
+// -- the database ----------------------------------------------------------------------------
+
+const DB_SCRIPT = `
+import json, subprocess, sys, psycopg
+url = subprocess.check_output([sys.argv[1], "db", "url"], text=True).strip()
+with psycopg.connect(url, autocommit=True) as c:
+    if sys.argv[2] == "seed":
+        c.execute("INSERT INTO customers (email, name) VALUES ('ada@example.com', 'Ada'), ('alan@example.com', 'Alan'), ('grace@example.com', 'Grace')")
+    cols = [r[0] for r in c.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'customers' ORDER BY ordinal_position")]
+    rows = c.execute("SELECT count(*) FROM customers").fetchone()[0]
+    print(json.dumps({"columns": cols, "rows": rows}))
+`;
+
+function db(python, project, action = "read") {
+    const trimtab = path.join(path.dirname(python), "trimtab");
+    return JSON.parse(run(python, ["-c", DB_SCRIPT, trimtab, action], { cwd: project }).trim());
+}
+
+// -- VS Code in the browser ------------------------------------------------------------------
+
+function userSettings(python) {
+    return {
+        "trimtab.python": python,
+        "workbench.startupEditor": "none",
+        "workbench.tips.enabled": false,
+        "workbench.enableExperiments": false,
+        "workbench.welcomePage.walkthroughs.openOnInstall": false,
+        "security.workspace.trust.enabled": false,
+        "telemetry.telemetryLevel": "off",
+        "update.mode": "none",
+        "extensions.autoCheckUpdates": false,
+        "extensions.autoUpdate": false,
+        "extensions.ignoreRecommendations": true,
+        "git.enabled": false,
+        "chat.disableAIFeatures": true,
+        "editor.minimap.enabled": false,
+        "workbench.secondarySideBar.defaultVisibility": "hidden",
+        "editor.hover.delay": 200,
+        "files.autoSave": "off",
+        "window.zoomLevel": 0,
+    };
+}
+
+async function main() {
+    const cache = await step("one-time set-up (cached)", () => setUpCache());
+    const node24 = path.join(cache, "node24", "bin");
+    const codeServer = path.join(cache, "code-server", "node_modules", ".bin", "code-server");
+    const python = await step("python with trimtab", () => ensurePython(cache));
+    ensurePlaywright();
+    const { chromium } = await import("playwright-core");
+    const vsix = await step("build and package the extension", () => buildVsix());
+
+    fs.rmSync(shotsDir, { recursive: true, force: true });
+    fs.mkdirSync(shotsDir, { recursive: true });
+    fs.rmSync(outputDir, { recursive: true, force: true });
+    fs.mkdirSync(outputDir, { recursive: true });
+
+    // Under /tmp: the embedded server opens the permissions of its data folder's parents.
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "trimtab-e2e-"));
+    const project = path.join(tmp, "quickstart");
+    const home = path.join(tmp, "home");
+    const userDir = path.join(tmp, "user");
+    fs.mkdirSync(home, { recursive: true });
+    const trimtab = path.join(path.dirname(python), "trimtab");
+    cleanups.push(() => spawnSync(trimtab, ["db", "stop"], { cwd: project, stdio: "ignore" }));
+    cleanups.push(() => {
+        if (keep || process.exitCode) {
+            log(`kept ${tmp}`);
+        } else {
+            fs.rmSync(tmp, { recursive: true, force: true });
+        }
+    });
+
+    await step("quickstart copy with a first migration applied, three customers", () => {
+        fs.cpSync(path.join(repo, "fixtures", "quickstart"), project, { recursive: true });
+        run(trimtab, ["generate", "--name", "init"], { cwd: project });
+        run(trimtab, ["migrate"], { cwd: project });
+        const state = db(python, project, "seed");
+        if (!state.columns.includes("name") || state.rows !== 3) {
+            throw new Error(`unexpected database: ${JSON.stringify(state)}`);
+        }
+    });
+
+    const port = await freePort();
+    const env = {
+        ...process.env,
+        PATH: `${node24}:${process.env.PATH}`,
+        HOME: home,
+        XDG_CONFIG_HOME: path.join(home, ".config"),
+        XDG_DATA_HOME: path.join(home, ".local", "share"),
+        XDG_CACHE_HOME: path.join(home, ".cache"),
+    };
+    delete env.DATABASE_URL;
+    delete env.DIRECT_DATABASE_URL;
+    const config = path.join(tmp, "config.yaml");
+    fs.writeFileSync(config, `bind-addr: 127.0.0.1:${port}\nauth: none\ncert: false\n`);
+    const csArgs = ["--config", config, "--user-data-dir", userDir, "--extensions-dir", path.join(tmp, "ext")];
+    const settingsFile = path.join(userDir, "User", "settings.json");
+
+    await step("install the .vsix into code-server", () => {
+        const out = run(codeServer, [...csArgs, "--install-extension", vsix, "--force"], { env });
+        if (!/successfully installed/i.test(out)) {
+            throw new Error(out);
+        }
+        fs.mkdirSync(path.dirname(settingsFile), { recursive: true });
+        fs.writeFileSync(settingsFile, JSON.stringify(userSettings(pythonWithoutTrimtab()), null, 2));
+    });
+
+    const csLog = fs.openSync(path.join(outputDir, "code-server.log"), "w");
+    const server = spawn(codeServer, [...csArgs, "--disable-telemetry", "--disable-update-check",
+        "--disable-workspace-trust", "--disable-getting-started-override", project],
+    { env, detached: true, stdio: ["ignore", csLog, csLog] });
+    cleanups.unshift(() => {
+        try {
+            process.kill(-server.pid, "SIGTERM");
+        } catch {
+            // gone
+        }
+    });
+    await step("code-server listening", () => waitFor("code-server", async () => {
+        const r = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
+        return r?.ok;
+    }, 60_000));
+
+    const browser = await chromium.launch({
+        executablePath: "/usr/bin/chromium",
+        args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"],
+        env,
+    });
+    cleanups.unshift(() => browser.close().catch(() => undefined));
+    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    page.setDefaultTimeout(30_000);
+    const consoleLines = [];
+    page.on("console", (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
+    cleanups.unshift(() => fs.writeFileSync(path.join(outputDir, "browser-console.log"), consoleLines.join("\n")));
+
+    let shotNo = 0;
+    const shots = [];
+    const shot = async (name) => {
+        const file = path.join(shotsDir, `${String(++shotNo).padStart(2, "0")}-${name}.png`);
+        await page.screenshot({ path: file });
+        shots.push(file);
+        log(`screenshot ${path.relative(repo, file)}`);
+        return file;
+    };
+    cleanups.unshift(async () => {
+        if (process.exitCode) {
+            await page.screenshot({ path: path.join(outputDir, "failure.png") }).catch(() => undefined);
+            fs.writeFileSync(path.join(outputDir, "failure.html"), await page.content().catch(() => ""));
+            fs.cpSync(path.join(userDir, "logs"), path.join(outputDir, "logs"), { recursive: true, force: true });
+        }
+    });
+
+    const toast = (text) => page.locator(".notifications-toasts .notification-toast", { hasText: text });
+    const statusItem = page.locator(".statusbar-item", { hasText: "trimtab" }).first();
+    const runCommand = async (label) => {
+        await page.keyboard.press("F1");
+        const input = page.locator(".quick-input-widget input");
+        await input.waitFor({ state: "visible" });
+        await input.fill(`>${label}`);
+        const row = page.locator(".quick-input-list .monaco-list-row", { hasText: label }).first();
+        await row.waitFor({ state: "visible" });
+        await page.keyboard.press("Enter");
+    };
+    const dismissToasts = async () => {
+        for (const close of await page.locator(".notifications-toasts .notification-toast .codicon-notifications-clear").all()) {
+            await close.click({ force: true }).catch(() => undefined);
+        }
+        await page.keyboard.press("Escape");
+    };
+
+    await step("workbench loads; trimtab says plainly it is not installed", async () => {
+        await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(project)}`);
+        await page.locator(".monaco-workbench").waitFor({ timeout: 60_000 });
+        const msg = toast("trimtab is not installed");
+        await msg.waitFor({ timeout: 90_000 });
+        for (const button of ["Open Settings", "Install instructions"]) {
+            await msg.locator(".monaco-button", { hasText: button }).waitFor();
+        }
+        await statusItem.filter({ hasText: "not installed" }).waitFor();
+        await shot("not-installed");
+    });
+
+    await step("Open Settings (from the message): trimtab.python set to the venv, the server starts", async () => {
+        await toast("trimtab is not installed").locator(".monaco-button", { hasText: "Open Settings" }).click();
+        const item = page.locator(".settings-editor .setting-item", { hasText: "Python interpreter that has trimtab installed" }).first();
+        await item.waitFor();
+        const input = item.locator("input").first();
+        await input.fill(python);
+        await input.press("Tab");
+        // The settings editor writes settings.json after a short delay.
+        await waitFor("settings.json to name the venv", () => fs.readFileSync(settingsFile, "utf8").includes(python), 15_000);
+        await shot("settings-python");
+        await waitFor("the settings editor to close", async () => {
+            if (!(await page.locator(".settings-editor").isVisible())) {
+                return true;
+            }
+            await page.locator(".settings-editor .settings-header").first().click({ force: true }).catch(() => undefined);
+            await page.keyboard.press("Escape");
+            await sleep(300);
+            return !(await page.locator(".settings-editor").isVisible());
+        }, 15_000, 200);
+        await page.locator(".explorer-folders-view .monaco-list-row", { hasText: "schema.sql" }).click();
+        await page.locator(".tab.active", { hasText: "schema.sql" }).waitFor();
+        await statusItem.filter({ hasText: "in sync" }).waitFor({ timeout: 120_000 });
+        await page.locator(".codelens-decoration", { hasText: "in sync with the database" }).waitFor({ timeout: 30_000 });
+        await shot("in-sync");
+    });
+
+    await step("drop customers.name: warning squiggle and status", async () => {
+        const editor = page.locator(".monaco-editor .view-lines").first();
+        await editor.click();
+        await page.keyboard.press("Control+G");
+        await page.keyboard.type("8");
+        await page.keyboard.press("Enter");
+        await page.locator(".statusbar-item", { hasText: "Ln 8, Col 1" }).waitFor();
+        await page.keyboard.press("Control+Shift+K");
+        await page.keyboard.press("Control+S");
+        const schema = path.join(project, "schema.sql");
+        await waitFor("the saved schema without customers.name", () => {
+            const text = fs.readFileSync(schema, "utf8");
+            return !/^\s*name\s+text NOT NULL,$/m.test(text) && /^\s*email\s+text NOT NULL UNIQUE,$/m.test(text);
+        }, 10_000);
+        await page.locator(".monaco-editor .squiggly-warning").first().waitFor({ timeout: 90_000 });
+        await statusItem.filter({ hasText: "1 pending change" }).waitFor({ timeout: 60_000 });
+        await page.locator(".codelens-decoration", { hasText: "1 pending change" }).waitFor();
+        await page.mouse.move(5, 400);
+        await shot("drops-column-warning");
+    });
+
+    await step("Problems lists the drops-column warning", async () => {
+        await page.keyboard.press("Control+Shift+M");
+        const row = page.locator(".markers-panel .monaco-list-row", { hasText: "drops-column" }).first();
+        await row.waitFor({ timeout: 20_000 });
+        const text = await page.locator(".markers-panel").innerText();
+        if (!/customers\.name/.test(text) || !/3 non-null/.test(text)) {
+            throw new Error(`unexpected Problems text: ${text}`);
+        }
+        log(`problems: ${text.replace(/\s+/g, " ").slice(0, 200)}`);
+        await shot("problems");
+    });
+
+    await step("hover shows the pending SQL", async () => {
+        const squiggle = page.locator(".monaco-editor .squiggly-warning").first();
+        const box = await squiggle.boundingBox();
+        if (!box) {
+            throw new Error("no squiggle box");
+        }
+        const hover = page.locator(".monaco-hover:visible", { hasText: "DROP COLUMN" });
+        await waitFor("the hover", async () => {
+            await page.mouse.move(box.x + Math.min(box.width / 2, 40), box.y + box.height / 2 - 1, { steps: 3 });
+            await hover.first().waitFor({ timeout: 3000 });
+            return true;
+        }, 30_000, 100);
+        const text = await hover.first().innerText();
+        if (!/ALTER TABLE public\.customers DROP COLUMN name/.test(text)) {
+            throw new Error(`unexpected hover: ${text}`);
+        }
+        await shot("hover-pending-sql");
+        await page.mouse.move(5, 400);
+        await page.keyboard.press("Escape");
+    });
+
+    await step("Show Pending SQL from the status bar: the plan beside the schema", async () => {
+        await statusItem.click();
+        const plan = page.locator(".editor-instance .view-lines", { hasText: "DROP COLUMN name" });
+        await plan.first().waitFor({ timeout: 30_000 });
+        await page.locator(".tab", { hasText: "pending.sql" }).first().waitFor();
+        await shot("pending-sql");
+    });
+
+    await step("Generate Migration from the source action", async () => {
+        // Back to the schema editor, then the editor's source actions.
+        await page.locator(".tab", { hasText: "schema.sql" }).first().click();
+        await page.keyboard.press("Control+G");
+        await page.keyboard.type("5");
+        await page.keyboard.press("Enter");
+        await runCommand("Source Action...");
+        const action = page.locator(".action-widget .monaco-list-row", { hasText: "trimtab: Generate a migration" });
+        await action.waitFor({ timeout: 20_000 });
+        await shot("source-actions");
+        await action.click();
+        const name = page.locator(".quick-input-widget", { hasText: "Generate Migration" });
+        await name.waitFor();
+        await page.keyboard.press("Enter"); // empty: named after what changed
+        const consent = toast("this migration loses data");
+        await consent.waitFor({ timeout: 60_000 });
+        await shot("generate-consent");
+        await consent.locator(".monaco-button", { hasText: "Write it" }).click();
+        const dir = path.join(project, "migrations");
+        const file = await waitFor("the migration file", () =>
+            fs.readdirSync(dir).find((f) => /^0001_.*\.sql$/.test(f)), 60_000);
+        const sql = fs.readFileSync(path.join(dir, file), "utf8");
+        if (!/DROP COLUMN/.test(sql)) {
+            throw new Error(`unexpected migration ${file}:\n${sql}`);
+        }
+        await page.locator(".tab", { hasText: file }).first().waitFor({ timeout: 30_000 });
+        await toast("wrote").first().waitFor({ timeout: 30_000 });
+        // The live plan follows: the change is in a migration now.
+        await waitFor("the plan to drop its 'not yet in a migration' part", async () =>
+            (await page.locator(".editor-instance .view-lines", { hasText: "not yet in a migration" }).count()) === 0, 30_000);
+        log(`migration: migrations/${file}`);
+        await shot("generated-migration");
+    });
+
+    await step("Push (palette) answered Cancel: the database keeps the column", async () => {
+        await dismissToasts();
+        await page.locator(".tab", { hasText: "schema.sql" }).first().click();
+        await page.keyboard.press("Control+Home");
+        await runCommand("trimtab: Push");
+        // The database has applied migrations: a push makes it diverge from them; asked first.
+        const history = toast("this database has applied migrations");
+        await history.waitFor({ timeout: 60_000 });
+        await history.locator(".monaco-button", { hasText: /^Push$/ }).click();
+        const ask = toast("this push loses data");
+        await ask.waitFor({ timeout: 60_000 });
+        await shot("push-consent");
+        await ask.locator(".monaco-button", { hasText: "Cancel" }).click();
+        await toast("nothing was applied").first().waitFor({ timeout: 30_000 }).catch(() => undefined);
+        await sleep(1000);
+        const state = db(python, project);
+        if (!state.columns.includes("name") || state.rows !== 3) {
+            throw new Error(`Cancel changed the database: ${JSON.stringify(state)}`);
+        }
+        log(`after Cancel: customers(${state.columns.join(", ")}), ${state.rows} rows`);
+    });
+
+    await step("Push (CodeLens) answered Apply: the column is dropped, the plan empties", async () => {
+        await dismissToasts();
+        await page.locator(".tab", { hasText: "schema.sql" }).first().click();
+        await page.locator(".monaco-editor .view-lines").first().click();
+        await page.keyboard.press("Control+Home");
+        await page.locator(".codelens-decoration a", { hasText: /^Push$/ }).first().click();
+        const history = toast("this database has applied migrations");
+        await history.waitFor({ timeout: 60_000 });
+        await history.locator(".monaco-button", { hasText: /^Push$/ }).click();
+        const ask = toast("this push loses data");
+        await ask.waitFor({ timeout: 60_000 });
+        await ask.locator(".monaco-button", { hasText: "Apply" }).click();
+        await toast("applied 1 change").first().waitFor({ timeout: 60_000 });
+        const state = await waitFor("the column to go", () => {
+            const s = db(python, project);
+            return s.columns.includes("name") ? undefined : s;
+        }, 30_000);
+        if (state.rows !== 3) {
+            throw new Error(`unexpected rows after push: ${JSON.stringify(state)}`);
+        }
+        log(`after Apply: customers(${state.columns.join(", ")}), ${state.rows} rows`);
+        // The database now matches the schema but not its applied migrations (0001 is not
+        // applied): the status bar says drift, and the live plan has nothing left to push.
+        await statusItem.filter({ hasText: "drift" }).waitFor({ timeout: 60_000 });
+        await page.locator(".editor-instance .view-lines", { hasText: "0 change(s)" }).first().waitFor({ timeout: 30_000 });
+        await page.locator(".codelens-decoration", { hasText: "drift" }).first().waitFor({ timeout: 30_000 });
+        await shot("pushed");
+    });
+
+    await step("Set Database URL (stored securely): the server uses it, settings.json never sees it", async () => {
+        await dismissToasts();
+        const secret = "s3cret-pw";
+        await runCommand("trimtab: Set Database URL (stored securely)");
+        const input = page.locator(".quick-input-widget input[type=password]");
+        await input.waitFor();
+        await input.fill(`postgresql://app:${secret}@127.0.0.1:1/app`);
+        await page.keyboard.press("Enter");
+        await statusItem.filter({ hasText: "database unreachable" }).waitFor({ timeout: 60_000 });
+        const warning = toast("cannot be reached");
+        await warning.first().waitFor({ timeout: 30_000 });
+        await page.locator(".editor-instance .view-lines", { hasText: "database unreachable" }).first().waitFor({ timeout: 30_000 });
+        const shown = [await warning.first().innerText(), await statusItem.getAttribute("aria-label"),
+            ...(await page.locator(".editor-instance .view-lines").allInnerTexts())].join("\n");
+        if (shown.includes(secret)) {
+            throw new Error(`the password is shown: ${shown}`);
+        }
+        if (fs.readFileSync(settingsFile, "utf8").includes(secret)) {
+            throw new Error("the password landed in settings.json");
+        }
+        await shot("unreachable");
+        await runCommand("trimtab: Clear Database URL");
+        await statusItem.filter({ hasText: "drift" }).waitFor({ timeout: 60_000 });
+        await toast("reachable again").first().waitFor({ timeout: 30_000 });
+    });
+
+    await step("multi-root: a second project gets its own server, diagnostics and status", async () => {
+        const project2 = path.join(tmp, "inventory");
+        fs.cpSync(path.join(repo, "fixtures", "quickstart"), project2, { recursive: true });
+        cleanups.splice(cleanups.length - 1, 0, () => spawnSync(trimtab, ["db", "stop"], { cwd: project2, stdio: "ignore" }));
+        const workspaceFile = path.join(tmp, "shop.code-workspace");
+        fs.writeFileSync(workspaceFile, JSON.stringify({ folders: [{ path: project }, { path: project2 }] }));
+        const rows = page.locator(".explorer-folders-view .monaco-list-row");
+        // A workspace opened right after the previous window sometimes shows no folder on the
+        // first load (code-server); a reload reads it again.
+        await waitFor("the two-folder workspace", async () => {
+            await page.goto(`http://127.0.0.1:${port}/?workspace=${encodeURIComponent(workspaceFile)}`);
+            await page.locator(".monaco-workbench").waitFor({ timeout: 60_000 });
+            await rows.filter({ hasText: /^inventory$/ }).waitFor({ timeout: 15_000 });
+            return true;
+        }, 90_000, 0);
+        const bothRows = async () => (await rows.filter({ hasText: "schema.sql" }).count()) === 2;
+        await waitFor("both schema.sql rows", async () => {
+            if (await bothRows()) {
+                return true;
+            }
+            await rows.filter({ hasText: /^inventory$/ }).click();
+            await page.keyboard.press("ArrowRight"); // expands the selected folder
+            await sleep(500);
+            return bothRows();
+        }, 20_000, 500);
+        // The second folder's database is empty: every table is a pending change.
+        await rows.filter({ hasText: "schema.sql" }).nth(1).click();
+        await statusItem.filter({ hasText: /\d+ pending changes/ }).waitFor({ timeout: 90_000 });
+        const tooltip = await statusItem.getAttribute("aria-label");
+        await page.locator(".codelens-decoration", { hasText: "pending changes" }).first().waitFor({ timeout: 30_000 });
+        await shot("multi-root");
+        // The first folder keeps its own state.
+        await rows.filter({ hasText: "schema.sql" }).nth(0).click();
+        await statusItem.filter({ hasText: "drift" }).waitFor({ timeout: 60_000 });
+        const hostLogs = fs.readdirSync(path.join(userDir, "logs"), { recursive: true })
+            .filter((f) => String(f).endsWith("exthost.log") || String(f).endsWith("remoteexthost.log"))
+            .map((f) => fs.readFileSync(path.join(userDir, "logs", String(f)), "utf8")).join("\n");
+        if (/command 'trimtab\.[a-zA-Z]+' already exists/.test(hostLogs)) {
+            throw new Error("a trimtab command was registered twice");
+        }
+        log(`status of the second folder: ${tooltip ?? ""}`.replace(/\s+/g, " ").slice(0, 160));
+    });
+
+    if (updateDocs) {
+        const docsImages = path.join(repo, "docs", "images");
+        fs.mkdirSync(docsImages, { recursive: true });
+        const forDocs = shots.filter((f) => DOC_SHOTS.includes(path.basename(f).replace(/^\d+-|\.png$/g, "")));
+        for (const file of forDocs) {
+            fs.copyFileSync(file, path.join(docsImages, path.basename(file).replace(/^\d+-/, "vscode-")));
+        }
+        log(`copied ${forDocs.length} screenshots to docs/images/ (vscode-*.png)`);
+    }
+
+    console.log("\nstep timings:");
+    for (const [name, took] of timings) {
+        console.log(`  ${took.toFixed(1).padStart(6)} s  ${name}`);
+    }
+    console.log(`screenshots: ${path.relative(process.cwd(), shotsDir)}/ (${shots.length})`);
+}
+
+let failed = false;
+try {
+    await main();
+} catch (err) {
+    failed = true;
+    process.exitCode = 1;
+    console.error(`\n[e2e] FAILED after ${secs()} s: ${err instanceof Error ? err.stack : err}`);
+    console.error(`[e2e] logs: ${outputDir}`);
+} finally {
+    for (const c of cleanups) {
+        try {
+            await c();
+        } catch {
+            // best effort
+        }
+    }
+}
+console.log(`${failed ? 0 : 1} passed, ${failed ? 1 : 0} failed (end-to-end, ${secs()} s)`);
+process.exit(failed ? 1 : 0);
