@@ -7,6 +7,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from trimtab.plan.renames import Rename, candidates, resolve_hints
 from trimtab.sources import shadow, shadowcache
 from trimtab.sources.hints import Hint, find_hints, hint_edit
 from trimtab.sources.introspect import introspect, row_count, table_sizes
-from trimtab.sources.snapshot import dump_snapshot, load_snapshot
+from trimtab.sources.snapshot import dump_snapshot, load_snapshot, snapshot_id
 from trimtab.sources.sqlfile import (
     META_COMMAND,
     Statement,
@@ -504,9 +505,12 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
         return GenerateResult(Plan(), migration)
     scratch = _scratch_target(cfg)
     source = read_source(cfg)
-    desired = desired_model(cfg, scratch, source.statements)
-    current = replay(folder, scratch.url, cfg.managed_schemas,
-                     cache_key=_replay_cache(cfg, "replay"))
+    # Two databases to read, each mostly waiting on the server: read them at once.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        replayed = pool.submit(replay, folder, scratch.url, cfg.managed_schemas,
+                               cache_key=_replay_cache(cfg, "replay"))
+        desired = desired_model(cfg, scratch, source.statements)
+        current = replayed.result()
     plan, notes, _ = plan_changes(current, desired, source, decide=renames, force=force)
     if not plan:
         return GenerateResult(plan, None, notes)
@@ -522,7 +526,7 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
                 f"  - {h.text}\n" for h in losing),
             hint="Re-run with --force to write it, or change the schema file.")
     last = folder.last_snapshot()
-    prev_id = load_snapshot(last.read_text(), str(last))[1] if last else ZERO_ID
+    prev_id = snapshot_id(last.read_text(), str(last)) if last else ZERO_ID
     snapshot = dump_snapshot(desired, id=str(uuid.uuid4()), prev_id=prev_id)
     name = name or migration_name(plan, first=not folder.migrations)
     migration = write_migration(cfg.migrations_dir, name, plan.statements, snapshot)

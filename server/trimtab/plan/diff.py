@@ -308,7 +308,7 @@ class _Differ:
                 self.emit(Kind.ADD_COLUMN, key, after=c, parent=new,
                           reason="its parent drops it")
                 continue
-            if _column_core(oc) == _column_core(c):
+            if oc == c or _column_core(oc) == _column_core(c):  # the first is cheap
                 continue
             if self._regenerate(oc, c):
                 self.changed_columns.add((new.schema, new.name, c.name))
