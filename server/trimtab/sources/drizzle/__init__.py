@@ -1,0 +1,216 @@
+"""Drizzle ORM schemas (``schema.ts``) as a desired schema.
+
+``read_drizzle`` parses the TypeScript files with tree-sitter (no Node.js at run time),
+evaluates the part of them a Drizzle schema is written in, and emits the PostgreSQL DDL
+drizzle-kit would create from them (``drizzle-kit push`` / ``generate``). The rest of
+trimtab then treats that DDL like a schema.sql: the shadow database gives the canonical
+model, ``sqlfile`` the fast structural one.
+
+Why DDL and not a model: PostgreSQL's own canonical forms (types, defaults, checks) come
+from applying the DDL, exactly as for SQL sources (ARCHITECTURE.md, decision 1), and the
+tests can hold the DDL to drizzle-kit's real output on a real database.
+
+Layers: ``_source`` (files, positions, literals), ``_eval`` (values of expressions),
+``_lower`` (drizzle-kit's rules: types, defaults, names), ``_ddl`` (text and spans).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import glob
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trimtab.sources.drizzle import _ddl
+from trimtab.sources.drizzle._eval import UNDEFINED, Evaluator, JSArray, JSObject, Loc
+from trimtab.sources.drizzle._lower import lower, to_camel_case, to_snake_case
+from trimtab.sources.drizzle._source import Program, parse_module, read_disk
+from trimtab.sources.sqlfile import Issue, Span, Statement
+
+__all__ = [
+    "CASINGS",
+    "DrizzleConfig",
+    "DrizzleSchema",
+    "read_drizzle",
+    "read_drizzle_config",
+    "to_camel_case",
+    "to_snake_case",
+]
+
+CASINGS = ("snake_case", "camelCase")
+
+
+@dataclass(frozen=True)
+class DrizzleSchema:
+    """What a Drizzle schema declares, as PostgreSQL DDL.
+
+    ``statements`` are those of ``sql`` (split with ``sqlfile.split_statements`` under the
+    synthetic file name ``<first file>.sql``); ``origins[k]`` is the .ts range that
+    statement ``k`` comes from (to show a shadow-database error in the .ts file).
+    ``spans`` maps model keys (as ``sqlfile.object_spans`` makes them: table, column,
+    constraint, index, type, schema, sequence) to their .ts range. ``issues`` are
+    everything not understood (severity "error": the model may be incomplete or wrong
+    there, so push/generate must not run) or worth a look ("warning").
+    """
+
+    sql: str
+    statements: tuple[Statement, ...]
+    spans: Mapping[tuple[str, ...], Span]
+    issues: tuple[Issue, ...]
+    origins: tuple[Span, ...]
+
+    @property
+    def errors(self) -> tuple[Issue, ...]:
+        return tuple(i for i in self.issues if i.severity == "error")
+
+
+def read_drizzle(files: Sequence[Path | str] | Mapping[str, str],
+                 casing: str | None = None) -> DrizzleSchema:
+    """Read Drizzle schema files: paths (relative imports of files not listed are read
+    from disk to resolve names), or a mapping of file name to text (imports resolve among
+    the names given only). ``casing`` is drizzle's ``casing`` option ("snake_case" or
+    "camelCase"), from drizzle.config.ts or the drizzle() call. Never raises on any text;
+    a path that cannot be read becomes an issue."""
+    if casing not in (None, *CASINGS):
+        raise ValueError(f"casing must be one of {CASINGS} or None, not {casing!r}")
+    with _gc_paused():
+        try:
+            return _read(files, casing)
+        except RecursionError:  # expressions nested thousands deep: no schema does that
+            first = str(next(iter(files), "schema.ts"))
+            issue = Issue("trimtab cannot read expressions nested this deeply",
+                          Span(first, 1, 1, 1, 1, 0, 0), "error")
+            return DrizzleSchema("", (), {}, (issue,), ())
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Reading makes hundreds of thousands of small short-lived objects (builder values,
+    ranges, tree nodes): the cyclic collector's passes over them cost more than half the
+    time of a 1,000-table schema. None of them outlives the read in a cycle that matters."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read(files: Sequence[Path | str] | Mapping[str, str], casing: str | None
+          ) -> DrizzleSchema:
+    texts: dict[str, str] = {}
+    read_issues: list[Issue] = []
+    reader = None
+    if isinstance(files, Mapping):
+        texts = dict(files)
+    else:
+        reader = read_disk
+        for f in files:
+            name = str(f)
+            try:
+                texts[name] = Path(name).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                read_issues.append(Issue(f"cannot read {name}: {e}",
+                                         Span(name, 1, 1, 1, 1, 0, 0), "error"))
+    modules = {name: parse_module(name, text, given=True) for name, text in texts.items()}
+    program = Program(dict(modules), reader)
+    ev = Evaluator(program)
+    low = lower(ev, list(modules.values()), casing)
+    synthetic = f"{next(iter(texts), 'schema.ts')}.sql"
+    rendered = _ddl.render(low, synthetic)
+    syntax = [issue for m in modules.values() for issue in _syntax_issues(m)]
+    return DrizzleSchema(rendered.sql, rendered.statements, _ddl.spans(rendered),
+                         tuple(read_issues + syntax + list(low.issues)), rendered.origins)
+
+
+def _syntax_issues(mod: Any) -> list[Issue]:
+    """TypeScript syntax errors tree-sitter found (it recovers and reads on)."""
+    out: list[Issue] = []
+    if not mod.root.has_error:
+        return out
+    stack = [mod.root]
+    while stack and len(out) < 20:
+        n = stack.pop()
+        if n.type == "ERROR" or n.is_missing:
+            what = f"missing {n.type}" if n.is_missing else "syntax error"
+            out.append(Issue(f"TypeScript {what}", mod.node_span(n), "error"))
+            continue
+        if n.has_error:
+            stack.extend(reversed(n.children))
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# drizzle.config.ts
+
+
+@dataclass(frozen=True)
+class DrizzleConfig:
+    """What trimtab needs from a drizzle.config.ts (values it cannot evaluate are None)."""
+
+    path: Path
+    dialect: str | None
+    schema: tuple[str, ...]  # as written: files, folders or globs, relative to the config
+    out: str | None
+    casing: str | None
+    schema_filter: tuple[str, ...] | None
+    issues: tuple[Issue, ...]
+
+    def schema_files(self) -> list[Path]:
+        """The schema files drizzle-kit would read: globs expanded, folders walked for
+        .ts files, relative to the config's folder."""
+        root = self.path.parent
+        found: list[Path] = []
+        for pattern in self.schema:
+            full = pattern if os.path.isabs(pattern) else str(root / pattern)
+            p = Path(full)
+            if p.is_dir():
+                found.extend(sorted(x for x in p.rglob("*") if x.suffix in (".ts", ".tsx")
+                                    and x.is_file()))
+            elif glob.has_magic(full):
+                found.extend(sorted(Path(x) for x in glob.glob(full, recursive=True)))
+            elif p.is_file():
+                found.append(p)
+        return list(dict.fromkeys(Path(os.path.normpath(x)) for x in found))
+
+
+def read_drizzle_config(path: Path) -> DrizzleConfig:
+    """Read ``export default defineConfig({...})`` (or a plain object) from a config file."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    mod = parse_module(str(path), text, given=True)
+    ev = Evaluator(Program({mod.name: mod}, None))
+    value = ev.export_value(mod, "default", Loc(mod, 0, 0))
+    issues: list[Issue] = []
+    if not isinstance(value, JSObject):
+        issues.append(Issue("trimtab cannot read this drizzle config (expected "
+                            "`export default defineConfig({...})`)", mod.span(0, 0), "error"))
+        return DrizzleConfig(path, None, (), None, None, None, tuple(issues))
+
+    def text_of(key: str) -> str | None:
+        v = value.get(key)
+        return v if isinstance(v, str) else None
+
+    def strings(key: str) -> tuple[str, ...] | None:
+        v = value.get(key)
+        if isinstance(v, str):
+            return (v,)
+        if isinstance(v, JSArray) and all(isinstance(x, str) for x in v.items):
+            return tuple(v.items)
+        if v is not UNDEFINED:
+            issues.append(Issue(f"trimtab cannot read `{key}` in this config",
+                                value.locs[key].span(), "warning"))
+        return None
+
+    casing = text_of("casing")
+    if casing is not None and casing not in CASINGS:
+        issues.append(Issue(f"unknown casing {casing!r}", value.locs["casing"].span(),
+                            "error"))
+        casing = None
+    return DrizzleConfig(path, text_of("dialect"), strings("schema") or (), text_of("out"),
+                         casing, strings("schemaFilter"), tuple(issues))
