@@ -160,7 +160,8 @@ def _push(args: argparse.Namespace) -> int:
         return 1 if (args.exit_code and plan) else 0
     for c in result.candidates:
         err.print(f"[yellow]possible rename:[/] {escape(engine.candidate_text(c))} (planned "
-                  f"as drop + create; add `{escape(engine.hint_comment(c))}` to rename)")
+                  f"as drop + create; add `{escape(engine.hint_comment(c, cfg.drizzle))}` to "
+                  "rename)")
     if args.dry_run:
         if plan:
             sys.stdout.write(_commented_sql(plan))

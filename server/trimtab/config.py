@@ -14,6 +14,7 @@ from trimtab.errors import ConfigError
 
 CONFIG_FILE = "trimtab.toml"
 PYPROJECT = "pyproject.toml"
+DRIZZLE_CONFIG = "drizzle.config.ts"
 ENV_FILES = (".env", ".env.local")  # later files win
 DIRECT_URL_VAR = "DIRECT_DATABASE_URL"
 DEFAULT_URL_VAR = "DATABASE_URL"
@@ -46,6 +47,16 @@ class Config:
     # Keep shadow databases between runs (sources/shadowcache.py); False: a fresh one each
     # time, dropped afterwards.
     shadow_cache: bool | None = None
+    # A Drizzle project: the schema files drizzle.config.ts names (schema_path is the first)
+    # and its casing option. Empty for a .sql schema.
+    schema_files: tuple[Path, ...] = ()
+    casing: str | None = None
+    drizzle_config: Path | None = None
+
+    @property
+    def drizzle(self) -> bool:
+        """The schema is Drizzle TypeScript."""
+        return bool(self.schema_files) or self.schema_path.suffix in (".ts", ".mts")
 
 
 # --- project discovery -----------------------------------------------------------------------
@@ -72,6 +83,8 @@ def find_project(start: Path) -> Path:
         if (folder / CONFIG_FILE).is_file():
             return folder
         if (folder / PYPROJECT).is_file() and _has_tool_table(folder / PYPROJECT):
+            return folder
+        if (folder / DRIZZLE_CONFIG).is_file():
             return folder
     return start
 
@@ -198,6 +211,39 @@ def _env_layers(root: Path, environ: Mapping[str, str]) -> list[tuple[str, Mappi
     return layers
 
 
+# --- drizzle.config.ts --------------------------------------------------------------------------
+
+_URL_ENV = re.compile(r"""\burl\s*:\s*process\.env(?:\.(\w+)|\[\s*["'](\w+)["']\s*\])""")
+
+
+def _drizzle_settings(path: Path) -> dict[str, Any]:
+    """trimtab's settings from a drizzle.config.ts (read statically, never run): schema
+    files, migrations folder (``out``), casing, and the environment variable the database
+    URL comes from. A URL written literally in the file is not used: it is usually a
+    fallback with a password in it, and the environment is where trimtab looks anyway."""
+    from trimtab.sources.drizzle import read_drizzle_config
+
+    conf = read_drizzle_config(path)
+    errors = [i for i in conf.issues if i.severity == "error"]
+    if errors:
+        first = errors[0]
+        raise ConfigError(first.message, file=str(path), line=first.span.line,
+                          column=first.span.column)
+    if conf.dialect not in (None, "postgresql"):
+        raise ConfigError(f'dialect is "{conf.dialect}": trimtab manages PostgreSQL only',
+                          file=str(path))
+    files = conf.schema_files()
+    if not files:
+        raise ConfigError(f"the schema {', '.join(conf.schema) or '(none)'} names no file",
+                          file=str(path), hint="set schema: in drizzle.config.ts")
+    out: dict[str, Any] = {"files": files, "schema": str(files[0]),
+                           "migrations": conf.out or "drizzle", "casing": conf.casing}
+    m = _URL_ENV.search(path.read_text(encoding="utf-8"))
+    if m:
+        out["database_url_env"] = m.group(1) or m.group(2)
+    return out
+
+
 # --- load -----------------------------------------------------------------------------------------
 
 
@@ -234,9 +280,13 @@ def load_config(
     root = find_project(start)
     config_file = _config_file(root)
     settings: dict[str, Any] = {}
+    drizzle: dict[str, Any] = {}
     if config_file is not None:
         settings, text, table = _read_settings(config_file)
         _validate(settings, text, table, config_file)
+    elif (root / DRIZZLE_CONFIG).is_file():
+        drizzle = _drizzle_settings(root / DRIZZLE_CONFIG)
+        settings = {k: v for k, v in drizzle.items() if k in _KEYS}
 
     schema_path = (
         Path(os.path.abspath(Path(schema).expanduser()))  # a flag is relative to the cwd
@@ -275,6 +325,9 @@ def load_config(
         database_url=database_url,
         database_url_source=source,
         shadow_cache=settings.get("shadow_cache"),
+        schema_files=tuple(drizzle.get("files", ())) if not schema else (),
+        casing=drizzle.get("casing"),
+        drizzle_config=root / DRIZZLE_CONFIG if drizzle else None,
     )
 
 

@@ -37,11 +37,14 @@ from trimtab.plan.hazards import classify_plan, measure
 from trimtab.plan.idempotent import idempotent_script
 from trimtab.plan.renames import Rename, candidates, resolve_hints
 from trimtab.sources import shadow, shadowcache
+from trimtab.sources.drizzle import DrizzleSchema, read_drizzle
+from trimtab.sources.drizzle.hints import find_ts_hints, ts_hint_edit
 from trimtab.sources.hints import Hint, find_hints, hint_edit
 from trimtab.sources.introspect import introspect, row_count, table_sizes
 from trimtab.sources.snapshot import dump_snapshot, load_snapshot, snapshot_id
 from trimtab.sources.sqlfile import (
     META_COMMAND,
+    Span,
     Statement,
     object_spans,
     read_schema,
@@ -91,6 +94,8 @@ _PG_DUMP_GUARDS = ("\\restrict", "\\unrestrict")
 
 
 def read_desired_statements(cfg: Config) -> list[Statement]:
+    if cfg.drizzle:
+        return read_source(cfg).statements
     if not cfg.schema_path.exists():
         raise SchemaError(
             f"schema file not found: {cfg.schema_path}",
@@ -113,17 +118,40 @@ def read_desired_statements(cfg: Config) -> list[Statement]:
 
 @dataclass(frozen=True)
 class Source:
-    """The schema file(s) as written: statements, and the rename hints in their comments."""
+    """The schema file(s) as written: statements, and the rename hints in their comments.
+
+    For a Drizzle schema the statements are the DDL its .ts files declare; ``spans`` then
+    places each object in the .ts files and ``origins`` each statement."""
 
     statements: list[Statement]
     hints: tuple[Hint, ...]
-    warnings: tuple[str, ...]  # hints that annotate nothing
+    warnings: tuple[str, ...]  # hints that annotate nothing, what a .ts reader flagged
+    drizzle: DrizzleSchema | None = None
+
+    @property
+    def spans(self) -> Mapping[tuple[str, ...], Span]:
+        """Model key -> where the schema file declares it."""
+        if self.drizzle is not None:
+            return self.drizzle.spans
+        return object_spans(self.statements)
+
+    def origin(self, file: str | None, line: int | None) -> Span | None:
+        """Where, in the .ts files, the DDL at ``file:line`` comes from (Drizzle only)."""
+        if self.drizzle is None or line is None:
+            return None
+        for st, span in zip(self.drizzle.statements, self.drizzle.origins, strict=False):
+            if st.span.file == file and st.span.line <= line <= st.span.end_line:
+                return span
+        return None
 
 
 def read_source(cfg: Config, overrides: Mapping[str, str] | None = None) -> Source:
     """The schema file(s) with their hints; ``overrides`` (file -> text) replaces what is
-    on disk, for an editor's unsaved buffers."""
+    on disk, for an editor's unsaved buffers. A Drizzle schema that trimtab cannot read
+    exactly raises SchemaError at the first place it does not understand."""
     overrides = overrides or {}
+    if cfg.drizzle:
+        return _read_drizzle_source(cfg, overrides)
     if not overrides:
         statements = read_desired_statements(cfg)
         files = list(dict.fromkeys(st.span.file for st in statements))
@@ -149,8 +177,41 @@ def read_source(cfg: Config, overrides: Mapping[str, str] | None = None) -> Sour
     return Source(statements, tuple(hints), warnings)
 
 
+def read_drizzle_schema(cfg: Config, overrides: Mapping[str, str] | None = None
+                        ) -> tuple[DrizzleSchema, dict[str, str]]:
+    """The Drizzle schema files as trimtab reads them (never raises on their text)."""
+    texts: dict[str, str] = {}
+    for f in schema_files(cfg):
+        if overrides and f in overrides:
+            texts[f] = overrides[f]
+            continue
+        try:
+            texts[f] = Path(f).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise SchemaError(f"cannot read the schema file: {e}", file=f) from None
+    return read_drizzle(texts, cfg.casing), texts
+
+
+def _read_drizzle_source(cfg: Config, overrides: Mapping[str, str]) -> Source:
+    ds, texts = read_drizzle_schema(cfg, overrides)
+    if ds.errors:
+        first = ds.errors[0]
+        more = f" (and {len(ds.errors) - 1} more)" if len(ds.errors) > 1 else ""
+        raise SchemaError(first.message + more, file=first.span.file, line=first.span.line,
+                          column=first.span.column,
+                          hint="trimtab changes nothing while it cannot read the schema "
+                               "exactly; see docs/drizzle.md for what it reads")
+    hints, issues = find_ts_hints(texts, ds.spans)
+    warnings = tuple(f"{i.span.file}:{i.span.line}: {i.message}"
+                     for i in [*ds.issues, *issues])
+    return Source(list(ds.statements), tuple(hints), warnings, ds)
+
+
 def schema_files(cfg: Config) -> list[str]:
-    """The schema's .sql files, in the order they are read."""
+    """The schema's .sql files (or a Drizzle project's .ts files), in the order they are
+    read."""
+    if cfg.schema_files:
+        return [str(p) for p in cfg.schema_files]
     path = cfg.schema_path
     if path.is_dir():
         return [str(p) for p in sorted(path.iterdir(), key=lambda p: p.name)
@@ -173,7 +234,7 @@ def plan_live(cfg: Config, source: Source, *, measure_timeout: float = 1.0) -> L
     """What ``push`` would do now, measured, without doing it: read-only, and a candidate
     rename is planned as drop + create (and listed) instead of stopping."""
     target = resolve_target(cfg)
-    desired = desired_model(cfg, target, source.statements)
+    desired = desired_model(cfg, target, source.statements, source)
     with shadow.connect(target.url) as conn:
         conn.execute("SET default_transaction_read_only = on")
         live = introspect(conn, cfg.managed_schemas)
@@ -224,7 +285,8 @@ def plan_changes(current: Model, desired: Model, source: Source, *,
                       for c in pending if c not in accepted]
         elif force:
             notes += [f"{candidate_text(c)}: dropped and created (--force; add "
-                      f"`{hint_comment(c)}` to rename instead)" for c in pending]
+                      f"`{hint_comment(c, source.drizzle is not None)}` to rename "
+                      "instead)" for c in pending]
         elif ask:
             raise RenameRequired(_rename_question(pending, source),
                                  candidates=[candidate_json(c, source) for c in pending],
@@ -235,11 +297,12 @@ def plan_changes(current: Model, desired: Model, source: Source, *,
     return plan, tuple(notes), undecided
 
 
-def hint_comment(r: Rename) -> str:
+def hint_comment(r: Rename, ts: bool = False) -> str:
+    """The hint that records ``r``: a SQL comment, or a TypeScript one (``ts``)."""
     from trimtab.model import quote_ident, quote_literal
 
     old = quote_literal(r.old) if r.kind == "enum_value" else quote_ident(r.old)
-    return f"-- trimtab: renamed from {old}"
+    return f"{'//' if ts else '--'} trimtab: renamed from {old}"
 
 
 def candidate_text(r: Rename) -> str:
@@ -251,15 +314,15 @@ def candidate_text(r: Rename) -> str:
 
 def _where(r: Rename, source: Source) -> str | None:
     """file:line of the new object's declaration (its type's, for an enum value)."""
-    spans = object_spans(source.statements)
     key = r.target if r.kind != "enum_value" else ("type", r.schema, r.parent or "")
-    span = spans.get(key)
+    span = source.spans.get(key)
     return f"{span.file}:{span.line}" if span else None
 
 
 def candidate_json(r: Rename, source: Source | None = None) -> dict[str, object]:
     return {"kind": r.kind, "schema": r.schema, "parent": r.parent, "old": r.old,
-            "new": r.new, "hint": hint_comment(r),
+            "new": r.new,
+            "hint": hint_comment(r, bool(source and source.drizzle is not None)),
             "where": _where(r, source) if source else None}
 
 
@@ -270,7 +333,7 @@ def _rename_question(pending: list[Rename], source: Source) -> str:
     for r in pending:
         where = _where(r, source)
         lines.append(f"  - {candidate_text(r)}: renamed, or dropped and created?")
-        lines.append(f"      to rename, add `{hint_comment(r)}` "
+        lines.append(f"      to rename, add `{hint_comment(r, source.drizzle is not None)}` "
                      f"{'above ' + where if where else 'next to the new ' + r.kind}")
     return "\n".join(lines) + "\n"
 
@@ -279,6 +342,15 @@ def write_hints(cfg: Config, renames: list[Rename]) -> list[Path]:
     """Record rename decisions in the schema file(s), next to each new object."""
     written: list[Path] = []
     for r in renames:
+        if cfg.drizzle:
+            span = read_source(cfg).spans.get(r.target)
+            if span is None or r.kind == "enum_value":
+                continue  # an enum value has no line of its own in a pgEnum call
+            path = Path(span.file)
+            path.write_text(ts_hint_edit(path.read_text(encoding="utf-8"), span, r.old),
+                            encoding="utf-8")
+            written.append(path)
+            continue
         statements = read_desired_statements(cfg)
         key = r.target if r.kind != "enum_value" else ("type", r.schema, r.parent or "")
         span = object_spans(statements).get(key)
@@ -309,9 +381,22 @@ def _refuse_failing(plan: Plan, where: str) -> None:
                          "statements. Fix the data (or the schema file) first.")
 
 
-def desired_model(cfg: Config, target: Target, statements: list[Statement]) -> Model:
+def desired_model(cfg: Config, target: Target, statements: list[Statement],
+                  source: Source | None = None) -> Model:
     """The schema file's canonical model, from a shadow database on the target's server
-    (same version, same rendering), else on the configured or embedded shadow server."""
+    (same version, same rendering), else on the configured or embedded shadow server.
+    PostgreSQL's objection to a Drizzle schema's DDL is placed in the .ts file."""
+    try:
+        return _desired_model(cfg, target, statements)
+    except SchemaError as e:
+        origin = source.origin(e.file, e.line) if source is not None else None
+        if origin is None:
+            raise
+        raise SchemaError(e.message, file=origin.file, line=origin.line,
+                          column=origin.column, obj=e.obj, hint=e.hint) from None
+
+
+def _desired_model(cfg: Config, target: Target, statements: list[Statement]) -> Model:
     if cfg.shadow_database_url:
         return _shadow_model(cfg, statements, cfg.shadow_database_url, cfg.shadow_cache)
     try:
@@ -376,7 +461,7 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
             conn.commit()  # an empty database: nothing to measure, ask or refuse
             return PushResult(plan, target, True, time.perf_counter() - started,
                               source.warnings)
-        desired = desired_model(cfg, target, source.statements)
+        desired = desired_model(cfg, target, source.statements, source)
         plan, notes, undecided = plan_changes(current, desired, source, decide=renames,
                                               force=force, ask=not dry_run)
         plan = measure(conn, plan, timeout=measure_timeout)
@@ -509,7 +594,7 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
     with ThreadPoolExecutor(max_workers=1) as pool:
         replayed = pool.submit(replay, folder, scratch.url, cfg.managed_schemas,
                                cache_key=_replay_cache(cfg, "replay"))
-        desired = desired_model(cfg, scratch, source.statements)
+        desired = desired_model(cfg, scratch, source.statements, source)
         current = replayed.result()
     plan, notes, _ = plan_changes(current, desired, source, decide=renames, force=force)
     if not plan:
@@ -605,7 +690,8 @@ class Status:
 def status(cfg: Config) -> Status:
     target = resolve_target(cfg)
     folder = read_folder(cfg.migrations_dir)
-    desired = desired_model(cfg, target, read_desired_statements(cfg))
+    source = read_source(cfg)
+    desired = desired_model(cfg, target, source.statements, source)
     scratch = cfg.shadow_database_url or target.url
     cache = _replay_cache(cfg, "replay")
     produced = replay(folder, scratch, cfg.managed_schemas, cache_key=cache)
@@ -726,7 +812,8 @@ def export(cfg: Config, *, idempotent: bool = False) -> str:
     """The whole schema as one SQL script in dependency order; ``idempotent``: safe to run
     any number of times, and it completes a partial install (INSTALL.sql)."""
     scratch = _scratch_target(cfg)
-    desired = desired_model(cfg, scratch, read_desired_statements(cfg))
+    source = read_source(cfg)
+    desired = desired_model(cfg, scratch, source.statements, source)
     if idempotent:
         return idempotent_script(desired)
     # As for a new database: its public schema is already there.

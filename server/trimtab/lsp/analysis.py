@@ -256,9 +256,12 @@ def candidate_findings(candidates: Iterable[Rename], spans: Mapping[tuple[str, .
     return out
 
 
-def issue_findings(issues: Iterable[Issue]) -> list[Finding]:
-    return [Finding(i.span, i.severity, "syntax" if i.severity == "error" else "schema",
-                    i.message) for i in issues]
+def issue_findings(issues: Iterable[Issue], code: str | None = None) -> list[Finding]:
+    """What a reader flagged: ``syntax`` / ``schema`` for SQL, ``code`` (``drizzle``) for a
+    reader of another language."""
+    return [Finding(i.span, i.severity,
+                    code or ("syntax" if i.severity == "error" else "schema"), i.message)
+            for i in issues]
 
 
 def measured(hazards: tuple[Hazard, ...], known: Mapping[tuple[str, tuple[str, ...]], Hazard],

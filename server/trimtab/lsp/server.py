@@ -300,6 +300,7 @@ async def initialized(ls: TrimtabServer, params: t.InitializedParams) -> None:
                 id=str(uuid.uuid4()), method=t.WORKSPACE_DID_CHANGE_WATCHED_FILES,
                 register_options=t.DidChangeWatchedFilesRegistrationOptions(watchers=[
                     t.FileSystemWatcher(glob_pattern="**/*.sql"),
+                    t.FileSystemWatcher(glob_pattern="**/*.ts"),
                     t.FileSystemWatcher(glob_pattern="**/meta/_journal.json"),
                     t.FileSystemWatcher(glob_pattern="**/trimtab.toml"),
                     t.FileSystemWatcher(glob_pattern="**/pyproject.toml"),
@@ -365,10 +366,20 @@ async def did_change_watched_files(ls: TrimtabServer,
     for change in params.changes:
         path = to_fs_path(change.uri)
         project = ls.project_for(path) if path else None
-        if project is not None:
+        if project is not None and path is not None and _concerns(project, path):
             touched.add(project.root)
     for root in touched:
         await ls.refresh(ls.projects[root])
+
+
+def _concerns(project: Project, path: str) -> bool:
+    """A file whose change changes what the project shows (a TypeScript project changes
+    many .ts files that are not its schema)."""
+    name = Path(path).name
+    return (project.owns_schema(path) or project.owns_migration(path)
+            or name in ("trimtab.toml", "pyproject.toml", "drizzle.config.ts", "_journal.json")
+            or name.startswith(".env")
+            or (project.cfg is not None and not project.cfg.drizzle and name.endswith(".sql")))
 
 
 # -- documents ---------------------------------------------------------------------------------
@@ -496,25 +507,36 @@ LARGE_TABLE = 10_000  # rows from which a blocking index build is worth a warnin
 
 
 def _statements(ls: TrimtabServer, uri: str) -> tuple[str, list[Any]] | None:
+    """The SQL statements of an open .sql document (TypeScript has its own outline and
+    navigation in the editor)."""
     path = to_fs_path(uri)
     doc = ls.workspace.text_documents.get(uri)
-    if path is None or doc is None:
+    if path is None or doc is None or not path.endswith(".sql"):
         return None
     return path, split_statements(doc.source, path)
 
 
+def _ts_object_at(project: Project, path: str, offset: int) -> tuple[str, ...] | None:
+    """The innermost object of the last read of a Drizzle schema that ``offset`` is in."""
+    spans = project.drizzle.spans if project.drizzle is not None else {}
+    inside = [(s.end_offset - s.start_offset, key) for key, s in spans.items()
+              if s.file == path and s.start_offset <= offset < max(s.end_offset,
+                                                                     s.start_offset + 1)]
+    return min(inside)[1] if inside else None
+
+
 @server.feature(t.TEXT_DOCUMENT_HOVER)
 async def hover(ls: TrimtabServer, params: t.HoverParams) -> t.Hover | None:
-    found = _statements(ls, params.text_document.uri)
-    if found is None:
-        return None
-    path, statements = found
-    project = ls.project_for(path)
-    if project is None or not project.owns_schema(path):
+    path = to_fs_path(params.text_document.uri)
+    project = ls.project_for(path) if path else None
+    if path is None or project is None or not project.owns_schema(path):
         return None
     doc = ls.workspace.get_text_document(params.text_document.uri)
-    key = symbols.object_at(statements, path,
-                            positions.to_offset(doc.lines, params.position, doc.position_codec))
+    offset = positions.to_offset(doc.lines, params.position, doc.position_codec)
+    if path.endswith(".sql"):
+        key = symbols.object_at(split_statements(doc.source, path), path, offset)
+    else:
+        key = _ts_object_at(project, path, offset)
     if key is None:
         return None
     facts = None
@@ -651,7 +673,7 @@ def code_action(ls: TrimtabServer, params: t.CodeActionParams) -> list[t.CodeAct
         if "rename" in data:
             out += _rename_fix(ls, uri, path, data["rename"], d)
         hz = data.get("hazard") or {}
-        if hz.get("code") == "adds-required-column":
+        if hz.get("code") == "adds-required-column" and path.endswith(".sql"):
             out += _default_fix(ls, project, uri, path, data.get("target", []), d)
         if "concurrently" in data:
             out.append(_concurrently_fix(ls, uri, data["concurrently"], d))
@@ -681,14 +703,23 @@ def _cmd(title: str, command: str, uri: str) -> t.Command:
 
 def _rename_fix(ls: TrimtabServer, uri: str, path: str, r: dict[str, Any],
                 d: t.Diagnostic) -> list[t.CodeAction]:
+    from trimtab.sources.drizzle.hints import ts_hint_edit
     from trimtab.sources.hints import hint_edit
 
     doc = ls.workspace.get_text_document(uri)
-    try:
-        new_text = hint_edit(doc.source, path, split_statements(doc.source, path),
-                             tuple(r["target"]), r["old"])
-    except (KeyError, ValueError):
-        return []
+    project = ls.project_for(path)
+    if not path.endswith(".sql"):
+        spans = project.drizzle.spans if project and project.drizzle else {}
+        span = spans.get(tuple(r["target"]))
+        if span is None or span.file != path or r["kind"] == "enum_value":
+            return []
+        new_text = ts_hint_edit(doc.source, span, r["old"])
+    else:
+        try:
+            new_text = hint_edit(doc.source, path, split_statements(doc.source, path),
+                                 tuple(r["target"]), r["old"])
+        except (KeyError, ValueError):
+            return []
     old = quote_literal(r["old"]) if r["kind"] == "enum_value" else quote_ident(r["old"])
     return [t.CodeAction(
         title=f"Mark {r['new']} as renamed from {old} (keeps the data)",

@@ -27,6 +27,7 @@ from trimtab.model import Model
 from trimtab.plan import Plan, build_plan
 from trimtab.plan.changes import Hazard
 from trimtab.plan.hazards import classify_plan
+from trimtab.sources.drizzle import DrizzleSchema
 from trimtab.sources.sqlfile import (
     Span,
     Statement,
@@ -144,6 +145,7 @@ class Project:
     status_findings: list[Finding] = field(default_factory=list)
     migration_findings: dict[str, list[Finding]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    drizzle: DrizzleSchema | None = None  # the last read of a Drizzle schema (hovers)
 
     # -- configuration ----------------------------------------------------------------------
 
@@ -263,13 +265,22 @@ class Project:
         assert cfg is not None
         key = tuple(sorted(texts.items()))
         findings: dict[str, list[Finding]] = {f: [] for f in self.schema_files()}
+        if cfg.drizzle:  # every place the .ts reader is unsure of, not just the first
+            ds, _ = engine.read_drizzle_schema(cfg, texts)
+            if ds.errors:
+                for x in analysis.issue_findings(ds.issues, "drizzle"):
+                    findings.setdefault(x.span.file, []).append(x)
+                return Exact(key, findings, seconds=time.perf_counter() - started)
         try:
             source = engine.read_source(cfg, texts)
         except SchemaError as e:
             f = e.file or next(iter(findings), "")
             findings.setdefault(f, []).append(_error_finding(e, f))
             return Exact(key, findings, seconds=time.perf_counter() - started)
-        spans = object_spans(source.statements)
+        spans = source.spans
+        if source.drizzle is not None:
+            for x in analysis.issue_findings(source.drizzle.issues, "drizzle"):
+                findings.setdefault(x.span.file, []).append(x)
         fallback = {f: _file_start(f) for f in findings}
         live_plan = snapshot_plan = None
         try:
@@ -288,7 +299,8 @@ class Project:
                     self.measured = {(h.code, s.change.target): h for s in lp.plan.steps
                                      for h in s.hazards if h.measured}
             else:
-                desired = engine.desired_model(cfg, _offline_target(cfg), source.statements)
+                desired = engine.desired_model(cfg, _offline_target(cfg), source.statements,
+                                               source)
             if self.snapshot is not None:
                 snapshot_plan = classify_plan(build_plan(self.snapshot, desired))
                 n = len(snapshot_plan.steps)
@@ -323,20 +335,31 @@ class Project:
         """Findings for every schema file from the structural model, against the cached
         live database (or, when it cannot be reached, the last snapshot)."""
         files = self.schema_files()
-        statements: list[Statement] = []
-        for f in files:
-            text = texts.get(f)
-            if text is None:
-                try:
-                    text = Path(f).read_text(encoding="utf-8-sig")
-                except OSError:
-                    continue
-            statements += split_statements(text, f)
-        model, issues = structural_model(statements)
-        spans = object_spans(statements)
         out: dict[str, list[Finding]] = {f: [] for f in files}
-        for x in analysis.issue_findings(issues):
-            out.setdefault(x.span.file, []).append(x)
+        statements: list[Statement] = []
+        spans: Mapping[tuple[str, ...], Span]
+        if self.cfg is not None and self.cfg.drizzle:
+            # The .ts files as DDL; what the reader flags is placed in the .ts files, and
+            # the structural model of its DDL (always well formed) has nothing to add.
+            ds, _ = engine.read_drizzle_schema(self.cfg, texts)
+            self.drizzle = ds
+            statements, spans = list(ds.statements), ds.spans
+            model = structural_model(statements)[0]
+            for x in analysis.issue_findings(ds.issues, "drizzle"):
+                out.setdefault(x.span.file, []).append(x)
+        else:
+            for f in files:
+                text = texts.get(f)
+                if text is None:
+                    try:
+                        text = Path(f).read_text(encoding="utf-8-sig")
+                    except OSError:
+                        continue
+                statements += split_statements(text, f)
+            model, issues = structural_model(statements)
+            spans = object_spans(statements)
+            for x in analysis.issue_findings(issues):
+                out.setdefault(x.span.file, []).append(x)
         base = self.live_skeleton if self.live_skeleton is not None else self.snapshot_skeleton
         if base is not None:
             items = analysis.fast_changes(base, self.skeletons.model(model), self.skeletons)

@@ -1,0 +1,123 @@
+"""The language server on a Drizzle project: schema.ts gets the diagnostics, hovers and
+code actions a schema.sql gets, placed on the TypeScript that causes them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_lsp
+from lsprotocol import types as t
+from pygls.uris import from_fs_path
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+from tests.test_lsp import TRIMTAB, change_doc, db, has, make_client, open_doc, until
+from trimtab import engine
+from trimtab.config import load_config
+
+SAMPLE = Path(__file__).resolve().parent.parent / "fixtures" / "drizzle" / "sample"
+
+
+@pytest.fixture
+def project(tmp_path: Path, db_url: str) -> Path:
+    root = tmp_path / "app"
+    shutil.copytree(SAMPLE, root)
+    engine.push(load_config(root, url=db_url))
+    db(db_url, "INSERT INTO users (email) VALUES ('a@example.com'), ('b@example.com')")
+    return root
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=[TRIMTAB, "lsp", "--stdio"],
+                                              client_factory=make_client))
+async def client(lsp_client: LanguageClient, project: Path, db_url: str):
+    lsp_client.answers = []  # type: ignore[attr-defined]
+
+    @lsp_client.feature(t.CLIENT_REGISTER_CAPABILITY)
+    def register(params: t.RegistrationParams) -> None:
+        pass
+
+    @lsp_client.feature(t.WINDOW_SHOW_MESSAGE_REQUEST)
+    def ask(params: t.ShowMessageRequestParams) -> t.MessageActionItem | None:
+        answers = lsp_client.answers  # type: ignore[attr-defined]
+        return t.MessageActionItem(title=answers.pop(0) if answers else "Cancel")
+
+    await lsp_client.initialize_session(t.InitializeParams(
+        capabilities=client_capabilities("visual-studio-code"),
+        initialization_options={"databaseUrl": db_url},
+        workspace_folders=[t.WorkspaceFolder(uri=from_fs_path(str(project)) or "",
+                                             name="app")]))
+    yield
+    await lsp_client.shutdown_session()
+
+
+def line_of(text: str, needle: str) -> int:
+    return text[:text.index(needle)].count("\n")
+
+
+async def test_a_dropped_column_is_flagged_on_its_table(client: LanguageClient,
+                                                        project: Path) -> None:
+    text = (project / "schema.ts").read_text()
+    uri = open_doc(client, project / "schema.ts", text)
+    edited = text.replace('    email: varchar("email", { length: 255 }).notNull().unique(),\n',
+                          "")
+    change_doc(client, uri, 2, edited)
+    diags = await until(client, uri, has("drops-column", "2 non-null values"))
+    d = next(d for d in diags if d.code == "drops-column")
+    # Where the column was (remembered), or on its table: never in the DDL trimtab wrote.
+    assert d.range.start.line in (line_of(text, "email:"), line_of(edited, "pgTable(\n  \"users\""))
+    hover = await client.text_document_hover_async(t.HoverParams(
+        text_document=t.TextDocumentIdentifier(uri=uri),
+        position=t.Position(line=line_of(edited, "displayName:") , character=6)))
+    assert hover is not None and "column public.users.display_name" in hover.contents.value  # type: ignore[union-attr]
+    table = await client.text_document_hover_async(t.HoverParams(
+        text_document=t.TextDocumentIdentifier(uri=uri),
+        position=t.Position(line=line_of(edited, '"users",'), character=4)))
+    assert table is not None and "DROP COLUMN email" in table.contents.value  # type: ignore[union-attr]
+
+
+async def test_what_the_reader_does_not_understand_is_placed_exactly(
+        client: LanguageClient, project: Path) -> None:
+    text = (project / "schema.ts").read_text()
+    uri = open_doc(client, project / "schema.ts", text)
+    edited = text.replace('    age: integer("age"),', '    age: integer("age").foo(),')
+    change_doc(client, uri, 2, edited)
+    diags = await until(client, uri, has("drizzle", "foo"))
+    d = next(d for d in diags if d.code == "drizzle")
+    line = line_of(edited, ".foo()")
+    assert d.severity == t.DiagnosticSeverity.Error and d.range.start.line == line
+    assert edited.split("\n")[line][d.range.start.character:].startswith("foo")  or \
+        edited.split("\n")[line][d.range.start.character:].startswith(".foo")
+
+
+async def test_a_rename_candidate_gets_a_typescript_hint(client: LanguageClient,
+                                                         project: Path, db_url: str) -> None:
+    text = (project / "schema.ts").read_text()
+    uri = open_doc(client, project / "schema.ts", text)
+    edited = text.replace('displayName: text("display_name")', 'displayName: text("full_name")')
+    change_doc(client, uri, 2, edited)
+    diags = await until(client, uri, has("rename-candidate"))
+    d = next(d for d in diags if d.code == "rename-candidate")
+    actions = await client.text_document_code_action_async(t.CodeActionParams(
+        text_document=t.TextDocumentIdentifier(uri=uri), range=d.range,
+        context=t.CodeActionContext(diagnostics=[d])))
+    fix = next(a for a in actions or [] if isinstance(a, t.CodeAction) and a.edit)
+    new_text = fix.edit.changes[uri][0].new_text  # type: ignore[index, union-attr]
+    assert "    // trimtab: renamed from display_name\n    displayName: text(\"full_name\")" \
+        in new_text
+    (project / "schema.ts").write_text(new_text)
+    client.answers = ["Apply"]  # type: ignore[attr-defined]
+    result = await client.workspace_execute_command_async(t.ExecuteCommandParams(
+        command="trimtab.push", arguments=[uri]))
+    assert result["ok"] is True, result
+    assert db(db_url, "SELECT count(*) FROM information_schema.columns "
+                      "WHERE table_name = 'users' AND column_name = 'full_name'") == [(1,)]
+
+
+async def test_generate_from_a_drizzle_project(client: LanguageClient, project: Path) -> None:
+    uri = open_doc(client, project / "schema.ts", (project / "schema.ts").read_text())
+    result: Any = await client.workspace_execute_command_async(t.ExecuteCommandParams(
+        command="trimtab.generate", arguments=[uri, "init"]))
+    assert result["ok"] is True and result["file"].endswith("0000_init.sql")
+    assert "CREATE TABLE" in Path(result["file"]).read_text()
