@@ -43,6 +43,7 @@ export interface ClientParts {
     outputChannel: vscode.LogOutputChannel;
     initializationOptions: () => unknown;
     middleware: LanguageClientOptions["middleware"];
+    drizzle: boolean; // a drizzle.config.ts project: its schema is TypeScript
 }
 
 export function createClient(p: ClientParts): TrimtabLanguageClient {
@@ -54,10 +55,13 @@ export function createClient(p: ClientParts): TrimtabLanguageClient {
     };
     const serverOptions: ServerOptions = { run: server, debug: server };
     const pattern = { baseUri: p.root.toString(), pattern: "**/*.sql" };
+    // A Drizzle project's schema is TypeScript; the server ignores the .ts files that are not it.
+    const ts = { baseUri: p.root.toString(), pattern: "**/*.{ts,mts}" };
     const clientOptions: LanguageClientOptions = {
         documentSelector: [
             { scheme: "file", language: "sql", pattern },
             { scheme: "file", pattern },
+            ...(p.drizzle ? [{ scheme: "file", pattern: ts }] : []),
         ],
         // The server sees this project's folder only; it is also the settings' scope.
         workspaceFolder: { uri: p.root, name: p.name, index: 0 },

@@ -79,9 +79,10 @@ async function exists(uri: vscode.Uri): Promise<boolean> {
     }
 }
 
-/** trimtab.toml, or a pyproject.toml with [tool.trimtab], directly in `dir`. */
+/** trimtab.toml, a pyproject.toml with [tool.trimtab], or a drizzle.config.ts, directly in `dir`. */
 async function isProjectDir(dir: vscode.Uri): Promise<boolean> {
-    if (await exists(vscode.Uri.joinPath(dir, "trimtab.toml"))) {
+    if (await exists(vscode.Uri.joinPath(dir, "trimtab.toml"))
+        || await exists(vscode.Uri.joinPath(dir, "drizzle.config.ts"))) {
         return true;
     }
     try {
@@ -198,6 +199,7 @@ class Project {
             outputChannel: this.manager.output,
             initializationOptions: () => current,
             middleware: this.middleware(async () => (current = await this.serverSettings())),
+            drizzle: await exists(vscode.Uri.joinPath(this.root, "drizzle.config.ts")),
         });
         this.client = client;
         this.disposables.push(
@@ -541,7 +543,7 @@ class Manager implements vscode.Disposable {
         const all = [...this.projects.values()];
         if (all.length <= 1) {
             if (!all.length) {
-                void vscode.window.showWarningMessage("trimtab: no trimtab project in this workspace (a folder with trimtab.toml, or [tool.trimtab] in pyproject.toml).");
+                void vscode.window.showWarningMessage("trimtab: no trimtab project in this workspace (a folder with trimtab.toml, [tool.trimtab] in pyproject.toml, or drizzle.config.ts).");
             }
             return all[0];
         }
@@ -553,7 +555,7 @@ class Manager implements vscode.Disposable {
 
     /** With no project at a folder's top, start those found below it (at most 10). */
     private async discoverNested(): Promise<void> {
-        const files = await vscode.workspace.findFiles("**/{trimtab.toml,pyproject.toml}", EXCLUDE, 50);
+        const files = await vscode.workspace.findFiles("**/{trimtab.toml,pyproject.toml,drizzle.config.ts}", EXCLUDE, 50);
         let added = 0;
         for (const file of files) {
             const dir = vscode.Uri.file(path.dirname(file.fsPath));
@@ -786,7 +788,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }
     context.subscriptions.push(
         vscode.workspace.registerTextDocumentContentProvider(PLAN_SCHEME, m.plans),
-        vscode.languages.registerCodeLensProvider([{ scheme: "file", language: "sql" }, { scheme: "file", pattern: "**/*.sql" }], m.lenses),
+        vscode.languages.registerCodeLensProvider([{ scheme: "file", language: "sql" }, { scheme: "file", pattern: "**/*.{sql,ts,mts}" }], m.lenses),
         vscode.commands.registerCommand("trimtab.pushSchema", run("trimtab.push")),
         vscode.commands.registerCommand("trimtab.generateMigration", run("trimtab.generate")),
         vscode.commands.registerCommand("trimtab.applyMigrations", run("trimtab.migrate")),
@@ -838,7 +840,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
             }
         }),
     );
-    const watcher = vscode.workspace.createFileSystemWatcher("**/{trimtab.toml,pyproject.toml}");
+    const watcher = vscode.workspace.createFileSystemWatcher("**/{trimtab.toml,pyproject.toml,drizzle.config.ts}");
     context.subscriptions.push(watcher, watcher.onDidCreate(() => m.rescan()),
         watcher.onDidChange(() => m.rescan()), watcher.onDidDelete(() => m.rescan()));
     const interpreterWatch = await onInterpreterChange(() => {
