@@ -3,17 +3,22 @@ code actions a schema.sql gets, placed on the TypeScript that causes them."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_lsp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lsprotocol import types as t
 from pygls.uris import from_fs_path
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 from tests.test_lsp import TRIMTAB, change_doc, db, has, make_client, open_doc, until
+from tests.test_lsp_robustness import _position, assert_inside
 from trimtab import engine
 from trimtab.config import load_config
 
@@ -121,3 +126,36 @@ async def test_generate_from_a_drizzle_project(client: LanguageClient, project: 
         command="trimtab.generate", arguments=[uri, "init"]))
     assert result["ok"] is True and result["file"].endswith("0000_init.sql")
     assert "CREATE TABLE" in Path(result["file"]).read_text()
+
+
+TS_PIECES = ["(", ")", "{", "}", ",", ".notNull()", ".default(", "`", "${", "'", '"', "//",
+             "/*", "\n", " ", "pgTable(", "integer(", "sql`", "=>", "🐘", "é", "\u2028",
+             "// trimtab: renamed from x\n", ".references(() => users.id)", "export const"]
+
+
+@settings(max_examples=int(os.environ.get("TRIMTAB_FUZZ_EXAMPLES", "15")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(steps=st.lists(st.tuples(st.floats(0, 1), st.floats(0, 0.1), st.lists(
+    st.one_of(st.sampled_from(TS_PIECES), st.text(max_size=3)), max_size=3).map("".join)),
+    min_size=1, max_size=5))
+async def test_random_edits_of_schema_ts(client: LanguageClient, project: Path,
+                                         steps: list[tuple[float, float, str]]) -> None:
+    text = (project / "schema.ts").read_text()
+    uri = open_doc(client, project / "schema.ts", text)
+    for version, (at, length, insert) in enumerate(steps, start=2):
+        a = int(at * len(text))
+        b = min(len(text), a + int(length * len(text)))
+        client.text_document_did_change(t.DidChangeTextDocumentParams(
+            text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[t.TextDocumentContentChangePartial(
+                range=t.Range(start=_position(text, a), end=_position(text, b)),
+                text=insert)]))
+        text = text[:a] + insert + text[b:]
+        await client.text_document_hover_async(t.HoverParams(
+            text_document=t.TextDocumentIdentifier(uri=uri), position=_position(text, a)))
+    await asyncio.sleep(0.8)
+    assert_inside(text.replace("\r\n", "\n").replace("\r", "\n"),
+                  client.diagnostics.get(uri, []))
+    client.text_document_did_close(t.DidCloseTextDocumentParams(
+        text_document=t.TextDocumentIdentifier(uri=uri)))
+    assert client.error is None

@@ -55,6 +55,7 @@ class TrimtabServer(LanguageServer):
         self.projects: dict[Path, Project] = {}
         self.client_settings: dict[str, Any] = {}
         self.exact_tasks: dict[Path, asyncio.Task[None]] = {}
+        self.fast_tasks: dict[Path, asyncio.Future[None]] = {}
         self.refresh_task: asyncio.Task[None] | None = None
         self.published: dict[str, int | None] = {}
         self.settings_reported: set[str] = set()
@@ -119,6 +120,14 @@ class TrimtabServer(LanguageServer):
     def publish_fast(self, project: Project) -> None:
         if project.cfg is None:
             return
+        if project.cfg.drizzle:
+            # Reading TypeScript takes up to a second on a large schema: off the event loop,
+            # and only the newest text's findings are published.
+            old = self.fast_tasks.get(project.root)
+            if old is not None and not old.done():
+                old.cancel()
+            self.fast_tasks[project.root] = asyncio.ensure_future(self._fast_off_loop(project))
+            return
         started = time.perf_counter()
         try:
             findings = project.analyze_fast(self.texts_for(project))
@@ -131,6 +140,20 @@ class TrimtabServer(LanguageServer):
             self.publish(f, items)
         log.info("fast path: analysis %.0f ms, publish %.0f ms",
                  (analyzed - started) * 1000, (time.perf_counter() - analyzed) * 1000)
+
+    async def _fast_off_loop(self, project: Project) -> None:
+        texts = self.texts_for(project)
+        try:
+            findings = await asyncio.to_thread(project.analyze_fast, texts)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("fast analysis failed")
+            return
+        if texts != self.texts_for(project):
+            return  # typed meanwhile: a newer run publishes
+        for f, items in findings.items():
+            self.publish(f, items + [x for x in project.status_findings if x.span.file == f])
 
     def schedule_exact(self, project: Project, delay: float = DEBOUNCE) -> None:
         """Run the exact path after ``delay`` seconds of quiet; a newer edit cancels it."""
