@@ -277,7 +277,9 @@ def _migrate(args: argparse.Namespace) -> int:
         out.print(f"[green]Up to date:[/] {result.already_applied} migration(s) applied, "
                   "none pending.")
         return 0
-    folder = {m.name: m for m in read_folder(cfg.migrations_dir).migrations}
+    # The statements are only shown for a dry run: reading the folder again costs.
+    folder = {m.name: m for m in read_folder(cfg.migrations_dir).migrations} \
+        if args.dry_run else {}
     for run in result.runs:
         detail = f" ({run.statements} statements, {run.seconds:.2f} s)" if (
             run.status == "applied") else ""

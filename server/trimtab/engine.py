@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 
@@ -37,9 +38,10 @@ from trimtab.plan.hazards import classify_plan, measure
 from trimtab.plan.idempotent import idempotent_script
 from trimtab.plan.renames import Rename, candidates, resolve_hints
 from trimtab.sources import shadow, shadowcache
-from trimtab.sources.drizzle import DrizzleSchema, read_drizzle
-from trimtab.sources.drizzle.hints import find_ts_hints, ts_hint_edit
 from trimtab.sources.hints import Hint, find_hints, hint_edit
+
+if TYPE_CHECKING:
+    from trimtab.sources.drizzle import DrizzleSchema
 from trimtab.sources.introspect import introspect, row_count, table_sizes
 from trimtab.sources.snapshot import dump_snapshot, load_snapshot, snapshot_id
 from trimtab.sources.sqlfile import (
@@ -180,6 +182,8 @@ def read_source(cfg: Config, overrides: Mapping[str, str] | None = None) -> Sour
 def read_drizzle_schema(cfg: Config, overrides: Mapping[str, str] | None = None
                         ) -> tuple[DrizzleSchema, dict[str, str]]:
     """The Drizzle schema files as trimtab reads them (never raises on their text)."""
+    from trimtab.sources.drizzle import read_drizzle  # tree-sitter: only when needed
+
     texts: dict[str, str] = {}
     for f in schema_files(cfg):
         if overrides and f in overrides:
@@ -193,6 +197,8 @@ def read_drizzle_schema(cfg: Config, overrides: Mapping[str, str] | None = None
 
 
 def _read_drizzle_source(cfg: Config, overrides: Mapping[str, str]) -> Source:
+    from trimtab.sources.drizzle.hints import find_ts_hints
+
     ds, texts = read_drizzle_schema(cfg, overrides)
     if ds.errors:
         first = ds.errors[0]
@@ -343,6 +349,8 @@ def write_hints(cfg: Config, renames: list[Rename]) -> list[Path]:
     written: list[Path] = []
     for r in renames:
         if cfg.drizzle:
+            from trimtab.sources.drizzle.hints import ts_hint_edit
+
             span = read_source(cfg).spans.get(r.target)
             if span is None or r.kind == "enum_value":
                 continue  # an enum value has no line of its own in a pgEnum call
