@@ -15,6 +15,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from psycopg import sql as pgsql
 
 from tests import drizzle_kit
@@ -384,3 +386,19 @@ def test_a_thousand_tables() -> None:
     assert len([k for k in r.spans if k[0] == "table"]) == 1000
     print(f"1,000 tables read in {elapsed:.2f} s")
     assert elapsed < 20  # a loose bound: the machine may be busy
+
+
+@given(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 0.05),
+                          st.sampled_from(["", "x", "(", "{ a: 1 }", "\n", "é🐘", "`${", "//"])),
+                min_size=1, max_size=6))
+def test_incremental_parse_gives_the_fresh_tree(edits: list[tuple[float, float, str]]) -> None:
+    from trimtab.sources.drizzle._source import _parse, _parser
+
+    text = (FIXTURES / "sample" / "schema.ts").read_text().encode()
+    name = "incremental-check.ts"
+    _parse(name, text)
+    for at, length, insert in edits:
+        a = int(at * len(text))
+        b = min(len(text), a + int(length * len(text)))
+        text = text[:a] + insert.encode() + text[b:]
+        assert str(_parse(name, text).root_node) == str(_parser(False).parse(text).root_node)

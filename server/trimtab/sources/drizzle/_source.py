@@ -11,6 +11,7 @@ import bisect
 import functools
 import posixpath
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -18,7 +19,7 @@ from itertools import accumulate
 from pathlib import Path
 
 import tree_sitter_typescript as _tst
-from tree_sitter import Language, Node, Parser
+from tree_sitter import Language, Node, Parser, Tree
 
 from trimtab.sources.sqlfile import Span
 
@@ -75,8 +76,65 @@ class Module:
 
 def parse_module(name: str, text: str, given: bool) -> Module:
     data = text.encode("utf-8", "surrogatepass")
-    tree = _parser(name.endswith((".tsx", ".jsx"))).parse(data)
-    return Module(name, text, data, tree.root_node, given)
+    return Module(name, text, data, _parse(name, data).root_node, given)
+
+
+# The last tree of each file: an editor changes a few bytes at a time, and tree-sitter
+# re-parses only around an edit it is told about.
+_TREES: dict[str, tuple[bytes, Tree]] = {}
+_TREES_LOCK = threading.Lock()
+_TREES_KEPT = 64
+
+
+def _parse(name: str, data: bytes) -> Tree:
+    parser = _parser(name.endswith((".tsx", ".jsx")))
+    with _TREES_LOCK:
+        last = _TREES.get(name)
+        if last is not None and last[0] == data:
+            return last[1]
+        if last is None:
+            tree = parser.parse(data)
+        else:
+            old_data, old_tree = last
+            start, old_end, new_end = _changed(old_data, data)
+            edited = old_tree.copy()  # readers of the old tree may still hold its nodes
+            edited.edit(start_byte=start, old_end_byte=old_end, new_end_byte=new_end,
+                        start_point=_point(old_data, start),
+                        old_end_point=_point(old_data, old_end),
+                        new_end_point=_point(data, new_end))
+            tree = parser.parse(data, edited)
+        _TREES.pop(name, None)
+        _TREES[name] = (data, tree)
+        while len(_TREES) > _TREES_KEPT:
+            _TREES.pop(next(iter(_TREES)))
+        return tree
+
+
+def _changed(old: bytes, new: bytes) -> tuple[int, int, int]:
+    """(start, old end, new end) of the one range that differs: common prefix and suffix
+    found by halving, so the comparisons run in C."""
+    n = min(len(old), len(new))
+    lo, hi = 0, n
+    while lo < hi:  # the longest common prefix
+        mid = (lo + hi + 1) // 2
+        if old[:mid] == new[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    start = lo
+    lo, hi = 0, n - start
+    while lo < hi:  # the longest common suffix that does not overlap the prefix
+        mid = (lo + hi + 1) // 2
+        if old[len(old) - mid:] == new[len(new) - mid:]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return start, len(old) - lo, len(new) - lo
+
+
+def _point(data: bytes, offset: int) -> tuple[int, int]:
+    row = data.count(b"\n", 0, offset)
+    return row, offset - (data.rfind(b"\n", 0, offset) + 1)
 
 
 # --------------------------------------------------------------------------------------
