@@ -1,4 +1,5 @@
-"""Benchmarks for trimtab: a synthetic schema generator and a push-timing harness.
+"""Benchmarks for trimtab, next to drizzle-kit, migra and psql on the same schema.
 
-Run with ``python -m bench --help``; generate a schema with ``python -m bench.generate N``.
+``python -m bench --help`` (the suite), ``python -m bench.lsp`` (language-server latency),
+``python -m bench.drizzle_schema N`` / ``python -m bench.generate N`` (the schemas).
 """

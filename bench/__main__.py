@@ -1,5 +1,5 @@
-"""``python -m bench``: see bench/run.py."""
+"""``python -m bench``: the side-by-side benchmark, see bench/suite.py."""
 
-from bench.run import main
+from bench.suite import main
 
 raise SystemExit(main())

@@ -6,7 +6,10 @@ and waits for the first exact analysis (database model cached). Then it makes
 single-statement edits (a column added to one table, then removed), one at a time, and
 records for each: the time until diagnostics for that document version are published (the
 fast path), and the time until the exact path (shadow database, measured plan) has refined
-them (the server's ``trimtab/status`` notification for that version). Reports p50 / p95.
+them (the server's ``trimtab/status`` notification for that version). Reports p50 / p95,
+and the server process's peak memory.
+
+``python -m bench`` runs the same measurement on each size of its side-by-side suite.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import re
 import statistics
 import subprocess
 import sys
@@ -26,11 +30,15 @@ from lsprotocol import types as t
 from pygls.lsp.client import LanguageClient
 from pygls.uris import from_fs_path
 
-from bench.generate import generate_sql, table_names
-from bench.run import find_psql, open_server, trimtab_path
+from bench.common import Server, find_psql, open_server, trimtab_path
+from bench.generate import generate_sql
+
+# The first line of each CREATE TABLE, in either SQL layout the benchmarks write (ours and
+# drizzle-kit's): an edit adds a column right after it.
+_TABLE_HEAD = re.compile(r"^CREATE TABLE [^\n(]+\(\n", re.MULTILINE)
 
 
-def _percentile(values: list[float], p: float) -> float:
+def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
     return ordered[k]
@@ -65,6 +73,7 @@ async def _measure(exe: Path, root: Path, schema: str, edits: int) -> dict[str, 
         return None
 
     await client.start_io(str(exe), "lsp", "--stdio")
+    server_pid = getattr(getattr(client, "_server", None), "pid", None)
     uri = from_fs_path(str(root / "schema.sql")) or ""
     await client.initialize_async(t.InitializeParams(
         capabilities=t.ClientCapabilities(), root_uri=from_fs_path(str(root)),
@@ -89,14 +98,15 @@ async def _measure(exe: Path, root: Path, schema: str, edits: int) -> dict[str, 
     await wait(exact_done, 1)
     first_exact = exact_done[1] - started
 
-    names = table_names(schema)
+    heads = [m.group(0) for m in _TABLE_HEAD.finditer(schema)]
+    if not heads:
+        raise ValueError("no CREATE TABLE in the schema")
     fast: list[float] = []
     exact: list[float] = []
     text = schema
     for i in range(edits):
         version = i + 2
-        table = names[(i * 7919) % len(names)]
-        head = f"CREATE TABLE {table} (\n"
+        head = heads[(i * 7919) % len(heads)]
         if i % 2 == 0:  # one statement changes: a column appears, then goes again
             text = schema.replace(head, f"{head}    bench_edit_{i} integer,\n", 1)
         else:
@@ -107,17 +117,32 @@ async def _measure(exe: Path, root: Path, schema: str, edits: int) -> dict[str, 
             content_changes=[t.TextDocumentContentChangeWholeDocument(text=text)]))
         fast.append(await wait(published, version) - sent)
         exact.append(await wait(exact_done, version) - sent)
+    peak = _peak_rss(server_pid)
     await client.shutdown_async(None)
     client.exit(None)
     await client.stop()
-    return {"first_fast": first_fast, "first_exact": first_exact, "fast": fast, "exact": exact}
+    return {"first_fast": first_fast, "first_exact": first_exact, "fast": fast, "exact": exact,
+            "peak_rss": peak}
 
 
-def run(tables: int, edits: int, dsn: str | None) -> dict[str, object]:
+def _peak_rss(pid: int | None) -> int | None:
+    """The process's peak resident memory so far (VmHWM), in bytes."""
+    if pid is None:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def measure(server: Server, schema: str, edits: int) -> dict[str, object]:
+    """Push ``schema`` into a fresh database of ``server``, then time ``edits`` edits in
+    the language server (see the module's description)."""
     exe = trimtab_path()
-    schema = generate_sql(tables)
-    with tempfile.TemporaryDirectory(prefix="trimtab-bench-lsp-") as work, \
-            open_server(dsn, find_psql(None)) as server:
+    with tempfile.TemporaryDirectory(prefix="trimtab-bench-lsp-") as work:
         root = Path(work)
         db = server.fresh_db("lsp")
         url = server.url(db)
@@ -128,8 +153,16 @@ def run(tables: int, edits: int, dsn: str | None) -> dict[str, object]:
                            capture_output=True)
             result = asyncio.run(_measure(exe, root, schema, edits))
         finally:
+            # The language server keeps shadow databases for the project: drop them too.
+            subprocess.run([str(exe), "db", "clean"], cwd=root, capture_output=True)
             server.drop_db(db)
     return result
+
+
+def run(tables: int, edits: int, dsn: str | None) -> dict[str, object]:
+    """The measurement on bench.generate's SQL schema of ``tables`` tables."""
+    with open_server(dsn, find_psql(None)) as server:
+        return measure(server, generate_sql(tables), edits)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,9 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"tables={args.tables} edits={args.edits}")
     print(f"open: diagnostics {r['first_fast']:.3f} s, exact {r['first_exact']:.3f} s")
     print(f"didChange -> diagnostics: p50 {statistics.median(fast) * 1000:.0f} ms, "
-          f"p95 {_percentile(fast, 95) * 1000:.0f} ms, max {max(fast) * 1000:.0f} ms")
+          f"p95 {percentile(fast, 95) * 1000:.0f} ms, max {max(fast) * 1000:.0f} ms")
     print(f"didChange -> exact refined: p50 {statistics.median(exact) * 1000:.0f} ms, "
-          f"p95 {_percentile(exact, 95) * 1000:.0f} ms")
+          f"p95 {percentile(exact, 95) * 1000:.0f} ms")
+    peak = r.get("peak_rss")
+    if isinstance(peak, int):
+        print(f"server peak memory: {peak / 2**20:.0f} MiB")
     return 0
 
 

@@ -82,3 +82,50 @@ def test_loads_into_postgres(db_url: str) -> None:
     assert tables == 20
     assert fks == sum(len(p) for p in _references(sql).values())
     assert enums == 2
+
+
+# --- the Drizzle schema (schema.ts) of the side-by-side benchmark ---------------------------
+
+from bench import drizzle_schema  # noqa: E402
+
+_TS_TABLE = re.compile(r'^export const (\w+) = pgTable\("(\w+)", \{$', re.MULTILINE)
+
+
+def test_drizzle_schema_is_deterministic() -> None:
+    assert drizzle_schema.generate_ts(50, seed=3) == drizzle_schema.generate_ts(50, seed=3)
+    assert drizzle_schema.generate_ts(50, seed=3) != drizzle_schema.generate_ts(50, seed=4)
+
+
+@pytest.mark.parametrize("n", [1, 20, 300])
+def test_drizzle_tables_reference_earlier_ones(n: int) -> None:
+    ts = drizzle_schema.generate_ts(n)
+    tables = _TS_TABLE.findall(ts)
+    assert [name for _, name in tables] == drizzle_schema.table_names(n)
+    assert len({name for _, name in tables}) == n
+    position = {var: i for i, (var, _) in enumerate(tables)}
+    blocks = re.split(r"^export const \w+ = pgTable\(", ts, flags=re.MULTILINE)[1:]
+    for i, block in enumerate(blocks):
+        parents = re.findall(r"\(\) => (\w+)\.id|foreignColumns: \[(\w+)\.id\]", block)
+        refs = [a or b for a, b in parents]
+        assert all(position[p] < i for p in refs), tables[i]
+        assert len(refs) in ((0,) if i == 0 else (1, 2)), tables[i]
+    # Every quoted SQL name fits PostgreSQL's identifier limit (no silent truncation).
+    assert max(len(s) for s in re.findall(r'"(\w+)"', ts)) <= 63
+    # Every enum type is used by some table (with at least as many tables as types).
+    enums = re.findall(r"^export const (\w+) = pgEnum", ts, re.MULTILINE)
+    body = ts.split("= pgTable(", 1)[1]
+    assert all(f"{var}(" in body for var in enums) or n < len(enums)
+
+
+def test_drizzle_mutation_adds_one_column_at_the_end_of_the_middle_table() -> None:
+    before = drizzle_schema.generate_ts(20).splitlines()
+    after = drizzle_schema.generate_ts(20, mutate=True).splitlines()
+    assert len(after) == len(before) + 1
+    added = [line for line in after if line not in before]
+    assert added == [f'  benchAddedNote: text("{drizzle_schema.MUTATION_COLUMN}"),']
+    at = after.index(added[0])
+    # The line before is the table's last column (created_at), the line after closes it.
+    assert "createdAt" in after[at - 1] and after[at + 1].startswith(("}", "})"))
+    table = drizzle_schema.mutated_table(20)
+    head = next(i for i, line in enumerate(after) if f'pgTable("{table}"' in line)
+    assert head < at and not any("pgTable(" in line for line in after[head + 1:at])

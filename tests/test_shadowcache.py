@@ -212,3 +212,12 @@ def test_push_on_the_embedded_default_keeps_its_shadow_and_db_clean_drops_it() -
     finally:
         embedded.stop(root)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_an_empty_folder_is_replayed_once(tmp_path: Path, admin_url: str, key: str) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    replay(read_folder(folder), admin_url, cache_key=key)
+    oid = db_oid(admin_url, key, "replay")
+    replay(read_folder(folder), admin_url, cache_key=key)
+    assert db_oid(admin_url, key, "replay") == oid

@@ -289,7 +289,8 @@ def replayed_model(migrations: Sequence[Any], admin_url: str,
     with _locked(admin_url, name) as admin:
         state = _state(admin, name)
         done = state.get("migrations") if state else None
-        if done is None or done != done_now[:len(done)]:
+        fresh = done is None or done != done_now[:len(done)]
+        if fresh:
             _recreate(admin, name)
             done = []
         try:
@@ -298,6 +299,8 @@ def replayed_model(migrations: Sequence[Any], admin_url: str,
                     apply(conn, m)
                     done.append([m.name, m.checksum])
                     _record(conn, name, {"migrations": done})
+                if fresh and not migrations:
+                    _record(conn, name, {"migrations": done})  # none yet: still a state
                 return introspect(conn, schemas)
         except BaseException:
             # A failed migration may have left part of itself (one without a transaction).

@@ -1,0 +1,125 @@
+"""The side-by-side benchmark (``python -m bench``) in its smoke mode, so it cannot rot: N=10,
+one run, every tool, every operation, checked end to end; and the report's verdicts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import peers, suite
+from bench.report import TARGETS, evaluate, render
+from bench.suite import DRIZZLE, MIGRA, OPS, PSQL, TRIMTAB, Results, k
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _table_row(report: str, label: str, after: str) -> list[str]:
+    """The cells of the first table row after the line ``after`` whose first cell is
+    ``label``."""
+    assert after in report, after
+    for line in report.split(after, 1)[1].splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells and cells[0] == label:
+            return cells[1:]
+    raise AssertionError(f"no row {label!r} in the report")
+
+
+def test_quick_suite_end_to_end(admin_url: str) -> None:
+    missing = peers.npm_missing()
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--dsn", admin_url],
+        cwd=REPO, capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    report = proc.stdout
+
+    for heading in ("## Targets", "## Ratios", "## Absolute times", "## Peak memory",
+                    "## trimtab alone", "## Notes", "## Setup", "## What is measured"):
+        assert heading in report, heading
+    assert "| operation | ratio | N=10 |" in report
+    for target in TARGETS:  # N=500 and N=1000 are not part of a smoke run
+        assert f"| {target.text} | N={target.n} was not part of this run | **not measured** |" \
+            in report
+
+    migra_ran = "migra was not measured" not in report
+    for op in OPS:
+        psql_, trimtab, drizzle, migra = _table_row(report, op.label, "## Absolute times")[:4]
+        assert trimtab.endswith(" s"), (op.key, trimtab)  # measured, and passed its check
+        assert (psql_.endswith(" s")) == (PSQL in op.tools), (op.key, psql_)
+        if DRIZZLE in op.tools:
+            assert drizzle == "not measured" if missing else drizzle.endswith(" s"), (
+                op.key, drizzle)
+        if MIGRA in op.tools and migra_ran:
+            assert migra.endswith(" s"), (op.key, migra)
+    if missing:
+        assert f"drizzle-kit was not measured: {missing}" in report
+    else:
+        cells = _table_row(report, "no-op push", "## Ratios")
+        assert cells[0] == "drizzle-kit ÷ trimtab" and cells[1].endswith("x"), cells
+        assert "drizzle-kit 0.31.11, drizzle-orm 0.45.4, pg 8.23.1" in report
+    # The language server was measured on the same schema.
+    assert _table_row(report, "10", "Language server, keystroke to diagnostics")[0] != "–"
+
+
+def test_without_node_the_suite_measures_the_rest(
+    admin_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(peers, "npm_missing", lambda: "node is not installed (test)")
+    code = suite.main(["--quick", "--dsn", admin_url, "--tools", "trimtab,drizzle-kit",
+                       "--lsp-edits", "0"])
+    report = capsys.readouterr().out
+    assert code == 0, report
+    assert "drizzle-kit was not measured: node is not installed (test)." in report
+    assert "bench/generate.py's SQL schema" in report
+    # Every trimtab operation still runs, migrate on a history trimtab generated.
+    for op in OPS:
+        if not op.key.startswith("diff"):
+            assert _table_row(report, op.label, "## Absolute times")[1].endswith(" s"), op.key
+
+
+def _results(**times: float) -> Results:
+    res = Results(sizes=[500, 1000], runs=1, peer_runs={500: 1, 1000: 1}, seed=0,
+                  schema_source="test")
+    for key, seconds in times.items():
+        n, tool, op = key.split("__")
+        res.times[k(int(n), tool.replace("_", "-"), op)] = [seconds]
+        res.memory[k(int(n), tool.replace("_", "-"), op)] = [100_000_000]
+    return res
+
+
+def test_targets_pass_fail_and_timeouts() -> None:
+    res = _results(**{
+        "500__drizzle_kit__push_noop": 200.0, "500__trimtab__push_noop": 2.0,  # 100x
+        "1000__psql__push_empty": 8.0, "1000__trimtab__push_empty": 12.0,  # 1.5x: FAIL
+        "1000__psql__migrate_full": 10.0, "1000__trimtab__migrate_full": 11.0,  # 1.1x
+        "1000__trimtab__generate_one": 3.0,
+    })
+    # drizzle-kit's generate timed out: the ratio is a lower bound.
+    res.errors[k(1000, DRIZZLE, "generate_one")] = "timed out after 600 s"
+    res.lsp[k(1000)] = {"fast": [0.1] * 19 + [0.3], "exact": [5.0] * 20, "first_fast": 1.0,
+                        "first_exact": 9.0, "peak_rss": 250_000_000}
+    verdicts = [evaluate(res, i)[1] for i in range(len(TARGETS))]
+    assert verdicts[:4] == ["PASS", "FAIL", "PASS", "PASS"]
+    assert evaluate(res, 3)[0].startswith("> 200x")
+    assert verdicts[4] == "PASS"  # p95 of 20 samples is the 19th
+    # Memory: every trimtab command at 100 MB, the language server at 250 MB; but most
+    # operations are missing here, so it cannot pass.
+    assert verdicts[5] == "FAIL" and "missing" in evaluate(res, 5)[0]
+    text = render(res, None)
+    assert "| push from empty | trimtab ÷ psql floor | – | 1.5x |" in text
+    assert "timed out (> 600 s)" in text
+
+
+def test_peer_runs_spec() -> None:
+    assert suite.parse_peer_runs(None, [10, 100, 500], 3) == {10: 3, 100: 3, 500: 1}
+    assert suite.parse_peer_runs("2", [10, 1000], 3) == {10: 2, 1000: 2}
+    assert suite.parse_peer_runs("10:3,1000:1", [10, 500, 1000], 3) == {10: 3, 500: 1, 1000: 1}
+
+
+def test_trimtab_is_the_reference_of_every_ratio() -> None:
+    # Every peer operation has a trimtab figure to compare with.
+    for op in OPS:
+        assert TRIMTAB in op.tools, op.key
