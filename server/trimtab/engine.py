@@ -26,7 +26,7 @@ from trimtab.errors import (
     ShadowUnavailable,
     WouldFail,
 )
-from trimtab.migrations import runner
+from trimtab.migrations import runner, tracking
 from trimtab.migrations.folder import Migration, Problem, read_folder, write_migration
 from trimtab.migrations.folder import check as check_folder
 from trimtab.migrations.replay import replay
@@ -781,7 +781,7 @@ def reset(cfg: Config, *, migrations: bool = False, force: bool = False) -> Rese
         wipe = build_plan(current, empty)
         _run_steps(conn, wipe.steps)
         # The runner's bookkeeping goes too: the migrations will run again.
-        conn.execute("DROP SCHEMA IF EXISTS trimtab CASCADE")
+        tracking.forget(conn)  # drizzle's rows too: left behind they would count as applied
         conn.commit()
     if migrations:
         result, _ = migrate(cfg)

@@ -18,6 +18,13 @@ and are not read.
 A migration file may start with the directive line ``-- trimtab:no-transaction``: the runner
 then runs its statements one by one outside a transaction (``CREATE INDEX CONCURRENTLY``).
 
+drizzle-orm's migrator (what ``drizzle-kit migrate`` runs) reads the same folder: for each
+journal entry in order, ``<tag>.sql`` split on ``--> statement-breakpoint``, its ``when`` and
+the SHA-256 of the file's text; it applies every entry whose ``when`` is above the newest
+``created_at`` in its table, all in one transaction. So ``when`` must increase along the
+journal (``write_migration`` keeps it so, ``check`` reports it in a Drizzle project), and a
+no-transaction migration runs inside that transaction there.
+
 Everything here is pure file work: no database. Writes are atomic (temporary file and
 ``os.replace``), the ``.sql`` file and snapshot before the journal, so an interrupted write
 never leaves a journal entry without its file.
@@ -54,6 +61,8 @@ __all__ = [
     "Problem",
     "check",
     "checksum",
+    "drizzle_config",
+    "drizzle_reason",
     "next_tag",
     "read_folder",
     "slug",
@@ -72,6 +81,11 @@ JOURNAL_VERSION = "7"  # drizzle-kit's journal and entry version
 SUM_FIX_COMMAND = "trimtab check --update-sum"
 CUSTOM_HEADER = "-- Custom migration: write its SQL below, each statement ending with ';'.\n"
 SLUG_MAX = 60
+# The config files drizzle-kit looks for by default (and what people name theirs).
+DRIZZLE_CONFIGS = tuple(f"drizzle.config.{ext}" for ext in
+                        ("ts", "js", "json", "mts", "mjs", "cts", "cjs"))
+# A folder holding one of these is a project's root: the search for a drizzle config stops.
+_PROJECT_MARKERS = ("trimtab.toml", "pyproject.toml", "package.json", ".git")
 
 _TAG_NUMBER = re.compile(r"^(\d+)_")
 _NEWLINE = re.compile(r"\r\n?|\n")
@@ -120,6 +134,12 @@ class Folder:
             if not is_drizzle_snapshot(data):
                 return m.snapshot
         return None
+
+    def drizzle_reason(self) -> str | None:
+        """Why this folder belongs to a Drizzle project (``drizzle_reason``)."""
+        first = self.migrations[0].snapshot if self.migrations else None
+        return drizzle_reason(self.path, drizzle_kit=self.written_by == "drizzle-kit",
+                              first_snapshot=first)
 
 
 @dataclass(frozen=True)
@@ -237,10 +257,10 @@ def _load_journal(folder: Path) -> tuple[dict[str, Any], list[_Entry]] | None:
         )
     tag_lines = _tag_lines(text)
     entries: list[_Entry] = []
-    for n, e in enumerate(data["entries"]):
-        if not isinstance(e, dict):
+    for n, item in enumerate(data["entries"]):
+        if not isinstance(item, dict):
             raise SchemaError(f"{path}: entry {n} is not an object", file=str(path))
-        tag, idx, when = e.get("tag"), e.get("idx"), e.get("when")
+        tag, idx, when = item.get("tag"), item.get("idx"), item.get("when")
         line = tag_lines.get(tag) if isinstance(tag, str) else None
         if not isinstance(tag, str) or not tag or "/" in tag or "\\" in tag or tag[0] == ".":
             raise SchemaError(
@@ -334,6 +354,52 @@ def read_folder(path: Path) -> Folder:
             ) from None
     written_by = "trimtab" if (path / SUM_FILE).exists() or not migrations else "drizzle-kit"
     return Folder(path, tuple(migrations), written_by)
+
+
+# --------------------------------------------------------------------------------------
+# Drizzle projects
+
+
+def drizzle_config(folder: Path) -> Path | None:
+    """The drizzle config of the project ``folder`` is in: searched in the folder and its
+    parents, up to the first that looks like a project's root (trimtab.toml,
+    pyproject.toml, package.json, .git)."""
+    folder = Path(os.path.abspath(folder))
+    for d in (folder, *folder.parents):
+        found = next((d / n for n in DRIZZLE_CONFIGS if (d / n).is_file()), None)
+        if found is not None:
+            return found
+        if any((d / m).exists() for m in _PROJECT_MARKERS):
+            return None
+    return None
+
+
+def drizzle_reason(path: Path, *, drizzle_kit: bool | None = None,
+                   first_snapshot: Path | None = None) -> str | None:
+    """Why the migrations folder at ``path`` belongs to a Drizzle project, or None: drizzle-kit
+    wrote it (no trimtab.sum; ``drizzle_kit`` when the caller knows), drizzle-kit wrote its
+    first migration (``first_snapshot``, found when not given, is drizzle-kit's), or a drizzle
+    config sits in its project. Then drizzle-orm's migrator may run it too, and
+    ``trimtab migrate`` records what it applies in drizzle's table as well."""
+    path = Path(path)
+    if drizzle_kit is None:
+        drizzle_kit = not (path / SUM_FILE).exists() and bool(_sql_files(path))
+    if drizzle_kit:
+        return f"drizzle-kit wrote {path} (it has no {SUM_FILE})"
+    if first_snapshot is None:
+        found = sorted((path / "meta").glob("*_snapshot.json"))
+        first_snapshot = found[0] if found else None
+    if first_snapshot is not None:
+        try:
+            data = json.loads(first_snapshot.read_bytes())
+        except (ValueError, OSError):
+            data = None
+        if is_drizzle_snapshot(data):
+            return f"drizzle-kit wrote the first migration of {path}"
+    config = drizzle_config(path)
+    if config is not None:
+        return f"its project has {config}"
+    return None
 
 
 # --------------------------------------------------------------------------------------
@@ -501,7 +567,8 @@ def check(path: Path) -> list[Problem]:
 
     Always: the journal parses; journal entries vs ``.sql`` files (entries without a file,
     files without an entry); idx sequence (gaps, duplicates, idx vs the tag's number);
-    duplicate migration numbers (two branches that each added one). With ``trimtab.sum``
+    duplicate migration numbers (two branches that each added one); in a Drizzle project
+    (``drizzle_reason``), ``when`` increasing along the journal. With ``trimtab.sum``
     (a trimtab folder): the sum against the files, the snapshot chain (each snapshot's prevId
     is the previous snapshot's id; the first's is all zeros), snapshots that do not parse or
     belong to no migration, and a NO_TRANSACTION directive below the first statement.
@@ -513,8 +580,8 @@ def check(path: Path) -> list[Problem]:
     problems: list[Problem] = []
     try:
         loaded = _load_journal(path)
-    except SchemaError as e:
-        return [Problem(e.message, e.file, e.line, e.hint)]
+    except SchemaError as error:
+        return [Problem(error.message, error.file, error.line, error.hint)]
     files = _sql_files(path)
     if loaded is None:
         if files:
@@ -631,6 +698,8 @@ def check(path: Path) -> list[Problem]:
                 hint="make the idx and the file number agree",
             ))
 
+    problems += _check_when(path, entries, journal_file)
+
     if not (path / SUM_FILE).exists():
         return problems  # a drizzle-kit folder: its snapshots are not trimtab's
 
@@ -645,6 +714,29 @@ def check(path: Path) -> list[Problem]:
         problems += _check_sum(path, migrations)
     problems += _check_snapshots(path, entries)
     problems += _check_directives(migrations)
+    return problems
+
+
+def _check_when(path: Path, entries: list[_Entry], journal_file: str) -> list[Problem]:
+    """In a Drizzle project, ``when`` must increase along the journal: drizzle's migrator
+    applies an entry only when its ``when`` is above the newest ``created_at`` it recorded.
+    (trimtab matches by name and hash: elsewhere the order of ``when`` does not matter.)"""
+    if drizzle_reason(path) is None:
+        return []
+    problems: list[Problem] = []
+    top: _Entry | None = None
+    for e in entries:
+        if top is not None and e.when <= top.when:
+            problems.append(Problem(
+                f'journal entry {e.tag} has "when" {e.when}, not after {top.tag}\'s '
+                f"({top.when}): drizzle-kit migrate and drizzle-orm's migrator never apply it "
+                f"to a database that has {top.tag}",
+                file=journal_file, line=e.line,
+                hint=f'set its "when" to {top.when + 1} or more (epoch milliseconds; the '
+                "entries after it likewise); trimtab matches migrations by name and hash, so "
+                "the change is safe for it"))
+        else:
+            top = e
     return problems
 
 

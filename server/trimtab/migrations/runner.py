@@ -16,6 +16,13 @@
 - A failed statement rolls its migration back; the failure is then recorded in a transaction
   of its own (finished_at NULL: visible, not applied) and raised as a PlanError naming the
   file, the statement, its line and PostgreSQL's message. Later migrations do not run.
+- In a Drizzle project, each migration applied (or marked applied) is also recorded in
+  drizzle's table, in the same transaction, as drizzle-orm's migrator records it (see
+  ``tracking``), so that ``drizzle-kit migrate`` and drizzle-orm's ``migrate()`` do not run
+  it again. A Drizzle project: drizzle's table already exists in the database, or the folder
+  says so (``Folder.drizzle_reason``: drizzle-kit wrote it or its first migration, or a
+  drizzle config is in its project). trimtab still decides what is applied from its own
+  table, by name and checksum; drizzle's rows only add the migrations drizzle applied.
 """
 
 from __future__ import annotations
@@ -55,6 +62,10 @@ class MigrationRun:
 class MigrateResult:
     runs: tuple[MigrationRun, ...]
     already_applied: int  # migrations of the folder applied before this run (drizzle-kit's too)
+    # drizzle's table, when this run kept it too ("drizzle.__drizzle_migrations"), else None
+    drizzle_table: str | None = None
+    # applied migrations it lacked, recorded there now (applied before it was kept)
+    drizzle_backfilled: tuple[str, ...] = ()
 
     @property
     def applied(self) -> tuple[MigrationRun, ...]:
@@ -79,18 +90,20 @@ class _State:
 
 # -- reading the state ------------------------------------------------------------------------
 
-def pending(conn: psycopg.Connection, folder: Folder, *,
-            allow_out_of_order: bool = False) -> tuple[list[Migration], list[str]]:
+def pending(conn: psycopg.Connection, folder: Folder, *, allow_out_of_order: bool = False,
+            drizzle_table: tracking.DrizzleTable = tracking.DRIZZLE,
+            ) -> tuple[list[Migration], list[str]]:
     """The migrations still to apply, in order, and the problems that stop ``migrate``
     (edited or missing applied migrations, pending ones older than an applied one).
 
     Reads only: creates nothing, copies nothing from drizzle-kit's history.
     """
-    state = _state(conn, folder, allow_out_of_order)
+    state = _state(conn, folder, allow_out_of_order, drizzle_table)
     return list(state.pending), [_text(p) for p in state.problems]
 
 
-def _state(conn: psycopg.Connection, folder: Folder, allow_out_of_order: bool) -> _State:
+def _state(conn: psycopg.Connection, folder: Folder, allow_out_of_order: bool,
+           drizzle_table: tracking.DrizzleTable) -> _State:
     rows = tracking.read(conn)
     by_name = {m.name: m for m in folder.migrations}
     problems: list[_Problem] = []
@@ -111,17 +124,15 @@ def _state(conn: psycopg.Connection, folder: Folder, allow_out_of_order: bool) -
                          f"DELETE FROM {tracking.QUALIFIED} WHERE name = '{row.name}'"))
         elif row.applied and row.checksum != m.checksum:
             problems.append(_edited(m, row.checksum, "it was applied"))
-    history = tracking.match_drizzle(folder, tracking.read_drizzle(conn), rows)
+    history = tracking.match_drizzle(folder, tracking.read_drizzle(conn, drizzle_table), rows)
     for m, drow in history.edited:
         problems.append(_edited(m, drow.hash, "drizzle-kit applied it"))
     for drow in history.orphans:
         problems.append(_Problem(
             f"applied migration with hash {drow.hash[:12]}... (created_at {drow.created_at}, "
-            f"{tracking.DRIZZLE_SCHEMA}.{tracking.DRIZZLE_TABLE} id {drow.id}) has no file "
-            f"in {folder.path}",
+            f"{drizzle_table} id {drow.id}) has no file in {folder.path}",
             hint="restore the file drizzle-kit applied from version control; if it was removed "
-                 f"on purpose, delete that row from {tracking.DRIZZLE_SCHEMA}."
-                 f"{tracking.DRIZZLE_TABLE}"))
+                 f"on purpose, delete that row from {drizzle_table}"))
     applied = frozenset(n for n, r in rows.items() if r.applied and n in by_name) \
         | frozenset(history.applied)
     todo = tuple(m for m in folder.migrations if m.name not in applied)
@@ -169,7 +180,9 @@ def _raise(problems: tuple[_Problem, ...]) -> None:
 
 def migrate(url: str, folder: Folder, *, dry_run: bool = False,
             allow_out_of_order: bool = False, mark_applied: str | None = None,
-            on_progress: Progress | None = None, lock_wait: float = LOCK_WAIT) -> MigrateResult:
+            on_progress: Progress | None = None, lock_wait: float = LOCK_WAIT,
+            drizzle: bool | None = None,
+            drizzle_table: tracking.DrizzleTable = tracking.DRIZZLE) -> MigrateResult:
     """Apply the folder's pending migrations to the database at ``url``, in order.
 
     ``dry_run``: say what would run, change nothing (not even create the tracking table).
@@ -177,6 +190,8 @@ def migrate(url: str, folder: Folder, *, dry_run: bool = False,
     else. ``on_progress(migration, statements_done, statements_total)`` is called with 0
     before a migration's first statement and after each statement. ``lock_wait``: how long
     to wait for another runner's lock while that runner is not running a statement.
+    ``drizzle``: whether to keep drizzle's table (``drizzle_table``) too; None decides as
+    the module says (a Drizzle project).
     """
     if dry_run and mark_applied is not None:
         raise ConfigError("--dry-run and --mark-applied cannot be combined",
@@ -188,23 +203,27 @@ def migrate(url: str, folder: Folder, *, dry_run: bool = False,
                         hint=f"name one of the folder's migrations (the last ones: {known})")
     with _connect(url) as conn:
         if dry_run:
-            state = _state(conn, folder, allow_out_of_order)
+            state = _state(conn, folder, allow_out_of_order, drizzle_table)
             _raise(state.problems)
             return MigrateResult(
                 tuple(MigrationRun(m.name, "would apply", 0.0, len(m.statements))
                       for m in state.pending), len(state.applied))
         if mark_applied is not None:
-            return _mark(conn, folder, by_name[mark_applied], lock_wait)
-        state = _setup(conn, folder, allow_out_of_order, lock_wait)
+            return _mark(conn, folder, by_name[mark_applied], lock_wait, drizzle,
+                         drizzle_table)
+        state, keep, backfilled = _setup(conn, folder, allow_out_of_order, lock_wait,
+                                         drizzle, drizzle_table)
+        also = drizzle_table if keep else None
         runs = []
         for m in state.pending:
             if m.transactional:
                 runs.append(_run_in_transaction(conn, folder, m, allow_out_of_order,
-                                                on_progress, lock_wait))
+                                                on_progress, lock_wait, also))
             else:
                 runs.append(_run_without_transaction(conn, folder, m, allow_out_of_order,
-                                                     on_progress, lock_wait))
-        return MigrateResult(tuple(runs), len(state.applied))
+                                                     on_progress, lock_wait, also))
+        return MigrateResult(tuple(runs), len(state.applied), str(also) if also else None,
+                             tuple(backfilled))
 
 
 def _connect(url: str) -> psycopg.Connection:
@@ -214,9 +233,12 @@ def _connect(url: str) -> psycopg.Connection:
 
 
 def _setup(conn: psycopg.Connection, folder: Folder, allow_out_of_order: bool,
-           lock_wait: float) -> _State:
-    """Create the tracking table, check the folder against it, copy drizzle-kit's history.
-    A problem rolls all of it back."""
+           lock_wait: float, drizzle: bool | None, drizzle_table: tracking.DrizzleTable,
+           ) -> tuple[_State, bool, list[str]]:
+    """Create the tracking table, check the folder against it, copy drizzle-kit's history;
+    in a Drizzle project, create drizzle's table and record there what it lacks. A problem
+    rolls all of it back. Returns (state, whether drizzle's table is kept, names recorded
+    there now)."""
     with _transaction_lock(conn, lock_wait):
         try:
             tracking.ensure(conn)
@@ -226,26 +248,73 @@ def _setup(conn: psycopg.Connection, folder: Folder, allow_out_of_order: bool,
                 f"{e.diag.message_primary or e}",
                 hint=f"let this role create schemas, or have an owner create {tracking.SCHEMA} "
                      "once (run trimtab migrate as that role)") from None
-        state = _state(conn, folder, allow_out_of_order)
+        state = _state(conn, folder, allow_out_of_order, drizzle_table)
         _raise(state.problems)
-        tracking.import_drizzle(conn, folder, state.drizzle)
-        return state
+        tracking.import_drizzle(conn, folder, state.drizzle, drizzle_table)
+        keep, backfilled = _keep_drizzle(conn, folder, drizzle, drizzle_table)
+        return state, keep, backfilled
 
 
-def _mark(conn: psycopg.Connection, folder: Folder, m: Migration,
-          lock_wait: float) -> MigrateResult:
+def _keep_drizzle(conn: psycopg.Connection, folder: Folder, drizzle: bool | None,
+                  where: tracking.DrizzleTable) -> tuple[bool, list[str]]:
+    """Whether this run records in drizzle's table too; if so, the table exists when this
+    returns and holds every migration trimtab counts as applied (the names just added)."""
+    if drizzle is None:
+        drizzle = tracking.drizzle_exists(conn, where) or folder.drizzle_reason() is not None
+    if not drizzle:
+        return False, []
+    try:
+        tracking.ensure_drizzle(conn, where)
+        return True, tracking.sync_drizzle(conn, folder, where)
+    except psycopg.Error as e:
+        if conn.broken:
+            raise
+        raise _drizzle_error(where, e, "nothing was run") from None
+
+
+def _record_drizzle(conn: psycopg.Connection, m: Migration,
+                    where: tracking.DrizzleTable) -> None:
+    """drizzle's row for ``m``; a failure rolls the migration back with a clear error."""
+    try:
+        tracking.record_drizzle(conn, m, where)
+    except psycopg.Error as e:
+        if conn.broken:
+            raise
+        outcome = (f"migration {m.name} was rolled back" if m.transactional else
+                   f"migration {m.name} ran (without a transaction) but is not recorded as "
+                   "applied; a rerun records it without running its statements again")
+        raise _drizzle_error(where, e, outcome) from None
+
+
+def _drizzle_error(where: tracking.DrizzleTable, e: psycopg.Error, outcome: str
+                   ) -> DatabaseError:
+    return DatabaseError(
+        f"cannot write drizzle's migrations table {where} ({e.diag.message_primary or e}); "
+        f"{outcome}",
+        hint=f"grant this role CREATE on the database and INSERT on {where} (and USAGE on its "
+             "sequence), or have an owner create it once")
+
+
+def _mark(conn: psycopg.Connection, folder: Folder, m: Migration, lock_wait: float,
+          drizzle: bool | None, drizzle_table: tracking.DrizzleTable) -> MigrateResult:
     with _transaction_lock(conn, lock_wait):
         tracking.ensure(conn)
-        state = _state(conn, folder, True)
-        tracking.import_drizzle(conn, folder, state.drizzle)
+        state = _state(conn, folder, True, drizzle_table)
+        tracking.import_drizzle(conn, folder, state.drizzle, drizzle_table)
         row = tracking.read(conn).get(m.name)
         others = len(state.applied - {m.name})
-        if row is not None and row.applied and row.checksum == m.checksum:
-            return MigrateResult((MigrationRun(m.name, "skipped", 0.0, 0),), others)
         started = time.perf_counter()
-        tracking.mark(conn, m)
-        return MigrateResult((MigrationRun(m.name, "marked", time.perf_counter() - started, 0),),
-                             others)
+        status = "skipped"
+        if not (row is not None and row.applied and row.checksum == m.checksum):
+            tracking.mark(conn, m)
+            status = "marked"
+        # After the mark, so that drizzle's table gets the marked migration too.
+        keep, backfilled = _keep_drizzle(conn, folder, drizzle, drizzle_table)
+        if status == "marked" and m.name in backfilled:
+            backfilled.remove(m.name)
+        seconds = time.perf_counter() - started if status == "marked" else 0.0
+        return MigrateResult((MigrationRun(m.name, status, seconds, 0),), others,
+                             str(drizzle_table) if keep else None, tuple(backfilled))
 
 
 def _recheck(conn: psycopg.Connection, folder: Folder, m: Migration,
@@ -288,7 +357,8 @@ _ENDED = ("the statement ended the migration's transaction (COMMIT, ROLLBACK or 
 
 def _run_in_transaction(conn: psycopg.Connection, folder: Folder, m: Migration,
                         allow_out_of_order: bool, on_progress: Progress | None,
-                        lock_wait: float) -> MigrationRun:
+                        lock_wait: float, drizzle: tracking.DrizzleTable | None,
+                        ) -> MigrationRun:
     started = time.perf_counter()
     total = len(m.statements)
     started_at = None
@@ -315,6 +385,8 @@ def _run_in_transaction(conn: psycopg.Connection, folder: Folder, m: Migration,
                 if on_progress:
                     on_progress(m, number, total)
             tracking.finish(conn, m.name, total)
+            if drizzle is not None:
+                _record_drizzle(conn, m, drizzle)
     except _Failed as f:
         if f.committed:
             outcome = (f"statements 1-{f.number} were committed (or rolled back) by the file "
@@ -335,7 +407,8 @@ def _run_in_transaction(conn: psycopg.Connection, folder: Folder, m: Migration,
 
 def _run_without_transaction(conn: psycopg.Connection, folder: Folder, m: Migration,
                              allow_out_of_order: bool, on_progress: Progress | None,
-                             lock_wait: float) -> MigrationRun:
+                             lock_wait: float, drizzle: tracking.DrizzleTable | None,
+                             ) -> MigrationRun:
     started = time.perf_counter()
     total = len(m.statements)
     done = 0
@@ -370,7 +443,10 @@ def _run_without_transaction(conn: psycopg.Connection, folder: Folder, m: Migrat
                 done = number
                 if on_progress:
                     on_progress(m, number, total)
-            tracking.finish(conn, m.name, total)
+            with conn.transaction():  # both records, or neither
+                tracking.finish(conn, m.name, total)
+                if drizzle is not None:
+                    _record_drizzle(conn, m, drizzle)
     except psycopg.Error as e:
         if conn.broken:
             raise _lost(m, e, f"{done} of its {total} statements ran and are recorded (it "

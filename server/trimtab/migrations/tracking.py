@@ -5,10 +5,28 @@ with ``finished_at`` NULL is a migration that is running, failed (``failed_state
 ``error`` say where and why) or was cut off. Statements of a migration that runs without a
 transaction are counted in ``statements_done`` as they finish, so a rerun resumes after them.
 
-drizzle-kit's history (``drizzle.__drizzle_migrations``: ``hash`` is the file's SHA-256,
-``created_at`` the journal's ``when``) counts too: a migration whose checksum is in it was
-applied by drizzle-kit, and the first ``trimtab migrate`` copies it here with
-``applied_by = 'drizzle-kit'``. A project switching from drizzle-kit re-runs nothing.
+drizzle's history (``drizzle.__drizzle_migrations``, or the ``migrationsSchema`` /
+``migrationsTable`` a project sets) counts too: a migration whose checksum is in it was
+applied by drizzle-kit (or drizzle-orm's migrator), and the first ``trimtab migrate`` copies
+it here with ``applied_by = 'drizzle-kit'``. A project switching from drizzle-kit re-runs
+nothing.
+
+And trimtab writes drizzle's history in a Drizzle project (the runner decides when), with
+drizzle's own rules, so that drizzle-orm's migrator sees what trimtab applied. What that
+migrator (drizzle-orm 0.45, ``migrator.js`` and ``pg-core/dialect.js``) does:
+
+- it creates ``CREATE SCHEMA IF NOT EXISTS "drizzle"`` and ``CREATE TABLE IF NOT EXISTS
+  "drizzle"."__drizzle_migrations" (id SERIAL PRIMARY KEY, hash text NOT NULL,
+  created_at bigint)``;
+- per journal entry: ``hash`` = SHA-256 hex of the ``.sql`` file read as a UTF-8 string
+  (``folder.checksum``), ``created_at`` = the entry's ``when`` (epoch ms);
+- it reads only the row with the largest ``created_at`` and applies every entry whose
+  ``when`` is above it, all in one transaction, inserting one row per entry; it never
+  compares hashes and takes no lock.
+
+So trimtab inserts ``(hash, created_at) = (checksum, when)`` for each migration it applies,
+in the migration's own transaction, and never a NULL ``created_at`` (sorted first by
+``ORDER BY created_at DESC``, it would make drizzle re-run everything).
 
 Callers that write here hold the runner's advisory lock.
 """
@@ -29,6 +47,25 @@ TABLE = "migrations"
 QUALIFIED = f"{SCHEMA}.{TABLE}"
 DRIZZLE_SCHEMA = "drizzle"
 DRIZZLE_TABLE = "__drizzle_migrations"
+
+
+@dataclass(frozen=True)
+class DrizzleTable:
+    """Where drizzle keeps its history: the migrator's ``migrationsSchema`` and
+    ``migrationsTable`` options (``migrations: {schema, table}`` in drizzle.config.ts)."""
+
+    schema: str = DRIZZLE_SCHEMA
+    table: str = DRIZZLE_TABLE
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+    @property
+    def ident(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.table)
+
+
+DRIZZLE = DrizzleTable()
 
 _CREATE = (
     f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
@@ -205,20 +242,66 @@ def mark(conn: psycopg.Connection, m: Migration) -> None:
     )
 
 
+def forget(conn: psycopg.Connection, where: DrizzleTable = DRIZZLE) -> None:
+    """Drop every record of applied migrations, trimtab's and drizzle's (a reset that
+    rebuilds the database: drizzle's rows left behind would count as applied)."""
+    conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE", prepare=False)  # type: ignore[arg-type]
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(where.ident), prepare=False)
+
+
 # -- drizzle-kit's history --------------------------------------------------------------------
 
-def read_drizzle(conn: psycopg.Connection, schema: str = DRIZZLE_SCHEMA,
-                 table: str = DRIZZLE_TABLE) -> list[DrizzleRow]:
-    """drizzle-kit's tracking rows ([] when there is no such table)."""
-    ident = sql.Identifier(schema, table)
+def drizzle_exists(conn: psycopg.Connection, where: DrizzleTable = DRIZZLE) -> bool:
     found = conn.execute("SELECT to_regclass(%s) IS NOT NULL",
-                         (ident.as_string(conn),), prepare=False).fetchone()
-    if not (found and found[0]):
+                         (where.ident.as_string(conn),), prepare=False).fetchone()
+    return bool(found and found[0])
+
+
+def read_drizzle(conn: psycopg.Connection, where: DrizzleTable = DRIZZLE) -> list[DrizzleRow]:
+    """drizzle's tracking rows ([] when there is no such table)."""
+    if not drizzle_exists(conn, where):
         return []
-    cur = conn.execute(sql.SQL("SELECT id, hash, created_at FROM {} ORDER BY id").format(ident),
-                       prepare=False)
+    cur = conn.execute(sql.SQL("SELECT id, hash, created_at FROM {} ORDER BY id")
+                       .format(where.ident), prepare=False)
     return [DrizzleRow(int(r[0]), str(r[1]), None if r[2] is None else int(r[2]))
             for r in cur.fetchall()]
+
+
+def ensure_drizzle(conn: psycopg.Connection, where: DrizzleTable = DRIZZLE) -> bool:
+    """Create drizzle's table as drizzle-orm's migrator creates it, when missing; True when
+    it created it."""
+    if drizzle_exists(conn, where):
+        return False
+    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(where.schema)),
+                 prepare=False)
+    conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (id SERIAL PRIMARY KEY, "
+                         "hash text NOT NULL, created_at bigint)").format(where.ident),
+                 prepare=False)
+    return True
+
+
+def record_drizzle(conn: psycopg.Connection, m: Migration,
+                   where: DrizzleTable = DRIZZLE) -> None:
+    """The row drizzle-orm's migrator inserts when it applies ``m``."""
+    conn.execute(sql.SQL('INSERT INTO {} ("hash", "created_at") VALUES (%s, %s)')
+                 .format(where.ident), (m.checksum, m.when), prepare=False)
+
+
+def sync_drizzle(conn: psycopg.Connection, folder: Folder,
+                 where: DrizzleTable = DRIZZLE) -> list[str]:
+    """Record in drizzle's table the migrations trimtab counts as applied that it lacks
+    (applied before drizzle's table was kept, or marked applied); the names recorded, in
+    journal order. Without them drizzle-orm's migrator would run those again."""
+    rows = read(conn)
+    matched, _ = _match(folder, read_drizzle(conn, where))
+    added = []
+    for m in folder.migrations:
+        row = rows.get(m.name)
+        if row is not None and row.applied and row.checksum == m.checksum \
+                and m.name not in matched:
+            record_drizzle(conn, m, where)
+            added.append(m.name)
+    return added
 
 
 def match_drizzle(folder: Folder, history: Iterable[DrizzleRow],
@@ -229,21 +312,7 @@ def match_drizzle(folder: Folder, history: Iterable[DrizzleRow],
     drizzle row matches one migration, the one whose ``when`` is its ``created_at`` first.
     ``created_at`` is used only to say which file an unmatched hash belonged to.
     """
-    left = list(history)
-    matched: dict[str, DrizzleRow] = {}
-
-    def take(m: Migration, row: DrizzleRow) -> None:
-        matched[m.name] = row
-        left.remove(row)
-
-    for exact in (True, False):
-        for m in folder.migrations:
-            if m.name in matched:
-                continue
-            for row in left:
-                if row.hash == m.checksum and (not exact or row.created_at == m.when):
-                    take(m, row)
-                    break
+    matched, left = _match(folder, history)
     done = {name for name, r in rows.items() if r.applied}
     known_checksums = {r.checksum for r in rows.values() if r.applied}
     by_when = {m.when: m for m in folder.migrations}
@@ -264,15 +333,34 @@ def match_drizzle(folder: Folder, history: Iterable[DrizzleRow],
     )
 
 
+def _match(folder: Folder, history: Iterable[DrizzleRow]
+           ) -> tuple[dict[str, DrizzleRow], list[DrizzleRow]]:
+    """Each drizzle row matched to one migration by hash, the one whose ``when`` is its
+    ``created_at`` first; (matches by name, rows left over)."""
+    left = list(history)
+    matched: dict[str, DrizzleRow] = {}
+    for exact in (True, False):
+        for m in folder.migrations:
+            if m.name in matched:
+                continue
+            for row in left:
+                if row.hash == m.checksum and (not exact or row.created_at == m.when):
+                    matched[m.name] = row
+                    left.remove(row)
+                    break
+    return matched, left
+
+
 def import_drizzle(conn: psycopg.Connection, folder: Folder,
-                   history: DrizzleHistory | None = None) -> list[str]:
+                   history: DrizzleHistory | None = None,
+                   where: DrizzleTable = DRIZZLE) -> list[str]:
     """Copy the migrations drizzle-kit applied into trimtab.migrations
     (``applied_by = 'drizzle-kit'``); the names copied.
 
     drizzle-kit keeps no apply time: started_at and finished_at are the time of the copy.
     """
     if history is None:
-        history = match_drizzle(folder, read_drizzle(conn), read(conn))
+        history = match_drizzle(folder, read_drizzle(conn, where), read(conn))
     by_name = {m.name: m for m in folder.migrations}
     copied = []
     for name in history.applied:
