@@ -96,6 +96,17 @@ def _parser() -> argparse.ArgumentParser:
     lsp.add_argument("--stdio", action="store_true",
                      help="talk over stdin/stdout (the default; editors pass it)")
 
+    stu = sub.add_parser("studio", help="browse and edit the database in a local web app")
+    _url_option(stu)
+    _schema_option(stu)
+    stu.add_argument("--port", type=int, default=0,
+                     help="port on 127.0.0.1 (default: a free one)")
+    stu.add_argument("--no-browser", action="store_true",
+                     help="print the URL (with its access token) and do not open a browser")
+    stu.add_argument("--read-only", action="store_true", help="never write to the database")
+    stu.add_argument("--allow-writes", action="store_true",
+                     help="allow edits to a database that is not on this machine")
+
     db = sub.add_parser("db", help="the embedded PostgreSQL server of this project")
     db.add_argument("action", choices=["start", "stop", "status", "url", "clean"],
                     help="clean: drop the shadow databases trimtab keeps between runs")
@@ -117,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "push": _push, "generate": _generate, "migrate": _migrate, "check": _check,
         "status": _status, "export": _export, "reset": _reset, "db": _db, "lsp": _lsp,
+        "studio": _studio,
     }
     try:
         return commands[args.command](args)
@@ -473,6 +485,27 @@ def _lsp(args: argparse.Namespace) -> int:
     from trimtab.lsp.server import main as serve
 
     return serve()
+
+
+def _studio(args: argparse.Namespace) -> int:
+    from trimtab.studio import Server
+
+    server = Server(_config(args), port=args.port, read_only=args.read_only,
+                    allow_writes=args.allow_writes)
+    for w in server.target.warnings:
+        err.print(f"[yellow]warning:[/] {escape(w)}")
+    err.print(f"[dim]database:[/] {escape(server.target.label)}")
+    if server.read_only:
+        err.print(f"[yellow]read-only:[/] {escape(server.read_only)}")
+
+    def ready() -> None:
+        print(f"studio: {server.url}", flush=True)  # one line: editors read it
+        err.print("[dim]Ctrl+C stops the studio[/]")
+        if not args.no_browser:
+            server.open_browser()
+
+    server.serve(on_ready=ready)  # until Ctrl+C
+    return 0
 
 
 # -- db --------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from __future__ import annotations
 import base64
 import bisect
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -167,6 +168,7 @@ def checksum(data: bytes) -> str:
     return hashlib.sha256(data.decode("utf-8", errors="replace").encode("utf-8")).hexdigest()
 
 
+@functools.lru_cache(maxsize=256)  # a folder is read several times per command
 def split_migration(text: str) -> tuple[tuple[MigrationStatement, ...], bool]:
     """(statements, transactional) of a migration file's text.
 

@@ -1,0 +1,131 @@
+"""``trimtab studio``: a local web app to browse and edit the database trimtab manages,
+next to trimtab's own view of it (pending changes, hazards, migrations, drift).
+
+It listens on 127.0.0.1 only and answers only requests that carry its session token;
+see ``app`` for the guard, ``queries`` for the SQL and ``insight`` for trimtab's view.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+import webbrowser
+from collections.abc import Callable
+
+import uvicorn
+
+from trimtab import engine
+from trimtab.config import Config
+from trimtab.errors import ConfigError
+from trimtab.studio.app import Studio, create_app
+
+__all__ = ["Server", "Studio", "create_app", "read_only_reason"]
+
+HOST = "127.0.0.1"
+
+
+def read_only_reason(target: engine.Target, *, read_only: bool = False,
+                     allow_writes: bool = False) -> str | None:
+    """Why this studio must not write (None: it may): asked for, or a database on
+    another machine without --allow-writes."""
+    if read_only:
+        return "started with --read-only"
+    if target.embedded or allow_writes or engine.is_local(target.url):
+        return None
+    return ("the database is not on this machine: the studio does not write to it "
+            "unless started with --allow-writes")
+
+
+def _listen(port: int) -> socket.socket:
+    # IPPROTO_TCP named explicitly: asyncio turns Nagle's algorithm off (TCP_NODELAY) only
+    # on sockets that say so, and with it on, a response written in two parts (headers,
+    # body) waits 40 ms for the client's delayed acknowledgement.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((HOST, port))
+    except OSError as e:
+        sock.close()
+        raise ConfigError(f"cannot listen on {HOST}:{port}: {e.strerror or e}",
+                          hint="pass another --port, or leave it out for a free one") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+class Server:
+    """A studio served by uvicorn on 127.0.0.1 (a free port unless ``port``)."""
+
+    def __init__(self, cfg: Config, *, port: int = 0, read_only: bool = False,
+                 allow_writes: bool = False) -> None:
+        target = engine.resolve_target(cfg)
+        reason = read_only_reason(target, read_only=read_only, allow_writes=allow_writes)
+        self.target = target
+        self.socket = _listen(port)
+        self.studio = Studio(cfg, target.url, target.label, self.socket.getsockname()[1],
+                             read_only=reason, embedded=target.embedded)
+        try:  # fail now, with a clear message, if the database cannot be reached
+            with self.studio.pool.connection() as conn:
+                self.studio.catalog.model(conn)
+        except BaseException:
+            self.close()
+            raise
+        self.app = create_app(self.studio)
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False,
+                                lifespan="off", server_header=False, ws="none")
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The address to open, with the session token."""
+        return self.studio.address
+
+    @property
+    def read_only(self) -> str | None:
+        return self.studio.read_only
+
+    def serve(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Serve until interrupted (Ctrl+C, SIGTERM); ``on_ready`` runs once it accepts
+        requests."""
+        if on_ready is not None:
+            threading.Thread(target=self._when_ready, args=(on_ready,), daemon=True).start()
+        try:
+            # uvicorn stops gracefully, then raises the signal again for the caller.
+            with contextlib.suppress(KeyboardInterrupt):
+                self._server.run(sockets=[self.socket])
+        finally:
+            self.close()
+
+    def _when_ready(self, then: Callable[[], None]) -> None:
+        while not self._server.started and not self._server.should_exit:
+            time.sleep(0.02)
+        if self._server.started:
+            then()
+
+    def start(self) -> Server:
+        """Serve from a background thread (tests, benchmarks); ``stop`` ends it."""
+        self._thread = threading.Thread(target=self._server.run, args=([self.socket],),
+                                        daemon=True, name="trimtab-studio")
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the studio did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.close()
+
+    def close(self) -> None:
+        self.studio.close()
+        self.socket.close()
+
+    def open_browser(self) -> None:
+        webbrowser.open(self.url)
