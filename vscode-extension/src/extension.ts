@@ -1,7 +1,7 @@
 // The trimtab extension: starts `trimtab lsp` for each trimtab project in the workspace and
 // adds commands, a status bar item, CodeLens and a live "pending SQL" document around it.
 
-import { execFile } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as vscode from "vscode";
@@ -22,6 +22,7 @@ import {
     serverCandidates,
 } from "./interpreter";
 import { onInterpreterChange, selectedInterpreter } from "./pythonExtension";
+import { studioSpawn, studioUrl } from "./studio";
 import {
     type ExtensionSettings,
     hasToolTrimtab,
@@ -266,7 +267,52 @@ class Project {
         }
     }
 
+    private studio: { process: ChildProcess; url: Promise<string> } | undefined;
+
+    /** The project's `trimtab studio` (started once, kept while the project is open): its URL. */
+    openStudio(): Promise<string> {
+        if (this.studio && this.studio.process.exitCode === null) {
+            return this.studio.url;
+        }
+        const launch = this.launch;
+        if (!launch) {
+            return Promise.reject(new Error("the trimtab server has not started for this project"));
+        }
+        const url = this.serverSettings().then((settings) => new Promise<string>((resolve, reject) => {
+            const run = studioSpawn(launch, settings, process.env);
+            const child = spawn(run.command, run.args, {
+                cwd: this.root.fsPath, env: { ...process.env, ...run.env }, windowsHide: true,
+            });
+            this.studio = { process: child, url };
+            let buffered = "";
+            const timer = setTimeout(() => reject(new Error("trimtab studio did not start in 60 s")), 60_000);
+            child.stdout?.on("data", (chunk: Buffer) => {
+                buffered += chunk.toString();
+                for (const line of buffered.split("\n")) {
+                    const found = studioUrl(line);
+                    if (found) {
+                        clearTimeout(timer);
+                        resolve(found);
+                    }
+                }
+                buffered = buffered.slice(buffered.lastIndexOf("\n") + 1);
+            });
+            child.stderr?.on("data", (chunk: Buffer) => this.manager.log(`studio: ${chunk.toString().trimEnd()}`));
+            child.on("exit", (code) => {
+                clearTimeout(timer);
+                reject(new Error(`trimtab studio exited (${code ?? "signal"}); see the output`));
+            });
+        }));
+        return url;
+    }
+
+    stopStudio(): void {
+        this.studio?.process.kill();
+        this.studio = undefined;
+    }
+
     async stop(): Promise<void> {
+        this.stopStudio();
         const client = this.client;
         this.client = undefined;
         this.disposables.splice(0).forEach((d) => d.dispose());
@@ -800,6 +846,21 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
             }
         }),
         vscode.commands.registerCommand("trimtab.showOutput", () => m.output.show(true)),
+        vscode.commands.registerCommand("trimtab.openStudio", async (arg?: unknown) => {
+            const project = await m.pickProject(arg);
+            if (!project) {
+                return;
+            }
+            try {
+                const url = await vscode.window.withProgress(
+                    { location: vscode.ProgressLocation.Window, title: "trimtab: starting the studio" },
+                    () => project.openStudio());
+                await vscode.env.openExternal(vscode.Uri.parse(url));
+            } catch (e) {
+                project.stopStudio();
+                void vscode.window.showErrorMessage(`trimtab: ${e instanceof Error ? e.message : String(e)}`);
+            }
+        }),
         vscode.commands.registerCommand("trimtab.setDatabaseUrl", () => m.setDatabaseUrl()),
         vscode.commands.registerCommand("trimtab.clearDatabaseUrl", () => m.clearDatabaseUrl()),
         vscode.commands.registerCommand("trimtab.restartServer", async () => {

@@ -1,0 +1,36 @@
+// `trimtab studio` for a project: how to start it and how to read the URL it prints.
+// Pure: no `vscode` import, so node's test runner can exercise it.
+
+import type { ServerLaunch } from "./interpreter";
+import type { ServerSettings } from "./settings";
+
+export interface StudioSpawn {
+    command: string;
+    args: string[];
+    /** Added to the environment: the database URL travels there, never on the command line
+     * (where every user of the machine could read it). */
+    env: Record<string, string>;
+}
+
+/** The studio command for the interpreter or executable that runs the language server,
+ * with the project's settings. */
+export function studioSpawn(launch: ServerLaunch, s: ServerSettings,
+                            env: Record<string, string | undefined>): StudioSpawn {
+    const args = launch.kind === "python"
+        ? ["-m", "trimtab", "studio", "--no-browser"]
+        : ["studio", "--no-browser"];
+    if (s.schema) {
+        args.push("--schema", s.schema);
+    }
+    const url = s.databaseUrl ?? (s.databaseUrlEnv ? env[s.databaseUrlEnv] : undefined);
+    // DIRECT_DATABASE_URL is what trimtab prefers: set both, so neither a stale one wins.
+    const extra: Record<string, string> = url ? { DIRECT_DATABASE_URL: url, DATABASE_URL: url } : {};
+    return { command: launch.command, args, env: extra };
+}
+
+const STUDIO_LINE = /^studio: (http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_\-]+)\s*$/;
+
+/** The studio's URL from one line of its standard output, if that line is the one. */
+export function studioUrl(line: string): string | undefined {
+    return STUDIO_LINE.exec(line)?.[1];
+}
