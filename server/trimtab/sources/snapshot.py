@@ -323,22 +323,62 @@ def _to_json(value: Any, indent: str) -> str:
     """``json.dumps(value, indent=2)``, except that a list holding no object is written on
     one line when it fits in ``_INLINE_WIDTH`` characters (``"columns": ["a", "b"]``): files
     several times shorter, and a changed list is still a one-line diff."""
-    inner = indent + "  "
+    out: list[str] = []
+    _write(value, indent, out)
+    return "".join(out)
+
+
+def _write(value: Any, indent: str, out: list[str]) -> None:
+    # Appends to one list: a 1,000-table snapshot has some 300,000 values.
     if isinstance(value, dict):
         if not value:
-            return "{}"
-        items = (f"{inner}{_scalar(k)}: {_to_json(v, inner)}" for k, v in value.items())
-        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+            out.append("{}")
+            return
+        inner = indent + "  "
+        out.append("{\n")
+        first = True
+        for k, v in value.items():
+            if not first:
+                out.append(",\n")
+            first = False
+            out.append(inner)
+            out.append(_SCALAR(k))
+            out.append(": ")
+            if isinstance(v, (dict, list)):
+                _write(v, inner, out)
+            else:
+                out.append(_SCALAR(v))
+        out.append("\n")
+        out.append(indent)
+        out.append("}")
+        return
     if isinstance(value, list):
         if not value:
-            return "[]"
-        if not any(isinstance(v, dict) for v in _walk(value)):
+            out.append("[]")
+            return
+        inner = indent + "  "
+        if not _has_dict(value):
             flat = _SCALAR(value)
             if len(flat) + len(inner) <= _INLINE_WIDTH:
-                return flat
-        items = (inner + _to_json(v, inner) for v in value)
-        return "[\n" + ",\n".join(items) + "\n" + indent + "]"
-    return _scalar(value)
+                out.append(flat)
+                return
+        out.append("[\n")
+        first = True
+        for v in value:
+            if not first:
+                out.append(",\n")
+            first = False
+            out.append(inner)
+            _write(v, inner, out)
+        out.append("\n")
+        out.append(indent)
+        out.append("]")
+        return
+    out.append(_SCALAR(value))
+
+
+def _has_dict(values: list[Any]) -> bool:
+    return any(isinstance(v, dict) or isinstance(v, list) and _has_dict(v) for v in values)
 
 
 _SCALAR = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps builds one per call
