@@ -21,6 +21,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from trimtab.errors import SchemaError
 from trimtab.migrations.folder import (
@@ -684,3 +686,26 @@ def test_check_two_numbers_in_a_drizzle_folder(drizzle: Path) -> None:
         "rename 0001_rename_again.sql to 0002_rename_again.sql and add it to the journal "
         "(idx 2, tag '0002_rename_again')" in p.hint
     )
+
+
+@given(st.lists(st.lists(st.sampled_from([
+    "CREATE TABLE t (a int)", "ALTER TABLE t ADD b text DEFAULT 'x;y'", ";", " ", "\n",
+    "-- note\n", "/* c */", "$$;$$", "SELECT 1", "'", "\t", ";;", '"', "\\", "'';'"]),
+    max_size=6).map("".join),
+    min_size=2, max_size=5))
+def test_breakpoint_chunks_split_as_the_sql_reader_would(chunks: list[str]) -> None:
+    from trimtab.sources.sqlfile import split_statements
+
+    text = f"\n{BREAKPOINT}\n".join(chunks)
+    split_migration.cache_clear()
+    got = split_migration(text)[0]
+    starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
+    want, offset = [], 0
+    for chunk in text.split(BREAKPOINT):
+        parts = split_statements(chunk)
+        if parts:
+            a, b = parts[0].span.start_offset, parts[-1].span.end_offset
+            line = sum(1 for s in starts if s <= offset + a)
+            want.append(MigrationStatement(chunk[a:b], line))
+        offset += len(chunk) + len(BREAKPOINT)
+    assert got == tuple(want)

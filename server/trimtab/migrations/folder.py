@@ -168,6 +168,9 @@ def checksum(data: bytes) -> str:
     return hashlib.sha256(data.decode("utf-8", errors="replace").encode("utf-8")).hexdigest()
 
 
+_BLANK_OR_SEMI = " \t\r\n\f\v;"
+
+
 @functools.lru_cache(maxsize=256)  # a folder is read several times per command
 def split_migration(text: str) -> tuple[tuple[MigrationStatement, ...], bool]:
     """(statements, transactional) of a migration file's text.
@@ -185,6 +188,19 @@ def split_migration(text: str) -> tuple[tuple[MigrationStatement, ...], bool]:
         starts = [0, *(m.end() for m in _NEWLINE.finditer(text))]
         offset = 0
         for chunk in text.split(BREAKPOINT):
+            if ("--" not in chunk and "/*" not in chunk and "$" not in chunk
+                    and "\\" not in chunk and chunk.count("'") % 2 == 0
+                    and chunk.count('"') % 2 == 0):
+                # No comment to skip (what generate and drizzle-kit write): the chunk from
+                # its first token to its last, as split_statements would give it.
+                body = chunk.lstrip(_BLANK_OR_SEMI)
+                lead = len(chunk) - len(body)
+                body = body.rstrip(_BLANK_OR_SEMI)
+                if body:
+                    out.append(MigrationStatement(
+                        body, bisect.bisect_right(starts, offset + lead)))
+                offset += len(chunk) + len(BREAKPOINT)
+                continue
             parts = split_statements(chunk)
             if parts:
                 first, last = parts[0].span, parts[-1].span
