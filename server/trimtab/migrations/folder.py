@@ -171,6 +171,18 @@ def checksum(data: bytes) -> str:
 _BLANK_OR_SEMI = " \t\r\n\f\v;"
 
 
+# Text outside quotes holds no comment, dollar quote or backslash (an E'' escape); every
+# quote closes. No backslash inside quotes either: E'\'' would fool the match.
+# Unrolled (no nested quantifier over the same text) so that a failed match stays linear.
+_PLAIN = re.compile(r"""[^'"$\\/-]*(?:(?:/(?!\*)|-(?!-)|'[^'\\]*'|"[^"]*")[^'"$\\/-]*)*""")
+
+
+def is_plain_sql(text: str) -> bool:
+    """True when no statement boundary, comment or open quote can hide in the text: it
+    splits and joins with other text as it reads."""
+    return _PLAIN.fullmatch(text) is not None
+
+
 @functools.lru_cache(maxsize=256)  # a folder is read several times per command
 def split_migration(text: str) -> tuple[tuple[MigrationStatement, ...], bool]:
     """(statements, transactional) of a migration file's text.
@@ -188,9 +200,7 @@ def split_migration(text: str) -> tuple[tuple[MigrationStatement, ...], bool]:
         starts = [0, *(m.end() for m in _NEWLINE.finditer(text))]
         offset = 0
         for chunk in text.split(BREAKPOINT):
-            if ("--" not in chunk and "/*" not in chunk and "$" not in chunk
-                    and "\\" not in chunk and chunk.count("'") % 2 == 0
-                    and chunk.count('"') % 2 == 0):
+            if is_plain_sql(chunk):
                 # No comment to skip (what generate and drizzle-kit write): the chunk from
                 # its first token to its last, as split_statements would give it.
                 body = chunk.lstrip(_BLANK_OR_SEMI)

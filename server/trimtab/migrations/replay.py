@@ -13,6 +13,7 @@ from contextlib import nullcontext
 import psycopg
 
 from trimtab.errors import SchemaError
+from trimtab.migrations import batch
 from trimtab.migrations.folder import Folder, Migration
 from trimtab.model import Model
 from trimtab.sources import shadow, shadowcache
@@ -36,12 +37,12 @@ def replay(folder: Folder, admin_url: str, schemas: Sequence[str] | None = None,
 def _apply(conn: psycopg.Connection, m: Migration) -> None:
     # Autocommit connection: a transaction per migration, or none for those that ask.
     with conn.transaction() if m.transactional else nullcontext():
-        for st in m.statements:
-            try:
-                conn.execute(st.text.encode(), prepare=False)  # type: ignore[arg-type]
-            except psycopg.Error as e:
-                raise SchemaError(
-                    f"migration {m.name} fails on a scratch database: "
-                    f"{e.diag.message_primary or e}",
-                    file=str(m.path), line=st.line, hint=e.diag.message_hint,
-                ) from None
+        try:
+            batch.execute(conn, m.statements)
+        except batch.StatementFailed as f:
+            e = f.error
+            raise SchemaError(
+                f"migration {m.name} fails on a scratch database: "
+                f"{e.diag.message_primary or e}",
+                file=str(m.path), line=f.statement.line, hint=e.diag.message_hint,
+            ) from None

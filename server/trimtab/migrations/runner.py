@@ -37,7 +37,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 
 from trimtab.errors import ConfigError, DatabaseError, PlanError
-from trimtab.migrations import tracking
+from trimtab.migrations import batch, tracking
 from trimtab.migrations.folder import Folder, Migration, MigrationStatement
 from trimtab.sources import shadow
 
@@ -188,8 +188,9 @@ def migrate(url: str, folder: Folder, *, dry_run: bool = False,
     ``dry_run``: say what would run, change nothing (not even create the tracking table).
     ``mark_applied``: record that one migration as applied without running it, and nothing
     else. ``on_progress(migration, statements_done, statements_total)`` is called with 0
-    before a migration's first statement and after each statement. ``lock_wait``: how long
-    to wait for another runner's lock while that runner is not running a statement.
+    before a migration's first statement and after each statement (or group of statements
+    sent together, see ``batch``). ``lock_wait``: how long to wait for another runner's
+    lock while that runner is not running a statement.
     ``drizzle``: whether to keep drizzle's table (``drizzle_table``) too; None decides as
     the module says (a Drizzle project).
     """
@@ -372,18 +373,18 @@ def _run_in_transaction(conn: psycopg.Connection, folder: Folder, m: Migration,
             started_at = tracking.start(conn, m, first)
             if on_progress:
                 on_progress(m, first, total)
-            for number in range(first + 1, total + 1):
-                st = m.statements[number - 1]
-                try:
-                    conn.execute(st.text.encode(), prepare=False)  # type: ignore[arg-type]
-                except psycopg.Error as e:
-                    if conn.broken:
-                        raise
-                    raise _Failed(number, st, e) from None
+
+            def after(done: int) -> None:
+                # Only a statement run alone can end the transaction (see batch).
                 if conn.info.transaction_status != TransactionStatus.INTRANS:
-                    raise _Failed(number, st, _ENDED, committed=True)
+                    raise _Failed(done, m.statements[done - 1], _ENDED, committed=True)
                 if on_progress:
-                    on_progress(m, number, total)
+                    on_progress(m, done, total)
+
+            try:
+                batch.execute(conn, m.statements, first, after)
+            except batch.StatementFailed as f:
+                raise _Failed(f.index + 1, f.statement, f.error) from None
             tracking.finish(conn, m.name, total)
             if drizzle is not None:
                 _record_drizzle(conn, m, drizzle)

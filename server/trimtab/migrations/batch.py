@@ -1,0 +1,109 @@
+"""A migration's statements in few round trips, failing as if they ran one by one.
+
+Inside a transaction, consecutive plain statements (``folder.is_plain_sql``: nothing can
+leak from one into the next) are sent together, up to ``BATCH_STATEMENTS`` or
+``BATCH_BYTES``, as one simple query between ``SAVEPOINT`` and ``RELEASE``. A round trip per
+statement is most of what a long migration costs beyond PostgreSQL's own work. When a group
+fails, it is rolled back to its savepoint and run again one statement at a time, so the
+error names the statement that failed, exactly as PostgreSQL reports it for that statement
+alone. Statements that may end, start or nest a transaction (COMMIT, SAVEPOINT, ...) or
+need a protocol of their own (COPY) always run alone, so a caller's check after each of
+them still holds. Outside a transaction (autocommit) every statement runs alone: several
+statements in one query would share one implicit transaction.
+
+PostgreSQL 13 and later apply ``statement_timeout`` to each statement of such a query
+separately, so a group is never cut short where its statements alone would not be.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+
+import psycopg
+from psycopg.pq import TransactionStatus
+
+from trimtab.migrations.folder import MigrationStatement, is_plain_sql
+
+BATCH_STATEMENTS = 100
+BATCH_BYTES = 1 << 20
+_SAVEPOINT = "trimtab_batch"
+
+# Anywhere a statement may start (a breakpoint chunk can hold several). A false match only
+# costs a round trip.
+_ALONE = re.compile(r"(?:^|;)\s*(?:commit|rollback|end|abort|begin|start|savepoint|release|"
+                    r"prepare|copy)\b", re.IGNORECASE)
+
+
+class StatementFailed(Exception):
+    """``statements[index]`` failed with ``error``; the transaction is aborted, as after
+    that statement alone."""
+
+    def __init__(self, index: int, statement: MigrationStatement, error: psycopg.Error):
+        super().__init__(str(error))
+        self.index = index
+        self.statement = statement
+        self.error = error
+
+
+def groups(statements: Sequence[MigrationStatement], first: int = 0,
+           together: bool = True) -> Iterator[range]:
+    """Index ranges covering ``statements[first:]`` in order: runs of plain statements
+    within the limits, every other statement alone (all alone unless ``together``)."""
+    i, end = first, len(statements)
+    while i < end:
+        stop, size = i, 0
+        while (together and stop < end and stop - i < BATCH_STATEMENTS
+               and _joinable(statements[stop].text)):
+            size += len(statements[stop].text)
+            if size > BATCH_BYTES and stop > i:
+                break
+            stop += 1
+        stop = max(stop, i + 1)
+        yield range(i, stop)
+        i = stop
+
+
+def _joinable(text: str) -> bool:
+    return is_plain_sql(text) and _ALONE.search(text) is None
+
+
+def execute(conn: psycopg.Connection, statements: Sequence[MigrationStatement],
+            first: int = 0, after: Callable[[int], None] | None = None) -> None:
+    """Run ``statements[first:]`` on ``conn``; ``after(done)`` follows each group, with the
+    number of statements done so far. Raises StatementFailed for the first statement
+    PostgreSQL rejects; a psycopg error that broke the connection is raised as it is."""
+    together = conn.info.transaction_status == TransactionStatus.INTRANS
+    for group in groups(statements, first, together):
+        if len(group) == 1:
+            _one(conn, statements, group.start)
+        else:
+            _group(conn, statements, group)
+        if after:
+            after(group.stop)
+
+
+def _one(conn: psycopg.Connection, statements: Sequence[MigrationStatement], i: int) -> None:
+    try:
+        conn.execute(statements[i].text.encode(), prepare=False)  # type: ignore[arg-type]
+    except psycopg.Error as e:
+        if conn.broken:
+            raise
+        raise StatementFailed(i, statements[i], e) from None
+
+
+def _group(conn: psycopg.Connection, statements: Sequence[MigrationStatement],
+           group: range) -> None:
+    body = ";\n".join(statements[i].text for i in group)
+    query = f"SAVEPOINT {_SAVEPOINT};\n{body};\nRELEASE SAVEPOINT {_SAVEPOINT}"
+    try:
+        conn.execute(query.encode(), prepare=False)  # type: ignore[arg-type]
+        return
+    except psycopg.Error:
+        if conn.broken:
+            raise
+    # Which statement failed, and PostgreSQL's error for it alone (its position too).
+    conn.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}".encode(), prepare=False)  # type: ignore[arg-type]
+    for i in group:
+        _one(conn, statements, i)
+    conn.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}".encode(), prepare=False)  # type: ignore[arg-type]
