@@ -117,8 +117,12 @@ def _column_candidates(cur: Model, new: Model) -> list[Rename]:
         # A partition's or child's inherited columns follow its parent's rename.
         if nt is None or t.partition_of or nt.partition_of:
             continue
-        gone = [c for c in t.columns if nt.column(c.name) is None and not c.inherited]
-        added = [c for c in nt.columns if t.column(c.name) is None and not c.inherited]
+        if t.columns == nt.columns:
+            continue
+        old_names = {c.name for c in t.columns}
+        new_names = {c.name for c in nt.columns}
+        gone = [c for c in t.columns if c.name not in new_names and not c.inherited]
+        added = [c for c in nt.columns if c.name not in old_names and not c.inherited]
         for c in gone:
             match = next((a for a in added if a.type == c.type), None)
             if match is not None:
