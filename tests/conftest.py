@@ -48,6 +48,16 @@ def _execute(url: str, *statements: pgsql.Composable | str) -> None:
             conn.execute(statement)  # type: ignore[arg-type]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _model_cache_dir() -> Iterator[None]:
+    """Models read from cached shadow databases go to a folder of this session (and the
+    processes it starts), not to the user's cache."""
+    folder = tempfile.mkdtemp(prefix="trimtab-test-cache-", dir="/tmp")
+    os.environ["TRIMTAB_CACHE_DIR"] = folder
+    yield
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     dsn = os.environ.get("TRIMTAB_TEST_DSN")

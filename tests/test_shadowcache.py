@@ -3,8 +3,12 @@ fresh shadow gives, on real schemas and on random one-statement edits."""
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
 import random
 import re
+import threading
+import zlib
 from pathlib import Path
 
 import psycopg
@@ -221,3 +225,48 @@ def test_an_empty_folder_is_replayed_once(tmp_path: Path, admin_url: str, key: s
     oid = db_oid(admin_url, key, "replay")
     replay(read_folder(folder), admin_url, cache_key=key)
     assert db_oid(admin_url, key, "replay") == oid
+
+
+def test_the_model_read_last_is_reused_until_the_database_changes(admin_url: str,
+                                                                  key: str) -> None:
+    sql = generate_sql(5)
+    first = cached(sql, admin_url, key)
+    name = shadowcache.database_name("shadow", key)
+    path = shadowcache._model_file(admin_url, name)
+    fmt, token, schemas, model = pickle.loads(zlib.decompress(path.read_bytes()))
+    assert model == first
+    # A model saved under the recorded token is what the next run returns, unread.
+    marker = dataclasses.replace(first, unmanaged=("a marker",))
+    path.write_bytes(zlib.compress(pickle.dumps((fmt, token, schemas, marker))))
+    assert cached(sql, admin_url, key) == marker
+    # Under another token (or format) it is ignored: the catalogs are read again.
+    path.write_bytes(zlib.compress(pickle.dumps((fmt, "other", schemas, marker))))
+    assert_same(cached(sql, admin_url, key), first)
+    path.write_bytes(b"not a model")
+    assert_same(cached(sql, admin_url, key), first)
+    # A change (here a swapped table) records a new token, with the model it gives.
+    edited = sql.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1)
+    expected = fresh(edited, admin_url)
+    assert_same(cached(edited, admin_url, key), expected)
+    _, new_token, _, saved = pickle.loads(zlib.decompress(path.read_bytes()))
+    assert new_token != token and saved == expected
+    # db clean forgets the file with the database.
+    shadowcache.drop(admin_url, [("shadow", key)])
+    assert not path.exists()
+
+
+def test_builds_take_turns_on_a_server(admin_url: str) -> None:
+    """Two large builds at once overflow PostgreSQL's lock table at its default size."""
+    order: list[str] = []
+    with shadow.connect(admin_url) as a, shadow.connect(admin_url) as b:
+        with shadow.one_build_at_a_time(a):
+            def second() -> None:
+                with shadow.one_build_at_a_time(b):
+                    order.append("second")
+            t = threading.Thread(target=second)
+            t.start()
+            t.join(0.5)
+            assert t.is_alive()  # waits for the first
+            order.append("first")
+        t.join(10)
+    assert order == ["first", "second"]

@@ -186,6 +186,15 @@ JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 {_comment("pg_class", "c.oid", "d")}
 WHERE c.relnamespace = ANY (%(ns)s) AND c.relkind IN ('r', 'p', 'v', 'm')
   AND {_not_ext("pg_class", "c.oid")}
+  AND (%(rels)s::pg_catalog.oid[] IS NULL OR c.oid = ANY (%(rels)s))
+"""
+
+SQL_RELATION_OIDS = """
+SELECT c.oid FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND (n.nspname::text, c.relname::text) IN (
+    SELECT * FROM ROWS FROM (pg_catalog.unnest(%(schemas)s::text[]),
+                             pg_catalog.unnest(%(tables)s::text[])))
 """
 
 # Columns of tables, views and composite types, in one pass over pg_attribute.
@@ -211,6 +220,7 @@ LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.a
 {_comment("pg_class", "a.attrelid", "d", "a.attnum")}
 WHERE c.relnamespace = ANY (%(ns)s) AND c.relkind IN ('r', 'p', 'v', 'm', 'c')
   AND a.attnum > 0 AND NOT a.attisdropped
+  AND (%(rels)s::pg_catalog.oid[] IS NULL OR c.oid = ANY (%(rels)s) OR c.relkind = 'c')
 """
 
 SQL_CONSTRAINTS = f"""
@@ -229,6 +239,7 @@ LEFT JOIN pg_catalog.pg_class r ON r.oid = c.confrelid
 LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace
 {_comment("pg_constraint", "c.oid", "d")}
 WHERE t.relnamespace = ANY (%(ns)s) AND c.contype IN ('p', 'u', 'f', 'c', 'x')
+  AND (%(rels)s::pg_catalog.oid[] IS NULL OR c.conrelid = ANY (%(rels)s))
 """
 
 # Indexes that do not back a primary key, unique or exclusion constraint.
@@ -247,6 +258,7 @@ WHERE ic.relnamespace = ANY (%(ns)s)
   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c
                   WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid
                     AND c.contype IN ('p', 'u', 'x'))
+  AND (%(rels)s::pg_catalog.oid[] IS NULL OR i.indrelid = ANY (%(rels)s))
 """
 
 # pg_inherits for tables (partitions, INHERITS) and indexes (partition indexes).
@@ -269,6 +281,7 @@ JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
 JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
 {_comment("pg_trigger", "t.oid", "d")}
 WHERE c.relnamespace = ANY (%(ns)s) AND NOT t.tgisinternal AND t.tgparentid = 0
+  AND (%(rels)s::pg_catalog.oid[] IS NULL OR t.tgrelid = ANY (%(rels)s))
 """
 
 SQL_POLICIES = f"""
@@ -281,6 +294,7 @@ FROM pg_catalog.pg_policy p
 JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
 {_comment("pg_policy", "p.oid", "d")}
 WHERE c.relnamespace = ANY (%(ns)s)
+  AND (%(rels)s::pg_catalog.oid[] IS NULL OR p.polrelid = ANY (%(rels)s))
 """
 
 SQL_FUNCTIONS = f"""
@@ -503,7 +517,8 @@ SQL_UNMANAGED = "SELECT " + ",\n       ".join(f"({sql})" for _, _, sql in _UNMAN
 _POLICY_COMMANDS = {"r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE", "*": "ALL"}
 
 
-def introspect(conn: psycopg.Connection[Any], schemas: abc.Sequence[str] | None = None) -> Model:
+def introspect(conn: psycopg.Connection[Any], schemas: abc.Sequence[str] | None = None,
+               tables: abc.Collection[tuple[str, str]] | None = None) -> Model:
     """Read the schema of the database behind ``conn`` into a Model.
 
     ``schemas`` are the managed schema names; None means every schema except the system ones
@@ -511,6 +526,10 @@ def introspect(conn: psycopg.Connection[Any], schemas: abc.Sequence[str] | None 
     bookkeeping (``trimtab``, ``drizzle``) and those that belong to an extension. The
     connection may be in a transaction; nothing is committed, and
     no server-side prepared statement is used.
+
+    ``tables``: (schema, name) pairs to read the relations of, for a model to be merged
+    into one read before: then the model holds only those of them that exist, and no view;
+    everything else (types, sequences, functions, ...) is read whole.
     """
     cur = conn.cursor(row_factory=tuple_row)
 
@@ -526,7 +545,7 @@ def introspect(conn: psycopg.Connection[Any], schemas: abc.Sequence[str] | None 
     set_path = "SELECT pg_catalog.set_config('search_path', %(p)s, %(local)s)"
     q(set_path, {"p": "", "local": local})
     try:
-        return _read(q, schemas)
+        return _read(q, schemas, tables)
     finally:
         # After an error inside a transaction, its rollback restores the setting.
         if conn.info.transaction_status != TransactionStatus.INERROR:
@@ -534,13 +553,18 @@ def introspect(conn: psycopg.Connection[Any], schemas: abc.Sequence[str] | None 
         cur.close()
 
 
-def _read(q: Any, schemas: abc.Sequence[str] | None) -> Model:
+def _read(q: Any, schemas: abc.Sequence[str] | None,
+          tables: abc.Collection[tuple[str, str]] | None = None) -> Model:
     version = int(q("SELECT pg_catalog.current_setting('server_version_num')")[0][0])
     names = list(schemas) if schemas is not None else None
 
     ns_rows = q(SQL_NAMESPACES, {"names": names})
     ns = [Oid(r[0]) for r in ns_rows]
-    p = {"ns": ns, "names": names}
+    rels = None
+    if tables is not None:
+        rels = [Oid(r[0]) for r in q(SQL_RELATION_OIDS, {
+            "schemas": [s for s, _ in tables], "tables": [n for _, n in tables]})]
+    p = {"ns": ns, "names": names, "rels": rels}
 
     # -- grants, keyed by (kind, oid, subid) ------------------------------------------------
     # The same privilege granted by several grantors counts once (grantable if any says so).

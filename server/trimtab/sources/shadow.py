@@ -41,11 +41,30 @@ def connect(url: str, autocommit: bool = True) -> psycopg.Connection:
         ) from None
 
 
+# pg_advisory_lock key, on the admin database: see one_build_at_a_time.
+_BUILD_LOCK = 0x7472696D746162  # "trimtab"
+
+
+@contextmanager
+def one_build_at_a_time(admin: psycopg.Connection) -> Iterator[None]:
+    """Hold the server's build lock (on ``admin``, an autocommit connection to the admin
+    database): two large schemas created at once, such as the shadow and the migrations
+    replay of a cold cache, overflow PostgreSQL's shared lock table at its default size
+    (max_locks_per_transaction = 64), while one alone fits."""
+    admin.execute("SELECT pg_advisory_lock(%s)", (_BUILD_LOCK,))
+    try:
+        yield
+    finally:
+        if not admin.closed:
+            admin.execute("SELECT pg_advisory_unlock(%s)", (_BUILD_LOCK,))
+
+
 @contextmanager
 def scratch_database(admin_url: str) -> Iterator[str]:
-    """Create an empty database on the server of ``admin_url``; drop it afterwards."""
+    """Create an empty database on the server of ``admin_url``; drop it afterwards. The
+    server's build lock is held meanwhile (see one_build_at_a_time)."""
     name = f"trimtab_shadow_{os.getpid()}_{secrets.token_hex(4)}"
-    with connect(admin_url) as admin:
+    with connect(admin_url) as admin, one_build_at_a_time(admin):
         try:
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         except psycopg.Error as e:

@@ -14,12 +14,21 @@ back to one (tests/test_shadowcache.py checks incremental against full on real s
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import functools
 import hashlib
 import json
+import os
+import pickle
 import re
+import tempfile
+import uuid
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -28,11 +37,11 @@ from psycopg import sql
 from trimtab.errors import ShadowUnavailable
 from trimtab.model import Model
 from trimtab.sources.introspect import introspect
-from trimtab.sources.shadow import connect
+from trimtab.sources.shadow import connect, one_build_at_a_time
 from trimtab.sources.sqlfile import UNKNOWN_TABLE, Statement, table_touched
 
 PREFIX = "trimtab_cache_"
-VERSION = 1  # of the recorded state; another value means rebuild
+VERSION = 2  # of the recorded state; another value means rebuild
 
 
 def database_name(kind: str, key: str) -> str:
@@ -63,9 +72,88 @@ def _state(admin: psycopg.Connection, name: str) -> dict[str, Any] | None:
     return state if isinstance(state, dict) and state.get("v") == VERSION else {}
 
 
-def _record(conn: psycopg.Connection, name: str, state: dict[str, Any]) -> None:
+def _record(conn: psycopg.Connection, name: str, state: dict[str, Any]) -> str:
+    """Record the database's new state; returns its token (see _saved_model)."""
+    token = uuid.uuid4().hex
     conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-        sql.Identifier(name), sql.Literal(json.dumps({"v": VERSION, **state}))))
+        sql.Identifier(name), sql.Literal(json.dumps({"v": VERSION, "token": token,
+                                                      **state}))))
+    return token
+
+
+# -- the model last read from a cached database ----------------------------------------------
+# A new session reads the catalogs of 1,000 tables in a third of a second; the model read
+# last time loads in a tenth of that. It is kept in a file of the user's cache folder (as
+# trusted as their home), valid while the database records the token it was saved with:
+# every change of the database records a new token.
+
+
+@functools.cache
+def _model_format() -> str:
+    """Changes with the code that shapes a model: another value means read again."""
+    from trimtab import model as shapes
+    from trimtab.sources import introspect as reader
+    h = hashlib.sha256(str(VERSION).encode())
+    for module in (shapes, reader):
+        h.update(Path(module.__file__ or "").read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _model_file(admin_url: str, name: str) -> Path:
+    folder = os.environ.get("TRIMTAB_CACHE_DIR") or str(Path(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "trimtab")
+    info = psycopg.conninfo.conninfo_to_dict(admin_url)
+    server = hashlib.sha256(f"{info.get('host')}:{info.get('port')}".encode()).hexdigest()
+    return Path(folder) / "models" / f"{name}_{server[:12]}.pickle"
+
+
+def _saved_model(admin_url: str, name: str, state: dict[str, Any] | None,
+                 schemas: Sequence[str] | None) -> Model | None:
+    token = state.get("token") if state else None
+    if not token:
+        return None
+    try:
+        saved = pickle.loads(zlib.decompress(_model_file(admin_url, name).read_bytes()))
+    except Exception:  # missing, unreadable, or written by other code: read the catalogs
+        return None
+    if not (isinstance(saved, tuple) and len(saved) == 4
+            and saved[:3] == (_model_format(), token, _schemas_key(schemas))
+            and isinstance(saved[3], Model)):
+        return None
+    return saved[3]
+
+
+def _save_model(admin_url: str, name: str, token: str, schemas: Sequence[str] | None,
+                model: Model) -> None:
+    path = _model_file(admin_url, name)
+    data = zlib.compress(pickle.dumps(
+        (_model_format(), token, _schemas_key(schemas), model), pickle.HIGHEST_PROTOCOL), 1)
+    with contextlib.suppress(OSError):  # a cache: without it, the next run reads again
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".model-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except OSError:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def _forget_model(admin_url: str, name: str) -> None:
+    with contextlib.suppress(OSError):
+        _model_file(admin_url, name).unlink(missing_ok=True)
+
+
+def _schemas_key(schemas: Sequence[str] | None) -> tuple[str, ...] | None:
+    return tuple(schemas) if schemas is not None else None
+
+
+def _read_model(conn: psycopg.Connection, admin_url: str, name: str, token: str,
+                schemas: Sequence[str] | None) -> Model:
+    model = introspect(conn, schemas)
+    _save_model(admin_url, name, token, schemas, model)
+    return model
 
 
 def _recreate(admin: psycopg.Connection, name: str) -> None:
@@ -102,6 +190,8 @@ def drop(admin_url: str, kinds_keys: Sequence[tuple[str, str]]) -> list[str]:
         for n in present:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(n)))
+    for n in names:
+        _forget_model(admin_url, n)
     return present
 
 
@@ -115,34 +205,56 @@ def desired_model(statements: Sequence[Statement], admin_url: str,
     ``admin_url``'s server. ``full`` is the uncached way: it runs when the statements do
     not apply (it says where they fail), and its errors are the caller's."""
     name = database_name("shadow", key)
-    entries = [_entry(st) for st in statements]
     with _locked(admin_url, name) as admin:
         state = _state(admin, name)
         old = state.get("statements") if state else None
+        known = {e[0]: e for e in old} if old else {}
+        entries = [_entry(st, known) for st in statements]
         if old is not None and [e[0] for e in old] == [e[0] for e in entries]:
+            model = _saved_model(admin_url, name, state, schemas)
+            if model is not None:
+                return model
             with connect(_url(admin_url, name)) as conn:
-                return introspect(conn, schemas)
+                return _read_model(conn, admin_url, name, state["token"], schemas)
         if old is not None:
             with connect(_url(admin_url, name), autocommit=False) as conn:
-                if _swap(conn, old, entries, statements):
-                    _record(conn, name, {"statements": entries})
+                reread = _swap(conn, old, entries, statements)
+                if reread is not None:
+                    token = _record(conn, name, {"statements": entries})
                     conn.commit()
-                    return introspect(conn, schemas)
+                    before = _saved_model(admin_url, name, state, schemas)
+                    if before is None:
+                        return _read_model(conn, admin_url, name, token, schemas)
+                    model = _merge(before, introspect(conn, schemas, reread), reread)
+                    _save_model(admin_url, name, token, schemas, model)
+                    return model
                 conn.rollback()
         _recreate(admin, name)
         with connect(_url(admin_url, name), autocommit=False) as conn:
             try:
-                if statements:
-                    conn.execute(";\n".join(s.text for s in statements).encode(),  # type: ignore[arg-type]
-                                 prepare=False)
+                with one_build_at_a_time(admin):
+                    if statements:
+                        conn.execute(";\n".join(s.text for s in statements).encode(),  # type: ignore[arg-type]
+                                     prepare=False)
+                    token = _record(conn, name, {"statements": entries})
+                    conn.commit()
             except psycopg.Error:
                 conn.rollback()
-                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(name)))
-                return full()  # says which statement PostgreSQL rejects, and where
-            _record(conn, name, {"statements": entries})
-            conn.commit()
-            return introspect(conn, schemas)
+            else:
+                return _read_model(conn, admin_url, name, token, schemas)
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))
+    # Outside the locks: the uncached way takes the build lock too.
+    return full()  # says which statement PostgreSQL rejects, and where
+
+
+def _merge(before: Model, part: Model, reread: set[tuple[str, str]]) -> Model:
+    """``before`` with the tables in ``reread`` as ``part`` has them (gone if it has not),
+    and everything ``part`` reads whole; views are not read by a partial introspection and
+    cannot have changed (a view on a swapped table means a rebuild)."""
+    tables = {k: v for k, v in before.tables.items() if (k[1], k[2]) not in reread}
+    tables.update(part.tables)
+    return dataclasses.replace(part, tables=dict(sorted(tables.items())), views=before.views)
 
 
 # CREATE TABLE ... (LIKE t) and CREATE TABLE ... AS SELECT copy another table without a
@@ -150,23 +262,28 @@ def desired_model(statements: Sequence[Statement], admin_url: str,
 _COPIES = re.compile(r"[(,]\s*LIKE\s|\bAS\s*\(?\s*(SELECT|WITH|VALUES|TABLE|EXECUTE)\b", re.I)
 
 
-def _entry(st: Statement) -> list[Any]:
+def _entry(st: Statement, known: dict[str, list[Any]]) -> list[Any]:
     """What the cache remembers of a statement: its hash, kind, declared object and the
-    table it touches."""
+    table it touches (``known``: entries recorded before, by hash; the same text touches
+    the same table)."""
+    h = statement_hash(st)
+    seen = known.get(h)
+    if seen is not None:
+        return [h, st.kind, list(st.object_key or ()), seen[3]]
     touched = table_touched(st)
     if st.kind == "CREATE TABLE" and _COPIES.search(st.text):
         touched = UNKNOWN_TABLE
-    return [statement_hash(st), st.kind, list(st.object_key or ()),
-            list(touched) if touched else None]
+    return [h, st.kind, list(st.object_key or ()), list(touched) if touched else None]
 
 
 _SWAPPABLE = ("CREATE TABLE", "CREATE INDEX")
 
 
 def _swap(conn: psycopg.Connection, old: list[list[Any]], new: list[list[Any]],
-          statements: Sequence[Statement]) -> bool:
-    """Bring the cached database from ``old`` to ``new`` in the open transaction; False
-    (and the caller rolls back) when that cannot be done exactly."""
+          statements: Sequence[Statement]) -> set[tuple[str, str]] | None:
+    """Bring the cached database from ``old`` to ``new`` in the open transaction; None
+    (and the caller rolls back) when that cannot be done exactly. Returns the tables whose
+    catalog rows may have changed: the model read before is good for all others."""
     old_count = Counter(e[0] for e in old)
     new_count = Counter(e[0] for e in new)
     removed = [e for e in old if _take(old_count, new_count, e[0])]
@@ -175,20 +292,21 @@ def _swap(conn: psycopg.Connection, old: list[list[Any]], new: list[list[Any]],
     added_idx = {i for i, e in enumerate(new) if _take(new_count, old_count, e[0])}
     changed = removed + [new[i] for i in added_idx]
     if not changed or any(e[1] not in _SWAPPABLE or not e[2] for e in changed):
-        return False
+        return None
     tables = {tuple(e[2][1:3]) for e in changed if e[1] == "CREATE TABLE"}
     for e in new:  # every table a statement touches must be known
         if e[3] is not None and tuple(e[3]) == UNKNOWN_TABLE:
-            return False
+            return None
     indexes = [tuple(e[2][1:3]) for e in removed if e[1] == "CREATE INDEX"]
     try:
         conn.execute("SET LOCAL lock_timeout = '5s'")
         saved = _detach(conn, tables, indexes)
         if saved is None:
-            return False
+            return None
         for schema, table in tables:
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}.{} CASCADE").format(
                 sql.Identifier(schema), sql.Identifier(table)))
+        reread = set(tables) | _tables_of_indexes(conn, indexes)
         for schema, index in indexes:
             conn.execute(sql.SQL("DROP INDEX IF EXISTS {}.{}").format(
                 sql.Identifier(schema), sql.Identifier(index)))
@@ -200,9 +318,52 @@ def _swap(conn: psycopg.Connection, old: list[list[Any]], new: list[list[Any]],
         for table, constraint, definition in saved:
             conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
                 sql.SQL(table), sql.Identifier(constraint), sql.SQL(definition)))
+        reread |= {(r[0], r[1]) for r in conn.execute(_WRITTEN_NOW)}
     except psycopg.Error:
-        return False
-    return True
+        return None
+    return reread
+
+
+def _tables_of_indexes(conn: psycopg.Connection,
+                       indexes: list[tuple[str, ...]]) -> set[tuple[str, str]]:
+    if not indexes:
+        return set()
+    return {(r[0], r[1]) for r in conn.execute("""
+        SELECT tn.nspname::text, t.relname::text FROM pg_index i
+        JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace
+        WHERE (n.nspname::text, c.relname::text) IN (
+            SELECT * FROM unnest(%s::text[], %s::text[]))""",
+        ([i[0] for i in indexes], [i[1] for i in indexes]))}
+
+
+# The tables with a catalog row written by this transaction (the swap): besides the swapped
+# ones, those that got an index, a foreign key back, or triggers for one.
+_WRITTEN_NOW = """
+WITH x AS (SELECT pg_catalog.pg_current_xact_id()::xid AS x),
+rel AS (
+    SELECT c.oid FROM pg_class c, x WHERE c.xmin = x.x
+    UNION SELECT a.attrelid FROM pg_attribute a, x WHERE a.xmin = x.x
+    UNION SELECT d.adrelid FROM pg_attrdef d, x WHERE d.xmin = x.x
+    UNION SELECT c.conrelid FROM pg_constraint c, x WHERE c.xmin = x.x
+    UNION SELECT i.indrelid FROM pg_index i, x WHERE i.xmin = x.x
+    UNION SELECT t.tgrelid FROM pg_trigger t, x WHERE t.xmin = x.x
+    UNION SELECT p.polrelid FROM pg_policy p, x WHERE p.xmin = x.x
+    UNION SELECT d.objoid FROM pg_description d, x
+          WHERE d.xmin = x.x AND d.classoid = 'pg_class'::regclass
+    UNION SELECT c.conrelid FROM pg_description d JOIN pg_constraint c ON c.oid = d.objoid, x
+          WHERE d.xmin = x.x AND d.classoid = 'pg_constraint'::regclass
+    UNION SELECT t.tgrelid FROM pg_description d JOIN pg_trigger t ON t.oid = d.objoid, x
+          WHERE d.xmin = x.x AND d.classoid = 'pg_trigger'::regclass
+    UNION SELECT p.polrelid FROM pg_description d JOIN pg_policy p ON p.oid = d.objoid, x
+          WHERE d.xmin = x.x AND d.classoid = 'pg_policy'::regclass
+)
+SELECT n.nspname::text, c.relname::text FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND c.oid IN (
+    SELECT oid FROM rel UNION SELECT i.indrelid FROM pg_index i WHERE i.indexrelid IN (
+        SELECT oid FROM rel))
+"""
 
 
 def _take(mine: Counter[str], theirs: Counter[str], h: str) -> bool:
@@ -293,15 +454,21 @@ def replayed_model(migrations: Sequence[Any], admin_url: str,
         if fresh:
             _recreate(admin, name)
             done = []
+        elif len(done) == len(migrations):
+            model = _saved_model(admin_url, name, state, schemas)
+            if model is not None:
+                return model
         try:
             with connect(_url(admin_url, name)) as conn:
-                for m in migrations[len(done):]:
-                    apply(conn, m)
-                    done.append([m.name, m.checksum])
-                    _record(conn, name, {"migrations": done})
-                if fresh and not migrations:
-                    _record(conn, name, {"migrations": done})  # none yet: still a state
-                return introspect(conn, schemas)
+                token = None if fresh or state is None else state.get("token")
+                with one_build_at_a_time(admin):
+                    for m in migrations[len(done):]:
+                        apply(conn, m)
+                        done.append([m.name, m.checksum])
+                        token = _record(conn, name, {"migrations": done})
+                if token is None:  # none yet: still a state
+                    token = _record(conn, name, {"migrations": done})
+                return _read_model(conn, admin_url, name, token, schemas)
         except BaseException:
             # A failed migration may have left part of itself (one without a transaction).
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
