@@ -45,6 +45,8 @@ from trimtab.sources.snapshot import (
     load_snapshot,
     model_from_dict,
     model_to_dict,
+    snapshot_id,
+    trimtab_head,
 )
 
 ROOT = Path(__file__).parent.parent
@@ -356,6 +358,31 @@ def test_snapshot_text() -> None:
     assert '\n  "model": {\n    "schemas": [\n' in text  # indent=2
     assert '"values": ["sad", "ok", "happy"]' in text  # short scalar lists on one line
     assert "∂ é" in text  # UTF-8 kept readable
+
+
+@pytest.mark.parametrize("ids", [("b", "a"), ('q"uo\\te', "ü/\u2028"), (ZERO_ID, "x")])
+def test_snapshot_id_reads_the_head_as_written(ids: tuple[str, str]) -> None:
+    text = dump_snapshot(full_model(), id=ids[0], prev_id=ids[1])
+    assert trimtab_head(text) == ids
+    assert snapshot_id(text, "s.json") == ids[0]
+
+
+@pytest.mark.parametrize("layout", [
+    lambda doc: json.dumps(doc, separators=(",", ":")),  # compact: parsed whole
+    lambda doc: json.dumps({k: doc[k] for k in reversed(list(doc))}, indent=2),
+])
+def test_snapshot_id_of_a_reformatted_snapshot(layout: Any) -> None:
+    text = layout(json.loads(dump_snapshot(full_model(), id="b", prev_id="a")))
+    assert trimtab_head(text) is None
+    assert snapshot_id(text, "s.json") == "b"
+
+
+def test_snapshot_id_of_another_version_is_an_error() -> None:
+    text = dump_snapshot(full_model(), id="b", prev_id="a").replace(
+        '"version": 1,', '"version": 2,', 1)
+    assert trimtab_head(text) is None
+    with pytest.raises(SchemaError, match="snapshot version 2"):
+        snapshot_id(text, "s.json")
 
 
 def test_inconsistent_mapping_key_is_refused() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from collections.abc import Callable
@@ -123,6 +124,9 @@ def _url_option(parser: argparse.ArgumentParser, scratch: bool = False) -> None:
         else "database URL (overrides configuration)"))
 
 
+_LONG_RUNNING = frozenset({"lsp", "studio"})
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -130,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
         "status": _status, "export": _export, "reset": _reset, "db": _db, "lsp": _lsp,
         "studio": _studio,
     }
+    if args.command not in _LONG_RUNNING:
+        # A one-shot command builds a few hundred thousand model objects, nearly all of
+        # them acyclic and alive until exit; the collector's passes over them cost 10% of
+        # a 1,000-table generate and free nothing (peak memory is the same without them).
+        gc.disable()
     try:
         return commands[args.command](args)
     except TrimtabError as e:

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from trimtab.errors import SchemaError
-from trimtab.sources.snapshot import ZERO_ID, is_drizzle_snapshot, load_snapshot
+from trimtab.sources.snapshot import ZERO_ID, is_drizzle_snapshot, load_snapshot, trimtab_head
 from trimtab.sources.sqlfile import split_statements
 
 __all__ = [
@@ -129,7 +129,10 @@ class Folder:
             if m.snapshot is None or not m.snapshot.is_file():
                 continue
             try:
-                data = json.loads(m.snapshot.read_bytes())
+                text = m.snapshot.read_text(encoding="utf-8")
+                if trimtab_head(text) is not None:
+                    return m.snapshot
+                data = json.loads(text)
             except (ValueError, OSError):
                 return m.snapshot
             if not is_drizzle_snapshot(data):
