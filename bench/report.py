@@ -390,11 +390,13 @@ check counts as failed, whatever its exit code.
 - Cold and warm: trimtab keeps each project's shadow database between runs. The benchmark
   server is not trimtab's embedded one, so each benchmark project sets `shadow_cache = true`
   in its `trimtab.toml` (what the embedded server and the language server do by default).
-  Each run starts from a new project folder, so the first push and the first generate are
-  cold (the cache is built: the schema applied to a new shadow database); the no-op and
-  one-change push and generate that follow are warm. The "no-op push, cold shadow cache"
-  row is the no-op from another new project folder (a fresh clone, or CI). drizzle-kit
-  keeps nothing between runs. migrate uses no shadow database. The first no-op after a
+  Each run starts from a new project folder. A push into an empty database writes the
+  schema straight into it and builds no shadow database, so the no-op push that follows is
+  the one that builds the cache (the schema applied to a new shadow database): it is as
+  cold as the "no-op push, cold shadow cache" row, the no-op from another new project
+  folder (a fresh clone, or CI). The push after one change that follows is warm.
+  generate from empty is cold; the no-op and one-change generate after it are warm.
+  drizzle-kit keeps nothing between runs. migrate uses no shadow database. The first no-op after a
   push from empty also meets PostgreSQL's autovacuum of the catalogs that push just filled;
   each tool's no-op follows its own push from empty, so both meet it.
 - The server runs with fsync=off (unless `--durable`): durability only adds noise to DDL
