@@ -404,6 +404,43 @@ def test_custom_migrations_table(project: Project) -> None:
 
 
 @needs_node
+def test_custom_migrations_table_from_drizzle_config(project: Project) -> None:
+    """`migrations: {schema, table}` in drizzle.config.ts: trimtab's CLI records there,
+    as drizzle-kit does, and never plans the table itself as a change to the schema."""
+    config = project.root / "drizzle.config.ts"
+    config.write_text(config.read_text().replace(
+        '"dialect"', '"migrations": {"schema": "ops", "table": "applied_migrations"},\n'
+        '  "dialect"', 1))
+    project.schema(USERS)
+    project.kit("generate", "--name", "users")
+    project.kit("migrate")
+    assert drizzle_rows(project.url, "ops.applied_migrations") == expected_rows(project.folder)
+    project.schema(USERS + POSTS)
+    project.trimtab("generate", "--name", "posts")
+    project.trimtab("migrate")
+    assert drizzle_rows(project.url, "ops.applied_migrations") == expected_rows(project.folder)
+    assert drizzle_rows(project.url) is None  # nothing in drizzle's default table
+    assert [b for _, b in trimtab_applied(project.url)] == [True, False]
+    plan = json.loads(project.trimtab("push", "--dry-run", "--json").stdout)
+    assert plan["changes"] == [], plan  # ops.applied_migrations is bookkeeping, not schema
+    status = json.loads(project.trimtab("status", "--json").stdout)
+    assert status["applied"] == ["0000_users", "0001_posts"] and status["pending"] == []
+    assert status["drift"] == [] and status["problems"] == [], status
+    project.kit("migrate")  # drizzle-kit finds nothing to apply either
+    assert query(project.url, "SELECT count(*) FROM ops.applied_migrations") == [(2,)]
+
+
+def test_an_unreadable_migrations_table_in_drizzle_config_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "schema.ts").write_text(USERS)
+    (tmp_path / "drizzle.config.ts").write_text(
+        'const t = process.env.TABLE;\nexport default {\n  dialect: "postgresql",\n'
+        '  schema: "./schema.ts",\n  migrations: { table: t },\n};\n')
+    r = run(tmp_path, "status")
+    assert r.returncode == 1
+    assert "drizzle.config.ts" in r.stderr and "migrations.table" in r.stderr
+
+
+@needs_node
 def test_a_folder_trimtab_generates_is_what_drizzle_kit_migrate_applies(
         project: Project, fresh_db: Callable[[], str]) -> None:
     """A trimtab.toml project (schema.sql, migrations in drizzle-kit's layout): drizzle-kit

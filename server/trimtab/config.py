@@ -52,6 +52,9 @@ class Config:
     schema_files: tuple[Path, ...] = ()
     casing: str | None = None
     drizzle_config: Path | None = None
+    # Where drizzle keeps its history when drizzle.config.ts moves it (``migrations:
+    # {schema, table}``): (schema, table); None: drizzle.__drizzle_migrations.
+    drizzle_history: tuple[str, str] | None = None
 
     @property
     def drizzle(self) -> bool:
@@ -238,6 +241,10 @@ def _drizzle_settings(path: Path) -> dict[str, Any]:
                           file=str(path), hint="set schema: in drizzle.config.ts")
     out: dict[str, Any] = {"files": files, "schema": str(files[0]),
                            "migrations": conf.out or "drizzle", "casing": conf.casing}
+    if conf.migrations_schema or conf.migrations_table:
+        # drizzle-kit's defaults for the half that is not set
+        out["history"] = (conf.migrations_schema or "drizzle",
+                          conf.migrations_table or "__drizzle_migrations")
     m = _URL_ENV.search(path.read_text(encoding="utf-8"))
     if m:
         out["database_url_env"] = m.group(1) or m.group(2)
@@ -328,6 +335,7 @@ def load_config(
         schema_files=tuple(drizzle.get("files", ())) if not schema else (),
         casing=drizzle.get("casing"),
         drizzle_config=root / DRIZZLE_CONFIG if drizzle else None,
+        drizzle_history=drizzle.get("history"),
     )
 
 

@@ -243,17 +243,32 @@ def plan_live(cfg: Config, source: Source, *, measure_timeout: float = 1.0) -> L
     desired = desired_model(cfg, target, source.statements, source)
     with shadow.connect(target.url) as conn:
         conn.execute("SET default_transaction_read_only = on")
-        live = introspect(conn, cfg.managed_schemas)
+        live = _live(conn, cfg)
         plan, notes, undecided = plan_changes(live, desired, source, ask=False)
         plan = measure(conn, plan, timeout=measure_timeout, budget=5.0)
     return LivePlan(plan, undecided, notes, live, desired)
+
+
+def _live(conn: psycopg.Connection, cfg: Config) -> Model:
+    """The managed objects of the database ``conn`` is on; drizzle's history table is not
+    one of them wherever the project keeps it."""
+    model = introspect(conn, cfg.managed_schemas)
+    if cfg.drizzle_history is None:
+        return model
+    return tracking.without_history(model, history_table(cfg))
+
+
+def history_table(cfg: Config) -> tracking.DrizzleTable:
+    """Where drizzle keeps this project's history."""
+    return tracking.DrizzleTable(*cfg.drizzle_history) if cfg.drizzle_history \
+        else tracking.DRIZZLE
 
 
 def live_model(cfg: Config) -> tuple[Model, dict[tuple[str, str], tuple[int, int]]]:
     """The live database's model, and each table's (estimated rows, bytes)."""
     target = resolve_target(cfg)
     with shadow.connect(target.url) as conn:
-        return introspect(conn, cfg.managed_schemas), table_sizes(conn)
+        return _live(conn, cfg), table_sizes(conn)
 
 
 def table_facts(cfg: Config, schema: str, table: str) -> tuple[int | None, bool]:
@@ -463,7 +478,7 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
     target = resolve_target(cfg)
     source = read_source(cfg)
     with shadow.connect(target.url, autocommit=False) as conn:
-        current = introspect(conn, cfg.managed_schemas)
+        current = _live(conn, cfg)
         started = time.perf_counter()
         if not dry_run and (plan := _create_in_place(conn, cfg, current, source)):
             conn.commit()  # an empty database: nothing to measure, ask or refuse
@@ -510,7 +525,7 @@ def _create_in_place(conn: psycopg.Connection, cfg: Config, current: Model,
     except psycopg.Error:
         conn.execute("ROLLBACK TO SAVEPOINT trimtab_create_in_place")
         return None
-    return classify_plan(build_plan(current, introspect(conn, cfg.managed_schemas)))
+    return classify_plan(build_plan(current, _live(conn, cfg)))
 
 
 def _version_notes(current: Model, desired: Model) -> tuple[str, ...]:
@@ -677,7 +692,7 @@ def migrate(cfg: Config, *, dry_run: bool = False, allow_out_of_order: bool = Fa
     target = resolve_target(cfg)
     folder = read_folder(cfg.migrations_dir)
     result = runner.migrate(target.url, folder, dry_run=dry_run,
-                            allow_out_of_order=allow_out_of_order,
+                            drizzle_table=history_table(cfg), allow_out_of_order=allow_out_of_order,
                             mark_applied=mark_applied, on_progress=on_progress)
     return result, target
 
@@ -704,8 +719,8 @@ def status(cfg: Config) -> Status:
     cache = _replay_cache(cfg, "replay")
     produced = replay(folder, scratch, cfg.managed_schemas, cache_key=cache)
     with shadow.connect(target.url) as conn:
-        pending, problems = runner.pending(conn, folder)
-        live = introspect(conn, cfg.managed_schemas)
+        pending, problems = runner.pending(conn, folder, drizzle_table=history_table(cfg))
+        live = _live(conn, cfg)
     pending_names = {m.name for m in pending}
     applied = tuple(m.name for m in folder.migrations if m.name not in pending_names)
     if pending_names:
@@ -775,13 +790,14 @@ def reset(cfg: Config, *, migrations: bool = False, force: bool = False) -> Rese
             hint="reset drops every managed object; pass --force if this really is a "
                  "development database")
     with shadow.connect(target.url, autocommit=False) as conn:
-        current = introspect(conn, cfg.managed_schemas)
+        current = _live(conn, cfg)
         public = {k: v for k, v in current.schemas.items() if k == ("schema", "public")}
         empty = Model(schemas=public, server_version=current.server_version)
         wipe = build_plan(current, empty)
         _run_steps(conn, wipe.steps)
-        # The runner's bookkeeping goes too: the migrations will run again.
-        tracking.forget(conn)  # drizzle's rows too: left behind they would count as applied
+        # The runner's bookkeeping goes too, drizzle's rows with it: the migrations will
+        # run again, and rows left behind would count as applied.
+        tracking.forget(conn, history_table(cfg))
         conn.commit()
     if migrations:
         result, _ = migrate(cfg)

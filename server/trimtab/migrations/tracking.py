@@ -41,6 +41,7 @@ import psycopg
 from psycopg import sql
 
 from trimtab.migrations.folder import Folder, Migration
+from trimtab.model import Model
 
 SCHEMA = "trimtab"
 TABLE = "migrations"
@@ -66,6 +67,25 @@ class DrizzleTable:
 
 
 DRIZZLE = DrizzleTable()
+
+
+def without_history(model: Model, where: DrizzleTable) -> Model:
+    """``model`` without drizzle's history table (and its id sequence) when a project keeps
+    it out of the ``drizzle`` schema, which introspection leaves out anyway: bookkeeping,
+    never part of a declared schema, never a change to plan. Its schema goes too when
+    nothing else is in it."""
+    key = ("table", where.schema, where.table)
+    if key not in model.tables:
+        return model
+    tables = {k: v for k, v in model.tables.items() if k != key}
+    sequences = {k: v for k, v in model.sequences.items()
+                 if v.owned_by is None or v.owned_by[:2] != (where.schema, where.table)}
+    schemas = dict(model.schemas)
+    if where.schema != "public" and not any(
+            k[1] == where.schema for bucket in (tables, sequences, model.types, model.views,
+                                                model.functions) for k in bucket):
+        schemas.pop(("schema", where.schema), None)
+    return model.with_(tables=tables, sequences=sequences, schemas=schemas)
 
 _CREATE = (
     f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",

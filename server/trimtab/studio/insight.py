@@ -104,7 +104,8 @@ def compute_status(cfg: Config) -> dict[str, Any]:
                                "migrations": len(folder.migrations)}
         try:  # what can be known without the schema file
             with shadow.connect(engine.resolve_target(cfg).url) as conn:
-                pending, problems = runner.pending(conn, folder)
+                pending, problems = runner.pending(conn, folder,
+                                                   drizzle_table=engine.history_table(cfg))
             names = {m.name for m in pending}
             out.update(applied=[m.name for m in folder.migrations if m.name not in names],
                        pending=[m.name for m in pending], problems=problems)

@@ -160,6 +160,10 @@ class DrizzleConfig:
     casing: str | None
     schema_filter: tuple[str, ...] | None
     issues: tuple[Issue, ...]
+    # ``migrations: {schema, table}``: where drizzle keeps its history, when not in
+    # drizzle.__drizzle_migrations
+    migrations_schema: str | None = None
+    migrations_table: str | None = None
 
     def schema_files(self) -> list[Path]:
         """The schema files drizzle-kit would read: globs expanded, folders walked for
@@ -212,5 +216,20 @@ def read_drizzle_config(path: Path) -> DrizzleConfig:
         issues.append(Issue(f"unknown casing {casing!r}", value.locs["casing"].span(),
                             "error"))
         casing = None
+    history: dict[str, str | None] = {"schema": None, "table": None}
+    migrations = value.get("migrations")
+    if isinstance(migrations, JSObject):
+        for key in history:
+            v = migrations.get(key)
+            if isinstance(v, str) and v:
+                history[key] = v
+            elif v is not UNDEFINED:
+                # A guess would record trimtab's migrations where drizzle never looks.
+                issues.append(Issue(f"trimtab cannot read `migrations.{key}` in this config",
+                                    migrations.locs[key].span(), "error"))
+    elif migrations is not UNDEFINED:
+        issues.append(Issue("trimtab cannot read `migrations` in this config",
+                            value.locs["migrations"].span(), "error"))
     return DrizzleConfig(path, text_of("dialect"), strings("schema") or (), text_of("out"),
-                         casing, strings("schemaFilter"), tuple(issues))
+                         casing, strings("schemaFilter"), tuple(issues),
+                         history["schema"], history["table"])
