@@ -4,10 +4,12 @@ fresh shadow gives, on real schemas and on random one-statement edits."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import pickle
 import random
 import re
 import threading
+import time
 import zlib
 from pathlib import Path
 
@@ -253,6 +255,21 @@ def test_the_model_read_last_is_reused_until_the_database_changes(admin_url: str
     # db clean forgets the file with the database.
     shadowcache.drop(admin_url, [("shadow", key)])
     assert not path.exists()
+
+
+def test_model_files_unused_for_a_month_go(admin_url: str, key: str) -> None:
+    sql = generate_sql(3)
+    cached(sql, admin_url, key)
+    path = shadowcache._model_file(admin_url, shadowcache.database_name("shadow", key))
+    month = time.time() - shadowcache.MODEL_MAX_AGE - 60
+    stale = path.parent / "trimtab_cache_shadow_gone_000000000000.pickle"
+    stale.write_bytes(b"a model of a server that is no more")
+    os.utime(stale, (month, month))
+    os.utime(path, (month, month))
+    cached(sql, admin_url, key)  # reused: marked as in use
+    assert path.stat().st_mtime > month + 3600
+    cached(sql.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1), admin_url, key)
+    assert path.exists() and not stale.exists()  # a save prunes the unused ones
 
 
 def test_builds_take_turns_on_a_server(admin_url: str) -> None:

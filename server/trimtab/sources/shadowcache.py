@@ -23,6 +23,7 @@ import os
 import pickle
 import re
 import tempfile
+import time
 import uuid
 import zlib
 from collections import Counter
@@ -112,15 +113,33 @@ def _saved_model(admin_url: str, name: str, state: dict[str, Any] | None,
     token = state.get("token") if state else None
     if not token:
         return None
+    path = _model_file(admin_url, name)
     try:
-        saved = pickle.loads(zlib.decompress(_model_file(admin_url, name).read_bytes()))
+        saved = pickle.loads(zlib.decompress(path.read_bytes()))
     except Exception:  # missing, unreadable, or written by other code: read the catalogs
         return None
     if not (isinstance(saved, tuple) and len(saved) == 4
             and saved[:3] == (_model_format(), token, _schemas_key(schemas))
             and isinstance(saved[3], Model)):
         return None
+    with contextlib.suppress(OSError):  # in use: not one for _prune_models
+        if time.time() - path.stat().st_mtime > 86400:
+            os.utime(path)
     return saved[3]
+
+
+# A model file outlives its database when the server goes (a throwaway server, a test
+# run): one not used for this long is dropped when another is saved.
+MODEL_MAX_AGE = 30 * 86400
+
+
+def _prune_models(folder: Path) -> None:
+    cutoff = time.time() - MODEL_MAX_AGE
+    with contextlib.suppress(OSError):
+        for old in folder.glob("*.pickle"):
+            with contextlib.suppress(OSError):
+                if old.stat().st_mtime < cutoff:
+                    old.unlink()
 
 
 def _save_model(admin_url: str, name: str, token: str, schemas: Sequence[str] | None,
@@ -138,6 +157,7 @@ def _save_model(admin_url: str, name: str, token: str, schemas: Sequence[str] | 
         except OSError:
             Path(tmp).unlink(missing_ok=True)
             raise
+        _prune_models(path.parent)
 
 
 def _forget_model(admin_url: str, name: str) -> None:
