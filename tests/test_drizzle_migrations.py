@@ -430,6 +430,26 @@ def test_custom_migrations_table_from_drizzle_config(project: Project) -> None:
     assert query(project.url, "SELECT count(*) FROM ops.applied_migrations") == [(2,)]
 
 
+@pytest.mark.parametrize("schema_filter", ['"public"', '["public", "app"]'])
+def test_schema_filter_keeps_other_schemas_out_of_the_plan(tmp_path: Path, db_url: str,
+                                                          schema_filter: str) -> None:
+    """drizzle-kit push manages the schemaFilter's schemas only: so does trimtab, and a
+    table of another tool's schema (Supabase's auth.users, say) is no table to drop."""
+    execute(db_url, "CREATE SCHEMA auth; CREATE TABLE auth.users (id int PRIMARY KEY);"
+                    "INSERT INTO auth.users VALUES (1)")
+    (tmp_path / "schema.ts").write_text(
+        'import { pgTable, serial, integer, text } from "drizzle-orm/pg-core";\n' + USERS)
+    (tmp_path / "drizzle.config.ts").write_text(
+        'export default {\n  dialect: "postgresql",\n  schema: "./schema.ts",\n'
+        f'  schemaFilter: {schema_filter},\n}};\n')
+    r = run(tmp_path, "push", "--json", "--url", db_url)
+    assert r.returncode == 0, r.stderr
+    targets = [c["target"] for c in json.loads(r.stdout)["changes"]]
+    assert ["table", "public", "users"] in targets
+    assert not [t for t in targets if "auth" in t[1:2]], targets
+    assert query(db_url, "SELECT count(*) FROM auth.users") == [(1,)]
+
+
 def test_an_unreadable_migrations_table_in_drizzle_config_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "schema.ts").write_text(USERS)
     (tmp_path / "drizzle.config.ts").write_text(

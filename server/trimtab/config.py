@@ -221,7 +221,8 @@ _URL_ENV = re.compile(r"""\burl\s*:\s*process\.env(?:\.(\w+)|\[\s*["'](\w+)["']\
 
 def _drizzle_settings(path: Path) -> dict[str, Any]:
     """trimtab's settings from a drizzle.config.ts (read statically, never run): schema
-    files, migrations folder (``out``), casing, and the environment variable the database
+    files, migrations folder (``out``), casing, managed schemas (``schemaFilter``),
+    drizzle's history table (``migrations``), and the environment variable the database
     URL comes from. A URL written literally in the file is not used: it is usually a
     fallback with a password in it, and the environment is where trimtab looks anyway."""
     from trimtab.sources.drizzle import read_drizzle_config
@@ -241,6 +242,10 @@ def _drizzle_settings(path: Path) -> dict[str, Any]:
                           file=str(path), hint="set schema: in drizzle.config.ts")
     out: dict[str, Any] = {"files": files, "schema": str(files[0]),
                            "migrations": conf.out or "drizzle", "casing": conf.casing}
+    if conf.schema_filter:
+        # drizzle-kit's push manages these schemas only; so does trimtab (other tools'
+        # schemas, Supabase's auth or storage, stay out of every plan)
+        out["schemas"] = list(conf.schema_filter)
     if conf.migrations_schema or conf.migrations_table:
         # drizzle-kit's defaults for the half that is not set
         out["history"] = (conf.migrations_schema or "drizzle",
