@@ -53,8 +53,9 @@ class Config:
     casing: str | None = None
     drizzle_config: Path | None = None
     # Where drizzle keeps its history when drizzle.config.ts moves it (``migrations:
-    # {schema, table}``): (schema, table); None: drizzle.__drizzle_migrations.
-    drizzle_history: tuple[str, str] | None = None
+    # {schema, table}``): (schema, table), None for a half left to drizzle's default;
+    # None: drizzle.__drizzle_migrations.
+    drizzle_history: tuple[str | None, str | None] | None = None
 
     @property
     def drizzle(self) -> bool:
@@ -247,9 +248,7 @@ def _drizzle_settings(path: Path) -> dict[str, Any]:
         # schemas, Supabase's auth or storage, stay out of every plan)
         out["schemas"] = list(conf.schema_filter)
     if conf.migrations_schema or conf.migrations_table:
-        # drizzle-kit's defaults for the half that is not set
-        out["history"] = (conf.migrations_schema or "drizzle",
-                          conf.migrations_table or "__drizzle_migrations")
+        out["history"] = (conf.migrations_schema, conf.migrations_table)
     m = _URL_ENV.search(path.read_text(encoding="utf-8"))
     if m:
         out["database_url_env"] = m.group(1) or m.group(2)

@@ -252,16 +252,14 @@ def plan_live(cfg: Config, source: Source, *, measure_timeout: float = 1.0) -> L
 def _live(conn: psycopg.Connection, cfg: Config) -> Model:
     """The managed objects of the database ``conn`` is on; drizzle's history table is not
     one of them wherever the project keeps it."""
-    model = introspect(conn, cfg.managed_schemas)
-    if cfg.drizzle_history is None:
-        return model
-    return tracking.without_history(model, history_table(cfg))
+    return tracking.without_history(introspect(conn, cfg.managed_schemas), history_table(cfg))
 
 
 def history_table(cfg: Config) -> tracking.DrizzleTable:
     """Where drizzle keeps this project's history."""
-    return tracking.DrizzleTable(*cfg.drizzle_history) if cfg.drizzle_history \
-        else tracking.DRIZZLE
+    schema, table = cfg.drizzle_history or (None, None)
+    return tracking.DrizzleTable(schema or tracking.DRIZZLE_SCHEMA,
+                                 table or tracking.DRIZZLE_TABLE)
 
 
 def live_model(cfg: Config) -> tuple[Model, dict[tuple[str, str], tuple[int, int]]]:
