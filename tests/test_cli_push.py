@@ -243,7 +243,8 @@ def test_shadow_falls_back_to_the_embedded_server_without_createdb(
         conn.execute("DO $$ BEGIN CREATE ROLE trimtab_nocreatedb LOGIN NOCREATEDB; "
                      "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
         conn.execute("GRANT CREATE ON SCHEMA public TO trimtab_nocreatedb")
-    url = db_url.replace("postgres:@", "trimtab_nocreatedb:@", 1)
+    url = db_url.replace("postgres@", "trimtab_nocreatedb@", 1)
+    assert url != db_url
     try:
         r = run(project, "push", "--url", url)
         assert r.returncode == 0, r.stderr

@@ -349,6 +349,7 @@ def _status(args: argparse.Namespace) -> int:
             "applied": list(s.applied), "pending": list(s.pending),
             "problems": list(s.problems), "drift": list(s.drift),
             "folder_problems": [p.message for p in s.folder_problems],
+            "notes": list(s.notes),
         }, indent=2))
         return 0
     out.print(f"[dim]database:[/] {escape(s.target.label)}")
@@ -371,6 +372,8 @@ def _status(args: argparse.Namespace) -> int:
             out.print(f"  {escape(line)}")
     else:
         out.print("[green]drift:[/] none, the database is what its applied migrations made")
+    for note in s.notes:
+        out.print(f"[dim]note:[/] {escape(note)}")
     return 0
 
 

@@ -29,6 +29,7 @@ _KEYS: dict[str, tuple[type, str]] = {
     "database_url": (str, "a PostgreSQL URL"),
     "database_url_env": (str, "the name of an environment variable"),
     "shadow_cache": (bool, "true or false"),
+    "shadow_timeout": ((int, float), "a number of seconds above 0"),  # type: ignore[dict-item]
 }
 
 
@@ -56,6 +57,9 @@ class Config:
     # {schema, table}``): (schema, table), None for a half left to drizzle's default;
     # None: drizzle.__drizzle_migrations.
     drizzle_history: tuple[str | None, str | None] | None = None
+    # Seconds one statement of the schema file (or a replayed migration) may run in the
+    # sandboxed shadow.
+    shadow_timeout: float = 30.0
 
     @property
     def drizzle(self) -> bool:
@@ -158,6 +162,8 @@ def _validate(settings: dict[str, Any], text: str, table: str, path: Path) -> No
             ok = bool(value) and all(isinstance(v, str) and v for v in value)
         elif ok and isinstance(value, str):
             ok = bool(value.strip())
+        elif ok and key == "shadow_timeout":
+            ok = not isinstance(value, bool) and value > 0
         if not ok:
             hint = f"{key} must be {description}."
             if key == "schemas":
@@ -340,6 +346,7 @@ def load_config(
         casing=drizzle.get("casing"),
         drizzle_config=root / DRIZZLE_CONFIG if drizzle else None,
         drizzle_history=drizzle.get("history"),
+        shadow_timeout=float(settings.get("shadow_timeout", 30.0)),
     )
 
 

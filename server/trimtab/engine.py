@@ -29,7 +29,7 @@ from trimtab.errors import (
 from trimtab.migrations import runner, tracking
 from trimtab.migrations.folder import Migration, Problem, read_folder, write_migration
 from trimtab.migrations.folder import check as check_folder
-from trimtab.migrations.replay import replay
+from trimtab.migrations.replay import left_out, replay
 from trimtab.migrations.runner import MigrateResult
 from trimtab.model import Model
 from trimtab.plan import Change, Kind, Plan, Step, build_plan
@@ -37,7 +37,7 @@ from trimtab.plan.changes import Category
 from trimtab.plan.hazards import classify_plan, measure
 from trimtab.plan.idempotent import idempotent_script
 from trimtab.plan.renames import Rename, candidates, resolve_hints
-from trimtab.sources import shadow, shadowcache
+from trimtab.sources import shadow, shadowcache, vet
 from trimtab.sources.hints import Hint, find_hints, hint_edit
 
 if TYPE_CHECKING:
@@ -240,13 +240,13 @@ def plan_live(cfg: Config, source: Source, *, measure_timeout: float = 1.0) -> L
     """What ``push`` would do now, measured, without doing it: read-only, and a candidate
     rename is planned as drop + create (and listed) instead of stopping."""
     target = resolve_target(cfg)
-    desired = desired_model(cfg, target, source.statements, source)
+    desired, where = desired_and_notes(cfg, target, source.statements, source)
     with shadow.connect(target.url) as conn:
         conn.execute("SET default_transaction_read_only = on")
         live = _live(conn, cfg)
         plan, notes, undecided = plan_changes(live, desired, source, ask=False)
         plan = measure(conn, plan, timeout=measure_timeout, budget=5.0)
-    return LivePlan(plan, undecided, notes, live, desired)
+    return LivePlan(plan, undecided, notes + where, live, desired)
 
 
 def _live(conn: psycopg.Connection, cfg: Config) -> Model:
@@ -404,11 +404,19 @@ def _refuse_failing(plan: Plan, where: str) -> None:
 
 def desired_model(cfg: Config, target: Target, statements: list[Statement],
                   source: Source | None = None) -> Model:
-    """The schema file's canonical model, from a shadow database on the target's server
-    (same version, same rendering), else on the configured or embedded shadow server.
+    """The schema file's canonical model (see ``desired_and_notes``)."""
+    return desired_and_notes(cfg, target, statements, source)[0]
+
+
+def desired_and_notes(cfg: Config, target: Target, statements: list[Statement],
+                      source: Source | None = None) -> tuple[Model, tuple[str, ...]]:
+    """The schema file's canonical model, from a sandboxed shadow database on the target's
+    server (same version, same rendering), else on the configured or embedded shadow
+    server; and notes on where it was built when that is not the target's server.
+    Statements with no place in a schema definition are refused first (sources/vet.py).
     PostgreSQL's objection to a Drizzle schema's DDL is placed in the .ts file."""
     try:
-        return _desired_model(cfg, target, statements)
+        return _desired_model(cfg, target, vet.for_schema(statements))  # type: ignore[arg-type]
     except SchemaError as e:
         origin = source.origin(e.file, e.line) if source is not None else None
         if origin is None:
@@ -417,27 +425,33 @@ def desired_model(cfg: Config, target: Target, statements: list[Statement],
                           column=origin.column, obj=e.obj, hint=e.hint) from None
 
 
-def _desired_model(cfg: Config, target: Target, statements: list[Statement]) -> Model:
+def _desired_model(cfg: Config, target: Target, statements: list[Statement]
+                   ) -> tuple[Model, tuple[str, ...]]:
     if cfg.shadow_database_url:
-        return _shadow_model(cfg, statements, cfg.shadow_database_url, cfg.shadow_cache)
+        return _shadow_model(cfg, statements, cfg.shadow_database_url, cfg.shadow_cache), ()
     try:
-        return _shadow_model(cfg, statements, target.url, cfg.shadow_cache)
-    except ShadowUnavailable:
+        return _shadow_model(cfg, statements, target.url, cfg.shadow_cache), ()
+    except ShadowUnavailable as e:
         if target.embedded:
             raise
-    # No CREATEDB on the target's server: the embedded server hosts the shadow instead.
-    return _shadow_model(cfg, statements, embedded.start(cfg.root), cfg.shadow_cache)
+        why = e.message
+    # No CREATEDB or no sandbox role on the target's server: the embedded server hosts the
+    # shadow instead.
+    model = _shadow_model(cfg, statements, embedded.start(cfg.root), cfg.shadow_cache)
+    return model, (f"the shadow database was built on the embedded server, not the "
+                   f"target's: {why}",)
 
 
 def _shadow_model(cfg: Config, statements: list[Statement], admin_url: str,
                   cache: bool | None) -> Model:
     def full() -> Model:
-        return shadow.desired_model(statements, admin_url, cfg.managed_schemas)
+        return shadow.desired_model(statements, admin_url, cfg.managed_schemas,
+                                    cfg.shadow_timeout)
 
     if cache is False:
         return full()
     return shadowcache.desired_model(statements, admin_url, cfg.managed_schemas,
-                                     _cache_key(cfg, "schema"), full)
+                                     _cache_key(cfg, "schema"), full, cfg.shadow_timeout)
 
 
 def _cache_key(cfg: Config, what: str) -> str:
@@ -482,11 +496,11 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
             conn.commit()  # an empty database: nothing to measure, ask or refuse
             return PushResult(plan, target, True, time.perf_counter() - started,
                               source.warnings)
-        desired = desired_model(cfg, target, source.statements, source)
+        desired, where = desired_and_notes(cfg, target, source.statements, source)
         plan, notes, undecided = plan_changes(current, desired, source, decide=renames,
                                               force=force, ask=not dry_run)
         plan = measure(conn, plan, timeout=measure_timeout)
-        notes += _version_notes(current, desired)
+        notes += where + _version_notes(current, desired)
         if not plan or dry_run:
             conn.rollback()
             return PushResult(plan, target, False, notes=notes, candidates=undecided)
@@ -516,9 +530,10 @@ def _create_in_place(conn: psycopg.Connection, cfg: Config, current: Model,
     if current.unmanaged or cfg.managed_schemas is not None or not source.statements or \
             any(o.key[0] != "schema" for o in current.objects()):
         return None
+    statements = vet.for_schema(source.statements)
     conn.execute("SAVEPOINT trimtab_create_in_place")
     try:
-        conn.execute(";\n".join(s.text for s in source.statements).encode(),  # type: ignore[arg-type]
+        conn.execute(";\n".join(s.text for s in statements).encode(),  # type: ignore[attr-defined]
                      prepare=False)
     except psycopg.Error:
         conn.execute("ROLLBACK TO SAVEPOINT trimtab_create_in_place")
@@ -614,10 +629,12 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
     # Two databases to read, each mostly waiting on the server: read them at once.
     with ThreadPoolExecutor(max_workers=1) as pool:
         replayed = pool.submit(replay, folder, scratch.url, cfg.managed_schemas,
-                               cache_key=_replay_cache(cfg, "replay"))
-        desired = desired_model(cfg, scratch, source.statements, source)
+                               cache_key=_replay_cache(cfg, "replay"),
+                               timeout=cfg.shadow_timeout)
+        desired, where = desired_and_notes(cfg, scratch, source.statements, source)
         current = replayed.result()
     plan, notes, _ = plan_changes(current, desired, source, decide=renames, force=force)
+    notes += where + tuple(left_out(folder))
     if not plan:
         return GenerateResult(plan, None, notes)
     plan, where = _measure_on_target(cfg, plan, measure_timeout)
@@ -706,16 +723,18 @@ class Status:
     problems: tuple[str, ...]  # edited or missing applied migrations, order
     drift: tuple[str, ...]  # the database differs from what its applied migrations produce
     folder_problems: tuple[Problem, ...]
+    notes: tuple[str, ...] = ()  # where the shadow ran, what the replay left out
 
 
 def status(cfg: Config) -> Status:
     target = resolve_target(cfg)
     folder = read_folder(cfg.migrations_dir)
     source = read_source(cfg)
-    desired = desired_model(cfg, target, source.statements, source)
+    desired, where = desired_and_notes(cfg, target, source.statements, source)
     scratch = cfg.shadow_database_url or target.url
     cache = _replay_cache(cfg, "replay")
-    produced = replay(folder, scratch, cfg.managed_schemas, cache_key=cache)
+    produced = replay(folder, scratch, cfg.managed_schemas, cache_key=cache,
+                      timeout=cfg.shadow_timeout)
     with shadow.connect(target.url) as conn:
         pending, problems = runner.pending(conn, folder, drizzle_table=history_table(cfg))
         live = _live(conn, cfg)
@@ -723,7 +742,8 @@ def status(cfg: Config) -> Status:
     applied = tuple(m.name for m in folder.migrations if m.name not in pending_names)
     if pending_names:
         expected = replay(folder, scratch, cfg.managed_schemas, only=applied,
-                          cache_key=cache and cache + "\0applied")
+                          cache_key=cache and cache + "\0applied",
+                          timeout=cfg.shadow_timeout)
     else:
         expected = produced
     return Status(
@@ -734,6 +754,7 @@ def status(cfg: Config) -> Status:
         problems=tuple(problems),
         drift=tuple(explain_drift(build_plan(expected, live))),
         folder_problems=tuple(check_folder(cfg.migrations_dir)),
+        notes=where + tuple(left_out(folder)),
     )
 
 

@@ -7,6 +7,7 @@ repeats a change a hand-written migration already made) and drift compares again
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from contextlib import nullcontext
 
@@ -16,29 +17,53 @@ from trimtab.errors import SchemaError
 from trimtab.migrations import batch
 from trimtab.migrations.folder import Folder, Migration
 from trimtab.model import Model
-from trimtab.sources import shadow, shadowcache
+from trimtab.sources import shadow, shadowcache, vet
 from trimtab.sources.introspect import introspect
 
 
 def replay(folder: Folder, admin_url: str, schemas: Sequence[str] | None = None,
-           only: Sequence[str] | None = None, cache_key: str | None = None) -> Model:
+           only: Sequence[str] | None = None, cache_key: str | None = None,
+           timeout: float = shadow.DEFAULT_TIMEOUT) -> Model:
     """Apply the folder's migrations (or those named in ``only``) in order to a fresh
-    scratch database on ``admin_url``'s server, and read the result. With ``cache_key``,
-    a database kept from the last replay applies only the migrations added since."""
+    scratch database on ``admin_url``'s server, in the sandbox (migrations come from a
+    repository too), and read the result. With ``cache_key``, a database kept from the
+    last replay applies only the migrations added since. Cluster-level statements are
+    left out (see ``left_out``)."""
     migrations = [m for m in folder.migrations if only is None or m.name in only]
+    apply = functools.partial(_apply, timeout=timeout)
     if cache_key is not None:
-        return shadowcache.replayed_model(migrations, admin_url, schemas, cache_key, _apply)
-    with shadow.scratch_database(admin_url) as url, shadow.connect(url) as conn:
+        return shadowcache.replayed_model(migrations, admin_url, schemas, cache_key, apply,
+                                          timeout)
+    with shadow.scratch_connection(admin_url, timeout) as conn:
         for m in migrations:
-            _apply(conn, m)
+            apply(conn, m)
         return introspect(conn, schemas)
 
 
-def _apply(conn: psycopg.Connection, m: Migration) -> None:
+def left_out(folder: Folder) -> list[str]:
+    """What a replay leaves out, as notes ("file:line: CREATE ROLE app ..."): statements
+    that act on the whole server, which the sandbox may not run and the schema model does
+    not hold."""
+    notes = []
+    for m in folder.migrations:
+        for i in vet.left_out_of_replay(m.statements):
+            st = m.statements[i]
+            if vet.head(st.text, 1)[0] in ("set", "reset", "select"):
+                continue  # the sandbox's own timeouts: nothing the schema holds
+            notes.append(f"{m.path}:{st.line}: {' '.join(st.text.split()[:4])} ... acts "
+                         "outside the database: not replayed in the sandboxed shadow")
+    return notes
+
+
+def _apply(conn: psycopg.Connection, m: Migration, timeout: float) -> None:
+    statements = m.statements
+    if skip := set(vet.left_out_of_replay(statements)):
+        statements = tuple(st for i, st in enumerate(statements) if i not in skip)
     # Autocommit connection: a transaction per migration, or none for those that ask.
     with conn.transaction() if m.transactional else nullcontext():
         try:
-            batch.execute(conn, m.statements)
+            with shadow.watchdog(conn, shadow.watchdog_seconds(timeout, len(statements))):
+                batch.execute(conn, statements)
         except batch.StatementFailed as f:
             e = f.error
             raise SchemaError(

@@ -8,9 +8,11 @@ that both sides are rendered by the same PostgreSQL version.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -59,47 +61,222 @@ def one_build_at_a_time(admin: psycopg.Connection) -> Iterator[None]:
             admin.execute("SELECT pg_advisory_unlock(%s)", (_BUILD_LOCK,))
 
 
-@contextmanager
-def scratch_database(admin_url: str) -> Iterator[str]:
-    """Create an empty database on the server of ``admin_url``; drop it afterwards. The
-    server's build lock is held meanwhile (see one_build_at_a_time)."""
-    name = f"trimtab_shadow_{os.getpid()}_{secrets.token_hex(4)}"
-    with connect(admin_url) as admin, one_build_at_a_time(admin):
+# -- the sandbox ----------------------------------------------------------------------------
+#
+# A schema file is code from a repository, and the shadow runs it before anyone reviews it.
+# So the shadow is built by a role of its own that owns the scratch database and nothing
+# else: no superuser, no CREATEROLE / CREATEDB / REPLICATION / BYPASSRLS, member of no role
+# (so no pg_execute_server_program, pg_read_server_files...), and only trusted extensions
+# (no dblink or postgres_fdw, which need a superuser to create). It logs in with a password
+# made for each connection, so nobody else learns one that lasts. Its statements run under
+# timeouts set on the role (they hold when the client dies) and on each connection, and a
+# watchdog in this process cancels what outlives them.
+
+SANDBOX_ROLE = "trimtab_sandbox"
+SHADOW_PREFIX = "trimtab_shadow_"
+DEFAULT_TIMEOUT = 30.0  # seconds one statement may run in the shadow
+_AUTH_LOCK = 0x7472696D74616231  # pg_advisory_lock key: one password change + login at a time
+_UNSAFE_ATTRIBUTES = ("rolsuper", "rolcreaterole", "rolcreatedb", "rolreplication",
+                      "rolbypassrls")
+
+
+def _timeouts(timeout: float, version: int) -> dict[str, str]:
+    ms = max(1, int(timeout * 1000))
+    out = {"statement_timeout": f"{ms}", "lock_timeout": f"{min(ms, 10_000)}",
+           "idle_in_transaction_session_timeout": f"{max(ms, 60_000)}"}
+    if version >= 140000:  # a backend whose client died stops within seconds
+        out["client_connection_check_interval"] = "2000"
+    return out
+
+
+def _ensure_role(admin: psycopg.Connection, timeout: float) -> None:
+    """Create the sandbox role, or check the one there is still a sandbox; make the admin
+    role able to drop its databases. ShadowUnavailable when it cannot be had."""
+    row = admin.execute(
+        "SELECT " + ", ".join(_UNSAFE_ATTRIBUTES) + ", "
+        "EXISTS (SELECT FROM pg_auth_members WHERE member = r.oid) "
+        "FROM pg_roles r WHERE rolname = %s", (SANDBOX_ROLE,)).fetchone()
+    version = admin.info.server_version
+    try:
+        if row is None:
+            try:
+                admin.execute(sql.SQL(
+                    "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+                    "NOBYPASSRLS NOINHERIT CONNECTION LIMIT 64").format(
+                        sql.Identifier(SANDBOX_ROLE)))
+            except psycopg.errors.DuplicateObject:
+                pass  # another trimtab made it meanwhile
+            else:
+                for name, value in _timeouts(timeout, version).items():
+                    admin.execute(sql.SQL("ALTER ROLE {} SET {} = {}").format(
+                        sql.Identifier(SANDBOX_ROLE), sql.Identifier(name),
+                        sql.Literal(value)))
+        elif any(row):
+            raise ShadowUnavailable(
+                f"the role {SANDBOX_ROLE} on this server has privileges beyond its own "
+                "databases (superuser, CREATEROLE, CREATEDB, REPLICATION, BYPASSRLS or "
+                "membership of another role), so it cannot sandbox the shadow",
+                hint=f"drop the role {SANDBOX_ROLE} (trimtab creates it again) or revoke them")
+        if not admin.execute("SELECT pg_has_role(current_user, %s, 'USAGE')",
+                             (SANDBOX_ROLE,)).fetchone()[0]:  # type: ignore[index]
+            grant = "GRANT {} TO CURRENT_USER" + (
+                " WITH INHERIT TRUE, SET TRUE" if version >= 160000 else "")
+            admin.execute(sql.SQL(grant).format(sql.Identifier(SANDBOX_ROLE)))
+    except psycopg.Error as e:
+        raise ShadowUnavailable(
+            f"cannot set up the sandbox role {SANDBOX_ROLE}: "
+            f"{e.diag.message_primary or e}",
+            hint="the shadow runs the schema file as a role that cannot leave its "
+                 "database; grant CREATEROLE to this role, or set shadow_database_url") \
+            from None
+
+
+class Sandbox:
+    """The sandbox on one server: an admin connection (autocommit), which creates and drops
+    scratch databases owned by the sandbox role, and logs the role into them."""
+
+    def __init__(self, admin: psycopg.Connection, admin_url: str,
+                 timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.admin = admin
+        self.admin_url = admin_url
+        self.timeout = timeout
+
+    def create_database(self, name: str) -> None:
         try:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            self.admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(name), sql.Identifier(SANDBOX_ROLE)))
         except psycopg.Error as e:
             raise ShadowUnavailable(
                 f"cannot create a shadow database: {e.diag.message_primary or e}",
                 hint="grant CREATEDB to this role, or set shadow_database_url in trimtab.toml",
             ) from None
+
+    def drop_database(self, name: str) -> None:
+        """Drop it, ending whatever still runs there (a statement the watchdog could not
+        stop, a client that died)."""
+        self.admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))
+
+    def connect(self, dbname: str, autocommit: bool = True) -> psycopg.Connection:
+        """A connection to ``dbname`` as the sandbox role, with its timeouts."""
+        password = secrets.token_urlsafe(24)
+        version = self.admin.info.server_version
+        options = " ".join(f"-c {k}={v}" for k, v in _timeouts(self.timeout, version).items())
+        base = psycopg.conninfo.conninfo_to_dict(self.admin_url)
+        if base.get("options"):
+            options = f"{base['options']} {options}"
+        url = psycopg.conninfo.make_conninfo(self.admin_url, dbname=dbname, user=SANDBOX_ROLE,
+                                             password=password, options=options)
+        hashed = self.admin.pgconn.encrypt_password(password.encode(), SANDBOX_ROLE.encode())
+        self.admin.execute("SELECT pg_advisory_lock(%s)", (_AUTH_LOCK,))
         try:
-            yield psycopg.conninfo.make_conninfo(admin_url, dbname=name)
+            self.admin.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                sql.Identifier(SANDBOX_ROLE), sql.Literal(hashed.decode())))
+            try:
+                return psycopg.connect(url, autocommit=autocommit,
+                                       connect_timeout=CONNECT_TIMEOUT, prepare_threshold=None)
+            except psycopg.OperationalError as e:
+                first = str(e).strip().splitlines()[0] if str(e).strip() else str(e)
+                raise ShadowUnavailable(
+                    f"the sandbox role {SANDBOX_ROLE} cannot log in to this server: "
+                    f"{_without_password(first, password)}",
+                    hint=f"allow {SANDBOX_ROLE} to log in with a password (pg_hba.conf), "
+                         "or set shadow_database_url") from None
         finally:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
+            self.admin.execute("SELECT pg_advisory_unlock(%s)", (_AUTH_LOCK,))
 
 
-def apply_statements(conn: psycopg.Connection, statements: Sequence[Statement]) -> None:
+def _without_password(text: str, password: str) -> str:
+    return text.replace(password, "********")
+
+
+@contextmanager
+def sandbox(admin_url: str, timeout: float = DEFAULT_TIMEOUT) -> Iterator[Sandbox]:
+    """The sandbox on ``admin_url``'s server (ShadowUnavailable where it cannot be had)."""
+    with connect(admin_url) as admin:
+        _ensure_role(admin, timeout)
+        yield Sandbox(admin, admin_url, timeout)
+
+
+@contextmanager
+def watchdog(conn: psycopg.Connection, seconds: float) -> Iterator[None]:
+    """Cancel what ``conn`` runs once ``seconds`` have passed: the server's timeouts can be
+    lifted by code the statements run (set_config in a function), this cannot."""
+    timer = threading.Timer(seconds, conn.cancel_safe)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def watchdog_seconds(timeout: float, statements: int) -> float:
+    """How long a whole apply may take: every statement its full timeout would be far too
+    long to wait; the slowest real schemas take well under a tenth of a second each."""
+    return timeout * 2 + 0.1 * statements
+
+
+def drop_leaked(box: Sandbox) -> list[str]:
+    """Drop scratch databases left by runs that died. Called with the server's build lock
+    held: every live run holds it while its scratch database exists, so none is in use."""
+    names = [r[0] for r in box.admin.execute(
+        "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (SHADOW_PREFIX,))]
+    for name in names:
+        with contextlib.suppress(psycopg.Error):
+            box.drop_database(name)
+    return names
+
+
+@contextmanager
+def scratch_connection(admin_url: str, timeout: float = DEFAULT_TIMEOUT
+                       ) -> Iterator[psycopg.Connection]:
+    """A connection, as the sandbox role, to an empty database created for it on
+    ``admin_url``'s server; the database is dropped afterwards, whatever happens. The
+    server's build lock is held meanwhile (see one_build_at_a_time)."""
+    name = f"{SHADOW_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
+    with sandbox(admin_url, timeout) as box, one_build_at_a_time(box.admin):
+        drop_leaked(box)
+        box.create_database(name)
+        try:
+            with box.connect(name) as conn:
+                yield conn
+        finally:
+            box.drop_database(name)
+
+
+def apply_statements(conn: psycopg.Connection, statements: Sequence[Statement],
+                     timeout: float = DEFAULT_TIMEOUT) -> None:
     """Run the schema's statements one by one; the first one PostgreSQL rejects becomes a
     SchemaError at its file, line and column."""
     for st in statements:
         try:
-            conn.execute(st.text.encode(), prepare=False)  # type: ignore[arg-type]
+            with watchdog(conn, watchdog_seconds(timeout, 1)):
+                conn.execute(st.text.encode(), prepare=False)  # type: ignore[arg-type]
         except psycopg.Error as e:
-            raise _schema_error(st, e) from None
+            raise _schema_error_or_timeout(st, e, timeout) from None
 
 
-def _apply_script(conn: psycopg.Connection, statements: Sequence[Statement]) -> bool:
+def apply_script(conn: psycopg.Connection, statements: Sequence[Statement],
+                 timeout: float = DEFAULT_TIMEOUT) -> None:
     """The fast way: the whole file in one round trip (simple query protocol, one implicit
-    transaction). False when PostgreSQL rejects it."""
+    transaction, or the connection's open one), under the watchdog."""
     if not statements:
-        return True
-    try:
+        return
+    with watchdog(conn, watchdog_seconds(timeout, len(statements))):
         conn.execute(";\n".join(s.text for s in statements).encode(),  # type: ignore[arg-type]
                      prepare=False)
-    except psycopg.Error:
-        return False
-    return True
+
+
+def _schema_error_or_timeout(st: Statement, e: psycopg.Error, timeout: float) -> SchemaError:
+    if isinstance(e, psycopg.errors.QueryCanceled):
+        return SchemaError(
+            f"this statement ran longer than the shadow allows ({timeout:g} s) and was "
+            "stopped", file=st.span.file, line=st.span.line, column=st.span.column,
+            obj=" ".join(st.text.split()[:4]),
+            hint="the shadow only builds schema objects; a statement that runs this long "
+                 "runs code when applied (shadow_timeout in trimtab.toml sets the limit)")
+    return _schema_error(st, e)
 
 
 def _schema_error(st: Statement, e: psycopg.Error) -> SchemaError:
@@ -132,14 +309,19 @@ def _mentioned_at(text: str, message: str) -> int | None:
 
 
 def desired_model(statements: Sequence[Statement], admin_url: str,
-                  schemas: Sequence[str] | None = None) -> Model:
-    """Apply ``statements`` to a fresh scratch database on ``admin_url``'s server and read
-    the result back."""
-    with scratch_database(admin_url) as url, connect(url) as conn:
-        if _apply_script(conn, statements):
+                  schemas: Sequence[str] | None = None,
+                  timeout: float = DEFAULT_TIMEOUT) -> Model:
+    """Apply ``statements`` (vetted: see sources/vet.py) to a fresh scratch database on
+    ``admin_url``'s server, in the sandbox, and read the result back."""
+    with scratch_connection(admin_url, timeout) as conn:
+        try:
+            apply_script(conn, statements, timeout)
+        except psycopg.Error:
+            pass
+        else:
             return introspect(conn, schemas)
     # Rejected, or it needs statements that cannot run in a transaction block (CREATE INDEX
     # CONCURRENTLY): again in a clean database, one statement at a time, to say which.
-    with scratch_database(admin_url) as url, connect(url) as conn:
-        apply_statements(conn, statements)
+    with scratch_connection(admin_url, timeout) as conn:
+        apply_statements(conn, statements, timeout)
         return introspect(conn, schemas)

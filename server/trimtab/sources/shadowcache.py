@@ -38,11 +38,20 @@ from psycopg import sql
 from trimtab.errors import ShadowUnavailable
 from trimtab.model import Model
 from trimtab.sources.introspect import introspect
-from trimtab.sources.shadow import connect, one_build_at_a_time
+from trimtab.sources.shadow import (
+    DEFAULT_TIMEOUT,
+    Sandbox,
+    apply_script,
+    connect,
+    one_build_at_a_time,
+    sandbox,
+    watchdog,
+    watchdog_seconds,
+)
 from trimtab.sources.sqlfile import UNKNOWN_TABLE, Statement, table_touched
 
 PREFIX = "trimtab_cache_"
-VERSION = 2  # of the recorded state; another value means rebuild
+VERSION = 3  # of the recorded state; another value means rebuild (3: owned by the sandbox)
 
 
 def database_name(kind: str, key: str) -> str:
@@ -176,29 +185,28 @@ def _read_model(conn: psycopg.Connection, admin_url: str, name: str, token: str,
     return model
 
 
-def _recreate(admin: psycopg.Connection, name: str) -> None:
+def _recreate(box: Sandbox, name: str) -> None:
     try:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        box.drop_database(name)
     except psycopg.Error as e:
         raise ShadowUnavailable(
-            f"cannot create a shadow database: {e.diag.message_primary or e}",
-            hint="grant CREATEDB to this role, or set shadow_database_url in trimtab.toml",
-        ) from None
+            f"cannot replace the cached shadow database {name}: "
+            f"{e.diag.message_primary or e}",
+            hint="drop it (trimtab db clean), or set shadow_cache = false") from None
+    box.create_database(name)
 
 
 @contextmanager
-def _locked(admin_url: str, name: str) -> Iterator[psycopg.Connection]:
-    """An admin connection holding the cache's session lock: one process at a time
-    updates (or rebuilds) a cached database."""
-    with connect(admin_url) as admin:
+def _locked(admin_url: str, name: str, timeout: float) -> Iterator[Sandbox]:
+    """The server's sandbox, its admin connection holding the cache's session lock: one
+    process at a time updates (or rebuilds) a cached database."""
+    with sandbox(admin_url, timeout) as box:
         key = int(hashlib.sha256(name.encode()).hexdigest()[:15], 16)
-        admin.execute("SELECT pg_advisory_lock(%s)", (key,))
+        box.admin.execute("SELECT pg_advisory_lock(%s)", (key,))
         try:
-            yield admin
+            yield box
         finally:
-            admin.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            box.admin.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
 def drop(admin_url: str, kinds_keys: Sequence[tuple[str, str]]) -> list[str]:
@@ -220,12 +228,14 @@ def drop(admin_url: str, kinds_keys: Sequence[tuple[str, str]]) -> list[str]:
 
 def desired_model(statements: Sequence[Statement], admin_url: str,
                   schemas: Sequence[str] | None, key: str,
-                  full: Callable[[], Model]) -> Model:
-    """The canonical model of ``statements`` from the cached shadow database ``key`` on
-    ``admin_url``'s server. ``full`` is the uncached way: it runs when the statements do
-    not apply (it says where they fail), and its errors are the caller's."""
+                  full: Callable[[], Model], timeout: float = DEFAULT_TIMEOUT) -> Model:
+    """The canonical model of ``statements`` (vetted: see sources/vet.py) from the cached
+    shadow database ``key`` on ``admin_url``'s server, built in the sandbox. ``full`` is
+    the uncached way: it runs when the statements do not apply (it says where they fail),
+    and its errors are the caller's."""
     name = database_name("shadow", key)
-    with _locked(admin_url, name) as admin:
+    with _locked(admin_url, name, timeout) as box:
+        admin = box.admin
         state = _state(admin, name)
         old = state.get("statements") if state else None
         known = {e[0]: e for e in old} if old else {}
@@ -234,10 +244,11 @@ def desired_model(statements: Sequence[Statement], admin_url: str,
             model = _saved_model(admin_url, name, state, schemas)
             if model is not None:
                 return model
-            with connect(_url(admin_url, name)) as conn:
+            with box.connect(name) as conn:
                 return _read_model(conn, admin_url, name, state["token"], schemas)
         if old is not None:
-            with connect(_url(admin_url, name), autocommit=False) as conn:
+            with box.connect(name, autocommit=False) as conn, \
+                    watchdog(conn, watchdog_seconds(timeout, len(statements))):
                 reread = _swap(conn, old, entries, statements)
                 if reread is not None:
                     token = _record(conn, name, {"statements": entries})
@@ -249,21 +260,18 @@ def desired_model(statements: Sequence[Statement], admin_url: str,
                     _save_model(admin_url, name, token, schemas, model)
                     return model
                 conn.rollback()
-        _recreate(admin, name)
-        with connect(_url(admin_url, name), autocommit=False) as conn:
+        _recreate(box, name)
+        with box.connect(name, autocommit=False) as conn:
             try:
                 with one_build_at_a_time(admin):
-                    if statements:
-                        conn.execute(";\n".join(s.text for s in statements).encode(),  # type: ignore[arg-type]
-                                     prepare=False)
+                    apply_script(conn, statements, timeout)
                     token = _record(conn, name, {"statements": entries})
                     conn.commit()
             except psycopg.Error:
                 conn.rollback()
             else:
                 return _read_model(conn, admin_url, name, token, schemas)
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
+        box.drop_database(name)
     # Outside the locks: the uncached way takes the build lock too.
     return full()  # says which statement PostgreSQL rejects, and where
 
@@ -461,25 +469,27 @@ def _detach(conn: psycopg.Connection, tables: set[tuple[str, ...]],
 
 def replayed_model(migrations: Sequence[Any], admin_url: str,
                    schemas: Sequence[str] | None, key: str,
-                   apply: Callable[[psycopg.Connection, Any], None]) -> Model:
+                   apply: Callable[[psycopg.Connection, Any], None],
+                   timeout: float = DEFAULT_TIMEOUT) -> Model:
     """The model the migrations produce, from a cached database that has the first of
     them applied already (migrations are only appended): apply the rest. A migration that
-    changed or went away means a rebuild."""
+    changed or went away means a rebuild. The migrations run in the sandbox."""
     name = database_name("replay", key)
     done_now = [[m.name, m.checksum] for m in migrations]
-    with _locked(admin_url, name) as admin:
+    with _locked(admin_url, name, timeout) as box:
+        admin = box.admin
         state = _state(admin, name)
         done = state.get("migrations") if state else None
         fresh = done is None or done != done_now[:len(done)]
         if fresh:
-            _recreate(admin, name)
+            _recreate(box, name)
             done = []
         elif len(done) == len(migrations):
             model = _saved_model(admin_url, name, state, schemas)
             if model is not None:
                 return model
         try:
-            with connect(_url(admin_url, name)) as conn:
+            with box.connect(name) as conn:
                 token = None if fresh or state is None else state.get("token")
                 with one_build_at_a_time(admin):
                     for m in migrations[len(done):]:
@@ -491,6 +501,5 @@ def replayed_model(migrations: Sequence[Any], admin_url: str,
                 return _read_model(conn, admin_url, name, token, schemas)
         except BaseException:
             # A failed migration may have left part of itself (one without a transaction).
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
+            box.drop_database(name)
             raise

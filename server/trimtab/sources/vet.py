@@ -1,0 +1,196 @@
+"""Which statements of a schema file or a migration may reach the sandboxed shadow.
+
+A schema file is code from a repository: it reaches dry runs, status, the editor and the
+studio before anyone reviews it. The shadow is built by a role that cannot leave its
+database (sources/shadow.py); this pass refuses, before anything is sent, what has no
+business in a schema definition, with the file, line and reason, so that a hostile or
+mistaken file fails clearly instead of meeting a permission error halfway through.
+
+- Cluster-level statements (roles, databases, tablespaces, ALTER SYSTEM, subscriptions)
+  would act outside the database; a schema file never needs them.
+- Statements that run code or move data at apply time (DO, CALL, SELECT, DML, COPY, LOAD,
+  maintenance commands, SET ROLE / SESSION AUTHORIZATION, LISTEN/NOTIFY...) describe no
+  schema object.
+- Session settings that pg_dump writes (``SET statement_timeout = 0``...) are accepted and
+  not sent: the sandbox's own timeouts hold in the shadow. A statement that names one of
+  those settings anywhere else (a function's SET clause, set_config in a body) is refused,
+  since it could lift the timeouts.
+
+Migrations may hold data changes (they run in the sandbox, where that is harmless); only
+the cluster-level statements are kept from their replay, and they are reported, never
+dropped silently (they change nothing the schema model holds).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from trimtab.errors import SchemaError
+
+# Settings the sandbox owns while it builds a shadow.
+GUARDED_SETTINGS = ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout",
+                    "idle_session_timeout", "transaction_timeout",
+                    "client_connection_check_interval")
+_GUARDED = re.compile(r"(?<![\w$])(?:" + "|".join(GUARDED_SETTINGS) + r")(?![\w$])", re.I)
+
+# Comments and blanks before and between the leading words.
+_SKIP = re.compile(r"(?:\s+|--[^\n\r]*|/\*(?:[^*]|\*(?!/))*\*/)+")
+_WORD = re.compile(r"[A-Za-z_]+")
+
+
+def head(text: str, n: int = 4) -> list[str]:
+    """The first ``n`` words of a statement, lower case, past comments."""
+    words: list[str] = []
+    pos = 0
+    while len(words) < n:
+        m = _SKIP.match(text, pos)
+        if m:
+            pos = m.end()
+        w = _WORD.match(text, pos)
+        if not w:
+            break
+        words.append(w.group().lower())
+        pos = w.end()
+    return words
+
+
+_CLUSTER_OBJECTS = {"role", "user", "group", "database", "tablespace", "subscription"}
+_CLUSTER_REASON = ("acts outside the database: roles, databases, tablespaces and "
+                   "subscriptions are not part of a schema")
+_RUNS_CODE = {
+    "do": "runs code when applied",
+    "call": "runs a procedure when applied",
+    "select": "runs a query when applied",
+    "with": "runs a query when applied",
+    "values": "runs a query when applied",
+    "table": "runs a query when applied",
+    "insert": "changes data", "update": "changes data", "delete": "changes data",
+    "merge": "changes data", "truncate": "changes data",
+    "copy": "reads or writes data outside the schema",
+    "load": "loads a shared library into the server",
+    "vacuum": "is maintenance, not a schema definition",
+    "analyze": "is maintenance, not a schema definition",
+    "analyse": "is maintenance, not a schema definition",
+    "cluster": "is maintenance, not a schema definition",
+    "reindex": "is maintenance, not a schema definition",
+    "checkpoint": "is maintenance, not a schema definition",
+    "refresh": "runs a query when applied",
+    "listen": "is a session command", "notify": "is a session command",
+    "unlisten": "is a session command", "lock": "is a session command",
+    "prepare": "runs code when applied", "execute": "runs code when applied",
+    "deallocate": "is a session command", "discard": "is a session command",
+    "import": "reads a foreign server",
+    "reassign": "acts on every database of a role",
+}
+_TRANSACTION = {"begin", "commit", "rollback", "end", "abort", "start", "savepoint",
+                "release"}
+# pg_dump's way to clear the search path: a SELECT that only sets a setting.
+_SET_CONFIG = re.compile(r"\s*select\s+(?:pg_catalog\s*\.\s*)?set_config\s*\(\s*'([a-z_.]+)'"
+                         r"\s*,\s*'(?:[^']|'')*'\s*,\s*(?:true|false)\s*\)\s*;?\s*$", re.I)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    send: bool  # reaches the shadow
+    reason: str | None = None  # why it is refused (None: accepted)
+
+
+def judge(text: str, *, migration: bool = False) -> Verdict:
+    """Whether one statement may reach the shadow. ``migration``: a migration's statement
+    in a replay, where data changes may run (the sandbox's privileges stop the rest) and
+    only cluster-level statements and the sandbox's own settings are left out."""
+    w = head(text)
+    if not w:
+        return Verdict(True)
+    first = w[0]
+    second = w[1] if len(w) > 1 else ""
+    if first in ("create", "alter", "drop", "comment") and _cluster_level(w) or \
+            first in ("grant", "revoke") and _membership(text):
+        return Verdict(False, None if migration else _CLUSTER_REASON)
+    if first in ("set", "reset"):
+        v = _session(w)
+        return Verdict(v.send) if migration and not v.send else v
+    if first == "select" and (m := _SET_CONFIG.match(text)):
+        setting = m.group(1).lower()
+        if setting in GUARDED_SETTINGS:
+            return Verdict(False, None)
+        if setting in ("role", "session_authorization") and not migration:
+            return Verdict(False, "changes the role the statements run as")
+        return Verdict(True)
+    if migration:
+        return Verdict(True)
+    if first == "alter" and second == "system":
+        return Verdict(False, "changes the server's configuration")
+    if first in _TRANSACTION:
+        # The shadow runs the file in a transaction of its own.
+        return Verdict(False, None)
+    if first in _RUNS_CODE:
+        return Verdict(False, _RUNS_CODE[first])
+    if first == "security" and second == "label":
+        return Verdict(False, "needs a label provider loaded into the server")
+    if _GUARDED.search(text):
+        return Verdict(False, "changes a timeout the sandbox keeps while it builds the shadow")
+    return Verdict(True)
+
+
+def _cluster_level(w: list[str]) -> bool:
+    rest = w[1:]
+    if w[0] == "comment":  # COMMENT ON ROLE / DATABASE / TABLESPACE
+        return len(rest) > 1 and rest[0] == "on" and rest[1] in _CLUSTER_OBJECTS
+    if rest[:1] == ["user"] and rest[1:2] == ["mapping"]:
+        return False  # USER MAPPING: a foreign server's login, inside the database
+    if rest[:1] == ["default"] and rest[1:2] == ["privileges"]:
+        return False
+    return bool(rest) and rest[0] in _CLUSTER_OBJECTS
+
+
+_ON = re.compile(r"(?<![\w$\"])on(?![\w$\"])", re.I)
+
+
+def _membership(text: str) -> bool:
+    """GRANT role TO role (no ON clause): a change of role membership, server-wide."""
+    return _ON.search(text) is None
+
+
+def _session(w: list[str]) -> Verdict:
+    rest = [x for x in w[1:] if x not in ("session", "local")] if w[0] == "set" else w[1:]
+    if w[0] == "set" and w[1:3] == ["session", "authorization"]:
+        return Verdict(False, "changes the role the statements run as")
+    name = rest[0] if rest else ""
+    if name in ("role", "session_authorization") or w[1:3] == ["session", "authorization"]:
+        return Verdict(False, "changes the role the statements run as")
+    if name == "all":
+        return Verdict(False, "resets the sandbox's settings")
+    if name in GUARDED_SETTINGS or name == "transaction":
+        return Verdict(False, None)  # pg_dump writes these; the sandbox's values hold
+    return Verdict(True)
+
+
+def for_schema(statements: Sequence[object]) -> list[object]:
+    """The schema statements to send to the shadow (``sqlfile.Statement``s); the first one
+    that has no place in a schema definition raises SchemaError at its file and line."""
+    out = []
+    for st in statements:
+        text: str = st.text  # type: ignore[attr-defined]
+        v = judge(text)
+        if v.reason is not None:
+            span = st.span  # type: ignore[attr-defined]
+            words = " ".join(head(text, 3)).upper()
+            raise SchemaError(
+                f"{words} {v.reason}: trimtab does not run it outside an explicit push",
+                file=span.file, line=span.line, column=span.column,
+                obj=" ".join(text.split()[:4]),
+                hint="a schema file declares objects (tables, types, functions, views...); "
+                     "move this statement to a migration or a seed file")
+        if v.send:
+            out.append(st)
+    return out
+
+
+def left_out_of_replay(statements: Sequence[object]) -> list[int]:
+    """Indexes of a migration's statements that its replay in the sandbox leaves out
+    (cluster-level ones, and the settings the sandbox keeps)."""
+    return [i for i, st in enumerate(statements)
+            if not judge(st.text, migration=True).send]  # type: ignore[attr-defined]

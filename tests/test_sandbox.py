@@ -1,0 +1,284 @@
+"""The schema file is untrusted code: whatever it holds, reading it (push --dry-run, status,
+the language server, the studio) leaves the cluster, the target's rows and the server's
+configuration as they were. Two walls: statements with no place in a schema are refused
+before anything is sent (sources/vet.py), and what runs at apply time runs as a role that
+cannot leave its scratch database, under timeouts (sources/shadow.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from lsprotocol import types as t
+from pytest_lsp import LanguageClient
+
+from tests.conftest import PgServer
+from tests.test_cli_push import run
+from tests.test_lsp import client, has, open_doc, until, workspace  # noqa: F401
+from tests.test_studio_api import Client, _insight, _project
+from trimtab.config import load_config
+from trimtab.sources.shadow import SANDBOX_ROLE, SHADOW_PREFIX
+from trimtab.sources.vet import judge
+from trimtab.studio import Server
+
+
+def _one(url: str, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        cur = conn.execute(query, params)  # type: ignore[arg-type]
+        return cur.fetchall() if cur.description else []
+
+
+def cluster_state(admin_url: str, db_url: str) -> dict[str, Any]:
+    """What a hostile schema file would change: roles and their powers, databases, the
+    server's configuration file, the target's rows."""
+    return {
+        "roles": _one(admin_url, "SELECT rolname, rolsuper, rolcreaterole FROM pg_roles "
+                                 "WHERE rolname <> %s ORDER BY 1", (SANDBOX_ROLE,)),
+        # (trimtab's kept shadow databases aside: they belong to the sandbox)
+        "databases": _one(admin_url, "SELECT datname FROM pg_database WHERE NOT "
+                                     "starts_with(datname, 'trimtab_cache_') ORDER BY 1"),
+        "auto_conf": _one(admin_url, "SELECT name, setting FROM pg_file_settings WHERE "
+                                     "sourcefile LIKE '%%postgresql.auto.conf' ORDER BY 1"),
+        "rows": _one(db_url, "SELECT id, v FROM canary ORDER BY id"),
+        "memberships": _one(admin_url, "SELECT roleid::regrole::text, member::regrole::text "
+                                       "FROM pg_auth_members ORDER BY 1, 2"),
+    }
+
+
+@pytest.fixture
+def target(db_url: str, admin_url: str, project: Path) -> Iterator[str]:
+    """A target database with rows in it, and the cluster's state before the test."""
+    _one(db_url, "CREATE TABLE canary (id int PRIMARY KEY, v text)")
+    _one(db_url, "INSERT INTO canary VALUES (1, 'a'), (2, 'b')")
+    before = cluster_state(admin_url, db_url)
+    yield db_url
+    assert cluster_state(admin_url, db_url) == before
+    assert _one(admin_url, "SELECT datname FROM pg_database WHERE starts_with(datname, %s)",
+                (SHADOW_PREFIX,)) == []
+
+
+CANARY = "CREATE TABLE canary (id int PRIMARY KEY, v text);\n"
+
+
+def dry_run(project: Path, db_url: str, schema: str) -> Any:
+    (project / "schema.sql").write_text(CANARY + schema)
+    return run(project, "push", "--url", db_url, "--dry-run")
+
+
+# Refused before anything is sent: (statement, words of the reason).
+REFUSED = [
+    ("DROP DATABASE {db}", "acts outside the database"),
+    ("CREATE ROLE intruder SUPERUSER LOGIN", "acts outside the database"),
+    ("ALTER ROLE postgres PASSWORD 'x'", "acts outside the database"),
+    ("GRANT pg_execute_server_program TO PUBLIC", "acts outside the database"),
+    ("CREATE TABLESPACE t LOCATION '/tmp'", "acts outside the database"),
+    ("ALTER SYSTEM SET work_mem = '77MB'", "changes the server's configuration"),
+    ("COPY (SELECT 1) TO PROGRAM 'touch {marker}'", "reads or writes data"),
+    ("DO $$ BEGIN EXECUTE 'DELETE FROM canary'; END $$", "runs code when applied"),
+    ("SELECT pg_sleep(1e9)", "runs a query when applied"),
+    ("DELETE FROM canary", "changes data"),
+    ("LOAD 'auto_explain'", "loads a shared library"),
+    ("SET ROLE postgres", "changes the role"),
+    ("SET SESSION AUTHORIZATION postgres", "changes the role"),
+    ("VACUUM", "maintenance"),
+    ("CREATE SUBSCRIPTION s CONNECTION 'dbname=x' PUBLICATION p", "acts outside the database"),
+    ("CREATE FUNCTION f() RETURNS int LANGUAGE sql SET statement_timeout = 0 "
+     "AS $$ SELECT 1 $$", "changes a timeout"),
+]
+
+
+@pytest.mark.parametrize(("statement", "why"), REFUSED, ids=[s[:28] for s, _ in REFUSED])
+def test_statements_outside_a_schema_are_refused_at_their_line(
+        project: Path, target: str, tmp_path: Path, statement: str, why: str) -> None:
+    marker = tmp_path / "ran"
+    db = psycopg.conninfo.conninfo_to_dict(target)["dbname"]
+    r = dry_run(project, target, statement.format(db=db, marker=marker) + ";\n")
+    assert r.returncode == 1
+    assert "schema.sql:2:" in r.stderr and why in r.stderr, r.stderr
+    assert not marker.exists()
+
+
+# Past the first wall: code that runs at apply time (a materialized view's query calls a
+# function), trying what a superuser could do. The role it runs as cannot.
+ESCAPES = [
+    "EXECUTE 'CREATE ROLE intruder SUPERUSER LOGIN'",
+    "EXECUTE 'ALTER ROLE ' || quote_ident(session_user) || ' SUPERUSER'",
+    "EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', 'touch {marker}')",
+    "EXECUTE 'CREATE EXTENSION dblink'",
+    "PERFORM pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid()",
+    "EXECUTE 'GRANT pg_execute_server_program TO ' || quote_ident(current_user)",
+    "PERFORM set_config('role', 'postgres', false)",
+    "PERFORM pg_read_file('postgresql.conf')",
+]
+
+
+@pytest.mark.parametrize("body", ESCAPES, ids=[e[:30] for e in ESCAPES])
+def test_code_run_at_apply_time_cannot_leave_the_shadow(
+        project: Path, target: str, tmp_path: Path, body: str) -> None:
+    marker = tmp_path / "ran"
+    schema = (
+        "CREATE FUNCTION escape() RETURNS int LANGUAGE plpgsql AS $f$\n"
+        f"BEGIN {body.format(marker=marker)}; RETURN 1; END $f$;\n"
+        "CREATE MATERIALIZED VIEW m AS SELECT escape() AS x;\n")
+    r = dry_run(project, target, schema)
+    assert r.returncode == 1, r.stdout
+    assert "schema.sql:" in r.stderr
+    assert any(w in r.stderr for w in ("permission denied", "must be", "not allowed",
+                                        "security-restricted")), r.stderr
+    assert not marker.exists()
+
+
+def test_a_statement_that_never_ends_is_stopped(project: Path, target: str,
+                                                admin_url: str) -> None:
+    with (project / "trimtab.toml").open("a") as f:
+        f.write("shadow_timeout = 1\n")
+    r = dry_run(project, target,
+                "CREATE FUNCTION forever() RETURNS int LANGUAGE plpgsql AS $f$\n"
+                "BEGIN LOOP END LOOP; END $f$;\n"
+                "CREATE MATERIALIZED VIEW m AS SELECT forever() AS x;\n")
+    assert r.returncode == 1
+    assert "schema.sql:4:" in r.stderr and "ran longer than the shadow allows" in r.stderr
+    # No backend of the sandbox is left spinning.
+    assert _one(admin_url, "SELECT count(*) FROM pg_stat_activity WHERE usename = %s",
+                (SANDBOX_ROLE,)) == [(0,)]
+
+
+def test_timeouts_lifted_from_inside_are_still_enforced(project: Path, target: str,
+                                                        admin_url: str) -> None:
+    # The setting's name is built at run time, so no reading of the text can see it: the
+    # watchdog in trimtab's process stops the statement all the same.
+    with (project / "trimtab.toml").open("a") as f:
+        f.write("shadow_timeout = 1\n")
+    r = dry_run(project, target,
+                "CREATE FUNCTION lift() RETURNS int LANGUAGE plpgsql AS $f$\n"
+                "BEGIN PERFORM set_config('statement' || '_timeout', '0', false);\n"
+                "PERFORM set_config('client_connection' || '_check_interval', '0', false);\n"
+                "RETURN 1; END $f$;\n"
+                "CREATE FUNCTION forever() RETURNS int LANGUAGE plpgsql AS $f$\n"
+                "BEGIN LOOP END LOOP; END $f$;\n"
+                "CREATE MATERIALIZED VIEW a AS SELECT lift() AS x;\n"
+                "CREATE MATERIALIZED VIEW b AS SELECT forever() AS x;\n")
+    assert r.returncode == 1
+    assert "schema.sql:9:" in r.stderr and "ran longer than the shadow allows" in r.stderr
+    assert _one(admin_url, "SELECT count(*) FROM pg_stat_activity WHERE usename = %s",
+                (SANDBOX_ROLE,)) == [(0,)]
+
+
+def test_a_scratch_database_left_by_a_crash_is_dropped_next_time(
+        project: Path, target: str, admin_url: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {SHADOW_PREFIX}1_dead")  # type: ignore[arg-type]
+    (project / "trimtab.toml").write_text('schema = "schema.sql"\nshadow_cache = false\n')
+    r = dry_run(project, target, "CREATE TABLE t (id int);\n")
+    assert r.returncode == 0, r.stderr
+    # (the fixture checks no trimtab_shadow_* database is left)
+
+
+def test_the_pg_dump_preamble_is_accepted(project: Path, target: str) -> None:
+    r = dry_run(project, target,
+                "SET statement_timeout = 0;\nSET lock_timeout = 0;\n"
+                "SET idle_in_transaction_session_timeout = 0;\n"
+                "SET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\n"
+                "SELECT pg_catalog.set_config('search_path', '', false);\n"
+                "SET check_function_bodies = false;\nSET xmloption = content;\n"
+                "SET client_min_messages = warning;\nSET row_security = off;\n"
+                "BEGIN;\nCREATE TABLE public.t (id integer);\nCOMMIT;\n")
+    assert r.returncode == 0, r.stderr
+    assert "CREATE TABLE public.t" in r.stdout
+
+
+def test_without_createrole_the_shadow_moves_to_the_embedded_server_and_says_so(
+        tmp_path_factory: pytest.TempPathFactory, db_url: str, pg_server: PgServer) -> None:
+    if not pg_server.embedded:
+        pytest.skip("logs in without a password: needs the embedded test server")
+    project = Path(tmp_path_factory.mktemp("no-createrole", numbered=True))
+    (project / "trimtab.toml").write_text('schema = "schema.sql"\n')
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("DO $$ BEGIN CREATE ROLE trimtab_nocreaterole LOGIN CREATEDB; "
+                     "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        conn.execute(CANARY)
+        conn.execute("GRANT SELECT ON canary TO trimtab_nocreaterole")
+    url = db_url.replace("postgres@", "trimtab_nocreaterole@", 1)
+    assert url != db_url
+    try:
+        (project / "schema.sql").write_text(CANARY + "CREATE TABLE t (id int);\n")
+        r = run(project, "push", "--url", url, "--dry-run", "--json")
+        assert r.returncode == 0, r.stderr
+        assert "built on the embedded server" in r.stdout
+        assert "CREATE TABLE public.t" in r.stdout
+    finally:
+        run(project, "db", "stop")
+
+
+async def test_the_language_server_reads_a_hostile_schema_in_the_sandbox(
+        client: LanguageClient, workspace: Path, db_url: str, admin_url: str) -> None:  # noqa: F811
+    roles = _one(admin_url, "SELECT rolname FROM pg_roles ORDER BY 1")
+    uri = open_doc(client, workspace / "schema.sql",
+                   "CREATE TABLE users (id int PRIMARY KEY);\n"
+                   "CREATE FUNCTION escape() RETURNS int LANGUAGE plpgsql AS $f$\n"
+                   "BEGIN EXECUTE 'CREATE ROLE intruder SUPERUSER'; RETURN 1; END $f$;\n"
+                   "CREATE MATERIALIZED VIEW m AS SELECT escape() AS x;\n")
+    diags = await until(client, uri, lambda ds: any("permission denied" in d.message
+                                                    for d in ds))
+    assert any(d.severity == t.DiagnosticSeverity.Error for d in diags)
+    assert _one(admin_url, "SELECT rolname FROM pg_roles WHERE rolname <> %s ORDER BY 1",
+                (SANDBOX_ROLE,)) == [r for r in roles if r[0] != SANDBOX_ROLE]
+
+
+def test_the_studio_reads_a_hostile_schema_in_the_sandbox(
+        db_url: str, admin_url: str, tmp_path: Path) -> None:
+    _one(db_url, "CREATE TABLE canary (id int PRIMARY KEY, v text)")
+    _one(db_url, "INSERT INTO canary VALUES (1, 'a')")
+    before = cluster_state(admin_url, db_url)
+    root = _project(tmp_path, CANARY + "ALTER SYSTEM SET work_mem = '77MB';\n")
+    server = Server(load_config(root, url=db_url), read_only=True).start()
+    try:
+        data = _insight(Client(server))
+        assert not data["plan"]["ok"]
+        assert "changes the server's configuration" in data["plan"]["error"], data["plan"]
+        (root / "schema.sql").write_text(
+            CANARY + "CREATE FUNCTION escape() RETURNS int LANGUAGE plpgsql AS $f$\n"
+            "BEGIN EXECUTE 'DELETE FROM public.canary'; RETURN 1; END $f$;\n"
+            "CREATE MATERIALIZED VIEW m AS SELECT escape() AS x;\n")
+        c = Client(server)
+        c.get("/api/trimtab", refresh="1")
+        data = _insight(c)
+        assert data["plan"]["ok"], data["plan"]  # its own canary in the shadow
+    finally:
+        server.stop()
+    assert cluster_state(admin_url, db_url) == before
+
+
+@pytest.mark.parametrize("statement", [
+    "CREATE TABLE t (id int)", "create or replace view v as select 1",
+    "COMMENT ON TABLE t IS 'x'", "GRANT SELECT ON t TO app", "ALTER DEFAULT PRIVILEGES "
+    "GRANT SELECT ON TABLES TO app", "CREATE USER MAPPING FOR app SERVER s",
+    "SET search_path = app, public", "CREATE EXTENSION IF NOT EXISTS citext",
+    "CREATE POLICY p ON t USING (true)", "SELECT pg_catalog.set_config('search_path', '', false)",
+])
+def test_schema_definitions_pass(statement: str) -> None:
+    v = judge(statement)
+    assert v.send and v.reason is None
+
+
+def test_a_migration_replay_keeps_cluster_statements_out_and_says_so(
+        project: Path, target: str) -> None:
+    (project / "schema.sql").write_text(CANARY)
+    folder = project / "migrations"
+    assert run(project, "generate", "--url", target).returncode == 0
+    (project / "schema.sql").write_text(CANARY + "CREATE TABLE t (id int);\n")
+    custom = run(project, "generate", "--custom", "--name", "roles", "--url", target)
+    assert custom.returncode == 0, custom.stderr
+    sql_file = next(folder.glob("0001_*.sql"))
+    sql_file.write_text("CREATE ROLE intruder SUPERUSER;\n--> statement-breakpoint\n"
+                        "DELETE FROM canary;\n--> statement-breakpoint\n"
+                        "CREATE TABLE t (id int);\n")
+    r = run(project, "status", "--url", target)
+    assert r.returncode == 0, r.stderr
+    assert f"{sql_file}:1: CREATE ROLE intruder SUPERUSER" in r.stdout.replace("\n", " ") or \
+        "not replayed in the sandboxed shadow" in r.stdout, r.stdout
+    assert "every change is in a migration" in r.stdout
+
