@@ -530,7 +530,7 @@ def _create_in_place(conn: psycopg.Connection, cfg: Config, current: Model,
     if current.unmanaged or cfg.managed_schemas is not None or not source.statements or \
             any(o.key[0] != "schema" for o in current.objects()):
         return None
-    statements = vet.for_schema(source.statements)
+    statements = vet.for_schema(source.statements, shadow=False)
     conn.execute("SAVEPOINT trimtab_create_in_place")
     try:
         conn.execute(";\n".join(s.text for s in statements).encode(),  # type: ignore[attr-defined]

@@ -140,6 +140,7 @@ class Sandbox:
         self.admin = admin
         self.admin_url = admin_url
         self.timeout = timeout
+        self.owner: str = admin.execute("SELECT current_user").fetchone()[0]  # type: ignore[index]
 
     def create_database(self, name: str) -> None:
         try:
@@ -173,7 +174,7 @@ class Sandbox:
             self.admin.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
                 sql.Identifier(SANDBOX_ROLE), sql.Literal(hashed.decode())))
             try:
-                return psycopg.connect(url, autocommit=autocommit,
+                conn = psycopg.connect(url, autocommit=autocommit,
                                        connect_timeout=CONNECT_TIMEOUT, prepare_threshold=None)
             except psycopg.OperationalError as e:
                 first = str(e).strip().splitlines()[0] if str(e).strip() else str(e)
@@ -184,6 +185,11 @@ class Sandbox:
                          "or set shadow_database_url") from None
         finally:
             self.admin.execute("SELECT pg_advisory_unlock(%s)", (_AUTH_LOCK,))
+        # Grants to the role that owns the objects on the target are no grants there.
+        conn.execute("SELECT set_config('trimtab.owner', %s, false)", (self.owner,))
+        if not autocommit:
+            conn.commit()
+        return conn
 
 
 def _without_password(text: str, password: str) -> str:

@@ -23,6 +23,7 @@ dropped silently (they change nothing the schema model holds).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -168,9 +169,30 @@ def _session(w: list[str]) -> Verdict:
     return Verdict(True)
 
 
-def for_schema(statements: Sequence[object]) -> list[object]:
-    """The schema statements to send to the shadow (``sqlfile.Statement``s); the first one
-    that has no place in a schema definition raises SchemaError at its file and line."""
+_NAME = r'(?:"(?:[^"]|"")*"|[^\W\d][\w$]*)'
+_OWNER_TO = re.compile(rf"\s*alter\s+[a-z ]+?\s+{_NAME}(?:\s*\.\s*{_NAME})?(?:\s*\([^()]*\))?"
+                       rf"\s+owner\s+to\s+{_NAME}\s*", re.I)
+_SCHEMA_AUTHORIZATION = re.compile(
+    rf"(\s*create\s+schema\s+(?:if\s+not\s+exists\s+)?{_NAME})\s+authorization\s+{_NAME}\s*",
+    re.I)
+
+
+def _in_shadow(text: str) -> str | None:
+    """The statement as the sandbox runs it: owners are not part of the schema model, and
+    the sandbox cannot give its objects away (pg_dump writes ALTER ... OWNER TO for every
+    object), so those are left out and CREATE SCHEMA's AUTHORIZATION dropped."""
+    if _OWNER_TO.fullmatch(text):
+        return None
+    if m := _SCHEMA_AUTHORIZATION.fullmatch(text):
+        return m.group(1)
+    return text
+
+
+def for_schema(statements: Sequence[object], *, shadow: bool = True) -> list[object]:
+    """The schema statements to send to the shadow (``sqlfile.Statement``s, as the sandbox
+    runs them; not ``shadow``: as they are, for a push that runs the file itself); the
+    first one that has no place in a schema definition raises SchemaError at its file and
+    line."""
     out = []
     for st in statements:
         text: str = st.text  # type: ignore[attr-defined]
@@ -184,8 +206,11 @@ def for_schema(statements: Sequence[object]) -> list[object]:
                 obj=" ".join(text.split()[:4]),
                 hint="a schema file declares objects (tables, types, functions, views...); "
                      "move this statement to a migration or a seed file")
-        if v.send:
+        if v.send and not shadow:
             out.append(st)
+        elif v.send and (shadow_text := _in_shadow(text)) is not None:
+            out.append(st if shadow_text == text else
+                       dataclasses.replace(st, text=shadow_text))  # type: ignore[type-var]
     return out
 
 
