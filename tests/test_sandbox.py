@@ -294,3 +294,42 @@ def test_owners_in_a_pg_dump_schema_do_not_stop_the_sandbox(project: Path, targe
     assert r.returncode == 0, r.stderr
     assert "CREATE SCHEMA app" in r.stdout and "CREATE TABLE app.t" in r.stdout
     assert "GRANT" not in r.stdout  # the owner's own privileges: nothing to grant
+
+
+def _available(admin_url: str, name: str) -> bool:
+    return bool(_one(admin_url, "SELECT 1 FROM pg_available_extensions WHERE name = %s",
+                     (name,)))
+
+
+def test_an_extension_the_sandbox_may_not_create_is_created_for_it_first(
+        project: Path, target: str, admin_url: str) -> None:
+    if not _available(admin_url, "vector"):
+        pytest.skip("pgvector is not installed on this server")
+    # pgvector is not a trusted extension: only a superuser may create it.
+    r = dry_run(project, target,
+                "CREATE SCHEMA ext;\nCREATE EXTENSION vector SCHEMA ext;\n"
+                "CREATE EXTENSION citext;\n"
+                "CREATE TABLE items (id int PRIMARY KEY, v ext.vector(3), name citext);\n")
+    assert r.returncode == 0, r.stderr
+    assert "CREATE EXTENSION" in r.stdout and "ext.vector(3)" in r.stdout
+
+
+def test_an_extension_that_reaches_outside_is_refused(project: Path, target: str,
+                                                      admin_url: str) -> None:
+    if not _available(admin_url, "dblink"):
+        pytest.skip("dblink is not installed on this server")
+    r = dry_run(project, target, "CREATE EXTENSION dblink;\n")
+    assert r.returncode == 1
+    assert "schema.sql:2:" in r.stderr and "reaches outside the database" in r.stderr
+
+
+def test_a_replayed_migration_may_create_an_untrusted_extension(
+        project: Path, target: str, admin_url: str) -> None:
+    if not _available(admin_url, "vector"):
+        pytest.skip("pgvector is not installed on this server")
+    schema = CANARY + "CREATE EXTENSION vector;\nCREATE TABLE items (v vector(3));\n"
+    (project / "schema.sql").write_text(schema)
+    assert run(project, "generate", "--url", target).returncode == 0
+    r = run(project, "status", "--url", target)
+    assert r.returncode == 0, r.stderr
+    assert "every change is in a migration" in r.stdout, r.stdout

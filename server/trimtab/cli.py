@@ -184,6 +184,8 @@ def _push(args: argparse.Namespace) -> int:
                   f"as drop + create; add `{escape(engine.hint_comment(c, cfg.drizzle))}` to "
                   "rename)")
     if args.dry_run:
+        for note in result.notes:  # stdout is the SQL alone
+            err.print(f"[dim]note:[/] {escape(note)}")
         if plan:
             sys.stdout.write(_commented_sql(plan))
         return 1 if (args.exit_code and plan) else 0

@@ -7,6 +7,7 @@ repeats a change a hand-written migration already made) and drift compares again
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -30,14 +31,40 @@ def replay(folder: Folder, admin_url: str, schemas: Sequence[str] | None = None,
     last replay applies only the migrations added since. Cluster-level statements are
     left out (see ``left_out``)."""
     migrations = [m for m in folder.migrations if only is None or m.name in only]
+    extensions, migrations = _extensions_first(admin_url, migrations)
     apply = functools.partial(_apply, timeout=timeout)
     if cache_key is not None:
         return shadowcache.replayed_model(migrations, admin_url, schemas, cache_key, apply,
-                                          timeout)
-    with shadow.scratch_connection(admin_url, timeout) as conn:
+                                          timeout, extensions)
+    with shadow.scratch_connection(admin_url, timeout, extensions) as conn:
         for m in migrations:
             apply(conn, m)
         return introspect(conn, schemas)
+
+
+def _extensions_first(admin_url: str, migrations: list[Migration]
+                      ) -> tuple[list[shadow.Extension], list[Migration]]:
+    """The extensions the admin creates before the replay (see shadow.extensions_first),
+    and the migrations rewritten to expect them."""
+    statements = [st for m in migrations for st in m.statements]
+    if not any(vet.head(st.text, 2) == ["create", "extension"] for st in statements):
+        return [], migrations
+    with shadow.connect(admin_url) as admin:
+        first, rewritten, outside = shadow.extensions_first(admin, statements)
+    owner = [m for m in migrations for _ in m.statements]
+    if outside:
+        i, name = outside[0]
+        raise SchemaError(
+            f"migration {owner[i].name} creates the extension {name}, which reaches outside "
+            "the database: trimtab does not create it in the sandboxed replay",
+            file=str(owner[i].path), line=statements[i].line,
+            hint="set shadow_database_url to a server where it may run")
+    out, pos = [], 0
+    for m in migrations:
+        n = len(m.statements)
+        out.append(dataclasses.replace(m, statements=tuple(rewritten[pos:pos + n])))
+        pos += n
+    return first, out
 
 
 def left_out(folder: Folder) -> list[str]:

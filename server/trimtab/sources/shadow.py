@@ -9,12 +9,15 @@ that both sides are rendered by the same PostgreSQL version.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import secrets
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TypeVar
 
 import psycopg
 from psycopg import sql
@@ -234,17 +237,135 @@ def drop_leaked(box: Sandbox) -> list[str]:
     return names
 
 
+# -- extensions the sandbox may not create -------------------------------------------------
+#
+# A role that is not a superuser creates only *trusted* extensions; pgvector, PostGIS and
+# many others are not. The admin role creates those in the fresh scratch database before the
+# sandbox has run anything there: an extension's script runs with the creator's privileges,
+# and objects planted beforehand in its schema could capture its calls. Extensions whose
+# purpose is to reach outside the database are never created.
+
+REACH_OUTSIDE = frozenset({
+    "dblink", "postgres_fdw", "file_fdw", "adminpack", "plpython3u", "plpythonu",
+    "plpython2u", "plperlu", "pltclu", "pljava", "pg_net", "http", "aws_s3", "aws_lambda",
+    "log_fdw", "mysql_fdw", "oracle_fdw", "tds_fdw", "mongo_fdw", "redis_fdw", "multicorn",
+    "pg_cron", "pg_background", "dblink_fdw",
+})
+_NAME = r'(?:"(?:[^"]|"")*"|[^\W\d][\w$]*)'
+_CREATE_EXTENSION = re.compile(
+    rf"(\s*create\s+extension\s+)(if\s+not\s+exists\s+)?({_NAME})(?:\s+with)?"
+    rf"(?:\s+schema\s+({_NAME}))?(?:\s+version\s+({_NAME}|'(?:[^']|'')*'))?(?:\s+cascade)?\s*",
+    re.I)
+_COMMENT_EXTENSION = re.compile(
+    rf"\s*comment\s+on\s+extension\s+({_NAME})\s+is\s+('(?:[^']|'')*'|null)\s*", re.I)
+_CREATE_SCHEMA = re.compile(rf"(\s*create\s+schema\s+)(if\s+not\s+exists\s+)?({_NAME})(.*)",
+                            re.I | re.S)
+
+
+def _ident(name: str) -> str:
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name.lower()
+
+
+@dataclass(frozen=True)
+class Extension:
+    """An extension the admin creates in a fresh scratch database for the sandbox."""
+
+    name: str
+    schema: str | None
+    version: str | None  # as written: an identifier or a quoted literal
+    comment: str | None = None  # a COMMENT ON EXTENSION, which needs its owner
+
+
+T = TypeVar("T")
+
+
+def extensions_first(admin: psycopg.Connection, statements: Sequence[T]
+                     ) -> tuple[list[Extension], list[T], list[tuple[int, str]]]:
+    """Which of ``statements``' extensions the admin must create first (the ones the server
+    will not let the sandbox create), the statements rewritten to expect them (``IF NOT
+    EXISTS``), and (index, name) of those that reach outside the database."""
+    found = [(i, m) for i, st in enumerate(statements)
+             if (m := _CREATE_EXTENSION.fullmatch(st.text))]  # type: ignore[attr-defined]
+    if not found:
+        return [], list(statements), []
+    names = sorted({_ident(m.group(3)) for _, m in found})
+    sandboxed = dict(admin.execute(
+        "SELECT name, bool_or(trusted OR NOT superuser) FROM pg_available_extension_versions "
+        "WHERE name = ANY(%s) GROUP BY name", (names,)).fetchall())
+    first: list[Extension] = []
+    outside: list[tuple[int, str]] = []
+    out = list(statements)
+    for i, m in found:
+        name = _ident(m.group(3))
+        if name not in sandboxed or sandboxed[name]:
+            continue  # unknown to the server (PostgreSQL will say so), or the sandbox's own
+        if name in REACH_OUTSIDE or name.endswith("_fdw"):
+            outside.append((i, name))
+            continue
+        first.append(Extension(name, _ident(m.group(4)) if m.group(4) else None, m.group(5)))
+        if not m.group(2):
+            text = out[i].text  # type: ignore[attr-defined]
+            out[i] = dataclasses.replace(  # type: ignore[type-var]
+                out[i], text=m.group(1) + "IF NOT EXISTS " + text[m.end(1):])
+    schemas = {e.schema for e in first if e.schema}
+    by_name = {e.name: k for k, e in enumerate(first)}
+    for i, st in enumerate(out):
+        text = st.text  # type: ignore[attr-defined]
+        if (m := _CREATE_SCHEMA.fullmatch(text)) and not m.group(2) and \
+                _ident(m.group(3)) in schemas:
+            out[i] = dataclasses.replace(  # type: ignore[type-var]
+                st, text=m.group(1) + "IF NOT EXISTS " + text[m.end(1):])
+        elif (m := _COMMENT_EXTENSION.fullmatch(text)) and _ident(m.group(1)) in by_name:
+            # Only the extension's owner may comment on it: the admin does, with it.
+            k = by_name[_ident(m.group(1))]
+            comment = None if m.group(2).lower() == "null" else \
+                m.group(2)[1:-1].replace("''", "'")
+            first[k] = dataclasses.replace(first[k], comment=comment)
+            out[i] = dataclasses.replace(st, text="SELECT 1")  # type: ignore[type-var]
+    return first, out, outside
+
+
+def create_extensions(box: Sandbox, dbname: str, extensions: Sequence[Extension]) -> None:
+    """Create ``extensions`` in ``dbname`` as the admin role; call it before the sandbox
+    runs anything there."""
+    if not extensions:
+        return
+    url = psycopg.conninfo.make_conninfo(box.admin_url, dbname=dbname)
+    with connect(url) as conn:
+        for e in extensions:
+            if e.schema:
+                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}").format(
+                    sql.Identifier(e.schema), sql.Identifier(SANDBOX_ROLE)))
+            query = sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(e.name))
+            if e.schema:
+                query = sql.SQL("{} SCHEMA {}").format(query, sql.Identifier(e.schema))
+            if e.version:
+                version = (e.version[1:-1].replace("''", "'") if e.version.startswith("'")
+                           else _ident(e.version))
+                query = sql.SQL("{} VERSION {}").format(query, sql.Literal(version))
+            try:
+                conn.execute(sql.SQL("{} CASCADE").format(query))
+            except psycopg.Error:
+                # Not here, or not this version: the sandbox's own CREATE EXTENSION will
+                # meet the same error at its line.
+                continue
+            conn.execute(sql.SQL("COMMENT ON EXTENSION {} IS {}").format(
+                sql.Identifier(e.name), sql.Literal(e.comment)))
+
+
 @contextmanager
-def scratch_connection(admin_url: str, timeout: float = DEFAULT_TIMEOUT
-                       ) -> Iterator[psycopg.Connection]:
+def scratch_connection(admin_url: str, timeout: float = DEFAULT_TIMEOUT,
+                       extensions: Sequence[Extension] = ()) -> Iterator[psycopg.Connection]:
     """A connection, as the sandbox role, to an empty database created for it on
-    ``admin_url``'s server; the database is dropped afterwards, whatever happens. The
-    server's build lock is held meanwhile (see one_build_at_a_time)."""
+    ``admin_url``'s server (with ``extensions`` created first); the database is dropped
+    afterwards, whatever happens. The server's build lock is held meanwhile (see
+    one_build_at_a_time)."""
     name = f"{SHADOW_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
     with sandbox(admin_url, timeout) as box, one_build_at_a_time(box.admin):
         drop_leaked(box)
         box.create_database(name)
         try:
+            create_extensions(box, name, extensions)
             with box.connect(name) as conn:
                 yield conn
         finally:
@@ -314,12 +435,33 @@ def _mentioned_at(text: str, message: str) -> int | None:
     return hit.start() + 1 if hit else None
 
 
+def schema_extensions(admin_url: str, statements: Sequence[Statement]
+                      ) -> tuple[list[Extension], list[Statement]]:
+    """The schema's extensions the admin creates first, and the statements that expect
+    them; SchemaError for one that reaches outside the database."""
+    if not any(_CREATE_EXTENSION.fullmatch(st.text) for st in statements):
+        return [], list(statements)
+    with connect(admin_url) as admin:
+        first, out, outside = extensions_first(admin, statements)
+    if outside:
+        i, name = outside[0]
+        span = statements[i].span
+        raise SchemaError(
+            f"the extension {name} reaches outside the database: trimtab does not create it "
+            "in the sandboxed shadow", file=span.file, line=span.line, column=span.column,
+            obj=f"extension {name}",
+            hint="set shadow_database_url to a server where it may run, or keep it out of "
+                 "the schema file")
+    return first, out
+
+
 def desired_model(statements: Sequence[Statement], admin_url: str,
                   schemas: Sequence[str] | None = None,
                   timeout: float = DEFAULT_TIMEOUT) -> Model:
     """Apply ``statements`` (vetted: see sources/vet.py) to a fresh scratch database on
     ``admin_url``'s server, in the sandbox, and read the result back."""
-    with scratch_connection(admin_url, timeout) as conn:
+    extensions, statements = schema_extensions(admin_url, statements)
+    with scratch_connection(admin_url, timeout, extensions) as conn:
         try:
             apply_script(conn, statements, timeout)
         except psycopg.Error:
@@ -328,6 +470,6 @@ def desired_model(statements: Sequence[Statement], admin_url: str,
             return introspect(conn, schemas)
     # Rejected, or it needs statements that cannot run in a transaction block (CREATE INDEX
     # CONCURRENTLY): again in a clean database, one statement at a time, to say which.
-    with scratch_connection(admin_url, timeout) as conn:
+    with scratch_connection(admin_url, timeout, extensions) as conn:
         apply_statements(conn, statements, timeout)
         return introspect(conn, schemas)

@@ -40,11 +40,14 @@ from trimtab.model import Model
 from trimtab.sources.introspect import introspect
 from trimtab.sources.shadow import (
     DEFAULT_TIMEOUT,
+    Extension,
     Sandbox,
     apply_script,
     connect,
+    create_extensions,
     one_build_at_a_time,
     sandbox,
+    schema_extensions,
     watchdog,
     watchdog_seconds,
 )
@@ -234,6 +237,7 @@ def desired_model(statements: Sequence[Statement], admin_url: str,
     the uncached way: it runs when the statements do not apply (it says where they fail),
     and its errors are the caller's."""
     name = database_name("shadow", key)
+    extensions, statements = schema_extensions(admin_url, statements)
     with _locked(admin_url, name, timeout) as box:
         admin = box.admin
         state = _state(admin, name)
@@ -261,6 +265,7 @@ def desired_model(statements: Sequence[Statement], admin_url: str,
                     return model
                 conn.rollback()
         _recreate(box, name)
+        create_extensions(box, name, extensions)
         with box.connect(name, autocommit=False) as conn:
             try:
                 with one_build_at_a_time(admin):
@@ -470,7 +475,8 @@ def _detach(conn: psycopg.Connection, tables: set[tuple[str, ...]],
 def replayed_model(migrations: Sequence[Any], admin_url: str,
                    schemas: Sequence[str] | None, key: str,
                    apply: Callable[[psycopg.Connection, Any], None],
-                   timeout: float = DEFAULT_TIMEOUT) -> Model:
+                   timeout: float = DEFAULT_TIMEOUT,
+                   extensions: Sequence[Extension] = ()) -> Model:
     """The model the migrations produce, from a cached database that has the first of
     them applied already (migrations are only appended): apply the rest. A migration that
     changed or went away means a rebuild. The migrations run in the sandbox."""
@@ -480,9 +486,13 @@ def replayed_model(migrations: Sequence[Any], admin_url: str,
         admin = box.admin
         state = _state(admin, name)
         done = state.get("migrations") if state else None
-        fresh = done is None or done != done_now[:len(done)]
+        made = sorted({e.name for e in extensions})
+        # The admin creates extensions only before the sandbox has run anything there.
+        fresh = done is None or done != done_now[:len(done)] or \
+            not set(made) <= set(state.get("extensions", []) if state else [])
         if fresh:
             _recreate(box, name)
+            create_extensions(box, name, extensions)
             done = []
         elif len(done) == len(migrations):
             model = _saved_model(admin_url, name, state, schemas)
@@ -495,9 +505,9 @@ def replayed_model(migrations: Sequence[Any], admin_url: str,
                     for m in migrations[len(done):]:
                         apply(conn, m)
                         done.append([m.name, m.checksum])
-                        token = _record(conn, name, {"migrations": done})
+                        token = _record(conn, name, {"migrations": done, "extensions": made})
                 if token is None:  # none yet: still a state
-                    token = _record(conn, name, {"migrations": done})
+                    token = _record(conn, name, {"migrations": done, "extensions": made})
                 return _read_model(conn, admin_url, name, token, schemas)
         except BaseException:
             # A failed migration may have left part of itself (one without a transaction).
