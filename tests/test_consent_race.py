@@ -252,3 +252,20 @@ async def test_the_editor_push_is_refused_too(editor: LanguageClient, lsp_worksp
     assert result["error"]["changed"] == [{"change": "drop column public.t.email",
                                            "code": "drops-column", "consented": 1, "now": 3}]
     assert sql("SELECT count(email) FROM t") == [(3,)]
+
+
+def test_a_plan_split_for_a_new_enum_value_holds_its_locks_again(
+        project: Path, db_url: str, sql: SqlRunner) -> None:
+    # A new enum value used in the same plan makes push commit the value first; the
+    # data-losing rest then runs in a second transaction, which locks and counts again.
+    sql("CREATE TYPE mood AS ENUM ('ok'); CREATE TABLE t (id int, m mood, email text);"
+        "INSERT INTO t VALUES (1, 'ok', 'a')")
+    result = push(project, db_url, "CREATE TYPE mood AS ENUM ('ok', 'new');"
+                                   "CREATE TABLE t (id int, m mood DEFAULT 'new');",
+                  consent=lambda plan: True)
+    assert result.applied
+    assert any("enum value(s) in a transaction of their own" in n for n in result.notes)
+    [h] = [h for h in result.plan.hazards if h.code == "drops-column"]
+    assert h.count == 1
+    assert sql("SELECT column_default FROM information_schema.columns WHERE table_name = 't'"
+               " AND column_name = 'm'") == [("'new'::mood",)]

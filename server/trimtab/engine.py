@@ -565,6 +565,10 @@ def _lock(conn: psycopg.Connection, tables: list[str], timeout: float, applied: 
             "using the table, and the changes that lose data must hold it alone",
             hint="Run push again once that session is done (pg_stat_activity shows it).",
         ) from None
+    except psycopg.Error as e:  # dropped meanwhile, no privilege to lock it, ...
+        conn.rollback()
+        raise DatabaseError(f"{applied}: could not lock {', '.join(tables)}: "
+                            f"{e.diag.message_primary or e}") from None
 
 
 def _outgrown(before: Plan, now: Plan) -> list[tuple[Step, Hazard, Hazard]]:
