@@ -521,12 +521,13 @@ def _hold(conn: psycopg.Connection, plan: Plan, *, recount: bool, timeout: float
     consent covers the counts shown, not what arrived while the question was read. The
     plan with the counts that hold now; ConsentOutdated (rolled back) when one grew.
     A plan that loses nothing costs no round trip here."""
-    if not any(h.category == Category.DATA_LOSS for h in plan.hazards):
+    losses = [h for h in plan.hazards if h.category == Category.DATA_LOSS]
+    if not losses:
         return plan
     tables = loss_tables(conn, plan)
     if tables:
         _lock(conn, tables, lock_timeout, applied)
-    if not recount:
+    if not recount or all(h.count is None for h in losses):  # nothing counted to compare
         return plan
     now = recount_losses(conn, plan, timeout=timeout)
     grown = _outgrown(plan, now)
