@@ -18,6 +18,7 @@ from trimtab import embedded
 from trimtab.config import Config, pooler_warning, redact
 from trimtab.errors import (
     ConfigError,
+    ConsentOutdated,
     ConsentRequired,
     DatabaseError,
     PlanError,
@@ -33,8 +34,8 @@ from trimtab.migrations.replay import left_out, replay
 from trimtab.migrations.runner import MigrateResult
 from trimtab.model import Model
 from trimtab.plan import Change, Kind, Plan, Step, build_plan
-from trimtab.plan.changes import Category
-from trimtab.plan.hazards import classify_plan, measure
+from trimtab.plan.changes import Category, Hazard
+from trimtab.plan.hazards import classify_plan, loss_tables, measure, recount_losses
 from trimtab.plan.idempotent import idempotent_script
 from trimtab.plan.renames import Rename, candidates, resolve_hints
 from trimtab.sources import shadow, shadowcache, vet
@@ -477,7 +478,7 @@ def _replay_cache(cfg: Config, what: str) -> str | None:
 
 def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
          force: bool = False, renames: RenameQuestion | None = None,
-         measure_timeout: float = 2.0) -> PushResult:
+         measure_timeout: float = 2.0, lock_timeout: float = 5.0) -> PushResult:
     """Make the target database match the schema file, in one transaction.
 
     The plan is computed, and its hazards measured, inside the same transaction that
@@ -485,7 +486,11 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
     settled by the schema file's hints, then ``renames``, then ``force`` (drop + create).
     Changes that would fail on existing rows are refused (WouldFail), even with ``force``.
     A plan that loses data needs ``force`` or a ``consent`` that says yes; otherwise
-    ConsentRequired and nothing applied.
+    ConsentRequired and nothing applied. Other sessions keep writing while the consent is
+    asked: before applying, the tables the data-loss changes count are locked (waiting at
+    most ``lock_timeout`` seconds: DatabaseError) and counted again, and a count that grew
+    past the one agreed to is refused (ConsentOutdated, nothing applied). ``force`` agrees
+    to any loss, so it locks without counting again.
     """
     target = resolve_target(cfg)
     source = read_source(cfg)
@@ -514,8 +519,90 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
                 hint="Re-run with --force to apply it, or change the schema file.",
             )
         started = time.perf_counter()
-        notes += _apply(conn, plan)
+
+        def hold(applied: str) -> Plan:
+            return _hold(conn, plan, recount=not force, timeout=measure_timeout,
+                         lock_timeout=lock_timeout, applied=applied)
+        plan, applied_notes = _apply(conn, plan, hold)
+        notes += applied_notes
     return PushResult(plan, target, True, time.perf_counter() - started, notes)
+
+
+def _hold(conn: psycopg.Connection, plan: Plan, *, recount: bool, timeout: float,
+          lock_timeout: float, applied: str) -> Plan:
+    """Lock the tables whose rows the plan's data-loss hazards counted, so that nobody
+    adds rows between the count and the change, then (``recount``) count again: the
+    consent covers the counts shown, not what arrived while the question was read. The
+    plan with the counts that hold now; ConsentOutdated (rolled back) when one grew.
+    A plan that loses nothing costs no round trip here."""
+    losses = [h for h in plan.hazards if h.category == Category.DATA_LOSS]
+    if not losses:
+        return plan
+    tables = loss_tables(conn, plan)
+    if tables:
+        _lock(conn, tables, lock_timeout, applied)
+    if not recount or all(h.count is None for h in losses):  # nothing counted to compare
+        return plan
+    now = recount_losses(conn, plan, timeout=timeout)
+    grown = _outgrown(plan, now)
+    if not grown:
+        return now
+    conn.rollback()
+    lines = [f"{applied}: other sessions wrote after the plan was measured, and "
+             f"{len(grown)} change{'s' if len(grown) != 1 else ''} would now lose more "
+             "than was shown and agreed to"]
+    lines += [f"  - {before.text} when measured, {_counted(after)} now"
+              for _, before, after in grown]
+    raise ConsentOutdated(
+        "\n".join(lines) + "\n",
+        changed=[{"change": step.change.describe(), "code": before.code,
+                  "consented": before.count, "now": after.count}
+                 for step, before, after in grown],
+        hint="Run push again to see the plan with the counts as they are now.")
+
+
+def _lock(conn: psycopg.Connection, tables: list[str], timeout: float, applied: str) -> None:
+    """ACCESS EXCLUSIVE, which each data-loss change takes anyway: taking it up front (not
+    a weaker lock upgraded later, which can deadlock with a reader) costs nothing more.
+    A table another session keeps busy is a clear error after ``timeout`` seconds, not a
+    wait that queues every later query on the table behind this one."""
+    try:
+        conn.execute(  # one round trip; DEFAULT restores the session's own setting
+            f"SET LOCAL lock_timeout = {max(1, round(timeout * 1000))}; "
+            f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE; "
+            "SET LOCAL lock_timeout = DEFAULT")
+    except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected):
+        conn.rollback()
+        shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5
+                                         else "")
+        raise DatabaseError(
+            f"{applied}: could not lock {shown} within {timeout:g} s: another session is "
+            "using the table, and the changes that lose data must hold it alone",
+            hint="Run push again once that session is done (pg_stat_activity shows it).",
+        ) from None
+    except psycopg.Error as e:  # dropped meanwhile, no privilege to lock it, ...
+        conn.rollback()
+        raise DatabaseError(f"{applied}: could not lock {', '.join(tables)}: "
+                            f"{e.diag.message_primary or e}") from None
+
+
+def _outgrown(before: Plan, now: Plan) -> list[tuple[Step, Hazard, Hazard]]:
+    """The data-loss hazards whose count grew past the one shown. A count that was
+    unknown (consent to any amount) cannot grow; one that cannot be counted again can."""
+    grown = []
+    for step, again in zip(before.steps, now.steps, strict=True):
+        for h, h2 in zip(step.hazards, again.hazards, strict=True):
+            if h.category != Category.DATA_LOSS or h.count is None:
+                continue
+            if h2.count is None or h2.count > h.count:
+                grown.append((step, h, h2))
+    return grown
+
+
+def _counted(h: Hazard) -> str:
+    if h.count is None:
+        return "not countable"
+    return f"{'~' if h.estimate else ''}{'at least ' if h.at_least else ''}{h.count:,}"
 
 
 def _create_in_place(conn: psycopg.Connection, cfg: Config, current: Model,
@@ -550,12 +637,16 @@ def _version_notes(current: Model, desired: Model) -> tuple[str, ...]:
             "target's version",)
 
 
-def _apply(conn: psycopg.Connection, plan: Plan) -> tuple[str, ...]:
-    """Run the plan in the connection's open transaction and commit; roll back on error."""
+def _apply(conn: psycopg.Connection, plan: Plan, hold: Callable[[str], Plan],
+           ) -> tuple[Plan, tuple[str, ...]]:
+    """Run the plan in the connection's open transaction and commit; roll back on error.
+    ``hold`` runs first in the transaction that loses data (see _hold); given what is
+    applied if it refuses, it returns the plan with the counts that hold."""
     try:
+        held = hold("nothing was applied")
         _run_steps(conn, plan.steps)
         conn.commit()
-        return ()
+        return held, ()
     except psycopg.errors.UnsafeNewEnumValueUsage:
         conn.rollback()
     # A new enum value cannot be used in the transaction that adds it: add the values
@@ -564,10 +655,12 @@ def _apply(conn: psycopg.Connection, plan: Plan) -> tuple[str, ...]:
     rest = [s for s in plan.steps if s.change.kind != Kind.ADD_ENUM_VALUE]
     _run_steps(conn, first)
     conn.commit()
+    # The rollback let the locks go: take them again for the changes that lose data.
+    held = hold(f"only the {len(first)} new enum value(s) were added")
     _run_steps(conn, rest)
     conn.commit()
-    return (f"added {len(first)} enum value(s) in a transaction of their own: PostgreSQL "
-            "cannot use a new enum value in the transaction that adds it",)
+    return held, (f"added {len(first)} enum value(s) in a transaction of their own: "
+                  "PostgreSQL cannot use a new enum value in the transaction that adds it",)
 
 
 def _run_steps(conn: psycopg.Connection, steps: list[Step] | tuple[Step, ...]) -> None:

@@ -98,6 +98,20 @@ class RenameRequired(ConsentRequired):
         return {**super().as_dict(), "candidates": self.candidates}
 
 
+class ConsentOutdated(ConsentRequired):
+    """Between the count a consent was given for and the apply, other sessions wrote: the
+    plan would now lose more than was agreed to. Nothing was applied. ``changed`` lists
+    each change with the count consented to and the count now."""
+
+    def __init__(self, message: str, *, changed: list[dict[str, Any]] | None = None,
+                 **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.changed = changed or []
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "changed": self.changed}
+
+
 class WouldFail(TrimtabError):
     """The database holds rows the plan cannot apply to: refused, even with --force."""
 

@@ -411,11 +411,12 @@ class _Clock:
 
 
 def measure(conn: psycopg.Connection, plan: Plan, *, timeout: float = 2.0,
-            budget: float = 15.0) -> Plan:
+            budget: float = 15.0, only: Callable[[Hazard], bool] | None = None) -> Plan:
     """The plan with every hazard measured on ``conn``'s database (the database the plan
     will run on, before it runs). Each count runs in a savepoint under a statement timeout
     of ``timeout`` seconds (and all of them within ``budget``); past it, the planner's
-    estimates are used, marked as such. Works inside the caller's open transaction."""
+    estimates are used, marked as such. Works inside the caller's open transaction.
+    ``only``: measure (again, from scratch) just the hazards it picks; the rest are kept."""
     if not plan.hazards:
         return plan
     clock = _Clock(timeout, time.monotonic() + budget)
@@ -428,11 +429,52 @@ def measure(conn: psycopg.Connection, plan: Plan, *, timeout: float = 2.0,
                 if not step.hazards:
                     steps.append(step)
                     continue
-                hazards = tuple(_measure_one(conn, step, h, names, clock) for h in step.hazards)
+                hazards = tuple(_measure_one(conn, step, h, names, clock)
+                                if only is None or only(h) else h for h in step.hazards)
                 steps.append(replace(step, hazards=hazards))
         finally:
             conn.execute("SELECT set_config('statement_timeout', %s, true)", (saved,))
     return replace(plan, steps=tuple(steps))
+
+
+def recount_losses(conn: psycopg.Connection, plan: Plan, *, timeout: float = 2.0,
+                   budget: float = 15.0) -> Plan:
+    """The plan with its data-loss hazards counted again (the others as they were): push
+    does this under the locks of ``loss_tables``, after the consent, to check the answer
+    still covers what would be lost."""
+    return measure(conn, plan, timeout=timeout, budget=budget,
+                   only=lambda h: h.category == Category.DATA_LOSS)
+
+
+def loss_tables(conn: psycopg.Connection, plan: Plan) -> list[str]:
+    """The tables whose rows the plan's data-loss hazards count, by the names they have
+    now, quoted and sorted (one order for every push, so two cannot deadlock on it):
+    locked, nobody can add rows to them between the count and the change. A dropped
+    sequence is not among them (LOCK TABLE refuses sequences; its DROP locks it)."""
+    names = _OldNames(plan)
+    found: set[str] = set()
+    schemas: set[str] = set()
+    for step in plan.steps:
+        ch = step.change
+        for h in step.hazards:
+            if h.category != Category.DATA_LOSS:
+                continue
+            if h.code in ("drops-table", "drops-column"):
+                found.add(names.table(ch.target[1], ch.target[2]))
+            elif h.code == "narrows-type":
+                found.add(names.table_of(ch.parent))
+            elif h.code == "drops-enum-value":
+                found.update(names.table(schema, table) for schema, table, *_ in ch.parent)
+            elif h.code == "drops-schema":
+                schemas.add(ch.target[1])
+    if schemas:  # what _p_drop_schema counts (a materialized view takes no inserts)
+        rows = conn.execute(
+            "SELECT format('%%I.%%I', n.nspname, c.relname) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p')", (sorted(schemas),)
+        ).fetchall()
+        found.update(r[0] for r in rows)
+    return sorted(found)
 
 
 class _OldNames:
@@ -468,6 +510,7 @@ def _measure_one(conn: psycopg.Connection, step: Step, h: Hazard, names: _OldNam
     probe = _PROBES.get(h.code)
     if probe is None:
         return h
+    h = replace(h, count=None, estimate=False, at_least=False, detail=None)  # a recount
     try:
         return probe(conn, step.change, h, names, clock)
     except _Unmeasurable as e:
