@@ -145,3 +145,25 @@ def test_a_drizzle_schema_with_a_nul_is_refused(tmp_path: Path) -> None:
     assert (e.value.file, e.value.line, e.value.column) == (str(root / "src" / "schema.ts"),
                                                              2, 56)
     assert "NUL" in e.value.message
+
+
+# -- a syntax error in a migration of several statements -----------------------------------------
+
+BROKEN = (b"CREATE TABLE a (id int);\n"
+          b"CREATE TABLE b (\n"
+          b"  id int,);\n"
+          b"CREATE TABLE c (id int);\n")
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["status"], ["generate"],
+                                     ["reset", "--yes", "--migrations"]])
+def test_a_syntax_error_in_a_migration_is_postgres_message_with_its_place(
+        project: Path, db_url: str, command: list[str]) -> None:
+    write(project, "CREATE TABLE a (id int);\nCREATE TABLE b (id int);\n"
+                   "CREATE TABLE c (id int);\n")
+    hand_written_folder(project, ("0000_init", BROKEN))
+    r = run(project, *command, "--url", db_url)
+    refused_at(r, "0000_init.sql:3:", 'syntax error at or near ")"',
+               "statement 2 of 3 (line 2)", "statement: CREATE TABLE b (")
+    assert "savepoint" not in r.stderr
+    assert tables(db_url) == []
