@@ -167,3 +167,21 @@ def test_a_syntax_error_in_a_migration_is_postgres_message_with_its_place(
                "statement 2 of 3 (line 2)", "statement: CREATE TABLE b (")
     assert "savepoint" not in r.stderr
     assert tables(db_url) == []
+
+
+# -- a schema file that declares nothing ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["", "-- nothing here yet\n/* still nothing */\n"])
+def test_an_empty_schema_file_does_not_drop_every_table_silently(project: Path, db_url: str,
+                                                                 text: str) -> None:
+    write(project, "CREATE TABLE a (id int);\nCREATE TABLE b (id int);\n")
+    assert run(project, "push", "--url", db_url).returncode == 0
+    write(project, text)
+    r = run(project, "push", "--url", db_url)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "declares no objects" in " ".join(r.stderr.split())
+    assert tables(db_url) == ["a", "b"]
+    forced = run(project, "push", "--url", db_url, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert tables(db_url) == []

@@ -34,7 +34,7 @@ from trimtab.migrations.runner import MigrateResult
 from trimtab.model import Model
 from trimtab.plan import Change, Kind, Plan, Step, build_plan
 from trimtab.plan.changes import Category
-from trimtab.plan.hazards import classify_plan, measure
+from trimtab.plan.hazards import classify_plan, declares_nothing, measure
 from trimtab.plan.idempotent import idempotent_script
 from trimtab.plan.renames import Rename, candidates, resolve_hints
 from trimtab.sources import shadow, shadowcache
@@ -518,6 +518,8 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
         plan, notes, undecided = plan_changes(current, desired, source, decide=renames,
                                               force=force, ask=not dry_run)
         plan = measure(conn, plan, timeout=measure_timeout)
+        if _declares_nothing(desired):
+            plan = declares_nothing(plan, _source_name(cfg))
         notes += _version_notes(current, desired)
         if not plan or dry_run:
             conn.rollback()
@@ -534,6 +536,27 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
         started = time.perf_counter()
         notes += _apply(conn, plan)
     return PushResult(plan, target, True, time.perf_counter() - started, notes)
+
+
+def _declares_nothing(desired: Model) -> bool:
+    """The desired schema has no object of its own (the public schema is always there)."""
+    return all(o.key == ("schema", "public") for o in desired.objects())
+
+
+def _source_name(cfg: Config) -> str:
+    """The schema file or folder, as the user named it (relative to the project)."""
+    files = schema_files(cfg)
+    if len(files) == 1:
+        path, kind = Path(files[0]), "file"
+    elif cfg.schema_path.is_dir():
+        path, kind = cfg.schema_path, "folder"
+    else:
+        return "the schema files"
+    try:
+        shown = str(path.resolve().relative_to(cfg.root.resolve()))
+    except ValueError:
+        shown = str(path)
+    return f"the schema {kind} {shown}"
 
 
 def _create_in_place(conn: psycopg.Connection, cfg: Config, current: Model,
