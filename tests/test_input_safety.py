@@ -9,13 +9,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from pytest_lsp import LanguageClient
 
 from tests.test_cli_push import run, tables, write
+from tests.test_lsp import change_doc, client, db, has, open_doc, until, workspace  # noqa: F401
 from trimtab import engine
 from trimtab.config import load_config
 from trimtab.errors import SchemaError
 from trimtab.migrations.folder import read_folder
-from trimtab.sources.sqlfile import read_schema
+from trimtab.sources.sqlfile import read_schema, split_statements, structural_model
 
 
 def hand_written_folder(project: Path, *files: tuple[str, bytes]) -> Path:
@@ -128,6 +130,28 @@ def test_an_unsaved_buffer_with_a_nul_is_an_error_not_a_cut(project: Path) -> No
     with pytest.raises(SchemaError) as e:
         engine.read_source(cfg, {path: "CREATE TABLE a (id int);\nCREATE TABLE b (id\x00 int);\n"})
     assert (e.value.file, e.value.line, e.value.column) == (path, 2, 19)
+
+
+def test_the_fast_reader_flags_a_nul_as_you_type() -> None:
+    statements = split_statements("CREATE TABLE a (id int);\n\x00CREATE TABLE b (id int);\n",
+                                  "schema.sql")
+    _, issues = structural_model(statements)
+    assert [(i.severity, i.span.line, i.span.column) for i in issues
+            if "NUL" in i.message] == [("error", 2, 1)]
+
+
+async def test_the_editor_shows_a_nul_in_an_unsaved_buffer_instead_of_a_cut(
+        client: LanguageClient, workspace: Path, db_url: str) -> None:  # noqa: F811
+    db(db_url, "CREATE TABLE users (id int PRIMARY KEY); CREATE TABLE posts (id int)")
+    text = "CREATE TABLE users (id int PRIMARY KEY);\nCREATE TABLE posts (id int);\n"
+    uri = open_doc(client, workspace / "schema.sql", text)
+    await until(client, uri, lambda ds: not ds)
+    # Cut at the NUL, the schema would lose posts and the plan would drop it.
+    change_doc(client, uri, 2, text.replace("\nCREATE TABLE posts", "\n\x00CREATE TABLE posts"))
+    diags = await until(client, uri, has("postgres", "NUL"))  # the exact path's finding
+    d = next(d for d in diags if d.code == "postgres")
+    assert (d.range.start.line, d.range.start.character) == (1, 0)
+    assert not [d.message for d in diags if d.code == "drops-table"]
 
 
 def test_a_drizzle_schema_with_a_nul_is_refused(tmp_path: Path) -> None:

@@ -658,6 +658,10 @@ def _lex(text: str) -> _Lexed:
         pos = restart
     for op, a in stack:
         errors.append((f"'{op}' is never closed", a, a + 1))
+    nul = text.find("\x00")
+    if nul >= 0:  # the exact path refuses the file (check_source); say so as the user types
+        errors.append(("NUL character: PostgreSQL would ignore everything after it", nul,
+                       nul + 1))
     return _Lexed(tuple(toks), tuple(errors))
 
 
