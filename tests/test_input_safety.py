@@ -154,20 +154,32 @@ async def test_the_editor_shows_a_nul_in_an_unsaved_buffer_instead_of_a_cut(
     assert not [d.message for d in diags if d.code == "drops-table"]
 
 
-def test_a_drizzle_schema_with_a_nul_is_refused(tmp_path: Path) -> None:
-    root = tmp_path / "app"
+def drizzle_project(root: Path, schema_ts: str) -> Path:
     (root / "src").mkdir(parents=True)
     (root / "drizzle.config.ts").write_text(
         'import { defineConfig } from "drizzle-kit";\n'
         'export default defineConfig({ dialect: "postgresql", schema: "./src/schema.ts" });\n')
     (root / "src" / "schema.ts").write_text(
-        'import { pgTable, text } from "drizzle-orm/pg-core";\n'
-        'export const t = pgTable("t", { note: text().default("a\x00b") });\n')
-    cfg = load_config(root)
+        'import { pgTable, text } from "drizzle-orm/pg-core";\n' + schema_ts)
+    return root / "src" / "schema.ts"
+
+
+def test_a_drizzle_schema_with_a_nul_is_refused(tmp_path: Path) -> None:
+    ts = drizzle_project(tmp_path / "app", 'export const t = pgTable("t", '
+                                           '{ note: text().default("a\x00b") });\n')
     with pytest.raises(SchemaError) as e:
-        engine.read_source(cfg)
-    assert (e.value.file, e.value.line, e.value.column) == (str(root / "src" / "schema.ts"),
-                                                             2, 56)
+        engine.read_source(load_config(tmp_path / "app"))
+    assert (e.value.file, e.value.line, e.value.column) == (str(ts), 2, 56)
+    assert "NUL" in e.value.message
+
+
+def test_a_nul_escape_in_a_drizzle_string_is_refused(tmp_path: Path) -> None:
+    ts = drizzle_project(tmp_path / "app", 'export const t = pgTable("t", '
+                                           '{ note: text().default("a\\0b") });\n'
+                                           'export const u = pgTable("u", { note: text() });\n')
+    with pytest.raises(SchemaError) as e:
+        engine.read_source(load_config(tmp_path / "app"))
+    assert (e.value.file, e.value.line) == (str(ts), 2)
     assert "NUL" in e.value.message
 
 
