@@ -98,6 +98,16 @@ def test_bytes_that_are_not_utf8_in_a_migration_are_refused(project: Path,
     assert tables(db_url) == []
 
 
+def test_check_names_a_nul_in_a_generated_migration(project: Path, db_url: str) -> None:
+    write(project, "CREATE TABLE a (id int);\n")
+    assert run(project, "generate", "--url", db_url).returncode == 0
+    path = project / "migrations" / "0000_init.sql"
+    path.write_bytes(path.read_bytes() + b"\x00CREATE TABLE b (id int);\n")
+    line = path.read_bytes().count(b"\n")
+    r = run(project, "check")
+    refused_at(r, f"0000_init.sql:{line}:", "NUL")
+
+
 def test_a_nul_in_the_seed_file_is_refused(project: Path, db_url: str) -> None:
     (project / "trimtab.toml").write_text('schema = "schema.sql"\nseed = "seed.sql"\n')
     write(project, "CREATE TABLE a (id int);\n")
