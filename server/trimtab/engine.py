@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,7 +35,13 @@ from trimtab.migrations.runner import MigrateResult
 from trimtab.model import Model
 from trimtab.plan import Change, Kind, Plan, Step, build_plan
 from trimtab.plan.changes import Category, Hazard
-from trimtab.plan.hazards import classify_plan, loss_tables, measure, recount_losses
+from trimtab.plan.hazards import (
+    classify_plan,
+    declares_nothing,
+    loss_tables,
+    measure,
+    recount_losses,
+)
 from trimtab.plan.idempotent import idempotent_script
 from trimtab.plan.renames import Rename, candidates, resolve_hints
 from trimtab.sources import shadow, shadowcache, vet
@@ -47,10 +53,14 @@ from trimtab.sources.introspect import introspect, row_count, table_sizes
 from trimtab.sources.snapshot import dump_snapshot, load_snapshot, snapshot_id
 from trimtab.sources.sqlfile import (
     META_COMMAND,
+    Issue,
     Span,
     Statement,
+    check_source,
+    decode_source,
     object_spans,
     read_schema,
+    read_source_file,
     split_statements,
 )
 
@@ -164,7 +174,9 @@ def read_source(cfg: Config, overrides: Mapping[str, str] | None = None) -> Sour
         for f in files:
             text = overrides.get(f)
             if text is None:
-                text = Path(f).read_text(encoding="utf-8-sig")
+                text = read_source_file(Path(f))
+            else:  # an editor's buffer: refused as the file would be, never cut short
+                check_source(text, f)
             statements += split_statements(text, f)
     texts = {}
     for f in files:
@@ -172,8 +184,8 @@ def read_source(cfg: Config, overrides: Mapping[str, str] | None = None) -> Sour
             texts[f] = overrides[f]
             continue
         try:
-            texts[f] = Path(f).read_text(encoding="utf-8-sig")
-        except OSError:
+            texts[f] = read_source_file(Path(f))
+        except SchemaError:
             continue
     hints, issues = find_hints(texts, statements)
     warnings = tuple(f"{i.span.file}:{i.span.line}: {i.message}" for i in issues)
@@ -186,15 +198,41 @@ def read_drizzle_schema(cfg: Config, overrides: Mapping[str, str] | None = None
     from trimtab.sources.drizzle import read_drizzle  # tree-sitter: only when needed
 
     texts: dict[str, str] = {}
+    refused: list[Issue] = []  # what cannot reach PostgreSQL intact: errors, never a cut
     for f in schema_files(cfg):
         if overrides and f in overrides:
             texts[f] = overrides[f]
+            try:
+                check_source(texts[f], f)
+            except SchemaError as e:
+                refused.append(_issue(e))
+                texts[f] = texts[f].encode("utf-8", "replace").decode()  # a lone surrogate
             continue
         try:
-            texts[f] = Path(f).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise SchemaError(f"cannot read the schema file: {e}", file=f) from None
-    return read_drizzle(texts, cfg.casing), texts
+            data = Path(f).read_bytes()
+        except OSError as e:
+            raise SchemaError(f"cannot read the schema file: {e.strerror or e}",
+                              file=f) from None
+        try:
+            texts[f] = decode_source(data, f, strip_bom=False)
+        except SchemaError as e:
+            refused.append(_issue(e))
+            texts[f] = data.decode("utf-8", "replace")  # still read, for the editor
+    ds = read_drizzle(texts, cfg.casing)
+    if not refused:  # a "\0" escape in a string puts a NUL into the DDL
+        refused = [Issue("this declares SQL with a NUL character (a \\0 or \\u0000 "
+                         "escape?): PostgreSQL would ignore everything after it", span,
+                         "error")
+                   for st, span in zip(ds.statements, ds.origins, strict=False)
+                   if "\x00" in st.text][:1]
+    if refused:
+        ds = replace(ds, issues=(*refused, *ds.issues))
+    return ds, texts
+
+
+def _issue(e: SchemaError) -> Issue:
+    line, column = e.line or 1, e.column or 1
+    return Issue(e.message, Span(e.file or "", line, column, line, column, 0, 0), "error")
 
 
 def _read_drizzle_source(cfg: Config, overrides: Mapping[str, str]) -> Source:
@@ -281,7 +319,7 @@ def snapshot_model(cfg: Config) -> Model | None:
     last = read_folder(cfg.migrations_dir).last_snapshot()
     if last is None:
         return None
-    return load_snapshot(last.read_text(encoding="utf-8"), str(last))[0]
+    return load_snapshot(read_source_file(last, strip_bom=False), str(last))[0]
 
 
 def plan_changes(current: Model, desired: Model, source: Source, *,
@@ -505,6 +543,8 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
         plan, notes, undecided = plan_changes(current, desired, source, decide=renames,
                                               force=force, ask=not dry_run)
         plan = measure(conn, plan, timeout=measure_timeout)
+        if _declares_nothing(desired):
+            plan = declares_nothing(plan, _source_name(cfg))
         notes += where + _version_notes(current, desired)
         if not plan or dry_run:
             conn.rollback()
@@ -603,6 +643,25 @@ def _counted(h: Hazard) -> str:
     if h.count is None:
         return "not countable"
     return f"{'~' if h.estimate else ''}{'at least ' if h.at_least else ''}{h.count:,}"
+def _declares_nothing(desired: Model) -> bool:
+    """The desired schema has no object of its own (the public schema is always there)."""
+    return all(o.key == ("schema", "public") for o in desired.objects())
+
+
+def _source_name(cfg: Config) -> str:
+    """The schema file or folder, as the user named it (relative to the project)."""
+    files = schema_files(cfg)
+    if len(files) == 1:
+        path, kind = Path(files[0]), "file"
+    elif cfg.schema_path.is_dir():
+        path, kind = cfg.schema_path, "folder"
+    else:
+        return "the schema files"
+    try:
+        shown = str(path.resolve().relative_to(cfg.root.resolve()))
+    except ValueError:
+        shown = str(path)
+    return f"the schema {kind} {shown}"
 
 
 def _create_in_place(conn: psycopg.Connection, cfg: Config, current: Model,
@@ -742,7 +801,7 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
                 f"  - {h.text}\n" for h in losing),
             hint="Re-run with --force to write it, or change the schema file.")
     last = folder.last_snapshot()
-    prev_id = snapshot_id(last.read_text(), str(last)) if last else ZERO_ID
+    prev_id = snapshot_id(read_source_file(last, strip_bom=False), str(last)) if last else ZERO_ID
     snapshot = dump_snapshot(desired, id=str(uuid.uuid4()), prev_id=prev_id)
     name = name or migration_name(plan, first=not folder.migrations)
     migration = write_migration(cfg.migrations_dir, name, plan.statements, snapshot)
@@ -901,6 +960,8 @@ def reset(cfg: Config, *, migrations: bool = False, force: bool = False) -> Rese
             f"refusing to reset {target.label}: it is not on this machine",
             hint="reset drops every managed object; pass --force if this really is a "
                  "development database")
+    # A seed file that cannot be read is refused before anything is dropped.
+    seed = _read_seed(cfg.seed_path) if cfg.seed_path is not None else None
     with shadow.connect(target.url, autocommit=False) as conn:
         current = _live(conn, cfg)
         public = {k: v for k, v in current.schemas.items() if k == ("schema", "public")}
@@ -916,18 +977,19 @@ def reset(cfg: Config, *, migrations: bool = False, force: bool = False) -> Rese
         changes, how = len(result.applied), "migrations"
     else:
         changes, how = len(push(cfg, force=True).plan.steps), "schema"
-    seeded = None
-    if cfg.seed_path is not None:
-        seeded = cfg.seed_path
-        _run_seed(target.url, cfg.seed_path)
-    return ResetResult(target, len(wipe.steps), how, changes, seeded)
+    if seed is not None:
+        _run_seed(target.url, seed)
+    return ResetResult(target, len(wipe.steps), how, changes, cfg.seed_path)
 
 
-def _run_seed(url: str, path: Path) -> None:
+def _read_seed(path: Path) -> list[Statement]:
     if not path.exists():
         raise ConfigError(f"seed file not found: {path}", file=str(path),
                           hint="fix `seed` in trimtab.toml")
-    statements = read_schema(path)
+    return read_schema(path)
+
+
+def _run_seed(url: str, statements: list[Statement]) -> None:
     with shadow.connect(url, autocommit=False) as conn:
         for st in statements:
             try:

@@ -6,10 +6,13 @@ leak from one into the next) are sent together, up to ``BATCH_STATEMENTS`` or
 statement is most of what a long migration costs beyond PostgreSQL's own work. When a group
 fails, it is rolled back to its savepoint and run again one statement at a time, so the
 error names the statement that failed, exactly as PostgreSQL reports it for that statement
-alone. Statements that may end, start or nest a transaction (COMMIT, SAVEPOINT, ...) or
-need a protocol of their own (COPY) always run alone, so a caller's check after each of
-them still holds. Outside a transaction (autocommit) every statement runs alone: several
-statements in one query would share one implicit transaction.
+alone. (A syntax error rejects the whole query before its ``SAVEPOINT`` runs: then each
+statement is sent alone to the aborted transaction, where it is parsed but cannot run, to
+find the one PostgreSQL cannot parse.) Statements that may end, start or nest a
+transaction (COMMIT, SAVEPOINT, ...) or need a protocol of their own (COPY) always run
+alone, so a caller's check after each of them still holds. Outside a transaction
+(autocommit) every statement runs alone: several statements in one query would share one
+implicit transaction.
 
 PostgreSQL 13 and later apply ``statement_timeout`` to each statement of such a query
 separately, so a group is never cut short where its statements alone would not be.
@@ -19,8 +22,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
+from typing import NoReturn
 
 import psycopg
+from psycopg import errors
 from psycopg.pq import TransactionStatus
 
 from trimtab.migrations.folder import MigrationStatement, is_plain_sql
@@ -99,11 +104,37 @@ def _group(conn: psycopg.Connection, statements: Sequence[MigrationStatement],
     try:
         conn.execute(query.encode(), prepare=False)  # type: ignore[arg-type]
         return
-    except psycopg.Error:
+    except psycopg.Error as e:
         if conn.broken:
             raise
+        error = e
     # Which statement failed, and PostgreSQL's error for it alone (its position too).
-    conn.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}".encode(), prepare=False)  # type: ignore[arg-type]
+    try:
+        conn.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}".encode(), prepare=False)  # type: ignore[arg-type]
+    except errors.InvalidSavepointSpecification:
+        _unparsable(conn, statements, group, error)
     for i in group:
         _one(conn, statements, i)
     conn.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}".encode(), prepare=False)  # type: ignore[arg-type]
+
+
+def _unparsable(conn: psycopg.Connection, statements: Sequence[MigrationStatement],
+                group: range, error: psycopg.Error) -> NoReturn:
+    """The group's query never ran, not even its SAVEPOINT: PostgreSQL parses a whole
+    query string before running any of it, so a syntax error anywhere rejects all of it
+    (and aborts the transaction). Send the statements alone: in the aborted transaction
+    each is still parsed first, so the one that does not parse fails with its own error
+    and position, and the others only meet "current transaction is aborted" (nothing
+    runs)."""
+    for i in group:
+        try:
+            conn.execute(statements[i].text.encode(), prepare=False)  # type: ignore[arg-type]
+        except errors.InFailedSqlTransaction:
+            continue
+        except psycopg.Error as e:
+            if conn.broken:
+                raise
+            raise StatementFailed(i, statements[i], e) from None
+    # Every statement parses alone (should not happen: plain statements join as they
+    # read); the group's error is still PostgreSQL's, placed on its first statement.
+    raise StatementFailed(group.start, statements[group.start], error)

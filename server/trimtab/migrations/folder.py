@@ -50,7 +50,7 @@ from typing import Any
 
 from trimtab.errors import SchemaError
 from trimtab.sources.snapshot import ZERO_ID, is_drizzle_snapshot, load_snapshot, trimtab_head
-from trimtab.sources.sqlfile import split_statements
+from trimtab.sources.sqlfile import decode_source, split_statements
 
 __all__ = [
     "BREAKPOINT",
@@ -268,7 +268,7 @@ def _load_journal(folder: Path) -> tuple[dict[str, Any], list[_Entry]] | None:
         return None
     except OSError as e:
         raise SchemaError(f"cannot read {path}: {e.strerror or e}", file=str(path)) from None
-    text = raw.decode("utf-8", errors="replace")
+    text = decode_source(raw, str(path), strip_bom=False)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
@@ -329,7 +329,9 @@ def _snapshot_path(folder: Path, tag: str, idx: int) -> Path:
 def _read_migration(folder: Path, entry: _Entry) -> Migration:
     path = folder / f"{entry.tag}.sql"
     data = path.read_bytes()
-    statements, transactional = split_migration(data.decode("utf-8", errors="replace"))
+    # Refused rather than mangled (not UTF-8) or cut short (a NUL ends the query).
+    statements, transactional = split_migration(decode_source(data, str(path),
+                                                              strip_bom=False))
     snapshot = _snapshot_path(folder, entry.tag, entry.idx)
     return Migration(
         idx=entry.idx,
@@ -735,13 +737,18 @@ def check(path: Path) -> list[Problem]:
         return problems  # a drizzle-kit folder: its snapshots are not trimtab's
 
     migrations: list[Migration] = []
+    unreadable = False
     for e in present:
         try:
             migrations.append(_read_migration(path, e))
         except OSError as err:
             problems.append(Problem(f"cannot read {e.tag}.sql: {err.strerror or err}",
                                     file=str(path / f"{e.tag}.sql")))
-    if len(present) == len(seen_tags):  # with a file missing, the sum cannot match: fix that first
+        except SchemaError as err:  # not UTF-8, or a NUL: it cannot run as written
+            unreadable = True
+            problems.append(Problem(err.message, err.file, err.line, err.hint))
+    # With a file missing (or unreadable), the sum cannot match: fix that first.
+    if len(present) == len(seen_tags) and not unreadable:
         problems += _check_sum(path, migrations)
     problems += _check_snapshots(path, entries)
     problems += _check_directives(migrations)
@@ -877,9 +884,13 @@ def _check_snapshots(path: Path, entries: list[_Entry]) -> list[Problem]:
         file = str(snapshot)
         rel = f"meta/{snapshot.name}"
         try:
-            text = snapshot.read_text(encoding="utf-8", errors="replace")
+            text = decode_source(snapshot.read_bytes(), file, strip_bom=False)
         except OSError as e:
             problems.append(Problem(f"cannot read it: {e.strerror or e}", file=file))
+            continue
+        except SchemaError as e:
+            problems.append(Problem(e.message, file=file, line=e.line, hint=e.hint))
+            expected_prev, prev_name = None, rel
             continue
         try:
             data = json.loads(text)

@@ -92,9 +92,17 @@ def _apply(conn: psycopg.Connection, m: Migration, timeout: float) -> None:
             with shadow.watchdog(conn, shadow.watchdog_seconds(timeout, len(statements))):
                 batch.execute(conn, statements)
         except batch.StatementFailed as f:
-            e = f.error
+            e, st = f.error, f.statement
+            line, column = st.line, None
+            if e.diag.statement_position:  # 1-based, in characters of the statement
+                before = st.text[: int(e.diag.statement_position) - 1]
+                line += before.count("\n")
+                if "\n" in before:  # the statement's first column is not known
+                    column = len(before) - before.rfind("\n")
+            first = next((x.strip() for x in st.text.splitlines() if x.strip()), "")
             raise SchemaError(
-                f"migration {m.name} fails on a scratch database: "
-                f"{e.diag.message_primary or e}",
-                file=str(m.path), line=f.statement.line, hint=e.diag.message_hint,
+                f"migration {m.name} fails on a scratch database at statement {f.index + 1} "
+                f"of {len(m.statements)} (line {st.line}): {e.diag.message_primary or e}\n"
+                f"  statement: {first[:97] + '...' if len(first) > 100 else first}",
+                file=str(m.path), line=line, column=column, hint=e.diag.message_hint,
             ) from None

@@ -814,3 +814,19 @@ def classify_plan(plan: Plan) -> Plan:
                            if s.change.kind == Kind.CREATE_TABLE)
     return replace(plan, steps=tuple(replace(s, hazards=classify(s.change, new_tables))
                                      for s in plan.steps))
+
+
+def declares_nothing(plan: Plan, source: str) -> Plan:
+    """``plan`` with a ``declares-nothing`` hazard on its first step, for a desired schema
+    that declares no objects (``source`` names it). An empty schema file is far more often
+    a mistake (a file emptied by an editor or a merge, the wrong path) than a wish to drop
+    everything, so such a plan needs consent even where every table is empty. Never
+    measured: no count makes it harmless."""
+    if not plan:
+        return plan
+    hazard = Hazard("declares-nothing", Category.DATA_LOSS,
+                    f"{source} declares no objects, so this plan drops everything the "
+                    "database has", fix="check the schema path and the file's contents; "
+                    "if the database really is to be emptied, pass --force")
+    first, *rest = plan.steps
+    return replace(plan, steps=(replace(first, hazards=(hazard, *first.hazards)), *rest))

@@ -1,6 +1,7 @@
 """The desired schema as written: statements, source spans, syntax errors, a fast model.
 
-Three layers, all pure (``read_schema`` is the only I/O) and none of them raises on any text:
+Three layers, all pure (``read_schema`` and ``read_source_file`` are the only I/O, and
+they refuse what ``check_source`` refuses) and none of them raises on any text:
 
 * **Splitting** (``split_statements``) is a small scanner that follows psql's own lexer:
   quoted strings ('' escapes), ``E''`` strings (backslash escapes), quoted identifiers,
@@ -97,9 +98,12 @@ __all__ = [
     "Issue",
     "Span",
     "Statement",
+    "check_source",
+    "decode_source",
     "locate",
     "object_spans",
     "read_schema",
+    "read_source_file",
     "split_statements",
     "structural_model",
 ]
@@ -422,6 +426,71 @@ def _compute_starts(text: str) -> tuple[int, ...]:
     return (0, *(m.end() for m in _NEWLINE.finditer(text)))
 
 
+# What cannot reach PostgreSQL intact. A NUL ends the query string in the wire protocol, so
+# the server silently runs only what precedes it (a migration "applied" without its last
+# statements, a schema without its last tables); an unpaired surrogate (an editor buffer, a
+# JSON escape) has no UTF-8 form at all.
+_UNSENDABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def check_source(text: str, file: str) -> None:
+    """Raise SchemaError at the first character of ``text`` PostgreSQL could not receive as
+    written (see ``_UNSENDABLE``); file, line and column name it."""
+    from trimtab.errors import SchemaError
+
+    m = _UNSENDABLE.search(text)
+    if m is None:
+        return
+    line, col = _pos(_compute_starts(text), m.start())
+    c = m.group()
+    if c == "\x00":
+        message = ("NUL character (byte 0x00): PostgreSQL stops reading a query at it and "
+                   "would silently ignore everything after it")
+        hint = "remove it; a zero byte belongs in a bytea value ('\\x00'::bytea)"
+    else:
+        message = (f"unpaired surrogate U+{ord(c):04X}: it has no UTF-8 form and cannot be "
+                   "sent to PostgreSQL")
+        hint = "remove it, or write the whole character it was part of"
+    raise SchemaError(message, file=file, line=line + 1, column=col + 1, hint=hint)
+
+
+def decode_source(data: bytes, file: str, *, strip_bom: bool = True) -> str:
+    """The text of a source file's bytes, refusing bytes that are not UTF-8 (decoding them
+    with replacement characters would change what reaches the database) and what
+    ``check_source`` refuses, with the file, line and column of the first bad character.
+    ``strip_bom`` drops a leading byte order mark (and does not count it as a column)."""
+    from trimtab.errors import SchemaError
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        before = data[: e.start].decode("utf-8")
+        if strip_bom:
+            before = before.removeprefix("\ufeff")
+        line, col = _pos(_compute_starts(before), len(before))
+        raise SchemaError(
+            f"byte 0x{data[e.start]:02x} is not UTF-8 ({e.reason}): the file would reach "
+            "PostgreSQL mangled",
+            file=file, line=line + 1, column=col + 1,
+            hint="save the file as UTF-8",
+        ) from None
+    if strip_bom:
+        text = text.removeprefix("\ufeff")
+    check_source(text, file)
+    return text
+
+
+def read_source_file(path: Path, *, strip_bom: bool = True) -> str:
+    """``decode_source`` of a file's bytes; a file that cannot be read is a SchemaError."""
+    from trimtab.errors import SchemaError
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise SchemaError(f"cannot read {path}: {e.strerror or e}", file=str(path)) from None
+    return decode_source(data, str(path), strip_bom=strip_bom)
+
+
 def read_schema(path: Path) -> list[Statement]:
     """The statements of a .sql file, or of every ``*.sql`` file directly in a folder
     (sorted by file name)."""
@@ -450,16 +519,7 @@ def read_schema(path: Path) -> list[Statement]:
         )
     out: list[Statement] = []
     for p in files:
-        try:
-            text = p.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError as e:
-            raise SchemaError(
-                f"{p} is not valid UTF-8 (byte {e.start})", file=str(p),
-                hint="save the file as UTF-8",
-            ) from None
-        except OSError as e:
-            raise SchemaError(f"cannot read {p}: {e.strerror or e}", file=str(p)) from None
-        out.extend(split_statements(text, str(p)))
+        out.extend(split_statements(read_source_file(p), str(p)))
     return out
 
 
@@ -598,6 +658,10 @@ def _lex(text: str) -> _Lexed:
         pos = restart
     for op, a in stack:
         errors.append((f"'{op}' is never closed", a, a + 1))
+    nul = text.find("\x00")
+    if nul >= 0:  # the exact path refuses the file (check_source); say so as the user types
+        errors.append(("NUL character: PostgreSQL would ignore everything after it", nul,
+                       nul + 1))
     return _Lexed(tuple(toks), tuple(errors))
 
 
