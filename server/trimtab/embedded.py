@@ -434,10 +434,11 @@ def stop_server(pgdata: Path) -> bool:
         return False
     with _lock():
         _pg_ctl_stop(pgdata)
-    sockets = pm.socket_dir.parent if pm.socket_dir is not None else None
-    if sockets is not None and sockets.name == "s" and sockets.parent.name.startswith("trimtab-"):
+    sockets = pm.socket_dir
+    if (sockets is not None and sockets.parent.name == "s"
+            and sockets.parent.parent.name.startswith("trimtab-")):
         with contextlib.suppress(OSError):
-            pm.socket_dir.rmdir()  # type: ignore[union-attr]  # our per-server socket folder, empty once the server is down
+            sockets.rmdir()  # our per-server socket folder, empty once the server is down
     return True
 
 
@@ -455,19 +456,26 @@ def _prepare(root: Path) -> Path:
     if not ignore.exists():
         ignore.write_text("*\n")  # the data never lands in git, whatever the project ignores
     pgdata = state / "pgdata"
-    placed = pgdata.is_symlink() and pgdata.resolve().is_dir()
-    if _server_user() is not None and not placed and _ready(pgdata) is None:
+    if _server_user() is not None and not _placed(pgdata) and _ready(pgdata) is None:
         _library()  # creates the server user
         with _lock():
             _place_root_data(pgdata)
     return pgdata
 
 
+def _placed(pgdata: Path) -> bool:
+    """`pgdata` links to a data folder, or to one of ours that the first start will make."""
+    if not pgdata.is_symlink():
+        return False
+    real = pgdata.resolve()
+    return real.is_dir() or real.parent.parent == _ROOT_HOME and real.parent.is_dir()
+
+
 def _place_root_data(pgdata: Path) -> None:
     """As root: keep the data in the project when the server user can reach it there, else
     in a folder of its own under /var/lib/trimtab, with `pgdata` a symlink to it."""
     if pgdata.is_symlink():
-        if pgdata.resolve().is_dir():
+        if _placed(pgdata):
             return
         pgdata.unlink()  # its target was removed: start afresh, as for a removed folder
     elif pgdata.is_dir():
