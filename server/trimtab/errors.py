@@ -78,6 +78,10 @@ class SchemaError(TrimtabError):
     """A schema file is invalid or PostgreSQL rejected one of its statements."""
 
 
+class FileWriteError(TrimtabError):
+    """A file could not be written (disk full, no permission); nothing was changed."""
+
+
 class PlanError(TrimtabError):
     """No valid plan can be made between the two schemas."""
 

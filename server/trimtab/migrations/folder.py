@@ -25,22 +25,20 @@ the SHA-256 of the file's text; it applies every entry whose ``when`` is above t
 journal (``write_migration`` keeps it so, ``check`` reports it in a Drizzle project), and a
 no-transaction migration runs inside that transaction there.
 
-Everything here is pure file work: no database. Writes are atomic (temporary file and
-``os.replace``), the ``.sql`` file and snapshot before the journal, so an interrupted write
-never leaves a journal entry without its file.
+Everything here is pure file work: no database. A new migration's files (``.sql``,
+snapshot, journal, sum) are written as one change through ``trimtab.files``: each atomically,
+with the umask's mode (a rewritten file keeps its own), and a failed write undoes the others.
 """
 
 from __future__ import annotations
 
 import base64
 import bisect
-import contextlib
 import functools
 import hashlib
 import json
 import os
 import re
-import tempfile
 import time
 import unicodedata
 from collections.abc import Sequence
@@ -49,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from trimtab.errors import SchemaError
+from trimtab.files import write_file, write_files
 from trimtab.sources.snapshot import ZERO_ID, is_drizzle_snapshot, load_snapshot, trimtab_head
 from trimtab.sources.sqlfile import decode_source, split_statements
 
@@ -464,21 +463,6 @@ def next_tag(folder: Folder, name: str) -> str:
     return f"{_next_number(folder):04d}_{slug(name)}"
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _terminated(statement: str) -> str:
     body = statement.strip()
     if body.endswith(";"):
@@ -533,25 +517,32 @@ def write_migration(
         when = int(time.time() * 1000)
         if folder.migrations:
             when = max(when, max(m.when for m in folder.migrations) + 1)
-    _atomic_write(sql_path, migration_text(statements, transactional=transactional).encode())
-    if snapshot_text is not None:
-        _atomic_write(_snapshot_path(folder_path, tag, idx), snapshot_text.encode())
+    # Every file is made in memory first and written as one change: a failed write (disk
+    # full, read-only folder) leaves no stray .sql to block the next run.
+    sql_data = migration_text(statements, transactional=transactional).encode()
+    statements_read, is_transactional = split_migration(sql_data.decode("utf-8"))
+    snapshot_path = _snapshot_path(folder_path, tag, idx)
+    new = Migration(idx=idx, tag=tag, path=sql_path, when=when, checksum=checksum(sql_data),
+                    statements=statements_read, transactional=is_transactional,
+                    snapshot=snapshot_path if snapshot_text is not None else None)
     journal["entries"].append(
         {"idx": idx, "version": JOURNAL_VERSION, "when": when, "tag": tag, "breakpoints": True}
     )
-    _atomic_write(
-        _journal_path(folder_path), (json.dumps(journal, indent=2) + "\n").encode()
-    )
-    written = read_folder(folder_path)
-    _atomic_write(folder_path / SUM_FILE, sum_text(written).encode())
-    return next(m for m in written.migrations if m.tag == tag)
+    files = [(sql_path, sql_data)]
+    if snapshot_text is not None:
+        files.append((snapshot_path, snapshot_text.encode()))
+    files.append((_journal_path(folder_path), (json.dumps(journal, indent=2) + "\n").encode()))
+    written = Folder(folder_path, (*folder.migrations, new), "trimtab")
+    files.append((folder_path / SUM_FILE, sum_text(written).encode()))
+    write_files(files)
+    return next(m for m in read_folder(folder_path).migrations if m.tag == tag)
 
 
 def update_sum(path: Path) -> str:
     """Rewrite ``meta/trimtab.sum`` from the folder as it is (after an intended edit of a
     migration no database has applied yet); returns the new content."""
     text = sum_text(read_folder(Path(path)))
-    _atomic_write(Path(path) / SUM_FILE, text.encode())
+    write_file(Path(path) / SUM_FILE, text.encode())
     return text
 
 
