@@ -20,6 +20,7 @@ from trimtab.config import Config, load_config
 from trimtab.errors import ConsentRequired, TrimtabError
 from trimtab.migrations.folder import Migration, read_folder, update_sum
 from trimtab.migrations.folder import check as check_folder
+from trimtab.migrations.runner import Interrupted
 from trimtab.plan import Plan, Step
 from trimtab.plan.changes import Hazard
 from trimtab.plan.renames import Rename
@@ -66,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="apply a pending migration older than an applied one")
     mig.add_argument("--mark-applied", metavar="NAME",
                      help="record migration NAME as applied without running it (baseline)")
+    mig.add_argument("--resume-after", metavar="N", type=int,
+                     help="a migration without a transaction stopped half way: count its "
+                     "statements 1..N as done and go on from N+1")
 
     chk = sub.add_parser("check", help="check the migrations folder's integrity (no database)")
     chk.add_argument("--json", action="store_true", help="the problems as JSON")
@@ -147,6 +151,17 @@ def main(argv: list[str] | None = None) -> int:
         label = "refused" if isinstance(e, ConsentRequired) else "error"
         err.print(f"[bold red]{label}:[/] {escape(str(e))}")
         return 1
+    except Interrupted as e:  # migrate: say exactly what this run did
+        if e.applied:
+            err.print(f"interrupted: {len(e.applied)} migration(s) applied by this run: "
+                      + escape(", ".join(e.applied)))
+        else:
+            err.print("interrupted: no migration was applied by this run")
+        if e.current:
+            err.print(f"  {escape(e.current)}: {escape(e.outcome or '')}")
+        if e.not_run:
+            err.print(f"  not run: {escape(', '.join(e.not_run))}")
+        return 130
     except KeyboardInterrupt:
         err.print("interrupted: nothing was applied")
         return 130
@@ -292,8 +307,12 @@ def _migrate(args: argparse.Namespace) -> int:
         result, target = engine.migrate(cfg, dry_run=args.dry_run,
                                         allow_out_of_order=args.allow_out_of_order,
                                         mark_applied=args.mark_applied,
-                                        on_progress=on_progress)
+                                        on_progress=on_progress,
+                                        resume_after=args.resume_after)
     out.print(f"[dim]database:[/] {escape(target.label)}")
+    if result.resumed:
+        name, after = result.resumed
+        out.print(f"resumed {escape(name)} after its statement {after}")
     if not result.runs:
         out.print(f"[green]Up to date:[/] {result.already_applied} migration(s) applied, "
                   "none pending.")
@@ -350,7 +369,7 @@ def _status(args: argparse.Namespace) -> int:
             "problems": list(s.problems), "drift": list(s.drift),
             "folder_problems": [p.message for p in s.folder_problems],
         }, indent=2))
-        return 0
+        return 1 if s.problems else 0
     out.print(f"[dim]database:[/] {escape(s.target.label)}")
     n = len(s.unmigrated.steps)
     if n:
@@ -371,7 +390,9 @@ def _status(args: argparse.Namespace) -> int:
             out.print(f"  {escape(line)}")
     else:
         out.print("[green]drift:[/] none, the database is what its applied migrations made")
-    return 0
+    if s.problems:
+        out.print("[red]trimtab migrate refuses to run until the problems above are fixed[/]")
+    return 1 if s.problems else 0
 
 
 def _export(args: argparse.Namespace) -> int:

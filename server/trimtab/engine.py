@@ -27,7 +27,13 @@ from trimtab.errors import (
     WouldFail,
 )
 from trimtab.migrations import runner, tracking
-from trimtab.migrations.folder import Migration, Problem, read_folder, write_migration
+from trimtab.migrations.folder import (
+    Migration,
+    Problem,
+    listing_problems,
+    read_folder,
+    write_migration,
+)
 from trimtab.migrations.folder import check as check_folder
 from trimtab.migrations.replay import replay
 from trimtab.migrations.runner import MigrateResult
@@ -685,13 +691,16 @@ def _phrase(ch: Change) -> str:
 def migrate(cfg: Config, *, dry_run: bool = False, allow_out_of_order: bool = False,
             mark_applied: str | None = None,
             on_progress: Callable[[Migration, int, int], None] | None = None,
+            resume_after: int | None = None,
             ) -> tuple[MigrateResult, Target]:
-    """Apply the pending migrations to the target database, each in its own transaction."""
+    """Apply the pending migrations to the target database, each in its own transaction.
+    Ctrl+C raises ``runner.Interrupted``, which says what was applied."""
     target = resolve_target(cfg)
     folder = read_folder(cfg.migrations_dir)
     result = runner.migrate(target.url, folder, dry_run=dry_run,
                             drizzle_table=history_table(cfg), allow_out_of_order=allow_out_of_order,
-                            mark_applied=mark_applied, on_progress=on_progress)
+                            mark_applied=mark_applied, on_progress=on_progress,
+                            resume_after=resume_after)
     return result, target
 
 
@@ -703,7 +712,9 @@ class Status:
     unmigrated: Plan  # schema file vs what the migrations produce
     applied: tuple[str, ...]
     pending: tuple[str, ...]
-    problems: tuple[str, ...]  # edited or missing applied migrations, order
+    # what stops migrate: edited or missing applied migrations, order, files the journal
+    # does not list, two migrations with one number, a statement in doubt
+    problems: tuple[str, ...]
     drift: tuple[str, ...]  # the database differs from what its applied migrations produce
     folder_problems: tuple[Problem, ...]
 
@@ -720,6 +731,7 @@ def status(cfg: Config) -> Status:
         pending, problems = runner.pending(conn, folder, drizzle_table=history_table(cfg))
         live = _live(conn, cfg)
     pending_names = {m.name for m in pending}
+    stops = listing_problems(cfg.migrations_dir)
     applied = tuple(m.name for m in folder.migrations if m.name not in pending_names)
     if pending_names:
         expected = replay(folder, scratch, cfg.managed_schemas, only=applied,
@@ -733,7 +745,8 @@ def status(cfg: Config) -> Status:
         pending=tuple(m.name for m in pending),
         problems=tuple(problems),
         drift=tuple(explain_drift(build_plan(expected, live))),
-        folder_problems=tuple(check_folder(cfg.migrations_dir)),
+        # Those that stop migrate are in problems already, with their fix.
+        folder_problems=tuple(p for p in check_folder(cfg.migrations_dir) if p not in stops),
     )
 
 
