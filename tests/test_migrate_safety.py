@@ -23,7 +23,7 @@ import pytest
 
 from tests.test_cli_push import TRIMTAB, run
 from tests.test_migrate import add, tracking_rows
-from trimtab.errors import PlanError
+from trimtab.errors import ConfigError, PlanError
 from trimtab.migrations.folder import read_folder
 from trimtab.migrations.runner import APPLICATION_NAME, migrate, pending
 
@@ -305,7 +305,10 @@ def test_a_sql_file_the_journal_does_not_list_stops_migrate_status_and_check(
     assert status.returncode == 1
     assert "0001_add_posts.sql is not in the journal" in status.stdout
     assert "add an entry for it" in status.stdout
-    assert json.loads(run(project, "status", "--url", db_url, "--json").stdout)["problems"]
+    as_json = json.loads(run(project, "status", "--url", db_url, "--json").stdout)
+    assert as_json["migrate_refuses"] is True
+    assert "0001_add_posts.sql is not in the journal: no migration runs it" in as_json[
+        "folder_problems"]
     check = run(project, "check")
     assert check.returncode == 1 and "0001_add_posts.sql" in check.stderr
 
@@ -351,3 +354,17 @@ def test_a_tracking_table_made_before_started_statement_existed_is_upgraded(
     result = migrate(db_url, f)
     assert [(r.name, r.status) for r in result.runs] == [(second.name, "applied")]
     assert tracking_rows(sql)[second.name]["finished_at"] is not None
+
+
+def test_resume_after_never_skips_statements_of_a_migration_with_a_transaction(
+        tmp_path, db_url, sql):
+    folder = tmp_path / "migrations"
+    add(folder, "t", "CREATE TABLE t (id int)")
+    m = add(folder, "two", "INSERT INTO t VALUES (1)", "INSERT INTO nowhere VALUES (2)")
+    with pytest.raises(PlanError):
+        migrate(db_url, read_folder(folder))
+    assert tracking_rows(sql)[m.name]["failed_statement"] == 2
+    with pytest.raises(ConfigError) as info:  # it rolled back whole: nothing to resume
+        migrate(db_url, read_folder(folder), resume_after=1)
+    assert "no migration stopped half way" in str(info.value)
+    assert sql("SELECT count(*) FROM t") == [(0,)]

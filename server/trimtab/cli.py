@@ -18,7 +18,7 @@ from rich.prompt import Confirm, Prompt
 from trimtab import __version__, embedded, engine
 from trimtab.config import Config, load_config
 from trimtab.errors import ConsentRequired, TrimtabError
-from trimtab.migrations.folder import Migration, read_folder, update_sum
+from trimtab.migrations.folder import Migration, Problem, read_folder, update_sum
 from trimtab.migrations.folder import check as check_folder
 from trimtab.migrations.runner import Interrupted
 from trimtab.plan import Plan, Step
@@ -368,8 +368,9 @@ def _status(args: argparse.Namespace) -> int:
             "applied": list(s.applied), "pending": list(s.pending),
             "problems": list(s.problems), "drift": list(s.drift),
             "folder_problems": [p.message for p in s.folder_problems],
+            "migrate_refuses": bool(s.problems or s.folder_stops),
         }, indent=2))
-        return 1 if s.problems else 0
+        return 1 if s.problems or s.folder_stops else 0
     out.print(f"[dim]database:[/] {escape(s.target.label)}")
     n = len(s.unmigrated.steps)
     if n:
@@ -382,7 +383,7 @@ def _status(args: argparse.Namespace) -> int:
     out.print(f"[bold]migrations:[/] {len(s.applied)} applied, {len(s.pending)} pending")
     for name in s.pending:
         out.print(f"  pending  {escape(name)}")
-    for problem in s.problems + tuple(p.message for p in s.folder_problems):
+    for problem in s.problems + tuple(_folder_problem(p) for p in s.folder_problems):
         out.print(f"  [red]problem[/]  {escape(problem)}")
     if s.drift:
         out.print("[red]drift:[/] the database differs from its applied migrations:")
@@ -390,9 +391,15 @@ def _status(args: argparse.Namespace) -> int:
             out.print(f"  {escape(line)}")
     else:
         out.print("[green]drift:[/] none, the database is what its applied migrations made")
-    if s.problems:
+    if s.problems or s.folder_stops:
         out.print("[red]trimtab migrate refuses to run until the problems above are fixed[/]")
-    return 1 if s.problems else 0
+        return 1
+    return 0
+
+
+def _folder_problem(p: Problem) -> str:
+    where = f"{p.file}:{p.line}: " if p.file and p.line else (f"{p.file}: " if p.file else "")
+    return where + p.message + (f" Fix: {p.hint}" if p.hint else "")
 
 
 def _export(args: argparse.Namespace) -> int:

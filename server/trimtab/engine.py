@@ -712,11 +712,13 @@ class Status:
     unmigrated: Plan  # schema file vs what the migrations produce
     applied: tuple[str, ...]
     pending: tuple[str, ...]
-    # what stops migrate: edited or missing applied migrations, order, files the journal
-    # does not list, two migrations with one number, a statement in doubt
+    # what stops migrate: edited or missing applied migrations, order, a statement in doubt
     problems: tuple[str, ...]
     drift: tuple[str, ...]  # the database differs from what its applied migrations produce
     folder_problems: tuple[Problem, ...]
+    # those of folder_problems that stop migrate too: files the journal does not list, two
+    # migrations with one number
+    folder_stops: tuple[Problem, ...] = ()
 
 
 def status(cfg: Config) -> Status:
@@ -745,8 +747,8 @@ def status(cfg: Config) -> Status:
         pending=tuple(m.name for m in pending),
         problems=tuple(problems),
         drift=tuple(explain_drift(build_plan(expected, live))),
-        # Those that stop migrate are in problems already, with their fix.
-        folder_problems=tuple(p for p in check_folder(cfg.migrations_dir) if p not in stops),
+        folder_problems=tuple(check_folder(cfg.migrations_dir)),
+        folder_stops=tuple(stops),
     )
 
 

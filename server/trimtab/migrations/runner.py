@@ -122,13 +122,13 @@ def pending(conn: psycopg.Connection, folder: Folder, *, allow_out_of_order: boo
             drizzle_table: tracking.DrizzleTable = tracking.DRIZZLE,
             ) -> tuple[list[Migration], list[str]]:
     """The migrations still to apply, in order, and the problems that stop ``migrate``
-    (edited or missing applied migrations, pending ones older than an applied one).
+    (edited or missing applied migrations, pending ones older than an applied one, a
+    statement in doubt). The folder's own problems that stop it are ``_listing``'s.
 
     Reads only: creates nothing, copies nothing from drizzle-kit's history.
     """
     state = _state(conn, folder, allow_out_of_order, drizzle_table)
-    problems = [*_listing(folder), *state.problems]
-    return list(state.pending), [_text(p) for p in problems]
+    return list(state.pending), [_text(p) for p in state.problems]
 
 
 def _listing(folder: Folder) -> list[_Problem]:
@@ -372,9 +372,10 @@ def _resume(conn: psycopg.Connection, folder: Folder, after: int) -> tuple[str, 
     """``--resume-after``: count statements 1..``after`` of the migration that stopped half
     way as done, and its statement in doubt (or failed) as settled."""
     rows = tracking.read(conn)
-    stopped = [(m, r) for m in folder.migrations if (r := rows.get(m.name)) is not None
-               and not r.applied and (r.started_statement or r.failed_statement
-                                      or r.statements_done)]
+    # A migration with a transaction never stops half way: a failure rolls it all back.
+    stopped = [(m, r) for m in folder.migrations if not m.transactional
+               and (r := rows.get(m.name)) is not None and not r.applied
+               and (r.started_statement or r.failed_statement or r.statements_done)]
     if not stopped:
         raise ConfigError(
             f"--resume-after {after}: no migration stopped half way in this database; "
