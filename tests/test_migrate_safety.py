@@ -368,3 +368,19 @@ def test_resume_after_never_skips_statements_of_a_migration_with_a_transaction(
         migrate(db_url, read_folder(folder), resume_after=1)
     assert "no migration stopped half way" in str(info.value)
     assert sql("SELECT count(*) FROM t") == [(0,)]
+
+
+def test_a_statement_running_now_is_not_reported_as_in_doubt(project, db_url, sql):
+    folder = project_with(project)
+    add(folder, "setup", *SETUP)
+    add(folder, "backfill", "DO $$ BEGIN INSERT INTO t SELECT 1 FROM gate; END $$",
+        transactional=False)
+    apply_first(db_url, folder)
+    with holding(db_url, GATE):
+        proc = start_migrate(project, db_url)
+        blocked_backend(sql, "SELECT 1 FROM gate", proc)
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            assert pending(conn, read_folder(folder))[1] == []  # it runs: not cut off
+    out, errout = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out + errout
+    assert sql("SELECT id FROM t") == [(1,)]

@@ -127,7 +127,7 @@ def pending(conn: psycopg.Connection, folder: Folder, *, allow_out_of_order: boo
 
     Reads only: creates nothing, copies nothing from drizzle-kit's history.
     """
-    state = _state(conn, folder, allow_out_of_order, drizzle_table)
+    state = _state(conn, folder, allow_out_of_order, drizzle_table, locked=False)
     return list(state.pending), [_text(p) for p in state.problems]
 
 
@@ -137,8 +137,11 @@ def _listing(folder: Folder) -> list[_Problem]:
 
 
 def _state(conn: psycopg.Connection, folder: Folder, allow_out_of_order: bool,
-           drizzle_table: tracking.DrizzleTable) -> _State:
+           drizzle_table: tracking.DrizzleTable, locked: bool = True) -> _State:
+    """``locked``: the caller holds the runner's lock. Without it, a statement recorded as
+    started may be running right now in the session that holds the lock: not in doubt."""
     rows = tracking.read(conn)
+    running = not locked and _holder(conn) is not None
     by_name = {m.name: m for m in folder.migrations}
     problems: list[_Problem] = []
     for row in rows.values():
@@ -158,7 +161,7 @@ def _state(conn: psycopg.Connection, folder: Folder, allow_out_of_order: bool,
                          f"DELETE FROM {tracking.QUALIFIED} WHERE name = '{row.name}'"))
         elif row.applied and row.checksum != m.checksum:
             problems.append(_edited(m, row.checksum, "it was applied"))
-        elif not row.applied and (doubt := _in_doubt(m, row)) is not None:
+        elif not row.applied and not running and (doubt := _in_doubt(m, row)) is not None:
             problems.append(doubt)
     history = tracking.match_drizzle(folder, tracking.read_drizzle(conn, drizzle_table), rows)
     for m, drow in history.edited:
@@ -262,7 +265,7 @@ def migrate(url: str, folder: Folder, *, dry_run: bool = False,
     _raise(_listing(folder))
     with _connect(url) as conn:
         if dry_run:
-            state = _state(conn, folder, allow_out_of_order, drizzle_table)
+            state = _state(conn, folder, allow_out_of_order, drizzle_table, locked=False)
             _raise(state.problems)
             return MigrateResult(
                 tuple(MigrationRun(m.name, "would apply", 0.0, len(m.statements))
@@ -897,6 +900,14 @@ WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
 LIMIT 1"""
 
 
+def _holder(conn: psycopg.Connection) -> tuple | None:  # type: ignore[type-arg]
+    """(pid, state, application_name, user, seconds in that state) of the session holding
+    the runner's lock, or None."""
+    key = LOCK_KEY & 0xFFFFFFFFFFFFFFFF
+    return conn.execute(_HOLDER, (key >> 32, key & 0xFFFFFFFF),  # type: ignore[arg-type]
+                        prepare=False).fetchone()
+
+
 class _Waiter:
     """Sleeps between tries; gives up after ``wait`` seconds during which the holder ran no
     statement (a runner applying a long migration is waited for, a stuck one is named)."""
@@ -908,9 +919,7 @@ class _Waiter:
         self.delay = 0.02
 
     def pause(self) -> None:
-        key = LOCK_KEY & 0xFFFFFFFFFFFFFFFF
-        holder = self.conn.execute(_HOLDER, (key >> 32, key & 0xFFFFFFFF),  # type: ignore[arg-type]
-                                   prepare=False).fetchone()
+        holder = _holder(self.conn)
         now = time.monotonic()
         if holder is not None and holder[1] == "active":
             self.deadline = now + self.wait
