@@ -19,8 +19,9 @@ from trimtab import __version__, embedded, engine
 from trimtab.config import Config, load_config
 from trimtab.errors import ConsentRequired, TrimtabError
 from trimtab.files import write_file
-from trimtab.migrations.folder import Migration, read_folder, update_sum
+from trimtab.migrations.folder import Migration, Problem, read_folder, update_sum
 from trimtab.migrations.folder import check as check_folder
+from trimtab.migrations.runner import Interrupted
 from trimtab.plan import Plan, Step
 from trimtab.plan.changes import Hazard
 from trimtab.plan.renames import Rename
@@ -67,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="apply a pending migration older than an applied one")
     mig.add_argument("--mark-applied", metavar="NAME",
                      help="record migration NAME as applied without running it (baseline)")
+    mig.add_argument("--resume-after", metavar="N", type=int,
+                     help="a migration without a transaction stopped half way: count its "
+                     "statements 1..N as done and go on from N+1")
 
     chk = sub.add_parser("check", help="check the migrations folder's integrity (no database)")
     chk.add_argument("--json", action="store_true", help="the problems as JSON")
@@ -148,6 +152,17 @@ def main(argv: list[str] | None = None) -> int:
         label = "refused" if isinstance(e, ConsentRequired) else "error"
         err.print(f"[bold red]{label}:[/] {escape(str(e))}")
         return 1
+    except Interrupted as e:  # migrate: say exactly what this run did
+        if e.applied:
+            err.print(f"interrupted: {len(e.applied)} migration(s) applied by this run: "
+                      + escape(", ".join(e.applied)))
+        else:
+            err.print("interrupted: no migration was applied by this run")
+        if e.current:
+            err.print(f"  {escape(e.current)}: {escape(e.outcome or '')}")
+        if e.not_run:
+            err.print(f"  not run: {escape(', '.join(e.not_run))}")
+        return 130
     except KeyboardInterrupt:
         err.print("interrupted: nothing was applied")
         return 130
@@ -295,8 +310,12 @@ def _migrate(args: argparse.Namespace) -> int:
         result, target = engine.migrate(cfg, dry_run=args.dry_run,
                                         allow_out_of_order=args.allow_out_of_order,
                                         mark_applied=args.mark_applied,
-                                        on_progress=on_progress)
+                                        on_progress=on_progress,
+                                        resume_after=args.resume_after)
     out.print(f"[dim]database:[/] {escape(target.label)}")
+    if result.resumed:
+        name, after = result.resumed
+        out.print(f"resumed {escape(name)} after its statement {after}")
     if not result.runs:
         out.print(f"[green]Up to date:[/] {result.already_applied} migration(s) applied, "
                   "none pending.")
@@ -353,8 +372,9 @@ def _status(args: argparse.Namespace) -> int:
             "problems": list(s.problems), "drift": list(s.drift),
             "folder_problems": [p.message for p in s.folder_problems],
             "notes": list(s.notes),
+            "migrate_refuses": bool(s.problems or s.folder_stops),
         }, indent=2))
-        return 0
+        return 1 if s.problems or s.folder_stops else 0
     out.print(f"[dim]database:[/] {escape(s.target.label)}")
     n = len(s.unmigrated.steps)
     if n:
@@ -367,7 +387,7 @@ def _status(args: argparse.Namespace) -> int:
     out.print(f"[bold]migrations:[/] {len(s.applied)} applied, {len(s.pending)} pending")
     for name in s.pending:
         out.print(f"  pending  {escape(name)}")
-    for problem in s.problems + tuple(p.message for p in s.folder_problems):
+    for problem in s.problems + tuple(_folder_problem(p) for p in s.folder_problems):
         out.print(f"  [red]problem[/]  {escape(problem)}")
     if s.drift:
         out.print("[red]drift:[/] the database differs from its applied migrations:")
@@ -377,7 +397,15 @@ def _status(args: argparse.Namespace) -> int:
         out.print("[green]drift:[/] none, the database is what its applied migrations made")
     for note in s.notes:
         out.print(f"[dim]note:[/] {escape(note)}")
+    if s.problems or s.folder_stops:
+        out.print("[red]trimtab migrate refuses to run until the problems above are fixed[/]")
+        return 1
     return 0
+
+
+def _folder_problem(p: Problem) -> str:
+    where = f"{p.file}:{p.line}: " if p.file and p.line else (f"{p.file}: " if p.file else "")
+    return where + p.message + (f" Fix: {p.hint}" if p.hint else "")
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -29,7 +29,13 @@ from trimtab.errors import (
 )
 from trimtab.files import write_file
 from trimtab.migrations import runner, tracking
-from trimtab.migrations.folder import Migration, Problem, read_folder, write_migration
+from trimtab.migrations.folder import (
+    Migration,
+    Problem,
+    listing_problems,
+    read_folder,
+    write_migration,
+)
 from trimtab.migrations.folder import check as check_folder
 from trimtab.migrations.replay import left_out, replay
 from trimtab.migrations.runner import MigrateResult
@@ -856,13 +862,16 @@ def _phrase(ch: Change) -> str:
 def migrate(cfg: Config, *, dry_run: bool = False, allow_out_of_order: bool = False,
             mark_applied: str | None = None,
             on_progress: Callable[[Migration, int, int], None] | None = None,
+            resume_after: int | None = None,
             ) -> tuple[MigrateResult, Target]:
-    """Apply the pending migrations to the target database, each in its own transaction."""
+    """Apply the pending migrations to the target database, each in its own transaction.
+    Ctrl+C raises ``runner.Interrupted``, which says what was applied."""
     target = resolve_target(cfg)
     folder = read_folder(cfg.migrations_dir)
     result = runner.migrate(target.url, folder, dry_run=dry_run,
                             drizzle_table=history_table(cfg), allow_out_of_order=allow_out_of_order,
-                            mark_applied=mark_applied, on_progress=on_progress)
+                            mark_applied=mark_applied, on_progress=on_progress,
+                            resume_after=resume_after)
     return result, target
 
 
@@ -874,10 +883,14 @@ class Status:
     unmigrated: Plan  # schema file vs what the migrations produce
     applied: tuple[str, ...]
     pending: tuple[str, ...]
-    problems: tuple[str, ...]  # edited or missing applied migrations, order
+    # what stops migrate: edited or missing applied migrations, order, a statement in doubt
+    problems: tuple[str, ...]
     drift: tuple[str, ...]  # the database differs from what its applied migrations produce
     folder_problems: tuple[Problem, ...]
     notes: tuple[str, ...] = ()  # where the shadow ran, what the replay left out
+    # those of folder_problems that stop migrate too: files the journal does not list, two
+    # migrations with one number
+    folder_stops: tuple[Problem, ...] = ()
 
 
 def status(cfg: Config) -> Status:
@@ -893,6 +906,7 @@ def status(cfg: Config) -> Status:
         pending, problems = runner.pending(conn, folder, drizzle_table=history_table(cfg))
         live = _live(conn, cfg)
     pending_names = {m.name for m in pending}
+    stops = listing_problems(cfg.migrations_dir)
     applied = tuple(m.name for m in folder.migrations if m.name not in pending_names)
     if pending_names:
         expected = replay(folder, scratch, cfg.managed_schemas, only=applied,
@@ -909,6 +923,7 @@ def status(cfg: Config) -> Status:
         drift=tuple(explain_drift(build_plan(expected, live))),
         folder_problems=tuple(check_folder(cfg.migrations_dir)),
         notes=where + tuple(left_out(folder)),
+        folder_stops=tuple(stops),
     )
 
 

@@ -61,6 +61,7 @@ __all__ = [
     "Problem",
     "check",
     "checksum",
+    "listing_problems",
     "drizzle_config",
     "drizzle_reason",
     "next_tag",
@@ -586,38 +587,32 @@ def _number(name: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def check(path: Path) -> list[Problem]:
-    """Folder integrity without a database; each Problem names the file and gives the fix.
+@dataclass(frozen=True)
+class _Listing:
+    problems: tuple[Problem, ...]
+    present: tuple[_Entry, ...]  # entries whose file exists, first of each tag
+    seen_tags: frozenset[str]
 
-    Always: the journal parses; journal entries vs ``.sql`` files (entries without a file,
-    files without an entry); idx sequence (gaps, duplicates, idx vs the tag's number);
-    duplicate migration numbers (two branches that each added one); in a Drizzle project
-    (``drizzle_reason``), ``when`` increasing along the journal. With ``trimtab.sum``
-    (a trimtab folder): the sum against the files, the snapshot chain (each snapshot's prevId
-    is the previous snapshot's id; the first's is all zeros), snapshots that do not parse or
-    belong to no migration, and a NO_TRANSACTION directive below the first statement.
-    drizzle-kit's snapshots are skipped."""
+
+def listing_problems(path: Path) -> list[Problem]:
+    """The problems of ``check`` that leave the order of the migrations ambiguous, so that
+    ``migrate`` refuses to run anything: ``.sql`` files the journal does not list, two
+    migrations with one number (two branches that each added one, merged), journal entries
+    listed twice or sharing an idx, entries without their file. Without a journal, [] (a
+    folder with ``.sql`` files and no journal does not read at all)."""
     path = Path(path)
-    if not path.exists():
-        return []
-    journal_file = str(_journal_path(path))
-    problems: list[Problem] = []
     try:
         loaded = _load_journal(path)
     except SchemaError as error:
         return [Problem(error.message, error.file, error.line, error.hint)]
-    files = _sql_files(path)
     if loaded is None:
-        if files:
-            problems.append(Problem(
-                f"{len(files)} .sql file(s) but no journal",
-                file=journal_file,
-                hint="restore meta/_journal.json from version control; it lists the migrations "
-                "and their order",
-            ))
-        return problems
-    _, entries = loaded
+        return []
+    return list(_listing(path, _sql_files(path), loaded[1], str(_journal_path(path))).problems)
 
+
+def _listing(path: Path, files: list[Path], entries: list[_Entry], journal_file: str
+             ) -> _Listing:
+    problems: list[Problem] = []
     # Journal entries vs files.
     by_name = {p.name: p for p in files}
     listed = {f"{e.tag}.sql" for e in entries}
@@ -690,19 +685,62 @@ def check(path: Path) -> list[Problem]:
                 f"{journal_file}, or delete it",
             ))
 
+    # Two entries with one idx (whatever their files are numbered).
+    seen_idx: dict[int, _Entry] = {}
+    for e in entries:
+        if e.idx in seen_idx and f"{e.tag}.sql" not in in_duplicates:  # else reported above
+            problems.append(Problem(
+                f"journal entries {seen_idx[e.idx].tag} and {e.tag} both have idx {e.idx}",
+                file=journal_file, line=e.line,
+                hint=f"renumber {e.tag} after the last migration (idx "
+                f"{max(seen_idx) + 1}, its file and tag renamed to match) and move its "
+                "entry last",
+            ))
+        seen_idx.setdefault(e.idx, e)
+    return _Listing(tuple(problems), tuple(present), frozenset(seen_tags))
+
+
+def check(path: Path) -> list[Problem]:
+    """Folder integrity without a database; each Problem names the file and gives the fix.
+
+    Always: the journal parses; journal entries vs ``.sql`` files (entries without a file,
+    files without an entry); idx sequence (gaps, duplicates, idx vs the tag's number);
+    duplicate migration numbers (two branches that each added one); in a Drizzle project
+    (``drizzle_reason``), ``when`` increasing along the journal. With ``trimtab.sum``
+    (a trimtab folder): the sum against the files, the snapshot chain (each snapshot's prevId
+    is the previous snapshot's id; the first's is all zeros), snapshots that do not parse or
+    belong to no migration, and a NO_TRANSACTION directive below the first statement.
+    drizzle-kit's snapshots are skipped."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    journal_file = str(_journal_path(path))
+    problems: list[Problem] = []
+    try:
+        loaded = _load_journal(path)
+    except SchemaError as error:
+        return [Problem(error.message, error.file, error.line, error.hint)]
+    files = _sql_files(path)
+    if loaded is None:
+        if files:
+            problems.append(Problem(
+                f"{len(files)} .sql file(s) but no journal",
+                file=journal_file,
+                hint="restore meta/_journal.json from version control; it lists the migrations "
+                "and their order",
+            ))
+        return problems
+    _, entries = loaded
+
+    listing = _listing(path, files, entries, journal_file)
+    problems += listing.problems
+    present, seen_tags = listing.present, listing.seen_tags
+
     # idx sequence: 0, 1, 2... in journal order.
     seen_idx: dict[int, _Entry] = {}
     prev: _Entry | None = None
     for e in entries:
-        if e.idx in seen_idx:
-            if f"{e.tag}.sql" not in in_duplicates:  # else reported with the files above
-                problems.append(Problem(
-                    f"journal entries {seen_idx[e.idx].tag} and {e.tag} both have idx {e.idx}",
-                    file=journal_file, line=e.line,
-                    hint=f"renumber {e.tag} after the last migration (idx "
-                    f"{max(seen_idx) + 1}, its file and tag renamed to match) and move its "
-                    "entry last",
-                ))
+        if e.idx in seen_idx:  # reported by _listing
             continue
         seen_idx[e.idx] = e
         expected = prev.idx + 1 if prev else 0

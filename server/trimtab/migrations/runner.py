@@ -6,10 +6,23 @@
 - Each migration runs in its own transaction, which first takes a transaction-level advisory
   lock and re-reads the tracking table: a migration another runner applied meanwhile is
   skipped. The lock ends with the transaction, so nothing leaks behind a transaction pooler.
-- A migration marked ``-- trimtab:no-transaction`` runs statement by statement in
-  autocommit under a session-level advisory lock, recording each finished statement; a rerun
-  resumes after the last one. Session locks do not survive a transaction pooler: such
+- A migration marked ``-- trimtab:no-transaction`` runs statement by statement under a
+  session-level advisory lock, each statement committed on its own, and a rerun resumes after
+  the last one recorded. So that a rerun never repeats nor skips one, each statement runs in a
+  short transaction of its own together with its record in the tracking table: both commit,
+  or neither. Statements PostgreSQL refuses in a transaction (``CREATE INDEX CONCURRENTLY``,
+  ``VACUUM``...: SQLSTATE 25001) and ``CALL`` / ``DO`` (they may commit themselves) run
+  outside any: "statement i started" is committed before, "done" after. A run cut off in
+  between leaves statement i of unknown outcome; the next run, once it holds the lock (so the
+  old backend has ended), settles it from the catalog for ``CREATE INDEX CONCURRENTLY``
+  (valid index: done; invalid: dropped and built again; none: run it) and ``DROP INDEX
+  CONCURRENTLY``, and otherwise refuses until the user says how far it got
+  (``migrate --resume-after N``). Session locks do not survive a transaction pooler: such
   migrations need a direct connection (DIRECT_DATABASE_URL).
+- The folder must say one order: a ``.sql`` file the journal does not list, or two
+  migrations with one number (two branches merged), stops every mode before anything runs.
+- Interrupted (Ctrl+C), ``migrate`` raises ``Interrupted``: what this run applied, read back
+  from the tracking table, what happened to the migration it was running, what did not run.
 - The lock is always taken with a *try* in a loop, never by waiting inside PostgreSQL: a
   backend blocked on an advisory lock holds a snapshot, and ``CREATE INDEX CONCURRENTLY`` run
   by the lock holder waits for every older snapshot, which PostgreSQL reports as a deadlock.
@@ -38,7 +51,7 @@ from psycopg.pq import TransactionStatus
 
 from trimtab.errors import ConfigError, DatabaseError, PlanError
 from trimtab.migrations import batch, tracking
-from trimtab.migrations.folder import Folder, Migration, MigrationStatement
+from trimtab.migrations.folder import Folder, Migration, MigrationStatement, listing_problems
 from trimtab.sources import shadow
 
 # pg_advisory_*lock(bigint) key: the first 8 bytes of sha256("trimtab migrate"). Advisory
@@ -66,10 +79,24 @@ class MigrateResult:
     drizzle_table: str | None = None
     # applied migrations it lacked, recorded there now (applied before it was kept)
     drizzle_backfilled: tuple[str, ...] = ()
+    # (migration, statements counted as done) set by --resume-after, else None
+    resumed: tuple[str, int] | None = None
 
     @property
     def applied(self) -> tuple[MigrationRun, ...]:
         return tuple(r for r in self.runs if r.status == "applied")
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl+C during ``migrate``: exactly what this run did, read back from the database."""
+
+    def __init__(self, applied: tuple[str, ...], current: str | None, outcome: str | None,
+                 not_run: tuple[str, ...]) -> None:
+        super().__init__("interrupted")
+        self.applied = applied  # migrations this run applied, in order
+        self.current = current  # the migration it was running (not applied), if any
+        self.outcome = outcome  # what became of it
+        self.not_run = not_run  # pending migrations after it
 
 
 @dataclass(frozen=True)
@@ -77,6 +104,7 @@ class _Problem:
     message: str
     file: str | None = None
     hint: str | None = None
+    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -94,17 +122,26 @@ def pending(conn: psycopg.Connection, folder: Folder, *, allow_out_of_order: boo
             drizzle_table: tracking.DrizzleTable = tracking.DRIZZLE,
             ) -> tuple[list[Migration], list[str]]:
     """The migrations still to apply, in order, and the problems that stop ``migrate``
-    (edited or missing applied migrations, pending ones older than an applied one).
+    (edited or missing applied migrations, pending ones older than an applied one, a
+    statement in doubt). The folder's own problems that stop it are ``_listing``'s.
 
     Reads only: creates nothing, copies nothing from drizzle-kit's history.
     """
-    state = _state(conn, folder, allow_out_of_order, drizzle_table)
+    state = _state(conn, folder, allow_out_of_order, drizzle_table, locked=False)
     return list(state.pending), [_text(p) for p in state.problems]
 
 
+def _listing(folder: Folder) -> list[_Problem]:
+    """Files and journal that do not say one order (see ``folder.listing_problems``)."""
+    return [_Problem(p.message, p.file, p.hint, p.line) for p in listing_problems(folder.path)]
+
+
 def _state(conn: psycopg.Connection, folder: Folder, allow_out_of_order: bool,
-           drizzle_table: tracking.DrizzleTable) -> _State:
+           drizzle_table: tracking.DrizzleTable, locked: bool = True) -> _State:
+    """``locked``: the caller holds the runner's lock. Without it, a statement recorded as
+    started may be running right now in the session that holds the lock: not in doubt."""
     rows = tracking.read(conn)
+    running = not locked and _holder(conn) is not None
     by_name = {m.name: m for m in folder.migrations}
     problems: list[_Problem] = []
     for row in rows.values():
@@ -124,6 +161,8 @@ def _state(conn: psycopg.Connection, folder: Folder, allow_out_of_order: bool,
                          f"DELETE FROM {tracking.QUALIFIED} WHERE name = '{row.name}'"))
         elif row.applied and row.checksum != m.checksum:
             problems.append(_edited(m, row.checksum, "it was applied"))
+        elif not row.applied and not running and (doubt := _in_doubt(m, row)) is not None:
+            problems.append(doubt)
     history = tracking.match_drizzle(folder, tracking.read_drizzle(conn, drizzle_table), rows)
     for m, drow in history.edited:
         problems.append(_edited(m, drow.hash, "drizzle-kit applied it"))
@@ -137,9 +176,17 @@ def _state(conn: psycopg.Connection, folder: Folder, allow_out_of_order: bool,
         | frozenset(history.applied)
     todo = tuple(m for m in folder.migrations if m.name not in applied)
     if not allow_out_of_order and applied:
-        newest = max((by_name[n] for n in applied), key=lambda m: m.idx)
-        problems.extend(_out_of_order(m, newest) for m in todo if m.idx < newest.idx)
+        place = {m.name: i for i, m in enumerate(folder.migrations)}
+        newest = max((by_name[n] for n in applied), key=lambda m: place[m.name])
+        problems.extend(_out_of_order(m, newest) for m in todo
+                        if _before(m, newest, place))
     return _State(rows, history, applied, todo, tuple(problems))
+
+
+def _before(m: Migration, applied: Migration, place: dict[str, int]) -> bool:
+    """Whether pending ``m`` belongs before (or beside) the applied one: listed earlier, or
+    numbered the same or lower (two branches that each added one)."""
+    return place[m.name] < place[applied.name] or m.idx <= applied.idx
 
 
 def _edited(m: Migration, recorded: str, when: str) -> _Problem:
@@ -165,15 +212,21 @@ def _text(p: _Problem) -> str:
     return f"{p.message}. {p.hint}" if p.hint else p.message
 
 
-def _raise(problems: tuple[_Problem, ...]) -> None:
+def _raise(problems: tuple[_Problem, ...] | list[_Problem]) -> None:
     if not problems:
         return
     if len(problems) == 1:
         p = problems[0]
-        raise PlanError(p.message, file=p.file, hint=p.hint)
+        raise PlanError(p.message, file=p.file, line=p.line, hint=p.hint)
     raise PlanError(
         f"{len(problems)} problems, nothing was run:\n"
-        + "".join(f"  - {(p.file + ': ') if p.file else ''}{_text(p)}\n" for p in problems))
+        + "".join(f"  - {_where(p)}{_text(p)}\n" for p in problems))
+
+
+def _where(p: _Problem) -> str:
+    if not p.file:
+        return ""
+    return f"{p.file}:{p.line}: " if p.line is not None else f"{p.file}: "
 
 
 # -- migrate ----------------------------------------------------------------------------------
@@ -182,7 +235,8 @@ def migrate(url: str, folder: Folder, *, dry_run: bool = False,
             allow_out_of_order: bool = False, mark_applied: str | None = None,
             on_progress: Progress | None = None, lock_wait: float = LOCK_WAIT,
             drizzle: bool | None = None,
-            drizzle_table: tracking.DrizzleTable = tracking.DRIZZLE) -> MigrateResult:
+            drizzle_table: tracking.DrizzleTable = tracking.DRIZZLE,
+            resume_after: int | None = None) -> MigrateResult:
     """Apply the folder's pending migrations to the database at ``url``, in order.
 
     ``dry_run``: say what would run, change nothing (not even create the tracking table).
@@ -193,18 +247,25 @@ def migrate(url: str, folder: Folder, *, dry_run: bool = False,
     lock while that runner is not running a statement.
     ``drizzle``: whether to keep drizzle's table (``drizzle_table``) too; None decides as
     the module says (a Drizzle project).
+    ``resume_after``: the migration without a transaction that stopped half way resumes
+    after its statement ``resume_after`` (the user checked how far it got); then the
+    pending migrations run as usual.
     """
     if dry_run and mark_applied is not None:
         raise ConfigError("--dry-run and --mark-applied cannot be combined",
                           hint="run --mark-applied alone: it runs no statement")
+    if resume_after is not None and (dry_run or mark_applied is not None):
+        raise ConfigError("--resume-after goes with neither --dry-run nor --mark-applied",
+                          hint="run trimtab migrate --resume-after N alone")
     by_name = {m.name: m for m in folder.migrations}
     if mark_applied is not None and mark_applied not in by_name:
         known = ", ".join(m.name for m in folder.migrations[-5:]) or "none"
         raise PlanError(f"no migration named {mark_applied} in {folder.path}",
                         hint=f"name one of the folder's migrations (the last ones: {known})")
+    _raise(_listing(folder))
     with _connect(url) as conn:
         if dry_run:
-            state = _state(conn, folder, allow_out_of_order, drizzle_table)
+            state = _state(conn, folder, allow_out_of_order, drizzle_table, locked=False)
             _raise(state.problems)
             return MigrateResult(
                 tuple(MigrationRun(m.name, "would apply", 0.0, len(m.statements))
@@ -212,19 +273,71 @@ def migrate(url: str, folder: Folder, *, dry_run: bool = False,
         if mark_applied is not None:
             return _mark(conn, folder, by_name[mark_applied], lock_wait, drizzle,
                          drizzle_table)
-        state, keep, backfilled = _setup(conn, folder, allow_out_of_order, lock_wait,
-                                         drizzle, drizzle_table)
+        state, keep, backfilled, resumed = _setup(conn, folder, allow_out_of_order, lock_wait,
+                                                  drizzle, drizzle_table, resume_after)
         also = drizzle_table if keep else None
-        runs = []
-        for m in state.pending:
-            if m.transactional:
-                runs.append(_run_in_transaction(conn, folder, m, allow_out_of_order,
-                                                on_progress, lock_wait, also))
-            else:
-                runs.append(_run_without_transaction(conn, folder, m, allow_out_of_order,
-                                                     on_progress, lock_wait, also))
+        runs: list[MigrationRun] = []
+        current: Migration | None = None
+        try:
+            for current in state.pending:
+                if current.transactional:
+                    runs.append(_run_in_transaction(conn, folder, current, allow_out_of_order,
+                                                    on_progress, lock_wait, also))
+                else:
+                    runs.append(_run_without_transaction(conn, folder, current,
+                                                         allow_out_of_order, on_progress,
+                                                         lock_wait, also))
+                current = None
+        except KeyboardInterrupt:
+            raise _interrupted(url, conn, state.pending, runs, current) from None
         return MigrateResult(tuple(runs), len(state.applied), str(also) if also else None,
-                             tuple(backfilled))
+                             tuple(backfilled), resumed)
+
+
+def _interrupted(url: str, conn: psycopg.Connection, pending: tuple[Migration, ...],
+                 runs: list[MigrationRun], current: Migration | None) -> Interrupted:
+    """What a run stopped by Ctrl+C did, from the tracking table (a migration may have
+    committed just before the interrupt reached the loop); from ``runs`` when the database
+    cannot be read."""
+    rows: dict[str, tracking.AppliedRow] | None = None
+    try:
+        if not conn.broken and conn.info.transaction_status == TransactionStatus.IDLE:
+            rows = tracking.read(conn)
+        else:
+            with _connect(url) as fresh:
+                rows = tracking.read(fresh)
+    except (psycopg.Error, DatabaseError):
+        rows = None
+    applied = [r.name for r in runs if r.status == "applied"]
+    names = [m.name for m in pending]
+    after = names[names.index(current.name) + 1:] if current is not None else \
+        names[len(runs):]
+    outcome = None
+    row = rows.get(current.name) if rows is not None and current is not None else None
+    if current is not None and row is not None and row.applied and \
+            current.name not in {r.name for r in runs}:
+        applied.append(current.name)  # committed as the interrupt came
+        current = None
+    elif current is not None and current.transactional:
+        outcome = "interrupted and rolled back, not applied"
+    elif current is not None:
+        done = row.statements_done if row is not None else 0
+        total = len(current.statements)
+        ran = (f"statements 1-{done} of {total} ran and are recorded" if done else
+               f"none of its {total} statements ran")
+        if row is not None and row.started_statement is not None:
+            outcome = (f"{ran} (it runs without a transaction); statement "
+                       f"{row.started_statement} was interrupted while it ran outside any "
+                       "transaction and may have completed: the next trimtab migrate checks "
+                       "the catalog or says how to go on")
+        elif rows is None:
+            outcome = ("interrupted; the tracking table could not be read to say how far it "
+                       "got: run trimtab status")
+        else:
+            outcome = (f"{ran} (it runs without a transaction); statement {done + 1} was "
+                       f"interrupted and rolled back; a rerun resumes at statement {done + 1}")
+    return Interrupted(tuple(applied), current.name if current else None, outcome,
+                       tuple(after))
 
 
 def _connect(url: str) -> psycopg.Connection:
@@ -235,11 +348,12 @@ def _connect(url: str) -> psycopg.Connection:
 
 def _setup(conn: psycopg.Connection, folder: Folder, allow_out_of_order: bool,
            lock_wait: float, drizzle: bool | None, drizzle_table: tracking.DrizzleTable,
-           ) -> tuple[_State, bool, list[str]]:
-    """Create the tracking table, check the folder against it, copy drizzle-kit's history;
-    in a Drizzle project, create drizzle's table and record there what it lacks. A problem
-    rolls all of it back. Returns (state, whether drizzle's table is kept, names recorded
-    there now)."""
+           resume_after: int | None = None,
+           ) -> tuple[_State, bool, list[str], tuple[str, int] | None]:
+    """Create the tracking table, apply ``--resume-after``, check the folder against the
+    table, copy drizzle-kit's history; in a Drizzle project, create drizzle's table and
+    record there what it lacks. A problem rolls all of it back. Returns (state, whether
+    drizzle's table is kept, names recorded there now, what was resumed)."""
     with _transaction_lock(conn, lock_wait):
         try:
             tracking.ensure(conn)
@@ -249,11 +363,45 @@ def _setup(conn: psycopg.Connection, folder: Folder, allow_out_of_order: bool,
                 f"{e.diag.message_primary or e}",
                 hint=f"let this role create schemas, or have an owner create {tracking.SCHEMA} "
                      "once (run trimtab migrate as that role)") from None
+        resumed = None if resume_after is None else _resume(conn, folder, resume_after)
         state = _state(conn, folder, allow_out_of_order, drizzle_table)
         _raise(state.problems)
         tracking.import_drizzle(conn, folder, state.drizzle, drizzle_table)
         keep, backfilled = _keep_drizzle(conn, folder, drizzle, drizzle_table)
-        return state, keep, backfilled
+        return state, keep, backfilled, resumed
+
+
+def _resume(conn: psycopg.Connection, folder: Folder, after: int) -> tuple[str, int]:
+    """``--resume-after``: count statements 1..``after`` of the migration that stopped half
+    way as done, and its statement in doubt (or failed) as settled."""
+    rows = tracking.read(conn)
+    # A migration with a transaction never stops half way: a failure rolls it all back.
+    stopped = [(m, r) for m in folder.migrations if not m.transactional
+               and (r := rows.get(m.name)) is not None and not r.applied
+               and (r.started_statement or r.failed_statement or r.statements_done)]
+    if not stopped:
+        raise ConfigError(
+            f"--resume-after {after}: no migration stopped half way in this database; "
+            "nothing was run",
+            hint="run trimtab migrate without it (trimtab status shows each migration)")
+    if len(stopped) > 1:
+        raise ConfigError(
+            f"--resume-after {after}: several migrations stopped half way ("
+            + ", ".join(m.name for m, _ in stopped) + "); nothing was run",
+            hint="settle them one at a time: trimtab status shows where each stopped")
+    m, row = stopped[0]
+    low = row.statements_done
+    high = max(low, row.started_statement or row.failed_statement or 0)
+    if not low <= after <= high:
+        at = high if high > low else low + 1
+        raise ConfigError(
+            f"--resume-after {after}: migration {m.name} stopped at statement {at} of "
+            f"{len(m.statements)} ({low} recorded as done); nothing was run",
+            file=str(m.path),
+            hint=f"--resume-after {at} counts statement {at} as done, --resume-after {low} "
+                 f"runs it again" if high > low else f"use --resume-after {low}")
+    tracking.resume(conn, m.name, after)
+    return m.name, after
 
 
 def _keep_drizzle(conn: psycopg.Connection, folder: Folder, drizzle: bool | None,
@@ -319,25 +467,25 @@ def _mark(conn: psycopg.Connection, folder: Folder, m: Migration, lock_wait: flo
 
 
 def _recheck(conn: psycopg.Connection, folder: Folder, m: Migration,
-             allow_out_of_order: bool) -> tuple[bool, int]:
-    """Under the lock: (whether another runner applied ``m`` meanwhile, statements an
-    earlier run without a transaction finished). Raises when the state changed into a
+             allow_out_of_order: bool) -> tuple[bool, tracking.AppliedRow | None]:
+    """Under the lock: (whether another runner applied ``m`` meanwhile, its row: how far an
+    earlier run without a transaction got). Raises when the state changed into a
     problem."""
     rows = tracking.read(conn)
     row = rows.get(m.name)
     if row is not None and row.applied:
         if row.checksum == m.checksum:
-            return True, 0
-        p = _edited(m, row.checksum, "another runner applied it")
-        raise PlanError(p.message, file=p.file, hint=p.hint)
+            return True, row
+        _raise([_edited(m, row.checksum, "another runner applied it")])
     if not allow_out_of_order:
+        place = {x.name: i for i, x in enumerate(folder.migrations)}
         by_name = {x.name: x for x in folder.migrations}
         later = [by_name[n] for n, r in rows.items()
-                 if r.applied and n in by_name and by_name[n].idx > m.idx]
+                 if r.applied and n in by_name and n != m.name
+                 and _before(m, by_name[n], place)]
         if later:
-            p = _out_of_order(m, max(later, key=lambda x: x.idx))
-            raise PlanError(p.message, file=p.file, hint=p.hint)
-    return False, row.statements_done if row is not None else 0
+            _raise([_out_of_order(m, max(later, key=lambda x: place[x.name]))])
+    return False, row
 
 
 class _Failed(Exception):
@@ -366,10 +514,11 @@ def _run_in_transaction(conn: psycopg.Connection, folder: Folder, m: Migration,
     first = 0
     try:
         with _transaction_lock(conn, lock_wait):
-            skip, first = _recheck(conn, folder, m, allow_out_of_order)
+            skip, row = _recheck(conn, folder, m, allow_out_of_order)
             if skip:
                 return MigrationRun(m.name, "skipped", time.perf_counter() - started, 0)
             # first > 0 only after a run of this file without a transaction stopped half way.
+            first = row.statements_done if row is not None else 0
             started_at = tracking.start(conn, m, first)
             if on_progress:
                 on_progress(m, first, total)
@@ -413,34 +562,45 @@ def _run_without_transaction(conn: psycopg.Connection, folder: Folder, m: Migrat
     started = time.perf_counter()
     total = len(m.statements)
     done = 0
+    outside = False  # whether the statement running runs outside any transaction
     try:
         with _session_lock(conn, lock_wait):
-            skip, done = _recheck(conn, folder, m, allow_out_of_order)
+            skip, row = _recheck(conn, folder, m, allow_out_of_order)
             if skip:
                 return MigrationRun(m.name, "skipped", time.perf_counter() - started, 0)
+            # Holding the lock, no earlier run's backend is alive: what it did is done.
+            done = _settle(conn, m, row) if row is not None else 0
             first = done
             started_at = tracking.start(conn, m, first)
             if on_progress:
                 on_progress(m, first, total)
             for number in range(first + 1, total + 1):
                 st = m.statements[number - 1]
+                outside = False
                 try:
-                    conn.execute(st.text.encode(), prepare=False)  # type: ignore[arg-type]
-                    if conn.info.transaction_status != TransactionStatus.IDLE:
-                        conn.rollback()
-                        raise _Failed(number, st, "the statement left a transaction open "
-                                      "(BEGIN without COMMIT in a migration that runs "
-                                      "without one); it was rolled back")
+                    outside = not _run_with_record(conn, m, number, st)
+                    if outside:
+                        tracking.begin_statement(conn, m.name, number)  # committed first
+                        conn.execute(st.text.encode(), prepare=False)  # type: ignore[arg-type]
+                        if conn.info.transaction_status != TransactionStatus.IDLE:
+                            conn.rollback()
+                            raise _Failed(number, st, "the statement left a transaction open "
+                                          "(BEGIN without COMMIT in a migration that runs "
+                                          "without one); it was rolled back")
+                        tracking.progress(conn, m.name, number)
                 except psycopg.Error as e:
                     if conn.broken:
                         raise
                     _record_failure(conn, m, number, e, done, started_at, lock_wait)
                     raise _statement_error(m, number, st, e, _resume_note(number)) from None
                 except _Failed as f:
+                    if f.committed:  # its own COMMIT: in doubt, as if cut off
+                        tracking.begin_statement(conn, m.name, number)
+                        raise _statement_error(m, number, st, f.error, _in_doubt_note(
+                            m, number)) from None
                     _record_failure(conn, m, number, f.error, done, started_at, lock_wait)
                     raise _statement_error(m, number, st, f.error,
                                            _resume_note(number)) from None
-                tracking.progress(conn, m.name, number)
                 done = number
                 if on_progress:
                     on_progress(m, number, total)
@@ -450,11 +610,151 @@ def _run_without_transaction(conn: psycopg.Connection, folder: Folder, m: Migrat
                     _record_drizzle(conn, m, drizzle)
     except psycopg.Error as e:
         if conn.broken:
-            raise _lost(m, e, f"{done} of its {total} statements ran and are recorded (it "
-                        "runs without a transaction); a rerun resumes at statement "
-                        f"{done + 1}") from None
+            if outside:
+                note = (f"{done} of its {total} statements ran and are recorded (it runs "
+                        f"without a transaction); statement {done + 1} runs outside any "
+                        "transaction and may have completed on the server: the next "
+                        "trimtab migrate checks the catalog (CREATE or DROP INDEX "
+                        "CONCURRENTLY) or stops and says how to go on")
+            else:
+                note = (f"{done} of its {total} statements ran and are recorded (it runs "
+                        f"without a transaction); a rerun resumes at statement {done + 1}")
+            raise _lost(m, e, note) from None
         raise
     return MigrationRun(m.name, "applied", time.perf_counter() - started, total - first)
+
+
+# Leading words of statements that run outside any transaction from the start: CALL and DO
+# may COMMIT by themselves (a batched backfill), transaction control must act as written.
+_OUTSIDE = frozenset({"CALL", "DO", "BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT",
+                      "SAVEPOINT", "RELEASE", "PREPARE"})
+
+
+def _run_with_record(conn: psycopg.Connection, m: Migration, number: int,
+                     st: MigrationStatement) -> bool:
+    """Run statement ``number`` in a transaction of its own that also records it as done:
+    a run cut off at any point leaves both or neither. False, having run nothing, when the
+    statement must run outside any transaction (PostgreSQL says so with SQLSTATE 25001
+    before it does anything)."""
+    word = st.text.split(None, 1)[0].upper().rstrip(";") if st.text.strip() else ""
+    if word in _OUTSIDE:
+        return False
+    try:
+        with conn.transaction():
+            conn.execute(st.text.encode(), prepare=False)  # type: ignore[arg-type]
+            if conn.info.transaction_status != TransactionStatus.INTRANS:
+                raise _Failed(number, st, "the statement ended the transaction trimtab runs "
+                              "it in (COMMIT or ROLLBACK in the file)", committed=True)
+            tracking.progress(conn, m.name, number)
+    except psycopg.Error as e:
+        if e.sqlstate == "25001" and not conn.broken:  # active_sql_transaction
+            return False
+        raise
+    return True
+
+
+# -- a statement of unknown outcome -------------------------------------------------------------
+
+_IDENT = r'(?:"(?:[^"]|"")+"|[^\s."(),;]+)'
+_CREATE_INDEX = re.compile(
+    rf"CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?({_IDENT})"
+    rf"\s+ON\s+(?:ONLY\s+)?({_IDENT}(?:\.{_IDENT})?)", re.IGNORECASE)
+_DROP_INDEX = re.compile(
+    rf"DROP\s+INDEX\s+CONCURRENTLY\s+(?:IF\s+EXISTS\s+)?({_IDENT}(?:\.{_IDENT})?)"
+    r"(?:\s+(?:CASCADE|RESTRICT))?\s*", re.IGNORECASE)
+
+
+def _index_statement(st: MigrationStatement) -> tuple[str, str, str] | None:
+    """("create", index name, table) or ("drop", index, "") for a statement whose effect
+    the catalog shows; None for any other."""
+    if (c := _CREATE_INDEX.match(st.text)) is not None:
+        name = c.group(1)
+        name = name[1:-1].replace('""', '"') if name.startswith('"') else name.lower()
+        return "create", name, c.group(2)
+    if (d := _DROP_INDEX.fullmatch(st.text)) is not None:
+        return "drop", d.group(1), ""
+    return None
+
+
+def _in_doubt(m: Migration, row: tracking.AppliedRow) -> _Problem | None:
+    """The problem of a migration whose statement ran outside any transaction when its run
+    was cut off, when the catalog cannot tell whether it took effect."""
+    number = row.started_statement
+    if number is None or not 0 < number <= len(m.statements):
+        return None
+    st = m.statements[number - 1]
+    if _index_statement(st) is not None:
+        return None  # settled from the catalog by the next run
+    first_line = next((x.strip() for x in st.text.splitlines() if x.strip()), "")
+    return _Problem(
+        f"migration {m.name} stopped in statement {number} of {len(m.statements)} (line "
+        f"{st.line}: {first_line[:80]}): the run was cut off (killed, interrupted or its "
+        "connection lost) while the statement ran outside any transaction, so it may have "
+        f"taken effect; {row.statements_done} statement(s) before it are recorded as done; "
+        "nothing was run", file=str(m.path), line=st.line,
+        hint=f"check in the database whether statement {number} took effect; if it did, run "
+             f"trimtab migrate --resume-after {number} (counts it as done, goes on with the "
+             f"rest); if it did not, run trimtab migrate --resume-after {number - 1} (runs it "
+             "again)")
+
+
+def _in_doubt_note(m: Migration, number: int) -> str:
+    return (f"the statement committed by itself, so trimtab cannot tell how much of it took "
+            f"effect: it is recorded as in doubt; check the database, then run trimtab migrate "
+            f"--resume-after {number} (it took effect) or --resume-after {number - 1} (run it "
+            "again)")
+
+
+def _settle(conn: psycopg.Connection, m: Migration, row: tracking.AppliedRow) -> int:
+    """How many statements of ``m`` are done, once the statement an earlier run left in
+    doubt (cut off) or failed is settled from the catalog: a concurrent index build that
+    finished counts as done, an invalid index it left is dropped so that it runs again.
+    Raises when the catalog cannot tell."""
+    done = row.statements_done
+    number = row.started_statement or row.failed_statement
+    if number != done + 1 or number > len(m.statements):
+        return done
+    in_doubt = row.started_statement is not None
+    index = _index_statement(m.statements[number - 1])
+    if index is None:
+        if in_doubt:
+            _raise([_in_doubt(m, row)])  # type: ignore[list-item]
+        return done
+    kind, name, table = index
+    if kind == "drop":
+        found = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,),
+                             prepare=False).fetchone()
+        if in_doubt and not (found and found[0]):
+            tracking.progress(conn, m.name, number)
+            return number
+        return done
+    built = conn.execute(
+        """SELECT i.indisvalid, format('%%I.%%I', n.nspname, c.relname)
+           FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+           JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE i.indrelid = to_regclass(%s) AND c.relname = %s""",
+        (table, name), prepare=False).fetchone()
+    if built is None:
+        return done
+    valid, qualified = built
+    if valid:
+        if in_doubt:
+            tracking.progress(conn, m.name, number)
+            return number
+        return done
+    try:  # left invalid by the build that was cut off or failed: build it again
+        conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {qualified}",  # type: ignore[arg-type]
+                     prepare=False)
+    except psycopg.Error as e:
+        if conn.broken:
+            raise
+        raise PlanError(
+            f"migration {m.name}: cannot drop the invalid index {qualified} that an earlier "
+            f"run of statement {number} left: {e.diag.message_primary or e}; nothing was run",
+            file=str(m.path), line=m.statements[number - 1].line,
+            hint=f"drop it by hand (DROP INDEX CONCURRENTLY {qualified}), then run trimtab "
+                 "migrate again") from None
+    return done
 
 
 def _resume_note(number: int) -> str:
@@ -537,6 +837,9 @@ def _advice(m: Migration, st: MigrationStatement, error: psycopg.Error) -> list[
                            r"((?:\"[^\"]+\"|[\w$]+)(?:\.(?:\"[^\"]+\"|[\w$]+))?)",
                            st.text, re.IGNORECASE)
     if not m.transactional and concurrent and upper.startswith("CREATE"):
+        if _index_statement(st) is not None:
+            return ["a failed CREATE INDEX CONCURRENTLY leaves an invalid index behind: the "
+                    f"next trimtab migrate drops {concurrent.group(1)} and builds it again"]
         return [f"a failed CREATE INDEX CONCURRENTLY leaves an invalid index behind: drop it "
                 f"(DROP INDEX CONCURRENTLY IF EXISTS {concurrent.group(1)}) before the rerun"]
     return []
@@ -597,6 +900,14 @@ WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
 LIMIT 1"""
 
 
+def _holder(conn: psycopg.Connection) -> tuple | None:  # type: ignore[type-arg]
+    """(pid, state, application_name, user, seconds in that state) of the session holding
+    the runner's lock, or None."""
+    key = LOCK_KEY & 0xFFFFFFFFFFFFFFFF
+    return conn.execute(_HOLDER, (key >> 32, key & 0xFFFFFFFF),  # type: ignore[arg-type]
+                        prepare=False).fetchone()
+
+
 class _Waiter:
     """Sleeps between tries; gives up after ``wait`` seconds during which the holder ran no
     statement (a runner applying a long migration is waited for, a stuck one is named)."""
@@ -608,9 +919,7 @@ class _Waiter:
         self.delay = 0.02
 
     def pause(self) -> None:
-        key = LOCK_KEY & 0xFFFFFFFFFFFFFFFF
-        holder = self.conn.execute(_HOLDER, (key >> 32, key & 0xFFFFFFFF),  # type: ignore[arg-type]
-                                   prepare=False).fetchone()
+        holder = _holder(self.conn)
         now = time.monotonic()
         if holder is not None and holder[1] == "active":
             self.deadline = now + self.wait

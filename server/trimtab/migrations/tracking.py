@@ -3,7 +3,11 @@
 One row per migration name. A row counts as applied only once ``finished_at`` is set; a row
 with ``finished_at`` NULL is a migration that is running, failed (``failed_statement`` and
 ``error`` say where and why) or was cut off. Statements of a migration that runs without a
-transaction are counted in ``statements_done`` as they finish, so a rerun resumes after them.
+transaction are counted in ``statements_done`` as they commit, so a rerun resumes after them.
+A statement that must run outside any transaction (``CREATE INDEX CONCURRENTLY``) cannot
+commit together with its count: ``started_statement`` is recorded (committed) before it
+runs and cleared with the count after it, so a run cut off in between leaves the statement
+marked as of unknown outcome, and the runner does not run it again blindly.
 
 drizzle's history (``drizzle.__drizzle_migrations``, or the ``migrationsSchema`` /
 ``migrationsTable`` a project sets) counts too: a migration whose checksum is in it was
@@ -98,7 +102,8 @@ _CREATE = (
     statements_done int NOT NULL DEFAULT 0,
     failed_statement int,
     error text,
-    applied_by text DEFAULT current_user
+    applied_by text DEFAULT current_user,
+    started_statement int
 )""",
     f"COMMENT ON TABLE {QUALIFIED} IS 'Migrations applied by trimtab migrate. A row counts as "
     "applied only when finished_at is set.'",
@@ -106,6 +111,8 @@ _CREATE = (
 
 _COLUMNS = ("id, name, checksum, started_at, finished_at, statements_done, failed_statement, "
             "error, applied_by")
+# Added after the table's first release: tables made before lack it until ``ensure``.
+_ADDED = "started_statement"
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,8 @@ class AppliedRow:
     failed_statement: int | None
     error: str | None
     applied_by: str | None
+    # A statement run outside any transaction whose end is not recorded (1-based), or None.
+    started_statement: int | None = None
 
     @property
     def applied(self) -> bool:
@@ -161,12 +170,24 @@ def exists(conn: psycopg.Connection) -> bool:
     return bool(row and row[0])
 
 
+def _has_added_column(conn: psycopg.Connection) -> bool:
+    row = conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = %s::regclass "
+        "AND attname = %s AND NOT attisdropped)", (QUALIFIED, _ADDED), prepare=False,
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def ensure(conn: psycopg.Connection) -> bool:
-    """Create the schema and table when missing; True when it created them.
+    """Create the schema and table when missing; True when it created them. A table made by
+    an older trimtab gets the columns it lacks.
 
     Checked first, so a role without CREATE on the database can use a table made for it.
     """
     if exists(conn):
+        if not _has_added_column(conn):
+            conn.execute(f"ALTER TABLE {QUALIFIED} ADD COLUMN IF NOT EXISTS {_ADDED} int",  # type: ignore[arg-type]
+                         prepare=False)
         return False
     for statement in _CREATE:
         conn.execute(statement, prepare=False)  # type: ignore[arg-type]
@@ -177,7 +198,8 @@ def read(conn: psycopg.Connection) -> dict[str, AppliedRow]:
     """Every row, applied or not, by name ({} when the table does not exist)."""
     if not exists(conn):
         return {}
-    cur = conn.execute(f"SELECT {_COLUMNS} FROM {QUALIFIED} ORDER BY id",  # type: ignore[arg-type]
+    added = _ADDED if _has_added_column(conn) else "NULL::int"
+    cur = conn.execute(f"SELECT {_COLUMNS}, {added} FROM {QUALIFIED} ORDER BY id",  # type: ignore[arg-type]
                        prepare=False)
     return {r[1]: AppliedRow(*r) for r in cur.fetchall()}
 
@@ -201,7 +223,7 @@ def start(conn: psycopg.Connection, m: Migration, statements_done: int = 0) -> d
             ON CONFLICT (name) DO UPDATE SET checksum = excluded.checksum,
                 started_at = excluded.started_at, finished_at = NULL,
                 statements_done = excluded.statements_done, failed_statement = NULL,
-                error = NULL, applied_by = current_user
+                error = NULL, applied_by = current_user, started_statement = NULL
             WHERE t.finished_at IS NULL
             RETURNING started_at""",  # type: ignore[arg-type]
         (m.name, m.checksum, statements_done), prepare=False,
@@ -212,14 +234,31 @@ def start(conn: psycopg.Connection, m: Migration, statements_done: int = 0) -> d
 
 
 def progress(conn: psycopg.Connection, name: str, statements_done: int) -> None:
-    conn.execute(f"UPDATE {QUALIFIED} SET statements_done = %s WHERE name = %s",  # type: ignore[arg-type]
-                 (statements_done, name), prepare=False)
+    """``statements_done`` statements have committed (and none is running)."""
+    conn.execute(f"UPDATE {QUALIFIED} SET statements_done = %s, started_statement = NULL "  # type: ignore[arg-type]
+                 "WHERE name = %s", (statements_done, name), prepare=False)
+
+
+def begin_statement(conn: psycopg.Connection, name: str, number: int) -> None:
+    """Statement ``number`` is about to run outside any transaction: until ``progress``
+    clears it, its outcome is unknown. Call in autocommit, so that it is committed first."""
+    conn.execute(f"UPDATE {QUALIFIED} SET started_statement = %s WHERE name = %s",  # type: ignore[arg-type]
+                 (number, name), prepare=False)
+
+
+def resume(conn: psycopg.Connection, name: str, statements_done: int) -> None:
+    """The user says how far an unfinished migration got (``migrate --resume-after``)."""
+    conn.execute(
+        f"""UPDATE {QUALIFIED} SET statements_done = %s, started_statement = NULL,
+                failed_statement = NULL, error = NULL
+            WHERE name = %s AND finished_at IS NULL""",  # type: ignore[arg-type]
+        (statements_done, name), prepare=False)
 
 
 def finish(conn: psycopg.Connection, name: str, statements_done: int) -> None:
     conn.execute(
         f"""UPDATE {QUALIFIED} SET finished_at = clock_timestamp(), statements_done = %s,
-                failed_statement = NULL, error = NULL
+                failed_statement = NULL, error = NULL, started_statement = NULL
             WHERE name = %s""",  # type: ignore[arg-type]
         (statements_done, name), prepare=False,
     )
@@ -239,7 +278,7 @@ def fail(conn: psycopg.Connection, m: Migration, *, statement: int, error: str,
                 started_at = excluded.started_at, finished_at = NULL,
                 statements_done = excluded.statements_done,
                 failed_statement = excluded.failed_statement, error = excluded.error,
-                applied_by = current_user
+                applied_by = current_user, started_statement = NULL
             WHERE t.finished_at IS NULL""",  # type: ignore[arg-type]
         (m.name, m.checksum, started_at, statements_done, statement, error), prepare=False,
     )
@@ -257,7 +296,7 @@ def mark(conn: psycopg.Connection, m: Migration) -> None:
             ON CONFLICT (name) DO UPDATE SET checksum = excluded.checksum,
                 started_at = excluded.started_at, finished_at = excluded.finished_at,
                 statements_done = 0, failed_statement = NULL, error = NULL,
-                applied_by = current_user""",  # type: ignore[arg-type]
+                applied_by = current_user, started_statement = NULL""",  # type: ignore[arg-type]
         (m.name, m.checksum), prepare=False,
     )
 
@@ -392,7 +431,7 @@ def import_drizzle(conn: psycopg.Connection, folder: Folder,
                 ON CONFLICT (name) DO UPDATE SET checksum = excluded.checksum,
                     started_at = excluded.started_at, finished_at = excluded.finished_at,
                     statements_done = excluded.statements_done, failed_statement = NULL,
-                    error = NULL, applied_by = excluded.applied_by
+                    error = NULL, applied_by = excluded.applied_by, started_statement = NULL
                 WHERE t.finished_at IS NULL""",  # type: ignore[arg-type]
             (m.name, m.checksum, len(m.statements)), prepare=False,
         )
