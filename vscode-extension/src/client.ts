@@ -40,6 +40,8 @@ export interface ClientParts {
     name: string;
     root: vscode.Uri;
     launch: ServerLaunch;
+    /** The server's working directory (outside an untrusted folder: see serverCwd). */
+    cwd: string;
     outputChannel: vscode.LogOutputChannel;
     initializationOptions: () => unknown;
     middleware: LanguageClientOptions["middleware"];
@@ -51,7 +53,7 @@ export function createClient(p: ClientParts): TrimtabLanguageClient {
         command: p.launch.command,
         args: p.launch.args,
         transport: TransportKind.stdio, // appends --stdio, which `trimtab lsp` accepts
-        options: { cwd: p.root.fsPath, env: { ...process.env, PYTHONUNBUFFERED: "1" } },
+        options: { cwd: p.cwd, env: { ...process.env, PYTHONUNBUFFERED: "1" } },
     };
     const serverOptions: ServerOptions = { run: server, debug: server };
     const pattern = { baseUri: p.root.toString(), pattern: "**/*.sql" };

@@ -18,8 +18,11 @@ import {
     probeCommand,
     type ProbeOutput,
     type ProbeResult,
+    sameLaunch,
     type ServerLaunch,
     serverCandidates,
+    serverCwd,
+    skippedUntrusted,
 } from "./interpreter";
 import { onInterpreterChange, selectedInterpreter } from "./pythonExtension";
 import { studioSpawn, studioUrl } from "./studio";
@@ -27,6 +30,7 @@ import {
     type ExtensionSettings,
     hasToolTrimtab,
     interpreterSettings,
+    launchValue,
     redactUrl,
     secretKey,
     severityFor,
@@ -50,12 +54,19 @@ const PLAN_SCHEME = "trimtab-plan";
 const SERVER_COMMANDS = ["trimtab.push", "trimtab.generate", "trimtab.migrate", "trimtab.refresh",
     "trimtab.showPlan", "trimtab.writeRenameHint"];
 const EXCLUDE = "**/{node_modules,.git,.venv,venv,.tox,.trimtab,__pycache__}/**";
+/** Server commands that write files or databases: refused in an untrusted workspace. */
+const WRITE_COMMANDS = ["trimtab.push", "trimtab.generate", "trimtab.migrate"];
+/** The server's notification that the user trusted the workspace (no restart needed). */
+const TRUST_NOTIFICATION = "trimtab/workspaceTrust";
 
 function config(folder: vscode.WorkspaceFolder | vscode.Uri | undefined): ExtensionSettings {
     const c = vscode.workspace.getConfiguration(SECTION, folder);
+    // The settings that name a program to run: the user's own only, until the workspace is
+    // trusted (package.json also lists them in restrictedConfigurations).
+    const trusted = vscode.workspace.isTrusted;
     return {
-        python: c.get("python"),
-        server: { path: c.get("server.path") },
+        python: launchValue(c.inspect<string>("python"), trusted),
+        server: { path: launchValue(c.inspect<string>("server.path"), trusted) },
         databaseUrl: c.get("databaseUrl"),
         databaseUrlEnv: c.get("databaseUrlEnv"),
         schema: c.get("schema"),
@@ -161,19 +172,13 @@ class Project {
         this.phase = "starting";
         this.status = undefined;
         this.manager.refreshViews();
-        const settings = interpreterSettings(config(this.folder));
-        const candidates = serverCandidates(settings, {
-            folder: this.folder.uri.fsPath,
-            home: os.homedir(),
-            env: process.env,
-            platform: process.platform,
-            pythonExtension: settings.serverPath || settings.python ? undefined
-                : await selectedInterpreter(this.folder.uri),
-        });
+        const trusted = vscode.workspace.isTrusted;
+        const candidates = await this.candidates(trusted);
+        const cwd = serverCwd(this.root.fsPath, trusted, this.manager.context.extensionUri.fsPath);
         const tried: Array<{ launch: ServerLaunch; result: ProbeResult }> = [];
         let launch: ServerLaunch | undefined;
         for (const candidate of candidates) {
-            const result = await probe(candidate, this.root.fsPath);
+            const result = await probe(candidate, cwd);
             tried.push({ launch: candidate, result });
             this.manager.log(`${candidate.command} ${candidate.args.join(" ")} (${candidate.source}): ${result.ok ? `trimtab ${result.version}` : `${result.reason}: ${result.detail}`}`);
             if (result.ok) {
@@ -183,7 +188,8 @@ class Project {
         }
         if (!launch) {
             this.phase = "not-installed";
-            this.failure = describeFailure(tried);
+            this.failure = describeFailure(tried) + (trusted ? "" : " The workspace is not trusted: "
+                + "its own trimtab.python and trimtab.server.path settings and interpreters inside it are not used.");
             this.manager.refreshViews();
             void this.manager.explainFailure(this);
             return;
@@ -197,8 +203,10 @@ class Project {
             name: this.name,
             root: this.root,
             launch,
+            cwd,
             outputChannel: this.manager.output,
-            initializationOptions: () => current,
+            // Read at each (re)start: a server restarted after a crash gets today's trust.
+            initializationOptions: () => ({ ...current, trusted: vscode.workspace.isTrusted }),
             middleware: this.middleware(async () => (current = await this.serverSettings())),
             drizzle: await exists(vscode.Uri.joinPath(this.root, "drizzle.config.ts")),
         });
@@ -238,6 +246,39 @@ class Project {
             this.manager.ensureServerCommand(command);
         }
         this.manager.refreshViews();
+    }
+
+    /** The launches to try, for the workspace's trust now. */
+    private async candidates(trusted: boolean): Promise<ServerLaunch[]> {
+        const settings = interpreterSettings(config(this.folder));
+        const ctx = {
+            folder: this.folder.uri.fsPath,
+            home: os.homedir(),
+            env: process.env,
+            platform: process.platform,
+            trusted,
+            pythonExtension: !trusted || settings.serverPath || settings.python ? undefined
+                : await selectedInterpreter(this.folder.uri),
+        };
+        const skipped = skippedUntrusted(settings, ctx);
+        if (skipped) {
+            this.manager.log(skipped);
+        }
+        return serverCandidates(settings, ctx);
+    }
+
+    /** The user trusted the workspace: the running server is told (it starts comparing
+     * with the database), unless trust changes which interpreter runs it: then a restart. */
+    async trustGranted(): Promise<void> {
+        await this.starting;
+        const client = this.client;
+        const [first] = await this.candidates(true);
+        if (!client?.isRunning() || !sameLaunch(first, this.launch)) {
+            this.manager.log(`workspace trusted: restarting ${this.name}`);
+            await this.restart();
+            return;
+        }
+        await client.sendNotification(TRUST_NOTIFICATION, { trusted: true });
     }
 
     private middleware(freshSettings: () => Promise<unknown>): Middleware {
@@ -438,6 +479,9 @@ class SchemaLenses implements vscode.CodeLensProvider {
         const range = new vscode.Range(0, 0, 0, 0);
         const arg = [doc.uri];
         const status = project.status;
+        if (!vscode.workspace.isTrusted) {  // push and generate are disabled: no lenses for them
+            return [new vscode.CodeLens(range, { title: codeLensSummary(status), command: "workbench.trust.manage" })];
+        }
         const summary = status?.state === "unreachable"
             ? { title: codeLensSummary(status), command: "trimtab.refreshDatabase", arguments: arg }
             : { title: codeLensSummary(status), command: "trimtab.showPendingSql", arguments: arg };
@@ -648,6 +692,7 @@ class Manager implements vscode.Disposable {
         this.statusItem.command = project.phase === "not-installed"
             ? { title: "Why", command: "trimtab.explainNotInstalled", arguments: [project.root.fsPath] }
             : project.phase === "stopped" ? "trimtab.showOutput"
+                : project.status?.state === "untrusted" ? "workbench.trust.manage"
                 : { title: "Show pending SQL", command: "trimtab.showPendingSql", arguments: [project.root] };
         this.statusItem.show();
     }
@@ -697,6 +742,10 @@ class Manager implements vscode.Disposable {
         const uri = project.commandUri(toUri(args[0]));
         if (command === "trimtab.showPlan") {
             await this.plans.show(project, vscode.ViewColumn.Beside);
+            return undefined;
+        }
+        if (WRITE_COMMANDS.includes(command) && !vscode.workspace.isTrusted) {
+            await explainUntrusted(command.replace("trimtab.", ""));
             return undefined;
         }
         let rest = args.slice(1);
@@ -790,6 +839,16 @@ class Manager implements vscode.Disposable {
     }
 }
 
+/** Why a command is disabled in an untrusted workspace, with the way to trust it. */
+async function explainUntrusted(what: string): Promise<void> {
+    const choice = await vscode.window.showWarningMessage(
+        `trimtab: ${what} is disabled: this workspace is not trusted. trimtab checks the schema's structure only; it connects to no database and runs nothing from the folder.`,
+        "Manage Workspace Trust");
+    if (choice) {
+        await vscode.commands.executeCommand("workbench.trust.manage");
+    }
+}
+
 function toUri(arg: unknown): vscode.Uri | undefined {
     if (arg instanceof vscode.Uri) {
         return arg;
@@ -847,6 +906,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         }),
         vscode.commands.registerCommand("trimtab.showOutput", () => m.output.show(true)),
         vscode.commands.registerCommand("trimtab.openStudio", async (arg?: unknown) => {
+            if (!vscode.workspace.isTrusted) {  // the studio connects to the project's database
+                await explainUntrusted("the studio");
+                return;
+            }
             const project = await m.pickProject(arg);
             if (!project) {
                 return;
@@ -874,6 +937,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
             }
         }),
         vscode.window.onDidChangeActiveTextEditor(() => m.refreshViews()),
+        vscode.workspace.onDidGrantWorkspaceTrust(() => {
+            for (const p of m.projects.values()) {
+                void p.trustGranted();
+            }
+            m.refreshViews();
+        }),
         vscode.workspace.onDidOpenTextDocument((doc) => m.onDocumentOpened(doc)),
         vscode.workspace.onDidChangeWorkspaceFolders(() => m.rescan()),
         vscode.workspace.onDidChangeConfiguration(async (e) => {

@@ -33,6 +33,9 @@ export interface DiscoveryContext {
     platform: NodeJS.Platform;
     /** The interpreter the Python extension has selected for this folder, when it is installed. */
     pythonExtension?: string;
+    /** VS Code's workspace trust (default: trusted). In an untrusted folder nothing the
+     * folder holds may run: see `serverCandidates`. */
+    trusted?: boolean;
 }
 
 /** The module run with `python -m`: `trimtab.cli` works on every released version. */
@@ -72,30 +75,79 @@ function executableLaunch(command: string, source: LaunchSource): ServerLaunch {
     return { kind: "executable", command, args: ["lsp"], source };
 }
 
+/** Whether `command` (already expanded) is a file inside the workspace folder. A bare
+ * name is the PATH's, not the folder's. */
+export function insideFolder(command: string, ctx: DiscoveryContext): boolean {
+    if (!ctx.folder || (!command.includes("/") && !command.includes("\\"))) {
+        return false;
+    }
+    const p = ctx.platform === "win32" ? path.win32 : path.posix;
+    const rel = p.relative(ctx.folder, command);
+    return rel === "" || (!rel.startsWith("..") && !p.isAbsolute(rel));
+}
+
+function configuredLaunch(settings: InterpreterSettings, ctx: DiscoveryContext): ServerLaunch | undefined {
+    const serverPath = settings.serverPath?.trim();
+    if (serverPath) {
+        const file = expandPath(serverPath, ctx);
+        return looksLikePython(file) ? pythonLaunch(file, "trimtab.server.path")
+            : executableLaunch(file, "trimtab.server.path");
+    }
+    const python = settings.python?.trim();
+    return python ? pythonLaunch(expandPath(python, ctx), "trimtab.python") : undefined;
+}
+
+/**
+ * A configured interpreter that an untrusted folder's own files provide (a user setting
+ * `${workspaceFolder}/.venv/bin/python` in a cloned repository runs the repository's
+ * script): it is skipped, and this says why.
+ */
+export function skippedUntrusted(settings: InterpreterSettings, ctx: DiscoveryContext): string | undefined {
+    const launch = ctx.trusted === false ? configuredLaunch(settings, ctx) : undefined;
+    return launch && insideFolder(launch.command, ctx)
+        ? `${launch.command} (set by ${launch.source}) is inside the workspace, which is not trusted: not run`
+        : undefined;
+}
+
 /**
  * What to try, in order: `trimtab.server.path` (the trimtab executable, or an interpreter),
  * else `trimtab.python`, else the Python extension's interpreter, else `python3` and then a
  * `trimtab` on the PATH (a pipx install). A configured path is the only candidate: when it
  * is wrong the user must hear about it, not get another interpreter silently.
+ *
+ * In an untrusted folder (`ctx.trusted === false`) nothing inside the folder runs: the
+ * caller passes user-level settings only, a configured path inside the folder is skipped,
+ * and the Python extension's choice (often the folder's own `.venv`) is not asked.
  */
 export function serverCandidates(settings: InterpreterSettings, ctx: DiscoveryContext): ServerLaunch[] {
-    const serverPath = settings.serverPath?.trim();
-    if (serverPath) {
-        const file = expandPath(serverPath, ctx);
-        return [looksLikePython(file) ? pythonLaunch(file, "trimtab.server.path")
-            : executableLaunch(file, "trimtab.server.path")];
-    }
-    const python = settings.python?.trim();
-    if (python) {
-        return [pythonLaunch(expandPath(python, ctx), "trimtab.python")];
+    const trusted = ctx.trusted !== false;
+    const configured = configuredLaunch(settings, ctx);
+    if (configured && (trusted || !insideFolder(configured.command, ctx))) {
+        return [configured];
     }
     const out: ServerLaunch[] = [];
-    if (ctx.pythonExtension?.trim()) {
+    if (trusted && ctx.pythonExtension?.trim()) {
         out.push(pythonLaunch(ctx.pythonExtension.trim(), "Python extension"));
     }
     out.push(pythonLaunch(ctx.platform === "win32" ? "python" : "python3", "default"));
     out.push(executableLaunch(ctx.platform === "win32" ? "trimtab.exe" : "trimtab", "PATH"));
     return out;
+}
+
+/**
+ * The working directory of the probe and of the server. `python -c` and `python -m` put it
+ * first on `sys.path`, so a `trimtab/` or `json.py` at the top of an untrusted folder would
+ * be imported: there, the extension's own folder is used (the server takes its project from
+ * the client, not from its working directory).
+ */
+export function serverCwd(root: string, trusted: boolean, extensionDir: string): string {
+    return trusted ? root : extensionDir;
+}
+
+/** Whether two launches run the same program the same way. */
+export function sameLaunch(a: ServerLaunch | undefined, b: ServerLaunch | undefined): boolean {
+    return !!a && !!b && a.kind === b.kind && a.command === b.command
+        && a.args.join("\0") === b.args.join("\0");
 }
 
 /** The command that tells whether a candidate can run the server (prints the version). */

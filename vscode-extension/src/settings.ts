@@ -85,6 +85,27 @@ export function interpreterSettings(s: ExtensionSettings | undefined): { serverP
     };
 }
 
+/** What `WorkspaceConfiguration.inspect` returns for one setting (the parts read here). */
+export interface SettingLayers<T> {
+    globalValue?: T;
+    workspaceValue?: T;
+    workspaceFolderValue?: T;
+}
+
+/**
+ * The value of a setting that names a program to run (`trimtab.python`,
+ * `trimtab.server.path`). In a trusted workspace: the usual precedence (folder, workspace,
+ * user). In an untrusted one the user's own value only: a cloned repository's
+ * `.vscode/settings.json` could point it at a script of the repository.
+ */
+export function launchValue<T>(layers: SettingLayers<T> | undefined, trusted: boolean): T | undefined {
+    if (!layers) {
+        return undefined;
+    }
+    return trusted ? layers.workspaceFolderValue ?? layers.workspaceValue ?? layers.globalValue
+        : layers.globalValue;
+}
+
 /** A change to these settings needs a new server process; the rest is sent to it. */
 export const RESTART_KEYS = ["python", "server.path"] as const;
 

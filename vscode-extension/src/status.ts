@@ -1,7 +1,7 @@
 // The server's `trimtab/status` notification and how the status bar and CodeLens show it.
 // Pure: no `vscode` import.
 
-export type StatusState = "in-sync" | "pending" | "drift" | "error" | "unreachable";
+export type StatusState = "in-sync" | "pending" | "drift" | "error" | "unreachable" | "untrusted";
 
 export interface TrimtabStatus {
     root: string;
@@ -50,6 +50,12 @@ export function statusView(status: TrimtabStatus | undefined, phase: ClientPhase
     }
     const tail = (extra.length ? `\n${extra.join("; ")}` : "") + "\nClick to show the pending SQL.";
     switch (status.state) {
+        case "untrusted":
+            return {
+                text: "$(shield) trimtab: restricted mode",
+                tooltip: `${label}: this workspace is not trusted. trimtab checks the schema's structure only: it connects to no database and runs nothing from the folder.\nClick to manage workspace trust.`,
+                tone: "normal",
+            };
         case "unreachable":
             return {
                 text: "$(debug-disconnect) trimtab: database unreachable",
@@ -91,6 +97,8 @@ export function codeLensSummary(status: TrimtabStatus | undefined): string {
         return "trimtab: analysing…";
     }
     switch (status.state) {
+        case "untrusted":
+            return "$(shield) restricted mode: structure only (trust the workspace to compare with the database)";
         case "unreachable":
             return "$(debug-disconnect) database unreachable";
         case "error":
@@ -121,7 +129,7 @@ export function parseStatus(v: unknown): TrimtabStatus | undefined {
         return undefined;
     }
     const o = v as Record<string, unknown>;
-    const states = ["in-sync", "pending", "drift", "error", "unreachable"];
+    const states = ["in-sync", "pending", "drift", "error", "unreachable", "untrusted"];
     if (typeof o.root !== "string" || typeof o.state !== "string" || !states.includes(o.state)) {
         return undefined;
     }

@@ -26,7 +26,13 @@ from trimtab.errors import ConsentRequired, TrimtabError
 from trimtab.lsp import analysis, positions, symbols
 from trimtab.lsp.analysis import Finding
 from trimtab.lsp.pretty import layout
-from trimtab.lsp.workspace import Project, Settings, redact_message
+from trimtab.lsp.workspace import (
+    UNTRUSTED,
+    UNTRUSTED_HINT,
+    Project,
+    Settings,
+    redact_message,
+)
 from trimtab.migrations.folder import NO_TRANSACTION
 from trimtab.model import quote_ident, quote_literal
 from trimtab.plan import Plan
@@ -47,6 +53,8 @@ _SEVERITY = {"error": t.DiagnosticSeverity.Error, "warning": t.DiagnosticSeverit
              "information": t.DiagnosticSeverity.Information, "hint": t.DiagnosticSeverity.Hint}
 COMMANDS = ("trimtab.push", "trimtab.generate", "trimtab.migrate", "trimtab.refresh",
             "trimtab.showPlan", "trimtab.writeRenameHint")
+# The client says the user trusted (or no longer trusts) the workspace: {"trusted": bool}.
+TRUST_NOTIFICATION = "trimtab/workspaceTrust"
 
 
 class TrimtabServer(LanguageServer):
@@ -59,6 +67,9 @@ class TrimtabServer(LanguageServer):
         self.refresh_task: asyncio.Task[None] | None = None
         self.published: dict[str, int | None] = {}
         self.settings_reported: set[str] = set()
+        # Workspace trust (initializationOptions ``trusted``, then TRUST_NOTIFICATION); never
+        # from workspace/configuration, which a repository's settings file can answer.
+        self.trusted = True
 
     # -- projects ---------------------------------------------------------------------------
 
@@ -71,7 +82,7 @@ class TrimtabServer(LanguageServer):
         return best
 
     def add_project(self, root: Path) -> Project:
-        project = Project(root)
+        project = Project(root, trusted=self.trusted)
         self.projects[root] = project
         self.configure(project, self.client_settings)
         return project
@@ -160,11 +171,13 @@ class TrimtabServer(LanguageServer):
         old = self.exact_tasks.get(project.root)
         if old is not None and not old.done():
             old.cancel()
+        if not project.trusted:
+            return  # the exact path applies the schema file to a database
         self.exact_tasks[project.root] = asyncio.ensure_future(self._exact(project, delay))
 
     async def _exact(self, project: Project, delay: float) -> None:
         await asyncio.sleep(delay)
-        if project.cfg is None:
+        if project.cfg is None or not project.trusted:
             return
         texts = self.texts_for(project)
         was_down = project.live_error is not None
@@ -197,7 +210,9 @@ class TrimtabServer(LanguageServer):
         drift = any(f.code == "drift" for f in project.status_findings)
         errors = sum(1 for items in (exact.findings.values() if exact else ())
                      for f in items if f.severity == "error")
-        if project.live_error:
+        if not project.trusted:
+            state = "untrusted"
+        elif project.live_error:
             state = "unreachable"
         elif errors:
             state = "error"
@@ -213,7 +228,8 @@ class TrimtabServer(LanguageServer):
             "dataLoss": len(plan.data_loss) if plan else 0,
             "notInMigration": len(exact.snapshot_plan.steps)
             if exact and exact.snapshot_plan else 0,
-            "errors": errors, "drift": drift, "message": project.live_error,
+            "errors": errors, "drift": drift,
+            "message": project.live_error if project.trusted else UNTRUSTED,
             "seconds": round(exact.seconds, 3) if exact else None,
             "documents": [{"uri": from_fs_path(f) or f, "version": v}
                           for f, v in self._versions(project).items()],
@@ -243,6 +259,7 @@ class TrimtabServer(LanguageServer):
         was_down = project.live_error is not None
         project.load()
         await asyncio.to_thread(project.refresh_snapshot)
+        # Untrusted: no-ops (no connection); the status checks the migrations folder only.
         await asyncio.to_thread(project.refresh_live)
         files = project.schema_files()
         if files:
@@ -257,7 +274,25 @@ class TrimtabServer(LanguageServer):
                 paths.add(path)
         for path in sorted(paths):
             self.publish(path, migration_findings(self, project, path))
-        self.schedule_exact(project, 0)
+        if project.trusted:
+            self.schedule_exact(project, 0)
+        else:
+            self.notify_status(project)  # there is no exact path to report
+
+    async def set_trusted(self, trusted: bool) -> None:
+        """Trust granted: the exact path starts. Taken back: stop it and forget what the
+        database told."""
+        if trusted == self.trusted:
+            return
+        self.trusted = trusted
+        for project in list(self.projects.values()):
+            project.trusted = trusted
+            if not trusted:
+                task = self.exact_tasks.pop(project.root, None)
+                if task is not None:
+                    task.cancel()
+                project.forget_live()
+            await self.refresh(project)
 
     async def refresh_loop(self) -> None:
         while True:
@@ -266,7 +301,7 @@ class TrimtabServer(LanguageServer):
             await asyncio.sleep(interval or 30)
             if not interval:
                 continue
-            for project in list(self.projects.values()):
+            for project in [p for p in self.projects.values() if p.trusted]:
                 before, was_down = project.live, project.live_error is not None
                 await asyncio.to_thread(project.refresh_live)
                 self.report_unreachable(project, was_down)
@@ -299,12 +334,36 @@ def initialize(ls: TrimtabServer, params: t.InitializeParams) -> None:
     # pygls has just built the workspace; nothing is open yet (see positions.LspWorkspace).
     ls.protocol._workspace = positions.lsp_workspace(ls.workspace, params)
     ls.client_settings = _section(params.initialization_options)
+    ls.trusted = _trusted(params.initialization_options)
     roots = [to_fs_path(w.uri) for w in params.workspace_folders or []]
     if not roots and params.root_uri:
         roots = [to_fs_path(params.root_uri)]
     for root in roots:
         if root:
             ls.add_project(Path(root))
+
+
+def _trusted(options: Any) -> bool:
+    """``trusted`` in initializationOptions (top level or the ``trimtab`` section). A client
+    that says nothing is trusted, as before workspace trust existed; a value that is not a
+    boolean is not trust."""
+    if not isinstance(options, dict):
+        return True
+    inner = options.get("trimtab")
+    value = options.get("trusted", inner.get("trusted") if isinstance(inner, dict) else None)
+    if value is None:
+        return True
+    if not isinstance(value, bool):
+        log.warning("initializationOptions.trusted must be a boolean, not %r: untrusted", value)
+    return value is True
+
+
+@server.feature(TRUST_NOTIFICATION)
+async def workspace_trust(ls: TrimtabServer, params: Any) -> None:
+    value = params.get("trusted") if isinstance(params, dict) else getattr(
+        params, "trusted", None)
+    if isinstance(value, bool):
+        await ls.set_trusted(value)
 
 
 def _section(data: Any) -> dict[str, Any]:
@@ -563,7 +622,8 @@ async def hover(ls: TrimtabServer, params: t.HoverParams) -> t.Hover | None:
     if key is None:
         return None
     facts = None
-    if key[0] in ("table", "column") and project.live_error is None and project.cfg:
+    if key[0] in ("table", "column") and project.trusted and project.live_error is None \
+            and project.cfg:
         with contextlib.suppress(Exception):
             facts = await asyncio.to_thread(engine.table_facts, project.cfg, key[1], key[2])
     text = hover_text(project, key, facts)
@@ -605,7 +665,9 @@ def hover_text(project: Project, key: tuple[str, ...],
             parts.append("live: not in the database yet")
     exact = project.exact
     steps = _related(exact.live_plan if exact else None, key)
-    if project.live_error:
+    if not project.trusted:
+        parts.append(f"_{UNTRUSTED}_")
+    elif project.live_error:
         parts.append(f"_database unreachable: {project.live_error}_")
     elif exact is None or exact.live_plan is None:
         parts.append("_pending SQL against the database: still computing_")
@@ -702,6 +764,8 @@ def code_action(ls: TrimtabServer, params: t.CodeActionParams) -> list[t.CodeAct
             out.append(_concurrently_fix(ls, uri, data["concurrently"], d))
         if "using" in data:
             out.append(_using_fix(ls, uri, data["using"], d))
+    if not project.trusted:
+        return out  # push, generate and migrate are refused: do not offer them
     if project.owns_schema(path):
         out += [
             t.CodeAction(title="trimtab: Push the schema to the database",
@@ -905,6 +969,8 @@ async def _command(ls: TrimtabServer, title: str, uri: str | None,
                    ) -> dict[str, Any]:
     try:
         project = _project_of(ls, uri)
+        if not project.trusted:
+            raise TrimtabError(UNTRUSTED, hint=UNTRUSTED_HINT)
         if project.cfg is None:
             raise TrimtabError(project.config_error or "the project's configuration is invalid")
         loop = asyncio.get_running_loop()
@@ -1012,6 +1078,8 @@ async def show_plan_command(ls: TrimtabServer, *args: Any) -> dict[str, Any]:
     """The pending plan as a SQL document (the client shows it beside the schema)."""
     project = _project_of(ls, _arg(args, 0))
     texts = ls.texts_for(project)
+    if not project.trusted:
+        return {"ok": False, "text": f"-- trimtab: {UNTRUSTED}\n-- {UNTRUSTED_HINT}\n"}
     if project.cfg is None:
         return {"ok": False, "text": f"-- {project.config_error}\n"}
     if project.exact is None or dict(project.exact.key) != texts:

@@ -37,6 +37,11 @@ from trimtab.sources.sqlfile import (
 )
 
 SEVERITIES = ("error", "warning", "information", "hint", "off")
+UNTRUSTED = ("the workspace is not trusted: trimtab reads its files but connects to no "
+             "database and applies its schema nowhere")
+UNTRUSTED_HINT = ("trust the folder to push, generate and migrate (VS Code: Manage Workspace "
+                  "Trust; other editors: initializationOptions {\"trusted\": true} or the "
+                  "trimtab/workspaceTrust notification)")
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,9 @@ class Project:
     migration_findings: dict[str, list[Finding]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     drizzle: DrizzleSchema | None = None  # the last read of a Drizzle schema (hovers)
+    # False in a folder the user has not trusted: its trimtab.toml and .env can name any
+    # host, and its schema file is code. Only files are read then (the fast path).
+    trusted: bool = True
 
     # -- configuration ----------------------------------------------------------------------
 
@@ -188,7 +196,7 @@ class Project:
 
     def refresh_live(self) -> bool:
         """Re-read the live database; True when it was reachable."""
-        if self.cfg is None:
+        if self.cfg is None or not self.trusted:
             return False
         try:
             live, sizes = engine.live_model(self.cfg)
@@ -222,7 +230,7 @@ class Project:
         out: list[Finding] = []
         by_file: dict[str, list[Finding]] = {}
         try:
-            if self.live_error is None:
+            if self.live_error is None and self.trusted:
                 st = engine.status(self.cfg)
                 if st.drift:
                     out.append(Finding(fallback, "warning", "drift",
@@ -260,6 +268,8 @@ class Project:
 
     def analyze_exact(self, texts: Mapping[str, str]) -> Exact:
         """The engine's plan for the schema as the editor holds it (worker thread)."""
+        if not self.trusted:  # the shadow runs the schema file: never for an untrusted one
+            raise TrimtabError(UNTRUSTED, hint=UNTRUSTED_HINT)
         started = time.perf_counter()
         cfg = self.cfg
         assert cfg is not None
@@ -319,6 +329,13 @@ class Project:
         for f, items in findings.items():
             items += [x for x in self.status_findings if x.span.file == f]
         return Exact(key, findings, live_plan, snapshot_plan, time.perf_counter() - started)
+
+    def forget_live(self) -> None:
+        """Drop what the database and the shadow told (trust was taken back)."""
+        with self.lock:
+            self.live = self.live_skeleton = self.exact = None
+            self.sizes, self.measured = {}, {}
+            self.live_error = None
 
     def _remember(self, spans: Mapping[tuple[str, ...], Span]) -> None:
         """Keep where objects that just left the file were, to show their removal there."""
