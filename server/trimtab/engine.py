@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from trimtab import embedded
-from trimtab.config import Config, pooler_warning, redact
+from trimtab.config import Config, check_url, pooler_warning, redact
 from trimtab.errors import (
     ConfigError,
     ConsentRequired,
@@ -86,6 +86,7 @@ def resolve_target(cfg: Config) -> Target:
         url = embedded.ensure_database(cfg.root)
         return Target(url, f"embedded PostgreSQL in {embedded.data_dir(cfg.root)} "
                            f"(database trimtab; set DATABASE_URL to use another)", True)
+    check_url(cfg.database_url, cfg.database_url_source)  # before any connection quotes it
     label = f"{redact(cfg.database_url) or 'PG* environment'} (from {cfg.database_url_source})"
     warning = pooler_warning(cfg.database_url)
     return Target(cfg.database_url, label, False, (warning,) if warning else ())
@@ -590,6 +591,7 @@ def _scratch_target(cfg: Config) -> Target:
     """Where scratch databases go when a command needs no target of its own: the
     configured shadow server, else the configured database's server, else the embedded one."""
     if cfg.shadow_database_url:
+        check_url(cfg.shadow_database_url, "shadow_database_url")
         return Target(cfg.shadow_database_url, redact(cfg.shadow_database_url))
     return resolve_target(cfg)
 

@@ -36,7 +36,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trimtab import __version__
-from trimtab.config import Config
+from trimtab.config import Config, scrub
 from trimtab.errors import TrimtabError
 from trimtab.studio import queries
 from trimtab.studio.db import Pool
@@ -225,19 +225,22 @@ async def _body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _handle(fn: Handler) -> Handler:
+def _handle(fn: Handler, url: str = "") -> Handler:
+    """Errors as JSON; libpq's messages may quote the connection string (``url``), so
+    they are scrubbed of its password."""
     async def endpoint(request: Request) -> Response:
         try:
             return await fn(request)
         except StudioError as e:
             return JSONResponse(e.as_dict(), e.status)
         except TrimtabError as e:
-            return JSONResponse({"error": str(e)}, 503)
+            return JSONResponse({"error": scrub(str(e), url)}, 503)
         except psycopg.OperationalError as e:
             message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            return JSONResponse({"error": f"database unavailable: {message}"}, 503)
+            return JSONResponse({"error": f"database unavailable: {scrub(message, url)}"},
+                                503)
         except psycopg.Error as e:
-            return JSONResponse({"error": e.diag.message_primary or str(e),
+            return JSONResponse({"error": scrub(e.diag.message_primary or str(e), url),
                                  "code": e.diag.sqlstate}, 500)
     return endpoint
 
@@ -341,19 +344,22 @@ def create_app(studio: Studio) -> ASGIApp:
     async def not_found(request: Request) -> Response:
         return JSONResponse({"error": "not found"}, 404)
 
+    def handle(fn: Handler) -> Handler:
+        return _handle(fn, studio.url)
+
     routes = [
-        Route("/", _handle(index), methods=["GET"]),
-        Route("/api/info", _handle(info), methods=["GET"]),
-        Route("/api/tables", _handle(tables), methods=["GET"]),
-        Route("/api/table", _handle(table), methods=["GET"]),
-        Route("/api/rows", _handle(rows), methods=["GET"]),
-        Route("/api/count", _handle(count), methods=["GET"]),
-        Route("/api/row", _handle(row), methods=["GET"]),
-        Route("/api/update", _handle(update), methods=["POST"]),
-        Route("/api/insert", _handle(insert), methods=["POST"]),
-        Route("/api/delete", _handle(delete), methods=["POST"]),
-        Route("/api/trimtab", _handle(trimtab), methods=["GET"]),
-        Route("/api/{rest:path}", _handle(not_found)),
+        Route("/", handle(index), methods=["GET"]),
+        Route("/api/info", handle(info), methods=["GET"]),
+        Route("/api/tables", handle(tables), methods=["GET"]),
+        Route("/api/table", handle(table), methods=["GET"]),
+        Route("/api/rows", handle(rows), methods=["GET"]),
+        Route("/api/count", handle(count), methods=["GET"]),
+        Route("/api/row", handle(row), methods=["GET"]),
+        Route("/api/update", handle(update), methods=["POST"]),
+        Route("/api/insert", handle(insert), methods=["POST"]),
+        Route("/api/delete", handle(delete), methods=["POST"]),
+        Route("/api/trimtab", handle(trimtab), methods=["GET"]),
+        Route("/api/{rest:path}", handle(not_found)),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     return Guard(Starlette(routes=routes), studio)
