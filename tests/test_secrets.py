@@ -4,7 +4,7 @@ not, ``password=`` in a key/value conninfo or a URL's query, ``PGPASSWORD``).
 
 Every password here is made of "hunter" words joined by characters a URL needs encoded;
 a test asserts that no "hunter" is left anywhere, so a password shown in part counts as
-shown."""
+shown. Also: which databases count as on this machine (``engine.is_local``)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from psycopg.conninfo import make_conninfo
 
 from tests.conftest import SqlRunner
+from trimtab import engine
 from trimtab.config import check_url, load_config, redact, scrub
 from trimtab.errors import ConfigError
 
@@ -210,6 +211,53 @@ def test_a_malformed_url_is_an_error_not_a_traceback(shop: Path) -> None:
         assert run.returncode == 1, run.stderr
         assert run.stderr.startswith("error:"), run.stderr
         _assert_hidden(run, url)
+
+
+# -- which databases are on this machine ----------------------------------------------------
+
+
+@pytest.mark.parametrize(("url", "local"), [
+    ("postgresql://localhost/db", True),
+    ("postgresql://127.0.0.1:5432/db", True),
+    ("postgresql://[::1]/db", True),
+    ("postgresql:///db?host=/run/postgresql", True),
+    ("postgresql:///db", True),
+    ("postgresql://db.example/db", False),
+    ("postgresql://localhost,db.example/db", False),
+    # hostaddr is where libpq connects; host is only the name it checks
+    ("postgresql://localhost/db?hostaddr=203.0.113.7", False),
+    ("host=localhost hostaddr=203.0.113.7 dbname=db", False),
+    ("postgresql://db.example/db?hostaddr=127.0.0.1", True),
+    ("postgresql://localhost,localhost/db?hostaddr=127.0.0.1,203.0.113.7", False),
+    # a service file may name any host: not resolved, so not local
+    ("service=prod", False),
+    ("postgresql:///db?service=prod", False),
+])
+def test_is_local(url: str, local: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("PGHOST", "PGHOSTADDR", "PGSERVICE"):
+        monkeypatch.delenv(var, raising=False)
+    assert engine.is_local(url) is local
+
+
+def test_is_local_reads_libpq_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("PGHOST", "PGHOSTADDR", "PGSERVICE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PGHOSTADDR", "203.0.113.7")
+    assert not engine.is_local("")
+    assert not engine.is_local("postgresql://localhost/db")
+    monkeypatch.delenv("PGHOSTADDR")
+    monkeypatch.setenv("PGSERVICE", "prod")
+    assert not engine.is_local("")
+    # the service may still set hostaddr, which beats the host named here
+    assert not engine.is_local("postgresql://localhost/db")
+
+
+def test_reset_asks_for_force_on_a_remote_hostaddr(shop: Path) -> None:
+    run = _trimtab(["reset", "--yes", "--url",
+                    "postgresql://app:hunter1@localhost/shop?hostaddr=203.0.113.7"], shop)
+    assert run.returncode == 1
+    assert "refused:" in run.stderr and "not on this machine" in run.stderr
+    _assert_hidden(run, "reset")
 
 
 def test_load_config_is_not_where_a_url_is_checked(shop: Path) -> None:

@@ -3,6 +3,7 @@ print and never prompt (a caller that wants to ask passes a ``consent`` callback
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import time
 import uuid
@@ -772,11 +773,32 @@ class ResetResult:
 
 
 def is_local(url: str) -> bool:
-    """A database on this machine: a Unix socket, or a loopback host."""
-    info = psycopg.conninfo.conninfo_to_dict(url)
+    """A database on this machine: a Unix socket, or a loopback host. libpq connects to
+    ``hostaddr`` when given (``host`` is then only the name it checks), so that is what
+    counts; a service (``service=``, PGSERVICE) may name any host and is not read here,
+    so a connection through one is not local. A string libpq cannot read is not local."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.Error:
+        return False
+    if info.get("service") or os.environ.get("PGSERVICE"):
+        return False
     hosts = str(info.get("host") or os.environ.get("PGHOST") or "").split(",")
-    return all(h == "" or h.startswith("/") or h in ("localhost", "127.0.0.1", "::1")
-               for h in hosts)
+    addrs = str(info.get("hostaddr") or os.environ.get("PGHOSTADDR") or "").split(",")
+    n = max(len(hosts), len(addrs))
+    # libpq pairs the lists by position; an empty hostaddr leaves that host to the name
+    hosts = hosts * n if len(hosts) == 1 else hosts
+    addrs = addrs * n if len(addrs) == 1 else addrs
+    return all(_loopback(a) if a.strip() else
+               (h == "" or h.startswith(("/", "@")) or h == "localhost" or _loopback(h))
+               for h, a in zip(hosts, addrs, strict=False))
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.strip()).is_loopback
+    except ValueError:
+        return False
 
 
 def reset(cfg: Config, *, migrations: bool = False, force: bool = False) -> ResetResult:
