@@ -143,9 +143,19 @@ def shop(sql: SqlRunner, db_url: str, tmp_path: Path) -> Iterator[Client]:
         server.stop()
 
 
-def _update(c: Client, table: str, key: list[str], values: dict[str, Any]) -> Reply:
+def _update(c: Client, table: str, key: list[str], values: dict[str, Any],
+            original: dict[str, Any] | None = None) -> Reply:
+    """An edit as the page makes it: with the values the row had when it was loaded
+    (read now unless given)."""
+    if original is None:
+        loaded = c.request("GET", "/api/row", params={"schema": "public", "table": table,
+                                                      "key": key})
+        names = [col["name"] for col in c.get("/api/table", schema="public",
+                                              table=table)["columns"]]
+        cells = loaded.json()["cells"] if loaded.status == 200 else [None] * len(names)
+        original = {n: cells[names.index(n)] for n in values if n in names}
     return c.post("/api/update", {"schema": "public", "table": table, "key": key,
-                                  "values": values})
+                                  "values": values, "original": original})
 
 
 # -- the guard ------------------------------------------------------------------------------
@@ -191,7 +201,7 @@ def test_only_loopback_host_names_are_answered(shop: Client) -> None:
 def test_changes_need_the_page_token_and_the_same_origin(shop: Client, sql: SqlRunner
                                                          ) -> None:
     body = {"schema": "public", "table": "customers", "key": ["1"],
-            "values": {"name": "forged"}}
+            "values": {"name": "forged"}, "original": {"name": "Customer 1"}}
     assert shop.post("/api/update", body, csrf=False).status == 403
     assert shop.post("/api/update", body, headers={"X-Trimtab-Token": "0" * 64}).status == 403
     assert shop.post("/api/update", body, headers={"Origin": "http://evil.example"}
@@ -429,7 +439,8 @@ def test_hostile_names_are_quoted(sql: SqlRunner, db_url: str, tmp_path: Path) -
                                                     "value": "v"}])
         assert [r["key"] for r in page["rows"]] == [["4"], ["30"], ["3"], ["29"]]
         r = c.post("/api/update", {"schema": schema, "table": table, "key": ["1"],
-                                   "values": {col: "x'); DROP TABLE y; --"}})
+                                   "values": {col: "x'); DROP TABLE y; --"},
+                                   "original": {col: "v1"}})
         assert r.status == 200, r.text
         assert sql('SELECT "a b""c); DROP TABLE x; --" FROM "we""ird; schema"."select" '
                    'WHERE "from" = 1') == [("x'); DROP TABLE y; --",)]
@@ -551,6 +562,64 @@ def test_an_edit_to_a_row_that_is_gone_saves_nothing(shop: Client, sql: SqlRunne
     r = _update(shop, "customers", ["99999"], {"name": "ghost"})
     assert r.status == 409
     assert sql("SELECT count(*) FROM customers WHERE name = 'ghost'") == [(0,)]
+
+
+def _score(c: Client, key: str) -> str | None:
+    return c.get("/api/row", schema="public", table="customers", key=[key])["cells"][3]
+
+
+def test_an_edit_on_a_row_changed_since_it_was_loaded_is_refused(shop: Client,
+                                                                   sql: SqlRunner) -> None:
+    """Two people load the row; the first saves; the second's edit, made on what it
+    loaded, must not silently overwrite the first's."""
+    seen = _score(shop, "8")
+    assert seen == "8"
+    assert _update(shop, "customers", ["8"], {"score": "9"}, {"score": seen}).status == 200
+    late = _update(shop, "customers", ["8"], {"score": "9"}, {"score": seen})
+    assert late.status == 409, late.text
+    body = late.json()
+    assert "changed by someone else" in body["error"]
+    assert body["row"]["key"] == ["8"] and body["row"]["cells"][3] == "9"  # as it is now
+    late = _update(shop, "customers", ["8"], {"name": "Late"}, {"name": "Someone else"})
+    assert late.status == 409
+    assert sql("SELECT score, name FROM customers WHERE id = 8") == [(9, "Customer 8")]
+    # the original of an array is its list; NULL is null; both compared exactly
+    tags = shop.get("/api/row", schema="public", table="customers", key=["8"])["cells"][9]
+    assert _update(shop, "customers", ["8"], {"tags": ["x"]}, {"tags": tags[:1]}
+                   ).status == 409
+    assert _update(shop, "customers", ["8"], {"tags": ["x"]}, {"tags": tags}).status == 200
+    assert _update(shop, "customers", ["7"], {"score": "1"}, {"score": None}).status == 200
+    # an edit says what it saw
+    r = shop.post("/api/update", {"schema": "public", "table": "customers", "key": ["8"],
+                                  "values": {"score": "1"}})
+    assert r.status == 400 and "original" in r.json()["error"]
+
+
+def test_concurrent_increments_are_never_lost(shop: Client, sql: SqlRunner) -> None:
+    """Two clients add 1 to the same cell 50 times each, each reading the row and then
+    saving what it read plus one; a refused save reads again. Every increment lands."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sql("UPDATE customers SET score = 0 WHERE id = 3")
+
+    def client(_: int) -> int:
+        conflicts = 0
+        done = 0
+        while done < 50:
+            seen = _score(shop, "3")
+            assert seen is not None
+            r = _update(shop, "customers", ["3"], {"score": str(int(seen) + 1)},
+                        {"score": seen})
+            if r.status == 409:
+                conflicts += 1
+                continue
+            assert r.status == 200, r.text
+            done += 1
+        return conflicts
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(client, range(2)))
+    assert sql("SELECT score FROM customers WHERE id = 3") == [(100,)]
 
 
 def test_insert_a_row(shop: Client, sql: SqlRunner) -> None:

@@ -322,7 +322,8 @@ def create_app(studio: Studio) -> ASGIApp:
     async def update(request: Request) -> Response:
         body = await _body(request)
         result = await db(lambda conn: queries.update(
-            conn, rel(conn, body), body.get("key"), body.get("values"), studio.read_only))
+            conn, rel(conn, body), body.get("key"), body.get("values"), studio.read_only,
+            body.get("original")))
         return JSONResponse({"row": result})
 
     async def insert(request: Request) -> Response:
