@@ -168,15 +168,22 @@ def test_every_request_needs_the_token(shop: Client) -> None:
                         headers={"Authorization": "Bearer " + "x" * len(token)}).status == 401
     assert shop.request("GET", "/static/app.js", auth=False).status == 401
     assert shop.request("GET", "/", auth=False).status == 401
-    assert shop.request("GET", "/?token=wrong", auth=False).status == 401
-    # The token only counts in the address of the page itself.
-    assert shop.request("GET", f"/api/info?token={token}", auth=False).status == 401
+    assert shop.request("GET", "/?code=wrong", auth=False).status == 401
+    # The token itself never opens a session from an address: it is never in one.
+    assert shop.request("GET", f"/?token={token}", auth=False).status == 401
+    assert shop.request("GET", f"/?code={token}", auth=False).status == 401
+    # A link's code only counts in the address of the page itself.
+    code = shop.server.new_link().split("?code=")[1]
+    assert shop.request("GET", f"/api/info?code={code}", auth=False).status == 401
 
-    page = shop.request("GET", f"/?token={token}", auth=False)
-    assert page.status == 200
-    cookie = page.headers["set-cookie"]
+    opened = shop.request("GET", f"/?code={code}", auth=False)
+    assert opened.status == 303 and opened.headers["location"] == "/"  # a clean address
+    cookie = opened.headers["set-cookie"]
     assert cookie.startswith(f"{shop.server.studio.cookie}={token}")
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+    page = shop.request("GET", "/", auth=False,
+                        headers={"Cookie": f"{shop.server.studio.cookie}={token}"})
+    assert page.status == 200
     assert shop.server.studio.csrf in page.text
     jar = {"Cookie": f"{shop.server.studio.cookie}={token}"}
     assert shop.request("GET", "/api/info", auth=False, headers=jar).status == 200
@@ -188,6 +195,22 @@ def test_every_request_needs_the_token(shop: Client) -> None:
                  "/static/%2e%2e%2f%2e%2e%2fconfig.py"):
         r = shop.request("GET", path)
         assert r.status == 404 and b"Studio" not in r.body, path
+
+
+def test_a_link_opens_the_studio_once_and_not_for_long(shop: Client) -> None:
+    first, second = (shop.server.new_link().split("?code=")[1] for _ in range(2))
+    assert first != second
+    assert shop.request("GET", f"/?code={first}", auth=False).status == 303
+    again = shop.request("GET", f"/?code={first}", auth=False)
+    assert again.status == 401 and "used already" in again.text
+    assert "Press Enter" in again.text.replace("press Enter", "Press Enter")
+    # the browser that has the cookie is only sent to the clean address
+    jar = {"Cookie": f"{shop.server.studio.cookie}={shop.server.studio.token}"}
+    assert shop.request("GET", f"/?code={first}", auth=False, headers=jar).status == 303
+    # a link past its time is refused (its deadline moved into the past, not waited for)
+    studio = shop.server.studio
+    studio._codes[second] -= 2 * 60 * 60
+    assert shop.request("GET", f"/?code={second}", auth=False).status == 401
 
 
 def test_only_loopback_host_names_are_answered(shop: Client) -> None:
@@ -238,7 +261,9 @@ def test_the_password_never_reaches_the_page(sql: SqlRunner, db_url: str,
     server = Server(load_config(_project(tmp_path), url=with_password)).start()
     try:
         c = Client(server)
-        seen = [c.request("GET", f"/?token={server.studio.token}", auth=False).text,
+        opened = c.request("GET", "/?code=" + server.new_link().split("?code=")[1],
+                           auth=False)
+        seen = [opened.text, str(opened.headers), c.request("GET", "/").text,
                 c.request("GET", "/api/info").text, c.request("GET", "/api/tables").text]
         for _ in range(100):
             t = c.request("GET", "/api/trimtab").json()
@@ -827,12 +852,13 @@ def test_the_command_prints_one_line_with_the_url(sql: SqlRunner, db_url: str,
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline().rstrip("\n")
-        m = re.fullmatch(r"studio: http://127\.0\.0\.1:(\d+)/\?token=([A-Za-z0-9_-]{40,})", line)
+        m = re.fullmatch(r"studio: http://127\.0\.0\.1:(\d+)/\?code=([A-Za-z0-9_-]{40,})", line)
         assert m, line
         conn = http.client.HTTPConnection("127.0.0.1", int(m.group(1)), timeout=10)
-        conn.request("GET", f"/?token={m.group(2)}", headers={"Host": f"127.0.0.1:{m.group(1)}"})
+        conn.request("GET", f"/?code={m.group(2)}", headers={"Host": f"127.0.0.1:{m.group(1)}"})
         r = conn.getresponse()
-        assert r.status == 200 and b"trimtab studio" in r.read()
+        assert r.status == 303 and r.getheader("set-cookie")
+        r.read()
         conn.close()
     finally:
         proc.terminate()
@@ -840,6 +866,62 @@ def test_the_command_prints_one_line_with_the_url(sql: SqlRunner, db_url: str,
     # uvicorn stops gracefully on SIGTERM, then lets the signal end the process.
     assert proc.returncode in (0, -15), err
     assert "database:" in err
+
+
+def _open(port: int, path: str, cookie: str | None = None) -> http.client.HTTPResponse:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"Host": f"127.0.0.1:{port}"}
+    if cookie:
+        headers["Cookie"] = cookie
+    conn.request("GET", path, headers=headers)
+    r = conn.getresponse()
+    r.read()
+    conn.close()
+    return r
+
+
+def test_the_browser_command_line_never_holds_the_token(sql: SqlRunner, db_url: str,
+                                                        tmp_path: Path) -> None:
+    """`ps` shows a browser's command line to every user of the machine: what the studio
+    passes there is a one-time code, spent when the page opens. Each line on the
+    studio's stdin (Enter, or the editor asking) prints a new link."""
+    sql(SHOP)
+    root = _project(tmp_path)
+    fifo = tmp_path / "browser-argv"
+    os.mkfifo(fifo)
+    browser = tmp_path / "browser.sh"  # a browser that tells the test what it was given
+    browser.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" > {fifo}\n')
+    browser.chmod(0o755)
+    env = {**os.environ, "DATABASE_URL": db_url, "BROWSER": str(browser)}
+    proc = subprocess.Popen([sys.executable, "-m", "trimtab", "studio"], cwd=root, env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        printed = proc.stdout.readline().strip().removeprefix("studio: ")
+        with open(fifo) as f:  # blocks until the browser is started
+            argv = f.read().strip()
+        m = re.fullmatch(r"http://127\.0\.0\.1:(\d+)/\?code=([\w-]{40,})", argv)
+        assert m, argv
+        port = int(m.group(1))
+        opened = _open(port, f"/?code={m.group(2)}")
+        assert opened.status == 303 and opened.getheader("location") == "/"
+        cookie = opened.getheader("set-cookie").split(";")[0]
+        token = cookie.split("=", 1)[1]
+        assert token not in argv and token not in printed and printed != argv
+        assert _open(port, "/", cookie).status == 200
+        assert _open(port, f"/?code={m.group(2)}").status == 401  # spent
+        # the printed link is good once too; Enter prints another
+        assert _open(port, printed.removeprefix(f"http://127.0.0.1:{port}")).status == 303
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        fresh = proc.stdout.readline().strip().removeprefix("studio: ")
+        assert fresh.startswith(f"http://127.0.0.1:{port}/?code=") and fresh != printed
+        assert _open(port, fresh.removeprefix(f"http://127.0.0.1:{port}")).status == 303
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode in (0, -15), err
 
 
 def test_without_a_database_url_the_studio_uses_the_embedded_server() -> None:

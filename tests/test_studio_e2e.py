@@ -93,7 +93,7 @@ async function main() {
   const whereIs = (pattern) => page.waitForFunction(
     (p) => new RegExp(p).test(document.querySelector("#page-where").textContent), pattern);
 
-  // Open the printed URL: the token becomes a cookie and leaves the address bar.
+  // Open the printed link: its one-time code becomes a cookie and leaves the address bar.
   await page.goto(process.env.STUDIO_URL);
   await page.waitForSelector('.rel-link[data-name="orders"]');
   log({ step: "open", url: page.url(), title: await page.title(),
@@ -308,7 +308,7 @@ class Studio:
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()
-        if not re.fullmatch(r"studio: http://127\.0\.0\.1:\d+/\?token=[\w-]+", line):
+        if not re.fullmatch(r"studio: http://127\.0\.0\.1:\d+/\?code=[\w-]+", line):
             self.stop()
             raise AssertionError(f"unexpected first line {line!r}: {self.stderr}")
         self.url = line.split(" ", 1)[1]
@@ -373,7 +373,7 @@ def test_studio_in_a_browser(shop: tuple[Path, dict[str, str]], sql: SqlRunner,
     assert not problems, problems
     step = {e["step"]: e for e in events if "step" in e}
 
-    assert "token" not in step["open"]["url"]  # the token left the address bar
+    assert "code=" not in step["open"]["url"]  # the code left the address bar
     assert step["open"]["badge"] == "read-write"
     assert step["table"]["rows"] == 50 and step["table"]["where"] == "rows 1–50 of 180"
     paging = step["paging"]

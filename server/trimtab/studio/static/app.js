@@ -3,10 +3,8 @@
 "use strict";
 (() => {
   const CSRF = document.querySelector('meta[name="trimtab-csrf"]').content;
-  // The access token was in the address once; the cookie carries it from now on.
-  if (new URLSearchParams(location.search).has("token")) {
-    history.replaceState(null, "", "/" + location.hash);
-  }
+  // The link's one-time code never reaches the page: the server trades it for the session
+  // cookie and redirects to the bare address.
 
   // -- small helpers ------------------------------------------------------------------------
 
