@@ -143,9 +143,19 @@ def shop(sql: SqlRunner, db_url: str, tmp_path: Path) -> Iterator[Client]:
         server.stop()
 
 
-def _update(c: Client, table: str, key: list[str], values: dict[str, Any]) -> Reply:
+def _update(c: Client, table: str, key: list[str], values: dict[str, Any],
+            original: dict[str, Any] | None = None) -> Reply:
+    """An edit as the page makes it: with the values the row had when it was loaded
+    (read now unless given)."""
+    if original is None:
+        loaded = c.request("GET", "/api/row", params={"schema": "public", "table": table,
+                                                      "key": key})
+        names = [col["name"] for col in c.get("/api/table", schema="public",
+                                              table=table)["columns"]]
+        cells = loaded.json()["cells"] if loaded.status == 200 else [None] * len(names)
+        original = {n: cells[names.index(n)] for n in values if n in names}
     return c.post("/api/update", {"schema": "public", "table": table, "key": key,
-                                  "values": values})
+                                  "values": values, "original": original})
 
 
 # -- the guard ------------------------------------------------------------------------------
@@ -158,15 +168,22 @@ def test_every_request_needs_the_token(shop: Client) -> None:
                         headers={"Authorization": "Bearer " + "x" * len(token)}).status == 401
     assert shop.request("GET", "/static/app.js", auth=False).status == 401
     assert shop.request("GET", "/", auth=False).status == 401
-    assert shop.request("GET", "/?token=wrong", auth=False).status == 401
-    # The token only counts in the address of the page itself.
-    assert shop.request("GET", f"/api/info?token={token}", auth=False).status == 401
+    assert shop.request("GET", "/?code=wrong", auth=False).status == 401
+    # The token itself never opens a session from an address: it is never in one.
+    assert shop.request("GET", f"/?token={token}", auth=False).status == 401
+    assert shop.request("GET", f"/?code={token}", auth=False).status == 401
+    # A link's code only counts in the address of the page itself.
+    code = shop.server.new_link().split("?code=")[1]
+    assert shop.request("GET", f"/api/info?code={code}", auth=False).status == 401
 
-    page = shop.request("GET", f"/?token={token}", auth=False)
-    assert page.status == 200
-    cookie = page.headers["set-cookie"]
+    opened = shop.request("GET", f"/?code={code}", auth=False)
+    assert opened.status == 303 and opened.headers["location"] == "/"  # a clean address
+    cookie = opened.headers["set-cookie"]
     assert cookie.startswith(f"{shop.server.studio.cookie}={token}")
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+    page = shop.request("GET", "/", auth=False,
+                        headers={"Cookie": f"{shop.server.studio.cookie}={token}"})
+    assert page.status == 200
     assert shop.server.studio.csrf in page.text
     jar = {"Cookie": f"{shop.server.studio.cookie}={token}"}
     assert shop.request("GET", "/api/info", auth=False, headers=jar).status == 200
@@ -180,6 +197,22 @@ def test_every_request_needs_the_token(shop: Client) -> None:
         assert r.status == 404 and b"Studio" not in r.body, path
 
 
+def test_a_link_opens_the_studio_once_and_not_for_long(shop: Client) -> None:
+    first, second = (shop.server.new_link().split("?code=")[1] for _ in range(2))
+    assert first != second
+    assert shop.request("GET", f"/?code={first}", auth=False).status == 303
+    again = shop.request("GET", f"/?code={first}", auth=False)
+    assert again.status == 401 and "used already" in again.text
+    assert "Press Enter" in again.text.replace("press Enter", "Press Enter")
+    # the browser that has the cookie is only sent to the clean address
+    jar = {"Cookie": f"{shop.server.studio.cookie}={shop.server.studio.token}"}
+    assert shop.request("GET", f"/?code={first}", auth=False, headers=jar).status == 303
+    # a link past its time is refused (its deadline moved into the past, not waited for)
+    studio = shop.server.studio
+    studio._codes[second] -= 2 * 60 * 60
+    assert shop.request("GET", f"/?code={second}", auth=False).status == 401
+
+
 def test_only_loopback_host_names_are_answered(shop: Client) -> None:
     """A DNS-rebinding page reaches 127.0.0.1 under its own host name: refused."""
     for host in ("evil.example", f"evil.example:{shop.port}", "127.0.0.1", "localhost:1"):
@@ -191,7 +224,7 @@ def test_only_loopback_host_names_are_answered(shop: Client) -> None:
 def test_changes_need_the_page_token_and_the_same_origin(shop: Client, sql: SqlRunner
                                                          ) -> None:
     body = {"schema": "public", "table": "customers", "key": ["1"],
-            "values": {"name": "forged"}}
+            "values": {"name": "forged"}, "original": {"name": "Customer 1"}}
     assert shop.post("/api/update", body, csrf=False).status == 403
     assert shop.post("/api/update", body, headers={"X-Trimtab-Token": "0" * 64}).status == 403
     assert shop.post("/api/update", body, headers={"Origin": "http://evil.example"}
@@ -228,7 +261,9 @@ def test_the_password_never_reaches_the_page(sql: SqlRunner, db_url: str,
     server = Server(load_config(_project(tmp_path), url=with_password)).start()
     try:
         c = Client(server)
-        seen = [c.request("GET", f"/?token={server.studio.token}", auth=False).text,
+        opened = c.request("GET", "/?code=" + server.new_link().split("?code=")[1],
+                           auth=False)
+        seen = [opened.text, str(opened.headers), c.request("GET", "/").text,
                 c.request("GET", "/api/info").text, c.request("GET", "/api/tables").text]
         for _ in range(100):
             t = c.request("GET", "/api/trimtab").json()
@@ -429,7 +464,8 @@ def test_hostile_names_are_quoted(sql: SqlRunner, db_url: str, tmp_path: Path) -
                                                     "value": "v"}])
         assert [r["key"] for r in page["rows"]] == [["4"], ["30"], ["3"], ["29"]]
         r = c.post("/api/update", {"schema": schema, "table": table, "key": ["1"],
-                                   "values": {col: "x'); DROP TABLE y; --"}})
+                                   "values": {col: "x'); DROP TABLE y; --"},
+                                   "original": {col: "v1"}})
         assert r.status == 200, r.text
         assert sql('SELECT "a b""c); DROP TABLE x; --" FROM "we""ird; schema"."select" '
                    'WHERE "from" = 1') == [("x'); DROP TABLE y; --",)]
@@ -551,6 +587,64 @@ def test_an_edit_to_a_row_that_is_gone_saves_nothing(shop: Client, sql: SqlRunne
     r = _update(shop, "customers", ["99999"], {"name": "ghost"})
     assert r.status == 409
     assert sql("SELECT count(*) FROM customers WHERE name = 'ghost'") == [(0,)]
+
+
+def _score(c: Client, key: str) -> str | None:
+    return c.get("/api/row", schema="public", table="customers", key=[key])["cells"][3]
+
+
+def test_an_edit_on_a_row_changed_since_it_was_loaded_is_refused(shop: Client,
+                                                                   sql: SqlRunner) -> None:
+    """Two people load the row; the first saves; the second's edit, made on what it
+    loaded, must not silently overwrite the first's."""
+    seen = _score(shop, "8")
+    assert seen == "8"
+    assert _update(shop, "customers", ["8"], {"score": "9"}, {"score": seen}).status == 200
+    late = _update(shop, "customers", ["8"], {"score": "9"}, {"score": seen})
+    assert late.status == 409, late.text
+    body = late.json()
+    assert "changed by someone else" in body["error"]
+    assert body["row"]["key"] == ["8"] and body["row"]["cells"][3] == "9"  # as it is now
+    late = _update(shop, "customers", ["8"], {"name": "Late"}, {"name": "Someone else"})
+    assert late.status == 409
+    assert sql("SELECT score, name FROM customers WHERE id = 8") == [(9, "Customer 8")]
+    # the original of an array is its list; NULL is null; both compared exactly
+    tags = shop.get("/api/row", schema="public", table="customers", key=["8"])["cells"][9]
+    assert _update(shop, "customers", ["8"], {"tags": ["x"]}, {"tags": tags[:1]}
+                   ).status == 409
+    assert _update(shop, "customers", ["8"], {"tags": ["x"]}, {"tags": tags}).status == 200
+    assert _update(shop, "customers", ["7"], {"score": "1"}, {"score": None}).status == 200
+    # an edit says what it saw
+    r = shop.post("/api/update", {"schema": "public", "table": "customers", "key": ["8"],
+                                  "values": {"score": "1"}})
+    assert r.status == 400 and "original" in r.json()["error"]
+
+
+def test_concurrent_increments_are_never_lost(shop: Client, sql: SqlRunner) -> None:
+    """Two clients add 1 to the same cell 50 times each, each reading the row and then
+    saving what it read plus one; a refused save reads again. Every increment lands."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sql("UPDATE customers SET score = 0 WHERE id = 3")
+
+    def client(_: int) -> int:
+        conflicts = 0
+        done = 0
+        while done < 50:
+            seen = _score(shop, "3")
+            assert seen is not None
+            r = _update(shop, "customers", ["3"], {"score": str(int(seen) + 1)},
+                        {"score": seen})
+            if r.status == 409:
+                conflicts += 1
+                continue
+            assert r.status == 200, r.text
+            done += 1
+        return conflicts
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(client, range(2)))
+    assert sql("SELECT score FROM customers WHERE id = 3") == [(100,)]
 
 
 def test_insert_a_row(shop: Client, sql: SqlRunner) -> None:
@@ -758,12 +852,13 @@ def test_the_command_prints_one_line_with_the_url(sql: SqlRunner, db_url: str,
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline().rstrip("\n")
-        m = re.fullmatch(r"studio: http://127\.0\.0\.1:(\d+)/\?token=([A-Za-z0-9_-]{40,})", line)
+        m = re.fullmatch(r"studio: http://127\.0\.0\.1:(\d+)/\?code=([A-Za-z0-9_-]{40,})", line)
         assert m, line
         conn = http.client.HTTPConnection("127.0.0.1", int(m.group(1)), timeout=10)
-        conn.request("GET", f"/?token={m.group(2)}", headers={"Host": f"127.0.0.1:{m.group(1)}"})
+        conn.request("GET", f"/?code={m.group(2)}", headers={"Host": f"127.0.0.1:{m.group(1)}"})
         r = conn.getresponse()
-        assert r.status == 200 and b"trimtab studio" in r.read()
+        assert r.status == 303 and r.getheader("set-cookie")
+        r.read()
         conn.close()
     finally:
         proc.terminate()
@@ -771,6 +866,62 @@ def test_the_command_prints_one_line_with_the_url(sql: SqlRunner, db_url: str,
     # uvicorn stops gracefully on SIGTERM, then lets the signal end the process.
     assert proc.returncode in (0, -15), err
     assert "database:" in err
+
+
+def _open(port: int, path: str, cookie: str | None = None) -> http.client.HTTPResponse:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"Host": f"127.0.0.1:{port}"}
+    if cookie:
+        headers["Cookie"] = cookie
+    conn.request("GET", path, headers=headers)
+    r = conn.getresponse()
+    r.read()
+    conn.close()
+    return r
+
+
+def test_the_browser_command_line_never_holds_the_token(sql: SqlRunner, db_url: str,
+                                                        tmp_path: Path) -> None:
+    """`ps` shows a browser's command line to every user of the machine: what the studio
+    passes there is a one-time code, spent when the page opens. Each line on the
+    studio's stdin (Enter, or the editor asking) prints a new link."""
+    sql(SHOP)
+    root = _project(tmp_path)
+    fifo = tmp_path / "browser-argv"
+    os.mkfifo(fifo)
+    browser = tmp_path / "browser.sh"  # a browser that tells the test what it was given
+    browser.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" > {fifo}\n')
+    browser.chmod(0o755)
+    env = {**os.environ, "DATABASE_URL": db_url, "BROWSER": str(browser)}
+    proc = subprocess.Popen([sys.executable, "-m", "trimtab", "studio"], cwd=root, env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        printed = proc.stdout.readline().strip().removeprefix("studio: ")
+        with open(fifo) as f:  # blocks until the browser is started
+            argv = f.read().strip()
+        m = re.fullmatch(r"http://127\.0\.0\.1:(\d+)/\?code=([\w-]{40,})", argv)
+        assert m, argv
+        port = int(m.group(1))
+        opened = _open(port, f"/?code={m.group(2)}")
+        assert opened.status == 303 and opened.getheader("location") == "/"
+        cookie = opened.getheader("set-cookie").split(";")[0]
+        token = cookie.split("=", 1)[1]
+        assert token not in argv and token not in printed and printed != argv
+        assert _open(port, "/", cookie).status == 200
+        assert _open(port, f"/?code={m.group(2)}").status == 401  # spent
+        # the printed link is good once too; Enter prints another
+        assert _open(port, printed.removeprefix(f"http://127.0.0.1:{port}")).status == 303
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        fresh = proc.stdout.readline().strip().removeprefix("studio: ")
+        assert fresh.startswith(f"http://127.0.0.1:{port}/?code=") and fresh != printed
+        assert _open(port, fresh.removeprefix(f"http://127.0.0.1:{port}")).status == 303
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode in (0, -15), err
 
 
 def test_without_a_database_url_the_studio_uses_the_embedded_server() -> None:

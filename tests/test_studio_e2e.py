@@ -93,7 +93,7 @@ async function main() {
   const whereIs = (pattern) => page.waitForFunction(
     (p) => new RegExp(p).test(document.querySelector("#page-where").textContent), pattern);
 
-  // Open the printed URL: the token becomes a cookie and leaves the address bar.
+  // Open the printed link: its one-time code becomes a cookie and leaves the address bar.
   await page.goto(process.env.STUDIO_URL);
   await page.waitForSelector('.rel-link[data-name="orders"]');
   log({ step: "open", url: page.url(), title: await page.title(),
@@ -156,6 +156,30 @@ async function main() {
   }, key);
   log({ step: "edit", key: JSON.parse(key),
         note: await edited.locator('td[data-column="note"]').textContent() });
+
+  // Another tab changes the same cell; this page, which has not seen that, edits it again:
+  // nothing is overwritten, the page says so and shows the cell as it is now.
+  const otherContext = await browser.newContext();  // the same session, another tab
+  await otherContext.addCookies(await page.context().cookies());
+  const other = await otherContext.newPage();
+  await other.goto(page.url());
+  const otherRow = other.locator(`#grid tbody tr[data-key='${key}']`);
+  await otherRow.locator('td[data-column="note"]').dblclick();
+  await other.fill("#cell-editor .value", "changed in another tab");
+  await other.click("#cell-save");
+  await other.waitForSelector("#cell-editor", { state: "detached" });
+  await otherContext.close();
+  await edited.locator('td[data-column="note"]').dblclick();
+  await page.waitForSelector("#cell-editor");
+  await page.fill("#cell-editor .value", "called the customer: ring twice");
+  await page.click("#cell-save");
+  await page.waitForFunction(() => /changed by someone else/.test(
+    (document.querySelector("#cell-editor") || {}).textContent || ""));
+  const conflict = { message: await page.textContent("#cell-editor"),
+    cell: await page.textContent(`#grid tbody tr[data-key='${key}'] td[data-column="note"]`) };
+  await page.click("#cell-save");  // knowingly, now that the page has shown the new value
+  await page.waitForSelector("#cell-editor", { state: "detached" });
+  log({ step: "conflict", ...conflict });
 
   // Follow the foreign key to the customer...
   const fkCell = edited.locator('td[data-column="customer_id"]');
@@ -308,7 +332,7 @@ class Studio:
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()
-        if not re.fullmatch(r"studio: http://127\.0\.0\.1:\d+/\?token=[\w-]+", line):
+        if not re.fullmatch(r"studio: http://127\.0\.0\.1:\d+/\?code=[\w-]+", line):
             self.stop()
             raise AssertionError(f"unexpected first line {line!r}: {self.stderr}")
         self.url = line.split(" ", 1)[1]
@@ -367,13 +391,15 @@ def test_studio_in_a_browser(shop: tuple[Path, dict[str, str]], sql: SqlRunner,
     events = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
     print("\n".join(json.dumps(e) for e in events))
     assert {"event": "done"} in events, (run.stdout, run.stderr, studio.stderr)
-    # The refused edit is a 422 response, which Chromium reports on the console; nothing else.
+    # The refused edit (422) and the conflicting one (409) are responses Chromium reports on
+    # the console; nothing else.
     problems = [e for e in events if e.get("event") == "pageerror" or (
-        e.get("event") == "console-error" and "status of 422" not in e["text"])]
+        e.get("event") == "console-error" and "status of 422" not in e["text"]
+        and "status of 409" not in e["text"])]
     assert not problems, problems
     step = {e["step"]: e for e in events if "step" in e}
 
-    assert "token" not in step["open"]["url"]  # the token left the address bar
+    assert "code=" not in step["open"]["url"]  # the code left the address bar
     assert step["open"]["badge"] == "read-write"
     assert step["table"]["rows"] == 50 and step["table"]["where"] == "rows 1–50 of 180"
     paging = step["paging"]
@@ -385,6 +411,8 @@ def test_studio_in_a_browser(shop: tuple[Path, dict[str, str]], sql: SqlRunner,
 
     (order_id,) = step["edit"]["key"]
     assert step["edit"]["note"] == "called the customer: ring twice"
+    assert "changed in another tab" in step["conflict"]["message"]
+    assert step["conflict"]["cell"] == "changed in another tab"  # the row reloaded
     assert sql("SELECT note FROM orders WHERE id = %s", (int(order_id),)) == [
         ("called the customer: ring twice",)]
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -108,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     stu.add_argument("--port", type=int, default=0,
                      help="port on 127.0.0.1 (default: a free one)")
     stu.add_argument("--no-browser", action="store_true",
-                     help="print the URL (with its access token) and do not open a browser")
+                     help="print a link (it opens the studio once) and do not open a browser")
     stu.add_argument("--read-only", action="store_true", help="never write to the database")
     stu.add_argument("--allow-writes", action="store_true",
                      help="allow edits to a database that is not on this machine")
@@ -542,11 +545,32 @@ def _studio(args: argparse.Namespace) -> int:
         err.print(f"[yellow]read-only:[/] {escape(server.read_only)}")
 
     def ready() -> None:
-        print(f"studio: {server.url}", flush=True)  # one line: editors read it
-        err.print("[dim]Ctrl+C stops the studio[/]")
+        # One line per link: editors read it. A link opens the studio once, within two
+        # minutes; each line read on stdin (Enter, or an editor asking) prints a new one.
+        print(f"studio: {server.new_link()}", flush=True)
+        err.print("[dim]each link opens the studio once: Enter prints a new one; "
+                  "Ctrl+C stops the studio[/]")
         if not args.no_browser:
             server.open_browser()
+        threading.Thread(target=new_links, daemon=True, name="studio-links").start()
 
+    def new_links() -> None:
+        while sys.stdin is not None:
+            try:
+                line = sys.stdin.readline()
+            except OSError:  # a terminal read from the background (SIGTTIN ignored)
+                time.sleep(1)
+                continue
+            except ValueError:  # stdin closed
+                return
+            if not line:  # end of input: no more links asked for
+                return
+            print(f"studio: {server.new_link()}", flush=True)
+
+    if hasattr(signal, "SIGTTIN"):
+        # Run in the background (`trimtab studio &`), a read of the terminal would stop
+        # the whole studio; ignored, it fails and is tried again.
+        signal.signal(signal.SIGTTIN, signal.SIG_IGN)
     server.serve(on_ready=ready)  # until Ctrl+C
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tomllib
@@ -351,28 +352,181 @@ def load_config(
 
 
 # --- URLs ---------------------------------------------------------------------------------------
+#
+# A password must never be shown, whatever it holds. libpq ends a URL's user and password
+# at the first '@' (before any '/'), so a password with an unencoded '@' or '/' is read as
+# part of the host or the path, and libpq's errors then quote it. So: redact
+# conservatively (everything from the user's ':' to the *last* '@'), refuse such URLs
+# before connecting (check_url), and scrub every message that may quote a connection
+# string (scrub).
 
-_URL_SCHEME = re.compile(r"^(postgres(?:ql)?://)", re.IGNORECASE)
-_KV_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
-_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+_URL_SCHEME = re.compile(r"^\s*(postgres(?:ql)?://)", re.IGNORECASE)
+_URL_IN_TEXT = re.compile(r"postgres(?:ql)?://\S+", re.IGNORECASE)
+# libpq's options that hold secrets, besides the URL's user info
+_SECRET_KEYS = ("password", "sslpassword", "oauth_client_secret", "scram_client_key",
+                "scram_server_key")
+_QUOTED = re.compile(r"\"([^\"]*)\"|'([^']*)'")
+ENCODING_HINT = ("percent-encode the user name and password: '@' is %40, '/' is %2F, "
+                 "'?' is %3F, '#' is %23, '%' is %25, ':' is %3A, a space is %20")
+
+
+@functools.cache
+def _keywords() -> frozenset[str]:
+    """Every option libpq knows (a value only ends where the next one starts)."""
+    from psycopg import pq
+
+    return frozenset(o.keyword.decode() for o in pq.Conninfo.get_defaults())
+
+
+@functools.cache
+def _kv_secret() -> re.Pattern[str]:
+    """``password = value`` in a key/value conninfo: a quoted value (to its closing quote,
+    or the end if none), else everything up to the next ``keyword=`` libpq knows (an
+    unquoted value with a space is read in pieces, and libpq quotes the pieces)."""
+    keys = "|".join(sorted(_keywords(), key=len, reverse=True))
+    secrets = "|".join(_SECRET_KEYS)
+    return re.compile(
+        rf"(?<![\w.])(?:{secrets})\s*=\s*"
+        rf"('(?:[^'\\]|\\.)*'?|.*?(?=\s+(?:{keys})\s*=|$))",
+        re.IGNORECASE | re.DOTALL)
+
+
+def _query_secret_spans(text: str, start: int) -> list[tuple[int, int]]:
+    """Values of secret options in a URL's query, each to the next ``&name=``."""
+    from urllib.parse import unquote
+
+    params = list(re.finditer(r"[?&]([^&=?]*)=", text[start:]))
+    spans = []
+    for i, m in enumerate(params):
+        if unquote(m.group(1)).strip().lower() in _SECRET_KEYS:
+            end = next((k.start() for k in params[i + 1:]
+                        if re.fullmatch(r"\s*[A-Za-z_]\w*\s*", k.group(1))), len(text) - start)
+            spans.append((start + m.end(), start + end))
+    return spans
+
+
+def _secret_spans(text: str) -> list[tuple[int, int]]:
+    """Where a connection string (URL or key/value) may hold a secret, sorted, merged:
+    generous on purpose, a little too much hidden is better than a password shown."""
+    spans: list[tuple[int, int]] = []
+    m = _URL_SCHEME.match(text)
+    if m:
+        at = text.rfind("@")
+        colon = text.find(":", m.end(), at) if at > m.end() else -1
+        if colon >= 0:
+            spans.append((colon + 1, at))
+        spans += _query_secret_spans(text, m.end())
+    else:
+        spans += [kv.span(1) for kv in _kv_secret().finditer(text)]
+        for u in _URL_IN_TEXT.finditer(text):  # dbname= may itself be a URL
+            spans += [(u.start() + a, u.start() + b) for a, b in _secret_spans(u.group(0))]
+    merged: list[tuple[int, int]] = []
+    for a, b in sorted(s for s in spans if s[1] > s[0]):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        else:
+            merged.append((a, b))
+    return merged
 
 
 def redact(url: str) -> str:
-    """The URL or key=value conninfo with its password replaced by ***."""
+    """The URL or key=value conninfo with its password (and other secrets) replaced by ***."""
+    out, last = [], 0
+    for a, b in _secret_spans(url):
+        out += [url[last:a], "***"]
+        last = b
+    return "".join(out) + url[last:]
+
+
+def _secrets(url: str | None) -> set[str]:
+    """The texts a message must not contain: the password as written, as libpq reads it,
+    decoded, each word of it, and PGPASSWORD."""
+    from urllib.parse import unquote
+
+    from psycopg.conninfo import conninfo_to_dict
+
+    found = [os.environ.get("PGPASSWORD") or ""]
+    if url:
+        found += [url[a:b] for a, b in _secret_spans(url)]
+        try:
+            info = conninfo_to_dict(url)
+        except Exception:  # malformed: the spans above still apply
+            info = {}
+        found += [str(info.get(k) or "") for k in _SECRET_KEYS]
+        found += [unquote(f) for f in found]
+    out: set[str] = set()
+    for text in found:
+        if len(text) >= 3:
+            out.add(text)
+        out.update(w for w in re.split(r"[^0-9A-Za-z]+", text) if len(w) >= 4)
+    return out
+
+
+def _shares_a_word(fragment: str, secrets: set[str]) -> bool:
+    return any(fragment in s or any(fragment[i:i + 4] in s for i in range(len(fragment) - 3))
+               for s in secrets)
+
+
+def scrub(text: str, url: str | None = None) -> str:
+    """A message (libpq's, psycopg's) safe to show: the password of ``url`` and
+    PGPASSWORD removed in any form, connection strings in it redacted, and quoted pieces
+    of the connection string that overlap a password (libpq quotes what it could not
+    read) replaced by an ellipsis."""
+    secrets = _secrets(url)
+    for s in sorted(secrets, key=len, reverse=True):
+        text = text.replace(s, "***")
+    text = _URL_IN_TEXT.sub(lambda m: redact(m.group(0)), text)
+    text = redact(text) if _kv_secret().search(text) else text
+
+    def quoted(m: re.Match[str]) -> str:
+        fragment = m.group(1) if m.group(1) is not None else m.group(2)
+        q = m.group(0)[0]
+        return f"{q}...{q}" if fragment and _shares_a_word(fragment, secrets) else m.group(0)
+
+    return _QUOTED.sub(quoted, text)
+
+
+def _userinfo_end(rest: str) -> int:
+    """Where libpq ends a URL's user info: the first '@' before any '/'; -1: none."""
+    for i, ch in enumerate(rest):
+        if ch == "@":
+            return i
+        if ch == "/":
+            return -1
+    return -1
+
+
+def check_url(url: str, source: str | None) -> None:
+    """Refuse a connection string that libpq cannot read, or would read otherwise than
+    meant (a password with an unencoded '@' or '/'), with an error that names where it
+    came from and never shows its password. "" (libpq's PG* variables) passes."""
+    if not url.strip():
+        return
+    from psycopg.conninfo import conninfo_to_dict
+
+    where = f"the database URL from {source}" if source else "the database URL"
+    shown = redact(url)
+    try:
+        info = conninfo_to_dict(url)
+    except Exception as e:  # psycopg.ProgrammingError; its text quotes the string
+        # Not shown, even redacted: where libpq's reading went wrong, the password's
+        # bounds are a guess.
+        reason = scrub(str(e).strip().splitlines()[0] if str(e).strip() else "", url)
+        raise ConfigError(f"{where} is not a valid connection string: {reason}",
+                          hint=ENCODING_HINT) from None
     m = _URL_SCHEME.match(url)
-    if not m:
-        return _KV_PASSWORD.sub(r"\1***", url)
-    scheme, rest = m.group(1), url[m.end() :]
-    head, qmark, query = rest.partition("?")
-    # The last @ before the query ends the user info; passwords with an unescaped / or @ still hide.
-    at = head.rfind("@")
-    if at >= 0:
-        userinfo, hostpart = head[:at], head[at:]
-        user, colon, password = userinfo.partition(":")
-        if colon and password:
-            head = f"{user}:***{hostpart}"
-    query = _QUERY_PASSWORD.sub(r"\1***", qmark + query)
-    return scheme + head + query
+    if m:
+        rest = url[m.end():]
+        end = _userinfo_end(rest)
+        if "@" in rest[end + 1:].split("?", 1)[0]:
+            raise ConfigError(
+                f"{where} has an '@' after its host, so its password cannot be read: "
+                f"{shown}", hint="if the password or user name holds '@' or '/', "
+                + ENCODING_HINT)
+    ports = str(info.get("port") or "")
+    if any(p.strip() and not p.strip().isdigit() for p in ports.split(",")):
+        raise ConfigError(f"{where} has a port that is not a number: {shown}",
+                          hint="if the password holds ':' or '/', " + ENCODING_HINT)
 
 
 def pooler_warning(url: str | None) -> str | None:

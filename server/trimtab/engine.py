@@ -3,6 +3,7 @@ print and never prompt (a caller that wants to ask passes a ``consent`` callback
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import time
 import uuid
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from trimtab import embedded
-from trimtab.config import Config, pooler_warning, redact
+from trimtab.config import Config, check_url, pooler_warning, redact
 from trimtab.errors import (
     ConfigError,
     ConsentOutdated,
@@ -104,6 +105,7 @@ def resolve_target(cfg: Config) -> Target:
         url = embedded.ensure_database(cfg.root)
         return Target(url, f"embedded PostgreSQL in {embedded.data_dir(cfg.root)} "
                            f"(database trimtab; set DATABASE_URL to use another)", True)
+    check_url(cfg.database_url, cfg.database_url_source)  # before any connection quotes it
     label = f"{redact(cfg.database_url) or 'PG* environment'} (from {cfg.database_url_source})"
     warning = pooler_warning(cfg.database_url)
     return Target(cfg.database_url, label, False, (warning,) if warning else ())
@@ -765,6 +767,7 @@ def _scratch_target(cfg: Config) -> Target:
     """Where scratch databases go when a command needs no target of its own: the
     configured shadow server, else the configured database's server, else the embedded one."""
     if cfg.shadow_database_url:
+        check_url(cfg.shadow_database_url, "shadow_database_url")
         return Target(cfg.shadow_database_url, redact(cfg.shadow_database_url))
     return resolve_target(cfg)
 
@@ -960,11 +963,32 @@ class ResetResult:
 
 
 def is_local(url: str) -> bool:
-    """A database on this machine: a Unix socket, or a loopback host."""
-    info = psycopg.conninfo.conninfo_to_dict(url)
+    """A database on this machine: a Unix socket, or a loopback host. libpq connects to
+    ``hostaddr`` when given (``host`` is then only the name it checks), so that is what
+    counts; a service (``service=``, PGSERVICE) may name any host and is not read here,
+    so a connection through one is not local. A string libpq cannot read is not local."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.Error:
+        return False
+    if info.get("service") or os.environ.get("PGSERVICE"):
+        return False
     hosts = str(info.get("host") or os.environ.get("PGHOST") or "").split(",")
-    return all(h == "" or h.startswith("/") or h in ("localhost", "127.0.0.1", "::1")
-               for h in hosts)
+    addrs = str(info.get("hostaddr") or os.environ.get("PGHOSTADDR") or "").split(",")
+    n = max(len(hosts), len(addrs))
+    # libpq pairs the lists by position; an empty hostaddr leaves that host to the name
+    hosts = hosts * n if len(hosts) == 1 else hosts
+    addrs = addrs * n if len(addrs) == 1 else addrs
+    return all(_loopback(a) if a.strip() else
+               (h == "" or h.startswith(("/", "@")) or h == "localhost" or _loopback(h))
+               for h, a in zip(hosts, addrs, strict=False))
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.strip()).is_loopback
+    except ValueError:
+        return False
 
 
 def reset(cfg: Config, *, migrations: bool = False, force: bool = False) -> ResetResult:

@@ -25,7 +25,7 @@ import {
     skippedUntrusted,
 } from "./interpreter";
 import { onInterpreterChange, selectedInterpreter } from "./pythonExtension";
-import { studioSpawn, studioUrl } from "./studio";
+import { NEW_LINK_REQUEST, studioSpawn, studioUrl } from "./studio";
 import {
     type ExtensionSettings,
     hasToolTrimtab,
@@ -308,43 +308,64 @@ class Project {
         }
     }
 
-    private studio: { process: ChildProcess; url: Promise<string> } | undefined;
+    private studio: { process: ChildProcess; started: Promise<void>; links: Array<(url: string) => void> } | undefined;
 
-    /** The project's `trimtab studio` (started once, kept while the project is open): its URL. */
+    /** A link to the project's `trimtab studio` (started once, kept while the project is
+     * open). Each link opens it once, so every call asks the running studio for a new one. */
     openStudio(): Promise<string> {
-        if (this.studio && this.studio.process.exitCode === null) {
-            return this.studio.url;
+        const running = this.studio;
+        if (running && running.process.exitCode === null) {
+            return running.started.then(() => this.nextLink(running, true));
         }
         const launch = this.launch;
         if (!launch) {
             return Promise.reject(new Error("the trimtab server has not started for this project"));
         }
-        const url = this.serverSettings().then((settings) => new Promise<string>((resolve, reject) => {
+        return this.serverSettings().then((settings) => {
             const run = studioSpawn(launch, settings, process.env);
             const child = spawn(run.command, run.args, {
                 cwd: this.root.fsPath, env: { ...process.env, ...run.env }, windowsHide: true,
             });
-            this.studio = { process: child, url };
+            const studio: { process: ChildProcess; started: Promise<void>; links: Array<(url: string) => void> } = {
+                process: child, started: Promise.resolve(), links: [] };
+            this.studio = studio;
+            const first = this.nextLink(studio, false);
+            studio.started = first.then(() => undefined);
             let buffered = "";
-            const timer = setTimeout(() => reject(new Error("trimtab studio did not start in 60 s")), 60_000);
             child.stdout?.on("data", (chunk: Buffer) => {
                 buffered += chunk.toString();
-                for (const line of buffered.split("\n")) {
+                const lines = buffered.split("\n");
+                buffered = lines.pop() ?? "";
+                for (const line of lines) {
                     const found = studioUrl(line);
                     if (found) {
-                        clearTimeout(timer);
-                        resolve(found);
+                        studio.links.shift()?.(found);
                     }
                 }
-                buffered = buffered.slice(buffered.lastIndexOf("\n") + 1);
             });
             child.stderr?.on("data", (chunk: Buffer) => this.manager.log(`studio: ${chunk.toString().trimEnd()}`));
-            child.on("exit", (code) => {
+            return first;
+        });
+    }
+
+    /** The next link the studio prints (asking it for one with `ask`). */
+    private nextLink(studio: { process: ChildProcess; links: Array<(url: string) => void> }, ask: boolean): Promise<string> {
+        return new Promise<string>((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error("trimtab studio did not answer in 60 s")), 60_000);
+            const exited = (code: number | null) => {
                 clearTimeout(timer);
                 reject(new Error(`trimtab studio exited (${code ?? "signal"}); see the output`));
+            };
+            studio.process.once("exit", exited);
+            studio.links.push((url) => {
+                clearTimeout(timer);
+                studio.process.off("exit", exited);
+                resolve(url);
             });
-        }));
-        return url;
+            if (ask) {
+                studio.process.stdin?.write(NEW_LINK_REQUEST);
+            }
+        });
     }
 
     stopStudio(): void {

@@ -28,9 +28,14 @@ export function studioSpawn(launch: ServerLaunch, s: ServerSettings,
     return { command: launch.command, args, env: extra };
 }
 
-const STUDIO_LINE = /^studio: (http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_\-]+)\s*$/;
+const STUDIO_LINE = /^studio: (http:\/\/127\.0\.0\.1:\d+\/\?code=[A-Za-z0-9_\-]+)\s*$/;
 
-/** The studio's URL from one line of its standard output, if that line is the one. */
+/** What to write to the studio's standard input for a new link: each link opens the
+ * studio once (it holds a one-time code, not the session token, since the browser's
+ * command line is visible to every user of the machine). */
+export const NEW_LINK_REQUEST = "\n";
+
+/** A link from one line of the studio's standard output, if that line is one. */
 export function studioUrl(line: string): string | undefined {
     return STUDIO_LINE.exec(line)?.[1];
 }

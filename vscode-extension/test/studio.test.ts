@@ -25,9 +25,10 @@ describe("studioSpawn", () => {
 
 describe("studioUrl", () => {
     it("reads the line the studio prints, and nothing else", () => {
-        assert.equal(studioUrl("studio: http://127.0.0.1:8123/?token=abc_DEF-1\n"),
-            "http://127.0.0.1:8123/?token=abc_DEF-1");
+        assert.equal(studioUrl("studio: http://127.0.0.1:8123/?code=abc_DEF-1\n"),
+            "http://127.0.0.1:8123/?code=abc_DEF-1");
         assert.equal(studioUrl("database: postgres://..."), undefined);
-        assert.equal(studioUrl("studio: http://evil.example:80/?token=x"), undefined);
+        assert.equal(studioUrl("studio: http://evil.example:80/?code=x"), undefined);
+        assert.equal(studioUrl("studio: http://127.0.0.1:8123/?token=abc"), undefined);
     });
 });

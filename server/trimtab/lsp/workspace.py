@@ -412,6 +412,6 @@ def _offline_target(cfg: Config) -> engine.Target:
 
 def redact_message(text: str) -> str:
     """Messages may quote a URL: never show its password."""
-    import re
+    from trimtab.config import scrub
 
-    return re.sub(r"(postgres(?:ql)?://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
+    return scrub(text)

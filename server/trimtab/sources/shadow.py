@@ -35,12 +35,13 @@ def connect(url: str, autocommit: bool = True) -> psycopg.Connection:
     try:
         return psycopg.connect(url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT,
                                prepare_threshold=None)
-    except psycopg.OperationalError as e:
-        from trimtab.config import redact
+    except (psycopg.OperationalError, psycopg.ProgrammingError) as e:
+        from trimtab.config import redact, scrub
 
+        # libpq's message may quote the connection string, or a piece of it
         raise DatabaseError(
             f"cannot connect to {redact(url) or 'the database'}: "
-            f"{str(e).strip().splitlines()[0] if str(e).strip() else e}",
+            f"{scrub(str(e).strip().splitlines()[0] if str(e).strip() else str(e), url)}",
             hint="check the URL, that the server runs and accepts connections "
                  "(DATABASE_URL, --url, or trimtab.toml)",
         ) from None

@@ -1,7 +1,8 @@
 """``trimtab studio``: a local web app to browse and edit the database trimtab manages,
 next to trimtab's own view of it (pending changes, hazards, migrations, drift).
 
-It listens on 127.0.0.1 only and answers only requests that carry its session token;
+It listens on 127.0.0.1 only and answers only requests that carry its session (a
+one-time link's code, traded for a cookie);
 see ``app`` for the guard, ``queries`` for the SQL and ``insight`` for trimtab's view.
 """
 
@@ -78,10 +79,9 @@ class Server:
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
-    @property
-    def url(self) -> str:
-        """The address to open, with the session token."""
-        return self.studio.address
+    def new_link(self) -> str:
+        """A URL that opens the studio once, within a few minutes (see ``app``)."""
+        return self.studio.new_link()
 
     @property
     def read_only(self) -> str | None:
@@ -128,4 +128,5 @@ class Server:
         self.socket.close()
 
     def open_browser(self) -> None:
-        webbrowser.open(self.url)
+        # a link of its own: what the browser's command line shows is spent on arrival
+        webbrowser.open(self.new_link())

@@ -3,8 +3,11 @@
 The guard, on every request:
 - the Host header must be this server's loopback address and port (a page on another
   site that rebinds its DNS name to 127.0.0.1 is refused);
-- the session token must come with it: the cookie set when the printed URL was opened
-  (HttpOnly, SameSite=Strict), or ``Authorization: Bearer <token>``; else 401;
+- the session token must come with it: the cookie (HttpOnly, SameSite=Strict) set when
+  a link was opened, or ``Authorization: Bearer <token>``; else 401. The token never
+  leaves the process: a link carries a one-time code instead (a browser's command line
+  is visible to every user of the machine), good once and for CODE_SECONDS, which the
+  first request trades for the cookie and a redirect to the bare address;
 - a request that changes anything (any method but GET/HEAD) must also carry the page's
   anti-forgery token in ``X-Trimtab-Token``, and a foreign ``Origin`` or
   ``Sec-Fetch-Site`` is refused: another site can neither read that token nor send the
@@ -19,6 +22,8 @@ import hmac
 import html
 import json
 import secrets
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
@@ -30,13 +35,19 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trimtab import __version__
-from trimtab.config import Config
+from trimtab.config import Config, scrub
 from trimtab.errors import TrimtabError
 from trimtab.studio import queries
 from trimtab.studio.db import Pool
@@ -46,6 +57,7 @@ from trimtab.studio.queries import Catalog, StudioError
 STATIC = Path(__file__).parent / "static"
 CSRF_HEADER = "x-trimtab-token"
 MAX_BODY = 4 * 1024 * 1024
+CODE_SECONDS = 120  # a link opens the studio once, within this time
 _SAFE_METHODS = ("GET", "HEAD")
 # undefined_column, undefined_table, undefined_object: the model the studio holds is old
 _SCHEMA_CHANGED = ("42703", "42P01", "42704")
@@ -65,6 +77,8 @@ class Studio:
     read_only: str | None = None  # why the studio does not write; None: it does
     token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     embedded: bool = False
+    _codes: dict[str, float] = field(default_factory=dict, repr=False)  # code -> deadline
+    _codes_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         self.pool = Pool(self.url, read_only=self.read_only is not None)
@@ -85,10 +99,24 @@ class Studio:
     def hosts(self) -> tuple[str, ...]:
         return (f"127.0.0.1:{self.port}", f"localhost:{self.port}")
 
-    @property
-    def address(self) -> str:
-        """The URL to open: it carries the token once, the cookie takes over."""
-        return f"http://127.0.0.1:{self.port}/?token={self.token}"
+    def new_link(self) -> str:
+        """A URL that opens the studio once, within CODE_SECONDS: its code, not the
+        session token, is what a browser's command line shows."""
+        code = secrets.token_urlsafe(32)
+        with self._codes_lock:
+            now = time.monotonic()
+            self._codes = {c: t for c, t in self._codes.items() if t > now}
+            self._codes[code] = now + CODE_SECONDS
+        return f"http://127.0.0.1:{self.port}/?code={code}"
+
+    def redeem(self, code: str | None) -> bool:
+        """Whether ``code`` is a live link's code; it is spent either way."""
+        if not code:
+            return False
+        with self._codes_lock:
+            found = next((c for c in self._codes if _same(code, c)), None)
+            deadline = self._codes.pop(found) if found is not None else None
+        return deadline is not None and deadline > time.monotonic()
 
     def close(self) -> None:
         self.insight.close()
@@ -153,14 +181,20 @@ class Guard:
         token = _cookie_token(headers, s.cookie)
         auth = headers.get("authorization", "")
         bearer = auth[7:] if auth.lower().startswith("bearer ") else None
-        query_token = None
+        signed_in = _same(token, s.token) or _same(bearer, s.token)
         if scope["path"] == "/" and scope["method"] in _SAFE_METHODS:
             from urllib.parse import parse_qs
 
-            query_token = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(
-                "token", [None])[0]
-        if not (_same(token, s.token) or _same(bearer, s.token) or _same(query_token,
-                                                                          s.token)):
+            code = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("code")
+            if code is not None:
+                if not (s.redeem(code[0]) or signed_in):
+                    return _unauthorized(scope["path"], link=True)
+                # the code leaves the address bar (and the history) at once
+                response = RedirectResponse("/", status_code=303)
+                response.set_cookie(s.cookie, s.token, httponly=True, samesite="strict",
+                                    path="/")
+                return response
+        if not signed_in:
             return _unauthorized(scope["path"])
         if scope["method"] not in _SAFE_METHODS:
             origin = headers.get("origin")
@@ -175,14 +209,19 @@ class Guard:
         return None
 
 
-def _unauthorized(path: str) -> Response:
+def _unauthorized(path: str, link: bool = False) -> Response:
     if path.startswith("/api/"):
-        return JSONResponse({"error": "no valid session token: open the URL that "
+        return JSONResponse({"error": "no valid session: open a link that "
                                       "`trimtab studio` printed"}, 401)
+    why = ("This link was used already or is more than "
+           f"{CODE_SECONDS // 60} minutes old: each link opens the studio once."
+           if link else "This studio opens from the link that <code>trimtab studio</code> "
+           "printed.")
     return HTMLResponse(
         "<!doctype html><meta charset=utf-8><title>trimtab studio</title>"
-        "<p>This studio needs its access token: open the URL that <code>trimtab studio"
-        "</code> printed (it ends with <code>?token=...</code>).</p>", 401)
+        f"<p>{why}</p><p>For a new link, press Enter in the terminal where <code>trimtab "
+        "studio</code> runs, or run <em>trimtab: Open Studio</em> again in the editor.</p>",
+        401)
 
 
 # -- endpoints ----------------------------------------------------------------------------
@@ -225,19 +264,22 @@ async def _body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _handle(fn: Handler) -> Handler:
+def _handle(fn: Handler, url: str = "") -> Handler:
+    """Errors as JSON; libpq's messages may quote the connection string (``url``), so
+    they are scrubbed of its password."""
     async def endpoint(request: Request) -> Response:
         try:
             return await fn(request)
         except StudioError as e:
             return JSONResponse(e.as_dict(), e.status)
         except TrimtabError as e:
-            return JSONResponse({"error": str(e)}, 503)
+            return JSONResponse({"error": scrub(str(e), url)}, 503)
         except psycopg.OperationalError as e:
             message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            return JSONResponse({"error": f"database unavailable: {message}"}, 503)
+            return JSONResponse({"error": f"database unavailable: {scrub(message, url)}"},
+                                503)
         except psycopg.Error as e:
-            return JSONResponse({"error": e.diag.message_primary or str(e),
+            return JSONResponse({"error": scrub(e.diag.message_primary or str(e), url),
                                  "code": e.diag.sqlstate}, 500)
     return endpoint
 
@@ -262,10 +304,7 @@ def create_app(studio: Studio) -> ASGIApp:
     async def index(request: Request) -> Response:
         page = index_html.replace("{{csrf}}", html.escape(studio.csrf)).replace(
             "{{version}}", html.escape(__version__))
-        response = HTMLResponse(page)
-        response.set_cookie(studio.cookie, studio.token, httponly=True, samesite="strict",
-                            path="/")
-        return response
+        return HTMLResponse(page)
 
     async def info(request: Request) -> Response:
         cfg = studio.cfg
@@ -319,7 +358,8 @@ def create_app(studio: Studio) -> ASGIApp:
     async def update(request: Request) -> Response:
         body = await _body(request)
         result = await db(lambda conn: queries.update(
-            conn, rel(conn, body), body.get("key"), body.get("values"), studio.read_only))
+            conn, rel(conn, body), body.get("key"), body.get("values"), studio.read_only,
+            body.get("original")))
         return JSONResponse({"row": result})
 
     async def insert(request: Request) -> Response:
@@ -341,19 +381,22 @@ def create_app(studio: Studio) -> ASGIApp:
     async def not_found(request: Request) -> Response:
         return JSONResponse({"error": "not found"}, 404)
 
+    def handle(fn: Handler) -> Handler:
+        return _handle(fn, studio.url)
+
     routes = [
-        Route("/", _handle(index), methods=["GET"]),
-        Route("/api/info", _handle(info), methods=["GET"]),
-        Route("/api/tables", _handle(tables), methods=["GET"]),
-        Route("/api/table", _handle(table), methods=["GET"]),
-        Route("/api/rows", _handle(rows), methods=["GET"]),
-        Route("/api/count", _handle(count), methods=["GET"]),
-        Route("/api/row", _handle(row), methods=["GET"]),
-        Route("/api/update", _handle(update), methods=["POST"]),
-        Route("/api/insert", _handle(insert), methods=["POST"]),
-        Route("/api/delete", _handle(delete), methods=["POST"]),
-        Route("/api/trimtab", _handle(trimtab), methods=["GET"]),
-        Route("/api/{rest:path}", _handle(not_found)),
+        Route("/", handle(index), methods=["GET"]),
+        Route("/api/info", handle(info), methods=["GET"]),
+        Route("/api/tables", handle(tables), methods=["GET"]),
+        Route("/api/table", handle(table), methods=["GET"]),
+        Route("/api/rows", handle(rows), methods=["GET"]),
+        Route("/api/count", handle(count), methods=["GET"]),
+        Route("/api/row", handle(row), methods=["GET"]),
+        Route("/api/update", handle(update), methods=["POST"]),
+        Route("/api/insert", handle(insert), methods=["POST"]),
+        Route("/api/delete", handle(delete), methods=["POST"]),
+        Route("/api/trimtab", handle(trimtab), methods=["GET"]),
+        Route("/api/{rest:path}", handle(not_found)),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     return Guard(Starlette(routes=routes), studio)

@@ -48,8 +48,10 @@ class StudioError(Exception):
 
     def __init__(self, status: int, message: str, *, fields: dict[str, str] | None = None,
                  detail: str | None = None, hint: str | None = None, code: str | None = None,
-                 filter: int | None = None) -> None:  # noqa: A002
+                 filter: int | None = None,  # noqa: A002
+                 row: dict[str, Any] | None = None) -> None:
         super().__init__(message)
+        self.row = row  # the row as it is now, when an edit met a newer version of it
         self.status = status
         self.message = message
         self.fields = fields or {}
@@ -60,7 +62,7 @@ class StudioError(Exception):
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"error": self.message}
-        for k in ("detail", "hint", "code", "filter"):
+        for k in ("detail", "hint", "code", "filter", "row"):
             if getattr(self, k) is not None:
                 out[k] = getattr(self, k)
         if self.fields:
@@ -792,20 +794,59 @@ def _params(rel: Rel, values: Any, what: str) -> dict[str, str | None]:
     return out
 
 
+def _unchanged(rel: Rel, original: Any, names: Sequence[str]
+               ) -> tuple[sql.Composable, list[Any]]:
+    """The condition that each column in ``names`` still holds the value the client saw
+    (``original``, as the page got it: text, or a list for an array): an edit made on a
+    row someone else has changed since must not overwrite their change."""
+    if not isinstance(original, dict) or any(n not in original for n in names):
+        raise StudioError(400, "original: {column: value} with the value each changed "
+                               "column had when the row was loaded")
+    conds, params = [], []
+    for name in names:
+        col, seen = rel.col(name), original[name]
+        if col.info.category == "array":
+            if not (seen is None or isinstance(seen, list)):
+                raise StudioError(400, f"original {name}: a list or null")
+            conds.append(sql.SQL("{}::jsonb IS NOT DISTINCT FROM %s::jsonb").format(
+                _full_cell(col)))
+            params.append(None if seen is None else json.dumps(seen))
+        else:
+            if not (seen is None or isinstance(seen, str)):
+                raise StudioError(400, f"original {name}: the text of the value, or null")
+            conds.append(sql.SQL("{} IS NOT DISTINCT FROM %s").format(_full_cell(col)))
+            params.append(seen)
+    return sql.SQL(" AND ").join(conds), params
+
+
 def update(conn: psycopg.Connection, rel: Rel, key: Any, values: Any,
-           read_only: str | None) -> dict[str, Any]:
-    """Set some columns of one row, in one transaction; returns the row as saved."""
+           read_only: str | None, original: Any = None) -> dict[str, Any]:
+    """Set some columns of one row, in one transaction, if they still hold their
+    ``original`` values; returns the row as saved. A row changed meanwhile is a 409 that
+    carries the row as it is now."""
     _writable(rel, read_only)
     cond, key_params = _key_condition(rel, key)
     params = _params(rel, values, "update")
     if not params:
         raise StudioError(400, "nothing to change")
+    same, same_params = _unchanged(rel, original, list(params))
     sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(n)) for n in params)
     terms = list(rel.key)
-    query = sql.SQL("UPDATE {} SET {} WHERE {} RETURNING {}").format(
-        rel.ident, sets, cond, _select_list(rel, terms))
-    return _write(conn, rel, query, [*params.values(), *key_params], params, terms,
-                  expect=1)[0]
+    query = sql.SQL("UPDATE {} SET {} WHERE {} AND {} RETURNING {}").format(
+        rel.ident, sets, cond, same, _select_list(rel, terms))
+    try:
+        return _write(conn, rel, query, [*params.values(), *key_params, *same_params],
+                      params, terms, expect=1)[0]
+    except StudioError as e:
+        if e.status != 409:
+            raise
+        now = conn.execute(sql.SQL("SELECT {} FROM {} WHERE {}").format(
+            _select_list(rel, terms), rel.ident, cond), key_params).fetchone()
+        if now is None:
+            raise
+        raise StudioError(409, "this row was changed by someone else since you loaded it: "
+                               "nothing was saved", hint="the row is shown as it is now; "
+                               "edit it again", row=_row_json(rel, now, terms, 0)) from None
 
 
 def insert(conn: psycopg.Connection, rel: Rel, values: Any, read_only: str | None

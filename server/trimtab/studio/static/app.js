@@ -3,10 +3,8 @@
 "use strict";
 (() => {
   const CSRF = document.querySelector('meta[name="trimtab-csrf"]').content;
-  // The access token was in the address once; the cookie carries it from now on.
-  if (new URLSearchParams(location.search).has("token")) {
-    history.replaceState(null, "", "/" + location.hash);
-  }
+  // The link's one-time code never reaches the page: the server trades it for the session
+  // cookie and redirects to the bare address.
 
   // -- small helpers ------------------------------------------------------------------------
 
@@ -631,20 +629,24 @@
   document.addEventListener("keydown", (e) => { if (e.key === "Escape") { closePopover(); closeDialog(); closeDrawer(); } });
   document.addEventListener("mousedown", (e) => { if (popover && !popover.contains(e.target)) closePopover(); });
 
-  async function editCell(view, r, col, i, td) {
+  async function editCell(view, row, col, i, td) {
+    let r = row;
     closePopover();
     let value = r.cells[i];
     if ((r.cut || []).includes(i)) {
       try { value = (await api("/api/row", { schema: view.meta.schema, table: view.meta.name, key: r.key })).cells[i]; }
       catch (e) { toast(e.message, true); return; }
     }
+    // The value this edit starts from: the server saves only if the cell still holds it,
+    // so an edit never silently overwrites someone else's.
+    let seen = value;
     const save = async () => {
       const v = input.get();
       if (v === undefined) return;
       saveBtn.disabled = true;
       fill(formErr);
       try {
-        const res = await post("/api/update", { schema: view.meta.schema, table: view.meta.name, key: r.key, values: { [col.name]: v } });
+        const res = await post("/api/update", { schema: view.meta.schema, table: view.meta.name, key: r.key, values: { [col.name]: v }, original: { [col.name]: seen } });
         closePopover();
         const fresh = gridRow(view, res.row, view.fkByFirst, view.updateDel);
         r.tr.replaceWith(fresh);
@@ -655,6 +657,23 @@
         toast(`saved ${col.name}`);
       } catch (e) {
         saveBtn.disabled = false;
+        if (e.status === 409 && e.body && e.body.row) {
+          // Changed by someone else: show the row as it is now, keep this edit open.
+          const fresh = gridRow(view, e.body.row, view.fkByFirst, view.updateDel);
+          r.tr.replaceWith(fresh);
+          const idx = view.page.rows.indexOf(r);
+          if (idx >= 0) view.page.rows[idx] = e.body.row;
+          r = e.body.row;
+          seen = (r.cut || []).includes(i) ? undefined : r.cells[i];
+          if (seen === undefined) {
+            try { seen = (await api("/api/row", { schema: view.meta.schema, table: view.meta.name, key: r.key })).cells[i]; }
+            catch (e2) { seen = null; }
+          }
+          const shown = seen === null ? "NULL" : (typeof seen === "string" ? seen : JSON.stringify(seen));
+          input.error(`${e.message}. ${col.name} is now: ${shown}. Save again to replace it.`);
+          toast(e.message, true);
+          return;
+        }
         const fields = (e.body && e.body.fields) || {};
         if (fields[col.name]) input.error(fields[col.name] + (e.body.detail ? "\n" + e.body.detail : ""));
         else { input.error(e.message + (e.body && e.body.detail ? "\n" + e.body.detail : "")); }
