@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -199,8 +200,10 @@ def test_push_uses_the_embedded_default(tmp_path_factory: pytest.TempPathFactory
     embedded.remove(project)  # as root its data may live outside the project
 
 
-def _push_on_a_tty(project: Path, db_url: str, answer: bytes) -> tuple[int, str]:
-    """Run push on a pseudo-terminal and answer its question."""
+def _push_on_a_tty(project: Path, db_url: str, answer: bytes,
+                   meanwhile: Callable[[], object] | None = None) -> tuple[int, str]:
+    """Run push on a pseudo-terminal and answer its question (after ``meanwhile``, which
+    runs while the question is on the screen)."""
     import pty
 
     pid, fd = pty.fork()
@@ -218,9 +221,12 @@ def _push_on_a_tty(project: Path, db_url: str, answer: bytes) -> tuple[int, str]
             break
         output += chunk
         if not answered and b"loses data?" in output:
+            if meanwhile is not None:
+                meanwhile()
             os.write(fd, answer + b"\n")
             answered = True
     _, status = os.waitpid(pid, 0)
+    assert answered, output.decode(errors="replace")
     return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
 
 

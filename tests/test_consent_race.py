@@ -6,7 +6,6 @@ answering."""
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ from pygls.uris import from_fs_path
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 from tests.conftest import SqlRunner
+from tests.test_cli_push import _push_on_a_tty
 from tests.test_lsp import make_client
 from trimtab import engine
 from trimtab.config import load_config
@@ -171,33 +171,12 @@ def test_a_plan_that_loses_nothing_locks_nothing(project: Path, db_url: str,
 
 def test_on_a_tty_rows_written_while_the_question_waits_are_kept(
         project: Path, db_url: str, sql: SqlRunner) -> None:
-    import pty
-
     sql("CREATE TABLE t (id int, email text); INSERT INTO t VALUES (1, 'a')")
     (project / "schema.sql").write_text("CREATE TABLE t (id int);\n")
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: becomes trimtab
-        os.chdir(project)
-        os.execv(TRIMTAB, [TRIMTAB, "push", "--url", db_url])
-    output = b""
-    answered = False
-    while True:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
-        if not answered and b"loses data?" in output:
-            # The question is on the screen: another session writes, then the person agrees.
-            sql("INSERT INTO t VALUES (2, 'b'), (3, 'c')")
-            os.write(fd, b"y\n")
-            answered = True
-    _, status = os.waitpid(pid, 0)
-    text = output.decode(errors="replace")
-    assert answered, text
-    assert os.waitstatus_to_exitcode(status) == 1, text
+    # The question is on the screen: another session writes, then the person agrees.
+    code, text = _push_on_a_tty(project, db_url, b"y",
+                                lambda: sql("INSERT INTO t VALUES (2, 'b'), (3, 'c')"))
+    assert code == 1, text
     assert "refused" in text
     assert "1 non-null value when measured, 3 now" in text
     assert sql("SELECT count(email) FROM t") == [(3,)]
