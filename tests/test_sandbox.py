@@ -6,18 +6,29 @@ cannot leave its scratch database, under timeouts (sources/shadow.py)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+import pytest_lsp
 from lsprotocol import types as t
-from pytest_lsp import LanguageClient
+from pygls.uris import from_fs_path
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 from tests.conftest import PgServer
 from tests.test_cli_push import run
-from tests.test_lsp import client, has, open_doc, until, workspace  # noqa: F401
+from tests.test_lsp import (  # noqa: F401
+    TRIMTAB,
+    client,
+    has,
+    make_client,
+    open_doc,
+    until,
+    workspace,
+)
 from tests.test_studio_api import Client, _insight, _project
 from trimtab.config import load_config
 from trimtab.sources.shadow import SANDBOX_ROLE, SHADOW_PREFIX
@@ -333,3 +344,70 @@ def test_a_replayed_migration_may_create_an_untrusted_extension(
     r = run(project, "status", "--url", target)
     assert r.returncode == 0, r.stderr
     assert "every change is in a migration" in r.stdout, r.stdout
+
+
+FOREVER = ("CREATE TABLE users (id int PRIMARY KEY);\n"
+           "CREATE FUNCTION forever() RETURNS int LANGUAGE plpgsql AS $f$\n"
+           "BEGIN LOOP END LOOP; END $f$;\n"
+           "CREATE MATERIALIZED VIEW m AS SELECT forever() AS x;\n")
+
+
+@pytest.fixture
+def looping_workspace(tmp_path: Path, db_url: str) -> Path:
+    root = tmp_path / "ws"
+    root.mkdir()
+    # A timeout far longer than the test: only the server's own exit can stop the loop.
+    (root / "trimtab.toml").write_text(
+        f'schema = "schema.sql"\ndatabase_url = "{db_url}"\nshadow_timeout = 600\n')
+    (root / "schema.sql").write_text("CREATE TABLE users (id int PRIMARY KEY);\n")
+    return root
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=[TRIMTAB, "lsp", "--stdio"],
+                                              client_factory=make_client))
+async def looping_client(lsp_client: LanguageClient, looping_workspace: Path):
+    @lsp_client.feature(t.CLIENT_REGISTER_CAPABILITY)
+    def register(params: t.RegistrationParams) -> None:
+        pass
+
+    await lsp_client.initialize_session(t.InitializeParams(
+        capabilities=client_capabilities("visual-studio-code"),
+        root_uri=from_fs_path(str(looping_workspace)),
+        workspace_folders=[t.WorkspaceFolder(uri=from_fs_path(str(looping_workspace)) or "",
+                                             name="ws")]))
+    yield
+    await lsp_client.shutdown_session()  # does nothing once the test has shut it down
+
+
+async def test_the_language_server_exits_at_once_and_leaves_no_statement_running(
+        looping_client: LanguageClient, looping_workspace: Path, admin_url: str,
+        pg_server: PgServer) -> None:
+    lsp = looping_client
+    open_doc(lsp, looping_workspace / "schema.sql", FOREVER)
+
+    def running() -> int:
+        return _one(admin_url, "SELECT count(*) FROM pg_stat_activity WHERE usename = %s "
+                               "AND state = 'active'", (SANDBOX_ROLE,))[0][0]
+
+    # The exact path starts the loop in the shadow: wait for it there (PostgreSQL has no
+    # event for it), at most 60 s.
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        for _ in range(600):
+            if running():
+                break
+            conn.execute("SELECT pg_sleep(0.1)")
+    assert running() == 1
+    server = lsp._server
+    assert server is not None
+    try:
+        await asyncio.wait_for(lsp.shutdown_async(None), 20)
+        lsp.exit(None)
+        code = await asyncio.wait_for(server.wait(), 20)
+    finally:
+        lsp.capabilities = None  # shut down: the fixture has nothing left to do
+        if server.returncode is None:
+            server.kill()
+    assert code == 0
+    assert running() == 0
+    assert _one(admin_url, "SELECT count(*) FROM pg_database WHERE starts_with(datname, %s)",
+                (SHADOW_PREFIX,)) == [(0,)]

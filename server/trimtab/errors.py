@@ -126,3 +126,8 @@ class WouldFail(TrimtabError):
 
     def as_dict(self) -> dict[str, Any]:
         return {**super().as_dict(), "hazards": self.hazards}
+
+
+class Cancelled(Exception):
+    """Work its caller cancelled (a language server that exits, an analysis overtaken by a
+    newer one). Not a TrimtabError: nobody is waiting to be shown it."""

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lsprotocol import types as t
 from pygls.lsp.server import LanguageServer
@@ -37,6 +37,7 @@ from trimtab.migrations.folder import NO_TRANSACTION
 from trimtab.model import quote_ident, quote_literal
 from trimtab.plan import Plan
 from trimtab.plan.render import needs_using
+from trimtab.sources import shadow
 from trimtab.sources.sqlfile import (
     Span,
     canonical_type,
@@ -155,7 +156,7 @@ class TrimtabServer(LanguageServer):
     async def _fast_off_loop(self, project: Project) -> None:
         texts = self.texts_for(project)
         try:
-            findings = await asyncio.to_thread(project.analyze_fast, texts)
+            findings = await _in_thread(project.analyze_fast, texts)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -183,8 +184,8 @@ class TrimtabServer(LanguageServer):
         was_down = project.live_error is not None
         try:
             if project.live is None and project.live_error is None:
-                await asyncio.to_thread(project.refresh_live)
-            result = await asyncio.to_thread(project.analyze_exact, texts)
+                await _in_thread(project.refresh_live)
+            result = await _in_thread(project.analyze_exact, texts)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -258,12 +259,12 @@ class TrimtabServer(LanguageServer):
         """Re-read the database, the migrations and their status; analyze again."""
         was_down = project.live_error is not None
         project.load()
-        await asyncio.to_thread(project.refresh_snapshot)
+        await _in_thread(project.refresh_snapshot)
         # Untrusted: no-ops (no connection); the status checks the migrations folder only.
-        await asyncio.to_thread(project.refresh_live)
+        await _in_thread(project.refresh_live)
         files = project.schema_files()
         if files:
-            await asyncio.to_thread(project.refresh_status, _start(files[0]))
+            await _in_thread(project.refresh_status, _start(files[0]))
         self.report_unreachable(project, was_down)
         self.publish_fast(project)
         # Every migration file with something to say, or that had something to say before.
@@ -303,7 +304,7 @@ class TrimtabServer(LanguageServer):
                 continue
             for project in [p for p in self.projects.values() if p.trusted]:
                 before, was_down = project.live, project.live_error is not None
-                await asyncio.to_thread(project.refresh_live)
+                await _in_thread(project.refresh_live)
                 self.report_unreachable(project, was_down)
                 if project.live != before or was_down != (project.live_error is not None):
                     self.publish_fast(project)
@@ -311,6 +312,30 @@ class TrimtabServer(LanguageServer):
 
 
 server = TrimtabServer()
+T = TypeVar("T")
+
+
+async def _in_thread(fn: Callable[..., T], /, *args: Any) -> T:
+    """``fn(*args)`` off the event loop. When the awaiting task is cancelled (an analysis
+    overtaken by a newer one, the server stopping), what the shadow runs for it is
+    cancelled too: a thread stuck in a statement that never ends would otherwise hold the
+    server's exit until the watchdog fires."""
+    with shadow.cancellable() as cancel:
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except asyncio.CancelledError:
+            cancel()
+            raise
+
+
+@server.feature(t.SHUTDOWN)
+def _shutdown(ls: TrimtabServer, params: Any) -> None:
+    shadow.cancel_running()
+
+
+@server.feature(t.EXIT)
+def _exit(ls: TrimtabServer, params: Any) -> None:
+    shadow.cancel_running()
 
 
 def to_diagnostic(f: Finding, lines: Sequence[str], codec: PositionCodec,
@@ -625,7 +650,7 @@ async def hover(ls: TrimtabServer, params: t.HoverParams) -> t.Hover | None:
     if key[0] in ("table", "column") and project.trusted and project.live_error is None \
             and project.cfg:
         with contextlib.suppress(Exception):
-            facts = await asyncio.to_thread(engine.table_facts, project.cfg, key[1], key[2])
+            facts = await _in_thread(engine.table_facts, project.cfg, key[1], key[2])
     text = hover_text(project, key, facts)
     if not text:
         return None
@@ -935,7 +960,7 @@ async def _run(ls: TrimtabServer, title: str, fn: Callable[[], Any]) -> Any:
         except Exception:
             progress = False
     try:
-        return await asyncio.to_thread(fn)
+        return await _in_thread(fn)
     finally:
         if progress:
             ls.work_done_progress.end(token, t.WorkDoneProgressEnd(message="done"))
@@ -1083,7 +1108,7 @@ async def show_plan_command(ls: TrimtabServer, *args: Any) -> dict[str, Any]:
     if project.cfg is None:
         return {"ok": False, "text": f"-- {project.config_error}\n"}
     if project.exact is None or dict(project.exact.key) != texts:
-        project.exact = await asyncio.to_thread(project.analyze_exact, texts)
+        project.exact = await _in_thread(project.analyze_exact, texts)
     return {"ok": True, "text": plan_document(project), "uri": "trimtab-plan:/plan.sql"}
 
 
@@ -1120,7 +1145,7 @@ async def write_hint_command(ls: TrimtabServer, uri: str, rename: dict[str, Any]
     assert project.cfg is not None
     r = Rename(rename["kind"], rename["schema"], rename["old"], rename["new"],
                rename.get("parent"))
-    written = await asyncio.to_thread(engine.write_hints, project.cfg, [r])
+    written = await _in_thread(engine.write_hints, project.cfg, [r])
     await ls.refresh(project)
     return {"ok": True, "files": [str(p) for p in written]}
 

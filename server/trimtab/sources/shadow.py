@@ -14,15 +14,17 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Iterator, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TypeVar
 
 import psycopg
 from psycopg import sql
 
-from trimtab.errors import DatabaseError, SchemaError, ShadowUnavailable
+from trimtab.errors import Cancelled, DatabaseError, SchemaError, ShadowUnavailable
 from trimtab.model import Model
 from trimtab.sources.introspect import introspect
 from trimtab.sources.sqlfile import Statement, locate
@@ -135,6 +137,43 @@ def _ensure_role(admin: psycopg.Connection, timeout: float) -> None:
             from None
 
 
+class _Scope:
+    """The sandbox connections one piece of work opened (see ``cancellable``)."""
+
+    def __init__(self) -> None:
+        self.connections: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        for conn in list(self.connections):
+            with contextlib.suppress(Exception):
+                conn.cancel_safe()
+
+
+_SCOPE: ContextVar[_Scope | None] = ContextVar("trimtab_shadow_scope", default=None)
+_EVERY = _Scope()  # every sandbox connection of this process
+
+
+@contextmanager
+def cancellable() -> Iterator[Callable[[], None]]:
+    """Run shadow work under a scope that the caller can cancel: what the sandbox runs now
+    is cancelled, and it opens no connection afterwards. Threads started inside (asyncio's
+    ``to_thread`` copies the context) belong to the scope."""
+    scope = _Scope()
+    token = _SCOPE.set(scope)
+    try:
+        yield scope.cancel
+    finally:
+        _SCOPE.reset(token)
+
+
+def cancel_running() -> None:
+    """Cancel every statement the sandbox runs for this process (a language server that
+    exits must not wait for, nor leave behind, a statement that never ends)."""
+    _EVERY.cancel()
+
+
 class Sandbox:
     """The sandbox on one server: an admin connection (autocommit), which creates and drops
     scratch databases owned by the sandbox role, and logs the role into them."""
@@ -164,6 +203,9 @@ class Sandbox:
 
     def connect(self, dbname: str, autocommit: bool = True) -> psycopg.Connection:
         """A connection to ``dbname`` as the sandbox role, with its timeouts."""
+        scope = _SCOPE.get()
+        if _EVERY.cancelled or (scope is not None and scope.cancelled):
+            raise Cancelled("the shadow's work was cancelled")
         password = secrets.token_urlsafe(24)
         version = self.admin.info.server_version
         options = " ".join(f"-c {k}={v}" for k, v in _timeouts(self.timeout, version).items())
@@ -189,6 +231,9 @@ class Sandbox:
                          "or set shadow_database_url") from None
         finally:
             self.admin.execute("SELECT pg_advisory_unlock(%s)", (_AUTH_LOCK,))
+        for registry in (_EVERY, scope):
+            if registry is not None:
+                registry.connections.add(conn)
         # Grants to the role that owns the objects on the target are no grants there.
         conn.execute("SELECT set_config('trimtab.owner', %s, false)", (self.owner,))
         if not autocommit:
