@@ -7,6 +7,9 @@ cannot leave its scratch database, under timeouts (sources/shadow.py)."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,20 +46,34 @@ def _one(url: str, query: str, params: Any = None) -> list[tuple[Any, ...]]:
 
 
 def cluster_state(admin_url: str, db_url: str) -> dict[str, Any]:
-    """What a hostile schema file would change: roles and their powers, databases, the
-    server's configuration file, the target's rows."""
+    """What a hostile schema file would change: roles with power, databases, the server's
+    configuration file, the target's rows. (Other tests on a shared server create and drop
+    their own databases and plain roles meanwhile: those are left out.)"""
     return {
-        "roles": _one(admin_url, "SELECT rolname, rolsuper, rolcreaterole FROM pg_roles "
-                                 "WHERE rolname <> %s ORDER BY 1", (SANDBOX_ROLE,)),
-        # (trimtab's kept shadow databases aside: they belong to the sandbox)
-        "databases": _one(admin_url, "SELECT datname FROM pg_database WHERE NOT "
-                                     "starts_with(datname, 'trimtab_cache_') ORDER BY 1"),
+        "roles": _one(admin_url, "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, "
+                                 "rolreplication, rolbypassrls FROM pg_roles WHERE (rolsuper OR "
+                                 "rolcreaterole OR rolcreatedb OR rolreplication OR rolbypassrls "
+                                 "OR rolname IN ('intruder', %s)) "
+                                 "AND rolname <> 'trimtab_nocreaterole' ORDER BY 1",
+                           (SANDBOX_ROLE,)),
+        "databases": _one(admin_url, "SELECT datname FROM pg_database WHERE NOT (starts_with("
+                                     "datname, 'trimtab_') OR starts_with(datname, 't_')) "
+                                     "ORDER BY 1"),
         "auto_conf": _one(admin_url, "SELECT name, setting FROM pg_file_settings WHERE "
                                      "sourcefile LIKE '%%postgresql.auto.conf' ORDER BY 1"),
         "rows": _one(db_url, "SELECT id, v FROM canary ORDER BY id"),
         "memberships": _one(admin_url, "SELECT roleid::regrole::text, member::regrole::text "
-                                       "FROM pg_auth_members ORDER BY 1, 2"),
+                                       "FROM pg_auth_members WHERE member::regrole::text IN "
+                                       "('intruder', %s) OR starts_with(roleid::regrole::text, "
+                                       "'pg_') ORDER BY 1, 2", (SANDBOX_ROLE,)),
     }
+
+
+def spinning(admin_url: str, text: str) -> int:
+    """Backends of the sandbox running a statement that holds ``text``."""
+    return int(_one(admin_url, "SELECT count(*) FROM pg_stat_activity WHERE usename = %s "
+                               "AND state = 'active' AND strpos(query, %s) > 0",
+                    (SANDBOX_ROLE, text))[0][0])
 
 
 @pytest.fixture
@@ -67,8 +84,29 @@ def target(db_url: str, admin_url: str, project: Path) -> Iterator[str]:
     before = cluster_state(admin_url, db_url)
     yield db_url
     assert cluster_state(admin_url, db_url) == before
-    assert _one(admin_url, "SELECT datname FROM pg_database WHERE starts_with(datname, %s)",
-                (SHADOW_PREFIX,)) == []
+    assert scratch_databases(admin_url) == []
+
+
+def scratch_databases(admin_url: str) -> list[str]:
+    """Scratch databases left behind: stamped by a process of this machine that is gone,
+    or not stamped at all (a test's planted one aside). Runs in progress on a shared
+    server are alive."""
+    left = []
+    for name, comment in _one(admin_url, "SELECT datname, shobj_description(oid, "
+                                         "'pg_database') FROM pg_database WHERE "
+                                         "starts_with(datname, %s)", (SHADOW_PREFIX,)):
+        if name.endswith("_planted"):
+            continue
+        try:
+            pid = json.loads(comment)["pid"]
+        except (TypeError, ValueError, KeyError):
+            left.append(name)
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            left.append(name)
+    return left
 
 
 CANARY = "CREATE TABLE canary (id int PRIMARY KEY, v text);\n"
@@ -137,8 +175,9 @@ def test_code_run_at_apply_time_cannot_leave_the_shadow(
     r = dry_run(project, target, schema)
     assert r.returncode == 1, r.stdout
     assert "schema.sql:" in r.stderr
-    assert any(w in r.stderr for w in ("permission denied", "must be", "not allowed",
-                                        "security-restricted")), r.stderr
+    # PostgreSQL's own refusal, whose wording varies by version ("permission denied",
+    # "must be superuser", "must have admin option", "security-restricted operation").
+    assert "PostgreSQL rejects this statement" in r.stderr, r.stderr
     assert not marker.exists()
 
 
@@ -147,14 +186,13 @@ def test_a_statement_that_never_ends_is_stopped(project: Path, target: str,
     with (project / "trimtab.toml").open("a") as f:
         f.write("shadow_timeout = 1\n")
     r = dry_run(project, target,
-                "CREATE FUNCTION forever() RETURNS int LANGUAGE plpgsql AS $f$\n"
+                "CREATE FUNCTION forever_stopped() RETURNS int LANGUAGE plpgsql AS $f$\n"
                 "BEGIN LOOP END LOOP; END $f$;\n"
-                "CREATE MATERIALIZED VIEW m AS SELECT forever() AS x;\n")
+                "CREATE MATERIALIZED VIEW m AS SELECT forever_stopped() AS x;\n")
     assert r.returncode == 1
     assert "schema.sql:4:" in r.stderr and "ran longer than the shadow allows" in r.stderr
     # No backend of the sandbox is left spinning.
-    assert _one(admin_url, "SELECT count(*) FROM pg_stat_activity WHERE usename = %s",
-                (SANDBOX_ROLE,)) == [(0,)]
+    assert spinning(admin_url, "forever_stopped") == 0
 
 
 def test_timeouts_lifted_from_inside_are_still_enforced(project: Path, target: str,
@@ -168,24 +206,24 @@ def test_timeouts_lifted_from_inside_are_still_enforced(project: Path, target: s
                 "BEGIN PERFORM set_config('statement' || '_timeout', '0', false);\n"
                 "PERFORM set_config('client_connection' || '_check_interval', '0', false);\n"
                 "RETURN 1; END $f$;\n"
-                "CREATE FUNCTION forever() RETURNS int LANGUAGE plpgsql AS $f$\n"
+                "CREATE FUNCTION forever_lifted() RETURNS int LANGUAGE plpgsql AS $f$\n"
                 "BEGIN LOOP END LOOP; END $f$;\n"
                 "CREATE MATERIALIZED VIEW a AS SELECT lift() AS x;\n"
-                "CREATE MATERIALIZED VIEW b AS SELECT forever() AS x;\n")
+                "CREATE MATERIALIZED VIEW b AS SELECT forever_lifted() AS x;\n")
     assert r.returncode == 1
     assert "schema.sql:9:" in r.stderr and "ran longer than the shadow allows" in r.stderr
-    assert _one(admin_url, "SELECT count(*) FROM pg_stat_activity WHERE usename = %s",
-                (SANDBOX_ROLE,)) == [(0,)]
+    assert spinning(admin_url, "forever_lifted") == 0
 
 
 def test_a_scratch_database_left_by_a_crash_is_dropped_next_time(
         project: Path, target: str, admin_url: str) -> None:
+    name = f"{SHADOW_PREFIX}{uuid.uuid4().hex[:8]}_planted"
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {SHADOW_PREFIX}1_dead")  # type: ignore[arg-type]
+        conn.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
     (project / "trimtab.toml").write_text('schema = "schema.sql"\nshadow_cache = false\n')
     r = dry_run(project, target, "CREATE TABLE t (id int);\n")
     assert r.returncode == 0, r.stderr
-    # (the fixture checks no trimtab_shadow_* database is left)
+    assert _one(admin_url, "SELECT 1 FROM pg_database WHERE datname = %s", (name,)) == []
 
 
 def test_the_pg_dump_preamble_is_accepted(project: Path, target: str) -> None:
@@ -226,17 +264,15 @@ def test_without_createrole_the_shadow_moves_to_the_embedded_server_and_says_so(
 
 async def test_the_language_server_reads_a_hostile_schema_in_the_sandbox(
         client: LanguageClient, workspace: Path, db_url: str, admin_url: str) -> None:  # noqa: F811
-    roles = _one(admin_url, "SELECT rolname FROM pg_roles ORDER BY 1")
     uri = open_doc(client, workspace / "schema.sql",
                    "CREATE TABLE users (id int PRIMARY KEY);\n"
                    "CREATE FUNCTION escape() RETURNS int LANGUAGE plpgsql AS $f$\n"
                    "BEGIN EXECUTE 'CREATE ROLE intruder SUPERUSER'; RETURN 1; END $f$;\n"
                    "CREATE MATERIALIZED VIEW m AS SELECT escape() AS x;\n")
-    diags = await until(client, uri, lambda ds: any("permission denied" in d.message
-                                                    for d in ds))
+    diags = await until(client, uri, lambda ds: any(
+        "PostgreSQL rejects this statement" in d.message for d in ds))
     assert any(d.severity == t.DiagnosticSeverity.Error for d in diags)
-    assert _one(admin_url, "SELECT rolname FROM pg_roles WHERE rolname <> %s ORDER BY 1",
-                (SANDBOX_ROLE,)) == [r for r in roles if r[0] != SANDBOX_ROLE]
+    assert _one(admin_url, "SELECT 1 FROM pg_roles WHERE rolname = 'intruder'") == []
 
 
 def test_the_studio_reads_a_hostile_schema_in_the_sandbox(
@@ -347,9 +383,9 @@ def test_a_replayed_migration_may_create_an_untrusted_extension(
 
 
 FOREVER = ("CREATE TABLE users (id int PRIMARY KEY);\n"
-           "CREATE FUNCTION forever() RETURNS int LANGUAGE plpgsql AS $f$\n"
+           "CREATE FUNCTION forever_lsp() RETURNS int LANGUAGE plpgsql AS $f$\n"
            "BEGIN LOOP END LOOP; END $f$;\n"
-           "CREATE MATERIALIZED VIEW m AS SELECT forever() AS x;\n")
+           "CREATE MATERIALIZED VIEW m AS SELECT forever_lsp() AS x;\n")
 
 
 @pytest.fixture
@@ -385,9 +421,10 @@ async def test_the_language_server_exits_at_once_and_leaves_no_statement_running
     lsp = looping_client
     open_doc(lsp, looping_workspace / "schema.sql", FOREVER)
 
+    marker = "forever_lsp()"
+
     def running() -> int:
-        return _one(admin_url, "SELECT count(*) FROM pg_stat_activity WHERE usename = %s "
-                               "AND state = 'active'", (SANDBOX_ROLE,))[0][0]
+        return spinning(admin_url, marker)
 
     # The exact path starts the loop in the shadow: wait for it there (PostgreSQL has no
     # event for it), at most 60 s.
@@ -409,5 +446,17 @@ async def test_the_language_server_exits_at_once_and_leaves_no_statement_running
             server.kill()
     assert code == 0
     assert running() == 0
-    assert _one(admin_url, "SELECT count(*) FROM pg_database WHERE starts_with(datname, %s)",
-                (SHADOW_PREFIX,)) == [(0,)]
+    assert scratch_databases(admin_url) == []
+
+
+def test_a_sandbox_role_that_does_not_inherit_is_mended(project: Path, target: str,
+                                                        admin_url: str) -> None:
+    # The owner of a database holds the public schema's rights through pg_database_owner
+    # (PostgreSQL 15+), which a NOINHERIT role does not receive before 16.
+    (project / "schema.sql").write_text(CANARY)
+    assert run(project, "push", "--url", target, "--dry-run").returncode == 0
+    _one(admin_url, f"ALTER ROLE {SANDBOX_ROLE} NOINHERIT")
+    r = dry_run(project, target, "CREATE TABLE t (id int);\n")
+    assert r.returncode == 0, r.stderr
+    assert _one(admin_url, "SELECT rolinherit FROM pg_roles WHERE rolname = %s",
+                (SANDBOX_ROLE,)) == [(True,)]

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
+import random
 import re
 import secrets
+import socket
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -81,7 +85,7 @@ def one_build_at_a_time(admin: psycopg.Connection) -> Iterator[None]:
 SANDBOX_ROLE = "trimtab_sandbox"
 SHADOW_PREFIX = "trimtab_shadow_"
 DEFAULT_TIMEOUT = 30.0  # seconds one statement may run in the shadow
-_AUTH_LOCK = 0x7472696D74616231  # pg_advisory_lock key: one password change + login at a time
+_LOGIN_ATTEMPTS = 8
 _UNSAFE_ATTRIBUTES = ("rolsuper", "rolcreaterole", "rolcreatedb", "rolreplication",
                       "rolbypassrls")
 
@@ -95,12 +99,25 @@ def _timeouts(timeout: float, version: int) -> dict[str, str]:
     return out
 
 
+def _retrying(run: Callable[[], object], attempts: int = 5) -> None:
+    """Run a change to the sandbox role, again when another trimtab changed the same
+    catalog row at the same moment ("tuple concurrently updated")."""
+    for attempt in range(attempts):
+        try:
+            run()
+            return
+        except psycopg.errors.InternalError_ as e:
+            if "concurrently" not in str(e) or attempt + 1 == attempts:
+                raise
+            time.sleep(random.uniform(0, 0.02 * (attempt + 1)))
+
+
 def _ensure_role(admin: psycopg.Connection, timeout: float) -> None:
     """Create the sandbox role, or check the one there is still a sandbox; make the admin
     role able to drop its databases. ShadowUnavailable when it cannot be had."""
     row = admin.execute(
         "SELECT " + ", ".join(_UNSAFE_ATTRIBUTES) + ", "
-        "EXISTS (SELECT FROM pg_auth_members WHERE member = r.oid) "
+        "EXISTS (SELECT FROM pg_auth_members WHERE member = r.oid), NOT rolinherit "
         "FROM pg_roles r WHERE rolname = %s", (SANDBOX_ROLE,)).fetchone()
     version = admin.info.server_version
     try:
@@ -108,7 +125,7 @@ def _ensure_role(admin: psycopg.Connection, timeout: float) -> None:
             try:
                 admin.execute(sql.SQL(
                     "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
-                    "NOBYPASSRLS NOINHERIT CONNECTION LIMIT 64").format(
+                    "NOBYPASSRLS INHERIT CONNECTION LIMIT 64").format(
                         sql.Identifier(SANDBOX_ROLE)))
             except psycopg.errors.DuplicateObject:
                 pass  # another trimtab made it meanwhile
@@ -117,17 +134,23 @@ def _ensure_role(admin: psycopg.Connection, timeout: float) -> None:
                     admin.execute(sql.SQL("ALTER ROLE {} SET {} = {}").format(
                         sql.Identifier(SANDBOX_ROLE), sql.Identifier(name),
                         sql.Literal(value)))
-        elif any(row):
+        elif any(row[:-1]):
             raise ShadowUnavailable(
                 f"the role {SANDBOX_ROLE} on this server has privileges beyond its own "
                 "databases (superuser, CREATEROLE, CREATEDB, REPLICATION, BYPASSRLS or "
                 "membership of another role), so it cannot sandbox the shadow",
                 hint=f"drop the role {SANDBOX_ROLE} (trimtab creates it again) or revoke them")
+        elif row[-1]:
+            # As the owner of its database it holds pg_database_owner's rights on the
+            # public schema (PostgreSQL 15+), which only an inheriting role receives.
+            _retrying(lambda: admin.execute(
+                sql.SQL("ALTER ROLE {} INHERIT").format(sql.Identifier(SANDBOX_ROLE))))
         if not admin.execute("SELECT pg_has_role(current_user, %s, 'USAGE')",
                              (SANDBOX_ROLE,)).fetchone()[0]:  # type: ignore[index]
             grant = "GRANT {} TO CURRENT_USER" + (
                 " WITH INHERIT TRUE, SET TRUE" if version >= 160000 else "")
-            admin.execute(sql.SQL(grant).format(sql.Identifier(SANDBOX_ROLE)))
+            _retrying(lambda: admin.execute(sql.SQL(grant).format(
+                sql.Identifier(SANDBOX_ROLE))))
     except psycopg.Error as e:
         raise ShadowUnavailable(
             f"cannot set up the sandbox role {SANDBOX_ROLE}: "
@@ -206,31 +229,37 @@ class Sandbox:
         scope = _SCOPE.get()
         if _EVERY.cancelled or (scope is not None and scope.cancelled):
             raise Cancelled("the shadow's work was cancelled")
-        password = secrets.token_urlsafe(24)
         version = self.admin.info.server_version
         options = " ".join(f"-c {k}={v}" for k, v in _timeouts(self.timeout, version).items())
         base = psycopg.conninfo.conninfo_to_dict(self.admin_url)
         if base.get("options"):
             options = f"{base['options']} {options}"
-        url = psycopg.conninfo.make_conninfo(self.admin_url, dbname=dbname, user=SANDBOX_ROLE,
-                                             password=password, options=options)
-        hashed = self.admin.pgconn.encrypt_password(password.encode(), SANDBOX_ROLE.encode())
-        self.admin.execute("SELECT pg_advisory_lock(%s)", (_AUTH_LOCK,))
-        try:
-            self.admin.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
-                sql.Identifier(SANDBOX_ROLE), sql.Literal(hashed.decode())))
+        # One password for the role, set just before each login: another trimtab (another
+        # project's, on another database, where no advisory lock reaches) may set its own in
+        # between, and then this login is tried again with a new one.
+        for attempt in range(_LOGIN_ATTEMPTS):
+            password = secrets.token_urlsafe(24)
+            hashed = self.admin.pgconn.encrypt_password(password.encode(), SANDBOX_ROLE.encode())
+            _retrying(lambda h=hashed: self.admin.execute(  # type: ignore[misc]
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(SANDBOX_ROLE),
+                                                            sql.Literal(h.decode()))))
+            url = psycopg.conninfo.make_conninfo(self.admin_url, dbname=dbname,
+                                                 user=SANDBOX_ROLE, password=password,
+                                                 options=options)
             try:
                 conn = psycopg.connect(url, autocommit=autocommit,
                                        connect_timeout=CONNECT_TIMEOUT, prepare_threshold=None)
+                break
             except psycopg.OperationalError as e:
                 first = str(e).strip().splitlines()[0] if str(e).strip() else str(e)
+                if "password authentication failed" in first and attempt + 1 < _LOGIN_ATTEMPTS:
+                    time.sleep(random.uniform(0, 0.02 * (attempt + 1)))
+                    continue
                 raise ShadowUnavailable(
                     f"the sandbox role {SANDBOX_ROLE} cannot log in to this server: "
                     f"{_without_password(first, password)}",
                     hint=f"allow {SANDBOX_ROLE} to log in with a password (pg_hba.conf), "
                          "or set shadow_database_url") from None
-        finally:
-            self.admin.execute("SELECT pg_advisory_unlock(%s)", (_AUTH_LOCK,))
         for registry in (_EVERY, scope):
             if registry is not None:
                 registry.connections.add(conn)
@@ -272,15 +301,56 @@ def watchdog_seconds(timeout: float, statements: int) -> float:
     return timeout * 2 + 0.1 * statements
 
 
+LEAKED_AFTER = 24 * 3600  # seconds: a scratch database of another machine's run
+
+
+def _stamp(box: Sandbox, name: str) -> None:
+    """Record who made a scratch database, so that a later run can tell a leaked one from
+    one in use (advisory locks cannot: they belong to one database, and runs for other
+    projects connect to others)."""
+    stamp = {"host": socket.gethostname(), "pid": os.getpid(), "at": int(time.time())}
+    box.admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+        sql.Identifier(name), sql.Literal(json.dumps(stamp))))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def is_leaked(comment: str | None, connections: int, now: float) -> bool:
+    """A scratch database whose run is over: made on this machine by a process that is
+    gone, or elsewhere a day ago and unused."""
+    try:
+        stamp = json.loads(comment or "")
+        host, pid, at = stamp["host"], int(stamp["pid"]), float(stamp["at"])
+    except (ValueError, KeyError, TypeError):
+        return connections == 0  # not stamped: never in use by a run of this version
+    if host == socket.gethostname():
+        return not _alive(pid)
+    return connections == 0 and now - at > LEAKED_AFTER
+
+
 def drop_leaked(box: Sandbox) -> list[str]:
-    """Drop scratch databases left by runs that died. Called with the server's build lock
-    held: every live run holds it while its scratch database exists, so none is in use."""
-    names = [r[0] for r in box.admin.execute(
-        "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (SHADOW_PREFIX,))]
-    for name in names:
-        with contextlib.suppress(psycopg.Error):
-            box.drop_database(name)
-    return names
+    """Drop the scratch databases that runs which died left behind."""
+    rows = box.admin.execute(
+        "SELECT d.datname, pg_catalog.shobj_description(d.oid, 'pg_database'), "
+        "(SELECT count(*) FROM pg_catalog.pg_stat_activity a WHERE a.datid = d.oid) "
+        "FROM pg_catalog.pg_database d WHERE starts_with(d.datname, %s)",
+        (SHADOW_PREFIX,)).fetchall()
+    now = time.time()
+    dropped = []
+    for name, comment, connections in rows:
+        if is_leaked(comment, connections, now):
+            with contextlib.suppress(psycopg.Error):
+                box.drop_database(name)
+                dropped.append(name)
+    return dropped
 
 
 # -- extensions the sandbox may not create -------------------------------------------------
@@ -411,6 +481,7 @@ def scratch_connection(admin_url: str, timeout: float = DEFAULT_TIMEOUT,
         drop_leaked(box)
         box.create_database(name)
         try:
+            _stamp(box, name)
             create_extensions(box, name, extensions)
             with box.connect(name) as conn:
                 yield conn
