@@ -53,9 +53,8 @@ def cluster_state(admin_url: str, db_url: str) -> dict[str, Any]:
         "roles": _one(admin_url, "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, "
                                  "rolreplication, rolbypassrls FROM pg_roles WHERE (rolsuper OR "
                                  "rolcreaterole OR rolcreatedb OR rolreplication OR rolbypassrls "
-                                 "OR rolname IN ('intruder', %s)) "
-                                 "AND rolname <> 'trimtab_nocreaterole' ORDER BY 1",
-                           (SANDBOX_ROLE,)),
+                                 "OR rolname = 'intruder') "
+                                 "AND rolname <> 'trimtab_nocreaterole' ORDER BY 1"),
         "databases": _one(admin_url, "SELECT datname FROM pg_database WHERE NOT (starts_with("
                                      "datname, 'trimtab_') OR starts_with(datname, 't_')) "
                                      "ORDER BY 1"),
