@@ -459,3 +459,15 @@ def test_a_sandbox_role_that_does_not_inherit_is_mended(project: Path, target: s
     assert r.returncode == 0, r.stderr
     assert _one(admin_url, "SELECT rolinherit FROM pg_roles WHERE rolname = %s",
                 (SANDBOX_ROLE,)) == [(True,)]
+
+
+def test_objects_only_a_superuser_makes_and_the_model_does_not_hold_are_left_out(
+        project: Path, target: str) -> None:
+    r = dry_run(project, target,
+                "CREATE FUNCTION audit() RETURNS event_trigger LANGUAGE plpgsql AS $f$\n"
+                "BEGIN END $f$;\n"
+                "CREATE EVENT TRIGGER audit ON ddl_command_end EXECUTE FUNCTION audit();\n"
+                "CREATE PUBLICATION everything FOR ALL TABLES;\n"
+                "CREATE TABLE t (id int);\n")
+    assert r.returncode == 0, r.stderr
+    assert "CREATE TABLE public.t" in r.stdout
