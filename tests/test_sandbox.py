@@ -25,6 +25,7 @@ from tests.conftest import PgServer
 from tests.test_cli_push import run
 from tests.test_lsp import (  # noqa: F401
     TRIMTAB,
+    change_doc,
     client,
     has,
     make_client,
@@ -471,3 +472,43 @@ def test_objects_only_a_superuser_makes_and_the_model_does_not_hold_are_left_out
                 "CREATE TABLE t (id int);\n")
     assert r.returncode == 0, r.stderr
     assert "CREATE TABLE public.t" in r.stdout
+
+
+async def test_the_language_server_refuses_each_statement_outside_a_schema(
+        client: LanguageClient, workspace: Path, db_url: str, admin_url: str,  # noqa: F811
+        tmp_path: Path) -> None:
+    _one(db_url, "CREATE TABLE canary (id int PRIMARY KEY, v text)")
+    _one(db_url, "INSERT INTO canary VALUES (1, 'a')")
+    before = cluster_state(admin_url, db_url)
+    db = psycopg.conninfo.conninfo_to_dict(db_url)["dbname"]
+    path = workspace / "schema.sql"
+    uri = open_doc(client, path, CANARY)
+    for version, (statement, why) in enumerate(REFUSED, start=2):
+        text = CANARY + statement.format(db=db, marker=tmp_path / "ran") + ";\n"
+        change_doc(client, uri, version, text)
+        diags = await until(client, uri, lambda ds, why=why: any(why in d.message for d in ds))
+        assert any(d.range.start.line == 1 for d in diags if why in d.message), statement
+    assert cluster_state(admin_url, db_url) == before
+    assert not (tmp_path / "ran").exists()
+
+
+def test_the_studio_refuses_each_statement_outside_a_schema(
+        db_url: str, admin_url: str, tmp_path: Path) -> None:
+    _one(db_url, "CREATE TABLE canary (id int PRIMARY KEY, v text)")
+    _one(db_url, "INSERT INTO canary VALUES (1, 'a')")
+    before = cluster_state(admin_url, db_url)
+    db = psycopg.conninfo.conninfo_to_dict(db_url)["dbname"]
+    root = _project(tmp_path, CANARY)
+    server = Server(load_config(root, url=db_url), read_only=True).start()
+    try:
+        c = Client(server)
+        for statement, why in REFUSED:
+            (root / "schema.sql").write_text(
+                CANARY + statement.format(db=db, marker=tmp_path / "ran") + ";\n")
+            c.get("/api/trimtab", refresh="1")
+            plan = _insight(c)["plan"]
+            assert not plan["ok"] and why in plan["error"] and plan["line"] == 2, plan
+    finally:
+        server.stop()
+    assert cluster_state(admin_url, db_url) == before
+    assert not (tmp_path / "ran").exists()
