@@ -512,3 +512,13 @@ def test_the_studio_refuses_each_statement_outside_a_schema(
         server.stop()
     assert cluster_state(admin_url, db_url) == before
     assert not (tmp_path / "ran").exists()
+
+
+def test_an_extension_created_for_the_sandbox_keeps_its_own_comment(
+        project: Path, db_url: str, admin_url: str) -> None:
+    if not _available(admin_url, "amcheck"):
+        pytest.skip("amcheck is not installed on this server")
+    (project / "schema.sql").write_text("CREATE EXTENSION amcheck;\nCREATE TABLE t (id int);\n")
+    assert run(project, "push", "--url", db_url).returncode == 0
+    again = run(project, "push", "--url", db_url, "--dry-run")
+    assert (again.returncode, again.stdout) == (0, ""), again.stderr

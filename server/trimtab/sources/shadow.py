@@ -389,7 +389,8 @@ class Extension:
     name: str
     schema: str | None
     version: str | None  # as written: an identifier or a quoted literal
-    comment: str | None = None  # a COMMENT ON EXTENSION, which needs its owner
+    commented: bool = False  # the schema comments on it (only its owner may)
+    comment: str | None = None
 
 
 T = TypeVar("T")
@@ -436,7 +437,7 @@ def extensions_first(admin: psycopg.Connection, statements: Sequence[T]
             k = by_name[_ident(m.group(1))]
             comment = None if m.group(2).lower() == "null" else \
                 m.group(2)[1:-1].replace("''", "'")
-            first[k] = dataclasses.replace(first[k], comment=comment)
+            first[k] = dataclasses.replace(first[k], commented=True, comment=comment)
             out[i] = dataclasses.replace(st, text="SELECT 1")  # type: ignore[type-var]
     return first, out, outside
 
@@ -465,8 +466,9 @@ def create_extensions(box: Sandbox, dbname: str, extensions: Sequence[Extension]
                 # Not here, or not this version: the sandbox's own CREATE EXTENSION will
                 # meet the same error at its line.
                 continue
-            conn.execute(sql.SQL("COMMENT ON EXTENSION {} IS {}").format(
-                sql.Identifier(e.name), sql.Literal(e.comment)))
+            if e.commented:
+                conn.execute(sql.SQL("COMMENT ON EXTENSION {} IS {}").format(
+                    sql.Identifier(e.name), sql.Literal(e.comment)))
 
 
 @contextmanager
