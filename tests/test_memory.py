@@ -16,9 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from bench.generate import generate_sql
+from trimtab import memo
 from trimtab.lsp import analysis, symbols
 from trimtab.lsp.workspace import Project
-from trimtab.sources.sqlfile import split_statements, structural_model
+from trimtab.memo import ByteLRU
+from trimtab.sources import sqlfile
+from trimtab.sources.sqlfile import object_spans, split_statements, structural_model
 
 MiB = 2**20
 
@@ -105,11 +109,45 @@ def test_typing_into_a_large_statement_stays_within_the_cache_budget(
 @pytest.fixture
 def small_budgets(monkeypatch: pytest.MonkeyPatch) -> int:
     """Every byte-bounded cache shrunk so that they sum to 2 MiB; returns that sum."""
-    from trimtab import memo
-
     caches = list(memo._ALL)
     total = sum(c.budget for c in caches)
     for c in caches:
         monkeypatch.setattr(c, "budget", c.budget * 2 * MiB // total)
         c.clear()
     return sum(c.budget for c in caches)
+
+
+def test_a_byte_bounded_cache_drops_the_least_recently_used_first() -> None:
+    cache: ByteLRU[str, str] = ByteLRU("test", 100, lambda key, value: len(value))
+    cache["a"], cache["b"], cache["c"] = "x" * 40, "y" * 40, "z" * 10
+    assert cache["a"] == "x" * 40  # now the most recently used
+    cache["d"] = "w" * 30  # 120 bytes: "b" goes, not "a"
+    assert list(cache) == ["c", "a", "d"] and cache.bytes == 80
+    cache["huge"] = "h" * 101  # larger than the whole budget: not kept, nothing dropped
+    assert "huge" not in cache and cache.bytes == 80
+    cache.floor = 200  # a known working set raises the budget
+    cache["e"] = "v" * 100
+    assert list(cache) == ["c", "a", "d", "e"] and cache.bytes == 180
+    cache["a"] = "x"  # replaced: counted once
+    assert cache.bytes == 141
+
+
+def test_the_statement_caches_count_at_least_what_they_keep(traced: None) -> None:
+    """The budgets bound real memory only if the estimates are not below it: what clearing
+    the caches frees, measured, is at most what they say they hold (and not far below)."""
+    caches = list(memo._ALL)
+    for c in caches:
+        c.clear()
+    text = generate_sql(150) + _schema(20)[0]
+    statements = split_statements(text, "schema.sql")
+    structural_model(statements)
+    object_spans(statements)
+    # As for the texts of past keystrokes: nothing but the caches holds them any more.
+    del statements, text
+    sqlfile._last_build[0] = None
+    said = sum(memo.retained().values())
+    full = _traced()
+    for c in caches:
+        c.clear()
+    freed = full - _traced()
+    assert said >= freed > said / 2, (said, freed)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, MutableMapping
 from typing import Any, Generic, NamedTuple, TypeVar, cast
@@ -51,7 +52,12 @@ class ByteLRU(MutableMapping[K, V], Generic[K, V]):
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = self.misses = 0
-        _ALL.append(self)
+        _ALL.add(self)
+
+    # A cache is one object, not a value: compared and hashed by identity (Mapping would
+    # compare contents and leave it unhashable).
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
 
     @property
     def bytes(self) -> int:
@@ -113,13 +119,14 @@ class ByteLRU(MutableMapping[K, V], Generic[K, V]):
                          max(self.budget, self.floor))
 
 
-_ALL: list[ByteLRU[Any, Any]] = []
+# Every cache, for retained(); weakly, so that a project's caches go with it.
+_ALL: weakref.WeakSet[ByteLRU[Any, Any]] = weakref.WeakSet()
 
 
 def retained() -> dict[str, int]:
     """Bytes each cache holds by its own estimate (caches of the same name summed)."""
     out: dict[str, int] = {}
-    for c in _ALL:
+    for c in list(_ALL):
         out[c.name] = out.get(c.name, 0) + c.bytes
     return out
 
