@@ -7,11 +7,13 @@ own pretty printer re-spells the statement: ``now()`` becomes ``CURRENT_TIMESTAM
 
 from __future__ import annotations
 
-import functools
+import sys
 
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.errors import SqlglotError
 from sqlglot.tokens import TokenType
+
+from trimtab.memo import MiB, memoize
 
 INDENT = "  "
 _DIALECT = Postgres()
@@ -19,7 +21,8 @@ _DIALECT = Postgres()
 _NOT_A_BODY = frozenset({"OF", "AS", "VALUES", "SELECT"})
 
 
-@functools.lru_cache(maxsize=1024)
+# Hovers ask again for the same statements; each entry keeps its SQL twice at most.
+@memoize(4 * MiB, lambda args, out: sys.getsizeof(args[0]) + sys.getsizeof(out))
 def layout(sql: str) -> str:
     """One column or constraint per line in CREATE TABLE (and other CREATE ... ( ... ) lists
     of definitions), one action per line in a multi-action ALTER TABLE."""

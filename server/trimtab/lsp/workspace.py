@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from trimtab.config import Config, load_config, redact
 from trimtab.errors import DatabaseError, SchemaError, TrimtabError
 from trimtab.lsp import analysis
 from trimtab.lsp.analysis import Finding
+from trimtab.memo import ByteLRU, MiB
 from trimtab.migrations.folder import check as check_folder
 from trimtab.migrations.folder import read_folder
 from trimtab.model import Model
@@ -144,7 +145,10 @@ class Project:
     snapshot_skeleton: Model | None = None
     exact: Exact | None = None
     measured: dict[tuple[str, tuple[str, ...]], Hazard] = field(default_factory=dict)
-    remembered: dict[tuple[str, ...], Span] = field(default_factory=dict)
+    # Where objects that left the file were last seen: one entry a keystroke while a name
+    # is typed, so bounded (about 400 bytes an entry).
+    remembered: MutableMapping[tuple[str, ...], Span] = field(default_factory=lambda: ByteLRU(
+        "lsp.remembered", 4 * MiB, lambda key, span: 400 + 60 * len(key)))
     last_spans: Mapping[tuple[str, ...], Span] | None = None
     skeletons: analysis.Skeletons = field(default_factory=analysis.Skeletons)
     status_findings: list[Finding] = field(default_factory=list)

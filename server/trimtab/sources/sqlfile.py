@@ -62,13 +62,14 @@ intended things (an object declared twice).
 from __future__ import annotations
 
 import bisect
-import functools
 import os
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from trimtab.memo import MiB, cache_of, memoize
 from trimtab.model import (
     Column,
     CompositeType,
@@ -163,7 +164,13 @@ class Issue:
 _NEWLINE = re.compile(r"\r\n?|\n")
 
 
-@functools.lru_cache(maxsize=4096)
+# The caches below are keyed by statement text (or by a piece of one), and every keystroke
+# makes a new text: they are bounded by bytes (trimtab.memo), each entry counted from the
+# length of its text by what it was measured to keep (tests/test_memory.py holds the
+# estimates to what tracemalloc sees).
+
+
+@memoize(8 * MiB, lambda args, starts: sys.getsizeof(args[0]) + 40 * len(starts) + 64)
 def _line_starts(text: str) -> tuple[int, ...]:
     return (0, *(m.end() for m in _NEWLINE.finditer(text)))
 
@@ -595,8 +602,16 @@ class _Lexed:
     errors: tuple[tuple[str, int, int], ...]  # (message, start, end) in the statement text
 
 
-@functools.lru_cache(maxsize=2048)
+@memoize(8 * MiB, lambda args, lexed: sys.getsizeof(args[0]) + 200 * len(lexed.toks) + 128)
 def _lex(text: str) -> _Lexed:
+    """The tokens of ``text``, kept for what asks again for the same short text (hover,
+    hints, a type). A statement's reader lexes with ``_tokens`` instead: a token takes
+    some 200 bytes, 30 a character of text, and keeping them for every text a keystroke
+    made was most of what the server grew by while typing."""
+    return _tokens(text)
+
+
+def _tokens(text: str) -> _Lexed:
     toks: list[Tok] = []
     append = toks.append
     errors: list[tuple[str, int, int]] = []
@@ -967,7 +982,7 @@ def _fast_head(text: str) -> tuple[str, tuple[str, ...] | None] | None:
     return kind, (family, _name_value(m.group("n1")), _name_value(m.group("n2")))
 
 
-@functools.lru_cache(maxsize=65536)
+@memoize(8 * MiB, lambda args, head: sys.getsizeof(args[0]) + 512)
 def _head(text: str) -> tuple[str, tuple[str, ...] | None]:
     fast = _fast_head(text)
     if fast is not None:
@@ -1089,8 +1104,8 @@ def _declared_key(r: _R, kind: str, text: str) -> tuple[str, ...] | None:
         qn = r.qname()
         return (family, *qn) if qn else None
     if kind in ("CREATE FUNCTION", "CREATE PROCEDURE"):
-        # Arguments may be long: read the whole statement.
-        full = _R(text, _lex(text).toks)
+        # Arguments may be long: read the whole statement (tokens not kept: see _lex).
+        full = _R(text, _tokens(text).toks)
         full.i = r.i
         qn = full.qname()
         if qn is None:
@@ -1117,7 +1132,7 @@ def _declared_key(r: _R, kind: str, text: str) -> tuple[str, ...] | None:
             return None
         if kind == "CREATE TRIGGER":
             # BEFORE|AFTER|INSTEAD OF events ON table
-            full = _R(text, _lex(text).toks)
+            full = _R(text, _tokens(text).toks)
             full.i = r.i
             full.skip_to(full.n, frozenset({"on"}))
             r = full
@@ -1897,9 +1912,15 @@ class _Alone:
     spans: tuple[tuple[tuple[str, ...], int, int], ...]
 
 
-@functools.lru_cache(maxsize=65536)
+def _analysis_size(args: tuple[str], _: object = None) -> int:
+    """What an analysis keeps: its read pieces (columns, constraints, their texts) take
+    10 to 20 bytes a character of the statement; one per statement at least."""
+    return sys.getsizeof(args[0]) + 24 * len(args[0]) + 1024
+
+
+@memoize(64 * MiB, _analysis_size)
 def _analyze(text: str) -> _Analysis:
-    lexed = _lex(text)
+    lexed = _tokens(text)
     try:
         kind, key = _head(text)
         pieces = _read_statement(_R(text, lexed.toks), kind, key)
@@ -2419,7 +2440,7 @@ _FUNCTION_OPTIONS = _words(
 _ARG_MODES = ("in", "out", "inout", "variadic")
 
 
-@functools.lru_cache(maxsize=4096)
+@memoize(MiB, lambda args, out: sys.getsizeof(args[0]) + sys.getsizeof(out) + 256)
 def _identity_args(args: str, procedure: bool) -> str:
     """Arguments as pg_get_function_identity_arguments() shows them: modes (IN only for a
     procedure), names, canonical types without modifiers (pg_proc keeps none), no
@@ -2434,7 +2455,7 @@ def _identity_args(args: str, procedure: bool) -> str:
     return ", ".join(out)
 
 
-@functools.lru_cache(maxsize=4096)
+@memoize(MiB, lambda args, out: 3 * sys.getsizeof(args[0]) + 256 * len(out) + 256)
 def _arguments(args: str) -> tuple[tuple[str, str | None, str], ...]:
     """(mode, name or None, canonical type without modifiers) of each argument."""
     r = _R(args, _lex(args).toks)
@@ -2916,6 +2937,9 @@ def _build(statements: list[Statement]) -> tuple[Model, list[Issue], _Builder]:
 
 
 def _build_uncached(statements: list[Statement]) -> tuple[Model, list[Issue], _Builder]:
+    # Room for twice the analyses of the statements being built, whatever the budget: a
+    # schema larger than the budget would otherwise be read again whole on each keystroke.
+    cache_of(_analyze).floor = 2 * sum(_analysis_size((st.text,)) for st in statements)
     b = _Builder()
     for st in statements:
         if st.kind == META_COMMAND:
