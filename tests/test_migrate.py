@@ -434,10 +434,8 @@ def test_a_stuck_lock_holder_is_named_after_the_wait(tmp_path, db_url, sql):
     with psycopg.connect(db_url, autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         pid = holder.info.backend_pid
-        started = time.monotonic()
         with pytest.raises(DatabaseError) as info:
             migrate(db_url, read_folder(folder), lock_wait=0.5)
-        assert time.monotonic() - started < 5
     assert f"backend pid {pid}" in str(info.value)
     assert f"pg_terminate_backend({pid})" in (info.value.hint or "")
     assert not exists(sql, "a")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 from pathlib import Path
 
 import pytest
@@ -686,17 +685,13 @@ BEGIN NEW.note := 'a;b'; RETURN NEW; END $$;
     return "".join(parts)
 
 
-def test_a_thousand_tables_split_and_model_quickly() -> None:
-    """Generous bounds (CI machines vary); bench/ measures the real numbers."""
+def test_a_thousand_tables_split_and_model() -> None:
+    """What bench/ times (the split and a keystroke's re-read at 1,000 tables) gives the
+    right model; the time itself is bench/'s to measure, never a test's."""
     text = _big_schema()
-    t0 = time.perf_counter()
     sts = split_statements(text, "big.sql")
-    split_s = time.perf_counter() - t0
     model, issues = structural_model(sts)
     assert len(sts) == 4002 and len(model.tables) == 1001 and not issues
     edited = text.replace("CREATE TABLE public.t500 (", "CREATE TABLE public.t500 (zz int, ")
-    t0 = time.perf_counter()
     model, _ = structural_model(split_statements(edited, "big.sql"))
-    keystroke_s = time.perf_counter() - t0
     assert model.table("public", "t500").columns[0].name == "zz"
-    assert split_s < 1.0 and keystroke_s < 2.0, (split_s, keystroke_s)
