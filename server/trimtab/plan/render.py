@@ -436,6 +436,9 @@ def _alter_column(ch: Change, v: int) -> list[str]:
             opts.append(f"SET CACHE {n.cache}")
         if o.cycle != n.cycle:
             opts.append("SET CYCLE" if n.cycle else "SET NO CYCLE")
+        if n.min_value > o.min_value or n.max_value < o.max_value:
+            # As for sequences: tighter bounds reject the counter unless it restarts inside.
+            opts.append(f"RESTART WITH {n.start}")
         if opts:
             act(" ".join(opts))
     if old.storage != new.storage:
