@@ -106,3 +106,91 @@ def test_descending_identity_maximum_lowered_restarts(project: Path, db_url: str
     sql("INSERT INTO t (v) VALUES ('a')")
     assert sql("SELECT id FROM t") == [(-10,)]
     assert not plan_for(project, db_url, schema)
+
+
+# -- a conversion PostgreSQL has no cast for: `-- trimtab: using <expr>` --------------------
+
+
+EPOCHS = ("CREATE TABLE ev (id int, at bigint); "
+          "INSERT INTO ev VALUES (1, 0), (2, 86400), (3, NULL)")
+AS_TIMESTAMP = """CREATE TABLE ev (
+    id int,
+    -- trimtab: using to_timestamp(at) AT TIME ZONE 'UTC'
+    at timestamp
+);
+"""
+
+
+def test_a_conversion_without_a_cast_fails_without_a_hint(project: Path, db_url: str,
+                                                          sql: SqlRunner) -> None:
+    sql(EPOCHS)
+    with pytest.raises(WouldFail, match="cannot cast type bigint to timestamp"):
+        push(project, db_url, "CREATE TABLE ev (id int, at timestamp);", force=True)
+
+
+def test_using_hint_gives_push_the_conversion(project: Path, db_url: str,
+                                              sql: SqlRunner) -> None:
+    sql(EPOCHS)
+    plan = plan_for(project, db_url, AS_TIMESTAMP)
+    assert plan.statements == [
+        "ALTER TABLE public.ev ALTER COLUMN at TYPE timestamp without time zone "
+        "USING to_timestamp(at) AT TIME ZONE 'UTC'"]
+    assert cast_hazard(plan).count == 0
+    assert push(project, db_url, AS_TIMESTAMP).applied
+    assert sql("SELECT id, at::text FROM ev ORDER BY id") == [
+        (1, "1970-01-01 00:00:00"), (2, "1970-01-02 00:00:00"), (3, None)]
+    assert not plan_for(project, db_url, AS_TIMESTAMP)  # the hint is used once, then idle
+
+
+def test_using_hint_trailing_the_column_counts_what_fails(project: Path, db_url: str,
+                                                          sql: SqlRunner) -> None:
+    sql("CREATE TABLE ev (id int, code text); INSERT INTO ev VALUES (1, 'x7'), (2, 'y')")
+    schema = ("CREATE TABLE ev (id int, code int /* trimtab: using substr(code, 2)::int */);")
+    plan = plan_for(project, db_url, schema)
+    assert plan.statements[-1].endswith("USING substr(code, 2)::int")
+    h = cast_hazard(plan)
+    assert (h.count, h.at_least, h.blocking) == (1, True, True), h.detail
+    with pytest.raises(WouldFail):
+        push(project, db_url, schema, force=True)
+    sql("UPDATE ev SET code = 'y8' WHERE id = 2")
+    assert push(project, db_url, schema).applied
+    assert sql("SELECT code FROM ev ORDER BY id") == [(7,), (8,)]
+
+
+def test_using_hint_goes_into_the_generated_migration(project: Path, db_url: str,
+                                                      sql: SqlRunner) -> None:
+    (project / "schema.sql").write_text("CREATE TABLE ev (id int, at bigint);\n")
+    cfg = load_config(project, url=db_url)
+    engine.generate(cfg, name="init")
+    (project / "schema.sql").write_text(AS_TIMESTAMP)
+    result = engine.generate(cfg, name="as_timestamp")
+    assert result.migration is not None
+    text = result.migration.path.read_text()
+    assert "USING to_timestamp(at) AT TIME ZONE 'UTC'" in text
+
+
+def test_a_dry_run_measures_the_using_expression_read_only(project: Path, db_url: str,
+                                                           sql: SqlRunner) -> None:
+    # The count runs the user's expression on the live database before consent: it may
+    # read, never write (a dry run changes nothing).
+    sql(EPOCHS + "; CREATE SEQUENCE side")
+    schema = AS_TIMESTAMP.replace("to_timestamp(at)", "to_timestamp(at + 0 * nextval('side'))")
+    h = cast_hazard(plan_for(project, db_url, schema))
+    assert h.count == 1 and "read-only transaction" in (h.detail or ""), h.detail
+    assert sql("SELECT is_called FROM side") == [(False,)]
+
+
+@pytest.mark.parametrize("comment", [
+    "-- trimtab: using to_timestamp(at); DROP TABLE ev",
+    "-- trimtab: using (to_timestamp(at)",
+    "-- trimtab: using",
+])
+def test_a_using_hint_that_is_not_one_expression_is_reported(project: Path, db_url: str,
+                                                             sql: SqlRunner,
+                                                             comment: str) -> None:
+    sql(EPOCHS)
+    schema = f"CREATE TABLE ev (\n    id int,\n    {comment}\n    at timestamp\n);\n"
+    (project / "schema.sql").write_text(schema)
+    result = engine.push(load_config(project, url=db_url), dry_run=True)
+    assert any("schema.sql:3:" in n and "using hint" in n for n in result.notes), result.notes
+    assert not any("DROP TABLE" in s for s in result.plan.statements)

@@ -404,7 +404,9 @@ def _alter_column(ch: Change, v: int) -> list[str]:
         sql = f"TYPE {new.type}"
         if new.collation:
             sql += f" COLLATE {new.collation}"
-        if old.type_ref or new.type_ref:
+        if ch.using is not None:  # the user's own conversion, from a hint
+            sql += f" USING {ch.using}"
+        elif old.type_ref or new.type_ref:
             # Enums (and other user types) convert to and from each other through text.
             text = "text[]" if old.type.endswith("[]") else "text"
             sql += f" USING {col}::{text}::{new.type}"
