@@ -53,7 +53,7 @@ from trimtab.plan.hazards import (
 from trimtab.plan.idempotent import idempotent_script
 from trimtab.plan.renames import Rename, candidates, resolve_hints
 from trimtab.sources import shadow, shadowcache, vet
-from trimtab.sources.hints import Hint, find_hints, hint_edit
+from trimtab.sources.hints import Hint, UsingHint, find_hints, find_using_hints, hint_edit
 
 if TYPE_CHECKING:
     from trimtab.sources.drizzle import DrizzleSchema
@@ -149,6 +149,7 @@ class Source:
     hints: tuple[Hint, ...]
     warnings: tuple[str, ...]  # hints that annotate nothing, what a .ts reader flagged
     drizzle: DrizzleSchema | None = None
+    using: tuple[UsingHint, ...] = ()  # `-- trimtab: using <expr>` beside columns
 
     @property
     def spans(self) -> Mapping[tuple[str, ...], Span]:
@@ -197,8 +198,10 @@ def read_source(cfg: Config, overrides: Mapping[str, str] | None = None) -> Sour
         except SchemaError:
             continue
     hints, issues = find_hints(texts, statements)
-    warnings = tuple(f"{i.span.file}:{i.span.line}: {i.message}" for i in issues)
-    return Source(statements, tuple(hints), warnings)
+    using, using_issues = find_using_hints(texts, statements)
+    warnings = tuple(f"{i.span.file}:{i.span.line}: {i.message}"
+                     for i in [*issues, *using_issues])
+    return Source(statements, tuple(hints), warnings, using=tuple(using))
 
 
 def read_drizzle_schema(cfg: Config, overrides: Mapping[str, str] | None = None
@@ -359,7 +362,8 @@ def plan_changes(current: Model, desired: Model, source: Source, *,
                                  candidates=[candidate_json(c, source) for c in pending],
                                  hint="Or pass --force to drop and create them.")
         declined += [c for c in pending if c not in renames]
-    plan = classify_plan(build_plan(current, desired, renames))
+    plan = classify_plan(build_plan(current, desired, renames,
+                                    using={h.target: h.expr for h in source.using}))
     undecided = () if decide is not None or force else tuple(declined)
     return plan, tuple(notes), undecided
 

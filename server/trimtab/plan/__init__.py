@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from trimtab.model import Model
 from trimtab.plan.changes import Change, Kind, Plan, Step
@@ -14,11 +15,13 @@ from trimtab.plan.render import render
 __all__ = ["Change", "Kind", "Plan", "Rename", "Step", "build_plan"]
 
 
-def build_plan(current: Model, desired: Model, renames: Iterable[Rename] = ()) -> Plan:
+def build_plan(current: Model, desired: Model, renames: Iterable[Rename] = (),
+               using: Mapping[tuple[str, ...], str] | None = None) -> Plan:
     """The ordered, rendered changes that turn ``current`` into ``desired``.
 
     ``renames`` (decided by the user) run first; a serial's sequence follows its column
-    on its own. Everything else is planned against the renamed model.
+    on its own. Everything else is planned against the renamed model. ``using``: column
+    key -> the expression that converts its values, for a column whose type changes.
     """
     version = current.server_version or desired.server_version or 180000
     renames = list(renames)
@@ -26,6 +29,9 @@ def build_plan(current: Model, desired: Model, renames: Iterable[Rename] = ()) -
     first, renamed = rename_changes(current, renames)
     steps = []
     for change in [*first, *order(diff(renamed, desired))]:
+        if using and change.kind == Kind.ALTER_COLUMN and change.target in using and \
+                change.before.type != change.after.type:
+            change = replace(change, using=using[change.target])
         sql = render(change, version)
         if sql:
             steps.append(Step(change, tuple(sql)))

@@ -161,6 +161,8 @@ class Change:
     parent: Any = None
     # Why a change beyond the user's edit is needed ("depends on public.users.email").
     reason: str | None = None
+    # A column type change: the conversion the user wrote (`-- trimtab: using <expr>`).
+    using: str | None = None
 
     def describe(self) -> str:
         verb, _, noun = self.kind.value.partition("_")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 import psycopg
 
-from trimtab.model import Column, Constraint, Index, Table, qname, quote_ident
+from trimtab.model import Column, Constraint, EnumType, Index, Table, qname, quote_ident
 from trimtab.plan.changes import Category, Change, Hazard, Kind, Plan, Step
 
 # -- classification ----------------------------------------------------------------------------
@@ -484,9 +484,14 @@ class _OldNames:
     def __init__(self, plan: Plan) -> None:
         self.tables: dict[tuple[str, str], str] = {}
         self.columns: dict[tuple[str, str, str], str] = {}
+        # Types the plan creates (or builds again): they do not exist yet, or not as they
+        # will be, so a cast to them cannot be tried before the plan runs.
+        self.new_types: dict[tuple[str, str], object] = {}
         for s in plan.steps:
             ch = s.change
-            if ch.kind == Kind.RENAME_TABLE:
+            if ch.kind in (Kind.CREATE_TYPE, Kind.RECREATE_ENUM):
+                self.new_types[(ch.target[1], ch.target[2])] = ch.after
+            elif ch.kind == Kind.RENAME_TABLE:
                 self.tables[(ch.target[1], ch.target[2])] = ch.before.name
             elif ch.kind == Kind.RENAME_COLUMN:
                 self.columns[(ch.target[1], ch.target[2], ch.target[3])] = ch.before.name
@@ -518,16 +523,23 @@ def _measure_one(conn: psycopg.Connection, step: Step, h: Hazard, names: _OldNam
 
 
 def _count(conn: psycopg.Connection, sql: str, clock: _Clock,
-           params: tuple[object, ...] = ()) -> int | None:
-    """One count in a savepoint; None when it timed out or could not run."""
+           params: tuple[object, ...] = (), read_only: bool = False) -> int | None:
+    """One count in a savepoint; None when it timed out or could not run. ``read_only``:
+    for SQL the user wrote that no shadow vetted (a using hint): the savepoint is read-only
+    and rolled back, so the setting ends with it."""
     ms = clock.remaining_ms()
     if ms <= 0:
         return None
     try:
-        with conn.transaction():
+        with conn.transaction() as tx:
             conn.execute("SELECT set_config('statement_timeout', %s, true)", (f"{ms}ms",))
+            if read_only:
+                conn.execute("SET LOCAL transaction_read_only = on")
             row = conn.execute(sql.encode(), params, prepare=False).fetchone()  # type: ignore[arg-type]
-            return int(row[0] or 0) if row else 0
+            n = int(row[0] or 0) if row else 0
+            if read_only:
+                raise psycopg.Rollback(tx)
+        return n
     except psycopg.errors.QueryCanceled:
         return None
     except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):
@@ -747,6 +759,16 @@ def _p_cast(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]
     base, mods = _parse(new.type)
     through_text = bool(old.type_ref or new.type_ref)
     array = new.type.endswith("[]")
+    if ch.using is not None:
+        # The user's expression, converted as the ALTER does (assignment to the new type).
+        # Written for the column's new name: a plan that renames it is not measured.
+        if names.column(ch.target[1], ch.target[2], ch.target[3]) != quote_ident(new.name):
+            raise _Unmeasurable("not counted: the column is renamed in the same plan")
+        return _count_casts(conn, h, f"CAST(({ch.using}) AS {new.type})", t, clock,
+                            read_only=True)
+    if new.type_ref in names.new_types:
+        return _p_cast_to_new_type(conn, h, t, col, old, new, names.new_types[new.type_ref],
+                                   clock)
     if base in ("character varying", "character") and mods and not array:
         # Assigning a longer string fails (it is not truncated) unless only spaces are cut.
         n = _count(conn, f"SELECT count(*) FROM {t} WHERE length(rtrim({col}::text)) > "
@@ -763,15 +785,39 @@ def _p_cast(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]
     # Otherwise convert every value as the ALTER would: it either all works or fails on a
     # first value (how many more, PostgreSQL cannot say without a function per row).
     expr = f"{col}::text::{new.type}" if through_text else f"CAST({col} AS {new.type})"
+    return _count_casts(conn, h, expr, t, clock)
+
+
+def _count_casts(conn: psycopg.Connection, h: Hazard, expr: str, t: str,
+                 clock: _Clock, read_only: bool = False) -> Hazard:
     try:
-        n = _count(conn, f"SELECT count({expr}) FROM {t}", clock)
+        n = _count(conn, f"SELECT count({expr}) FROM {t}", clock, read_only=read_only)
     except _Unmeasurable as e:
+        if not str(e):  # not the plan's starting point (no such table): nothing to say
+            raise
         reason = str(e).removeprefix("not counted: ")
         return replace(h, count=1, at_least=True,
                        detail=f"at least 1 value does not convert ({reason}), this will fail")
     if n is None:
         return _with(h, None, str)
     return replace(h, count=0, detail="every value converts")
+
+
+def _p_cast_to_new_type(conn: psycopg.Connection, h: Hazard, t: str, col: str, old: Column,
+                        new: Column, created: object, clock: _Clock) -> Hazard:
+    """A conversion to a type this plan creates: the cast cannot be tried before the type
+    exists, but an enum's input is its labels, so the text that is not one is counted."""
+    array = new.type.endswith("[]")
+    if not isinstance(created, EnumType) or array != old.type.endswith("[]"):
+        raise _Unmeasurable(f"not counted: {new.type} is created by this plan")
+    if array:  # the conversion goes through text[]: each non-NULL element must be a label
+        where = (f"EXISTS (SELECT 1 FROM unnest({col}::text[]) e WHERE e IS NOT NULL "
+                 "AND NOT e = ANY(%s::text[]))")
+    else:
+        where = f"{col} IS NOT NULL AND NOT {col}::text = ANY(%s::text[])"
+    n = _count(conn, f"SELECT count(*) FROM {t} WHERE {where}", clock, (list(created.values),))
+    return _with(h, n, lambda s: f"{s} value{'' if s == '1' else 's'} "
+                 f"{'does' if s == '1' else 'do'} not convert")
 
 
 def _p_narrows(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]

@@ -404,7 +404,9 @@ def _alter_column(ch: Change, v: int) -> list[str]:
         sql = f"TYPE {new.type}"
         if new.collation:
             sql += f" COLLATE {new.collation}"
-        if old.type_ref or new.type_ref:
+        if ch.using is not None:  # the user's own conversion, from a hint
+            sql += f" USING {ch.using}"
+        elif old.type_ref or new.type_ref:
             # Enums (and other user types) convert to and from each other through text.
             text = "text[]" if old.type.endswith("[]") else "text"
             sql += f" USING {col}::{text}::{new.type}"
@@ -436,6 +438,9 @@ def _alter_column(ch: Change, v: int) -> list[str]:
             opts.append(f"SET CACHE {n.cache}")
         if o.cycle != n.cycle:
             opts.append("SET CYCLE" if n.cycle else "SET NO CYCLE")
+        if n.min_value > o.min_value or n.max_value < o.max_value:
+            # As for sequences: tighter bounds reject the counter unless it restarts inside.
+            opts.append(f"RESTART WITH {n.start}")
         if opts:
             act(" ".join(opts))
     if old.storage != new.storage:

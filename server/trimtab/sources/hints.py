@@ -62,7 +62,7 @@ from trimtab.sources.sqlfile import (
     object_spans,
 )
 
-__all__ = ["Hint", "find_hints", "hint_edit"]
+__all__ = ["Hint", "UsingHint", "find_hints", "find_using_hints", "hint_edit"]
 
 
 @dataclass(frozen=True)
@@ -406,3 +406,83 @@ def hint_edit(text: str, file: str, statements: list[Statement], target: tuple[s
     indent = before[:len(before) - len(before.lstrip())]
     return text[:line_start] + before.rstrip() + eol + indent + line + eol + indent + \
         text[t.start:]
+
+
+# --------------------------------------------------------------------------------------
+# Using hints: ``-- trimtab: using <expression>`` beside a column
+
+
+@dataclass(frozen=True)
+class UsingHint:
+    """How a column's values convert when its type changes, for a conversion PostgreSQL
+    has no cast for (``bigint`` to ``timestamp``): the ``USING`` expression, as written."""
+
+    target: tuple[str, ...]  # ("column", schema, table, column)
+    expr: str
+    span: Span  # the comment holding the hint
+
+
+_USING = re.compile(r"(?<![\w$])trimtab\s*:\s*using(?![\w$])\s*", re.I)
+USING_NOT_FOLLOWED = "using hint is not beside a column"
+
+
+def _expression_problem(expr: str) -> str | None:
+    """Why ``expr`` is not one SQL expression that can go into ALTER ... USING as is."""
+    if not expr:
+        return "using hint: write `trimtab: using <expression>`"
+    lexed = _lex(expr)
+    depth = 0
+    for tok in lexed.toks:
+        if tok[0] == "O" and tok[1] == ";":
+            return "using hint: the expression must be one expression, without `;`"
+        if tok[0] == "O" and tok[1] in ("(", ")"):
+            depth += 1 if tok[1] == "(" else -1
+            if depth < 0:
+                break
+    if depth != 0:
+        return "using hint: the expression's parentheses do not match"
+    if lexed.errors or _comments(expr):
+        return "using hint: the expression has an unterminated string or a comment"
+    return None
+
+
+def find_using_hints(texts: Mapping[str, str],
+                     statements: list[Statement]) -> tuple[list[UsingHint], list[Issue]]:
+    """The using hints of the schema files ``texts``, attached to columns as rename hints
+    are (trailing the column's line, or alone on the line above it), and warnings for
+    those that annotate no column, are not one expression, or repeat an earlier one."""
+    if not any(_USING.search(text) for text in texts.values()):
+        return [], []
+    targets = {f: [t for t in ts if t.key[0] == "column"]
+               for f, ts in _targets(texts, statements).items()}
+    hints: list[UsingHint] = []
+    issues: list[Issue] = []
+    seen: set[tuple[str, ...]] = set()
+    for file, text in texts.items():
+        columns = targets.get(file, [])
+        starts = [t.start for t in columns]
+        comments = _comments(text)
+        lines = _line_starts(text)
+        for cs, ce in comments:
+            block = text.startswith("/*", cs)
+            if block and not _is_closed_comment(text, cs, ce):
+                continue
+            limit = ce - 2 if block else ce
+            m = _USING.search(text, cs + 2, limit)
+            if m is None:
+                continue
+            span = _file_span(file, lines, cs, ce)
+            target, _ = _attach(text, _Mark((cs, ce), m.end(), limit, True), comments,
+                                columns, starts)
+            expr = text[m.end():limit].strip()
+            if target is None:
+                issues.append(Issue(USING_NOT_FOLLOWED, span, "warning"))
+            elif problem := _expression_problem(expr):
+                issues.append(Issue(problem, span, "warning"))
+            elif target.key in seen:
+                issues.append(Issue(f"a second using hint for {_describe(target.key)}: only "
+                                    "the first one is used", span, "warning"))
+            else:
+                seen.add(target.key)
+                hints.append(UsingHint(target.key, expr, span))
+    return hints, issues
