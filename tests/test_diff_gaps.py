@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.conftest import SqlRunner
@@ -135,7 +136,7 @@ def test_using_hint_gives_push_the_conversion(project: Path, db_url: str,
     assert plan.statements == [
         "ALTER TABLE public.ev ALTER COLUMN at TYPE timestamp without time zone "
         "USING to_timestamp(at) AT TIME ZONE 'UTC'"]
-    assert cast_hazard(plan).count == 0
+    assert cast_hazard(plan).count is None  # a dry run never runs the expression
     assert push(project, db_url, AS_TIMESTAMP).applied
     assert sql("SELECT id, at::text FROM ev ORDER BY id") == [
         (1, "1970-01-01 00:00:00"), (2, "1970-01-02 00:00:00"), (3, None)]
@@ -148,10 +149,10 @@ def test_using_hint_trailing_the_column_counts_what_fails(project: Path, db_url:
     schema = ("CREATE TABLE ev (id int, code int /* trimtab: using substr(code, 2)::int */);")
     plan = plan_for(project, db_url, schema)
     assert plan.statements[-1].endswith("USING substr(code, 2)::int")
-    h = cast_hazard(plan)
-    assert (h.count, h.at_least, h.blocking) == (1, True, True), h.detail
-    with pytest.raises(WouldFail):
+    with pytest.raises(WouldFail) as info:  # the push counts, read-only, before it runs
         push(project, db_url, schema, force=True)
+    h = next(h for h in info.value.hazards if h["code"] == "type-cast-may-fail")
+    assert h["count"] == 1, h
     sql("UPDATE ev SET code = 'y8' WHERE id = 2")
     assert push(project, db_url, schema).applied
     assert sql("SELECT code FROM ev ORDER BY id") == [(7,), (8,)]
@@ -169,14 +170,30 @@ def test_using_hint_goes_into_the_generated_migration(project: Path, db_url: str
     assert "USING to_timestamp(at) AT TIME ZONE 'UTC'" in text
 
 
-def test_a_dry_run_measures_the_using_expression_read_only(project: Path, db_url: str,
-                                                           sql: SqlRunner) -> None:
-    # The count runs the user's expression on the live database before consent: it may
-    # read, never write (a dry run changes nothing).
+def test_a_dry_run_never_runs_the_using_expression_on_the_database(
+        project: Path, db_url: str, sql: SqlRunner) -> None:
+    # The expression is the schema file's own SQL, which no shadow vetted: a dry run, the
+    # editor and generate must not run it on the live database, even read-only (a
+    # read-only transaction still lets it end other sessions, sleep, or read files).
+    sql(EPOCHS)
+    with psycopg.connect(db_url, autocommit=True) as victim:
+        pid = victim.info.backend_pid
+        schema = AS_TIMESTAMP.replace(
+            "to_timestamp(at)", f"to_timestamp(at + 0 * pg_terminate_backend({pid})::int)")
+        h = cast_hazard(plan_for(project, db_url, schema))
+        assert h.count is None and "runs only when you push" in (h.detail or ""), h.detail
+        assert victim.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_push_measures_the_using_expression_read_only(project: Path, db_url: str,
+                                                      sql: SqlRunner) -> None:
+    # The push the user asked for runs the expression anyway; its count before consent may
+    # read, never write.
     sql(EPOCHS + "; CREATE SEQUENCE side")
     schema = AS_TIMESTAMP.replace("to_timestamp(at)", "to_timestamp(at + 0 * nextval('side'))")
-    h = cast_hazard(plan_for(project, db_url, schema))
-    assert h.count == 1 and "read-only transaction" in (h.detail or ""), h.detail
+    with pytest.raises(WouldFail) as info:
+        push(project, db_url, schema, force=True)
+    assert "read-only transaction" in str(info.value) or info.value.hazards, info.value
     assert sql("SELECT is_called FROM side") == [(False,)]
 
 

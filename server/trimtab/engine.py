@@ -556,7 +556,7 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
         desired, where = desired_and_notes(cfg, target, source.statements, source)
         plan, notes, undecided = plan_changes(current, desired, source, decide=renames,
                                               force=force, ask=not dry_run)
-        plan = measure(conn, plan, timeout=measure_timeout)
+        plan = measure(conn, plan, timeout=measure_timeout, user_sql=not dry_run)
         if _declares_nothing(desired):
             plan = declares_nothing(plan, _source_name(cfg))
         notes += where + _version_notes(current, desired)

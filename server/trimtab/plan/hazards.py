@@ -411,16 +411,19 @@ class _Clock:
 
 
 def measure(conn: psycopg.Connection, plan: Plan, *, timeout: float = 2.0,
-            budget: float = 15.0, only: Callable[[Hazard], bool] | None = None) -> Plan:
+            budget: float = 15.0, only: Callable[[Hazard], bool] | None = None,
+            user_sql: bool = False) -> Plan:
     """The plan with every hazard measured on ``conn``'s database (the database the plan
     will run on, before it runs). Each count runs in a savepoint under a statement timeout
     of ``timeout`` seconds (and all of them within ``budget``); past it, the planner's
     estimates are used, marked as such. Works inside the caller's open transaction.
-    ``only``: measure (again, from scratch) just the hazards it picks; the rest are kept."""
+    ``only``: measure (again, from scratch) just the hazards it picks; the rest are kept.
+    ``user_sql``: counts may run SQL the schema file wrote (a using hint), which no shadow
+    vetted; only the push the user asked for passes it (see docs/security.md)."""
     if not plan.hazards:
         return plan
     clock = _Clock(timeout, time.monotonic() + budget)
-    names = _OldNames(plan)
+    names = _OldNames(plan, user_sql)
     steps = []
     with conn.transaction():
         saved = conn.execute("SELECT current_setting('statement_timeout')").fetchone()[0]
@@ -481,7 +484,8 @@ class _OldNames:
     """Probes run before the plan, so they must use the names objects have now: a plan
     that renames a table or column plans everything after under the new names."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, user_sql: bool = False) -> None:
+        self.user_sql = user_sql  # (carried to the probes: see measure)
         self.tables: dict[tuple[str, str], str] = {}
         self.columns: dict[tuple[str, str, str], str] = {}
         # Types the plan creates (or builds again): they do not exist yet, or not as they
@@ -760,6 +764,9 @@ def _p_cast(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]
     through_text = bool(old.type_ref or new.type_ref)
     array = new.type.endswith("[]")
     if ch.using is not None:
+        if not names.user_sql:
+            raise _Unmeasurable("not counted: the USING expression is the schema file's own "
+                                "SQL, and it runs only when you push")
         # The user's expression, converted as the ALTER does (assignment to the new type).
         # Written for the column's new name: a plan that renames it is not measured.
         if names.column(ch.target[1], ch.target[2], ch.target[3]) != quote_ident(new.name):
