@@ -76,6 +76,8 @@ def test_drops_schema_counts_its_tables_rows(project: Path, db_url: str,
                                             sql: SqlRunner) -> None:
     sql("CREATE SCHEMA app; CREATE TABLE app.a (id int); CREATE TABLE app.b (id int);"
         "INSERT INTO app.a VALUES (1), (2); INSERT INTO app.b VALUES (3)")
+    # Only a listed schema is dropped: one the schema file never mentions is left alone.
+    (project / "trimtab.toml").write_text('schema = "schema.sql"\nschemas = ["public", "app"]\n')
     h = hazard(plan_for(project, db_url, "CREATE TABLE t (id int);"), "drops-schema")
     assert (h.count, h.detail) == (3, "2 tables, 3 rows")
 

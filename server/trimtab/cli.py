@@ -205,6 +205,8 @@ def _push(args: argparse.Namespace) -> int:
     if args.dry_run:
         for note in result.notes:  # stdout is the SQL alone
             err.print(f"[dim]note:[/] {escape(note)}")
+        if plan.unmanaged:
+            err.print(f"[dim]not managed by trimtab: {escape(', '.join(plan.unmanaged))}[/]")
         if plan:
             sys.stdout.write(_commented_sql(plan))
         return 1 if (args.exit_code and plan) else 0
@@ -436,6 +438,8 @@ def _reset(args: argparse.Namespace) -> int:
               f"({r.changes} applied)")
     if r.seeded:
         out.print(f"seeded from {escape(str(r.seeded))}")
+    for note in r.notes:
+        out.print(f"[dim]{escape(note)}[/]")
     return 0
 
 

@@ -20,6 +20,21 @@ ENV_FILES = (".env", ".env.local")  # later files win
 DIRECT_URL_VAR = "DIRECT_DATABASE_URL"
 DEFAULT_URL_VAR = "DATABASE_URL"
 
+# Schemas a hosting platform creates and runs itself (its auth, storage, queues, jobs,
+# extensions): never part of a project's schema, so never managed unless `schemas` names
+# them, even when the schema source declares objects in them (drizzle-orm/supabase's
+# authUsers, drizzle-orm/neon's usersSync). Supabase, Neon (neon_auth; pg_session_jwt's
+# auth), Nhost and Hasura, Heroku, TimescaleDB, PostGIS's tiger geocoder and topology.
+PLATFORM_SCHEMAS = frozenset({
+    "auth", "storage", "realtime", "extensions", "graphql", "graphql_public", "vault",
+    "pgsodium", "pgsodium_masks", "supabase_functions", "supabase_migrations", "net", "cron",
+    "pgbouncer", "_realtime", "_analytics", "_supavisor", "supabase_realtime", "pgtle",
+    "neon_auth", "hdb_catalog", "heroku_ext", "tiger", "tiger_data", "topology",
+    "_timescaledb_catalog", "_timescaledb_internal", "_timescaledb_config",
+    "_timescaledb_cache", "_timescaledb_functions", "_timescaledb_debug",
+    "timescaledb_information", "timescaledb_experimental",
+})
+
 # key -> (expected type, description for error messages)
 _KEYS: dict[str, tuple[type, str]] = {
     "schema": (str, "a path to a .sql file or a folder of .sql files"),
@@ -40,7 +55,9 @@ class Config:
     config_file: Path | None
     schema_path: Path
     migrations_dir: Path
-    managed_schemas: tuple[str, ...] | None  # None: every non-system schema
+    # The schemas trimtab may change, as `schemas` (or drizzle's schemaFilter) lists them;
+    # None: those the schema source declares or uses (engine.scope), platform schemas aside.
+    managed_schemas: tuple[str, ...] | None
     shadow_database_url: str | None
     seed_path: Path | None  # `trimtab reset` runs it after the schema
     # None: nothing configured, the embedded server applies; "": libpq PG* variables apply.
@@ -168,7 +185,8 @@ def _validate(settings: dict[str, Any], text: str, table: str, path: Path) -> No
         if not ok:
             hint = f"{key} must be {description}."
             if key == "schemas":
-                hint += " Leave it out to manage every non-system schema."
+                hint += (" Leave it out to manage the schemas the schema file declares or "
+                         "uses.")
             raise ConfigError(
                 f"invalid value for {key!r}: {value!r}", file=str(path), line=line, hint=hint
             )

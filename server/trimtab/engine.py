@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from trimtab import embedded
-from trimtab.config import Config, check_url, pooler_warning, redact
+from trimtab.config import PLATFORM_SCHEMAS, Config, check_url, pooler_warning, redact
 from trimtab.errors import (
     ConfigError,
     ConsentOutdated,
@@ -57,7 +57,7 @@ from trimtab.sources.hints import Hint, UsingHint, find_hints, find_using_hints,
 
 if TYPE_CHECKING:
     from trimtab.sources.drizzle import DrizzleSchema
-from trimtab.sources.introspect import introspect, row_count, table_sizes
+from trimtab.sources.introspect import introspect, other_schemas, row_count, table_sizes
 from trimtab.sources.snapshot import dump_snapshot, load_snapshot, snapshot_id
 from trimtab.sources.sqlfile import (
     META_COMMAND,
@@ -292,18 +292,92 @@ def plan_live(cfg: Config, source: Source, *, measure_timeout: float = 1.0) -> L
     rename is planned as drop + create (and listed) instead of stopping."""
     target = resolve_target(cfg)
     desired, where = desired_and_notes(cfg, target, source.statements, source)
+    managed, desired, outside = _scoped(cfg, desired)
     with shadow.connect(target.url) as conn:
         conn.execute("SET default_transaction_read_only = on")
-        live = _live(conn, cfg)
+        live = _live(conn, cfg, managed)
         plan, notes, undecided = plan_changes(live, desired, source, ask=False)
         plan = measure(conn, plan, timeout=measure_timeout, budget=5.0)
-    return LivePlan(plan, undecided, notes + where, live, desired)
+    return LivePlan(plan, undecided, notes + where + outside, live, desired)
 
 
-def _live(conn: psycopg.Connection, cfg: Config) -> Model:
-    """The managed objects of the database ``conn`` is on; drizzle's history table is not
-    one of them wherever the project keeps it."""
-    return tracking.without_history(introspect(conn, cfg.managed_schemas), history_table(cfg))
+# -- scope: which schemas trimtab may change ------------------------------------------------
+
+
+def scope(cfg: Config, *models: Model) -> tuple[str, ...] | None:
+    """The managed schemas: ``schemas`` (or drizzle's schemaFilter) exactly as listed; else
+    those the schema source declares or uses, read from its models (the shadow's, which
+    hold only what the source made; the migrations' replay): every schema they create or
+    put an object in, ``public`` only when something is in it (or nothing is anywhere,
+    unqualified objects going there). Platform schemas (PLATFORM_SCHEMAS) are left out:
+    only ``schemas`` can make them managed. None (every schema) only from ``schemas``-less
+    callers that pass no model."""
+    if cfg.managed_schemas is not None:
+        return cfg.managed_schemas
+    if not models:
+        return None
+    used: set[str] = set()
+    for m in models:
+        used.update(k[1] for k in m.schemas if k[1] != "public")
+        used.update(o.schema for o in m.extensions.values())
+        for bucket in (m.types, m.sequences, m.tables, m.views, m.functions):
+            used.update(k[1] for k in bucket)
+    used = used or {"public"}
+    return tuple(sorted(used - PLATFORM_SCHEMAS))
+
+
+def within(model: Model, managed: tuple[str, ...] | None) -> Model:
+    """``model`` without the objects of schemas outside ``managed``."""
+    if managed is None:
+        return model
+    keep = set(managed)
+    return replace(
+        model,
+        schemas={k: v for k, v in model.schemas.items() if k[1] in keep},
+        extensions={k: v for k, v in model.extensions.items() if v.schema in keep},
+        **{f: {k: v for k, v in getattr(model, f).items() if k[1] in keep}
+           for f in ("types", "sequences", "tables", "views", "functions")})
+
+
+def _scoped(cfg: Config, desired: Model, *others: Model
+            ) -> tuple[tuple[str, ...] | None, Model, tuple[str, ...]]:
+    """(managed schemas, ``desired`` within them, notes on the platform schemas the source
+    declares objects in but that are not managed)."""
+    managed = scope(cfg, desired, *others)
+    if cfg.managed_schemas is not None:
+        return managed, desired, ()
+    skipped = sorted({k[1] for o in (desired, *others) for k in _keys(o)}
+                     & PLATFORM_SCHEMAS)
+    notes = tuple(
+        f"schema {name} is a platform schema: trimtab leaves what the schema source "
+        f"declares in it alone (list it in `schemas` to manage it)" for name in skipped)
+    return managed, within(desired, managed), notes
+
+
+def _keys(m: Model) -> list[tuple[str, ...]]:
+    return [*m.schemas, *(("extension", e.schema) for e in m.extensions.values()),
+            *m.types, *m.sequences, *m.tables, *m.views, *m.functions]
+
+
+def _live(conn: psycopg.Connection, cfg: Config,
+          managed: tuple[str, ...] | None, full: Model | None = None) -> Model:
+    """The managed objects of the database ``conn`` is on (None: of every schema but the
+    system's and tools'); drizzle's history table is not one of them wherever the project
+    keeps it. The schemas left alone are counted in ``unmanaged``: "schema auth (4
+    tables)". ``full``: a read of every schema made just before, cut to ``managed`` when
+    it holds nothing outside them instead of read again."""
+    if managed is None:
+        model = introspect(conn, None)
+    else:
+        others = other_schemas(conn, managed)
+        if full is not None and not others:
+            model = within(full, managed)
+        else:
+            model = introspect(conn, managed)
+        model = replace(model, unmanaged=model.unmanaged + tuple(
+            f"schema {name} ({n} table{'s' if n != 1 else ''})" if n else
+            f"schema {name} (no tables)" for name, n in others))
+    return tracking.without_history(model, history_table(cfg))
 
 
 def history_table(cfg: Config) -> tracking.DrizzleTable:
@@ -317,7 +391,7 @@ def live_model(cfg: Config) -> tuple[Model, dict[tuple[str, str], tuple[int, int
     """The live database's model, and each table's (estimated rows, bytes)."""
     target = resolve_target(cfg)
     with shadow.connect(target.url) as conn:
-        return _live(conn, cfg), table_sizes(conn)
+        return _live(conn, cfg, cfg.managed_schemas), table_sizes(conn)
 
 
 def table_facts(cfg: Config, schema: str, table: str) -> tuple[int | None, bool]:
@@ -547,19 +621,22 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
     target = resolve_target(cfg)
     source = read_source(cfg)
     with shadow.connect(target.url, autocommit=False) as conn:
-        current = _live(conn, cfg)
+        current = _live(conn, cfg, cfg.managed_schemas)  # None: all, to see it is empty
         started = time.perf_counter()
         if not dry_run and (plan := _create_in_place(conn, cfg, current, source)):
             conn.commit()  # an empty database: nothing to measure, ask or refuse
             return PushResult(plan, target, True, time.perf_counter() - started,
                               source.warnings)
         desired, where = desired_and_notes(cfg, target, source.statements, source)
+        managed, desired, outside = _scoped(cfg, desired)
+        if cfg.managed_schemas is None:
+            current = _live(conn, cfg, managed, full=current)
         plan, notes, undecided = plan_changes(current, desired, source, decide=renames,
                                               force=force, ask=not dry_run)
         plan = measure(conn, plan, timeout=measure_timeout, user_sql=not dry_run)
         if _declares_nothing(desired):
             plan = declares_nothing(plan, _source_name(cfg))
-        notes += where + _version_notes(current, desired)
+        notes += where + outside + _version_notes(current, desired)
         if not plan or dry_run:
             conn.rollback()
             return PushResult(plan, target, False, notes=notes, candidates=undecided)
@@ -698,7 +775,7 @@ def _create_in_place(conn: psycopg.Connection, cfg: Config, current: Model,
     except psycopg.Error:
         conn.execute("ROLLBACK TO SAVEPOINT trimtab_create_in_place")
         return None
-    return classify_plan(build_plan(current, _live(conn, cfg)))
+    return classify_plan(build_plan(current, _live(conn, cfg, None)))
 
 
 def _version_notes(current: Model, desired: Model) -> tuple[str, ...]:
@@ -800,8 +877,12 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
                                timeout=cfg.shadow_timeout)
         desired, where = desired_and_notes(cfg, scratch, source.statements, source)
         current = replayed.result()
+    # What the migrations made counts as declared too: a schema the source no longer
+    # mentions is dropped by the next migration, as it was created by one.
+    managed, desired, outside = _scoped(cfg, desired, current)
+    current = within(current, managed)
     plan, notes, _ = plan_changes(current, desired, source, decide=renames, force=force)
-    notes += where + tuple(left_out(folder))
+    notes += where + outside + tuple(left_out(folder))
     if not plan:
         return GenerateResult(plan, None, notes)
     plan, where = _measure_on_target(cfg, plan, measure_timeout)
@@ -909,16 +990,18 @@ def status(cfg: Config) -> Status:
     cache = _replay_cache(cfg, "replay")
     produced = replay(folder, scratch, cfg.managed_schemas, cache_key=cache,
                       timeout=cfg.shadow_timeout)
+    managed, desired, outside = _scoped(cfg, desired, produced)
+    produced = within(produced, managed)
     with shadow.connect(target.url) as conn:
         pending, problems = runner.pending(conn, folder, drizzle_table=history_table(cfg))
-        live = _live(conn, cfg)
+        live = _live(conn, cfg, managed)
     pending_names = {m.name for m in pending}
     stops = listing_problems(cfg.migrations_dir)
     applied = tuple(m.name for m in folder.migrations if m.name not in pending_names)
     if pending_names:
-        expected = replay(folder, scratch, cfg.managed_schemas, only=applied,
-                          cache_key=cache and cache + "\0applied",
-                          timeout=cfg.shadow_timeout)
+        expected = within(replay(folder, scratch, cfg.managed_schemas, only=applied,
+                                 cache_key=cache and cache + "\0applied",
+                                 timeout=cfg.shadow_timeout), managed)
     else:
         expected = produced
     return Status(
@@ -929,9 +1012,14 @@ def status(cfg: Config) -> Status:
         problems=tuple(problems),
         drift=tuple(explain_drift(build_plan(expected, live))),
         folder_problems=tuple(check_folder(cfg.migrations_dir)),
-        notes=where + tuple(left_out(folder)),
+        notes=where + outside + _not_managed(live) + tuple(left_out(folder)),
         folder_stops=tuple(stops),
     )
+
+
+def _not_managed(live: Model) -> tuple[str, ...]:
+    """The one line that says what a command left alone (for results without a plan)."""
+    return (f"not managed by trimtab: {', '.join(live.unmanaged)}",) if live.unmanaged else ()
 
 
 def explain_drift(plan: Plan) -> list[str]:
@@ -964,6 +1052,7 @@ class ResetResult:
     rebuilt_with: str  # "schema" or "migrations"
     changes: int  # changes or migrations applied afterwards
     seeded: Path | None
+    notes: tuple[str, ...] = ()  # what was left alone
 
 
 def is_local(url: str) -> bool:
@@ -1007,8 +1096,17 @@ def reset(cfg: Config, *, migrations: bool = False, force: bool = False) -> Rese
                  "development database")
     # A seed file that cannot be read is refused before anything is dropped.
     seed = _read_seed(cfg.seed_path) if cfg.seed_path is not None else None
+    managed = cfg.managed_schemas
+    if managed is None:  # what the source to rebuild from declares, and nothing else
+        if migrations:
+            model = replay(read_folder(cfg.migrations_dir), _scratch_target(cfg).url, None,
+                           cache_key=_replay_cache(cfg, "replay"), timeout=cfg.shadow_timeout)
+        else:
+            source = read_source(cfg)
+            model = desired_model(cfg, target, source.statements, source)
+        managed = scope(cfg, model)
     with shadow.connect(target.url, autocommit=False) as conn:
-        current = _live(conn, cfg)
+        current = _live(conn, cfg, managed)
         public = {k: v for k, v in current.schemas.items() if k == ("schema", "public")}
         empty = Model(schemas=public, server_version=current.server_version)
         wipe = build_plan(current, empty)
@@ -1024,7 +1122,8 @@ def reset(cfg: Config, *, migrations: bool = False, force: bool = False) -> Rese
         changes, how = len(push(cfg, force=True).plan.steps), "schema"
     if seed is not None:
         _run_seed(target.url, seed)
-    return ResetResult(target, len(wipe.steps), how, changes, cfg.seed_path)
+    return ResetResult(target, len(wipe.steps), how, changes, cfg.seed_path,
+                       _not_managed(current))
 
 
 def _read_seed(path: Path) -> list[Statement]:

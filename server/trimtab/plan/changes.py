@@ -109,8 +109,10 @@ class Hazard:
 
     @property
     def needs_consent(self) -> bool:
-        """Loses data, unless the database showed there is nothing to lose."""
-        return self.category == Category.DATA_LOSS and (self.count is None or self.count > 0)
+        """Loses data, unless the database showed there is nothing to lose; dropping a
+        whole schema always asks (its emptiness says nothing about whose it is)."""
+        return self.category == Category.DATA_LOSS and (
+            self.count is None or self.count > 0 or self.code == "drops-schema")
 
     @property
     def severity(self) -> str:

@@ -982,3 +982,25 @@ def row_count(conn: psycopg.Connection, schema: str, table: str,
     row = conn.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
                        (qname(schema, table),)).fetchone()
     return (int(row[0]), True) if row and row[0] >= 0 else (None, True)
+
+
+SQL_OTHER_SCHEMAS = f"""
+SELECT n.nspname::text, count(c.oid)
+FROM pg_catalog.pg_namespace n
+LEFT JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'p')
+WHERE n.nspname <> ALL (%(names)s::text[])
+  AND n.nspname <> 'pg_catalog' AND n.nspname <> 'information_schema'
+  AND n.nspname !~ '^pg_toast' AND n.nspname !~ '^pg_temp_'
+  AND n.nspname <> ALL ({TOOL_SCHEMAS!r}::text[])
+  AND {_not_ext("pg_namespace", "n.oid")}
+GROUP BY n.nspname ORDER BY n.nspname
+"""
+
+
+def other_schemas(conn: psycopg.Connection[Any], schemas: abc.Sequence[str]
+                  ) -> list[tuple[str, int]]:
+    """(name, tables) of the schemas outside ``schemas`` that ``introspect(conn, None)``
+    would read: what a scoped read leaves alone, to say so."""
+    rows = conn.execute(SQL_OTHER_SCHEMAS, {"names": list(schemas)},  # type: ignore[arg-type]
+                        prepare=False).fetchall()
+    return [(str(r[0]), int(r[1])) for r in rows]
