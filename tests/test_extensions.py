@@ -95,3 +95,19 @@ def test_the_cached_shadow_follows_the_targets_extensions(project: Path, db_url:
     second = run(project, "push", "--url", db_url, "--dry-run")
     assert second.returncode == 1, second.stdout
     assert "schema.sql:1:" in second.stderr and "citext" in second.stderr
+
+
+def test_migrations_that_use_the_targets_extensions_replay(project: Path, db_url: str) -> None:
+    _install(db_url, "citext", "pg_trgm")
+    write(project, USES)
+    first = run(project, "generate", "--url", db_url)
+    assert first.returncode == 0, first.stderr
+    migration = _migration_sql(project)
+    assert "citext" in migration and "EXTENSION" not in migration
+    # The replay of that migration needs citext as much as the schema did.
+    again = run(project, "generate", "--url", db_url)
+    assert again.returncode == 0, again.stderr
+    assert len(list((project / "migrations").glob("*.sql"))) == 1
+    status = run(project, "status", "--url", db_url)
+    assert status.returncode == 0, status.stderr
+    assert "every change is in a migration" in status.stdout, status.stdout

@@ -851,14 +851,14 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
         return GenerateResult(Plan(), migration)
     scratch = _scratch_target(cfg)
     source = read_source(cfg)
+    installed = _configured_extensions(cfg)
     # Two databases to read, each mostly waiting on the server: read them at once.
     with ThreadPoolExecutor(max_workers=1) as pool:
         replayed = pool.submit(replay, folder, scratch.url, cfg.managed_schemas,
                                cache_key=_replay_cache(cfg, "replay"),
-                               timeout=cfg.shadow_timeout)
-        desired, where = desired_and_notes(
-            cfg, scratch, source.statements, source,
-            installed=_configured_extensions(cfg))
+                               timeout=cfg.shadow_timeout, installed=installed)
+        desired, where = desired_and_notes(cfg, scratch, source.statements, source,
+                                           installed=installed)
         current = replayed.result()
     plan, notes, _ = plan_changes(current, desired, source, decide=renames, force=force)
     notes += where + tuple(left_out(folder))
@@ -964,12 +964,13 @@ def status(cfg: Config) -> Status:
     target = resolve_target(cfg)
     folder = read_folder(cfg.migrations_dir)
     source = read_source(cfg)
+    installed = _target_extensions(target)
     desired, where = desired_and_notes(cfg, target, source.statements, source,
-                                       installed=_target_extensions(target))
+                                       installed=installed)
     scratch = cfg.shadow_database_url or target.url
     cache = _replay_cache(cfg, "replay")
     produced = replay(folder, scratch, cfg.managed_schemas, cache_key=cache,
-                      timeout=cfg.shadow_timeout)
+                      timeout=cfg.shadow_timeout, installed=installed)
     with shadow.connect(target.url) as conn:
         pending, problems = runner.pending(conn, folder, drizzle_table=history_table(cfg))
         live = _live(conn, cfg)
@@ -979,7 +980,7 @@ def status(cfg: Config) -> Status:
     if pending_names:
         expected = replay(folder, scratch, cfg.managed_schemas, only=applied,
                           cache_key=cache and cache + "\0applied",
-                          timeout=cfg.shadow_timeout)
+                          timeout=cfg.shadow_timeout, installed=installed)
     else:
         expected = produced
     return Status(
