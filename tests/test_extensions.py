@@ -111,3 +111,15 @@ def test_migrations_that_use_the_targets_extensions_replay(project: Path, db_url
     status = run(project, "status", "--url", db_url)
     assert status.returncode == 0, status.stderr
     assert "every change is in a migration" in status.stdout, status.stdout
+
+
+def test_reset_keeps_the_extensions(project: Path, db_url: str) -> None:
+    _install(db_url, "citext", "btree_gin")
+    write(project, "CREATE TABLE t (name citext);\n")
+    assert run(project, "push", "--url", db_url).returncode == 0
+    r = run(project, "reset", "--url", db_url, "--yes")
+    assert r.returncode == 0, r.stderr
+    with psycopg.connect(db_url) as conn:
+        left = {n for (n,) in conn.execute("SELECT extname FROM pg_extension")}
+        assert conn.execute("SELECT to_regclass('public.t')").fetchone() != (None,)
+    assert {"citext", "btree_gin"} <= left

@@ -1071,8 +1071,13 @@ def reset(cfg: Config, *, migrations: bool = False, force: bool = False) -> Rese
     seed = _read_seed(cfg.seed_path) if cfg.seed_path is not None else None
     with shadow.connect(target.url, autocommit=False) as conn:
         current = _live(conn, cfg)
-        public = {k: v for k, v in current.schemas.items() if k == ("schema", "public")}
-        empty = Model(schemas=public, server_version=current.server_version)
+        # Extensions stay, with their schemas: the schema may use one without creating it
+        # (the rebuild needs it), and one it creates is created IF NOT EXISTS.
+        kept = {("schema", "public")} | {("schema", e.schema)
+                                          for e in current.extensions.values()}
+        public = {k: v for k, v in current.schemas.items() if k in kept}
+        empty = Model(schemas=public, extensions=current.extensions,
+                      server_version=current.server_version)
         wipe = build_plan(current, empty)
         _run_steps(conn, wipe.steps)
         # The runner's bookkeeping goes too, drizzle's rows with it: the migrations will
