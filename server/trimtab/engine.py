@@ -7,7 +7,7 @@ import ipaddress
 import os
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -291,7 +291,8 @@ def plan_live(cfg: Config, source: Source, *, measure_timeout: float = 1.0) -> L
     """What ``push`` would do now, measured, without doing it: read-only, and a candidate
     rename is planned as drop + create (and listed) instead of stopping."""
     target = resolve_target(cfg)
-    desired, where = desired_and_notes(cfg, target, source.statements, source)
+    desired, where = desired_and_notes(cfg, target, source.statements, source,
+                                       installed=_target_extensions(target))
     managed, desired, outside = _scoped(cfg, desired)
     with shadow.connect(target.url) as conn:
         conn.execute("SET default_transaction_read_only = on")
@@ -417,8 +418,9 @@ def plan_changes(current: Model, desired: Model, source: Source, *,
     Candidates nobody decided stop the plan with RenameRequired (it names the line to add)
     unless ``force`` (they become drop + create, and a note says so) or not ``ask`` (a
     dry run: they come back as the third value). Returns (plan, notes, undecided)."""
+    current, unmanaged = _managed_extensions(current, source.statements)
     renames = resolve_hints([(h.target, h.old) for h in source.hints], current, desired)
-    notes: list[str] = list(source.warnings)
+    notes: list[str] = list(source.warnings) + unmanaged
     declined: list[Rename] = []  # drop + create, by choice, --force, or a dry run
     # Accepting a table rename can reveal column renames inside it: ask until settled.
     while pending := [c for c in candidates(current, desired, renames) if c not in declined]:
@@ -536,14 +538,20 @@ def desired_model(cfg: Config, target: Target, statements: list[Statement],
 
 
 def desired_and_notes(cfg: Config, target: Target, statements: list[Statement],
-                      source: Source | None = None) -> tuple[Model, tuple[str, ...]]:
+                      source: Source | None = None, *,
+                      installed: Sequence[shadow.Extension] = ()
+                      ) -> tuple[Model, tuple[str, ...]]:
     """The schema file's canonical model, from a sandboxed shadow database on the target's
     server (same version, same rendering), else on the configured or embedded shadow
     server; and notes on where it was built when that is not the target's server.
     Statements with no place in a schema definition are refused first (sources/vet.py).
-    PostgreSQL's objection to a Drizzle schema's DDL is placed in the .ts file."""
+    PostgreSQL's objection to a Drizzle schema's DDL is placed in the .ts file.
+    ``installed``: the target's extensions, created in the shadow first (see
+    _managed_extensions for what of them the model keeps)."""
     try:
-        return _desired_model(cfg, target, vet.for_schema(statements))  # type: ignore[arg-type]
+        model, notes = _desired_model(cfg, target, vet.for_schema(statements),  # type: ignore[arg-type]
+                                      installed)
+        return _managed_extensions(model, statements, desired=True)[0], notes
     except SchemaError as e:
         origin = source.origin(e.file, e.line) if source is not None else None
         if origin is None:
@@ -552,33 +560,86 @@ def desired_and_notes(cfg: Config, target: Target, statements: list[Statement],
                           column=origin.column, obj=e.obj, hint=e.hint) from None
 
 
-def _desired_model(cfg: Config, target: Target, statements: list[Statement]
+def _desired_model(cfg: Config, target: Target, statements: list[Statement],
+                   installed: Sequence[shadow.Extension] = ()
                    ) -> tuple[Model, tuple[str, ...]]:
     if cfg.shadow_database_url:
-        return _shadow_model(cfg, statements, cfg.shadow_database_url, cfg.shadow_cache), ()
+        return _shadow_model(cfg, statements, cfg.shadow_database_url, cfg.shadow_cache,
+                             installed), ()
     try:
-        return _shadow_model(cfg, statements, target.url, cfg.shadow_cache), ()
+        return _shadow_model(cfg, statements, target.url, cfg.shadow_cache, installed), ()
     except ShadowUnavailable as e:
         if target.embedded:
             raise
         why = e.message
     # No CREATEDB or no sandbox role on the target's server: the embedded server hosts the
     # shadow instead.
-    model = _shadow_model(cfg, statements, embedded.start(cfg.root), cfg.shadow_cache)
+    model = _shadow_model(cfg, statements, embedded.start(cfg.root), cfg.shadow_cache,
+                          installed)
     return model, (f"the shadow database was built on the embedded server, not the "
                    f"target's: {why}",)
 
 
 def _shadow_model(cfg: Config, statements: list[Statement], admin_url: str,
-                  cache: bool | None) -> Model:
+                  cache: bool | None, installed: Sequence[shadow.Extension] = ()) -> Model:
     def full() -> Model:
         return shadow.desired_model(statements, admin_url, cfg.managed_schemas,
-                                    cfg.shadow_timeout)
+                                    cfg.shadow_timeout, installed)
 
     if cache is False:
         return full()
     return shadowcache.desired_model(statements, admin_url, cfg.managed_schemas,
-                                     _cache_key(cfg, "schema"), full, cfg.shadow_timeout)
+                                     _cache_key(cfg, "schema"), full, cfg.shadow_timeout,
+                                     installed)
+
+
+# -- extensions -------------------------------------------------------------------------------
+# The target's extensions are created in the shadow before the schema runs, so a schema may
+# use their types, functions and operator classes without CREATE EXTENSION (as Drizzle
+# projects do). Only those the schema declares are managed: one it does not declare is
+# never created by a plan, never dropped, and said once as not managed.
+
+
+def _target_extensions(target: Target) -> list[shadow.Extension]:
+    """The target's installed extensions; none when it cannot be reached (a command that
+    needs the target says so itself)."""
+    try:
+        with shadow.connect(target.url) as conn:
+            return shadow.installed_extensions(conn)
+    except (DatabaseError, psycopg.Error):
+        return []
+
+
+def _configured_extensions(cfg: Config) -> list[shadow.Extension]:
+    """The configured database's extensions, for commands that build on a scratch
+    server; none when there is no database to read."""
+    try:
+        return _target_extensions(resolve_target(cfg))
+    except (ConfigError, DatabaseError):
+        return []
+
+
+def _managed_extensions(model: Model, statements: Sequence[Statement], *,
+                        desired: bool = False) -> tuple[Model, list[str]]:
+    """``model`` with only the extensions ``statements`` create, and notes on the others.
+    The schemas that only hold those others (and that the statements do not create) go
+    with them. ``desired``: the model is the schema's own, so an extension keeps a version
+    only where the statements write one (the shadow's may not exist where the SQL runs)."""
+    declared = shadow.declared_extensions(statements)
+    schemas = shadow.declared_schemas(statements)
+    kept = {k: (replace(e, version=declared[e.name]) if desired else e)
+            for k, e in model.extensions.items() if e.name in declared}
+    gone = [e for e in model.extensions.values() if e.name not in declared]
+    if not gone and kept == model.extensions:
+        return model, []
+    used = {o.key[1] for o in model.objects() if o.key[0] not in ("schema", "extension")
+            and len(o.key) > 2}
+    used |= {e.schema for e in kept.values()} | schemas | {"public"}
+    drop = {("schema", e.schema) for e in gone if e.schema not in used}
+    notes = [f"not managed: extension {e.name} (the schema does not create it; it is "
+             "neither created nor dropped)" for e in gone] if not desired else []
+    return replace(model, extensions=kept,
+                   schemas={k: v for k, v in model.schemas.items() if k not in drop}), notes
 
 
 def _cache_key(cfg: Config, what: str) -> str:
@@ -627,7 +688,8 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
             conn.commit()  # an empty database: nothing to measure, ask or refuse
             return PushResult(plan, target, True, time.perf_counter() - started,
                               source.warnings)
-        desired, where = desired_and_notes(cfg, target, source.statements, source)
+        desired, where = desired_and_notes(cfg, target, source.statements, source,
+                                           installed=shadow.installed_extensions(conn))
         managed, desired, outside = _scoped(cfg, desired)
         if cfg.managed_schemas is None:
             current = _live(conn, cfg, managed, full=current)
@@ -870,12 +932,14 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
         return GenerateResult(Plan(), migration)
     scratch = _scratch_target(cfg)
     source = read_source(cfg)
+    installed = _configured_extensions(cfg)
     # Two databases to read, each mostly waiting on the server: read them at once.
     with ThreadPoolExecutor(max_workers=1) as pool:
         replayed = pool.submit(replay, folder, scratch.url, cfg.managed_schemas,
                                cache_key=_replay_cache(cfg, "replay"),
-                               timeout=cfg.shadow_timeout)
-        desired, where = desired_and_notes(cfg, scratch, source.statements, source)
+                               timeout=cfg.shadow_timeout, installed=installed)
+        desired, where = desired_and_notes(cfg, scratch, source.statements, source,
+                                           installed=installed)
         current = replayed.result()
     # What the migrations made counts as declared too: a schema the source no longer
     # mentions is dropped by the next migration, as it was created by one.
@@ -985,11 +1049,13 @@ def status(cfg: Config) -> Status:
     target = resolve_target(cfg)
     folder = read_folder(cfg.migrations_dir)
     source = read_source(cfg)
-    desired, where = desired_and_notes(cfg, target, source.statements, source)
+    installed = _target_extensions(target)
+    desired, where = desired_and_notes(cfg, target, source.statements, source,
+                                       installed=installed)
     scratch = cfg.shadow_database_url or target.url
     cache = _replay_cache(cfg, "replay")
     produced = replay(folder, scratch, cfg.managed_schemas, cache_key=cache,
-                      timeout=cfg.shadow_timeout)
+                      timeout=cfg.shadow_timeout, installed=installed)
     managed, desired, outside = _scoped(cfg, desired, produced)
     produced = within(produced, managed)
     with shadow.connect(target.url) as conn:
@@ -1001,12 +1067,12 @@ def status(cfg: Config) -> Status:
     if pending_names:
         expected = within(replay(folder, scratch, cfg.managed_schemas, only=applied,
                                  cache_key=cache and cache + "\0applied",
-                                 timeout=cfg.shadow_timeout), managed)
+                                 timeout=cfg.shadow_timeout, installed=installed), managed)
     else:
         expected = produced
     return Status(
         target=target,
-        unmigrated=build_plan(produced, desired),
+        unmigrated=build_plan(_managed_extensions(produced, source.statements)[0], desired),
         applied=applied,
         pending=tuple(m.name for m in pending),
         problems=tuple(problems),
@@ -1107,8 +1173,13 @@ def reset(cfg: Config, *, migrations: bool = False, force: bool = False) -> Rese
         managed = scope(cfg, model)
     with shadow.connect(target.url, autocommit=False) as conn:
         current = _live(conn, cfg, managed)
-        public = {k: v for k, v in current.schemas.items() if k == ("schema", "public")}
-        empty = Model(schemas=public, server_version=current.server_version)
+        # Extensions stay, with their schemas: the schema may use one without creating it
+        # (the rebuild needs it), and one it creates is created IF NOT EXISTS.
+        kept = {("schema", "public")} | {("schema", e.schema)
+                                          for e in current.extensions.values()}
+        public = {k: v for k, v in current.schemas.items() if k in kept}
+        empty = Model(schemas=public, extensions=current.extensions,
+                      server_version=current.server_version)
         wipe = build_plan(current, empty)
         _run_steps(conn, wipe.steps)
         # The runner's bookkeeping goes too, drizzle's rows with it: the migrations will
@@ -1155,7 +1226,8 @@ def export(cfg: Config, *, idempotent: bool = False) -> str:
     any number of times, and it completes a partial install (INSTALL.sql)."""
     scratch = _scratch_target(cfg)
     source = read_source(cfg)
-    desired = desired_model(cfg, scratch, source.statements, source)
+    desired = desired_and_notes(cfg, scratch, source.statements, source,
+                                installed=_configured_extensions(cfg))[0]
     if idempotent:
         return idempotent_script(desired)
     # As for a new database: its public schema is already there.

@@ -94,7 +94,9 @@ class Schema:
 class Extension:
     name: str
     schema: str
-    version: str
+    # None: whichever the server installs by default. A desired schema pins one only when
+    # its source writes VERSION (migrations run on servers of other versions).
+    version: str | None
     comment: str | None = None
 
     @property

@@ -24,14 +24,16 @@ from trimtab.sources.introspect import introspect
 
 def replay(folder: Folder, admin_url: str, schemas: Sequence[str] | None = None,
            only: Sequence[str] | None = None, cache_key: str | None = None,
-           timeout: float = shadow.DEFAULT_TIMEOUT) -> Model:
+           timeout: float = shadow.DEFAULT_TIMEOUT,
+           installed: Sequence[shadow.Extension] = ()) -> Model:
     """Apply the folder's migrations (or those named in ``only``) in order to a fresh
     scratch database on ``admin_url``'s server, in the sandbox (migrations come from a
     repository too), and read the result. With ``cache_key``, a database kept from the
     last replay applies only the migrations added since. Cluster-level statements are
-    left out (see ``left_out``)."""
+    left out (see ``left_out``). The target's ``installed`` extensions are created first:
+    migrations may use them without creating them, as the schema may."""
     migrations = [m for m in folder.migrations if only is None or m.name in only]
-    extensions, migrations = _extensions_first(admin_url, migrations)
+    extensions, migrations = _extensions_first(admin_url, migrations, installed)
     apply = functools.partial(_apply, timeout=timeout)
     if cache_key is not None:
         return shadowcache.replayed_model(migrations, admin_url, schemas, cache_key, apply,
@@ -42,15 +44,17 @@ def replay(folder: Folder, admin_url: str, schemas: Sequence[str] | None = None,
         return introspect(conn, schemas)
 
 
-def _extensions_first(admin_url: str, migrations: list[Migration]
+def _extensions_first(admin_url: str, migrations: list[Migration],
+                      installed: Sequence[shadow.Extension] = ()
                       ) -> tuple[list[shadow.Extension], list[Migration]]:
     """The extensions the admin creates before the replay (see shadow.extensions_first),
     and the migrations rewritten to expect them."""
     statements = [st for m in migrations for st in m.statements]
-    if not any(vet.head(st.text, 2) == ["create", "extension"] for st in statements):
+    if not installed and not any(vet.head(st.text, 2) == ["create", "extension"]
+                                 for st in statements):
         return [], migrations
     with shadow.connect(admin_url) as admin:
-        first, rewritten, outside = shadow.extensions_first(admin, statements)
+        first, rewritten, outside = shadow.extensions_first(admin, statements, installed)
     owner = [m for m in migrations for _ in m.statements]
     if outside:
         i, name = outside[0]

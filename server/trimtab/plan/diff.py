@@ -91,7 +91,8 @@ class _Differ:
             old = self.cur.extensions.get(key)
             if old is None:
                 self.emit(Kind.CREATE_EXTENSION, key, after=e)
-            elif old.version != e.version or old.schema != e.schema:
+            elif (e.version is not None and old.version != e.version) or \
+                    old.schema != e.schema:  # no version: any will do
                 self.emit(Kind.ALTER_EXTENSION, key, before=old, after=e)
         for key, e in self.cur.extensions.items():
             if key not in self.new.extensions:

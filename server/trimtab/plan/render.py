@@ -47,8 +47,9 @@ def _drop_schema(ch: Change, v: int) -> list[str]:
 
 def _create_extension(ch: Change, v: int) -> list[str]:
     e = ch.after
+    version = f" VERSION {quote_literal(e.version)}" if e.version is not None else ""
     return [f"CREATE EXTENSION IF NOT EXISTS {e.sql_name} WITH SCHEMA {quote_ident(e.schema)}"
-            f" VERSION {quote_literal(e.version)}"]
+            + version]
 
 
 def _drop_extension(ch: Change, v: int) -> list[str]:
@@ -60,7 +61,7 @@ def _alter_extension(ch: Change, v: int) -> list[str]:
     out = []
     if old.schema != new.schema:
         out.append(f"ALTER EXTENSION {new.sql_name} SET SCHEMA {quote_ident(new.schema)}")
-    if old.version != new.version:
+    if new.version is not None and old.version != new.version:
         out.append(f"ALTER EXTENSION {new.sql_name} UPDATE TO {quote_literal(new.version)}")
     return out
 

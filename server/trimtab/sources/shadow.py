@@ -391,32 +391,82 @@ class Extension:
     version: str | None  # as written: an identifier or a quoted literal
     commented: bool = False  # the schema comments on it (only its owner may)
     comment: str | None = None
+    # The target's own, which the schema need not declare: its version when the server
+    # has it, else the server's default.
+    installed: bool = False
+
+
+# Never created for a schema that does not declare them: plpgsql is in every database.
+_NOT_FOR_THE_SHADOW = frozenset({"plpgsql"})
+
+
+def installed_extensions(conn: psycopg.Connection) -> list[Extension]:
+    """The extensions installed in ``conn``'s database (in the order they were created, so
+    that one another needs comes first), as the shadow gets them before the schema runs:
+    types, functions and operator classes a schema may use without CREATE EXTENSION.
+    Those that reach outside the database are left out, as everywhere in the shadow."""
+    rows = conn.execute(
+        "SELECT x.extname::text, n.nspname::text, x.extversion FROM pg_catalog.pg_extension x "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = x.extnamespace ORDER BY x.oid").fetchall()
+    return [Extension(name, schema, "'" + version.replace("'", "''") + "'", installed=True)
+            for name, schema, version in rows
+            if name not in _NOT_FOR_THE_SHADOW and not _reaches_outside(name)]
+
+
+def _reaches_outside(name: str) -> bool:
+    return name in REACH_OUTSIDE or name.endswith("_fdw")
+
+
+def declared_extensions(statements: Sequence[Statement]) -> dict[str, str | None]:
+    """The extensions ``statements`` create: name -> the version they write (unquoted), or
+    None when they leave it to the server."""
+    out: dict[str, str | None] = {}
+    for st in statements:
+        if m := _CREATE_EXTENSION.fullmatch(st.text):
+            out[_ident(m.group(3))] = _unquote(m.group(5)) if m.group(5) else None
+    return out
+
+
+def declared_schemas(statements: Sequence[Statement]) -> set[str]:
+    """The schemas ``statements`` create."""
+    return {_ident(m.group(3)) for st in statements
+            if (m := _CREATE_SCHEMA.fullmatch(st.text))}
+
+
+def _unquote(version: str) -> str:
+    return version[1:-1].replace("''", "'") if version.startswith("'") else _ident(version)
 
 
 T = TypeVar("T")
 
 
-def extensions_first(admin: psycopg.Connection, statements: Sequence[T]
+def extensions_first(admin: psycopg.Connection, statements: Sequence[T],
+                     installed: Sequence[Extension] = ()
                      ) -> tuple[list[Extension], list[T], list[tuple[int, str]]]:
-    """Which of ``statements``' extensions the admin must create first (the ones the server
-    will not let the sandbox create), the statements rewritten to expect them (``IF NOT
-    EXISTS``), and (index, name) of those that reach outside the database."""
+    """Which extensions the admin must create first (those of ``statements`` the server
+    will not let the sandbox create, and the target's ``installed`` ones), the statements
+    rewritten to expect them (``IF NOT EXISTS``), and (index, name) of those that reach
+    outside the database. An installed extension the statements create is created as
+    they write it."""
     found = [(i, m) for i, st in enumerate(statements)
              if (m := _CREATE_EXTENSION.fullmatch(st.text))]  # type: ignore[attr-defined]
-    if not found:
+    if not found and not installed:
         return [], list(statements), []
+    ours = {e.name for e in installed}
     names = sorted({_ident(m.group(3)) for _, m in found})
     sandboxed = dict(admin.execute(
         "SELECT name, bool_or(trusted OR NOT superuser) FROM pg_available_extension_versions "
-        "WHERE name = ANY(%s) GROUP BY name", (names,)).fetchall())
+        "WHERE name = ANY(%s) GROUP BY name", (names,)).fetchall()) if names else {}
     first: list[Extension] = []
     outside: list[tuple[int, str]] = []
     out = list(statements)
     for i, m in found:
         name = _ident(m.group(3))
-        if name not in sandboxed or sandboxed[name]:
+        if name in ours:
+            ours.discard(name)  # created first as the schema writes it
+        elif name not in sandboxed or sandboxed[name]:
             continue  # unknown to the server (PostgreSQL will say so), or the sandbox's own
-        if name in REACH_OUTSIDE or name.endswith("_fdw"):
+        if _reaches_outside(name):
             outside.append((i, name))
             continue
         first.append(Extension(name, _ident(m.group(4)) if m.group(4) else None, m.group(5)))
@@ -424,6 +474,7 @@ def extensions_first(admin: psycopg.Connection, statements: Sequence[T]
             text = out[i].text  # type: ignore[attr-defined]
             out[i] = dataclasses.replace(  # type: ignore[type-var]
                 out[i], text=m.group(1) + "IF NOT EXISTS " + text[m.end(1):])
+    first += [e for e in installed if e.name in ours]
     schemas = {e.schema for e in first if e.schema}
     by_name = {e.name: k for k, e in enumerate(first)}
     for i, st in enumerate(out):
@@ -456,16 +507,22 @@ def create_extensions(box: Sandbox, dbname: str, extensions: Sequence[Extension]
             query = sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(e.name))
             if e.schema:
                 query = sql.SQL("{} SCHEMA {}").format(query, sql.Identifier(e.schema))
+            versioned = query
             if e.version:
-                version = (e.version[1:-1].replace("''", "'") if e.version.startswith("'")
-                           else _ident(e.version))
-                query = sql.SQL("{} VERSION {}").format(query, sql.Literal(version))
+                versioned = sql.SQL("{} VERSION {}").format(
+                    query, sql.Literal(_unquote(e.version)))
             try:
-                conn.execute(sql.SQL("{} CASCADE").format(query))
+                conn.execute(sql.SQL("{} CASCADE").format(versioned))
             except psycopg.Error:
                 # Not here, or not this version: the sandbox's own CREATE EXTENSION will
-                # meet the same error at its line.
-                continue
+                # meet the same error at its line. The target's own: the server's default
+                # version will do, or nothing (a statement that needs it will say so).
+                if not (e.installed and e.version):
+                    continue
+                try:
+                    conn.execute(sql.SQL("{} CASCADE").format(query))
+                except psycopg.Error:
+                    continue
             if e.commented:
                 conn.execute(sql.SQL("COMMENT ON EXTENSION {} IS {}").format(
                     sql.Identifier(e.name), sql.Literal(e.comment)))
@@ -554,14 +611,16 @@ def _mentioned_at(text: str, message: str) -> int | None:
     return hit.start() + 1 if hit else None
 
 
-def schema_extensions(admin_url: str, statements: Sequence[Statement]
+def schema_extensions(admin_url: str, statements: Sequence[Statement],
+                      installed: Sequence[Extension] = ()
                       ) -> tuple[list[Extension], list[Statement]]:
-    """The schema's extensions the admin creates first, and the statements that expect
-    them; SchemaError for one that reaches outside the database."""
-    if not any(_CREATE_EXTENSION.fullmatch(st.text) for st in statements):
+    """The extensions the admin creates first (the schema's that the sandbox may not
+    create, and the target's ``installed`` ones), and the statements that expect them;
+    SchemaError for one of the schema's that reaches outside the database."""
+    if not installed and not any(_CREATE_EXTENSION.fullmatch(st.text) for st in statements):
         return [], list(statements)
     with connect(admin_url) as admin:
-        first, out, outside = extensions_first(admin, statements)
+        first, out, outside = extensions_first(admin, statements, installed)
     if outside:
         i, name = outside[0]
         span = statements[i].span
@@ -576,10 +635,12 @@ def schema_extensions(admin_url: str, statements: Sequence[Statement]
 
 def desired_model(statements: Sequence[Statement], admin_url: str,
                   schemas: Sequence[str] | None = None,
-                  timeout: float = DEFAULT_TIMEOUT) -> Model:
+                  timeout: float = DEFAULT_TIMEOUT,
+                  installed: Sequence[Extension] = ()) -> Model:
     """Apply ``statements`` (vetted: see sources/vet.py) to a fresh scratch database on
-    ``admin_url``'s server, in the sandbox, and read the result back."""
-    extensions, statements = schema_extensions(admin_url, statements)
+    ``admin_url``'s server, in the sandbox (with the target's ``installed`` extensions
+    created first), and read the result back."""
+    extensions, statements = schema_extensions(admin_url, statements, installed)
     with scratch_connection(admin_url, timeout, extensions) as conn:
         try:
             apply_script(conn, statements, timeout)

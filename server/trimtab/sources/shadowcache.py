@@ -231,17 +231,24 @@ def drop(admin_url: str, kinds_keys: Sequence[tuple[str, str]]) -> list[str]:
 
 def desired_model(statements: Sequence[Statement], admin_url: str,
                   schemas: Sequence[str] | None, key: str,
-                  full: Callable[[], Model], timeout: float = DEFAULT_TIMEOUT) -> Model:
+                  full: Callable[[], Model], timeout: float = DEFAULT_TIMEOUT,
+                  installed: Sequence[Extension] = ()) -> Model:
     """The canonical model of ``statements`` (vetted: see sources/vet.py) from the cached
-    shadow database ``key`` on ``admin_url``'s server, built in the sandbox. ``full`` is
-    the uncached way: it runs when the statements do not apply (it says where they fail),
-    and its errors are the caller's."""
+    shadow database ``key`` on ``admin_url``'s server, built in the sandbox, with the
+    target's ``installed`` extensions created first. ``full`` is the uncached way: it runs
+    when the statements do not apply (it says where they fail), and its errors are the
+    caller's."""
     name = database_name("shadow", key)
-    extensions, statements = schema_extensions(admin_url, statements)
+    extensions, statements = schema_extensions(admin_url, statements, installed)
+    # The admin creates extensions only before the sandbox has run anything there: another
+    # set (the target gained or lost one, or another version) means a rebuild.
+    made = [[e.name, e.schema, e.version] for e in extensions]
     with _locked(admin_url, name, timeout) as box:
         admin = box.admin
         state = _state(admin, name)
         old = state.get("statements") if state else None
+        if old is not None and state.get("extensions", []) != made:
+            old = None
         known = {e[0]: e for e in old} if old else {}
         entries = [_entry(st, known) for st in statements]
         if old is not None and [e[0] for e in old] == [e[0] for e in entries]:
@@ -255,7 +262,8 @@ def desired_model(statements: Sequence[Statement], admin_url: str,
                     watchdog(conn, watchdog_seconds(timeout, len(statements))):
                 reread = _swap(conn, old, entries, statements)
                 if reread is not None:
-                    token = _record(conn, name, {"statements": entries})
+                    token = _record(conn, name, {"statements": entries,
+                                                 "extensions": made})
                     conn.commit()
                     before = _saved_model(admin_url, name, state, schemas)
                     if before is None:
@@ -270,7 +278,8 @@ def desired_model(statements: Sequence[Statement], admin_url: str,
             try:
                 with one_build_at_a_time(admin):
                     apply_script(conn, statements, timeout)
-                    token = _record(conn, name, {"statements": entries})
+                    token = _record(conn, name, {"statements": entries,
+                                                 "extensions": made})
                     conn.commit()
             except psycopg.Error:
                 conn.rollback()
