@@ -1164,12 +1164,15 @@ def reset(cfg: Config, *, migrations: bool = False, force: bool = False) -> Rese
     seed = _read_seed(cfg.seed_path) if cfg.seed_path is not None else None
     managed = cfg.managed_schemas
     if managed is None:  # what the source to rebuild from declares, and nothing else
+        installed = _target_extensions(target)  # kept by the reset: the rebuild uses them
         if migrations:
             model = replay(read_folder(cfg.migrations_dir), _scratch_target(cfg).url, None,
-                           cache_key=_replay_cache(cfg, "replay"), timeout=cfg.shadow_timeout)
+                           cache_key=_replay_cache(cfg, "replay"), timeout=cfg.shadow_timeout,
+                           installed=installed)
         else:
             source = read_source(cfg)
-            model = desired_model(cfg, target, source.statements, source)
+            model = desired_and_notes(cfg, target, source.statements, source,
+                                      installed=installed)[0]
         managed = scope(cfg, model)
     with shadow.connect(target.url, autocommit=False) as conn:
         current = _live(conn, cfg, managed)
