@@ -5,6 +5,8 @@
 #                                        TRIMTAB_TEST_DSN=... per version (default: 13 14 16 17)
 #   tests/pg_lanes.sh dsn   [MAJOR...]   print the DSNs of running lanes
 #   tests/pg_lanes.sh stop  [MAJOR...]   stop the lanes (data folders stay, start reuses them)
+#   tests/pg_lanes.sh deselect MAJOR     pytest arguments that leave out the tests whose own SQL
+#                                        is newer than MAJOR (listed in tests/pg_lanes.needs)
 #
 # Then, e.g.:  TRIMTAB_TEST_DSN=$(tests/pg_lanes.sh dsn 13 | cut -d= -f2-) .venv/bin/pytest ...
 #
@@ -14,6 +16,7 @@
 # Debian's postgresql-common; `useradd` makes it otherwise). Servers listen on a Unix socket
 # in their own /tmp folder only: no TCP port to clash with anyone.
 #
+# Port-free by design, so a CI run and a developer's lanes only clash through TRIMTAB_PG_LANES.
 # Environment: TRIMTAB_PG_CACHE (where the builds go; default ~/.cache/trimtab-pg, or
 # /var/cache/trimtab-pg as root because the postgres user cannot enter /root),
 # TRIMTAB_PG_LANES (parent of the data folders, default /tmp).
@@ -96,6 +99,12 @@ stop_lane() {
 
 cmd=${1:-}
 [ $# -gt 0 ] && shift
+if [ "$cmd" = deselect ]; then
+    [ $# = 1 ] || die "usage: tests/pg_lanes.sh deselect MAJOR"
+    sed 's/#.*//' "$(dirname "${BASH_SOURCE[0]}")/pg_lanes.needs" \
+        | awk -v major="$1" 'NF == 2 && $1 > major { print "--deselect"; print $2 }'
+    exit
+fi
 majors=("$@")
 [ ${#majors[@]} -gt 0 ] || majors=(13 14 16 17)
 for major in "${majors[@]}"; do
