@@ -197,6 +197,9 @@ WHERE c.relkind IN ('r', 'p') AND (n.nspname::text, c.relname::text) IN (
                              pg_catalog.unnest(%(tables)s::text[])))
 """
 
+# attcompression arrived in PostgreSQL 14; before it every column used pglz.
+_COMPRESSION = "CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END"
+
 # Columns of tables, views and composite types, in one pass over pg_attribute.
 SQL_COLUMNS = f"""
 SELECT a.attrelid, a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod),
@@ -208,7 +211,7 @@ SELECT a.attrelid, a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypm
        CASE WHEN a.attstorage <> t.typstorage THEN CASE a.attstorage
          WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL' WHEN 'm' THEN 'MAIN'
          WHEN 'x' THEN 'EXTENDED' END END,
-       CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END,
+       {_COMPRESSION},
        CASE WHEN a.attstattarget >= 0 THEN a.attstattarget::int END,
        d.description,
        CASE WHEN t.typcategory = 'A' AND t.typelem <> 0 THEN t.typelem ELSE t.oid END,
@@ -598,7 +601,9 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
 
     # -- columns (tables, views, composite types), grouped by relation -----------------------
     columns: dict[int, list[tuple[Any, ...]]] = {}
-    for row in q(SQL_COLUMNS, p):
+    sql_columns = (SQL_COLUMNS if version >= 140000
+                   else SQL_COLUMNS.replace(_COMPRESSION, "NULL::text"))
+    for row in q(sql_columns, p):
         columns.setdefault(row[0], []).append(row)
     for rows in columns.values():
         rows.sort(key=lambda r: r[14])
