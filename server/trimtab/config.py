@@ -46,7 +46,10 @@ _KEYS: dict[str, tuple[type, str]] = {
     "database_url_env": (str, "the name of an environment variable"),
     "shadow_cache": (bool, "true or false"),
     "shadow_timeout": ((int, float), "a number of seconds above 0"),  # type: ignore[dict-item]
+    "postgres": ((str, int), "a PostgreSQL major version from 13 to 18, such as \"15\""),  # type: ignore[dict-item]
 }
+
+POSTGRES_VERSIONS = range(13, 19)
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,9 @@ class Config:
     # Seconds one statement of the schema file (or a replayed migration) may run in the
     # sandboxed shadow.
     shadow_timeout: float = 30.0
+    # The PostgreSQL major version the migrations will run on (``postgres = "15"``);
+    # None: the target's own version.
+    postgres: int | None = None
 
     @property
     def drizzle(self) -> bool:
@@ -182,6 +188,8 @@ def _validate(settings: dict[str, Any], text: str, table: str, path: Path) -> No
             ok = bool(value.strip())
         elif ok and key == "shadow_timeout":
             ok = not isinstance(value, bool) and value > 0
+        if ok and key == "postgres":
+            ok = _postgres_major(value) is not None
         if not ok:
             hint = f"{key} must be {description}."
             if key == "schemas":
@@ -190,6 +198,16 @@ def _validate(settings: dict[str, Any], text: str, table: str, path: Path) -> No
             raise ConfigError(
                 f"invalid value for {key!r}: {value!r}", file=str(path), line=line, hint=hint
             )
+
+
+def _postgres_major(value: object) -> int | None:
+    """13 from "13", 13 or "13.4"; None for anything that is not a supported major."""
+    if isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    m = re.fullmatch(r"(\d+)(?:\.\d+)?", text)
+    major = int(m.group(1)) if m else None
+    return major if major in POSTGRES_VERSIONS else None
 
 
 # --- .env files ----------------------------------------------------------------------------------
@@ -366,6 +384,7 @@ def load_config(
         drizzle_config=root / DRIZZLE_CONFIG if drizzle else None,
         drizzle_history=drizzle.get("history"),
         shadow_timeout=float(settings.get("shadow_timeout", 30.0)),
+        postgres=_postgres_major(settings["postgres"]) if "postgres" in settings else None,
     )
 
 

@@ -52,6 +52,8 @@ from trimtab.plan.hazards import (
 )
 from trimtab.plan.idempotent import idempotent_script
 from trimtab.plan.renames import Rename, candidates, resolve_hints
+from trimtab.plan.versions import Lack, major
+from trimtab.plan.versions import mark as mark_versions
 from trimtab.sources import shadow, shadowcache, vet
 from trimtab.sources.hints import Hint, UsingHint, find_hints, find_using_hints, hint_edit
 
@@ -686,6 +688,7 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
         started = time.perf_counter()
         if not dry_run and (plan := _create_in_place(conn, cfg, current, source)):
             conn.commit()  # an empty database: nothing to measure, ask or refuse
+            plan = mark_versions(plan, cfg.postgres or major(current.server_version))[0]
             return PushResult(plan, target, True, time.perf_counter() - started,
                               source.warnings)
         desired, where = desired_and_notes(cfg, target, source.statements, source,
@@ -693,8 +696,11 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
         managed, desired, outside = _scoped(cfg, desired)
         if cfg.managed_schemas is None:
             current = _live(conn, cfg, managed, full=current)
-        plan, notes, undecided = plan_changes(current, desired, source, decide=renames,
-                                              force=force, ask=not dry_run)
+        # Planned for where it runs: the `postgres` setting, else this server.
+        runs_on = cfg.postgres or major(current.server_version)
+        plan, notes, undecided = plan_changes(*_at_version(runs_on, current, desired), source,
+                                              decide=renames, force=force, ask=not dry_run)
+        plan, lacking = mark_versions(plan, runs_on)
         plan = measure(conn, plan, timeout=measure_timeout, user_sql=not dry_run)
         if _declares_nothing(desired):
             plan = declares_nothing(plan, _source_name(cfg))
@@ -703,6 +709,9 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
             conn.rollback()
             return PushResult(plan, target, False, notes=notes, candidates=undecided)
         _refuse_failing(plan, "the database")
+        _refuse_lacking(lacking, major(current.server_version), source, "the database",
+                        "nothing was applied", "--force does not apply here: the server would "
+                        "reject these statements. Change the schema file.")
         if plan.data_loss and not force and not (consent and consent(plan)):
             conn.rollback()
             raise ConsentRequired(
@@ -945,10 +954,17 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
     # mentions is dropped by the next migration, as it was created by one.
     managed, desired, outside = _scoped(cfg, desired, current)
     current = within(current, managed)
-    plan, notes, _ = plan_changes(current, desired, source, decide=renames, force=force)
+    runs_on, said = _generate_version(cfg, desired)
+    plan, notes, _ = plan_changes(*_at_version(runs_on, current, desired), source,
+                                  decide=renames, force=force)
     notes += where + outside + tuple(left_out(folder))
     if not plan:
         return GenerateResult(plan, None, notes)
+    plan, lacking = mark_versions(plan, runs_on)
+    if not force:
+        _refuse_lacking(lacking, runs_on, source, said, "nothing was written",
+                        "Change the schema file, set `postgres` to the version the migrations "
+                        "run on, or pass --force to write it anyway.")
     plan, where = _measure_on_target(cfg, plan, measure_timeout)
     if where is None:
         notes += ("hazards not measured: the database could not be reached",)
@@ -966,6 +982,62 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
     name = name or migration_name(plan, first=not folder.migrations)
     migration = write_migration(cfg.migrations_dir, name, plan.statements, snapshot)
     return GenerateResult(plan, migration, notes)
+
+
+def _at_version(version: int, *models: Model) -> tuple[Model, ...]:
+    """The models as seen from PostgreSQL ``version`` (a major), so that the planner picks
+    the statements that version has (no SET EXPRESSION before 17, for one)."""
+    return tuple(replace(m, server_version=version * 10000) for m in models)
+
+
+def _generate_version(cfg: Config, desired: Model) -> tuple[int, str]:
+    """The major version the migration will run on, and where that was learned: the
+    `postgres` setting, else the configured database when it can be reached, else the
+    server that built the schema."""
+    if cfg.postgres:
+        return cfg.postgres, f'postgres = "{cfg.postgres}" in {_config_name(cfg)}'
+    try:
+        target = resolve_target(cfg)
+        with shadow.connect(target.url) as conn:
+            return major(conn.info.server_version), target.label
+    except DatabaseError:
+        return major(desired.server_version or 180000), "the shadow database"
+
+
+def _config_name(cfg: Config) -> str:
+    return cfg.config_file.name if cfg.config_file else "trimtab.toml"
+
+
+def _refuse_lacking(lacking: list[Lack], version: int, source: Source, said: str,
+                    outcome: str, hint: str) -> None:
+    """Statements PostgreSQL ``version`` cannot run: refused, each named with the line of
+    the schema file that asks for it."""
+    lacking = [lack for lack in lacking if lack.since > version]
+    if not lacking:
+        return
+    spans = source.spans
+    lines = [f"{outcome}: PostgreSQL {version} (from {said}) cannot run "
+             f"{len(lacking)} statement{'s' if len(lacking) != 1 else ''}"]
+    first = None
+    for lack in lacking:
+        span = _span_of(lack.step.change, spans)
+        first = first or span
+        at = f"{span.file}:{span.line}: " if span else ""
+        lines.append(f"  - {at}{lack.message}")
+        if lack.fix:
+            lines.append(f"      fix: {lack.fix}")
+    raise PlanError("\n".join(lines) + "\n", file=first.file if first else None,
+                    line=first.line if first else None,
+                    obj=".".join(lacking[0].step.change.target[1:]),
+                    hint=hint)
+
+
+def _span_of(ch: Change, spans: Mapping[tuple[str, ...], Span]) -> Span | None:
+    """Where the schema file declares the change's object, or its table."""
+    keys = [ch.target]
+    if ch.target[0] in ("column", "constraint", "trigger", "policy") and len(ch.target) > 2:
+        keys.append(("table", *ch.target[1:3]))
+    return next((spans[k] for k in keys if k in spans), None)
 
 
 def _measure_on_target(cfg: Config, plan: Plan, timeout: float) -> tuple[Plan, str | None]:

@@ -1,0 +1,132 @@
+"""The PostgreSQL version a plan is meant for: what it lacks is found, said, and refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.test_cli_push import run, write
+from trimtab.config import load_config
+from trimtab.errors import ConfigError
+from trimtab.model import Column, Constraint, Index, Model, Schema, Table
+from trimtab.plan import build_plan
+from trimtab.plan.versions import CODE, lacks, mark
+
+
+def _model(*tables: Table, version: int = 180000) -> Model:
+    return Model(schemas={("schema", "public"): Schema("public")},
+                 tables={t.key: t for t in tables}, server_version=version)
+
+
+UNIQUE_NND = Constraint("t_email_key", "u", "UNIQUE NULLS NOT DISTINCT (email)", ("email",))
+T = Table("public", "t", (Column("id", "integer", not_null=True), Column("email", "text")))
+
+
+def test_nulls_not_distinct_is_found_before_15_only() -> None:
+    plan = build_plan(_model(T), _model(Table("public", "t", T.columns, (UNIQUE_NND,))))
+    found = lacks(plan, 14)
+    assert [(f.feature, f.since, f.version) for f in found] == [("NULLS NOT DISTINCT", 15, 14)]
+    assert "PostgreSQL 14 lacks NULLS NOT DISTINCT" in found[0].message
+    assert "public.t.t_email_key" in found[0].message
+    assert lacks(plan, 15) == [] and lacks(plan, 180000) == []
+
+
+def test_a_unique_index_with_nulls_not_distinct() -> None:
+    idx = Index("t_email", "CREATE UNIQUE INDEX t_email ON public.t USING btree (email) "
+                "NULLS NOT DISTINCT", unique=True, columns=("email",))
+    plan = build_plan(_model(T), _model(Table("public", "t", T.columns, indexes=(idx,))))
+    assert [f.feature for f in lacks(plan, 13)] == ["NULLS NOT DISTINCT"]
+
+
+def test_virtual_generated_columns_need_18() -> None:
+    virtual = Column("twice", "integer", generated="id * 2", generated_virtual=True)
+    stored = Column("thrice", "integer", generated="id * 3")
+    plan = build_plan(_model(), _model(Table("public", "t", (*T.columns, virtual, stored))))
+    found = lacks(plan, 17)
+    assert [(f.feature, f.since) for f in found] == [("VIRTUAL generated columns", 18)]
+    assert found[0].fix and "STORED" in found[0].fix
+    assert lacks(plan, 18) == []
+
+
+def test_a_column_added_with_compression_needs_14() -> None:
+    lz4 = Column("body", "text", compression="lz4")
+    plan = build_plan(_model(T), _model(Table("public", "t", (*T.columns, lz4))))
+    assert [f.feature for f in lacks(plan, 13)] == ["SET COMPRESSION"]
+    assert lacks(plan, 14) == []
+
+
+def test_not_null_is_never_written_with_a_constraint_name() -> None:
+    # PostgreSQL 18 names NOT NULL constraints; the plan writes the form every version runs.
+    plan = build_plan(_model(), _model(T))
+    assert "NOT NULL" in plan.sql() and "CONSTRAINT" not in plan.sql()
+    assert lacks(plan, 13) == []
+
+
+def test_a_changed_generation_expression_is_planned_for_the_version() -> None:
+    # SET EXPRESSION is 17+: planned for 16, the column is dropped and added instead.
+    before = Table("public", "t", (*T.columns, Column("g", "integer", generated="id * 2")))
+    after = Table("public", "t", (*T.columns, Column("g", "integer", generated="id * 3")))
+    for_18 = build_plan(_model(before), _model(after))
+    assert "SET EXPRESSION" in for_18.sql()
+    assert [f.feature for f in lacks(for_18, 16)] == ["ALTER COLUMN ... SET EXPRESSION"]
+    for_16 = build_plan(_model(before, version=160000), _model(after, version=160000))
+    assert "SET EXPRESSION" not in for_16.sql()
+    assert lacks(for_16, 16) == []
+
+
+def test_mark_adds_one_hazard_per_lack() -> None:
+    plan = build_plan(_model(T), _model(Table("public", "t", T.columns, (UNIQUE_NND,))))
+    marked, found = mark(plan, 130000)
+    assert len(found) == 1
+    assert [h.code for h in marked.hazards] == [CODE]
+    assert marked.hazards[0].severity == "warning"
+    assert mark(plan, 15)[0] is plan
+
+
+@pytest.mark.parametrize("value", ['"15"', "15", '"13"', "18"])
+def test_postgres_setting(tmp_path: Path, value: str) -> None:
+    (tmp_path / "trimtab.toml").write_text(f'schema = "s.sql"\npostgres = {value}\n')
+    assert load_config(tmp_path).postgres == int(value.strip('"'))
+
+
+@pytest.mark.parametrize("value", ['"12"', "19", '"fifteen"', "true", '""'])
+def test_a_bad_postgres_setting_names_its_line(tmp_path: Path, value: str) -> None:
+    (tmp_path / "trimtab.toml").write_text(f'schema = "s.sql"\npostgres = {value}\n')
+    with pytest.raises(ConfigError) as e:
+        load_config(tmp_path)
+    assert e.value.line == 2
+    assert "postgres must be a PostgreSQL major version from 13 to 18" in str(e.value)
+
+
+def test_generate_for_14_refuses_nulls_not_distinct(project: Path, db_url: str) -> None:
+    (project / "trimtab.toml").write_text('schema = "schema.sql"\npostgres = "14"\n')
+    write(project, "CREATE TABLE t (id int PRIMARY KEY);\n\n"
+                   "CREATE TABLE u (\n  email text,\n  UNIQUE NULLS NOT DISTINCT (email)\n);\n")
+    refused = run(project, "generate", "--url", db_url)
+    assert refused.returncode == 1
+    assert "PostgreSQL 14" in refused.stderr
+    assert 'postgres = "14" in trimtab.toml' in refused.stderr
+    assert "NULLS NOT DISTINCT" in refused.stderr
+    assert "schema.sql:5" in refused.stderr  # the constraint's line
+    assert "u_email_key" in refused.stderr
+    assert not (project / "migrations").exists() or not list(
+        (project / "migrations").glob("*.sql"))
+    forced = run(project, "generate", "--url", db_url, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "PostgreSQL 14 lacks NULLS NOT DISTINCT" in forced.stdout
+    (project / "trimtab.toml").write_text('schema = "schema.sql"\npostgres = "15"\n')
+    write(project, "CREATE TABLE t (id int PRIMARY KEY, n int);\n\n"
+                   "CREATE TABLE u (\n  email text,\n  UNIQUE NULLS NOT DISTINCT (email)\n);\n")
+    fine = run(project, "generate", "--url", db_url)
+    assert fine.returncode == 0, fine.stderr
+    assert "lacks" not in fine.stdout
+
+
+def test_push_says_what_the_configured_version_lacks(project: Path, db_url: str) -> None:
+    # The target (18) runs it; the migrations' version (14) would not: said, not refused.
+    (project / "trimtab.toml").write_text('schema = "schema.sql"\npostgres = "14"\n')
+    write(project, "CREATE TABLE u (email text UNIQUE NULLS NOT DISTINCT);\n")
+    r = run(project, "push", "--url", db_url)
+    assert r.returncode == 0, r.stderr
+    assert "PostgreSQL 14 lacks NULLS NOT DISTINCT" in r.stdout
