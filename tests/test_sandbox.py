@@ -522,3 +522,43 @@ def test_an_extension_created_for_the_sandbox_keeps_its_own_comment(
     assert run(project, "push", "--url", db_url).returncode == 0
     again = run(project, "push", "--url", db_url, "--dry-run")
     assert (again.returncode, again.stdout) == (0, ""), again.stderr
+
+
+def test_two_runs_creating_the_sandbox_role_at_once_both_go_on(admin_url: str,
+                                                                pg_server: PgServer) -> None:
+    # The second CREATE ROLE waits on the first's unique index entry and then fails with a
+    # unique violation, not "already exists": both runs must carry on.
+    if not pg_server.embedded:
+        pytest.skip("renames the server's sandbox role: needs the suite's own server")
+    import threading
+
+    from trimtab.sources.shadow import _ensure_role
+
+    _one(admin_url, f"ALTER ROLE {SANDBOX_ROLE} RENAME TO {SANDBOX_ROLE}_aside")
+    try:
+        with psycopg.connect(admin_url) as first, psycopg.connect(admin_url,
+                                                                   autocommit=True) as second:
+            first.execute(f"CREATE ROLE {SANDBOX_ROLE} LOGIN")  # not committed yet
+            failed: list[BaseException] = []
+
+            def other_run() -> None:
+                try:
+                    _ensure_role(second, 30)
+                except BaseException as e:  # noqa: BLE001
+                    failed.append(e)
+
+            thread = threading.Thread(target=other_run)
+            thread.start()
+            pid = second.info.backend_pid
+            with psycopg.connect(admin_url, autocommit=True) as watch:
+                for _ in range(300):  # until the other run waits on the first's row
+                    if watch.execute("SELECT wait_event_type FROM pg_stat_activity WHERE "
+                                     "pid = %s", (pid,)).fetchone() == ("Lock",):
+                        break
+                    watch.execute("SELECT pg_sleep(0.05)")
+            first.commit()
+            thread.join(30)
+            assert not thread.is_alive() and failed == []
+    finally:
+        _one(admin_url, f"DROP ROLE IF EXISTS {SANDBOX_ROLE}")
+        _one(admin_url, f"ALTER ROLE {SANDBOX_ROLE}_aside RENAME TO {SANDBOX_ROLE}")

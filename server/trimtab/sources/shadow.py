@@ -127,8 +127,8 @@ def _ensure_role(admin: psycopg.Connection, timeout: float) -> None:
                     "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
                     "NOBYPASSRLS INHERIT CONNECTION LIMIT 64").format(
                         sql.Identifier(SANDBOX_ROLE)))
-            except psycopg.errors.DuplicateObject:
-                pass  # another trimtab made it meanwhile
+            except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+                pass  # another trimtab made it meanwhile (UniqueViolation: at the same moment)
             else:
                 for name, value in _timeouts(timeout, version).items():
                     admin.execute(sql.SQL("ALTER ROLE {} SET {} = {}").format(
