@@ -293,11 +293,13 @@ def plan_live(cfg: Config, source: Source, *, measure_timeout: float = 1.0) -> L
     """What ``push`` would do now, measured, without doing it: read-only, and a candidate
     rename is planned as drop + create (and listed) instead of stopping."""
     target = resolve_target(cfg)
-    desired, where = desired_and_notes(cfg, target, source.statements, source,
-                                       installed=_target_extensions(target))
-    managed, desired, outside = _scoped(cfg, desired)
+    # One connection to the target for its extensions, its model and the counts: this runs
+    # after every pause in typing.
     with shadow.connect(target.url) as conn:
         conn.execute("SET default_transaction_read_only = on")
+        desired, where = desired_and_notes(cfg, target, source.statements, source,
+                                           installed=shadow.installed_extensions(conn))
+        managed, desired, outside = _scoped(cfg, desired)
         live = _live(conn, cfg, managed)
         plan, notes, undecided = plan_changes(live, desired, source, ask=False)
         plan = measure(conn, plan, timeout=measure_timeout, budget=5.0)
