@@ -67,6 +67,17 @@ def blocked_backend(sql, needle: str, proc: subprocess.Popen[str],
     raise AssertionError(f"no trimtab migrate backend waited on a lock running {needle!r}")
 
 
+@contextmanager
+def migrate_waiting_at(project: Path, db_url: str, sql, needle: str
+                       ) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """``trimtab migrate`` started while the test holds the gate, once it waits there in
+    the statement that contains ``needle``: (its process, its backend's pid). The gate
+    opens when the block ends."""
+    with holding(db_url, GATE):
+        proc = start_migrate(project, db_url)
+        yield proc, blocked_backend(sql, needle, proc)
+
+
 def kill_9(proc: subprocess.Popen[str]) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
@@ -98,9 +109,7 @@ def test_a_killed_statement_that_committed_is_not_run_again(project, db_url, sql
             "INSERT INTO t VALUES (3)", transactional=False)
     apply_first(db_url, folder)
 
-    with holding(db_url, GATE):
-        proc = start_migrate(project, db_url)
-        blocked_backend(sql, "SELECT 2 FROM gate", proc)
+    with migrate_waiting_at(project, db_url, sql, "SELECT 2 FROM gate") as (proc, _):
         kill_9(proc)
     # Released: whatever the killed run's backend still does, it does now. The rerun waits
     # for that backend (it holds the runner's lock) and must neither lose nor repeat a row.
@@ -185,9 +194,7 @@ def test_a_killed_statement_of_unknown_outcome_is_refused_until_resolved(
             "INSERT INTO t VALUES (3)", transactional=False)
     apply_first(db_url, folder)
 
-    with holding(db_url, GATE):
-        proc = start_migrate(project, db_url)
-        blocked_backend(sql, "SELECT 2 FROM gate", proc)
+    with migrate_waiting_at(project, db_url, sql, "SELECT 2 FROM gate") as (proc, _):
         kill_9(proc)
 
     refused = run(project, "migrate", "--url", db_url)
@@ -215,9 +222,7 @@ def test_resume_after_the_previous_statement_runs_it_again(project, db_url, sql)
         transactional=False)
     apply_first(db_url, folder)
     # Cut off before the statement could take effect: its backend dies with the process.
-    with holding(db_url, GATE):
-        proc = start_migrate(project, db_url)
-        pid = blocked_backend(sql, "SELECT 1 FROM gate", proc)
+    with migrate_waiting_at(project, db_url, sql, "SELECT 1 FROM gate") as (proc, pid):
         kill_9(proc)
         assert sql("SELECT pg_terminate_backend(%s)", (pid,)) == [(True,)]
     assert run(project, "migrate", "--url", db_url).returncode == 1
@@ -247,9 +252,7 @@ def test_ctrl_c_says_exactly_what_was_applied(project, db_url, sql):
     later = add(folder, "later", "INSERT INTO t VALUES (12)")
     names = [m.name for m in read_folder(folder).migrations]
 
-    with holding(db_url, GATE):
-        proc = start_migrate(project, db_url)
-        blocked_backend(sql, "SELECT 11 FROM gate", proc)
+    with migrate_waiting_at(project, db_url, sql, "SELECT 11 FROM gate") as (proc, _):
         proc.send_signal(signal.SIGINT)
         out, errout = proc.communicate(timeout=30)
     assert proc.returncode == 130, out + errout
@@ -268,9 +271,7 @@ def test_ctrl_c_in_a_migration_without_a_transaction_says_which_statements_ran(
     m = add(folder, "steps", "INSERT INTO t VALUES (1)", "INSERT INTO t SELECT 2 FROM gate",
             "INSERT INTO t VALUES (3)", transactional=False)
     apply_first(db_url, folder)
-    with holding(db_url, GATE):
-        proc = start_migrate(project, db_url)
-        blocked_backend(sql, "SELECT 2 FROM gate", proc)
+    with migrate_waiting_at(project, db_url, sql, "SELECT 2 FROM gate") as (proc, _):
         proc.send_signal(signal.SIGINT)
         out, errout = proc.communicate(timeout=30)
     assert proc.returncode == 130, out + errout
@@ -376,11 +377,9 @@ def test_a_statement_running_now_is_not_reported_as_in_doubt(project, db_url, sq
     add(folder, "backfill", "DO $$ BEGIN INSERT INTO t SELECT 1 FROM gate; END $$",
         transactional=False)
     apply_first(db_url, folder)
-    with holding(db_url, GATE):
-        proc = start_migrate(project, db_url)
-        blocked_backend(sql, "SELECT 1 FROM gate", proc)
-        with psycopg.connect(db_url, autocommit=True) as conn:
-            assert pending(conn, read_folder(folder))[1] == []  # it runs: not cut off
+    with migrate_waiting_at(project, db_url, sql, "SELECT 1 FROM gate") as (proc, _), \
+            psycopg.connect(db_url, autocommit=True) as conn:
+        assert pending(conn, read_folder(folder))[1] == []  # it runs: not cut off
     out, errout = proc.communicate(timeout=60)
     assert proc.returncode == 0, out + errout
     assert sql("SELECT id FROM t") == [(1,)]
