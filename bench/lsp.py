@@ -44,6 +44,26 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[k]
 
 
+async def open_session(client: LanguageClient, exe: Path, root: Path) -> int | None:
+    """Start ``trimtab lsp`` for ``client`` (its own handlers registered already) on the
+    project ``root``, answering the questions a bench never answers; the server's pid."""
+    @client.feature(t.WINDOW_SHOW_MESSAGE_REQUEST)
+    def ask(params: t.ShowMessageRequestParams) -> None:
+        return None
+
+    @client.feature(t.CLIENT_REGISTER_CAPABILITY)
+    def register(params: t.RegistrationParams) -> None:
+        return None
+
+    await client.start_io(str(exe), "lsp", "--stdio")
+    pid = getattr(getattr(client, "_server", None), "pid", None)
+    await client.initialize_async(t.InitializeParams(
+        capabilities=t.ClientCapabilities(), root_uri=from_fs_path(str(root)),
+        workspace_folders=[t.WorkspaceFolder(uri=from_fs_path(str(root)) or "", name="b")]))
+    client.initialized(t.InitializedParams())
+    return pid
+
+
 async def _measure(exe: Path, root: Path, schema: str, edits: int) -> dict[str, object]:
     client = LanguageClient("trimtab-bench", "1")
     published: dict[int, float] = {}
@@ -64,21 +84,8 @@ async def _measure(exe: Path, root: Path, schema: str, edits: int) -> dict[str, 
                 exact_done[v] = time.perf_counter()
         changed.set()
 
-    @client.feature(t.WINDOW_SHOW_MESSAGE_REQUEST)
-    def ask(params: t.ShowMessageRequestParams) -> None:
-        return None
-
-    @client.feature(t.CLIENT_REGISTER_CAPABILITY)
-    def register(params: t.RegistrationParams) -> None:
-        return None
-
-    await client.start_io(str(exe), "lsp", "--stdio")
-    server_pid = getattr(getattr(client, "_server", None), "pid", None)
+    server_pid = await open_session(client, exe, root)
     uri = from_fs_path(str(root / "schema.sql")) or ""
-    await client.initialize_async(t.InitializeParams(
-        capabilities=t.ClientCapabilities(), root_uri=from_fs_path(str(root)),
-        workspace_folders=[t.WorkspaceFolder(uri=from_fs_path(str(root)) or "", name="b")]))
-    client.initialized(t.InitializedParams())
 
     async def wait(check: dict[int, float], version: int, timeout: float = 600) -> float:
         deadline = time.perf_counter() + timeout

@@ -36,6 +36,7 @@ from pygls.uris import from_fs_path
 
 from bench.common import Server, find_psql, open_server, trimtab_path
 from bench.generate import generate_sql
+from bench.lsp import open_session
 
 NAME_LENGTH = 30  # characters typed into a column name before it is deleted again
 BIG_TABLE = "soak_wide"
@@ -88,23 +89,10 @@ async def _soak(exe: Path, root: Path, schema: str, edits: int, pause_every: int
                 exact_done.add(v)
         changed.set()
 
-    @client.feature(t.WINDOW_SHOW_MESSAGE_REQUEST)
-    def ask(params: t.ShowMessageRequestParams) -> None:
-        return None
-
-    @client.feature(t.CLIENT_REGISTER_CAPABILITY)
-    def register(params: t.RegistrationParams) -> None:
-        return None
-
-    await client.start_io(str(exe), "lsp", "--stdio")
-    pid = getattr(getattr(client, "_server", None), "pid", None)
+    pid = await open_session(client, exe, root)
     if pid is None:
         raise RuntimeError("the server's process id is unknown")
     uri = from_fs_path(str(root / "schema.sql")) or ""
-    await client.initialize_async(t.InitializeParams(
-        capabilities=t.ClientCapabilities(), root_uri=from_fs_path(str(root)),
-        workspace_folders=[t.WorkspaceFolder(uri=from_fs_path(str(root)) or "", name="b")]))
-    client.initialized(t.InitializedParams())
 
     async def wait(seen: set[int], version: int) -> None:
         deadline = time.perf_counter() + timeout
