@@ -31,6 +31,7 @@ from trimtab.errors import (
 from trimtab.files import write_file
 from trimtab.migrations import runner, tracking
 from trimtab.migrations.folder import (
+    Folder,
     Migration,
     Problem,
     listing_problems,
@@ -298,7 +299,8 @@ def plan_live(cfg: Config, source: Source, *, measure_timeout: float = 1.0) -> L
     with shadow.connect(target.url) as conn:
         conn.execute("SET default_transaction_read_only = on")
         desired, where = desired_and_notes(cfg, target, source.statements, source,
-                                           installed=shadow.installed_extensions(conn))
+                                           installed=shadow.installed_extensions(conn),
+                                           stubs=_stubs(conn, cfg, source))
         managed, desired, outside = _scoped(cfg, desired)
         live = _live(conn, cfg, managed)
         plan, notes, undecided = plan_changes(live, desired, source, ask=False)
@@ -543,7 +545,8 @@ def desired_model(cfg: Config, target: Target, statements: list[Statement],
 
 def desired_and_notes(cfg: Config, target: Target, statements: list[Statement],
                       source: Source | None = None, *,
-                      installed: Sequence[shadow.Extension] = ()
+                      installed: Sequence[shadow.Extension] = (),
+                      stubs: Sequence[shadow.Stub] = ()
                       ) -> tuple[Model, tuple[str, ...]]:
     """The schema file's canonical model, from a sandboxed shadow database on the target's
     server (same version, same rendering), else on the configured or embedded shadow
@@ -551,10 +554,11 @@ def desired_and_notes(cfg: Config, target: Target, statements: list[Statement],
     Statements with no place in a schema definition are refused first (sources/vet.py).
     PostgreSQL's objection to a Drizzle schema's DDL is placed in the .ts file.
     ``installed``: the target's extensions, created in the shadow first (see
-    _managed_extensions for what of them the model keeps)."""
+    _managed_extensions for what of them the model keeps). ``stubs``: what the schema
+    refers to outside the managed schemas (see _stubs)."""
     try:
         model, notes = _desired_model(cfg, target, vet.for_schema(statements),  # type: ignore[arg-type]
-                                      installed)
+                                      installed, stubs)
         return _managed_extensions(model, statements, desired=True)[0], notes
     except SchemaError as e:
         origin = source.origin(e.file, e.line) if source is not None else None
@@ -565,13 +569,14 @@ def desired_and_notes(cfg: Config, target: Target, statements: list[Statement],
 
 
 def _desired_model(cfg: Config, target: Target, statements: list[Statement],
-                   installed: Sequence[shadow.Extension] = ()
-                   ) -> tuple[Model, tuple[str, ...]]:
+                   installed: Sequence[shadow.Extension] = (),
+                   stubs: Sequence[shadow.Stub] = ()) -> tuple[Model, tuple[str, ...]]:
     if cfg.shadow_database_url:
         return _shadow_model(cfg, statements, cfg.shadow_database_url, cfg.shadow_cache,
-                             installed), ()
+                             installed, stubs), ()
     try:
-        return _shadow_model(cfg, statements, target.url, cfg.shadow_cache, installed), ()
+        return _shadow_model(cfg, statements, target.url, cfg.shadow_cache, installed,
+                             stubs), ()
     except ShadowUnavailable as e:
         if target.embedded:
             raise
@@ -579,22 +584,51 @@ def _desired_model(cfg: Config, target: Target, statements: list[Statement],
     # No CREATEDB or no sandbox role on the target's server: the embedded server hosts the
     # shadow instead.
     model = _shadow_model(cfg, statements, embedded.start(cfg.root), cfg.shadow_cache,
-                          installed)
+                          installed, stubs)
     return model, (f"the shadow database was built on the embedded server, not the "
                    f"target's: {why}",)
 
 
 def _shadow_model(cfg: Config, statements: list[Statement], admin_url: str,
-                  cache: bool | None, installed: Sequence[shadow.Extension] = ()) -> Model:
+                  cache: bool | None, installed: Sequence[shadow.Extension] = (),
+                  stubs: Sequence[shadow.Stub] = ()) -> Model:
     def full() -> Model:
         return shadow.desired_model(statements, admin_url, cfg.managed_schemas,
-                                    cfg.shadow_timeout, installed)
+                                    cfg.shadow_timeout, installed, stubs)
 
     if cache is False:
         return full()
     return shadowcache.desired_model(statements, admin_url, cfg.managed_schemas,
                                      _cache_key(cfg, "schema"), full, cfg.shadow_timeout,
-                                     installed)
+                                     installed, stubs)
+
+
+def _stubs(conn: psycopg.Connection | None, cfg: Config, source: Source,
+           folder: Folder | None = None) -> list[shadow.Stub]:
+    """What the source (and the migrations, for their replay) refers to in schemas it
+    does not manage, as ``conn``'s database has it (shadow.read_stubs); a missing table
+    is said at the source's line (a Drizzle schema's .ts file)."""
+    more = [st for m in folder.migrations for ms in m.statements
+            for st in split_statements(ms.text, str(m.path))] if folder else []
+    try:
+        return shadow.read_stubs(conn, source.statements, cfg.managed_schemas, more=more)
+    except SchemaError as e:
+        origin = source.origin(e.file, e.line)
+        if origin is None:
+            raise
+        raise SchemaError(e.message, file=origin.file, line=origin.line,
+                          column=origin.column, obj=e.obj, hint=e.hint) from None
+
+
+def _target_stubs(cfg: Config, source: Source, folder: Folder | None = None
+                  ) -> list[shadow.Stub]:
+    """``_stubs`` read from the configured database; with none reachable, a reference
+    outside the managed schemas is an error that says so."""
+    try:
+        with shadow.connect(resolve_target(cfg).url) as conn:
+            return _stubs(conn, cfg, source, folder)
+    except (ConfigError, DatabaseError):
+        return _stubs(None, cfg, source, folder)
 
 
 # -- extensions -------------------------------------------------------------------------------
@@ -694,7 +728,8 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
             return PushResult(plan, target, True, time.perf_counter() - started,
                               source.warnings)
         desired, where = desired_and_notes(cfg, target, source.statements, source,
-                                           installed=shadow.installed_extensions(conn))
+                                           installed=shadow.installed_extensions(conn),
+                                           stubs=_stubs(conn, cfg, source))
         managed, desired, outside = _scoped(cfg, desired)
         if cfg.managed_schemas is None:
             current = _live(conn, cfg, managed, full=current)
@@ -944,13 +979,14 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
     scratch = _scratch_target(cfg)
     source = read_source(cfg)
     installed = _configured_extensions(cfg)
+    stubs = _target_stubs(cfg, source, folder)
     # Two databases to read, each mostly waiting on the server: read them at once.
     with ThreadPoolExecutor(max_workers=1) as pool:
         replayed = pool.submit(replay, folder, scratch.url, cfg.managed_schemas,
                                cache_key=_replay_cache(cfg, "replay"),
-                               timeout=cfg.shadow_timeout, installed=installed)
+                               timeout=cfg.shadow_timeout, installed=installed, stubs=stubs)
         desired, where = desired_and_notes(cfg, scratch, source.statements, source,
-                                           installed=installed)
+                                           installed=installed, stubs=stubs)
         current = replayed.result()
     # What the migrations made counts as declared too: a schema the source no longer
     # mentions is dropped by the next migration, as it was created by one.
@@ -1124,12 +1160,13 @@ def status(cfg: Config) -> Status:
     folder = read_folder(cfg.migrations_dir)
     source = read_source(cfg)
     installed = _target_extensions(target)
+    stubs = _target_stubs(cfg, source, folder)
     desired, where = desired_and_notes(cfg, target, source.statements, source,
-                                       installed=installed)
+                                       installed=installed, stubs=stubs)
     scratch = cfg.shadow_database_url or target.url
     cache = _replay_cache(cfg, "replay")
     produced = replay(folder, scratch, cfg.managed_schemas, cache_key=cache,
-                      timeout=cfg.shadow_timeout, installed=installed)
+                      timeout=cfg.shadow_timeout, installed=installed, stubs=stubs)
     managed, desired, outside = _scoped(cfg, desired, produced)
     produced = within(produced, managed)
     with shadow.connect(target.url) as conn:
@@ -1141,7 +1178,8 @@ def status(cfg: Config) -> Status:
     if pending_names:
         expected = within(replay(folder, scratch, cfg.managed_schemas, only=applied,
                                  cache_key=cache and cache + "\0applied",
-                                 timeout=cfg.shadow_timeout, installed=installed), managed)
+                                 timeout=cfg.shadow_timeout, installed=installed,
+                                 stubs=stubs), managed)
     else:
         expected = produced
     return Status(
@@ -1246,7 +1284,8 @@ def reset(cfg: Config, *, migrations: bool = False, force: bool = False) -> Rese
         else:
             source = read_source(cfg)
             model = desired_and_notes(cfg, target, source.statements, source,
-                                      installed=installed)[0]
+                                      installed=installed,
+                                      stubs=_target_stubs(cfg, source))[0]
         managed = scope(cfg, model)
     with shadow.connect(target.url, autocommit=False) as conn:
         current = _live(conn, cfg, managed)

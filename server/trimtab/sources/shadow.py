@@ -23,15 +23,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
 
 from trimtab.errors import Cancelled, DatabaseError, SchemaError, ShadowUnavailable
-from trimtab.model import Model
+from trimtab.model import Model, qname, quote_ident, quote_literal
 from trimtab.sources.introspect import introspect
-from trimtab.sources.sqlfile import Statement, locate
+from trimtab.sources.sqlfile import Span, Statement, _lex, locate
 
 CONNECT_TIMEOUT = 5
 
@@ -636,11 +636,21 @@ def schema_extensions(admin_url: str, statements: Sequence[Statement],
 def desired_model(statements: Sequence[Statement], admin_url: str,
                   schemas: Sequence[str] | None = None,
                   timeout: float = DEFAULT_TIMEOUT,
-                  installed: Sequence[Extension] = ()) -> Model:
+                  installed: Sequence[Extension] = (),
+                  stubs: Sequence[Stub] = ()) -> Model:
     """Apply ``statements`` (vetted: see sources/vet.py) to a fresh scratch database on
     ``admin_url``'s server, in the sandbox (with the target's ``installed`` extensions
-    created first), and read the result back."""
+    created first, and the ``stubs`` the statements refer to), and read the result back,
+    without the stubs."""
     extensions, statements = schema_extensions(admin_url, statements, installed)
+    statements = [*stub_statements(stubs), *statements] if stubs else statements
+    return without_stubs(_applied_model(admin_url, statements, extensions, schemas,
+                                        timeout), stubs)
+
+
+def _applied_model(admin_url: str, statements: Sequence[Statement],
+                   extensions: Sequence[Extension], schemas: Sequence[str] | None,
+                   timeout: float) -> Model:
     with scratch_connection(admin_url, timeout, extensions) as conn:
         try:
             apply_script(conn, statements, timeout)
@@ -653,3 +663,181 @@ def desired_model(statements: Sequence[Statement], admin_url: str,
     with scratch_connection(admin_url, timeout, extensions) as conn:
         apply_statements(conn, statements, timeout)
         return introspect(conn, schemas)
+
+
+# -- objects of schemas the source does not manage ------------------------------------------
+#
+# A schema file may refer to what a platform keeps in a schema of its own (Supabase's
+# auth.users, for a foreign key); the sandbox has no such thing. Before the file runs, the
+# shadow gets a stub of each such table (its columns of plain types and its keys, which a
+# reference needs) and enum, read from the target's catalog: trimtab writes their DDL from
+# names and labels, every one quoted; nothing of the target's (defaults, checks, bodies) is
+# run. The stubs are the sandbox's statements like the file's, and left out of the model.
+
+_STUB_FILE = "<the target database>"
+_NEVER_STUBBED = frozenset({"pg_catalog", "information_schema"})
+
+
+@dataclass(frozen=True)
+class Stub:
+    """A table (its columns and keys) or an enum (its labels) of a schema the source does
+    not manage, as the target has it."""
+
+    kind: str  # "table" or "enum"
+    schema: str
+    name: str
+    columns: tuple[tuple[str, str, str], ...] = ()  # (name, type's schema, type's name)
+    primary_key: tuple[str, ...] = ()
+    unique: tuple[tuple[str, ...], ...] = ()
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Mention:
+    schema: str
+    name: str
+    statement: Statement
+    position: int  # 1-based, in the statement's text
+    referenced: bool  # the table of a REFERENCES clause: it must exist
+
+
+def _mentions(statements: Sequence[Statement], own: set[str]) -> list[_Mention]:
+    """The qualified names ``statements`` write whose schema is not in ``own``."""
+    out: list[_Mention] = []
+    for st in statements:
+        if "." not in st.text:
+            continue
+        toks = _lex(st.text).toks
+        for i in range(len(toks) - 2):
+            a, dot, b = toks[i], toks[i + 1], toks[i + 2]
+            if dot[:2] != ("O", ".") or a[0] not in "WQ" or b[0] not in "WQ" \
+                    or a[1] in own or a[1] in _NEVER_STUBBED:
+                continue
+            if i > 0 and toks[i - 1][:2] == ("O", "."):
+                continue  # the middle of a.b.c
+            referenced = i > 0 and toks[i - 1][0] == "W" and toks[i - 1][1] == "references"
+            out.append(_Mention(a[1], b[1], st, a[2] + 1, referenced))
+    return out
+
+
+def own_schemas(statements: Sequence[Statement], managed: Sequence[str] | None) -> set[str]:
+    """The schemas the source creates, puts objects in, or ``managed`` names: never
+    stubbed (what is there is the source's to declare)."""
+    own = declared_schemas(statements) | set(managed or ())
+    own |= {st.object_key[1] for st in statements
+            if st.object_key and len(st.object_key) > 2}
+    return own | {"public"}
+
+
+_STUB_TABLES = """
+SELECT n.nspname::text, c.relname::text,
+  (SELECT coalesce(json_agg(json_build_array(a.attname::text, tn.nspname::text,
+                                             t.typname::text, t.typtype::text,
+                                             EXISTS (SELECT FROM pg_depend d
+                                                     WHERE d.classid = 'pg_type'::regclass
+                                                       AND d.objid = t.oid
+                                                       AND d.deptype = 'e'))
+                             ORDER BY a.attnum), '[]')
+   FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+   JOIN pg_namespace tn ON tn.oid = t.typnamespace
+   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+  (SELECT coalesce(json_agg(json_build_array(x.indisprimary,
+          (SELECT json_agg(a.attname::text ORDER BY k.ord)
+           FROM unnest(x.indkey) WITH ORDINALITY k(attnum, ord)
+           JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum))
+          ORDER BY x.indisprimary DESC, x.indexrelid), '[]')
+   FROM pg_index x WHERE x.indrelid = c.oid AND x.indisunique AND x.indpred IS NULL
+     AND x.indexprs IS NULL AND 0 <> ALL (x.indkey::int2[]))
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm')
+  AND (n.nspname::text, c.relname::text) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
+"""
+
+_STUB_ENUMS = """
+SELECT n.nspname::text, t.typname::text,
+       array(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid
+             ORDER BY e.enumsortorder)
+FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE t.typtype = 'e'
+  AND (n.nspname::text, t.typname::text) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
+"""
+
+
+def read_stubs(conn: psycopg.Connection | None, statements: Sequence[Statement],
+               managed: Sequence[str] | None, where: str = "the target database",
+               more: Sequence[Statement] = ()) -> list[Stub]:
+    """The tables and enums of schemas the source does not manage that ``statements``
+    (and ``more``: the migrations', for their replay) name, as ``conn``'s database has
+    them (None: there is none to read). SchemaError at the REFERENCES clause of
+    ``statements`` whose table is not there."""
+    own = own_schemas([*statements, *more], managed)
+    mentions = _mentions([*statements, *more], own)
+    checked = {id(st) for st in statements}
+    if not mentions:
+        return []
+    pairs = sorted({(m.schema, m.name) for m in mentions})
+    tables: dict[tuple[str, str], Any] = {}
+    enums: dict[tuple[str, str], list[str]] = {}
+    if conn is not None:
+        args = ([p[0] for p in pairs], [p[1] for p in pairs])
+        tables = {(r[0], r[1]): r for r in conn.execute(_STUB_TABLES, args)}
+        enums = {(r[0], r[1]): r[2] for r in conn.execute(_STUB_ENUMS, args)}
+    for m in mentions:
+        if m.referenced and id(m.statement) in checked \
+                and (m.schema, m.name) not in tables:
+            span = locate(m.statement, m.position)
+            raise SchemaError(
+                f"{qname(m.schema, m.name)} is outside the managed schemas and "
+                f"{where} has no such table", file=span.file, line=span.line,
+                column=span.column, obj=f"table {m.schema}.{m.name}",
+                hint=f"schema {m.schema} is not managed by trimtab: it reads the tables a "
+                     "foreign key needs there from the database (DATABASE_URL or --url); "
+                     f"create it there, declare it in the schema file, or list {m.schema} "
+                     "in `schemas` to manage it")
+    stubs = [Stub("enum", s, n, labels=tuple(labels)) for (s, n), labels in enums.items()]
+    for (schema, name), row in sorted(tables.items()):
+        columns = []
+        for col, tschema, tname, ttype, of_extension in row[2]:
+            if ttype == "e" and tschema not in own:
+                if (tschema, tname) not in enums:
+                    enums[(tschema, tname)] = []
+                    stubs += [Stub("enum", tschema, tname, labels=tuple(r[2])) for r in
+                              conn.execute(_STUB_ENUMS, ([tschema], [tname]))]  # type: ignore[union-attr]
+            elif tschema != "pg_catalog" and not of_extension:
+                continue  # a domain, a composite, another table's row: not needed for keys
+            columns.append((col, tschema, tname))
+        have = {c[0] for c in columns}
+        keys = [(primary, tuple(cols)) for primary, cols in row[3] if set(cols) <= have]
+        stubs.append(Stub("table", schema, name, tuple(columns),
+                          next((k for p, k in keys if p), ()),
+                          tuple(k for p, k in keys if not p)))
+    return sorted(stubs, key=lambda s: (s.kind != "enum", s.schema, s.name))
+
+
+def stub_statements(stubs: Sequence[Stub]) -> list[Statement]:
+    """The stubs' DDL, for the sandbox to run before the schema's statements."""
+    texts = [f"CREATE SCHEMA IF NOT EXISTS {quote_ident(s)}"
+             for s in sorted({s.schema for s in stubs})]
+    for s in stubs:
+        if s.kind == "enum":
+            texts.append(f"CREATE TYPE {qname(s.schema, s.name)} AS ENUM ("
+                         + ", ".join(quote_literal(label) for label in s.labels) + ")")
+            continue
+        parts = [f"{quote_ident(c)} {qname(ts, tn)}" for c, ts, tn in s.columns]
+        if s.primary_key:
+            parts.append("PRIMARY KEY (" + ", ".join(map(quote_ident, s.primary_key)) + ")")
+        parts += ["UNIQUE (" + ", ".join(map(quote_ident, k)) + ")" for k in s.unique]
+        texts.append(f"CREATE TABLE {qname(s.schema, s.name)} (" + ", ".join(parts) + ")")
+    span = Span(_STUB_FILE, 1, 1, 1, 1, 0, 0)
+    return [Statement(t, span, "", None) for t in texts]
+
+
+def without_stubs(model: Model, stubs: Sequence[Stub]) -> Model:
+    """``model`` without the schemas that hold stubs (the source has nothing there)."""
+    gone = {s.schema for s in stubs}
+    if not gone:
+        return model
+    return dataclasses.replace(
+        model, schemas={k: v for k, v in model.schemas.items() if k[1] not in gone},
+        **{f: {k: v for k, v in getattr(model, f).items() if k[1] not in gone}
+           for f in ("types", "sequences", "tables", "views", "functions")})

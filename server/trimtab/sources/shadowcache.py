@@ -42,14 +42,18 @@ from trimtab.sources.shadow import (
     DEFAULT_TIMEOUT,
     Extension,
     Sandbox,
+    Stub,
     apply_script,
+    apply_statements,
     connect,
     create_extensions,
     one_build_at_a_time,
     sandbox,
     schema_extensions,
+    stub_statements,
     watchdog,
     watchdog_seconds,
+    without_stubs,
 )
 from trimtab.sources.sqlfile import UNKNOWN_TABLE, Statement, table_touched
 
@@ -232,12 +236,21 @@ def drop(admin_url: str, kinds_keys: Sequence[tuple[str, str]]) -> list[str]:
 def desired_model(statements: Sequence[Statement], admin_url: str,
                   schemas: Sequence[str] | None, key: str,
                   full: Callable[[], Model], timeout: float = DEFAULT_TIMEOUT,
-                  installed: Sequence[Extension] = ()) -> Model:
+                  installed: Sequence[Extension] = (), stubs: Sequence[Stub] = ()) -> Model:
     """The canonical model of ``statements`` (vetted: see sources/vet.py) from the cached
     shadow database ``key`` on ``admin_url``'s server, built in the sandbox, with the
     target's ``installed`` extensions created first. ``full`` is the uncached way: it runs
     when the statements do not apply (it says where they fail), and its errors are the
-    caller's."""
+    caller's. The ``stubs`` run first, as statements of the schema's (so the recorded
+    state, which decides what is rebuilt, holds them), and are left out of the model."""
+    statements = [*stub_statements(stubs), *statements] if stubs else statements
+    return without_stubs(_cached_model(statements, admin_url, schemas, key, full, timeout,
+                                       installed), stubs)
+
+
+def _cached_model(statements: Sequence[Statement], admin_url: str,
+                  schemas: Sequence[str] | None, key: str, full: Callable[[], Model],
+                  timeout: float, installed: Sequence[Extension]) -> Model:
     name = database_name("shadow", key)
     extensions, statements = schema_extensions(admin_url, statements, installed)
     # The admin creates extensions only before the sandbox has run anything there: another
@@ -485,11 +498,22 @@ def replayed_model(migrations: Sequence[Any], admin_url: str,
                    schemas: Sequence[str] | None, key: str,
                    apply: Callable[[psycopg.Connection, Any], None],
                    timeout: float = DEFAULT_TIMEOUT,
-                   extensions: Sequence[Extension] = ()) -> Model:
+                   extensions: Sequence[Extension] = (),
+                   stubs: Sequence[Stub] = ()) -> Model:
     """The model the migrations produce, from a cached database that has the first of
     them applied already (migrations are only appended): apply the rest. A migration that
-    changed or went away means a rebuild. The migrations run in the sandbox."""
+    changed or went away means a rebuild. The migrations run in the sandbox, after the
+    ``stubs`` (other stubs mean a rebuild), which the model leaves out."""
+    return without_stubs(_replayed(migrations, admin_url, schemas, key, apply, timeout,
+                                   extensions, stubs), stubs)
+
+
+def _replayed(migrations: Sequence[Any], admin_url: str, schemas: Sequence[str] | None,
+              key: str, apply: Callable[[psycopg.Connection, Any], None], timeout: float,
+              extensions: Sequence[Extension], stubs: Sequence[Stub]) -> Model:
     name = database_name("replay", key)
+    stubbed = stub_statements(stubs) if stubs else []
+    stub_hashes = [statement_hash(st) for st in stubbed]
     done_now = [[m.name, m.checksum] for m in migrations]
     with _locked(admin_url, name, timeout) as box:
         admin = box.admin
@@ -498,10 +522,14 @@ def replayed_model(migrations: Sequence[Any], admin_url: str,
         made = sorted({e.name for e in extensions})
         # The admin creates extensions only before the sandbox has run anything there.
         fresh = done is None or done != done_now[:len(done)] or \
-            not set(made) <= set(state.get("extensions", []) if state else [])
+            not set(made) <= set(state.get("extensions", []) if state else []) or \
+            (state.get("stubs", []) if state else []) != stub_hashes
         if fresh:
             _recreate(box, name)
             create_extensions(box, name, extensions)
+            if stubbed:
+                with box.connect(name) as conn:
+                    apply_statements(conn, stubbed, timeout)
             done = []
         elif len(done) == len(migrations):
             model = _saved_model(admin_url, name, state, schemas)
@@ -514,9 +542,11 @@ def replayed_model(migrations: Sequence[Any], admin_url: str,
                     for m in migrations[len(done):]:
                         apply(conn, m)
                         done.append([m.name, m.checksum])
-                        token = _record(conn, name, {"migrations": done, "extensions": made})
+                        token = _record(conn, name, {"migrations": done, "extensions": made,
+                                                 "stubs": stub_hashes})
                 if token is None:  # none yet: still a state
-                    token = _record(conn, name, {"migrations": done, "extensions": made})
+                    token = _record(conn, name, {"migrations": done, "extensions": made,
+                                                 "stubs": stub_hashes})
                 return _read_model(conn, admin_url, name, token, schemas)
         except BaseException:
             # A failed migration may have left part of itself (one without a transaction).

@@ -1,0 +1,88 @@
+"""A schema that refers to objects of a schema trimtab does not manage (Supabase's
+``auth.users``): the shadow gets them as the target has them, the plan leaves them alone
+(docs/scope.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.test_cli_push import run
+from tests.test_scope import REPORT, catalog, supabase  # noqa: F401  (a fixture)
+
+PROFILES = """-- the app's own table, its owner in auth
+create table public.profiles (
+  id uuid primary key references auth.users(id) on delete cascade,
+  factor auth.factor_type,
+  username text
+);
+"""
+
+
+def test_push_creates_a_foreign_key_to_a_platform_table(supabase: Path, db_url: str,  # noqa: F811
+                                                         sql: Callable[..., Any]) -> None:
+    (supabase / "schema.sql").write_text(PROFILES)
+    before = catalog(db_url)
+    result = run(supabase, "push", "--url", db_url)
+    assert result.returncode == 0, result.stderr
+    assert "create table public.profiles" in result.stdout
+    assert result.stdout.count(REPORT) == 1, result.stdout
+    after = catalog(db_url)
+    assert [o for o in after[0] if o[0] != "public"] == before[0]
+    assert after[2] == before[2]  # the rows of every table outside public
+    assert sql("SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+               "WHERE conrelid = 'public.profiles'::regclass AND contype = 'f'") == [
+        ("FOREIGN KEY (id) REFERENCES auth.users(id) ON DELETE CASCADE",)]
+    assert sql("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE "
+               "attrelid = 'public.profiles'::regclass AND attname = 'factor'") == [
+        ("auth.factor_type",)]
+    again = run(supabase, "push", "--url", db_url)
+    assert again.returncode == 0, again.stderr
+    assert "Nothing to do" in again.stdout, again.stdout
+
+
+def test_dry_run_plans_only_the_sources_objects(supabase: Path, db_url: str) -> None:  # noqa: F811
+    (supabase / "schema.sql").write_text(PROFILES)
+    result = run(supabase, "push", "--url", db_url, "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "REFERENCES auth.users(id) ON DELETE CASCADE" in result.stdout, result.stdout
+    assert "CREATE TABLE auth" not in result.stdout and "CREATE SCHEMA" not in result.stdout
+    assert "CREATE TYPE" not in result.stdout
+
+
+def test_generate_and_migrate_with_a_foreign_key_to_a_platform_table(
+        supabase: Path, db_url: str, sql: Callable[..., Any]) -> None:  # noqa: F811
+    (supabase / "schema.sql").write_text(PROFILES)
+    result = run(supabase, "generate", "--url", db_url)
+    assert result.returncode == 0, result.stderr
+    migration = next((supabase / "migrations").glob("*.sql")).read_text()
+    assert "REFERENCES auth.users(id) ON DELETE CASCADE" in migration, migration
+    assert "CREATE TABLE auth" not in migration and "CREATE SCHEMA" not in migration
+    # the replay of that migration needs auth.users too
+    again = run(supabase, "generate", "--url", db_url)
+    assert again.returncode == 0, again.stderr
+    assert len(list((supabase / "migrations").glob("*.sql"))) == 1, again.stdout
+    assert run(supabase, "migrate", "--url", db_url).returncode == 0
+    status = run(supabase, "status", "--url", db_url)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "drift: none" in status.stdout, status.stdout
+
+
+def test_a_referenced_table_the_target_lacks_is_named(project: Path, db_url: str) -> None:
+    (project / "schema.sql").write_text(PROFILES)
+    result = run(project, "push", "--url", db_url)
+    assert result.returncode != 0
+    assert "schema.sql:3" in result.stderr, result.stderr
+    assert "auth.users" in result.stderr
+    assert "outside the managed schemas" in result.stderr, result.stderr
+
+
+def test_a_source_that_declares_the_platform_table_still_works(supabase: Path,  # noqa: F811
+                                                               db_url: str) -> None:
+    (supabase / "schema.sql").write_text(
+        "create schema auth;\ncreate table auth.users (id uuid primary key);\n"
+        "create table public.profiles (id uuid primary key references auth.users);\n")
+    result = run(supabase, "push", "--url", db_url)
+    assert result.returncode == 0, result.stderr
+    assert "create table public.profiles" in result.stdout
