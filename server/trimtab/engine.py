@@ -251,7 +251,7 @@ def _issue(e: SchemaError) -> Issue:
 
 
 def _read_drizzle_source(cfg: Config, overrides: Mapping[str, str]) -> Source:
-    from trimtab.sources.drizzle.hints import find_ts_hints
+    from trimtab.sources.drizzle.hints import find_ts_hints, find_ts_using_hints
 
     ds, texts = read_drizzle_schema(cfg, overrides)
     if ds.errors:
@@ -262,9 +262,14 @@ def _read_drizzle_source(cfg: Config, overrides: Mapping[str, str]) -> Source:
                           hint="trimtab changes nothing while it cannot read the schema "
                                "exactly; see docs/drizzle.md for what it reads")
     hints, issues = find_ts_hints(texts, ds.spans)
+    using, using_issues = find_ts_using_hints(texts, ds.spans)
+    if bad := next((i for i in using_issues if i.severity == "error"), None):
+        raise SchemaError(bad.message, file=bad.span.file, line=bad.span.line,
+                          column=bad.span.column,
+                          hint="write `// trimtab: using <expression>` beside the column")
     warnings = tuple(f"{i.span.file}:{i.span.line}: {i.message}"
-                     for i in [*ds.issues, *issues])
-    return Source(list(ds.statements), tuple(hints), warnings, ds)
+                     for i in [*ds.issues, *issues, *using_issues])
+    return Source(list(ds.statements), tuple(hints), warnings, ds, using=tuple(using))
 
 
 def schema_files(cfg: Config) -> list[str]:

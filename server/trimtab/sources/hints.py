@@ -426,7 +426,7 @@ _USING = re.compile(r"(?<![\w$])trimtab\s*:\s*using(?![\w$])\s*", re.I)
 USING_NOT_FOLLOWED = "using hint is not beside a column"
 
 
-def _expression_problem(expr: str) -> str | None:
+def expression_problem(expr: str) -> str | None:
     """Why ``expr`` is not one SQL expression that can go into ALTER ... USING as is."""
     if not expr:
         return "using hint: write `trimtab: using <expression>`"
@@ -477,7 +477,7 @@ def find_using_hints(texts: Mapping[str, str],
             expr = text[m.end():limit].strip()
             if target is None:
                 issues.append(Issue(USING_NOT_FOLLOWED, span, "warning"))
-            elif problem := _expression_problem(expr):
+            elif problem := expression_problem(expr):
                 issues.append(Issue(problem, span, "warning"))
             elif target.key in seen:
                 issues.append(Issue(f"a second using hint for {_describe(target.key)}: only "

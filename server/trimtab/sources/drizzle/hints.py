@@ -1,18 +1,20 @@
-"""Rename hints in Drizzle schema files: ``// trimtab: renamed from old_name`` on the line
-above a table or column (or at the end of its first line), the TypeScript form of the SQL
-``-- trimtab: renamed from`` comment (sources/hints.py)."""
+"""Hints in Drizzle schema files, the TypeScript form of the SQL comments (sources/hints.py):
+``// trimtab: renamed from old_name`` on the line above a table or column (or at the end of
+its first line), and ``// trimtab: using <expr>`` beside a column's property, the conversion
+of its values when its type changes to one PostgreSQL has no cast to."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 
-from trimtab.sources.hints import Hint
+from trimtab.sources.hints import USING_NOT_FOLLOWED, Hint, UsingHint, expression_problem
 from trimtab.sources.sqlfile import Issue, Span
 
 _HINT = re.compile(r"//[ \t]*trimtab[ \t]*:(?P<body>[^\n]*)", re.I)
 _BODY = re.compile(r"\s*renamed\s+from\s+(?P<old>\"(?:[^\"]|\"\")+\"|'[^']+'|[\w$.\"]+)\s*$",
                    re.I)
+_USING = re.compile(r"\s*using(?![\w$])", re.I)
 _KINDS = ("table", "column", "constraint", "index", "type")
 
 
@@ -53,6 +55,9 @@ def find_ts_hints(texts: Mapping[str, str], spans: Mapping[tuple[str, ...], Span
             if m:
                 where = Span(file, i, m.start() + 1, i, m.end(), offset + m.start(),
                              offset + m.end())
+                if _USING.match(m.group("body")):
+                    offset += len(line) + 1
+                    continue  # a using hint (find_ts_using_hints)
                 body = _BODY.match(m.group("body"))
                 alone = not line[:m.start()].strip()
                 target_line = i
@@ -78,6 +83,53 @@ def find_ts_hints(texts: Mapping[str, str], spans: Mapping[tuple[str, ...], Span
                         seen.add(key)
                         hints.append(Hint(key, old, schema if key[0] == "table" else None,
                                           where))
+            offset += len(line) + 1
+    return hints, issues
+
+
+def _target_line(lines: list[str], i: int, start: int) -> int:
+    """The line a hint at column ``start`` of line ``i`` (1-based) annotates: its own when
+    it trails code, else the next one that is not blank or a comment (0: none)."""
+    if lines[i - 1][:start].strip():
+        return i
+    return next((j for j in range(i + 1, len(lines) + 1)
+                 if lines[j - 1].strip() and not lines[j - 1].lstrip().startswith("//")), 0)
+
+
+def find_ts_using_hints(texts: Mapping[str, str], spans: Mapping[tuple[str, ...], Span]
+                        ) -> tuple[list[UsingHint], list[Issue]]:
+    """The ``// trimtab: using <expr>`` hints beside columns (trailing the property's line,
+    or alone on the line above it). One that is not a single expression is an error (it
+    would change how rows convert, or run more than a conversion); one beside no column,
+    or a second for a column, a warning."""
+    hints: list[UsingHint] = []
+    issues: list[Issue] = []
+    seen: set[tuple[str, ...]] = set()
+    for file, text in texts.items():
+        if "trimtab" not in text:
+            continue
+        lines = text.split("\n")
+        starts = _targets_by_line(spans, file)
+        offset = 0
+        for i, line in enumerate(lines, start=1):
+            m = _HINT.search(line)
+            u = _USING.match(m.group("body")) if m else None
+            if m is not None and u is not None:
+                where = Span(file, i, m.start() + 1, i, m.end(), offset + m.start(),
+                             offset + m.end())
+                expr = m.group("body")[u.end():].strip()
+                columns = [k for _, k in starts.get(_target_line(lines, i, m.start()), [])
+                           if k[0] == "column"]
+                if problem := expression_problem(expr):
+                    issues.append(Issue(problem, where, "error"))
+                elif not columns:
+                    issues.append(Issue(USING_NOT_FOLLOWED, where, "warning"))
+                elif columns[0] in seen:
+                    issues.append(Issue(f"a second using hint for {'.'.join(columns[0][1:])}"
+                                        ": only the first one is used", where, "warning"))
+                else:
+                    seen.add(columns[0])
+                    hints.append(UsingHint(columns[0], expr, where))
             offset += len(line) + 1
     return hints, issues
 
