@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import SqlRunner
 from trimtab import engine
 from trimtab.config import load_config
-from trimtab.errors import WouldFail
+from trimtab.errors import SchemaError, WouldFail
 from trimtab.plan.changes import Hazard, Plan
 
 
@@ -202,12 +202,15 @@ def test_push_measures_the_using_expression_read_only(project: Path, db_url: str
     "-- trimtab: using (to_timestamp(at)",
     "-- trimtab: using",
 ])
-def test_a_using_hint_that_is_not_one_expression_is_reported(project: Path, db_url: str,
-                                                             sql: SqlRunner,
-                                                             comment: str) -> None:
+def test_a_using_hint_that_is_not_one_expression_stops_at_its_line(project: Path, db_url: str,
+                                                                   sql: SqlRunner,
+                                                                   comment: str) -> None:
+    # As in schema.ts: a conversion the user meant to give is never silently dropped.
     sql(EPOCHS)
     schema = f"CREATE TABLE ev (\n    id int,\n    {comment}\n    at timestamp\n);\n"
     (project / "schema.sql").write_text(schema)
-    result = engine.push(load_config(project, url=db_url), dry_run=True)
-    assert any("schema.sql:3:" in n and "using hint" in n for n in result.notes), result.notes
-    assert not any("DROP TABLE" in s for s in result.plan.statements)
+    with pytest.raises(SchemaError) as info:
+        engine.push(load_config(project, url=db_url), dry_run=True)
+    assert info.value.line == 3 and "using hint" in info.value.message, info.value
+    assert str(info.value.file).endswith("schema.sql")
+    assert sql("SELECT count(*) FROM ev") == [(3,)]

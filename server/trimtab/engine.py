@@ -202,6 +202,7 @@ def read_source(cfg: Config, overrides: Mapping[str, str] | None = None) -> Sour
             continue
     hints, issues = find_hints(texts, statements)
     using, using_issues = find_using_hints(texts, statements)
+    _refuse_using(using_issues, "-- trimtab: using <expression>")
     warnings = tuple(f"{i.span.file}:{i.span.line}: {i.message}"
                      for i in [*issues, *using_issues])
     return Source(statements, tuple(hints), warnings, using=tuple(using))
@@ -245,6 +246,14 @@ def read_drizzle_schema(cfg: Config, overrides: Mapping[str, str] | None = None
     return ds, texts
 
 
+def _refuse_using(issues: list[Issue], form: str) -> None:
+    """A using hint that is not one expression stops the command at its line: the user
+    meant to give a conversion, and running without it would not be what they wrote."""
+    if bad := next((i for i in issues if i.severity == "error"), None):
+        raise SchemaError(bad.message, file=bad.span.file, line=bad.span.line,
+                          column=bad.span.column, hint=f"write `{form}` beside the column")
+
+
 def _issue(e: SchemaError) -> Issue:
     line, column = e.line or 1, e.column or 1
     return Issue(e.message, Span(e.file or "", line, column, line, column, 0, 0), "error")
@@ -263,10 +272,7 @@ def _read_drizzle_source(cfg: Config, overrides: Mapping[str, str]) -> Source:
                                "exactly; see docs/drizzle.md for what it reads")
     hints, issues = find_ts_hints(texts, ds.spans)
     using, using_issues = find_ts_using_hints(texts, ds.spans)
-    if bad := next((i for i in using_issues if i.severity == "error"), None):
-        raise SchemaError(bad.message, file=bad.span.file, line=bad.span.line,
-                          column=bad.span.column,
-                          hint="write `// trimtab: using <expression>` beside the column")
+    _refuse_using(using_issues, "// trimtab: using <expression>")
     warnings = tuple(f"{i.span.file}:{i.span.line}: {i.message}"
                      for i in [*ds.issues, *issues, *using_issues])
     return Source(list(ds.statements), tuple(hints), warnings, ds, using=tuple(using))

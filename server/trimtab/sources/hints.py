@@ -449,8 +449,9 @@ def expression_problem(expr: str) -> str | None:
 def find_using_hints(texts: Mapping[str, str],
                      statements: list[Statement]) -> tuple[list[UsingHint], list[Issue]]:
     """The using hints of the schema files ``texts``, attached to columns as rename hints
-    are (trailing the column's line, or alone on the line above it), and warnings for
-    those that annotate no column, are not one expression, or repeat an earlier one."""
+    are (trailing the column's line, or alone on the line above it); warnings for those
+    that annotate no column or repeat an earlier one, an error for one that is not one
+    expression."""
     if not any(_USING.search(text) for text in texts.values()):
         return [], []
     targets = {f: [t for t in ts if t.key[0] == "column"]
@@ -477,8 +478,8 @@ def find_using_hints(texts: Mapping[str, str],
             expr = text[m.end():limit].strip()
             if target is None:
                 issues.append(Issue(USING_NOT_FOLLOWED, span, "warning"))
-            elif problem := expression_problem(expr):
-                issues.append(Issue(problem, span, "warning"))
+            elif problem := expression_problem(expr):  # meant as a conversion: never dropped
+                issues.append(Issue(problem, span, "error"))
             elif target.key in seen:
                 issues.append(Issue(f"a second using hint for {_describe(target.key)}: only "
                                     "the first one is used", span, "warning"))
