@@ -1,0 +1,104 @@
+"""Partitioned tables and the foreign keys between tables: push reaches the target and a
+second plan is empty, whatever PostgreSQL does on its own along the way (a parent's
+foreign key cloned onto its partitions, a detached partition keeping what it had)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import psycopg
+
+from trimtab import engine
+from trimtab.config import Config, load_config
+from trimtab.sources.introspect import introspect
+from trimtab.sources.shadow import desired_model
+from trimtab.sources.sqlfile import split_statements
+
+
+def _config(tmp_path: Path, db_url: str, target: str,
+            schemas: tuple[str, ...] | None = None) -> Config:
+    schema = tmp_path / "schema.sql"
+    schema.write_text(target)
+    cfg = load_config(tmp_path, schema=str(schema), url=db_url)
+    return replace(cfg, managed_schemas=schemas) if schemas else cfg
+
+
+def _converges(tmp_path: Path, db_url: str, admin_url: str, start: str, target: str,
+               schemas: tuple[str, ...] | None = None) -> str:
+    """Push ``target`` onto a database holding ``start``; its tables must then be the
+    target's (constraint and index names aside, as PostgreSQL picks some) and a second
+    plan empty. Returns the SQL that ran."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(start.encode())
+    cfg = _config(tmp_path, db_url, target, schemas)
+    result = engine.push(cfg, force=True)
+    assert result.applied
+    expected = desired_model(split_statements(target, "schema.sql"), admin_url,
+                             cfg.managed_schemas)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        actual = introspect(conn, cfg.managed_schemas or sorted(
+            k[1] for k in expected.schemas))
+    assert _shape(actual.tables) == _shape(expected.tables)
+    again = engine.push(cfg, dry_run=True)
+    assert not again.plan, "second plan must be empty:\n" + again.plan.sql()
+    return result.plan.sql()
+
+
+def _shape(tables: dict) -> dict:
+    """Each table with its columns by name and its constraints and indexes by definition."""
+    return {k: (sorted((c.name, c.type, c.not_null) for c in t.columns),
+                sorted((c.kind, c.definition, c.inherited) for c in t.constraints),
+                sorted(i.definition.split(" ON ", 1)[1] for i in t.indexes),
+                t.partition_key, t.partition_of, t.partition_bound)
+            for k, t in tables.items()}
+
+
+# -- a partitioned table becomes a plain one; its partitions stay as plain tables ------------
+
+PARTITIONED = """
+CREATE TABLE accounts (region text NOT NULL, id int NOT NULL, PRIMARY KEY (region, id))
+    PARTITION BY LIST (region);
+CREATE TABLE accounts_eu PARTITION OF accounts FOR VALUES IN ('eu');
+CREATE TABLE invoices (region text NOT NULL, account int, total int)
+    PARTITION BY LIST (region);
+CREATE INDEX invoices_total ON invoices (total);
+CREATE TABLE invoices_eu PARTITION OF invoices FOR VALUES IN ('eu');
+ALTER TABLE invoices ADD CONSTRAINT invoices_account FOREIGN KEY (region, account)
+    REFERENCES accounts (region, id);
+"""
+
+UNPARTITIONED = """
+CREATE TABLE accounts (region text NOT NULL, id int NOT NULL, PRIMARY KEY (region, id));
+CREATE TABLE accounts_eu (region text NOT NULL, id int NOT NULL, PRIMARY KEY (region, id));
+CREATE TABLE invoices (region text NOT NULL, account int, total int);
+CREATE INDEX invoices_total ON invoices (total);
+CREATE TABLE invoices_eu (region text NOT NULL, account int, total int);
+ALTER TABLE invoices ADD CONSTRAINT invoices_account FOREIGN KEY (region, account)
+    REFERENCES accounts (region, id);
+"""
+
+
+def test_unpartitioned_parent_with_a_foreign_key_leaves_its_partitions_plain(
+        tmp_path: Path, db_url: str, admin_url: str) -> None:
+    # The partitions held a clone of the parent's foreign key and of its index: detached,
+    # they keep them as their own, and the target's plain tables have neither.
+    _converges(tmp_path, db_url, admin_url, PARTITIONED, UNPARTITIONED)
+
+
+def test_a_detached_partition_keeps_the_foreign_key_it_declares(
+        tmp_path: Path, db_url: str, admin_url: str) -> None:
+    target = UNPARTITIONED.replace(
+        "CREATE TABLE invoices_eu (region text NOT NULL, account int, total int);",
+        "CREATE TABLE invoices_eu (region text NOT NULL, account int, total int);\n"
+        "ALTER TABLE invoices_eu ADD CONSTRAINT invoices_account FOREIGN KEY "
+        "(region, account) REFERENCES accounts_eu (region, id);")
+    _converges(tmp_path, db_url, admin_url, PARTITIONED, target)
+
+
+def test_partitions_become_plain_tables_with_the_parent_kept_partitioned(
+        tmp_path: Path, db_url: str, admin_url: str) -> None:
+    target = PARTITIONED.replace(
+        "CREATE TABLE invoices_eu PARTITION OF invoices FOR VALUES IN ('eu');",
+        "CREATE TABLE invoices_eu (region text NOT NULL, account int, total int);")
+    _converges(tmp_path, db_url, admin_url, PARTITIONED, target)
