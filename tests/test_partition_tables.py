@@ -8,9 +8,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from trimtab import engine
 from trimtab.config import Config, load_config
+from trimtab.errors import UnmanagedDependency
 from trimtab.sources.introspect import introspect
 from trimtab.sources.shadow import desired_model
 from trimtab.sources.sqlfile import split_statements
@@ -102,3 +104,62 @@ def test_partitions_become_plain_tables_with_the_parent_kept_partitioned(
         "CREATE TABLE invoices_eu PARTITION OF invoices FOR VALUES IN ('eu');",
         "CREATE TABLE invoices_eu (region text NOT NULL, account int, total int);")
     _converges(tmp_path, db_url, admin_url, PARTITIONED, target)
+
+
+# -- a table that a schema trimtab does not manage references ---------------------------------
+
+OUTSIDE_START = """
+CREATE TABLE plans (id int PRIMARY KEY, code text UNIQUE);
+CREATE TABLE notes (id int);
+CREATE SCHEMA billing;
+CREATE TABLE billing.subscriptions (plan int REFERENCES plans (id));
+"""
+
+
+def _refused(tmp_path: Path, db_url: str, target: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(OUTSIDE_START.encode())
+    cfg = _config(tmp_path, db_url, target)
+    for run in (lambda: engine.push(cfg, dry_run=True), lambda: engine.push(cfg, force=True)):
+        with pytest.raises(UnmanagedDependency) as e:
+            run()
+        text = str(e.value)
+        assert "subscriptions_plan_fkey" in text and "billing.subscriptions" in text, text
+        assert "public.plans" in text and "schemas" in text, text
+    with psycopg.connect(db_url, autocommit=True) as conn:  # nothing was sent
+        assert conn.execute("SELECT count(*) FROM pg_constraint WHERE conname = "
+                            "'subscriptions_plan_fkey'").fetchone() == (1,)
+        assert conn.execute("SELECT to_regclass('public.plans')").fetchone() == ("plans",)
+
+
+def test_dropping_a_table_an_unmanaged_schema_references_is_refused_at_plan_time(
+        tmp_path: Path, db_url: str) -> None:
+    _refused(tmp_path, db_url, "CREATE TABLE notes (id int);")
+
+
+def test_dropping_the_key_an_unmanaged_schema_references_is_refused_at_plan_time(
+        tmp_path: Path, db_url: str) -> None:
+    _refused(tmp_path, db_url,
+             "CREATE TABLE plans (id int, code text UNIQUE);\nCREATE TABLE notes (id int);")
+
+
+def test_generate_refuses_a_migration_that_drops_what_an_unmanaged_schema_references(
+        tmp_path: Path, db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(OUTSIDE_START.encode())
+    cfg = _config(tmp_path, db_url, "CREATE TABLE plans (id int PRIMARY KEY, code text UNIQUE);"
+                  "\nCREATE TABLE notes (id int);")
+    engine.generate(cfg, name="init")
+    (tmp_path / "schema.sql").write_text("CREATE TABLE notes (id int);")
+    with pytest.raises(UnmanagedDependency, match="subscriptions_plan_fkey"):
+        engine.generate(cfg, name="drop_plans", force=True)
+    assert len(list(cfg.migrations_dir.glob("*drop_plans*"))) == 0
+
+
+def test_managing_both_schemas_drops_the_key_and_the_table(
+        tmp_path: Path, db_url: str, admin_url: str) -> None:
+    sql = _converges(tmp_path, db_url, admin_url, OUTSIDE_START,
+                     "CREATE TABLE notes (id int);\nCREATE SCHEMA billing;\n"
+                     "CREATE TABLE billing.subscriptions (plan int);",
+                     schemas=("billing", "public"))
+    assert "DROP CONSTRAINT subscriptions_plan_fkey" in sql
