@@ -163,3 +163,22 @@ def test_managing_both_schemas_drops_the_key_and_the_table(
                      "CREATE TABLE billing.subscriptions (plan int);",
                      schemas=("billing", "public"))
     assert "DROP CONSTRAINT subscriptions_plan_fkey" in sql
+
+
+# -- a key dropped together with the table whose foreign key uses it --------------------------
+
+
+def test_a_dropped_key_goes_after_the_foreign_keys_of_a_dropped_table_onto_it(
+        tmp_path: Path, db_url: str, admin_url: str) -> None:
+    start = """
+    CREATE TABLE authors (id int PRIMARY KEY, handle text CONSTRAINT authors_handle UNIQUE);
+    CREATE TABLE posts (author int REFERENCES authors (id),
+                        handle text REFERENCES authors (handle));
+    """
+    sql = _converges(tmp_path, db_url, admin_url, start,
+                     "CREATE TABLE authors (id int, handle text);")
+    # posts' keys go first (posts itself goes with the other drops of tables).
+    assert sql.index("DROP CONSTRAINT posts_author_fkey") < sql.index(
+        "DROP CONSTRAINT authors_pkey")
+    assert sql.index("DROP CONSTRAINT posts_handle_fkey") < sql.index(
+        "DROP CONSTRAINT authors_handle")

@@ -412,10 +412,11 @@ class _Differ:
             return
         touched = {(ch.target, ch.kind) for ch in self.out}
         for t in self.cur.tables.values():
-            if t.qualified in self.dropped_tables:
-                continue
-            new_t = self.new.tables.get(t.key)
-            if new_t is None:
+            # A table that goes away still holds its keys until its DROP TABLE, which runs
+            # after the constraints are dropped: its keys onto a dropped key go first.
+            gone = t.qualified in self.dropped_tables
+            new_t = None if gone else self.new.tables.get(t.key)
+            if new_t is None and not gone:
                 continue
             for c in t.constraints:
                 if c.kind != "f" or c.inherited or c.ref_table is None:
@@ -425,8 +426,11 @@ class _Differ:
                 target = ("constraint", t.schema, t.name, c.name)
                 if (target, Kind.DROP_CONSTRAINT) in touched:
                     continue
-                keep = next((n for n in new_t.constraints if n.name == c.name), None)
+                keep = None if new_t is None else next(
+                    (n for n in new_t.constraints if n.name == c.name), None)
                 reason = f"its key on {qname(*c.ref_table)} is replaced"
+                if gone:
+                    reason = f"its key on {qname(*c.ref_table)} is dropped"
                 self.emit(Kind.DROP_CONSTRAINT, target, before=c, parent=t, reason=reason)
                 if keep is not None:
                     self.emit(Kind.ADD_CONSTRAINT, target, after=keep, parent=new_t,
