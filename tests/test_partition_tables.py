@@ -182,3 +182,14 @@ def test_a_dropped_key_goes_after_the_foreign_keys_of_a_dropped_table_onto_it(
         "DROP CONSTRAINT authors_pkey")
     assert sql.index("DROP CONSTRAINT posts_handle_fkey") < sql.index(
         "DROP CONSTRAINT authors_handle")
+
+
+def test_partitions_move_to_a_new_parent_without_the_old_parents_keys(
+        tmp_path: Path, db_url: str, admin_url: str) -> None:
+    # Detached first, each partition holds the old parents' cross foreign keys as its own;
+    # left there, they would keep the old parent from being dropped.
+    new = (PARTITIONED.replace("accounts (", "accounts_v2 (")
+           .replace("OF accounts ", "OF accounts_v2 ")
+           .replace("invoices (", "invoices_v2 (").replace("OF invoices ", "OF invoices_v2 ")
+           .replace("TABLE invoices ADD", "TABLE invoices_v2 ADD"))
+    _converges(tmp_path, db_url, admin_url, PARTITIONED, new)

@@ -269,14 +269,20 @@ class _Differ:
                 self.emit(Kind.DETACH_PARTITION, new.key, before=old, after=new)
             if new.partition_of:
                 self.emit(Kind.ATTACH_PARTITION, new.key, before=old, after=new)
-            if old.partition_of and not new.partition_of:
-                # Detached, the partition keeps its columns, constraints and indexes as
-                # its own.
+            if old.partition_of and old.partition_of != new.partition_of:
+                # Detached (first, see order.py), the partition keeps its constraints and
+                # indexes as its own: what it does not declare, or its new parent give it
+                # again, is dropped there. (Back under the same parent, ATTACH takes them
+                # up again.)
                 old = replace(
-                    old, partition_of=None,
-                    columns=tuple(replace(c, inherited=False) for c in old.columns),
+                    old,
                     constraints=tuple(replace(c, inherited=False) for c in old.constraints),
                     indexes=tuple(replace(i, parent=None) for i in old.indexes))
+            if old.partition_of and not new.partition_of:
+                # ... and its columns.
+                old = replace(
+                    old, partition_of=None,
+                    columns=tuple(replace(c, inherited=False) for c in old.columns))
         if set(old.inherits) - set(new.inherits):  # NO INHERIT, before columns go
             self.emit(Kind.DETACH_PARTITION, new.key, before=old, after=new)
         if set(new.inherits) - set(old.inherits):  # INHERIT, once the columns are there
