@@ -28,6 +28,7 @@ from trimtab.model import (
     Identity,
     Index,
     Model,
+    OutsideKey,
     Policy,
     Schema,
     Sequence,
@@ -206,6 +207,7 @@ def full_model() -> Model:
             Function("app", "f", "a text", "p", "CREATE PROCEDURE ..."),
         ],
         unmanaged=("3 event triggers", "1 foreign table"),
+        outside_keys=(OutsideKey("billing", "subs", "subs_plan_fkey", ("app", "t"), ("id",)),),
         server_version=180001,
     )
 

@@ -26,6 +26,7 @@ from trimtab.errors import (
     RenameRequired,
     SchemaError,
     ShadowUnavailable,
+    UnmanagedDependency,
     WouldFail,
 )
 from trimtab.files import write_file
@@ -41,7 +42,7 @@ from trimtab.migrations.folder import (
 from trimtab.migrations.folder import check as check_folder
 from trimtab.migrations.replay import left_out, replay
 from trimtab.migrations.runner import MigrateResult
-from trimtab.model import Model
+from trimtab.model import Model, OutsideKey, qname
 from trimtab.plan import Change, Kind, Plan, Step, build_plan
 from trimtab.plan.changes import Category, Hazard
 from trimtab.plan.hazards import (
@@ -60,7 +61,13 @@ from trimtab.sources.hints import Hint, UsingHint, find_hints, find_using_hints,
 
 if TYPE_CHECKING:
     from trimtab.sources.drizzle import DrizzleSchema
-from trimtab.sources.introspect import introspect, other_schemas, row_count, table_sizes
+from trimtab.sources.introspect import (
+    introspect,
+    other_schemas,
+    outside_keys,
+    row_count,
+    table_sizes,
+)
 from trimtab.sources.snapshot import dump_snapshot, load_snapshot, snapshot_id
 from trimtab.sources.sqlfile import (
     META_COMMAND,
@@ -349,8 +356,15 @@ def within(model: Model, managed: tuple[str, ...] | None) -> Model:
     if managed is None:
         return model
     keep = set(managed)
+    # Foreign keys from the schemas cut away onto those kept: what they need must stay.
+    refs = tuple(
+        OutsideKey(t.schema, t.name, c.name, c.ref_table, c.ref_columns)
+        for t in model.tables.values() if t.schema not in keep
+        for c in t.constraints
+        if c.kind == "f" and not c.inherited and c.ref_table and c.ref_table[0] in keep)
     return replace(
         model,
+        outside_keys=tuple(dict.fromkeys(model.outside_keys + refs)),
         schemas={k: v for k, v in model.schemas.items() if k[1] in keep},
         extensions={k: v for k, v in model.extensions.items() if v.schema in keep},
         **{f: {k: v for k, v in getattr(model, f).items() if k[1] in keep}
@@ -392,6 +406,7 @@ def _live(conn: psycopg.Connection, cfg: Config,
             model = within(full, managed)
         else:
             model = introspect(conn, managed)
+            model = replace(model, outside_keys=outside_keys(conn, managed))
         model = replace(model, unmanaged=model.unmanaged + tuple(
             f"schema {name} ({n} table{'s' if n != 1 else ''})" if n else
             f"schema {name} (no tables)" for name, n in others))
@@ -529,6 +544,42 @@ def write_hints(cfg: Config, renames: list[Rename]) -> list[Path]:
         write_file(path, hint_edit(text, span.file, mine, r.target, r.old).encode("utf-8"))
         written.append(path)
     return list(dict.fromkeys(written))
+
+
+def refuse_outside_dependents(plan: Plan, current: Model) -> None:
+    """A plan that drops a table, key or column that a foreign key in an unmanaged schema
+    needs would fail in PostgreSQL, and trimtab must not drop that key itself: refused
+    before anything is sent, naming each key and the two ways on."""
+    blocked: list[tuple[OutsideKey, Change]] = []
+    for ref in current.outside_keys:
+        cols = set(ref.ref_columns)
+        for step in plan.steps:
+            ch = step.change
+            if ch.target[1:3] != ref.ref_table or not (
+                    ch.kind == Kind.DROP_TABLE
+                    or (ch.kind == Kind.DROP_CONSTRAINT and ch.before.kind in ("p", "u")
+                        and set(ch.before.columns) == cols)
+                    or (ch.kind == Kind.DROP_INDEX and ch.before.unique
+                        and set(ch.before.columns) == cols)
+                    or (ch.kind == Kind.DROP_COLUMN and ch.target[3] in cols)):
+                continue
+            blocked.append((ref, ch))
+            break
+    if not blocked:
+        return
+    lines = ["refused, nothing was run: the plan drops what foreign keys in schemas trimtab does "
+             "not manage depend on"]
+    lines += [f"  - {ch.describe()}: foreign key {ref.name} on {qname(ref.schema, ref.table)} "
+              f"references {qname(*ref.ref_table)}" for ref, ch in blocked]
+    outside = sorted({ref.schema for ref, _ in blocked})
+    raise UnmanagedDependency(
+        "\n".join(lines) + "\n",
+        dependents=[{"constraint": ref.name, "table": f"{ref.schema}.{ref.table}",
+                     "references": ".".join(ref.ref_table), "change": ch.describe()}
+                    for ref, ch in blocked],
+        hint=f"List {', '.join(outside)} in `schemas = [...]` (with the schemas trimtab "
+             "manages now) to have the plan drop those keys too, or drop them yourself "
+             "first.")
 
 
 def _refuse_failing(plan: Plan, where: str) -> None:
@@ -748,6 +799,7 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
         runs_on = cfg.postgres or major(current.server_version)
         plan, notes, undecided = plan_changes(*_at_version(runs_on, current, desired), source,
                                               decide=renames, force=force, ask=not dry_run)
+        refuse_outside_dependents(plan, current)
         plan, lacking = mark_versions(plan, runs_on)
         plan = measure(conn, plan, timeout=measure_timeout, user_sql=not dry_run)
         if _declares_nothing(desired):
@@ -1014,7 +1066,11 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
         _refuse_lacking(lacking, runs_on, source, said, "nothing was written",
                         "Change the schema file, set `postgres` to the version the migrations "
                         "run on, or pass --force to write it anyway.")
-    plan, where = _measure_on_target(cfg, plan, measure_timeout)
+    plan, where, refs = _measure_on_target(cfg, plan, measure_timeout, managed)
+    # The keys onto the managed tables from outside them, in the migrations' own schemas
+    # and on the database the migration will meet first.
+    refuse_outside_dependents(plan, replace(current, outside_keys=tuple(
+        dict.fromkeys(current.outside_keys + refs))))
     if where is None:
         notes += ("hazards not measured: the database could not be reached",)
     else:
@@ -1089,16 +1145,20 @@ def _span_of(ch: Change, spans: Mapping[tuple[str, ...], Span]) -> Span | None:
     return next((spans[k] for k in keys if k in spans), None)
 
 
-def _measure_on_target(cfg: Config, plan: Plan, timeout: float) -> tuple[Plan, str | None]:
-    """The plan measured on the configured (or embedded) database, read only; and the
-    database's name for messages, None when it could not be reached."""
+def _measure_on_target(cfg: Config, plan: Plan, timeout: float,
+                       managed: tuple[str, ...] | None = None
+                       ) -> tuple[Plan, str | None, tuple[OutsideKey, ...]]:
+    """The plan measured on the configured (or embedded) database, read only; the
+    database's name for messages, None when it could not be reached; and the foreign keys
+    there from outside ``managed`` onto it."""
     try:
         target = resolve_target(cfg)
         with shadow.connect(target.url) as conn:
             conn.execute("SET default_transaction_read_only = on")
-            return measure(conn, plan, timeout=timeout), target.label
+            refs = outside_keys(conn, managed) if managed is not None else ()
+            return measure(conn, plan, timeout=timeout), target.label, refs
     except DatabaseError:
-        return plan, None
+        return plan, None, ()
 
 
 def migration_name(plan: Plan, first: bool = False) -> str:

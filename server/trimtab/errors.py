@@ -86,6 +86,20 @@ class PlanError(TrimtabError):
     """No valid plan can be made between the two schemas."""
 
 
+class UnmanagedDependency(PlanError):
+    """The plan drops something that an object in a schema trimtab does not manage depends
+    on (a foreign key onto a dropped table): PostgreSQL would refuse it, and trimtab must
+    not touch that schema. ``dependents`` lists each one."""
+
+    def __init__(self, message: str, *, dependents: list[dict[str, Any]] | None = None,
+                 **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.dependents = dependents or []
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "dependents": self.dependents}
+
+
 class ConsentRequired(TrimtabError):
     """The plan loses data and nobody agreed to that."""
 

@@ -371,6 +371,18 @@ class Function:
         return "PROCEDURE" if self.kind == "p" else "FUNCTION"
 
 
+@dataclass(frozen=True)
+class OutsideKey:
+    """A foreign key of a table in a schema trimtab does not manage, onto a managed table:
+    never planned, but what it needs must stay."""
+
+    schema: str
+    table: str
+    name: str
+    ref_table: QualifiedName
+    ref_columns: tuple[str, ...] = ()
+
+
 SchemaObject = (
     Schema | Extension | EnumType | Domain | CompositeType | Sequence | Table | View | Function
 )
@@ -392,6 +404,7 @@ class Model:
     # Kinds of objects present but not modelled: "3 event triggers". Never diffed or dropped,
     # always reported.
     unmanaged: tuple[str, ...] = ()
+    outside_keys: tuple[OutsideKey, ...] = ()  # onto this model's tables, from outside it
     server_version: int = 0  # server_version_num of the database it came from
 
     def objects(self) -> Iterator[SchemaObject]:

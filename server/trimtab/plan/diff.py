@@ -269,14 +269,20 @@ class _Differ:
                 self.emit(Kind.DETACH_PARTITION, new.key, before=old, after=new)
             if new.partition_of:
                 self.emit(Kind.ATTACH_PARTITION, new.key, before=old, after=new)
-            if old.partition_of and not new.partition_of:
-                # Detached, the partition keeps its columns, constraints and indexes as
-                # its own.
+            if old.partition_of and old.partition_of != new.partition_of:
+                # Detached (first, see order.py), the partition keeps its constraints and
+                # indexes as its own: what it does not declare, or its new parent give it
+                # again, is dropped there. (Back under the same parent, ATTACH takes them
+                # up again.)
                 old = replace(
-                    old, partition_of=None,
-                    columns=tuple(replace(c, inherited=False) for c in old.columns),
+                    old,
                     constraints=tuple(replace(c, inherited=False) for c in old.constraints),
                     indexes=tuple(replace(i, parent=None) for i in old.indexes))
+            if old.partition_of and not new.partition_of:
+                # ... and its columns.
+                old = replace(
+                    old, partition_of=None,
+                    columns=tuple(replace(c, inherited=False) for c in old.columns))
         if set(old.inherits) - set(new.inherits):  # NO INHERIT, before columns go
             self.emit(Kind.DETACH_PARTITION, new.key, before=old, after=new)
         if set(new.inherits) - set(old.inherits):  # INHERIT, once the columns are there
@@ -412,10 +418,11 @@ class _Differ:
             return
         touched = {(ch.target, ch.kind) for ch in self.out}
         for t in self.cur.tables.values():
-            if t.qualified in self.dropped_tables:
-                continue
-            new_t = self.new.tables.get(t.key)
-            if new_t is None:
+            # A table that goes away still holds its keys until its DROP TABLE, which runs
+            # after the constraints are dropped: its keys onto a dropped key go first.
+            gone = t.qualified in self.dropped_tables
+            new_t = None if gone else self.new.tables.get(t.key)
+            if new_t is None and not gone:
                 continue
             for c in t.constraints:
                 if c.kind != "f" or c.inherited or c.ref_table is None:
@@ -425,8 +432,11 @@ class _Differ:
                 target = ("constraint", t.schema, t.name, c.name)
                 if (target, Kind.DROP_CONSTRAINT) in touched:
                     continue
-                keep = next((n for n in new_t.constraints if n.name == c.name), None)
+                keep = None if new_t is None else next(
+                    (n for n in new_t.constraints if n.name == c.name), None)
                 reason = f"its key on {qname(*c.ref_table)} is replaced"
+                if gone:
+                    reason = f"its key on {qname(*c.ref_table)} is dropped"
                 self.emit(Kind.DROP_CONSTRAINT, target, before=c, parent=t, reason=reason)
                 if keep is not None:
                     self.emit(Kind.ADD_CONSTRAINT, target, after=keep, parent=new_t,

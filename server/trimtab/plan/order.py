@@ -17,12 +17,15 @@ from trimtab.model import CompositeType, Domain, EnumType, Table
 from trimtab.plan.changes import Change, Kind
 
 _EARLY_DROPS = [
+    # A partition leaving its parent goes first: detached, it holds the clones of the
+    # parent's foreign keys and indexes as its own, so dropping them on the parent no
+    # longer takes them along (nor is stopped by them) and they are dropped where they are.
+    Kind.DETACH_PARTITION,
     Kind.DROP_TRIGGER,
     Kind.DROP_POLICY,
     Kind.DROP_VIEW,
     Kind.DROP_CONSTRAINT,  # foreign keys first: see _sub_rank
     Kind.DROP_INDEX,
-    Kind.DETACH_PARTITION,
     Kind.DROP_COLUMN,
     Kind.DROP_TABLE,
 ]

@@ -50,6 +50,7 @@ from trimtab.model import (
     Identity,
     Index,
     Model,
+    OutsideKey,
     Policy,
     Schema,
     Sequence,
@@ -1009,3 +1010,30 @@ def other_schemas(conn: psycopg.Connection[Any], schemas: abc.Sequence[str]
     rows = conn.execute(SQL_OTHER_SCHEMAS, {"names": list(schemas)},  # type: ignore[arg-type]
                         prepare=False).fetchall()
     return [(str(r[0]), int(r[1])) for r in rows]
+
+
+# Foreign keys of tables outside the managed schemas onto tables inside them (a partition's
+# clone of its parent's key, and the rows PostgreSQL adds per referenced partition, once).
+SQL_OUTSIDE_KEYS = """
+SELECT n.nspname::text, t.relname::text, c.conname::text, rn.nspname::text, r.relname::text,
+       ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(c.confkey) WITH ORDINALITY k(n, o)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n
+             ORDER BY k.o)
+FROM pg_catalog.pg_constraint c
+JOIN pg_catalog.pg_class t ON t.oid = c.conrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
+JOIN pg_catalog.pg_class r ON r.oid = c.confrelid
+JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace
+WHERE c.contype = 'f' AND c.conparentid = 0
+  AND n.nspname <> ALL (%(names)s::text[]) AND rn.nspname = ANY (%(names)s::text[])
+ORDER BY 1, 2, 3
+"""
+
+
+def outside_keys(conn: psycopg.Connection[Any], schemas: abc.Sequence[str]
+                 ) -> tuple[OutsideKey, ...]:
+    """The foreign keys that tables outside ``schemas`` hold onto tables inside them."""
+    rows = conn.execute(SQL_OUTSIDE_KEYS, {"names": list(schemas)},  # type: ignore[arg-type]
+                        prepare=False).fetchall()
+    return tuple(OutsideKey(schema=r[0], table=r[1], name=r[2], ref_table=(r[3], r[4]),
+                            ref_columns=tuple(r[5])) for r in rows)
