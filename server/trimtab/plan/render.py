@@ -26,6 +26,7 @@ from trimtab.model import (
     quote_literal,
 )
 from trimtab.plan.changes import Change, Kind
+from trimtab.plan.diff import CHILDREN_KEEP
 
 _INT_MAX = {"smallint": 32767, "integer": 2147483647, "bigint": 9223372036854775807}
 
@@ -352,7 +353,9 @@ def _add_column(ch: Change, v: int) -> list[str]:
 
 
 def _drop_column(ch: Change, v: int) -> list[str]:
-    return [f"ALTER TABLE {ch.parent.sql_name} DROP COLUMN {quote_ident(ch.before.name)}"]
+    # ONLY: the children that keep the column hold it as their own from then on.
+    only = "ONLY " if ch.reason == CHILDREN_KEEP else ""
+    return [f"ALTER TABLE {only}{ch.parent.sql_name} DROP COLUMN {quote_ident(ch.before.name)}"]
 
 
 # Casts PostgreSQL applies on ALTER COLUMN ... TYPE without USING (assignment casts).
