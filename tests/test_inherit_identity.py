@@ -84,3 +84,122 @@ def test_a_column_moved_from_the_child_to_the_parent_keeps_the_childs_values(
     assert push(project, db_url, later).applied
     assert sql("SELECT id, note FROM item") == [(1, "kept")]
     assert not plan_for(project, db_url, later)
+
+
+# -- identity and sequence bounds: restart only when the counter falls outside -------------
+
+
+def test_identity_bounds_tightened_around_the_counter_do_not_restart(
+        project: Path, db_url: str, sql: SqlRunner) -> None:
+    sql("CREATE TABLE t (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v text); "
+        "INSERT INTO t (v) SELECT 'x' FROM generate_series(1, 5)")
+    schema = ("CREATE TABLE t (id int GENERATED ALWAYS AS IDENTITY "
+              "(START WITH 2 MINVALUE 2 MAXVALUE 1000) PRIMARY KEY, v text);")
+    assert push(project, db_url, schema).applied
+    # Restarting at 2 would hand out ids the table already holds.
+    assert sql("INSERT INTO t (v) VALUES ('y') RETURNING id") == [(6,)]
+    assert not plan_for(project, db_url, schema)
+
+
+def test_sequence_bounds_tightened_around_the_counter_do_not_restart(
+        project: Path, db_url: str, sql: SqlRunner) -> None:
+    sql("CREATE SEQUENCE s AS integer; SELECT nextval('s') FROM generate_series(1, 5)")
+    schema = "CREATE SEQUENCE s AS smallint START WITH 3 MINVALUE 3 MAXVALUE 100;"
+    assert push(project, db_url, schema).applied
+    assert sql("SELECT nextval('s')") == [(6,)]
+    assert not plan_for(project, db_url, schema)
+
+
+def test_sequence_raised_past_the_counter_restarts_at_its_start(
+        project: Path, db_url: str, sql: SqlRunner) -> None:
+    sql("CREATE SEQUENCE s MAXVALUE 50; SELECT nextval('s') FROM generate_series(1, 5)")
+    schema = "CREATE SEQUENCE s START WITH 200 MINVALUE 100 MAXVALUE 500;"
+    assert push(project, db_url, schema).applied
+    assert sql("SELECT nextval('s')") == [(200,)]
+    assert not plan_for(project, db_url, schema)
+
+
+# -- identity sequence names ---------------------------------------------------------------
+
+
+def identity_sequence(sql: SqlRunner, table: str, column: str) -> object:
+    return sql("SELECT pg_get_serial_sequence(%s, %s)", (table, column))[0][0]
+
+
+def test_an_identity_sequence_takes_its_declared_name(
+        project: Path, db_url: str, sql: SqlRunner) -> None:
+    sql("CREATE TABLE keep (x int)")  # not an empty database: the plan creates the table
+    schema = ("CREATE TABLE keep (x int);\n"
+              "CREATE TABLE t (id bigint GENERATED ALWAYS AS IDENTITY "
+              "(SEQUENCE NAME t_ids START WITH 10), v text);")
+    assert push(project, db_url, schema).applied
+    assert identity_sequence(sql, "t", "id") == "public.t_ids"
+    assert not plan_for(project, db_url, schema)
+
+
+def test_an_identity_sequence_is_renamed_and_keeps_its_counter(
+        project: Path, db_url: str, sql: SqlRunner) -> None:
+    sql("CREATE TABLE t (id int GENERATED ALWAYS AS IDENTITY, v text); "
+        "INSERT INTO t (v) VALUES ('a'), ('b'), ('c')")
+    named = ("CREATE TABLE t (id int GENERATED ALWAYS AS IDENTITY (SEQUENCE NAME t_ids "
+             "MINVALUE 2 MAXVALUE 1000), v text);")
+    assert push(project, db_url, named).applied
+    assert identity_sequence(sql, "t", "id") == "public.t_ids"
+    assert sql("INSERT INTO t (v) VALUES ('d') RETURNING id") == [(4,)]
+    assert not plan_for(project, db_url, named)
+    # Without a name, the sequence goes back to PostgreSQL's own choice.
+    plain = "CREATE TABLE t (id int GENERATED ALWAYS AS IDENTITY, v text);"
+    assert push(project, db_url, plain).applied
+    assert identity_sequence(sql, "t", "id") == "public.t_id_seq"
+    assert sql("INSERT INTO t (v) VALUES ('e') RETURNING id") == [(5,)]
+    assert not plan_for(project, db_url, plain)
+
+
+def test_an_identity_column_of_a_renamed_table_converges(
+        project: Path, db_url: str, sql: SqlRunner) -> None:
+    sql("CREATE TABLE t (id int GENERATED ALWAYS AS IDENTITY, v text); "
+        "INSERT INTO t (v) VALUES ('a')")
+    schema = ("-- trimtab: renamed from t\n"
+              "CREATE TABLE u (id int GENERATED ALWAYS AS IDENTITY, v text);")
+    assert push(project, db_url, schema).applied
+    assert sql("INSERT INTO u (v) VALUES ('b') RETURNING id") == [(2,)]
+    assert not plan_for(project, db_url, schema)
+
+
+# -- grants on types -----------------------------------------------------------------------
+
+
+ROLE = ("DO $$ BEGIN CREATE ROLE trimtab_typeuser; EXCEPTION WHEN duplicate_object THEN "
+        "NULL; END $$")
+
+
+def type_acl(sql: SqlRunner, name: str) -> object:
+    return sql("SELECT typacl::text FROM pg_type WHERE oid = %s::regtype", (name,))[0][0]
+
+
+def test_usage_on_a_composite_type_is_granted_and_revoked(
+        project: Path, db_url: str, sql: SqlRunner) -> None:
+    sql(ROLE)
+    sql("CREATE TYPE pair AS (a int, b int)")
+    schema = ("CREATE TYPE pair AS (a int, b int);\n"
+              "REVOKE USAGE ON TYPE pair FROM PUBLIC;\n"
+              "GRANT USAGE ON TYPE pair TO trimtab_typeuser;\n")
+    assert push(project, db_url, schema).applied
+    entries = str(type_acl(sql, "pair")).strip("{}").split(",")
+    assert "trimtab_typeuser=U/postgres" in entries
+    assert not [e for e in entries if e.startswith("=")], entries  # PUBLIC revoked
+    assert not plan_for(project, db_url, schema)
+    assert push(project, db_url, "CREATE TYPE pair AS (a int, b int);\n").applied
+    assert "trimtab_typeuser" not in str(type_acl(sql, "pair"))
+    assert not plan_for(project, db_url, "CREATE TYPE pair AS (a int, b int);\n")
+
+
+def test_usage_on_a_new_composite_type_is_granted(
+        project: Path, db_url: str, sql: SqlRunner) -> None:
+    sql(ROLE)
+    sql("CREATE TABLE keep (x int)")  # not an empty database: the plan creates the type
+    schema = ("CREATE TABLE keep (x int);\nCREATE TYPE pair AS (a int, b int);\n"
+              "GRANT USAGE ON TYPE pair TO trimtab_typeuser;\n")
+    assert push(project, db_url, schema).applied
+    assert "trimtab_typeuser=U/" in str(type_acl(sql, "pair"))
+    assert not plan_for(project, db_url, schema)

@@ -158,6 +158,7 @@ class CompositeType:
     name: str
     attributes: tuple[tuple[str, str], ...]  # (name, type incl. COLLATE when not default)
     comment: str | None = None
+    grants: tuple[Grant, ...] = ()
 
     @property
     def key(self) -> tuple[str, ...]:

@@ -769,8 +769,7 @@ def _grant_targets(m: Model) -> GrantTargets:
     for s in m.schemas.values():
         put(("grant", "SCHEMA", s.sql_name), s.key, s.grants)
     for t in m.types.values():
-        if not isinstance(t, CompositeType):
-            put(("grant", "TYPE", t.sql_name), t.key, t.grants)
+        put(("grant", "TYPE", t.sql_name), t.key, t.grants)
     for s in m.sequences.values():
         put(("grant", "SEQUENCE", s.sql_name), s.key, s.grants)
     for f in m.functions.values():

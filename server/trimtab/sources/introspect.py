@@ -378,7 +378,9 @@ WITH acls(kind, objid, subid, owner, acl) AS (
   WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND c.relnamespace = ANY (%(ns)s)
   UNION ALL
   SELECT 't', t.oid, 0, t.typowner, coalesce(t.typacl, pg_catalog.acldefault('T', t.typowner))
-  FROM pg_catalog.pg_type t WHERE t.typnamespace = ANY (%(ns)s) AND t.typtype IN ('e', 'd')
+  FROM pg_catalog.pg_type t WHERE t.typnamespace = ANY (%(ns)s)
+    AND (t.typtype IN ('e', 'd') OR (t.typtype = 'c' AND EXISTS (
+         SELECT 1 FROM pg_catalog.pg_class r WHERE r.oid = t.typrelid AND r.relkind = 'c')))
   UNION ALL
   SELECT 'f', p.oid, 0, p.proowner, coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))
   FROM pg_catalog.pg_proc p WHERE p.pronamespace = ANY (%(ns)s) AND p.prokind IN ('f', 'p')
@@ -665,6 +667,7 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
                         for r in columns.get(typrelid, ())
                     ),
                     comment=comment,
+                    grants=grants_of("t", oid),
                 )
             )
 
