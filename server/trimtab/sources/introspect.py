@@ -56,6 +56,7 @@ from trimtab.model import (
     Table,
     Trigger,
     View,
+    identity_sequence_name,
 )
 
 __all__ = ["introspect"]
@@ -830,7 +831,8 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
                 schema=schema,
                 name=name,
                 columns=tuple(
-                    _column(r, identities.get((oid, r[14])), type_names, grants_of("a", oid, r[14]))
+                    _column(r, identities.get((oid, r[14])), type_names, grants_of("a", oid, r[14]),
+                            name)
                     for r in cols
                 ),
                 constraints=by_name(constraints.get(oid)),
@@ -911,6 +913,7 @@ def _column(
     identity_row: tuple[Any, ...] | None,
     type_names: dict[int, tuple[str, str]],
     grants: tuple[Grant, ...],
+    table: str = "",
 ) -> Column:
     (
         _relid,
@@ -933,6 +936,7 @@ def _column(
     identity = None
     if attidentity and identity_row is not None:
         start, inc, lo, hi, cache, cycle = identity_row[4:10]
+        seq_name = identity_row[2]
         identity = Identity(
             always=attidentity == "a",
             start=start,
@@ -941,6 +945,7 @@ def _column(
             max_value=hi,
             cache=cache,
             cycle=cycle,
+            sequence=None if seq_name == identity_sequence_name(table, name) else seq_name,
         )
     return Column(
         name=name,
