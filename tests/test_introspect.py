@@ -230,6 +230,7 @@ def test_types(rich: Model) -> None:
                 ("zip", "app.posint"),
             ),
             comment="postal",
+            grants=(Grant("PUBLIC", "USAGE"),),
         ),
     }
 

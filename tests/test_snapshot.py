@@ -89,7 +89,7 @@ def full_model() -> Model:
                 default="nextval('app.s'::regclass)",
                 identity=Identity(
                     always=True, start=10, increment=2, min_value=5, max_value=1000,
-                    cache=20, cycle=True,
+                    cache=20, cycle=True, sequence="item_ids",
                 ),
                 generated="(id * 2)",
                 generated_virtual=True,
@@ -159,7 +159,7 @@ def full_model() -> Model:
                 grants=GRANTS,
             ),
             CompositeType("app", "address", (("street", "text"), ("city", 'text COLLATE "C"')),
-                          comment="postal"),
+                          comment="postal", grants=(Grant("app_reader", "USAGE"),)),
             Sequence(
                 schema="app",
                 name="s",

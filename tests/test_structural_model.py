@@ -80,7 +80,7 @@ _CLAIMS: dict[type, dict[str, str]] = {
     EnumType: {"=": "values comment", "-": "schema name grants"},
     Domain: {"=": "base_type not_null collation comment", "?": "default", "*": "checks",
              "-": "schema name grants"},
-    CompositeType: {"=": "attributes comment", "-": "schema name"},
+    CompositeType: {"=": "attributes comment", "-": "schema name grants"},
     Sequence: {"=": "data_type start increment min_value max_value cache cycle owned_by "
                     "unlogged comment",
                "-": "schema name grants"},

@@ -158,6 +158,7 @@ class CompositeType:
     name: str
     attributes: tuple[tuple[str, str], ...]  # (name, type incl. COLLATE when not default)
     comment: str | None = None
+    grants: tuple[Grant, ...] = ()
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -204,6 +205,24 @@ class Identity:
     max_value: int = 9223372036854775807
     cache: int = 1
     cycle: bool = False
+    # Its sequence's name when not the one PostgreSQL picks (``identity_sequence_name``);
+    # the sequence lives in the table's schema.
+    sequence: str | None = None
+
+
+def identity_sequence_name(table: str, column: str) -> str:
+    """The name PostgreSQL gives an identity (or serial) sequence: ``table_column_seq``,
+    the longer of the two names shortened to fit 63 bytes (makeObjectName). A name already
+    taken gets a number appended, which the model then holds as a name of its own."""
+    a, b = len(table.encode()), len(column.encode())
+    room = 63 - len("_") - len("_seq")
+    while a + b > room:
+        if a > b:
+            a -= 1
+        else:
+            b -= 1
+    clip = lambda s, n: s.encode()[:n].decode(errors="ignore")  # noqa: E731
+    return f"{clip(table, a)}_{clip(column, b)}_seq"
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,9 @@ from trimtab.model import (
 )
 from trimtab.plan.changes import Change, Kind
 
+# The reason of a DROP COLUMN that runs on the parent ONLY (``render``, ``hazards``).
+CHILDREN_KEEP = "tables inheriting it keep their own copy"
+
 
 def diff(current: Model, desired: Model) -> list[Change]:
     return _Differ(current, desired).run()
@@ -315,10 +318,9 @@ class _Differ:
                               before=replace(c, default=oc.default, not_null=oc.not_null))
                 continue
             if oc.inherited and not c.inherited and not self._parents_have(new, c.name):
-                # Its parent drops the column, and with it the child's inherited copy.
-                self.emit(Kind.ADD_COLUMN, key, after=c, parent=new,
-                          reason="its parent drops it")
-                continue
+                # Its parent drops the column ONLY there (or the table leaves the parent):
+                # the copy here stays, with its values, as the table's own column.
+                oc = replace(oc, inherited=False)
             if oc == c or _column_core(oc) == _column_core(c):  # the first is cheap
                 continue
             if self._regenerate(oc, c):
@@ -334,12 +336,30 @@ class _Differ:
         kept_parents = [self.cur.tables.get(("table", *p)) for p in old.inherits
                         if p in new.inherits]
         for oc in old.columns:
-            if oc.inherited and any(p is not None and p.column(oc.name) for p in kept_parents):
+            if oc.inherited and any(p is not None and p.column(oc.name)
+                                    and not self._children_keep(p, oc.name)
+                                    for p in kept_parents):
                 continue  # goes with the parent's DROP COLUMN
             if new.column(oc.name) is None:
                 self.changed_columns.add((old.schema, old.name, oc.name))
+                only = self._children_keep(old, oc.name)
                 self.emit(Kind.DROP_COLUMN, ("column", old.schema, old.name, oc.name),
-                          before=oc, parent=old)
+                          before=oc, parent=old, reason=CHILDREN_KEEP if only else None)
+
+    def _children_keep(self, parent: Table, column: str) -> bool:
+        """A table that inherits from ``parent`` now and in the desired schema declares
+        ``column`` itself: dropping it from the parent must be ``ONLY`` there, since a
+        recursing drop would take the child's copy (and its values) too."""
+        if self.new.table(parent.schema, parent.name) is None:
+            return False
+        for key, t in self.new.tables.items():
+            if parent.qualified not in t.inherits or t.qualified in self.recreated_tables:
+                continue
+            cur = self.cur.tables.get(key)
+            if (cur is not None and parent.qualified in cur.inherits
+                    and t.column(column) is not None):
+                return True
+        return False
 
     def _parents_have(self, table: Table, column: str) -> bool:
         parents = [self.new.tables.get(("table", *p)) for p in table.inherits]
@@ -759,8 +779,7 @@ def _grant_targets(m: Model) -> GrantTargets:
     for s in m.schemas.values():
         put(("grant", "SCHEMA", s.sql_name), s.key, s.grants)
     for t in m.types.values():
-        if not isinstance(t, CompositeType):
-            put(("grant", "TYPE", t.sql_name), t.key, t.grants)
+        put(("grant", "TYPE", t.sql_name), t.key, t.grants)
     for s in m.sequences.values():
         put(("grant", "SEQUENCE", s.sql_name), s.key, s.grants)
     for f in m.functions.values():

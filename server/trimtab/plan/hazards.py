@@ -21,6 +21,7 @@ import psycopg
 
 from trimtab.model import Column, Constraint, EnumType, Index, Table, qname, quote_ident
 from trimtab.plan.changes import Category, Change, Hazard, Kind, Plan, Step
+from trimtab.plan.diff import CHILDREN_KEEP
 
 # -- classification ----------------------------------------------------------------------------
 
@@ -621,7 +622,9 @@ def _p_drop_schema(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]
 def _p_drop_column(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]
     t = names.table(ch.target[1], ch.target[2])
     col = quote_ident(ch.before.name)
-    n = _count(conn, f"SELECT count({col}) FROM {t}", clock)
+    # Dropped ONLY from a parent: the children keep their values, only its own rows count.
+    only = "ONLY " if ch.reason == CHILDREN_KEEP else ""
+    n = _count(conn, f"SELECT count({col}) FROM {only}{t}", clock)
     est = False
     if n is None:
         rows, null_frac = _stats(conn, t, ch.before.name)

@@ -34,6 +34,7 @@ from trimtab.model import (
     Table,
     Trigger,
     View,
+    identity_sequence_name,
     qname,
     quote_ident,
 )
@@ -254,7 +255,25 @@ def _table(m: Model, schema: str, name: str | None) -> Table:
     return t
 
 
+def _pin_identity_sequences(m: Model, schema: str, table: str,
+                            column: str | None = None) -> Model:
+    """An identity sequence keeps its name when its table or column is renamed: the name
+    PostgreSQL picked from the old names becomes one of its own."""
+    t = m.tables.get(("table", schema, table))
+    if t is None:
+        return m
+    cols = tuple(
+        replace(c, identity=replace(c.identity, sequence=identity_sequence_name(table, c.name)))
+        if c.identity is not None and c.identity.sequence is None
+        and column in (None, c.name) else c
+        for c in t.columns)
+    if cols == t.columns:
+        return m
+    return m.with_(tables={**m.tables, t.key: replace(t, columns=cols)})
+
+
 def _rename_table(m: Model, r: Rename) -> Model:
+    m = _pin_identity_sequences(m, r.schema, r.old)
     t = _table(m, r.schema, r.old)
     if r.target in m.tables:
         raise ValueError(f"rename: table {r.schema}.{r.new} exists already")
@@ -348,6 +367,7 @@ def _rename_sequence(m: Model, r: Rename) -> Model:
 
 
 def _rename_column(m: Model, r: Rename) -> Model:
+    m = _pin_identity_sequences(m, r.schema, r.parent, r.old)
     top = _table(m, r.schema, r.parent)
     if top.column(r.old) is None:
         raise ValueError(f"rename: no column {r.old} in {r.schema}.{r.parent}")

@@ -21,11 +21,13 @@ from trimtab.model import (
     Sequence,
     Table,
     View,
+    identity_sequence_name,
     qname,
     quote_ident,
     quote_literal,
 )
 from trimtab.plan.changes import Change, Kind
+from trimtab.plan.diff import CHILDREN_KEEP
 
 _INT_MAX = {"smallint": 32767, "integer": 2147483647, "bigint": 9223372036854775807}
 
@@ -185,22 +187,47 @@ def _create_sequence(ch: Change, v: int) -> list[str]:
     return [" ".join([head, s.sql_name, *_seq_clauses(s, s.data_type, True)])]
 
 
+def _tightens(old: Sequence | Identity, new: Sequence | Identity) -> bool:
+    return new.min_value > old.min_value or new.max_value < old.max_value
+
+
+def _restart_outside(seq: str, new: Sequence | Identity) -> str:
+    """Tighter bounds reject a counter outside them. Only then does the sequence restart,
+    at its START: below a raised minimum (or above a lowered maximum of a descending one)
+    nothing in the new range was handed out yet. The counter is read when the statement
+    runs, so a migration written today is right on the database it meets later."""
+    return (f"SELECT pg_catalog.setval({quote_literal(seq)}, {new.start}, false) FROM {seq}"
+            f" WHERE last_value < {new.min_value} OR last_value > {new.max_value}")
+
+
 def _alter_sequence(ch: Change, v: int) -> list[str]:
     old: Sequence = ch.before
     new: Sequence = ch.after
+    tighten = _tightens(old, new)
+    # Tighter bounds go in three steps: the union of both ranges (always holds the
+    # counter), the counter moved inside when it is not, then the new range. A narrower
+    # type comes with the last step, once the counter fits it.
+    widen_type = _INT_MAX.get(new.data_type, 0) >= _INT_MAX.get(old.data_type, 0)
+    first_type = old.data_type != new.data_type and (widen_type or not tighten)
+    lo = min(old.min_value, new.min_value) if tighten else new.min_value
+    hi = max(old.max_value, new.max_value) if tighten else new.max_value
     parts = []
-    if old.data_type != new.data_type:
+    if first_type:
         parts.append(f"AS {new.data_type}")
-    for attr, word in (("increment", "INCREMENT BY"), ("min_value", "MINVALUE"),
-                       ("max_value", "MAXVALUE"), ("start", "START WITH"), ("cache", "CACHE")):
-        if getattr(old, attr) != getattr(new, attr) or old.data_type != new.data_type:
-            parts.append(f"{word} {getattr(new, attr)}")
+    for attr, word, value in (("increment", "INCREMENT BY", new.increment),
+                              ("min_value", "MINVALUE", lo), ("max_value", "MAXVALUE", hi),
+                              ("start", "START WITH", new.start), ("cache", "CACHE", new.cache)):
+        if getattr(old, attr) != value or first_type:
+            parts.append(f"{word} {value}")
     if old.cycle != new.cycle:
         parts.append("CYCLE" if new.cycle else "NO CYCLE")
-    if new.min_value > old.min_value or new.max_value < old.max_value:
-        # Tighter bounds reject the current value unless the sequence restarts inside them.
-        parts.append(f"RESTART WITH {new.start}")
     out = [f"ALTER SEQUENCE {new.sql_name} {' '.join(parts)}"] if parts else []
+    if tighten:
+        out.append(_restart_outside(new.sql_name, new))
+        as_type = f"AS {new.data_type} " if old.data_type != new.data_type and not first_type \
+            else ""
+        out.append(f"ALTER SEQUENCE {new.sql_name} {as_type}MINVALUE {new.min_value}"
+                   f" MAXVALUE {new.max_value}")
     if old.unlogged != new.unlogged:
         out.append(f"ALTER SEQUENCE {new.sql_name} SET {'UNLOGGED' if new.unlogged else 'LOGGED'}")
     return out
@@ -232,7 +259,7 @@ def _drop_function(ch: Change, v: int) -> list[str]:
 # -- tables ----------------------------------------------------------------------------------
 
 
-def column_sql(c: Column) -> str:
+def column_sql(c: Column, schema: str = "public") -> str:
     parts = [quote_ident(c.name), c.type]
     if c.collation:
         parts.append(f"COLLATE {c.collation}")
@@ -240,7 +267,7 @@ def column_sql(c: Column) -> str:
         kind = "VIRTUAL" if c.generated_virtual else "STORED"
         parts.append(f"GENERATED ALWAYS AS ({c.generated}) {kind}")
     elif c.identity is not None:
-        parts.append(_identity_sql(c.identity, c.type))
+        parts.append(_identity_sql(c.identity, c.type, schema))
     if c.default is not None and c.generated is None:
         parts.append(f"DEFAULT {c.default}")
     if c.not_null:
@@ -248,9 +275,11 @@ def column_sql(c: Column) -> str:
     return " ".join(parts)
 
 
-def _identity_sql(i: Identity, data_type: str) -> str:
+def _identity_sql(i: Identity, data_type: str, schema: str) -> str:
     head = f"GENERATED {'ALWAYS' if i.always else 'BY DEFAULT'} AS IDENTITY"
     opts = _seq_clauses(i, data_type, False)
+    if i.sequence is not None:  # qualified: unqualified, it would follow the search path
+        opts.insert(0, f"SEQUENCE NAME {qname(schema, i.sequence)}")
     return f"{head} ({' '.join(opts)})" if opts else head
 
 
@@ -260,7 +289,8 @@ def _create_table(ch: Change, v: int) -> list[str]:
     if t.partition_of:
         sql = f"{head} PARTITION OF {qname(*t.partition_of)} {t.partition_bound}"
     else:
-        cols = ",\n".join(f"    {column_sql(c)}" for c in t.columns if not c.inherited)
+        cols = ",\n".join(f"    {column_sql(c, t.schema)}" for c in t.columns
+                           if not c.inherited)
         sql = f"{head} (\n{cols}\n)" if cols else f"{head} ()"
         if t.inherits:
             sql += f" INHERITS ({', '.join(qname(*p) for p in t.inherits)})"
@@ -341,7 +371,7 @@ def _detach_partition(ch: Change, v: int) -> list[str]:
 def _add_column(ch: Change, v: int) -> list[str]:
     t: Table = ch.parent
     c: Column = ch.after
-    out = [f"ALTER TABLE {t.sql_name} ADD COLUMN {column_sql(c)}"]
+    out = [f"ALTER TABLE {t.sql_name} ADD COLUMN {column_sql(c, t.schema)}"]
     if c.storage:
         out.append(_alter_col(t, c, f"SET STORAGE {c.storage}"))
     if c.compression:
@@ -352,7 +382,9 @@ def _add_column(ch: Change, v: int) -> list[str]:
 
 
 def _drop_column(ch: Change, v: int) -> list[str]:
-    return [f"ALTER TABLE {ch.parent.sql_name} DROP COLUMN {quote_ident(ch.before.name)}"]
+    # ONLY: the children that keep the column hold it as their own from then on.
+    only = "ONLY " if ch.reason == CHILDREN_KEEP else ""
+    return [f"ALTER TABLE {only}{ch.parent.sql_name} DROP COLUMN {quote_ident(ch.before.name)}"]
 
 
 # Casts PostgreSQL applies on ALTER COLUMN ... TYPE without USING (assignment casts).
@@ -389,6 +421,8 @@ def _alter_column(ch: Change, v: int) -> list[str]:
     new: Column = ch.after
     col = quote_ident(new.name)
     actions: list[str] = []
+    before: list[str] = []  # statements of their own, before and after the ALTER TABLE
+    after: list[str] = []
 
     def act(sql: str) -> None:
         actions.append(f"ALTER COLUMN {col} {sql}")
@@ -421,29 +455,41 @@ def _alter_column(ch: Change, v: int) -> list[str]:
     if old.not_null != new.not_null:
         act("SET NOT NULL" if new.not_null else "DROP NOT NULL")
     if new.identity and not old.identity:
-        act(f"ADD {_identity_sql(new.identity, new.type)}")
+        act(f"ADD {_identity_sql(new.identity, new.type, t.schema)}")
     elif new.identity and old.identity and new.identity != old.identity:
         o, n = old.identity, new.identity
         if o.always != n.always:
             act(f"SET GENERATED {'ALWAYS' if n.always else 'BY DEFAULT'}")
+        seq_name = n.sequence or identity_sequence_name(t.name, new.name)
+        old_seq = o.sequence or identity_sequence_name(t.name, old.name)
+        if old_seq != seq_name:  # the sequence keeps its counter under its new name
+            before.append(f"ALTER SEQUENCE {qname(t.schema, old_seq)} RENAME TO"
+                          f" {quote_ident(seq_name)}")
+        # As for sequences (_alter_sequence): tighter bounds widen first, move the counter
+        # inside only when it is outside, then narrow.
+        tighten = _tightens(o, n)
+        lo = min(o.min_value, n.min_value) if tighten else n.min_value
+        hi = max(o.max_value, n.max_value) if tighten else n.max_value
         opts = []
         if o.increment != n.increment:
             opts.append(f"SET INCREMENT BY {n.increment}")
-        if o.min_value != n.min_value:
-            opts.append(f"SET MINVALUE {n.min_value}")
-        if o.max_value != n.max_value:
-            opts.append(f"SET MAXVALUE {n.max_value}")
+        if o.min_value != lo:
+            opts.append(f"SET MINVALUE {lo}")
+        if o.max_value != hi:
+            opts.append(f"SET MAXVALUE {hi}")
         if o.start != n.start:
             opts.append(f"SET START WITH {n.start}")
         if o.cache != n.cache:
             opts.append(f"SET CACHE {n.cache}")
         if o.cycle != n.cycle:
             opts.append("SET CYCLE" if n.cycle else "SET NO CYCLE")
-        if n.min_value > o.min_value or n.max_value < o.max_value:
-            # As for sequences: tighter bounds reject the counter unless it restarts inside.
-            opts.append(f"RESTART WITH {n.start}")
         if opts:
             act(" ".join(opts))
+        if tighten:
+            seq = qname(t.schema, seq_name)
+            after.append(_restart_outside(seq, n))
+            after.append(f"ALTER TABLE {t.sql_name} ALTER COLUMN {col} SET MINVALUE"
+                         f" {n.min_value} SET MAXVALUE {n.max_value}")
     if old.storage != new.storage:
         # The model holds a storage only where it differs from the type's (EXTENDED for
         # every varlena type that has one).
@@ -453,8 +499,8 @@ def _alter_column(ch: Change, v: int) -> list[str]:
     if old.statistics != new.statistics:
         act(f"SET STATISTICS {-1 if new.statistics is None else new.statistics}")
     if not actions:
-        return []
-    return [f"ALTER TABLE {t.sql_name} " + ", ".join(actions)]
+        return before + after
+    return [*before, f"ALTER TABLE {t.sql_name} " + ", ".join(actions), *after]
 
 
 # -- constraints, indexes ----------------------------------------------------------------------

@@ -57,6 +57,7 @@ from trimtab.model import (
     Table,
     Trigger,
     View,
+    identity_sequence_name,
 )
 
 __all__ = ["introspect"]
@@ -379,7 +380,9 @@ WITH acls(kind, objid, subid, owner, acl) AS (
   WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND c.relnamespace = ANY (%(ns)s)
   UNION ALL
   SELECT 't', t.oid, 0, t.typowner, coalesce(t.typacl, pg_catalog.acldefault('T', t.typowner))
-  FROM pg_catalog.pg_type t WHERE t.typnamespace = ANY (%(ns)s) AND t.typtype IN ('e', 'd')
+  FROM pg_catalog.pg_type t WHERE t.typnamespace = ANY (%(ns)s)
+    AND (t.typtype IN ('e', 'd') OR (t.typtype = 'c' AND EXISTS (
+         SELECT 1 FROM pg_catalog.pg_class r WHERE r.oid = t.typrelid AND r.relkind = 'c')))
   UNION ALL
   SELECT 'f', p.oid, 0, p.proowner, coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))
   FROM pg_catalog.pg_proc p WHERE p.pronamespace = ANY (%(ns)s) AND p.prokind IN ('f', 'p')
@@ -666,6 +669,7 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
                         for r in columns.get(typrelid, ())
                     ),
                     comment=comment,
+                    grants=grants_of("t", oid),
                 )
             )
 
@@ -828,7 +832,8 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
                 schema=schema,
                 name=name,
                 columns=tuple(
-                    _column(r, identities.get((oid, r[14])), type_names, grants_of("a", oid, r[14]))
+                    _column(r, identities.get((oid, r[14])), type_names, grants_of("a", oid, r[14]),
+                            name)
                     for r in cols
                 ),
                 constraints=by_name(constraints.get(oid)),
@@ -909,6 +914,7 @@ def _column(
     identity_row: tuple[Any, ...] | None,
     type_names: dict[int, tuple[str, str]],
     grants: tuple[Grant, ...],
+    table: str = "",
 ) -> Column:
     (
         _relid,
@@ -931,6 +937,7 @@ def _column(
     identity = None
     if attidentity and identity_row is not None:
         start, inc, lo, hi, cache, cycle = identity_row[4:10]
+        seq_name = identity_row[2]
         identity = Identity(
             always=attidentity == "a",
             start=start,
@@ -939,6 +946,7 @@ def _column(
             max_value=hi,
             cache=cache,
             cycle=cycle,
+            sequence=None if seq_name == identity_sequence_name(table, name) else seq_name,
         )
     return Column(
         name=name,
