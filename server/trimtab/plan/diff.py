@@ -445,11 +445,14 @@ class _Differ:
                   before=parent, parent=table)
 
     def _index_for_key(self, old: Table, new: Table, c: Constraint) -> Index | None:
-        """A unique index a new primary key or unique constraint can take over instead of
-        building its own: on a kept table, the unattached index of the same name and
-        columns; on a new partition whose key backs the parent's unique index, the index
-        PostgreSQL clones from that parent index when it creates the partition."""
-        if c.kind not in ("p", "u") or not c.columns or new.qualified in self.recreated_tables:
+        """A unique index a new key of a partition, attached to its parent's index, can
+        take over instead of building its own: on a kept partition, the unattached index
+        of the same name and columns; on a new partition whose key backs the parent's
+        unique index, the index PostgreSQL clones from that parent index when it creates
+        the partition."""
+        if (c.kind not in ("p", "u") or not c.columns or c.index_parent is None
+                or new.partition_of is None or new.partition_key is not None
+                or new.qualified in self.recreated_tables):
             return None
         cols = ", ".join(quote_ident(col) for col in c.columns)
         if c.definition != f"{'PRIMARY KEY' if c.kind == 'p' else 'UNIQUE'} ({cols})":
@@ -462,7 +465,7 @@ class _Differ:
                 return None
             self.adopted_indexes.add((old.schema, oi.name))
             return oi
-        if new.partition_of is None or c.index_parent is None or c.inherited:
+        if c.inherited:
             return None
         parent_key = ("table", *new.partition_of)
         have = _index_named(self.cur.tables.get(parent_key), c.index_parent[1])
