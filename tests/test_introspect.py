@@ -459,6 +459,7 @@ def test_partitions(rich: Model) -> None:
             definition="PRIMARY KEY (id, at)",
             columns=("id", "at"),
             inherited=True,
+            index_parent=("app", "events_pkey"),  # its index is attached to the parent's
         ),
     )
     assert default.partition_bound == "DEFAULT"

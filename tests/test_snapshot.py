@@ -77,6 +77,7 @@ def full_model() -> Model:
         clustered=True,
         comment="case-insensitive",
         parent=("app", "parent_idx"),
+        valid=False,
     )
     table = Table(
         schema="app",
@@ -115,6 +116,7 @@ def full_model() -> Model:
                 validated=False,
                 comment="fk",
                 inherited=True,
+                index_parent=("app", "parent_key"),
             ),
         ),
         indexes=(index,),

@@ -258,6 +258,8 @@ class Constraint:
     validated: bool = True
     comment: str | None = None
     inherited: bool = False  # comes from a parent table (partitions, INHERITS): not ours to manage
+    # A partition's key whose index is attached to this index of the parent (pg_inherits).
+    index_parent: QualifiedName | None = None
 
 
 @dataclass(frozen=True)
@@ -269,6 +271,9 @@ class Index:
     clustered: bool = False
     comment: str | None = None
     parent: QualifiedName | None = None  # partition index attached to this parent index
+    # False only for a partitioned table's index built ON ONLY and not yet attached on
+    # every partition (pg_index.indisvalid).
+    valid: bool = True
 
     @property
     def unnamed_definition(self) -> str:

@@ -46,6 +46,7 @@ class Kind(StrEnum):
     CREATE_INDEX = "create_index"
     DROP_INDEX = "drop_index"
     RENAME_INDEX = "rename_index"
+    ATTACH_INDEX = "attach_index"  # a partition's index to its parent's (ATTACH PARTITION)
     CREATE_VIEW = "create_view"
     REPLACE_VIEW = "replace_view"
     DROP_VIEW = "drop_view"

@@ -21,8 +21,10 @@ from trimtab.model import (
     EnumType,
     Function,
     Grant,
+    Index,
     Model,
     Policy,
+    QualifiedName,
     Table,
     View,
     qname,
@@ -55,6 +57,8 @@ class _Differ:
         self.recreate_views: dict[tuple[str, ...], str] = {}  # view key -> reason
         self.recreated_enums: set[tuple[str, str]] = set()
         self.replaced_keys: set[tuple[str, str, tuple[str, ...]]] = set()  # PK/unique recreated
+        # Unattached unique indexes a partition's new key takes over (USING INDEX).
+        self.adopted_indexes: set[tuple[str, str]] = set()
 
     def emit(self, kind: Kind, target: tuple[str, ...], before: object = None,
              after: object = None, parent: object = None, reason: str | None = None) -> None:
@@ -377,7 +381,9 @@ class _Differ:
 
     def constraints(self, old: Table, new: Table) -> None:
         olds = {c.name: c for c in old.constraints if not c.inherited}
-        news = {c.name: c for c in new.constraints if not c.inherited}
+        attach = {c.name for c in new.constraints
+                  if self._attach_explicitly(old, new, c.index_parent)}
+        news = {c.name: c for c in new.constraints if not c.inherited or c.name in attach}
         dropped = [c for n, c in olds.items() if n not in news]
         added = [c for n, c in news.items() if n not in olds]
         tkey = new.key
@@ -408,7 +414,9 @@ class _Differ:
             self._drop_constraint(old, oc, reason="changed")
             self._add_constraint(new, c, reason="changed")
         for c in added:
-            self._add_constraint(new, c)
+            self._add_constraint(new, c, using=self._index_for_key(old, new, c))
+        for name in sorted(attach):
+            self._attach_index(new, news[name])
         # Foreign keys onto a table that is recreated must be made again.
         for name, c in news.items():
             oc = olds.get(name)
@@ -427,9 +435,91 @@ class _Differ:
         self.emit(Kind.DROP_CONSTRAINT, ("constraint", table.schema, table.name, c.name),
                   before=c, parent=table, reason=reason)
 
-    def _add_constraint(self, table: Table, c: Constraint, reason: str | None = None) -> None:
+    def _add_constraint(self, table: Table, c: Constraint, reason: str | None = None,
+                        using: Index | None = None) -> None:
+        # ``using``: the unique index the constraint takes over (ADD ... USING INDEX).
         self.emit(Kind.ADD_CONSTRAINT, ("constraint", table.schema, table.name, c.name),
-                  after=c, parent=table, reason=reason)
+                  before=using, after=c, parent=table, reason=reason)
+
+    # -- partition indexes attached to their parent's ------------------------------------
+
+    def _attach_explicitly(self, old: Table | View, new: Table | View,
+                           index: QualifiedName | None) -> bool:
+        """Whether the plan must attach a partition's index (or key) to ``index``, its
+        parent's: PostgreSQL does it on its own when it builds the parent's index over
+        all partitions, creates a partition or attaches one, never otherwise (an index
+        built ON ONLY, an index of a partition that had none attached)."""
+        if index is None or not isinstance(new, Table) or new.partition_of is None:
+            return False
+        parent_key = ("table", *new.partition_of)
+        want = _index_named(self.new.tables.get(parent_key), index[1])
+        if want is None:
+            return False
+        have = _index_named(self.cur.tables.get(parent_key), index[1])
+        if have is None or have.definition != want.definition:
+            # Built by this plan: over all partitions, unless ON ONLY (kept invalid).
+            return isinstance(want, Index) and not want.valid
+        created = new.key not in self.cur.tables or new.qualified in self.recreated_tables
+        if created or old.partition_of != new.partition_of:
+            return False  # CREATE TABLE ... PARTITION OF / ATTACH PARTITION clone it
+        return not any(i.parent == index for i in old.indexes) and not any(
+            c.index_parent == index for c in old.constraints)
+
+    def _attach_index(self, table: Table, obj: Index | Constraint) -> None:
+        parent = obj.parent if isinstance(obj, Index) else obj.index_parent
+        self.emit(Kind.ATTACH_INDEX, ("index", table.schema, obj.name), after=obj,
+                  before=parent, parent=table)
+
+    def _index_for_key(self, old: Table, new: Table, c: Constraint) -> Index | None:
+        """A unique index a new key of a partition, attached to its parent's index, can
+        take over instead of building its own: on a kept partition, the unattached index
+        of the same name and columns; on a new partition whose key backs the parent's
+        unique index, the index PostgreSQL clones from that parent index when it creates
+        the partition."""
+        if (c.kind not in ("p", "u") or not c.columns or c.index_parent is None
+                or new.partition_of is None or new.partition_key is not None
+                or new.qualified in self.recreated_tables):
+            return None
+        cols = ", ".join(quote_ident(col) for col in c.columns)
+        if c.definition != f"{'PRIMARY KEY' if c.kind == 'p' else 'UNIQUE'} ({cols})":
+            return None  # INCLUDE, options, deferrable: not a plain unique index
+        if new.key in self.cur.tables:
+            oi = next((i for i in old.indexes if i.name == c.name), None)
+            if (oi is None or not oi.unique or oi.parent is not None
+                    or oi.definition.split(" USING ", 1)[-1] != f"btree ({cols})"
+                    or any(i.name == c.name for i in new.indexes)):
+                return None
+            self.adopted_indexes.add((old.schema, oi.name))
+            return oi
+        if c.inherited:
+            return None
+        parent_key = ("table", *new.partition_of)
+        have = _index_named(self.cur.tables.get(parent_key), c.index_parent[1])
+        want = _index_named(self.new.tables.get(parent_key), c.index_parent[1])
+        if not isinstance(have, Index) or have != want:
+            return None  # built by this plan after the partition: it finds the key itself
+        name = _clone_index_name(new.name, c.columns, self._relation_names(new.schema))
+        return Index(name=name, definition="", unique=True, columns=c.columns,
+                     parent=c.index_parent)
+
+    def _relation_names(self, schema: str) -> set[str]:
+        """Names of the relations (tables, views, sequences, indexes, composite types)
+        a schema holds before this plan, for the name PostgreSQL picks for a new one."""
+        names: set[str] = set()
+        for m in (self.cur,):
+            for t in (*m.tables.values(), *m.views.values()):
+                if t.schema == schema:
+                    names.add(t.name)
+                    names.update(i.name for i in t.indexes)
+                    names.update(c.name for c in getattr(t, "constraints", ())
+                                 if c.kind in ("p", "u", "x"))
+            names.update(s.name for s in m.sequences.values() if s.schema == schema)
+            names.update(t.name for t in m.types.values()
+                         if t.schema == schema and isinstance(t, CompositeType))
+        for t in self.new.tables.values():  # created by this plan before the partition
+            if t.schema == schema and t.key not in self.cur.tables:
+                names.add(t.name)
+        return names
 
     def foreign_keys_onto_replaced_keys(self) -> None:
         """Dropping a primary key or unique constraint fails while foreign keys use it:
@@ -464,9 +554,11 @@ class _Differ:
 
     def indexes(self, old: Table | View, new: Table | View) -> None:
         olds = {i.name: i for i in old.indexes if i.parent is None}
-        news = {i.name: i for i in new.indexes if i.parent is None}
+        attach = {i.name for i in new.indexes if self._attach_explicitly(old, new, i.parent)}
+        news = {i.name: i for i in new.indexes if i.parent is None or i.name in attach}
         schema = new.schema
-        dropped = [i for n, i in olds.items() if n not in news]
+        dropped = [i for n, i in olds.items() if n not in news
+                   and (schema, n) not in self.adopted_indexes]
         added = [i for n, i in news.items() if n not in olds]
         for i in list(added):
             twin = next((d for d in dropped
@@ -490,6 +582,8 @@ class _Differ:
                           parent=new)
         for i in added:
             self.emit(Kind.CREATE_INDEX, ("index", schema, i.name), after=i, parent=new)
+        for name in sorted(attach):
+            self._attach_index(new, news[name])  # type: ignore[arg-type]
 
     def triggers(self, old: Table | View, new: Table | View) -> None:
         olds = {t.name: t for t in old.triggers}
@@ -793,3 +887,47 @@ def _grant_targets(m: Model) -> GrantTargets:
                 put(("grant", "TABLE", t.sql_name, c.name),
                     ("column", t.schema, t.name, c.name), c.grants)
     return out
+
+
+def _index_named(table: Table | None, name: str) -> Index | Constraint | None:
+    """A table's index, or the key (primary key, unique, exclusion) whose index has that
+    name (a key's index is named after it)."""
+    if table is None:
+        return None
+    return next((i for i in table.indexes if i.name == name), None) or next(
+        (c for c in table.constraints if c.name == name and c.kind in ("p", "u", "x")), None)
+
+
+_NAMEDATALEN = 64
+
+
+def _clip(name: str, limit: int) -> str:
+    """The longest prefix of ``name`` that fits ``limit`` bytes, whole characters only."""
+    while len(name.encode()) > limit:
+        name = name[:-1]
+    return name
+
+
+def _clone_index_name(table: str, columns: tuple[str, ...], taken: set[str]) -> str:
+    """The name PostgreSQL gives the index it clones from a parent's plain index onto a new
+    partition: ChooseIndexName (table, columns joined by '_', label 'idx'), each part
+    shortened to fit 63 bytes, and the label numbered past names already in use."""
+    addition = ""
+    for col in columns:
+        addition = _clip(addition + ("_" if addition else "") + col, _NAMEDATALEN - 1)
+        if len(addition.encode()) >= _NAMEDATALEN - 1:
+            break
+    n = 0
+    while True:
+        label = "idx" if n == 0 else f"idx{n}"
+        avail = _NAMEDATALEN - 1 - (len(label) + 1) - (1 if addition else 0)
+        n1, n2 = len(table.encode()), len(addition.encode())
+        while n1 + n2 > avail:
+            if n1 > n2:
+                n1 -= 1
+            else:
+                n2 -= 1
+        name = _clip(table, n1) + ("_" + _clip(addition, n2) if addition else "") + "_" + label
+        if name not in taken:
+            return name
+        n += 1

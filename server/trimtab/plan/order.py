@@ -54,6 +54,7 @@ _CREATES = [
     Kind.CREATE_VIEW,
     Kind.REPLACE_VIEW,
     Kind.CREATE_INDEX,  # after views: materialized views carry indexes
+    Kind.ATTACH_INDEX,  # once both indexes (or keys) exist
     Kind.CREATE_TRIGGER,
     Kind.ALTER_TRIGGER,
     Kind.CREATE_POLICY,
@@ -86,9 +87,10 @@ def order(changes: list[Change]) -> list[Change]:
             rank = _RANK[Kind.DROP_VIEW if ch.kind == Kind.DROP_FUNCTION else Kind.CREATE_VIEW]
         if ch.kind == Kind.SET_SEQUENCE_OWNER and ch.reason == "release":
             rank = -1  # before the column or table that owns it is dropped
-        # A foreign key may rest on a unique index rather than a constraint: indexes first.
+        # A foreign key may rest on a unique index rather than a constraint: indexes first
+        # (a partitioned table's one is valid once its partitions' are attached).
         if ch.kind == Kind.ADD_CONSTRAINT and ch.after.kind == "f":
-            rank = _RANK[Kind.CREATE_INDEX] + 0.5
+            rank = _RANK[Kind.ATTACH_INDEX] + 0.5
         return (rank, _sub_rank(ch), depth(ch))
 
     # sorted() is stable: within equal keys the diff's own order stays.

@@ -509,6 +509,10 @@ def _alter_column(ch: Change, v: int) -> list[str]:
 def _add_constraint(ch: Change, v: int) -> list[str]:
     t: Table = ch.parent
     c = ch.after
+    if isinstance(ch.before, Index):  # takes over an existing unique index (renamed to c)
+        what = "PRIMARY KEY" if c.kind == "p" else "UNIQUE"
+        return [f"ALTER TABLE {t.sql_name} ADD CONSTRAINT {quote_ident(c.name)} {what}"
+                f" USING INDEX {quote_ident(ch.before.name)}"]
     return [f"ALTER TABLE {t.sql_name} ADD CONSTRAINT {quote_ident(c.name)} {c.definition}"]
 
 
@@ -534,8 +538,9 @@ def _create_index(ch: Change, v: int) -> list[str]:
             return [f"ALTER TABLE {rel.sql_name} CLUSTER ON {quote_ident(i.name)}"]
         return [f"ALTER TABLE {rel.sql_name} SET WITHOUT CLUSTER"]
     # An index on a partitioned table is rendered "ON ONLY": without ONLY, PostgreSQL
-    # builds and attaches the partitions' indexes too, which is what a new index needs.
-    out = [i.definition.replace(" ON ONLY ", " ON ", 1)]
+    # builds and attaches the partitions' indexes too, which is what a new index needs,
+    # unless the schema keeps it ON ONLY (its partitions' indexes attached one by one).
+    out = [i.definition if not i.valid else i.definition.replace(" ON ONLY ", " ON ", 1)]
     if i.clustered:
         out.append(f"ALTER TABLE {rel.sql_name} CLUSTER ON {quote_ident(i.name)}")
     return out
@@ -543,6 +548,10 @@ def _create_index(ch: Change, v: int) -> list[str]:
 
 def _drop_index(ch: Change, v: int) -> list[str]:
     return [f"DROP INDEX {qname(ch.target[1], ch.before.name)}"]
+
+
+def _attach_index(ch: Change, v: int) -> list[str]:
+    return [f"ALTER INDEX {qname(*ch.before)} ATTACH PARTITION {qname(*ch.target[1:])}"]
 
 
 def _rename_index(ch: Change, v: int) -> list[str]:
@@ -729,6 +738,7 @@ _RENDERERS: dict[Kind, Callable[[Change, int], list[str]]] = {
     Kind.CREATE_INDEX: _create_index,
     Kind.DROP_INDEX: _drop_index,
     Kind.RENAME_INDEX: _rename_index,
+    Kind.ATTACH_INDEX: _attach_index,
     Kind.CREATE_VIEW: _create_view,
     Kind.REPLACE_VIEW: _replace_view,
     Kind.DROP_VIEW: _drop_view,

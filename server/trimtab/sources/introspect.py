@@ -237,7 +237,7 @@ SELECT c.conrelid, c.conname::text, c.contype::text, pg_catalog.pg_get_constrain
        ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(c.confkey) WITH ORDINALITY k(n, o)
              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n
              ORDER BY k.o),
-       c.convalidated, c.coninhcount > 0 OR c.conparentid <> 0, d.description
+       c.convalidated, c.coninhcount > 0 OR c.conparentid <> 0, d.description, c.conindid
 FROM pg_catalog.pg_constraint c
 JOIN pg_catalog.pg_class t ON t.oid = c.conrelid
 LEFT JOIN pg_catalog.pg_class r ON r.oid = c.confrelid
@@ -255,7 +255,7 @@ SELECT i.indrelid, ic.relname::text, pg_catalog.pg_get_indexdef(i.indexrelid), i
              LEFT JOIN pg_catalog.pg_attribute a
                     ON a.attrelid = i.indrelid AND a.attnum = k.n AND k.n <> 0
              ORDER BY k.o),
-       i.indisclustered, d.description, i.indexrelid
+       i.indisclustered, d.description, i.indexrelid, i.indisvalid OR ic.relkind <> 'I'
 FROM pg_catalog.pg_index i
 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
 {_comment("pg_class", "i.indexrelid", "d")}
@@ -703,6 +703,10 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
     # -- per-relation parts ---------------------------------------------------------------------
     relations = q(SQL_RELATIONS, p)
 
+    parents: dict[int, list[tuple[int, tuple[str, str]]]] = {}
+    for relid, pschema, pname, seqno in q(SQL_INHERITS, p):
+        parents.setdefault(relid, []).append((seqno, (pschema, pname)))
+
     constraints: dict[int, list[Constraint]] = {}
     for (
         relid,
@@ -716,7 +720,9 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
         validated,
         inherited,
         comment,
+        indid,
     ) in q(SQL_CONSTRAINTS, p):
+        index_parent = parents.get(indid) if kind in ("p", "u", "x") else None
         constraints.setdefault(relid, []).append(
             Constraint(
                 name=name,
@@ -728,15 +734,13 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
                 validated=validated,
                 comment=comment,
                 inherited=inherited,
+                index_parent=index_parent[0][1] if index_parent else None,
             )
         )
 
-    parents: dict[int, list[tuple[int, tuple[str, str]]]] = {}
-    for relid, pschema, pname, seqno in q(SQL_INHERITS, p):
-        parents.setdefault(relid, []).append((seqno, (pschema, pname)))
-
     indexes: dict[int, list[Index]] = {}
-    for relid, name, definition, unique, cols, clustered, comment, indexrelid in q(SQL_INDEXES, p):
+    for (relid, name, definition, unique, cols, clustered, comment, indexrelid,
+         valid) in q(SQL_INDEXES, p):
         parent = parents.get(indexrelid)
         indexes.setdefault(relid, []).append(
             Index(
@@ -747,6 +751,7 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
                 clustered=clustered,
                 comment=comment,
                 parent=parent[0][1] if parent else None,
+                valid=valid,
             )
         )
 
