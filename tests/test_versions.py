@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from lsprotocol import types as t
+from pytest_lsp import LanguageClient
 
 from tests.test_cli_push import run, write
+from tests.test_lsp import client, has, open_doc, until  # noqa: F401 (client: the fixture)
 from trimtab.config import load_config
 from trimtab.errors import ConfigError
 from trimtab.model import Column, Constraint, Index, Model, Schema, Table
@@ -130,3 +133,26 @@ def test_push_says_what_the_configured_version_lacks(project: Path, db_url: str)
     r = run(project, "push", "--url", db_url)
     assert r.returncode == 0, r.stderr
     assert "PostgreSQL 14 lacks NULLS NOT DISTINCT" in r.stdout
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, db_url: str) -> Path:
+    """The language server's project (the `client` fixture opens it), for PostgreSQL 13."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "trimtab.toml").write_text(
+        f'schema = "schema.sql"\ndatabase_url = "{db_url}"\npostgres = "13"\n')
+    (root / "schema.sql").write_text("CREATE TABLE users (id int PRIMARY KEY);\n")
+    return root
+
+
+async def test_the_editor_shows_what_the_configured_version_lacks(
+        client: LanguageClient, workspace: Path) -> None:  # noqa: F811 (the fixture)
+    # The suite's server runs it; the `postgres` setting says migrations run on 13.
+    uri = open_doc(client, workspace / "schema.sql",
+                   "CREATE TABLE users (id int PRIMARY KEY);\n\n"
+                   "CREATE TABLE u (\n  email text,\n  UNIQUE NULLS NOT DISTINCT (email)\n);\n")
+    diags = await until(client, uri, has(CODE, "PostgreSQL 13 lacks NULLS NOT DISTINCT"))
+    d = next(d for d in diags if d.code == CODE)
+    assert d.range.start.line == 4  # the constraint's line
+    assert d.severity == t.DiagnosticSeverity.Warning

@@ -301,7 +301,10 @@ def plan_live(cfg: Config, source: Source, *, measure_timeout: float = 1.0) -> L
                                            installed=shadow.installed_extensions(conn))
         managed, desired, outside = _scoped(cfg, desired)
         live = _live(conn, cfg, managed)
-        plan, notes, undecided = plan_changes(live, desired, source, ask=False)
+        runs_on = cfg.postgres or major(live.server_version)  # as push plans it
+        plan, notes, undecided = plan_changes(*_at_version(runs_on, live, desired), source,
+                                              ask=False)
+        plan = mark_versions(plan, runs_on)[0]
         plan = measure(conn, plan, timeout=measure_timeout, budget=5.0)
     return LivePlan(plan, undecided, notes + where + outside, live, desired)
 
