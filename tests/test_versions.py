@@ -14,7 +14,8 @@ from trimtab.config import load_config
 from trimtab.errors import ConfigError
 from trimtab.model import Column, Constraint, Index, Model, Schema, Table
 from trimtab.plan import build_plan
-from trimtab.plan.versions import CODE, lacks, mark
+from trimtab.plan.versions import CODE, lacks, mark, written
+from trimtab.sources.sqlfile import split_statements
 
 
 def _model(*tables: Table, version: int = 180000) -> Model:
@@ -156,3 +157,18 @@ async def test_the_editor_shows_what_the_configured_version_lacks(
     d = next(d for d in diags if d.code == CODE)
     assert d.range.start.line == 4  # the constraint's line
     assert d.severity == t.DiagnosticSeverity.Warning
+
+
+def test_syntax_is_found_where_the_file_writes_it_not_in_comments_or_bodies() -> None:
+    text = ("-- NULLS NOT DISTINCT in a comment\n"
+            "CREATE TABLE u (\n  email text,\n  UNIQUE NULLS NOT DISTINCT (email)\n);\n"
+            "CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $$ SELECT 'NOT ENFORCED' $$;\n"
+            "CREATE FUNCTION g() RETURNS int LANGUAGE sql\n  RETURN 1;\n"
+            "COMMENT ON TABLE u IS 'WITHOUT OVERLAPS';\n")
+    found = written(split_statements(text, "s.sql"), 13)
+    assert [(w.line, w.feature, w.since) for w in found] == [
+        (4, "NULLS NOT DISTINCT", 15), (8, "SQL-standard function bodies", 14)]
+    assert found[0].message == "s.sql:4: PostgreSQL 13 lacks NULLS NOT DISTINCT (PostgreSQL 15+)"
+    assert [w.feature for w in written(split_statements(text, "s.sql"), 14)] == [
+        "NULLS NOT DISTINCT"]
+    assert written(split_statements(text, "s.sql"), 150000) == []

@@ -52,7 +52,7 @@ from trimtab.plan.hazards import (
 )
 from trimtab.plan.idempotent import idempotent_script
 from trimtab.plan.renames import Rename, candidates, resolve_hints
-from trimtab.plan.versions import Lack, major
+from trimtab.plan.versions import Lack, major, written
 from trimtab.plan.versions import mark as mark_versions
 from trimtab.sources import shadow, shadowcache, vet
 from trimtab.sources.hints import Hint, UsingHint, find_hints, find_using_hints, hint_edit
@@ -690,6 +690,8 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
     source = read_source(cfg)
     with shadow.connect(target.url, autocommit=False) as conn:
         current = _live(conn, cfg, cfg.managed_schemas)  # None: all, to see it is empty
+        # Before the schema file reaches this server (in place or as its shadow).
+        _refuse_written(source, major(current.server_version), target.label)
         started = time.perf_counter()
         if not dry_run and (plan := _create_in_place(conn, cfg, current, source)):
             conn.commit()  # an empty database: nothing to measure, ask or refuse
@@ -1035,6 +1037,25 @@ def _refuse_lacking(lacking: list[Lack], version: int, source: Source, said: str
                     line=first.line if first else None,
                     obj=".".join(lacking[0].step.change.target[1:]),
                     hint=hint)
+
+
+def _refuse_written(source: Source, version: int, said: str) -> None:
+    """Syntax the server's version lacks, refused before the file is sent there, each
+    named with its line, instead of the server's syntax error from the middle of a run."""
+    found = written(source.statements, version)
+    if not found:
+        return
+    lines = [f"nothing was sent: {said} runs PostgreSQL {version}, which cannot run "
+             f"{len(found)} statement{'s' if len(found) != 1 else ''} of the schema"]
+    places = []
+    for w in found:
+        at = source.origin(w.file, w.line)
+        file, line = (at.file, at.line) if at else (w.file, w.line)
+        places.append((file, line))
+        lines.append(f"  - {file}:{line}: PostgreSQL {version} lacks {w.feature} "
+                     f"(PostgreSQL {w.since}+)")
+    raise PlanError("\n".join(lines) + "\n", file=places[0][0], line=places[0][1],
+                    hint="Change the schema file, or push to a newer server.")
 
 
 def _span_of(ch: Change, spans: Mapping[tuple[str, ...], Span]) -> Span | None:
