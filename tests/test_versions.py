@@ -172,3 +172,15 @@ def test_syntax_is_found_where_the_file_writes_it_not_in_comments_or_bodies() ->
     assert [w.feature for w in written(split_statements(text, "s.sql"), 14)] == [
         "NULLS NOT DISTINCT"]
     assert written(split_statements(text, "s.sql"), 150000) == []
+
+
+def test_generate_without_a_setting_warns_of_syntax_only_its_version_has(
+        project: Path, db_url: str, pg_server) -> None:
+    if pg_server.version < 180000:
+        pytest.skip("needs PostgreSQL 18 (VIRTUAL generated columns)")
+    write(project, "CREATE TABLE t (id int PRIMARY KEY,\n"
+                   "  twice int GENERATED ALWAYS AS (id * 2) VIRTUAL);\n")
+    r = run(project, "generate", "--url", db_url)
+    assert r.returncode == 0, r.stderr
+    assert "PostgreSQL 17 lacks VIRTUAL generated columns" in r.stdout + r.stderr
+    assert "postgres" in r.stdout + r.stderr  # says how to name where migrations run

@@ -52,7 +52,7 @@ from trimtab.plan.hazards import (
 )
 from trimtab.plan.idempotent import idempotent_script
 from trimtab.plan.renames import Rename, candidates, resolve_hints
-from trimtab.plan.versions import Lack, major, written
+from trimtab.plan.versions import Lack, lacks, major, written
 from trimtab.plan.versions import mark as mark_versions
 from trimtab.sources import shadow, shadowcache, vet
 from trimtab.sources.hints import Hint, UsingHint, find_hints, find_using_hints, hint_edit
@@ -968,6 +968,10 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
     if not plan:
         return GenerateResult(plan, None, notes)
     plan, lacking = mark_versions(plan, runs_on)
+    if not cfg.postgres:  # said where it was learned, not chosen: say what only it has
+        notes += tuple(f"{lack.message}; the migration runs only on PostgreSQL {lack.since}+ "
+                       "(set `postgres` to the version migrations run on)"
+                       for lack in lacks(plan, runs_on - 1) if lack.since == runs_on)
     if not force:
         _refuse_lacking(lacking, runs_on, source, said, "nothing was written",
                         "Change the schema file, set `postgres` to the version the migrations "
