@@ -8,9 +8,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from pytest_lsp import LanguageClient
 
 from tests.conftest import PgServer, with_database
 from tests.test_cli_push import run, write
+from tests.test_lsp import client, has, open_doc, until, workspace  # noqa: F401 (fixtures)
 from trimtab.sources.introspect import introspect
 
 
@@ -152,3 +154,18 @@ def _model(url: str):
     with psycopg.connect(url) as conn:
         model = introspect(conn, ["public"])
     return model
+
+
+async def test_the_editor_says_what_the_target_lacks_on_its_line(
+        pg_server: PgServer, client: LanguageClient, workspace: Path) -> None:  # noqa: F811
+    # The workspace's database is on the suite's server, with no `postgres` setting.
+    if pg_server.version >= 150000:
+        pytest.skip(OLDER_THAN_15)
+    v = pg_server.version // 10000
+    uri = open_doc(client, workspace / "schema.sql",
+                   "CREATE TABLE users (id int PRIMARY KEY);\n\n"
+                   "CREATE TABLE u (\n  email text,\n  UNIQUE NULLS NOT DISTINCT (email)\n);\n")
+    diags = await until(client, uri, has("postgres", f"PostgreSQL {v} lacks NULLS NOT DISTINCT"))
+    d = next(d for d in diags if d.code == "postgres")
+    assert d.range.start.line == 4  # the line that asks for it
+    assert "syntax error" not in d.message

@@ -297,6 +297,7 @@ def plan_live(cfg: Config, source: Source, *, measure_timeout: float = 1.0) -> L
     # after every pause in typing.
     with shadow.connect(target.url) as conn:
         conn.execute("SET default_transaction_read_only = on")
+        _refuse_written(source, major(conn.info.server_version), target.label, "not planned")
         desired, where = desired_and_notes(cfg, target, source.statements, source,
                                            installed=shadow.installed_extensions(conn))
         managed, desired, outside = _scoped(cfg, desired)
@@ -691,7 +692,8 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
     with shadow.connect(target.url, autocommit=False) as conn:
         current = _live(conn, cfg, cfg.managed_schemas)  # None: all, to see it is empty
         # Before the schema file reaches this server (in place or as its shadow).
-        _refuse_written(source, major(current.server_version), target.label)
+        _refuse_written(source, major(current.server_version), target.label,
+                        "nothing was sent")
         started = time.perf_counter()
         if not dry_run and (plan := _create_in_place(conn, cfg, current, source)):
             conn.commit()  # an empty database: nothing to measure, ask or refuse
@@ -1043,13 +1045,14 @@ def _refuse_lacking(lacking: list[Lack], version: int, source: Source, said: str
                     hint=hint)
 
 
-def _refuse_written(source: Source, version: int, said: str) -> None:
-    """Syntax the server's version lacks, refused before the file is sent there, each
-    named with its line, instead of the server's syntax error from the middle of a run."""
+def _refuse_written(source: Source, version: int, said: str, outcome: str) -> None:
+    """Syntax the server's version lacks, refused before the file is sent there (its
+    shadow too), each named with its line, instead of the server's syntax error from the
+    middle of a run."""
     found = written(source.statements, version)
     if not found:
         return
-    lines = [f"nothing was sent: {said} runs PostgreSQL {version}, which cannot run "
+    lines = [f"{outcome}: {said} runs PostgreSQL {version}, which cannot run "
              f"{len(found)} statement{'s' if len(found) != 1 else ''} of the schema"]
     places = []
     for w in found:
@@ -1058,8 +1061,8 @@ def _refuse_written(source: Source, version: int, said: str) -> None:
         places.append((file, line))
         lines.append(f"  - {file}:{line}: PostgreSQL {version} lacks {w.feature} "
                      f"(PostgreSQL {w.since}+)")
-    raise PlanError("\n".join(lines) + "\n", file=places[0][0], line=places[0][1],
-                    hint="Change the schema file, or push to a newer server.")
+    raise SchemaError("\n".join(lines) + "\n", file=places[0][0], line=places[0][1],
+                      hint="Change the schema file, or use a newer server.")
 
 
 def _span_of(ch: Change, spans: Mapping[tuple[str, ...], Span]) -> Span | None:
