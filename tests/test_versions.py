@@ -5,13 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from lsprotocol import types as t
+from pytest_lsp import LanguageClient
 
 from tests.test_cli_push import run, write
+from tests.test_lsp import client, has, open_doc, until  # noqa: F401 (client: the fixture)
 from trimtab.config import load_config
 from trimtab.errors import ConfigError
 from trimtab.model import Column, Constraint, Index, Model, Schema, Table
 from trimtab.plan import build_plan
-from trimtab.plan.versions import CODE, lacks, mark
+from trimtab.plan.versions import CODE, lacks, mark, written
+from trimtab.sources.sqlfile import split_statements
 
 
 def _model(*tables: Table, version: int = 180000) -> Model:
@@ -130,3 +134,53 @@ def test_push_says_what_the_configured_version_lacks(project: Path, db_url: str)
     r = run(project, "push", "--url", db_url)
     assert r.returncode == 0, r.stderr
     assert "PostgreSQL 14 lacks NULLS NOT DISTINCT" in r.stdout
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, db_url: str) -> Path:
+    """The language server's project (the `client` fixture opens it), for PostgreSQL 13."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "trimtab.toml").write_text(
+        f'schema = "schema.sql"\ndatabase_url = "{db_url}"\npostgres = "13"\n')
+    (root / "schema.sql").write_text("CREATE TABLE users (id int PRIMARY KEY);\n")
+    return root
+
+
+async def test_the_editor_shows_what_the_configured_version_lacks(
+        client: LanguageClient, workspace: Path) -> None:  # noqa: F811 (the fixture)
+    # The suite's server runs it; the `postgres` setting says migrations run on 13.
+    uri = open_doc(client, workspace / "schema.sql",
+                   "CREATE TABLE users (id int PRIMARY KEY);\n\n"
+                   "CREATE TABLE u (\n  email text,\n  UNIQUE NULLS NOT DISTINCT (email)\n);\n")
+    diags = await until(client, uri, has(CODE, "PostgreSQL 13 lacks NULLS NOT DISTINCT"))
+    d = next(d for d in diags if d.code == CODE)
+    assert d.range.start.line == 4  # the constraint's line
+    assert d.severity == t.DiagnosticSeverity.Warning
+
+
+def test_syntax_is_found_where_the_file_writes_it_not_in_comments_or_bodies() -> None:
+    text = ("-- NULLS NOT DISTINCT in a comment\n"
+            "CREATE TABLE u (\n  email text,\n  UNIQUE NULLS NOT DISTINCT (email)\n);\n"
+            "CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $$ SELECT 'NOT ENFORCED' $$;\n"
+            "CREATE FUNCTION g() RETURNS int LANGUAGE sql\n  RETURN 1;\n"
+            "COMMENT ON TABLE u IS 'WITHOUT OVERLAPS';\n")
+    found = written(split_statements(text, "s.sql"), 13)
+    assert [(w.line, w.feature, w.since) for w in found] == [
+        (4, "NULLS NOT DISTINCT", 15), (8, "SQL-standard function bodies", 14)]
+    assert found[0].message == "s.sql:4: PostgreSQL 13 lacks NULLS NOT DISTINCT (PostgreSQL 15+)"
+    assert [w.feature for w in written(split_statements(text, "s.sql"), 14)] == [
+        "NULLS NOT DISTINCT"]
+    assert written(split_statements(text, "s.sql"), 150000) == []
+
+
+def test_generate_without_a_setting_warns_of_syntax_only_its_version_has(
+        project: Path, db_url: str, pg_server) -> None:
+    if pg_server.version < 180000:
+        pytest.skip("needs PostgreSQL 18 (VIRTUAL generated columns)")
+    write(project, "CREATE TABLE t (id int PRIMARY KEY,\n"
+                   "  twice int GENERATED ALWAYS AS (id * 2) VIRTUAL);\n")
+    r = run(project, "generate", "--url", db_url)
+    assert r.returncode == 0, r.stderr
+    assert "PostgreSQL 17 lacks VIRTUAL generated columns" in r.stdout + r.stderr
+    assert "postgres" in r.stdout + r.stderr  # says how to name where migrations run

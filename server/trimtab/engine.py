@@ -54,7 +54,7 @@ from trimtab.plan.hazards import (
 )
 from trimtab.plan.idempotent import idempotent_script
 from trimtab.plan.renames import Rename, candidates, resolve_hints
-from trimtab.plan.versions import Lack, major
+from trimtab.plan.versions import Lack, lacks, major, written
 from trimtab.plan.versions import mark as mark_versions
 from trimtab.sources import shadow, shadowcache, vet
 from trimtab.sources.hints import Hint, UsingHint, find_hints, find_using_hints, hint_edit
@@ -316,12 +316,16 @@ def plan_live(cfg: Config, source: Source, *, measure_timeout: float = 1.0) -> L
     # after every pause in typing.
     with shadow.connect(target.url) as conn:
         conn.execute("SET default_transaction_read_only = on")
+        _refuse_written(source, major(conn.info.server_version), target.label, "not planned")
         desired, where = desired_and_notes(cfg, target, source.statements, source,
                                            installed=shadow.installed_extensions(conn),
                                            stubs=_stubs(conn, cfg, source))
         managed, desired, outside = _scoped(cfg, desired)
         live = _live(conn, cfg, managed)
-        plan, notes, undecided = plan_changes(live, desired, source, ask=False)
+        runs_on = cfg.postgres or major(live.server_version)  # as push plans it
+        plan, notes, undecided = plan_changes(*_at_version(runs_on, live, desired), source,
+                                              ask=False)
+        plan = mark_versions(plan, runs_on)[0]
         plan = measure(conn, plan, timeout=measure_timeout, budget=5.0)
     return LivePlan(plan, undecided, notes + where + outside, live, desired)
 
@@ -783,6 +787,9 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
     source = read_source(cfg)
     with shadow.connect(target.url, autocommit=False) as conn:
         current = _live(conn, cfg, cfg.managed_schemas)  # None: all, to see it is empty
+        # Before the schema file reaches this server (in place or as its shadow).
+        _refuse_written(source, major(current.server_version), target.label,
+                        "nothing was sent")
         started = time.perf_counter()
         if not dry_run and (plan := _create_in_place(conn, cfg, current, source)):
             conn.commit()  # an empty database: nothing to measure, ask or refuse
@@ -1062,6 +1069,10 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
     if not plan:
         return GenerateResult(plan, None, notes)
     plan, lacking = mark_versions(plan, runs_on)
+    if not cfg.postgres:  # said where it was learned, not chosen: say what only it has
+        notes += tuple(f"{lack.message}; the migration runs only on PostgreSQL {lack.since}+ "
+                       "(set `postgres` to the version migrations run on)"
+                       for lack in lacks(plan, runs_on - 1) if lack.since == runs_on)
     if not force:
         _refuse_lacking(lacking, runs_on, source, said, "nothing was written",
                         "Change the schema file, set `postgres` to the version the migrations "
@@ -1135,6 +1146,26 @@ def _refuse_lacking(lacking: list[Lack], version: int, source: Source, said: str
                     line=first.line if first else None,
                     obj=".".join(lacking[0].step.change.target[1:]),
                     hint=hint)
+
+
+def _refuse_written(source: Source, version: int, said: str, outcome: str) -> None:
+    """Syntax the server's version lacks, refused before the file is sent there (its
+    shadow too), each named with its line, instead of the server's syntax error from the
+    middle of a run."""
+    found = written(source.statements, version)
+    if not found:
+        return
+    lines = [f"{outcome}: {said} runs PostgreSQL {version}, which cannot run "
+             f"{len(found)} statement{'s' if len(found) != 1 else ''} of the schema"]
+    places = []
+    for w in found:
+        at = source.origin(w.file, w.line)
+        file, line = (at.file, at.line) if at else (w.file, w.line)
+        places.append((file, line))
+        lines.append(f"  - {file}:{line}: PostgreSQL {version} lacks {w.feature} "
+                     f"(PostgreSQL {w.since}+)")
+    raise SchemaError("\n".join(lines) + "\n", file=places[0][0], line=places[0][1],
+                      hint="Change the schema file, or use a newer server.")
 
 
 def _span_of(ch: Change, spans: Mapping[tuple[str, ...], Span]) -> Span | None:

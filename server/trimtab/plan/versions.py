@@ -12,8 +12,9 @@ Named NOT NULL constraints (18+) are not listed: the renderer always writes the 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from trimtab.model import Column
 from trimtab.plan.changes import Category, Change, Hazard, Kind, Plan, Step
@@ -113,3 +114,84 @@ def mark(plan: Plan, version: int) -> tuple[Plan, list[Lack]]:
     steps = tuple(replace(s, hazards=(*s.hazards, *by_step[id(s)])) if id(s) in by_step
                   else s for s in plan.steps)
     return replace(plan, steps=steps), found
+
+
+# -- the schema file as written ---------------------------------------------------------------
+# Before a statement reaches a server (push's shadow or the target itself), its text says
+# whether that server's version can run it: refused there with the version's name instead
+# of a syntax error from the middle of a run. Comments, strings and dollar-quoted bodies are
+# blanked first, so that a word in a comment or a function body never counts.
+
+_MASK = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|"
+                   r"(\$[A-Za-z_0-9]*\$).*?\1", re.DOTALL)
+
+# (feature, first major version with it, pattern in the masked statement)
+_WRITTEN: tuple[tuple[str, int, re.Pattern[str]], ...] = tuple(
+    (feature, since, re.compile(pattern, re.IGNORECASE | re.DOTALL))
+    for feature, since, pattern in (
+        ("SET COMPRESSION", 14, r"\bCOMPRESSION\s+(pglz|lz4|default)\b"),
+        ("SQL-standard function bodies", 14,
+         r"^\s*CREATE\s+(OR\s+REPLACE\s+)?(FUNCTION|PROCEDURE)\b.*?\b(?P<at>BEGIN\s+ATOMIC|RETURN)\b"),
+        ("NULLS NOT DISTINCT", 15, r"\bNULLS\s+NOT\s+DISTINCT\b"),
+        ("unlogged sequences", 15, r"\bUNLOGGED\s+SEQUENCE\b"),
+        ("the security_invoker view option", 15, r"^\s*(CREATE|ALTER)\b[^(]*\bVIEW\b.*"
+                                                 r"\b(?P<at>security_invoker)\b"),
+        ("ON DELETE SET NULL/DEFAULT (columns)", 15, r"\bON\s+DELETE\s+SET\s+(NULL|DEFAULT)\s*\("),
+        ("ALTER COLUMN ... SET EXPRESSION", 17, r"\bSET\s+EXPRESSION\s+AS\b"),
+        ("the MAINTAIN privilege", 17, r"^\s*(GRANT|REVOKE)\b[^;]*?\b(?P<at>MAINTAIN)\b"),
+        ("VIRTUAL generated columns", 18, r"\)\s*VIRTUAL\b"),
+        ("WITHOUT OVERLAPS", 18, r"\bWITHOUT\s+OVERLAPS\b"),
+        ("PERIOD foreign keys", 18,
+         r"\b(FOREIGN\s+KEY|REFERENCES)\b[^;]*?\(\s*[^)]*\b(?P<at>PERIOD)\b"),
+        ("NOT ENFORCED constraints", 18, r"\bNOT\s+ENFORCED\b"),
+    ))
+
+
+@dataclass(frozen=True)
+class Written:
+    """Syntax that ``version`` lacks, where a schema file writes it."""
+
+    file: str
+    line: int
+    feature: str
+    since: int
+    version: int
+
+    @property
+    def message(self) -> str:
+        return (f"{self.file}:{self.line}: PostgreSQL {self.version} lacks {self.feature} "
+                f"(PostgreSQL {self.since}+)")
+
+
+def _masked(text: str) -> str:
+    # Same length, newlines kept: offsets still give lines.
+    return _MASK.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
+
+
+class _Span(Protocol):
+    file: str
+    line: int
+
+
+class _Statement(Protocol):  # sqlfile.Statement; plan/ imports the model only
+    text: str
+    span: _Span
+
+
+def written(statements: Iterable[_Statement], version: int) -> list[Written]:
+    """The syntax in ``statements`` that PostgreSQL ``version`` (a major, or
+    server_version_num) lacks, one entry per statement and feature, at its line."""
+    v = major(version)
+    wanted = [w for w in _WRITTEN if v < w[1]]
+    found: list[Written] = []
+    if not wanted:
+        return found
+    for st in statements:
+        text = _masked(st.text)
+        for feature, since, rx in wanted:
+            m = rx.search(text)
+            if m:
+                at = m.start("at") if "at" in rx.groupindex else m.start()
+                found.append(Written(st.span.file, st.span.line + text.count("\n", 0, at),
+                                     feature, since, v))
+    return found
