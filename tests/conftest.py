@@ -65,8 +65,8 @@ def pg_server() -> Iterator[PgServer]:
     pgdata: Path | None = None
     if dsn:
         admin = dsn
-        # Workers share an external server: one template each.
-        template = f"trimtab_tmpl_{worker}" if worker else "trimtab_tmpl"
+        # Runs and their workers share an external server: one template each.
+        template = f"trimtab_tmpl_{worker or 'main'}_{uuid.uuid4().hex[:6]}"
     else:
         pgdata = Path(tempfile.mkdtemp(prefix="trimtab-test-", dir="/tmp"))
         admin = embedded.start_server(pgdata)
