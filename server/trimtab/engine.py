@@ -325,7 +325,7 @@ def scope(cfg: Config, *models: Model) -> tuple[str, ...] | None:
     for m in models:
         used.update(k[1] for k in m.schemas if k[1] != "public")
         used.update(o.schema for o in m.extensions.values())
-        for bucket in (m.types, m.sequences, m.tables, m.views, m.functions):
+        for bucket in (m.types, m.sequences, m.tables, m.views, m.functions, m.collations):
             used.update(k[1] for k in bucket)
     used = used or {"public"}
     return tuple(sorted(used - PLATFORM_SCHEMAS))
@@ -341,7 +341,7 @@ def within(model: Model, managed: tuple[str, ...] | None) -> Model:
         schemas={k: v for k, v in model.schemas.items() if k[1] in keep},
         extensions={k: v for k, v in model.extensions.items() if v.schema in keep},
         **{f: {k: v for k, v in getattr(model, f).items() if k[1] in keep}
-           for f in ("types", "sequences", "tables", "views", "functions")})
+           for f in ("types", "sequences", "tables", "views", "functions", "collations")})
 
 
 def _scoped(cfg: Config, desired: Model, *others: Model
@@ -361,7 +361,7 @@ def _scoped(cfg: Config, desired: Model, *others: Model
 
 def _keys(m: Model) -> list[tuple[str, ...]]:
     return [*m.schemas, *(("extension", e.schema) for e in m.extensions.values()),
-            *m.types, *m.sequences, *m.tables, *m.views, *m.functions]
+            *m.types, *m.sequences, *m.tables, *m.views, *m.functions, *m.collations]
 
 
 def _live(conn: psycopg.Connection, cfg: Config,

@@ -19,6 +19,8 @@ class Kind(StrEnum):
     CREATE_EXTENSION = "create_extension"
     DROP_EXTENSION = "drop_extension"
     ALTER_EXTENSION = "alter_extension"
+    CREATE_COLLATION = "create_collation"
+    DROP_COLLATION = "drop_collation"
     CREATE_TYPE = "create_type"
     DROP_TYPE = "drop_type"
     ALTER_TYPE = "alter_type"  # domains and composite types, in place

@@ -30,6 +30,7 @@ _CREATES = [
     Kind.CREATE_SCHEMA,
     Kind.CREATE_EXTENSION,
     Kind.ALTER_EXTENSION,
+    Kind.CREATE_COLLATION,  # before the domains, types and columns that use it
     Kind.CREATE_TYPE,
     Kind.ADD_ENUM_VALUE,
     Kind.ALTER_TYPE,
@@ -63,6 +64,7 @@ _LATE_DROPS = [
     Kind.DROP_SEQUENCE,
     Kind.DROP_FUNCTION,
     Kind.DROP_TYPE,
+    Kind.DROP_COLLATION,  # once nothing uses it
     Kind.DROP_EXTENSION,
     Kind.DROP_SCHEMA,
 ]
@@ -75,7 +77,8 @@ def order(changes: list[Change]) -> list[Change]:
     def key(ch: Change) -> tuple[float, int, int]:
         rank: float = _RANK[ch.kind]
         # A replaced type or function goes after what uses it and before its successor.
-        if ch.reason == "replaced" and ch.kind in (Kind.DROP_FUNCTION, Kind.DROP_TYPE):
+        if ch.reason == "replaced" and ch.kind in (Kind.DROP_FUNCTION, Kind.DROP_TYPE,
+                                                   Kind.DROP_COLLATION):
             rank = len(_EARLY_DROPS) - 0.5
         # A function with a SQL-standard body reads tables like a view does: it goes with
         # the views, after the tables when created, before them when dropped.

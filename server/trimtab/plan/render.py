@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from trimtab.model import (
+    Collation,
     Column,
     CompositeType,
     Domain,
@@ -64,6 +65,31 @@ def _alter_extension(ch: Change, v: int) -> list[str]:
     if new.version is not None and old.version != new.version:
         out.append(f"ALTER EXTENSION {new.sql_name} UPDATE TO {quote_literal(new.version)}")
     return out
+
+
+# -- collations ------------------------------------------------------------------------------
+
+_PROVIDERS = {"c": "libc", "i": "icu", "b": "builtin"}
+
+
+def _create_collation(ch: Change, v: int) -> list[str]:
+    c: Collation = ch.after
+    opts = [f"provider = {_PROVIDERS.get(c.provider, c.provider)}"]
+    if c.provider == "c" and c.lc_collate != c.lc_ctype:
+        opts += [f"lc_collate = {quote_literal(c.lc_collate or '')}",
+                 f"lc_ctype = {quote_literal(c.lc_ctype or '')}"]
+    else:
+        locale = c.lc_collate if c.provider == "c" else c.locale
+        opts.append(f"locale = {quote_literal(locale or '')}")
+    if c.rules is not None:
+        opts.append(f"rules = {quote_literal(c.rules)}")
+    if not c.deterministic:
+        opts.append("deterministic = false")
+    return [f"CREATE COLLATION {c.sql_name} ({', '.join(opts)})"]
+
+
+def _drop_collation(ch: Change, v: int) -> list[str]:
+    return [f"DROP COLLATION {ch.before.sql_name}"]
 
 
 # -- types -----------------------------------------------------------------------------------
@@ -656,6 +682,8 @@ _RENDERERS: dict[Kind, Callable[[Change, int], list[str]]] = {
     Kind.CREATE_EXTENSION: _create_extension,
     Kind.DROP_EXTENSION: _drop_extension,
     Kind.ALTER_EXTENSION: _alter_extension,
+    Kind.CREATE_COLLATION: _create_collation,
+    Kind.DROP_COLLATION: _drop_collation,
     Kind.CREATE_TYPE: _create_type,
     Kind.DROP_TYPE: _drop_type,
     Kind.ALTER_TYPE: _alter_type,

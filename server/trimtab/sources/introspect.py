@@ -38,6 +38,7 @@ from psycopg.rows import tuple_row
 from psycopg.types.numeric import Oid
 
 from trimtab.model import (
+    Collation,
     Column,
     CompositeType,
     Constraint,
@@ -124,6 +125,29 @@ WHERE x.extnamespace = ANY (%(ns)s)
            AND e.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
            AND e.refobjid = x.oid))
 """
+
+# User collations. Where the locale of an ICU (or builtin) collation is kept moved between
+# versions: collcollate before 15, colliculocale in 15 and 16, colllocale from 17; ICU
+# tailoring rules arrived in 16. The placeholders are filled per server version.
+SQL_COLLATIONS = f"""
+SELECT n.nspname::text, c.collname::text, c.collprovider::text,
+       CASE WHEN c.collprovider <> 'c' THEN {{locale}} END,
+       CASE WHEN c.collprovider = 'c' THEN c.collcollate::text END,
+       CASE WHEN c.collprovider = 'c' THEN c.collctype::text END,
+       c.collisdeterministic, {{rules}}, d.description
+FROM pg_catalog.pg_collation c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.collnamespace
+{_comment("pg_collation", "c.oid", "d")}
+WHERE c.collnamespace = ANY (%(ns)s) AND {_not_ext("pg_collation", "c.oid")}
+"""
+
+
+def _collations_sql(version: int) -> str:
+    locale = ("c.colllocale::text" if version >= 170000 else
+              "c.colliculocale::text" if version >= 150000 else "c.collcollate::text")
+    rules = "c.collicurules::text" if version >= 160000 else "NULL::text"
+    return SQL_COLLATIONS.replace("{locale}", locale).replace("{rules}", rules)
+
 
 SQL_TYPES = f"""
 SELECT t.oid, n.nspname::text, t.typname::text, t.typtype::text, t.typrelid,
@@ -446,13 +470,6 @@ _UNMANAGED: list[tuple[str, str, str]] = [
         f"AND {_not_ext('pg_type', 'o.oid')}",
     ),
     (
-        "collation",
-        "collations",
-        "SELECT count(*) FROM pg_catalog.pg_collation o "
-        "WHERE o.collnamespace = ANY (%(ns)s) "
-        f"AND {_not_ext('pg_collation', 'o.oid')}",
-    ),
-    (
         "extended statistics object",
         "extended statistics objects",
         "SELECT count(*) FROM pg_catalog.pg_statistic_ext o "
@@ -597,6 +614,14 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
     extensions = [
         Extension(name=name, schema=schema, version=version_, comment=comment)
         for name, schema, version_, comment in q(SQL_EXTENSIONS, p)
+    ]
+
+    collations = [
+        Collation(schema=schema, name=name, provider=provider, locale=locale,
+                  lc_collate=lc_collate, lc_ctype=lc_ctype, deterministic=deterministic,
+                  rules=rules, comment=comment)
+        for schema, name, provider, locale, lc_collate, lc_ctype, deterministic, rules, comment
+        in q(_collations_sql(version), p)
     ]
 
     # -- columns (tables, views, composite types), grouped by relation -----------------------
@@ -886,6 +911,7 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
         tables=keyed(tables),
         views=keyed(views),
         functions=keyed(functions),
+        collations=keyed(collations),
         unmanaged=unmanaged,
         server_version=version,
     )
