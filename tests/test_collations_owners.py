@@ -6,9 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+import pytest
+from psycopg import sql as pgsql
 
 from trimtab.sources.introspect import introspect
 
@@ -108,3 +112,82 @@ def test_collation_is_read_from_the_catalog(db_url, sql) -> None:
             split.deterministic) == ("c", "C", "POSIX", None, True)
     assert model.collations[("collation", "public", "whole")].lc_collate == "C"
     assert not any("collation" in u for u in model.unmanaged)
+
+
+# -- owners ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def role(admin_url: str) -> Iterator[str]:
+    """A role of the server, made for this test (roles are cluster-wide); dropped once the
+    test's database is gone (ask for it before ``db_url``)."""
+    name = f"owner_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(pgsql.SQL("CREATE ROLE {}").format(pgsql.Identifier(name)))
+    yield name
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(pgsql.SQL("DROP ROLE IF EXISTS {}").format(pgsql.Identifier(name)))
+
+
+def owner_of(sql, kind: str, name: str) -> str:  # type: ignore[no-untyped-def]
+    query = {
+        "rel": "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = %s::regclass",
+        "type": "SELECT pg_get_userbyid(typowner) FROM pg_type WHERE oid = %s::regtype",
+        "func": "SELECT pg_get_userbyid(proowner) FROM pg_proc WHERE oid = %s::regprocedure",
+        "schema": "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = %s",
+    }[kind]
+    return sql(query, (name,))[0][0]
+
+
+def test_declared_owners_are_given_and_undeclared_ones_kept(role, project, db_url, sql) -> None:
+    sql(f"CREATE TABLE t (id int); CREATE TABLE kept (id int); ALTER TABLE kept OWNER TO {role}"
+        f"; CREATE TYPE mood AS ENUM ('ok')")
+    schema = (f"CREATE SCHEMA app AUTHORIZATION {role};\n"
+              "CREATE TABLE t (id int);\n"
+              f"ALTER TABLE public.t OWNER TO {role};\n"
+              "CREATE TABLE kept (id int);\n"
+              "CREATE TABLE app.fresh (id int);\n"
+              f"ALTER TABLE app.fresh OWNER TO {role};\n"
+              "CREATE VIEW v AS SELECT id FROM t;\n"
+              f"ALTER VIEW v OWNER TO {role};\n"
+              "CREATE SEQUENCE s;\n"
+              f"ALTER SEQUENCE s OWNER TO {role};\n"
+              "CREATE TYPE mood AS ENUM ('ok');\n"
+              f"ALTER TYPE mood OWNER TO \"{role}\";\n"
+              "CREATE FUNCTION f(a int4) RETURNS int LANGUAGE sql AS 'SELECT a';\n"
+              "CREATE FUNCTION f(a text) RETURNS text LANGUAGE sql AS 'SELECT a';\n"
+              f"ALTER FUNCTION f(integer) OWNER TO {role};\n")
+    out = converges(project, db_url, schema)
+    assert f"change owner of table public.t to {role}" in out
+    assert owner_of(sql, "schema", "app") == role
+    assert owner_of(sql, "rel", "public.t") == role
+    assert owner_of(sql, "rel", "app.fresh") == role
+    assert owner_of(sql, "rel", "v") == role
+    assert owner_of(sql, "rel", "s") == role
+    assert owner_of(sql, "type", "mood") == role
+    assert owner_of(sql, "func", "f(integer)") == role
+    assert owner_of(sql, "func", "f(text)") == "postgres"  # not declared: left as it is
+    assert owner_of(sql, "rel", "kept") == role  # not declared: never planned back
+
+
+def test_owner_to_a_role_the_target_lacks_is_refused_at_its_line(project, db_url, sql) -> None:
+    sql("CREATE TABLE t (id int)")
+    result = push(project, db_url, "CREATE TABLE t (id int, b text);\n"
+                                    "ALTER TABLE t OWNER TO nobody_here;\n")
+    assert result.returncode != 0
+    assert "schema.sql:2:" in result.stderr
+    assert "role nobody_here does not exist" in result.stderr
+    assert sql("SELECT count(*) FROM pg_attribute WHERE attrelid = 't'::regclass "
+               "AND attname = 'b'") == [(0,)]
+
+
+def test_the_shadow_never_runs_owner_to(role, project, db_url, sql) -> None:
+    # The sandbox could not give its objects to another role: the statement stays out of
+    # the shadow, and the dry run still plans the change (for push to run on the target).
+    sql("CREATE TABLE t (id int)")
+    (project / "schema.sql").write_text(f"CREATE TABLE t (id int);\n"
+                                        f"ALTER TABLE t OWNER TO {role};\n")
+    dry = run(project, "push", "--url", db_url, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout == f"ALTER TABLE public.t OWNER TO {role};\n"
+    assert owner_of(sql, "rel", "t") == "postgres"

@@ -396,6 +396,16 @@ class Function:
         return "PROCEDURE" if self.kind == "p" else "FUNCTION"
 
 
+@dataclass(frozen=True)
+class Owner:
+    """The owner a schema file declares for one object (ALTER ... OWNER TO, CREATE SCHEMA
+    ... AUTHORIZATION), or the owner that object has in a live database. Only declared
+    owners are ever planned: an object whose owner the file does not declare keeps its own."""
+
+    target: tuple[str, ...]  # the object's key
+    role: str
+
+
 SchemaObject = (
     Schema | Extension | Collation | EnumType | Domain | CompositeType | Sequence | Table | View
     | Function
@@ -416,6 +426,9 @@ class Model:
     views: Mapping[tuple[str, ...], View] = field(default_factory=dict)
     functions: Mapping[tuple[str, ...], Function] = field(default_factory=dict)
     collations: Mapping[tuple[str, ...], Collation] = field(default_factory=dict)
+    # Declared owners (desired side), the same objects' owners (live side); never read from
+    # a shadow, whose objects all belong to the sandbox.
+    owners: tuple[Owner, ...] = ()
     # Kinds of objects present but not modelled: "3 event triggers". Never diffed or dropped,
     # always reported.
     unmanaged: tuple[str, ...] = ()

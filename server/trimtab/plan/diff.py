@@ -77,6 +77,7 @@ class _Differ:
         self.views()
         self.comments()
         self.grants()
+        self.owners()
         return self.out
 
     # -- schemas, extensions -------------------------------------------------------------
@@ -630,6 +631,18 @@ class _Differ:
                 and owner[1:3] in relations)
 
         return fresh
+
+    def owners(self) -> None:
+        """Declared owners that the object does not have (yet: a created or recreated
+        object belongs to whoever runs the plan). Undeclared owners are never planned."""
+        live = {o.target: o.role for o in self.cur.owners}
+        fresh = self._fresh_owners()
+        objects = {o.key: o for o in self.new.objects()}
+        for o in self.new.owners:
+            obj = objects.get(o.target)
+            if obj is not None and (fresh(o.target) or live.get(o.target) != o.role):
+                self.emit(Kind.ALTER_OWNER, o.target, before=live.get(o.target), after=o.role,
+                          parent=obj)
 
     def grants(self) -> None:
         old, new = _grant_targets(self.cur), _grant_targets(self.new)

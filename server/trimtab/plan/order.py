@@ -59,6 +59,8 @@ _CREATES = [
     Kind.REVOKE,
     Kind.GRANT,
     Kind.SET_COMMENT,
+    # Last: once given away, an object may no longer be the pushing role's to change.
+    Kind.ALTER_OWNER,
 ]
 _LATE_DROPS = [
     Kind.DROP_SEQUENCE,

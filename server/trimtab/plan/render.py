@@ -15,10 +15,12 @@ from trimtab.model import (
     CompositeType,
     Domain,
     EnumType,
+    Function,
     Grant,
     Identity,
     Index,
     Policy,
+    Schema,
     Sequence,
     Table,
     View,
@@ -634,6 +636,16 @@ def _set_comment(ch: Change, v: int) -> list[str]:
     return [f"COMMENT ON {kind} {name} IS {text}"]
 
 
+def _alter_owner(ch: Change, v: int) -> list[str]:
+    obj = ch.parent
+    if isinstance(obj, (View, Function)):
+        kind = obj.kind_sql
+    else:
+        kind = {Table: "TABLE", Sequence: "SEQUENCE", Domain: "DOMAIN", EnumType: "TYPE",
+                CompositeType: "TYPE", Collation: "COLLATION", Schema: "SCHEMA"}[type(obj)]
+    return [f"ALTER {kind} {obj.sql_name} OWNER TO {quote_ident(ch.after)}"]
+
+
 def _grantee(g: Grant) -> str:
     return "PUBLIC" if g.grantee == "PUBLIC" else quote_ident(g.grantee)
 
@@ -722,6 +734,7 @@ _RENDERERS: dict[Kind, Callable[[Change, int], list[str]]] = {
     Kind.ALTER_POLICY: _alter_policy,
     Kind.SET_COMMENT: _set_comment,
     Kind.GRANT: _grant,
+    Kind.ALTER_OWNER: _alter_owner,
     Kind.REVOKE: _revoke,
     Kind.RENAME_TABLE: _rename_table,
     Kind.RENAME_COLUMN: _rename_column,

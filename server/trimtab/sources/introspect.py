@@ -51,6 +51,7 @@ from trimtab.model import (
     Identity,
     Index,
     Model,
+    Owner,
     Policy,
     Schema,
     Sequence,
@@ -1035,3 +1036,49 @@ def other_schemas(conn: psycopg.Connection[Any], schemas: abc.Sequence[str]
     rows = conn.execute(SQL_OTHER_SCHEMAS, {"names": list(schemas)},  # type: ignore[arg-type]
                         prepare=False).fetchall()
     return [(str(r[0]), int(r[1])) for r in rows]
+
+
+# Owners of the objects the model keys, by kind: (key kind, schema, name, identity args, owner).
+SQL_OWNERS = """
+SELECT CASE WHEN c.relkind IN ('v', 'm') THEN 'view' WHEN c.relkind = 'S' THEN 'sequence'
+            ELSE 'table' END, n.nspname::text, c.relname::text, NULL::text,
+       pg_catalog.pg_get_userbyid(c.relowner)::text
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = ANY (%(schemas)s) AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+UNION ALL
+SELECT 'type', n.nspname::text, t.typname::text, NULL, pg_catalog.pg_get_userbyid(t.typowner)::text
+FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+WHERE n.nspname = ANY (%(schemas)s) AND t.typtype IN ('e', 'd', 'c')
+UNION ALL
+SELECT 'function', n.nspname::text, p.proname::text,
+       pg_catalog.pg_get_function_identity_arguments(p.oid),
+       pg_catalog.pg_get_userbyid(p.proowner)::text
+FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = ANY (%(schemas)s) AND p.prokind IN ('f', 'p')
+UNION ALL
+SELECT 'collation', n.nspname::text, o.collname::text, NULL,
+       pg_catalog.pg_get_userbyid(o.collowner)::text
+FROM pg_catalog.pg_collation o JOIN pg_catalog.pg_namespace n ON n.oid = o.collnamespace
+WHERE n.nspname = ANY (%(schemas)s)
+UNION ALL
+SELECT 'schema', NULL, n.nspname::text, NULL, pg_catalog.pg_get_userbyid(n.nspowner)::text
+FROM pg_catalog.pg_namespace n WHERE n.nspname = ANY (%(schemas)s)
+"""
+
+
+def owners(conn: psycopg.Connection[Any], keys: abc.Collection[tuple[str, ...]]
+           ) -> tuple[Owner, ...]:
+    """The owners, in the database behind ``conn``, of the objects of ``keys`` that exist
+    there (model keys: ("table", schema, name), ("schema", name)...)."""
+    if not keys:
+        return ()
+    schemas = sorted({k[1] for k in keys})
+    wanted = set(keys)
+    out = []
+    for kind, schema, name, args, role in conn.execute(SQL_OWNERS, {"schemas": schemas},
+                                                       prepare=False).fetchall():
+        key = ((kind, name) if kind == "schema" else
+               (kind, schema, name, args) if kind == "function" else (kind, schema, name))
+        if key in wanted:
+            out.append(Owner(target=key, role=role))
+    return tuple(sorted(out, key=lambda o: o.target))
