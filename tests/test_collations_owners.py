@@ -170,6 +170,16 @@ def test_declared_owners_are_given_and_undeclared_ones_kept(role, project, db_ur
     assert owner_of(sql, "rel", "kept") == role  # not declared: never planned back
 
 
+def test_a_serial_sequence_follows_its_table_to_the_declared_owner(role, project, db_url,
+                                                                  sql) -> None:
+    # pg_dump declares both; PostgreSQL refuses to give a table's sequence away alone.
+    sql("CREATE TABLE w (id serial)")
+    converges(project, db_url, "CREATE TABLE w (id serial);\n"
+                               f"ALTER SEQUENCE w_id_seq OWNER TO {role};\n"
+                               f"ALTER TABLE w OWNER TO {role};\n")
+    assert owner_of(sql, "rel", "w_id_seq") == role
+
+
 def test_owner_to_a_role_the_target_lacks_is_refused_at_its_line(project, db_url, sql) -> None:
     sql("CREATE TABLE t (id int)")
     result = push(project, db_url, "CREATE TABLE t (id int, b text);\n"

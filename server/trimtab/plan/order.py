@@ -98,6 +98,10 @@ def order(changes: list[Change]) -> list[Change]:
 
 
 def _sub_rank(ch: Change) -> int:
+    if ch.kind == Kind.ALTER_OWNER:
+        # Tables first: a new owner takes the table's serial sequences along, which
+        # PostgreSQL will not give away on their own.
+        return 1 if ch.target[0] == "sequence" else 0
     if ch.kind == Kind.DROP_CONSTRAINT:
         return 0 if ch.before.kind == "f" else 1
     if ch.kind in (Kind.CREATE_TYPE, Kind.DROP_TYPE):
