@@ -40,12 +40,7 @@ FIXTURES = Path(__file__).parent.parent / "fixtures"
 SCHEMAS = sorted(FIXTURES.glob("diff/*/after.sql")) + [FIXTURES / "quickstart" / "schema.sql"] \
     + sorted(FIXTURES.glob("structural/*.sql"))
 
-# Known gaps outside the script (strict: the day they are fixed, these marks must go).
-_GAPS = pytest.mark.xfail(strict=True, reason=(
-    "the creation plan itself cannot build this schema: collations are not managed yet, so "
-    "app.case_insensitive, which columns use, is never created"))
-CASES = [pytest.param(p, id=str(p.relative_to(FIXTURES).with_suffix("")),
-                      marks=[_GAPS] if p.name in ("pg_dump.sql", "saas.sql") else [])
+CASES = [pytest.param(p, id=str(p.relative_to(FIXTURES).with_suffix("")))
          for p in SCHEMAS]
 
 # A statement (or ALTER subcommand) that removes an object or a part of one.

@@ -552,7 +552,6 @@ def test_unmanaged(rich: Model) -> None:
         "1 rule",
         "1 aggregate",
         "1 range type",
-        "1 collation",
     )
 
 

@@ -16,6 +16,7 @@ import pytest
 from trimtab import __version__
 from trimtab.errors import SchemaError
 from trimtab.model import (
+    Collation,
     Column,
     CompositeType,
     Constraint,
@@ -29,6 +30,7 @@ from trimtab.model import (
     Index,
     Model,
     OutsideKey,
+    Owner,
     Policy,
     Schema,
     Sequence,
@@ -148,6 +150,9 @@ def full_model() -> Model:
         [
             Schema("app", comment="application", grants=GRANTS),
             Extension("btree_gist", "public", "1.7", comment="gist"),
+            Collation("app", "german", provider="i", locale="de-u-ks-level2",
+                      lc_collate="de_DE", lc_ctype="de_DE", deterministic=False,
+                      rules="&a < b", comment="sorts"),
             EnumType("app", "mood", ("sad", "ok", "happy"), comment="feelings", grants=GRANTS),
             Domain(
                 schema="app",
@@ -208,6 +213,7 @@ def full_model() -> Model:
             ),
             Function("app", "f", "a text", "p", "CREATE PROCEDURE ..."),
         ],
+        owners=(Owner(("table", "app", "t"), "app_owner"),),
         unmanaged=("3 event triggers", "1 foreign table"),
         outside_keys=(OutsideKey("billing", "subs", "subs_plan_fkey", ("app", "t"), ("id",)),),
         server_version=180001,

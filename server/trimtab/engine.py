@@ -42,7 +42,7 @@ from trimtab.migrations.folder import (
 from trimtab.migrations.folder import check as check_folder
 from trimtab.migrations.replay import left_out, replay
 from trimtab.migrations.runner import MigrateResult
-from trimtab.model import Model, OutsideKey, qname
+from trimtab.model import Model, OutsideKey, Owner, qname
 from trimtab.plan import Change, Kind, Plan, Step, build_plan
 from trimtab.plan.changes import Category, Hazard
 from trimtab.plan.hazards import (
@@ -68,6 +68,7 @@ from trimtab.sources.introspect import (
     row_count,
     table_sizes,
 )
+from trimtab.sources.introspect import owners as live_owners
 from trimtab.sources.snapshot import dump_snapshot, load_snapshot, snapshot_id
 from trimtab.sources.sqlfile import (
     META_COMMAND,
@@ -322,12 +323,48 @@ def plan_live(cfg: Config, source: Source, *, measure_timeout: float = 1.0) -> L
                                            stubs=_stubs(conn, cfg, source))
         managed, desired, outside = _scoped(cfg, desired)
         live = _live(conn, cfg, managed)
+        live, desired, owned = _with_owners(conn, source, live, desired)
         runs_on = cfg.postgres or major(live.server_version)  # as push plans it
         plan, notes, undecided = plan_changes(*_at_version(runs_on, live, desired), source,
                                               ask=False)
         plan = mark_versions(plan, runs_on)[0]
+        notes += owned
         plan = measure(conn, plan, timeout=measure_timeout, budget=5.0)
     return LivePlan(plan, undecided, notes + where + outside, live, desired)
+
+
+def _with_owners(conn: psycopg.Connection, source: Source, live: Model, desired: Model
+                 ) -> tuple[Model, Model, tuple[str, ...]]:
+    """``live`` and ``desired`` with the owners the schema file declares (desired) and the
+    owners those objects have in the target (live); notes on declared owners of objects
+    the model does not hold. A declared role the target does not have is a SchemaError at
+    its line: no plan could give an object to it."""
+    declared = vet.declared_owners(source.statements)
+    if not declared:
+        return live, desired, ()
+    session = dict(zip(vet.SESSION_ROLES, conn.execute(
+        "SELECT current_user::text, current_role::text, session_user::text").fetchone() or (),
+        strict=False))
+    roles = {r for (r,) in conn.execute(
+        "SELECT rolname::text FROM pg_catalog.pg_roles WHERE rolname = ANY (%s)",
+        [[session.get(d.role, d.role) for d in declared]], prepare=False).fetchall()}
+    owned: dict[tuple[str, ...], str] = {}
+    notes = []
+    for d in declared:
+        role = session.get(d.role, d.role)
+        if role not in roles:
+            raise SchemaError(f"role {role} does not exist in the target database",
+                              file=d.file, line=d.line, column=d.column, obj=d.label,
+                              hint="roles belong to the server, not to a schema: create it "
+                                   "there first, or remove this OWNER TO")
+        key = vet.owner_key(d, desired)
+        if key is None:
+            notes.append(f"{d.file}:{d.line}: the owner of {d.label} is not managed "
+                         "(trimtab does not model that object)")
+            continue
+        owned[key] = role  # the last declaration wins, as it would in the file
+    desired = desired.with_(owners=tuple(Owner(k, r) for k, r in sorted(owned.items())))
+    return live.with_(owners=live_owners(conn, owned)), desired, tuple(notes)
 
 
 # -- scope: which schemas trimtab may change ------------------------------------------------
@@ -349,7 +386,7 @@ def scope(cfg: Config, *models: Model) -> tuple[str, ...] | None:
     for m in models:
         used.update(k[1] for k in m.schemas if k[1] != "public")
         used.update(o.schema for o in m.extensions.values())
-        for bucket in (m.types, m.sequences, m.tables, m.views, m.functions):
+        for bucket in (m.types, m.sequences, m.tables, m.views, m.functions, m.collations):
             used.update(k[1] for k in bucket)
     used = used or {"public"}
     return tuple(sorted(used - PLATFORM_SCHEMAS))
@@ -372,7 +409,7 @@ def within(model: Model, managed: tuple[str, ...] | None) -> Model:
         schemas={k: v for k, v in model.schemas.items() if k[1] in keep},
         extensions={k: v for k, v in model.extensions.items() if v.schema in keep},
         **{f: {k: v for k, v in getattr(model, f).items() if k[1] in keep}
-           for f in ("types", "sequences", "tables", "views", "functions")})
+           for f in ("types", "sequences", "tables", "views", "functions", "collations")})
 
 
 def _scoped(cfg: Config, desired: Model, *others: Model
@@ -392,7 +429,7 @@ def _scoped(cfg: Config, desired: Model, *others: Model
 
 def _keys(m: Model) -> list[tuple[str, ...]]:
     return [*m.schemas, *(("extension", e.schema) for e in m.extensions.values()),
-            *m.types, *m.sequences, *m.tables, *m.views, *m.functions]
+            *m.types, *m.sequences, *m.tables, *m.views, *m.functions, *m.collations]
 
 
 def _live(conn: psycopg.Connection, cfg: Config,
@@ -802,6 +839,7 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
         managed, desired, outside = _scoped(cfg, desired)
         if cfg.managed_schemas is None:
             current = _live(conn, cfg, managed, full=current)
+        current, desired, owned = _with_owners(conn, source, current, desired)
         # Planned for where it runs: the `postgres` setting, else this server.
         runs_on = cfg.postgres or major(current.server_version)
         plan, notes, undecided = plan_changes(*_at_version(runs_on, current, desired), source,
@@ -811,7 +849,7 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
         plan = measure(conn, plan, timeout=measure_timeout, user_sql=not dry_run)
         if _declares_nothing(desired):
             plan = declares_nothing(plan, _source_name(cfg))
-        notes += where + outside + _version_notes(current, desired)
+        notes += where + outside + owned + _version_notes(current, desired)
         if not plan or dry_run:
             conn.rollback()
             return PushResult(plan, target, False, notes=notes, candidates=undecided)

@@ -109,6 +109,31 @@ class Extension:
 
 
 @dataclass(frozen=True)
+class Collation:
+    """A collation made by CREATE COLLATION. What it was declared with, read back from
+    pg_collation; its version (``collversion``) is the library's, not the schema's, and is
+    left out."""
+
+    schema: str
+    name: str
+    provider: str = "c"  # 'c' libc, 'i' icu, 'b' builtin (PostgreSQL 17+)
+    locale: str | None = None  # icu and builtin providers
+    lc_collate: str | None = None  # libc provider
+    lc_ctype: str | None = None  # libc provider
+    deterministic: bool = True
+    rules: str | None = None  # ICU tailoring rules (PostgreSQL 16+)
+    comment: str | None = None
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return ("collation", self.schema, self.name)
+
+    @property
+    def sql_name(self) -> str:
+        return qname(self.schema, self.name)
+
+
+@dataclass(frozen=True)
 class EnumType:
     schema: str
     name: str
@@ -407,8 +432,19 @@ class OutsideKey:
     ref_columns: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Owner:
+    """The owner a schema file declares for one object (ALTER ... OWNER TO, CREATE SCHEMA
+    ... AUTHORIZATION), or the owner that object has in a live database. Only declared
+    owners are ever planned: an object whose owner the file does not declare keeps its own."""
+
+    target: tuple[str, ...]  # the object's key
+    role: str
+
+
 SchemaObject = (
-    Schema | Extension | EnumType | Domain | CompositeType | Sequence | Table | View | Function
+    Schema | Extension | Collation | EnumType | Domain | CompositeType | Sequence | Table | View
+    | Function
 )
 
 
@@ -425,6 +461,10 @@ class Model:
     tables: Mapping[tuple[str, ...], Table] = field(default_factory=dict)
     views: Mapping[tuple[str, ...], View] = field(default_factory=dict)
     functions: Mapping[tuple[str, ...], Function] = field(default_factory=dict)
+    collations: Mapping[tuple[str, ...], Collation] = field(default_factory=dict)
+    # Declared owners (desired side), the same objects' owners (live side); never read from
+    # a shadow, whose objects all belong to the sandbox.
+    owners: tuple[Owner, ...] = ()
     # Kinds of objects present but not modelled: "3 event triggers". Never diffed or dropped,
     # always reported.
     unmanaged: tuple[str, ...] = ()
@@ -457,6 +497,7 @@ def make_model(objects: list[SchemaObject], **kw: Any) -> Model:
         "tables": {},
         "views": {},
         "functions": {},
+        "collations": {},
     }
     where = {
         Schema: "schemas",
@@ -468,6 +509,7 @@ def make_model(objects: list[SchemaObject], **kw: Any) -> Model:
         Table: "tables",
         View: "views",
         Function: "functions",
+        Collation: "collations",
     }
     for obj in objects:
         buckets[where[type(obj)]][obj.key] = obj

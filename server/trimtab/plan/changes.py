@@ -19,6 +19,8 @@ class Kind(StrEnum):
     CREATE_EXTENSION = "create_extension"
     DROP_EXTENSION = "drop_extension"
     ALTER_EXTENSION = "alter_extension"
+    CREATE_COLLATION = "create_collation"
+    DROP_COLLATION = "drop_collation"
     CREATE_TYPE = "create_type"
     DROP_TYPE = "drop_type"
     ALTER_TYPE = "alter_type"  # domains and composite types, in place
@@ -59,6 +61,7 @@ class Kind(StrEnum):
     SET_COMMENT = "set_comment"
     GRANT = "grant"
     REVOKE = "revoke"
+    ALTER_OWNER = "alter_owner"  # only owners the schema file declares
     # Renames run first, before anything else in a plan: the rest is planned against the
     # renamed objects.
     RENAME_TABLE = "rename_table"
@@ -172,6 +175,8 @@ class Change:
         name = ".".join(self.target[1:])
         if self.target[0] == "function":
             name = f"{self.target[1]}.{self.target[2]}({self.target[3]})"
+        if self.kind == Kind.ALTER_OWNER:
+            return f"change owner of {self.target[0]} {name} to {self.after}"
         if self.kind == Kind.SET_COMMENT:
             return f"comment on {self.target[1].lower()} {self.target[2]}"
         if self.kind in (Kind.GRANT, Kind.REVOKE):

@@ -13,7 +13,9 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
+from trimtab.errors import PlanError
 from trimtab.model import (
+    Collation,
     Column,
     CompositeType,
     Constraint,
@@ -73,6 +75,7 @@ class _Differ:
                     self.recreated_tables.add(t.qualified)
         self.schemas()
         self.extensions()
+        self.collations()
         self.types()
         self.sequences()
         self.functions()
@@ -81,6 +84,7 @@ class _Differ:
         self.views()
         self.comments()
         self.grants()
+        self.owners()
         return self.out
 
     # -- schemas, extensions -------------------------------------------------------------
@@ -104,6 +108,31 @@ class _Differ:
         for key, e in self.cur.extensions.items():
             if key not in self.new.extensions:
                 self.emit(Kind.DROP_EXTENSION, key, before=e)
+
+    # -- collations ------------------------------------------------------------------------
+
+    def collations(self) -> None:
+        for key, c in self.new.collations.items():
+            old = self.cur.collations.get(key)
+            if old is None:
+                self.emit(Kind.CREATE_COLLATION, key, after=c)
+            elif replace(old, comment=None) != replace(c, comment=None):
+                # No ALTER COLLATION changes what a collation sorts by: it is made again,
+                # which PostgreSQL refuses while anything uses it.
+                users = _collation_users(self.cur, old)
+                if users:
+                    raise PlanError(
+                        f"collation {old.schema}.{old.name} changes ({_collation_change(old, c)})"
+                        f" but {', '.join(users[:5])}{' ...' if len(users) > 5 else ''} "
+                        "use it: PostgreSQL cannot change a collation in place, nor drop one "
+                        "in use", obj=f"collation {old.schema}.{old.name}",
+                        hint="declare the new collation under another name, move the columns "
+                             "to it, and drop the old one in a later push")
+                self.emit(Kind.DROP_COLLATION, key, before=old, reason="replaced")
+                self.emit(Kind.CREATE_COLLATION, key, after=c, reason="replaced")
+        for key, c in self.cur.collations.items():
+            if key not in self.new.collations:
+                self.emit(Kind.DROP_COLLATION, key, before=c)
 
     # -- types -----------------------------------------------------------------------------
 
@@ -727,6 +756,18 @@ class _Differ:
 
         return fresh
 
+    def owners(self) -> None:
+        """Declared owners that the object does not have (yet: a created or recreated
+        object belongs to whoever runs the plan). Undeclared owners are never planned."""
+        live = {o.target: o.role for o in self.cur.owners}
+        fresh = self._fresh_owners()
+        objects = {o.key: o for o in self.new.objects()}
+        for o in self.new.owners:
+            obj = objects.get(o.target)
+            if obj is not None and (fresh(o.target) or live.get(o.target) != o.role):
+                self.emit(Kind.ALTER_OWNER, o.target, before=live.get(o.target), after=o.role,
+                          parent=obj)
+
     def grants(self) -> None:
         old, new = _grant_targets(self.cur), _grant_targets(self.new)
         fresh = self._fresh_owners()
@@ -752,10 +793,31 @@ _DEFAULT_GRANTS = {
     "PROCEDURE": (Grant("PUBLIC", "EXECUTE"),),
 }
 
-_CREATES = frozenset({Kind.CREATE_SCHEMA, Kind.CREATE_EXTENSION, Kind.CREATE_TYPE,
+_CREATES = frozenset({Kind.CREATE_SCHEMA, Kind.CREATE_EXTENSION, Kind.CREATE_COLLATION,
+                      Kind.CREATE_TYPE,
                       Kind.CREATE_SEQUENCE, Kind.CREATE_FUNCTION, Kind.CREATE_TABLE,
                       Kind.ADD_COLUMN, Kind.ADD_CONSTRAINT, Kind.CREATE_INDEX, Kind.CREATE_VIEW,
                       Kind.CREATE_TRIGGER, Kind.CREATE_POLICY})
+
+
+def _collation_users(m: Model, c: Collation) -> list[str]:
+    """The columns, domains and composite types of ``m`` that use collation ``c``."""
+    name = qname(c.schema, c.name)
+    out = [f"column {t.schema}.{t.name}.{col.name}" for t in m.tables.values()
+           for col in t.columns if col.collation == name and not col.inherited]
+    for ty in m.types.values():
+        if isinstance(ty, Domain) and ty.collation == name or isinstance(
+                ty, CompositeType) and any(typ.endswith(f" COLLATE {name}")
+                                           for _, typ in ty.attributes):
+            out.append(f"type {ty.schema}.{ty.name}")
+    return out
+
+
+def _collation_change(old: Collation, new: Collation) -> str:
+    said = {"provider": "provider", "locale": "locale", "lc_collate": "lc_collate",
+            "lc_ctype": "lc_ctype", "deterministic": "deterministic", "rules": "rules"}
+    return ", ".join(f"{word} {getattr(old, f)!r} -> {getattr(new, f)!r}"
+                     for f, word in said.items() if getattr(old, f) != getattr(new, f))
 
 
 def _without_comment(obj: object) -> object:
@@ -827,6 +889,8 @@ def _comment_targets(m: Model) -> CommentTargets:
         put("SCHEMA", s.sql_name, s.key, s.comment)
     for e in m.extensions.values():
         put("EXTENSION", e.sql_name, e.key, e.comment)
+    for co in m.collations.values():
+        put("COLLATION", co.sql_name, co.key, co.comment)
     for t in m.types.values():
         put("DOMAIN" if isinstance(t, Domain) else "TYPE", t.sql_name, t.key, t.comment)
     for s in m.sequences.values():

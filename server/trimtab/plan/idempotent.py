@@ -50,7 +50,8 @@ class UnsupportedChange(ValueError):
 
 # Kinds a creation plan (empty database -> desired schema) is made of.
 _CREATION_KINDS = frozenset({
-    Kind.CREATE_SCHEMA, Kind.CREATE_EXTENSION, Kind.CREATE_TYPE, Kind.ADD_ENUM_VALUE,
+    Kind.CREATE_SCHEMA, Kind.CREATE_EXTENSION, Kind.CREATE_COLLATION, Kind.CREATE_TYPE,
+    Kind.ADD_ENUM_VALUE,
     Kind.CREATE_SEQUENCE, Kind.SET_SEQUENCE_OWNER, Kind.CREATE_FUNCTION,
     Kind.REPLACE_FUNCTION, Kind.CREATE_TABLE, Kind.ALTER_TABLE, Kind.ATTACH_PARTITION,
     Kind.ADD_COLUMN, Kind.ALTER_COLUMN, Kind.ADD_CONSTRAINT, Kind.VALIDATE_CONSTRAINT,
@@ -62,7 +63,7 @@ _CREATION_KINDS = frozenset({
 # made of keywords only: the object's name (quoted or not) always follows them.
 _IF_NOT_EXISTS = re.compile(
     r"^(CREATE (?:SCHEMA|(?:UNLOGGED )?SEQUENCE|(?:UNLOGGED )?TABLE|(?:UNIQUE )?INDEX"
-    r"|MATERIALIZED VIEW|EXTENSION)) "
+    r"|MATERIALIZED VIEW|EXTENSION|COLLATION)) "
 )
 _ALREADY_SAFE = (
     "CREATE EXTENSION IF NOT EXISTS ",

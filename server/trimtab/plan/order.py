@@ -33,6 +33,7 @@ _CREATES = [
     Kind.CREATE_SCHEMA,
     Kind.CREATE_EXTENSION,
     Kind.ALTER_EXTENSION,
+    Kind.CREATE_COLLATION,  # before the domains, types and columns that use it
     Kind.CREATE_TYPE,
     Kind.ADD_ENUM_VALUE,
     Kind.ALTER_TYPE,
@@ -62,11 +63,14 @@ _CREATES = [
     Kind.REVOKE,
     Kind.GRANT,
     Kind.SET_COMMENT,
+    # Last: once given away, an object may no longer be the pushing role's to change.
+    Kind.ALTER_OWNER,
 ]
 _LATE_DROPS = [
     Kind.DROP_SEQUENCE,
     Kind.DROP_FUNCTION,
     Kind.DROP_TYPE,
+    Kind.DROP_COLLATION,  # once nothing uses it
     Kind.DROP_EXTENSION,
     Kind.DROP_SCHEMA,
 ]
@@ -79,7 +83,8 @@ def order(changes: list[Change]) -> list[Change]:
     def key(ch: Change) -> tuple[float, int, int]:
         rank: float = _RANK[ch.kind]
         # A replaced type or function goes after what uses it and before its successor.
-        if ch.reason == "replaced" and ch.kind in (Kind.DROP_FUNCTION, Kind.DROP_TYPE):
+        if ch.reason == "replaced" and ch.kind in (Kind.DROP_FUNCTION, Kind.DROP_TYPE,
+                                                   Kind.DROP_COLLATION):
             rank = len(_EARLY_DROPS) - 0.5
         # A function with a SQL-standard body reads tables like a view does: it goes with
         # the views, after the tables when created, before them when dropped.
@@ -98,6 +103,10 @@ def order(changes: list[Change]) -> list[Change]:
 
 
 def _sub_rank(ch: Change) -> int:
+    if ch.kind == Kind.ALTER_OWNER:
+        # Tables first: a new owner takes the table's serial sequences along, which
+        # PostgreSQL will not give away on their own.
+        return 1 if ch.target[0] == "sequence" else 0
     if ch.kind == Kind.DROP_CONSTRAINT:
         return 0 if ch.before.kind == "f" else 1
     if ch.kind in (Kind.CREATE_TYPE, Kind.DROP_TYPE):

@@ -10,14 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from trimtab.model import (
+    Collation,
     Column,
     CompositeType,
     Domain,
     EnumType,
+    Function,
     Grant,
     Identity,
     Index,
     Policy,
+    Schema,
     Sequence,
     Table,
     View,
@@ -66,6 +69,31 @@ def _alter_extension(ch: Change, v: int) -> list[str]:
     if new.version is not None and old.version != new.version:
         out.append(f"ALTER EXTENSION {new.sql_name} UPDATE TO {quote_literal(new.version)}")
     return out
+
+
+# -- collations ------------------------------------------------------------------------------
+
+_PROVIDERS = {"c": "libc", "i": "icu", "b": "builtin"}
+
+
+def _create_collation(ch: Change, v: int) -> list[str]:
+    c: Collation = ch.after
+    opts = [f"provider = {_PROVIDERS.get(c.provider, c.provider)}"]
+    if c.provider == "c" and c.lc_collate != c.lc_ctype:
+        opts += [f"lc_collate = {quote_literal(c.lc_collate or '')}",
+                 f"lc_ctype = {quote_literal(c.lc_ctype or '')}"]
+    else:
+        locale = c.lc_collate if c.provider == "c" else c.locale
+        opts.append(f"locale = {quote_literal(locale or '')}")
+    if c.rules is not None:
+        opts.append(f"rules = {quote_literal(c.rules)}")
+    if not c.deterministic:
+        opts.append("deterministic = false")
+    return [f"CREATE COLLATION {c.sql_name} ({', '.join(opts)})"]
+
+
+def _drop_collation(ch: Change, v: int) -> list[str]:
+    return [f"DROP COLLATION {ch.before.sql_name}"]
 
 
 # -- types -----------------------------------------------------------------------------------
@@ -663,6 +691,16 @@ def _set_comment(ch: Change, v: int) -> list[str]:
     return [f"COMMENT ON {kind} {name} IS {text}"]
 
 
+def _alter_owner(ch: Change, v: int) -> list[str]:
+    obj = ch.parent
+    if isinstance(obj, (View, Function)):
+        kind = obj.kind_sql
+    else:
+        kind = {Table: "TABLE", Sequence: "SEQUENCE", Domain: "DOMAIN", EnumType: "TYPE",
+                CompositeType: "TYPE", Collation: "COLLATION", Schema: "SCHEMA"}[type(obj)]
+    return [f"ALTER {kind} {obj.sql_name} OWNER TO {quote_ident(ch.after)}"]
+
+
 def _grantee(g: Grant) -> str:
     return "PUBLIC" if g.grantee == "PUBLIC" else quote_ident(g.grantee)
 
@@ -711,6 +749,8 @@ _RENDERERS: dict[Kind, Callable[[Change, int], list[str]]] = {
     Kind.CREATE_EXTENSION: _create_extension,
     Kind.DROP_EXTENSION: _drop_extension,
     Kind.ALTER_EXTENSION: _alter_extension,
+    Kind.CREATE_COLLATION: _create_collation,
+    Kind.DROP_COLLATION: _drop_collation,
     Kind.CREATE_TYPE: _create_type,
     Kind.DROP_TYPE: _drop_type,
     Kind.ALTER_TYPE: _alter_type,
@@ -750,6 +790,7 @@ _RENDERERS: dict[Kind, Callable[[Change, int], list[str]]] = {
     Kind.ALTER_POLICY: _alter_policy,
     Kind.SET_COMMENT: _set_comment,
     Kind.GRANT: _grant,
+    Kind.ALTER_OWNER: _alter_owner,
     Kind.REVOKE: _revoke,
     Kind.RENAME_TABLE: _rename_table,
     Kind.RENAME_COLUMN: _rename_column,

@@ -38,6 +38,7 @@ from psycopg.rows import tuple_row
 from psycopg.types.numeric import Oid
 
 from trimtab.model import (
+    Collation,
     Column,
     CompositeType,
     Constraint,
@@ -51,6 +52,7 @@ from trimtab.model import (
     Index,
     Model,
     OutsideKey,
+    Owner,
     Policy,
     Schema,
     Sequence,
@@ -126,6 +128,29 @@ WHERE x.extnamespace = ANY (%(ns)s)
            AND e.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
            AND e.refobjid = x.oid))
 """
+
+# User collations. Where the locale of an ICU (or builtin) collation is kept moved between
+# versions: collcollate before 15, colliculocale in 15 and 16, colllocale from 17; ICU
+# tailoring rules arrived in 16. The placeholders are filled per server version.
+SQL_COLLATIONS = f"""
+SELECT n.nspname::text, c.collname::text, c.collprovider::text,
+       CASE WHEN c.collprovider <> 'c' THEN {{locale}} END,
+       CASE WHEN c.collprovider = 'c' THEN c.collcollate::text END,
+       CASE WHEN c.collprovider = 'c' THEN c.collctype::text END,
+       c.collisdeterministic, {{rules}}, d.description
+FROM pg_catalog.pg_collation c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.collnamespace
+{_comment("pg_collation", "c.oid", "d")}
+WHERE c.collnamespace = ANY (%(ns)s) AND {_not_ext("pg_collation", "c.oid")}
+"""
+
+
+def _collations_sql(version: int) -> str:
+    locale = ("c.colllocale::text" if version >= 170000 else
+              "c.colliculocale::text" if version >= 150000 else "c.collcollate::text")
+    rules = "c.collicurules::text" if version >= 160000 else "NULL::text"
+    return SQL_COLLATIONS.replace("{locale}", locale).replace("{rules}", rules)
+
 
 SQL_TYPES = f"""
 SELECT t.oid, n.nspname::text, t.typname::text, t.typtype::text, t.typrelid,
@@ -450,13 +475,6 @@ _UNMANAGED: list[tuple[str, str, str]] = [
         f"AND {_not_ext('pg_type', 'o.oid')}",
     ),
     (
-        "collation",
-        "collations",
-        "SELECT count(*) FROM pg_catalog.pg_collation o "
-        "WHERE o.collnamespace = ANY (%(ns)s) "
-        f"AND {_not_ext('pg_collation', 'o.oid')}",
-    ),
-    (
         "extended statistics object",
         "extended statistics objects",
         "SELECT count(*) FROM pg_catalog.pg_statistic_ext o "
@@ -601,6 +619,14 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
     extensions = [
         Extension(name=name, schema=schema, version=version_, comment=comment)
         for name, schema, version_, comment in q(SQL_EXTENSIONS, p)
+    ]
+
+    collations = [
+        Collation(schema=schema, name=name, provider=provider, locale=locale,
+                  lc_collate=lc_collate, lc_ctype=lc_ctype, deterministic=deterministic,
+                  rules=rules, comment=comment)
+        for schema, name, provider, locale, lc_collate, lc_ctype, deterministic, rules, comment
+        in q(_collations_sql(version), p)
     ]
 
     # -- columns (tables, views, composite types), grouped by relation -----------------------
@@ -897,6 +923,7 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
         tables=keyed(tables),
         views=keyed(views),
         functions=keyed(functions),
+        collations=keyed(collations),
         unmanaged=unmanaged,
         server_version=version,
     )
@@ -1050,3 +1077,49 @@ def outside_keys(conn: psycopg.Connection[Any], schemas: abc.Sequence[str]
                         prepare=False).fetchall()
     return tuple(OutsideKey(schema=r[0], table=r[1], name=r[2], ref_table=(r[3], r[4]),
                             ref_columns=tuple(r[5])) for r in rows)
+
+
+# Owners of the objects the model keys, by kind: (key kind, schema, name, identity args, owner).
+SQL_OWNERS = """
+SELECT CASE WHEN c.relkind IN ('v', 'm') THEN 'view' WHEN c.relkind = 'S' THEN 'sequence'
+            ELSE 'table' END, n.nspname::text, c.relname::text, NULL::text,
+       pg_catalog.pg_get_userbyid(c.relowner)::text
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = ANY (%(schemas)s) AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+UNION ALL
+SELECT 'type', n.nspname::text, t.typname::text, NULL, pg_catalog.pg_get_userbyid(t.typowner)::text
+FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+WHERE n.nspname = ANY (%(schemas)s) AND t.typtype IN ('e', 'd', 'c')
+UNION ALL
+SELECT 'function', n.nspname::text, p.proname::text,
+       pg_catalog.pg_get_function_identity_arguments(p.oid),
+       pg_catalog.pg_get_userbyid(p.proowner)::text
+FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = ANY (%(schemas)s) AND p.prokind IN ('f', 'p')
+UNION ALL
+SELECT 'collation', n.nspname::text, o.collname::text, NULL,
+       pg_catalog.pg_get_userbyid(o.collowner)::text
+FROM pg_catalog.pg_collation o JOIN pg_catalog.pg_namespace n ON n.oid = o.collnamespace
+WHERE n.nspname = ANY (%(schemas)s)
+UNION ALL
+SELECT 'schema', NULL, n.nspname::text, NULL, pg_catalog.pg_get_userbyid(n.nspowner)::text
+FROM pg_catalog.pg_namespace n WHERE n.nspname = ANY (%(schemas)s)
+"""
+
+
+def owners(conn: psycopg.Connection[Any], keys: abc.Collection[tuple[str, ...]]
+           ) -> tuple[Owner, ...]:
+    """The owners, in the database behind ``conn``, of the objects of ``keys`` that exist
+    there (model keys: ("table", schema, name), ("schema", name)...)."""
+    if not keys:
+        return ()
+    schemas = sorted({k[1] for k in keys})
+    wanted = set(keys)
+    out = []
+    for kind, schema, name, args, role in conn.execute(SQL_OWNERS, {"schemas": schemas},
+                                                       prepare=False).fetchall():
+        key = ((kind, name) if kind == "schema" else
+               (kind, schema, name, args) if kind == "function" else (kind, schema, name))
+        if key in wanted:
+            out.append(Owner(target=key, role=role))
+    return tuple(sorted(out, key=lambda o: o.target))

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from trimtab.errors import SchemaError
+from trimtab.model import Model
 
 # Settings the sandbox owns while it builds a shadow.
 GUARDED_SETTINGS = ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout",
@@ -230,3 +231,117 @@ def left_out_of_replay(statements: Sequence[object]) -> list[int]:
     (cluster-level ones, and the settings the sandbox keeps)."""
     return [i for i, st in enumerate(statements)
             if not judge(st.text, migration=True).send]  # type: ignore[attr-defined]
+
+
+# -- owners the schema file declares ----------------------------------------------------------
+# The shadow never runs them (see _in_shadow); push plans them against the target's owners.
+
+_OWNER_PARTS = re.compile(
+    rf"\s*alter\s+(?P<kind>[a-z ]+?)\s+(?:if\s+exists\s+)?(?P<a>{_NAME})"
+    rf"(?:\s*\.\s*(?P<b>{_NAME}))?(?:\s*\((?P<args>[^()]*)\))?\s+owner\s+to\s+(?P<role>{_NAME})\s*",
+    re.I)
+_AUTHORIZATION_PARTS = re.compile(
+    rf"\s*create\s+schema\s+(?:if\s+not\s+exists\s+)?(?P<a>{_NAME})\s+authorization\s+"
+    rf"(?P<role>{_NAME})\s*", re.I)
+# Role names that stand for a role of the session, not a role so named.
+SESSION_ROLES = frozenset({"current_user", "current_role", "session_user"})
+
+
+@dataclass(frozen=True)
+class DeclaredOwner:
+    """One ``ALTER <kind> <name> OWNER TO <role>`` (or CREATE SCHEMA ... AUTHORIZATION)
+    of a schema file."""
+
+    kind: str  # "TABLE", "MATERIALIZED VIEW", "FUNCTION", "SCHEMA"...
+    schema: str | None  # None: unqualified (schemas themselves: None, the name in ``name``)
+    name: str
+    args: str | None  # a function's argument types as written
+    role: str  # unquoted; lower case CURRENT_USER & co. stand for the session's role
+    file: str
+    line: int
+    column: int
+
+    @property
+    def label(self) -> str:
+        name = f"{self.schema}.{self.name}" if self.schema else self.name
+        return f"{self.kind.lower()} {name}" + (f"({self.args})" if self.args is not None else "")
+
+
+def _ident(raw: str) -> str:
+    return raw[1:-1].replace('""', '"') if raw.startswith('"') else raw.lower()
+
+
+def declared_owners(statements: Sequence[object]) -> list[DeclaredOwner]:
+    """The owners the statements declare, in file order."""
+    out = []
+    for st in statements:
+        text: str = st.text  # type: ignore[attr-defined]
+        if "owner" not in text.lower() and "authorization" not in text.lower():
+            continue
+        span = st.span  # type: ignore[attr-defined]
+        if m := _OWNER_PARTS.fullmatch(text):
+            kind = " ".join(m.group("kind").upper().split())
+            a, b = _ident(m.group("a")), m.group("b")
+            schema, name = (a, _ident(b)) if b is not None else (None, a)
+            args = m.group("args")
+        elif m := _AUTHORIZATION_PARTS.fullmatch(text):
+            kind, schema, name, args = "SCHEMA", None, _ident(m.group("a")), None
+        else:
+            continue
+        raw_role = m.group("role")
+        role = raw_role.lower() if raw_role.lower() in SESSION_ROLES else _ident(raw_role)
+        out.append(DeclaredOwner(kind, schema, name, " ".join(args.split()) if args is not None
+                                 else None, role, span.file, span.line, span.column))
+    return out
+
+
+def _split_args(args: str) -> list[str]:
+    parts, depth, cur = [], 0, ""
+    for ch in args:
+        depth += (ch == "(") - (ch == ")")
+        if ch == "," and depth == 0:
+            parts.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    return [p for p in [*parts, cur.strip()] if p]
+
+
+def _same_args(declared: str, identity: str) -> bool:
+    """Whether argument types as written (``int4, varchar(20)``, names allowed) are those of
+    pg_get_function_identity_arguments' ``a integer, b character varying``."""
+    from trimtab.sources.sqlfile import canonical_type
+
+    def spellings(arg: str) -> set[str]:
+        words = arg.split()
+        tails = [" ".join(words[i:]) for i in range(min(len(words), 3))]
+        return {re.sub(r"\([\d, ]*\)", "", canonical_type(t)) for t in tails if t}
+
+    mine, theirs = _split_args(declared), _split_args(identity)
+    return len(mine) == len(theirs) and all(
+        any(t == d or t.endswith(" " + d) for d in spellings(m))
+        for m, t in zip(mine, theirs, strict=True))
+
+
+def owner_key(decl: DeclaredOwner, model: Model) -> tuple[str, ...] | None:
+    """The key in ``model`` of the object ``decl`` names; None when the model holds no
+    such object (a kind it does not manage, or a name it does not have)."""
+    if decl.kind == "SCHEMA":
+        key = ("schema", decl.name)
+        return key if key in model.schemas else None
+    buckets = {
+        "TABLE": (model.tables, model.views, model.sequences),
+        "VIEW": (model.views,), "MATERIALIZED VIEW": (model.views,),
+        "SEQUENCE": (model.sequences,), "TYPE": (model.types,), "DOMAIN": (model.types,),
+        "COLLATION": (model.collations,),
+        "FUNCTION": (model.functions,), "PROCEDURE": (model.functions,),
+        "ROUTINE": (model.functions,),
+    }.get(decl.kind, ())
+    found = [k for bucket in buckets for k in bucket
+             if k[2] == decl.name and (k[1] == decl.schema if decl.schema else True)]
+    if decl.schema is None and len({k[1] for k in found}) > 1:
+        # Unqualified: the object in public, as a search path of "$user", public finds it.
+        found = [k for k in found if k[1] == "public"]
+    if found and found[0][0] == "function" and len(found) > 1 and decl.args is not None:
+        found = [k for k in found if _same_args(decl.args, k[3])]
+    return found[0] if len(found) == 1 else None
