@@ -1,0 +1,201 @@
+"""Real public Drizzle PostgreSQL projects, as their authors wrote them.
+
+fixtures/drizzle/real/projects.json names each project: repository, commit, license, the
+files (every file its drizzle.config.ts `schema` names, the local files they import, the
+config itself), the environment variable the config reads the URL from, and the npm
+packages its schema loads. The files are taken from the repository at that commit into a
+cache folder (or the folder TRIMTAB_DRIZZLE_REAL names), with their original paths.
+
+For each project: the pinned drizzle-kit pushes it into an empty database A; `trimtab push
+--force` (the CLI, run in the project's folder, the URL in the config's variable) into an
+empty database B; both catalogs must be equal, and a second `trimtab push --dry-run` must
+plan nothing. A project trimtab does not read must fail with a message naming the file and
+line of what is not read; such projects are xfail(strict) with the measured message, so
+each fix of the reader flips one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests import drizzle_kit, test_drizzle_schema
+from tests.test_cli_push import run
+from tests.test_drizzle_schema import _differences
+from trimtab.model import Model
+from trimtab.plan import build_plan
+from trimtab.sources.introspect import introspect
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL = ROOT / "fixtures" / "drizzle" / "real"
+fresh_db = test_drizzle_schema.fresh_db  # the fixture: a new empty database per call
+PROJECTS: list[dict[str, Any]] = json.loads((REAL / "projects.json").read_text())
+NPM = sorted({p for project in PROJECTS for p in project["npm"]})
+GIT_TIMEOUT = 300
+# What a message that names its place looks like: `path/file.ts:12` (a column may follow).
+LOCATED = re.compile(r"[\w@./-]+\.[cm]?[tj]sx?:\d+")
+
+
+class NotRead(AssertionError):
+    """trimtab stopped on the project with a message naming the file and line of what it
+    does not read: the expected failure of a project the reader does not cover yet."""
+
+
+def corpus_root() -> Path:
+    return Path(os.environ.get("TRIMTAB_DRIZZLE_REAL") or drizzle_kit.cache_base() / "drizzle-real")
+
+
+def _source(repository: str) -> str:
+    """Where to fetch a repository from: GitHub, or TRIMTAB_DRIZZLE_REAL_SOURCE, a template
+    with {owner} and {name} (a local mirror)."""
+    owner, name = repository.rstrip("/").split("/")[-2:]
+    template = os.environ.get("TRIMTAB_DRIZZLE_REAL_SOURCE")
+    return template.format(owner=owner, name=name) if template else repository + ".git"
+
+
+def materialize(project: dict[str, Any]) -> Path:
+    """The project's files at its commit, under the corpus folder; fetched once."""
+    folder = corpus_root() / f"{project['name']}-{project['commit'][:12]}"
+    if (folder / ".complete").is_file():
+        return folder
+    owner, name = project["repository"].rstrip("/").split("/")[-2:]
+    git_dir = corpus_root() / ".git" / f"{owner}+{name}"
+    if not git_dir.is_dir():
+        subprocess.run(["git", "init", "-q", "--bare", str(git_dir)], check=True,
+                       capture_output=True)
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", "--git-dir", str(git_dir), *args], capture_output=True,
+                              text=True, timeout=GIT_TIMEOUT, stdin=subprocess.DEVNULL)
+
+    commit = project["commit"]
+    if git("cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
+        r = git("fetch", "-q", "--depth", "1", _source(project["repository"]), commit)
+        if r.returncode != 0:
+            pytest.skip(f"{project['name']}: its files are not here and cannot be fetched "
+                        f"({r.stderr.strip()}); put them under {corpus_root()} or set "
+                        "TRIMTAB_DRIZZLE_REAL_SOURCE")
+    tmp = folder.with_name(folder.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for dst, src in {**project["files"], "LICENSE": project["license_file"]}.items():
+        r = git("show", f"{commit}:{src}")
+        assert r.returncode == 0, f"{project['name']}: {src} at {commit}: {r.stderr}"
+        (tmp / dst).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / dst).write_text(r.stdout)
+    (tmp / ".complete").write_text(commit + "\n")
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def kit() -> Path:
+    """One install of the pinned drizzle-kit with every package the projects load."""
+    why = drizzle_kit.missing_tool()
+    if why:
+        pytest.skip(why)
+    return drizzle_kit.ensure_drizzle_kit(NPM)
+
+
+def _introspect(url: str) -> Model:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return introspect(conn)
+
+
+def _marks(project: dict[str, Any]) -> list[pytest.MarkDecorator]:
+    """The measured state of a project: `xfail` is trimtab's message where it stops with its
+    file and line (NotRead); `xfail_other` any other measured failure."""
+    if project.get("xfail"):
+        return [pytest.mark.xfail(strict=True, raises=NotRead, reason=project["xfail"])]
+    if project.get("xfail_other"):
+        return [pytest.mark.xfail(strict=True, reason=project["xfail_other"])]
+    return []
+
+
+def _tables(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON "
+                           "n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND "
+                           "n.nspname NOT IN ('pg_catalog', 'information_schema') AND "
+                           "n.nspname NOT LIKE 'pg_toast%'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _first_line(text: str, folder: Path) -> str:
+    """The first error line of a tool's output, paths relative to the project."""
+    lines = [ln.strip() for ln in text.replace(f"{folder}/", "").splitlines()]
+    return next((ln for ln in lines if re.match(r"(\w*Error\b|error\b)", ln, re.I)),
+                lines[-1] if lines else "")
+
+
+@pytest.mark.parametrize("project", [pytest.param(p, id=p["name"], marks=_marks(p))
+                                     for p in PROJECTS])
+def test_real_project(project: dict[str, Any], kit: Path,
+                      fresh_db: Callable[[], str], tmp_path: Path) -> None:
+    folder = tmp_path / "project"  # a copy: trimtab may write beside the config
+    shutil.copytree(materialize(project), folder)
+    a, b = fresh_db(), fresh_db()
+    for url in (a, b):  # what the project's first migrations create before any table
+        with psycopg.connect(url, autocommit=True) as conn:
+            for statement in project.get("setup", []):
+                conn.execute(statement)
+    pushed = drizzle_kit.push([(rel, (folder / rel).read_text()) for rel in project["files"]],
+                              project["schema"], a, casing=project["casing"],
+                              extra=project["npm"], cwd=project["root"])
+    # push exits 0 on several failures: its own words say whether it applied the schema
+    kit_ok = pushed.returncode == 0 and "Changes applied" in pushed.output
+    # TRIMTAB_DRIZZLE_REAL_REPORT: a file that gets one JSON line per project (the table of
+    # docs/drizzle.md is made from it)
+    report: dict[str, Any] = {"name": project["name"], "kit_ok": kit_ok,
+                              "kit_tables": _tables(a) if kit_ok else None,
+                              "kit_error": None if kit_ok else _first_line(pushed.output, folder)}
+    try:
+        _check(project, folder, kit_ok, pushed.output, a, b, report)
+        report["trimtab"] = "equal + idempotent" if kit_ok else "idempotent"
+    except AssertionError as e:
+        text = str(e).replace(f"{folder}/", "")
+        report["trimtab"] = (f"fails: {_first_line(text, folder)}" if isinstance(e, NotRead)
+                             else f"wrong: {text.splitlines()[0]}")
+        raise
+    finally:
+        if os.environ.get("TRIMTAB_DRIZZLE_REAL_REPORT"):
+            with open(os.environ["TRIMTAB_DRIZZLE_REAL_REPORT"], "a") as f:
+                f.write(json.dumps(report) + "\n")
+
+
+def _check(project: dict[str, Any], folder: Path, kit_ok: bool, kit_output: str, a: str,
+           b: str, report: dict[str, Any]) -> None:
+    if project.get("kit_fails"):
+        assert not kit_ok, f"drizzle-kit now pushes {project['name']}: update projects.json"
+    else:
+        assert kit_ok, f"drizzle-kit does not push {project['name']}:\n{kit_output}"
+    cwd = folder / project["root"]
+    env = {project["env"]: b}
+    r = run(cwd, "push", "--force", env=env)
+    out = (r.stdout + r.stderr).strip()
+    if r.returncode != 0:
+        assert LOCATED.search(out), f"trimtab fails without naming a file and line:\n{out}"
+        raise NotRead(out)
+    assert "embedded PostgreSQL" not in out, (
+        f"trimtab pushed into its embedded database, not the URL in {project['env']}:\n{out}")
+    report["trimtab_tables"] = _tables(b)
+    # every project declares tables: a push that makes none has read nothing, silently
+    assert report["trimtab_tables"], f"trimtab read no table and said nothing:\n{out}"
+    if kit_ok:
+        model_a, model_b = _introspect(a), _introspect(b)
+        steps = [s for step in build_plan(model_a, model_b).steps for s in step.sql]
+        assert not steps, ("trimtab's database differs from drizzle-kit's:\n"
+                           + "\n".join(steps) + "\n\n" + out)
+        assert not _differences(model_a, model_b), "\n".join(_differences(model_a, model_b))
+    again = run(cwd, "push", "--dry-run", "--exit-code", env=env)
+    assert again.returncode == 0 and not again.stdout.strip(), (
+        f"a second push plans something:\n{again.stdout}\n{again.stderr}")
