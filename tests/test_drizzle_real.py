@@ -50,6 +50,11 @@ class NotRead(AssertionError):
     does not read: the expected failure of a project the reader does not cover yet."""
 
 
+class Wrong(AssertionError):
+    """The measured wrong result of a project (`wrong` in projects.json): an expected
+    failure until the reader is fixed."""
+
+
 def corpus_root() -> Path:
     return Path(os.environ.get("TRIMTAB_DRIZZLE_REAL") or drizzle_kit.cache_base() / "drizzle-real")
 
@@ -112,12 +117,13 @@ def _introspect(url: str) -> Model:
 
 
 def _marks(project: dict[str, Any]) -> list[pytest.MarkDecorator]:
-    """The measured state of a project: `xfail` is trimtab's message where it stops with its
-    file and line (NotRead); `xfail_other` any other measured failure."""
+    """The measured state of a project: `xfail` is the start of trimtab's message where it
+    stops with its file and line (NotRead); `wrong` any other wrong result (Wrong). Any
+    other failure, a changed first message included, fails the test: a fix shows."""
     if project.get("xfail"):
         return [pytest.mark.xfail(strict=True, raises=NotRead, reason=project["xfail"])]
-    if project.get("xfail_other"):
-        return [pytest.mark.xfail(strict=True, reason=project["xfail_other"])]
+    if project.get("wrong"):
+        return [pytest.mark.xfail(strict=True, raises=Wrong, reason=project["wrong"]["why"])]
     return []
 
 
@@ -163,8 +169,17 @@ def test_real_project(project: dict[str, Any], kit: Path,
         report["trimtab"] = "equal + idempotent" if kit_ok else "idempotent"
     except AssertionError as e:
         text = str(e).replace(f"{folder}/", "")
+        first = text.splitlines()[0] if text else ""
         report["trimtab"] = (f"fails: {_first_line(text, folder)}" if isinstance(e, NotRead)
-                             else f"wrong: {text.splitlines()[0]}")
+                             else f"wrong: {first}")
+        if isinstance(e, NotRead):
+            if project.get("xfail") and f"error: {project['xfail']}" not in text:
+                raise AssertionError("trimtab's first message changed; update projects.json:"
+                                     f"\n{text}") from e
+            raise
+        wrong = project.get("wrong")
+        if wrong and wrong["match"] in first:
+            raise Wrong(text) from e
         raise
     finally:
         if os.environ.get("TRIMTAB_DRIZZLE_REAL_REPORT"):
