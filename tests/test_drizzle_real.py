@@ -68,12 +68,19 @@ def _source(repository: str) -> str:
 
 
 def materialize(project: dict[str, Any]) -> Path:
-    """The project's files at its commit, under the corpus folder; fetched once."""
+    """The project's files at its commit, under the corpus folder; fetched once (under a
+    lock per repository: xdist workers share the folder)."""
     folder = corpus_root() / f"{project['name']}-{project['commit'][:12]}"
     if (folder / ".complete").is_file():
         return folder
     owner, name = project["repository"].rstrip("/").split("/")[-2:]
-    git_dir = corpus_root() / ".git" / f"{owner}+{name}"
+    with drizzle_kit._lock(corpus_root() / f".{owner}+{name}.lock"):
+        if not (folder / ".complete").is_file():
+            _fetch(project, folder, corpus_root() / ".git" / f"{owner}+{name}")
+    return folder
+
+
+def _fetch(project: dict[str, Any], folder: Path, git_dir: Path) -> None:
     if not git_dir.is_dir():
         subprocess.run(["git", "init", "-q", "--bare", str(git_dir)], check=True,
                        capture_output=True)
@@ -99,7 +106,6 @@ def materialize(project: dict[str, Any]) -> Path:
     (tmp / ".complete").write_text(commit + "\n")
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")
