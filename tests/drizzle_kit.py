@@ -16,7 +16,7 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +99,14 @@ def ensure_drizzle_kit(extra: Sequence[str] = ()) -> Path:
     return d
 
 
+def link_workspace(root: Path, workspace: Mapping[str, str]) -> None:
+    """node_modules/<package> -> <folder> under `root`, for each package of a monorepo."""
+    for package, folder in workspace.items():
+        link = root / "node_modules" / package
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(root / folder, target_is_directory=True)
+
+
 def credentials(url: str) -> dict[str, object]:
     """node-postgres connection options for a libpq URL. A Unix-socket host is passed as
     `host` (the socket folder); `ssl: false` because drizzle-kit otherwise asks node-postgres
@@ -125,13 +133,16 @@ class PushResult:
 
 def push(files: Sequence[tuple[str, str]], schema: Sequence[str], url: str, *,
          casing: str | None = None, schema_filter: Sequence[str] | None = None,
-         extra: Sequence[str] = (), cwd: str | None = None) -> PushResult:
+         extra: Sequence[str] = (), cwd: str | None = None,
+         workspace: Mapping[str, str] | None = None) -> PushResult:
     """`drizzle-kit push --force --verbose` of a project into the database at `url`:
     `files` are its (relative path, text) files, `schema` the relative paths of the schema
     files among them. The files are copied under the install folder so that their
     `import ... from "drizzle-orm/pg-core"` resolves to the pinned packages. drizzle-kit runs
     in the project's folder `cwd` when given, where it reads the tsconfig.json whose `paths`
-    resolve imports such as "@/lib/id"; `extra` are pinned npm packages the schema loads."""
+    resolve imports such as "@/lib/id"; `extra` are pinned npm packages the schema loads;
+    `workspace` maps the monorepo's own packages to their folders (linked in node_modules,
+    as a workspace install does)."""
     d = ensure_drizzle_kit(extra)
     work = d / "work" / uuid.uuid4().hex
     try:
@@ -139,6 +150,7 @@ def push(files: Sequence[tuple[str, str]], schema: Sequence[str], url: str, *,
             p = work / rel
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(text)
+        link_workspace(work, workspace or {})
         config: dict[str, object] = {
             "dialect": "postgresql",
             "schema": [str(work / rel) for rel in schema],

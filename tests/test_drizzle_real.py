@@ -155,6 +155,7 @@ def test_real_project(project: dict[str, Any], kit: Path,
                       fresh_db: Callable[[], str], tmp_path: Path) -> None:
     folder = tmp_path / "project"  # a copy: trimtab may write beside the config
     shutil.copytree(materialize(project), folder)
+    drizzle_kit.link_workspace(folder, project.get("workspace", {}))
     a, b = fresh_db(), fresh_db()
     for url in (a, b):  # what the project's first migrations create before any table
         with psycopg.connect(url, autocommit=True) as conn:
@@ -162,7 +163,8 @@ def test_real_project(project: dict[str, Any], kit: Path,
                 conn.execute(statement)
     pushed = drizzle_kit.push([(rel, (folder / rel).read_text()) for rel in project["files"]],
                               project["schema"], a, casing=project["casing"],
-                              extra=project["npm"], cwd=project["root"])
+                              extra=project["npm"], cwd=project["root"],
+                              workspace=project.get("workspace"))
     # push exits 0 on several failures: its own words say whether it applied the schema
     kit_ok = pushed.returncode == 0 and "Changes applied" in pushed.output
     # TRIMTAB_DRIZZLE_REAL_REPORT: a file that gets one JSON line per project (the table of
