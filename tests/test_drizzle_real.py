@@ -3,8 +3,8 @@
 fixtures/drizzle/real/projects.json names each project: repository, commit, license, the
 files (every file its drizzle.config.ts `schema` names, the local files they import, the
 config itself), the environment variable the config reads the URL from, and the npm
-packages its schema loads. The files are taken from the repository at that commit into a
-cache folder (or the folder TRIMTAB_DRIZZLE_REAL names), with their original paths.
+packages its schema loads. The files are kept whole under fixtures/drizzle/real/<name>/ with
+their original relative paths, the license as LICENSE and the origin of each in SOURCE.
 
 For each project: the pinned drizzle-kit pushes it into an empty database A; `trimtab push
 --force` (the CLI, run in the project's folder, the URL in the config's variable) into an
@@ -20,7 +20,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,6 @@ REAL = ROOT / "fixtures" / "drizzle" / "real"
 fresh_db = test_drizzle_schema.fresh_db  # the fixture: a new empty database per call
 PROJECTS: list[dict[str, Any]] = json.loads((REAL / "projects.json").read_text())
 NPM = sorted({p for project in PROJECTS for p in project["npm"]})
-GIT_TIMEOUT = 300
 # What a message that names its place looks like: `path/file.ts:12` (a column may follow).
 LOCATED = re.compile(r"[\w@./-]+\.[cm]?[tj]sx?:\d+")
 
@@ -55,57 +53,13 @@ class Wrong(AssertionError):
     failure until the reader is fixed."""
 
 
-def corpus_root() -> Path:
-    return Path(os.environ.get("TRIMTAB_DRIZZLE_REAL") or drizzle_kit.cache_base() / "drizzle-real")
-
-
-def _source(repository: str) -> str:
-    """Where to fetch a repository from: GitHub, or TRIMTAB_DRIZZLE_REAL_SOURCE, a template
-    with {owner} and {name} (a local mirror)."""
-    owner, name = repository.rstrip("/").split("/")[-2:]
-    template = os.environ.get("TRIMTAB_DRIZZLE_REAL_SOURCE")
-    return template.format(owner=owner, name=name) if template else repository + ".git"
-
-
 def materialize(project: dict[str, Any]) -> Path:
-    """The project's files at its commit, under the corpus folder; fetched once (under a
-    lock per repository: xdist workers share the folder)."""
-    folder = corpus_root() / f"{project['name']}-{project['commit'][:12]}"
-    if (folder / ".complete").is_file():
-        return folder
-    owner, name = project["repository"].rstrip("/").split("/")[-2:]
-    with drizzle_kit._lock(corpus_root() / f".{owner}+{name}.lock"):
-        if not (folder / ".complete").is_file():
-            _fetch(project, folder, corpus_root() / ".git" / f"{owner}+{name}")
+    """The project's files as its repository has them at the pinned commit, with its
+    license (fixtures/drizzle/real/<name>/, SOURCE says where each file comes from)."""
+    folder = REAL / project["name"]
+    missing = [rel for rel in [*project["files"], "LICENSE"] if not (folder / rel).is_file()]
+    assert not missing, f"{project['name']}: projects.json names missing files: {missing}"
     return folder
-
-
-def _fetch(project: dict[str, Any], folder: Path, git_dir: Path) -> None:
-    if not git_dir.is_dir():
-        subprocess.run(["git", "init", "-q", "--bare", str(git_dir)], check=True,
-                       capture_output=True)
-
-    def git(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["git", "--git-dir", str(git_dir), *args], capture_output=True,
-                              text=True, timeout=GIT_TIMEOUT, stdin=subprocess.DEVNULL)
-
-    commit = project["commit"]
-    if git("cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
-        r = git("fetch", "-q", "--depth", "1", _source(project["repository"]), commit)
-        if r.returncode != 0:
-            pytest.skip(f"{project['name']}: its files are not here and cannot be fetched "
-                        f"({r.stderr.strip()}); put them under {corpus_root()} or set "
-                        "TRIMTAB_DRIZZLE_REAL_SOURCE")
-    tmp = folder.with_name(folder.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    for dst, src in {**project["files"], "LICENSE": project["license_file"]}.items():
-        r = git("show", f"{commit}:{src}")
-        assert r.returncode == 0, f"{project['name']}: {src} at {commit}: {r.stderr}"
-        (tmp / dst).parent.mkdir(parents=True, exist_ok=True)
-        (tmp / dst).write_text(r.stdout)
-    (tmp / ".complete").write_text(commit + "\n")
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
 
 
 @pytest.fixture(scope="module")
