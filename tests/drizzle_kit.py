@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,9 +29,16 @@ INSTALL_TIMEOUT = 900
 PUSH_TIMEOUT = 300
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "trimtab-tests" / f"drizzle-kit-{DRIZZLE_KIT}"
+def cache_base() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")) / "trimtab-tests"
+
+
+def cache_dir(extra: Sequence[str] = ()) -> Path:
+    """The install folder; `extra` pinned packages (name@version) get a folder of their own,
+    so that the plain install every other test shares never changes under it."""
+    digest = hashlib.sha256(" ".join(sorted(extra)).encode()).hexdigest()[:10]
+    suffix = f"-{digest}" if extra else ""
+    return cache_base() / f"drizzle-kit-{DRIZZLE_KIT}{suffix}"
 
 
 def missing_tool() -> str | None:
@@ -41,7 +49,9 @@ def missing_tool() -> str | None:
     return None
 
 
-def _installed(d: Path) -> bool:
+def _installed(d: Path, extra: Sequence[str] = ()) -> bool:
+    if any(not (d / "node_modules" / e.rpartition("@")[0]).is_dir() for e in extra):
+        return False
     try:
         pkg = json.loads((d / "node_modules" / "drizzle-kit" / "package.json").read_text())
     except (OSError, ValueError):
@@ -61,13 +71,14 @@ def _lock(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def ensure_drizzle_kit() -> Path:
-    """The folder whose node_modules holds the pinned drizzle-kit; installs it if needed."""
-    d = cache_dir()
-    if _installed(d):
+def ensure_drizzle_kit(extra: Sequence[str] = ()) -> Path:
+    """The folder whose node_modules holds the pinned drizzle-kit (and the `extra` pinned
+    packages a project's schema imports at load time); installs it if needed."""
+    d = cache_dir(extra)
+    if _installed(d, extra):
         return d
     with _lock(d.parent / f".{d.name}.lock"):
-        if _installed(d):
+        if _installed(d, extra):
             return d
         tmp = d.parent / f"{d.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -77,7 +88,7 @@ def ensure_drizzle_kit() -> Path:
         # No install scripts: esbuild's binary comes in its platform package anyway.
         cmd = ["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts",
                "--save-exact", f"drizzle-kit@{DRIZZLE_KIT}", f"drizzle-orm@{DRIZZLE_ORM}",
-               f"pg@{PG_DRIVER}"]
+               f"pg@{PG_DRIVER}", *extra]
         r = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True,
                            timeout=INSTALL_TIMEOUT, stdin=subprocess.DEVNULL)
         if r.returncode != 0:
@@ -86,6 +97,14 @@ def ensure_drizzle_kit() -> Path:
         shutil.rmtree(d, ignore_errors=True)
         tmp.rename(d)
     return d
+
+
+def link_workspace(root: Path, workspace: Mapping[str, str]) -> None:
+    """node_modules/<package> -> <folder> under `root`, for each package of a monorepo."""
+    for package, folder in workspace.items():
+        link = root / "node_modules" / package
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(root / folder, target_is_directory=True)
 
 
 def credentials(url: str) -> dict[str, object]:
@@ -113,18 +132,25 @@ class PushResult:
 
 
 def push(files: Sequence[tuple[str, str]], schema: Sequence[str], url: str, *,
-         casing: str | None = None, schema_filter: Sequence[str] | None = None) -> PushResult:
+         casing: str | None = None, schema_filter: Sequence[str] | None = None,
+         extra: Sequence[str] = (), cwd: str | None = None,
+         workspace: Mapping[str, str] | None = None) -> PushResult:
     """`drizzle-kit push --force --verbose` of a project into the database at `url`:
     `files` are its (relative path, text) files, `schema` the relative paths of the schema
     files among them. The files are copied under the install folder so that their
-    `import ... from "drizzle-orm/pg-core"` resolves to the pinned packages."""
-    d = ensure_drizzle_kit()
+    `import ... from "drizzle-orm/pg-core"` resolves to the pinned packages. drizzle-kit runs
+    in the project's folder `cwd` when given, where it reads the tsconfig.json whose `paths`
+    resolve imports such as "@/lib/id"; `extra` are pinned npm packages the schema loads;
+    `workspace` maps the monorepo's own packages to their folders (linked in node_modules,
+    as a workspace install does)."""
+    d = ensure_drizzle_kit(extra)
     work = d / "work" / uuid.uuid4().hex
     try:
         for rel, text in files:
             p = work / rel
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(text)
+        link_workspace(work, workspace or {})
         config: dict[str, object] = {
             "dialect": "postgresql",
             "schema": [str(work / rel) for rel in schema],
@@ -139,8 +165,9 @@ def push(files: Sequence[tuple[str, str]], schema: Sequence[str], url: str, *,
         r = subprocess.run(
             ["node", str(d / "node_modules" / "drizzle-kit" / "bin.cjs"), "push", "--force",
              "--verbose", "--config", str(cfg)],
-            cwd=d, capture_output=True, text=True, timeout=PUSH_TIMEOUT,
-            stdin=subprocess.DEVNULL, env={**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "0"},
+            cwd=d if cwd is None else work / cwd, capture_output=True, text=True,
+            timeout=PUSH_TIMEOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "0"},
         )
         return PushResult(r.returncode, r.stdout + r.stderr)
     finally:
