@@ -32,6 +32,8 @@ from trimtab.model import (
 )
 from trimtab.plan.changes import Change, Kind
 
+# The reason an index is rebuilt that a failed CREATE INDEX CONCURRENTLY left invalid.
+INVALID_INDEX = "left invalid by a failed build"
 # The reason of a DROP COLUMN that runs on the parent ONLY (``render``, ``hazards``).
 CHILDREN_KEEP = "tables inheriting it keep their own copy"
 
@@ -622,11 +624,16 @@ class _Differ:
             self.emit(Kind.DROP_INDEX, ("index", schema, i.name), before=i, parent=old)
         for name, i in news.items():
             oi = olds.get(name)
-            if oi is not None and oi.definition != i.definition:
+            # A partitioned table's index stays invalid until its partitions' are attached
+            # (see _attach_explicitly); any other is invalid only after a failed build.
+            broken = (oi is not None and not oi.valid and i.valid
+                      and not (isinstance(old, Table) and old.partition_key))
+            if oi is not None and (oi.definition != i.definition or broken):
+                reason = "changed" if oi.definition != i.definition else INVALID_INDEX
                 self.emit(Kind.DROP_INDEX, ("index", schema, name), before=oi, parent=old,
-                          reason="changed")
+                          reason=reason)
                 self.emit(Kind.CREATE_INDEX, ("index", schema, name), after=i, parent=new,
-                          reason="changed")
+                          reason=reason)
             elif oi is not None and oi.clustered != i.clustered:
                 self.emit(Kind.CREATE_INDEX, ("cluster", schema, name), before=oi, after=i,
                           parent=new)
