@@ -177,3 +177,26 @@ def test_generate_writes_the_attach(project: Path, db_url: str) -> None:
     assert [(t, p, v) for t, _, p, v, *_ in catalog(db_url)] == [
         ("events", None, True), ("events_eu", "events_at", True),
         ("events_us", "events_at", True)]
+
+
+# -- an index a failed CREATE INDEX CONCURRENTLY left behind ---------------------------------
+
+
+def test_an_index_left_invalid_on_a_plain_table_is_rebuilt(project: Path, db_url: str,
+                                                           ref_url: str) -> None:
+    """A failed concurrent build leaves the index in the catalog, invalid: it enforces
+    nothing and no query uses it. Push rebuilds the index the schema declares."""
+    schema = ("CREATE TABLE users (id int, email text);\n"
+              "CREATE UNIQUE INDEX users_email ON users (email);\n")
+    execute(db_url, "CREATE TABLE users (id int, email text);\n"
+                    "INSERT INTO users VALUES (1, 'a@example.com'), (2, 'a@example.com');")
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        execute(db_url, "CREATE UNIQUE INDEX CONCURRENTLY users_email ON users (email)")
+    execute(db_url, "DELETE FROM users WHERE id = 2")
+    assert [(t, v) for t, _, _, v, *_ in catalog(db_url)] == [("users", False)]
+    plan = push_converges(project, db_url, ref_url, "", schema)
+    assert plan.statements == [
+        "DROP INDEX public.users_email",
+        "CREATE UNIQUE INDEX users_email ON public.users USING btree (email)"]
+    assert all(s.change.reason == "left invalid by a failed build" for s in plan.steps)
+    assert [(t, v) for t, _, _, v, *_ in catalog(db_url)] == [("users", True)]

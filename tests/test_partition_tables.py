@@ -10,6 +10,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests import test_partition_indexes
+from tests.test_partition_indexes import catalog, push_converges
 from trimtab import engine
 from trimtab.config import Config, load_config
 from trimtab.errors import UnmanagedDependency
@@ -193,3 +195,81 @@ def test_partitions_move_to_a_new_parent_without_the_old_parents_keys(
            .replace("invoices (", "invoices_v2 (").replace("OF invoices ", "OF invoices_v2 ")
            .replace("TABLE invoices ADD", "TABLE invoices_v2 ADD"))
     _converges(tmp_path, db_url, admin_url, PARTITIONED, new)
+
+
+# A second database the schema is run on as written, to compare catalogs with.
+ref_url = test_partition_indexes.ref_url
+
+
+# -- a plain table becomes a partition while it holds an index like its new parent's ----------
+# At ATTACH PARTITION, PostgreSQL takes the table's first index that matches each of the
+# parent's indexes as that index's copy instead of building one. Whether that is right
+# depends on the schema: the same index created before the ATTACH is the copy, created
+# after it is a second, local index next to the copy.
+
+LEDGER = """
+CREATE TABLE ledger (id int, region text, at date) PARTITION BY LIST (region);
+CREATE INDEX ledger_at ON ledger (at);
+CREATE TABLE ledger_eu (id int, region text, at date);
+"""
+LOCAL_INDEX = "CREATE INDEX ledger_eu_local ON ledger_eu (at);\n"
+ATTACH_EU = "ALTER TABLE ledger ATTACH PARTITION ledger_eu FOR VALUES IN ('eu');\n"
+
+
+def test_a_local_index_like_the_parents_stays_local_when_the_table_is_attached(
+        project: Path, db_url: str, ref_url: str) -> None:
+    """The schema attaches the table, then creates its index: the table ends with the copy
+    of the parent's index and its own index beside it, not one index adopted as the copy."""
+    plan = push_converges(project, db_url, ref_url, LEDGER + LOCAL_INDEX,
+                          LEDGER + ATTACH_EU + LOCAL_INDEX)
+    assert [(t, p) for t, _, p, *_ in catalog(db_url)] == [
+        ("ledger", None), ("ledger_eu", "ledger_at"), ("ledger_eu", None)]
+    assert plan.statements == [
+        "DROP INDEX public.ledger_eu_local",
+        "ALTER TABLE public.ledger ATTACH PARTITION public.ledger_eu FOR VALUES IN ('eu')",
+        "CREATE INDEX ledger_eu_local ON public.ledger_eu USING btree (at)"]
+    reasons = [s.change.reason for s in plan.steps if "ledger_eu_local" in " ".join(s.sql)]
+    assert all(r and "ATTACH PARTITION" in r for r in reasons), reasons
+
+
+def test_an_index_like_the_parents_becomes_its_copy_when_the_table_is_attached(
+        project: Path, db_url: str, ref_url: str) -> None:
+    """The schema creates the index, then attaches the table: ATTACH takes it as the copy
+    of the parent's index, and nothing is rebuilt."""
+    plan = push_converges(project, db_url, ref_url, LEDGER + LOCAL_INDEX,
+                          LEDGER + LOCAL_INDEX + ATTACH_EU)
+    assert [(t, p) for t, _, p, *_ in catalog(db_url)] == [
+        ("ledger", None), ("ledger_eu", "ledger_at")]
+    assert plan.statements == [
+        "ALTER TABLE public.ledger ATTACH PARTITION public.ledger_eu FOR VALUES IN ('eu')"]
+
+
+PARTITIONED_LEDGER = """
+CREATE TABLE ledger (id int, region text, at date) PARTITION BY LIST (region);
+CREATE TABLE ledger_eu PARTITION OF ledger FOR VALUES IN ('eu');
+"""
+PARENT_INDEX = "CREATE INDEX ledger_at ON ledger (at);\n"
+
+
+def test_a_new_parent_index_leaves_a_partitions_local_index_alone(
+        project: Path, db_url: str, ref_url: str) -> None:
+    """Built over the partitions, the parent's index would take the partition's index of
+    the same shape as its copy; the schema creates that one afterwards, as its own."""
+    start = PARTITIONED_LEDGER + LOCAL_INDEX
+    plan = push_converges(project, db_url, ref_url, start,
+                          PARTITIONED_LEDGER + PARENT_INDEX + LOCAL_INDEX)
+    assert [(t, p) for t, _, p, *_ in catalog(db_url)] == [
+        ("ledger", None), ("ledger_eu", "ledger_at"), ("ledger_eu", None)]
+    assert plan.statements == [
+        "DROP INDEX public.ledger_eu_local",
+        "CREATE INDEX ledger_at ON public.ledger USING btree (at)",
+        "CREATE INDEX ledger_eu_local ON public.ledger_eu USING btree (at)"]
+
+
+def test_a_new_parent_index_takes_the_partitions_index_as_its_copy(
+        project: Path, db_url: str, ref_url: str) -> None:
+    start = PARTITIONED_LEDGER + LOCAL_INDEX
+    plan = push_converges(project, db_url, ref_url, start, start + PARENT_INDEX)
+    assert [(t, p) for t, _, p, *_ in catalog(db_url)] == [
+        ("ledger", None), ("ledger_eu", "ledger_at")]
+    assert plan.statements == ["CREATE INDEX ledger_at ON public.ledger USING btree (at)"]

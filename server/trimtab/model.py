@@ -296,8 +296,8 @@ class Index:
     clustered: bool = False
     comment: str | None = None
     parent: QualifiedName | None = None  # partition index attached to this parent index
-    # False only for a partitioned table's index built ON ONLY and not yet attached on
-    # every partition (pg_index.indisvalid).
+    # pg_index.indisvalid: False for a partitioned table's index built ON ONLY and not yet
+    # attached on every partition, or an index a failed CREATE INDEX CONCURRENTLY left.
     valid: bool = True
 
     @property

@@ -34,6 +34,8 @@ from trimtab.model import (
 )
 from trimtab.plan.changes import Change, Kind
 
+# The reason an index is rebuilt that a failed CREATE INDEX CONCURRENTLY left invalid.
+INVALID_INDEX = "left invalid by a failed build"
 # The reason of a DROP COLUMN that runs on the parent ONLY (``render``, ``hazards``).
 CHILDREN_KEEP = "tables inheriting it keep their own copy"
 
@@ -494,6 +496,43 @@ class _Differ:
         return not any(i.parent == index for i in old.indexes) and not any(
             c.index_parent == index for c in old.constraints)
 
+    def _would_be_adopted(self, olds: dict[str, Index], news: dict[str, Index],
+                          new: Table | View) -> dict[str, str]:
+        """The partition's own indexes, kept as they are and not attached in the desired
+        schema, that PostgreSQL would take as the copy of a parent's index during this plan:
+        at ATTACH PARTITION, or when it builds the parent's index over the partitions, it
+        adopts the first unattached index of the same shape instead of building one. Each
+        with the reason it is rebuilt."""
+        if not isinstance(new, Table) or new.partition_of is None or (
+                new.key not in self.cur.tables or new.qualified in self.recreated_tables):
+            return {}
+        old = self.cur.tables[new.key]
+        joins = (old.partition_of != new.partition_of
+                 or old.partition_bound != new.partition_bound)  # ATTACH PARTITION runs
+        parent_key = ("table", *new.partition_of)
+        parent = self.new.tables.get(parent_key)
+        if parent is None:
+            return {}
+        matched: list[Index] = []
+        for p in parent.indexes:
+            have = _index_named(self.cur.tables.get(parent_key), p.name)
+            built = have is None or have.definition != p.definition
+            # ATTACH matches the parent's indexes there at the time (the plan builds new
+            # ones after it); building one over the partitions matches unless ON ONLY.
+            if (joins and not built) or (built and p.valid):
+                matched.append(p)
+        rebuilt: dict[str, str] = {}
+        for name, oi in olds.items():
+            i = news.get(name)
+            if i is None or i.definition != oi.definition:
+                continue  # dropped before PostgreSQL matches
+            p = next((p for p in matched if _same_shape(oi, p)), None)
+            if p is not None:
+                how = "ATTACH PARTITION" if joins else "CREATE INDEX"
+                rebuilt[name] = (f"rebuilt, or {how} would take it as the copy of "
+                                 f"{qname(parent.schema, p.name)}")
+        return rebuilt
+
     def _attach_index(self, table: Table, obj: Index | Constraint) -> None:
         parent = obj.parent if isinstance(obj, Index) else obj.index_parent
         self.emit(Kind.ATTACH_INDEX, ("index", table.schema, obj.name), after=obj,
@@ -586,6 +625,19 @@ class _Differ:
         attach = {i.name for i in new.indexes if self._attach_explicitly(old, new, i.parent)}
         news = {i.name: i for i in new.indexes if i.parent is None or i.name in attach}
         schema = new.schema
+        for i in new.indexes:
+            oi = olds.get(i.name)
+            if (i.parent is not None and i.name not in attach and oi is not None
+                    and oi.definition == i.definition):
+                del olds[i.name]  # PostgreSQL takes it as the copy of its parent's index
+        for name, reason in self._would_be_adopted(olds, news, new).items():
+            # Out of the way while PostgreSQL matches indexes, back afterwards (see order.py).
+            del olds[name]
+            i = news.pop(name)
+            self.emit(Kind.DROP_INDEX, ("index", schema, name), before=i, parent=old,
+                      reason=reason)
+            self.emit(Kind.CREATE_INDEX, ("index", schema, name), after=i, parent=new,
+                      reason=reason)
         dropped = [i for n, i in olds.items() if n not in news
                    and (schema, n) not in self.adopted_indexes]
         added = [i for n, i in news.items() if n not in olds]
@@ -601,11 +653,16 @@ class _Differ:
             self.emit(Kind.DROP_INDEX, ("index", schema, i.name), before=i, parent=old)
         for name, i in news.items():
             oi = olds.get(name)
-            if oi is not None and oi.definition != i.definition:
+            # A partitioned table's index stays invalid until its partitions' are attached
+            # (see _attach_explicitly); any other is invalid only after a failed build.
+            broken = (oi is not None and not oi.valid and i.valid
+                      and not (isinstance(old, Table) and old.partition_key))
+            if oi is not None and (oi.definition != i.definition or broken):
+                reason = "changed" if oi.definition != i.definition else INVALID_INDEX
                 self.emit(Kind.DROP_INDEX, ("index", schema, name), before=oi, parent=old,
-                          reason="changed")
+                          reason=reason)
                 self.emit(Kind.CREATE_INDEX, ("index", schema, name), after=i, parent=new,
-                          reason="changed")
+                          reason=reason)
             elif oi is not None and oi.clustered != i.clustered:
                 self.emit(Kind.CREATE_INDEX, ("cluster", schema, name), before=oi, after=i,
                           parent=new)
@@ -951,6 +1008,16 @@ def _grant_targets(m: Model) -> GrantTargets:
                 put(("grant", "TABLE", t.sql_name, c.name),
                     ("column", t.schema, t.name, c.name), c.grants)
     return out
+
+
+def _same_shape(index: Index, parent: Index) -> bool:
+    """Whether PostgreSQL would take ``index`` as a partition's copy of ``parent``: the same
+    kind, method, columns, operator classes and predicate (the definitions name the same
+    columns, as a partition's columns are its parent's)."""
+    def shape(i: Index) -> tuple[str, str]:
+        head, _, rest = i.definition.partition(" ON ")
+        return head.rsplit(" ", 1)[0], rest.partition(" USING ")[2]
+    return shape(index) == shape(parent)
 
 
 def _index_named(table: Table | None, name: str) -> Index | Constraint | None:

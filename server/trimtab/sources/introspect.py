@@ -280,7 +280,7 @@ SELECT i.indrelid, ic.relname::text, pg_catalog.pg_get_indexdef(i.indexrelid), i
              LEFT JOIN pg_catalog.pg_attribute a
                     ON a.attrelid = i.indrelid AND a.attnum = k.n AND k.n <> 0
              ORDER BY k.o),
-       i.indisclustered, d.description, i.indexrelid, i.indisvalid OR ic.relkind <> 'I'
+       i.indisclustered, d.description, i.indexrelid, i.indisvalid
 FROM pg_catalog.pg_index i
 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
 {_comment("pg_class", "i.indexrelid", "d")}
