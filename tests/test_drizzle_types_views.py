@@ -128,11 +128,12 @@ export const lowAge = pgView("low_age").as((qb) => qb.select({ id: users.id }).f
 '''
 
 
-def _project(root: Path, schema: str) -> None:
+def _project(root: Path, schema: str, schemas: tuple[str, ...]) -> None:
     root.mkdir(parents=True, exist_ok=True)
     (root / "schema.ts").write_text(schema)
     (root / "drizzle.config.ts").write_text(
-        'export default {\n  dialect: "postgresql",\n  schema: "./schema.ts",\n};\n')
+        'export default {\n  dialect: "postgresql",\n  schema: "./schema.ts",\n'
+        f'  schemaFilter: {json.dumps(list(schemas))},\n}};\n')
 
 
 def _extensions(url: str, *names: str) -> None:
@@ -142,7 +143,8 @@ def _extensions(url: str, *names: str) -> None:
 
 
 def _same_as_drizzle_kit(tmp_path: Path, fresh_db: Callable[[], str], schema: str,
-                         extensions: tuple[str, ...] = ()) -> None:
+                         extensions: tuple[str, ...] = (),
+                         schemas: tuple[str, ...] = ("public",)) -> None:
     """drizzle-kit push into A, `trimtab push` (twice) into B: equal databases, and the
     second push plans nothing."""
     read = read_drizzle({"schema.ts": schema})
@@ -150,9 +152,10 @@ def _same_as_drizzle_kit(tmp_path: Path, fresh_db: Callable[[], str], schema: st
     a, b = fresh_db(), fresh_db()
     _extensions(a, *extensions)
     _extensions(b, *extensions)
-    pushed = drizzle_kit.push([("schema.ts", schema)], ["schema.ts"], a)
+    # drizzle-kit push creates the schemaFilter's schemas only ("public" by default)
+    pushed = drizzle_kit.push([("schema.ts", schema)], ["schema.ts"], a, schema_filter=schemas)
     assert pushed.returncode == 0 and "Changes applied" in pushed.output, pushed.output
-    _project(tmp_path / "p", schema)
+    _project(tmp_path / "p", schema, schemas)
     first = run(tmp_path / "p", "push", "--url", b)
     assert first.returncode == 0, first.stdout + first.stderr
     second = run(tmp_path / "p", "push", "--json", "--url", b)
@@ -173,7 +176,7 @@ def test_custom_types_pgvector_and_index_conditions_as_drizzle_kit(
 @needs_node
 def test_views_materialized_views_and_sequences_as_drizzle_kit(
         tmp_path: Path, fresh_db: Callable[[], str]) -> None:
-    _same_as_drizzle_kit(tmp_path, fresh_db, VIEWS)
+    _same_as_drizzle_kit(tmp_path, fresh_db, VIEWS, schemas=("public", "app"))
 
 
 def test_view_ddl_is_drizzle_kits() -> None:
@@ -221,7 +224,7 @@ def test_a_view_query_with_a_join_is_an_error_at_the_join() -> None:
         'export const v = pgView("v").as((qb) => qb.select().from(t)'
         '.leftJoin(u, eq(t.a, u.a)));\n')
     assert len(errors) == 1, errors
-    assert errors[0][0].startswith(".leftJoin(") and "view" in errors[0][1]
+    assert errors[0][0].startswith("leftJoin(") and "view" in errors[0][1]
 
 
 def test_a_pgvector_column_needs_its_dimensions() -> None:
