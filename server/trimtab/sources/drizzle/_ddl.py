@@ -107,6 +107,9 @@ def render(low: Lowered, file: str) -> Rendered:
         for idx in t.indexes:
             w.statement(idx.span)
             w.write(idx.sql, idx.span)
+    for v in low.views:
+        w.statement(v.span)
+        w.write(v.sql, v.span)
     sql = "".join(w.parts)
     statements = tuple(split_statements(sql, file)) if sql else ()
     # split_statements finds exactly the statements written (none contains a ';' outside

@@ -170,6 +170,47 @@ class Param:
 
     value: Any
     loc: Loc
+    encoder: Any = None  # the ColRef drizzle's bindIfParam maps the value with, if any
+
+
+@dataclass(frozen=True, eq=False)
+class CustomTypeV:
+    """``customType({ dataType(config) { ... } })``: calling it makes a column builder."""
+
+    params: Any  # the options object
+    loc: Loc
+
+
+@dataclass(frozen=True, eq=False)
+class QueryV:
+    """A query-builder SELECT of a view: ``qb.select(fields?).from(table).where(cond)``;
+    ``problems`` are the parts trimtab cannot render exactly."""
+
+    fields: Any  # JSObject, or UNDEFINED for all of the table's columns
+    loc: Loc
+    distinct: bool = False
+    table: Any = None
+    where: Any = None
+    problems: tuple[Unknown, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class ViewB:
+    """``pgView(name, columns?)`` / ``pgMaterializedView`` and its chained options; ``query``
+    is set by ``.as(...)``, ``existing`` by ``.existing()``."""
+
+    materialized: bool
+    schema: str | None
+    name: Any
+    columns: Any  # JSObject or UNDEFINED
+    loc: Loc
+    with_: Any = None
+    using: Any = None
+    tablespace: Any = None
+    with_no_data: bool = False
+    query: Any = None  # Sql or QueryV once .as(...) is called
+    existing: bool = False
+    done: bool = False  # .as(...) or .existing() was called
 
 
 @dataclass(frozen=True, eq=False)
@@ -204,11 +245,12 @@ class ColBuilder:
     """A column builder and what its chained methods said. Locs of modifiers cover
     ``.name(args)``."""
 
-    kind: str  # the pg-core builder ("integer", "varchar"...) or "enum"
+    kind: str  # the pg-core builder ("integer", "varchar"...), "enum" or "custom"
     name: Any  # the name given as first argument (str), or None: the key names it
     config: Any  # the config object, or None
     loc: Loc  # the whole expression so far
     enum: EnumV | None = None
+    custom: CustomTypeV | None = None
     not_null: Loc | None = None
     primary_key: Loc | None = None
     default: tuple[Any, Loc] | None = None
@@ -316,25 +358,28 @@ COLUMN_BUILDERS = frozenset((
     "bigint", "bigserial", "boolean", "char", "cidr", "date", "decimal", "doublePrecision",
     "inet", "integer", "interval", "json", "jsonb", "line", "macaddr", "macaddr8", "numeric",
     "point", "real", "serial", "smallint", "smallserial", "text", "time", "timestamp", "uuid",
-    "varchar", "bit",
+    "varchar", "bit", "vector", "halfvec", "sparsevec",
 ))
 # pg-core builders that need an extension (the shadow database would not have it) or that
 # trimtab cannot see through.
 UNSUPPORTED_BUILDERS = {
-    "customType": "customType(...)",
     "geometry": "geometry (PostGIS)",
-    "vector": "vector (pgvector)",
-    "halfvec": "halfvec (pgvector)",
-    "sparsevec": "sparsevec (pgvector)",
 }
 _PG_CORE = COLUMN_BUILDERS | frozenset((
     "pgTable", "pgSchema", "pgEnum", "pgSequence", "pgTableCreator", "index", "uniqueIndex",
-    "primaryKey", "foreignKey", "unique", "check",
+    "primaryKey", "foreignKey", "unique", "check", "customType", "pgView",
+    "pgMaterializedView",
 ))
 _PG_CORE_UNSUPPORTED = {
-    "pgView": "pgView", "pgMaterializedView": "pgMaterializedView", "pgPolicy": "pgPolicy",
-    "pgRole": "pgRole",
+    "pgPolicy": "pgPolicy", "pgRole": "pgRole",
 }
+# drizzle-orm's conditions (drizzle-orm/sql/expressions/conditions.js): each makes an sql``.
+_COMPARISONS = {"eq": " = ", "ne": " <> ", "gt": " > ", "gte": " >= ", "lt": " < ",
+                "lte": " <= "}
+_PATTERNS = {"like": " like ", "ilike": " ilike ", "notLike": " not like ",
+             "notIlike": " not ilike "}
+CONDITIONS = frozenset((*_COMPARISONS, *_PATTERNS, "and", "or", "not", "isNull", "isNotNull",
+                        "inArray", "notInArray", "between", "notBetween"))
 _DRIZZLE_ORM = {"sql", "relations"}
 _PACKAGES = ("drizzle-orm/pg-core", "drizzle-orm", "drizzle-kit")
 # Column builder methods that change nothing in the database.
@@ -356,8 +401,8 @@ def _package_member(pkg: str, name: str, where: Loc) -> Any:
         return Builtin(name)
     if pkg == "drizzle-kit" and name == "defineConfig":
         return Builtin(name)
-    if pkg == "drizzle-orm" and name in ("eq", "and", "or", "not", "isNull", "isNotNull"):
-        return Builtin(name)  # query helpers; only meaningful in views and policies
+    if pkg == "drizzle-orm" and name in CONDITIONS:
+        return Builtin(name)
     return Unknown(where, f"trimtab does not know `{name}` from '{pkg}'")
 
 
@@ -697,6 +742,9 @@ class Evaluator:
             prop = node.child_by_field_name("property")
             if prop is None:
                 return Unknown(loc(mod, node), "trimtab cannot evaluate this expression")
+            if (obj is UNDEFINED or obj is None) and any(
+                    c.type == "optional_chain" for c in node.children):
+                return UNDEFINED  # a?.b on nothing
             return self.member(obj, mod.src(prop), loc(mod, node), loc(mod, prop))
         if t == "subscript_expression":
             obj = self.ev(node.child_by_field_name("object"), env)
@@ -797,7 +845,11 @@ class Evaluator:
             elif t == "method_definition":
                 name = c.child_by_field_name("name")
                 key = _name_text(mod, name) if name is not None else "?"
-                entries[key] = Unknown(loc(mod, c), "trimtab cannot evaluate a method here")
+                body = c.child_by_field_name("body")
+                plain = not any(x.type in ("get", "set", "async", "*") for x in c.children)
+                entries[key] = Fn(c.child_by_field_name("parameters"), body, env,
+                                  loc(mod, c)) if body is not None and plain else Unknown(
+                    loc(mod, c), "trimtab cannot evaluate a method here")
                 locs[key] = loc(mod, c)
             else:
                 problems.append(Unknown(loc(mod, c), "trimtab cannot evaluate this entry"))
@@ -934,10 +986,7 @@ class Evaluator:
                 parts.append(cook(raw))
             if sub is None:
                 continue
-            v = self.ev(sub, env)
-            if v is None or isinstance(v, str | float | bool | BigIntV | JSArray | JSObject):
-                v = Param(v, loc(mod, sub))
-            parts.append(v)
+            parts.append(_sql_part(self.ev(sub, env), loc(mod, sub)))
         return Sql(tuple(parts), loc(mod, whole))
 
     def call(self, callee: Any, args: list[Any], where: Loc, callee_loc: Loc) -> Any:
@@ -950,6 +999,9 @@ class Evaluator:
         if isinstance(callee, EnumV):
             name, config = _name_and_config(args)
             return ColBuilder("enum", name, config, where, enum=callee)
+        if isinstance(callee, CustomTypeV):
+            name, config = _name_and_config(args)
+            return ColBuilder("custom", name, config, where, custom=callee)
         if isinstance(callee, Ignored):
             return callee
         if isinstance(callee, TableCreator):
@@ -1113,6 +1165,21 @@ class Evaluator:
                                               "on_update": a0})
         if isinstance(obj, TableV) and name == "enableRLS":
             return replace(obj, rls=True)
+        if isinstance(obj, ViewB):
+            return self._view_method(obj, name, args, where, whole)
+        if obj == Builtin("qb"):
+            if name in ("select", "selectDistinct"):
+                return QueryV(_arg(args, 0), whole, distinct=name == "selectDistinct")
+            return Unknown(where, f"trimtab cannot render this query of a view exactly yet: "
+                                  f".{name}(...)")
+        if isinstance(obj, QueryV):
+            a0 = _arg(args, 0)
+            if name == "from" and obj.table is None:
+                return replace(obj, table=a0, loc=whole)
+            if name == "where" and obj.where is None:
+                return replace(obj, where=a0, loc=whole)
+            return replace(obj, loc=whole, problems=(*obj.problems, Unknown(
+                where, f"trimtab cannot render this query of a view exactly yet: .{name}(...)")))
         if isinstance(obj, SchemaV):
             return self._schema_method(obj, name, args, whole, where)
         if isinstance(obj, Ignored | Unsupported):
@@ -1138,8 +1205,32 @@ class Evaluator:
         if name == "sequence":
             return SequenceV(schema, _arg(args, 0), _arg(args, 1), whole)
         if name in ("view", "materializedView"):
-            return Unsupported(f"pgSchema(...).{name}", whole)
+            return ViewB(name == "materializedView", schema, _arg(args, 0), _arg(args, 1),
+                         whole)
         return Unknown(where, f"trimtab does not understand this builder yet: {where.text}")
+
+    def _view_method(self, v: ViewB, name: str, args: list[Any], where: Loc, whole: Loc
+                     ) -> Any:
+        a0 = _arg(args, 0)
+        if v.done:
+            return Unknown(where, f"trimtab does not understand this builder yet: .{name}(...)")
+        if name == "with":
+            return replace(v, with_=a0, loc=whole)
+        if v.materialized and name in ("using", "tablespace"):
+            return replace(v, loc=whole, **{name: a0})
+        if v.materialized and name == "withNoData":
+            return replace(v, with_no_data=True, loc=whole)
+        if name == "existing" and v.columns is not UNDEFINED:
+            return replace(v, existing=True, done=True, loc=whole)
+        if name == "as":
+            if isinstance(a0, Fn):
+                a0 = self.apply(a0, [Builtin("qb")], whole)
+            if v.columns is UNDEFINED and isinstance(a0, Sql):
+                # drizzle: ViewBuilder.as(sql) calls qb.getSelectedFields() and throws
+                return Unknown(whole, "drizzle needs the view's columns for .as(sql`...`): "
+                                      "pgView(name, { ...columns }).as(sql`...`)")
+            return replace(v, query=a0, done=True, loc=whole)
+        return Unknown(where, f"trimtab does not understand this builder yet: .{name}(...)")
 
     def _pg_table(self, schema: str | None, args: list[Any], whole: Loc, callee: Loc,
                   creator: Any = None) -> Any:
@@ -1189,8 +1280,12 @@ class Evaluator:
             return Ignored("relations")
         if name == "defineConfig":
             return a0
-        if name in ("eq", "and", "or", "not", "isNull", "isNotNull"):
-            return Ignored(name)
+        if name in CONDITIONS:
+            return _condition(name, args, where)
+        if name == "customType":
+            return CustomTypeV(a0, where)
+        if name in ("pgView", "pgMaterializedView"):
+            return ViewB(name == "pgMaterializedView", None, a0, _arg(args, 1), where)
         if name == "sql.raw":
             if isinstance(a0, str):
                 return Sql((a0,), where)
@@ -1329,3 +1424,69 @@ def _column_method(b: ColBuilder, name: str, args: list[Any], where: Loc, whole:
         return replace(b, identity=(kind, a0, where), not_null=b.not_null or where)
     return replace(b, problems=(*b.problems, Unknown(
         where, f"trimtab does not understand this builder yet: .{name}(...)")))
+
+
+def _bind(value: Any, column: Any, where: Loc) -> Any:
+    """drizzle's bindIfParam: a plain value becomes a parameter mapped by the column."""
+    if isinstance(value, ColRef | Sql | TableV | Param | Unknown):
+        return value
+    return Param(value, where, column if isinstance(column, ColRef) else None)
+
+
+def _sql_part(value: Any, where: Loc) -> Any:
+    """A value interpolated into sql``: a plain value is a parameter; an array a list."""
+    if isinstance(value, JSArray):
+        return _paren_list([_sql_part(x, where) for x in value.items], where)
+    if value is None or isinstance(value, str | float | bool | BigIntV | JSObject):
+        return Param(value, where)
+    return value
+
+
+def _paren_list(items: list[Any], where: Loc) -> Sql:
+    """An array in sql``: drizzle writes its items in parentheses, comma-separated."""
+    parts: list[Any] = ["("]
+    for k, x in enumerate(items):
+        if k:
+            parts.append(", ")
+        parts.append(x)
+    parts.append(")")
+    return Sql(tuple(parts), where)
+
+
+def _condition(name: str, args: list[Any], where: Loc) -> Any:
+    """The sql`` drizzle-orm's condition helpers make (conditions.js, 0.45)."""
+    for a in args:
+        if isinstance(a, Unknown):
+            return a
+    a0, a1, a2 = _arg(args, 0), _arg(args, 1), _arg(args, 2)
+    if name in _COMPARISONS:
+        return Sql((a0, _COMPARISONS[name], _bind(a1, a0, where)), where)
+    if name in _PATTERNS:
+        return Sql((a0, _PATTERNS[name], _sql_part(a1, where)), where)
+    if name in ("and", "or"):
+        conds = [c for c in args if c is not UNDEFINED]
+        if not conds:
+            return UNDEFINED
+        if len(conds) == 1:
+            return Sql((conds[0],), where)
+        parts: list[Any] = ["("]
+        for k, c in enumerate(conds):
+            if k:
+                parts.append(f" {name} ")
+            parts.append(c)
+        parts.append(")")
+        return Sql(tuple(parts), where)
+    if name == "not":
+        return Sql(("not ", a0), where)
+    if name in ("isNull", "isNotNull"):
+        return Sql((a0, " is null" if name == "isNull" else " is not null"), where)
+    if name in ("inArray", "notInArray"):
+        op = " in " if name == "inArray" else " not in "
+        if isinstance(a1, JSArray):
+            if not a1.items:
+                return Sql(("false" if name == "inArray" else "true",), where)
+            return Sql((a0, op, _paren_list([_bind(x, a0, where) for x in a1.items], where)), where)
+        return Sql((a0, op, _bind(a1, a0, where)), where)
+    # between / notBetween
+    op = " between " if name == "between" else " not between "
+    return Sql((a0, op, _bind(a1, a0, where), " and ", _bind(a2, a0, where)), where)

@@ -38,6 +38,7 @@ from trimtab.sources.drizzle._eval import (
     Loc,
     Param,
     PkB,
+    QueryV,
     SchemaV,
     SequenceV,
     Sql,
@@ -45,6 +46,7 @@ from trimtab.sources.drizzle._eval import (
     UniqueB,
     Unknown,
     Unsupported,
+    ViewB,
 )
 from trimtab.sources.drizzle._eval import EnumV as EnumValue
 from trimtab.sources.drizzle._source import Module, js_number
@@ -116,12 +118,21 @@ class DTable:
 
 
 @dataclass(frozen=True)
+class DView:
+    schema: str
+    name: str
+    sql: str  # the whole CREATE [MATERIALIZED] VIEW statement
+    span: Span
+
+
+@dataclass(frozen=True)
 class Lowered:
     schemas: tuple[DSchema, ...]
     enums: tuple[DEnum, ...]
     sequences: tuple[DSequence, ...]
     tables: tuple[DTable, ...]
     issues: tuple[Issue, ...]
+    views: tuple[DView, ...] = ()
 
 
 # --------------------------------------------------------------------------------------
@@ -162,6 +173,18 @@ def _convert(casing: str | None, name: str) -> str:
 # Lowering
 
 
+# drizzle-kit's parseType: a type starting with one of these is written as is, any other
+# in double quotes.
+_PG_NATIVE_TYPES = (
+    "uuid", "smallint", "integer", "bigint", "boolean", "text", "varchar", "serial",
+    "bigserial", "decimal", "numeric", "real", "json", "jsonb", "time", "timestamp", "date",
+    "interval", "double precision", "char", "vector", "geometry", "halfvec", "sparsevec",
+    "bit",
+)
+_ARRAY_DEF = re.compile(r"\[\d*(?:\[\d*\])*\]")
+# Column kinds whose mapToDriverValue changes a value (drizzle-orm 0.45 pg-core).
+_MAPPED_KINDS = frozenset(("date", "json", "jsonb", "line", "numeric", "decimal", "point",
+                           "timestamp", "vector", "halfvec", "custom"))
 _FK_ACTIONS = frozenset(("cascade", "restrict", "no action", "set null", "set default"))
 _SERIALS = frozenset(("serial", "smallserial", "bigserial"))
 _PLAIN_TYPES = {
@@ -351,13 +374,17 @@ class _Lowering:
             base = "interval" + (f" {fields}" if fields else "")
             if isinstance(p, float) and p:  # drizzle omits a falsy precision
                 base += f"({js_number(p)})"
-        elif kind == "bit":
+        elif kind in ("bit", "vector", "halfvec", "sparsevec"):
             d = self._scalar(b, "dimensions")
             if not d:
                 if d is None:
-                    self.issue(b.loc, "bit() needs { dimensions }")
+                    self.issue(b.loc, f"{kind}() needs {{ dimensions }}")
                 return None
-            base = f"bit({d})"
+            base = f"{kind}({d})"
+        elif kind == "custom":
+            base = self.custom_type(b)
+            if base is None:
+                return None
         elif kind == "enum":
             assert b.enum is not None
             e = self.enum(b.enum, id(b.enum) in self.exported_enums)
@@ -377,6 +404,27 @@ class _Lowering:
                 self.unknown(size, where, "trimtab cannot read this array size")
                 return None
         return base
+
+    def custom_type(self, b: ColBuilder) -> str | None:
+        """customType's dataType(config), quoted as drizzle-kit's parseType does."""
+        assert b.custom is not None
+        params = b.custom.params
+        fn = params.get("dataType") if isinstance(params, JSObject) else params
+        if not isinstance(fn, Fn):
+            self.unknown(fn, b.custom.loc, "trimtab expects customType({ dataType() { ... } })")
+            return None
+        config = UNDEFINED if b.config is None else b.config
+        v = self.ev.apply(fn, [config], b.loc)
+        if not isinstance(v, str):
+            why = f" ({v.message})" if isinstance(v, Unknown) else ""
+            self.issue(b.loc, "trimtab cannot compute the type of this customType column: "
+                              f"its dataType() does not give a string it can evaluate{why}")
+            return None
+        arrays = "".join(_ARRAY_DEF.findall(v))
+        bare = _ARRAY_DEF.sub("", v)
+        if v.startswith(_PG_NATIVE_TYPES):
+            return bare + arrays
+        return f'"{bare}"{arrays}'  # drizzle-kit quotes it as is, as one identifier
 
     def default(self, value: Any, where: Loc, sql_type: str) -> str | None:
         """drizzle-kit's rendering of a column default."""
@@ -513,6 +561,12 @@ class _Lowering:
                     ok = False
                     continue
                 out.append(qualified(part.schema, names[1]) if part.schema else quote(names[1]))
+            elif isinstance(part, Param) and mode == "view":
+                text = self.inline_param(part)
+                if text is None:
+                    ok = False
+                else:
+                    out.append(text)
             elif isinstance(part, Param):
                 self.issue(part.loc, "drizzle sends this value as a query parameter ($1), "
                                      "which DDL cannot take: write it in the SQL text or use "
@@ -522,6 +576,28 @@ class _Lowering:
                 self.unknown(part, value.loc, "trimtab cannot render this part of the SQL")
                 ok = False
         return "".join(out) if ok else None
+
+    def inline_param(self, p: Param) -> str | None:
+        """drizzle's mapInlineParam (a view's query has its parameters inlined)."""
+        enc = p.encoder
+        if isinstance(enc, ColRef):
+            col = self.columns.get(enc.table.ident, {}).get(enc.key)
+            if col is None or col.builder.kind in _MAPPED_KINDS or col.builder.arrays:
+                self.issue(p.loc, "drizzle maps this value through its column before it "
+                                  "writes it into the view: write it in the SQL text "
+                                  "(sql`...`) so trimtab can render it exactly")
+                return None
+        v = p.value
+        if v is None:
+            return "null"
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, float):
+            return js_number(v)
+        if isinstance(v, str):
+            return "'" + v.replace("'", "''") + "'"
+        self.unknown(v, p.loc, "trimtab cannot write this value into the view's SQL")
+        return None
 
     def resolve(self, ref: ColRef) -> str | None:
         """The database name of a referenced column, or None (with an issue) when that
@@ -893,6 +969,120 @@ class _Lowering:
         return DConstraint(name, "c", f"CHECK ({text})", item.loc.span())
 
 
+def _snake_case(key: str) -> str:
+    """drizzle-kit's String.prototype.snake_case: each capital becomes _ + lower case."""
+    return re.sub(r"[A-Z]", lambda m: "_" + m.group(0).lower(), key)
+
+
+def _view(lw: _Lowering, v: ViewB) -> DView | None:
+    """drizzle-kit's PgCreateViewConvertor for one view (None: with an issue, or an
+    .existing() view, which drizzle-kit does not create)."""
+    if v.existing:
+        return None
+    name = lw.string(v.name, v.loc, "the view's name")
+    if name is None:
+        return None
+    if not v.done:
+        lw.issue(v.loc, "this view has no query: add .as(...) (or .existing())")
+        return None
+    if isinstance(v.columns, JSObject):
+        for p in v.columns.problems:
+            lw.issue(p.loc, p.message)
+    q = v.query
+    if isinstance(q, Sql):
+        definition = lw.render_sql(q, None, mode="view")
+    elif isinstance(q, QueryV):
+        definition = _select(lw, q)
+    else:
+        lw.unknown(q, v.loc, "trimtab expects sql`...` or (qb) => qb.select()... in .as(...)")
+        return None
+    if definition is None:
+        return None
+    schema = v.schema or "public"
+    text = f"CREATE {'MATERIALIZED ' if v.materialized else ''}VIEW {qualified(schema, name)}"
+    if v.using is not None and v.using is not UNDEFINED:
+        using = lw.string(v.using, v.loc, "the view's access method")
+        if using is None:
+            return None
+        text += f' USING "{using}"'
+    if v.with_ is not None and v.with_ is not UNDEFINED:
+        if not isinstance(v.with_, JSObject) or v.with_.problems:
+            bad = v.with_.problems[0] if isinstance(v.with_, JSObject) else v.with_
+            lw.unknown(bad, v.loc, "trimtab expects an object in .with(...)")
+            return None
+        options = []
+        for k, val in v.with_.entries.items():
+            if val is UNDEFINED:
+                continue
+            s = _js_string(val)
+            if s is None:
+                lw.unknown(val, v.with_.locs.get(k, v.loc), "trimtab cannot read this option")
+                return None
+            options.append(f"{_snake_case(k)} = {s}")
+        text += f" WITH ({', '.join(options)})"
+    if v.tablespace is not None and v.tablespace is not UNDEFINED:
+        space = lw.string(v.tablespace, v.loc, "the view's tablespace")
+        if space is None:
+            return None
+        text += f" TABLESPACE {space}"
+    text += f" AS ({definition})"
+    if v.with_no_data:
+        text += " WITH NO DATA"
+    return DView(schema, name, text, v.loc.span())
+
+
+def _select(lw: _Lowering, q: QueryV) -> str | None:
+    """drizzle's buildSelectQuery for the one-table SELECT a view's query builder makes."""
+    for p in q.problems:
+        lw.issue(p.loc, p.message)
+    if q.problems:
+        return None
+    t = q.table
+    if not isinstance(t, TableV):
+        lw.unknown(t, q.loc, "trimtab expects a table in .from(...) of a view's query")
+        return None
+    names = lw.table_names.get(t.ident)
+    cols = lw.columns.get(t.ident)
+    if names is None or cols is None:
+        lw.issue(q.loc, "this view reads a table trimtab could not read, or one that is "
+                        "not exported")
+        return None
+    if q.fields is UNDEFINED:
+        if not isinstance(t.columns, JSObject) or set(t.columns.entries) != set(cols):
+            lw.issue(q.loc, "this view selects a table whose columns trimtab could not all "
+                            "read")
+            return None
+        selected = [c.name for c in cols.values()]
+    elif isinstance(q.fields, JSObject) and not q.fields.problems:
+        selected = []
+        for k, f in q.fields.entries.items():
+            if not isinstance(f, ColRef) or f.table.ident != t.ident:
+                lw.unknown(f, q.fields.locs.get(k, q.loc),
+                           "trimtab renders a view's fields exactly when they are columns "
+                           "of its one table")
+                return None
+            col = lw.resolve(f)
+            if col is None:
+                return None
+            selected.append(col)
+    else:
+        bad = q.fields.problems[0] if isinstance(q.fields, JSObject) else q.fields
+        lw.unknown(bad, q.loc, "trimtab expects an object of columns in .select(...)")
+        return None
+    table = qualified(t.schema, names[1]) if t.schema else quote(names[1])
+    text = (f"select{' distinct' if q.distinct else ''} "
+            f"{', '.join(quote(c) for c in selected)} from {table}")
+    if q.where is not None and q.where is not UNDEFINED:
+        if not isinstance(q.where, Sql):
+            lw.unknown(q.where, q.loc, "trimtab expects a condition in .where(...)")
+            return None
+        where = lw.render_sql(q.where, None, mode="view")
+        if where is None:
+            return None
+        text += f" where {where}"
+    return text
+
+
 class _Bad(Exception):
     def __init__(self, value: Any) -> None:
         super().__init__("bad value")
@@ -1011,6 +1201,7 @@ def lower(ev: Evaluator, given: list[Module], casing: str | None) -> Lowered:
     enums: dict[int, EnumValue] = {}
     schemas: dict[str, SchemaV] = {}
     sequences: dict[int, SequenceV] = {}
+    views: dict[int, ViewB] = {}
     exported_ids: set[int] = set()
     for mod in given:
         for name, value, _where in ev.exports(mod):
@@ -1027,6 +1218,8 @@ def lower(ev: Evaluator, given: list[Module], casing: str | None) -> Lowered:
                                                       "schema's name")
             elif isinstance(value, SequenceV):
                 sequences.setdefault(id(value), value)
+            elif isinstance(value, ViewB):
+                views.setdefault(id(value), value)
             elif isinstance(value, Unsupported):
                 lw.issue(value.loc, f"trimtab does not support {value.what} yet")
             elif isinstance(value, Unknown) and value.message.startswith(
@@ -1092,9 +1285,25 @@ def lower(ev: Evaluator, given: list[Module], casing: str | None) -> Lowered:
         if s.schema != "public" and s.schema not in declared:
             declared.add(s.schema)
             d_schemas.append(DSchema(s.schema, s.span))
+    # views (drizzle-kit: plain views, then materialized ones); one name per schema
+    d_views: list[DView] = []
+    seen_views: set[tuple[str, str]] = set()
+    for vb in sorted(views.values(), key=lambda x: x.materialized):
+        dv = _view(lw, vb)
+        if dv is None:
+            continue
+        if (dv.schema, dv.name) in seen_views:
+            lw.issue(vb.loc, f"another view in schema {dv.schema} has the name {dv.name}: "
+                             "drizzle-kit stops on it")
+            continue
+        seen_views.add((dv.schema, dv.name))
+        d_views.append(dv)
+        if dv.schema != "public" and dv.schema not in declared:
+            declared.add(dv.schema)
+            d_schemas.append(DSchema(dv.schema, dv.span))
     d_enums = [de for k in lw.enum_order if (de := lw.enums[k]) is not None]
     return Lowered(tuple(d_schemas), tuple(d_enums), tuple(d_sequences), tuple(final_tables),
-                   tuple(lw.issues))
+                   tuple(lw.issues), tuple(d_views))
 
 
 def _sequence(lw: _Lowering, sv: SequenceV) -> DSequence | None:
