@@ -159,3 +159,16 @@ async def test_random_edits_of_schema_ts(client: LanguageClient, project: Path,
     client.text_document_did_close(t.DidCloseTextDocumentParams(
         text_document=t.TextDocumentIdentifier(uri=uri)))
     assert client.error is None
+
+
+async def test_a_fix_in_schema_ts_writes_typescript_comments(client: LanguageClient,
+                                                            project: Path) -> None:
+    """The fix a hazard suggests in a .ts file is a `//` comment, as the file needs."""
+    text = (project / "schema.ts").read_text()
+    uri = open_doc(client, project / "schema.ts", text)
+    change_doc(client, uri, 2, text.replace(
+        '    email: varchar("email", { length: 255 }).notNull().unique(),\n', ""))
+    diags = await until(client, uri, has("drops-column", "2 non-null values"))
+    d = next(d for d in diags if d.code == "drops-column")
+    assert "`// trimtab: renamed from <old name>`" in d.message, d.message
+    assert "-- trimtab" not in d.message

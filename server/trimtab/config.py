@@ -260,16 +260,15 @@ def _env_layers(root: Path, environ: Mapping[str, str]) -> list[tuple[str, Mappi
 
 # --- drizzle.config.ts --------------------------------------------------------------------------
 
-_URL_ENV = re.compile(r"""\burl\s*:\s*process\.env(?:\.(\w+)|\[\s*["'](\w+)["']\s*\])""")
-
-
-def _drizzle_settings(path: Path) -> dict[str, Any]:
+def _drizzle_settings(path: Path, schema_flag: bool = False) -> dict[str, Any]:
     """trimtab's settings from a drizzle.config.ts (read statically, never run): schema
     files, migrations folder (``out``), casing, managed schemas (``schemaFilter``),
     drizzle's history table (``migrations``), and the environment variable the database
     URL comes from. A URL written literally in the file is not used: it is usually a
-    fallback with a password in it, and the environment is where trimtab looks anyway."""
+    fallback with a password in it, and the environment is where trimtab looks anyway.
+    With schema_flag (``--schema``), the config's ``schema`` is not needed."""
     from trimtab.sources.drizzle import read_drizzle_config
+    from trimtab.sources.drizzle._envurl import EnvVar
 
     conf = read_drizzle_config(path)
     errors = [i for i in conf.issues if i.severity == "error"]
@@ -281,21 +280,90 @@ def _drizzle_settings(path: Path) -> dict[str, Any]:
         raise ConfigError(f'dialect is "{conf.dialect}": trimtab manages PostgreSQL only',
                           file=str(path))
     files = conf.schema_files()
-    if not files:
+    if not files and not schema_flag:
         raise ConfigError(f"the schema {', '.join(conf.schema) or '(none)'} names no file",
                           file=str(path), hint="set schema: in drizzle.config.ts")
-    out: dict[str, Any] = {"files": files, "schema": str(files[0]),
-                           "migrations": conf.out or "drizzle", "casing": conf.casing}
+    out: dict[str, Any] = {"files": files, "migrations": conf.out or "drizzle",
+                           "casing": conf.casing}
+    if files:
+        out["schema"] = str(files[0])
     if conf.schema_filter:
         # drizzle-kit's push manages these schemas only; so does trimtab (other tools'
         # schemas, Supabase's auth or storage, stay out of every plan)
         out["schemas"] = list(conf.schema_filter)
     if conf.migrations_schema or conf.migrations_table:
         out["history"] = (conf.migrations_schema, conf.migrations_table)
-    m = _URL_ENV.search(path.read_text(encoding="utf-8"))
-    if m:
-        out["database_url_env"] = m.group(1) or m.group(2)
+    if conf.url_issue is not None:
+        out["url_issue"] = conf.url_issue
+    elif isinstance(conf.url, EnvVar):
+        out["database_url_env"] = conf.url.name  # DIRECT_DATABASE_URL still first for push
+    elif conf.url is not None:
+        out["url_expr"] = conf.url
     return out
+
+
+class _Unset(Exception):
+    """A template string of the URL uses a variable that is not set."""
+
+
+def _url_value(expr: Any, lookup: Any) -> tuple[str | None, tuple[str, ...]]:
+    """The value Node gives ``expr`` (None: undefined or null) and the variables it came
+    from (none: a string written in the file). ``lookup(name)`` is the variable's value
+    or None."""
+    from trimtab.sources.drizzle._envurl import Either, EnvVar, Literal
+
+    if isinstance(expr, EnvVar):
+        v = lookup(expr.name)
+        return v, ((expr.name,) if v is not None else ())
+    if isinstance(expr, Literal):
+        return expr.value, ()
+    if isinstance(expr, Either):
+        left = _url_value(expr.left, lookup)
+        # `??` passes on anything but undefined/null, "" included; `||` only truthy values
+        if left[0] is not None and (expr.op == "??" or left[0]):
+            return left
+        return _url_value(expr.right, lookup)
+    out: list[str] = []
+    names: list[str] = []
+    for part in expr.parts:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        v, used = _url_value(part, lookup)
+        if v is None:
+            # Node would write "undefined" into the URL: never a database anyone means.
+            raise _Unset(part.name if isinstance(part, EnvVar) else "a part")
+        out.append(v)
+        names.extend(used)
+    return "".join(out), tuple(dict.fromkeys(names))
+
+
+def _drizzle_url(expr: Any, layers: list[tuple[str, Mapping[str, str]]],
+                 config: Path) -> tuple[str | None, str | None]:
+    """(URL, where it came from) of drizzle.config.ts's url expression, each variable
+    taken from the first layer that sets it (as Node with dotenv loading .env.local, then
+    .env, without overriding). A URL written in the file is not used (see above)."""
+    def lookup(name: str) -> str | None:
+        return next((vs[name] for _, vs in layers if name in vs), None)
+
+    def label(name: str) -> str:
+        where = next(lb for lb, vs in layers if name in vs)
+        return f"{name} ({where})" if where else name
+
+    try:
+        value, names = _url_value(expr, lookup)
+    except _Unset as e:
+        raise ConfigError(f"the url of {config.name} uses {e.args[0]}, which is not set",
+                          file=str(config),
+                          hint=f"set {e.args[0]} (environment, .env.local or .env) or pass "
+                               "--url") from None
+    if value is None or not names:
+        return None, None
+    if not value.strip():
+        raise ConfigError(f"{', '.join(names)} is set but empty, and the url of {config.name} "
+                          "takes it as Node does (`??` passes an empty string on)",
+                          file=str(config), hint="unset it, or set it to a URL")
+    return value.strip(), ", ".join(label(n) for n in names)
 
 
 # --- load -----------------------------------------------------------------------------------------
@@ -339,7 +407,7 @@ def load_config(
         settings, text, table = _read_settings(config_file)
         _validate(settings, text, table, config_file)
     elif (root / DRIZZLE_CONFIG).is_file():
-        drizzle = _drizzle_settings(root / DRIZZLE_CONFIG)
+        drizzle = _drizzle_settings(root / DRIZZLE_CONFIG, schema_flag=bool(schema))
         settings = {k: v for k, v in drizzle.items() if k in _KEYS}
 
     schema_path = (
@@ -353,10 +421,19 @@ def load_config(
     source: str | None = None
     names = [DIRECT_URL_VAR] if direct else []
     names.append(settings.get("database_url_env", DEFAULT_URL_VAR))
+    layers = [] if url else _env_layers(root, environ)
     if url:
         database_url, source = url, "--url"
+    elif "url_issue" in drizzle:
+        # Not read, not guessed: the embedded database instead would be a silent wrong target.
+        issue = drizzle["url_issue"]
+        raise ConfigError(issue.message, file=str(root / DRIZZLE_CONFIG), line=issue.span.line,
+                          column=issue.span.column, hint="pass --url, or write the url as "
+                          "process.env.NAME")
+    elif "url_expr" in drizzle:
+        database_url, source = _drizzle_url(drizzle["url_expr"], layers, root / DRIZZLE_CONFIG)
     else:
-        for label, variables in _env_layers(root, environ):
+        for label, variables in layers:
             found = next((n for n in names if variables.get(n, "").strip()), None)
             if found:
                 database_url = variables[found].strip()

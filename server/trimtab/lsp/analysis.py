@@ -233,7 +233,12 @@ def hazard_findings(items: Iterable[tuple[Change, tuple[Hazard, ...]]],
             if h.lock and h.category == "locks":
                 message += f" (lock: {h.lock})"
             if h.fix and (h.blocking or h.severity == "warning"):
-                message += f"\nfix: {h.fix}"
+                # a .ts schema takes `//` hints (the plan writes its advice for SQL)
+                fix = h.fix
+                if span.file.endswith((".ts", ".mts")):
+                    from trimtab.sources.drizzle.hints import ts_comment_text
+                    fix = ts_comment_text(fix)
+                message += f"\nfix: {fix}"
             out.append(Finding(_first_line(span), h.severity, h.code, message,
                                {"target": list(change.target), "hazard": h.to_json()}))
     return out

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from trimtab.sources.drizzle import _ddl
+from trimtab.sources.drizzle._envurl import UrlExpr, url_expression
 from trimtab.sources.drizzle._eval import UNDEFINED, Evaluator, JSArray, JSObject, Loc
 from trimtab.sources.drizzle._lower import lower, to_camel_case, to_snake_case
 from trimtab.sources.drizzle._source import Program, parse_module, read_disk
@@ -164,6 +165,10 @@ class DrizzleConfig:
     # drizzle.__drizzle_migrations
     migrations_schema: str | None = None
     migrations_table: str | None = None
+    # ``dbCredentials.url`` as written (None: not there); url_issue: why it cannot be read,
+    # an error only for the commands that would connect with it (a --url flag wins).
+    url: UrlExpr | None = None
+    url_issue: Issue | None = None
 
     def schema_files(self) -> list[Path]:
         """The schema files drizzle-kit would read: globs expanded, folders walked for
@@ -230,6 +235,30 @@ def read_drizzle_config(path: Path) -> DrizzleConfig:
     elif migrations is not UNDEFINED:
         issues.append(Issue("trimtab cannot read `migrations` in this config",
                             value.locs["migrations"].span(), "error"))
+    url, url_issue = _url(mod, value)
     return DrizzleConfig(path, text_of("dialect"), strings("schema") or (), text_of("out"),
                          casing, strings("schemaFilter"), tuple(issues),
-                         history["schema"], history["table"])
+                         history["schema"], history["table"], url, url_issue)
+
+
+def _url(mod: Any, config: JSObject) -> tuple[UrlExpr | None, Issue | None]:
+    """``dbCredentials.url`` as an expression over process.env, read from the text (the
+    evaluator knows no environment)."""
+    creds = config.get("dbCredentials")
+    if creds is UNDEFINED:
+        return None, None
+    if not isinstance(creds, JSObject):
+        return None, Issue("trimtab cannot read `dbCredentials` statically",
+                           config.locs["dbCredentials"].span(), "error")
+    if "url" not in creds.locs:
+        return None, None  # host, user...: trimtab takes the URL from the environment
+    where = creds.locs["url"]
+    pair = mod.root.descendant_for_byte_range(where.start, where.end)
+    node = pair.child_by_field_name("value") if pair is not None and pair.type == "pair" \
+        else None
+    if node is None:  # `{ url }` shorthand: the const of that name
+        node = pair
+    if node is None:
+        return None, Issue("trimtab cannot read `url` statically", where.span(), "error")
+    got = url_expression(mod, node)
+    return (None, got) if isinstance(got, Issue) else (got, None)

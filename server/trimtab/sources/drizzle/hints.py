@@ -149,3 +149,10 @@ def ts_hint_edit(text: str, span: Span, old: str) -> str:
     else:
         lines.insert(i, hint)
     return "\n".join(lines)
+
+
+def ts_comment_text(text: str) -> str:
+    """A hazard's advice (written for a .sql schema) for a .ts one: its `-- trimtab: ...`
+    hints become `// trimtab: ...`, and "the new CREATE TABLE" the new table's pgTable."""
+    return (text.replace("`-- trimtab:", "`// trimtab:")
+            .replace("the new CREATE TABLE", "the new table's pgTable"))

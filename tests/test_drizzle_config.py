@@ -1,0 +1,118 @@
+"""drizzle.config.ts as projects write it, through the real `trimtab` CLI on a real database:
+the database URL evaluated from process.env as Node evaluates it, `--schema` over the
+config's `schema`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+from psycopg.conninfo import conninfo_to_dict
+
+from tests.test_cli_push import run, tables
+
+SCHEMA_TS = ('import { pgTable, integer } from "drizzle-orm/pg-core";\n'
+             'export const things = pgTable("things", { id: integer().primaryKey() });\n')
+# A host that does not exist: a command that took the wrong variable (libpq's PG* defaults
+# instead of the URL the config names) fails at once rather than starting the embedded
+# server, and the test sees it.
+NO_SERVER = {"PGHOST": "/nonexistent-trimtab-test", "PGDATABASE": "nowhere"}
+
+
+def project(root: Path, url: str, *, schema: str = "./src/schema.ts",
+            prelude: str = "") -> Path:
+    (root / "src").mkdir(parents=True, exist_ok=True)
+    (root / "src" / "schema.ts").write_text(SCHEMA_TS)
+    (root / "drizzle.config.ts").write_text(
+        'import { defineConfig } from "drizzle-kit";\n' + prelude +
+        "export default defineConfig({\n"
+        '  dialect: "postgresql",\n'
+        f'  schema: "{schema}",\n'
+        f"  dbCredentials: {{ url: {url} }},\n"
+        "});\n")
+    return root
+
+
+def test_url_takes_the_first_variable_that_is_set(tmp_path: Path, db_url: str) -> None:
+    """The Drizzle docs' pattern: DIRECT_DATABASE_URL unset, so DATABASE_URL."""
+    root = project(tmp_path, "process.env.DIRECT_DATABASE_URL ?? process.env.DATABASE_URL!")
+    r = run(root, "push", "--force", env={**NO_SERVER, "DATABASE_URL": db_url})
+    assert r.returncode == 0, r.stderr
+    assert tables(db_url) == ["things"]
+
+
+def test_or_skips_an_empty_variable(tmp_path: Path, db_url: str) -> None:
+    """`||` passes over "" (an empty line in .env), as Node does."""
+    root = project(tmp_path, "process.env.DIRECT_DATABASE_URL || process.env.DATABASE_URL")
+    (root / ".env").write_text(f"DIRECT_DATABASE_URL=\nDATABASE_URL={db_url}\n")
+    r = run(root, "push", "--force", env=NO_SERVER)
+    assert r.returncode == 0, r.stderr
+    assert tables(db_url) == ["things"]
+
+
+def test_nullish_keeps_an_empty_variable_and_says_so(tmp_path: Path, db_url: str) -> None:
+    """`??` passes "" on, as Node does: drizzle-kit would get an empty URL, so trimtab
+    stops and names the variable rather than picking another database."""
+    root = project(tmp_path, "process.env.DIRECT_DATABASE_URL ?? process.env.DATABASE_URL")
+    (root / ".env").write_text(f"DIRECT_DATABASE_URL=\nDATABASE_URL={db_url}\n")
+    r = run(root, "push", "--force", env=NO_SERVER)
+    assert r.returncode != 0
+    assert "DIRECT_DATABASE_URL is set but empty" in r.stderr, r.stderr
+    assert tables(db_url) == []
+
+
+def test_template_string_of_variables(tmp_path: Path, db_url: str) -> None:
+    """A URL put together from parts in the environment and .env.local."""
+    parts = conninfo_to_dict(db_url)
+    root = project(
+        tmp_path, "`postgresql://${process.env.DB_USER}:${process.env.DB_PASS}@/"
+                  "${process.env.DB_NAME}?host=${process.env.DB_HOST}&port=${process.env.DB_PORT}`")
+    (root / ".env.local").write_text(f"DB_NAME={parts['dbname']}\n"
+                                     f"DB_HOST={quote(str(parts.get('host', '')), safe='')}\n")
+    env = {**NO_SERVER, "DB_USER": str(parts.get("user", "postgres")),
+           "DB_PASS": quote(str(parts.get("password", "")), safe=""),
+           "DB_PORT": str(parts.get("port", 5432))}
+    r = run(root, "push", "--force", env=env)
+    assert r.returncode == 0, r.stderr
+    assert tables(db_url) == ["things"]
+
+
+def test_template_with_an_unset_variable_names_it(tmp_path: Path) -> None:
+    root = project(tmp_path, "`postgres://app@${process.env.DB_HOST}/app`")
+    r = run(root, "push", "--force", env=NO_SERVER)
+    assert r.returncode != 0
+    assert "DB_HOST" in r.stderr and "not set" in r.stderr, r.stderr
+
+
+def test_a_const_of_the_config_is_followed(tmp_path: Path, db_url: str) -> None:
+    root = project(tmp_path, "url",
+                   prelude="const url = (process.env.POSTGRES_URL as string)!;\n")
+    (root / "drizzle.config.ts").write_text(
+        (root / "drizzle.config.ts").read_text().replace("{ url: url }", "{ url }"))
+    r = run(root, "push", "--force", env={**NO_SERVER, "POSTGRES_URL": db_url})
+    assert r.returncode == 0, r.stderr
+    assert tables(db_url) == ["things"]
+
+
+def test_unreadable_url_is_an_error_on_its_line(tmp_path: Path, db_url: str) -> None:
+    """`env.DATABASE_URL` from a module trimtab does not run: not guessed, an error at
+    its line; --url still works."""
+    root = project(tmp_path, "env.DATABASE_URL",
+                   prelude='import { env } from "./src/env";\n')
+    r = run(root, "push", "--force", env={**NO_SERVER, "DATABASE_URL": db_url})
+    assert r.returncode != 0
+    assert "drizzle.config.ts:6" in r.stderr and "env.DATABASE_URL" in r.stderr, r.stderr
+    assert tables(db_url) == []
+    r = run(root, "push", "--force", "--url", db_url, env=NO_SERVER)
+    assert r.returncode == 0, r.stderr
+    assert tables(db_url) == ["things"]
+
+
+def test_schema_flag_overrides_the_config(tmp_path: Path, db_url: str) -> None:
+    """The config names a file that is not there; --schema names the one to read."""
+    root = project(tmp_path, "process.env.DATABASE_URL", schema="./db/missing.ts")
+    (root / "src" / "schema.ts").rename(root / "src" / "real.ts")
+    r = run(root, "push", "--force", "--schema", "src/real.ts",
+            env={**NO_SERVER, "DATABASE_URL": db_url})
+    assert r.returncode == 0, r.stderr
+    assert tables(db_url) == ["things"]
