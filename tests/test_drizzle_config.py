@@ -95,17 +95,36 @@ def test_a_const_of_the_config_is_followed(tmp_path: Path, db_url: str) -> None:
 
 
 def test_unreadable_url_is_an_error_on_its_line(tmp_path: Path, db_url: str) -> None:
-    """`env.DATABASE_URL` from a module trimtab does not run: not guessed, an error at
-    its line; --url still works."""
-    root = project(tmp_path, "env.DATABASE_URL",
-                   prelude='import { env } from "./src/env";\n')
+    """A URL computed by code trimtab does not run: not guessed, an error at its line;
+    --url still works."""
+    root = project(tmp_path, "config().databaseUrl",
+                   prelude='import { config } from "./src/config";\n')
     r = run(root, "push", "--force", env={**NO_SERVER, "DATABASE_URL": db_url})
     assert r.returncode != 0
-    assert "drizzle.config.ts:6" in r.stderr and "env.DATABASE_URL" in r.stderr, r.stderr
+    assert "drizzle.config.ts:6" in r.stderr and "config().databaseUrl" in r.stderr, r.stderr
     assert tables(db_url) == []
     r = run(root, "push", "--force", "--url", db_url, env=NO_SERVER)
     assert r.returncode == 0, r.stderr
     assert tables(db_url) == ["things"]
+
+
+def test_env_name_of_an_imported_env_module_is_that_variable(tmp_path: Path,
+                                                              db_url: str) -> None:
+    """create-t3-app's `url: env.DATABASE_URL` (t3-env hands out process.env.DATABASE_URL,
+    checked): the variable of that name, not a guess at another one."""
+    root = project(tmp_path, "env.DATABASE_URL", prelude='import { env } from "~/env";\n')
+    r = run(root, "push", "--force", env={**NO_SERVER, "DATABASE_URL": db_url})
+    assert r.returncode == 0, r.stderr
+    assert tables(db_url) == ["things"]
+
+
+def test_env_name_of_a_local_object_is_not_read(tmp_path: Path, db_url: str) -> None:
+    """Only an imported env module counts: a local object could hold anything."""
+    root = project(tmp_path, "env.DATABASE_URL",
+                   prelude='const env = { DATABASE_URL: "postgres://elsewhere/db" };\n')
+    r = run(root, "push", "--force", env={**NO_SERVER, "DATABASE_URL": db_url})
+    assert r.returncode != 0 and "env.DATABASE_URL" in r.stderr, r.stderr
+    assert tables(db_url) == []
 
 
 def test_schema_flag_overrides_the_config(tmp_path: Path, db_url: str) -> None:

@@ -157,7 +157,17 @@ def _check(project: dict[str, Any], folder: Path, kit_ok: bool, kit_output: str,
         assert kit_ok, f"drizzle-kit does not push {project['name']}:\n{kit_output}"
     cwd = folder / project["root"]
     env = {project["env"]: b}
-    r = run(cwd, "push", "--force", env=env)
+    url: tuple[str, ...] = ()
+    if project.get("url") == "computed":
+        # The config computes its URL in code trimtab does not run: an error at its line,
+        # never a guess at another database; the user passes --url.
+        r = run(cwd, "push", "--force", env=env)
+        out = (r.stdout + r.stderr).strip()
+        assert r.returncode != 0 and re.search(r"drizzle\.config\.ts:\d+", out) \
+            and "cannot read" in out, f"a computed url was not refused at its line:\n{out}"
+        assert not _tables(b), "trimtab pushed although it could not read the url"
+        url = ("--url", b)
+    r = run(cwd, "push", "--force", *url, env=env)
     out = (r.stdout + r.stderr).strip()
     if r.returncode != 0:
         assert LOCATED.search(out), f"trimtab fails without naming a file and line:\n{out}"
@@ -173,6 +183,6 @@ def _check(project: dict[str, Any], folder: Path, kit_ok: bool, kit_output: str,
         assert not steps, ("trimtab's database differs from drizzle-kit's:\n"
                            + "\n".join(steps) + "\n\n" + out)
         assert not _differences(model_a, model_b), "\n".join(_differences(model_a, model_b))
-    again = run(cwd, "push", "--dry-run", "--exit-code", env=env)
+    again = run(cwd, "push", "--dry-run", "--exit-code", *url, env=env)
     assert again.returncode == 0 and not again.stdout.strip(), (
         f"a second push plans something:\n{again.stdout}\n{again.stderr}")

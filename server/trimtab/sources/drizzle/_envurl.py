@@ -3,11 +3,14 @@
 The config is never run, so the URL is kept as the small expression it is written in
 (``process.env.DIRECT_DATABASE_URL ?? process.env.DATABASE_URL``, a template string of
 ``process.env`` parts...) and evaluated later against the environment and the .env files
-(config.py), with Node's rules. Anything else is not guessed: it is an issue on its line.
+(config.py), with Node's rules. ``env.NAME`` of an imported env module (t3-env, envalid)
+is ``process.env.NAME``, as those modules hand it out. Anything else is not guessed: it is
+an issue on its line.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from tree_sitter import Node
@@ -89,6 +92,45 @@ def _env_name(mod: Module, node: Node) -> str | None:
     return string_value(mod, index) if index is not None and index.type == "string" else None
 
 
+_ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
+
+
+def _imported(mod: Module, name: str) -> bool:
+    """Whether ``name`` is bound by an import of the module (``import { env } from ...``,
+    ``import env from ...``, ``import * as env from ...``)."""
+    for stmt in mod.root.named_children:
+        if stmt.type != "import_statement":
+            continue
+        for ident in _identifiers(stmt):
+            if mod.src(ident) == name:
+                return True
+    return False
+
+
+def _identifiers(node: Node) -> list[Node]:
+    found: list[Node] = []
+    for c in node.named_children:
+        if c.type == "identifier":
+            found.append(c)
+        elif c.type != "string":
+            found += _identifiers(c)
+    return found
+
+
+def _validated_env_name(mod: Module, node: Node) -> str | None:
+    """NAME of ``env.NAME`` where ``env`` is imported (t3-env's ``createEnv``, envalid,
+    a zod-checked env module): those modules hand out ``process.env.NAME`` under its own
+    name, checked; that is the convention their users rely on."""
+    if node.type != "member_expression":
+        return None
+    obj, prop = node.child_by_field_name("object"), node.child_by_field_name("property")
+    if obj is None or prop is None or obj.type != "identifier":
+        return None
+    if not _ENV_NAME.fullmatch(mod.src(prop)) or not _imported(mod, mod.src(obj)):
+        return None
+    return mod.src(prop)
+
+
 def _read(mod: Module, node: Node, seen: frozenset[str]) -> UrlExpr | Issue:
     t = node.type
     if t in _WRAPPERS:
@@ -101,7 +143,7 @@ def _read(mod: Module, node: Node, seen: frozenset[str]) -> UrlExpr | Issue:
     elif t in ("null", "undefined"):
         return Literal(None)
     elif t in ("member_expression", "subscript_expression"):
-        name = _env_name(mod, node)
+        name = _env_name(mod, node) or _validated_env_name(mod, node)
         if name is not None:
             return EnvVar(name)
     elif t in ("identifier", "shorthand_property_identifier") and mod.src(node) not in seen:
@@ -129,5 +171,6 @@ def _read(mod: Module, node: Node, seen: frozenset[str]) -> UrlExpr | Issue:
                 parts.append(x)
         return Template(tuple(parts))
     return Issue(f"trimtab cannot read `{mod.src(node)}` statically (it reads "
-                 "process.env.NAME, strings, `??`, `||` and template strings of them)",
+                 "process.env.NAME, env.NAME of an imported env module, strings, `??`, `||` and "
+                 "template strings of them)",
                  mod.node_span(node), "error")
