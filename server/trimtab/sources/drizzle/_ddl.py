@@ -107,6 +107,10 @@ def render(low: Lowered, file: str) -> Rendered:
         for idx in t.indexes:
             w.statement(idx.span)
             w.write(idx.sql, idx.span)
+    for t in low.tables:  # after every table: a policy's expression may read any of them
+        for pol in t.policies:
+            w.statement(pol.span)
+            w.write(pol.sql, pol.span)
     sql = "".join(w.parts)
     statements = tuple(split_statements(sql, file)) if sql else ()
     # split_statements finds exactly the statements written (none contains a ';' outside
