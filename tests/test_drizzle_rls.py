@@ -4,11 +4,11 @@ test_drizzle_schema), and pushed twice by trimtab's CLI."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-
-import dataclasses
 
 import psycopg
 import pytest
@@ -51,10 +51,9 @@ def make_roles(pg_server: PgServer, roles: Sequence[str]) -> None:
     """Roles belong to the server, not to a database: made once, whoever comes first."""
     with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
         for role in roles:
-            try:
+            with contextlib.suppress(psycopg.errors.DuplicateObject,
+                                     psycopg.errors.UniqueViolation):
                 conn.execute(f'CREATE ROLE "{role}" NOLOGIN')
-            except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
-                pass
 
 
 def execute(url: str, text: str) -> None:
