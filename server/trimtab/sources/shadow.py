@@ -683,13 +683,15 @@ class Stub:
     """A table (its columns and keys) or an enum (its labels) of a schema the source does
     not manage, as the target has it."""
 
-    kind: str  # "table" or "enum"
+    kind: str  # "table", "enum" or "function"
     schema: str
     name: str
     columns: tuple[tuple[str, str, str], ...] = ()  # (name, type's schema, type's name)
     primary_key: tuple[str, ...] = ()
     unique: tuple[tuple[str, ...], ...] = ()
     labels: tuple[str, ...] = ()
+    arguments: tuple[str, ...] = ()  # a function's: built-in type names
+    returns: str = ""  # a function's built-in result type
 
 
 @dataclass(frozen=True)
@@ -763,6 +765,22 @@ WHERE t.typtype = 'e'
 """
 
 
+# Functions a policy or a default calls (Supabase's auth.uid()): their signature only, when
+# it is made of built-in types, with a body that returns NULL; the target's body never runs.
+_STUB_FUNCTIONS = """
+SELECT n.nspname::text, p.proname::text,
+  (SELECT coalesce(json_agg(json_build_array(tn.nspname::text, t.typname::text)
+                            ORDER BY a.k), '[]')
+   FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY a(oid, k)
+   JOIN pg_type t ON t.oid = a.oid JOIN pg_namespace tn ON tn.oid = t.typnamespace),
+  rn.nspname::text, rt.typname::text
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+JOIN pg_type rt ON rt.oid = p.prorettype JOIN pg_namespace rn ON rn.oid = rt.typnamespace
+WHERE p.prokind = 'f' AND NOT p.proretset AND rt.typtype <> 'p'
+  AND (n.nspname::text, p.proname::text) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
+"""
+
+
 def read_stubs(conn: psycopg.Connection | None, statements: Sequence[Statement],
                managed: Sequence[str] | None, where: str = "the target database",
                more: Sequence[Statement] = ()) -> list[Stub]:
@@ -782,6 +800,12 @@ def read_stubs(conn: psycopg.Connection | None, statements: Sequence[Statement],
         args = ([p[0] for p in pairs], [p[1] for p in pairs])
         tables = {(r[0], r[1]): r for r in conn.execute(_STUB_TABLES, args)}
         enums = {(r[0], r[1]): r[2] for r in conn.execute(_STUB_ENUMS, args)}
+        functions = [Stub("function", r[0], r[1], arguments=tuple(t for _, t in r[2]),
+                          returns=r[4])
+                     for r in conn.execute(_STUB_FUNCTIONS, args)
+                     if r[3] == "pg_catalog" and all(ts == "pg_catalog" for ts, _ in r[2])]
+    else:
+        functions = []
     for m in mentions:
         if m.referenced and id(m.statement) in checked \
                 and (m.schema, m.name) not in tables:
@@ -795,6 +819,7 @@ def read_stubs(conn: psycopg.Connection | None, statements: Sequence[Statement],
                      f"create it there, declare it in the schema file, or list {m.schema} "
                      "in `schemas` to manage it")
     stubs = [Stub("enum", s, n, labels=tuple(labels)) for (s, n), labels in enums.items()]
+    stubs += functions
     for (schema, name), row in sorted(tables.items()):
         columns = []
         for col, tschema, tname, ttype, of_extension in row[2]:
@@ -822,6 +847,13 @@ def stub_statements(stubs: Sequence[Stub]) -> list[Statement]:
         if s.kind == "enum":
             texts.append(f"CREATE TYPE {qname(s.schema, s.name)} AS ENUM ("
                          + ", ".join(quote_literal(label) for label in s.labels) + ")")
+            continue
+        if s.kind == "function":
+            result = qname("pg_catalog", s.returns)
+            texts.append(f"CREATE FUNCTION {qname(s.schema, s.name)}("
+                         + ", ".join(qname("pg_catalog", t) for t in s.arguments)
+                         + f") RETURNS {result} LANGUAGE sql AS "
+                         + quote_literal(f"SELECT NULL::{result}"))
             continue
         parts = [f"{quote_ident(c)} {qname(ts, tn)}" for c, ts, tn in s.columns]
         if s.primary_key:

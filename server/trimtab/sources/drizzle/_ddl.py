@@ -110,6 +110,10 @@ def render(low: Lowered, file: str) -> Rendered:
     for v in low.views:
         w.statement(v.span)
         w.write(v.sql, v.span)
+    for t in low.tables:  # after every table: a policy's expression may read any of them
+        for pol in t.policies:
+            w.statement(pol.span)
+            w.write(pol.sql, pol.span)
     sql = "".join(w.parts)
     statements = tuple(split_statements(sql, file)) if sql else ()
     # split_statements finds exactly the statements written (none contains a ';' outside

@@ -20,12 +20,15 @@ from typing import Any, NamedTuple, TypeVar
 
 from tree_sitter import Node
 
+from trimtab.sources.drizzle._platforms import INTERNAL as _INTERNAL
+from trimtab.sources.drizzle._platforms import PLATFORM_MODULES
 from trimtab.sources.drizzle._source import (
     Module,
     Program,
     cook,
     js_number,
     number_value,
+    parse_module,
     string_value,
 )
 from trimtab.sources.sqlfile import Span
@@ -279,6 +282,26 @@ class TableV:
 
 
 @dataclass(frozen=True, eq=False)
+class RoleV:
+    """``pgRole(name, { createDb, createRole, inherit })``, ``.existing()`` or not."""
+
+    name: Any
+    config: Any
+    loc: Loc
+    existing: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class PolicyV:
+    """``pgPolicy(name, { as, for, to, using, withCheck })``; ``table``: ``.link(table)``."""
+
+    name: Any
+    config: Any
+    loc: Loc
+    table: Any = None
+
+
+@dataclass(frozen=True, eq=False)
 class ColRef:
     """``table.column`` (also ``t.column`` in a table's callback), with an index's per-column
     options when used in one."""
@@ -368,10 +391,9 @@ UNSUPPORTED_BUILDERS = {
 _PG_CORE = COLUMN_BUILDERS | frozenset((
     "pgTable", "pgSchema", "pgEnum", "pgSequence", "pgTableCreator", "index", "uniqueIndex",
     "primaryKey", "foreignKey", "unique", "check", "customType", "pgView",
-    "pgMaterializedView",
+    "pgMaterializedView", "pgPolicy", "pgRole",
 ))
-_PG_CORE_UNSUPPORTED = {
-    "pgPolicy": "pgPolicy", "pgRole": "pgRole",
+_PG_CORE_UNSUPPORTED: dict[str, str] = {
 }
 # drizzle-orm's conditions (drizzle-orm/sql/expressions/conditions.js): each makes an sql``.
 _COMPARISONS = {"eq": " = ", "ne": " <> ", "gt": " > ", "gte": " >= ", "lt": " < ",
@@ -485,6 +507,7 @@ class Evaluator:
         self.program = program
         self.scopes: dict[str, ModuleScope] = {}
         self.depth = 0
+        self.platforms: dict[str, Module] = {}  # drizzle-orm/supabase...: see _platforms
 
     # -- modules --------------------------------------------------------------------
 
@@ -618,6 +641,13 @@ class Evaluator:
                 if imp.name is None:
                     return Builtin(f"package:{pkg}")
                 return _package_member(pkg, imp.name, imp.loc)
+        if imp.spec == _INTERNAL:
+            return Builtin(imp.name or "")
+        if imp.spec in PLATFORM_MODULES:
+            helpers = self.platform_module(imp.spec)
+            if imp.name is None:
+                return Namespace(helpers)
+            return self.export_value(helpers, imp.name, imp.loc)
         if imp.spec.startswith("drizzle-orm/"):
             # drivers and migrators (drizzle-orm/node-postgres...): `export const db =
             # drizzle(pool)` next to the tables declares nothing
@@ -629,6 +659,15 @@ class Evaluator:
         if imp.name is None:
             return Namespace(target)
         return self.export_value(target, imp.name, imp.loc)
+
+    def platform_module(self, spec: str) -> Module:
+        """drizzle-orm's RLS helpers for a platform, read from trimtab's own TypeScript
+        that declares what drizzle-orm declares there (parsed once per reader)."""
+        mod = self.platforms.get(spec)
+        if mod is None:
+            mod = parse_module(f"<{spec}>", PLATFORM_MODULES[spec], given=False)
+            self.platforms[spec] = mod
+        return mod
 
     def export_value(self, mod: Module, name: str, where: Loc, seen: frozenset[str] = frozenset()
                      ) -> Any:
@@ -1123,6 +1162,8 @@ class Evaluator:
                 return BoundMethod(obj, name)
             if name == "schemaName":
                 return obj.name
+        if isinstance(obj, RoleV | PolicyV) and name == "name":
+            return obj.name
         if isinstance(obj, Ignored):
             return obj
         return BoundMethod(obj, name)
@@ -1180,6 +1221,10 @@ class Evaluator:
                 return replace(obj, where=a0, loc=whole)
             return replace(obj, loc=whole, problems=(*obj.problems, Unknown(
                 where, f"trimtab cannot render this query of a view exactly yet: .{name}(...)")))
+        if isinstance(obj, RoleV) and name == "existing":
+            return replace(obj, existing=True)
+        if isinstance(obj, PolicyV) and name == "link":
+            return replace(obj, table=args[0] if args else UNDEFINED)
         if isinstance(obj, SchemaV):
             return self._schema_method(obj, name, args, whole, where)
         if isinstance(obj, Ignored | Unsupported):
@@ -1276,6 +1321,12 @@ class Evaluator:
                 return FkB(a0.get("name"), a0.get("columns"), a0.get("foreignColumns"), where,
                            problems=a0.problems)
             return Unknown(where, "trimtab cannot read this foreignKey(...)")
+        if name == "pgPolicy":
+            return PolicyV(a0, _arg(args, 1), where)
+        if name == "pgRole":
+            return RoleV(a0, _arg(args, 1), where)
+        if name == "crudPolicy":
+            return _crud_policy(a0, where)
         if name == "relations":
             return Ignored("relations")
         if name == "defineConfig":
@@ -1490,3 +1541,45 @@ def _condition(name: str, args: list[Any], where: Loc) -> Any:
     # between / notBetween
     op = " between " if name == "between" else " not between "
     return Sql((a0, op, _bind(a1, a0, where), " and ", _bind(a2, a0, where)), where)
+def _crud_policy(options: Any, where: Loc) -> Any:
+    """drizzle-orm/neon's crudPolicy({ role, read, modify }): four policies (select,
+    insert, update, delete) named after the roles; a null read or modify leaves its
+    policies out, true and false become sql`true` / sql`false`."""
+    if not isinstance(options, JSObject):
+        return options if isinstance(options, Unknown) else Unknown(
+            where, "trimtab expects crudPolicy({ role, read, modify })")
+
+    def rule(key: str) -> Any:
+        v = options.get(key)
+        if v is UNDEFINED:
+            return Unknown(where, f"crudPolicy requires a {key} policy")
+        if isinstance(v, bool):
+            return Sql(("true" if v else "false",), where)
+        return v
+
+    read, modify = rule("read"), rule("modify")
+    for v in (read, modify):
+        if isinstance(v, Unknown):
+            return v
+    role = options.get("role")
+    roles = role.items if isinstance(role, JSArray) else (role,)
+    names = [r.name if isinstance(r, RoleV) else r for r in roles]
+    if not all(isinstance(n, str) for n in names):
+        bad = next(n for n in names if not isinstance(n, str))
+        return bad if isinstance(bad, Unknown) else Unknown(
+            where, "trimtab cannot read the role of this crudPolicy")
+    label = "-".join(names)
+
+    def policy(op: str, **rules: Any) -> PolicyV:
+        entries = {"for": op, "to": role, **rules}
+        return PolicyV(f"crud-{label}-policy-{op}",
+                       JSObject(entries, dict.fromkeys(entries, where), where), where)
+
+    out: list[PolicyV] = []
+    if read is not None:
+        out.append(policy("select", using=read))
+    if modify is not None:
+        out += [policy("insert", withCheck=modify),
+                policy("update", using=modify, withCheck=modify),
+                policy("delete", using=modify)]
+    return JSArray(tuple(out), where)

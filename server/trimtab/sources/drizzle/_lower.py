@@ -38,7 +38,9 @@ from trimtab.sources.drizzle._eval import (
     Loc,
     Param,
     PkB,
+    PolicyV,
     QueryV,
+    RoleV,
     SchemaV,
     SequenceV,
     Sql,
@@ -106,6 +108,13 @@ class DIndex:
 
 
 @dataclass(frozen=True)
+class DPolicy:
+    name: str
+    sql: str  # the whole CREATE POLICY statement
+    span: Span
+
+
+@dataclass(frozen=True)
 class DTable:
     schema: str
     name: str
@@ -114,7 +123,8 @@ class DTable:
     constraints: tuple[DConstraint, ...] = ()  # inside CREATE TABLE: p, u, c
     foreign_keys: tuple[DConstraint, ...] = ()  # ALTER TABLE ... ADD CONSTRAINT
     indexes: tuple[DIndex, ...] = ()
-    rls: bool = False
+    rls: bool = False  # drizzle-kit enables it for .enableRLS() and for any policy
+    policies: tuple[DPolicy, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -603,6 +613,9 @@ class _Lowering:
         """The database name of a referenced column, or None (with an issue) when that
         column or its table is not in the DDL."""
         cols = self.columns.get(ref.table.ident)
+        if cols is None and ref.table.ident not in self.tables and \
+                ref.table.ident not in self.unreadable:
+            cols = self.outside(ref)
         if cols is None:
             if ref.table.ident in self.tables or ref.table.ident in self.unreadable:
                 self.issue(ref.loc, "this refers to a table trimtab could not read")
@@ -616,6 +629,21 @@ class _Lowering:
                                 "not read")
             return None
         return col.name
+
+    def outside(self, ref: ColRef) -> dict[str, _Col] | None:
+        """The column names of a table the schema refers to but does not export
+        (``authUsers`` of drizzle-orm/supabase, a table of another schema): drizzle-kit
+        writes the reference to it all the same, and does not create it."""
+        t = ref.table
+        if not isinstance(t.name, str) or not isinstance(t.columns, JSObject):
+            return None
+        names = self.column_names(t)
+        self.columns[t.ident] = names
+        self.table_names[t.ident] = (t.schema or "public", t.name)
+        self.issue(ref.loc, f"{qualified(t.schema, t.name)} is not exported: drizzle-kit does "
+                            "not create it, and neither does trimtab; the reference needs it "
+                            "in the database", "warning")
+        return names
 
     def original(self, ref: ColRef) -> str:
         cols = self.columns.get(ref.table.ident, {})
@@ -672,6 +700,7 @@ class _Lowering:
         checks: list[DConstraint] = []
         pks: list[DConstraint] = []
         indexes: list[DIndex] = []
+        policies: list[DPolicy] = []
         # column-level unique and references
         for key, col in cols.items():
             b = col.builder
@@ -710,10 +739,18 @@ class _Lowering:
                 c = self.check(t, item)
                 if c is not None:
                     checks.append(c)
+            elif isinstance(item, PolicyV):
+                pol = self.policy(schema, name, item)
+                if pol is not None:
+                    policies.append(pol)
             elif isinstance(item, Unsupported):
                 self.issue(item.loc, f"trimtab does not support {item.what} yet")
             elif isinstance(item, Ignored) or item is UNDEFINED or item is None:
                 pass
+            elif isinstance(item, JSObject | JSArray):
+                self.issue(getattr(item, "loc", where), "drizzle-kit ignores this entry of "
+                           "the table's callback (not an index, constraint or policy), and "
+                           "so does trimtab", "warning")
             else:
                 self.unknown(item, where, "trimtab does not understand this entry of the "
                                           "table's callback")
@@ -731,7 +768,60 @@ class _Lowering:
         _dedupe(self, checks, t, "check constraint")
         constraints += uniques + checks
         return DTable(schema, name, table.span, table.columns, tuple(constraints),
-                      tuple(fks), tuple(indexes), table.rls)
+                      tuple(fks), tuple(indexes), table.rls, tuple(policies))
+
+    def policy(self, schema: str, table: str, item: PolicyV) -> DPolicy | None:
+        """drizzle-kit's CREATE POLICY: as/for upper-cased (PERMISSIVE, ALL by default),
+        the roles sorted (PUBLIC without ``to``), using/withCheck only when sql``."""
+        name = self.string(item.name, item.loc, "the policy's name")
+        config = item.config
+        if config is UNDEFINED or config is None:
+            config = JSObject({}, {}, item.loc)
+        if not isinstance(config, JSObject):
+            self.unknown(config, item.loc, "trimtab expects the policy's options object")
+            return None
+        for p in config.problems:
+            self.issue(p.loc, p.message)
+        words = []
+        for key, default in (("as", "permissive"), ("for", "all")):
+            v = config.get(key)
+            v = default if v is UNDEFINED or v is None else v
+            if not isinstance(v, str):
+                self.unknown(v, config.locs.get(key, item.loc), f"trimtab cannot read `{key}`")
+                return None
+            words.append(v.upper())
+        to = config.get("to")
+        given = () if to is UNDEFINED or to is None or to == "" else (
+            to.items if isinstance(to, JSArray) else (to,))
+        roles: list[str] = []
+        for r in given:
+            if isinstance(r, RoleV):
+                r = r.name
+            if not isinstance(r, str):
+                self.unknown(r, config.locs.get("to", item.loc),
+                             "trimtab expects a role name or pgRole(...) in `to`")
+                return None
+            roles.append(r)
+        if not roles:
+            roles = ["public"]
+        to_sql = ", ".join(r if r in ("current_user", "current_role", "session_user",
+                                      "public") else quote(r) for r in sorted(roles))
+        rules = ""
+        for key, label in (("using", "USING"), ("withCheck", "WITH CHECK")):
+            v = config.get(key)
+            if isinstance(v, Sql):
+                text = self.render_sql(v, None, mode="query")
+                if text is None:
+                    return None
+                rules += f" {label} ({text})"
+            elif v is not UNDEFINED and v is not None:
+                self.unknown(v, config.locs.get(key, item.loc),
+                             f"drizzle-kit ignores `{key}` unless it is sql`...`")
+                return None
+        if name is None:
+            return None
+        return DPolicy(name, f"CREATE POLICY {quote(name)} ON {qualified(schema, table)} AS "
+                             f"{words[0]} FOR {words[1]} TO {to_sql}{rules}", item.loc.span())
 
     def extra_items(self, t: TableV) -> Iterable[tuple[Any, Loc]]:
         extra = t.extra
@@ -1203,6 +1293,7 @@ def lower(ev: Evaluator, given: list[Module], casing: str | None) -> Lowered:
     sequences: dict[int, SequenceV] = {}
     views: dict[int, ViewB] = {}
     exported_ids: set[int] = set()
+    linked: list[PolicyV] = []
     for mod in given:
         for name, value, _where in ev.exports(mod):
             exported_ids.add(id(value))
@@ -1220,6 +1311,18 @@ def lower(ev: Evaluator, given: list[Module], casing: str | None) -> Lowered:
                 sequences.setdefault(id(value), value)
             elif isinstance(value, ViewB):
                 views.setdefault(id(value), value)
+            elif isinstance(value, PolicyV):
+                if value.table is None:
+                    lw.issue(value.loc, "drizzle-kit skips this policy: it is in no table's "
+                                        "callback and not linked with .link(table)", "warning")
+                elif id(value) not in {id(p) for p in linked}:
+                    linked.append(value)
+            elif isinstance(value, RoleV):
+                if not value.existing:
+                    lw.issue(value.loc, "trimtab does not create roles (drizzle-kit does only "
+                                        "with `entities: { roles: true }` in drizzle.config.ts"
+                                        "): the role must exist on the server, or mark it "
+                                        ".existing()", "warning")
             elif isinstance(value, Unsupported):
                 lw.issue(value.loc, f"trimtab does not support {value.what} yet")
             elif isinstance(value, Unknown) and value.message.startswith(
@@ -1251,6 +1354,7 @@ def lower(ev: Evaluator, given: list[Module], casing: str | None) -> Lowered:
     ordered = [t for t in tables.values() if lw.declare_table(t)]
     lowered = {t.ident: lw.lower_columns(t) for t in ordered}
     d_tables = [lw.lower_constraints(t, lowered[t.ident]) for t in ordered]
+    d_tables = _link_policies(lw, ordered, d_tables, linked)
     # indexes: one name per schema
     seen_idx: set[tuple[str, str]] = set()
     final_tables = []
@@ -1265,7 +1369,7 @@ def lower(ev: Evaluator, given: list[Module], casing: str | None) -> Lowered:
             seen_idx.add((d.schema, idx.name))
             kept.append(idx)
         final_tables.append(DTable(d.schema, d.name, d.span, d.columns, d.constraints,
-                                   d.foreign_keys, tuple(kept), d.rls))
+                                   d.foreign_keys, tuple(kept), d.rls, d.policies))
     # schemas used but not exported
     declared = {s.name for s in d_schemas}
     for t, d in zip(ordered, final_tables, strict=True):
@@ -1304,6 +1408,38 @@ def lower(ev: Evaluator, given: list[Module], casing: str | None) -> Lowered:
     d_enums = [de for k in lw.enum_order if (de := lw.enums[k]) is not None]
     return Lowered(tuple(d_schemas), tuple(d_enums), tuple(d_sequences), tuple(final_tables),
                    tuple(lw.issues), tuple(d_views))
+
+
+def _link_policies(lw: _Lowering, ordered: list[TableV], d_tables: list[DTable],
+                   linked: list[PolicyV]) -> list[DTable]:
+    """Exported ``pgPolicy(...).link(table)`` join their table's policies (after those of
+    its callback, as in drizzle-kit); a policy makes drizzle-kit enable RLS; two policies
+    of one name on a table stop drizzle-kit."""
+    by_ident = {t.ident: k for k, t in enumerate(ordered)}
+    extra: dict[int, list[DPolicy]] = {}
+    for p in linked:
+        table = p.table
+        k = by_ident.get(table.ident) if isinstance(table, TableV) else None
+        if k is None:
+            lw.unknown(table, p.loc, "trimtab does not support a policy on a table the "
+                                     "schema does not export yet")
+            continue
+        d = d_tables[k]
+        pol = lw.policy(d.schema, d.name, p)
+        if pol is not None:
+            extra.setdefault(k, []).append(pol)
+    out = []
+    for k, (t, d) in enumerate(zip(ordered, d_tables, strict=True)):
+        policies: list[DPolicy] = []
+        for pol in [*d.policies, *extra.get(k, ())]:
+            if any(x.name == pol.name for x in policies):
+                lw.issue(_loc_of(pol.span, t.loc), f"another policy of this table has the "
+                                                   f"name {pol.name}: drizzle-kit stops on it")
+                continue
+            policies.append(pol)
+        out.append(DTable(d.schema, d.name, d.span, d.columns, d.constraints, d.foreign_keys,
+                          d.indexes, d.rls or bool(policies), tuple(policies)))
+    return out
 
 
 def _sequence(lw: _Lowering, sv: SequenceV) -> DSequence | None:
