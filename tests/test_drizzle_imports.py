@@ -362,3 +362,27 @@ def test_editor_buffers_of_imported_files_are_read(tmp_path: Path) -> None:
     assert not ds.errors and "CREATE TABLE" in ds.sql
     lost = read_drizzle(texts)  # no reader: the import cannot be followed, and says so
     assert [i.message for i in lost.errors if "./users" in i.message]
+
+
+# --------------------------------------------------------------------------------------
+# The reader's warnings reach the user whatever the command finds to do
+
+
+def test_warnings_are_printed_by_every_command(tmp_path: Path, db_url: str) -> None:
+    files = {"schema/index.ts": PG + 'export * from "./users";\n'
+                                     'const drafts = pgTable("drafts", { id: serial("id") });\n',
+             "schema/users.ts": PG + (
+                 'export const users = pgTable("users", { id: serial("id").primaryKey() });\n')}
+    home = write_project(tmp_path, files, "./schema/index.ts")
+    warning = "`drafts` is not exported"
+
+    def said(r: subprocess.CompletedProcess) -> str:
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert warning in r.stdout + r.stderr, r.stdout + r.stderr
+        return r.stdout
+
+    said(run(home, "push", "--url", db_url))
+    assert "Nothing to do" in said(run(home, "push", "--url", db_url))
+    said(run(home, "generate", "--url", db_url))
+    assert "Nothing to generate" in said(run(home, "generate", "--url", db_url))
+    assert "CREATE TABLE public.users" in said(run(home, "export"))

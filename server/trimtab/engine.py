@@ -1499,13 +1499,18 @@ def _run_seed(url: str, statements: list[Statement]) -> None:
 def export(cfg: Config, *, idempotent: bool = False) -> str:
     """The whole schema as one SQL script in dependency order; ``idempotent``: safe to run
     any number of times, and it completes a partial install (INSTALL.sql)."""
+    return export_script(cfg, idempotent=idempotent)[0]
+
+
+def export_script(cfg: Config, *, idempotent: bool = False) -> tuple[str, tuple[str, ...]]:
+    """``export``, with the schema reader's warnings."""
     scratch = _scratch_target(cfg)
     source = read_source(cfg)
     desired = desired_and_notes(cfg, scratch, source.statements, source,
                                 installed=_configured_extensions(cfg))[0]
     if idempotent:
-        return idempotent_script(desired)
+        return idempotent_script(desired), source.warnings
     # As for a new database: its public schema is already there.
     fresh = Model(schemas={k: v for k, v in desired.schemas.items() if k == ("schema", "public")},
                   server_version=desired.server_version)
-    return build_plan(fresh, desired).sql()
+    return build_plan(fresh, desired).sql(), source.warnings
