@@ -187,6 +187,7 @@ def test_barrels_helpers_and_files_outside_the_glob(kit_root: Path,
             '  status: statusEnum("status").notNull(),\n'
             '  pageSize: integer("page_size").default(LIMITS.page),\n'
             '  label: text("label").default(`${LIMITS.prefix}-user`),\n'
+            '  pageText: text("page_text").default(LIMITS.page.toString()),\n'
             '  ...timestamps,\n'
             '});\n'
             'export const firstPost = () => posts.id;\n'

@@ -1106,6 +1106,8 @@ class Evaluator:
             return obj
         if isinstance(obj, ColBuilder):
             return _column_method(obj, name, args, where, whole)
+        if name == "toString" and not args and isinstance(obj, str | float | bool | BigIntV):
+            return _js_str(obj)  # a constant from another file, as text (LIMIT.toString())
         if isinstance(obj, ColRef):
             a0 = args[0] if args else UNDEFINED
             if name in ("asc", "desc"):
