@@ -141,7 +141,8 @@ def test_unknown_builder_is_an_error_on_its_name() -> None:
         "  b: integer(),\n"
         "});\n")
     assert issues == [("error", "customThing", 5, 6,
-                       "trimtab does not understand this builder yet: customThing")]
+                       "trimtab does not understand this builder yet: customThing "
+                       "(imported from 'some-lib')")]
     # the column is left out, the rest of the table stays
     assert '"b" integer' in r.sql and '"a"' not in r.sql
 

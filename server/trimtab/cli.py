@@ -216,6 +216,8 @@ def _push(args: argparse.Namespace) -> int:
     out.print(f"[dim]database:[/] {escape(result.target.label)}")
     if not plan:
         out.print("[green]Nothing to do:[/] the database matches the schema.")
+        for note in result.notes:  # the reader's warnings matter most when nothing moves
+            out.print(f"[dim]note:[/] {escape(note)}")
         _print_unmanaged(plan)
         return 0
     if not (interactive and plan.data_loss):  # already shown before the question
@@ -283,6 +285,8 @@ def _generate(args: argparse.Namespace) -> int:
     m = result.migration
     if m is None:
         out.print("[green]Nothing to generate:[/] the migrations already produce the schema.")
+        for note in result.notes:
+            out.print(f"[dim]note:[/] {escape(note)}")
         return 0
     rel = m.path.relative_to(cfg.root) if m.path.is_relative_to(cfg.root) else m.path
     if args.custom:
@@ -414,7 +418,9 @@ def _folder_problem(p: Problem) -> str:
 
 
 def _export(args: argparse.Namespace) -> int:
-    script = engine.export(_config(args), idempotent=args.idempotent)
+    script, warnings = engine.export_script(_config(args), idempotent=args.idempotent)
+    for w in warnings:  # stderr: stdout is the script alone
+        err.print(f"[yellow]warning:[/] {escape(w)}")
     if args.output:
         write_file(Path(args.output), script.encode("utf-8"))
         err.print(f"wrote {escape(args.output)}")

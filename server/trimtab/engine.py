@@ -242,7 +242,7 @@ def read_drizzle_schema(cfg: Config, overrides: Mapping[str, str] | None = None
         except SchemaError as e:
             refused.append(_issue(e))
             texts[f] = data.decode("utf-8", "replace")  # still read, for the editor
-    ds = read_drizzle(texts, cfg.casing)
+    ds = read_drizzle(texts, cfg.casing, read=_import_reader(overrides or {}))
     if not refused:  # a "\0" escape in a string puts a NUL into the DDL
         refused = [Issue("this declares SQL with a NUL character (a \\0 or \\u0000 "
                          "escape?): PostgreSQL would ignore everything after it", span,
@@ -252,6 +252,25 @@ def read_drizzle_schema(cfg: Config, overrides: Mapping[str, str] | None = None
     if refused:
         ds = replace(ds, issues=(*refused, *ds.issues))
     return ds, texts
+
+
+def _import_reader(overrides: Mapping[str, str]) -> Callable[[str], str | None]:
+    """How the Drizzle reader reads a file the schema files import: an editor's buffer
+    when there is one, else the file on disk (None when there is no such file)."""
+    buffers = {os.path.normpath(k): v for k, v in overrides.items()}
+
+    def read(name: str) -> str | None:
+        text = buffers.get(os.path.normpath(name))
+        if text is not None:
+            return text
+        try:
+            if not os.path.isfile(name):
+                return None
+            return decode_source(Path(name).read_bytes(), name, strip_bom=False)
+        except (OSError, SchemaError):
+            return None
+
+    return read
 
 
 def _refuse_using(issues: list[Issue], form: str) -> None:
@@ -1480,13 +1499,18 @@ def _run_seed(url: str, statements: list[Statement]) -> None:
 def export(cfg: Config, *, idempotent: bool = False) -> str:
     """The whole schema as one SQL script in dependency order; ``idempotent``: safe to run
     any number of times, and it completes a partial install (INSTALL.sql)."""
+    return export_script(cfg, idempotent=idempotent)[0]
+
+
+def export_script(cfg: Config, *, idempotent: bool = False) -> tuple[str, tuple[str, ...]]:
+    """``export``, with the schema reader's warnings."""
     scratch = _scratch_target(cfg)
     source = read_source(cfg)
     desired = desired_and_notes(cfg, scratch, source.statements, source,
                                 installed=_configured_extensions(cfg))[0]
     if idempotent:
-        return idempotent_script(desired)
+        return idempotent_script(desired), source.warnings
     # As for a new database: its public schema is already there.
     fresh = Model(schemas={k: v for k, v in desired.schemas.items() if k == ("schema", "public")},
                   server_version=desired.server_version)
-    return build_plan(fresh, desired).sql()
+    return build_plan(fresh, desired).sql(), source.warnings

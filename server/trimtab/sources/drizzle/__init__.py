@@ -20,14 +20,21 @@ import contextlib
 import gc
 import glob
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from trimtab.sources.drizzle import _ddl
 from trimtab.sources.drizzle._envurl import UrlExpr, url_expression
-from trimtab.sources.drizzle._eval import UNDEFINED, Evaluator, JSArray, JSObject, Loc
+from trimtab.sources.drizzle._eval import (
+    UNDEFINED,
+    Evaluator,
+    JSArray,
+    JSObject,
+    Loc,
+    Unresolved,
+)
 from trimtab.sources.drizzle._lower import lower, to_camel_case, to_snake_case
 from trimtab.sources.drizzle._source import Program, parse_module, read_disk
 from trimtab.sources.sqlfile import Issue, Span, Statement
@@ -70,17 +77,19 @@ class DrizzleSchema:
 
 
 def read_drizzle(files: Sequence[Path | str] | Mapping[str, str],
-                 casing: str | None = None) -> DrizzleSchema:
-    """Read Drizzle schema files: paths (relative imports of files not listed are read
-    from disk to resolve names), or a mapping of file name to text (imports resolve among
-    the names given only). ``casing`` is drizzle's ``casing`` option ("snake_case" or
+                 casing: str | None = None, *,
+                 read: Callable[[str], str | None] | None = None) -> DrizzleSchema:
+    """Read Drizzle schema files: paths (what they import is read from disk, as
+    TypeScript resolves it), or a mapping of file name to text (imports resolve among the
+    names given, and through ``read`` when given: file name -> text, or None when there is
+    no such file). ``casing`` is drizzle's ``casing`` option ("snake_case" or
     "camelCase"), from drizzle.config.ts or the drizzle() call. Never raises on any text;
     a path that cannot be read becomes an issue."""
     if casing not in (None, *CASINGS):
         raise ValueError(f"casing must be one of {CASINGS} or None, not {casing!r}")
     with _gc_paused():
         try:
-            return _read(files, casing)
+            return _read(files, casing, read)
         except RecursionError:  # expressions nested thousands deep: no schema does that
             first = str(next(iter(files), "schema.ts"))
             issue = Issue("trimtab cannot read expressions nested this deeply",
@@ -102,11 +111,11 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _read(files: Sequence[Path | str] | Mapping[str, str], casing: str | None
-          ) -> DrizzleSchema:
+def _read(files: Sequence[Path | str] | Mapping[str, str], casing: str | None,
+          read: Callable[[str], str | None] | None) -> DrizzleSchema:
     texts: dict[str, str] = {}
     read_issues: list[Issue] = []
-    reader = None
+    reader = read
     if isinstance(files, Mapping):
         texts = dict(files)
     else:
@@ -122,11 +131,28 @@ def _read(files: Sequence[Path | str] | Mapping[str, str], casing: str | None
     program = Program(dict(modules), reader)
     ev = Evaluator(program)
     low = lower(ev, list(modules.values()), casing)
+    lost = _unresolved_exports(ev, list(modules.values()))
     synthetic = f"{next(iter(texts), 'schema.ts')}.sql"
     rendered = _ddl.render(low, synthetic)
     syntax = [issue for m in modules.values() for issue in _syntax_issues(m)]
     return DrizzleSchema(rendered.sql, rendered.statements, _ddl.spans(rendered),
-                         tuple(read_issues + syntax + list(low.issues)), rendered.origins)
+                         tuple(read_issues + lost + syntax + list(low.issues)),
+                         rendered.origins)
+
+
+def _unresolved_exports(ev: Evaluator, given: list[Any]) -> list[Issue]:
+    """Exports of the schema files that come from a module trimtab cannot find: drizzle-kit
+    would collect the tables in it, so reading on without them would drop those tables."""
+    out: dict[tuple[str, int, int], Issue] = {}
+    for mod in given:
+        for _name, value, _where in ev.exports(mod):
+            if isinstance(value, Unresolved) and not value.installed:
+                span = value.loc.span()
+                out.setdefault((span.file, span.line, span.column), Issue(
+                    f"{value.message}: drizzle-kit would read the tables it exports, and "
+                    "trimtab cannot (a file that is missing, or a path alias or workspace "
+                    "package it does not find)", span, "error"))
+    return list(out.values())
 
 
 def _syntax_issues(mod: Any) -> list[Issue]:

@@ -91,6 +91,16 @@ class Unknown:
     message: str
 
 
+@dataclass(frozen=True, eq=False)
+class Unresolved(Unknown):
+    """An import trimtab cannot read: ``loc`` is the import. ``installed``: an npm package
+    from a registry (its values are fine where only the application's runtime uses them,
+    and it holds no tables of the project); otherwise a file or package not found."""
+
+    spec: str
+    installed: bool = False
+
+
 @dataclass(frozen=True)
 class BigIntV:
     value: int
@@ -654,8 +664,14 @@ class Evaluator:
             return Ignored(imp.spec)
         target = self.program.resolve(mod, imp.spec)
         if target is None:
+            if self.program.external(mod, imp.spec):
+                # an npm package (cuid2, nanoid...): fine where its values only feed
+                # runtime-only parts ($defaultFn); anywhere else lowering reports it
+                return Unresolved(imp.loc, f"trimtab does not evaluate the npm package "
+                                           f"'{imp.spec}'", imp.spec, installed=True)
             what = f"`{imp.name}` from " if imp.name and imp.name != "default" else ""
-            return Unknown(imp.loc, f"trimtab cannot resolve the import of {what}'{imp.spec}'")
+            return Unresolved(imp.loc, f"trimtab cannot resolve the import of {what}"
+                                       f"'{imp.spec}'", imp.spec)
         if imp.name is None:
             return Namespace(target)
         return self.export_value(target, imp.name, imp.loc)
@@ -680,13 +696,19 @@ class Evaluator:
             if kind == "local":
                 return s.get(what, where)
             return self.import_value(mod, what)
-        for spec, _ in s.star_exports:
+        lost: Unresolved | None = None
+        for spec, star in s.star_exports:
             target = self.program.resolve(mod, spec)
             if target is None:
+                if lost is None and not self.program.external(mod, spec):
+                    lost = Unresolved(star, f"trimtab cannot resolve the module '{spec}' "
+                                            f"re-exported here (looking for `{name}`)", spec)
                 continue
             v = self.export_value(target, name, where, seen | {mod.name})
             if not (isinstance(v, Unknown) and v.message.startswith("trimtab cannot find")):
                 return v
+        if lost is not None:  # the name may well be in the module that was not found
+            return lost
         return Unknown(where, f"trimtab cannot find the export `{name}` in {mod.name}")
 
     def exports(self, mod: Module, seen: frozenset[str] = frozenset()
@@ -706,8 +728,9 @@ class Evaluator:
         for spec, where in s.star_exports:
             target = self.program.resolve(mod, spec)
             if target is None:
-                if spec.startswith("."):
-                    yield "*", Unknown(where, f"trimtab cannot resolve '{spec}'"), where
+                if not spec.startswith("drizzle-") and not self.program.external(mod, spec):
+                    yield "*", Unresolved(where, f"trimtab cannot resolve the module "
+                                                 f"'{spec}' re-exported here", spec), where
                 continue
             for name, value, w in self.exports(target, seen | {mod.name}):
                 if name != "default":
@@ -1007,8 +1030,10 @@ class Evaluator:
         callee = self.ev(fn_node, env)
         if isinstance(callee, Unknown):
             if fn_node.type == "identifier":  # an unknown function is an unknown builder
+                came = f" (imported from '{callee.spec}')" \
+                    if isinstance(callee, Unresolved) else ""
                 return Unknown(loc(mod, fn_node), "trimtab does not understand this builder "
-                                                  f"yet: {mod.src(fn_node)}")
+                                                  f"yet: {mod.src(fn_node)}{came}")
             return callee
         args = self._args(args_node, env)
         return self.call(callee, args, loc(mod, node), loc(mod, fn_node))
@@ -1174,6 +1199,8 @@ class Evaluator:
             return obj
         if isinstance(obj, ColBuilder):
             return _column_method(obj, name, args, where, whole)
+        if name == "toString" and not args and isinstance(obj, str | float | bool | BigIntV):
+            return _js_str(obj)  # a constant from another file, as text (LIMIT.toString())
         if isinstance(obj, ColRef):
             a0 = args[0] if args else UNDEFINED
             if name in ("asc", "desc"):

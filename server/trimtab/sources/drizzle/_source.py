@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import bisect
 import functools
+import glob as globmod
+import json
 import posixpath
 import re
 import sys
@@ -31,6 +33,7 @@ _TSX = Language(_tst.language_tsx())
 _NEWLINE = re.compile(r"\r\n?|\n")
 # How an import specifier may name a file: as written, then with these endings.
 _ENDINGS = ("", ".ts", ".tsx", ".mts", ".cts", "/index.ts", "/index.tsx")
+_TS_FILES = (".ts", ".tsx", ".mts", ".cts")
 
 
 @functools.lru_cache(maxsize=8)
@@ -231,38 +234,324 @@ def _norm(name: str) -> str:
 
 @dataclass
 class Program:
-    """All the modules: the given ones, and those loaded to resolve relative imports."""
+    """All the modules: the given ones, and those loaded to resolve imports.
+
+    With a ``read`` (files on disk), imports resolve as TypeScript resolves them: relative
+    files, ``tsconfig.json`` ``paths``/``baseUrl`` (with ``extends``), and packages of the
+    same repository (``node_modules`` links, ``package.json`` ``workspaces``,
+    ``pnpm-workspace.yaml``). Without one, only relative imports among the given texts."""
 
     modules: dict[str, Module]
     # Reads a file that was not given (for imports); None when only given texts count.
     read: Callable[[str], str | None] | None = None
     _by_norm: dict[str, Module] = field(default_factory=dict)
+    _fs: _Disk | None = None
 
     def __post_init__(self) -> None:
         self._by_norm = {_norm(n): m for n, m in self.modules.items()}
+        if self.read is not None:
+            self._fs = _Disk(self.read)
 
     def resolve(self, importer: Module, spec: str) -> Module | None:
-        """The module a relative import names, or None (a package, or not found)."""
-        if not spec.startswith("."):
+        """The module an import names, or None (an npm package, or not found)."""
+        folder = posixpath.dirname(importer.name.replace("\\", "/"))
+        if spec.startswith("."):
+            return self._first([posixpath.join(folder, spec)])
+        if self._fs is None:
             return None
-        base = posixpath.join(posixpath.dirname(importer.name.replace("\\", "/")), spec)
-        stems = [base]
-        if base.endswith((".js", ".jsx", ".mjs", ".cjs")):
-            stems.append(base.rsplit(".", 1)[0])
-        for stem in stems:
-            for ending in _ENDINGS:
-                key = _norm(stem + ending)
-                mod = self._by_norm.get(key)
-                if mod is not None:
-                    return mod
-                if self.read is not None and ending:
-                    text = self.read(key)
-                    if text is not None:
-                        mod = parse_module(key, text, given=False)
-                        self.modules[key] = mod
-                        self._by_norm[key] = mod
+        return self._first(self._fs.candidates(folder, spec))
+
+    def external(self, importer: Module, spec: str) -> bool:
+        """Whether ``spec`` is an npm package installed from a registry (a real folder in
+        ``node_modules``, not a link into this repository): not schema source."""
+        if self._fs is None or spec.startswith((".", "/")):
+            return False
+        folder = posixpath.dirname(importer.name.replace("\\", "/"))
+        return self._fs.installed(folder, spec)
+
+    def _first(self, bases: list[str]) -> Module | None:
+        for base in bases:
+            stems = [base]
+            if base.endswith((".js", ".jsx", ".mjs", ".cjs")):
+                stems.append(base.rsplit(".", 1)[0])
+            for stem in stems:
+                for ending in _ENDINGS:
+                    mod = self._load(_norm(stem + ending), bool(ending))
+                    if mod is not None:
                         return mod
         return None
+
+    def _load(self, key: str, may_read: bool) -> Module | None:
+        mod = self._by_norm.get(key)
+        if mod is not None or self.read is None:
+            return mod
+        # A name as written is read only when it is TypeScript (not a folder, not the
+        # compiled .js); a declaration file has no values to read.
+        if not may_read and not key.endswith(_TS_FILES) or key.endswith(".d.ts"):
+            return None
+        text = self.read(key)
+        if text is None:
+            return None
+        mod = parse_module(key, text, given=False)
+        self.modules[key] = mod
+        self._by_norm[key] = mod
+        return mod
+
+
+def parse_jsonc(text: str) -> object:
+    """JSON with comments and trailing commas (tsconfig.json); None when unreadable."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            out.append(text[i:j + 1])
+            i = j + 1
+        elif text.startswith("//", i):
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+        elif text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            i = n if j < 0 else j + 2
+        else:
+            out.append(c)
+            i += 1
+    cleaned = re.sub(r",(\s*[}\]])", r"\1", "".join(out))
+    try:
+        return json.loads(cleaned)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class _Paths:
+    """The module resolution options of one tsconfig.json (after ``extends``)."""
+
+    base_url: str | None  # absolute
+    paths: tuple[tuple[str, tuple[str, ...]], ...]  # pattern -> absolute substitutions
+
+
+class _Disk:
+    """Where non-relative imports lead on disk (the parts of TypeScript's and Node's
+    resolution a schema meets)."""
+
+    def __init__(self, read: Callable[[str], str | None]) -> None:
+        self.read = read
+        self._tsconfig: dict[str, _Paths | None] = {}
+        self._workspaces: dict[str, dict[str, str]] = {}
+
+    def _json(self, path: str) -> object:
+        text = self.read(path)
+        return None if text is None else parse_jsonc(text)
+
+    # -- tsconfig.json --------------------------------------------------------------
+
+    def paths_for(self, folder: str) -> _Paths | None:
+        """The tsconfig.json nearest above ``folder`` (TypeScript's project of a file)."""
+        if folder in self._tsconfig:
+            return self._tsconfig[folder]
+        here = posixpath.join(folder, "tsconfig.json")
+        if Path(here).is_file():
+            found = self._load_tsconfig(here, frozenset())
+        else:
+            parent = posixpath.dirname(folder)
+            found = None if parent == folder else self.paths_for(parent)
+        self._tsconfig[folder] = found
+        return found
+
+    def _load_tsconfig(self, path: str, seen: frozenset[str]) -> _Paths | None:
+        doc = self._json(path) if path not in seen else None
+        if not isinstance(doc, dict):
+            return None
+        base = _Paths(None, ())
+        extends = doc.get("extends")
+        for parent in ([extends] if isinstance(extends, str) else
+                       extends if isinstance(extends, list) else []):
+            if not isinstance(parent, str):
+                continue
+            target = self._extended(posixpath.dirname(path), parent)
+            got = self._load_tsconfig(target, seen | {path}) if target else None
+            if got is not None:  # later entries override earlier ones, as in tsc
+                base = _Paths(got.base_url or base.base_url, got.paths or base.paths)
+        options = doc.get("compilerOptions")
+        if not isinstance(options, dict):
+            return base
+        here = posixpath.dirname(path)
+        base_url = base.base_url
+        if isinstance(options.get("baseUrl"), str):
+            base_url = _norm(posixpath.join(here, options["baseUrl"]))
+        paths = base.paths
+        if isinstance(options.get("paths"), dict):
+            # substitutions are relative to baseUrl, or to this file without one
+            root = base_url or here
+            paths = tuple(
+                (k, tuple(_norm(posixpath.join(root, s)) for s in v if isinstance(s, str)))
+                for k, v in options["paths"].items() if isinstance(v, list))
+        return _Paths(base_url, paths)
+
+    def _extended(self, folder: str, spec: str) -> str | None:
+        if spec.startswith((".", "/")):
+            full = _norm(posixpath.join(folder, spec))
+            for p in (full, full + ".json", posixpath.join(full, "tsconfig.json")):
+                if Path(p).is_file():
+                    return p
+            return None
+        pkg = self._node_module(folder, spec)
+        if pkg is None:
+            return None
+        d, sub = pkg
+        for p in ([posixpath.join(d, sub), posixpath.join(d, sub) + ".json"] if sub
+                  else [posixpath.join(d, "tsconfig.json")]):
+            if Path(p).is_file():
+                return p
+        return None
+
+    # -- packages -------------------------------------------------------------------
+
+    @staticmethod
+    def _split(spec: str) -> tuple[str, str]:
+        parts = spec.split("/")
+        n = 2 if spec.startswith("@") else 1
+        return "/".join(parts[:n]), "/".join(parts[n:])
+
+    def _node_module(self, folder: str, spec: str) -> tuple[str, str] | None:
+        """(the package's folder in the nearest node_modules, subpath), as Node looks."""
+        name, sub = self._split(spec)
+        d = folder
+        while True:
+            candidate = posixpath.join(d, "node_modules", name)
+            if Path(candidate).is_dir():
+                return candidate, sub
+            parent = posixpath.dirname(d)
+            if parent == d:
+                return None
+            d = parent
+
+    def installed(self, folder: str, spec: str) -> bool:
+        found = self._node_module(folder, spec)
+        return found is not None and not Path(found[0]).is_symlink() and \
+            "node_modules" in Path(found[0]).resolve().parts
+
+    def _workspace(self, folder: str, name: str) -> str | None:
+        """The folder of the workspace package ``name`` of the repository above ``folder``
+        (npm/yarn ``workspaces``, pnpm-workspace.yaml): for clones not installed yet."""
+        d = folder
+        while True:
+            if d not in self._workspaces:
+                self._workspaces[d] = self._workspace_packages(d)
+            if name in self._workspaces[d]:
+                return self._workspaces[d][name]
+            parent = posixpath.dirname(d)
+            if parent == d:
+                return None
+            d = parent
+
+    def _workspace_packages(self, root: str) -> dict[str, str]:
+        patterns: list[str] = []
+        doc = self._json(posixpath.join(root, "package.json"))
+        if isinstance(doc, dict):
+            ws = doc.get("workspaces")
+            if isinstance(ws, dict):
+                ws = ws.get("packages")
+            if isinstance(ws, list):
+                patterns += [p for p in ws if isinstance(p, str)]
+        pnpm = self.read(posixpath.join(root, "pnpm-workspace.yaml"))
+        if pnpm is not None:
+            patterns += re.findall(r"^\s*-\s*['\"]?([^'\"\s#]+)", pnpm, re.M)
+        found: dict[str, str] = {}
+        for pattern in patterns:
+            if pattern.startswith("!"):
+                continue
+            for d in sorted(globmod.glob(posixpath.join(root, pattern))):
+                pkg = self._json(posixpath.join(d, "package.json"))
+                if isinstance(pkg, dict) and isinstance(pkg.get("name"), str):
+                    found.setdefault(pkg["name"], _norm(d))
+        return found
+
+    def _entries(self, d: str, sub: str) -> list[str]:
+        """The files a package's subpath may be (``exports``, ``types``, ``main``...)."""
+        pkg = self._json(posixpath.join(d, "package.json"))
+        pkg = pkg if isinstance(pkg, dict) else {}
+        key = "./" + sub if sub else "."
+        exports = pkg.get("exports")
+        if isinstance(exports, str | list) or isinstance(exports, dict) and not any(
+                k.startswith(".") for k in exports):
+            exports = {".": exports}
+        out: list[str] = []
+        if isinstance(exports, dict):
+            target, star = exports.get(key), None
+            if target is None:
+                for k, v in exports.items():
+                    head, sep, tail = k.partition("*")
+                    if sep and key.startswith(head) and key.endswith(tail) and \
+                            len(key) >= len(head) + len(tail):
+                        target, star = v, key[len(head):len(key) - len(tail)]
+                        break
+            for t in _targets(target):
+                t = t.replace("*", star) if star is not None else t
+                out.append(_norm(posixpath.join(d, t)))
+            return _source_first(out)
+        if sub:
+            return [posixpath.join(d, sub)]
+        for field_ in ("types", "typings", "module", "main"):
+            if isinstance(pkg.get(field_), str):
+                out.append(_norm(posixpath.join(d, pkg[field_])))
+        return _source_first(out) + [posixpath.join(d, "index")]
+
+    def candidates(self, folder: str, spec: str) -> list[str]:
+        """The files (without an ending) a non-relative import may be, in TypeScript's
+        order: ``paths``, ``baseUrl``, then packages."""
+        out: list[str] = []
+        opts = self.paths_for(folder)
+        if opts is not None:
+            best: tuple[int, tuple[str, ...], str] | None = None
+            for pattern, subs in opts.paths:
+                head, sep, tail = pattern.partition("*")
+                if not sep:
+                    if spec == pattern:
+                        best = (len(pattern) + 1, subs, "")
+                        break
+                elif spec.startswith(head) and spec.endswith(tail) and \
+                        len(spec) >= len(head) + len(tail) and \
+                        (best is None or len(head) > best[0]):
+                    best = (len(head), subs, spec[len(head):len(spec) - len(tail)])
+            if best is not None:
+                out += [s.replace("*", best[2]) for s in best[1]]
+            if opts.base_url is not None:
+                out.append(_norm(posixpath.join(opts.base_url, spec)))
+        name, sub = self._split(spec)
+        pkg = self._node_module(folder, spec)
+        d = pkg[0] if pkg is not None else self._workspace(folder, name)
+        if d is not None:
+            out += self._entries(d, sub)
+        return out
+
+
+def _targets(value: object) -> list[str]:
+    """The paths of an ``exports`` entry, conditions in their written order."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [t for v in value for t in _targets(v)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _targets(v)]
+    return []
+
+
+def _source_first(paths: list[str]) -> list[str]:
+    """TypeScript source rather than compiled output: a ``.d.ts`` declares no values, and a
+    ``.js`` next to its ``.ts`` is what the ``.ts`` compiles to."""
+    out = []
+    for p in paths:
+        if p.endswith(".d.ts"):
+            out.append(p[:-5])
+        elif p.endswith((".js", ".mjs", ".cjs")):
+            out.append(p.rsplit(".", 1)[0])
+        out.append(p)
+    return list(dict.fromkeys(out))
 
 
 def read_disk(name: str) -> str | None:
