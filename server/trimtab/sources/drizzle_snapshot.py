@@ -25,7 +25,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DRIZZLE_SNAPSHOT_VERSION", "drizzle_snapshot", "dump_drizzle_snapshot"]
+__all__ = ["DRIZZLE_SNAPSHOT_VERSION", "drizzle_snapshot", "dump_drizzle_snapshot",
+           "last_drizzle_id"]
 
 DRIZZLE_SNAPSHOT_VERSION = "7"
 
@@ -271,3 +272,20 @@ def dump_drizzle_snapshot(snapshot: Mapping[str, Any]) -> str:
     """The file's text as drizzle-kit writes it: JSON with a 2-space indent, no final
     newline."""
     return json.dumps(snapshot, indent=2, ensure_ascii=False)
+
+
+def last_drizzle_id(meta: Path) -> str | None:
+    """The id of the snapshot drizzle-kit would continue from in the folder ``meta``: the
+    last by name of its own snapshots (drizzle-kit skips names starting with ``_``)."""
+    if not meta.is_dir():
+        return None
+    for p in sorted((p for p in meta.iterdir() if not p.name.startswith("_")
+                     and p.name.endswith("_snapshot.json")), reverse=True):
+        try:
+            data = json.loads(p.read_bytes())
+        except (ValueError, OSError):
+            continue
+        if isinstance(data, dict) and data.get("version") == DRIZZLE_SNAPSHOT_VERSION and \
+                isinstance(data.get("id"), str) and "model" not in data:
+            return str(data["id"])
+    return None
