@@ -1153,8 +1153,24 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
     prev_id = snapshot_id(read_source_file(last, strip_bom=False), str(last)) if last else ZERO_ID
     snapshot = dump_snapshot(desired, id=str(uuid.uuid4()), prev_id=prev_id)
     name = name or migration_name(plan, first=not folder.migrations)
-    migration = write_migration(cfg.migrations_dir, name, plan.statements, snapshot)
+    migration = write_migration(cfg.migrations_dir, name, plan.statements, snapshot,
+                                drizzle_snapshot=_drizzle_kit_snapshot(cfg))
     return GenerateResult(plan, migration, notes)
+
+
+def _drizzle_kit_snapshot(cfg: Config) -> str | None:
+    """drizzle-kit's snapshot of a Drizzle project's schema, chained after drizzle-kit's
+    newest, so that drizzle-kit can generate the migration after trimtab's."""
+    if not cfg.drizzle:
+        return None
+    from trimtab.sources.drizzle_snapshot import (
+        drizzle_snapshot,
+        dump_drizzle_snapshot,
+        last_drizzle_id,
+    )
+    prev = last_drizzle_id(cfg.migrations_dir / "meta") or ZERO_ID
+    return dump_drizzle_snapshot(drizzle_snapshot(schema_files(cfg), casing=cfg.casing,
+                                                  id=str(uuid.uuid4()), prev_id=prev))
 
 
 def _at_version(version: int, *models: Model) -> tuple[Model, ...]:

@@ -77,6 +77,9 @@ BREAKPOINT = "--> statement-breakpoint"
 NO_TRANSACTION = "-- trimtab:no-transaction"
 JOURNAL = "meta/_journal.json"
 SUM_FILE = "meta/trimtab.sum"
+# trimtab's own files in a folder drizzle-kit also generates into: drizzle-kit reads every
+# file of meta/ as its snapshot but those whose name starts with "_".
+TRIMTAB_META = "meta/_trimtab"
 JOURNAL_VERSION = "7"  # drizzle-kit's journal and entry version
 # The command that rewrites trimtab.sum after an intended edit; named in check()'s hints.
 SUM_FIX_COMMAND = "trimtab check --update-sum"
@@ -320,10 +323,36 @@ def _tag_lines(text: str) -> dict[str, int]:
     return out
 
 
-def _snapshot_path(folder: Path, tag: str, idx: int) -> Path:
+def _shared(folder: Path) -> bool:
+    """Whether trimtab keeps its files in ``meta/_trimtab/`` (drizzle-kit's snapshots then
+    fill meta/)."""
+    return (folder / TRIMTAB_META).is_dir()
+
+
+def sum_path(folder: Path) -> Path:
+    """Where the folder's trimtab.sum is (or goes)."""
+    folder = Path(folder)
+    return folder / TRIMTAB_META / "trimtab.sum" if _shared(folder) else folder / SUM_FILE
+
+
+def _has_sum(folder: Path) -> bool:
+    return sum_path(folder).exists()
+
+
+def _snapshot_name(tag: str, idx: int) -> str:
     m = _TAG_NUMBER.match(tag)
-    prefix = m.group(1) if m else f"{idx:04d}"
-    return folder / "meta" / f"{prefix}_snapshot.json"
+    return f"{m.group(1) if m else f'{idx:04d}'}_snapshot.json"
+
+
+def _snapshot_path(folder: Path, tag: str, idx: int) -> Path:
+    """trimtab's snapshot of a migration."""
+    meta = folder / TRIMTAB_META if _shared(folder) else folder / "meta"
+    return meta / _snapshot_name(tag, idx)
+
+
+def drizzle_snapshot_path(folder: Path, tag: str, idx: int) -> Path:
+    """drizzle-kit's snapshot of a migration (trimtab's own in an old folder)."""
+    return Path(folder) / "meta" / _snapshot_name(tag, idx)
 
 
 def _read_migration(folder: Path, entry: _Entry) -> Migration:
@@ -385,7 +414,7 @@ def read_folder(path: Path) -> Folder:
                 f"cannot read {path / (entry.tag + '.sql')}: {e.strerror or e}",
                 file=str(path / f"{entry.tag}.sql"),
             ) from None
-    written_by = "trimtab" if (path / SUM_FILE).exists() or not migrations else "drizzle-kit"
+    written_by = "trimtab" if _has_sum(path) or not migrations else "drizzle-kit"
     return Folder(path, tuple(migrations), written_by)
 
 
@@ -416,9 +445,11 @@ def drizzle_reason(path: Path, *, drizzle_kit: bool | None = None,
     ``trimtab migrate`` records what it applies in drizzle's table as well."""
     path = Path(path)
     if drizzle_kit is None:
-        drizzle_kit = not (path / SUM_FILE).exists() and bool(_sql_files(path))
+        drizzle_kit = not _has_sum(path) and bool(_sql_files(path))
     if drizzle_kit:
         return f"drizzle-kit wrote {path} (it has no {SUM_FILE})"
+    if first_snapshot is None and _shared(path):
+        return f"drizzle-kit generates into {path} too (it has {TRIMTAB_META})"
     if first_snapshot is None:
         found = sorted((path / "meta").glob("*_snapshot.json"))
         first_snapshot = found[0] if found else None
@@ -492,11 +523,19 @@ def write_migration(
     *,
     transactional: bool = True,
     when: int | None = None,
+    drizzle_snapshot: str | None = None,
 ) -> Migration:
     """Write the next migration: ``NNNN_<slug>.sql``, its snapshot (when given), its journal
     entry (creating the folder and journal if needed), then ``meta/trimtab.sum`` for the
-    whole folder. The sum is rewritten from the files as they are: run ``check`` first so
-    that an edited migration is not blessed by it. ``when`` defaults to now in epoch ms,
+    whole folder.
+
+    With ``drizzle_snapshot`` (drizzle-kit's snapshot text, for a Drizzle project), that
+    goes to ``meta/NNNN_snapshot.json`` where drizzle-kit reads it, and trimtab's files to
+    ``meta/_trimtab/``; a folder that has them in ``meta/`` (written by an earlier trimtab)
+    gets them moved there in the same change, so that drizzle-kit can generate into it.
+
+    The sum is rewritten from the files as they are: run ``check`` first so that an edited
+    migration is not blessed by it. ``when`` defaults to now in epoch ms,
     kept above the previous entry's (drizzle's migrator needs it increasing)."""
     folder_path = Path(folder_path)
     folder = read_folder(folder_path)
@@ -522,7 +561,10 @@ def write_migration(
     # full, read-only folder) leaves no stray .sql to block the next run.
     sql_data = migration_text(statements, transactional=transactional).encode()
     statements_read, is_transactional = split_migration(sql_data.decode("utf-8"))
-    snapshot_path = _snapshot_path(folder_path, tag, idx)
+    moved = _moves(folder_path) if drizzle_snapshot is not None else []
+    shared = _shared(folder_path) or drizzle_snapshot is not None
+    meta = folder_path / (TRIMTAB_META if shared else "meta")
+    snapshot_path = meta / _snapshot_name(tag, idx)
     new = Migration(idx=idx, tag=tag, path=sql_path, when=when, checksum=checksum(sql_data),
                     statements=statements_read, transactional=is_transactional,
                     snapshot=snapshot_path if snapshot_text is not None else None)
@@ -530,20 +572,45 @@ def write_migration(
         {"idx": idx, "version": JOURNAL_VERSION, "when": when, "tag": tag, "breakpoints": True}
     )
     files = [(sql_path, sql_data)]
+    files += [(new_path, old.read_bytes()) for old, new_path in moved]
     if snapshot_text is not None:
         files.append((snapshot_path, snapshot_text.encode()))
+    if drizzle_snapshot is not None:
+        files.append((drizzle_snapshot_path(folder_path, tag, idx), drizzle_snapshot.encode()))
     files.append((_journal_path(folder_path), (json.dumps(journal, indent=2) + "\n").encode()))
     written = Folder(folder_path, (*folder.migrations, new), "trimtab")
-    files.append((folder_path / SUM_FILE, sum_text(written).encode()))
+    files.append((meta / "trimtab.sum" if shared else folder_path / SUM_FILE,
+                  sum_text(written).encode()))
     write_files(files)
+    for old, _ in moved:  # their copies are in place: drizzle-kit must not meet them
+        old.unlink(missing_ok=True)
     return next(m for m in read_folder(folder_path).migrations if m.tag == tag)
+
+
+def _moves(folder: Path) -> list[tuple[Path, Path]]:
+    """(old, new) paths of trimtab's files still in meta/ (a folder written before
+    trimtab kept them in meta/_trimtab/): its sum and its own snapshots. drizzle-kit's
+    snapshots stay."""
+    if _shared(folder):
+        return []
+    meta, target = folder / "meta", folder / TRIMTAB_META
+    out = [(meta / "trimtab.sum", target / "trimtab.sum")] if (meta / "trimtab.sum"
+                                                               ).is_file() else []
+    for p in sorted(meta.glob("*_snapshot.json")):
+        try:
+            data = json.loads(p.read_bytes())
+        except (ValueError, OSError):
+            continue
+        if isinstance(data, dict) and "model" in data and not is_drizzle_snapshot(data):
+            out.append((p, target / p.name))
+    return out
 
 
 def update_sum(path: Path) -> str:
     """Rewrite ``meta/trimtab.sum`` from the folder as it is (after an intended edit of a
     migration no database has applied yet); returns the new content."""
     text = sum_text(read_folder(Path(path)))
-    write_file(Path(path) / SUM_FILE, text.encode())
+    write_file(sum_path(Path(path)), text.encode())
     return text
 
 
@@ -762,7 +829,7 @@ def check(path: Path) -> list[Problem]:
 
     problems += _check_when(path, entries, journal_file)
 
-    if not (path / SUM_FILE).exists():
+    if not _has_sum(path):
         return problems  # a drizzle-kit folder: its snapshots are not trimtab's
 
     migrations: list[Migration] = []
@@ -808,11 +875,10 @@ def _check_when(path: Path, entries: list[_Entry], journal_file: str) -> list[Pr
 
 
 def _check_sum(path: Path, migrations: list[Migration]) -> list[Problem]:
-    sum_path = path / SUM_FILE
-    sum_file = str(sum_path)
+    sum_file = str(sum_path(path))
     fix = f"`{SUM_FIX_COMMAND}`"
     try:
-        text = sum_path.read_text(encoding="utf-8", errors="replace")
+        text = sum_path(path).read_text(encoding="utf-8", errors="replace")
     except OSError as e:
         return [Problem(f"cannot read it: {e.strerror or e}", file=sum_file)]
     lines = text.splitlines()
@@ -962,7 +1028,7 @@ def _check_snapshots(path: Path, entries: list[_Entry]) -> list[Problem]:
             ))
         seen_ids.setdefault(sid, rel)
         expected_prev, prev_name = sid, rel
-    meta = path / "meta"
+    meta = path / TRIMTAB_META if _shared(path) else path / "meta"
     listed_numbers = {_number(e.tag) for e in entries} | {e.idx for e in entries}
     for p in sorted(meta.glob("*_snapshot.json")):
         if p.name not in owned and _number(p.name) not in listed_numbers:
