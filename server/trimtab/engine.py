@@ -1035,7 +1035,7 @@ def _run_steps(conn: psycopg.Connection, steps: list[Step] | tuple[Step, ...]) -
     for step in steps:
         for statement in step.sql:
             try:
-                conn.execute(statement.encode(), prepare=False)  # type: ignore[arg-type]
+                conn.execute(statement.encode(), prepare=False)
             except psycopg.errors.UnsafeNewEnumValueUsage:
                 raise
             except psycopg.Error as e:
@@ -1464,7 +1464,7 @@ def _run_seed(url: str, statements: list[Statement]) -> None:
     with shadow.connect(url, autocommit=False) as conn:
         for st in statements:
             try:
-                conn.execute(st.text.encode(), prepare=False)  # type: ignore[arg-type]
+                conn.execute(st.text.encode(), prepare=False)
             except psycopg.Error as e:
                 conn.rollback()
                 raise SchemaError(f"the seed failed, none of it was applied: "

@@ -555,7 +555,7 @@ def apply_statements(conn: psycopg.Connection, statements: Sequence[Statement],
     for st in statements:
         try:
             with watchdog(conn, watchdog_seconds(timeout, 1)):
-                conn.execute(st.text.encode(), prepare=False)  # type: ignore[arg-type]
+                conn.execute(st.text.encode(), prepare=False)
         except psycopg.Error as e:
             raise _schema_error_or_timeout(st, e, timeout) from None
 
@@ -567,7 +567,7 @@ def apply_script(conn: psycopg.Connection, statements: Sequence[Statement],
     if not statements:
         return
     with watchdog(conn, watchdog_seconds(timeout, len(statements))):
-        conn.execute(";\n".join(s.text for s in statements).encode(),  # type: ignore[arg-type]
+        conn.execute(";\n".join(s.text for s in statements).encode(),
                      prepare=False)
 
 

@@ -369,7 +369,7 @@ def _swap(conn: psycopg.Connection, old: list[list[Any]], new: list[list[Any]],
             again = (e[1] == "CREATE TABLE" and tuple(e[2][1:3]) in tables) or (
                 e[3] is not None and tuple(e[3]) in tables)
             if i in added_idx or again:
-                conn.execute(st.text.encode(), prepare=False)  # type: ignore[arg-type]
+                conn.execute(st.text.encode(), prepare=False)
         for table, constraint, definition in saved:
             conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
                 sql.SQL(table), sql.Identifier(constraint), sql.SQL(definition)))

@@ -311,7 +311,7 @@ def model_to_dict(model: Model) -> dict[str, Any]:
 def model_from_dict(data: Mapping[str, Any]) -> Model:
     """The inverse of ``model_to_dict``. Raises ``SnapshotFormatError`` (a ``ValueError``)
     naming the path of the first value that does not fit."""
-    return _decode(dict(data), Model, "model")  # type: ignore[no-any-return]
+    return _decode(dict(data), Model, "model")
 
 
 def dump_snapshot(model: Model, *, id: str, prev_id: str) -> str:
@@ -402,7 +402,7 @@ def _flat(values: list[Any]) -> str:
 _SCALAR = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps builds one per call
 # The C string encoder (what _SCALAR calls for a str) and plain answers for the other
 # common types: JSONEncoder.encode builds a C encoder for every non-string it is given.
-_STR: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_STR: Callable[[str], str] = json.encoder.encode_basestring
 _FAST: dict[type, Callable[[Any], str]] = {
     str: _STR,
     bool: lambda v: "true" if v else "false",

@@ -3444,5 +3444,5 @@ class _Spans(Mapping[tuple[str, ...], Span]):
     def __contains__(self, key: object) -> bool:
         return key in self._events
 
-    def keys(self):  # type: ignore[override]  # a dict view: set operations at C speed
+    def keys(self):  # a dict view: set operations at C speed
         return self._events.keys()
