@@ -454,7 +454,7 @@ def extensions_first(admin: psycopg.Connection, statements: Sequence[T],
         return [], list(statements), []
     ours = {e.name for e in installed}
     names = sorted({_ident(m.group(3)) for _, m in found})
-    sandboxed = dict(admin.execute(
+    sandboxed: dict[str, bool] = dict(admin.execute(
         "SELECT name, bool_or(trusted OR NOT superuser) FROM pg_available_extension_versions "
         "WHERE name = ANY(%s) GROUP BY name", (names,)).fetchall()) if names else {}
     first: list[Extension] = []
@@ -837,7 +837,7 @@ def without_stubs(model: Model, stubs: Sequence[Stub]) -> Model:
     gone = {s.schema for s in stubs}
     if not gone:
         return model
-    return dataclasses.replace(
-        model, schemas={k: v for k, v in model.schemas.items() if k[1] not in gone},
+    return model.with_(
+        schemas={k: v for k, v in model.schemas.items() if k[1] not in gone},
         **{f: {k: v for k, v in getattr(model, f).items() if k[1] not in gone}
            for f in ("types", "sequences", "tables", "views", "functions")})
