@@ -427,7 +427,9 @@ def measure(conn: psycopg.Connection, plan: Plan, *, timeout: float = 2.0,
     names = _OldNames(plan, user_sql)
     steps = []
     with conn.transaction():
-        saved = conn.execute("SELECT current_setting('statement_timeout')").fetchone()[0]
+        row = conn.execute("SELECT current_setting('statement_timeout')").fetchone()
+        assert row is not None  # a SELECT without FROM returns one row
+        saved = row[0]
         try:
             for step in plan.steps:
                 if not step.hazards:
@@ -731,6 +733,7 @@ def _p_unique(conn, ch, h, names, clock):
 
 def _p_foreign_key(conn, ch, h, names, clock):
     c: Constraint = ch.after
+    assert c.ref_table is not None  # a foreign key names the table it references
     t: Table = ch.parent
     table = names.table_of(t)
     local = _cols(names, t, c.columns)
