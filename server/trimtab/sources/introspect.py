@@ -820,7 +820,7 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
     def by_name(items: list[Any] | None) -> tuple[Any, ...]:
         return tuple(sorted(items or (), key=lambda o: (o.name, getattr(o, "definition", ""))))
 
-    tables: list[Table] = []
+    table_objs: list[Table] = []
     views: list[View] = []
     for (
         oid,
@@ -858,7 +858,7 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
             )
             continue
         inh = [qn for _, qn in sorted(parents.get(oid, ()))]
-        tables.append(
+        table_objs.append(
             Table(
                 schema=schema,
                 name=name,
@@ -920,7 +920,7 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
         extensions=keyed(extensions),
         types=keyed(types),
         sequences=keyed(sequences),
-        tables=keyed(tables),
+        tables=keyed(table_objs),
         views=keyed(views),
         functions=keyed(functions),
         collations=keyed(collations),

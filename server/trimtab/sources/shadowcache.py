@@ -258,8 +258,8 @@ def _cached_model(statements: Sequence[Statement], admin_url: str,
     made = [[e.name, e.schema, e.version] for e in extensions]
     with _locked(admin_url, name, timeout) as box:
         admin = box.admin
-        state = _state(admin, name)
-        old = state.get("statements") if state else None
+        state = _state(admin, name) or {}
+        old = state.get("statements")
         if old is not None and state.get("extensions", []) != made:
             old = None
         known = {e[0]: e for e in old} if old else {}
@@ -524,7 +524,7 @@ def _replayed(migrations: Sequence[Any], admin_url: str, schemas: Sequence[str] 
         fresh = done is None or done != done_now[:len(done)] or \
             not set(made) <= set(state.get("extensions", []) if state else []) or \
             (state.get("stubs", []) if state else []) != stub_hashes
-        if fresh:
+        if fresh or done is None:  # (fresh when done is None: says so to the type checker)
             _recreate(box, name)
             create_extensions(box, name, extensions)
             if stubbed:
