@@ -245,15 +245,16 @@ def _ask_renames(cfg: Config) -> Callable[[list[Rename]], list[Rename]]:
     """On a terminal: ask about each possible rename, then offer to write the answers
     into the schema file as hints, so that the next run (and CI) needs no question."""
     def ask(pending: list[Rename]) -> list[Rename]:
-        accepted = []
+        accepted: list[Rename] = []
         for r in pending:
             out.print(f"[bold]{escape(engine.candidate_text(r))}[/]")
             answer = Prompt.ask("  renamed, or dropped and created?",
                                 choices=["rename", "drop"])
             if answer == "rename":
                 accepted.append(r)
-        if accepted and Confirm.ask("Write the rename hints into the schema file?",
-                                    default=True):
+        if not accepted:
+            return accepted
+        if Confirm.ask("Write the rename hints into the schema file?", default=True):
             for path in engine.write_hints(cfg, accepted):
                 out.print(f"  wrote hints into {escape(str(path))}")
         return accepted
@@ -602,11 +603,11 @@ def _db(args: argparse.Namespace) -> int:
         out.print(f"dropped {len(dropped)} cached shadow database"
                   f"{'s' if len(dropped) != 1 else ''}")
     elif args.action == "url":
-        url = embedded.url(root)
-        if url is None:
+        running = embedded.url(root)
+        if running is None:
             err.print("the embedded server is not running: `trimtab db start` starts it")
             return 1
-        print(url)
+        print(running)
     else:
         st = embedded.status(root)
         out.print(f"data: {st.data_dir}")

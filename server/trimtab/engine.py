@@ -422,8 +422,7 @@ def within(model: Model, managed: tuple[str, ...] | None) -> Model:
         for t in model.tables.values() if t.schema not in keep
         for c in t.constraints
         if c.kind == "f" and not c.inherited and c.ref_table and c.ref_table[0] in keep)
-    return replace(
-        model,
+    return model.with_(
         outside_keys=tuple(dict.fromkeys(model.outside_keys + refs)),
         schemas={k: v for k, v in model.schemas.items() if k[1] in keep},
         extensions={k: v for k, v in model.extensions.items() if v.schema in keep},
@@ -847,10 +846,10 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
         _refuse_written(source, major(current.server_version), target.label,
                         "nothing was sent")
         started = time.perf_counter()
-        if not dry_run and (plan := _create_in_place(conn, cfg, current, source)):
+        if not dry_run and (created := _create_in_place(conn, cfg, current, source)):
             conn.commit()  # an empty database: nothing to measure, ask or refuse
-            plan = mark_versions(plan, cfg.postgres or major(current.server_version))[0]
-            return PushResult(plan, target, True, time.perf_counter() - started,
+            created = mark_versions(created, cfg.postgres or major(current.server_version))[0]
+            return PushResult(created, target, True, time.perf_counter() - started,
                               source.warnings)
         desired, where = desired_and_notes(cfg, target, source.statements, source,
                                            installed=shadow.installed_extensions(conn),
@@ -1054,7 +1053,7 @@ def _run_steps(conn: psycopg.Connection, steps: list[Step] | tuple[Step, ...]) -
     for step in steps:
         for statement in step.sql:
             try:
-                conn.execute(statement.encode(), prepare=False)  # type: ignore[arg-type]
+                conn.execute(statement.encode(), prepare=False)
             except psycopg.errors.UnsafeNewEnumValueUsage:
                 raise
             except psycopg.Error as e:
@@ -1134,15 +1133,15 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
         _refuse_lacking(lacking, runs_on, source, said, "nothing was written",
                         "Change the schema file, set `postgres` to the version the migrations "
                         "run on, or pass --force to write it anyway.")
-    plan, where, refs = _measure_on_target(cfg, plan, measure_timeout, managed)
+    plan, measured_on, refs = _measure_on_target(cfg, plan, measure_timeout, managed)
     # The keys onto the managed tables from outside them, in the migrations' own schemas
     # and on the database the migration will meet first.
     refuse_outside_dependents(plan, replace(current, outside_keys=tuple(
         dict.fromkeys(current.outside_keys + refs))))
-    if where is None:
+    if measured_on is None:
         notes += ("hazards not measured: the database could not be reached",)
     else:
-        _refuse_failing(plan, where)
+        _refuse_failing(plan, measured_on)
     losing = [h for h in plan.hazards if h.category == Category.DATA_LOSS]
     if losing and not force and not (consent and consent(plan)):
         raise ConsentRequired(
@@ -1173,10 +1172,11 @@ def _drizzle_kit_snapshot(cfg: Config) -> str | None:
                                                   id=str(uuid.uuid4()), prev_id=prev))
 
 
-def _at_version(version: int, *models: Model) -> tuple[Model, ...]:
+def _at_version(version: int, current: Model, desired: Model) -> tuple[Model, Model]:
     """The models as seen from PostgreSQL ``version`` (a major), so that the planner picks
     the statements that version has (no SET EXPRESSION before 17, for one)."""
-    return tuple(replace(m, server_version=version * 10000) for m in models)
+    return (replace(current, server_version=version * 10000),
+            replace(desired, server_version=version * 10000))
 
 
 def _generate_version(cfg: Config, desired: Model) -> tuple[int, str]:
@@ -1466,8 +1466,8 @@ def reset(cfg: Config, *, migrations: bool = False, force: bool = False) -> Rese
         current = _live(conn, cfg, managed)
         # Extensions stay, with their schemas: the schema may use one without creating it
         # (the rebuild needs it), and one it creates is created IF NOT EXISTS.
-        kept = {("schema", "public")} | {("schema", e.schema)
-                                          for e in current.extensions.values()}
+        kept: set[tuple[str, ...]] = {("schema", "public")} | {
+            ("schema", e.schema) for e in current.extensions.values()}
         public = {k: v for k, v in current.schemas.items() if k in kept}
         empty = Model(schemas=public, extensions=current.extensions,
                       server_version=current.server_version)
@@ -1499,7 +1499,7 @@ def _run_seed(url: str, statements: list[Statement]) -> None:
     with shadow.connect(url, autocommit=False) as conn:
         for st in statements:
             try:
-                conn.execute(st.text.encode(), prepare=False)  # type: ignore[arg-type]
+                conn.execute(st.text.encode(), prepare=False)
             except psycopg.Error as e:
                 conn.rollback()
                 raise SchemaError(f"the seed failed, none of it was applied: "

@@ -489,7 +489,7 @@ class Model:
 
 def make_model(objects: list[SchemaObject], **kw: Any) -> Model:
     """Build a Model from a flat list of objects (used by readers and tests)."""
-    buckets: dict[str, dict[tuple[str, ...], Any]] = {
+    buckets: dict[str, Any] = {  # Model's keyword arguments: mappings keyed by `key`
         "schemas": {},
         "extensions": {},
         "types": {},

@@ -132,8 +132,8 @@ class Skeletons:
                 if not _keep(name, obj):
                     continue
                 hit = self._made.get((name, k))
-                fresh = hit is None or (hit[0] is not obj and hit[0] != obj)
-                skel = fn(obj) if fresh else hit[1]
+                kept = hit is not None and (hit[0] is obj or hit[0] == obj)
+                skel = hit[1] if kept and hit is not None else fn(obj)
                 made[(name, k)] = (obj, skel)
                 out[k] = skel
             parts[name] = out

@@ -35,7 +35,7 @@ class LspTextDocument(TextDocument):
     incremental edit after such a character lands on the wrong line."""
 
     @property
-    def lines(self) -> tuple[str, ...]:  # type: ignore[override]
+    def lines(self) -> tuple[str, ...]:
         return split_lines(self.source)
 
 

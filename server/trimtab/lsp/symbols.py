@@ -18,7 +18,7 @@ from __future__ import annotations
 import bisect
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
@@ -30,6 +30,7 @@ from trimtab.model import (
     Index,
     Model,
     Table,
+    View,
     quote_literal,
 )
 from trimtab.sources import sqlfile
@@ -51,6 +52,7 @@ __all__ = ["Symbol", "definition", "document_symbols", "object_at"]
 Key = tuple[str, ...]
 P = ParamSpec("P")
 R = TypeVar("R")
+D = TypeVar("D")  # the default a guarded function gives instead of failing
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ _TOP_FAMILIES = frozenset({"schema", "table", "type", "view", "sequence", "funct
 
 @dataclass(frozen=True)
 class _Index:
-    spans: dict[Key, Span]  # object_spans
+    spans: Mapping[Key, Span]  # object_spans
     model: Model
     declared: dict[Key, Statement]  # objects a statement declares itself -> that statement
     files: dict[str, tuple[list[int], list[Statement]]]  # statements by start, per file
@@ -128,7 +130,8 @@ def _index(statements: list[Statement]) -> _Index:
         sts.sort(key=lambda s: s.span.start_offset)
         files[f] = ([s.span.start_offset for s in sts], sts)
     indexes: dict[Key, tuple[Key, Index]] = {}
-    for rel in (*model.tables.values(), *model.views.values()):
+    relations: list[Table | View] = [*model.tables.values(), *model.views.values()]
+    for rel in relations:
         for ix in rel.indexes:
             indexes.setdefault(("index", rel.schema, ix.name), (rel.key, ix))
     functions: dict[tuple[str, str], Key] = {}
@@ -140,12 +143,12 @@ def _index(statements: list[Statement]) -> _Index:
     return result
 
 
-def _guarded(default: R) -> Callable[[Callable[P, R]], Callable[P, R]]:
+def _guarded(default: D) -> Callable[[Callable[P, R]], Callable[P, R | D]]:
     """Never fail on input: an internal error gives ``default`` (raises when strict)."""
 
-    def wrap(fn: Callable[P, R]) -> Callable[P, R]:
+    def wrap(fn: Callable[P, R]) -> Callable[P, R | D]:
         @functools.wraps(fn)
-        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> R | D:
             try:
                 return fn(*args, **kwargs)
             except Exception:
@@ -162,7 +165,7 @@ def _guarded(default: R) -> Callable[[Callable[P, R]], Callable[P, R]]:
 # Outline
 
 
-@_guarded([])
+@_guarded(list[Symbol]())
 def document_symbols(statements: list[Statement], file: str | None = None) -> list[Symbol]:
     """The outline of the statements (only of ``file`` when given), in file order: tables
     with their columns, constraints, indexes, triggers and policies (wherever those are
@@ -248,7 +251,7 @@ def _children(idx: _Index, parent: Key, below: list[tuple[Key, Span]]) -> tuple[
                           st.text) if st else (0, 0, "", "")
     name_at = _NAME_AT.match
     line_end = _LINE_END.search
-    out = []
+    out: list[Symbol] = []
     append = out.append
     for key, span in below:
         family = key[0]

@@ -330,8 +330,8 @@ class Project:
         except DatabaseError as e:
             with self.lock:
                 self.live_error = redact_message(str(e))
-        for f, items in findings.items():
-            items += [x for x in self.status_findings if x.span.file == f]
+        for f, found in findings.items():
+            found += [x for x in self.status_findings if x.span.file == f]
         return Exact(key, findings, live_plan, snapshot_plan, time.perf_counter() - started)
 
     def forget_live(self) -> None:

@@ -90,7 +90,7 @@ def execute(conn: psycopg.Connection, statements: Sequence[MigrationStatement],
 
 def _one(conn: psycopg.Connection, statements: Sequence[MigrationStatement], i: int) -> None:
     try:
-        conn.execute(statements[i].text.encode(), prepare=False)  # type: ignore[arg-type]
+        conn.execute(statements[i].text.encode(), prepare=False)
     except psycopg.Error as e:
         if conn.broken:
             raise
@@ -102,7 +102,7 @@ def _group(conn: psycopg.Connection, statements: Sequence[MigrationStatement],
     body = ";\n".join(statements[i].text for i in group)
     query = f"SAVEPOINT {_SAVEPOINT};\n{body};\nRELEASE SAVEPOINT {_SAVEPOINT}"
     try:
-        conn.execute(query.encode(), prepare=False)  # type: ignore[arg-type]
+        conn.execute(query.encode(), prepare=False)
         return
     except psycopg.Error as e:
         if conn.broken:
@@ -110,12 +110,12 @@ def _group(conn: psycopg.Connection, statements: Sequence[MigrationStatement],
         error = e
     # Which statement failed, and PostgreSQL's error for it alone (its position too).
     try:
-        conn.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}".encode(), prepare=False)  # type: ignore[arg-type]
+        conn.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}".encode(), prepare=False)
     except errors.InvalidSavepointSpecification:
         _unparsable(conn, statements, group, error)
     for i in group:
         _one(conn, statements, i)
-    conn.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}".encode(), prepare=False)  # type: ignore[arg-type]
+    conn.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}".encode(), prepare=False)
 
 
 def _unparsable(conn: psycopg.Connection, statements: Sequence[MigrationStatement],
@@ -128,7 +128,7 @@ def _unparsable(conn: psycopg.Connection, statements: Sequence[MigrationStatemen
     runs)."""
     for i in group:
         try:
-            conn.execute(statements[i].text.encode(), prepare=False)  # type: ignore[arg-type]
+            conn.execute(statements[i].text.encode(), prepare=False)
         except errors.InFailedSqlTransaction:
             continue
         except psycopg.Error as e:

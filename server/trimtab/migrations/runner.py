@@ -342,7 +342,7 @@ def _interrupted(url: str, conn: psycopg.Connection, pending: tuple[Migration, .
 
 def _connect(url: str) -> psycopg.Connection:
     conn = shadow.connect(url, autocommit=True)
-    conn.execute(f"SET application_name = '{APPLICATION_NAME}'", prepare=False)  # type: ignore[arg-type]
+    conn.execute(f"SET application_name = '{APPLICATION_NAME}'", prepare=False)
     return conn
 
 
@@ -581,7 +581,7 @@ def _run_without_transaction(conn: psycopg.Connection, folder: Folder, m: Migrat
                     outside = not _run_with_record(conn, m, number, st)
                     if outside:
                         tracking.begin_statement(conn, m.name, number)  # committed first
-                        conn.execute(st.text.encode(), prepare=False)  # type: ignore[arg-type]
+                        conn.execute(st.text.encode(), prepare=False)
                         if conn.info.transaction_status != TransactionStatus.IDLE:
                             conn.rollback()
                             raise _Failed(number, st, "the statement left a transaction open "
@@ -641,7 +641,7 @@ def _run_with_record(conn: psycopg.Connection, m: Migration, number: int,
         return False
     try:
         with conn.transaction():
-            conn.execute(st.text.encode(), prepare=False)  # type: ignore[arg-type]
+            conn.execute(st.text.encode(), prepare=False)
             if conn.info.transaction_status != TransactionStatus.INTRANS:
                 raise _Failed(number, st, "the statement ended the transaction trimtab runs "
                               "it in (COMMIT or ROLLBACK in the file)", committed=True)
@@ -743,7 +743,7 @@ def _settle(conn: psycopg.Connection, m: Migration, row: tracking.AppliedRow) ->
             return number
         return done
     try:  # left invalid by the build that was cut off or failed: build it again
-        conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {qualified}",  # type: ignore[arg-type]
+        conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {qualified}",
                      prepare=False)
     except psycopg.Error as e:
         if conn.broken:
@@ -885,7 +885,7 @@ def _session_lock(conn: psycopg.Connection, wait: float) -> Iterator[None]:
 
 
 def _try(conn: psycopg.Connection, function: str) -> bool:
-    row = conn.execute(f"SELECT {function}(%s)", (LOCK_KEY,),  # type: ignore[arg-type]
+    row = conn.execute(f"SELECT {function}(%s)", (LOCK_KEY,),
                        prepare=False).fetchone()
     return bool(row and row[0])
 
@@ -900,11 +900,11 @@ WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
 LIMIT 1"""
 
 
-def _holder(conn: psycopg.Connection) -> tuple | None:  # type: ignore[type-arg]
+def _holder(conn: psycopg.Connection) -> tuple | None:
     """(pid, state, application_name, user, seconds in that state) of the session holding
     the runner's lock, or None."""
     key = LOCK_KEY & 0xFFFFFFFFFFFFFFFF
-    return conn.execute(_HOLDER, (key >> 32, key & 0xFFFFFFFF),  # type: ignore[arg-type]
+    return conn.execute(_HOLDER, (key >> 32, key & 0xFFFFFFFF),
                         prepare=False).fetchone()
 
 

@@ -186,11 +186,11 @@ def ensure(conn: psycopg.Connection) -> bool:
     """
     if exists(conn):
         if not _has_added_column(conn):
-            conn.execute(f"ALTER TABLE {QUALIFIED} ADD COLUMN IF NOT EXISTS {_ADDED} int",  # type: ignore[arg-type]
+            conn.execute(f"ALTER TABLE {QUALIFIED} ADD COLUMN IF NOT EXISTS {_ADDED} int",
                          prepare=False)
         return False
     for statement in _CREATE:
-        conn.execute(statement, prepare=False)  # type: ignore[arg-type]
+        conn.execute(statement, prepare=False)
     return True
 
 
@@ -199,7 +199,7 @@ def read(conn: psycopg.Connection) -> dict[str, AppliedRow]:
     if not exists(conn):
         return {}
     added = _ADDED if _has_added_column(conn) else "NULL::int"
-    cur = conn.execute(f"SELECT {_COLUMNS}, {added} FROM {QUALIFIED} ORDER BY id",  # type: ignore[arg-type]
+    cur = conn.execute(f"SELECT {_COLUMNS}, {added} FROM {QUALIFIED} ORDER BY id",
                        prepare=False)
     return {r[1]: AppliedRow(*r) for r in cur.fetchall()}
 
@@ -225,7 +225,7 @@ def start(conn: psycopg.Connection, m: Migration, statements_done: int = 0) -> d
                 statements_done = excluded.statements_done, failed_statement = NULL,
                 error = NULL, applied_by = current_user, started_statement = NULL
             WHERE t.finished_at IS NULL
-            RETURNING started_at""",  # type: ignore[arg-type]
+            RETURNING started_at""",
         (m.name, m.checksum, statements_done), prepare=False,
     ).fetchone()
     if row is None:  # the runner re-reads under its lock first; this cannot happen
@@ -235,14 +235,14 @@ def start(conn: psycopg.Connection, m: Migration, statements_done: int = 0) -> d
 
 def progress(conn: psycopg.Connection, name: str, statements_done: int) -> None:
     """``statements_done`` statements have committed (and none is running)."""
-    conn.execute(f"UPDATE {QUALIFIED} SET statements_done = %s, started_statement = NULL "  # type: ignore[arg-type]
+    conn.execute(f"UPDATE {QUALIFIED} SET statements_done = %s, started_statement = NULL "
                  "WHERE name = %s", (statements_done, name), prepare=False)
 
 
 def begin_statement(conn: psycopg.Connection, name: str, number: int) -> None:
     """Statement ``number`` is about to run outside any transaction: until ``progress``
     clears it, its outcome is unknown. Call in autocommit, so that it is committed first."""
-    conn.execute(f"UPDATE {QUALIFIED} SET started_statement = %s WHERE name = %s",  # type: ignore[arg-type]
+    conn.execute(f"UPDATE {QUALIFIED} SET started_statement = %s WHERE name = %s",
                  (number, name), prepare=False)
 
 
@@ -251,7 +251,7 @@ def resume(conn: psycopg.Connection, name: str, statements_done: int) -> None:
     conn.execute(
         f"""UPDATE {QUALIFIED} SET statements_done = %s, started_statement = NULL,
                 failed_statement = NULL, error = NULL
-            WHERE name = %s AND finished_at IS NULL""",  # type: ignore[arg-type]
+            WHERE name = %s AND finished_at IS NULL""",
         (statements_done, name), prepare=False)
 
 
@@ -259,7 +259,7 @@ def finish(conn: psycopg.Connection, name: str, statements_done: int) -> None:
     conn.execute(
         f"""UPDATE {QUALIFIED} SET finished_at = clock_timestamp(), statements_done = %s,
                 failed_statement = NULL, error = NULL, started_statement = NULL
-            WHERE name = %s""",  # type: ignore[arg-type]
+            WHERE name = %s""",
         (statements_done, name), prepare=False,
     )
 
@@ -279,7 +279,7 @@ def fail(conn: psycopg.Connection, m: Migration, *, statement: int, error: str,
                 statements_done = excluded.statements_done,
                 failed_statement = excluded.failed_statement, error = excluded.error,
                 applied_by = current_user, started_statement = NULL
-            WHERE t.finished_at IS NULL""",  # type: ignore[arg-type]
+            WHERE t.finished_at IS NULL""",
         (m.name, m.checksum, started_at, statements_done, statement, error), prepare=False,
     )
 
@@ -296,7 +296,7 @@ def mark(conn: psycopg.Connection, m: Migration) -> None:
             ON CONFLICT (name) DO UPDATE SET checksum = excluded.checksum,
                 started_at = excluded.started_at, finished_at = excluded.finished_at,
                 statements_done = 0, failed_statement = NULL, error = NULL,
-                applied_by = current_user, started_statement = NULL""",  # type: ignore[arg-type]
+                applied_by = current_user, started_statement = NULL""",
         (m.name, m.checksum), prepare=False,
     )
 
@@ -304,7 +304,7 @@ def mark(conn: psycopg.Connection, m: Migration) -> None:
 def forget(conn: psycopg.Connection, where: DrizzleTable = DRIZZLE) -> None:
     """Drop every record of applied migrations, trimtab's and drizzle's (a reset that
     rebuilds the database: drizzle's rows left behind would count as applied)."""
-    conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE", prepare=False)  # type: ignore[arg-type]
+    conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE", prepare=False)
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(where.ident), prepare=False)
 
 
@@ -432,7 +432,7 @@ def import_drizzle(conn: psycopg.Connection, folder: Folder,
                     started_at = excluded.started_at, finished_at = excluded.finished_at,
                     statements_done = excluded.statements_done, failed_statement = NULL,
                     error = NULL, applied_by = excluded.applied_by, started_statement = NULL
-                WHERE t.finished_at IS NULL""",  # type: ignore[arg-type]
+                WHERE t.finished_at IS NULL""",
             (m.name, m.checksum, len(m.statements)), prepare=False,
         )
         if cur.rowcount:

@@ -38,6 +38,9 @@ from trimtab.plan.changes import Change, Kind
 INVALID_INDEX = "left invalid by a failed build"
 # The reason of a DROP COLUMN that runs on the parent ONLY (``render``, ``hazards``).
 CHILDREN_KEEP = "tables inheriting it keep their own copy"
+# (schema, table, column, type, current default, desired default)
+_TypedColumn = tuple[str, str, str, str, str | None, str | None]
+_Type = EnumType | Domain | CompositeType
 
 
 def diff(current: Model, desired: Model) -> list[Change]:
@@ -180,10 +183,10 @@ class _Differ:
         for schema, table, column, *_ in self._columns_of_type(new.schema, new.name):
             self.changed_columns.add((schema, table, column))
 
-    def _columns_of_type(self, schema: str, name: str) -> tuple[tuple[str, ...], ...]:
+    def _columns_of_type(self, schema: str, name: str) -> tuple[_TypedColumn, ...]:
         """(schema, table, column, type, current default, desired default) of every kept
         column of this type."""
-        out = []
+        out: list[_TypedColumn] = []
         for t in self.cur.tables.values():
             if t.partition_of:  # partitions follow their parent's column type
                 continue
@@ -451,7 +454,8 @@ class _Differ:
         # Foreign keys onto a table that is recreated must be made again.
         for name, c in news.items():
             oc = olds.get(name)
-            if oc is not None and oc == c and c.kind == "f" and self._refs_recreated_table(c):
+            if (oc is not None and oc == c and c.ref_table is not None
+                    and self._refs_recreated_table(c)):
                 self._drop_constraint(old, oc, reason=f"{qname(*c.ref_table)} is recreated")
                 self._add_constraint(new, c, reason=f"{qname(*c.ref_table)} is recreated")
 
@@ -480,7 +484,8 @@ class _Differ:
         parent's: PostgreSQL does it on its own when it builds the parent's index over
         all partitions, creates a partition or attaches one, never otherwise (an index
         built ON ONLY, an index of a partition that had none attached)."""
-        if index is None or not isinstance(new, Table) or new.partition_of is None:
+        if (index is None or not isinstance(new, Table) or not isinstance(old, Table)
+                or new.partition_of is None):
             return False
         parent_key = ("table", *new.partition_of)
         want = _index_named(self.new.tables.get(parent_key), index[1])
@@ -526,11 +531,11 @@ class _Differ:
             i = news.get(name)
             if i is None or i.definition != oi.definition:
                 continue  # dropped before PostgreSQL matches
-            p = next((p for p in matched if _same_shape(oi, p)), None)
-            if p is not None:
+            like = next((m for m in matched if _same_shape(oi, m)), None)
+            if like is not None:
                 how = "ATTACH PARTITION" if joins else "CREATE INDEX"
                 rebuilt[name] = (f"rebuilt, or {how} would take it as the copy of "
-                                 f"{qname(parent.schema, p.name)}")
+                                 f"{qname(parent.schema, like.name)}")
         return rebuilt
 
     def _attach_index(self, table: Table, obj: Index | Constraint) -> None:
@@ -575,7 +580,8 @@ class _Differ:
         a schema holds before this plan, for the name PostgreSQL picks for a new one."""
         names: set[str] = set()
         for m in (self.cur,):
-            for t in (*m.tables.values(), *m.views.values()):
+            relations: list[Table | View] = [*m.tables.values(), *m.views.values()]
+            for t in relations:
                 if t.schema == schema:
                     names.add(t.name)
                     names.update(i.name for i in t.indexes)
@@ -877,9 +883,8 @@ def _collation_change(old: Collation, new: Collation) -> str:
                      for f, word in said.items() if getattr(old, f) != getattr(new, f))
 
 
-def _without_comment(obj: object) -> object:
-    return replace(obj, comment=None, grants=()) if hasattr(obj, "grants") else replace(
-        obj, comment=None)  # type: ignore[type-var]
+def _without_comment(obj: _Type) -> _Type:
+    return replace(obj, comment=None, grants=())
 
 
 def _seq_options(s: object) -> tuple[object, ...]:
@@ -925,7 +930,7 @@ def _still_there(model: Model, owner: tuple[str, ...]) -> bool:
                                    "policy": t.policies}[kind]
         return any(getattr(i, "name", None) == owner[3] for i in items)
     if kind == "index":  # an index lives in its table's (or materialized view's) schema
-        relations = [*model.tables.values(), *model.views.values()]
+        relations: list[Table | View] = [*model.tables.values(), *model.views.values()]
         return any(i.name == owner[2] for r in relations if r.schema == owner[1]
                    for i in r.indexes)
     return any(o.key == owner for o in model.objects())
@@ -948,10 +953,10 @@ def _comment_targets(m: Model) -> CommentTargets:
         put("EXTENSION", e.sql_name, e.key, e.comment)
     for co in m.collations.values():
         put("COLLATION", co.sql_name, co.key, co.comment)
-    for t in m.types.values():
-        put("DOMAIN" if isinstance(t, Domain) else "TYPE", t.sql_name, t.key, t.comment)
-    for s in m.sequences.values():
-        put("SEQUENCE", s.sql_name, s.key, s.comment)
+    for ty in m.types.values():
+        put("DOMAIN" if isinstance(ty, Domain) else "TYPE", ty.sql_name, ty.key, ty.comment)
+    for sq in m.sequences.values():
+        put("SEQUENCE", sq.sql_name, sq.key, sq.comment)
     for f in m.functions.values():
         put(f.kind_sql, f.sql_name, f.key, f.comment)
     for v in m.views.values():
@@ -993,10 +998,10 @@ def _grant_targets(m: Model) -> GrantTargets:
 
     for s in m.schemas.values():
         put(("grant", "SCHEMA", s.sql_name), s.key, s.grants)
-    for t in m.types.values():
-        put(("grant", "TYPE", t.sql_name), t.key, t.grants)
-    for s in m.sequences.values():
-        put(("grant", "SEQUENCE", s.sql_name), s.key, s.grants)
+    for ty in m.types.values():
+        put(("grant", "TYPE", ty.sql_name), ty.key, ty.grants)
+    for sq in m.sequences.values():
+        put(("grant", "SEQUENCE", sq.sql_name), sq.key, sq.grants)
     for f in m.functions.values():
         put(("grant", f.kind_sql, f.sql_name), f.key, f.grants)
     for v in m.views.values():

@@ -427,7 +427,9 @@ def measure(conn: psycopg.Connection, plan: Plan, *, timeout: float = 2.0,
     names = _OldNames(plan, user_sql)
     steps = []
     with conn.transaction():
-        saved = conn.execute("SELECT current_setting('statement_timeout')").fetchone()[0]
+        row = conn.execute("SELECT current_setting('statement_timeout')").fetchone()
+        assert row is not None  # a SELECT without FROM returns one row
+        saved = row[0]
         try:
             for step in plan.steps:
                 if not step.hazards:
@@ -540,7 +542,7 @@ def _count(conn: psycopg.Connection, sql: str, clock: _Clock,
             conn.execute("SELECT set_config('statement_timeout', %s, true)", (f"{ms}ms",))
             if read_only:
                 conn.execute("SET LOCAL transaction_read_only = on")
-            row = conn.execute(sql.encode(), params, prepare=False).fetchone()  # type: ignore[arg-type]
+            row = conn.execute(sql.encode(), params, prepare=False).fetchone()
             n = int(row[0] or 0) if row else 0
             if read_only:
                 raise psycopg.Rollback(tx)
@@ -597,12 +599,12 @@ def _table_count(conn: psycopg.Connection, table: str, clock: _Clock,
 # Probes, per hazard code: (conn, change, hazard, names, clock) -> measured hazard.
 
 
-def _p_drop_table(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]
+def _p_drop_table(conn, ch, h, names, clock):
     n, est = _table_count(conn, names.table(ch.target[1], ch.target[2]), clock)
     return _with(h, n, lambda s: "empty" if s == "0" else _rows(s), estimate=est)
 
 
-def _p_drop_schema(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]
+def _p_drop_schema(conn, ch, h, names, clock):
     rows = conn.execute(
         "SELECT format('%%I.%%I', n.nspname, c.relname) FROM pg_class c "
         "JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -619,7 +621,7 @@ def _p_drop_schema(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]
                  f"{_rows(s)}", estimate=estimate)
 
 
-def _p_drop_column(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]
+def _p_drop_column(conn, ch, h, names, clock):
     t = names.table(ch.target[1], ch.target[2])
     col = quote_ident(ch.before.name)
     # Dropped ONLY from a parent: the children keep their values, only its own rows count.
@@ -633,7 +635,7 @@ def _p_drop_column(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]
     return _with(h, n, lambda s: f"{s} non-null value{'' if s == '1' else 's'}", estimate=est)
 
 
-def _p_drop_sequence(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]
+def _p_drop_sequence(conn, ch, h, names, clock):
     row = None
     try:
         with conn.transaction():
@@ -646,7 +648,7 @@ def _p_drop_sequence(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]
                    else "never used")
 
 
-def _p_enum_value(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]
+def _p_enum_value(conn, ch, h, names, clock):
     lost = [v for v in ch.before.values if v not in ch.after.values]
     total = 0
     for schema, table, column, type_sql, *_ in ch.parent:
@@ -662,7 +664,7 @@ def _p_enum_value(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]
                  f"{'it' if len(lost) == 1 else 'them'}")
 
 
-def _p_table_size(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]
+def _p_table_size(conn, ch, h, names, clock):
     """Locks and rewrites: how big the table is, from the statistics (no scan)."""
     t: Table | None = ch.parent if isinstance(ch.parent, Table) else None
     if t is None:
@@ -674,12 +676,12 @@ def _p_table_size(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]
     return _with(h, rows, _rows, estimate=True)
 
 
-def _p_required_column(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]
+def _p_required_column(conn, ch, h, names, clock):
     n, est = _table_count(conn, names.table_of(ch.parent), clock)
     return _with(h, n, lambda s: f"the table has {_rows(s)}", estimate=est)
 
 
-def _p_not_null(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]
+def _p_not_null(conn, ch, h, names, clock):
     t = names.table_of(ch.parent)
     col = names.column(ch.target[1], ch.target[2], ch.target[3])
     n = _count(conn, f"SELECT count(*) FROM {t} WHERE {col} IS NULL", clock)
@@ -696,7 +698,7 @@ def _cols(names: _OldNames, t: Table, cols: tuple[str, ...]) -> list[str]:
     return [names.column(t.schema, t.name, c) for c in cols]
 
 
-def _p_unique(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]
+def _p_unique(conn, ch, h, names, clock):
     t: Table = ch.parent
     if isinstance(ch.after, Constraint):
         cols, where = ch.after.columns, ""
@@ -729,8 +731,9 @@ def _p_unique(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]
     return hz
 
 
-def _p_foreign_key(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]
+def _p_foreign_key(conn, ch, h, names, clock):
     c: Constraint = ch.after
+    assert c.ref_table is not None  # a foreign key names the table it references
     t: Table = ch.parent
     table = names.table_of(t)
     local = _cols(names, t, c.columns)
@@ -749,7 +752,7 @@ def _p_foreign_key(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]
     return _with(h, n, lambda s: f"{_rows(s)} reference{'s' if s == '1' else ''} no row")
 
 
-def _p_check(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]
+def _p_check(conn, ch, h, names, clock):
     m = re.match(r"CHECK \((.*)\)( NO INHERIT)?$", ch.after.definition, re.S)
     if not m:
         raise _Unmeasurable()
@@ -758,7 +761,7 @@ def _p_check(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]
     return _with(h, n, lambda s: f"{_rows(s)} violate{'s' if s == '1' else ''} it")
 
 
-def _p_cast(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]
+def _p_cast(conn, ch, h, names, clock):
     old: Column = ch.before
     new: Column = ch.after
     t = names.table_of(ch.parent)
@@ -830,7 +833,7 @@ def _p_cast_to_new_type(conn: psycopg.Connection, h: Hazard, t: str, col: str, o
                  f"{'does' if s == '1' else 'do'} not convert")
 
 
-def _p_narrows(conn, ch, h, names, clock):  # type: ignore[no-untyped-def]
+def _p_narrows(conn, ch, h, names, clock):
     old: Column = ch.before
     new: Column = ch.after
     t = names.table_of(ch.parent)

@@ -242,6 +242,7 @@ def rename_changes(current: Model, renames: Iterable[Rename]) -> tuple[list[Chan
                                   before=_table(model, r.schema, r.parent).column(r.old),
                                   after=table.column(r.new), parent=table))
         else:
+            assert r.parent is not None  # an enum value rename names its enum (__post_init__)
             changes.append(Change(Kind.RENAME_ENUM_VALUE, r.target, before=r.old, after=r.new,
                                   parent=after.types[("type", r.schema, r.parent)]))
         model = after
@@ -367,6 +368,7 @@ def _rename_sequence(m: Model, r: Rename) -> Model:
 
 
 def _rename_column(m: Model, r: Rename) -> Model:
+    assert r.parent is not None  # a column rename names its table (__post_init__)
     m = _pin_identity_sequences(m, r.schema, r.parent, r.old)
     top = _table(m, r.schema, r.parent)
     if top.column(r.old) is None:
@@ -454,7 +456,7 @@ def _rename_enum_value(m: Model, r: Rename) -> Model:
     def bound(t: Table) -> Table:
         # A partition bound's values carry no cast: they are the key column's type.
         parent = m.tables.get(("table", *t.partition_of)) if t.partition_of else None
-        key_column = parent and _single_key_column(parent)
+        key_column = _single_key_column(parent) if parent else None
         if t.partition_bound is None or key_column is None or (
                 key_column.type != type_sql):
             return t

@@ -145,12 +145,12 @@ def _alter_type(ch: Change, v: int) -> list[str]:
                 out.append(f"ALTER DOMAIN {name} ADD CONSTRAINT {quote_ident(n)} {c.definition}")
         return out
     assert isinstance(new, CompositeType)
-    olds, news = dict(old.attributes), dict(new.attributes)
-    actions = [f"DROP ATTRIBUTE {quote_ident(n)}" for n in olds if n not in news]
+    old_attrs, new_attrs = dict(old.attributes), dict(new.attributes)
+    actions = [f"DROP ATTRIBUTE {quote_ident(n)}" for n in old_attrs if n not in new_attrs]
     for n, typ in new.attributes:
-        if n not in olds:
+        if n not in old_attrs:
             actions.append(f"ADD ATTRIBUTE {quote_ident(n)} {typ}")
-        elif olds[n] != typ:
+        elif old_attrs[n] != typ:
             actions.append(f"ALTER ATTRIBUTE {quote_ident(n)} TYPE {typ}")
     return [f"ALTER TYPE {new.sql_name} {', '.join(actions)}"] if actions else []
 

@@ -168,14 +168,19 @@ def _masked(text: str) -> str:
     return _MASK.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
 
 
+# Read-only members (properties), so that frozen dataclasses match.
 class _Span(Protocol):
-    file: str
-    line: int
+    @property
+    def file(self) -> str: ...
+    @property
+    def line(self) -> int: ...
 
 
 class _Statement(Protocol):  # sqlfile.Statement; plan/ imports the model only
-    text: str
-    span: _Span
+    @property
+    def text(self) -> str: ...
+    @property
+    def span(self) -> _Span: ...
 
 
 def written(statements: Iterable[_Statement], version: int) -> list[Written]:

@@ -820,7 +820,7 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
     def by_name(items: list[Any] | None) -> tuple[Any, ...]:
         return tuple(sorted(items or (), key=lambda o: (o.name, getattr(o, "definition", ""))))
 
-    tables: list[Table] = []
+    table_objs: list[Table] = []
     views: list[View] = []
     for (
         oid,
@@ -858,7 +858,7 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
             )
             continue
         inh = [qn for _, qn in sorted(parents.get(oid, ()))]
-        tables.append(
+        table_objs.append(
             Table(
                 schema=schema,
                 name=name,
@@ -920,7 +920,7 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
         extensions=keyed(extensions),
         types=keyed(types),
         sequences=keyed(sequences),
-        tables=keyed(tables),
+        tables=keyed(table_objs),
         views=keyed(views),
         functions=keyed(functions),
         collations=keyed(collations),
@@ -1047,7 +1047,7 @@ def other_schemas(conn: psycopg.Connection[Any], schemas: abc.Sequence[str]
                   ) -> list[tuple[str, int]]:
     """(name, tables) of the schemas outside ``schemas`` that ``introspect(conn, None)``
     would read: what a scoped read leaves alone, to say so."""
-    rows = conn.execute(SQL_OTHER_SCHEMAS, {"names": list(schemas)},  # type: ignore[arg-type]
+    rows = conn.execute(SQL_OTHER_SCHEMAS, {"names": list(schemas)},
                         prepare=False).fetchall()
     return [(str(r[0]), int(r[1])) for r in rows]
 
@@ -1073,7 +1073,7 @@ ORDER BY 1, 2, 3
 def outside_keys(conn: psycopg.Connection[Any], schemas: abc.Sequence[str]
                  ) -> tuple[OutsideKey, ...]:
     """The foreign keys that tables outside ``schemas`` hold onto tables inside them."""
-    rows = conn.execute(SQL_OUTSIDE_KEYS, {"names": list(schemas)},  # type: ignore[arg-type]
+    rows = conn.execute(SQL_OUTSIDE_KEYS, {"names": list(schemas)},
                         prepare=False).fetchall()
     return tuple(OutsideKey(schema=r[0], table=r[1], name=r[2], ref_table=(r[3], r[4]),
                             ref_columns=tuple(r[5])) for r in rows)

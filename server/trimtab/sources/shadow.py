@@ -454,7 +454,7 @@ def extensions_first(admin: psycopg.Connection, statements: Sequence[T],
         return [], list(statements), []
     ours = {e.name for e in installed}
     names = sorted({_ident(m.group(3)) for _, m in found})
-    sandboxed = dict(admin.execute(
+    sandboxed: dict[str, bool] = dict(admin.execute(
         "SELECT name, bool_or(trusted OR NOT superuser) FROM pg_available_extension_versions "
         "WHERE name = ANY(%s) GROUP BY name", (names,)).fetchall()) if names else {}
     first: list[Extension] = []
@@ -555,7 +555,7 @@ def apply_statements(conn: psycopg.Connection, statements: Sequence[Statement],
     for st in statements:
         try:
             with watchdog(conn, watchdog_seconds(timeout, 1)):
-                conn.execute(st.text.encode(), prepare=False)  # type: ignore[arg-type]
+                conn.execute(st.text.encode(), prepare=False)
         except psycopg.Error as e:
             raise _schema_error_or_timeout(st, e, timeout) from None
 
@@ -567,7 +567,7 @@ def apply_script(conn: psycopg.Connection, statements: Sequence[Statement],
     if not statements:
         return
     with watchdog(conn, watchdog_seconds(timeout, len(statements))):
-        conn.execute(";\n".join(s.text for s in statements).encode(),  # type: ignore[arg-type]
+        conn.execute(";\n".join(s.text for s in statements).encode(),
                      prepare=False)
 
 
@@ -869,7 +869,7 @@ def without_stubs(model: Model, stubs: Sequence[Stub]) -> Model:
     gone = {s.schema for s in stubs}
     if not gone:
         return model
-    return dataclasses.replace(
-        model, schemas={k: v for k, v in model.schemas.items() if k[1] not in gone},
+    return model.with_(
+        schemas={k: v for k, v in model.schemas.items() if k[1] not in gone},
         **{f: {k: v for k, v in getattr(model, f).items() if k[1] not in gone}
            for f in ("types", "sequences", "tables", "views", "functions")})

@@ -258,8 +258,8 @@ def _cached_model(statements: Sequence[Statement], admin_url: str,
     made = [[e.name, e.schema, e.version] for e in extensions]
     with _locked(admin_url, name, timeout) as box:
         admin = box.admin
-        state = _state(admin, name)
-        old = state.get("statements") if state else None
+        state = _state(admin, name) or {}
+        old = state.get("statements")
         if old is not None and state.get("extensions", []) != made:
             old = None
         known = {e[0]: e for e in old} if old else {}
@@ -369,7 +369,7 @@ def _swap(conn: psycopg.Connection, old: list[list[Any]], new: list[list[Any]],
             again = (e[1] == "CREATE TABLE" and tuple(e[2][1:3]) in tables) or (
                 e[3] is not None and tuple(e[3]) in tables)
             if i in added_idx or again:
-                conn.execute(st.text.encode(), prepare=False)  # type: ignore[arg-type]
+                conn.execute(st.text.encode(), prepare=False)
         for table, constraint, definition in saved:
             conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
                 sql.SQL(table), sql.Identifier(constraint), sql.SQL(definition)))
@@ -524,7 +524,7 @@ def _replayed(migrations: Sequence[Any], admin_url: str, schemas: Sequence[str] 
         fresh = done is None or done != done_now[:len(done)] or \
             not set(made) <= set(state.get("extensions", []) if state else []) or \
             (state.get("stubs", []) if state else []) != stub_hashes
-        if fresh:
+        if fresh or done is None:  # (fresh when done is None: says so to the type checker)
             _recreate(box, name)
             create_extensions(box, name, extensions)
             if stubbed:

@@ -99,7 +99,7 @@ def _union_members(tp: Any) -> tuple[bool, tuple[Any, ...]]:
 
 
 @functools.cache
-def _kinds(members: tuple[Any, ...]) -> dict[str, type]:
+def _kinds(members: tuple[type, ...]) -> dict[str, type]:
     """The tags of a union of dataclasses; refuses a union whose members it cannot tell apart."""
     out: dict[str, type] = {}
     for m in members:
@@ -149,7 +149,7 @@ def _encoder(tp: Any) -> Encoder:
             kind = _kind_name(type(v))
             if kinds.get(kind) is not type(v):
                 raise SnapshotFormatError(path, f"{type(v).__name__} is not one of {members}")
-            return {KIND: kind, **_encoder(type(v))(v, path)}
+            return {KIND: kind, **_encoder(type(v))(v, path)}  # type: ignore[arg-type]  # classes hash
         return union
     origin = typing.get_origin(tp)
     if origin is tuple:
@@ -172,7 +172,7 @@ def _encoder(tp: Any) -> Encoder:
                 out.append(value_of()(obj, f"{path}[{i}]"))
             return out
         return mapping
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         hints = _hints(tp)
         # A field that is stored as it is (a string, a number) costs no call.
         fields = [(f.name, _default(f), None if _plain(hints[f.name]) else _lazy(hints[f.name]))
@@ -273,7 +273,7 @@ def _decode(data: Any, tp: Any, path: str) -> Any:
                 raise SnapshotFormatError(f"{path}[{i}]", f"{obj.key!r} is listed twice")
             out[obj.key] = obj
         return out
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(data, dict):
             raise SnapshotFormatError(path, f"expected an object, got {_what(data)}")
         hints = _hints(tp)
@@ -311,7 +311,7 @@ def model_to_dict(model: Model) -> dict[str, Any]:
 def model_from_dict(data: Mapping[str, Any]) -> Model:
     """The inverse of ``model_to_dict``. Raises ``SnapshotFormatError`` (a ``ValueError``)
     naming the path of the first value that does not fit."""
-    return _decode(dict(data), Model, "model")  # type: ignore[no-any-return]
+    return _decode(dict(data), Model, "model")
 
 
 def dump_snapshot(model: Model, *, id: str, prev_id: str) -> str:
@@ -402,7 +402,7 @@ def _flat(values: list[Any]) -> str:
 _SCALAR = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps builds one per call
 # The C string encoder (what _SCALAR calls for a str) and plain answers for the other
 # common types: JSONEncoder.encode builds a C encoder for every non-string it is given.
-_STR: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_STR: Callable[[str], str] = json.encoder.encode_basestring
 _FAST: dict[type, Callable[[Any], str]] = {
     str: _STR,
     bool: lambda v: "true" if v else "false",

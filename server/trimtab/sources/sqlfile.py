@@ -68,6 +68,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from trimtab.memo import MiB, cache_of, memoize
 from trimtab.model import (
@@ -542,9 +543,9 @@ def locate(statement: Statement, position: int | None) -> Span:
         return statement.span
     m = _TOKEN.match(text, off)
     end = off + 1
-    if m and m.lastgroup not in ("C", "BC") and m.start(m.lastgroup) == off:
-        end = m.end(m.lastgroup)
-        if m.lastgroup in ("D", "DU", "S", "E", "Q"):
+    if m and (g := m.lastgroup) and g not in ("C", "BC") and m.start(g) == off:
+        end = m.end(g)
+        if g in ("D", "DU", "S", "E", "Q"):
             # A whole string would be too much to underline: its first line.
             nl = _LINE_END.search(text, off, end)
             end = nl.start() if nl else end
@@ -622,7 +623,7 @@ def _tokens(text: str) -> _Lexed:
     while pos < n:
         restart = n
         for m in _TOKEN.finditer(text, pos):
-            kind = m.lastgroup
+            kind: str = m.lastgroup  # type: ignore[assignment]  # _TOKEN: all named
             if kind == "W":
                 w = m.group(kind)
                 v = w.lower() if w.isascii() else w.translate(lower)
@@ -1015,7 +1016,7 @@ def _head_tokens(text: str, limit: int = 24) -> tuple[Tok, ...]:
         m = _TOKEN.match(text, pos)
         if m is None:
             break
-        kind = m.lastgroup
+        kind: str = m.lastgroup  # type: ignore[assignment]  # _TOKEN: all named
         a = m.start(kind)
         if kind == "C":
             pos = m.end()
@@ -1354,7 +1355,7 @@ def table_touched(st: Statement) -> tuple[str, str] | None:
         return UNKNOWN_TABLE
     try:
         r = _R(st.text, _head_tokens(st.text, 60))
-        words = []
+        words: list[str | None] = []
         while r.i < r.n and len(words) < 60:
             w = r.word()
             if kind == "ALTER TABLE" and w == "table":
@@ -1386,8 +1387,8 @@ def table_touched(st: Statement) -> tuple[str, str] | None:
                 break
             words.append(w)
             r.i += 1
-        parts = r.qualified()
-        return _qn(parts) if parts else UNKNOWN_TABLE
+        named = r.qualified()
+        return _qn(named) if named else UNKNOWN_TABLE
     except Exception:  # never fail on input
         return UNKNOWN_TABLE
 
@@ -1603,17 +1604,17 @@ def _read_table_constraint(r: _R, a: int, b: int, name: str | None, span_start: 
         if r.accept("using"):
             r.ident()
         g = r.group() if r.op() == "(" else None
-        cols: list[str] = []  # the plain columns (conkey has no name for an expression)
+        plain: list[str] = []  # the plain columns (conkey has no name for an expression)
         hints: list[str] = []
         if g:
             for x, y in r.split(*g):
                 col = _element_column(r, x, y)  # "elem WITH op"
                 if col:
-                    cols.append(col)
+                    plain.append(col)
                 hints.append(col or _expression_name(r, x, y))
             r.i = min(g[1] + 1, r.n)
         included = _index_params(r, b)
-        return _Con(name, "x", definition, tuple(cols), hints=(*hints, *included), span=span)
+        return _Con(name, "x", definition, tuple(plain), hints=(*hints, *included), span=span)
     return None
 
 
@@ -1927,7 +1928,7 @@ def _analyze(text: str) -> _Analysis:
     except Exception:  # never fail on input; see _STRICT
         if _STRICT:
             raise
-        pieces = ()
+        pieces = []
     alone = None
     if len(pieces) == 1 and pieces[0][0] == "table":
         try:
@@ -2603,10 +2604,11 @@ def _read_alter_table(r: _R, kind: str, key):
         child = r.qname()
         if child:
             x = r.i
+            bound: str | None = None
             if r.accept("for", "values"):
                 bound = _bound_text(r, x)
-            else:
-                bound = "DEFAULT" if r.accept("default") else None
+            elif r.accept("default"):
+                bound = "DEFAULT"
             pieces.append(("attach", table, child, bound))
         return pieces
     for a, b in r.split(r.i, r.n):
@@ -2975,10 +2977,10 @@ def _apply(b: _Builder, st: Statement, piece: tuple) -> None:
         if alone is not None and table.key not in b.objects and not any(
             n in b.rel_taken(table.schema) for n in alone.rel_names
         ):
-            t = alone.table
-            b.declare(t.key, t, st, piece[-1])
-            b.rel_taken(t.schema).update(alone.rel_names)
-            b.connames[t.qualified] = set(alone.con_names)
+            made = alone.table
+            b.declare(made.key, made, st, piece[-1])
+            b.rel_taken(made.schema).update(alone.rel_names)
+            b.connames[made.qualified] = set(alone.con_names)
             for obj in alone.objects:
                 b.objects.setdefault(obj.key, obj)
             b.spans.append((None, (st, alone.spans)))
@@ -3038,15 +3040,15 @@ def _apply(b: _Builder, st: Statement, piece: tuple) -> None:
         if t is None or t.column(piece[2]) is None:
             return
         changes = dict(piece[3])
-        col = t.column(piece[2])
-        assert col is not None
+        was = t.column(piece[2])
+        assert was is not None
         if "identity" in changes:
             always, raw = changes["identity"]
-            changes["identity"] = _identity(always, dict(raw), col.type)
+            changes["identity"] = _identity(always, dict(raw), was.type)
         if "type" in changes or "storage" in changes:  # a new type brings its own storage
-            changes["storage"] = _storage(changes.get("storage"), changes.get("type", col.type))
-        new = replace(col, **changes)
-        b.put_table(replace(t, columns=tuple(new if c.name == col.name else c
+            changes["storage"] = _storage(changes.get("storage"), changes.get("type", was.type))
+        new = replace(was, **changes)
+        b.put_table(replace(t, columns=tuple(new if c.name == was.name else c
                                              for c in t.columns)))
     elif tag == "table_set":
         t = b.table(piece[1])
@@ -3279,8 +3281,9 @@ def _apply_comment(b: _Builder, target: tuple, value: str | None) -> None:
         attr = {"constraint": "constraints", "trigger": "triggers", "policy": "policies"}[
             family]
         items = getattr(t, attr)
-        b.put_table(replace(t, **{attr: tuple(
-            replace(x, comment=value) if x.name == target[3] else x for x in items)}))
+        commented: dict[str, Any] = {attr: tuple(
+            replace(x, comment=value) if x.name == target[3] else x for x in items)}
+        b.put_table(replace(t, **commented))
         return
     if family == "index":
         for key, obj in list(b.objects.items()):
@@ -3319,9 +3322,9 @@ _SEQUENCE_FIELDS = frozenset(
 def _finish(b: _Builder) -> None:
     _public_collations(b)
     for table_qn, idx in b.pending_indexes:
-        t = b.table(table_qn)
-        if t is not None:
-            b.put_table(replace(t, indexes=(*t.indexes, idx)))
+        indexed = b.table(table_qn)
+        if indexed is not None:
+            b.put_table(replace(indexed, indexes=(*indexed.indexes, idx)))
     # type_ref names the schema's own types only (not an extension's, nor a missing one).
     for key, t in list(b.objects.items()):
         if isinstance(t, Table) and any(
@@ -3444,5 +3447,5 @@ class _Spans(Mapping[tuple[str, ...], Span]):
     def __contains__(self, key: object) -> bool:
         return key in self._events
 
-    def keys(self):  # type: ignore[override]  # a dict view: set operations at C speed
+    def keys(self):  # a dict view: set operations at C speed
         return self._events.keys()

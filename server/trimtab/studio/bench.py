@@ -105,7 +105,7 @@ def _server_and_database(dsn: str | None, rows: int, keep: bool
             conn.execute(SCHEMA)
             for statement in FILL.replace("%(rows)s", str(int(rows))).split(";\n"):
                 if statement.strip():
-                    conn.execute(statement.encode(), prepare=False)  # type: ignore[arg-type]
+                    conn.execute(statement.encode(), prepare=False)
         print(f"filled {rows:,} rows in {time.perf_counter() - started:.1f} s",
               file=sys.stderr)
     except BaseException:
@@ -148,7 +148,7 @@ def _at(url: str, order: str, where: str, position: int, columns: str) -> list[s
     """The values of the row at ``position`` in this order: where a deep cursor points.
     ``columns`` are aliased, so that ORDER BY reads the table's columns, not them."""
     with psycopg.connect(url) as conn:
-        row = conn.execute(f"SELECT {columns} FROM {TABLE} {where} ORDER BY {order} "  # type: ignore[arg-type]
+        row = conn.execute(f"SELECT {columns} FROM {TABLE} {where} ORDER BY {order} "
                            f"OFFSET {position} LIMIT 1").fetchone()
     assert row is not None
     return list(row)
@@ -219,7 +219,7 @@ def run(rows: int, runs: int, dsn: str | None, keep: bool) -> dict[str, Any]:
             offset_times = []
             for i in range(max(3, runs // 4) + 1):
                 started = time.perf_counter()
-                conn.execute(f"SELECT * FROM {TABLE} ORDER BY id OFFSET {deep} "  # type: ignore[arg-type]
+                conn.execute(f"SELECT * FROM {TABLE} ORDER BY id OFFSET {deep} "
                              "LIMIT 51").fetchall()
                 if i:  # the first run warms the cache
                     offset_times.append((time.perf_counter() - started) * 1000)

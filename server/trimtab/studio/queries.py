@@ -201,7 +201,8 @@ def build_relations(model: Model) -> dict[tuple[str, str], Rel]:
                                       c.ref_table[1], c.ref_columns))
     parents = {p for t in model.tables.values() for p in t.inherits}
     out: dict[tuple[str, str], Rel] = {}
-    for obj in [*model.tables.values(), *model.views.values()]:
+    rels: list[Table | View] = [*model.tables.values(), *model.views.values()]
+    for obj in rels:
         out[(obj.schema, obj.name)] = _relation(model, obj, fks, parents)
     return out
 
@@ -321,10 +322,10 @@ def table_list(conn: psycopg.Connection, catalog: Catalog, *, refresh: bool = Fa
         t = rel.obj
         if isinstance(t, Table) and t.partition_of is not None:
             parent = sizes.get(t.partition_of)
-            rows, size = sizes.get((t.schema, t.name), (-1, 0))
-            if parent is not None and rows >= 0:
+            part_rows, size = sizes.get((t.schema, t.name), (-1, 0))
+            if parent is not None and part_rows >= 0:
                 prows, psize = parent
-                sizes[t.partition_of] = (max(prows, 0) + rows, psize + size)
+                sizes[t.partition_of] = (max(prows, 0) + part_rows, psize + size)
     started = time.monotonic()
     groups: dict[str, list[dict[str, Any]]] = {s: [] for s in schemas}
     for (schema, name), rel in sorted(relations.items()):
@@ -342,7 +343,7 @@ def table_list(conn: psycopg.Connection, catalog: Catalog, *, refresh: bool = Fa
     return [{"name": s, "relations": groups[s]} for s in schemas]
 
 
-def _count(conn: psycopg.Connection, query: sql.Composable, params: Sequence[Any],
+def _count(conn: psycopg.Connection, query: sql.Composed, params: Sequence[Any],
            timeout_ms: int) -> int | None:
     """A count within ``timeout_ms``, else None."""
     try:
@@ -580,7 +581,8 @@ def _segments(order: Order, descending: bool, cursor: list[str | None] | None
     not_null = sql.SQL("{} IS NOT NULL").format(s) if nullable else true
     nulls: list[tuple[sql.Composable, list[Any], sql.Composable]] = []
     if cursor is None:
-        values_part = [(not_null, [], full_order)]
+        values_part: list[tuple[sql.Composable, list[Any], sql.Composable]] = [
+            (not_null, [], full_order)]
         if nullable:
             nulls = [(sql.SQL("{} IS NULL").format(s), [], key_order)]
         return nulls + values_part if descending else values_part + nulls
@@ -607,7 +609,7 @@ def _offset_order(rel: Rel, order: Order) -> sql.Composable | None:
 
 
 def _paged(rel: Rel, select: sql.Composable, where: sql.Composable,
-           by: sql.Composable | None, tail: str) -> sql.Composable:
+           by: sql.Composable | None, tail: str) -> sql.Composed:
     """The page's cells, made from the rows an inner query picks: a value's text is made
     for the page's rows only, not for every row a sort without an index reads."""
     alias = sql.Identifier(ALIAS)
@@ -636,7 +638,7 @@ def page(conn: psycopg.Connection, rel: Rel, *, sort: Any = None, direction: Any
     started = time.perf_counter()
     select = _select_list(rel, terms)
 
-    def run(query: sql.Composable, params: list[Any]) -> list[tuple[Any, ...]]:
+    def run(query: sql.Composed, params: list[Any]) -> list[tuple[Any, ...]]:
         try:
             return conn.execute(query, params).fetchall()
         except psycopg.errors.QueryCanceled:
@@ -667,12 +669,13 @@ def page(conn: psycopg.Connection, rel: Rel, *, sort: Any = None, direction: Any
 
     if after and before:
         raise StudioError(400, "after or before, not both")
-    cursor = decode_cursor(order, after or before) if (after or before) else None
+    token = after or before
+    cursor = decode_cursor(order, token) if token else None
     backwards = bool(before) or last
     descending = order.descending != backwards
     if last:
         cursor = None
-    rows: list[tuple[Any, ...]] = []
+    rows = []  # typed by the offset branch above
     for cond, params, by in _segments(order, descending, cursor):
         query = _paged(rel, select, sql.SQL("({}) AND ({})").format(where, cond), by,
                        "LIMIT %s")
@@ -889,7 +892,7 @@ def delete(conn: psycopg.Connection, rel: Rel, keys: Any, read_only: str | None)
         raise _write_error(conn, e, rel, {}) from None
 
 
-def _write(conn: psycopg.Connection, rel: Rel, query: sql.Composable, params: list[Any],
+def _write(conn: psycopg.Connection, rel: Rel, query: sql.Composed, params: list[Any],
            values: dict[str, str | None], terms: list[str], expect: int
            ) -> list[dict[str, Any]]:
     try:
@@ -970,7 +973,8 @@ def _query_error(conn: psycopg.Connection, e: psycopg.Error, rel: Rel, filters: 
     which = None
     if diag.sqlstate and diag.sqlstate.startswith("22") and isinstance(filters, list):
         for i, f in enumerate(filters):
-            col = rel.by_name.get(f.get("column")) if isinstance(f, dict) else None
+            name = f.get("column") if isinstance(f, dict) else None
+            col = rel.by_name.get(name) if isinstance(name, str) else None
             if col is None:
                 continue
             value = f.get("value")
