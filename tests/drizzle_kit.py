@@ -143,8 +143,28 @@ def push(files: Sequence[tuple[str, str]], schema: Sequence[str], url: str, *,
     resolve imports such as "@/lib/id"; `extra` are pinned npm packages the schema loads;
     `workspace` maps the monorepo's own packages to their folders (linked in node_modules,
     as a workspace install does)."""
+    r, _ = _run("push", files, schema, {"dbCredentials": credentials(url)}, casing=casing,
+                schema_filter=schema_filter, extra=extra, cwd=cwd, workspace=workspace)
+    return r
+
+
+def generate(files: Sequence[tuple[str, str]], schema: Sequence[str], *,
+             casing: str | None = None, schema_filter: Sequence[str] | None = None,
+             extra: Sequence[str] = (), cwd: str | None = None,
+             workspace: Mapping[str, str] | None = None) -> tuple[PushResult, list[str]]:
+    """`drizzle-kit generate` of a project (the arguments as for `push`) into an empty
+    migrations folder: its result and the SQL of the migrations it wrote, in order."""
+    return _run("generate", files, schema, {"out": "<out>"}, casing=casing,
+                schema_filter=schema_filter, extra=extra, cwd=cwd, workspace=workspace)
+
+
+def _run(command: str, files: Sequence[tuple[str, str]], schema: Sequence[str],
+         options: Mapping[str, object], *, casing: str | None,
+         schema_filter: Sequence[str] | None, extra: Sequence[str], cwd: str | None,
+         workspace: Mapping[str, str] | None) -> tuple[PushResult, list[str]]:
     d = ensure_drizzle_kit(extra)
     work = d / "work" / uuid.uuid4().hex
+    out = work.with_name(work.name + "-out")  # outside the project: nothing of it is schema
     try:
         for rel, text in files:
             p = work / rel
@@ -154,7 +174,7 @@ def push(files: Sequence[tuple[str, str]], schema: Sequence[str], url: str, *,
         config: dict[str, object] = {
             "dialect": "postgresql",
             "schema": [str(work / rel) for rel in schema],
-            "dbCredentials": credentials(url),
+            **{k: str(out) if v == "<out>" else v for k, v in options.items()},
         }
         if casing:
             config["casing"] = casing
@@ -162,13 +182,16 @@ def push(files: Sequence[tuple[str, str]], schema: Sequence[str], url: str, *,
             config["schemaFilter"] = list(schema_filter)
         cfg = work / "drizzle.config.ts"
         cfg.write_text("export default " + json.dumps(config, indent=2) + ";\n")
+        args = ["push", "--force", "--verbose"] if command == "push" else [command]
         r = subprocess.run(
-            ["node", str(d / "node_modules" / "drizzle-kit" / "bin.cjs"), "push", "--force",
-             "--verbose", "--config", str(cfg)],
+            ["node", str(d / "node_modules" / "drizzle-kit" / "bin.cjs"), *args,
+             "--config", str(cfg)],
             cwd=d if cwd is None else work / cwd, capture_output=True, text=True,
             timeout=PUSH_TIMEOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "0"},
         )
-        return PushResult(r.returncode, r.stdout + r.stderr)
+        sql = [f.read_text() for f in sorted(out.glob("*.sql"))]
+        return PushResult(r.returncode, r.stdout + r.stderr), sql
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(out, ignore_errors=True)

@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ import pytest
 from tests import drizzle_kit, test_drizzle_schema
 from tests.test_cli_push import run
 from tests.test_drizzle_schema import _differences
-from trimtab.model import Model
+from trimtab.model import Model, Policy
 from trimtab.plan import build_plan
 from trimtab.sources.introspect import introspect
 
@@ -110,13 +111,10 @@ def test_real_project(project: dict[str, Any], kit: Path,
     folder = tmp_path / "project"  # a copy: trimtab may write beside the config
     shutil.copytree(materialize(project), folder)
     drizzle_kit.link_workspace(folder, project.get("workspace", {}))
-    a, b = fresh_db(), fresh_db()
-    for url in (a, b):  # what the project's first migrations create before any table
-        with psycopg.connect(url, autocommit=True) as conn:
-            for statement in project.get("setup", []):
-                conn.execute(statement)
+    a, b = _database(project, fresh_db), _database(project, fresh_db)
     pushed = drizzle_kit.push([(rel, (folder / rel).read_text()) for rel in project["files"]],
                               project["schema"], a, casing=project["casing"],
+                              schema_filter=project.get("schema_filter"),
                               extra=project["npm"], cwd=project["root"],
                               workspace=project.get("workspace"))
     # push exits 0 on several failures: its own words say whether it applied the schema
@@ -128,6 +126,8 @@ def test_real_project(project: dict[str, Any], kit: Path,
                               "kit_error": None if kit_ok else _first_line(pushed.output, folder)}
     try:
         _check(project, folder, kit_ok, pushed.output, a, b, report)
+        if kit_ok:
+            _check_policies(project, folder, b, lambda: _database(project, fresh_db))
         report["trimtab"] = "equal + idempotent" if kit_ok else "idempotent"
     except AssertionError as e:
         text = str(e).replace(f"{folder}/", "")
@@ -147,6 +147,59 @@ def test_real_project(project: dict[str, Any], kit: Path,
         if os.environ.get("TRIMTAB_DRIZZLE_REAL_REPORT"):
             with open(os.environ["TRIMTAB_DRIZZLE_REAL_REPORT"], "a") as f:
                 f.write(json.dumps(report) + "\n")
+
+
+def _database(project: dict[str, Any], fresh_db: Callable[[], str]) -> str:
+    """A new empty database with what the project's first migrations create before any
+    table (`setup`: extensions)."""
+    url = fresh_db()
+    with psycopg.connect(url, autocommit=True) as conn:
+        for statement in project.get("setup", []):
+            conn.execute(statement)
+    return url
+
+
+def _without_policy_expressions(model: Model) -> Model:
+    """The model with every policy's USING and WITH CHECK left out: `drizzle-kit push`
+    creates policies without them (it compares policies by name, kind and roles only),
+    while trimtab writes them as `drizzle-kit generate` does; _check_policies judges them."""
+    return replace(model, tables={
+        key: replace(t, policies=tuple(replace(p, using=None, with_check=None)
+                                       for p in t.policies))
+        for key, t in model.tables.items()})
+
+
+def _policies(model: Model) -> dict[tuple[str, ...], tuple[Policy, ...]]:
+    return {key: tuple(sorted(t.policies, key=lambda p: p.name))
+            for key, t in model.tables.items() if t.policies}
+
+
+def _check_policies(project: dict[str, Any], folder: Path, b: str,
+                    new_database: Callable[[], str]) -> None:
+    """trimtab's policies, expressions included, against a database built from the SQL
+    `drizzle-kit generate` writes for the project (the expressions drizzle-kit means)."""
+    model_b = _introspect(b)
+    if not _policies(model_b):
+        return
+    result, migrations = drizzle_kit.generate(
+        [(rel, (folder / rel).read_text()) for rel in project["files"]], project["schema"],
+        casing=project["casing"], schema_filter=project.get("schema_filter"),
+        extra=project["npm"], cwd=project["root"], workspace=project.get("workspace"))
+    assert result.returncode == 0 and migrations, (
+        f"drizzle-kit generate wrote no migration for {project['name']}:\n{result.output}")
+    c = new_database()
+    with psycopg.connect(c, autocommit=True) as conn:
+        for migration in migrations:
+            for statement in migration.split("--> statement-breakpoint"):
+                if statement.strip():
+                    conn.execute(statement)
+    generated, pushed = _policies(_introspect(c)), _policies(model_b)
+    wrong = [f"{'.'.join(key)}:\n  drizzle-kit generate: {generated.get(key)}\n"
+             f"  trimtab:              {pushed.get(key)}"
+             for key in sorted(set(generated) | set(pushed))
+             if generated.get(key) != pushed.get(key)]
+    assert not wrong, "trimtab's policies differ from drizzle-kit generate's:\n" + \
+        "\n".join(wrong)
 
 
 def _check(project: dict[str, Any], folder: Path, kit_ok: bool, kit_output: str, a: str,
@@ -178,7 +231,9 @@ def _check(project: dict[str, Any], folder: Path, kit_ok: bool, kit_output: str,
     # every project declares tables: a push that makes none has read nothing, silently
     assert report["trimtab_tables"], f"trimtab read no table and said nothing:\n{out}"
     if kit_ok:
-        model_a, model_b = _introspect(a), _introspect(b)
+        # policy expressions aside (push leaves them out): _check_policies judges them
+        model_a = _without_policy_expressions(_introspect(a))
+        model_b = _without_policy_expressions(_introspect(b))
         steps = [s for step in build_plan(model_a, model_b).steps for s in step.sql]
         assert not steps, ("trimtab's database differs from drizzle-kit's:\n"
                            + "\n".join(steps) + "\n\n" + out)
