@@ -135,3 +135,52 @@ def test_schema_flag_overrides_the_config(tmp_path: Path, db_url: str) -> None:
             env={**NO_SERVER, "DATABASE_URL": db_url})
     assert r.returncode == 0, r.stderr
     assert tables(db_url) == ["things"]
+
+
+def _config(root: Path, body: str) -> Path:
+    (root / "src").mkdir(parents=True, exist_ok=True)
+    (root / "src" / "schema.ts").write_text(SCHEMA_TS)
+    (root / "drizzle.config.ts").write_text(body)
+    return root
+
+
+def test_connection_string_of_drizzle_kit_0_20(tmp_path: Path, db_url: str) -> None:
+    """drizzle-kit 0.20's config (`driver: 'pg'`, `connectionString`): the variable it
+    names, not trimtab's embedded database."""
+    root = _config(tmp_path, "import type { Config } from 'drizzle-kit'\n"
+                             "export default {\n  schema: './src/schema.ts',\n  driver: 'pg',\n"
+                             "  dbCredentials: {\n"
+                             "    connectionString: process.env.POSTGRES_URL as string,\n"
+                             "  },\n} satisfies Config\n")
+    r = run(root, "push", "--force", env={**NO_SERVER, "POSTGRES_URL": db_url})
+    assert r.returncode == 0, r.stderr
+    assert tables(db_url) == ["things"]
+
+
+def test_credentials_by_their_parts(tmp_path: Path, db_url: str) -> None:
+    """`dbCredentials: { host, port, user, password, database }` from the environment: that
+    server and database (a Number(...) port included)."""
+    parts = conninfo_to_dict(db_url)
+    root = _config(tmp_path, 'import { defineConfig } from "drizzle-kit";\n'
+                             "export default defineConfig({\n  dialect: \"postgresql\",\n"
+                             '  schema: "./src/schema.ts",\n  dbCredentials: {\n'
+                             "    host: process.env.DB_HOST!,\n"
+                             "    port: Number(process.env.DB_PORT),\n"
+                             "    user: process.env.DB_USER,\n"
+                             "    database: process.env.DB_NAME!,\n"
+                             "    ssl: false,\n  },\n});\n")
+    env = {**NO_SERVER, "DB_HOST": str(parts.get("host", "")),
+           "DB_PORT": str(parts.get("port", "5432")), "DB_USER": str(parts.get("user", "")),
+           "DB_NAME": str(parts["dbname"])}
+    r = run(root, "push", "--force", env=env)
+    assert r.returncode == 0, r.stderr
+    assert tables(db_url) == ["things"]
+
+
+def test_a_driver_of_another_database_is_refused(tmp_path: Path, db_url: str) -> None:
+    root = _config(tmp_path, "export default {\n  schema: './src/schema.ts',\n"
+                             "  driver: 'mysql2',\n"
+                             "  dbCredentials: { uri: process.env.DATABASE_URL },\n};\n")
+    r = run(root, "push", "--force", env={**NO_SERVER, "DATABASE_URL": db_url})
+    assert r.returncode != 0 and 'driver is "mysql2"' in r.stderr, r.stderr
+    assert tables(db_url) == []

@@ -279,6 +279,10 @@ def _drizzle_settings(path: Path, schema_flag: bool = False) -> dict[str, Any]:
     if conf.dialect not in (None, "postgresql"):
         raise ConfigError(f'dialect is "{conf.dialect}": trimtab manages PostgreSQL only',
                           file=str(path))
+    if conf.dialect is None and conf.driver not in (None, "pg"):
+        # drizzle-kit 0.20's configs: `driver` named the database (mysql2, better-sqlite...)
+        raise ConfigError(f'driver is "{conf.driver}": trimtab manages PostgreSQL only',
+                          file=str(path))
     files = conf.schema_files()
     if not files and not schema_flag:
         raise ConfigError(f"the schema {', '.join(conf.schema) or '(none)'} names no file",
@@ -310,8 +314,21 @@ def _url_value(expr: Any, lookup: Any) -> tuple[str | None, tuple[str, ...]]:
     """The value Node gives ``expr`` (None: undefined or null) and the variables it came
     from (none: a string written in the file). ``lookup(name)`` is the variable's value
     or None."""
-    from trimtab.sources.drizzle._envurl import Either, EnvVar, Literal
+    from psycopg.conninfo import make_conninfo
 
+    from trimtab.sources.drizzle._envurl import Either, EnvVar, Fields, Literal
+
+    if isinstance(expr, Fields):
+        given: dict[str, str] = {}
+        env_names: list[str] = []
+        for keyword, field in expr.parts:
+            v, from_env = _url_value(field, lookup)
+            if v is not None:  # an unset part is left to libpq's default, as pg does
+                given[keyword] = v
+                env_names.extend(from_env)
+        if not env_names:
+            return None, ()  # only text written in the file: not used (see above)
+        return make_conninfo("", **given), tuple(dict.fromkeys(env_names))
     if isinstance(expr, EnvVar):
         v = lookup(expr.name)
         return v, ((expr.name,) if v is not None else ())

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from trimtab.sources.drizzle import _ddl
-from trimtab.sources.drizzle._envurl import UrlExpr, url_expression
+from trimtab.sources.drizzle._envurl import Fields, Literal, UrlExpr, url_expression
 from trimtab.sources.drizzle._eval import (
     UNDEFINED,
     Evaluator,
@@ -195,6 +195,8 @@ class DrizzleConfig:
     # an error only for the commands that would connect with it (a --url flag wins).
     url: UrlExpr | None = None
     url_issue: Issue | None = None
+    # drizzle-kit before 0.21 named the database by its driver (`driver: "pg"`)
+    driver: str | None = None
 
     def schema_files(self) -> list[Path]:
         """The schema files drizzle-kit would read: globs expanded, folders walked for
@@ -264,7 +266,8 @@ def read_drizzle_config(path: Path) -> DrizzleConfig:
     url, url_issue = _url(mod, value)
     return DrizzleConfig(path, text_of("dialect"), strings("schema") or (), text_of("out"),
                          casing, strings("schemaFilter"), tuple(issues),
-                         history["schema"], history["table"], url, url_issue)
+                         history["schema"], history["table"], url, url_issue,
+                         text_of("driver"))
 
 
 def _url(mod: Any, config: JSObject) -> tuple[UrlExpr | None, Issue | None]:
@@ -276,15 +279,48 @@ def _url(mod: Any, config: JSObject) -> tuple[UrlExpr | None, Issue | None]:
     if not isinstance(creds, JSObject):
         return None, Issue("trimtab cannot read `dbCredentials` statically",
                            config.locs["dbCredentials"].span(), "error")
-    if "url" not in creds.locs:
-        return None, None  # host, user...: trimtab takes the URL from the environment
-    where = creds.locs["url"]
+    # drizzle-kit before 0.21 called the url `connectionString`
+    key = next((k for k in ("url", "connectionString") if k in creds.locs), None)
+    if key is not None:
+        return _credential(mod, creds, key)
+    parts: list[tuple[str, UrlExpr]] = []
+    for name, keyword in _CREDENTIAL_FIELDS.items():
+        if name not in creds.locs:
+            continue
+        got = _credential(mod, creds, name)
+        if got[1] is not None:
+            return got
+        if got[0] is not None:
+            parts.append((keyword, got[0]))
+    if "ssl" in creds.locs:
+        ssl = creds.get("ssl")
+        mode = {True: "require", False: "disable"}.get(ssl) if isinstance(ssl, bool) else \
+            ssl if ssl in _SSL_MODES else None
+        if mode is None:
+            return None, Issue("trimtab cannot read `ssl` here (true, false or a mode such "
+                               "as \"require\")", creds.locs["ssl"].span(), "error")
+        parts.append(("sslmode", Literal(mode)))
+    if not parts:
+        # Nothing that names a server: the database comes from the environment, as for a
+        # config without dbCredentials.
+        return None, None
+    return Fields(tuple(parts)), None
+
+
+# dbCredentials' fields (node-postgres's names) and libpq's keywords for them
+_CREDENTIAL_FIELDS = {"host": "host", "port": "port", "user": "user", "password": "password",
+                      "database": "dbname"}
+_SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def _credential(mod: Any, creds: JSObject, key: str) -> tuple[UrlExpr | None, Issue | None]:
+    where = creds.locs[key]
     pair = mod.root.descendant_for_byte_range(where.start, where.end)
     node = pair.child_by_field_name("value") if pair is not None and pair.type == "pair" \
         else None
     if node is None:  # `{ url }` shorthand: the const of that name
         node = pair
     if node is None:
-        return None, Issue("trimtab cannot read `url` statically", where.span(), "error")
+        return None, Issue(f"trimtab cannot read `{key}` statically", where.span(), "error")
     got = url_expression(mod, node)
     return (None, got) if isinstance(got, Issue) else (got, None)

@@ -51,7 +51,15 @@ class Template:
     parts: tuple[str | UrlExpr, ...]
 
 
-UrlExpr = EnvVar | Literal | Either | Template
+@dataclass(frozen=True)
+class Fields:
+    """``dbCredentials: { host, port, user, password, database, ssl }``: a connection given
+    by its parts (libpq keywords, each an expression)."""
+
+    parts: tuple[tuple[str, UrlExpr], ...]
+
+
+UrlExpr = EnvVar | Literal | Either | Template | Fields
 
 # Wrappers that change nothing at run time: `x!`, `x as string`, `(x)`, `x satisfies T`.
 _WRAPPERS = ("parenthesized_expression", "as_expression", "satisfies_expression",
@@ -140,6 +148,15 @@ def _read(mod: Module, node: Node, seen: frozenset[str]) -> UrlExpr | Issue:
             return _read(mod, inner, seen)
     elif t == "string":
         return Literal(string_value(mod, node))
+    elif t == "number":
+        return Literal(mod.src(node))
+    elif t == "call_expression":
+        # Number(x), parseInt(x, 10), String(x): the text of x is what libpq reads anyway
+        fn, args = node.child_by_field_name("function"), node.child_by_field_name("arguments")
+        first = [a for a in args.named_children if a.type != "comment"] if args else []
+        if fn is not None and mod.src(fn) in ("Number", "parseInt", "String") and first \
+                and (len(first) == 1 or mod.src(fn) == "parseInt"):
+            return _read(mod, first[0], seen)
     elif t in ("null", "undefined"):
         return Literal(None)
     elif t in ("member_expression", "subscript_expression"):
