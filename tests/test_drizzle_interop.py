@@ -178,3 +178,22 @@ def test_drizzle_kit_finds_nothing_after_trimtab_generated_everything(
     project.trimtab("generate", "--name", "init")
     out = project.kit("generate", "--name", "again")
     assert "No schema changes" in out, out
+
+
+def test_the_snapshot_follows_the_schemas_imports(project: Project) -> None:
+    """The config names an index.ts of re-exports (and a barrel one folder down): drizzle-kit's
+    snapshot holds the tables of every file it reaches, as the reader does."""
+    src = project.root / "src"
+    head = 'import { pgTable, serial, integer, text, index } from "drizzle-orm/pg-core";\n'
+    (src / "tables").mkdir()
+    (src / "tables" / "users.ts").write_text(head + USERS)
+    (src / "tables" / "posts.ts").write_text(head + 'import { users } from "./users";\n' + POSTS)
+    (src / "tables" / "index.ts").write_text('export { users } from "./users";\n'
+                                             'export * from "./posts";\n')
+    (src / "index.ts").write_text('export * from "./tables";\n')
+    with_config(project, schema="./src/index.ts")
+    project.trimtab("generate", "--name", "init")
+    snap = json.loads((project.folder / "meta" / "0000_snapshot.json").read_text())
+    assert sorted(snap["tables"]) == ["public.posts", "public.users"]
+    out = project.kit("generate", "--name", "again")
+    assert "No schema changes" in out, out
