@@ -197,3 +197,40 @@ def test_the_snapshot_follows_the_schemas_imports(project: Project) -> None:
     assert sorted(snap["tables"]) == ["public.posts", "public.users"]
     out = project.kit("generate", "--name", "again")
     assert "No schema changes" in out, out
+
+
+def test_check_accepts_a_migration_drizzle_kit_appended(project: Project) -> None:
+    """trimtab generate, then drizzle-kit generate: the folder is sound, and check says the
+    last migration is drizzle-kit's (not in trimtab's sum) instead of calling it an error."""
+    project.schema(USERS)
+    project.trimtab("generate", "--name", "init")
+    project.schema(USERS + POSTS)
+    project.kit("generate", "--name", "posts")
+    assert not check(project.folder)
+    r = run(project.root, "check")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "0001_posts.sql" in r.stdout + r.stderr and "drizzle-kit" in r.stdout + r.stderr
+    r = run(project.root, "status", "--url", project.url)
+    assert "not in trimtab.sum" not in r.stdout + r.stderr, r.stdout + r.stderr
+    # then trimtab goes on after it, and its sum takes drizzle-kit's migration in
+    project.schema(USERS + POSTS + MOOD)
+    project.trimtab("generate", "--name", "notes")
+    assert not check(project.folder)
+    assert "No schema changes" in project.kit("generate")
+
+
+def test_sum_messages_name_the_sum_where_it_is(project: Project) -> None:
+    """In a folder both tools write, trimtab's sum is meta/_trimtab/trimtab.sum: the problems
+    and the --update-sum line name that file, not meta/trimtab.sum."""
+    project.schema(USERS)
+    project.trimtab("generate", "--name", "init")
+    sql_file = project.folder / "0000_init.sql"
+    sql_file.write_text(sql_file.read_text() + "\n-- reviewed\n")
+    r = run(project.root, "check")
+    assert r.returncode == 1
+    assert "differs from meta/_trimtab/trimtab.sum" in r.stderr, r.stderr
+    r = run(project.root, "check", "--update-sum")
+    assert str(project.folder / "meta" / "_trimtab" / "trimtab.sum") in r.stdout.replace(
+        "\n", ""), r.stdout
+    assert not (project.folder / "meta" / "trimtab.sum").exists()
+    assert not check(project.folder)
