@@ -13,8 +13,13 @@ number default, identity options as strings) get their JSON type back here. Maps
 keys by ``schema.name`` are sorted; columns, indexes and keys keep their declaration order,
 as drizzle-kit writes them. The text is deterministic: the same schema gives the same bytes.
 
-Not written yet (drizzle-kit then sees them as new): policies, roles and views, which the
-reader does not lower yet.
+What the DDL does not spell (drizzle-kit's notNull of a bigserial, a number default given
+as sql, an index column's order beside an operator class, ``.concurrently()``, an enum's
+typeSchema) comes from the structured fields the lowering keeps beside its DDL.
+
+Not written yet (drizzle-kit then sees them as new): policies, roles and views (the reader
+lowers them to DDL only; drizzle-kit also keeps a view's columns and a table's
+``isRLSEnabled`` apart from its policies).
 """
 
 from __future__ import annotations
