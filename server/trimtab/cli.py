@@ -22,7 +22,14 @@ from trimtab import __version__, embedded, engine
 from trimtab.config import Config, load_config
 from trimtab.errors import ConsentRequired, TrimtabError
 from trimtab.files import write_file
-from trimtab.migrations.folder import Migration, Problem, read_folder, update_sum
+from trimtab.migrations.folder import (
+    Migration,
+    Problem,
+    drizzle_notes,
+    read_folder,
+    sum_path,
+    update_sum,
+)
 from trimtab.migrations.folder import check as check_folder
 from trimtab.migrations.runner import Interrupted
 from trimtab.plan import Plan, Step
@@ -78,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     chk = sub.add_parser("check", help="check the migrations folder's integrity (no database)")
     chk.add_argument("--json", action="store_true", help="the problems as JSON")
     chk.add_argument("--update-sum", action="store_true",
-                     help="accept intended edits: rewrite meta/trimtab.sum from the files")
+                     help="accept intended edits: rewrite trimtab.sum from the files")
 
     st = sub.add_parser("status", help="schema file, migrations and database, side by side")
     _url_option(st)
@@ -353,8 +360,11 @@ def _check(args: argparse.Namespace) -> int:
     cfg = load_config(Path.cwd())
     if args.update_sum:
         update_sum(cfg.migrations_dir)
-        out.print(f"rewrote {escape(str(cfg.migrations_dir / 'meta' / 'trimtab.sum'))}")
+        out.print(f"rewrote {escape(str(sum_path(cfg.migrations_dir)))}")
     problems = check_folder(cfg.migrations_dir)
+    if not args.json:
+        for note in drizzle_notes(cfg.migrations_dir):
+            out.print(f"[dim]note:[/] {escape(note)}")
     if args.json:
         print(json.dumps({"folder": str(cfg.migrations_dir), "problems": [
             {"message": p.message, "file": p.file, "line": p.line, "hint": p.hint}

@@ -35,6 +35,7 @@ from trimtab.migrations.folder import (
     Folder,
     Migration,
     Problem,
+    drizzle_notes,
     listing_problems,
     read_folder,
     write_migration,
@@ -1365,7 +1366,8 @@ def status(cfg: Config) -> Status:
         problems=tuple(problems),
         drift=tuple(explain_drift(build_plan(expected, live))),
         folder_problems=tuple(check_folder(cfg.migrations_dir)),
-        notes=where + outside + _not_managed(live) + tuple(left_out(folder)),
+        notes=where + outside + _not_managed(live) + tuple(left_out(folder)) + tuple(
+            drizzle_notes(cfg.migrations_dir)),
         folder_stops=tuple(stops),
     )
 

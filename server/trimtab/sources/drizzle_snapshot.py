@@ -13,8 +13,13 @@ number default, identity options as strings) get their JSON type back here. Maps
 keys by ``schema.name`` are sorted; columns, indexes and keys keep their declaration order,
 as drizzle-kit writes them. The text is deterministic: the same schema gives the same bytes.
 
-Not written yet (drizzle-kit then sees them as new): policies, roles and views, which the
-reader does not lower yet.
+What the DDL does not spell (drizzle-kit's notNull of a bigserial, a number default given
+as sql, an index column's order beside an operator class, ``.concurrently()``, an enum's
+typeSchema) comes from the structured fields the lowering keeps beside its DDL.
+
+Not written yet (drizzle-kit then sees them as new): policies, roles and views (the reader
+lowers them to DDL only; drizzle-kit also keeps a view's columns and a table's
+``isRLSEnabled`` apart from its policies).
 """
 
 from __future__ import annotations
@@ -31,7 +36,6 @@ __all__ = ["DRIZZLE_SNAPSHOT_VERSION", "drizzle_snapshot", "dump_drizzle_snapsho
 DRIZZLE_SNAPSHOT_VERSION = "7"
 
 _IDENT = r'"((?:[^"]|"")*)"'
-_QUALIFIED = re.compile(rf"^{_IDENT}\.{_IDENT}(.*)$", re.S)
 _JS_NUMBER = re.compile(r"^-?(?:\d+(?:\.\d+)?(?:e[+-]?\d+)?)$", re.I)
 _IDENTITY = re.compile(
     r"^ GENERATED (ALWAYS|BY DEFAULT) AS IDENTITY \(sequence name "
@@ -43,8 +47,6 @@ _FK = re.compile(
     r"ON DELETE (.+?) ON UPDATE (.+)$", re.S)
 _INDEX = re.compile(
     rf"^CREATE (UNIQUE )?INDEX {_IDENT} ON {_IDENT}\.{_IDENT} USING (\w+) \((.*)$", re.S)
-_INDEX_COLUMN = re.compile(
-    rf"^{_IDENT}(?: (?!DESC\b|NULLS\b)(\w+))?( DESC)?(?: NULLS (FIRST|LAST))?$", re.S)
 
 
 def _unquote(text: str) -> str:
@@ -118,17 +120,13 @@ def _sequence(options: str) -> dict[str, Any]:
 
 
 def _column(c: Any) -> dict[str, Any]:
-    col: dict[str, Any] = {"name": c.name}
-    m = _QUALIFIED.match(c.type)
-    if m:  # an enum: drizzle-kit keeps its schema apart
-        col["type"] = _unquote(m.group(2)) + m.group(3)
-        col["typeSchema"] = _unquote(m.group(1))
-    else:
-        col["type"] = c.type
+    col: dict[str, Any] = {"name": c.name, "type": c.kit_type or c.type}
+    if c.kit_type_schema is not None:  # a pgEnum of a list: drizzle-kit keeps its schema apart
+        col["typeSchema"] = c.kit_type_schema
     col["primaryKey"] = c.primary_key is not None
-    col["notNull"] = bool(c.not_null)
+    col["notNull"] = c.kit_not_null
     if c.default is not None:
-        col["default"] = _default(c.default)
+        col["default"] = _default(c.default) if c.kit_default_json else c.default
     if c.generated is not None:
         col["generated"] = {"as": c.generated, "type": "stored"}
     if c.identity is not None:
@@ -146,23 +144,18 @@ def _column(c: Any) -> dict[str, Any]:
     return col
 
 
-def _index(sql: str) -> tuple[str, dict[str, Any]] | None:
-    m = _INDEX.match(sql)
+def _index(ix: Any) -> tuple[str, dict[str, Any]] | None:
+    m = _INDEX.match(ix.sql)
     if m is None:
         return None
     rest = m.group(6)
     end = _close(rest)
-    columns = []
-    for part in _split_top(rest[:end]):
-        cm = _INDEX_COLUMN.match(part)
-        if cm:
-            columns.append({"expression": _unquote(cm.group(1)), "isExpression": False,
-                            "asc": not cm.group(3),
-                            "nulls": (cm.group(4) or "LAST").lower(),
-                            **({"opclass": cm.group(2)} if cm.group(2) else {})})
-        else:
-            columns.append({"expression": part, "asc": True, "isExpression": True,
-                            "nulls": "last"})
+    columns = [
+        {"expression": c.expression, "asc": True, "isExpression": True, "nulls": "last"}
+        if c.is_expression else
+        {"expression": c.expression, "isExpression": False, "asc": c.asc, "nulls": c.nulls,
+         **({"opclass": c.opclass} if c.opclass else {})}
+        for c in ix.columns]
     tail = rest[end + 1:]
     with_: dict[str, Any] = {}
     wm = re.match(r"^ WITH \((.*?)\)", tail, re.S)
@@ -176,7 +169,7 @@ def _index(sql: str) -> tuple[str, dict[str, Any]] | None:
     where = re.match(r"^ WHERE (.*)$", tail, re.S)
     if where:
         index["where"] = where.group(1)
-    index.update({"concurrently": False, "method": m.group(5), "with": with_})
+    index.update({"concurrently": ix.concurrently, "method": m.group(5), "with": with_})
     return name, index
 
 
@@ -207,7 +200,7 @@ def _table(t: Any) -> dict[str, Any]:
         fk.update({"columnsFrom": _names(m.group(1)), "columnsTo": _names(m.group(4)),
                    "onDelete": m.group(5), "onUpdate": m.group(6)})
         fks[con.name] = fk
-    indexes = dict(filter(None, (_index(i.sql) for i in t.indexes)))
+    indexes = dict(filter(None, (_index(i) for i in t.indexes)))
     return {
         "name": t.name,
         "schema": "" if t.schema == "public" else t.schema,

@@ -90,6 +90,15 @@ class DColumn:
     default: str | None = None
     generated: str | None = None
     identity: str | None = None  # " GENERATED ... AS IDENTITY (...)"
+    # What drizzle-kit's snapshot keeps that the DDL above does not spell:
+    # its notNull (bigserial {mode: "bigint"} is NOT NULL in PostgreSQL, not in drizzle),
+    kit_not_null: bool = False
+    # a number, boolean or null default stays a JSON value (sql`10` is the text "10"),
+    kit_default_json: bool = False
+    # the type without its schema, and the schema apart for a pgEnum of a list (drizzle-kit
+    # leaves it out for an enum made from an object, which drizzle builds with another class)
+    kit_type: str | None = None
+    kit_type_schema: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,10 +110,24 @@ class DConstraint:
 
 
 @dataclass(frozen=True)
+class DIndexColumn:
+    """One column of an index as drizzle-kit's snapshot keeps it: its order and nulls even
+    where an operator class keeps them out of the DDL."""
+
+    expression: str  # the column's name, or the SQL of an expression
+    is_expression: bool
+    asc: bool = True
+    nulls: str = "last"
+    opclass: str | None = None
+
+
+@dataclass(frozen=True)
 class DIndex:
     name: str
     sql: str  # the whole CREATE INDEX statement
     span: Span
+    columns: tuple[DIndexColumn, ...] = ()
+    concurrently: bool = False  # drizzle-kit's flag; the DDL builds it plainly
 
 
 @dataclass(frozen=True)
@@ -314,9 +337,20 @@ class _Lowering:
         identity = None
         if b.identity is not None:
             identity = self.identity(t, table, col.name, b, sql_type)
+        # drizzle's PgBigSerial64Builder alone among the serials does not set notNull
+        loose = b.kind == "bigserial" and self.config(b, "mode") == "bigint"
+        kit_type, kit_schema = sql_type, None
+        if b.kind == "enum" and b.enum is not None and (e := self.enums.get(id(b.enum))):
+            kit_type = e.name + sql_type[len(qualified(e.schema, e.name)):]
+            if not isinstance(b.enum.values, JSObject):
+                kit_schema = e.schema
         return DColumn(col.name, sql_type, entry.span(), not_null,
                        b.primary_key.span() if b.primary_key else None, default, generated,
-                       identity)
+                       identity, kit_not_null=bool(b.not_null) or bool(b.primary_key) or (
+                           b.kind in _SERIALS and not loose),
+                       kit_default_json=b.default is not None and (
+                           b.default[0] is None or isinstance(b.default[0], (bool, float))),
+                       kit_type=kit_type, kit_type_schema=kit_schema)
 
     def config(self, b: ColBuilder, key: str) -> Any:
         c = b.config
@@ -868,6 +902,7 @@ class _Lowering:
             self.issue(p.loc, p.message)
         parts: list[str] = []
         names: list[str] = []
+        kit: list[DIndexColumn] = []
         for c in item.columns:
             if isinstance(c, Sql):
                 text = self.render_sql(c, t, mode="indexes")
@@ -875,6 +910,7 @@ class _Lowering:
                     return None
                 parts.append(text)
                 names.append("")
+                kit.append(DIndexColumn(text, True))
                 continue
             cols = self.own_columns(t, [c], item.loc)
             if cols is None:
@@ -895,6 +931,7 @@ class _Lowering:
             if not ((asc and nulls == "last") or opclass):
                 text += f" NULLS {nulls.upper()}"
             parts.append(text)
+            kit.append(DIndexColumn(col, False, asc, nulls, opclass))
         if not parts:
             self.issue(item.loc, "this index has no columns")
             return None
@@ -931,7 +968,7 @@ class _Lowering:
             if where is None:
                 return None
             sql += f" WHERE {where}"
-        return DIndex(name, sql, item.loc.span())
+        return DIndex(name, sql, item.loc.span(), tuple(kit), item.concurrently)
 
     def unique(self, t: TableV, table: str, item: UniqueB) -> DConstraint | None:
         refs = self.own_columns(t, item.columns, item.loc)
