@@ -134,7 +134,8 @@ class PushResult:
 def push(files: Sequence[tuple[str, str]], schema: Sequence[str], url: str, *,
          casing: str | None = None, schema_filter: Sequence[str] | None = None,
          extra: Sequence[str] = (), cwd: str | None = None,
-         workspace: Mapping[str, str] | None = None) -> PushResult:
+         workspace: Mapping[str, str] | None = None,
+         config_extra: Mapping[str, object] | None = None) -> PushResult:
     """`drizzle-kit push --force --verbose` of a project into the database at `url`:
     `files` are its (relative path, text) files, `schema` the relative paths of the schema
     files among them. The files are copied under the install folder so that their
@@ -142,9 +143,11 @@ def push(files: Sequence[tuple[str, str]], schema: Sequence[str], url: str, *,
     in the project's folder `cwd` when given, where it reads the tsconfig.json whose `paths`
     resolve imports such as "@/lib/id"; `extra` are pinned npm packages the schema loads;
     `workspace` maps the monorepo's own packages to their folders (linked in node_modules,
-    as a workspace install does)."""
-    r, _ = _run("push", files, schema, {"dbCredentials": credentials(url)}, casing=casing,
-                schema_filter=schema_filter, extra=extra, cwd=cwd, workspace=workspace)
+    as a workspace install does); ``config_extra``: more keys of drizzle.config.ts
+    (``tablesFilter``, ``extensionsFilters``...)."""
+    r, _ = _run("push", files, schema, {"dbCredentials": credentials(url), **(config_extra or {})},
+                casing=casing, schema_filter=schema_filter, extra=extra, cwd=cwd,
+                workspace=workspace)
     return r
 
 

@@ -120,6 +120,43 @@ async def test_a_rename_candidate_gets_a_typescript_hint(client: LanguageClient,
                       "WHERE table_name = 'users' AND column_name = 'full_name'") == [(1,)]
 
 
+async def test_a_new_not_null_column_gets_a_default_quick_fix_in_typescript(
+        client: LanguageClient, project: Path, db_url: str) -> None:
+    """As in a .sql schema: the fix adds a default to the new column's builder chain, and
+    the edited schema.ts pushes (the table has rows)."""
+    text = (project / "schema.ts").read_text()
+    uri = open_doc(client, project / "schema.ts", text)
+    edited = text.replace('    age: integer("age"),\n',
+                          '    age: integer("age"),\n    nick: text("nick").notNull(),\n'
+                          '    since: timestamp("since", { withTimezone: true }).notNull(),\n')
+    change_doc(client, uri, 2, edited)
+    for column, expected in (("nick", 'nick: text("nick").notNull().default("")'),
+                             ("since", '.notNull().defaultNow()')):
+        diags = await until(client, uri, has("adds-required-column", column))
+        d = next(d for d in diags if d.code == "adds-required-column" and column in d.message)
+        actions = await client.text_document_code_action_async(t.CodeActionParams(
+            text_document=t.TextDocumentIdentifier(uri=uri), range=d.range,
+            context=t.CodeActionContext(diagnostics=[d])))
+        fix = next(a for a in actions or [] if isinstance(a, t.CodeAction) and a.edit
+                   and "default" in a.title.lower())
+        edit = fix.edit.changes[uri][0]  # type: ignore[index, union-attr]
+        lines = edited.split("\n")
+        assert edit.range.start == edit.range.end
+        line = lines[edit.range.start.line]
+        lines[edit.range.start.line] = (line[:edit.range.start.character] + edit.new_text
+                                        + line[edit.range.start.character:])
+        edited = "\n".join(lines)
+        assert expected in edited, edited
+        change_doc(client, uri, 3 if column == "nick" else 4, edited)
+    (project / "schema.ts").write_text(edited)
+    client.answers = ["Apply"]  # type: ignore[attr-defined]
+    result = await client.workspace_execute_command_async(t.ExecuteCommandParams(
+        command="trimtab.push", arguments=[uri]))
+    assert result["ok"] is True, result
+    assert db(db_url, "SELECT count(*) FROM users WHERE nick = '' AND since IS NOT NULL") \
+        == [(2,)]
+
+
 async def test_generate_from_a_drizzle_project(client: LanguageClient, project: Path) -> None:
     uri = open_doc(client, project / "schema.ts", (project / "schema.ts").read_text())
     result: Any = await client.workspace_execute_command_async(t.ExecuteCommandParams(

@@ -193,8 +193,8 @@ def _push(args: argparse.Namespace) -> int:
         return 2
     interactive = _interactive() and not args.json
     result = engine.push(cfg, dry_run=args.dry_run, force=args.force,
-                         consent=_consent("Apply a plan that loses data?") if interactive
-                         else None,
+                         consent=_consent("Apply a plan that loses data?", cfg.drizzle)
+                         if interactive else None,
                          renames=_ask_renames(cfg) if interactive and not args.dry_run
                          else None)
     plan = result.plan
@@ -228,7 +228,7 @@ def _push(args: argparse.Namespace) -> int:
         _print_unmanaged(plan)
         return 0
     if not (interactive and plan.data_loss):  # already shown before the question
-        _print_plan(plan)
+        _print_plan(plan, cfg.drizzle)
     out.print(f"[green]Applied {len(plan.steps)} change{'s' if len(plan.steps) != 1 else ''}"
               f"[/] in {result.seconds:.2f} s.")
     for note in result.notes:
@@ -272,12 +272,12 @@ def _interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def _consent(question: str) -> Callable[[Plan], bool]:
+def _consent(question: str, ts: bool = False) -> Callable[[Plan], bool]:
     """Show the plan and ask, on a terminal; elsewhere the answer is no."""
     def ask(plan: Plan) -> bool:
         if not _interactive():
             return False
-        _print_plan(plan)
+        _print_plan(plan, ts)
         return Confirm.ask(f"[bold]{question}[/]", default=False)
     return ask
 
@@ -288,7 +288,7 @@ def _consent(question: str) -> Callable[[Plan], bool]:
 def _generate(args: argparse.Namespace) -> int:
     cfg = _config(args)
     result = engine.generate(cfg, name=args.name, custom=args.custom, force=args.force,
-                             consent=_consent("Write a migration that loses data?"),
+                             consent=_consent("Write a migration that loses data?", cfg.drizzle),
                              renames=_ask_renames(cfg) if _interactive() else None)
     m = result.migration
     if m is None:
@@ -305,7 +305,7 @@ def _generate(args: argparse.Namespace) -> int:
     for step in result.plan.steps:
         out.print(f"  {escape(step.change.describe())}")
         for h in step.hazards:
-            _print_hazard(h, "      ")
+            _print_hazard(h, "      ", cfg.drizzle)
     for note in result.notes:
         out.print(f"[dim]note:[/] {escape(note)}")
     return 0
@@ -463,7 +463,7 @@ def _reset(args: argparse.Namespace) -> int:
 SQL_SHOWN_UP_TO = 200  # changes; past that the listing is for reading, the SQL is noise
 
 
-def _print_plan(plan: Plan) -> None:
+def _print_plan(plan: Plan, ts: bool = False) -> None:
     """The plan grouped by the object each change belongs to (a table and its columns,
     constraints and indexes together), with each change's SQL unless the plan is long.
     ``--dry-run`` prints the SQL in execution order."""
@@ -479,7 +479,7 @@ def _print_plan(plan: Plan) -> None:
             for step in steps:
                 for h in step.hazards:
                     lines.append(f"      {escape(step.change.describe())}")
-                    lines += _hazard_lines(h, "        ")
+                    lines += _hazard_lines(h, "        ", ts)
             continue
         lines.append(f"\n[bold]{escape(owner)}[/]")
         for step in steps:
@@ -489,7 +489,7 @@ def _print_plan(plan: Plan) -> None:
             mark = "  [bold red]DATA LOSS[/]" if step.data_loss else ""
             lines.append(f"  [{style}]{sign} {escape(ch.describe())}[/]{mark}")
             for h in step.hazards:
-                lines += _hazard_lines(h, "      ")
+                lines += _hazard_lines(h, "      ", ts)
             if with_sql:
                 for statement in step.sql:
                     text = "\n".join("      " + line for line in f"{statement};".splitlines())
@@ -519,17 +519,18 @@ def _group_line(owner: str, steps: list[Step]) -> str:
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
 
-def _hazard_lines(h: Hazard, indent: str) -> list[str]:
+def _hazard_lines(h: Hazard, indent: str, ts: bool = False) -> list[str]:
+    """A hazard and, when it blocks, its fix (``ts``: for a Drizzle schema, `//` hints)."""
     style = _SEVERITY_STYLE[h.severity]
     lock = f" [dim](lock: {escape(h.lock)})[/]" if h.lock and h.category == "locks" else ""
     lines = [f"{indent}[{style}]{h.severity}[/] {escape(h.text)} [dim]\\[{h.code}][/]{lock}"]
     if h.blocking and h.fix:
-        lines.append(f"{indent}  [dim]fix:[/] {escape(h.fix)}")
+        lines.append(f"{indent}  [dim]fix:[/] {escape(engine.fix_text(h, ts))}")
     return lines
 
 
-def _print_hazard(h: Hazard, indent: str) -> None:
-    out.print("\n".join(_hazard_lines(h, indent)))
+def _print_hazard(h: Hazard, indent: str, ts: bool = False) -> None:
+    out.print("\n".join(_hazard_lines(h, indent, ts)))
 
 
 def _owner(step: Step) -> str:

@@ -6,7 +6,7 @@ import functools
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,11 +84,46 @@ class Config:
     # The PostgreSQL major version the migrations will run on (``postgres = "15"``);
     # None: the target's own version.
     postgres: int | None = None
+    # drizzle.config.ts's tablesFilter (with extensionsFilters' patterns), as drizzle-kit
+    # applies it to table and view names: tables outside it are left alone. None: all.
+    tables_filter: tuple[str, ...] | None = None
+    # What the config asks for that trimtab does not do (``entities.roles``), said by
+    # every command that reads the schema.
+    notes: tuple[str, ...] = ()
 
     @property
     def drizzle(self) -> bool:
         """The schema is Drizzle TypeScript."""
         return bool(self.schema_files) or self.schema_path.suffix in (".ts", ".mts")
+
+
+def tables_filter_match(patterns: tuple[str, ...] | None) -> Callable[[str], bool]:
+    """drizzle-kit's tablesFilter test of a table or view name (no schema), as its
+    pgPushIntrospect writes it over minimatch: a pattern that matches votes yes, a
+    negated one (`!x`) that the name matches votes no; the name is in when some pattern
+    voted and none said no. So `["!old_*"]` keeps everything but old_*, and
+    `["app_*", "!app_tmp"]` keeps app_* and every other name that is not app_tmp."""
+    if not patterns:
+        return lambda name: True
+    from wcmatch import fnmatch as wc  # minimatch's globs: braces, extglobs, [^x]
+
+    flags = wc.BRACE | wc.EXTMATCH | wc.CASE
+    parsed = []
+    for p in patterns:
+        bangs = len(p) - len(p.lstrip("!"))
+        parsed.append((p[bangs:], bangs % 2 == 1))
+
+    def match(name: str) -> bool:
+        votes = []
+        for pattern, negate in parsed:
+            hit = wc.fnmatch(name, pattern, flags=flags)
+            if negate:
+                votes.append(not hit)
+            elif hit:
+                votes.append(True)
+        return bool(votes) and all(votes)
+
+    return match
 
 
 # --- project discovery -----------------------------------------------------------------------
@@ -297,6 +332,14 @@ def _drizzle_settings(path: Path, schema_flag: bool = False) -> dict[str, Any]:
         out["schemas"] = list(conf.schema_filter)
     if conf.migrations_schema or conf.migrations_table:
         out["history"] = (conf.migrations_schema, conf.migrations_table)
+    if conf.tables_filter:
+        out["tables_filter"] = conf.tables_filter
+    if conf.roles:
+        # A note, not an error: the project works, only the roles stay the user's.
+        out["notes"] = (f"{path}: `entities.roles` is set, but trimtab leaves roles to you: "
+                        "it never creates, alters or drops a role (a role belongs to the "
+                        "whole server, not to one database's schema); create the roles "
+                        "the schema uses on the server",)
     if conf.url_issue is not None:
         out["url_issue"] = conf.url_issue
     elif isinstance(conf.url, EnvVar):
@@ -479,6 +522,8 @@ def load_config(
         drizzle_history=drizzle.get("history"),
         shadow_timeout=float(settings.get("shadow_timeout", 30.0)),
         postgres=_postgres_major(settings["postgres"]) if "postgres" in settings else None,
+        tables_filter=drizzle.get("tables_filter"),
+        notes=drizzle.get("notes", ()),
     )
 
 

@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from trimtab import embedded
-from trimtab.config import PLATFORM_SCHEMAS, Config, check_url, pooler_warning, redact
+from trimtab.config import (
+    PLATFORM_SCHEMAS,
+    Config,
+    check_url,
+    pooler_warning,
+    redact,
+    tables_filter_match,
+)
 from trimtab.errors import (
     ConfigError,
     ConsentOutdated,
@@ -301,8 +308,8 @@ def _read_drizzle_source(cfg: Config, overrides: Mapping[str, str]) -> Source:
     hints, issues = find_ts_hints(texts, ds.spans)
     using, using_issues = find_ts_using_hints(texts, ds.spans)
     _refuse_using(using_issues, "// trimtab: using <expression>")
-    warnings = tuple(f"{i.span.file}:{i.span.line}: {i.message}"
-                     for i in [*ds.issues, *issues, *using_issues])
+    warnings = cfg.notes + tuple(f"{i.span.file}:{i.span.line}: {i.message}"
+                                 for i in [*ds.issues, *issues, *using_issues])
     return Source(list(ds.statements), tuple(hints), warnings, ds, using=tuple(using))
 
 
@@ -333,6 +340,7 @@ def plan_live(cfg: Config, source: Source, *, measure_timeout: float = 1.0) -> L
     """What ``push`` would do now, measured, without doing it: read-only, and a candidate
     rename is planned as drop + create (and listed) instead of stopping."""
     target = resolve_target(cfg)
+    refuse_outside_filter(cfg, source)
     # One connection to the target for its extensions, its model and the counts: this runs
     # after every pause in typing.
     with shadow.connect(target.url) as conn:
@@ -470,7 +478,49 @@ def _live(conn: psycopg.Connection, cfg: Config,
         model = replace(model, unmanaged=model.unmanaged + tuple(
             f"schema {name} ({n} table{'s' if n != 1 else ''})" if n else
             f"schema {name} (no tables)" for name, n in others))
-    return tracking.without_history(model, history_table(cfg))
+    return _filtered(tracking.without_history(model, history_table(cfg)), cfg)
+
+
+def _filtered(model: Model, cfg: Config) -> Model:
+    """``model`` without the tables and views drizzle.config.ts's tablesFilter leaves out
+    (named once in ``unmanaged``), their owned sequences with them; their foreign keys
+    onto the tables kept are kept as outside keys, so nothing they need is dropped."""
+    if not cfg.tables_filter:
+        return model
+    keep = tables_filter_match(cfg.tables_filter)
+    out = {k for k in (*model.tables, *model.views) if not keep(k[2])}
+    if not out:
+        return model
+    refs = tuple(
+        OutsideKey(t.schema, t.name, c.name, c.ref_table, c.ref_columns)
+        for k, t in model.tables.items() if k in out
+        for c in t.constraints
+        if c.kind == "f" and not c.inherited and c.ref_table
+        and ("table", *c.ref_table) not in out)
+    return model.with_(
+        tables={k: v for k, v in model.tables.items() if k not in out},
+        views={k: v for k, v in model.views.items() if k not in out},
+        sequences={k: v for k, v in model.sequences.items()
+                   if not (v.owned_by and ("table", *v.owned_by[:2]) in out)},
+        outside_keys=tuple(dict.fromkeys(model.outside_keys + refs)),
+        unmanaged=(*model.unmanaged, "outside tablesFilter: " + ", ".join(
+            f"{k[0]} {qname(k[1], k[2])}" for k in sorted(out))))
+
+
+def refuse_outside_filter(cfg: Config, source: Source) -> None:
+    """A table or view the schema declares that tablesFilter leaves out stops a command
+    on a live database at its line: drizzle-kit filters the database only, so its push
+    creates such a table again and again; trimtab would not see it at all."""
+    if not cfg.tables_filter:
+        return
+    keep = tables_filter_match(cfg.tables_filter)
+    for key, span in source.spans.items():
+        if key[0] in ("table", "view") and len(key) == 3 and not keep(key[2]):
+            raise SchemaError(
+                f"{key[0]} {qname(key[1], key[2])} is declared, but tablesFilter in "
+                "drizzle.config.ts leaves it out", file=span.file, line=span.line,
+                column=span.column, obj=qname(key[1], key[2]),
+                hint="widen tablesFilter to take it in, or remove it from the schema")
 
 
 def history_table(cfg: Config) -> tracking.DrizzleTable:
@@ -642,9 +692,19 @@ def refuse_outside_dependents(plan: Plan, current: Model) -> None:
              "first.")
 
 
-def _refuse_failing(plan: Plan, where: str) -> None:
+def fix_text(h: Hazard, ts: bool) -> str:
+    """A hazard's fix as the schema file takes it: the plan writes its advice for a .sql
+    schema, a Drizzle one takes `// trimtab: ...` hints."""
+    if not ts or not h.fix:
+        return h.fix or ""
+    from trimtab.sources.drizzle.hints import ts_comment_text
+
+    return ts_comment_text(h.fix)
+
+
+def _refuse_failing(plan: Plan, where: str, ts: bool = False) -> None:
     """Changes certain to fail on the rows the database holds are refused, with the count
-    and the fix: --force cannot make them work."""
+    and the fix (for a .ts schema when ``ts``): --force cannot make them work."""
     failing = plan.blocking
     if not failing:
         return
@@ -653,7 +713,7 @@ def _refuse_failing(plan: Plan, where: str) -> None:
     for _, h in failing:
         lines.append(f"  - {h.text}")
         if h.fix:
-            lines.append(f"      fix: {h.fix}")
+            lines.append(f"      fix: {fix_text(h, ts)}")
     raise WouldFail("\n".join(lines) + "\n", hazards=[h.to_json() for _, h in failing],
                     hint="--force does not apply here: the database would reject these "
                          "statements. Fix the data (or the schema file) first.")
@@ -841,6 +901,7 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
     """
     target = resolve_target(cfg)
     source = read_source(cfg)
+    refuse_outside_filter(cfg, source)
     with shadow.connect(target.url, autocommit=False) as conn:
         current = _live(conn, cfg, cfg.managed_schemas)  # None: all, to see it is empty
         # Before the schema file reaches this server (in place or as its shadow).
@@ -872,7 +933,7 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
         if not plan or dry_run:
             conn.rollback()
             return PushResult(plan, target, False, notes=notes, candidates=undecided)
-        _refuse_failing(plan, "the database")
+        _refuse_failing(plan, "the database", cfg.drizzle)
         _refuse_lacking(lacking, major(current.server_version), source, "the database",
                         "nothing was applied", "--force does not apply here: the server would "
                         "reject these statements. Change the schema file.")
@@ -1142,7 +1203,7 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
     if measured_on is None:
         notes += ("hazards not measured: the database could not be reached",)
     else:
-        _refuse_failing(plan, measured_on)
+        _refuse_failing(plan, measured_on, cfg.drizzle)
     losing = [h for h in plan.hazards if h.category == Category.DATA_LOSS]
     if losing and not force and not (consent and consent(plan)):
         raise ConsentRequired(

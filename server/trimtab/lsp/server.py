@@ -785,6 +785,8 @@ def code_action(ls: TrimtabServer, params: t.CodeActionParams) -> list[t.CodeAct
         hz = data.get("hazard") or {}
         if hz.get("code") == "adds-required-column" and path.endswith(".sql"):
             out += _default_fix(ls, project, uri, path, data.get("target", []), d)
+        elif hz.get("code") == "adds-required-column" and path.endswith((".ts", ".mts")):
+            out += _ts_default_fix(ls, project, uri, path, data.get("target", []), d)
         if "concurrently" in data:
             out.append(_concurrently_fix(ls, uri, data["concurrently"], d))
         if "using" in data:
@@ -862,6 +864,50 @@ def _default_fix(ls: TrimtabServer, project: Project, uri: str, path: str,
         title=f"Add DEFAULT {default} to the new NOT NULL column",
         kind=t.CodeActionKind.QuickFix, diagnostics=[d], edit=t.WorkspaceEdit(changes={uri: [
             t.TextEdit(range=t.Range(start=pos, end=pos), new_text=f"DEFAULT {default} ")]}))]
+
+
+# A neutral SQL value (_default_for) as a Drizzle column builder writes it.
+_TS_DEFAULTS = {"0": ".default(0)", "''": '.default("")', "false": ".default(false)",
+                "now()": ".defaultNow()", "gen_random_uuid()": ".defaultRandom()",
+                "'0'": '.default("0")'}
+
+
+def _ts_default_fix(ls: TrimtabServer, project: Project, uri: str, path: str,
+                    target: list[str], d: t.Diagnostic) -> list[t.CodeAction]:
+    """Append `.default(<a value of the column's type>)` to the new column's builder chain
+    in schema.ts (`.defaultNow()`, `.defaultRandom()` where Drizzle has one)."""
+    if len(target) != 4 or project.drizzle is None:
+        return []
+    span = project.drizzle.spans.get(tuple(target))
+    doc = ls.workspace.get_text_document(uri)
+    if span is None or os.path.normpath(span.file) != os.path.normpath(path) or \
+            span.end_offset > len(doc.source):
+        return []
+    # Only a `key: builder(...)...` of this file: a spread or a helper's body is not
+    # the place to add to.
+    if not re.match(r"""\s*(?:[\w$]+|"[^"]*"|'[^']*')\s*:\s*[\w$.]+\s*\(""",
+                    doc.source[span.start_offset:span.end_offset]):
+        return []
+    type_sql = _desired_type(project, list(project.drizzle.statements), tuple(target))
+    default = _default_for(type_sql)
+    if default is None:
+        return []
+    if type_sql and type_sql.endswith("[]"):
+        call = ".default([])"
+    elif type_sql in ("json", "jsonb"):
+        call = ".default({})"
+    elif type_sql and type_sql.split("(", 1)[0] == "numeric":
+        call = '.default("0")'  # drizzle's numeric takes a string
+    else:
+        call = _TS_DEFAULTS.get(default, "")
+    if not call:
+        return []
+    line, col = positions.offset_position(doc.source, span.end_offset)
+    pos = positions.to_client(doc.lines, line, col, doc.position_codec)
+    return [t.CodeAction(
+        title=f"Add {call} to the new NOT NULL column",
+        kind=t.CodeActionKind.QuickFix, diagnostics=[d], edit=t.WorkspaceEdit(changes={uri: [
+            t.TextEdit(range=t.Range(start=pos, end=pos), new_text=call)]}))]
 
 
 def _desired_type(project: Project, statements: list[Any],

@@ -21,7 +21,7 @@ import gc
 import glob
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +197,11 @@ class DrizzleConfig:
     url_issue: Issue | None = None
     # drizzle-kit before 0.21 named the database by its driver (`driver: "pg"`)
     driver: str | None = None
+    # ``tablesFilter`` as drizzle-kit applies it, extensionsFilters' patterns appended
+    # (``postgis``: its own tables); None: every table.
+    tables_filter: tuple[str, ...] | None = None
+    # ``entities.roles`` set (true or an object): drizzle-kit would then manage roles.
+    roles: bool = False
 
     def schema_files(self) -> list[Path]:
         """The schema files drizzle-kit would read: globs expanded, folders walked for
@@ -264,10 +269,57 @@ def read_drizzle_config(path: Path) -> DrizzleConfig:
         issues.append(Issue("trimtab cannot read `migrations` in this config",
                             value.locs["migrations"].span(), "error"))
     url, url_issue = _url(mod, value)
+    tables = _tables_filter(value, strings, issues)
+    roles = _roles(value, issues)
     return DrizzleConfig(path, text_of("dialect"), strings("schema") or (), text_of("out"),
                          casing, strings("schemaFilter"), tuple(issues),
                          history["schema"], history["table"], url, url_issue,
-                         text_of("driver"))
+                         text_of("driver"), tables, roles)
+
+
+# drizzle-kit's getTablesFilterByExtensions: PostGIS's own tables and views
+_EXTENSION_TABLES = {"postgis": ("!geography_columns", "!geometry_columns", "!spatial_ref_sys")}
+
+
+def _tables_filter(config: JSObject, strings: Callable[[str], tuple[str, ...] | None],
+                   issues: list[Issue]) -> tuple[str, ...] | None:
+    """``tablesFilter`` (a glob or a list of globs) with what ``extensionsFilters`` adds,
+    in drizzle-kit's order. One it cannot read is an error: a guess could put a table
+    outside the filter into a plan."""
+    patterns: list[str] = []
+    for key in ("tablesFilter", "extensionsFilters"):
+        before = len(issues)
+        got = strings(key)
+        if len(issues) > before:
+            issues[-1] = replace(issues[-1], severity="error")
+        if got is None:
+            continue
+        if key == "tablesFilter":
+            patterns.extend(got)
+            continue
+        for name in got:
+            if name not in _EXTENSION_TABLES:
+                issues.append(Issue(f"unknown extensionsFilters entry {name!r} (drizzle-kit "
+                                    "knows \"postgis\" only)", config.locs[key].span(),
+                                    "error"))
+                continue
+            patterns.extend(_EXTENSION_TABLES[name])
+    return tuple(patterns) if patterns else None
+
+
+def _roles(config: JSObject, issues: list[Issue]) -> bool:
+    """Whether ``entities.roles`` asks drizzle-kit to manage roles (true, or an object
+    with provider/include/exclude). trimtab never does: a role belongs to the whole
+    server, so a schema file must not create, alter or drop one; the caller says so."""
+    entities = config.get("entities")
+    if entities is UNDEFINED:
+        return False
+    if not isinstance(entities, JSObject):
+        issues.append(Issue("trimtab cannot read `entities` in this config",
+                            config.locs["entities"].span(), "error"))
+        return False
+    roles = entities.get("roles")
+    return roles is not UNDEFINED and roles is not False and roles is not None
 
 
 def _url(mod: Any, config: JSObject) -> tuple[UrlExpr | None, Issue | None]:
