@@ -184,3 +184,22 @@ def test_a_driver_of_another_database_is_refused(tmp_path: Path, db_url: str) ->
     r = run(root, "push", "--force", env={**NO_SERVER, "DATABASE_URL": db_url})
     assert r.returncode != 0 and 'driver is "mysql2"' in r.stderr, r.stderr
     assert tables(db_url) == []
+
+
+def test_a_filter_built_from_an_imported_constant(tmp_path: Path, db_url: str) -> None:
+    """tablecn's `tablesFilter: [`${DATABASE_PREFIX}_*`]` with the prefix imported from a
+    constants file: read, not refused as unreadable."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "constants.ts").write_text('export const PREFIX = "app";\n')
+    (tmp_path / "src" / "schema.ts").write_text(
+        'import { pgTable, integer } from "drizzle-orm/pg-core";\n'
+        'export const things = pgTable("app_things", { id: integer().primaryKey() });\n')
+    (tmp_path / "drizzle.config.ts").write_text(
+        'import { defineConfig } from "drizzle-kit";\n'
+        'import { PREFIX } from "./src/constants";\n'
+        "export default defineConfig({\n  dialect: \"postgresql\",\n"
+        '  schema: "./src/schema.ts",\n  dbCredentials: { url: process.env.DATABASE_URL! },\n'
+        "  tablesFilter: [`${PREFIX}_*`],\n});\n")
+    r = run(tmp_path, "push", "--force", env={**NO_SERVER, "DATABASE_URL": db_url})
+    assert r.returncode == 0, r.stderr
+    assert tables(db_url) == ["app_things"]

@@ -226,7 +226,7 @@ def read_drizzle_config(path: Path) -> DrizzleConfig:
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     mod = parse_module(str(path), text, given=True)
-    ev = Evaluator(Program({mod.name: mod}, None))
+    ev = Evaluator(Program({mod.name: mod}, read_disk))  # constants it imports count
     value = ev.export_value(mod, "default", Loc(mod, 0, 0))
     issues: list[Issue] = []
     if not isinstance(value, JSObject):
