@@ -1,7 +1,9 @@
 """Language server latency: from a ``didChange`` to the published diagnostics.
 
-``python -m bench.lsp [--tables 1000] [--edits 50]`` pushes a generated schema into a
-fresh database, starts the real `trimtab lsp` process over stdio, opens the schema file
+``python -m bench.lsp [--tables 1000] [--edits 50] [--form sql|ts]`` pushes a generated
+schema into a fresh database (``--form ts``: bench.drizzle_schema's Drizzle ``schema.ts``,
+edits typed into one ``pgTable``; default: bench.generate's ``schema.sql``), starts the
+real `trimtab lsp` process over stdio, opens the schema file
 and waits for the first exact analysis (database model cached). Then it makes
 single-statement edits (a column added to one table, then removed), one at a time, and
 records for each: the time until diagnostics for that document version are published (the
@@ -31,11 +33,19 @@ from pygls.lsp.client import LanguageClient
 from pygls.uris import from_fs_path
 
 from bench.common import Server, find_psql, open_server, trimtab_path
+from bench.drizzle_schema import generate_ts
 from bench.generate import generate_sql
 
 # The first line of each CREATE TABLE, in either SQL layout the benchmarks write (ours and
 # drizzle-kit's): an edit adds a column right after it.
 _TABLE_HEAD = re.compile(r"^CREATE TABLE [^\n(]+\(\n", re.MULTILINE)
+# The first line of each table of bench.drizzle_schema's schema.ts.
+_PGTABLE_HEAD = re.compile(r'^export const \w+ = pgTable\("[^"]+", \{\n', re.MULTILINE)
+FORMS = {  # form -> (schema file, languageId, table head, the column an edit adds)
+    "sql": ("schema.sql", "sql", _TABLE_HEAD, "    bench_edit_{i} integer,\n"),
+    "ts": ("schema.ts", "typescript", _PGTABLE_HEAD,
+           '  benchEdit{i}: integer("bench_edit_{i}"),\n'),
+}
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -64,7 +74,9 @@ async def open_session(client: LanguageClient, exe: Path, root: Path) -> int | N
     return pid
 
 
-async def _measure(exe: Path, root: Path, schema: str, edits: int) -> dict[str, object]:
+async def _measure(exe: Path, root: Path, schema: str, edits: int, form: str = "sql"
+                   ) -> dict[str, object]:
+    file, language, table_head, added = FORMS[form]
     client = LanguageClient("trimtab-bench", "1")
     published: dict[int, float] = {}
     exact_done: dict[int, float] = {}
@@ -85,7 +97,7 @@ async def _measure(exe: Path, root: Path, schema: str, edits: int) -> dict[str, 
         changed.set()
 
     server_pid = await open_session(client, exe, root)
-    uri = from_fs_path(str(root / "schema.sql")) or ""
+    uri = from_fs_path(str(root / file)) or ""
 
     async def wait(check: dict[int, float], version: int, timeout: float = 600) -> float:
         deadline = time.perf_counter() + timeout
@@ -99,25 +111,23 @@ async def _measure(exe: Path, root: Path, schema: str, edits: int) -> dict[str, 
 
     started = time.perf_counter()
     client.text_document_did_open(t.DidOpenTextDocumentParams(text_document=t.TextDocumentItem(
-        uri=uri, language_id="sql", version=1, text=schema)))
+        uri=uri, language_id=language, version=1, text=schema)))
     await wait(published, 1)
     first_fast = published[1] - started
     await wait(exact_done, 1)
     first_exact = exact_done[1] - started
 
-    heads = [m.group(0) for m in _TABLE_HEAD.finditer(schema)]
+    heads = [m.group(0) for m in table_head.finditer(schema)]
     if not heads:
-        raise ValueError("no CREATE TABLE in the schema")
+        raise ValueError("no table in the schema")
     fast: list[float] = []
     exact: list[float] = []
     text = schema
     for i in range(edits):
         version = i + 2
         head = heads[(i * 7919) % len(heads)]
-        if i % 2 == 0:  # one statement changes: a column appears, then goes again
-            text = schema.replace(head, f"{head}    bench_edit_{i} integer,\n", 1)
-        else:
-            text = schema
+        # one statement changes: a column appears, then goes again
+        text = schema.replace(head, head + added.format(i=i), 1) if i % 2 == 0 else schema
         sent = time.perf_counter()
         client.text_document_did_change(t.DidChangeTextDocumentParams(
             text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=version),
@@ -145,20 +155,21 @@ def _peak_rss(pid: int | None) -> int | None:
     return None
 
 
-def measure(server: Server, schema: str, edits: int) -> dict[str, object]:
-    """Push ``schema`` into a fresh database of ``server``, then time ``edits`` edits in
-    the language server (see the module's description)."""
+def measure(server: Server, schema: str, edits: int, form: str = "sql") -> dict[str, object]:
+    """Push ``schema`` (of ``form``, see FORMS) into a fresh database of ``server``, then
+    time ``edits`` edits in the language server (see the module's description)."""
+    file = FORMS[form][0]
     exe = trimtab_path()
     with tempfile.TemporaryDirectory(prefix="trimtab-bench-lsp-") as work:
         root = Path(work)
         db = server.fresh_db("lsp")
         url = server.url(db)
-        (root / "schema.sql").write_text(schema)
-        (root / "trimtab.toml").write_text(f'schema = "schema.sql"\ndatabase_url = "{url}"\n')
+        (root / file).write_text(schema)
+        (root / "trimtab.toml").write_text(f'schema = "{file}"\ndatabase_url = "{url}"\n')
         try:
             subprocess.run([str(exe), "push", "--force"], cwd=root, check=True,
                            capture_output=True)
-            result = asyncio.run(_measure(exe, root, schema, edits))
+            result = asyncio.run(_measure(exe, root, schema, edits, form))
         finally:
             # The language server keeps shadow databases for the project: drop them too.
             subprocess.run([str(exe), "db", "clean"], cwd=root, capture_output=True)
@@ -166,25 +177,29 @@ def measure(server: Server, schema: str, edits: int) -> dict[str, object]:
     return result
 
 
-def run(tables: int, edits: int, dsn: str | None) -> dict[str, object]:
-    """The measurement on bench.generate's SQL schema of ``tables`` tables."""
+def run(tables: int, edits: int, dsn: str | None, form: str = "sql") -> dict[str, object]:
+    """The measurement on a generated schema of ``tables`` tables: bench.generate's SQL,
+    or (``form="ts"``) bench.drizzle_schema's Drizzle TypeScript."""
+    schema = generate_ts(tables) if form == "ts" else generate_sql(tables)
     with open_server(dsn, find_psql(None)) as server:
-        return measure(server, generate_sql(tables), edits)
+        return measure(server, schema, edits, form)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.lsp", description=__doc__)
     parser.add_argument("--tables", type=int, default=1000)
     parser.add_argument("--edits", type=int, default=50)
+    parser.add_argument("--form", choices=sorted(FORMS), default="sql",
+                        help="the schema's language: SQL (schema.sql) or Drizzle (schema.ts)")
     parser.add_argument("--quick", action="store_true", help="smoke test: 10 tables, 4 edits")
     parser.add_argument("--dsn", help="maintenance URL of an existing server")
     args = parser.parse_args(argv)
     if args.quick:
         args.tables, args.edits = 10, 4
-    r = run(args.tables, args.edits, args.dsn)
+    r = run(args.tables, args.edits, args.dsn, args.form)
     fast, exact = r["fast"], r["exact"]
     assert isinstance(fast, list) and isinstance(exact, list)
-    print(f"tables={args.tables} edits={args.edits}")
+    print(f"form={args.form} tables={args.tables} edits={args.edits}")
     print(f"open: diagnostics {r['first_fast']:.3f} s, exact {r['first_exact']:.3f} s")
     print(f"didChange -> diagnostics: p50 {statistics.median(fast) * 1000:.0f} ms, "
           f"p95 {percentile(fast, 95) * 1000:.0f} ms, max {max(fast) * 1000:.0f} ms")

@@ -130,14 +130,29 @@ def _read(files: Sequence[Path | str] | Mapping[str, str], casing: str | None,
     modules = {name: parse_module(name, text, given=True) for name, text in texts.items()}
     program = Program(dict(modules), reader)
     ev = Evaluator(program)
-    low = lower(ev, list(modules.values()), casing)
-    lost = _unresolved_exports(ev, list(modules.values()))
+    try:
+        low = lower(ev, list(modules.values()), casing)
+        lost = _unresolved_exports(ev, list(modules.values()))
+    finally:
+        _release(ev)
     synthetic = f"{next(iter(texts), 'schema.ts')}.sql"
     rendered = _ddl.render(low, synthetic)
     syntax = [issue for m in modules.values() for issue in _syntax_issues(m)]
     return DrizzleSchema(rendered.sql, rendered.statements, _ddl.spans(rendered),
                          tuple(read_issues + lost + syntax + list(low.issues)),
                          rendered.origins)
+
+
+def _release(ev: Evaluator) -> None:
+    """Break the evaluator's reference cycles (scope -> memo -> value -> Env -> scope): the
+    result keeps none of its values, so reference counting frees them at once. Left to the
+    cyclic collector, the next collection after a 1,000-table read walks some 100,000 dead
+    objects, which cost the editor as much as a quarter of a keystroke's time."""
+    for scope in ev.scopes.values():
+        scope.memo.clear()
+        scope.bindings.clear()
+    ev.scopes.clear()
+    ev.platforms.clear()
 
 
 def _unresolved_exports(ev: Evaluator, given: list[Any]) -> list[Issue]:
