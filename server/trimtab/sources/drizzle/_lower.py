@@ -143,6 +143,8 @@ class Lowered:
     tables: tuple[DTable, ...]
     issues: tuple[Issue, ...]
     views: tuple[DView, ...] = ()
+    # (schema, name) of each .existing() view: drizzle-kit neither creates nor drops it.
+    existing_views: tuple[tuple[str, str], ...] = ()
 
 
 # --------------------------------------------------------------------------------------
@@ -1392,7 +1394,10 @@ def lower(ev: Evaluator, given: list[Module], casing: str | None) -> Lowered:
     # views (drizzle-kit: plain views, then materialized ones); one name per schema
     d_views: list[DView] = []
     seen_views: set[tuple[str, str]] = set()
+    existing: list[tuple[str, str]] = []
     for vb in sorted(views.values(), key=lambda x: x.materialized):
+        if vb.existing and (vname := lw.string(vb.name, vb.loc, "the view's name")):
+            existing.append((vb.schema or "public", vname))
         dv = _view(lw, vb)
         if dv is None:
             continue
@@ -1407,7 +1412,7 @@ def lower(ev: Evaluator, given: list[Module], casing: str | None) -> Lowered:
             d_schemas.append(DSchema(dv.schema, dv.span))
     d_enums = [de for k in lw.enum_order if (de := lw.enums[k]) is not None]
     return Lowered(tuple(d_schemas), tuple(d_enums), tuple(d_sequences), tuple(final_tables),
-                   tuple(lw.issues), tuple(d_views))
+                   tuple(lw.issues), tuple(d_views), tuple(existing))
 
 
 def _link_policies(lw: _Lowering, ordered: list[TableV], d_tables: list[DTable],
