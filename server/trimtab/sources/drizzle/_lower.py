@@ -1333,12 +1333,16 @@ def lower(ev: Evaluator, given: list[Module], casing: str | None) -> Lowered:
                 # news to anyone
                 lw.issue(value.loc, f"{value.message} (exported as `{name}`: if it declares "
                                     "a table, trimtab does not see it)", "warning")
-    # Tables declared but not exported: drizzle-kit does not see them either.
+    # Tables declared but not exported: drizzle-kit does not see them either, in the given
+    # files or in those they import or re-export (a table such a file exports itself but
+    # no schema file re-exports is another matter: not this warning).
     exported_tables = {t.ident for t in tables.values()}
-    for mod in given:
+    reached = [m for m in ev.program.modules.values() if m not in given]
+    for mod in [*given, *reached]:
+        own = set() if mod in given else {id(v) for _, v, _ in ev.exports(mod)}
         for name, value, where in ev.declarations(mod):
             if isinstance(value, TableV) and value.ident not in exported_tables and \
-                    id(value) not in exported_ids:
+                    id(value) not in exported_ids and id(value) not in own:
                 lw.issue(where, f"`{name}` is not exported: drizzle-kit ignores this table, "
                                 "and so does trimtab", "warning")
     lw.exported_enums = set(enums)
