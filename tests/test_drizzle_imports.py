@@ -387,3 +387,29 @@ def test_warnings_are_printed_by_every_command(tmp_path: Path, db_url: str) -> N
     said(run(home, "generate", "--url", db_url))
     assert "Nothing to generate" in said(run(home, "generate", "--url", db_url))
     assert "CREATE TABLE public.users" in said(run(home, "export"))
+
+
+def test_a_table_not_exported_is_a_warning_in_imported_and_re_exported_files_too(
+        tmp_path: Path) -> None:
+    """drizzle-kit sees only the exports of the schema files, with what they re-export: a
+    table no file exports is ignored wherever it is declared, and said so everywhere."""
+    schema, users, helpers = (str(tmp_path / n) for n in ("schema.ts", "users.ts", "helpers.ts"))
+    texts = {schema: PG + 'import { stamp } from "./helpers";\nexport * from "./users";\n'
+                          'const scratch = pgTable("scratch", { id: serial("id") });\n'
+                          'export const posts = pgTable("posts", { id: serial("id"), '
+                          'note: text("note").default(stamp) });\n'}
+    disk = {users: PG + 'export const users = pgTable("users", { id: serial("id") });\n'
+                        'const drafts = pgTable("drafts", { id: serial("id") });\n',
+            helpers: PG + 'export const stamp = "x";\n'
+                          'const audit = pgTable("audit", { id: serial("id") });\n'
+                          'export const published = pgTable("published", { id: serial("id") });\n'}
+    ds = read_drizzle(texts, read=disk.get)
+    assert not ds.errors, [i.message for i in ds.errors]
+    said = sorted((i.span.file, i.span.line, i.message.split(":")[0]) for i in ds.issues
+                  if "is not exported" in i.message)
+    assert said == sorted([(schema, 4, "`scratch` is not exported"),
+                           (users, 3, "`drafts` is not exported"),
+                           (helpers, 3, "`audit` is not exported")]), said
+    assert '"public"."users"' in ds.sql and '"public"."posts"' in ds.sql
+    for ignored in ("scratch", "drafts", "audit", "published"):
+        assert f'"{ignored}"' not in ds.sql

@@ -230,3 +230,41 @@ def test_a_view_query_with_a_join_is_an_error_at_the_join() -> None:
 def test_a_pgvector_column_needs_its_dimensions() -> None:
     errors = _errors('export const t = pgTable("t", { e: vector() });\n')
     assert errors == [("vector()", "vector() needs { dimensions }")], errors
+
+
+EXISTING = HEAD + '''
+export const users = pgTable("users", { id: integer().primaryKey(), name: text() });
+export const legacy = pgView("legacy", { id: integer() }).existing();
+export const totals = pgMaterializedView("totals", { n: integer() }).existing();
+'''
+EXISTING_LIVE = """
+CREATE TABLE users (id integer PRIMARY KEY, name text);
+CREATE VIEW legacy AS SELECT id FROM users;
+CREATE MATERIALIZED VIEW totals AS SELECT count(*)::int AS n FROM users;
+"""
+
+
+def _views(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        return [r[0] for r in conn.execute(
+            "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+            "AND relkind IN ('v', 'm') ORDER BY 1").fetchall()]
+
+
+@needs_node
+def test_an_existing_view_in_the_database_is_left_alone_as_drizzle_kit_does(
+        tmp_path: Path, fresh_db: Callable[[], str]) -> None:
+    a, b = fresh_db(), fresh_db()
+    for url in (a, b):
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(EXISTING_LIVE)
+    pushed = drizzle_kit.push([("schema.ts", EXISTING)], ["schema.ts"], a)
+    assert pushed.returncode == 0, pushed.output
+    assert _views(a) == ["legacy", "totals"], pushed.output
+    _project(tmp_path / "p", EXISTING, ("public",))
+    plan = run(tmp_path / "p", "push", "--json", "--dry-run", "--url", b)
+    assert plan.returncode == 0, plan.stderr
+    assert json.loads(plan.stdout)["changes"] == [], plan.stdout
+    pushed_b = run(tmp_path / "p", "push", "--url", b)
+    assert pushed_b.returncode == 0, pushed_b.stdout + pushed_b.stderr
+    assert _views(b) == ["legacy", "totals"]

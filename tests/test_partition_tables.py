@@ -15,6 +15,7 @@ from tests.test_partition_indexes import catalog, push_converges
 from trimtab import engine
 from trimtab.config import Config, load_config
 from trimtab.errors import UnmanagedDependency
+from trimtab.plan import build_plan
 from trimtab.sources.introspect import introspect
 from trimtab.sources.shadow import desired_model
 from trimtab.sources.sqlfile import split_statements
@@ -106,6 +107,55 @@ def test_partitions_become_plain_tables_with_the_parent_kept_partitioned(
         "CREATE TABLE invoices_eu PARTITION OF invoices FOR VALUES IN ('eu');",
         "CREATE TABLE invoices_eu (region text NOT NULL, account int, total int);")
     _converges(tmp_path, db_url, admin_url, PARTITIONED, target)
+
+
+# Before PostgreSQL 15, DETACH PARTITION drops the partition's clones of its parent's
+# foreign keys that reference a partitioned table (15 and later keep them as the
+# partition's own); clones of keys onto a plain table are kept by all versions.
+KEPT_KEY = """
+CREATE TABLE accounts (region text NOT NULL, id int NOT NULL, PRIMARY KEY (region, id))
+    PARTITION BY LIST (region);
+CREATE TABLE accounts_eu PARTITION OF accounts FOR VALUES IN ('eu');
+CREATE TABLE invoices (region text NOT NULL, account int, total int);
+CREATE INDEX invoices_total ON invoices (total);
+CREATE TABLE invoices_eu (region text NOT NULL, account int, total int);
+ALTER TABLE invoices ADD CONSTRAINT invoices_account FOREIGN KEY (region, account)
+    REFERENCES accounts (region, id);
+ALTER TABLE invoices_eu ADD CONSTRAINT invoices_account FOREIGN KEY (region, account)
+    REFERENCES accounts (region, id);
+"""
+
+
+def test_a_detached_partition_keeps_a_clone_onto_a_partitioned_table_it_declares(
+        tmp_path: Path, db_url: str, admin_url: str) -> None:
+    # accounts stays partitioned; invoices becomes plain and its detached partition declares
+    # the very key it held as a clone: kept from 15 on, made again before.
+    sql = _converges(tmp_path, db_url, admin_url, PARTITIONED, KEPT_KEY)
+    added = "ALTER TABLE public.invoices_eu ADD CONSTRAINT invoices_account"
+    with psycopg.connect(db_url) as conn:
+        version = conn.info.server_version
+    assert (added in sql) == (version < 150000), sql
+
+
+@pytest.mark.parametrize("version", [130000, 140000, 150000, 180000])
+def test_detach_plans_the_clones_the_targets_version_keeps(
+        tmp_path: Path, db_url: str, admin_url: str, version: int) -> None:
+    """The plan follows the target's version, whatever server it was read from."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(PARTITIONED.encode())
+        current = introspect(conn, ["public"])
+    desired = {}
+    for name, target in (("plain", UNPARTITIONED), ("kept", KEPT_KEY)):
+        desired[name] = desired_model(split_statements(target, "schema.sql"), admin_url,
+                                      ("public",))
+    old = version < 150000
+    at = replace(current, server_version=version)
+    drop = "ALTER TABLE public.invoices_eu DROP CONSTRAINT invoices_account"
+    add = "ALTER TABLE public.invoices_eu ADD CONSTRAINT invoices_account"
+    plain = build_plan(at, replace(desired["plain"], server_version=version)).sql()
+    assert (drop in plain) != old, plain  # gone with DETACH before 15: nothing to drop
+    kept = build_plan(at, replace(desired["kept"], server_version=version)).sql()
+    assert drop not in kept and (add in kept) == old, kept
 
 
 # -- a table that a schema trimtab does not manage references ---------------------------------

@@ -561,6 +561,7 @@ def plan_changes(current: Model, desired: Model, source: Source, *,
     unless ``force`` (they become drop + create, and a note says so) or not ``ask`` (a
     dry run: they come back as the third value). Returns (plan, notes, undecided)."""
     current, unmanaged = _managed_extensions(current, source.statements)
+    current = _without_existing(current, source)
     renames = resolve_hints([(h.target, h.old) for h in source.hints], current, desired)
     notes: list[str] = list(source.warnings) + unmanaged
     declined: list[Rename] = []  # drop + create, by choice, --force, or a dry run
@@ -837,6 +838,15 @@ def _configured_extensions(cfg: Config) -> list[shadow.Extension]:
         return _target_extensions(resolve_target(cfg))
     except (ConfigError, DatabaseError):
         return []
+
+
+def _without_existing(model: Model, source: Source) -> Model:
+    """``model`` without the views a Drizzle schema marks ``.existing()``: like drizzle-kit,
+    trimtab neither creates nor drops them (nor anything else about them)."""
+    existing = {("view", *v) for v in source.drizzle.existing_views} if source.drizzle else set()
+    if not existing & model.views.keys():
+        return model
+    return replace(model, views={k: v for k, v in model.views.items() if k not in existing})
 
 
 def _managed_extensions(model: Model, statements: Sequence[Statement], *,
@@ -1425,7 +1435,8 @@ def status(cfg: Config) -> Status:
         applied=applied,
         pending=tuple(m.name for m in pending),
         problems=tuple(problems),
-        drift=tuple(explain_drift(build_plan(expected, live))),
+        drift=tuple(explain_drift(build_plan(_without_existing(expected, source),
+                                             _without_existing(live, source)))),
         folder_problems=tuple(check_folder(cfg.migrations_dir)),
         notes=where + outside + _not_managed(live) + tuple(left_out(folder)) + tuple(
             drizzle_notes(cfg.migrations_dir)),

@@ -278,6 +278,16 @@ class _Differ:
             elif not (quiet and old == t):
                 self.alter_table(old, t)
 
+    def _lost_at_detach(self, c: Constraint) -> bool:
+        """A partition's clone of its parent's foreign key that DETACH PARTITION drops:
+        before PostgreSQL 15 it does so for keys that reference a partitioned table (15
+        and later keep every clone as the partition's own)."""
+        version = self.cur.server_version or self.new.server_version or 180000
+        if version >= 150000 or not c.inherited or c.kind != "f" or c.ref_table is None:
+            return False
+        ref = self.cur.tables.get(("table", *c.ref_table))
+        return ref is not None and ref.partition_key is not None
+
     @staticmethod
     def _must_recreate(old: Table, new: Table) -> bool:
         # A table cannot become partitioned (or stop being) in place.
@@ -317,7 +327,8 @@ class _Differ:
                 # up again.)
                 old = replace(
                     old,
-                    constraints=tuple(replace(c, inherited=False) for c in old.constraints),
+                    constraints=tuple(replace(c, inherited=False) for c in old.constraints
+                                      if not self._lost_at_detach(c)),
                     indexes=tuple(replace(i, parent=None) for i in old.indexes))
             if old.partition_of and not new.partition_of:
                 # ... and its columns.

@@ -20,6 +20,8 @@ _EARLY_DROPS = [
     # A partition leaving its parent goes first: detached, it holds the clones of the
     # parent's foreign keys and indexes as its own, so dropping them on the parent no
     # longer takes them along (nor is stopped by them) and they are dropped where they are.
+    # (Before PostgreSQL 15 the clones of keys onto a partitioned table go with the DETACH:
+    # diff.py leaves those out.)
     Kind.DETACH_PARTITION,
     Kind.DROP_TRIGGER,
     Kind.DROP_POLICY,

@@ -70,6 +70,8 @@ class DrizzleSchema:
     spans: Mapping[tuple[str, ...], Span]
     issues: tuple[Issue, ...]
     origins: tuple[Span, ...]
+    # (schema, name) of the .existing() views: out of scope, neither created nor dropped.
+    existing_views: tuple[tuple[str, str], ...] = ()
 
     @property
     def errors(self) -> tuple[Issue, ...]:
@@ -140,7 +142,7 @@ def _read(files: Sequence[Path | str] | Mapping[str, str], casing: str | None,
     syntax = [issue for m in modules.values() for issue in _syntax_issues(m)]
     return DrizzleSchema(rendered.sql, rendered.statements, _ddl.spans(rendered),
                          tuple(read_issues + lost + syntax + list(low.issues)),
-                         rendered.origins)
+                         rendered.origins, low.existing_views)
 
 
 def _release(ev: Evaluator) -> None:

@@ -166,6 +166,8 @@ class Lowered:
     tables: tuple[DTable, ...]
     issues: tuple[Issue, ...]
     views: tuple[DView, ...] = ()
+    # (schema, name) of each .existing() view: drizzle-kit neither creates nor drops it.
+    existing_views: tuple[tuple[str, str], ...] = ()
 
 
 # --------------------------------------------------------------------------------------
@@ -1368,12 +1370,16 @@ def lower(ev: Evaluator, given: list[Module], casing: str | None) -> Lowered:
                 # news to anyone
                 lw.issue(value.loc, f"{value.message} (exported as `{name}`: if it declares "
                                     "a table, trimtab does not see it)", "warning")
-    # Tables declared but not exported: drizzle-kit does not see them either.
+    # Tables declared but not exported: drizzle-kit does not see them either, in the given
+    # files or in those they import or re-export (a table such a file exports itself but
+    # no schema file re-exports is another matter: not this warning).
     exported_tables = {t.ident for t in tables.values()}
-    for mod in given:
+    reached = [m for m in ev.program.modules.values() if m not in given]
+    for mod in [*given, *reached]:
+        own = set() if mod in given else {id(v) for _, v, _ in ev.exports(mod)}
         for name, value, where in ev.declarations(mod):
             if isinstance(value, TableV) and value.ident not in exported_tables and \
-                    id(value) not in exported_ids:
+                    id(value) not in exported_ids and id(value) not in own:
                 lw.issue(where, f"`{name}` is not exported: drizzle-kit ignores this table, "
                                 "and so does trimtab", "warning")
     lw.exported_enums = set(enums)
@@ -1429,7 +1435,10 @@ def lower(ev: Evaluator, given: list[Module], casing: str | None) -> Lowered:
     # views (drizzle-kit: plain views, then materialized ones); one name per schema
     d_views: list[DView] = []
     seen_views: set[tuple[str, str]] = set()
+    existing: list[tuple[str, str]] = []
     for vb in sorted(views.values(), key=lambda x: x.materialized):
+        if vb.existing and (vname := lw.string(vb.name, vb.loc, "the view's name")):
+            existing.append((vb.schema or "public", vname))
         dv = _view(lw, vb)
         if dv is None:
             continue
@@ -1444,7 +1453,7 @@ def lower(ev: Evaluator, given: list[Module], casing: str | None) -> Lowered:
             d_schemas.append(DSchema(dv.schema, dv.span))
     d_enums = [de for k in lw.enum_order if (de := lw.enums[k]) is not None]
     return Lowered(tuple(d_schemas), tuple(d_enums), tuple(d_sequences), tuple(final_tables),
-                   tuple(lw.issues), tuple(d_views))
+                   tuple(lw.issues), tuple(d_views), tuple(existing))
 
 
 def _link_policies(lw: _Lowering, ordered: list[TableV], d_tables: list[DTable],
