@@ -127,16 +127,21 @@ def test_push_leaves_tables_outside_the_filter_as_drizzle_kit_does(
     assert "Nothing to do" in again.stdout, again.stdout
 
 
-def test_a_declared_table_outside_the_filter_is_an_error_at_its_line(
-        tmp_path: Path, db_url: str) -> None:
-    """drizzle-kit filters the database only, so it would create such a table on every
-    push; trimtab stops at its declaration and changes nothing."""
+def test_a_declared_table_outside_the_filter_is_the_schemas(tmp_path: Path, db_url: str) -> None:
+    """drizzle-kit filters the database only: its first push creates such a table, every
+    later one tries again and fails. trimtab creates it once and then sees it as the
+    schema's: the second push plans nothing, and a table outside the filter that the schema
+    does not declare is still left alone."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.legacy (id int)")
     root = project(tmp_path, {"tablesFilter": ["other_*"]})
     r = run(root, "push", "--force", env={"DATABASE_URL": db_url})
-    assert r.returncode != 0
-    assert "schema.ts:3" in r.stderr and "public.app_users" in r.stderr, r.stderr
-    assert "tablesFilter" in r.stderr, r.stderr
-    assert tables(db_url) == []
+    assert r.returncode == 0, r.stderr
+    assert tables(db_url) == ["app_users", "legacy"]
+    again = run(root, "push", "--dry-run", "--exit-code", env={"DATABASE_URL": db_url})
+    assert again.returncode == 0 and not again.stdout.strip(), again.stdout + again.stderr
+    r = run(root, "push", "--force", env={"DATABASE_URL": db_url})
+    assert r.returncode == 0 and "Nothing to do" in r.stdout, r.stdout + r.stderr
 
 
 def test_an_unreadable_tables_filter_is_an_error(tmp_path: Path, db_url: str) -> None:
@@ -186,3 +191,15 @@ def test_cli_fix_of_a_drizzle_project_gives_the_ts_hint(tmp_path: Path, db_url: 
     text = " ".join((r.stdout + r.stderr).split())  # rich wraps long lines
     assert "fix:" in text and "`// trimtab: renamed from '<old>'`" in text, text
     assert "-- trimtab" not in text, text
+
+
+def test_into_an_empty_database_a_declared_table_outside_the_filter_is_made_once(
+        tmp_path: Path, db_url: str) -> None:
+    """The push into an empty database runs the schema in place and reads back what it
+    made: a table the filter leaves out but the schema declares is part of that."""
+    root = project(tmp_path, {"tablesFilter": ["other_*"]})
+    r = run(root, "push", "--force", env={"DATABASE_URL": db_url})
+    assert r.returncode == 0, r.stderr
+    assert tables(db_url) == ["app_users"]
+    again = run(root, "push", "--dry-run", "--exit-code", env={"DATABASE_URL": db_url})
+    assert again.returncode == 0 and not again.stdout.strip(), again.stdout + again.stderr

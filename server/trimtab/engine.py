@@ -340,7 +340,6 @@ def plan_live(cfg: Config, source: Source, *, measure_timeout: float = 1.0) -> L
     """What ``push`` would do now, measured, without doing it: read-only, and a candidate
     rename is planned as drop + create (and listed) instead of stopping."""
     target = resolve_target(cfg)
-    refuse_outside_filter(cfg, source)
     # One connection to the target for its extensions, its model and the counts: this runs
     # after every pause in typing.
     with shadow.connect(target.url) as conn:
@@ -350,7 +349,7 @@ def plan_live(cfg: Config, source: Source, *, measure_timeout: float = 1.0) -> L
                                            installed=shadow.installed_extensions(conn),
                                            stubs=_stubs(conn, cfg, source))
         managed, desired, outside = _scoped(cfg, desired)
-        live = _live(conn, cfg, managed)
+        live = _live(conn, cfg, managed, declared=declared_relations(source))
         live, desired, owned = _with_owners(conn, source, live, desired)
         runs_on = cfg.postgres or major(live.server_version)  # as push plans it
         plan, notes, undecided = plan_changes(*_at_version(runs_on, live, desired), source,
@@ -460,7 +459,8 @@ def _keys(m: Model) -> list[tuple[str, ...]]:
 
 
 def _live(conn: psycopg.Connection, cfg: Config,
-          managed: tuple[str, ...] | None, full: Model | None = None) -> Model:
+          managed: tuple[str, ...] | None, full: Model | None = None,
+          declared: frozenset[tuple[str, ...]] = frozenset()) -> Model:
     """The managed objects of the database ``conn`` is on (None: of every schema but the
     system's and tools'); drizzle's history table is not one of them wherever the project
     keeps it. The schemas left alone are counted in ``unmanaged``: "schema auth (4
@@ -478,17 +478,21 @@ def _live(conn: psycopg.Connection, cfg: Config,
         model = replace(model, unmanaged=model.unmanaged + tuple(
             f"schema {name} ({n} table{'s' if n != 1 else ''})" if n else
             f"schema {name} (no tables)" for name, n in others))
-    return _filtered(tracking.without_history(model, history_table(cfg)), cfg)
+    return _filtered(tracking.without_history(model, history_table(cfg)), cfg, declared)
 
 
-def _filtered(model: Model, cfg: Config) -> Model:
+def _filtered(model: Model, cfg: Config,
+              declared: frozenset[tuple[str, ...]] = frozenset()) -> Model:
     """``model`` without the tables and views drizzle.config.ts's tablesFilter leaves out
     (named once in ``unmanaged``), their owned sequences with them; their foreign keys
-    onto the tables kept are kept as outside keys, so nothing they need is dropped."""
+    onto the tables kept are kept as outside keys, so nothing they need is dropped. A
+    table or view the schema ``declared`` is the schema's whatever the filter says:
+    drizzle-kit creates it on the first push (it filters the database only) and then
+    fails on every later one; trimtab manages it."""
     if not cfg.tables_filter:
         return model
     keep = tables_filter_match(cfg.tables_filter)
-    out = {k for k in (*model.tables, *model.views) if not keep(k[2])}
+    out = {k for k in (*model.tables, *model.views) if not keep(k[2]) and k not in declared}
     if not out:
         return model
     refs = tuple(
@@ -507,20 +511,9 @@ def _filtered(model: Model, cfg: Config) -> Model:
             f"{k[0]} {qname(k[1], k[2])}" for k in sorted(out))))
 
 
-def refuse_outside_filter(cfg: Config, source: Source) -> None:
-    """A table or view the schema declares that tablesFilter leaves out stops a command
-    on a live database at its line: drizzle-kit filters the database only, so its push
-    creates such a table again and again; trimtab would not see it at all."""
-    if not cfg.tables_filter:
-        return
-    keep = tables_filter_match(cfg.tables_filter)
-    for key, span in source.spans.items():
-        if key[0] in ("table", "view") and len(key) == 3 and not keep(key[2]):
-            raise SchemaError(
-                f"{key[0]} {qname(key[1], key[2])} is declared, but tablesFilter in "
-                "drizzle.config.ts leaves it out", file=span.file, line=span.line,
-                column=span.column, obj=qname(key[1], key[2]),
-                hint="widen tablesFilter to take it in, or remove it from the schema")
+def declared_relations(source: Source) -> frozenset[tuple[str, ...]]:
+    """The tables and views the schema source declares (their model keys)."""
+    return frozenset(k for k in source.spans if k[0] in ("table", "view") and len(k) == 3)
 
 
 def history_table(cfg: Config) -> tracking.DrizzleTable:
@@ -911,9 +904,10 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
     """
     target = resolve_target(cfg)
     source = read_source(cfg)
-    refuse_outside_filter(cfg, source)
+    declared = declared_relations(source)
     with shadow.connect(target.url, autocommit=False) as conn:
-        current = _live(conn, cfg, cfg.managed_schemas)  # None: all, to see it is empty
+        # None: all, to see it is empty
+        current = _live(conn, cfg, cfg.managed_schemas, declared=declared)
         # Before the schema file reaches this server (in place or as its shadow).
         _refuse_written(source, major(current.server_version), target.label,
                         "nothing was sent")
@@ -928,7 +922,7 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
                                            stubs=_stubs(conn, cfg, source))
         managed, desired, outside = _scoped(cfg, desired)
         if cfg.managed_schemas is None:
-            current = _live(conn, cfg, managed, full=current)
+            current = _live(conn, cfg, managed, full=current, declared=declared)
         current, desired, owned = _with_owners(conn, source, current, desired)
         # Planned for where it runs: the `postgres` setting, else this server.
         runs_on = cfg.postgres or major(current.server_version)
@@ -1081,7 +1075,12 @@ def _create_in_place(conn: psycopg.Connection, cfg: Config, current: Model,
     except psycopg.Error:
         conn.execute("ROLLBACK TO SAVEPOINT trimtab_create_in_place")
         return None
-    return classify_plan(build_plan(current, _live(conn, cfg, None)))
+    made = classify_plan(build_plan(current, _live(conn, cfg, None,
+                                                   declared=declared_relations(source))))
+    if not made.steps:  # nothing it made counts as the schema's: never keep it unsaid
+        conn.execute("ROLLBACK TO SAVEPOINT trimtab_create_in_place")
+        return None
+    return made
 
 
 def _version_notes(current: Model, desired: Model) -> tuple[str, ...]:
@@ -1418,7 +1417,7 @@ def status(cfg: Config) -> Status:
     produced = within(produced, managed)
     with shadow.connect(target.url) as conn:
         pending, problems = runner.pending(conn, folder, drizzle_table=history_table(cfg))
-        live = _live(conn, cfg, managed)
+        live = _live(conn, cfg, managed, declared=declared_relations(source))
     pending_names = {m.name for m in pending}
     stops = listing_problems(cfg.migrations_dir)
     applied = tuple(m.name for m in folder.migrations if m.name not in pending_names)
@@ -1536,8 +1535,11 @@ def reset(cfg: Config, *, migrations: bool = False, force: bool = False) -> Rese
                                       installed=installed,
                                       stubs=_target_stubs(cfg, source))[0]
         managed = scope(cfg, model)
+    # a table the schema declares outside tablesFilter is the schema's (see _filtered)
+    declared = declared_relations(read_source(cfg)) if cfg.tables_filter and not migrations \
+        else frozenset()
     with shadow.connect(target.url, autocommit=False) as conn:
-        current = _live(conn, cfg, managed)
+        current = _live(conn, cfg, managed, declared=declared)
         # Extensions stay, with their schemas: the schema may use one without creating it
         # (the rebuild needs it), and one it creates is created IF NOT EXISTS.
         kept: set[tuple[str, ...]] = {("schema", "public")} | {
