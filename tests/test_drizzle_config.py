@@ -203,3 +203,23 @@ def test_a_filter_built_from_an_imported_constant(tmp_path: Path, db_url: str) -
     r = run(tmp_path, "push", "--force", env={**NO_SERVER, "DATABASE_URL": db_url})
     assert r.returncode == 0, r.stderr
     assert tables(db_url) == ["app_things"]
+
+
+def test_a_computed_schema_is_an_error_at_its_line(tmp_path: Path, db_url: str) -> None:
+    """sim's `schema: relative(process.cwd(), fileURLToPath(new URL(...)))`: code trimtab
+    does not run; the error names the config's line, and --schema gets past it."""
+    root = project(tmp_path, "process.env.DATABASE_URL!",
+                   schema='" + relative(process.cwd(), "src/schema.ts") + "',
+                   prelude="import { relative } from 'node:path'\n")
+    text = (root / "drizzle.config.ts").read_text()
+    (root / "drizzle.config.ts").write_text(text.replace(
+        '"" + relative(process.cwd(), "src/schema.ts") + ""',
+        'relative(process.cwd(), "src/schema.ts")'))
+    r = run(root, "push", "--force", env={**NO_SERVER, "DATABASE_URL": db_url})
+    assert r.returncode != 0
+    assert "drizzle.config.ts:5" in r.stderr and "`schema`" in r.stderr, r.stderr
+    assert tables(db_url) == []
+    r = run(root, "push", "--force", "--schema", "src/schema.ts",
+            env={**NO_SERVER, "DATABASE_URL": db_url})
+    assert r.returncode == 0, r.stderr
+    assert tables(db_url) == ["things"]

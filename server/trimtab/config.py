@@ -320,6 +320,13 @@ def _drizzle_settings(path: Path, schema_flag: bool = False) -> dict[str, Any]:
                           file=str(path))
     files = conf.schema_files()
     if not files and not schema_flag:
+        unread = next((i for i in conf.issues if "`schema`" in i.message), None)
+        if unread is not None:  # computed in code trimtab does not run: say where
+            raise ConfigError(unread.message + " (computed in code trimtab does not run)",
+                              file=str(path), line=unread.span.line,
+                              column=unread.span.column,
+                              hint="write schema: as a path, a glob or a list of them, or "
+                                   "pass --schema")
         raise ConfigError(f"the schema {', '.join(conf.schema) or '(none)'} names no file",
                           file=str(path), hint="set schema: in drizzle.config.ts")
     out: dict[str, Any] = {"files": files, "migrations": conf.out or "drizzle",
