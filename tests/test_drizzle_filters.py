@@ -5,16 +5,13 @@ outside the filter."""
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql as pgsql
 
-from tests import drizzle_kit
-from tests.conftest import PgServer, with_database
+from tests import drizzle_kit, test_drizzle_schema
 from tests.test_cli_push import run, tables
 
 SCHEMA_TS = """import { pgTable, integer, text } from "drizzle-orm/pg-core";
@@ -40,24 +37,7 @@ INSERT INTO public.spatial_ref_sys VALUES (4326);
 """
 
 
-@pytest.fixture
-def fresh_db(pg_server: PgServer) -> Iterator[Callable[[], str]]:
-    """make() -> the URL of a new empty database (all dropped afterwards)."""
-    made: list[str] = []
-
-    def make() -> str:
-        name = f"f_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
-            conn.execute(pgsql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                pgsql.Identifier(name), pgsql.Identifier(pg_server.template)))
-        made.append(name)
-        return with_database(pg_server.admin_url, name)
-
-    yield make
-    with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
-        for name in made:
-            conn.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                pgsql.Identifier(name)))
+fresh_db = test_drizzle_schema.fresh_db  # the fixture: a new empty database per call
 
 
 def project(root: Path, extra: dict[str, object], schema: str = SCHEMA_TS) -> Path:

@@ -19,10 +19,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql as pgsql
 
-from tests import drizzle_kit
-from tests.conftest import PgServer, with_database
+from tests import drizzle_kit, test_drizzle_schema
 from tests.test_cli_push import run
 from trimtab.model import Model
 from trimtab.plan import build_plan
@@ -38,24 +36,7 @@ PG = 'import { pgTable, pgEnum, pgTableCreator, serial, integer, text, varchar, 
 # Helpers
 
 
-@pytest.fixture
-def fresh_db(pg_server: PgServer) -> Iterator[Callable[[], str]]:
-    """make() -> the URL of a new empty database (all dropped afterwards)."""
-    made: list[str] = []
-
-    def make() -> str:
-        name = f"i_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
-            conn.execute(pgsql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                pgsql.Identifier(name), pgsql.Identifier(pg_server.template)))
-        made.append(name)
-        return with_database(pg_server.admin_url, name)
-
-    yield make
-    with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
-        for name in made:
-            conn.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                pgsql.Identifier(name)))
+fresh_db = test_drizzle_schema.fresh_db  # the fixture: a new empty database per call
 
 
 def write_project(root: Path, files: dict[str, str], schema: str | list[str],
