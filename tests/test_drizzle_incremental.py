@@ -46,17 +46,15 @@ def _fresh(text: str, name: str) -> DrizzleSchema:
     back afterwards, so that the next read goes on from the last one as an editor's would."""
     with _source._TREES_LOCK:
         tree = _source._TREES.pop(name, None)
-    with _incremental._LOCK:
-        last = _incremental._LAST.pop(name, None)
+    last = _incremental._LAST.pop(name, None)
     try:
         return read_drizzle({name: text})
     finally:
         with _source._TREES_LOCK:
             if tree is not None:
                 _source._TREES[name] = tree
-        with _incremental._LOCK:
-            if last is not None:
-                _incremental._LAST[name] = last
+        if last is not None:
+            _incremental._LAST[name] = last
 
 
 def _same(a: DrizzleSchema, b: DrizzleSchema) -> None:

@@ -11,7 +11,8 @@ from applying the DDL, exactly as for SQL sources (ARCHITECTURE.md, decision 1),
 tests can hold the DDL to drizzle-kit's real output on a real database.
 
 Layers: ``_source`` (files, positions, literals), ``_eval`` (values of expressions),
-``_lower`` (drizzle-kit's rules: types, defaults, names), ``_ddl`` (text and spans).
+``_lower`` (drizzle-kit's rules: types, defaults, names), ``_ddl`` (text and spans);
+``_incremental`` reads an editor's buffer again after an edit inside one table.
 """
 
 from __future__ import annotations
