@@ -6,6 +6,7 @@ over a 1,000-table read's leftovers cost the editor a large part of each keystro
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.drizzle_schema import generate_ts
-from trimtab.sources.drizzle import DrizzleSchema, _source, read_drizzle
+from trimtab.sources.drizzle import DrizzleSchema, _incremental, _source, read_drizzle
 
 SCHEMA = generate_ts(12, seed=3)
 
@@ -41,10 +42,19 @@ def _read(text: str, name: str) -> DrizzleSchema:
 
 
 def _fresh(text: str, name: str) -> DrizzleSchema:
-    """A read with no tree kept from an earlier text (a cold start)."""
+    """A read with nothing kept from an earlier text (a cold start); what was kept is put
+    back afterwards, so that the next read goes on from the last one as an editor's would."""
     with _source._TREES_LOCK:
-        _source._TREES.pop(name, None)
-    return read_drizzle({name: text})
+        tree = _source._TREES.pop(name, None)
+    last = _incremental._LAST.pop(name, None)
+    try:
+        return read_drizzle({name: text})
+    finally:
+        with _source._TREES_LOCK:
+            if tree is not None:
+                _source._TREES[name] = tree
+        if last is not None:
+            _incremental._LAST[name] = last
 
 
 def _same(a: DrizzleSchema, b: DrizzleSchema) -> None:
@@ -73,6 +83,130 @@ def test_reads_between_keystrokes_equal_fresh_reads(tmp_path_factory, edits) -> 
         _same(_read(text, name), _fresh(text, name))  # the same text twice: kept tree
 
 
+# Edits inside one table's declaration, as typed while the file stays valid TypeScript:
+# the reads that splice the changed tables into the last read. {n} makes names unique.
+TABLE_EDITS = (
+    ("head", '  added{n}: integer("added_{n}").notNull(),\n'),
+    ("head", '  serial{n}: serial("serial_{n}"),\n'),  # a sequence PostgreSQL names
+    ("head", '  key{n}: uuid("key_{n}").primaryKey(),\n'),  # a second primary key: issue
+    ("head", '  ref{n}: integer("ref_{n}").references(() => t0001Devices.id),\n'),
+    ("head", '  nope{n}: integer("nope_{n}").references(() => missing.id),\n'),
+    ("head", '  mood{n}: pgEnum("mood_{n}", ["a"])("mood"),\n'),  # an enum not exported
+    ("head", '  bad{n}: text("bad_{n}").default(nope()),\n'),
+    ("callback", '  index("ix_{n}").on(t.id),\n'),
+    ("callback", '  index("t0001_devices_created_at_active_idx").on(t.id),\n'),  # a clash
+    ("callback", '  uniqueIndex("u_{n}").on(t.createdAt),\n'),
+    ("name", '_renamed{n}'),  # the table's name: foreign keys to it change
+    ("drop", ""),  # a line of the table goes (its id: the keys to it break)
+    ("rls", ".enableRLS()"),
+    ("typo", "("),  # a syntax error for a while
+)
+
+
+def _table_edit(text: str, table: int, op: str, piece: str, line: int) -> str | None:
+    heads = [m for m in re.finditer(r'^export const \w+ = pgTable\("(\w+)", \{\n', text, re.M)]
+    if not heads:
+        return None
+    m = heads[table % len(heads)]
+    end = text.find("\n});", m.end())
+    end2 = text.find("\n]);", m.end())
+    stop = min(x for x in (end, end2, len(text)) if x >= 0)
+    if op == "head":
+        return text[:m.end()] + piece + text[m.end():]
+    if op == "callback":
+        at = text.find("(t) => [\n", m.end(), stop)
+        return None if at < 0 else text[:at + 9] + piece + text[at + 9:]
+    if op == "name":
+        at = m.start(1) + len(m.group(1))
+        return text[:at] + piece + text[at:]
+    if op == "drop":
+        lines = text[m.end():stop].split("\n")
+        if len(lines) < 2:
+            return None
+        k = line % (len(lines) - 1)
+        start = m.end() + sum(len(x) + 1 for x in lines[:k])
+        return text[:start] + text[start + len(lines[k]) + 1:]
+    if op == "rls":
+        return None if stop in (len(text), end) else text[:stop + 3] + piece + text[stop + 3:]
+    at = m.end() + line % max(stop - m.end(), 1)
+    return text[:at] + piece + text[at:]
+
+
+# Declarations that share a line: an edit at the end of one moves the next one's columns.
+JOINED = re.sub(r";\n\nexport const (t\d+[02468][A-Z])", r"; export const \1", SCHEMA)
+
+
+table_edit = st.tuples(st.integers(0, 11), st.sampled_from(TABLE_EDITS), st.integers(0, 30))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.sampled_from((SCHEMA, JOINED)), st.lists(table_edit, min_size=1, max_size=12))
+def test_spliced_reads_equal_full_reads(tmp_path_factory, text, edits) -> None:
+    """Reads that go on from the last one (splicing the changed tables in, or reading
+    everything when unsure) equal cold full reads, through any sequence of edits."""
+    name = str(tmp_path_factory.mktemp("splice") / "schema.ts")
+    _read(text, name)
+    for n, (table, (op, piece), line) in enumerate(edits):
+        got = _table_edit(text, table, op, piece.format(n=n), line)
+        if got is None:
+            continue
+        text = got
+        _same(_read(text, name), _fresh(text, name))
+
+
+def test_an_edit_inside_a_table_is_spliced(tmp_path: Path) -> None:
+    """The editor's common case reads only the changed tables (the spans of a spliced read
+    are worked out on lookup), and stays equal to full reads over more edits than it
+    shifts lazily before working its spans out afresh."""
+    name = str(tmp_path / "schema.ts")
+    text = generate_ts(40, seed=1)
+    _read(text, name)
+    spliced = 0
+    for n in range(2 * _incremental._MAX_SHIFTS + 3):
+        text = _table_edit(text, n * 7, "head", f'  col{n}: integer("col_{n}"),\n', 0) or ""
+        got = _read(text, name)
+        spliced += isinstance(got.spans, _incremental._Spans)
+        _same(got, _fresh(text, name))
+    assert spliced >= 2 * _incremental._MAX_SHIFTS
+
+
+def test_an_edit_moves_what_follows_on_its_line(tmp_path: Path) -> None:
+    """A declaration that starts on the line an edit ends on moves right or left."""
+    name = str(tmp_path / "schema.ts")
+    text = JOINED
+    _read(text, name)
+    spliced = 0
+    for table in range(12):
+        text = _table_edit(text, table, "rls", ".enableRLS()", 0) or text
+        got = _read(text, name)
+        spliced += isinstance(got.spans, _incremental._Spans)
+        _same(got, _fresh(text, name))
+    assert spliced >= 6
+
+
+def test_the_same_text_twice_is_read_once(tmp_path: Path) -> None:
+    """The language server's exact path reads the buffer its fast path just read."""
+    name = str(tmp_path / "schema.ts")
+    text = generate_ts(5)
+    assert _read(text, name) is _read(text, name)
+    assert _read(text, name) is not _fresh(text, name)
+
+
+def test_a_file_the_schema_imports_is_read_again(tmp_path: Path) -> None:
+    """The same schema text reads anew when it imports another file: that file may have
+    changed (or appeared) since."""
+    name = str(tmp_path / "schema.ts")
+    text = ('import { pgTable, serial } from "drizzle-orm/pg-core";\n'
+            'import { names } from "./names";\n'
+            'export const users = pgTable(names.users, { id: serial("id") });\n')
+    other = {str(tmp_path / "names.ts"): 'export const names = { users: "people" };\n'}
+    first = read_drizzle({name: text}, read=other.get)
+    other[str(tmp_path / "names.ts")] = 'export const names = { users: "members" };\n'
+    again = read_drizzle({name: text}, read=other.get)
+    assert '"public"."people"' in first.sql
+    assert '"public"."members"' in again.sql
+
+
 def _collected_after(read: Callable[[], DrizzleSchema]) -> tuple[DrizzleSchema, int]:
     """The read's result, and how many unreachable objects the collector then finds (with
     the collector off meanwhile, so that no automatic pass hides them)."""
@@ -91,6 +225,9 @@ def test_a_read_leaves_no_cyclic_garbage(tmp_path: Path) -> None:
     assert ds.statements and not ds.errors
     # Everything the evaluator made is freed by reference counting as the read returns.
     assert garbage == 0
+    edited = _table_edit(generate_ts(30), 3, "head", '  x: integer("x"),\n', 0) or ""
+    ds, garbage = _collected_after(lambda: read_drizzle({name: edited}))
+    assert isinstance(ds.spans, _incremental._Spans) and garbage == 0  # a spliced read
 
 
 def test_imports_read_through_the_callback_leave_no_cyclic_garbage(tmp_path: Path) -> None:

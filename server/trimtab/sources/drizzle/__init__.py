@@ -11,7 +11,8 @@ from applying the DDL, exactly as for SQL sources (ARCHITECTURE.md, decision 1),
 tests can hold the DDL to drizzle-kit's real output on a real database.
 
 Layers: ``_source`` (files, positions, literals), ``_eval`` (values of expressions),
-``_lower`` (drizzle-kit's rules: types, defaults, names), ``_ddl`` (text and spans).
+``_lower`` (drizzle-kit's rules: types, defaults, names), ``_ddl`` (text and spans);
+``_incremental`` reads an editor's buffer again after an edit inside one table.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from trimtab.sources.drizzle import _ddl
+from trimtab.sources.drizzle import _ddl, _incremental
 from trimtab.sources.drizzle._envurl import Fields, Literal, UrlExpr, url_expression
 from trimtab.sources.drizzle._eval import (
     UNDEFINED,
@@ -35,8 +36,8 @@ from trimtab.sources.drizzle._eval import (
     Loc,
     Unresolved,
 )
-from trimtab.sources.drizzle._lower import lower, to_camel_case, to_snake_case
-from trimtab.sources.drizzle._source import Program, parse_module, read_disk
+from trimtab.sources.drizzle._lower import Lowered, lower, to_camel_case, to_snake_case
+from trimtab.sources.drizzle._source import Module, Program, parse_module, read_disk
 from trimtab.sources.sqlfile import Issue, Span, Statement
 
 __all__ = [
@@ -91,6 +92,9 @@ def read_drizzle(files: Sequence[Path | str] | Mapping[str, str],
         raise ValueError(f"casing must be one of {CASINGS} or None, not {casing!r}")
     with _gc_paused():
         try:
+            if isinstance(files, Mapping):
+                # An editor's buffer: what the last read of these names can spare
+                return _incremental.read(files, casing, read, _read_parts)
             return _read(files, casing, read)
         except RecursionError:  # expressions nested thousands deep: no schema does that
             first = str(next(iter(files), "schema.ts"))
@@ -115,6 +119,54 @@ def _gc_paused() -> Iterator[None]:
 
 def _read(files: Sequence[Path | str] | Mapping[str, str], casing: str | None,
           read: Callable[[str], str | None] | None) -> DrizzleSchema:
+    return _read_parts(files, casing, read).schema
+
+
+@dataclass(frozen=True)
+class Parts:
+    """A read and what it was made from: the lowered schema, its DDL, the modules (the
+    given ones first), for ``_incremental`` to splice the next read into."""
+
+    schema: DrizzleSchema
+    lowered: Lowered
+    rendered: _ddl.Rendered
+    modules: tuple[Module, ...]
+    # whether an import was looked for in other files: then what they hold (or that they
+    # exist) counts too, and the next read of the same text may differ
+    imports: bool
+
+
+def lower_modules(modules: dict[str, Module], casing: str | None,
+                  read: Callable[[str], str | None] | None
+                  ) -> tuple[Lowered, list[Issue], bool]:
+    """Evaluate and lower the given modules: (lowered, the exports lost to an import
+    trimtab cannot resolve, whether an import was looked for in other files)."""
+    program = Program(dict(modules), read)
+    looked: list[str] = []
+    resolve, external = program.resolve, program.external
+
+    def resolve_(importer: Module, spec: str) -> Module | None:
+        looked.append(spec)
+        return resolve(importer, spec)
+
+    def external_(importer: Module, spec: str) -> bool:
+        looked.append(spec)
+        return external(importer, spec)
+
+    program.resolve, program.external = resolve_, external_  # type: ignore[method-assign]
+    ev = Evaluator(program)
+    given = list(modules.values())
+    try:
+        low = lower(ev, given, casing)
+        lost = _unresolved_exports(ev, given)
+    finally:
+        _release(ev)
+        del program.resolve, program.external  # a cycle through the bound methods
+    return low, lost, bool(looked)
+
+
+def _read_parts(files: Sequence[Path | str] | Mapping[str, str], casing: str | None,
+                read: Callable[[str], str | None] | None) -> Parts:
     texts: dict[str, str] = {}
     read_issues: list[Issue] = []
     reader = read
@@ -130,19 +182,14 @@ def _read(files: Sequence[Path | str] | Mapping[str, str], casing: str | None,
                 read_issues.append(Issue(f"cannot read {name}: {e}",
                                          Span(name, 1, 1, 1, 1, 0, 0), "error"))
     modules = {name: parse_module(name, text, given=True) for name, text in texts.items()}
-    program = Program(dict(modules), reader)
-    ev = Evaluator(program)
-    try:
-        low = lower(ev, list(modules.values()), casing)
-        lost = _unresolved_exports(ev, list(modules.values()))
-    finally:
-        _release(ev)
+    low, lost, imports = lower_modules(modules, casing, reader)
     synthetic = f"{next(iter(texts), 'schema.ts')}.sql"
     rendered = _ddl.render(low, synthetic)
     syntax = [issue for m in modules.values() for issue in _syntax_issues(m)]
-    return DrizzleSchema(rendered.sql, rendered.statements, _ddl.spans(rendered),
-                         tuple(read_issues + lost + syntax + list(low.issues)),
-                         rendered.origins, low.existing_views)
+    ds = DrizzleSchema(rendered.sql, rendered.statements, _ddl.spans(rendered),
+                       tuple(read_issues + lost + syntax + list(low.issues)),
+                       rendered.origins, low.existing_views)
+    return Parts(ds, low, rendered, tuple(modules.values()), imports)
 
 
 def _release(ev: Evaluator) -> None:
