@@ -278,7 +278,6 @@ def migrate(url: str, folder: Folder, *, dry_run: bool = False,
         also = drizzle_table if keep else None
         runs: list[MigrationRun] = []
         current: Migration | None = None
-        pid = conn.info.backend_pid  # unreadable once psycopg drops a connection
         try:
             for current in state.pending:
                 if current.transactional:
@@ -290,14 +289,13 @@ def migrate(url: str, folder: Folder, *, dry_run: bool = False,
                                                          lock_wait, also))
                 current = None
         except KeyboardInterrupt:
-            raise _interrupted(url, conn, pid, state.pending, runs, current) from None
+            raise _interrupted(url, conn, state.pending, runs, current) from None
         return MigrateResult(tuple(runs), len(state.applied), str(also) if also else None,
                              tuple(backfilled), resumed)
 
 
-def _interrupted(url: str, conn: psycopg.Connection, pid: int,
-                 pending: tuple[Migration, ...], runs: list[MigrationRun],
-                 current: Migration | None) -> Interrupted:
+def _interrupted(url: str, conn: psycopg.Connection, pending: tuple[Migration, ...],
+                 runs: list[MigrationRun], current: Migration | None) -> Interrupted:
     """What a run stopped by Ctrl+C did, from the tracking table (a migration may have
     committed just before the interrupt reached the loop); from ``runs`` when the database
     cannot be read."""
@@ -307,13 +305,6 @@ def _interrupted(url: str, conn: psycopg.Connection, pid: int,
             rows = tracking.read(conn)
         else:
             with _connect(url) as fresh:
-                # When the cancel psycopg sends on Ctrl+C does not land in time (a loaded
-                # server), it drops the connection, but the server may still run the
-                # statement and hold the locks the read below would wait on: end it.
-                fresh.execute("SELECT pg_catalog.pg_terminate_backend(pid) "
-                              "FROM pg_catalog.pg_stat_activity "
-                              "WHERE pid = %s AND application_name = %s",
-                              (pid, APPLICATION_NAME), prepare=False)
                 rows = tracking.read(fresh)
     except (psycopg.Error, DatabaseError):
         rows = None
