@@ -44,6 +44,10 @@ GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "golden"
 # regeneration creates them there first.
 ROLES = ("golden_reader", "golden_owner")
 SCHEMA_FILE = "desired.sql"  # the name hints are read under
+# Cases whose plan.sql, applied, does not reach the desired model today: bugs, listed in
+# fixtures/golden/README.md. The check says so without failing, and fails once one converges
+# (take it off this list then).
+KNOWN_NOT_CONVERGING = frozenset({"extension_move_schema"})
 
 
 @dataclass(frozen=True)
@@ -260,9 +264,14 @@ def regenerate(admin: str, name: str, update: bool) -> list[str]:
             else:
                 after = _read(url, desired_sql, settings)
                 left = pure_plan(after.current, after.desired, desired_sql)
-                if left:
+                if left and name not in KNOWN_NOT_CONVERGING:
                     problems.append("does not converge, still planned: " + "; ".join(
                         left.statements))
+                elif left:
+                    print(f"{name}: known not to converge (README), still planned: "
+                          + "; ".join(left.statements))
+                elif name in KNOWN_NOT_CONVERGING:
+                    problems.append("converges now: take it off KNOWN_NOT_CONVERGING")
     return problems
 
 
