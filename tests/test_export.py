@@ -30,7 +30,7 @@ from trimtab.model import (
     Trigger,
     make_model,
 )
-from trimtab.plan.changes import Change, Kind, Step
+from trimtab.plan.changes import AddColumn, AddEnumValue, DropTable, Step
 from trimtab.plan.idempotent import UnsupportedChange, idempotent_script, idempotent_sql
 from trimtab.sources.introspect import introspect
 from trimtab.sources.shadow import desired_model
@@ -236,18 +236,18 @@ def test_names_cannot_break_out_of_a_comment() -> None:
 
 def test_additions_get_if_not_exists() -> None:
     t = _table()
-    add = Step(Change(Kind.ADD_COLUMN, ("column", "public", "t", "x"),
-                      after=Column("x", "text"), parent=t),
+    add = Step(AddColumn(target=("column", "public", "t", "x"), after=Column("x", "text"),
+                         parent=t),
                ("ALTER TABLE public.t ADD COLUMN x text",))
     assert idempotent_sql(add) == ["ALTER TABLE public.t ADD COLUMN IF NOT EXISTS x text"]
     old, new = EnumType("public", "e", ("a",)), EnumType("public", "e", ("a", "b"))
-    value = Step(Change(Kind.ADD_ENUM_VALUE, new.key, before=old, after=new, parent=("a", "b")),
+    value = Step(AddEnumValue(target=new.key, before=old, after=new, value="b", follows="a"),
                  ("ALTER TYPE public.e ADD VALUE 'b' AFTER 'a'",))
     assert idempotent_sql(value) == ["ALTER TYPE public.e ADD VALUE IF NOT EXISTS 'b' AFTER 'a'"]
 
 
 def test_refuses_what_an_install_never_does() -> None:
-    drop = Step(Change(Kind.DROP_TABLE, ("table", "public", "t"), before=_table()),
+    drop = Step(DropTable(target=("table", "public", "t"), before=_table()),
                 ("DROP TABLE public.t",))
     with pytest.raises(UnsupportedChange):
         idempotent_sql(drop)

@@ -32,6 +32,7 @@ from trimtab.migrations.folder import (
 )
 from trimtab.migrations.folder import check as check_folder
 from trimtab.migrations.runner import Interrupted
+from trimtab.model import Table, View
 from trimtab.plan import Plan, Step
 from trimtab.plan.changes import Hazard
 from trimtab.plan.renames import Rename
@@ -540,7 +541,9 @@ def _owner(step: Step) -> str:
     if t[0] in ("column", "constraint", "trigger", "policy") or (
             t[0] in ("index", "cluster") and step.change.parent is not None):
         parent = step.change.parent
-        return f"{parent.schema}.{parent.name}" if parent is not None else ".".join(t[1:3])
+        if isinstance(parent, (Table, View)):
+            return f"{parent.schema}.{parent.name}"
+        return ".".join(t[1:3])
     return ".".join(t[1:3]) if t[0] != "schema" else t[1]
 
 

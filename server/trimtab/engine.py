@@ -37,6 +37,7 @@ from trimtab.errors import (
     WouldFail,
 )
 from trimtab.files import write_file
+from trimtab.measure import loss_tables, measure, recount_losses
 from trimtab.migrations import runner, tracking
 from trimtab.migrations.folder import (
     Folder,
@@ -51,15 +52,24 @@ from trimtab.migrations.folder import check as check_folder
 from trimtab.migrations.replay import left_out, replay
 from trimtab.migrations.runner import MigrateResult
 from trimtab.model import Model, OutsideKey, Owner, qname
-from trimtab.plan import Change, Kind, Plan, Step, build_plan
-from trimtab.plan.changes import Category, Hazard
-from trimtab.plan.hazards import (
-    classify_plan,
-    declares_nothing,
-    loss_tables,
-    measure,
-    recount_losses,
+from trimtab.plan import Change, Plan, Step, build_plan
+from trimtab.plan.changes import (
+    AddConstraint,
+    AddEnumValue,
+    Category,
+    CreateIndex,
+    DropColumn,
+    DropConstraint,
+    DropIndex,
+    DropTable,
+    GrantPrivilege,
+    Hazard,
+    RevokePrivilege,
+    SetCluster,
+    SetComment,
+    SetSequenceOwner,
 )
+from trimtab.plan.hazards import classify_plan, declares_nothing
 from trimtab.plan.idempotent import idempotent_script
 from trimtab.plan.renames import Rename, candidates, resolve_hints
 from trimtab.plan.versions import Lack, lacks, major, written
@@ -660,12 +670,12 @@ def refuse_outside_dependents(plan: Plan, current: Model) -> None:
         for step in plan.steps:
             ch = step.change
             if ch.target[1:3] != ref.ref_table or not (
-                    ch.kind == Kind.DROP_TABLE
-                    or (ch.kind == Kind.DROP_CONSTRAINT and ch.before.kind in ("p", "u")
+                    isinstance(ch, DropTable)
+                    or (isinstance(ch, DropConstraint) and ch.before.kind in ("p", "u")
                         and set(ch.before.columns) == cols)
-                    or (ch.kind == Kind.DROP_INDEX and ch.before.unique
+                    or (isinstance(ch, DropIndex) and ch.before.unique
                         and set(ch.before.columns) == cols)
-                    or (ch.kind == Kind.DROP_COLUMN and ch.target[3] in cols)):
+                    or (isinstance(ch, DropColumn) and ch.target[3] in cols)):
                 continue
             blocked.append((ref, ch))
             break
@@ -1106,8 +1116,8 @@ def _apply(conn: psycopg.Connection, plan: Plan, hold: Callable[[str], Plan],
         conn.rollback()
     # A new enum value cannot be used in the transaction that adds it: add the values
     # first (additive, harmless if the rest fails), then the rest in one transaction.
-    first = [s for s in plan.steps if s.change.kind == Kind.ADD_ENUM_VALUE]
-    rest = [s for s in plan.steps if s.change.kind != Kind.ADD_ENUM_VALUE]
+    first = [s for s in plan.steps if isinstance(s.change, AddEnumValue)]
+    rest = [s for s in plan.steps if not isinstance(s.change, AddEnumValue)]
     _run_steps(conn, first)
     conn.commit()
     # The rollback let the locks go: take them again for the changes that lose data.
@@ -1340,15 +1350,15 @@ def migration_name(plan: Plan, first: bool = False) -> str:
     """What changed, in a few words: ``add_posts_slug``, ``create_users_and_2_more``."""
     if first:
         return "init"
-    main = [s.change for s in plan.steps if s.change.kind not in _MINOR] or [
+    main = [s.change for s in plan.steps if not isinstance(s.change, _MINOR)] or [
         s.change for s in plan.steps]
     phrases = list(dict.fromkeys(_phrase(ch) for ch in main))
     head = phrases[0]
     return head if len(phrases) == 1 else f"{head}_and_{len(phrases) - 1}_more"
 
 
-_MINOR = frozenset({Kind.SET_COMMENT, Kind.GRANT, Kind.REVOKE, Kind.SET_SEQUENCE_OWNER,
-                    Kind.ADD_CONSTRAINT, Kind.CREATE_INDEX})
+_MINOR = (SetComment, GrantPrivilege, RevokePrivilege, SetSequenceOwner, AddConstraint,
+          CreateIndex, SetCluster)
 _VERBS = {"create": "create", "add": "add", "drop": "drop", "alter": "alter",
           "replace": "update", "recreate": "update", "rename": "rename",
           "validate": "validate", "attach": "attach", "detach": "detach", "set": "set"}

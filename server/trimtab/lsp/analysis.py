@@ -38,7 +38,7 @@ from trimtab.model import (
     Trigger,
     View,
 )
-from trimtab.plan.changes import Change, Hazard, Kind
+from trimtab.plan.changes import Change, CreateTable, Hazard
 from trimtab.plan.diff import diff
 from trimtab.plan.hazards import classify
 from trimtab.plan.order import order
@@ -177,7 +177,7 @@ def fast_changes(base: Model, desired: Model, cache: Skeletons | None = None,
     """Changes (classified) from ``base`` to ``desired``, both skeletons."""
     a, b = _reduced(base, desired, cache)
     changes = order(diff(a, b))
-    new_tables = frozenset(c.target for c in changes if c.kind == Kind.CREATE_TABLE)
+    new_tables = frozenset(c.target for c in changes if isinstance(c, CreateTable))
     return [(c, classify(c, new_tables)) for c in changes]
 
 

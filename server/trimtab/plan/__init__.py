@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from trimtab.model import Model
-from trimtab.plan.changes import Change, Kind, Plan, Step
+from trimtab.plan.changes import AlterColumn, Change, Kind, Plan, Step
 from trimtab.plan.diff import diff
 from trimtab.plan.order import order
 from trimtab.plan.renames import Rename, apply_renames, follow_sequences, rename_changes
@@ -29,7 +29,7 @@ def build_plan(current: Model, desired: Model, renames: Iterable[Rename] = (),
     first, renamed = rename_changes(current, renames)
     steps = []
     for change in [*first, *order(diff(renamed, desired))]:
-        if using and change.kind == Kind.ALTER_COLUMN and change.target in using and \
+        if using and isinstance(change, AlterColumn) and change.target in using and \
                 change.before.type != change.after.type:
             change = replace(change, using=using[change.target])
         sql = render(change, version)

@@ -8,9 +8,29 @@ the object's state before and after, so that every later stage can work from dat
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
+
+from trimtab.model import (
+    Collation,
+    Column,
+    CompositeType,
+    Constraint,
+    Domain,
+    EnumType,
+    Extension,
+    Function,
+    Index,
+    Policy,
+    QualifiedName,
+    Schema,
+    Sequence,
+    Table,
+    Trigger,
+    View,
+)
+from trimtab.model import Grant as ModelGrant
 
 
 class Kind(StrEnum):
@@ -157,42 +177,871 @@ class Hazard:
 _WARN_AUTHORIZATION = frozenset({"revokes-privilege", "disables-row-security", "drops-policy"})
 
 
-@dataclass(frozen=True)
+# -- the changes ---------------------------------------------------------------------------
+#
+# One frozen dataclass per change. ``before`` / ``after`` are the object as it is and as it
+# will be, typed per class; ``parent`` is the table, view or type a sub-object belongs to.
+# Each class says where it goes in a plan (``rank``: the phase order.py sorts by), whether it
+# creates its object (a created object starts without comments, grants and owner), and its
+# ``reverse()`` where PostgreSQL has one. A new change is a class here, its emission in
+# diff.py and its renderer in render.py; hazards are looked up by class and default to none.
+
+_Type = EnumType | Domain | CompositeType
+# (schema, table, column, type, current default, desired default) of a column of an enum.
+TypedColumn = tuple[str, str, str, str, str | None, str | None]
+
+
+@dataclass(frozen=True, kw_only=True)
 class Change:
-    kind: Kind
+    kind: ClassVar[Kind]
+    # Plan phase, low first: early drops (make room), creations and alterations, late drops
+    # (what nothing uses any more). Renames are not ordered: they run before everything.
+    rank: ClassVar[float]
+    creates: ClassVar[bool] = False  # the object is new (or new again) after it
+    drops: ClassVar[bool] = False  # the object is gone after it
+
     target: tuple[str, ...]
-    before: Any = None
-    after: Any = None
-    # The table, view or type the sub-object belongs to (a Table for a column change).
-    parent: Any = None
+    before: object = None
+    after: object = None
+    parent: object = None
     # Why a change beyond the user's edit is needed ("depends on public.users.email").
     reason: str | None = None
-    # A column type change: the conversion the user wrote (`-- trimtab: using <expr>`).
-    using: str | None = None
+
+    @property
+    def subject(self) -> Any:  # typed per class by before / after
+        """The object the change is about: as it will be, else as it was."""
+        return self.after if self.after is not None else self.before
+
+    def order_rank(self) -> float:
+        return self.rank
+
+    def sub_rank(self) -> int:
+        """Order within a phase, before relation depth."""
+        return 0
+
+    def reverse(self) -> Change | None:
+        """The change that undoes this one, or None when PostgreSQL has none (a value
+        added to an enum stays) or it cannot be computed from the change alone."""
+        return None
 
     def describe(self) -> str:
         verb, _, noun = self.kind.value.partition("_")
-        name = ".".join(self.target[1:])
-        if self.target[0] == "function":
-            name = f"{self.target[1]}.{self.target[2]}({self.target[3]})"
-        if self.kind == Kind.ALTER_OWNER:
-            return f"change owner of {self.target[0]} {name} to {self.after}"
-        if self.kind == Kind.SET_COMMENT:
-            return f"comment on {self.target[1].lower()} {self.target[2]}"
-        if self.kind in (Kind.GRANT, Kind.REVOKE):
-            g = self.after or self.before
-            column = f" ({self.target[3]})" if len(self.target) > 3 else ""
-            to = "to" if self.kind == Kind.GRANT else "from"
-            return (f"{verb} {g.privilege.lower()}{column} on {self.target[1].lower()} "
-                    f"{self.target[2]} {to} {g.grantee}")
-        if verb == "rename" and self.before is not None and self.kind not in (
-                Kind.RENAME_CONSTRAINT, Kind.RENAME_INDEX):
-            old = self.before if isinstance(self.before, str) else self.before.name
-            name = ".".join((*self.target[1:-1], old))
-            text = f"rename {noun.replace('_', ' ')} {name} to {self.target[-1]}"
-            return f"{text} ({self.reason})" if self.reason else text
-        text = f"{verb} {noun.replace('_', ' ')} {name}"
+        text = f"{verb} {noun.replace('_', ' ')} {self._name()}"
         return f"{text} ({self.reason})" if self.reason else text
+
+    def _name(self) -> str:
+        if self.target[0] == "function":
+            return f"{self.target[1]}.{self.target[2]}({self.target[3]})"
+        return ".".join(self.target[1:])
+
+
+def _swap(ch: Change) -> Change:
+    return replace(ch, before=ch.after, after=ch.before, reason=None)
+
+
+# -- schemas, extensions, collations -----------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateSchema(Change):
+    kind = Kind.CREATE_SCHEMA
+    rank = 8
+    creates = True
+    after: Schema
+
+    def reverse(self) -> Change:
+        return DropSchema(target=self.target, before=self.after)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DropSchema(Change):
+    kind = Kind.DROP_SCHEMA
+    rank = 47
+    drops = True
+    before: Schema
+
+    def reverse(self) -> Change:
+        return CreateSchema(target=self.target, after=self.before)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateExtension(Change):
+    kind = Kind.CREATE_EXTENSION
+    rank = 9
+    creates = True
+    after: Extension
+
+    def reverse(self) -> Change:
+        return DropExtension(target=self.target, before=self.after)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlterExtension(Change):
+    kind = Kind.ALTER_EXTENSION
+    rank = 10
+    before: Extension
+    after: Extension
+
+    def reverse(self) -> Change:
+        return _swap(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DropExtension(Change):
+    kind = Kind.DROP_EXTENSION
+    rank = 46
+    drops = True
+    before: Extension
+
+    def reverse(self) -> Change:
+        return CreateExtension(target=self.target, after=self.before)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateCollation(Change):
+    kind = Kind.CREATE_COLLATION
+    rank = 11  # before the domains, types and columns that use it
+    creates = True
+    after: Collation
+
+    def reverse(self) -> Change:
+        return DropCollation(target=self.target, before=self.after)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DropCollation(Change):
+    kind = Kind.DROP_COLLATION
+    rank = 45  # once nothing uses it
+    drops = True
+    before: Collation
+
+    def order_rank(self) -> float:
+        return _REPLACED if self.reason == "replaced" else self.rank
+
+    def reverse(self) -> Change:
+        return CreateCollation(target=self.target, after=self.before)
+
+
+# A replaced type, function or collation goes after what uses it (the early drops) and
+# before its successor is created.
+_REPLACED = 7.5
+
+
+# -- types -----------------------------------------------------------------------------------
+
+
+def _type_rank(t: _Type) -> int:
+    return {EnumType: 0, Domain: 1, CompositeType: 2}[type(t)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateType(Change):
+    kind = Kind.CREATE_TYPE
+    rank = 12
+    creates = True
+    after: _Type
+
+    def sub_rank(self) -> int:
+        return _type_rank(self.after)
+
+    def reverse(self) -> Change:
+        return DropType(target=self.target, before=self.after)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DropType(Change):
+    kind = Kind.DROP_TYPE
+    rank = 44
+    drops = True
+    before: _Type
+
+    def order_rank(self) -> float:
+        return _REPLACED if self.reason == "replaced" else self.rank
+
+    def sub_rank(self) -> int:
+        return -_type_rank(self.before)
+
+    def reverse(self) -> Change:
+        return CreateType(target=self.target, after=self.before)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlterType(Change):
+    """A domain or composite type changed in place."""
+
+    kind = Kind.ALTER_TYPE
+    rank = 14
+    before: Domain | CompositeType
+    after: Domain | CompositeType
+
+    def reverse(self) -> Change:
+        return _swap(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddEnumValue(Change):
+    kind = Kind.ADD_ENUM_VALUE
+    rank = 13
+    before: EnumType
+    after: EnumType
+    value: str
+    follows: str | None  # the value it goes after; None: first
+
+    # PostgreSQL cannot remove an enum value: no reverse.
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecreateEnum(Change):
+    """Values removed or reordered: the type is built again and its columns moved over."""
+
+    kind = Kind.RECREATE_ENUM
+    rank = 15
+    before: EnumType
+    after: EnumType
+    columns: tuple[TypedColumn, ...]
+
+    def reverse(self) -> Change:
+        return replace(self, before=self.after, after=self.before, reason=None,
+                       columns=tuple((s, t, c, typ, new, old)
+                                     for s, t, c, typ, old, new in self.columns))
+
+
+# -- sequences -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateSequence(Change):
+    kind = Kind.CREATE_SEQUENCE
+    rank = 18
+    creates = True
+    after: Sequence
+
+    def reverse(self) -> Change:
+        return DropSequence(target=self.target, before=self.after)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlterSequence(Change):
+    kind = Kind.ALTER_SEQUENCE
+    rank = 19
+    before: Sequence
+    after: Sequence
+
+    def reverse(self) -> Change:
+        return _swap(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetSequenceOwner(Change):
+    """OWNED BY; reason "release" frees the sequence before its owning column goes."""
+
+    kind = Kind.SET_SEQUENCE_OWNER
+    rank = 24
+    before: Sequence | None = None
+    after: Sequence
+
+    def order_rank(self) -> float:
+        return -1 if self.reason == "release" else self.rank
+
+    def reverse(self) -> Change | None:
+        if self.before is None:
+            return None
+        return replace(self, before=self.after, after=self.before, reason=None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DropSequence(Change):
+    kind = Kind.DROP_SEQUENCE
+    rank = 42
+    drops = True
+    before: Sequence
+
+    def reverse(self) -> Change:
+        return CreateSequence(target=self.target, after=self.before)
+
+
+# -- functions -------------------------------------------------------------------------------
+
+
+def _reads_relations(f: Function) -> bool:
+    """A function with a SQL-standard body reads tables like a view does: it goes with the
+    views, after the tables when created, before them when dropped."""
+    return any(dep[0] != "function" for dep in f.depends_on)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateFunction(Change):
+    kind = Kind.CREATE_FUNCTION
+    rank = 16
+    creates = True
+    after: Function
+
+    def order_rank(self) -> float:
+        return CreateView.rank if _reads_relations(self.after) else self.rank
+
+    def reverse(self) -> Change:
+        return DropFunction(target=self.target, before=self.after)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplaceFunction(Change):
+    kind = Kind.REPLACE_FUNCTION
+    rank = 17
+    before: Function
+    after: Function
+
+    def order_rank(self) -> float:
+        return CreateView.rank if _reads_relations(self.after) else self.rank
+
+    def reverse(self) -> Change:
+        return _swap(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DropFunction(Change):
+    kind = Kind.DROP_FUNCTION
+    rank = 43
+    drops = True
+    before: Function
+
+    def order_rank(self) -> float:
+        if _reads_relations(self.before):
+            return DropView.rank
+        return _REPLACED if self.reason == "replaced" else self.rank
+
+    def reverse(self) -> Change:
+        return CreateFunction(target=self.target, after=self.before)
+
+
+# -- tables ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateTable(Change):
+    kind = Kind.CREATE_TABLE
+    rank = 20
+    creates = True
+    after: Table
+
+    def reverse(self) -> Change:
+        return DropTable(target=self.target, before=self.after)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DropTable(Change):
+    kind = Kind.DROP_TABLE
+    rank = 7
+    drops = True
+    before: Table
+
+    def reverse(self) -> Change:
+        return CreateTable(target=self.target, after=self.before)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlterTable(Change):
+    """Table-level properties: row level security, logging, replica identity, options."""
+
+    kind = Kind.ALTER_TABLE
+    rank = 23
+    before: Table
+    after: Table
+
+    def reverse(self) -> Change:
+        return _swap(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttachPartition(Change):
+    """ATTACH PARTITION, or INHERIT a parent (whichever ``after`` gains)."""
+
+    kind = Kind.ATTACH_PARTITION
+    rank = 25
+    before: Table
+    after: Table
+
+    def reverse(self) -> Change:
+        return DetachPartition(target=self.target, before=self.after, after=self.before)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DetachPartition(Change):
+    """DETACH PARTITION, or NO INHERIT. First of all: detached, a partition holds the clones
+    of its parent's foreign keys and indexes as its own, so dropping them on the parent no
+    longer takes them along (nor is stopped by them)."""
+
+    kind = Kind.DETACH_PARTITION
+    rank = 0
+    before: Table
+    after: Table
+
+    def reverse(self) -> Change:
+        return AttachPartition(target=self.target, before=self.after, after=self.before)
+
+
+# -- columns ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddColumn(Change):
+    kind = Kind.ADD_COLUMN
+    rank = 21
+    creates = True
+    after: Column
+    parent: Table
+
+    def reverse(self) -> Change:
+        return DropColumn(target=self.target, before=self.after, parent=self.parent)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DropColumn(Change):
+    kind = Kind.DROP_COLUMN
+    rank = 6
+    drops = True
+    before: Column
+    parent: Table
+
+    def reverse(self) -> Change:
+        return AddColumn(target=self.target, after=self.before, parent=self.parent)
+
+
+class ColumnAspect(StrEnum):
+    """What an ALTER COLUMN changes, computed once by the diff."""
+
+    TYPE = "type"  # type or collation
+    DEFAULT = "default"
+    NULLABILITY = "not_null"
+    IDENTITY = "identity"
+    GENERATED = "generated"
+    STORAGE = "storage"  # storage, compression, statistics
+
+
+def column_aspects(old: Column, new: Column) -> frozenset[ColumnAspect]:
+    out = set()
+    if old.type != new.type or old.collation != new.collation:
+        out.add(ColumnAspect.TYPE)
+    if old.default != new.default:
+        out.add(ColumnAspect.DEFAULT)
+    if old.not_null != new.not_null:
+        out.add(ColumnAspect.NULLABILITY)
+    if old.identity != new.identity:
+        out.add(ColumnAspect.IDENTITY)
+    if (old.generated, old.generated_virtual) != (new.generated, new.generated_virtual):
+        out.add(ColumnAspect.GENERATED)
+    if (old.storage, old.compression, old.statistics) != (
+            new.storage, new.compression, new.statistics):
+        out.add(ColumnAspect.STORAGE)
+    return frozenset(out)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlterColumn(Change):
+    kind = Kind.ALTER_COLUMN
+    rank = 22
+    before: Column
+    after: Column
+    parent: Table
+    # The conversion the user wrote for a type change (`-- trimtab: using <expr>`).
+    using: str | None = None
+    aspects: frozenset[ColumnAspect] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not self.aspects:  # computed once, here, when the diff did not pass it
+            object.__setattr__(self, "aspects", column_aspects(self.before, self.after))
+
+    def reverse(self) -> Change:
+        return AlterColumn(target=self.target, before=self.after, after=self.before,
+                           parent=self.parent)
+
+
+# -- constraints -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddConstraint(Change):
+    kind = Kind.ADD_CONSTRAINT
+    rank = 28
+    creates = True
+    after: Constraint
+    parent: Table
+    # The unique index a key takes over (ADD CONSTRAINT ... USING INDEX), renamed to it.
+    using_index: Index | None = None
+
+    def order_rank(self) -> float:
+        # A foreign key may rest on a unique index rather than a constraint: indexes first
+        # (a partitioned table's one is valid once its partitions' are attached).
+        return AttachIndex.rank + 0.5 if self.after.kind == "f" else self.rank
+
+    def reverse(self) -> Change | None:
+        if self.using_index is not None:
+            return None  # the index it took over would go with it
+        return DropConstraint(target=self.target, before=self.after, parent=self.parent)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DropConstraint(Change):
+    kind = Kind.DROP_CONSTRAINT
+    rank = 4
+    drops = True
+    before: Constraint
+    parent: Table
+
+    def sub_rank(self) -> int:
+        return 0 if self.before.kind == "f" else 1  # foreign keys before the keys they use
+
+    def reverse(self) -> Change:
+        return AddConstraint(target=self.target, after=self.before, parent=self.parent)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ValidateConstraint(Change):
+    kind = Kind.VALIDATE_CONSTRAINT
+    rank = 29
+    before: Constraint
+    after: Constraint
+    parent: Table
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenameConstraint(Change):
+    kind = Kind.RENAME_CONSTRAINT
+    rank = 26
+    before: Constraint
+    after: Constraint
+    parent: Table
+
+    def reverse(self) -> Change:
+        return RenameConstraint(target=(*self.target[:-1], self.before.name),
+                                before=self.after, after=self.before, parent=self.parent)
+
+
+# -- indexes ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateIndex(Change):
+    kind = Kind.CREATE_INDEX
+    rank = 32  # after views: materialized views carry indexes
+    creates = True
+    after: Index
+    parent: Table | View
+
+    def reverse(self) -> Change:
+        return DropIndex(target=self.target, before=self.after, parent=self.parent)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetCluster(Change):
+    """CLUSTER ON an index, or SET WITHOUT CLUSTER (``after.clustered`` says which)."""
+
+    kind = Kind.CREATE_INDEX  # its name in plans (JSON) stays what it was
+    rank = 32
+    before: Index
+    after: Index
+    parent: Table | View
+
+    def reverse(self) -> Change:
+        return _swap(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DropIndex(Change):
+    kind = Kind.DROP_INDEX
+    rank = 5
+    drops = True
+    before: Index
+    parent: Table | View
+
+    def reverse(self) -> Change:
+        return CreateIndex(target=self.target, after=self.before, parent=self.parent)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenameIndex(Change):
+    kind = Kind.RENAME_INDEX
+    rank = 27
+    before: Index
+    after: Index
+    parent: Table | View
+
+    def reverse(self) -> Change:
+        return RenameIndex(target=(*self.target[:-1], self.before.name),
+                           before=self.after, after=self.before, parent=self.parent)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttachIndex(Change):
+    """A partition's index (or key) attached to its parent's index."""
+
+    kind = Kind.ATTACH_INDEX
+    rank = 33  # once both indexes (or keys) exist
+    after: Index | Constraint
+    parent: Table
+    index_parent: QualifiedName  # the parent's index
+
+    # PostgreSQL has no DETACH for an index: no reverse.
+
+
+# -- views -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateView(Change):
+    kind = Kind.CREATE_VIEW
+    rank = 30
+    creates = True
+    after: View
+
+    def reverse(self) -> Change:
+        return DropView(target=self.target, before=self.after)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplaceView(Change):
+    kind = Kind.REPLACE_VIEW
+    rank = 31
+    before: View
+    after: View
+
+    def reverse(self) -> Change:
+        return _swap(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DropView(Change):
+    kind = Kind.DROP_VIEW
+    rank = 3
+    drops = True
+    before: View
+
+    def reverse(self) -> Change:
+        return CreateView(target=self.target, after=self.before)
+
+
+# -- triggers, policies ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateTrigger(Change):
+    kind = Kind.CREATE_TRIGGER
+    rank = 34
+    creates = True
+    after: Trigger
+    parent: Table | View
+
+    def reverse(self) -> Change:
+        return DropTrigger(target=self.target, before=self.after, parent=self.parent)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlterTrigger(Change):
+    """ENABLE / DISABLE."""
+
+    kind = Kind.ALTER_TRIGGER
+    rank = 35
+    before: Trigger
+    after: Trigger
+    parent: Table | View
+
+    def reverse(self) -> Change:
+        return _swap(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DropTrigger(Change):
+    kind = Kind.DROP_TRIGGER
+    rank = 1
+    drops = True
+    before: Trigger
+    parent: Table | View
+
+    def reverse(self) -> Change:
+        return CreateTrigger(target=self.target, after=self.before, parent=self.parent)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreatePolicy(Change):
+    kind = Kind.CREATE_POLICY
+    rank = 36
+    creates = True
+    after: Policy
+    parent: Table
+
+    def reverse(self) -> Change:
+        return DropPolicy(target=self.target, before=self.after, parent=self.parent)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlterPolicy(Change):
+    kind = Kind.ALTER_POLICY
+    rank = 37
+    before: Policy
+    after: Policy
+    parent: Table
+
+    def reverse(self) -> Change:
+        return _swap(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DropPolicy(Change):
+    kind = Kind.DROP_POLICY
+    rank = 2
+    drops = True
+    before: Policy
+    parent: Table
+
+    def reverse(self) -> Change:
+        return CreatePolicy(target=self.target, after=self.before, parent=self.parent)
+
+
+# -- comments, privileges, owners --------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetComment(Change):
+    """``target``: ("comment", object kind in SQL, object name in SQL)."""
+
+    kind = Kind.SET_COMMENT
+    rank = 40
+    before: str | None = None
+    after: str | None = None
+
+    def describe(self) -> str:
+        return f"comment on {self.target[1].lower()} {self.target[2]}"
+
+    def reverse(self) -> Change:
+        return _swap(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Privilege(Change):
+    """``target``: ("grant", object kind in SQL, object name in SQL[, column])."""
+
+    @property
+    def grant(self) -> ModelGrant:
+        g = self.after if self.after is not None else self.before
+        assert isinstance(g, ModelGrant)
+        return g
+
+    def describe(self) -> str:
+        verb = self.kind.value
+        g = self.grant
+        column = f" ({self.target[3]})" if len(self.target) > 3 else ""
+        to = "to" if isinstance(self, GrantPrivilege) else "from"
+        return (f"{verb} {g.privilege.lower()}{column} on {self.target[1].lower()} "
+                f"{self.target[2]} {to} {g.grantee}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GrantPrivilege(_Privilege):
+    kind = Kind.GRANT
+    rank = 39
+    after: ModelGrant
+
+    def reverse(self) -> Change:
+        return RevokePrivilege(target=self.target, before=self.after)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RevokePrivilege(_Privilege):
+    kind = Kind.REVOKE
+    rank = 38
+    before: ModelGrant
+
+    def reverse(self) -> Change:
+        return GrantPrivilege(target=self.target, after=self.before)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlterOwner(Change):
+    """Only owners the schema file declares. ``parent``: the object given away."""
+
+    kind = Kind.ALTER_OWNER
+    # Last: once given away, an object may no longer be the pushing role's to change.
+    rank = 41
+    before: str | None = None  # the owner it has (None: created by this plan)
+    after: str
+    parent: Any
+
+    def sub_rank(self) -> int:
+        # Tables first: a new owner takes the table's serial sequences along, which
+        # PostgreSQL will not give away on their own.
+        return 1 if self.target[0] == "sequence" else 0
+
+    def describe(self) -> str:
+        return f"change owner of {self.target[0]} {self._name()} to {self.after}"
+
+    def reverse(self) -> Change | None:
+        return None if self.before is None else _swap(self)
+
+
+# -- renames: they run first, and the rest is planned against the renamed objects -------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Rename(Change):
+    rank = -10
+
+    def _old_name(self) -> str:
+        assert isinstance(self.before, (Table, Column, Sequence))
+        return self.before.name
+
+    def describe(self) -> str:
+        _, _, noun = self.kind.value.partition("_")
+        name = ".".join((*self.target[1:-1], self._old_name()))
+        text = f"rename {noun.replace('_', ' ')} {name} to {self.target[-1]}"
+        return f"{text} ({self.reason})" if self.reason else text
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenameTable(_Rename):
+    kind = Kind.RENAME_TABLE
+    before: Table  # under its old name; ``target`` holds the new one
+    after: Table
+
+    def reverse(self) -> Change:
+        return RenameTable(target=self.before.key, before=self.after, after=self.before)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenameColumn(_Rename):
+    kind = Kind.RENAME_COLUMN
+    before: Column
+    after: Column
+    parent: Table
+
+    def reverse(self) -> Change:
+        return RenameColumn(target=(*self.target[:-1], self.before.name), before=self.after,
+                            after=self.before, parent=self.parent)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenameEnumValue(_Rename):
+    kind = Kind.RENAME_ENUM_VALUE
+    before: str
+    after: str
+    parent: EnumType
+
+    def _old_name(self) -> str:
+        return self.before
+
+    def reverse(self) -> Change:
+        return RenameEnumValue(target=self.target, before=self.after, after=self.before,
+                               parent=self.parent)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenameSequence(_Rename):
+    """Follows its owning column (serial) when that is renamed."""
+
+    kind = Kind.RENAME_SEQUENCE
+    before: Sequence
+    after: Sequence
+
+    def reverse(self) -> Change:
+        return RenameSequence(target=self.before.key, before=self.after, after=self.before)
 
 
 @dataclass(frozen=True)

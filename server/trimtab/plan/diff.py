@@ -32,14 +32,64 @@ from trimtab.model import (
     qname,
     quote_ident,
 )
-from trimtab.plan.changes import Change, Kind
+from trimtab.plan.changes import (
+    AddColumn,
+    AddConstraint,
+    AddEnumValue,
+    AlterColumn,
+    AlterExtension,
+    AlterOwner,
+    AlterPolicy,
+    AlterSequence,
+    AlterTable,
+    AlterTrigger,
+    AlterType,
+    AttachIndex,
+    AttachPartition,
+    Change,
+    CreateCollation,
+    CreateExtension,
+    CreateFunction,
+    CreateIndex,
+    CreatePolicy,
+    CreateSchema,
+    CreateSequence,
+    CreateTable,
+    CreateTrigger,
+    CreateType,
+    CreateView,
+    DetachPartition,
+    DropCollation,
+    DropColumn,
+    DropConstraint,
+    DropExtension,
+    DropFunction,
+    DropIndex,
+    DropPolicy,
+    DropSchema,
+    DropSequence,
+    DropTable,
+    DropTrigger,
+    DropType,
+    DropView,
+    GrantPrivilege,
+    RecreateEnum,
+    RenameConstraint,
+    RenameIndex,
+    ReplaceFunction,
+    ReplaceView,
+    RevokePrivilege,
+    SetCluster,
+    SetComment,
+    SetSequenceOwner,
+    TypedColumn,
+    ValidateConstraint,
+)
 
 # The reason an index is rebuilt that a failed CREATE INDEX CONCURRENTLY left invalid.
 INVALID_INDEX = "left invalid by a failed build"
 # The reason of a DROP COLUMN that runs on the parent ONLY (``render``, ``hazards``).
 CHILDREN_KEEP = "tables inheriting it keep their own copy"
-# (schema, table, column, type, current default, desired default)
-_TypedColumn = tuple[str, str, str, str, str | None, str | None]
 _Type = EnumType | Domain | CompositeType
 
 
@@ -67,9 +117,8 @@ class _Differ:
         # Unattached unique indexes a partition's new key takes over (USING INDEX).
         self.adopted_indexes: set[tuple[str, str]] = set()
 
-    def emit(self, kind: Kind, target: tuple[str, ...], before: object = None,
-             after: object = None, parent: object = None, reason: str | None = None) -> None:
-        self.out.append(Change(kind, target, before, after, parent, reason))
+    def emit(self, change: Change) -> None:
+        self.out.append(change)
 
     def run(self) -> list[Change]:
         for key, t in self.cur.tables.items():
@@ -97,22 +146,22 @@ class _Differ:
     def schemas(self) -> None:
         for key, s in self.new.schemas.items():
             if key not in self.cur.schemas:
-                self.emit(Kind.CREATE_SCHEMA, key, after=s)
+                self.emit(CreateSchema(target=key, after=s))
         for key, s in self.cur.schemas.items():
             if key not in self.new.schemas:
-                self.emit(Kind.DROP_SCHEMA, key, before=s)
+                self.emit(DropSchema(target=key, before=s))
 
     def extensions(self) -> None:
         for key, e in self.new.extensions.items():
             old = self.cur.extensions.get(key)
             if old is None:
-                self.emit(Kind.CREATE_EXTENSION, key, after=e)
+                self.emit(CreateExtension(target=key, after=e))
             elif (e.version is not None and old.version != e.version) or \
                     old.schema != e.schema:  # no version: any will do
-                self.emit(Kind.ALTER_EXTENSION, key, before=old, after=e)
+                self.emit(AlterExtension(target=key, before=old, after=e))
         for key, e in self.cur.extensions.items():
             if key not in self.new.extensions:
-                self.emit(Kind.DROP_EXTENSION, key, before=e)
+                self.emit(DropExtension(target=key, before=e))
 
     # -- collations ------------------------------------------------------------------------
 
@@ -120,7 +169,7 @@ class _Differ:
         for key, c in self.new.collations.items():
             old = self.cur.collations.get(key)
             if old is None:
-                self.emit(Kind.CREATE_COLLATION, key, after=c)
+                self.emit(CreateCollation(target=key, after=c))
             elif replace(old, comment=None) != replace(c, comment=None):
                 # No ALTER COLLATION changes what a collation sorts by: it is made again,
                 # which PostgreSQL refuses while anything uses it.
@@ -133,11 +182,11 @@ class _Differ:
                         "in use", obj=f"collation {old.schema}.{old.name}",
                         hint="declare the new collation under another name, move the columns "
                              "to it, and drop the old one in a later push")
-                self.emit(Kind.DROP_COLLATION, key, before=old, reason="replaced")
-                self.emit(Kind.CREATE_COLLATION, key, after=c, reason="replaced")
+                self.emit(DropCollation(target=key, before=old, reason="replaced"))
+                self.emit(CreateCollation(target=key, after=c, reason="replaced"))
         for key, c in self.cur.collations.items():
             if key not in self.new.collations:
-                self.emit(Kind.DROP_COLLATION, key, before=c)
+                self.emit(DropCollation(target=key, before=c))
 
     # -- types -----------------------------------------------------------------------------
 
@@ -145,19 +194,20 @@ class _Differ:
         for key, t in self.new.types.items():
             old = self.cur.types.get(key)
             if old is None:
-                self.emit(Kind.CREATE_TYPE, key, after=t)
+                self.emit(CreateType(target=key, after=t))
             elif old == t or _without_comment(old) == _without_comment(t):
                 continue
             elif isinstance(old, EnumType) and isinstance(t, EnumType):
                 self.enum(old, t)
-            elif type(old) is type(t) and self._alterable_type(old, t):
-                self.emit(Kind.ALTER_TYPE, key, before=old, after=t)
+            elif isinstance(old, (Domain, CompositeType)) and isinstance(
+                    t, (Domain, CompositeType)) and self._alterable_type(old, t):
+                self.emit(AlterType(target=key, before=old, after=t))
             else:
-                self.emit(Kind.DROP_TYPE, key, before=old, reason="replaced")
-                self.emit(Kind.CREATE_TYPE, key, after=t, reason="replaced")
+                self.emit(DropType(target=key, before=old, reason="replaced"))
+                self.emit(CreateType(target=key, after=t, reason="replaced"))
         for key, t in self.cur.types.items():
             if key not in self.new.types:
-                self.emit(Kind.DROP_TYPE, key, before=t)
+                self.emit(DropType(target=key, before=t))
 
     @staticmethod
     def _alterable_type(old: object, new: object) -> bool:
@@ -172,21 +222,21 @@ class _Differ:
         if all(v in it for v in old.values):  # old values keep their order: add the others
             for i, v in enumerate(new.values):
                 if v not in old.values:
-                    self.emit(Kind.ADD_ENUM_VALUE, new.key, before=old, after=new,
-                              parent=(new.values[i - 1] if i else None, v))
+                    self.emit(AddEnumValue(target=new.key, before=old, after=new,
+                              follows=new.values[i - 1] if i else None, value=v))
             return
         lost = [v for v in old.values if v not in new.values]
         self.recreated_enums.add((new.schema, new.name))
-        self.emit(Kind.RECREATE_ENUM, new.key, before=old, after=new,
-                  parent=self._columns_of_type(new.schema, new.name),
-                  reason=f"removes {', '.join(lost)}" if lost else "reorders values")
+        self.emit(RecreateEnum(target=new.key, before=old, after=new,
+                  columns=self._columns_of_type(new.schema, new.name),
+                  reason=f"removes {', '.join(lost)}" if lost else "reorders values"))
         for schema, table, column, *_ in self._columns_of_type(new.schema, new.name):
             self.changed_columns.add((schema, table, column))
 
-    def _columns_of_type(self, schema: str, name: str) -> tuple[_TypedColumn, ...]:
+    def _columns_of_type(self, schema: str, name: str) -> tuple[TypedColumn, ...]:
         """(schema, table, column, type, current default, desired default) of every kept
         column of this type."""
-        out: list[_TypedColumn] = []
+        out: list[TypedColumn] = []
         for t in self.cur.tables.values():
             if t.partition_of:  # partitions follow their parent's column type
                 continue
@@ -203,26 +253,26 @@ class _Differ:
         for key, s in self.new.sequences.items():
             old = self.cur.sequences.get(key)
             if old is None:
-                self.emit(Kind.CREATE_SEQUENCE, key, after=s)
+                self.emit(CreateSequence(target=key, after=s))
                 if s.owned_by:
-                    self.emit(Kind.SET_SEQUENCE_OWNER, key, after=s)
+                    self.emit(SetSequenceOwner(target=key, after=s))
                 continue
             if _seq_options(old) != _seq_options(s):
-                self.emit(Kind.ALTER_SEQUENCE, key, before=old, after=s)
+                self.emit(AlterSequence(target=key, before=old, after=s))
             if old.owned_by and self._owner_goes(old.owned_by):
                 # Dropping its column would take the sequence along: release it first.
-                self.emit(Kind.SET_SEQUENCE_OWNER, key, before=old,
-                          after=replace(s, owned_by=None), reason="release")
+                self.emit(SetSequenceOwner(target=key, before=old,
+                          after=replace(s, owned_by=None), reason="release"))
                 if s.owned_by:
-                    self.emit(Kind.SET_SEQUENCE_OWNER, key, after=s)
+                    self.emit(SetSequenceOwner(target=key, after=s))
             elif old.owned_by != s.owned_by:
-                self.emit(Kind.SET_SEQUENCE_OWNER, key, before=old, after=s)
+                self.emit(SetSequenceOwner(target=key, before=old, after=s))
         for key, s in self.cur.sequences.items():
             if key in self.new.sequences:
                 continue
             if s.owned_by and self._owner_goes(s.owned_by):
                 continue  # dropped with its column
-            self.emit(Kind.DROP_SEQUENCE, key, before=s)
+            self.emit(DropSequence(target=key, before=s))
 
     def _owner_goes(self, owner: tuple[str, str, str]) -> bool:
         """The owning column is dropped, or its table is (recreated tables included)."""
@@ -237,17 +287,17 @@ class _Differ:
         for key, f in self.new.functions.items():
             old = self.cur.functions.get(key)
             if old is None:
-                self.emit(Kind.CREATE_FUNCTION, key, after=f)
+                self.emit(CreateFunction(target=key, after=f))
             elif old.definition != f.definition:
                 if _replaceable(old, f):
-                    self.emit(Kind.REPLACE_FUNCTION, key, before=old, after=f)
+                    self.emit(ReplaceFunction(target=key, before=old, after=f))
                 else:
                     self.recreated_functions.add(key)
-                    self.emit(Kind.DROP_FUNCTION, key, before=old, reason="replaced")
-                    self.emit(Kind.CREATE_FUNCTION, key, after=f, reason="replaced")
+                    self.emit(DropFunction(target=key, before=old, reason="replaced"))
+                    self.emit(CreateFunction(target=key, after=f, reason="replaced"))
         for key, f in self.cur.functions.items():
             if key not in self.new.functions:
-                self.emit(Kind.DROP_FUNCTION, key, before=f)
+                self.emit(DropFunction(target=key, before=f))
 
     # -- tables ----------------------------------------------------------------------------
 
@@ -260,13 +310,13 @@ class _Differ:
             for c in t.constraints:
                 if (c.kind == "f" and not c.inherited and c.ref_table in self.dropped_tables
                         and c.ref_table != t.qualified):
-                    self.emit(Kind.DROP_CONSTRAINT, ("constraint", t.schema, t.name, c.name),
-                              before=c, parent=t, reason="its table is dropped")
+                    self.emit(DropConstraint(target=("constraint", t.schema, t.name, c.name),
+                              before=c, parent=t, reason="its table is dropped"))
             if t.partition_of and t.partition_of in self.dropped_tables:
                 continue  # goes with its partitioned parent
             recreated = t.qualified in self.recreated_tables
-            self.emit(Kind.DROP_TABLE, key, before=t,
-                      reason="partitioning changed" if recreated else None)
+            self.emit(DropTable(target=key, before=t,
+                      reason="partitioning changed" if recreated else None))
         # An unchanged table yields nothing unless something it uses is recreated: most of
         # a large schema, and comparing is cheaper than walking it.
         quiet = not (self.recreated_tables or self.recreated_functions
@@ -294,7 +344,7 @@ class _Differ:
         return old.partition_key != new.partition_key
 
     def create_table(self, t: Table) -> None:
-        self.emit(Kind.CREATE_TABLE, t.key, after=t)
+        self.emit(CreateTable(target=t.key, after=t))
         if t.partition_of:
             # The parent supplies the columns; settle what the partition holds locally.
             parent = self.new.tables.get(("table", *t.partition_of))
@@ -317,9 +367,9 @@ class _Differ:
     def alter_table(self, old: Table, new: Table) -> None:
         if old.partition_of != new.partition_of or old.partition_bound != new.partition_bound:
             if old.partition_of:
-                self.emit(Kind.DETACH_PARTITION, new.key, before=old, after=new)
+                self.emit(DetachPartition(target=new.key, before=old, after=new))
             if new.partition_of:
-                self.emit(Kind.ATTACH_PARTITION, new.key, before=old, after=new)
+                self.emit(AttachPartition(target=new.key, before=old, after=new))
             if old.partition_of and old.partition_of != new.partition_of:
                 # Detached (first, see order.py), the partition keeps its constraints and
                 # indexes as its own: what it does not declare, or its new parent give it
@@ -336,9 +386,9 @@ class _Differ:
                     old, partition_of=None,
                     columns=tuple(replace(c, inherited=False) for c in old.columns))
         if set(old.inherits) - set(new.inherits):  # NO INHERIT, before columns go
-            self.emit(Kind.DETACH_PARTITION, new.key, before=old, after=new)
+            self.emit(DetachPartition(target=new.key, before=old, after=new))
         if set(new.inherits) - set(old.inherits):  # INHERIT, once the columns are there
-            self.emit(Kind.ATTACH_PARTITION, new.key, before=old, after=new)
+            self.emit(AttachPartition(target=new.key, before=old, after=new))
         self.columns(old, new)
         self.constraints(old, new)
         self.indexes(old, new)
@@ -359,12 +409,12 @@ class _Differ:
                 kept = replace(new, inherits=tuple(p for p in new.inherits
                                                    if p in old.inherits))
                 if not partition and (not c.inherited or not self._parents_have(kept, c.name)):
-                    self.emit(Kind.ADD_COLUMN, key, after=c, parent=new)
+                    self.emit(AddColumn(target=key, after=c, parent=new))
                 continue
             if partition or (c.inherited and oc.inherited):
                 if (oc.default, oc.not_null) != (c.default, c.not_null):
-                    self.emit(Kind.ALTER_COLUMN, key, parent=new, after=c,
-                              before=replace(c, default=oc.default, not_null=oc.not_null))
+                    self.emit(AlterColumn(target=key, parent=new, after=c,
+                              before=replace(c, default=oc.default, not_null=oc.not_null)))
                 continue
             if oc.inherited and not c.inherited and not self._parents_have(new, c.name):
                 # Its parent drops the column ONLY there (or the table leaves the parent):
@@ -374,12 +424,12 @@ class _Differ:
                 continue
             if self._regenerate(oc, c):
                 self.changed_columns.add((new.schema, new.name, c.name))
-                self.emit(Kind.DROP_COLUMN, key, before=oc, parent=old, reason="replaced")
-                self.emit(Kind.ADD_COLUMN, key, after=c, parent=new, reason="replaced")
+                self.emit(DropColumn(target=key, before=oc, parent=old, reason="replaced"))
+                self.emit(AddColumn(target=key, after=c, parent=new, reason="replaced"))
                 continue
             if oc.type != c.type:
                 self.changed_columns.add((new.schema, new.name, c.name))
-            self.emit(Kind.ALTER_COLUMN, key, before=oc, after=c, parent=new)
+            self.emit(AlterColumn(target=key, before=oc, after=c, parent=new))
         if partition:
             return
         kept_parents = [self.cur.tables.get(("table", *p)) for p in old.inherits
@@ -392,8 +442,8 @@ class _Differ:
             if new.column(oc.name) is None:
                 self.changed_columns.add((old.schema, old.name, oc.name))
                 only = self._children_keep(old, oc.name)
-                self.emit(Kind.DROP_COLUMN, ("column", old.schema, old.name, oc.name),
-                          before=oc, parent=old, reason=CHILDREN_KEEP if only else None)
+                self.emit(DropColumn(target=("column", old.schema, old.name, oc.name),
+                          before=oc, parent=old, reason=CHILDREN_KEEP if only else None))
 
     def _children_keep(self, parent: Table, column: str) -> bool:
         """A table that inherits from ``parent`` now and in the desired schema declares
@@ -438,8 +488,8 @@ class _Differ:
             if twin is not None and new.qualified not in self.recreated_tables:
                 dropped.remove(twin)
                 added.remove(c)
-                self.emit(Kind.RENAME_CONSTRAINT, ("constraint", *tkey[1:], c.name),
-                          before=twin, after=c, parent=new)
+                self.emit(RenameConstraint(target=("constraint", *tkey[1:], c.name),
+                          before=twin, after=c, parent=new))
         for c in dropped:
             self._drop_constraint(old, c)
         for name, c in news.items():
@@ -451,8 +501,8 @@ class _Differ:
                 and not oc.validated and c.validated
             ):
                 if not oc.validated and c.validated:
-                    self.emit(Kind.VALIDATE_CONSTRAINT, ("constraint", *tkey[1:], name),
-                              before=oc, after=c, parent=new)
+                    self.emit(ValidateConstraint(target=("constraint", *tkey[1:], name),
+                              before=oc, after=c, parent=new))
                 continue
             if self._refs_recreated_table(oc) and oc.definition == c.definition:
                 continue
@@ -478,14 +528,14 @@ class _Differ:
             return
         if c.kind in ("p", "u"):
             self.replaced_keys.add((table.schema, table.name, c.columns))
-        self.emit(Kind.DROP_CONSTRAINT, ("constraint", table.schema, table.name, c.name),
-                  before=c, parent=table, reason=reason)
+        self.emit(DropConstraint(target=("constraint", table.schema, table.name, c.name),
+                  before=c, parent=table, reason=reason))
 
     def _add_constraint(self, table: Table, c: Constraint, reason: str | None = None,
                         using: Index | None = None) -> None:
         # ``using``: the unique index the constraint takes over (ADD ... USING INDEX).
-        self.emit(Kind.ADD_CONSTRAINT, ("constraint", table.schema, table.name, c.name),
-                  before=using, after=c, parent=table, reason=reason)
+        self.emit(AddConstraint(target=("constraint", table.schema, table.name, c.name),
+                  using_index=using, after=c, parent=table, reason=reason))
 
     # -- partition indexes attached to their parent's ------------------------------------
 
@@ -551,8 +601,9 @@ class _Differ:
 
     def _attach_index(self, table: Table, obj: Index | Constraint) -> None:
         parent = obj.parent if isinstance(obj, Index) else obj.index_parent
-        self.emit(Kind.ATTACH_INDEX, ("index", table.schema, obj.name), after=obj,
-                  before=parent, parent=table)
+        assert parent is not None  # only attached objects are attached explicitly
+        self.emit(AttachIndex(target=("index", table.schema, obj.name), after=obj,
+                  index_parent=parent, parent=table))
 
     def _index_for_key(self, old: Table, new: Table, c: Constraint) -> Index | None:
         """A unique index a new key of a partition, attached to its parent's index, can
@@ -611,7 +662,7 @@ class _Differ:
         drop those first and add them back afterwards."""
         if not self.replaced_keys:
             return
-        touched = {(ch.target, ch.kind) for ch in self.out}
+        touched = {(ch.target, type(ch)) for ch in self.out}
         for t in self.cur.tables.values():
             # A table that goes away still holds its keys until its DROP TABLE, which runs
             # after the constraints are dropped: its keys onto a dropped key go first.
@@ -625,17 +676,17 @@ class _Differ:
                 if (*c.ref_table, c.ref_columns) not in self.replaced_keys:
                     continue
                 target = ("constraint", t.schema, t.name, c.name)
-                if (target, Kind.DROP_CONSTRAINT) in touched:
+                if (target, DropConstraint) in touched:
                     continue
                 keep = None if new_t is None else next(
                     (n for n in new_t.constraints if n.name == c.name), None)
                 reason = f"its key on {qname(*c.ref_table)} is replaced"
                 if gone:
                     reason = f"its key on {qname(*c.ref_table)} is dropped"
-                self.emit(Kind.DROP_CONSTRAINT, target, before=c, parent=t, reason=reason)
-                if keep is not None:
-                    self.emit(Kind.ADD_CONSTRAINT, target, after=keep, parent=new_t,
-                              reason=reason)
+                self.emit(DropConstraint(target=target, before=c, parent=t, reason=reason))
+                if keep is not None and new_t is not None:
+                    self.emit(AddConstraint(target=target, after=keep, parent=new_t,
+                              reason=reason))
 
     def indexes(self, old: Table | View, new: Table | View) -> None:
         olds = {i.name: i for i in old.indexes if i.parent is None}
@@ -651,10 +702,10 @@ class _Differ:
             # Out of the way while PostgreSQL matches indexes, back afterwards (see order.py).
             del olds[name]
             i = news.pop(name)
-            self.emit(Kind.DROP_INDEX, ("index", schema, name), before=i, parent=old,
-                      reason=reason)
-            self.emit(Kind.CREATE_INDEX, ("index", schema, name), after=i, parent=new,
-                      reason=reason)
+            self.emit(DropIndex(target=("index", schema, name), before=i, parent=old,
+                      reason=reason))
+            self.emit(CreateIndex(target=("index", schema, name), after=i, parent=new,
+                      reason=reason))
         dropped = [i for n, i in olds.items() if n not in news
                    and (schema, n) not in self.adopted_indexes]
         added = [i for n, i in news.items() if n not in olds]
@@ -664,10 +715,10 @@ class _Differ:
             if twin is not None:
                 dropped.remove(twin)
                 added.remove(i)
-                self.emit(Kind.RENAME_INDEX, ("index", schema, i.name), before=twin, after=i,
-                          parent=new)
+                self.emit(RenameIndex(target=("index", schema, i.name), before=twin, after=i,
+                          parent=new))
         for i in dropped:
-            self.emit(Kind.DROP_INDEX, ("index", schema, i.name), before=i, parent=old)
+            self.emit(DropIndex(target=("index", schema, i.name), before=i, parent=old))
         for name, i in news.items():
             oi = olds.get(name)
             # A partitioned table's index stays invalid until its partitions' are attached
@@ -676,15 +727,15 @@ class _Differ:
                       and not (isinstance(old, Table) and old.partition_key))
             if oi is not None and (oi.definition != i.definition or broken):
                 reason = "changed" if oi.definition != i.definition else INVALID_INDEX
-                self.emit(Kind.DROP_INDEX, ("index", schema, name), before=oi, parent=old,
-                          reason=reason)
-                self.emit(Kind.CREATE_INDEX, ("index", schema, name), after=i, parent=new,
-                          reason=reason)
+                self.emit(DropIndex(target=("index", schema, name), before=oi, parent=old,
+                          reason=reason))
+                self.emit(CreateIndex(target=("index", schema, name), after=i, parent=new,
+                          reason=reason))
             elif oi is not None and oi.clustered != i.clustered:
-                self.emit(Kind.CREATE_INDEX, ("cluster", schema, name), before=oi, after=i,
-                          parent=new)
+                self.emit(SetCluster(target=("cluster", schema, name), before=oi, after=i,
+                          parent=new))
         for i in added:
-            self.emit(Kind.CREATE_INDEX, ("index", schema, i.name), after=i, parent=new)
+            self.emit(CreateIndex(target=("index", schema, i.name), after=i, parent=new))
         for name in sorted(attach):
             self._attach_index(new, news[name])  # type: ignore[arg-type]
 
@@ -693,42 +744,42 @@ class _Differ:
         news = {t.name: t for t in new.triggers}
         for name, t in olds.items():
             if name not in news:
-                self.emit(Kind.DROP_TRIGGER, ("trigger", new.schema, new.name, name),
-                          before=t, parent=old)
+                self.emit(DropTrigger(target=("trigger", new.schema, new.name, name),
+                          before=t, parent=old))
         for name, t in news.items():
             ot = olds.get(name)
             target = ("trigger", new.schema, new.name, name)
             fn_recreated = t.function is not None and any(
                 k[1:3] == t.function for k in self.recreated_functions)
             if ot is None:
-                self.emit(Kind.CREATE_TRIGGER, target, after=t, parent=new)
+                self.emit(CreateTrigger(target=target, after=t, parent=new))
             elif ot.definition != t.definition or fn_recreated:
                 reason = "its function is recreated" if fn_recreated else "changed"
-                self.emit(Kind.DROP_TRIGGER, target, before=ot, parent=old, reason=reason)
-                self.emit(Kind.CREATE_TRIGGER, target, after=t, parent=new, reason=reason)
+                self.emit(DropTrigger(target=target, before=ot, parent=old, reason=reason))
+                self.emit(CreateTrigger(target=target, after=t, parent=new, reason=reason))
             elif ot.enabled != t.enabled:
-                self.emit(Kind.ALTER_TRIGGER, target, before=ot, after=t, parent=new)
+                self.emit(AlterTrigger(target=target, before=ot, after=t, parent=new))
 
     def policies(self, old: Table, new: Table) -> None:
         olds = {p.name: p for p in old.policies}
         news = {p.name: p for p in new.policies}
         for name, p in olds.items():
             if name not in news:
-                self.emit(Kind.DROP_POLICY, ("policy", new.schema, new.name, name),
-                          before=p, parent=old)
+                self.emit(DropPolicy(target=("policy", new.schema, new.name, name),
+                          before=p, parent=old))
         for name, p in news.items():
             op = olds.get(name)
             target = ("policy", new.schema, new.name, name)
             if op is None:
-                self.emit(Kind.CREATE_POLICY, target, after=p, parent=new)
+                self.emit(CreatePolicy(target=target, after=p, parent=new))
             elif (op.command, op.permissive) != (p.command, p.permissive) or (
                     self._reads_changed_column(new, op)):
                 # A policy pins the columns it reads: it goes before they change.
                 reason = "changed" if op != p else "reads a column that changes"
-                self.emit(Kind.DROP_POLICY, target, before=op, parent=old, reason=reason)
-                self.emit(Kind.CREATE_POLICY, target, after=p, parent=new, reason=reason)
+                self.emit(DropPolicy(target=target, before=op, parent=old, reason=reason))
+                self.emit(CreatePolicy(target=target, after=p, parent=new, reason=reason))
             elif (op.roles, op.using, op.with_check) != (p.roles, p.using, p.with_check):
-                self.emit(Kind.ALTER_POLICY, target, before=op, after=p, parent=new)
+                self.emit(AlterPolicy(target=target, before=op, after=p, parent=new))
 
     def _reads_changed_column(self, table: Table, p: Policy) -> bool:
         text = f"{p.using or ''} {p.with_check or ''}"
@@ -739,7 +790,7 @@ class _Differ:
 
     def table_props(self, old: Table, new: Table) -> None:
         if _props(old) != _props(new):
-            self.emit(Kind.ALTER_TABLE, new.key, before=old, after=new)
+            self.emit(AlterTable(target=new.key, before=old, after=new))
 
     # -- views -----------------------------------------------------------------------------
 
@@ -770,21 +821,21 @@ class _Differ:
         for key, v in cur.items():
             nv = new.get(key)
             if nv is None:
-                self.emit(Kind.DROP_VIEW, key, before=v)
+                self.emit(DropView(target=key, before=v))
             elif key in reasons or not _view_replaceable(v, nv):
-                self.emit(Kind.DROP_VIEW, key, before=v, reason=reasons.get(key, "changed"))
+                self.emit(DropView(target=key, before=v, reason=reasons.get(key, "changed")))
         for key, v in new.items():
             ov = cur.get(key)
             if ov is None or key in reasons or not _view_replaceable(ov, v):
-                self.emit(Kind.CREATE_VIEW, key, after=v,
-                          reason=reasons.get(key) or ("changed" if ov else None))
+                self.emit(CreateView(target=key, after=v,
+                          reason=reasons.get(key) or ("changed" if ov else None)))
                 if v.materialized:
                     self.indexes(replace(v, indexes=()), v)
                 self.triggers(replace(v, triggers=()), v)  # INSTEAD OF triggers
             else:
                 if (ov.definition, ov.columns, ov.options) != (v.definition, v.columns,
                                                                v.options):
-                    self.emit(Kind.REPLACE_VIEW, key, before=ov, after=v)
+                    self.emit(ReplaceView(target=key, before=ov, after=v))
                 if v.materialized:
                     self.indexes(ov, v)
                 self.triggers(ov, v)
@@ -812,16 +863,16 @@ class _Differ:
         for target, (owner, text) in new.items():
             before = None if fresh(owner) else old.get(target, (None, None))[1]
             if text != before:
-                self.emit(Kind.SET_COMMENT, target, before=before, after=text)
+                self.emit(SetComment(target=target, before=before, after=text))
         for target, (owner, text) in old.items():
             if target not in new and not fresh(owner) and _still_there(self.new, owner):
-                self.emit(Kind.SET_COMMENT, target, before=text, after=None)
+                self.emit(SetComment(target=target, before=text, after=None))
 
     def _fresh_owners(self) -> Callable[[tuple[str, ...]], bool]:
         """Objects this plan creates (or recreates) start with no comment and no grant."""
-        created = {ch.target for ch in self.out if ch.kind in _CREATES}
+        created = {ch.target for ch in self.out if ch.creates}
         relations = {ch.target[1:3] for ch in self.out
-                     if ch.kind in (Kind.CREATE_TABLE, Kind.CREATE_VIEW)}
+                     if isinstance(ch, (CreateTable, CreateView))}
 
         def fresh(owner: tuple[str, ...]) -> bool:
             return owner in created or (
@@ -839,8 +890,8 @@ class _Differ:
         for o in self.new.owners:
             obj = objects.get(o.target)
             if obj is not None and (fresh(o.target) or live.get(o.target) != o.role):
-                self.emit(Kind.ALTER_OWNER, o.target, before=live.get(o.target), after=o.role,
-                          parent=obj)
+                self.emit(AlterOwner(target=o.target, before=live.get(o.target), after=o.role,
+                          parent=obj))
 
     def grants(self) -> None:
         old, new = _grant_targets(self.cur), _grant_targets(self.new)
@@ -849,13 +900,13 @@ class _Differ:
             before = (set(_DEFAULT_GRANTS.get(target[1], ())) if fresh(owner)
                       else old.get(target, (None, set()))[1])
             for g in sorted(before - grants, key=repr):
-                self.emit(Kind.REVOKE, target, before=g)
+                self.emit(RevokePrivilege(target=target, before=g))
             for g in sorted(grants - before, key=repr):
-                self.emit(Kind.GRANT, target, after=g)
+                self.emit(GrantPrivilege(target=target, after=g))
         for target, (owner, grants) in old.items():
             if target not in new and _still_there(self.new, owner):
                 for g in sorted(grants, key=repr):
-                    self.emit(Kind.REVOKE, target, before=g)
+                    self.emit(RevokePrivilege(target=target, before=g))
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -867,11 +918,6 @@ _DEFAULT_GRANTS = {
     "PROCEDURE": (Grant("PUBLIC", "EXECUTE"),),
 }
 
-_CREATES = frozenset({Kind.CREATE_SCHEMA, Kind.CREATE_EXTENSION, Kind.CREATE_COLLATION,
-                      Kind.CREATE_TYPE,
-                      Kind.CREATE_SEQUENCE, Kind.CREATE_FUNCTION, Kind.CREATE_TABLE,
-                      Kind.ADD_COLUMN, Kind.ADD_CONSTRAINT, Kind.CREATE_INDEX, Kind.CREATE_VIEW,
-                      Kind.CREATE_TRIGGER, Kind.CREATE_POLICY})
 
 
 def _collation_users(m: Model, c: Collation) -> list[str]:
@@ -996,14 +1042,14 @@ def _comment_targets(m: Model) -> CommentTargets:
     return out
 
 
-GrantTargets = dict[tuple[str, ...], tuple[tuple[str, ...], set[object]]]
+GrantTargets = dict[tuple[str, ...], tuple[tuple[str, ...], set[Grant]]]
 
 
 def _grant_targets(m: Model) -> GrantTargets:
     """(GRANT ... ON kind, name[, column]) -> (owning object's change target, grants)."""
     out: GrantTargets = {}
 
-    def put(target: tuple[str, ...], owner: tuple[str, ...], grants: tuple[object, ...]) -> None:
+    def put(target: tuple[str, ...], owner: tuple[str, ...], grants: tuple[Grant, ...]) -> None:
         if grants:
             out[target] = (owner, set(grants))
 

@@ -36,9 +36,39 @@ from __future__ import annotations
 
 import re
 
-from trimtab.model import Model
+from trimtab.model import Function, Model
 from trimtab.plan import build_plan
-from trimtab.plan.changes import Change, Kind, Step
+from trimtab.plan.changes import (
+    AddColumn,
+    AddConstraint,
+    AddEnumValue,
+    AlterColumn,
+    AlterTable,
+    AlterTrigger,
+    AttachIndex,
+    AttachPartition,
+    Change,
+    CreateCollation,
+    CreateExtension,
+    CreateFunction,
+    CreateIndex,
+    CreatePolicy,
+    CreateSchema,
+    CreateSequence,
+    CreateTable,
+    CreateTrigger,
+    CreateType,
+    CreateView,
+    GrantPrivilege,
+    ReplaceFunction,
+    ReplaceView,
+    RevokePrivilege,
+    SetCluster,
+    SetComment,
+    SetSequenceOwner,
+    Step,
+    ValidateConstraint,
+)
 
 __all__ = ["idempotent_script", "idempotent_sql", "UnsupportedChange"]
 
@@ -48,16 +78,36 @@ class UnsupportedChange(ValueError):
     creation plan of a schema."""
 
 
-# Kinds a creation plan (empty database -> desired schema) is made of.
-_CREATION_KINDS = frozenset({
-    Kind.CREATE_SCHEMA, Kind.CREATE_EXTENSION, Kind.CREATE_COLLATION, Kind.CREATE_TYPE,
-    Kind.ADD_ENUM_VALUE,
-    Kind.CREATE_SEQUENCE, Kind.SET_SEQUENCE_OWNER, Kind.CREATE_FUNCTION,
-    Kind.REPLACE_FUNCTION, Kind.CREATE_TABLE, Kind.ALTER_TABLE, Kind.ATTACH_PARTITION,
-    Kind.ADD_COLUMN, Kind.ALTER_COLUMN, Kind.ADD_CONSTRAINT, Kind.VALIDATE_CONSTRAINT,
-    Kind.CREATE_INDEX, Kind.ATTACH_INDEX, Kind.CREATE_VIEW, Kind.REPLACE_VIEW, Kind.CREATE_TRIGGER,
-    Kind.ALTER_TRIGGER, Kind.CREATE_POLICY, Kind.SET_COMMENT, Kind.GRANT, Kind.REVOKE,
-})
+# What a creation plan (empty database -> desired schema) is made of.
+_CREATION = (
+    CreateSchema,
+    CreateExtension,
+    CreateCollation,
+    CreateType,
+    AddEnumValue,
+    CreateSequence,
+    SetSequenceOwner,
+    CreateFunction,
+    ReplaceFunction,
+    CreateTable,
+    AlterTable,
+    AttachPartition,
+    AddColumn,
+    AlterColumn,
+    AddConstraint,
+    ValidateConstraint,
+    CreateIndex,
+    AttachIndex,
+    CreateView,
+    ReplaceView,
+    CreateTrigger,
+    AlterTrigger,
+    CreatePolicy,
+    SetComment,
+    GrantPrivilege,
+    RevokePrivilege,
+    SetCluster,
+)
 
 # Statement heads that get IF NOT EXISTS after their keywords. Anchored at the start and
 # made of keywords only: the object's name (quoted or not) always follows them.
@@ -126,7 +176,7 @@ def idempotent_script(desired: Model, *, header: str | None = None) -> str:
 def idempotent_sql(step: Step, server_version: int = 180000) -> list[str]:
     """The statements of one creation step, each a no-op when its object exists."""
     ch = step.change
-    if ch.kind not in _CREATION_KINDS:
+    if not isinstance(ch, _CREATION):
         raise UnsupportedChange(f"an install script only creates: cannot carry "
                                 f"{_label(ch)}")
     return [_statement(ch, sql, server_version) for sql in step.sql]
@@ -149,17 +199,17 @@ def _statement(ch: Change, sql: str, version: int) -> str:
                        "CREATE CONSTRAINT TRIGGER ")):
         # CREATE OR REPLACE CONSTRAINT TRIGGER is not supported (0A000).
         return _guarded(sql, "duplicate_object")
-    if ch.kind == Kind.ADD_CONSTRAINT:
+    if isinstance(ch, AddConstraint):
         return _guarded(sql, _CONSTRAINT_CONDITION.get(ch.after.kind, "duplicate_object"))
-    if ch.kind == Kind.ADD_COLUMN:
+    if isinstance(ch, AddColumn):
         head = f"ALTER TABLE {ch.parent.sql_name} ADD COLUMN "
         if sql.startswith(head):
             return f"{head}IF NOT EXISTS {sql[len(head):]}"
-    if ch.kind == Kind.ADD_ENUM_VALUE:
+    if isinstance(ch, AddEnumValue):
         head = f"ALTER TYPE {ch.after.sql_name} ADD VALUE "
         if sql.startswith(head):
             return f"{head}IF NOT EXISTS {sql[len(head):]}"
-    if ch.kind == Kind.ATTACH_PARTITION:
+    if isinstance(ch, AttachPartition):
         t = ch.after
         if sql.startswith(f"ALTER TABLE {t.sql_name} INHERIT "):
             return _guarded(sql, "duplicate_table")
@@ -187,14 +237,15 @@ def _dollar_tag(text: str) -> str:
 
 
 def _label(ch: Change) -> str:
-    if ch.kind in (Kind.GRANT, Kind.REVOKE):
-        g = ch.after if ch.kind == Kind.GRANT else ch.before
+    if isinstance(ch, (GrantPrivilege, RevokePrivilege)):
+        g = ch.grant
         _, kind, name, *column = ch.target
         on = f"{kind.lower()} {name}" + (f" ({column[0]})" if column else "")
-        to = "to" if ch.kind == Kind.GRANT else "from"
+        to = "to" if isinstance(ch, GrantPrivilege) else "from"
         return f"{ch.kind.value} {g.privilege} on {on} {to} {g.grantee}"
     if ch.target[0] == "function":  # "create function s.f(a integer)", not describe()'s dots
-        f = ch.after if ch.after is not None else ch.before
+        f = ch.subject
+        assert isinstance(f, Function)
         verb = ch.kind.value.split("_", 1)[0]
         return f"{verb} {f.kind_sql.lower()} {f.schema}.{f.name}({f.identity_args})"
     return ch.describe()

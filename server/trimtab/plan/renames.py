@@ -38,7 +38,13 @@ from trimtab.model import (
     qname,
     quote_ident,
 )
-from trimtab.plan.changes import Change, Kind
+from trimtab.plan.changes import (
+    Change,
+    RenameColumn,
+    RenameEnumValue,
+    RenameSequence,
+    RenameTable,
+)
 
 KINDS = ("table", "sequence", "column", "enum_value")  # also the order they are applied in
 
@@ -224,27 +230,30 @@ def ordered(renames: Iterable[Rename]) -> list[Rename]:
 
 def rename_changes(current: Model, renames: Iterable[Rename]) -> tuple[list[Change], Model]:
     """One change per rename, in the order they run, and the model once they all ran."""
-    changes = []
+    changes: list[Change] = []
     model = current
     for r in ordered(renames):
         after = _APPLY[r.kind](model, r)
         if r.kind == "table":
-            changes.append(Change(Kind.RENAME_TABLE, r.target, before=model.tables[r.old_target],
-                                  after=after.tables[r.target]))
+            changes.append(RenameTable(target=r.target, before=model.tables[r.old_target],
+                                       after=after.tables[r.target]))
         elif r.kind == "sequence":
             seq = after.sequences[r.target]
-            changes.append(Change(Kind.RENAME_SEQUENCE, r.target,
-                                  before=model.sequences[r.old_target], after=seq,
-                                  reason=seq.owned_by and f"owned by {'.'.join(seq.owned_by)}"))
+            changes.append(RenameSequence(
+                target=r.target, before=model.sequences[r.old_target], after=seq,
+                reason=seq.owned_by and f"owned by {'.'.join(seq.owned_by)}"))
         elif r.kind == "column":
             table = _table(after, r.schema, r.parent)
-            changes.append(Change(Kind.RENAME_COLUMN, r.target,
-                                  before=_table(model, r.schema, r.parent).column(r.old),
-                                  after=table.column(r.new), parent=table))
+            before, column = _table(model, r.schema, r.parent).column(r.old), table.column(r.new)
+            assert before is not None and column is not None  # Rename checked both names
+            changes.append(RenameColumn(target=r.target, before=before, after=column,
+                                        parent=table))
         else:
             assert r.parent is not None  # an enum value rename names its enum (__post_init__)
-            changes.append(Change(Kind.RENAME_ENUM_VALUE, r.target, before=r.old, after=r.new,
-                                  parent=after.types[("type", r.schema, r.parent)]))
+            enum = after.types[("type", r.schema, r.parent)]
+            assert isinstance(enum, EnumType)
+            changes.append(RenameEnumValue(target=r.target, before=r.old, after=r.new,
+                                           parent=enum))
         model = after
     return changes, model
 

@@ -7,7 +7,7 @@ with every identifier quoted by ``quote_ident``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from functools import singledispatch
 
 from trimtab.model import (
     Collation,
@@ -29,39 +29,106 @@ from trimtab.model import (
     quote_ident,
     quote_literal,
 )
-from trimtab.plan.changes import Change, Kind
+from trimtab.plan.changes import (
+    AddColumn,
+    AddConstraint,
+    AddEnumValue,
+    AlterColumn,
+    AlterExtension,
+    AlterOwner,
+    AlterPolicy,
+    AlterSequence,
+    AlterTable,
+    AlterTrigger,
+    AlterType,
+    AttachIndex,
+    AttachPartition,
+    Change,
+    CreateCollation,
+    CreateExtension,
+    CreateFunction,
+    CreateIndex,
+    CreatePolicy,
+    CreateSchema,
+    CreateSequence,
+    CreateTable,
+    CreateTrigger,
+    CreateType,
+    CreateView,
+    DetachPartition,
+    DropCollation,
+    DropColumn,
+    DropConstraint,
+    DropExtension,
+    DropFunction,
+    DropIndex,
+    DropPolicy,
+    DropSchema,
+    DropSequence,
+    DropTable,
+    DropTrigger,
+    DropType,
+    DropView,
+    GrantPrivilege,
+    RecreateEnum,
+    RenameColumn,
+    RenameConstraint,
+    RenameEnumValue,
+    RenameIndex,
+    RenameSequence,
+    RenameTable,
+    ReplaceFunction,
+    ReplaceView,
+    RevokePrivilege,
+    SetCluster,
+    SetComment,
+    SetSequenceOwner,
+    ValidateConstraint,
+)
 from trimtab.plan.diff import CHILDREN_KEEP
 
 _INT_MAX = {"smallint": 32767, "integer": 2147483647, "bigint": 9223372036854775807}
 
 
 def render(change: Change, server_version: int = 180000) -> list[str]:
-    return _RENDERERS[change.kind](change, server_version)
+    """The statements that carry out ``change`` on a server of ``server_version``."""
+    return _render(change, server_version)
+
+
+@singledispatch
+def _render(change: Change, v: int) -> list[str]:
+    """One renderer per change class, registered below."""
+    raise TypeError(f"no SQL for {type(change).__name__}")
 
 
 # -- schemas, extensions ---------------------------------------------------------------------
 
 
-def _create_schema(ch: Change, v: int) -> list[str]:
+@_render.register
+def _create_schema(ch: CreateSchema, v: int) -> list[str]:
     return [f"CREATE SCHEMA {ch.after.sql_name}"]
 
 
-def _drop_schema(ch: Change, v: int) -> list[str]:
+@_render.register
+def _drop_schema(ch: DropSchema, v: int) -> list[str]:
     return [f"DROP SCHEMA {ch.before.sql_name}"]
 
 
-def _create_extension(ch: Change, v: int) -> list[str]:
+@_render.register
+def _create_extension(ch: CreateExtension, v: int) -> list[str]:
     e = ch.after
     version = f" VERSION {quote_literal(e.version)}" if e.version is not None else ""
     return [f"CREATE EXTENSION IF NOT EXISTS {e.sql_name} WITH SCHEMA {quote_ident(e.schema)}"
             + version]
 
 
-def _drop_extension(ch: Change, v: int) -> list[str]:
+@_render.register
+def _drop_extension(ch: DropExtension, v: int) -> list[str]:
     return [f"DROP EXTENSION {ch.before.sql_name}"]
 
 
-def _alter_extension(ch: Change, v: int) -> list[str]:
+@_render.register
+def _alter_extension(ch: AlterExtension, v: int) -> list[str]:
     old, new = ch.before, ch.after
     out = []
     if old.schema != new.schema:
@@ -76,7 +143,8 @@ def _alter_extension(ch: Change, v: int) -> list[str]:
 _PROVIDERS = {"c": "libc", "i": "icu", "b": "builtin"}
 
 
-def _create_collation(ch: Change, v: int) -> list[str]:
+@_render.register
+def _create_collation(ch: CreateCollation, v: int) -> list[str]:
     c: Collation = ch.after
     opts = [f"provider = {_PROVIDERS.get(c.provider, c.provider)}"]
     if c.provider == "c" and c.lc_collate != c.lc_ctype:
@@ -92,18 +160,24 @@ def _create_collation(ch: Change, v: int) -> list[str]:
     return [f"CREATE COLLATION {c.sql_name} ({', '.join(opts)})"]
 
 
-def _drop_collation(ch: Change, v: int) -> list[str]:
+@_render.register
+def _drop_collation(ch: DropCollation, v: int) -> list[str]:
     return [f"DROP COLLATION {ch.before.sql_name}"]
 
 
 # -- types -----------------------------------------------------------------------------------
 
 
-def _create_type(ch: Change, v: int) -> list[str]:
+def _enum_sql(t: EnumType) -> str:
+    values = ", ".join(quote_literal(x) for x in t.values)
+    return f"CREATE TYPE {t.sql_name} AS ENUM ({values})"
+
+
+@_render.register
+def _create_type(ch: CreateType, v: int) -> list[str]:
     t = ch.after
     if isinstance(t, EnumType):
-        values = ", ".join(quote_literal(x) for x in t.values)
-        return [f"CREATE TYPE {t.sql_name} AS ENUM ({values})"]
+        return [_enum_sql(t)]
     if isinstance(t, CompositeType):
         attrs = ", ".join(f"{quote_ident(n)} {typ}" for n, typ in t.attributes)
         return [f"CREATE TYPE {t.sql_name} AS ({attrs})"]
@@ -119,14 +193,17 @@ def _create_type(ch: Change, v: int) -> list[str]:
     return [" ".join(parts)]
 
 
-def _drop_type(ch: Change, v: int) -> list[str]:
+@_render.register
+def _drop_type(ch: DropType, v: int) -> list[str]:
     t = ch.before
     return [f"DROP {'DOMAIN' if isinstance(t, Domain) else 'TYPE'} {t.sql_name}"]
 
 
-def _alter_type(ch: Change, v: int) -> list[str]:
+@_render.register
+def _alter_type(ch: AlterType, v: int) -> list[str]:
     old, new = ch.before, ch.after
     if isinstance(new, Domain):
+        assert isinstance(old, Domain)  # diff.py alters a type in place only as itself
         name = new.sql_name
         out = []
         if old.default != new.default:
@@ -144,7 +221,7 @@ def _alter_type(ch: Change, v: int) -> list[str]:
             if olds.get(n) != c:
                 out.append(f"ALTER DOMAIN {name} ADD CONSTRAINT {quote_ident(n)} {c.definition}")
         return out
-    assert isinstance(new, CompositeType)
+    assert isinstance(new, CompositeType) and isinstance(old, CompositeType)
     old_attrs, new_attrs = dict(old.attributes), dict(new.attributes)
     actions = [f"DROP ATTRIBUTE {quote_ident(n)}" for n in old_attrs if n not in new_attrs]
     for n, typ in new.attributes:
@@ -155,20 +232,21 @@ def _alter_type(ch: Change, v: int) -> list[str]:
     return [f"ALTER TYPE {new.sql_name} {', '.join(actions)}"] if actions else []
 
 
-def _add_enum_value(ch: Change, v: int) -> list[str]:
-    after_value, value = ch.parent
-    where = f" AFTER {quote_literal(after_value)}" if after_value is not None else (
+@_render.register
+def _add_enum_value(ch: AddEnumValue, v: int) -> list[str]:
+    where = f" AFTER {quote_literal(ch.follows)}" if ch.follows is not None else (
         f" BEFORE {quote_literal(ch.before.values[0])}" if ch.before.values else "")
-    return [f"ALTER TYPE {ch.after.sql_name} ADD VALUE {quote_literal(value)}{where}"]
+    return [f"ALTER TYPE {ch.after.sql_name} ADD VALUE {quote_literal(ch.value)}{where}"]
 
 
-def _recreate_enum(ch: Change, v: int) -> list[str]:
+@_render.register
+def _recreate_enum(ch: RecreateEnum, v: int) -> list[str]:
     """Values can be added in place but never removed or reordered: build the new type
     beside the old one, move every column over through text, drop the old type."""
     new: EnumType = ch.after
     tmp = (new.name + "__trimtab_old")[:63]
-    out = [f"ALTER TYPE {new.sql_name} RENAME TO {quote_ident(tmp)}", _create_type(ch, v)[0]]
-    for schema, table, column, type_sql, old_default, new_default in ch.parent:
+    out = [f"ALTER TYPE {new.sql_name} RENAME TO {quote_ident(tmp)}", _enum_sql(new)]
+    for schema, table, column, type_sql, old_default, new_default in ch.columns:
         col = quote_ident(column)
         text = "text[]" if type_sql.endswith("[]") else "text"
         alter = f"ALTER TABLE {qname(schema, table)} ALTER COLUMN {col}"
@@ -209,7 +287,8 @@ def _seq_clauses(s: Sequence | Identity, data_type: str, with_type: bool) -> lis
     return out
 
 
-def _create_sequence(ch: Change, v: int) -> list[str]:
+@_render.register
+def _create_sequence(ch: CreateSequence, v: int) -> list[str]:
     s: Sequence = ch.after
     head = "CREATE UNLOGGED SEQUENCE" if s.unlogged else "CREATE SEQUENCE"
     return [" ".join([head, s.sql_name, *_seq_clauses(s, s.data_type, True)])]
@@ -228,7 +307,8 @@ def _restart_outside(seq: str, new: Sequence | Identity) -> str:
             f" WHERE last_value < {new.min_value} OR last_value > {new.max_value}")
 
 
-def _alter_sequence(ch: Change, v: int) -> list[str]:
+@_render.register
+def _alter_sequence(ch: AlterSequence, v: int) -> list[str]:
     old: Sequence = ch.before
     new: Sequence = ch.after
     tighten = _tightens(old, new)
@@ -261,25 +341,29 @@ def _alter_sequence(ch: Change, v: int) -> list[str]:
     return out
 
 
-def _set_sequence_owner(ch: Change, v: int) -> list[str]:
+@_render.register
+def _set_sequence_owner(ch: SetSequenceOwner, v: int) -> list[str]:
     s: Sequence = ch.after
     owner = "NONE" if s.owned_by is None else (
         f"{qname(s.owned_by[0], s.owned_by[1])}.{quote_ident(s.owned_by[2])}")
     return [f"ALTER SEQUENCE {s.sql_name} OWNED BY {owner}"]
 
 
-def _drop_sequence(ch: Change, v: int) -> list[str]:
+@_render.register
+def _drop_sequence(ch: DropSequence, v: int) -> list[str]:
     return [f"DROP SEQUENCE {ch.before.sql_name}"]
 
 
 # -- functions -------------------------------------------------------------------------------
 
 
-def _create_function(ch: Change, v: int) -> list[str]:
+@_render.register
+def _create_function(ch: CreateFunction, v: int) -> list[str]:
     return [ch.after.definition.rstrip().rstrip(";")]
 
 
-def _drop_function(ch: Change, v: int) -> list[str]:
+@_render.register
+def _drop_function(ch: DropFunction, v: int) -> list[str]:
     f = ch.before
     return [f"DROP {f.kind_sql} {f.sql_name}"]
 
@@ -311,7 +395,8 @@ def _identity_sql(i: Identity, data_type: str, schema: str) -> str:
     return f"{head} ({' '.join(opts)})" if opts else head
 
 
-def _create_table(ch: Change, v: int) -> list[str]:
+@_render.register
+def _create_table(ch: CreateTable, v: int) -> list[str]:
     t: Table = ch.after
     head = f"CREATE {'UNLOGGED ' if t.unlogged else ''}TABLE {t.sql_name}"
     if t.partition_of:
@@ -341,11 +426,13 @@ def _alter_col(t: Table, c: Column, action: str) -> str:
     return f"ALTER TABLE {t.sql_name} ALTER COLUMN {quote_ident(c.name)} {action}"
 
 
-def _drop_table(ch: Change, v: int) -> list[str]:
+@_render.register
+def _drop_table(ch: DropTable, v: int) -> list[str]:
     return [f"DROP TABLE {ch.before.sql_name}"]
 
 
-def _alter_table(ch: Change, v: int) -> list[str]:
+@_render.register
+def _alter_table(ch: AlterTable, v: int) -> list[str]:
     old: Table = ch.before
     new: Table = ch.after
     name = new.sql_name
@@ -373,7 +460,8 @@ def _alter_table(ch: Change, v: int) -> list[str]:
     return out
 
 
-def _attach_partition(ch: Change, v: int) -> list[str]:
+@_render.register
+def _attach_partition(ch: AttachPartition, v: int) -> list[str]:
     """Attach to a partitioned parent, or INHERIT from new parents."""
     old: Table = ch.before
     t: Table = ch.after
@@ -385,7 +473,8 @@ def _attach_partition(ch: Change, v: int) -> list[str]:
             if p not in old.inherits]
 
 
-def _detach_partition(ch: Change, v: int) -> list[str]:
+@_render.register
+def _detach_partition(ch: DetachPartition, v: int) -> list[str]:
     """Detach from a partitioned parent, or NO INHERIT from parents it leaves."""
     old: Table = ch.before
     t: Table = ch.after
@@ -396,7 +485,8 @@ def _detach_partition(ch: Change, v: int) -> list[str]:
             if p not in t.inherits]
 
 
-def _add_column(ch: Change, v: int) -> list[str]:
+@_render.register
+def _add_column(ch: AddColumn, v: int) -> list[str]:
     t: Table = ch.parent
     c: Column = ch.after
     out = [f"ALTER TABLE {t.sql_name} ADD COLUMN {column_sql(c, t.schema)}"]
@@ -409,7 +499,8 @@ def _add_column(ch: Change, v: int) -> list[str]:
     return out
 
 
-def _drop_column(ch: Change, v: int) -> list[str]:
+@_render.register
+def _drop_column(ch: DropColumn, v: int) -> list[str]:
     # ONLY: the children that keep the column hold it as their own from then on.
     only = "ONLY " if ch.reason == CHILDREN_KEEP else ""
     return [f"ALTER TABLE {only}{ch.parent.sql_name} DROP COLUMN {quote_ident(ch.before.name)}"]
@@ -443,7 +534,8 @@ def needs_using(old: str, new: str) -> bool:
     return not any(a in f and b in f for f in _FAMILIES)
 
 
-def _alter_column(ch: Change, v: int) -> list[str]:
+@_render.register
+def _alter_column(ch: AlterColumn, v: int) -> list[str]:
     t: Table = ch.parent
     old: Column = ch.before
     new: Column = ch.after
@@ -534,37 +626,38 @@ def _alter_column(ch: Change, v: int) -> list[str]:
 # -- constraints, indexes ----------------------------------------------------------------------
 
 
-def _add_constraint(ch: Change, v: int) -> list[str]:
+@_render.register
+def _add_constraint(ch: AddConstraint, v: int) -> list[str]:
     t: Table = ch.parent
     c = ch.after
-    if isinstance(ch.before, Index):  # takes over an existing unique index (renamed to c)
+    if ch.using_index is not None:  # takes over an existing unique index (renamed to c)
         what = "PRIMARY KEY" if c.kind == "p" else "UNIQUE"
         return [f"ALTER TABLE {t.sql_name} ADD CONSTRAINT {quote_ident(c.name)} {what}"
-                f" USING INDEX {quote_ident(ch.before.name)}"]
+                f" USING INDEX {quote_ident(ch.using_index.name)}"]
     return [f"ALTER TABLE {t.sql_name} ADD CONSTRAINT {quote_ident(c.name)} {c.definition}"]
 
 
-def _drop_constraint(ch: Change, v: int) -> list[str]:
+@_render.register
+def _drop_constraint(ch: DropConstraint, v: int) -> list[str]:
     t: Table = ch.parent
     return [f"ALTER TABLE {t.sql_name} DROP CONSTRAINT {quote_ident(ch.before.name)}"]
 
 
-def _validate_constraint(ch: Change, v: int) -> list[str]:
+@_render.register
+def _validate_constraint(ch: ValidateConstraint, v: int) -> list[str]:
     return [f"ALTER TABLE {ch.parent.sql_name} VALIDATE CONSTRAINT {quote_ident(ch.after.name)}"]
 
 
-def _rename_constraint(ch: Change, v: int) -> list[str]:
+@_render.register
+def _rename_constraint(ch: RenameConstraint, v: int) -> list[str]:
     return [f"ALTER TABLE {ch.parent.sql_name} RENAME CONSTRAINT {quote_ident(ch.before.name)}"
             f" TO {quote_ident(ch.after.name)}"]
 
 
-def _create_index(ch: Change, v: int) -> list[str]:
+@_render.register
+def _create_index(ch: CreateIndex, v: int) -> list[str]:
     i: Index = ch.after
     rel: Table | View = ch.parent
-    if ch.target[0] == "cluster":
-        if i.clustered:
-            return [f"ALTER TABLE {rel.sql_name} CLUSTER ON {quote_ident(i.name)}"]
-        return [f"ALTER TABLE {rel.sql_name} SET WITHOUT CLUSTER"]
     # An index on a partitioned table is rendered "ON ONLY": without ONLY, PostgreSQL
     # builds and attaches the partitions' indexes too, which is what a new index needs,
     # unless the schema keeps it ON ONLY (its partitions' indexes attached one by one).
@@ -574,15 +667,25 @@ def _create_index(ch: Change, v: int) -> list[str]:
     return out
 
 
-def _drop_index(ch: Change, v: int) -> list[str]:
+@_render.register
+def _set_cluster(ch: SetCluster, v: int) -> list[str]:
+    if ch.after.clustered:
+        return [f"ALTER TABLE {ch.parent.sql_name} CLUSTER ON {quote_ident(ch.after.name)}"]
+    return [f"ALTER TABLE {ch.parent.sql_name} SET WITHOUT CLUSTER"]
+
+
+@_render.register
+def _drop_index(ch: DropIndex, v: int) -> list[str]:
     return [f"DROP INDEX {qname(ch.target[1], ch.before.name)}"]
 
 
-def _attach_index(ch: Change, v: int) -> list[str]:
-    return [f"ALTER INDEX {qname(*ch.before)} ATTACH PARTITION {qname(*ch.target[1:])}"]
+@_render.register
+def _attach_index(ch: AttachIndex, v: int) -> list[str]:
+    return [f"ALTER INDEX {qname(*ch.index_parent)} ATTACH PARTITION {qname(*ch.target[1:])}"]
 
 
-def _rename_index(ch: Change, v: int) -> list[str]:
+@_render.register
+def _rename_index(ch: RenameIndex, v: int) -> list[str]:
     return [f"ALTER INDEX {qname(ch.target[1], ch.before.name)} RENAME TO"
             f" {quote_ident(ch.after.name)}"]
 
@@ -603,11 +706,13 @@ def _view_sql(view: View, replace: bool) -> str:
     return sql
 
 
-def _create_view(ch: Change, v: int) -> list[str]:
+@_render.register
+def _create_view(ch: CreateView, v: int) -> list[str]:
     return [_view_sql(ch.after, False)]
 
 
-def _replace_view(ch: Change, v: int) -> list[str]:
+@_render.register
+def _replace_view(ch: ReplaceView, v: int) -> list[str]:
     old: View = ch.before
     new: View = ch.after
     out = [_view_sql(new, True)]
@@ -618,14 +723,16 @@ def _replace_view(ch: Change, v: int) -> list[str]:
     return out
 
 
-def _drop_view(ch: Change, v: int) -> list[str]:
+@_render.register
+def _drop_view(ch: DropView, v: int) -> list[str]:
     return [f"DROP {ch.before.kind_sql} {ch.before.sql_name}"]
 
 
 # -- triggers, policies ----------------------------------------------------------------------
 
 
-def _create_trigger(ch: Change, v: int) -> list[str]:
+@_render.register
+def _create_trigger(ch: CreateTrigger, v: int) -> list[str]:
     t = ch.after
     out = [t.definition]
     if t.enabled != "O":
@@ -633,16 +740,18 @@ def _create_trigger(ch: Change, v: int) -> list[str]:
     return out
 
 
-def _trigger_enable(table: Table, name: str, enabled: str) -> list[str]:
+def _trigger_enable(table: Table | View, name: str, enabled: str) -> list[str]:
     word = {"O": "ENABLE", "D": "DISABLE", "R": "ENABLE REPLICA", "A": "ENABLE ALWAYS"}[enabled]
     return [f"ALTER TABLE {table.sql_name} {word} TRIGGER {quote_ident(name)}"]
 
 
-def _alter_trigger(ch: Change, v: int) -> list[str]:
+@_render.register
+def _alter_trigger(ch: AlterTrigger, v: int) -> list[str]:
     return _trigger_enable(ch.parent, ch.after.name, ch.after.enabled)
 
 
-def _drop_trigger(ch: Change, v: int) -> list[str]:
+@_render.register
+def _drop_trigger(ch: DropTrigger, v: int) -> list[str]:
     return [f"DROP TRIGGER {quote_ident(ch.before.name)} ON {ch.parent.sql_name}"]
 
 
@@ -650,26 +759,30 @@ def _roles(p: Policy) -> str:
     return ", ".join(r if r == "PUBLIC" else quote_ident(r) for r in p.roles)
 
 
-def _create_policy(ch: Change, v: int) -> list[str]:
-    p: Policy = ch.after
-    sql = (f"CREATE POLICY {quote_ident(p.name)} ON {ch.parent.sql_name}"
+@_render.register
+def _create_policy(ch: CreatePolicy, v: int) -> list[str]:
+    return [_policy_sql(ch.after, ch.parent)]
+
+
+def _policy_sql(p: Policy, table: Table) -> str:
+    sql = (f"CREATE POLICY {quote_ident(p.name)} ON {table.sql_name}"
            f" AS {'PERMISSIVE' if p.permissive else 'RESTRICTIVE'} FOR {p.command}"
            f" TO {_roles(p)}")
     if p.using is not None:
         sql += f" USING ({p.using})"
     if p.with_check is not None:
         sql += f" WITH CHECK ({p.with_check})"
-    return [sql]
+    return sql
 
 
-def _alter_policy(ch: Change, v: int) -> list[str]:
+@_render.register
+def _alter_policy(ch: AlterPolicy, v: int) -> list[str]:
     old: Policy = ch.before
     p: Policy = ch.after
     if (old.using is not None and p.using is None) or (
             old.with_check is not None and p.with_check is None):
         # ALTER POLICY cannot remove an expression: make the policy again.
-        return [_drop_policy(Change(Kind.DROP_POLICY, ch.target, before=old,
-                                    parent=ch.parent), v)[0], *_create_policy(ch, v)]
+        return [_drop_policy_sql(old, ch.parent), _policy_sql(p, ch.parent)]
     sql = f"ALTER POLICY {quote_ident(p.name)} ON {ch.parent.sql_name} TO {_roles(p)}"
     if p.using is not None:
         sql += f" USING ({p.using})"
@@ -678,20 +791,27 @@ def _alter_policy(ch: Change, v: int) -> list[str]:
     return [sql]
 
 
-def _drop_policy(ch: Change, v: int) -> list[str]:
-    return [f"DROP POLICY {quote_ident(ch.before.name)} ON {ch.parent.sql_name}"]
+@_render.register
+def _drop_policy(ch: DropPolicy, v: int) -> list[str]:
+    return [_drop_policy_sql(ch.before, ch.parent)]
+
+
+def _drop_policy_sql(p: Policy, table: Table) -> str:
+    return f"DROP POLICY {quote_ident(p.name)} ON {table.sql_name}"
 
 
 # -- comments and grants ---------------------------------------------------------------------
 
 
-def _set_comment(ch: Change, v: int) -> list[str]:
+@_render.register
+def _set_comment(ch: SetComment, v: int) -> list[str]:
     _, kind, name = ch.target
     text = "NULL" if ch.after is None else quote_literal(ch.after)
     return [f"COMMENT ON {kind} {name} IS {text}"]
 
 
-def _alter_owner(ch: Change, v: int) -> list[str]:
+@_render.register
+def _alter_owner(ch: AlterOwner, v: int) -> list[str]:
     obj = ch.parent
     if isinstance(obj, (View, Function)):
         kind = obj.kind_sql
@@ -711,13 +831,15 @@ def _grant_on(target: tuple[str, ...], g: Grant) -> str:
     return f"{priv} ON {kind} {name}"
 
 
-def _grant(ch: Change, v: int) -> list[str]:
+@_render.register
+def _grant(ch: GrantPrivilege, v: int) -> list[str]:
     g: Grant = ch.after
     option = " WITH GRANT OPTION" if g.grantable else ""
     return [f"GRANT {_grant_on(ch.target, g)} TO {_grantee(g)}{option}"]
 
 
-def _revoke(ch: Change, v: int) -> list[str]:
+@_render.register
+def _revoke(ch: RevokePrivilege, v: int) -> list[str]:
     g: Grant = ch.before
     return [f"REVOKE {_grant_on(ch.target, g)} FROM {_grantee(g)}"]
 
@@ -725,75 +847,26 @@ def _revoke(ch: Change, v: int) -> list[str]:
 # -- renames (``before`` is the object or enum value as it was) ------------------------------
 
 
-def _rename_table(ch: Change, v: int) -> list[str]:
+@_render.register
+def _rename_table(ch: RenameTable, v: int) -> list[str]:
     return [f"ALTER TABLE {ch.before.sql_name} RENAME TO {quote_ident(ch.target[-1])}"]
 
 
-def _rename_column(ch: Change, v: int) -> list[str]:
+@_render.register
+def _rename_column(ch: RenameColumn, v: int) -> list[str]:
     return [f"ALTER TABLE {ch.parent.sql_name} RENAME COLUMN {quote_ident(ch.before.name)}"
             f" TO {quote_ident(ch.target[-1])}"]
 
 
-def _rename_enum_value(ch: Change, v: int) -> list[str]:
+@_render.register
+def _rename_enum_value(ch: RenameEnumValue, v: int) -> list[str]:
     return [f"ALTER TYPE {ch.parent.sql_name} RENAME VALUE {quote_literal(ch.before)}"
             f" TO {quote_literal(ch.after)}"]
 
 
-def _rename_sequence(ch: Change, v: int) -> list[str]:
+@_render.register
+def _rename_sequence(ch: RenameSequence, v: int) -> list[str]:
     return [f"ALTER SEQUENCE {ch.before.sql_name} RENAME TO {quote_ident(ch.target[-1])}"]
 
 
-_RENDERERS: dict[Kind, Callable[[Change, int], list[str]]] = {
-    Kind.CREATE_SCHEMA: _create_schema,
-    Kind.DROP_SCHEMA: _drop_schema,
-    Kind.CREATE_EXTENSION: _create_extension,
-    Kind.DROP_EXTENSION: _drop_extension,
-    Kind.ALTER_EXTENSION: _alter_extension,
-    Kind.CREATE_COLLATION: _create_collation,
-    Kind.DROP_COLLATION: _drop_collation,
-    Kind.CREATE_TYPE: _create_type,
-    Kind.DROP_TYPE: _drop_type,
-    Kind.ALTER_TYPE: _alter_type,
-    Kind.ADD_ENUM_VALUE: _add_enum_value,
-    Kind.RECREATE_ENUM: _recreate_enum,
-    Kind.CREATE_SEQUENCE: _create_sequence,
-    Kind.DROP_SEQUENCE: _drop_sequence,
-    Kind.ALTER_SEQUENCE: _alter_sequence,
-    Kind.SET_SEQUENCE_OWNER: _set_sequence_owner,
-    Kind.CREATE_FUNCTION: _create_function,
-    Kind.REPLACE_FUNCTION: _create_function,  # pg_get_functiondef says CREATE OR REPLACE
-    Kind.DROP_FUNCTION: _drop_function,
-    Kind.CREATE_TABLE: _create_table,
-    Kind.DROP_TABLE: _drop_table,
-    Kind.ALTER_TABLE: _alter_table,
-    Kind.ATTACH_PARTITION: _attach_partition,
-    Kind.DETACH_PARTITION: _detach_partition,
-    Kind.ADD_COLUMN: _add_column,
-    Kind.DROP_COLUMN: _drop_column,
-    Kind.ALTER_COLUMN: _alter_column,
-    Kind.ADD_CONSTRAINT: _add_constraint,
-    Kind.DROP_CONSTRAINT: _drop_constraint,
-    Kind.VALIDATE_CONSTRAINT: _validate_constraint,
-    Kind.RENAME_CONSTRAINT: _rename_constraint,
-    Kind.CREATE_INDEX: _create_index,
-    Kind.DROP_INDEX: _drop_index,
-    Kind.RENAME_INDEX: _rename_index,
-    Kind.ATTACH_INDEX: _attach_index,
-    Kind.CREATE_VIEW: _create_view,
-    Kind.REPLACE_VIEW: _replace_view,
-    Kind.DROP_VIEW: _drop_view,
-    Kind.CREATE_TRIGGER: _create_trigger,
-    Kind.DROP_TRIGGER: _drop_trigger,
-    Kind.ALTER_TRIGGER: _alter_trigger,
-    Kind.CREATE_POLICY: _create_policy,
-    Kind.DROP_POLICY: _drop_policy,
-    Kind.ALTER_POLICY: _alter_policy,
-    Kind.SET_COMMENT: _set_comment,
-    Kind.GRANT: _grant,
-    Kind.ALTER_OWNER: _alter_owner,
-    Kind.REVOKE: _revoke,
-    Kind.RENAME_TABLE: _rename_table,
-    Kind.RENAME_COLUMN: _rename_column,
-    Kind.RENAME_ENUM_VALUE: _rename_enum_value,
-    Kind.RENAME_SEQUENCE: _rename_sequence,
-}
+_render.register(ReplaceFunction, _create_function)  # pg_get_functiondef: CREATE OR REPLACE

@@ -17,7 +17,17 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from trimtab.model import Column
-from trimtab.plan.changes import Category, Change, Hazard, Kind, Plan, Step
+from trimtab.plan.changes import (
+    AddColumn,
+    AlterColumn,
+    Category,
+    Change,
+    CreateTable,
+    GrantPrivilege,
+    Hazard,
+    Plan,
+    Step,
+)
 
 OLDEST, NEWEST = 13, 18
 CODE = "needs-newer-postgres"
@@ -45,9 +55,9 @@ def major(server_version: int) -> int:
 
 
 def _columns(ch: Change) -> list[Column]:
-    if ch.kind == Kind.CREATE_TABLE:
+    if isinstance(ch, CreateTable):
         return [c for c in ch.after.columns if not c.inherited]
-    if ch.kind in (Kind.ADD_COLUMN, Kind.ALTER_COLUMN) and isinstance(ch.after, Column):
+    if isinstance(ch, (AddColumn, AlterColumn)):
         return [ch.after]
     return []
 
@@ -58,8 +68,7 @@ def _virtual(ch: Change, sql: str) -> bool:
 
 
 def _maintain(ch: Change, sql: str) -> bool:
-    g = ch.after if ch.kind == Kind.GRANT else None
-    return g is not None and getattr(g, "privilege", "").upper() == "MAINTAIN"
+    return isinstance(ch, GrantPrivilege) and ch.after.privilege.upper() == "MAINTAIN"
 
 
 def _sql(pattern: str) -> Callable[[Change, str], bool]:
