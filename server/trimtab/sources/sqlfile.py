@@ -65,7 +65,7 @@ import bisect
 import os
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -2799,8 +2799,20 @@ _READERS = {
 # Assembling the model
 
 
+# The table steps of recent builds: (id(table), id(piece)) -> (table, piece, result).
+# A schema read again after an edit applies the same pieces (memoized per statement text)
+# to the same tables, so an unchanged table comes out as the very object of the last build
+# without being rebuilt, and what compares it later sees the same object. Two dicts, each
+# swapped whole (safe across threads: an entry is used only when both objects are the
+# same): the last big build's, and the last smaller one's, so that reading a few
+# statements between two keystrokes (the Drizzle reader's spans) does not evict the big.
+_last_steps: list[dict[tuple[int, int], tuple[Any, Any, Any]]] = [{}, {}]
+
+
 class _Builder:
     def __init__(self) -> None:
+        self.steps_before = tuple(_last_steps)
+        self.steps: dict[tuple[int, int], tuple[Any, Any, Any]] = {}
         self.objects: dict[tuple[str, ...], object] = {}
         self.issues: list[Issue] = []
         # Spans, in the order met (the first one of a key wins), resolved only by
@@ -2850,6 +2862,19 @@ class _Builder:
 
     def put_table(self, t: Table) -> None:
         self.objects[t.key] = t
+
+    def step(self, before: Any, piece: Any, make: Callable[[], Any]) -> Any:
+        """``make()``, a pure function of ``before`` and ``piece``, or what it gave in the
+        last build for these very objects."""
+        k = (id(before), id(piece))
+        for steps in self.steps_before:
+            hit = steps.get(k)
+            if hit is not None and hit[0] is before and hit[1] is piece:
+                break
+        else:
+            hit = (before, piece, make())
+        self.steps[k] = hit
+        return hit[2]
 
     # -- constraints
     def name_constraint(self, table: Table, con: _Con, taken: set[str]) -> Constraint:
@@ -2962,6 +2987,7 @@ def _build_uncached(statements: list[Statement]) -> tuple[Model, list[Issue], _B
             if _STRICT:
                 raise
     _finish(b)
+    _last_steps[0 if 2 * len(b.steps) >= len(_last_steps[0]) else 1] = b.steps
     model = make_model(list(b.objects.values()))  # type: ignore[arg-type]
     return model, b.issues, b
 
@@ -3033,8 +3059,18 @@ def _apply(b: _Builder, st: Statement, piece: tuple) -> None:
         b.put_table(t)
     elif tag == "add_constraint":
         t = b.table(piece[1])
-        if t is not None:
-            b.put_table(b.add_constraints(t, [piece[2]], st))
+        con: _Con = piece[2]
+        if t is None:
+            return
+        if con.name is None:  # its name depends on the names taken so far
+            b.put_table(b.add_constraints(t, [con], st))
+            return
+        # A named constraint: the table it makes depends on the table and the clause only.
+        table = t
+        made = b.step(t, piece, lambda: _Builder().add_constraints(table, [con], st))
+        b.connames.setdefault(t.qualified, {c.name for c in t.constraints}).add(con.name)
+        b.span(("constraint", t.schema, t.name, con.name), (st, *con.span))
+        b.put_table(made)
     elif tag == "alter_column":
         t = b.table(piece[1])
         if t is None or t.column(piece[2]) is None:
@@ -3239,7 +3275,8 @@ def _merge_index_constraints(cons: list[_Con]) -> list[_Con]:
 def _attach_index(b: _Builder, table_qn: tuple[str, str], idx: Index) -> None:
     t = b.table(table_qn)
     if t is not None:
-        b.put_table(replace(t, indexes=(*t.indexes, idx)))
+        table = t
+        b.put_table(b.step(t, idx, lambda: replace(table, indexes=(*table.indexes, idx))))
         return
     v = b.objects.get(("view", *table_qn))
     if isinstance(v, View):
