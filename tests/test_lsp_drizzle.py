@@ -170,6 +170,7 @@ TS_PIECES = ["(", ")", "{", "}", ",", ".notNull()", ".default(", "`", "${", "'",
              "// trimtab: renamed from x\n", ".references(() => users.id)", "export const"]
 
 
+@pytest.mark.slow  # 15 random edit sequences of schema.ts
 @settings(max_examples=int(os.environ.get("TRIMTAB_FUZZ_EXAMPLES", "15")), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(steps=st.lists(st.tuples(st.floats(0, 1), st.floats(0, 0.1), st.lists(

@@ -198,6 +198,7 @@ def _position(text: str, offset: int) -> t.Position:
     return t.Position(line=line, character=utf16(text[start:offset]))
 
 
+@pytest.mark.slow  # 25 random edit sequences typed into the server
 @settings(max_examples=int(os.environ.get("TRIMTAB_FUZZ_EXAMPLES", "25")), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(case=edits())
