@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bench.lsp import run
 
 
+@pytest.mark.slow  # a whole benchmark run
 def test_quick_latency_run_measures_every_edit(admin_url: str) -> None:
     result = run(tables=10, edits=4, dsn=admin_url)
     fast, exact = result["fast"], result["exact"]

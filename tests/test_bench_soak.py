@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bench.soak import growth_per_1000, run
 
 
+@pytest.mark.slow  # a whole benchmark run
 def test_a_short_soak_samples_memory_and_answers_every_edit(admin_url: str) -> None:
     result = run(tables=10, edits=120, kb=4, pause_every=60, timeout=120, seed=0,
                  dsn=admin_url)

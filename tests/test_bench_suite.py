@@ -27,6 +27,7 @@ def _table_row(report: str, label: str, after: str) -> list[str]:
     raise AssertionError(f"no row {label!r} in the report")
 
 
+@pytest.mark.slow  # the whole benchmark, every tool
 def test_quick_suite_end_to_end(admin_url: str) -> None:
     missing = peers.npm_missing()
     proc = subprocess.run(
@@ -64,6 +65,7 @@ def test_quick_suite_end_to_end(admin_url: str) -> None:
     assert _table_row(report, "10", "Language server, keystroke to diagnostics")[0] != "–"
 
 
+@pytest.mark.slow  # the whole benchmark without Node
 def test_without_node_the_suite_measures_the_rest(
     admin_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

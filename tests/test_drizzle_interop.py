@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from tests import drizzle_kit
 from tests import test_drizzle_migrations as dm
@@ -107,6 +108,7 @@ def test_trimtab_continues_a_folder_drizzle_kit_generated(project: Project) -> N
     assert "No schema changes" in project.kit("generate")
 
 
+@pytest.mark.slow  # drizzle-kit and trimtab migrate, turn by turn
 def test_taking_turns_gives_one_database(project: Project,
                                          fresh_db: Callable[[], str]) -> None:
     bodies = [USERS, USERS + POSTS, USERS + POSTS + MOOD,

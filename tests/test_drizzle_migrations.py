@@ -519,6 +519,7 @@ def test_a_folder_trimtab_generates_is_what_drizzle_kit_migrate_applies(
     assert drizzle_rows(b) == expected_rows(project.folder)
 
 
+@pytest.mark.slow  # drizzle-kit and trimtab, turn by turn
 @needs_node
 def test_trimtab_and_drizzle_take_turns(project: Project) -> None:
     """Generations of a Drizzle project (drizzle-kit writes the first two, trimtab the

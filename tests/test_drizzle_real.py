@@ -35,6 +35,8 @@ from trimtab.model import Model, Policy
 from trimtab.plan import build_plan
 from trimtab.sources.introspect import introspect
 
+pytestmark = pytest.mark.slow  # drizzle-kit on each project: `pytest -m slow`, and CI
+
 ROOT = Path(__file__).resolve().parent.parent
 REAL = ROOT / "fixtures" / "drizzle" / "real"
 fresh_db = test_drizzle_schema.fresh_db  # the fixture: a new empty database per call

@@ -8,7 +8,6 @@ must be empty.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -377,15 +376,11 @@ def _generated_schema(n: int) -> str:
 
 
 def test_a_thousand_tables() -> None:
-    text = _generated_schema(1000)
-    start = time.perf_counter()
-    r = read_drizzle({"schema.ts": text})
-    elapsed = time.perf_counter() - start
+    # What it reads, not how fast: the reader's speed is measured in bench/ (bench.lsp --form ts).
+    r = read_drizzle({"schema.ts": _generated_schema(1000)})
     assert not r.issues
     assert len(r.statements) == 1 + 1000 + 999 + 1000
     assert len([k for k in r.spans if k[0] == "table"]) == 1000
-    print(f"1,000 tables read in {elapsed:.2f} s")
-    assert elapsed < 20  # a loose bound: the machine may be busy
 
 
 @given(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 0.05),

@@ -130,9 +130,14 @@ async def test_a_new_not_null_column_gets_a_default_quick_fix_in_typescript(
                           '    age: integer("age"),\n    nick: text("nick").notNull(),\n'
                           '    since: timestamp("since", { withTimezone: true }).notNull(),\n')
     change_doc(client, uri, 2, edited)
+    fixed: list[str] = []
     for column, expected in (("nick", 'nick: text("nick").notNull().default("")'),
                              ("since", '.notNull().defaultNow()')):
-        diags = await until(client, uri, has("adds-required-column", column))
+        # The diagnostics of the text with the previous fix in: those published before it
+        # still name `since` too, and the server's quick fix reads the current text.
+        diags = await until(client, uri, lambda ds, column=column: has(
+            "adds-required-column", column)(ds) and not any(
+                has("adds-required-column", done)(ds) for done in fixed))
         d = next(d for d in diags if d.code == "adds-required-column" and column in d.message)
         actions = await client.text_document_code_action_async(t.CodeActionParams(
             text_document=t.TextDocumentIdentifier(uri=uri), range=d.range,
@@ -148,6 +153,7 @@ async def test_a_new_not_null_column_gets_a_default_quick_fix_in_typescript(
         edited = "\n".join(lines)
         assert expected in edited, edited
         change_doc(client, uri, 3 if column == "nick" else 4, edited)
+        fixed.append(column)
     (project / "schema.ts").write_text(edited)
     client.answers = ["Apply"]  # type: ignore[attr-defined]
     result = await client.workspace_execute_command_async(t.ExecuteCommandParams(
@@ -170,6 +176,7 @@ TS_PIECES = ["(", ")", "{", "}", ",", ".notNull()", ".default(", "`", "${", "'",
              "// trimtab: renamed from x\n", ".references(() => users.id)", "export const"]
 
 
+@pytest.mark.slow  # 15 random edit sequences of schema.ts
 @settings(max_examples=int(os.environ.get("TRIMTAB_FUZZ_EXAMPLES", "15")), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(steps=st.lists(st.tuples(st.floats(0, 1), st.floats(0, 0.1), st.lists(

@@ -412,12 +412,12 @@ def test_a_runner_waiting_for_the_lock_does_not_deadlock_a_concurrent_index(
     f = read_folder(folder)
     migrate(db_url, dataclasses.replace(f, migrations=f.migrations[:1]))
 
-    first, out1 = run_in_thread(migrate, db_url, f)
-    kill_deadline = time.monotonic() + 10
-    while not sql("SELECT 1 FROM pg_stat_activity WHERE application_name = %s "
-                  "AND query LIKE '%%pg_sleep%%' AND state = 'active'", (APPLICATION_NAME,)):
-        assert time.monotonic() < kill_deadline
-        time.sleep(0.02)
+    # The second runner starts once the first holds the lock and begins the migration
+    # (its progress callback says so), while pg_sleep keeps it from the index.
+    holds_lock = threading.Event()
+    first, out1 = run_in_thread(migrate, db_url, f,
+                                on_progress=lambda m, done, total: holds_lock.set())
+    assert holds_lock.wait(30), out1
     second, out2 = run_in_thread(migrate, db_url, f)
     first.join(30)
     second.join(30)

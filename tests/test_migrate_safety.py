@@ -31,9 +31,15 @@ from trimtab.migrations.runner import APPLICATION_NAME, migrate, pending
 def start_migrate(project: Path, db_url: str, *args: str) -> subprocess.Popen[str]:
     environ = {k: v for k, v in os.environ.items()
                if k not in ("DATABASE_URL", "DIRECT_DATABASE_URL")}
+    # Ctrl+C as from a terminal: SIGINT at its default in the child even when this run
+    # inherited it ignored (a background job of a shell without job control, as in CI).
     return subprocess.Popen([TRIMTAB, "migrate", "--url", db_url, *args], cwd=project,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=environ, stdin=subprocess.DEVNULL)
+                            env=environ, stdin=subprocess.DEVNULL, preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @contextmanager
@@ -283,6 +289,39 @@ def test_ctrl_c_in_a_migration_without_a_transaction_says_which_statements_ran(
     again = run(project, "migrate", "--url", db_url)
     assert again.returncode == 0, again.stderr
     assert sql("SELECT id FROM t ORDER BY id") == [(1,), (2,), (3,)]
+
+
+@contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """This process ignores SIGINT, as a test run started in the background by a shell
+    without job control does (`.ci/run &`, nohup, a CI runner): children inherit SIG_IGN."""
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_ctrl_c_reaches_migrate_when_the_test_run_ignores_sigint(project, db_url, sql):
+    # The two tests above hung 30 s in CI and only there: CI ran the suite as a background
+    # job, so SIGINT was ignored in pytest and in the `trimtab migrate` it starts, and a
+    # process that inherits an ignored SIGINT keeps ignoring it (Python does, as a shell's
+    # background job should). start_migrate gives the child the terminal's default instead.
+    folder = project_with(project)
+    add(folder, "setup", *SETUP)
+    add(folder, "stuck", "INSERT INTO t SELECT 1 FROM gate")
+    apply_first(db_url, folder)
+    with sigint_ignored(), migrate_waiting_at(project, db_url, sql, "SELECT 1 FROM gate") as (
+            proc, _):
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, errout = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise AssertionError("trimtab migrate ignored SIGINT it inherited ignored") from None
+    assert proc.returncode == 130, out + errout
+    assert "interrupted: no migration was applied by this run" in errout
 
 
 # -- files the journal does not list, equal numbers --------------------------------------------

@@ -26,6 +26,8 @@ from tests.conftest import SqlRunner
 from trimtab import engine
 from trimtab.config import load_config
 
+pytestmark = pytest.mark.slow  # a real browser: `pytest -m slow`, and CI, run it
+
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "fixtures" / "quickstart" / "schema.sql"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "trimtab-studio-e2e"
