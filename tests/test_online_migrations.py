@@ -203,3 +203,12 @@ def test_a_failed_concurrent_build_is_rebuilt(project: Path, db_url: str) -> Non
                             "'orders_code_key'").fetchone() == (True, "u")
     assert "Nothing to generate" in run(project, "generate", "--url", db_url).stdout
     assert _push_plan(project, db_url) == []
+
+
+def test_a_bad_timeout_setting_is_named(project: Path, db_url: str) -> None:
+    (project / "trimtab.toml").write_text('schema = "schema.sql"\nlock_timeout = "soon"\n')
+    write(project, BEFORE)
+    r = run(project, "generate", "--url", db_url)
+    assert r.returncode != 0
+    assert "lock_timeout" in r.stderr and "trimtab.toml" in r.stderr, r.stderr
+    assert not (project / "migrations").exists()

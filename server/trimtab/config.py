@@ -48,7 +48,6 @@ _KEYS: dict[str, tuple[type, str]] = {
     "shadow_timeout": ((int, float), "a number of seconds above 0"),  # type: ignore[dict-item]
     "postgres": ((str, int), "a PostgreSQL major version from 13 to 18, such as \"15\""),  # type: ignore[dict-item]
     "online": (bool, "true or false"),
-    "online_min_rows": (int, "a number of rows, 0 or more"),
     "lock_timeout": ((str, int), "a PostgreSQL duration such as \"5s\" or \"500ms\" (0: none)"),  # type: ignore[dict-item]
     "statement_timeout": ((str, int), "a PostgreSQL duration such as \"30min\" (0: none)"),  # type: ignore[dict-item]
     "lock_retries": (int, "a number of retries, 0 or more"),
@@ -98,10 +97,9 @@ class Config:
     # What the config asks for that trimtab does not do (``entities.roles``), said by
     # every command that reads the schema.
     notes: tuple[str, ...] = ()
-    # Online-safe forms (docs/migrations.md): generate writes them for every table that
-    # exists before the migration; push above ``online_min_rows`` rows. False: plain forms.
+    # Online-safe forms (docs/workflows.md): generate writes them for every table that
+    # exists before the migration. False: the plain forms, in one file.
     online: bool = True
-    online_min_rows: int = 100_000
     # What each transactional migration generate writes sets first (PostgreSQL durations):
     # a statement waiting longer than lock_timeout for a lock gives up instead of queueing
     # every query on the table behind it; "0": no limit.
@@ -246,7 +244,7 @@ def _validate(settings: dict[str, Any], text: str, table: str, path: Path) -> No
         if ok and key in ("lock_timeout", "statement_timeout"):
             ok = not isinstance(value, bool) and _DURATION.fullmatch(str(value).strip()) \
                 is not None
-        if ok and key in ("online_min_rows", "lock_retries"):
+        if ok and key == "lock_retries":
             ok = not isinstance(value, bool) and value >= 0
         if not ok:
             hint = f"{key} must be {description}."
@@ -555,7 +553,6 @@ def load_config(
         tables_filter=drizzle.get("tables_filter"),
         notes=drizzle.get("notes", ()),
         online=settings.get("online", True),
-        online_min_rows=settings.get("online_min_rows", 100_000),
         lock_timeout=str(settings.get("lock_timeout", "5s")).strip(),
         statement_timeout=str(settings.get("statement_timeout", "0")).strip(),
         lock_retries=settings.get("lock_retries", 3),

@@ -3,7 +3,7 @@ for longer than it takes to change the catalog.
 
 Pure: from a classified plan (and which tables to treat so) it returns the migration files
 to write, in order. Each change on a table that exists before the plan takes its safe form
-(docs/migrations.md); a table the plan creates is empty, so its changes stay plain.
+(docs/workflows.md); a table the plan creates is empty, so its changes stay plain.
 
 1. drop indexes (no transaction): ``DROP INDEX CONCURRENTLY IF EXISTS`` of non-unique
    indexes (a unique one may carry a foreign key the plan drops first; it stays plain).
