@@ -38,7 +38,9 @@ def test_generate_names_what_changed(project: Path, db_url: str) -> None:
     assert r.returncode == 0, r.stderr
     assert sql_files(project) == ["0000_init.sql", "0001_add_posts_slug.sql"]
     text = (project / "migrations" / "0001_add_posts_slug.sql").read_text()
-    assert text.strip() == "ALTER TABLE public.posts ADD COLUMN slug text;"
+    assert text.strip() == ("SET lock_timeout = '5s';\n--> statement-breakpoint\n"
+                            "SET statement_timeout = '0';\n--> statement-breakpoint\n"
+                            "ALTER TABLE public.posts ADD COLUMN slug text;")
     named = project / "schema.sql"
     named.write_text("CREATE TABLE posts (id int PRIMARY KEY, slug text, body text);\n")
     assert run(project, "generate", "--url", db_url, "--name", "Post Body!").returncode == 0

@@ -41,6 +41,10 @@ NOT_FROM_SQL: dict[Kind, str] = {
     Kind.DROP_EXTENSION: "the engine keeps, on both sides, only the extensions the schema "
     "file creates (engine._managed_extensions): one the file no longer creates is left "
     "alone, so the diff never sees it go",
+    Kind.CREATE_INDEX_CONCURRENTLY: "the online-safe forms of generate (plan/online.py), "
+    "not the diff's plan: tests/test_online_migrations.py",
+    Kind.DROP_INDEX_CONCURRENTLY: "the online-safe forms of generate (plan/online.py), "
+    "not the diff's plan: tests/test_online_migrations.py",
 }
 
 

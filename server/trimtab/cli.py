@@ -302,11 +302,27 @@ def _generate(args: argparse.Namespace) -> int:
         out.print(f"[green]Wrote[/] {escape(str(rel))}: an empty migration to fill in.")
         return 0
     n = len(result.plan.steps)
-    out.print(f"[green]Wrote[/] {escape(str(rel))} ({n} change{'s' if n != 1 else ''}):")
+    if len(result.migrations) > 1:
+        out.print(f"[green]Wrote[/] {len(result.migrations)} migrations ({n} "
+                  f"change{'s' if n != 1 else ''}), online-safe: each step takes its "
+                  "locks briefly (online = false in the config writes one plain file):")
+        for written in result.migrations:
+            path = written.path
+            shown = path.relative_to(cfg.root) if path.is_relative_to(cfg.root) else path
+            how = "" if written.transactional else " (no transaction)"
+            out.print(f"  {escape(str(shown))}{how}")
+    else:
+        out.print(f"[green]Wrote[/] {escape(str(rel))} ({n} change{'s' if n != 1 else ''}):")
     for step in result.plan.steps:
         out.print(f"  {escape(step.change.describe())}")
         for h in step.hazards:
             _print_hazard(h, "      ", cfg.drizzle)
+    for r in result.rewrites:
+        out.print(f"[yellow]rewrites {escape(r.table)}:[/] {escape(r.message)}; it holds "
+                  "ACCESS EXCLUSIVE while it runs (flagged in the file). On a busy table, "
+                  "instead:")
+        for line in r.recipe:
+            out.print(f"    {escape(line)}")
     for note in result.notes:
         out.print(f"[dim]note:[/] {escape(note)}")
     return 0
@@ -325,11 +341,17 @@ def _migrate(args: argparse.Namespace) -> int:
         def on_progress(m: Migration, done: int, total: int) -> None:
             progress.update(task, description=m.name, completed=done, total=total)
 
+        def on_retry(m: Migration, attempt: int, retries: int, delay: float) -> None:
+            progress.console.print(
+                f"[yellow]{escape(m.name)}: gave up waiting for a lock (lock_timeout); rolled "
+                f"back, retrying in {delay:g} s ({attempt} of {retries})[/]")
+            progress.console.file.flush()  # seen now, not when the run ends
+
         result, target = engine.migrate(cfg, dry_run=args.dry_run,
                                         allow_out_of_order=args.allow_out_of_order,
                                         mark_applied=args.mark_applied,
                                         on_progress=on_progress,
-                                        resume_after=args.resume_after)
+                                        resume_after=args.resume_after, on_retry=on_retry)
     out.print(f"[dim]database:[/] {escape(target.label)}")
     if result.resumed:
         name, after = result.resumed

@@ -47,7 +47,14 @@ _KEYS: dict[str, tuple[type, str]] = {
     "shadow_cache": (bool, "true or false"),
     "shadow_timeout": ((int, float), "a number of seconds above 0"),  # type: ignore[dict-item]
     "postgres": ((str, int), "a PostgreSQL major version from 13 to 18, such as \"15\""),  # type: ignore[dict-item]
+    "online": (bool, "true or false"),
+    "lock_timeout": ((str, int), "a PostgreSQL duration such as \"5s\" or \"500ms\" (0: none)"),  # type: ignore[dict-item]
+    "statement_timeout": ((str, int), "a PostgreSQL duration such as \"30min\" (0: none)"),  # type: ignore[dict-item]
+    "lock_retries": (int, "a number of retries, 0 or more"),
 }
+
+# A PostgreSQL duration as SET accepts it: a bare number is milliseconds.
+_DURATION = re.compile(r"\d+(?:\.\d+)?\s*(?:us|ms|s|min|h|d)?")
 
 POSTGRES_VERSIONS = range(13, 19)
 
@@ -90,6 +97,15 @@ class Config:
     # What the config asks for that trimtab does not do (``entities.roles``), said by
     # every command that reads the schema.
     notes: tuple[str, ...] = ()
+    # Online-safe forms (docs/workflows.md): generate writes them for every table that
+    # exists before the migration. False: the plain forms, in one file.
+    online: bool = True
+    # What each transactional migration generate writes sets first (PostgreSQL durations):
+    # a statement waiting longer than lock_timeout for a lock gives up instead of queueing
+    # every query on the table behind it; "0": no limit.
+    lock_timeout: str = "5s"
+    statement_timeout: str = "0"
+    lock_retries: int = 3  # migrate retries a migration that gave up on a lock
 
     @property
     def drizzle(self) -> bool:
@@ -225,6 +241,11 @@ def _validate(settings: dict[str, Any], text: str, table: str, path: Path) -> No
             ok = not isinstance(value, bool) and value > 0
         if ok and key == "postgres":
             ok = _postgres_major(value) is not None
+        if ok and key in ("lock_timeout", "statement_timeout"):
+            ok = not isinstance(value, bool) and _DURATION.fullmatch(str(value).strip()) \
+                is not None
+        if ok and key == "lock_retries":
+            ok = not isinstance(value, bool) and value >= 0
         if not ok:
             hint = f"{key} must be {description}."
             if key == "schemas":
@@ -531,6 +552,10 @@ def load_config(
         postgres=_postgres_major(settings["postgres"]) if "postgres" in settings else None,
         tables_filter=drizzle.get("tables_filter"),
         notes=drizzle.get("notes", ()),
+        online=settings.get("online", True),
+        lock_timeout=str(settings.get("lock_timeout", "5s")).strip(),
+        statement_timeout=str(settings.get("statement_timeout", "0")).strip(),
+        lock_retries=settings.get("lock_retries", 3),
     )
 
 

@@ -71,6 +71,7 @@ from trimtab.plan.changes import (
 )
 from trimtab.plan.hazards import classify_plan, declares_nothing
 from trimtab.plan.idempotent import idempotent_script
+from trimtab.plan.online import Rewrite, migration_files, rewrites
 from trimtab.plan.renames import Rename, candidates, resolve_hints
 from trimtab.plan.versions import Lack, lacks, major, written
 from trimtab.plan.versions import mark as mark_versions
@@ -1155,8 +1156,12 @@ def _run_steps(conn: psycopg.Connection, steps: list[Step] | tuple[Step, ...]) -
 @dataclass(frozen=True)
 class GenerateResult:
     plan: Plan
-    migration: Migration | None  # None: nothing changed, nothing written
+    migration: Migration | None  # None: nothing changed, nothing written (else: the last)
     notes: tuple[str, ...] = ()
+    # Every migration written, in order: more than one when the online-safe forms split
+    # the plan (docs/migrations.md).
+    migrations: tuple[Migration, ...] = ()
+    rewrites: tuple[Rewrite, ...] = ()  # changes that rewrite a table, with their recipe
 
 
 def _scratch_target(cfg: Config) -> Target:
@@ -1233,9 +1238,21 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
     prev_id = snapshot_id(read_source_file(last, strip_bom=False), str(last)) if last else ZERO_ID
     snapshot = dump_snapshot(desired, id=str(uuid.uuid4()), prev_id=prev_id)
     name = name or migration_name(plan, first=not folder.migrations)
-    migration = write_migration(cfg.migrations_dir, name, plan.statements, snapshot,
-                                drizzle_snapshot=_drizzle_kit_snapshot(cfg))
-    return GenerateResult(plan, migration, notes)
+    if not cfg.online:
+        migration = write_migration(cfg.migrations_dir, name, plan.statements, snapshot,
+                                    drizzle_snapshot=_drizzle_kit_snapshot(cfg))
+        return GenerateResult(plan, migration, notes, (migration,))
+    files = migration_files(plan, runs_on * 10000, lock_timeout=cfg.lock_timeout,
+                            statement_timeout=cfg.statement_timeout)
+    written: list[Migration] = []
+    for i, f in enumerate(files):
+        last = i == len(files) - 1
+        # The snapshots go with the last file: they describe the schema once all have run.
+        written.append(write_migration(
+            cfg.migrations_dir, name if len(files) == 1 else f"{name}_{f.name}",
+            f.statements, snapshot if last else None, transactional=f.transactional,
+            drizzle_snapshot=_drizzle_kit_snapshot(cfg) if last else None))
+    return GenerateResult(plan, written[-1], notes, tuple(written), tuple(rewrites(plan)))
 
 
 def _drizzle_kit_snapshot(cfg: Config) -> str | None:
@@ -1381,15 +1398,19 @@ def migrate(cfg: Config, *, dry_run: bool = False, allow_out_of_order: bool = Fa
             mark_applied: str | None = None,
             on_progress: Callable[[Migration, int, int], None] | None = None,
             resume_after: int | None = None,
+            on_retry: runner.Retry | None = None,
             ) -> tuple[MigrateResult, Target]:
     """Apply the pending migrations to the target database, each in its own transaction.
-    Ctrl+C raises ``runner.Interrupted``, which says what was applied."""
+    A migration that gave up waiting for a lock is retried (``lock_retries`` in the
+    config), ``on_retry`` told first. Ctrl+C raises ``runner.Interrupted``, which says
+    what was applied."""
     target = resolve_target(cfg)
     folder = read_folder(cfg.migrations_dir)
     result = runner.migrate(target.url, folder, dry_run=dry_run,
                             drizzle_table=history_table(cfg), allow_out_of_order=allow_out_of_order,
                             mark_applied=mark_applied, on_progress=on_progress,
-                            resume_after=resume_after)
+                            resume_after=resume_after, lock_retries=cfg.lock_retries,
+                            on_retry=on_retry)
     return result, target
 
 

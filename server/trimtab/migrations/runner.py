@@ -61,6 +61,11 @@ LOCK_WAIT = 60.0  # seconds without the lock holder running a statement before g
 APPLICATION_NAME = "trimtab migrate"
 
 Progress = Callable[[Migration, int, int], None]
+# on_retry(migration, attempt (1 = the first retry), of how many, seconds until it).
+Retry = Callable[[Migration, int, int, float], None]
+LOCK_RETRIES = 3
+RETRY_DELAY = 1.0  # seconds before the first retry; doubled for each next one
+LOCK_NOT_AVAILABLE = "55P03"  # what a statement that reached lock_timeout fails with
 
 
 @dataclass(frozen=True)
@@ -236,7 +241,8 @@ def migrate(url: str, folder: Folder, *, dry_run: bool = False,
             on_progress: Progress | None = None, lock_wait: float = LOCK_WAIT,
             drizzle: bool | None = None,
             drizzle_table: tracking.DrizzleTable = tracking.DRIZZLE,
-            resume_after: int | None = None) -> MigrateResult:
+            resume_after: int | None = None, lock_retries: int = LOCK_RETRIES,
+            on_retry: Retry | None = None) -> MigrateResult:
     """Apply the folder's pending migrations to the database at ``url``, in order.
 
     ``dry_run``: say what would run, change nothing (not even create the tracking table).
@@ -250,6 +256,9 @@ def migrate(url: str, folder: Folder, *, dry_run: bool = False,
     ``resume_after``: the migration without a transaction that stopped half way resumes
     after its statement ``resume_after`` (the user checked how far it got); then the
     pending migrations run as usual.
+    ``lock_retries``: how often a migration that gave up waiting for a lock (its own
+    ``SET lock_timeout``: SQLSTATE 55P03) is rolled back and run again, after 1 s, 2 s,
+    4 s...; ``on_retry`` is told before each wait.
     """
     if dry_run and mark_applied is not None:
         raise ConfigError("--dry-run and --mark-applied cannot be combined",
@@ -281,8 +290,9 @@ def migrate(url: str, folder: Folder, *, dry_run: bool = False,
         try:
             for current in state.pending:
                 if current.transactional:
-                    runs.append(_run_in_transaction(conn, folder, current, allow_out_of_order,
-                                                    on_progress, lock_wait, also))
+                    runs.append(_retrying(conn, folder, current, allow_out_of_order,
+                                          on_progress, lock_wait, also, lock_retries,
+                                          on_retry))
                 else:
                     runs.append(_run_without_transaction(conn, folder, current,
                                                          allow_out_of_order, on_progress,
@@ -504,10 +514,39 @@ _ENDED = ("the statement ended the migration's transaction (COMMIT, ROLLBACK or 
           "file); trimtab runs each migration in a transaction of its own")
 
 
+class _GaveUpOnLock(Exception):
+    """A migration's statement reached its lock_timeout; the migration was rolled back."""
+
+
+def _retrying(conn: psycopg.Connection, folder: Folder, m: Migration,
+              allow_out_of_order: bool, on_progress: Progress | None, lock_wait: float,
+              drizzle: tracking.DrizzleTable | None, retries: int,
+              on_retry: Retry | None) -> MigrationRun:
+    """A transactional migration, run again (from its start: it was rolled back, nothing
+    of it stays) when it gave up waiting for a lock, up to ``retries`` times."""
+    attempt = 0
+    try:
+        while True:
+            try:
+                return _run_in_transaction(conn, folder, m, allow_out_of_order, on_progress,
+                                           lock_wait, drizzle, last=attempt >= retries)
+            except _GaveUpOnLock:
+                attempt += 1
+                delay = RETRY_DELAY * 2 ** (attempt - 1)
+                if on_retry:
+                    on_retry(m, attempt, retries, delay)
+                time.sleep(delay)  # backoff: let the lock holder finish
+    finally:
+        # A committed SET (the file's own lock_timeout) would outlast its migration in this
+        # session and hold for the next, a concurrent index build among them.
+        if not conn.broken and conn.info.transaction_status == TransactionStatus.IDLE:
+            conn.execute("RESET lock_timeout; RESET statement_timeout", prepare=False)
+
+
 def _run_in_transaction(conn: psycopg.Connection, folder: Folder, m: Migration,
                         allow_out_of_order: bool, on_progress: Progress | None,
                         lock_wait: float, drizzle: tracking.DrizzleTable | None,
-                        ) -> MigrationRun:
+                        last: bool = True) -> MigrationRun:
     started = time.perf_counter()
     total = len(m.statements)
     started_at = None
@@ -538,6 +577,9 @@ def _run_in_transaction(conn: psycopg.Connection, folder: Folder, m: Migration,
             if drizzle is not None:
                 _record_drizzle(conn, m, drizzle)
     except _Failed as f:
+        if not last and not f.committed and isinstance(f.error, psycopg.Error) and \
+                f.error.sqlstate == LOCK_NOT_AVAILABLE:
+            raise _GaveUpOnLock() from None
         if f.committed:
             outcome = (f"statements 1-{f.number} were committed (or rolled back) by the file "
                        "itself, so the migration is not recorded as applied: remove the "
@@ -830,6 +872,10 @@ def _advice(m: Migration, st: MigrationStatement, error: psycopg.Error) -> list[
                     "'-- trimtab:no-transaction'"]
         return ["separate such a statement from the others with '--> statement-breakpoint': "
                 "several statements sent together run as one transaction"]
+    if state == LOCK_NOT_AVAILABLE:
+        return ["the statement gave up waiting for a lock (the migration's lock_timeout), "
+                "after the retries: other sessions hold the table; run trimtab migrate again "
+                "at a quieter time, or raise lock_timeout / lock_retries in the config"]
     if state == "55P04":  # unsafe_new_enum_value_usage
         return ["a new enum value cannot be used in the transaction that adds it: move "
                 "ALTER TYPE ... ADD VALUE to an earlier migration"]

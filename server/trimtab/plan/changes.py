@@ -69,6 +69,9 @@ class Kind(StrEnum):
     DROP_INDEX = "drop_index"
     RENAME_INDEX = "rename_index"
     ATTACH_INDEX = "attach_index"  # a partition's index to its parent's (ATTACH PARTITION)
+    # The online-safe forms a migration of an existing table uses (plan/online.py).
+    CREATE_INDEX_CONCURRENTLY = "create_index_concurrently"
+    DROP_INDEX_CONCURRENTLY = "drop_index_concurrently"
     CREATE_VIEW = "create_view"
     REPLACE_VIEW = "replace_view"
     DROP_VIEW = "drop_view"
@@ -781,6 +784,35 @@ class AttachIndex(Change):
     index_parent: QualifiedName  # the parent's index
 
     # PostgreSQL has no DETACH for an index: no reverse.
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateIndexConcurrently(Change):
+    """CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS: writes go on while it builds. It
+    cannot run in a transaction; a failed build leaves an invalid index, which the runner
+    drops and builds again. Also builds the index a new key then takes over (``reason``)."""
+
+    kind = Kind.CREATE_INDEX_CONCURRENTLY
+    rank = CreateIndex.rank
+    creates = True
+    after: Index
+    parent: Table
+
+    def reverse(self) -> Change:
+        return DropIndexConcurrently(target=self.target, before=self.after, parent=self.parent)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DropIndexConcurrently(Change):
+    kind = Kind.DROP_INDEX_CONCURRENTLY
+    rank = DropIndex.rank
+    drops = True
+    before: Index
+    parent: Table
+
+    def reverse(self) -> Change:
+        return CreateIndexConcurrently(target=self.target, after=self.before,
+                                       parent=self.parent)
 
 
 # -- views -----------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from trimtab.plan.changes import (
     CreateExtension,
     CreateFunction,
     CreateIndex,
+    CreateIndexConcurrently,
     CreatePolicy,
     CreateSchema,
     CreateSequence,
@@ -62,6 +63,7 @@ from trimtab.plan.changes import (
     DropExtension,
     DropFunction,
     DropIndex,
+    DropIndexConcurrently,
     DropPolicy,
     DropSchema,
     DropSequence,
@@ -677,6 +679,18 @@ def _set_cluster(ch: SetCluster, v: int) -> list[str]:
 @_render.register
 def _drop_index(ch: DropIndex, v: int) -> list[str]:
     return [f"DROP INDEX {qname(ch.target[1], ch.before.name)}"]
+
+
+@_render.register
+def _create_index_concurrently(ch: CreateIndexConcurrently, v: int) -> list[str]:
+    # pg_get_indexdef's "CREATE [UNIQUE] INDEX name ON ...": the name may need quotes.
+    head, sep, rest = ch.after.definition.partition(" INDEX ")
+    return [f"{head}{sep}CONCURRENTLY IF NOT EXISTS {rest}"]
+
+
+@_render.register
+def _drop_index_concurrently(ch: DropIndexConcurrently, v: int) -> list[str]:
+    return [f"DROP INDEX CONCURRENTLY IF EXISTS {qname(ch.target[1], ch.before.name)}"]
 
 
 @_render.register
