@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -41,7 +42,8 @@ def utf16(s: str) -> int:
 def outside(text: str, diagnostics: Any) -> list[Any]:
     """The diagnostics whose range is not within the text (in UTF-16 units) or ends before
     it starts."""
-    lines = text.split("\n")
+    # LSP ends a line at \r\n, \n or a lone \r (what the editor shows).
+    lines = _BREAK.split(text)
     bad = []
     for d in diagnostics:
         s, e = d.range.start, d.range.end
@@ -193,10 +195,15 @@ def edits(draw: Any) -> tuple[int, list[tuple[float, float, str]]]:
     return source, steps
 
 
+_BREAK = re.compile(r"\r\n|\r|\n")  # LSP's line ends, as the editor counts them
+
+
 def _position(text: str, offset: int) -> t.Position:
-    line = text.count("\n", 0, offset)
-    start = text.rfind("\n", 0, offset) + 1
-    return t.Position(line=line, character=utf16(text[start:offset]))
+    breaks = [m.end() for m in _BREAK.finditer(text, 0, offset)]
+    if breaks and text[offset - 1:offset + 1] == "\r\n" and breaks[-1] == offset:
+        breaks.pop()  # between \r and \n: still on the line the \r ends
+    start = breaks[-1] if breaks else 0
+    return t.Position(line=len(breaks), character=utf16(text[start:offset]))
 
 
 @pytest.mark.slow  # 25 random edit sequences typed into the server

@@ -52,7 +52,7 @@ from trimtab.migrations.folder import check as check_folder
 from trimtab.migrations.replay import left_out, replay
 from trimtab.migrations.runner import MigrateResult
 from trimtab.model import Model, OutsideKey, Owner, qname
-from trimtab.plan import Change, Plan, Step, build_plan
+from trimtab.plan import Change, Plan, Step, build_plan, plan_models
 from trimtab.plan.changes import (
     AddConstraint,
     AddEnumValue,
@@ -69,7 +69,7 @@ from trimtab.plan.changes import (
     SetComment,
     SetSequenceOwner,
 )
-from trimtab.plan.hazards import classify_plan, declares_nothing
+from trimtab.plan.hazards import declares_nothing
 from trimtab.plan.idempotent import idempotent_script
 from trimtab.plan.online import Rewrite, migration_files, rewrites
 from trimtab.plan.renames import Rename, candidates, resolve_hints
@@ -585,8 +585,8 @@ def plan_changes(current: Model, desired: Model, source: Source, *,
                                  candidates=[candidate_json(c, source) for c in pending],
                                  hint="Or pass --force to drop and create them.")
         declined += [c for c in pending if c not in renames]
-    plan = classify_plan(build_plan(current, desired, renames,
-                                    using={h.target: h.expr for h in source.using}))
+    plan = plan_models(current, desired, renames,
+                       using={h.target: h.expr for h in source.using})
     undecided = () if decide is not None or force else tuple(declined)
     return plan, tuple(notes), undecided
 
@@ -1086,8 +1086,7 @@ def _create_in_place(conn: psycopg.Connection, cfg: Config, current: Model,
     except psycopg.Error:
         conn.execute("ROLLBACK TO SAVEPOINT trimtab_create_in_place")
         return None
-    made = classify_plan(build_plan(current, _live(conn, cfg, None,
-                                                   declared=declared_relations(source))))
+    made = plan_models(current, _live(conn, cfg, None, declared=declared_relations(source)))
     if not made.steps:  # nothing it made counts as the schema's: never keep it unsaid
         conn.execute("ROLLBACK TO SAVEPOINT trimtab_create_in_place")
         return None
@@ -1430,6 +1429,18 @@ class Status:
     # those of folder_problems that stop migrate too: files the journal does not list, two
     # migrations with one number
     folder_stops: tuple[Problem, ...] = ()
+
+
+def progress(cfg: Config) -> tuple[list[str], list[str], list[str]]:
+    """(applied, pending, problems) of the migrations folder on the target, by name: what
+    the database's tracking table says, without reading the schema file (the part of
+    ``status`` that still holds when the schema file does not read)."""
+    folder = read_folder(cfg.migrations_dir)
+    with shadow.connect(resolve_target(cfg).url) as conn:
+        pending, problems = runner.pending(conn, folder, drizzle_table=history_table(cfg))
+    names = {m.name for m in pending}
+    return ([m.name for m in folder.migrations if m.name not in names],
+            [m.name for m in pending], problems)
 
 
 def status(cfg: Config) -> Status:

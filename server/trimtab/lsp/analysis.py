@@ -38,10 +38,8 @@ from trimtab.model import (
     Trigger,
     View,
 )
-from trimtab.plan.changes import Change, CreateTable, Hazard
-from trimtab.plan.diff import diff
-from trimtab.plan.hazards import classify
-from trimtab.plan.order import order
+from trimtab.plan import plan_models
+from trimtab.plan.changes import Change, Hazard
 from trimtab.plan.renames import Rename
 from trimtab.sources.sqlfile import Issue, Span
 
@@ -174,11 +172,10 @@ def _reduced(a: Model, b: Model, cache: Skeletons | None = None) -> tuple[Model,
 
 def fast_changes(base: Model, desired: Model, cache: Skeletons | None = None,
                  ) -> list[tuple[Change, tuple[Hazard, ...]]]:
-    """Changes (classified) from ``base`` to ``desired``, both skeletons."""
+    """Changes (classified) from ``base`` to ``desired``, both skeletons: planned by the
+    engine's own planner, on models cut down to what differs."""
     a, b = _reduced(base, desired, cache)
-    changes = order(diff(a, b))
-    new_tables = frozenset(c.target for c in changes if isinstance(c, CreateTable))
-    return [(c, classify(c, new_tables)) for c in changes]
+    return [(s.change, s.hazards) for s in plan_models(a, b, render_sql=False).steps]
 
 
 # -- placing findings ---------------------------------------------------------------------------

@@ -25,9 +25,8 @@ from trimtab.memo import ByteLRU, MiB
 from trimtab.migrations.folder import check as check_folder
 from trimtab.migrations.folder import read_folder
 from trimtab.model import Model
-from trimtab.plan import Plan, build_plan
+from trimtab.plan import Plan, plan_models
 from trimtab.plan.changes import Hazard
-from trimtab.plan.hazards import classify_plan
 from trimtab.sources.drizzle import DrizzleSchema
 from trimtab.sources.sqlfile import (
     Span,
@@ -316,7 +315,7 @@ class Project:
                 desired = engine.desired_model(cfg, _offline_target(cfg), source.statements,
                                                source)
             if self.snapshot is not None:
-                snapshot_plan = classify_plan(build_plan(self.snapshot, desired))
+                snapshot_plan = plan_models(self.snapshot, desired)
                 n = len(snapshot_plan.steps)
                 first = next(iter(findings), None)
                 if n and first:

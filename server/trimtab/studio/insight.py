@@ -16,11 +16,9 @@ from typing import Any
 from trimtab import engine
 from trimtab.config import Config
 from trimtab.errors import TrimtabError
-from trimtab.migrations import runner
 from trimtab.migrations.folder import read_folder
 from trimtab.model import Table, View, qname
 from trimtab.plan import Plan, Step
-from trimtab.sources import shadow
 
 
 def step_table(step: Step) -> tuple[str, str] | None:
@@ -103,12 +101,8 @@ def compute_status(cfg: Config) -> dict[str, Any]:
         out: dict[str, Any] = {"ok": False, "folder": folder_path, **_error(e),
                                "migrations": len(folder.migrations)}
         try:  # what can be known without the schema file
-            with shadow.connect(engine.resolve_target(cfg).url) as conn:
-                pending, problems = runner.pending(conn, folder,
-                                                   drizzle_table=engine.history_table(cfg))
-            names = {m.name for m in pending}
-            out.update(applied=[m.name for m in folder.migrations if m.name not in names],
-                       pending=[m.name for m in pending], problems=problems)
+            applied, pending, problems = engine.progress(cfg)
+            out.update(applied=applied, pending=pending, problems=problems)
         except Exception:
             pass
         return out
