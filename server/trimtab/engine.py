@@ -1245,12 +1245,12 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
                             statement_timeout=cfg.statement_timeout)
     written: list[Migration] = []
     for i, f in enumerate(files):
-        last = i == len(files) - 1
+        final = i == len(files) - 1
         # The snapshots go with the last file: they describe the schema once all have run.
         written.append(write_migration(
             cfg.migrations_dir, name if len(files) == 1 else f"{name}_{f.name}",
-            f.statements, snapshot if last else None, transactional=f.transactional,
-            drizzle_snapshot=_drizzle_kit_snapshot(cfg) if last else None))
+            f.statements, snapshot if final else None, transactional=f.transactional,
+            drizzle_snapshot=_drizzle_kit_snapshot(cfg) if final else None))
     return GenerateResult(plan, written[-1], notes, tuple(written), tuple(rewrites(plan)))
 
 

@@ -796,7 +796,7 @@ class CreateIndexConcurrently(Change):
     rank = CreateIndex.rank
     creates = True
     after: Index
-    parent: Table
+    parent: Table | View  # a materialized view takes them too
 
     def reverse(self) -> Change:
         return DropIndexConcurrently(target=self.target, before=self.after, parent=self.parent)
@@ -808,7 +808,7 @@ class DropIndexConcurrently(Change):
     rank = DropIndex.rank
     drops = True
     before: Index
-    parent: Table
+    parent: Table | View  # a materialized view takes them too
 
     def reverse(self) -> Change:
         return CreateIndexConcurrently(target=self.target, after=self.before,
