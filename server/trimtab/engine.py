@@ -68,6 +68,7 @@ from trimtab.plan.changes import (
     SetCluster,
     SetComment,
     SetSequenceOwner,
+    batches,
 )
 from trimtab.plan.hazards import declares_nothing
 from trimtab.plan.idempotent import idempotent_script
@@ -1131,22 +1132,22 @@ def _apply(conn: psycopg.Connection, plan: Plan, hold: Callable[[str], Plan],
 def _run_steps(conn: psycopg.Connection, steps: list[Step] | tuple[Step, ...]) -> None:
     # Function bodies may reference tables created later in the plan (as pg_dump does).
     conn.execute("SET LOCAL check_function_bodies = off")
-    for step in steps:
-        for statement in step.sql:
-            try:
-                conn.execute(statement.encode(), prepare=False)
-            except psycopg.errors.UnsafeNewEnumValueUsage:
-                raise
-            except psycopg.Error as e:
-                conn.rollback()
-                diag = e.diag
-                detail = f" ({diag.message_detail})" if diag.message_detail else ""
-                raise PlanError(
-                    f"{step.change.describe()} failed, nothing was applied: "
-                    f"{diag.message_primary or e}{detail}\n  statement: {statement}",
-                    obj=".".join(step.change.target[1:]),
-                    hint=diag.message_hint,
-                ) from None
+    for group, statement in batches(steps):
+        try:
+            conn.execute(statement.encode(), prepare=False)
+        except psycopg.errors.UnsafeNewEnumValueUsage:
+            raise
+        except psycopg.Error as e:
+            conn.rollback()
+            diag = e.diag
+            detail = f" ({diag.message_detail})" if diag.message_detail else ""
+            what = "; ".join(s.change.describe() for s in group)
+            raise PlanError(
+                f"{what} failed, nothing was applied: "
+                f"{diag.message_primary or e}{detail}\n  statement: {statement}",
+                obj=".".join(group[0].change.target[1:]),
+                hint=diag.message_hint,
+            ) from None
 
 
 # -- migrations ---------------------------------------------------------------------------

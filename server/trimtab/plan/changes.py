@@ -8,6 +8,7 @@ the object's state before and after, so that every later stage can work from dat
 
 from __future__ import annotations
 
+from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -202,6 +203,9 @@ class Change:
     rank: ClassVar[float]
     creates: ClassVar[bool] = False  # the object is new (or new again) after it
     drops: ClassVar[bool] = False  # the object is gone after it
+    # Rendered as one ``ALTER TABLE <parent> <action>``: consecutive changes of the same
+    # class to the same table are sent as one statement (see ``batches``).
+    groups: ClassVar[bool] = False
 
     target: tuple[str, ...]
     before: object = None
@@ -217,6 +221,9 @@ class Change:
 
     def order_rank(self) -> float:
         return self.rank
+
+    def groupable(self) -> bool:
+        return self.groups
 
     def sub_rank(self) -> int:
         """Order within a phase, before relation depth."""
@@ -589,6 +596,7 @@ class DetachPartition(Change):
 class AddColumn(Change):
     kind = Kind.ADD_COLUMN
     rank = 21
+    groups = True
     creates = True
     after: Column
     parent: Table
@@ -601,6 +609,7 @@ class AddColumn(Change):
 class DropColumn(Change):
     kind = Kind.DROP_COLUMN
     rank = 6
+    groups = True
     drops = True
     before: Column
     parent: Table
@@ -642,6 +651,7 @@ def column_aspects(old: Column, new: Column) -> frozenset[ColumnAspect]:
 class AlterColumn(Change):
     kind = Kind.ALTER_COLUMN
     rank = 22
+    groups = True
     before: Column
     after: Column
     parent: Table
@@ -665,11 +675,15 @@ class AlterColumn(Change):
 class AddConstraint(Change):
     kind = Kind.ADD_CONSTRAINT
     rank = 28
+    groups = True
     creates = True
     after: Constraint
     parent: Table
     # The unique index a key takes over (ADD CONSTRAINT ... USING INDEX), renamed to it.
     using_index: Index | None = None
+
+    def groupable(self) -> bool:
+        return self.using_index is None  # USING INDEX: on its own, as PostgreSQL documents it
 
     def order_rank(self) -> float:
         # A foreign key may rest on a unique index rather than a constraint: indexes first
@@ -686,6 +700,7 @@ class AddConstraint(Change):
 class DropConstraint(Change):
     kind = Kind.DROP_CONSTRAINT
     rank = 4
+    groups = True
     drops = True
     before: Constraint
     parent: Table
@@ -701,6 +716,7 @@ class DropConstraint(Change):
 class ValidateConstraint(Change):
     kind = Kind.VALIDATE_CONSTRAINT
     rank = 29
+    groups = True
     before: Constraint
     after: Constraint
     parent: Table
@@ -1090,6 +1106,50 @@ class Step:
         return any(h.needs_consent for h in self.hazards)
 
 
+def batches(steps: Seq[Step]) -> list[tuple[tuple[Step, ...], str]]:
+    """The statements that carry out ``steps``, each with the steps it carries: the
+    actions of consecutive changes of one class to one table (columns added, columns
+    altered, constraints added...) go in one ALTER TABLE, so the table is locked once and
+    scanned or rewritten once instead of once per change. Each change keeps its own SQL in
+    its step (the plan's JSON shows it); only what is sent is joined."""
+    out: list[tuple[tuple[Step, ...], str]] = []
+    group: list[Step] = []
+    prefix = ""
+
+    def flush() -> None:
+        if group:
+            actions = [s.sql[0][len(prefix):] for s in group]
+            sql = prefix + actions[0] if len(actions) == 1 else (
+                prefix.rstrip() + "\n    " + ",\n    ".join(actions))
+            out.append((tuple(group), sql))
+            group.clear()
+
+    for step in steps:
+        head = _alter_prefix(step)
+        if head is not None and group and head == prefix and type(step.change) is type(
+                group[0].change):
+            group.append(step)
+            continue
+        flush()
+        if head is not None:
+            group.append(step)
+            prefix = head
+            continue
+        out += [((step,), sql) for sql in step.sql]
+    flush()
+    return out
+
+
+def _alter_prefix(step: Step) -> str | None:
+    """``ALTER TABLE <name> `` when the step is one action of that form."""
+    ch = step.change
+    parent = ch.parent
+    if not ch.groupable() or len(step.sql) != 1 or not isinstance(parent, Table):
+        return None
+    head = f"ALTER TABLE {parent.sql_name} "
+    return head if step.sql[0].startswith(head) else None
+
+
 @dataclass(frozen=True)
 class Plan:
     steps: tuple[Step, ...] = ()
@@ -1100,7 +1160,8 @@ class Plan:
 
     @property
     def statements(self) -> list[str]:
-        return [s for step in self.steps for s in step.sql]
+        """What is sent, in order (several changes to one table in one ALTER TABLE)."""
+        return [sql for _, sql in batches(self.steps)]
 
     @property
     def data_loss(self) -> list[Step]:

@@ -52,6 +52,7 @@ from trimtab.plan.changes import (
     SetCluster,
     Step,
     ValidateConstraint,
+    batches,
 )
 from trimtab.plan.render import render
 
@@ -220,13 +221,17 @@ def migration_files(plan: Plan, version: int, *, lock_timeout: str, statement_ti
         statements: list[str] = []
         if phase.transactional:
             statements += settings_sql(lock_timeout, statement_timeout)
-        for step in phase.steps:
-            sql = list(step.sql)
-            if (r := flagged.get(id(step))) is not None and sql:
-                sql[0] = (f"-- trimtab: rewrites {r.table} under ACCESS EXCLUSIVE "
-                          f"({r.message}); on a busy table use the expand / backfill / "
-                          f"contract recipe that trimtab generate printed\n{sql[0]}")
-            statements += sql
+        said: set[int] = set()  # a step of several statements is flagged on its first
+        for group, sql in batches(phase.steps):
+            notes = []
+            for s in group:
+                r = flagged.get(id(s))
+                if r is not None and id(s) not in said:
+                    said.add(id(s))
+                    notes.append(f"-- trimtab: rewrites {r.table} under ACCESS EXCLUSIVE "
+                                 f"({r.message}); on a busy table use the expand / backfill "
+                                 "/ contract recipe that trimtab generate printed\n")
+            statements.append("".join(notes) + sql)
         files.append(MigrationFile(phase.name, phase.transactional, phase.steps,
                                    tuple(statements)))
     return tuple(files)

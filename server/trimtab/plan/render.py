@@ -550,7 +550,9 @@ def _alter_column(ch: AlterColumn, v: int) -> list[str]:
         actions.append(f"ALTER COLUMN {col} {sql}")
 
     type_changes = old.type != new.type or old.collation != new.collation
-    drop_default = old.default is not None and (new.default != old.default or type_changes)
+    # A default of the old type is dropped before the type changes (it may not cast); a
+    # new default otherwise replaces the old with SET DEFAULT alone.
+    drop_default = old.default is not None and (type_changes or new.default is None)
     if old.generated and not new.generated:
         act("DROP EXPRESSION")
     if old.identity and not new.identity:
