@@ -206,6 +206,8 @@ class Change:
     # Rendered as one ``ALTER TABLE <parent> <action>``: consecutive changes of the same
     # class to the same table are sent as one statement (see ``batches``).
     groups: ClassVar[bool] = False
+    # Part of a plan from an empty database: an install script (idempotent.py) carries it.
+    installs: ClassVar[bool] = False
 
     target: tuple[str, ...]
     before: object = None
@@ -256,6 +258,7 @@ def _swap(ch: Change) -> Change:
 class CreateSchema(Change):
     kind = Kind.CREATE_SCHEMA
     rank = 8
+    installs = True
     creates = True
     after: Schema
 
@@ -278,6 +281,7 @@ class DropSchema(Change):
 class CreateExtension(Change):
     kind = Kind.CREATE_EXTENSION
     rank = 9
+    installs = True
     creates = True
     after: Extension
 
@@ -311,6 +315,7 @@ class DropExtension(Change):
 class CreateCollation(Change):
     kind = Kind.CREATE_COLLATION
     rank = 11  # before the domains, types and columns that use it
+    installs = True
     creates = True
     after: Collation
 
@@ -348,6 +353,7 @@ def _type_rank(t: _Type) -> int:
 class CreateType(Change):
     kind = Kind.CREATE_TYPE
     rank = 12
+    installs = True
     creates = True
     after: _Type
 
@@ -392,6 +398,7 @@ class AlterType(Change):
 class AddEnumValue(Change):
     kind = Kind.ADD_ENUM_VALUE
     rank = 13
+    installs = True
     before: EnumType
     after: EnumType
     value: str
@@ -423,6 +430,7 @@ class RecreateEnum(Change):
 class CreateSequence(Change):
     kind = Kind.CREATE_SEQUENCE
     rank = 18
+    installs = True
     creates = True
     after: Sequence
 
@@ -447,6 +455,7 @@ class SetSequenceOwner(Change):
 
     kind = Kind.SET_SEQUENCE_OWNER
     rank = 24
+    installs = True
     before: Sequence | None = None
     after: Sequence
 
@@ -483,6 +492,7 @@ def _reads_relations(f: Function) -> bool:
 class CreateFunction(Change):
     kind = Kind.CREATE_FUNCTION
     rank = 16
+    installs = True
     creates = True
     after: Function
 
@@ -497,6 +507,7 @@ class CreateFunction(Change):
 class ReplaceFunction(Change):
     kind = Kind.REPLACE_FUNCTION
     rank = 17
+    installs = True
     before: Function
     after: Function
 
@@ -530,6 +541,7 @@ class DropFunction(Change):
 class CreateTable(Change):
     kind = Kind.CREATE_TABLE
     rank = 20
+    installs = True
     creates = True
     after: Table
 
@@ -554,6 +566,7 @@ class AlterTable(Change):
 
     kind = Kind.ALTER_TABLE
     rank = 23
+    installs = True
     before: Table
     after: Table
 
@@ -567,6 +580,7 @@ class AttachPartition(Change):
 
     kind = Kind.ATTACH_PARTITION
     rank = 25
+    installs = True
     before: Table
     after: Table
 
@@ -596,6 +610,7 @@ class DetachPartition(Change):
 class AddColumn(Change):
     kind = Kind.ADD_COLUMN
     rank = 21
+    installs = True
     groups = True
     creates = True
     after: Column
@@ -651,6 +666,7 @@ def column_aspects(old: Column, new: Column) -> frozenset[ColumnAspect]:
 class AlterColumn(Change):
     kind = Kind.ALTER_COLUMN
     rank = 22
+    installs = True
     groups = True
     before: Column
     after: Column
@@ -675,6 +691,7 @@ class AlterColumn(Change):
 class AddConstraint(Change):
     kind = Kind.ADD_CONSTRAINT
     rank = 28
+    installs = True
     groups = True
     creates = True
     after: Constraint
@@ -716,6 +733,7 @@ class DropConstraint(Change):
 class ValidateConstraint(Change):
     kind = Kind.VALIDATE_CONSTRAINT
     rank = 29
+    installs = True
     groups = True
     before: Constraint
     after: Constraint
@@ -742,6 +760,7 @@ class RenameConstraint(Change):
 class CreateIndex(Change):
     kind = Kind.CREATE_INDEX
     rank = 32  # after views: materialized views carry indexes
+    installs = True
     creates = True
     after: Index
     parent: Table | View
@@ -756,6 +775,7 @@ class SetCluster(Change):
 
     kind = Kind.CREATE_INDEX  # its name in plans (JSON) stays what it was
     rank = 32
+    installs = True
     before: Index
     after: Index
     parent: Table | View
@@ -795,6 +815,7 @@ class AttachIndex(Change):
 
     kind = Kind.ATTACH_INDEX
     rank = 33  # once both indexes (or keys) exist
+    installs = True
     after: Index | Constraint
     parent: Table
     index_parent: QualifiedName  # the parent's index
@@ -838,6 +859,7 @@ class DropIndexConcurrently(Change):
 class CreateView(Change):
     kind = Kind.CREATE_VIEW
     rank = 30
+    installs = True
     creates = True
     after: View
 
@@ -849,6 +871,7 @@ class CreateView(Change):
 class ReplaceView(Change):
     kind = Kind.REPLACE_VIEW
     rank = 31
+    installs = True
     before: View
     after: View
 
@@ -874,6 +897,7 @@ class DropView(Change):
 class CreateTrigger(Change):
     kind = Kind.CREATE_TRIGGER
     rank = 34
+    installs = True
     creates = True
     after: Trigger
     parent: Table | View
@@ -888,6 +912,7 @@ class AlterTrigger(Change):
 
     kind = Kind.ALTER_TRIGGER
     rank = 35
+    installs = True
     before: Trigger
     after: Trigger
     parent: Table | View
@@ -912,6 +937,7 @@ class DropTrigger(Change):
 class CreatePolicy(Change):
     kind = Kind.CREATE_POLICY
     rank = 36
+    installs = True
     creates = True
     after: Policy
     parent: Table
@@ -953,6 +979,7 @@ class SetComment(Change):
 
     kind = Kind.SET_COMMENT
     rank = 40
+    installs = True
     before: str | None = None
     after: str | None = None
 
@@ -986,6 +1013,7 @@ class _Privilege(Change):
 class GrantPrivilege(_Privilege):
     kind = Kind.GRANT
     rank = 39
+    installs = True
     after: ModelGrant
 
     def reverse(self) -> Change:
@@ -996,6 +1024,7 @@ class GrantPrivilege(_Privilege):
 class RevokePrivilege(_Privilege):
     kind = Kind.REVOKE
     rank = 38
+    installs = True
     before: ModelGrant
 
     def reverse(self) -> Change:

@@ -42,32 +42,11 @@ from trimtab.plan.changes import (
     AddColumn,
     AddConstraint,
     AddEnumValue,
-    AlterColumn,
-    AlterTable,
-    AlterTrigger,
-    AttachIndex,
     AttachPartition,
     Change,
-    CreateCollation,
-    CreateExtension,
-    CreateFunction,
-    CreateIndex,
-    CreatePolicy,
-    CreateSchema,
-    CreateSequence,
-    CreateTable,
-    CreateTrigger,
-    CreateType,
-    CreateView,
     GrantPrivilege,
-    ReplaceFunction,
-    ReplaceView,
     RevokePrivilege,
-    SetCluster,
-    SetComment,
-    SetSequenceOwner,
     Step,
-    ValidateConstraint,
 )
 
 __all__ = ["idempotent_script", "idempotent_sql", "UnsupportedChange"]
@@ -77,37 +56,6 @@ class UnsupportedChange(ValueError):
     """A change an install script cannot carry (a drop, a rename...): never part of the
     creation plan of a schema."""
 
-
-# What a creation plan (empty database -> desired schema) is made of.
-_CREATION = (
-    CreateSchema,
-    CreateExtension,
-    CreateCollation,
-    CreateType,
-    AddEnumValue,
-    CreateSequence,
-    SetSequenceOwner,
-    CreateFunction,
-    ReplaceFunction,
-    CreateTable,
-    AlterTable,
-    AttachPartition,
-    AddColumn,
-    AlterColumn,
-    AddConstraint,
-    ValidateConstraint,
-    CreateIndex,
-    AttachIndex,
-    CreateView,
-    ReplaceView,
-    CreateTrigger,
-    AlterTrigger,
-    CreatePolicy,
-    SetComment,
-    GrantPrivilege,
-    RevokePrivilege,
-    SetCluster,
-)
 
 # Statement heads that get IF NOT EXISTS after their keywords. Anchored at the start and
 # made of keywords only: the object's name (quoted or not) always follows them.
@@ -176,7 +124,7 @@ def idempotent_script(desired: Model, *, header: str | None = None) -> str:
 def idempotent_sql(step: Step, server_version: int = 180000) -> list[str]:
     """The statements of one creation step, each a no-op when its object exists."""
     ch = step.change
-    if not isinstance(ch, _CREATION):
+    if not ch.installs:
         raise UnsupportedChange(f"an install script only creates: cannot carry "
                                 f"{_label(ch)}")
     return [_statement(ch, sql, server_version) for sql in step.sql]

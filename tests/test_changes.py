@@ -1,0 +1,63 @@
+"""The closed vocabulary of changes: every class is complete on its own.
+
+A change is a frozen dataclass in plan/changes.py, emitted by the diff and rendered by
+its registered renderer; nothing else has to learn about it (order reads its rank,
+hazards default to none, the JSON reads its kind). These tests hold that for every
+class, and hold ``reverse()`` to undoing what a change does, over the golden cases."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+
+from tests.golden import load_model
+from trimtab.plan import build_plan
+from trimtab.plan.changes import Change, Kind
+
+# The module (trimtab.plan.render is also the name of its function, in trimtab.plan).
+render_module = importlib.import_module("trimtab.plan.render")
+GOLDEN = Path(__file__).parent.parent / "fixtures" / "golden"
+
+
+def _classes(base: type[Change] = Change) -> list[type[Change]]:
+    out = []
+    for c in base.__subclasses__():
+        out += [c] if not c.__name__.startswith("_") else []
+        out += _classes(c)
+    return out
+
+
+CLASSES = _classes()
+
+
+def test_every_change_class_has_a_kind_a_rank_and_a_renderer() -> None:
+    registry = render_module._render.registry  # the dispatch table of render()
+    missing = [c.__name__ for c in CLASSES if c not in registry]
+    assert not missing, f"no renderer registered for {missing}"
+    for c in CLASSES:
+        assert isinstance(c.kind, Kind), c
+        assert isinstance(c.rank, (int, float)), c
+    # Every kind is some class's (the JSON's names stay a closed set).
+    assert {c.kind for c in CLASSES} == set(Kind)
+
+
+CASES = sorted(p for p in GOLDEN.iterdir() if (p / "plan.json").is_file())
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
+def test_reverse_undoes_each_change(case: Path) -> None:
+    """Where a change has a reverse, reversing it twice gives it back, and the reverse
+    renders (it is a change PostgreSQL can run)."""
+    forward = build_plan(load_model(case / "current.json"), load_model(case / "desired.json"))
+    for step in forward.steps:
+        back = step.change.reverse()
+        if back is None:
+            continue
+        assert render_module.render(back), back.describe()
+        again = back.reverse()
+        assert again is not None
+        assert (type(again), again.target, again.before, again.after, again.parent) == (
+            type(step.change), step.change.target, step.change.before, step.change.after,
+            step.change.parent), step.change.describe()
