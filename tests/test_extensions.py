@@ -123,3 +123,19 @@ def test_reset_keeps_the_extensions(project: Path, db_url: str) -> None:
         left = {n for (n,) in conn.execute("SELECT extname FROM pg_extension")}
         assert conn.execute("SELECT to_regclass('public.t')").fetchone() != (None,)
     assert {"citext", "btree_gin"} <= left
+
+
+def test_an_extension_moved_to_a_schema_of_its_own_is_moved(project: Path,
+                                                            db_url: str) -> None:
+    """The extension lives in public, which the schema file no longer uses: the file's
+    schemas are then its whole scope, but an extension is the database's, found by name."""
+    _install(db_url, "citext")
+    write(project, "CREATE SCHEMA ext;\nCREATE EXTENSION IF NOT EXISTS citext WITH SCHEMA ext;\n")
+    r = run(project, "push", "--url", db_url)
+    assert r.returncode == 0, r.stderr
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT n.nspname FROM pg_extension x JOIN pg_namespace n "
+                           "ON n.oid = x.extnamespace WHERE x.extname = 'citext'").fetchone()
+    assert row == ("ext",)
+    again = run(project, "push", "--url", db_url, "--dry-run", "--exit-code")
+    assert (again.returncode, again.stdout) == (0, ""), again.stdout + again.stderr

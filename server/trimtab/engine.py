@@ -7,7 +7,7 @@ import ipaddress
 import os
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -431,8 +431,10 @@ def scope(cfg: Config, *models: Model) -> tuple[str, ...] | None:
     return tuple(sorted(used - PLATFORM_SCHEMAS))
 
 
-def within(model: Model, managed: tuple[str, ...] | None) -> Model:
-    """``model`` without the objects of schemas outside ``managed``."""
+def within(model: Model, managed: tuple[str, ...] | None,
+           extensions: Collection[str] = ()) -> Model:
+    """``model`` without the objects of schemas outside ``managed`` (but with the
+    ``extensions`` named, wherever they are installed)."""
     if managed is None:
         return model
     keep = set(managed)
@@ -445,7 +447,8 @@ def within(model: Model, managed: tuple[str, ...] | None) -> Model:
     return model.with_(
         outside_keys=tuple(dict.fromkeys(model.outside_keys + refs)),
         schemas={k: v for k, v in model.schemas.items() if k[1] in keep},
-        extensions={k: v for k, v in model.extensions.items() if v.schema in keep},
+        extensions={k: v for k, v in model.extensions.items()
+                    if v.schema in keep or v.name in extensions},
         **{f: {k: v for k, v in getattr(model, f).items() if k[1] in keep}
            for f in ("types", "sequences", "tables", "views", "functions", "collations")})
 
@@ -478,14 +481,15 @@ def _live(conn: psycopg.Connection, cfg: Config,
     keeps it. The schemas left alone are counted in ``unmanaged``: "schema auth (4
     tables)". ``full``: a read of every schema made just before, cut to ``managed`` when
     it holds nothing outside them instead of read again."""
+    extensions = {k[1] for k in declared if k[0] == "extension"}
     if managed is None:
         model = introspect(conn, None)
     else:
         others = other_schemas(conn, managed)
         if full is not None and not others:
-            model = within(full, managed)
+            model = within(full, managed, extensions)
         else:
-            model = introspect(conn, managed)
+            model = introspect(conn, managed, extension_names=extensions)
             model = replace(model, outside_keys=outside_keys(conn, managed))
         model = replace(model, unmanaged=model.unmanaged + tuple(
             f"schema {name} ({n} table{'s' if n != 1 else ''})" if n else
@@ -524,8 +528,10 @@ def _filtered(model: Model, cfg: Config,
 
 
 def declared_relations(source: Source) -> frozenset[tuple[str, ...]]:
-    """The tables and views the schema source declares (their model keys)."""
-    return frozenset(k for k in source.spans if k[0] in ("table", "view") and len(k) == 3)
+    """The tables and views the schema source declares, and the extensions it creates
+    (their model keys): read from the database wherever they are."""
+    return frozenset(k for k in source.spans if (k[0] in ("table", "view") and len(k) == 3)
+                     or (k[0] == "extension" and len(k) == 2))
 
 
 def history_table(cfg: Config) -> tracking.DrizzleTable:

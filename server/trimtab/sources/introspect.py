@@ -114,13 +114,15 @@ WHERE CASE WHEN %(names)s::text[] IS NULL THEN
 """
 
 # Extensions installed in a managed schema, or owning their own schema (which is then
-# excluded from the schemas, but the extension is still ours).
+# excluded from the schemas, but the extension is still ours), or named by the schema source
+# (an extension is the database's: wherever it lives now, the source says where it goes).
 SQL_EXTENSIONS = f"""
 SELECT x.extname::text, n.nspname::text, x.extversion, d.description
 FROM pg_catalog.pg_extension x
 JOIN pg_catalog.pg_namespace n ON n.oid = x.extnamespace
 {_comment("pg_extension", "x.oid", "d")}
 WHERE x.extnamespace = ANY (%(ns)s)
+   OR x.extname = ANY (%(extnames)s::text[])
    OR (%(names)s::text[] IS NULL AND EXISTS (
          SELECT 1 FROM pg_catalog.pg_depend e
          WHERE e.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
@@ -547,7 +549,8 @@ _POLICY_COMMANDS = {"r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE", 
 
 
 def introspect(conn: psycopg.Connection[Any], schemas: abc.Sequence[str] | None = None,
-               tables: abc.Collection[tuple[str, str]] | None = None) -> Model:
+               tables: abc.Collection[tuple[str, str]] | None = None,
+               extension_names: abc.Collection[str] = ()) -> Model:
     """Read the schema of the database behind ``conn`` into a Model.
 
     ``schemas`` are the managed schema names; None means every schema except the system ones
@@ -559,6 +562,8 @@ def introspect(conn: psycopg.Connection[Any], schemas: abc.Sequence[str] | None 
     ``tables``: (schema, name) pairs to read the relations of, for a model to be merged
     into one read before: then the model holds only those of them that exist, and no view;
     everything else (types, sequences, functions, ...) is read whole.
+
+    ``extension_names``: extensions to read wherever they are installed.
     """
     cur = conn.cursor(row_factory=tuple_row)
 
@@ -574,7 +579,7 @@ def introspect(conn: psycopg.Connection[Any], schemas: abc.Sequence[str] | None 
     set_path = "SELECT pg_catalog.set_config('search_path', %(p)s, %(local)s)"
     q(set_path, {"p": "", "local": local})
     try:
-        return _read(q, schemas, tables)
+        return _read(q, schemas, tables, extension_names)
     finally:
         # After an error inside a transaction, its rollback restores the setting.
         if conn.info.transaction_status != TransactionStatus.INERROR:
@@ -583,7 +588,8 @@ def introspect(conn: psycopg.Connection[Any], schemas: abc.Sequence[str] | None 
 
 
 def _read(q: Any, schemas: abc.Sequence[str] | None,
-          tables: abc.Collection[tuple[str, str]] | None = None) -> Model:
+          tables: abc.Collection[tuple[str, str]] | None = None,
+          extension_names: abc.Collection[str] = ()) -> Model:
     version = int(q("SELECT pg_catalog.current_setting('server_version_num')")[0][0])
     names = list(schemas) if schemas is not None else None
 
@@ -593,7 +599,7 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
     if tables is not None:
         rels = [Oid(r[0]) for r in q(SQL_RELATION_OIDS, {
             "schemas": [s for s, _ in tables], "tables": [n for _, n in tables]})]
-    p = {"ns": ns, "names": names, "rels": rels}
+    p = {"ns": ns, "names": names, "rels": rels, "extnames": sorted(extension_names)}
 
     # -- grants, keyed by (kind, oid, subid) ------------------------------------------------
     # The same privilege granted by several grantors counts once (grantable if any says so).
