@@ -17,8 +17,9 @@
   old backend has ended), settles it from the catalog for ``CREATE INDEX CONCURRENTLY``
   (valid index: done; invalid: dropped and built again; none: run it) and ``DROP INDEX
   CONCURRENTLY``, and otherwise refuses until the user says how far it got
-  (``migrate --resume-after N``). Session locks do not survive a transaction pooler: such
-  migrations need a direct connection (DIRECT_DATABASE_URL).
+  (``migrate --resume-after N``). Session locks do not survive a transaction pooler: behind one
+  (see ``pooled``), a run with such a migration pending is refused before anything runs,
+  naming DIRECT_DATABASE_URL.
 - The folder must say one order: a ``.sql`` file the journal does not list, or two
   migrations with one number (two branches merged), stops every mode before anything runs.
 - Interrupted (Ctrl+C), ``migrate`` raises ``Interrupted``: what this run applied, read back
@@ -322,7 +323,7 @@ def pooled(conn: psycopg.Connection) -> bool:
     server connections, which is exactly what breaks a session. A pooler in session mode is
     counted too: safe, if stricter than needed."""
     row = conn.execute("SELECT pg_backend_pid()", prepare=False).fetchone()
-    return bool(row) and row[0] != conn.info.backend_pid
+    return row is not None and row[0] != conn.info.backend_pid
 
 
 def _needs_a_session(outside: list[Migration], resume_after: int | None) -> DatabaseError:
