@@ -768,19 +768,37 @@ def _desired_model(cfg: Config, target: Target, statements: list[Statement],
     if cfg.shadow_database_url:
         return _shadow_model(cfg, statements, cfg.shadow_database_url, cfg.shadow_cache,
                              installed, stubs), ()
-    try:
-        return _shadow_model(cfg, statements, target.url, cfg.shadow_cache, installed,
-                             stubs), ()
-    except ShadowUnavailable as e:
-        if target.embedded:
-            raise
-        why = e.message
+    if not target.embedded and behind_pooler(target.url):
+        # The shadow needs a session: startup options, session settings, a server-wide
+        # build lock that a pooler could take on one server connection and leave on it.
+        why = ("the target is reached through a connection pooler, which cannot carry the "
+               "shadow's session; set DIRECT_DATABASE_URL to the server's own address (or "
+               "shadow_database_url)")
+    else:
+        try:
+            return _shadow_model(cfg, statements, target.url, cfg.shadow_cache, installed,
+                                 stubs), ()
+        except ShadowUnavailable as e:
+            if target.embedded:
+                raise
+            why = e.message
     # No CREATEDB or no sandbox role on the target's server: the embedded server hosts the
     # shadow instead.
     model = _shadow_model(cfg, statements, embedded.start(cfg.root), cfg.shadow_cache,
                           installed, stubs)
     return model, (f"the shadow database was built on the embedded server, not the "
                    f"target's: {why}",)
+
+
+_POOLED: dict[str, bool] = {}  # url -> behind a pooler: asked once per process
+
+
+def behind_pooler(url: str) -> bool:
+    """Whether ``url`` reaches PostgreSQL through a connection pooler (runner.pooled)."""
+    if url not in _POOLED:
+        with shadow.connect(url) as conn:
+            _POOLED[url] = runner.pooled(conn)
+    return _POOLED[url]
 
 
 def _shadow_model(cfg: Config, statements: list[Statement], admin_url: str,

@@ -17,8 +17,9 @@
   old backend has ended), settles it from the catalog for ``CREATE INDEX CONCURRENTLY``
   (valid index: done; invalid: dropped and built again; none: run it) and ``DROP INDEX
   CONCURRENTLY``, and otherwise refuses until the user says how far it got
-  (``migrate --resume-after N``). Session locks do not survive a transaction pooler: such
-  migrations need a direct connection (DIRECT_DATABASE_URL).
+  (``migrate --resume-after N``). Session locks do not survive a transaction pooler: behind one
+  (see ``pooled``), a run with such a migration pending is refused before anything runs,
+  naming DIRECT_DATABASE_URL.
 - The folder must say one order: a ``.sql`` file the journal does not list, or two
   migrations with one number (two branches merged), stops every mode before anything runs.
 - Interrupted (Ctrl+C), ``migrate`` raises ``Interrupted``: what this run applied, read back
@@ -282,6 +283,12 @@ def migrate(url: str, folder: Folder, *, dry_run: bool = False,
         if mark_applied is not None:
             return _mark(conn, folder, by_name[mark_applied], lock_wait, drizzle,
                          drizzle_table)
+        # Before anything runs: none of the pending migrations must need a session that a
+        # pooler would split (their lock taken on one server connection, released on another).
+        ahead = _state(conn, folder, allow_out_of_order, drizzle_table, locked=False)
+        outside = [m for m in ahead.pending if not m.transactional]
+        if (outside or resume_after is not None) and pooled(conn):
+            raise _needs_a_session(outside, resume_after)
         state, keep, backfilled, resumed = _setup(conn, folder, allow_out_of_order, lock_wait,
                                                   drizzle, drizzle_table, resume_after)
         also = drizzle_table if keep else None
@@ -302,6 +309,41 @@ def migrate(url: str, folder: Folder, *, dry_run: bool = False,
             raise _interrupted(url, conn, state.pending, runs, current) from None
         return MigrateResult(tuple(runs), len(state.applied), str(also) if also else None,
                              tuple(backfilled), resumed)
+
+
+def pooled(conn: psycopg.Connection) -> bool:
+    """Whether ``conn`` reaches PostgreSQL through a connection pooler.
+
+    At startup the server tells the client its backend's process id (BackendKeyData, kept
+    for cancel requests). A pooler hands the client a key of its own instead, since the
+    client's queries may run on any of its server connections; so the process id the
+    connection was opened with differs from the one of the backend that answers. This
+    needs no pooler-specific command (pgbouncer's SHOW works only on its admin database)
+    and no guess from the URL, and it holds for any pooler that can move a client between
+    server connections, which is exactly what breaks a session. A pooler in session mode is
+    counted too: safe, if stricter than needed."""
+    row = conn.execute("SELECT pg_backend_pid()", prepare=False).fetchone()
+    return row is not None and row[0] != conn.info.backend_pid
+
+
+def _needs_a_session(outside: list[Migration], resume_after: int | None) -> DatabaseError:
+    if outside:
+        names = ", ".join(m.name for m in outside[:3]) + (
+            f" and {len(outside) - 3} more" if len(outside) > 3 else "")
+        many = len(outside) > 1
+        why = (f"migration{'s' if many else ''} {names} run{'' if many else 's'} without a "
+               "transaction (-- trimtab:no-transaction), under a session-level lock that also "
+               "makes a rerun resume exactly after a CREATE INDEX CONCURRENTLY")
+    else:
+        why = f"--resume-after {resume_after} settles a migration that runs without a " \
+              "transaction, under a session-level lock"
+    return DatabaseError(
+        f"{why}; this database is reached through a connection pooler, which can run each "
+        "statement on another server connection, so that lock would be taken on one and "
+        "released on another; nothing was applied",
+        file=str(outside[0].path) if outside else None,
+        hint="Set DIRECT_DATABASE_URL to the server's own address (not the pooler's): push "
+             "and migrate use it before DATABASE_URL")
 
 
 def _interrupted(url: str, conn: psycopg.Connection, pending: tuple[Migration, ...],
