@@ -141,3 +141,66 @@ CREATE INDEX refunds_order_idx ON refunds (order_id);
         assert conn.execute("SELECT count(*) FROM pg_constraint WHERE conrelid = "
                             "'refunds'::regclass AND contype <> 'n' AND convalidated"
                             ).fetchone() == (4,)
+
+
+# -- the same rules in the editor: a real language-server process on a migration file ---------
+
+from tests.test_lsp import client, db, has, open_doc, until, workspace  # noqa: E402, F401, I001
+
+LARGE = ("CREATE TABLE customers (id int PRIMARY KEY);"
+         "CREATE TABLE orders (id int PRIMARY KEY, customer_id int, total int, code text);"
+         "INSERT INTO customers SELECT generate_series(1, 10);"
+         "INSERT INTO orders SELECT g, 1 + g % 10, g, 'o' || g FROM generate_series(1, 20000) g;"
+         "ANALYZE customers; ANALYZE orders")
+PLAIN = """ALTER TABLE orders ADD CONSTRAINT orders_customer_fkey FOREIGN KEY (customer_id) \
+REFERENCES customers (id);
+--> statement-breakpoint
+ALTER TABLE orders ADD CONSTRAINT orders_total_check CHECK (total >= 0);
+--> statement-breakpoint
+ALTER TABLE orders ALTER COLUMN total SET NOT NULL;
+--> statement-breakpoint
+CREATE INDEX orders_customer_idx ON orders (customer_id);
+--> statement-breakpoint
+ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid();
+--> statement-breakpoint
+-- squawk-ignore adding-not-nullable-field -- a validated check proves there is no NULL
+ALTER TABLE orders ALTER COLUMN code SET NOT NULL;
+"""
+SAFE = """SET lock_timeout = '5s';
+--> statement-breakpoint
+SET statement_timeout = '0';
+--> statement-breakpoint
+ALTER TABLE public.orders ADD CONSTRAINT orders_total_check CHECK ((total >= 0)) NOT VALID;
+--> statement-breakpoint
+ALTER TABLE public.orders ADD COLUMN placed date DEFAULT now();
+--> statement-breakpoint
+ALTER TABLE public.orders VALIDATE CONSTRAINT orders_total_check;
+--> statement-breakpoint
+CREATE INDEX CONCURRENTLY orders_code_idx ON public.orders (code);
+"""
+
+
+async def test_the_editor_shows_squawks_rules_on_a_migration_file(
+        client, workspace: Path, db_url: str) -> None:  # noqa: F811 (the imported fixtures)
+    from lsprotocol import types as t
+
+    db(db_url, LARGE)
+    uri = open_doc(client, workspace / "schema.sql", "CREATE TABLE users (id int);\n")
+    await client.workspace_execute_command_async(t.ExecuteCommandParams(
+        command="trimtab.refresh", arguments=[uri]))
+    (workspace / "migrations").mkdir(exist_ok=True)
+    plain = open_doc(client, workspace / "migrations" / "0001_plain.sql", PLAIN)
+    rules = ("constraint-missing-not-valid", "adding-not-nullable-field",
+             "require-concurrent-index-creation", "adding-field-with-default",
+             "require-lock-timeout")
+    diags = await until(client, plain, lambda ds: all(has(r)(ds) for r in rules))
+    assert sorted((d.code, d.range.start.line) for d in diags) == [
+        ("adding-field-with-default", 8), ("adding-not-nullable-field", 4),
+        ("constraint-missing-not-valid", 0), ("constraint-missing-not-valid", 2),
+        ("require-concurrent-index-creation", 6), ("require-lock-timeout", 0)]
+    assert has("require-concurrent-index-creation", "~20,000 rows")(diags)
+    # The safe forms say nothing, but for the concurrent build a transaction cannot hold.
+    safe = open_doc(client, workspace / "migrations" / "0002_safe.sql", SAFE)
+    diags = await until(client, safe, has("ban-concurrent-index-creation-in-transaction"))
+    assert [(d.code, d.range.start.line) for d in diags] == [
+        ("ban-concurrent-index-creation-in-transaction", 10)]
