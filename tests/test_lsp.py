@@ -310,7 +310,7 @@ async def test_a_blocking_index_build_on_a_large_table_gets_a_fix(
     (workspace / "migrations").mkdir(exist_ok=True)
     m_uri = open_doc(client, workspace / "migrations" / "0001_index.sql",
                      "CREATE INDEX events_kind ON events (kind);\n")
-    diags = await until(client, m_uri, has("blocking-create-index", "~20,000 rows"))
+    diags = await until(client, m_uri, has("require-concurrent-index-creation", "~20,000 rows"))
     d = diags[0]
     actions = await client.text_document_code_action_async(t.CodeActionParams(
         text_document=t.TextDocumentIdentifier(uri=m_uri), range=d.range,

@@ -49,6 +49,8 @@ from trimtab.migrations.folder import (
     write_migration,
 )
 from trimtab.migrations.folder import check as check_folder
+from trimtab.migrations.lint import MigrationLint, Sizes
+from trimtab.migrations.lint import lint_migration as _lint_migration
 from trimtab.migrations.replay import left_out, replay
 from trimtab.migrations.runner import MigrateResult
 from trimtab.model import Model, OutsideKey, Owner, qname
@@ -546,6 +548,15 @@ def live_model(cfg: Config) -> tuple[Model, dict[tuple[str, str], tuple[int, int
     target = resolve_target(cfg)
     with shadow.connect(target.url) as conn:
         return _live(conn, cfg, cfg.managed_schemas), table_sizes(conn)
+
+
+def lint_migration(text: str, sizes: Sizes, *, path: str = "<migration>",
+                   ) -> list[MigrationLint]:
+    """Lock hazards in a migration's text, under Squawk's rule names (the peer linter): a
+    blocking index build, a constraint without NOT VALID, SET NOT NULL with a scan, a volatile
+    default that rewrites, a transactional file without lock_timeout. ``sizes``: (rows,
+    bytes) per (schema, table) in the database, as ``live_model`` gives them."""
+    return _lint_migration(text, sizes, path=path)
 
 
 def table_facts(cfg: Config, schema: str, table: str) -> tuple[int | None, bool]:

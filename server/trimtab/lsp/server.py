@@ -531,34 +531,21 @@ def did_close(ls: TrimtabServer, params: t.DidCloseTextDocumentParams) -> None:
 
 
 def migration_findings(ls: TrimtabServer, project: Project, path: str) -> list[Finding]:
-    """An edited applied migration (from the status), and statements with hazards: a
-    blocking CREATE INDEX on a table the database says is large."""
+    """An edited applied migration (from the status), and the lock hazards of the file's
+    statements on the database's tables (engine.lint_migration: Squawk's rule names)."""
     out = list(project.migration_findings.get(path, []))
     doc = ls.workspace.text_documents.get(from_fs_path(path) or "")
     try:
         text = doc.source if doc else Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return out  # deleted meanwhile, or not text: the status says what it can
+    for f in engine.lint_migration(text, project.sizes, path=path):
+        out.append(Finding(Span(path, f.line, f.column, f.end_line, f.end_column, 0, 0),
+                           "warning", f.rule, f.message, f.fix))
     if NO_TRANSACTION in text.split("\n\n", 1)[0]:
         return out
     for st in split_statements(text, path):
         out += _type_change_findings(project, text, st)
-        m = re.match(r"CREATE\s+(UNIQUE\s+)?INDEX\s+(?!CONCURRENTLY)(?:IF NOT EXISTS\s+)?"
-                     r"(\S+)\s+ON\s+(?:ONLY\s+)?([\w\".]+)", st.text, re.I)
-        if not m:
-            continue
-        parts = [p.strip('"') for p in m.group(3).split(".")]
-        key = (parts[0], parts[1]) if len(parts) == 2 else ("public", parts[0].lower())
-        rows = project.sizes.get(key, (-1, 0))[0]
-        if rows < LARGE_TABLE:
-            continue
-        out.append(Finding(
-            Span(path, st.span.line, st.span.column, st.span.line, 10_000, 0, 0), "warning",
-            "blocking-create-index",
-            f"builds an index on {key[0]}.{key[1]} (~{rows:,} rows), blocking writes until "
-            f"it is built\nfix: CREATE INDEX CONCURRENTLY, in a migration that starts with "
-            f"`{NO_TRANSACTION}`",
-            {"concurrently": {"line": st.span.line - 1, "column": st.span.column - 1}}))
     return out
 
 
@@ -605,9 +592,6 @@ def _type_change_findings(project: Project, text: str, st: Any) -> list[Finding]
             f"fix: add `{using.strip()}` (or an expression that converts the values)",
             {"using": {"line": line, "column": col, "text": using}}))
     return out
-
-
-LARGE_TABLE = 10_000  # rows from which a blocking index build is worth a warning
 
 
 # -- hover, symbols, definition ----------------------------------------------------------------
