@@ -152,7 +152,7 @@ def _guarded(default: D) -> Callable[[Callable[P, R]], Callable[P, R | D]]:
             try:
                 return fn(*args, **kwargs)
             except Exception:
-                if sqlfile._STRICT:
+                if sqlfile._base._STRICT:
                     raise
                 return default
 
