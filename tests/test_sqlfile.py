@@ -25,8 +25,8 @@ FIXTURES = Path(__file__).parent.parent / "fixtures"
 @pytest.fixture(autouse=True)
 def strict(monkeypatch: pytest.MonkeyPatch) -> None:
     """An internal error of the reader raises here instead of skipping the statement."""
-    monkeypatch.setattr(sqlfile._base, "_STRICT", True)
-    for cached in (sqlfile._heads._head, sqlfile._lexer._lex, sqlfile._build._analyze):
+    monkeypatch.setattr(sqlfile._base, "STRICT", True)
+    for cached in (sqlfile._heads.statement_head, sqlfile._lexer.lex, sqlfile._build._analyze):
         cached.cache_clear()  # results cached by a non-strict run could hide an error
 
 

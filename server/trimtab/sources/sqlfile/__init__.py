@@ -50,6 +50,12 @@ they refuse what ``check_source`` refuses) and none of them raises on any text:
   1.6 ms per 20-column table. PostgreSQL's DDL grammar is keyword-led, so a tolerant reader
   that skips what it does not know degrades per clause instead of per statement.
 
+The package: ``_lexer`` (tokens, quotes, comments), ``_cursor`` (a cursor over tokens),
+``_types``, ``_heads`` (statement kinds and declared objects), ``_split`` (statements and
+spans), ``_names`` (names PostgreSQL makes up), ``_readers`` (one reader per statement
+kind), ``_build`` (the structural model and its reuse between keystrokes). Other modules
+use what this ``__init__`` exports (``__all__``), never a submodule.
+
 Error policy: an Issue of severity ``"error"`` is reported only for what is certainly wrong
 whatever PostgreSQL version reads it: an unterminated quoted string, quoted identifier,
 dollar-quoted string or block comment, unbalanced parentheses or brackets, and psql
@@ -61,67 +67,103 @@ intended things (an object declared twice).
 
 from __future__ import annotations
 
-from trimtab.sources.sqlfile._base import META_COMMAND, Issue, Span, Statement
-from trimtab.sources.sqlfile._build import object_spans, structural_model
+from trimtab.sources.sqlfile._base import (
+    META_COMMAND,
+    NEWLINE,
+    Issue,
+    Span,
+    Statement,
+    file_span,
+    line_starts,
+    strict,
+    sub_span,
+)
+from trimtab.sources.sqlfile._build import (
+    fresh_builds,
+    object_spans,
+    reset_reuse,
+    structural_model,
+)
+from trimtab.sources.sqlfile._cursor import split_qname
+from trimtab.sources.sqlfile._heads import (
+    UNKNOWN_TABLE,
+    head_tokens,
+    name_value,
+    table_touched,
+)
+from trimtab.sources.sqlfile._lexer import (
+    DOLLAR_OPEN,
+    Lexed,
+    Tok,
+    fold,
+    ident_value,
+    is_closed_comment,
+    lex,
+    skip_block_comment,
+    string_value,
+)
 from trimtab.sources.sqlfile._split import (
+    DQ_REST,
+    EQ_REST,
+    LINE_END,
+    SQ_REST,
+    at_line_start,
     check_source,
     decode_source,
+    ident_run_is_identifier,
     locate,
     read_schema,
     read_source_file,
+    skip_blanks,
     split_statements,
 )
+from trimtab.sources.sqlfile._types import canonical_type
 
 __all__ = [
+    # statements, spans, issues
     "META_COMMAND",
     "Issue",
     "Span",
     "Statement",
+    "file_span",
+    "line_starts",
+    "locate",
+    "sub_span",
+    # reading files and splitting them into statements
     "check_source",
     "decode_source",
-    "locate",
-    "object_spans",
     "read_schema",
     "read_source_file",
     "split_statements",
+    # the lexer, and the scanning pieces the splitter is made of (for the hint reader)
+    "DOLLAR_OPEN",
+    "DQ_REST",
+    "EQ_REST",
+    "LINE_END",
+    "NEWLINE",
+    "SQ_REST",
+    "Lexed",
+    "Tok",
+    "at_line_start",
+    "fold",
+    "ident_run_is_identifier",
+    "ident_value",
+    "is_closed_comment",
+    "lex",
+    "skip_blanks",
+    "skip_block_comment",
+    "string_value",
+    # statement heads and names
+    "UNKNOWN_TABLE",
+    "canonical_type",
+    "head_tokens",
+    "name_value",
+    "split_qname",
+    "table_touched",
+    # the structural model
+    "fresh_builds",
+    "object_spans",
+    "reset_reuse",
     "structural_model",
+    "strict",
 ]
-
-# Imported by name from here by other modules (names to be made public).
-from trimtab.sources.sqlfile._base import (  # noqa: E402, F401
-    _NEWLINE,
-    _file_span,
-    _line_starts,
-    _sub_span,
-)
-from trimtab.sources.sqlfile._cursor import (  # noqa: E402, F401
-    _qn,
-)
-from trimtab.sources.sqlfile._heads import (  # noqa: E402, F401
-    UNKNOWN_TABLE,
-    _head_tokens,
-    _name_value,
-    table_touched,
-)
-from trimtab.sources.sqlfile._lexer import (  # noqa: E402, F401
-    _DOLLAR_OPEN,
-    Tok,
-    _fold,
-    _ident_value,
-    _is_closed_comment,
-    _lex,
-    _skip_block_comment,
-    _string_value,
-)
-from trimtab.sources.sqlfile._split import (  # noqa: E402, F401
-    _DQ_REST,
-    _EQ_REST,
-    _LINE_END,
-    _SQ_REST,
-    _at_line_start,
-    _ident_run_is_identifier,
-    _skip_blanks,
-)
-from trimtab.sources.sqlfile._types import (  # noqa: E402, F401
-    canonical_type,
-)

@@ -14,7 +14,12 @@ META_COMMAND = "PSQL META-COMMAND"
 
 # Set TRIMTAB_SQLFILE_STRICT=1 (the tests do) to let an internal error in the reader raise
 # instead of skipping the statement: the fuzz tests then find bugs rather than hide them.
-_STRICT = bool(os.environ.get("TRIMTAB_SQLFILE_STRICT"))
+STRICT = bool(os.environ.get("TRIMTAB_SQLFILE_STRICT"))
+
+
+def strict() -> bool:
+    """Whether an internal error of a reader raises (read at each use: tests switch it)."""
+    return STRICT
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,7 @@ class Issue:
 # --------------------------------------------------------------------------------------
 # Lines and columns
 
-_NEWLINE = re.compile(r"\r\n?|\n")
+NEWLINE = re.compile(r"\r\n?|\n")
 
 
 # The caches below are keyed by statement text (or by a piece of one), and every keystroke
@@ -72,31 +77,31 @@ _NEWLINE = re.compile(r"\r\n?|\n")
 
 
 @memoize(8 * MiB, lambda args, starts: sys.getsizeof(args[0]) + 40 * len(starts) + 64)
-def _line_starts(text: str) -> tuple[int, ...]:
-    return (0, *(m.end() for m in _NEWLINE.finditer(text)))
+def line_starts(text: str) -> tuple[int, ...]:
+    return (0, *(m.end() for m in NEWLINE.finditer(text)))
 
 
-def _pos(starts: tuple[int, ...] | list[int], offset: int) -> tuple[int, int]:
+def line_col(starts: tuple[int, ...] | list[int], offset: int) -> tuple[int, int]:
     """0-based (line index, column index) of a character offset."""
     k = bisect.bisect_right(starts, offset) - 1
     return k, offset - starts[k]
 
 
-def _file_span(file: str, starts: tuple[int, ...] | list[int], a: int, b: int) -> Span:
-    la, ca = _pos(starts, a)
-    lb, cb = _pos(starts, max(a, b - 1))
+def file_span(file: str, starts: tuple[int, ...] | list[int], a: int, b: int) -> Span:
+    la, ca = line_col(starts, a)
+    lb, cb = line_col(starts, max(a, b - 1))
     return Span(file, la + 1, ca + 1, lb + 1, cb + 1, a, b)
 
 
-def _sub_span(st: Statement, a: int, b: int) -> Span:
+def sub_span(st: Statement, a: int, b: int) -> Span:
     """The file span of ``st.text[a:b]``."""
     n = len(st.text)
     a = min(max(a, 0), n)
     b = min(max(b, a), n)
-    starts = _line_starts(st.text)
+    starts = line_starts(st.text)
 
     def point(off: int) -> tuple[int, int]:
-        k, c = _pos(starts, off)
+        k, c = line_col(starts, off)
         if k == 0:
             return st.span.line, st.span.column + c
         return st.span.line + k, c + 1

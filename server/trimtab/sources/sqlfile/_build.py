@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -24,20 +25,20 @@ from trimtab.model import (
     quote_literal,
 )
 from trimtab.sources.sqlfile import _base
-from trimtab.sources.sqlfile._base import META_COMMAND, Issue, Span, Statement, _sub_span
-from trimtab.sources.sqlfile._cursor import _R
-from trimtab.sources.sqlfile._heads import _head
-from trimtab.sources.sqlfile._lexer import _lex, _tokens
-from trimtab.sources.sqlfile._names import _choose_name, _column_names_addition
+from trimtab.sources.sqlfile._base import META_COMMAND, Issue, Span, Statement, sub_span
+from trimtab.sources.sqlfile._cursor import Cursor
+from trimtab.sources.sqlfile._heads import statement_head
+from trimtab.sources.sqlfile._lexer import lex, lex_uncached
+from trimtab.sources.sqlfile._names import choose_name, column_names_addition
 from trimtab.sources.sqlfile._readers import (
-    _ColRead,
-    _Con,
-    _identity,
-    _read_statement,
-    _read_table_constraint,
-    _storage,
+    ColRead,
+    ConRead,
+    make_identity,
+    read_statement,
+    read_table_constraint,
+    storage_of,
 )
-from trimtab.sources.sqlfile._types import _INT_MAX, _INT_MIN, _designates, _read_type
+from trimtab.sources.sqlfile._types import INT_MAX, INT_MIN, designates, read_type
 
 # Pieces a statement contributes; the assembler applies them in file order.
 # ("obj", object, or_replace_or_if_not_exists: str)
@@ -79,20 +80,20 @@ def _analysis_size(args: tuple[str], _: object = None) -> int:
 
 @memoize(64 * MiB, _analysis_size)
 def _analyze(text: str) -> _Analysis:
-    lexed = _tokens(text)
+    lexed = lex_uncached(text)
     try:
-        kind, key = _head(text)
-        pieces = _read_statement(_R(text, lexed.toks), kind, key)
-    except Exception:  # never fail on input; see _STRICT
-        if _base._STRICT:
+        kind, key = statement_head(text)
+        pieces = read_statement(Cursor(text, lexed.toks), kind, key)
+    except Exception:  # never fail on input; see STRICT
+        if _base.STRICT:
             raise
         pieces = []
     alone = None
     if len(pieces) == 1 and pieces[0][0] == "table":
         try:
             alone = _assemble_alone(pieces[0])
-        except Exception:  # never fail on input; see _STRICT
-            if _base._STRICT:
+        except Exception:  # never fail on input; see STRICT
+            if _base.STRICT:
                 raise
     return _Analysis(tuple(pieces), lexed.errors, alone)
 
@@ -196,7 +197,7 @@ class _Builder:
         return hit[2]
 
     # -- constraints
-    def name_constraint(self, table: Table, con: _Con, taken: set[str]) -> Constraint:
+    def name_constraint(self, table: Table, con: ConRead, taken: set[str]) -> Constraint:
         name = con.name
         columns = con.columns
         if con.kind == "c":
@@ -207,15 +208,15 @@ class _Builder:
         if name is None:
             t = table.name
             if con.kind == "p":
-                name = _choose_name(t, None, "pkey", taken, self.rel_taken(table.schema))
+                name = choose_name(t, None, "pkey", taken, self.rel_taken(table.schema))
             elif con.kind in ("u", "x"):
                 label = "key" if con.kind == "u" else "excl"
-                name = _choose_name(t, _column_names_addition(con.hints or con.columns), label,
+                name = choose_name(t, column_names_addition(con.hints or con.columns), label,
                                     taken, self.rel_taken(table.schema))
             elif con.kind == "f":
-                name = _choose_name(t, _column_names_addition(con.columns), "fkey", taken)
+                name = choose_name(t, column_names_addition(con.columns), "fkey", taken)
             else:
-                name = _choose_name(t, used[0] if len(used) == 1 else None, "check", taken)
+                name = choose_name(t, used[0] if len(used) == 1 else None, "check", taken)
             if con.kind in ("p", "u", "x"):
                 self.rel_taken(table.schema).add(name)
         taken.add(name)
@@ -224,11 +225,11 @@ class _Builder:
             ref_table=con.ref_table, ref_columns=con.ref_columns, validated=con.validated,
         )
 
-    def add_constraints(self, table: Table, cons: list[_Con], st: Statement) -> Table:
+    def add_constraints(self, table: Table, cons: list[ConRead], st: Statement) -> Table:
         taken = self.connames.setdefault(table.qualified, {c.name for c in table.constraints})
         # PostgreSQL names index-backed constraints first, then checks, then foreign keys.
         order = {"p": 0, "u": 0, "x": 0, "c": 1, "f": 2}
-        named: list[tuple[int, Constraint, _Con]] = []
+        named: list[tuple[int, Constraint, ConRead]] = []
         for pos, con in sorted(enumerate(cons), key=lambda pc: (order[pc[1].kind], pc[0])):
             named.append((pos, self.name_constraint(table, con, taken), con))
         named.sort(key=lambda x: x[0])
@@ -248,8 +249,8 @@ class _Builder:
     # -- columns
     def serial_sequence(self, table: Table, col: Column, serial: str,
                         span: tuple[Statement, int, int]) -> Column:
-        seq_name = _choose_name(table.name, col.name, "seq", self.rel_taken(table.schema))
-        seq = Sequence(table.schema, seq_name, data_type=serial, max_value=_INT_MAX[serial],
+        seq_name = choose_name(table.name, col.name, "seq", self.rel_taken(table.schema))
+        seq = Sequence(table.schema, seq_name, data_type=serial, max_value=INT_MAX[serial],
                        owned_by=(table.schema, table.name, col.name))
         self.objects.setdefault(seq.key, seq)
         self.span(seq.key, span)
@@ -282,6 +283,24 @@ def _build(statements: list[Statement]) -> tuple[Model, list[Issue], _Builder]:
     return result
 
 
+def reset_reuse() -> None:
+    """Forget the last builds (the tables kept for reuse, the last result): the next
+    ``structural_model`` builds everything afresh."""
+    _last_steps[:] = [{}, {}]
+    _last_build[0] = None
+
+
+@contextmanager
+def fresh_builds() -> Iterator[None]:
+    """Builds inside see nothing of earlier builds; the earlier ones are kept for after."""
+    steps, last = list(_last_steps), _last_build[0]
+    reset_reuse()
+    try:
+        yield
+    finally:
+        _last_steps[:], _last_build[0] = steps, last
+
+
 def _build_uncached(statements: list[Statement]) -> tuple[Model, list[Issue], _Builder]:
     # Room for twice the analyses of the statements being built, whatever the budget: a
     # schema larger than the budget would otherwise be read again whole on each keystroke.
@@ -296,14 +315,14 @@ def _build_uncached(statements: list[Statement]) -> tuple[Model, list[Issue], _B
             continue
         analysis = _analyze(st.text)
         for message, a, e in analysis.errors:
-            b.issues.append(Issue(message, _sub_span(st, a, e), "error"))
+            b.issues.append(Issue(message, sub_span(st, a, e), "error"))
         if st.object_key is not None:
             b.span(st.object_key, st.span)
         try:
             for piece in analysis.pieces:
                 _apply(b, st, piece)
-        except Exception:  # never fail on input; see _STRICT
-            if _base._STRICT:
+        except Exception:  # never fail on input; see STRICT
+            if _base.STRICT:
                 raise
     _finish(b)
     _last_steps[0 if 2 * len(b.steps) >= len(_last_steps[0]) else 1] = b.steps
@@ -335,7 +354,7 @@ def _apply(b: _Builder, st: Statement, piece: tuple) -> None:
         table_qn, idx, mode, hints = piece[1], piece[2], piece[3], piece[4]
         name = idx.name
         if not name:
-            name = _choose_name(table_qn[1], _column_names_addition(hints), "idx",
+            name = choose_name(table_qn[1], column_names_addition(hints), "idx",
                                 b.rel_taken(table_qn[0]))
             idx = replace(idx, name=name)
         key = ("index", table_qn[0], name)
@@ -364,7 +383,7 @@ def _apply(b: _Builder, st: Statement, piece: tuple) -> None:
             b.put_table(replace(t, policies=(*t.policies, piece[2])))
     elif tag == "add_column":
         t = b.table(piece[1])
-        col: _ColRead = piece[2]
+        col: ColRead = piece[2]
         if t is None or t.column(col.column.name) is not None:
             return
         column = col.column
@@ -378,7 +397,7 @@ def _apply(b: _Builder, st: Statement, piece: tuple) -> None:
         b.put_table(t)
     elif tag == "add_constraint":
         t = b.table(piece[1])
-        con: _Con = piece[2]
+        con: ConRead = piece[2]
         if t is None:
             return
         if con.name is None:  # its name depends on the names taken so far
@@ -399,9 +418,9 @@ def _apply(b: _Builder, st: Statement, piece: tuple) -> None:
         assert was is not None
         if "identity" in changes:
             always, raw = changes["identity"]
-            changes["identity"] = _identity(always, dict(raw), was.type)
+            changes["identity"] = make_identity(always, dict(raw), was.type)
         if "type" in changes or "storage" in changes:  # a new type brings its own storage
-            changes["storage"] = _storage(changes.get("storage"), changes.get("type", was.type))
+            changes["storage"] = storage_of(changes.get("storage"), changes.get("type", was.type))
         new = replace(was, **changes)
         b.put_table(replace(t, columns=tuple(new if c.name == was.name else c
                                              for c in t.columns)))
@@ -425,12 +444,12 @@ def _apply(b: _Builder, st: Statement, piece: tuple) -> None:
             changes = {k: v for k, v in piece[2]
                        if k in _SEQUENCE_FIELDS and (v is not None or k == "owned_by")}
             dt = changes.get("data_type")
-            if dt in _INT_MAX and seq.data_type in _INT_MAX:
+            if dt in INT_MAX and seq.data_type in INT_MAX:
                 # AS type: bounds that were the old type's follow the new one
-                if seq.max_value == _INT_MAX[seq.data_type]:
-                    changes.setdefault("max_value", _INT_MAX[dt])
-                if seq.min_value == _INT_MIN[seq.data_type]:
-                    changes.setdefault("min_value", _INT_MIN[dt])
+                if seq.max_value == INT_MAX[seq.data_type]:
+                    changes.setdefault("max_value", INT_MAX[dt])
+                if seq.min_value == INT_MIN[seq.data_type]:
+                    changes.setdefault("min_value", INT_MIN[dt])
             b.objects[seq.key] = replace(seq, **changes)
 
 
@@ -458,11 +477,11 @@ def _apply_table(b: _Builder, st: Statement, piece: tuple) -> None:
         if isinstance(ty, CompositeType):
             for name, text in ty.attributes:
                 type_text, _, collation = text.partition(" COLLATE ")
-                tr = _R(type_text, _lex(type_text).toks)
+                tr = Cursor(type_text, lex(type_text).toks)
                 cols.append(Column(name=name, type=type_text, collation=collation or None,
-                                   type_ref=_read_type(tr, tr.n).ref))
+                                   type_ref=read_type(tr, tr.n).ref))
     like_cols: list[tuple[int, Column]] = []  # (columns written before the LIKE, column)
-    like_cons: list[_Con] = []
+    like_cons: list[ConRead] = []
     like_indexes: list[Index] = []
     for qn, opts, at in likes:
         src = b.table(qn)
@@ -484,7 +503,7 @@ def _apply_table(b: _Builder, st: Statement, piece: tuple) -> None:
             if (con.kind == "c" and "constraints" in opts) or (
                 con.kind in ("p", "u", "x") and "indexes" in opts
             ):
-                like_cons.append(_Con(
+                like_cons.append(ConRead(
                     con.name if con.kind == "c" else None, con.kind, con.definition,
                     con.columns, check_vars=con.columns if con.kind == "c" else (),
                     hints=_key_hints(con) if con.kind != "c" else ()))
@@ -532,7 +551,7 @@ def _apply_table(b: _Builder, st: Statement, piece: tuple) -> None:
         table = b.add_constraints(table, _merge_index_constraints(all_cons), st)
         table = _merge_parent_checks(b, table, sources)
     for idx in like_indexes:
-        name = _choose_name(table.name, _column_names_addition(_index_hints(idx)), "idx",
+        name = choose_name(table.name, column_names_addition(_index_hints(idx)), "idx",
                             b.rel_taken(table.schema))
         b.index_keys.add(("index", table.schema, name))
         table = replace(table, indexes=(*table.indexes, replace(idx, name=name)))
@@ -542,8 +561,8 @@ def _apply_table(b: _Builder, st: Statement, piece: tuple) -> None:
 def _key_hints(con: Constraint) -> tuple[str, ...]:
     """The index column names of a key or exclusion constraint (INCLUDE ones too), read
     again from its definition: a LIKE copy of it is named after them."""
-    r = _R(con.definition, _lex(con.definition).toks)
-    read = _read_table_constraint(r, 0, r.n, None, 0)
+    r = Cursor(con.definition, lex(con.definition).toks)
+    read = read_table_constraint(r, 0, r.n, None, 0)
     return read.hints if read is not None else con.columns
 
 
@@ -568,11 +587,11 @@ def _merge_parent_checks(b: _Builder, table: Table, parents: list[tuple[str, str
         for c in table.constraints))
 
 
-def _merge_index_constraints(cons: list[_Con]) -> list[_Con]:
+def _merge_index_constraints(cons: list[ConRead]) -> list[ConRead]:
     """CREATE TABLE keeps one of several primary key / unique constraints on the same
     columns (the primary key if there is one), as PostgreSQL's transformIndexConstraints
     does; a name given to a dropped one goes to the one kept if that had none."""
-    kept: dict[int, _Con] = {}  # position -> constraint
+    kept: dict[int, ConRead] = {}  # position -> constraint
     first_pk = next((n for n, c in enumerate(cons) if c.kind == "p"), None)
     order = ([first_pk] if first_pk is not None else []) + [
         n for n in range(len(cons)) if n != first_pk]
@@ -654,7 +673,7 @@ def _apply_comment(b: _Builder, target: tuple, value: str | None) -> None:
     if family == "function":
         matches = [k for k in b.objects if k[0] == "function" and k[1:3] == target[1:3]]
         if target[3] is not None:
-            matches = [k for k in matches if _designates(
+            matches = [k for k in matches if designates(
                 target[3], b.objects[k].arg_names_types)]  # type: ignore[attr-defined]
         if len(matches) == 1:
             b.objects[matches[0]] = replace(b.objects[matches[0]], comment=value)  # type: ignore[type-var]
@@ -703,7 +722,7 @@ def _finish(b: _Builder) -> None:
             if any(i.parent == (parent.schema, idx.name) for i in own) or (
                 "index", parent.schema, idx.name) in b.only_indexes:
                 continue
-            name = _choose_name(t.name, _column_names_addition(_index_hints(idx)), "idx",
+            name = choose_name(t.name, column_names_addition(_index_hints(idx)), "idx",
                                 b.rel_taken(t.schema))
             own.append(replace(idx, name=name, comment=None, clustered=False,
                                parent=(parent.schema, idx.name)))
@@ -792,7 +811,7 @@ class _Spans(Mapping[tuple[str, ...], Span]):
 
     def __getitem__(self, key: tuple[str, ...]) -> Span:
         v = self._events[key]
-        return v if isinstance(v, Span) else _sub_span(*v)
+        return v if isinstance(v, Span) else sub_span(*v)
 
     def __iter__(self) -> Iterator[tuple[str, ...]]:
         return iter(self._events)

@@ -8,7 +8,7 @@ from trimtab.sources.sqlfile._lexer import Tok
 # A cursor over tokens
 
 
-class _R:
+class Cursor:
     """Reading helpers over one statement's tokens."""
 
     def __init__(self, text: str, toks: tuple[Tok, ...]):
@@ -83,7 +83,7 @@ class _R:
         parts = self.qualified()
         if parts is None:
             return None
-        return _qn(parts)
+        return split_qname(parts)
 
     def group(self) -> tuple[int, int] | None:
         """At a '(' or '[': consume up to its match; the token range strictly inside."""
@@ -178,7 +178,7 @@ class _R:
         return self.t[j - 1][3] if j > 0 else 0
 
 
-def _qn(parts: list[str]) -> tuple[str, str]:
+def split_qname(parts: list[str]) -> tuple[str, str]:
     if len(parts) == 1:
         return ("public", parts[0])
     return (parts[-2], parts[-1])

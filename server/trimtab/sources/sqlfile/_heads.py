@@ -8,22 +8,22 @@ import sys
 from trimtab.memo import MiB, memoize
 from trimtab.sources.sqlfile import _base
 from trimtab.sources.sqlfile._base import Statement
-from trimtab.sources.sqlfile._cursor import _R, _qn
+from trimtab.sources.sqlfile._cursor import Cursor, split_qname
 from trimtab.sources.sqlfile._lexer import (
-    _TOKEN,
+    TOKEN,
     Tok,
-    _fold,
-    _ident_value,
-    _skip_block_comment,
-    _tokens,
-    _words,
+    fold,
+    ident_value,
+    lex_uncached,
+    skip_block_comment,
+    word_set,
 )
-from trimtab.sources.sqlfile._types import _identity_args
+from trimtab.sources.sqlfile._types import identity_args
 
 # --------------------------------------------------------------------------------------
 # Statement heads: kind and declared object
 
-_CREATE_MODIFIERS = _words(
+CREATE_MODIFIERS = word_set(
     "or replace unique unlogged logged temp temporary global local recursive constraint "
     "trusted procedural default"
 )
@@ -57,10 +57,10 @@ _FAST_FUNCTION = re.compile(
 )
 
 
-def _name_value(raw: str) -> str:
+def name_value(raw: str) -> str:
     if raw.startswith('"'):
-        return _ident_value(raw[1:-1].replace('""', '"'))
-    return _ident_value(_fold(raw))
+        return ident_value(raw[1:-1].replace('""', '"'))
+    return ident_value(fold(raw))
 
 
 def _fast_head(text: str) -> tuple[str, tuple[str, ...] | None] | None:
@@ -71,9 +71,9 @@ def _fast_head(text: str) -> tuple[str, tuple[str, ...] | None] | None:
         if f is None:
             return None
         kind = "CREATE " + f.group("obj").upper()
-        schema = "public" if f.group("n2") is None else _name_value(f.group("n1"))
-        name = _name_value(f.group("n2") or f.group("n1"))
-        args = _identity_args(f.group("args"), kind == "CREATE PROCEDURE")
+        schema = "public" if f.group("n2") is None else name_value(f.group("n1"))
+        name = name_value(f.group("n2") or f.group("n1"))
+        args = identity_args(f.group("args"), kind == "CREATE PROCEDURE")
         return kind, ("function", schema, name, args)
     verb = m.group("verb").lower()
     obj = " ".join(m.group("obj").lower().split())
@@ -84,22 +84,22 @@ def _fast_head(text: str) -> tuple[str, tuple[str, ...] | None] | None:
     if obj == "index":
         if m.group("t1") is None or m.group("n2") is not None or mod not in ("", "unique"):
             return None
-        schema = "public" if m.group("t2") is None else _name_value(m.group("t1"))
-        return kind, ("index", schema, _name_value(m.group("n1")))
+        schema = "public" if m.group("t2") is None else name_value(m.group("t1"))
+        return kind, ("index", schema, name_value(m.group("n1")))
     if m.group("t1") is not None or m.group("conc") is not None:
         return None
     if obj in ("schema", "extension"):
-        if m.group("n2") is not None or _fold(m.group("n1")) == "authorization":
+        if m.group("n2") is not None or fold(m.group("n1")) == "authorization":
             return None
-        return kind, (obj, _name_value(m.group("n1")))
+        return kind, (obj, name_value(m.group("n1")))
     family = {"materialized view": "view", "domain": "type"}.get(obj, obj)
     if m.group("n2") is None:
-        return kind, (family, "public", _name_value(m.group("n1")))
-    return kind, (family, _name_value(m.group("n1")), _name_value(m.group("n2")))
+        return kind, (family, "public", name_value(m.group("n1")))
+    return kind, (family, name_value(m.group("n1")), name_value(m.group("n2")))
 
 
 @memoize(8 * MiB, lambda args, head: sys.getsizeof(args[0]) + 512)
-def _head(text: str) -> tuple[str, tuple[str, ...] | None]:
+def statement_head(text: str) -> tuple[str, tuple[str, ...] | None]:
     fast = _fast_head(text)
     if fast is not None:
         return fast
@@ -110,25 +110,25 @@ def _slow_head(text: str) -> tuple[str, tuple[str, ...] | None]:
     try:
         # Most heads fit in a dozen tokens; read more only when the reader got that far.
         for limit in (12, 40):
-            toks = _head_tokens(text, limit)
-            r = _R(text, toks)
+            toks = head_tokens(text, limit)
+            r = Cursor(text, toks)
             kind, key = _read_head(r)
             if r.i < limit - 1 or len(toks) < limit:
                 break
         return kind, key
-    except Exception:  # never fail on input; see _STRICT
-        if _base._STRICT:
+    except Exception:  # never fail on input; see STRICT
+        if _base.STRICT:
             raise
         return "", None
 
 
-def _head_tokens(text: str, limit: int = 24) -> tuple[Tok, ...]:
+def head_tokens(text: str, limit: int = 24) -> tuple[Tok, ...]:
     """The first tokens of ``text`` (cheap: a head never needs the whole statement)."""
     out: list[Tok] = []
     pos = 0
     n = len(text)
     while pos < n and len(out) < limit:
-        m = _TOKEN.match(text, pos)
+        m = TOKEN.match(text, pos)
         if m is None:
             break
         kind: str = m.lastgroup  # type: ignore[assignment]  # _TOKEN: all named
@@ -137,23 +137,23 @@ def _head_tokens(text: str, limit: int = 24) -> tuple[Tok, ...]:
             pos = m.end()
             continue
         if kind == "BC":
-            pos = _skip_block_comment(text, m.end())
+            pos = skip_block_comment(text, m.end())
             continue
         if kind == "W":
-            out.append(("W", _ident_value(_fold(m.group(kind))), a, m.end()))
+            out.append(("W", ident_value(fold(m.group(kind))), a, m.end()))
         elif kind == "Q":
             raw = m.group(kind)
             inner = raw[raw.index('"') + 1:]
             if m.group("Qc") is not None:
                 inner = inner[:-1].replace('""', '"')
-            out.append(("Q", _ident_value(inner), a, m.end()))
+            out.append(("Q", ident_value(inner), a, m.end()))
         else:
             out.append(("D" if kind == "DU" else kind, m.group(kind), a, m.end()))
         pos = m.end()
     return tuple(out)
 
 
-def _read_head(r: _R) -> tuple[str, tuple[str, ...] | None]:
+def _read_head(r: Cursor) -> tuple[str, tuple[str, ...] | None]:
     text = r.text
     verb = r.word()
     if verb is None:
@@ -168,7 +168,7 @@ def _read_head(r: _R) -> tuple[str, tuple[str, ...] | None]:
     if verb == "create":
         while True:
             w = r.word()
-            if w is None or w not in _CREATE_MODIFIERS:
+            if w is None or w not in CREATE_MODIFIERS:
                 break
             r.i += 1
     obj = r.word()
@@ -196,7 +196,7 @@ def _read_head(r: _R) -> tuple[str, tuple[str, ...] | None]:
     return kind, _declared_key(r, kind, text)
 
 
-def _declared_key(r: _R, kind: str, text: str) -> tuple[str, ...] | None:
+def _declared_key(r: Cursor, kind: str, text: str) -> tuple[str, ...] | None:
     if kind == "CREATE SCHEMA":
         r.accept("if", "not", "exists")
         if r.word() == "authorization":
@@ -220,14 +220,14 @@ def _declared_key(r: _R, kind: str, text: str) -> tuple[str, ...] | None:
         qn = r.qname()
         return (family, *qn) if qn else None
     if kind in ("CREATE FUNCTION", "CREATE PROCEDURE"):
-        # Arguments may be long: read the whole statement (tokens not kept: see _lex).
-        full = _R(text, _tokens(text).toks)
+        # Arguments may be long: read the whole statement (tokens not kept: see lex).
+        full = Cursor(text, lex_uncached(text).toks)
         full.i = r.i
         qn = full.qname()
         if qn is None:
             return None
         g = full.group()
-        args = _identity_args(full.raw(*g), kind == "CREATE PROCEDURE") if g else ""
+        args = identity_args(full.raw(*g), kind == "CREATE PROCEDURE") if g else ""
         return ("function", *qn, args)
     if kind == "CREATE INDEX":
         r.accept("concurrently")
@@ -248,7 +248,7 @@ def _declared_key(r: _R, kind: str, text: str) -> tuple[str, ...] | None:
             return None
         if kind == "CREATE TRIGGER":
             # BEFORE|AFTER|INSTEAD OF events ON table
-            full = _R(text, _tokens(text).toks)
+            full = Cursor(text, lex_uncached(text).toks)
             full.i = r.i
             full.skip_to(full.n, frozenset({"on"}))
             r = full
@@ -281,7 +281,7 @@ def table_touched(st: Statement) -> tuple[str, str] | None:
                     "CREATE TRIGGER", "CREATE CONSTRAINT TRIGGER", "CREATE POLICY"):
         return UNKNOWN_TABLE
     try:
-        r = _R(st.text, _head_tokens(st.text, 60))
+        r = Cursor(st.text, head_tokens(st.text, 60))
         words: list[str | None] = []
         while r.i < r.n and len(words) < 60:
             w = r.word()
@@ -298,7 +298,7 @@ def table_touched(st: Statement) -> tuple[str, str] | None:
                     break
                 if what == "column":
                     parts = r.qualified() or []
-                    return _qn(parts[:-1]) if len(parts) >= 2 else UNKNOWN_TABLE
+                    return split_qname(parts[:-1]) if len(parts) >= 2 else UNKNOWN_TABLE
                 if what in ("constraint", "trigger", "policy", "rule"):
                     r.i += 1  # its name
                     if not r.accept("on"):
@@ -315,6 +315,6 @@ def table_touched(st: Statement) -> tuple[str, str] | None:
             words.append(w)
             r.i += 1
         named = r.qualified()
-        return _qn(named) if named else UNKNOWN_TABLE
+        return split_qname(named) if named else UNKNOWN_TABLE
     except Exception:  # never fail on input
         return UNKNOWN_TABLE

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from trimtab.memo import MiB, memoize
 
-_DOLLAR_OPEN = re.compile(r"\$(?:[^\W\d]\w*)?\$")
+DOLLAR_OPEN = re.compile(r"\$(?:[^\W\d]\w*)?\$")
 _COMMENT_MARK = re.compile(r"/\*|\*/")
 
-def _skip_block_comment(text: str, pos: int) -> int:
+def skip_block_comment(text: str, pos: int) -> int:
     """``pos`` is just after a ``/*``; the offset after its matching ``*/`` (or the end)."""
     depth = 1
     for m in _COMMENT_MARK.finditer(text, pos):
@@ -23,17 +23,17 @@ def _skip_block_comment(text: str, pos: int) -> int:
                 return m.end()
     return len(text)
 
-def _is_closed_comment(text: str, cs: int, ce: int) -> bool:
+def is_closed_comment(text: str, cs: int, ce: int) -> bool:
     if text.startswith("--", cs):
         return True
-    return ce >= cs + 4 and text.startswith("*/", ce - 2) and _skip_block_comment(
+    return ce >= cs + 4 and text.startswith("*/", ce - 2) and skip_block_comment(
         text, cs + 2
     ) == ce
 
-_NAMEDATALEN = 64
+NAMEDATALEN = 64
 
 
-def _clip(s: str, nbytes: int) -> str:
+def clip(s: str, nbytes: int) -> str:
     b = s.encode()
     if len(b) <= nbytes:
         return s
@@ -42,7 +42,7 @@ def _clip(s: str, nbytes: int) -> str:
 # --------------------------------------------------------------------------------------
 # Tokens (for reading statements)
 
-_TOKEN = re.compile(
+TOKEN = re.compile(
     r"""\s*(?:
       (?P<W>(?![eEbBxXnN]'|[uU]&['"])[^\W\d][\w$]*)
     | (?P<C>--[^\n\r]*)
@@ -64,16 +64,16 @@ _TOKEN = re.compile(
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
-def _words(text: str) -> frozenset[str]:
+def word_set(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-def _ident_value(name: str) -> str:
+def ident_value(name: str) -> str:
     """PostgreSQL truncates identifiers to NAMEDATALEN - 1 bytes."""
-    return name if len(name) < 22 else _clip(name, 63)
+    return name if len(name) < 22 else clip(name, 63)
 
 
-def _fold(word: str) -> str:
+def fold(word: str) -> str:
     """PostgreSQL's folding of an unquoted identifier (ASCII letters only)."""
     return word.lower() if word.isascii() else word.translate(_ASCII_LOWER)
 
@@ -85,21 +85,21 @@ Tok = tuple[str, str, int, int]
 
 
 @dataclass(frozen=True)
-class _Lexed:
+class Lexed:
     toks: tuple[Tok, ...]
     errors: tuple[tuple[str, int, int], ...]  # (message, start, end) in the statement text
 
 
 @memoize(8 * MiB, lambda args, lexed: sys.getsizeof(args[0]) + 200 * len(lexed.toks) + 128)
-def _lex(text: str) -> _Lexed:
+def lex(text: str) -> Lexed:
     """The tokens of ``text``, kept for what asks again for the same short text (hover,
-    hints, a type). A statement's reader lexes with ``_tokens`` instead: a token takes
+    hints, a type). A statement's reader lexes with ``lex_uncached`` instead: a token takes
     some 200 bytes, 30 a character of text, and keeping them for every text a keystroke
     made was most of what the server grew by while typing."""
-    return _tokens(text)
+    return lex_uncached(text)
 
 
-def _tokens(text: str) -> _Lexed:
+def lex_uncached(text: str) -> Lexed:
     toks: list[Tok] = []
     append = toks.append
     errors: list[tuple[str, int, int]] = []
@@ -109,12 +109,12 @@ def _tokens(text: str) -> _Lexed:
     lower = _ASCII_LOWER
     while pos < n:
         restart = n
-        for m in _TOKEN.finditer(text, pos):
+        for m in TOKEN.finditer(text, pos):
             kind: str = m.lastgroup  # type: ignore[assignment]  # _TOKEN: all named
             if kind == "W":
                 w = m.group(kind)
                 v = w.lower() if w.isascii() else w.translate(lower)
-                append(("W", v if len(v) < 22 else _ident_value(v), m.start(kind), m.end()))
+                append(("W", v if len(v) < 22 else ident_value(v), m.start(kind), m.end()))
             elif kind == "O":
                 op = m.group(kind)
                 a = m.start(kind)
@@ -130,8 +130,8 @@ def _tokens(text: str) -> _Lexed:
                 continue
             elif kind == "BC":
                 a = m.start(kind)
-                restart = _skip_block_comment(text, m.end())
-                if not _is_closed_comment(text, a, restart):
+                restart = skip_block_comment(text, m.end())
+                if not is_closed_comment(text, a, restart):
                     errors.append(("unterminated /* comment", a, a + 2))
                 break
             elif kind == "Q":
@@ -139,9 +139,9 @@ def _tokens(text: str) -> _Lexed:
                 a = m.start(kind)
                 if m.group("Qc") is None:
                     errors.append(("unterminated quoted identifier", a, a + 1))
-                    append(("Q", _ident_value(raw[raw.index('"') + 1:]), a, n))
+                    append(("Q", ident_value(raw[raw.index('"') + 1:]), a, n))
                     break
-                append(("Q", _ident_value(raw[raw.index('"') + 1:-1].replace('""', '"')),
+                append(("Q", ident_value(raw[raw.index('"') + 1:-1].replace('""', '"')),
                         a, m.end()))
             elif kind == "S" or kind == "E":
                 a = m.start(kind)
@@ -165,14 +165,14 @@ def _tokens(text: str) -> _Lexed:
     if nul >= 0:  # the exact path refuses the file (check_source); say so as the user types
         errors.append(("NUL character: PostgreSQL would ignore everything after it", nul,
                        nul + 1))
-    return _Lexed(tuple(toks), tuple(errors))
+    return Lexed(tuple(toks), tuple(errors))
 
 
-def _string_value(tok: Tok) -> str | None:
+def string_value(tok: Tok) -> str | None:
     """The value of a string literal token (None if it is not one)."""
     kind, raw = tok[0], tok[1]
     if kind == "D":
-        m = _DOLLAR_OPEN.match(raw)
+        m = DOLLAR_OPEN.match(raw)
         if not m:
             return None
         tag = m.group()

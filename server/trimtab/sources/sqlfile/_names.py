@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trimtab.sources.sqlfile._lexer import _NAMEDATALEN, _clip
+from trimtab.sources.sqlfile._lexer import NAMEDATALEN, clip
 
 # --------------------------------------------------------------------------------------
 # Object names PostgreSQL makes up
@@ -12,21 +12,21 @@ def _object_name(name1: str, name2: str | None, label: str | None) -> str:
     n1 = len(name1.encode())
     n2 = len(name2.encode()) if name2 else 0
     overhead = (len(label) + 1 if label else 0) + (1 if name2 else 0)
-    avail = _NAMEDATALEN - 1 - overhead
+    avail = NAMEDATALEN - 1 - overhead
     while n1 + n2 > avail:
         if n1 > n2:
             n1 -= 1
         else:
             n2 -= 1
-    out = _clip(name1, n1)
+    out = clip(name1, n1)
     if name2:
-        out += "_" + _clip(name2, n2)
+        out += "_" + clip(name2, n2)
     if label:
         out += "_" + label
     return out
 
 
-def _choose_name(name1: str, name2: str | None, label: str, taken: set[str],
+def choose_name(name1: str, name2: str | None, label: str, taken: set[str],
                  *also: set[str]) -> str:
     """PostgreSQL's ChooseRelationName()/ChooseConstraintName(): add 1, 2... when the name
     is in ``taken`` or ``also``; the name chosen is added to ``taken``."""
@@ -39,7 +39,7 @@ def _choose_name(name1: str, name2: str | None, label: str, taken: set[str],
     return name
 
 
-def _column_names_addition(cols: tuple[str, ...] | list[str]) -> str:
+def column_names_addition(cols: tuple[str, ...] | list[str]) -> str:
     """PostgreSQL's ChooseIndexColumnNames() + ChooseIndexNameAddition(): column names
     ("expr" for expressions) made unique with 1, 2..., joined with '_'."""
     names: list[str] = []
@@ -51,4 +51,4 @@ def _column_names_addition(cols: tuple[str, ...] | list[str]) -> str:
             k += 1
             name = f"{base}{k}"
         names.append(name)
-    return _clip("_".join(names), _NAMEDATALEN - 1)
+    return clip("_".join(names), NAMEDATALEN - 1)

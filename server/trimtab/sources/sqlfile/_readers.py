@@ -23,24 +23,24 @@ from trimtab.model import (
     qname,
     quote_ident,
 )
-from trimtab.sources.sqlfile._cursor import _R, _qn
-from trimtab.sources.sqlfile._heads import _CREATE_MODIFIERS
-from trimtab.sources.sqlfile._lexer import _string_value, _words
-from trimtab.sources.sqlfile._names import _choose_name
-from trimtab.sources.sqlfile._types import _INT_MAX, _INT_MIN, _TYPMOD, _read_type, _Type
+from trimtab.sources.sqlfile._cursor import Cursor, split_qname
+from trimtab.sources.sqlfile._heads import CREATE_MODIFIERS
+from trimtab.sources.sqlfile._lexer import string_value, word_set
+from trimtab.sources.sqlfile._names import choose_name
+from trimtab.sources.sqlfile._types import INT_MAX, INT_MIN, TYPMOD, TypeRead, read_type
 
 # --------------------------------------------------------------------------------------
 # Reading statements into model pieces
 
-_COL_STOP = _words(
+_COL_STOP = word_set(
     "constraint not null default check unique primary references generated collate storage "
     "compression deferrable initially enforced"
 )
-_TABLE_CONSTRAINT = _words("constraint primary unique foreign check exclude")
+_TABLE_CONSTRAINT = word_set("constraint primary unique foreign check exclude")
 
 
 @dataclass(frozen=True)
-class _Con:
+class ConRead:
     """A constraint before PostgreSQL names it."""
 
     name: str | None
@@ -58,14 +58,14 @@ class _Con:
 
 
 @dataclass(frozen=True)
-class _ColRead:
+class ColRead:
     column: Column
-    cons: tuple[_Con, ...]
+    cons: tuple[ConRead, ...]
     serial: str | None
     span: tuple[int, int]
 
 
-def _words_in(r: _R, a: int, b: int) -> tuple[str, ...]:
+def _words_in(r: Cursor, a: int, b: int) -> tuple[str, ...]:
     seen: list[str] = []
     for j in range(a, b):
         k, v = r.t[j][0], r.t[j][1]
@@ -74,7 +74,7 @@ def _words_in(r: _R, a: int, b: int) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def _ident_list(r: _R, g: tuple[int, int] | None) -> tuple[str, ...]:
+def _ident_list(r: Cursor, g: tuple[int, int] | None) -> tuple[str, ...]:
     """Column names of a parenthesised list; "" for anything that is not a plain name."""
     if g is None:
         return ()
@@ -88,7 +88,7 @@ def _ident_list(r: _R, g: tuple[int, int] | None) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _skip_attrs(r: _R, end: int) -> None:
+def _skip_attrs(r: Cursor, end: int) -> None:
     """Constraint attributes: [NOT] DEFERRABLE, INITIALLY x, [NOT] ENFORCED, NO INHERIT,
     NOT VALID."""
     while r.i < end:
@@ -101,7 +101,7 @@ def _skip_attrs(r: _R, end: int) -> None:
         break
 
 
-def _index_params(r: _R, end: int) -> tuple[str, ...]:
+def _index_params(r: Cursor, end: int) -> tuple[str, ...]:
     """INCLUDE (..) WITH (..) USING INDEX TABLESPACE x; the INCLUDE columns."""
     included: tuple[str, ...] = ()
     while r.i < end:
@@ -125,7 +125,7 @@ def _collation(parts: list[str] | None) -> str | None:
     return qname(schema, parts[-1])
 
 
-def _read_references(r: _R, end: int) -> tuple[tuple[str, str] | None, tuple[str, ...]]:
+def _read_references(r: Cursor, end: int) -> tuple[tuple[str, str] | None, tuple[str, ...]]:
     """At REFERENCES' table name: the table, its columns, and skip the FK options."""
     ref = r.qname()
     cols = _ident_list(r, r.group() if r.op() == "(" else None)
@@ -145,8 +145,8 @@ def _read_references(r: _R, end: int) -> tuple[tuple[str, str] | None, tuple[str
     return ref, cols
 
 
-def _read_table_constraint(r: _R, a: int, b: int, name: str | None, span_start: int,
-                           create: bool = False) -> _Con | None:
+def read_table_constraint(r: Cursor, a: int, b: int, name: str | None, span_start: int,
+                           create: bool = False) -> ConRead | None:
     """A table constraint in [a, b) (after any CONSTRAINT name); ``create`` in CREATE TABLE,
     where NOT VALID is ignored (the table is empty)."""
     r.i = a
@@ -155,14 +155,14 @@ def _read_table_constraint(r: _R, a: int, b: int, name: str | None, span_start: 
     if r.accept("primary", "key"):
         cols = _pk_cols(r)
         included = _index_params(r, b)
-        return _Con(name, "p", definition, cols, hints=cols + included, span=span)
+        return ConRead(name, "p", definition, cols, hints=cols + included, span=span)
     if r.accept("unique"):
         if r.accept("nulls"):
             r.accept("not")
             r.accept("distinct")
         cols = _pk_cols(r)
         included = _index_params(r, b)
-        return _Con(name, "u", definition, cols, hints=cols + included, span=span)
+        return ConRead(name, "u", definition, cols, hints=cols + included, span=span)
     if r.accept("foreign", "key"):
         cols = _ident_list(r, r.group() if r.op() == "(" else None)
         ref = None
@@ -170,12 +170,12 @@ def _read_table_constraint(r: _R, a: int, b: int, name: str | None, span_start: 
         if r.accept("references"):
             ref, ref_cols = _read_references(r, b)
         validated = _validated(r, r.i, b, create)
-        return _Con(name, "f", definition, cols, ref, ref_cols, validated, span=span)
+        return ConRead(name, "f", definition, cols, ref, ref_cols, validated, span=span)
     if r.accept("check"):
         g = r.group() if r.op() == "(" else None
         vars_ = _words_in(r, *g) if g else ()
         validated = _validated(r, r.i, b, create)
-        return _Con(name, "c", definition, (), validated=validated, check_vars=vars_, span=span)
+        return ConRead(name, "c", definition, (), validated=validated, check_vars=vars_, span=span)
     if r.accept("exclude"):
         if r.accept("using"):
             r.ident()
@@ -190,17 +190,17 @@ def _read_table_constraint(r: _R, a: int, b: int, name: str | None, span_start: 
                 hints.append(col or _expression_name(r, x, y))
             r.i = min(g[1] + 1, r.n)
         included = _index_params(r, b)
-        return _Con(name, "x", definition, tuple(plain), hints=(*hints, *included), span=span)
+        return ConRead(name, "x", definition, tuple(plain), hints=(*hints, *included), span=span)
     return None
 
 
-def _validated(r: _R, a: int, b: int, create: bool = False) -> bool:
+def _validated(r: Cursor, a: int, b: int, create: bool = False) -> bool:
     """pg_constraint.convalidated of a check or foreign key whose attributes are in [a, b):
     false when NOT ENFORCED (PostgreSQL 18), or NOT VALID outside CREATE TABLE."""
     return not (_has_not(r, a, b, "enforced") or not create and _has_not(r, a, b, "valid"))
 
 
-def _has_not(r: _R, a: int, b: int, word: str) -> bool:
+def _has_not(r: Cursor, a: int, b: int, word: str) -> bool:
     for j in range(a, b - 1):
         if r.t[j][0] == "W" and r.t[j][1] == "not" and r.t[j + 1][0] == "W" \
                 and r.t[j + 1][1] == word:
@@ -208,7 +208,7 @@ def _has_not(r: _R, a: int, b: int, word: str) -> bool:
     return False
 
 
-def _pk_cols(r: _R) -> tuple[str, ...]:
+def _pk_cols(r: Cursor) -> tuple[str, ...]:
     g = r.group() if r.op() == "(" else None
     if g is None:
         return ()
@@ -218,7 +218,7 @@ def _pk_cols(r: _R) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _identity(always: bool, raw: dict, type_text: str) -> Identity:
+def make_identity(always: bool, raw: dict, type_text: str) -> Identity:
     o = _seq_fill(raw, type_text)
     return Identity(
         always=always, start=o["start"], increment=o["increment"], min_value=o["min_value"],
@@ -226,7 +226,7 @@ def _identity(always: bool, raw: dict, type_text: str) -> Identity:
     )
 
 
-def _group_options(r: _R) -> dict:
+def _group_options(r: Cursor) -> dict:
     """Sequence options in parentheses at r.i (identity columns), unfilled."""
     g = r.group() if r.op() == "(" else None
     if g is None:
@@ -238,7 +238,7 @@ def _group_options(r: _R) -> dict:
     return raw
 
 
-def _number(r: _R) -> int | None:
+def _number(r: Cursor) -> int | None:
     sign = 1
     j = r.i
     if r.op() in ("-", "+"):
@@ -255,12 +255,12 @@ def _number(r: _R) -> int | None:
     return None
 
 
-def _seq_raw(r: _R, stop: int) -> dict:
+def _seq_raw(r: Cursor, stop: int) -> dict:
     """Sequence options from r.i to ``stop``, as written (no defaults)."""
     o: dict = {}
     while r.i < stop:
         if r.accept("as"):
-            o["data_type"] = _read_type(r, stop).text
+            o["data_type"] = read_type(r, stop).text
         elif r.accept("increment"):
             r.accept("by")
             o["increment"] = _number(r)
@@ -282,7 +282,7 @@ def _seq_raw(r: _R, stop: int) -> dict:
         elif r.accept("owned", "by"):
             parts = r.qualified()
             if parts and len(parts) >= 2:
-                tbl = _qn(parts[:-1])
+                tbl = split_qname(parts[:-1])
                 o["owned_by"] = (tbl[0], tbl[1], parts[-1])
             elif parts == ["none"]:
                 o["owned_by"] = None
@@ -300,8 +300,8 @@ def _seq_fill(raw: dict, data_type: str = "bigint") -> dict:
     dt = o["data_type"]
     inc = o.get("increment") or 1
     o["increment"] = inc
-    tmax = _INT_MAX.get(dt, _INT_MAX["bigint"])
-    tmin = _INT_MIN.get(dt, _INT_MIN["bigint"])
+    tmax = INT_MAX.get(dt, INT_MAX["bigint"])
+    tmin = INT_MIN.get(dt, INT_MIN["bigint"])
     if o.get("min_value") is None:
         o["min_value"] = 1 if inc > 0 else tmin
     if o.get("max_value") is None:
@@ -315,26 +315,26 @@ def _seq_fill(raw: dict, data_type: str = "bigint") -> dict:
 
 # Storage of the built-in types (pg_type.typstorage); a column shows one only when it
 # differs. Types not listed here keep what the file says.
-_PLAIN = _words("""smallint integer bigint real boolean date uuid money oid interval "char"
+_PLAIN = word_set("""smallint integer bigint real boolean date uuid money oid interval "char"
     pg_lsn macaddr macaddr8 point line lseg box circle xid xid8 cid tid tsquery""") | {
     "double precision", "time without time zone", "time with time zone",
     "timestamp without time zone", "timestamp with time zone"}
-_MAIN = _words("numeric inet cidr")
-_EXTENDED = _words("""text character bytea json jsonb jsonpath xml tsvector bit path polygon
+_MAIN = word_set("numeric inet cidr")
+_EXTENDED = word_set("""text character bytea json jsonb jsonpath xml tsvector bit path polygon
     int4range int8range numrange tsrange tstzrange daterange int4multirange int8multirange
     nummultirange tsmultirange tstzmultirange datemultirange""") | {
     "character varying", "bit varying"}
 
 
-def _storage(storage: str | None, type_text: str) -> str | None:
+def storage_of(storage: str | None, type_text: str) -> str | None:
     """STORAGE as the catalog shows it: None when it is the type's own."""
-    base = _TYPMOD.sub("", type_text) if "(" in type_text else type_text
+    base = TYPMOD.sub("", type_text) if "(" in type_text else type_text
     own = "EXTENDED" if base.endswith("[]") or base in _EXTENDED else \
         "PLAIN" if base in _PLAIN else "MAIN" if base in _MAIN else None
     return None if storage == own else storage
 
 
-def _read_column(r: _R, a: int, b: int, options: bool = False) -> _ColRead | None:
+def _read_column(r: Cursor, a: int, b: int, options: bool = False) -> ColRead | None:
     """A column definition in [a, b); ``options``: "col [WITH OPTIONS] constraints" of a
     partition or typed table, without a type (the column's type is "")."""
     r.i = a
@@ -352,7 +352,7 @@ def _read_column(r: _R, a: int, b: int, options: bool = False) -> _ColRead | Non
             type_end = min(r.matching(type_end) + 1, b)
             continue
         type_end += 1
-    ty = _read_type(r, type_end) if type_end > r.i else _Type("")
+    ty = read_type(r, type_end) if type_end > r.i else TypeRead("")
     r.i = type_end
     not_null = False
     default = None
@@ -362,7 +362,7 @@ def _read_column(r: _R, a: int, b: int, options: bool = False) -> _ColRead | Non
     collation = None
     storage = None
     compression = None
-    cons: list[_Con] = []
+    cons: list[ConRead] = []
     cname: str | None = None
     cstart = 0
     while r.i < b:
@@ -393,7 +393,7 @@ def _read_column(r: _R, a: int, b: int, options: bool = False) -> _ColRead | Non
             _skip_attrs(r, b)
             definition = f"CHECK ({expr})" + (" " + r.src(tail, r.i) if r.i > tail else "")
             validated = _validated(r, tail, r.i, True)
-            cons.append(_Con(cname, "c", definition, validated=validated, check_vars=vars_,
+            cons.append(ConRead(cname, "c", definition, validated=validated, check_vars=vars_,
                              span=(span_a, r.end(r.i))))
         elif r.accept("unique"):
             nulls = ""
@@ -405,7 +405,7 @@ def _read_column(r: _R, a: int, b: int, options: bool = False) -> _ColRead | Non
             included = _index_params(r, b)
             params = " " + r.src(x, r.i) if r.i > x else ""
             _skip_attrs(r, b)
-            cons.append(_Con(cname, "u", f"UNIQUE{nulls} ({quote_ident(name)}){params}",
+            cons.append(ConRead(cname, "u", f"UNIQUE{nulls} ({quote_ident(name)}){params}",
                              (name,), hints=(name, *included), span=(span_a, r.end(r.i))))
         elif r.accept("primary", "key"):
             x = r.i
@@ -413,7 +413,7 @@ def _read_column(r: _R, a: int, b: int, options: bool = False) -> _ColRead | Non
             params = " " + r.src(x, r.i) if r.i > x else ""
             _skip_attrs(r, b)
             not_null = True
-            cons.append(_Con(cname, "p", f"PRIMARY KEY ({quote_ident(name)}){params}", (name,),
+            cons.append(ConRead(cname, "p", f"PRIMARY KEY ({quote_ident(name)}){params}", (name,),
                              hints=(name, *included), span=(span_a, r.end(r.i))))
         elif r.accept("references"):
             x = r.i
@@ -422,14 +422,14 @@ def _read_column(r: _R, a: int, b: int, options: bool = False) -> _ColRead | Non
             _skip_attrs(r, b)
             validated = _validated(r, tail, r.i, True)
             definition = f"FOREIGN KEY ({quote_ident(name)}) REFERENCES {r.src(x, r.i)}"
-            cons.append(_Con(cname, "f", definition, (name,), ref, ref_cols, validated,
+            cons.append(ConRead(cname, "f", definition, (name,), ref, ref_cols, validated,
                              span=(span_a, r.end(r.i))))
         elif r.accept("generated"):
             always = bool(r.accept("always"))
             if not always:
                 r.accept("by", "default")
             if r.accept("as", "identity"):
-                identity = _identity(always, _group_options(r), ty.serial or ty.text)
+                identity = make_identity(always, _group_options(r), ty.serial or ty.text)
                 not_null = True
             elif r.accept("as"):
                 g = r.group() if r.op() == "(" else None
@@ -451,19 +451,19 @@ def _read_column(r: _R, a: int, b: int, options: bool = False) -> _ColRead | Non
     column = Column(
         name=name, type=ty.text, not_null=not_null, default=default, identity=identity,
         generated=generated, generated_virtual=virtual, collation=collation,
-        storage=_storage(storage, ty.text),
+        storage=storage_of(storage, ty.text),
         compression=compression, type_ref=ty.ref,
     )
-    return _ColRead(column, tuple(cons), ty.serial, (r.start(a), r.end(b)))
+    return ColRead(column, tuple(cons), ty.serial, (r.start(a), r.end(b)))
 
-def _read_statement(r: _R, kind: str, key: tuple[str, ...] | None) -> list[tuple]:
+def read_statement(r: Cursor, kind: str, key: tuple[str, ...] | None) -> list[tuple]:
     reader = _READERS.get(kind)
     if reader is None:
         return []
     return reader(r, kind, key)
 
 
-def _after_kind(r: _R) -> dict[str, bool]:
+def _after_kind(r: Cursor) -> dict[str, bool]:
     """Move past "CREATE [modifiers] <object words>"; the modifiers seen."""
     mods: dict[str, bool] = {}
     r.i = 0
@@ -472,7 +472,7 @@ def _after_kind(r: _R) -> dict[str, bool]:
     if verb == "create":
         while True:
             w = r.word()
-            if w is None or w not in _CREATE_MODIFIERS:
+            if w is None or w not in CREATE_MODIFIERS:
                 break
             mods[w] = True
             r.i += 1
@@ -484,13 +484,13 @@ def _after_kind(r: _R) -> dict[str, bool]:
     return mods
 
 
-def _read_schema(r: _R, kind: str, key):
+def _read_schema(r: Cursor, kind: str, key):
     if key is None:
         return []
     return [("obj", Schema(key[1]), "")]
 
 
-def _read_extension(r: _R, kind: str, key):
+def _read_extension(r: Cursor, kind: str, key):
     if key is None:
         return []
     mods = _after_kind(r)
@@ -502,7 +502,7 @@ def _read_extension(r: _R, kind: str, key):
             schema = r.ident() or schema
         elif r.accept("version"):
             if r.i < r.n:
-                version = _string_value(r.t[r.i]) or r.t[r.i][1]
+                version = string_value(r.t[r.i]) or r.t[r.i][1]
                 r.i += 1
         else:
             r.i += 1
@@ -517,7 +517,7 @@ def _ine(mods: dict[str, bool]) -> str:
     return ""
 
 
-def _read_type_stmt(r: _R, kind: str, key):
+def _read_type_stmt(r: Cursor, kind: str, key):
     if key is None:
         return []
     _after_kind(r)
@@ -530,7 +530,7 @@ def _read_type_stmt(r: _R, kind: str, key):
         values = []
         if g:
             for a, _b in r.split(*g):
-                v = _string_value(r.t[a])
+                v = string_value(r.t[a])
                 if v is not None:
                     values.append(v)
         return [("obj", EnumType(schema, name, tuple(values)), "")]
@@ -549,7 +549,7 @@ def _read_type_stmt(r: _R, kind: str, key):
     return []
 
 
-def _read_domain(r: _R, kind: str, key):
+def _read_domain(r: Cursor, kind: str, key):
     if key is None:
         return []
     _after_kind(r)
@@ -565,7 +565,7 @@ def _read_domain(r: _R, kind: str, key):
             type_end = min(r.matching(type_end) + 1, end)
             continue
         type_end += 1
-    ty = _read_type(r, type_end)
+    ty = read_type(r, type_end)
     r.i = type_end
     not_null = False
     default = None
@@ -591,7 +591,7 @@ def _read_domain(r: _R, kind: str, key):
         elif r.accept("check"):
             g = r.group() if r.op() == "(" else None
             expr = r.src(*g) if g else ""
-            name = cname or _choose_name(key[2], None, "check", taken)
+            name = cname or choose_name(key[2], None, "check", taken)
             taken.add(name)
             checks.append(DomainCheck(name, f"CHECK ({expr})"))
             _skip_attrs(r, end)
@@ -604,7 +604,7 @@ def _read_domain(r: _R, kind: str, key):
                            tuple(checks)), "")]
 
 
-def _read_sequence(r: _R, kind: str, key):
+def _read_sequence(r: Cursor, kind: str, key):
     if key is None:
         return []
     mods = _after_kind(r)
@@ -617,12 +617,12 @@ def _read_sequence(r: _R, kind: str, key):
     ), _ine(mods))]
 
 
-_LIKE_OPTIONS = _words(
+_LIKE_OPTIONS = word_set(
     "comments compression constraints defaults generated identity indexes statistics storage"
 )
 
 
-def _read_table(r: _R, kind: str, key):
+def _read_table(r: Cursor, kind: str, key):
     if key is None:
         return []
     mods = _after_kind(r)
@@ -630,8 +630,8 @@ def _read_table(r: _R, kind: str, key):
         return []  # lives in pg_temp, not in the schema
     r.qname()
     schema, name = key[1], key[2]
-    columns: list[_ColRead] = []
-    cons: list[_Con] = []
+    columns: list[ColRead] = []
+    cons: list[ConRead] = []
     # LIKE: source, options, and how many columns are written before it
     likes: list[tuple[tuple[str, str], frozenset[str], int]] = []
     not_null_cols: list[str] = []
@@ -681,7 +681,7 @@ def _read_table(r: _R, kind: str, key):
                 r.i = a + 1
                 cname = r.ident()
                 x = r.i
-            con = _read_table_constraint(r, x, b, cname, r.start(a), create=True)
+            con = read_table_constraint(r, x, b, cname, r.start(a), create=True)
             if con is not None:
                 cons.append(con)
             continue
@@ -699,7 +699,7 @@ def _read_table(r: _R, kind: str, key):
             parents = []
             if g:
                 for a, b in r.split(*g):
-                    r2 = _R(r.text, r.t[a:b])
+                    r2 = Cursor(r.text, r.t[a:b])
                     qn = r2.qname()
                     if qn:
                         parents.append(qn)
@@ -728,7 +728,7 @@ def _read_table(r: _R, kind: str, key):
              tuple(not_null_cols), of_type, _ine(mods))]
 
 
-def _options(r: _R, g: tuple[int, int]) -> tuple[str, ...]:
+def _options(r: Cursor, g: tuple[int, int]) -> tuple[str, ...]:
     """Storage parameters as pg_class.reloptions holds them: "name=value", sorted (as the
     catalog reader sorts them); a name alone means true."""
     out = []
@@ -739,14 +739,14 @@ def _options(r: _R, g: tuple[int, int]) -> tuple[str, ...]:
             out.append(f"{name}=true")
             continue
         if eq + 2 == b and r.t[eq + 1][0] in ("S", "E", "D"):
-            value = _string_value(r.t[eq + 1]) or ""
+            value = string_value(r.t[eq + 1]) or ""
         else:
             value = r.src(eq + 1, b).replace(" ", "")
         out.append(f"{name}={value}")
     return tuple(sorted(out))
 
 
-def _bound_text(r: _R, x: int) -> str:
+def _bound_text(r: Cursor, x: int) -> str:
     """FOR VALUES ... of a partition: the tokens from x up to r.i, but FOR VALUES WITH
     (MODULUS m, REMAINDER r) keeps its WITH."""
     r.i = x + 2
@@ -764,7 +764,7 @@ def _bound_text(r: _R, x: int) -> str:
     return "FOR VALUES " + r.src(x + 2, r.i)
 
 
-def _read_index(r: _R, kind: str, key):
+def _read_index(r: Cursor, kind: str, key):
     mods = _after_kind(r)
     r.accept("concurrently")
     if not mods.get("if_not_exists"):
@@ -801,7 +801,7 @@ def _read_index(r: _R, kind: str, key):
     return [("index", table, idx, _ine(mods), tuple(hints), only)]
 
 
-def _element_column(r: _R, a: int, b: int) -> str | None:
+def _element_column(r: Cursor, a: int, b: int) -> str | None:
     """The column an index element in [a, b) is: "col [COLLATE c] [opclass] [DESC]...", or
     "(col)", "(t.col)", "(col COLLATE c)", which PostgreSQL takes for plain columns too."""
     if r.t[a][0] in ("W", "Q") and (b == a + 1 or r.t[a + 1][0] in ("W", "Q")):
@@ -815,10 +815,10 @@ def _element_column(r: _R, a: int, b: int) -> str | None:
     return None
 
 
-_CONSTANTS = _words("true false null")
+_CONSTANTS = word_set("true false null")
 
 
-def _expression_name(r: _R, a: int, b: int) -> str:
+def _expression_name(r: Cursor, a: int, b: int) -> str:
     """PostgreSQL's FigureIndexColname() for the index element in [a, b) (a function call
     or an expression in parentheses, then options): the name of the column or function it
     shows, or of the type it casts to, else "expr"."""
@@ -841,7 +841,7 @@ _CAST_NAMES = {
 }
 
 
-def _figure(r: _R, a: int, b: int) -> tuple[str | None, int]:
+def _figure(r: Cursor, a: int, b: int) -> tuple[str | None, int]:
     """PostgreSQL's FigureColnameInternal() over the expression in tokens [a, b): a name
     and how strong it is (2 a column or function, 1 the type of a cast, 0 none)."""
     while b - a > 1 and r.op_at(a) == "(" and r.matching(a) == b - 1:
@@ -878,16 +878,16 @@ def _figure(r: _R, a: int, b: int) -> tuple[str | None, int]:
     return None, 0
 
 
-def _cast_name(r: _R, a: int, b: int) -> str:
+def _cast_name(r: Cursor, a: int, b: int) -> str:
     r.i = a
-    ty = _read_type(r, b)
+    ty = read_type(r, b)
     if ty.ref is not None:
         return ty.ref[1]
-    base = _TYPMOD.sub("", ty.text).removesuffix("[]")
+    base = TYPMOD.sub("", ty.text).removesuffix("[]")
     return _CAST_NAMES.get(base, base)
 
 
-def _read_view(r: _R, kind: str, key):
+def _read_view(r: Cursor, kind: str, key):
     if key is None:
         return []
     mods = _after_kind(r)
@@ -931,12 +931,12 @@ def _read_view(r: _R, kind: str, key):
     return [("obj", view, _ine(mods))]
 
 
-_FUNCTION_OPTIONS = _words(
+_FUNCTION_OPTIONS = word_set(
     "language as immutable stable volatile strict called security parallel cost rows set "
     "leakproof window transform support return begin not external returns"
 )
 
-def _read_function(r: _R, kind: str, key):
+def _read_function(r: Cursor, kind: str, key):
     if key is None:
         return []
     mods = _after_kind(r)
@@ -957,7 +957,7 @@ def _read_function(r: _R, kind: str, key):
     return [("obj", fn, _ine(mods))]
 
 
-def _read_trigger(r: _R, kind: str, key):
+def _read_trigger(r: Cursor, kind: str, key):
     if key is None:
         return []
     table = (key[1], key[2])
@@ -972,7 +972,7 @@ def _read_trigger(r: _R, kind: str, key):
     return [("trigger", table, Trigger(key[3], r.src(0, r.n), function=function))]
 
 
-def _read_policy(r: _R, kind: str, key):
+def _read_policy(r: Cursor, kind: str, key):
     if key is None:
         return []
     r.i = 2
@@ -1012,7 +1012,7 @@ def _read_policy(r: _R, kind: str, key):
     return [("policy", (key[1], key[2]), policy)]
 
 
-def _read_collation(r: _R, kind: str, key):
+def _read_collation(r: Cursor, kind: str, key):
     """Only its name: an unqualified COLLATE name is the public one when the schema
     declares it (see _finish)."""
     _after_kind(r)
@@ -1020,7 +1020,7 @@ def _read_collation(r: _R, kind: str, key):
     return [("collation", qn)] if qn else []
 
 
-def _read_alter_table(r: _R, kind: str, key):
+def _read_alter_table(r: Cursor, kind: str, key):
     r.i = 2
     r.accept("if", "exists")
     r.accept("only")
@@ -1051,7 +1051,7 @@ def _read_alter_table(r: _R, kind: str, key):
                 if r.accept("constraint"):
                     cname = r.ident()
                     x = r.i
-                con = _read_table_constraint(r, x, b, cname, r.start(a + 1))
+                con = read_table_constraint(r, x, b, cname, r.start(a + 1))
                 if con is not None:
                     pieces.append(("add_constraint", table, con))
                 continue
@@ -1088,7 +1088,7 @@ def _read_alter_table(r: _R, kind: str, key):
                 while end < b and not (r.t[end][0] == "W" and r.t[end][1] in (
                         "collate", "using")):
                     end += 1
-                ty = _read_type(r, end)
+                ty = read_type(r, end)
                 changes["type"] = ty.text
                 changes["type_ref"] = ty.ref
                 # the new type's default collation unless COLLATE says another
@@ -1119,7 +1119,7 @@ def _read_alter_table(r: _R, kind: str, key):
     return pieces
 
 
-def _read_alter_index(r: _R, kind: str, key):
+def _read_alter_index(r: Cursor, kind: str, key):
     """ALTER INDEX parent ATTACH PARTITION child (as pg_dump writes partitioned indexes)."""
     r.i = 2
     r.accept("if", "exists")
@@ -1130,7 +1130,7 @@ def _read_alter_index(r: _R, kind: str, key):
     return [("attach_index", parent, child)] if child else []
 
 
-def _read_alter_sequence(r: _R, kind: str, key):
+def _read_alter_sequence(r: Cursor, kind: str, key):
     r.i = 2
     r.accept("if", "exists")
     qn = r.qname()
@@ -1140,7 +1140,7 @@ def _read_alter_sequence(r: _R, kind: str, key):
     return [("alter_sequence", qn, tuple(raw.items()))] if raw else []
 
 
-def _read_comment(r: _R, kind: str, key):
+def _read_comment(r: Cursor, kind: str, key):
     r.i = 1
     if not r.accept("on"):
         return []
@@ -1164,7 +1164,7 @@ def _read_comment(r: _R, kind: str, key):
     elif obj == "column":
         parts = r.qualified()
         if parts and len(parts) >= 2:
-            tbl = _qn(parts[:-1])
+            tbl = split_qname(parts[:-1])
             target = ("column", *tbl, parts[-1])
     elif obj in ("constraint", "trigger", "policy"):
         name = r.ident()
@@ -1191,7 +1191,7 @@ def _read_comment(r: _R, kind: str, key):
     else:
         parts = []
         while r.i < r.n:
-            v = _string_value(r.t[r.i])
+            v = string_value(r.t[r.i])
             if v is None:
                 break
             parts.append(v)

@@ -6,20 +6,20 @@ import re
 from pathlib import Path
 
 from trimtab.sources.sqlfile._base import (
-    _NEWLINE,
     META_COMMAND,
+    NEWLINE,
     Span,
     Statement,
-    _file_span,
-    _pos,
-    _sub_span,
+    file_span,
+    line_col,
+    sub_span,
 )
-from trimtab.sources.sqlfile._heads import _head
+from trimtab.sources.sqlfile._heads import statement_head
 from trimtab.sources.sqlfile._lexer import (
-    _DOLLAR_OPEN,
-    _TOKEN,
-    _is_closed_comment,
-    _skip_block_comment,
+    DOLLAR_OPEN,
+    TOKEN,
+    is_closed_comment,
+    skip_block_comment,
 )
 
 # --------------------------------------------------------------------------------------
@@ -30,18 +30,18 @@ from trimtab.sources.sqlfile._lexer import (
 _SPECIAL = re.compile(r"""[;'"$\\]|--|/\*""")
 # Inside CREATE FUNCTION/PROCEDURE, psql also counts BEGIN, CASE and END.
 _SPECIAL_FN = re.compile(r"""[;'"$\\]|--|/\*|(?<![\w$])(?:begin|case|end)(?![\w$])""", re.I)
-_SQ_REST = re.compile(r"[^']*(?:''[^']*)*'")  # after the opening quote
-_EQ_REST = re.compile(r"[^'\\]*(?:(?:\\.|'')[^'\\]*)*'", re.S)
-_DQ_REST = re.compile(r'[^"]*(?:""[^"]*)*"')
+SQ_REST = re.compile(r"[^']*(?:''[^']*)*'")  # after the opening quote
+EQ_REST = re.compile(r"[^'\\]*(?:(?:\\.|'')[^'\\]*)*'", re.S)
+DQ_REST = re.compile(r'[^"]*(?:""[^"]*)*"')
 
 _BLANKS = re.compile(r"(?:\s+|--[^\n\r]*)+")
-_LINE_END = re.compile(r"[\n\r]")
+LINE_END = re.compile(r"[\n\r]")
 _GAP = r"(?:\s|--[^\n\r]*(?:[\n\r]|$)|/\*(?:[^*]|\*(?!/))*\*/)+"
 _FN_HEAD = re.compile(
     rf"create{_GAP}(?:or{_GAP}replace{_GAP})?(?:function|procedure)(?![\w$])", re.I
 )
 
-def _skip_blanks(text: str, pos: int, comments: list[tuple[int, int]] | None = None) -> int:
+def skip_blanks(text: str, pos: int, comments: list[tuple[int, int]] | None = None) -> int:
     """Skip whitespace and comments from ``pos``; the offset of the next real character."""
     n = len(text)
     while pos < n:
@@ -50,7 +50,7 @@ def _skip_blanks(text: str, pos: int, comments: list[tuple[int, int]] | None = N
             pos = m.end()
             continue
         if text.startswith("/*", pos):
-            end = _skip_block_comment(text, pos + 2)
+            end = skip_block_comment(text, pos + 2)
             if comments is not None:
                 comments.append((pos, end))
             pos = end
@@ -59,7 +59,7 @@ def _skip_blanks(text: str, pos: int, comments: list[tuple[int, int]] | None = N
     return pos
 
 
-def _ident_run_is_identifier(text: str, pos: int) -> bool:
+def ident_run_is_identifier(text: str, pos: int) -> bool:
     """Whether the character before ``pos`` ends an identifier (not a number)."""
     i = pos
     while i > 0 and (text[i - 1].isalnum() or text[i - 1] in "_$"):
@@ -67,7 +67,7 @@ def _ident_run_is_identifier(text: str, pos: int) -> bool:
     return i < pos and not text[i].isdigit()
 
 
-def _at_line_start(text: str, pos: int) -> bool:
+def at_line_start(text: str, pos: int) -> bool:
     i = pos
     while i > 0 and text[i - 1] in " \t\f\v":
         i -= 1
@@ -109,31 +109,31 @@ def _scan_statement(text: str, start: int, nesting: bool) -> tuple[int, int, boo
             escape = q > 0 and text[q - 1] in "eE" and not (
                 q > 1 and (text[q - 2].isalnum() or text[q - 2] in "_$")
             )
-            r = (_EQ_REST if escape else _SQ_REST).match(text, q + 1)
+            r = (EQ_REST if escape else SQ_REST).match(text, q + 1)
             pos = r.end() if r else n
         elif c == '"':
-            r = _DQ_REST.match(text, q + 1)
+            r = DQ_REST.match(text, q + 1)
             pos = r.end() if r else n
         elif c == "$":
             if q > 0 and (text[q - 1].isalnum() or text[q - 1] in "_$") and \
-                    _ident_run_is_identifier(text, q):
+                    ident_run_is_identifier(text, q):
                 pos = q + 1
                 continue
-            r = _DOLLAR_OPEN.match(text, q)
+            r = DOLLAR_OPEN.match(text, q)
             if r is None:
                 pos = q + 1
                 continue
             close = text.find(r.group(), r.end())
             pos = n if close < 0 else close + len(r.group())
         elif tok == "--":
-            r = _LINE_END.search(text, q)
+            r = LINE_END.search(text, q)
             pos = r.start() if r else n
             comments.append((q, pos))
         elif tok == "/*":
-            pos = _skip_block_comment(text, q + 2)
+            pos = skip_block_comment(text, q + 2)
             comments.append((q, pos))
         elif c == "\\":
-            if _at_line_start(text, q):
+            if at_line_start(text, q):
                 return q, q, False, False, comments
             pos = q + 1
         else:  # begin / case / end, inside CREATE FUNCTION / PROCEDURE
@@ -157,7 +157,7 @@ def _trim_end(text: str, start: int, end: int, comments: list[tuple[int, int]]) 
         if comments and comments[-1][1] >= end and comments[-1][0] >= start:
             # Only when the comment is not left open (an unterminated comment is content).
             cs, ce = comments.pop()
-            if ce == len(text) and not _is_closed_comment(text, cs, ce):
+            if ce == len(text) and not is_closed_comment(text, cs, ce):
                 return end
             end = cs
             continue
@@ -172,12 +172,12 @@ def _ranges(text: str) -> list[tuple[int, int, bool]]:
     rescans = 0
     while pos < n:
         lead: list[tuple[int, int]] = []
-        start = _skip_blanks(text, pos, lead)
+        start = skip_blanks(text, pos, lead)
         if start >= n:
             # Only blanks and comments left: a statement only if a comment is left open,
             # so that the error is reported rather than silently swallowing the rest.
             for cs, ce in lead:
-                if not _is_closed_comment(text, cs, ce):
+                if not is_closed_comment(text, cs, ce):
                     out.append((cs, len(text[cs:].rstrip()) + cs, False))
                     break
             break
@@ -185,8 +185,8 @@ def _ranges(text: str) -> list[tuple[int, int, bool]]:
         if c == ";":
             pos = start + 1
             continue
-        if c == "\\" and _at_line_start(text, start):
-            r = _LINE_END.search(text, start)
+        if c == "\\" and at_line_start(text, start):
+            r = LINE_END.search(text, start)
             end = r.start() if r else n
             out.append((start, _trim_end(text, start, end, []), True))
             pos = end
@@ -217,13 +217,13 @@ def split_statements(text: str, file: str = "<schema>") -> list[Statement]:
         if meta:
             kind, key = META_COMMAND, None
         else:
-            kind, key = _head(body)
-        out.append(Statement(body, _file_span(file, starts, a, b), kind, key))
+            kind, key = statement_head(body)
+        out.append(Statement(body, file_span(file, starts, a, b), kind, key))
     return out
 
 
 def _compute_starts(text: str) -> tuple[int, ...]:
-    return (0, *(m.end() for m in _NEWLINE.finditer(text)))
+    return (0, *(m.end() for m in NEWLINE.finditer(text)))
 
 
 # What cannot reach PostgreSQL intact. A NUL ends the query string in the wire protocol, so
@@ -241,7 +241,7 @@ def check_source(text: str, file: str) -> None:
     m = _UNSENDABLE.search(text)
     if m is None:
         return
-    line, col = _pos(_compute_starts(text), m.start())
+    line, col = line_col(_compute_starts(text), m.start())
     c = m.group()
     if c == "\x00":
         message = ("NUL character (byte 0x00): PostgreSQL stops reading a query at it and "
@@ -267,7 +267,7 @@ def decode_source(data: bytes, file: str, *, strip_bom: bool = True) -> str:
         before = data[: e.start].decode("utf-8")
         if strip_bom:
             before = before.removeprefix("\ufeff")
-        line, col = _pos(_compute_starts(before), len(before))
+        line, col = line_col(_compute_starts(before), len(before))
         raise SchemaError(
             f"byte 0x{data[e.start]:02x} is not UTF-8 ({e.reason}): the file would reach "
             "PostgreSQL mangled",
@@ -333,12 +333,12 @@ def locate(statement: Statement, position: int | None) -> Span:
     off = min(max(position - 1, 0), max(len(text) - 1, 0))
     if not text:
         return statement.span
-    m = _TOKEN.match(text, off)
+    m = TOKEN.match(text, off)
     end = off + 1
     if m and (g := m.lastgroup) and g not in ("C", "BC") and m.start(g) == off:
         end = m.end(g)
         if g in ("D", "DU", "S", "E", "Q"):
             # A whole string would be too much to underline: its first line.
-            nl = _LINE_END.search(text, off, end)
+            nl = LINE_END.search(text, off, end)
             end = nl.start() if nl else end
-    return _sub_span(statement, off, max(end, off + 1))
+    return sub_span(statement, off, max(end, off + 1))

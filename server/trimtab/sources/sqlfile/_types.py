@@ -8,14 +8,14 @@ from dataclasses import dataclass
 
 from trimtab.memo import MiB, memoize
 from trimtab.model import qname, quote_ident
-from trimtab.sources.sqlfile._cursor import _R, _qn
-from trimtab.sources.sqlfile._lexer import _lex, _words
+from trimtab.sources.sqlfile._cursor import Cursor, split_qname
+from trimtab.sources.sqlfile._lexer import lex, word_set
 
 # --------------------------------------------------------------------------------------
 # Types
 
-_INT_MAX = {"smallint": 32767, "integer": 2147483647, "bigint": 9223372036854775807}
-_INT_MIN = {"smallint": -32768, "integer": -2147483648, "bigint": -9223372036854775808}
+INT_MAX = {"smallint": 32767, "integer": 2147483647, "bigint": 9223372036854775807}
+INT_MIN = {"smallint": -32768, "integer": -2147483648, "bigint": -9223372036854775808}
 _SERIAL = {
     "serial": "integer", "serial4": "integer", "bigserial": "bigint", "serial8": "bigint",
     "smallserial": "smallint", "serial2": "smallint",
@@ -37,7 +37,7 @@ _SIMPLE = {
     "bit": "bit",
 }
 # Types of pg_catalog (and SQL spellings) that format_type never schema-qualifies.
-_BUILTIN = _words(
+_BUILTIN = word_set(
     """text json jsonb jsonpath uuid date bytea inet cidr macaddr macaddr8 money xml point
     line lseg box path polygon circle tsvector tsquery txid_snapshot pg_snapshot pg_lsn
     int4range int8range numrange tsrange tstzrange daterange int4multirange int8multirange
@@ -53,19 +53,19 @@ _BUILTIN = _words(
 
 
 @dataclass(frozen=True)
-class _Type:
+class TypeRead:
     text: str  # canonical spelling
     ref: tuple[str, str] | None = None  # user-defined type used
     serial: str | None = None  # "integer" etc. for serial types
 
 
-def _mods(r: _R, g: tuple[int, int] | None) -> list[str]:
+def _mods(r: Cursor, g: tuple[int, int] | None) -> list[str]:
     if g is None:
         return []
     return [r.src(a, b) for a, b in r.split(*g)]
 
 
-def _read_type(r: _R, end: int) -> _Type:
+def read_type(r: Cursor, end: int) -> TypeRead:
     """Read a type name at r.i (up to ``end``); r.i is left after it."""
     start = r.i
     w = r.word()
@@ -140,7 +140,7 @@ def _read_type(r: _R, end: int) -> _Type:
         parts = r.qualified()
         if parts is None:
             r.i = max(r.i, start)
-            return _Type(r.src(start, end))
+            return TypeRead(r.src(start, end))
         quoted_last = r.t[r.i - 1][0] == "Q"
         mods = _mods(r, group())
         name = parts[-1]
@@ -150,7 +150,7 @@ def _read_type(r: _R, end: int) -> _Type:
         elif catalog and name in _SERIAL:
             canon = serial = _SERIAL[name]
         elif not catalog or name not in _BUILTIN:
-            schema, name = _qn(parts)
+            schema, name = split_qname(parts)
             ref = (schema, name)
             canon = qname(schema, name)
             if mods:
@@ -188,20 +188,20 @@ def _read_type(r: _R, end: int) -> _Type:
         canon = r.src(start, r.i)
     if array:
         canon += "[]"
-    return _Type(canon, ref, serial)
+    return TypeRead(canon, ref, serial)
 
 
 def canonical_type(text: str) -> str:
     """A type as written (``int4``, ``varchar(20)``, ``timestamptz[]``) spelled the way
     PostgreSQL's format_type spells it; user types are schema-qualified as written."""
-    r = _R(text, _lex(text).toks)
-    return _read_type(r, r.n).text
+    r = Cursor(text, lex(text).toks)
+    return read_type(r, r.n).text
 
 _ARG_MODES = ("in", "out", "inout", "variadic")
 
 
 @memoize(MiB, lambda args, out: sys.getsizeof(args[0]) + sys.getsizeof(out) + 256)
-def _identity_args(args: str, procedure: bool) -> str:
+def identity_args(args: str, procedure: bool) -> str:
     """Arguments as pg_get_function_identity_arguments() shows them: modes (IN only for a
     procedure), names, canonical types without modifiers (pg_proc keeps none), no
     defaults."""
@@ -218,7 +218,7 @@ def _identity_args(args: str, procedure: bool) -> str:
 @memoize(MiB, lambda args, out: 3 * sys.getsizeof(args[0]) + 256 * len(out) + 256)
 def _arguments(args: str) -> tuple[tuple[str, str | None, str], ...]:
     """(mode, name or None, canonical type without modifiers) of each argument."""
-    r = _R(args, _lex(args).toks)
+    r = Cursor(args, lex(args).toks)
     out = []
     for a, b in r.split(0, r.n):
         end = b
@@ -233,17 +233,17 @@ def _arguments(args: str) -> tuple[tuple[str, str | None, str], ...]:
         mode = r.accept_any(*_ARG_MODES) or "in"
         name = None
         start = r.i
-        ty = _read_type(r, end)
+        ty = read_type(r, end)
         if r.i < end:  # what came first was the argument's name
             r.i = start
             name = r.ident()
             mode = r.accept_any(*_ARG_MODES) or mode
-            ty = _read_type(r, end)
+            ty = read_type(r, end)
         out.append((mode, name, _without_typmod(ty.serial or ty.text)))
     return tuple(out)
 
 
-def _designates(ref: str, args: str) -> bool:
+def designates(ref: str, args: str) -> bool:
     """Whether the argument list of COMMENT ON FUNCTION f(ref) designates the function
     declared with ``args``: the same input types (OUT ones are left out), or for a
     procedure the same types altogether."""
@@ -253,14 +253,14 @@ def _designates(ref: str, args: str) -> bool:
     return types(ref, False) == types(args, False) or types(ref, True) == types(args, True)
 
 
-_TYPMOD = re.compile(r"\([^()]*\)")
+TYPMOD = re.compile(r"\([^()]*\)")
 
 
 def _without_typmod(type_text: str) -> str:
     if type_text.startswith("interval"):
         return "interval" + ("[]" if type_text.endswith("[]") else "")
     if "(" in type_text:
-        type_text = _TYPMOD.sub("", type_text)
+        type_text = TYPMOD.sub("", type_text)
     if type_text.startswith("bpchar"):  # "bpchar" only with a typmod of -1 (columns)
         return "character" + type_text[6:]
     return type_text
