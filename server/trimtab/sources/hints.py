@@ -38,26 +38,20 @@ from dataclasses import dataclass
 
 from trimtab.model import qname, quote_ident, quote_literal
 from trimtab.sources.sqlfile import (
-    DOLLAR_OPEN,
-    DQ_REST,
-    EQ_REST,
     LINE_END,
     NEWLINE,
-    SQ_REST,
     Issue,
     Span,
     Statement,
-    at_line_start,
+    comment_ranges,
     file_span,
     fold,
-    ident_run_is_identifier,
     ident_value,
     is_closed_comment,
     lex,
     line_starts,
     object_spans,
     skip_blanks,
-    skip_block_comment,
     string_value,
     sub_span,
 )
@@ -81,52 +75,6 @@ NOT_TRAILING = ("rename hint does not trail a table, column, constraint, index o
 
 # --------------------------------------------------------------------------------------
 # Comments
-
-
-# Outside comments, only quotes matter: they may hold '--' or '/*' that are no comments.
-# A backslash at the start of a line begins a psql meta-command, read to the end of line.
-_SPECIAL = re.compile(r"""['"$\\]|--|/\*""")
-
-
-def _comments(text: str) -> list[tuple[int, int]]:
-    """(start, end) of every comment of a SQL text, skipping strings, quoted identifiers
-    and dollar-quoted bodies the way sqlfile's splitter does."""
-    out: list[tuple[int, int]] = []
-    n = len(text)
-    pos = 0
-    while (m := _SPECIAL.search(text, pos)) is not None:
-        q = m.start()
-        tok = m.group()
-        if tok == "--":
-            r = LINE_END.search(text, q)
-            pos = r.start() if r else n
-            out.append((q, pos))
-        elif tok == "/*":
-            pos = skip_block_comment(text, q + 2)
-            out.append((q, pos))
-        elif tok == "'":
-            escape = q > 0 and text[q - 1] in "eE" and not (
-                q > 1 and (text[q - 2].isalnum() or text[q - 2] in "_$"))
-            r = (EQ_REST if escape else SQ_REST).match(text, q + 1)
-            pos = r.end() if r else n
-        elif tok == '"':
-            r = DQ_REST.match(text, q + 1)
-            pos = r.end() if r else n
-        elif tok == "$":
-            pos = q + 1
-            if q > 0 and (text[q - 1].isalnum() or text[q - 1] in "_$") and \
-                    ident_run_is_identifier(text, q):
-                continue  # part of an identifier such as a$b
-            r = DOLLAR_OPEN.match(text, q)
-            if r is not None:
-                close = text.find(r.group(), r.end())
-                pos = n if close < 0 else close + len(r.group())
-        elif tok == "\\" and at_line_start(text, q):  # a psql meta-command
-            r = LINE_END.search(text, q)
-            pos = r.start() if r else n
-        else:
-            pos = q + 1
-    return out
 
 
 # "trimtab: renamed from" and where the old name starts; "from" is captured so that a
@@ -153,7 +101,7 @@ class _Mark:
 
 
 def _marks(text: str) -> tuple[list[tuple[int, int]], list[_Mark]]:
-    comments = _comments(text)
+    comments = comment_ranges(text)
     marks = []
     for cs, ce in comments:
         block = text.startswith("/*", cs)
@@ -441,7 +389,7 @@ def expression_problem(expr: str) -> str | None:
                 break
     if depth != 0:
         return "using hint: the expression's parentheses do not match"
-    if lexed.errors or _comments(expr):
+    if lexed.errors or comment_ranges(expr):
         return "using hint: the expression has an unterminated string or a comment"
     return None
 
@@ -462,7 +410,7 @@ def find_using_hints(texts: Mapping[str, str],
     for file, text in texts.items():
         columns = targets.get(file, [])
         starts = [t.start for t in columns]
-        comments = _comments(text)
+        comments = comment_ranges(text)
         lines = line_starts(text)
         for cs, ce in comments:
             block = text.startswith("/*", cs)

@@ -342,3 +342,52 @@ def locate(statement: Statement, position: int | None) -> Span:
             nl = LINE_END.search(text, off, end)
             end = nl.start() if nl else end
     return sub_span(statement, off, max(end, off + 1))
+
+
+# --------------------------------------------------------------------------------------
+# Comments
+
+# Outside comments, only quotes matter: they may hold '--' or '/*' that are no comments.
+# A backslash at the start of a line begins a psql meta-command, read to the end of line.
+_COMMENT_SPECIAL = re.compile(r"""['"$\\]|--|/\*""")
+
+
+def comment_ranges(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every comment of a SQL text, skipping strings, quoted identifiers
+    and dollar-quoted bodies the way the splitter does (for the hints in comments)."""
+    out: list[tuple[int, int]] = []
+    n = len(text)
+    pos = 0
+    while (m := _COMMENT_SPECIAL.search(text, pos)) is not None:
+        q = m.start()
+        tok = m.group()
+        if tok == "--":
+            r = LINE_END.search(text, q)
+            pos = r.start() if r else n
+            out.append((q, pos))
+        elif tok == "/*":
+            pos = skip_block_comment(text, q + 2)
+            out.append((q, pos))
+        elif tok == "'":
+            escape = q > 0 and text[q - 1] in "eE" and not (
+                q > 1 and (text[q - 2].isalnum() or text[q - 2] in "_$"))
+            r = (EQ_REST if escape else SQ_REST).match(text, q + 1)
+            pos = r.end() if r else n
+        elif tok == '"':
+            r = DQ_REST.match(text, q + 1)
+            pos = r.end() if r else n
+        elif tok == "$":
+            pos = q + 1
+            if q > 0 and (text[q - 1].isalnum() or text[q - 1] in "_$") and \
+                    ident_run_is_identifier(text, q):
+                continue  # part of an identifier such as a$b
+            r = DOLLAR_OPEN.match(text, q)
+            if r is not None:
+                close = text.find(r.group(), r.end())
+                pos = n if close < 0 else close + len(r.group())
+        elif tok == "\\" and at_line_start(text, q):  # a psql meta-command
+            r = LINE_END.search(text, q)
+            pos = r.start() if r else n
+        else:
+            pos = q + 1
+    return out
