@@ -4,8 +4,9 @@
   module lends others is public, so renaming a private helper never breaks a neighbour.
   A module whose file name starts with ``_`` is private to its package: only modules of
   that package (and the package itself) import it.
-* ``plan/`` is pure: it imports the model, the typed errors, ``plan/*`` and the standard
-  library only.
+* ``plan/`` is pure: it imports the model, the typed errors, the SQL lexer
+  (``trimtab.sqltext``), ``plan/*`` and the standard library only; the lexer imports the
+  standard library and ``trimtab.memo`` only.
 """
 
 from __future__ import annotations
@@ -110,8 +111,9 @@ def test_no_module_uses_another_modules_private_names() -> None:
     assert violations() == []
 
 
-def test_plan_imports_only_the_model_plan_and_the_standard_library() -> None:
-    allowed = ("trimtab.model", "trimtab.errors", "trimtab.plan")  # errors: every layer's floor
+def test_plan_imports_only_the_model_errors_lexer_plan_and_the_standard_library() -> None:
+    # errors: every layer's floor; sqltext: the one SQL lexer
+    allowed = ("trimtab.model", "trimtab.errors", "trimtab.sqltext", "trimtab.plan")
     bad = []
     for module, path in MODULES.items():
         if not (module == "trimtab.plan" or module.startswith("trimtab.plan.")):
@@ -142,3 +144,21 @@ def test_the_checks_see_a_violation(tmp_path: Path) -> None:
     assert _private("_x") and not _private("__all__")
     assert not _may_import_module("trimtab.engine", "trimtab.sources.drizzle._source")
     assert _may_import_module("trimtab.sources.drizzle._ddl", "trimtab.sources.drizzle._source")
+
+
+def test_the_lexer_imports_only_the_standard_library_and_memo() -> None:
+    path = PACKAGE / "sqltext.py"
+    bad = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""]
+        else:
+            continue
+        for name in names:
+            top = name.partition(".")[0]
+            if top == "__future__" or top in sys.stdlib_module_names or name == "trimtab.memo":
+                continue
+            bad.append(f"sqltext.py:{node.lineno}: imports {name}")
+    assert bad == []

@@ -26,7 +26,7 @@ FIXTURES = Path(__file__).parent.parent / "fixtures"
 def strict(monkeypatch: pytest.MonkeyPatch) -> None:
     """An internal error of the reader raises here instead of skipping the statement."""
     monkeypatch.setattr(sqlfile._base, "STRICT", True)
-    for cached in (sqlfile._heads.statement_head, sqlfile._lexer.lex, sqlfile._build._analyze):
+    for cached in (sqlfile._heads.statement_head, sqlfile.lex, sqlfile._build._analyze):
         cached.cache_clear()  # results cached by a non-strict run could hide an error
 
 

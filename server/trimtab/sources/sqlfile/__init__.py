@@ -50,11 +50,12 @@ they refuse what ``check_source`` refuses) and none of them raises on any text:
   1.6 ms per 20-column table. PostgreSQL's DDL grammar is keyword-led, so a tolerant reader
   that skips what it does not know degrades per clause instead of per statement.
 
-The package: ``_lexer`` (tokens, quotes, comments), ``_cursor`` (a cursor over tokens),
-``_types``, ``_heads`` (statement kinds and declared objects), ``_split`` (statements and
-spans), ``_names`` (names PostgreSQL makes up), ``_readers`` (one reader per statement
-kind), ``_build`` (the structural model and its reuse between keystrokes). Other modules
-use what this ``__init__`` exports (``__all__``), never a submodule.
+The package: ``_cursor`` (a cursor over tokens), ``_types``, ``_heads`` (statement kinds
+and declared objects), ``_split`` (statements and spans), ``_names`` (names PostgreSQL
+makes up), ``_readers`` (one reader per statement kind), ``_build`` (the structural model
+and its reuse between keystrokes); the lexer is ``trimtab.sqltext``, which ``plan/``
+shares. Other modules use what this ``__init__`` exports (``__all__``), never a
+submodule.
 
 Error policy: an Issue of severity ``"error"`` is reported only for what is certainly wrong
 whatever PostgreSQL version reads it: an unterminated quoted string, quoted identifier,
@@ -91,15 +92,6 @@ from trimtab.sources.sqlfile._heads import (
     name_value,
     table_touched,
 )
-from trimtab.sources.sqlfile._lexer import (
-    Lexed,
-    Tok,
-    fold,
-    ident_value,
-    is_closed_comment,
-    lex,
-    string_value,
-)
 from trimtab.sources.sqlfile._split import (
     LINE_END,
     check_source,
@@ -112,6 +104,15 @@ from trimtab.sources.sqlfile._split import (
     split_statements,
 )
 from trimtab.sources.sqlfile._types import canonical_type
+from trimtab.sqltext import (
+    Lexed,
+    Tok,
+    fold,
+    ident_value,
+    is_closed_comment,
+    lex,
+    string_value,
+)
 
 __all__ = [
     # statements, spans, issues

@@ -28,7 +28,6 @@ from trimtab.sources.sqlfile import _base
 from trimtab.sources.sqlfile._base import META_COMMAND, Issue, Span, Statement, sub_span
 from trimtab.sources.sqlfile._cursor import Cursor
 from trimtab.sources.sqlfile._heads import statement_head
-from trimtab.sources.sqlfile._lexer import lex, lex_uncached
 from trimtab.sources.sqlfile._names import choose_name, column_names_addition
 from trimtab.sources.sqlfile._readers import (
     ColRead,
@@ -39,6 +38,7 @@ from trimtab.sources.sqlfile._readers import (
     storage_of,
 )
 from trimtab.sources.sqlfile._types import INT_MAX, INT_MIN, designates, read_type
+from trimtab.sqltext import lex, lex_uncached
 
 # Pieces a statement contributes; the assembler applies them in file order.
 # ("obj", object, or_replace_or_if_not_exists: str)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trimtab.sources.sqlfile._lexer import Tok
+from trimtab.sqltext import Tok
 
 # --------------------------------------------------------------------------------------
 # A cursor over tokens

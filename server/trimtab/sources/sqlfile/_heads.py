@@ -9,7 +9,8 @@ from trimtab.memo import MiB, memoize
 from trimtab.sources.sqlfile import _base
 from trimtab.sources.sqlfile._base import Statement
 from trimtab.sources.sqlfile._cursor import Cursor, split_qname
-from trimtab.sources.sqlfile._lexer import (
+from trimtab.sources.sqlfile._types import identity_args
+from trimtab.sqltext import (
     TOKEN,
     Tok,
     fold,
@@ -18,7 +19,6 @@ from trimtab.sources.sqlfile._lexer import (
     skip_block_comment,
     word_set,
 )
-from trimtab.sources.sqlfile._types import identity_args
 
 # --------------------------------------------------------------------------------------
 # Statement heads: kind and declared object

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trimtab.sources.sqlfile._lexer import NAMEDATALEN, clip
+from trimtab.sqltext import NAMEDATALEN, clip
 
 # --------------------------------------------------------------------------------------
 # Object names PostgreSQL makes up

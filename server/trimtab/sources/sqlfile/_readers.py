@@ -25,9 +25,9 @@ from trimtab.model import (
 )
 from trimtab.sources.sqlfile._cursor import Cursor, split_qname
 from trimtab.sources.sqlfile._heads import CREATE_MODIFIERS
-from trimtab.sources.sqlfile._lexer import string_value, word_set
 from trimtab.sources.sqlfile._names import choose_name
 from trimtab.sources.sqlfile._types import INT_MAX, INT_MIN, TYPMOD, TypeRead, read_type
+from trimtab.sqltext import string_value, word_set
 
 # --------------------------------------------------------------------------------------
 # Reading statements into model pieces

@@ -15,7 +15,7 @@ from trimtab.sources.sqlfile._base import (
     sub_span,
 )
 from trimtab.sources.sqlfile._heads import statement_head
-from trimtab.sources.sqlfile._lexer import (
+from trimtab.sqltext import (
     DOLLAR_OPEN,
     TOKEN,
     is_closed_comment,

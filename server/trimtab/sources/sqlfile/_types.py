@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from trimtab.memo import MiB, memoize
 from trimtab.model import qname, quote_ident
 from trimtab.sources.sqlfile._cursor import Cursor, split_qname
-from trimtab.sources.sqlfile._lexer import lex, word_set
+from trimtab.sqltext import lex, word_set
 
 # --------------------------------------------------------------------------------------
 # Types

@@ -1,4 +1,9 @@
-"""The SQL lexer: tokens, string values and escapes, comments and dollar quotes."""
+"""The SQL lexer: tokens, string values and escapes, comments and dollar quotes.
+
+One scanner of SQL text for the schema reader (``sources/sqlfile``) and the planner
+(``plan/``, which may not import ``sources/``): the reader lexes statements with it, the
+planner blanks what a statement quotes or comments before it looks for words. It imports
+the standard library and ``trimtab.memo`` only."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from trimtab.memo import MiB, memoize
 
 DOLLAR_OPEN = re.compile(r"\$(?:[^\W\d]\w*)?\$")
 _COMMENT_MARK = re.compile(r"/\*|\*/")
+
 
 def skip_block_comment(text: str, pos: int) -> int:
     """``pos`` is just after a ``/*``; the offset after its matching ``*/`` (or the end)."""
@@ -23,12 +29,14 @@ def skip_block_comment(text: str, pos: int) -> int:
                 return m.end()
     return len(text)
 
+
 def is_closed_comment(text: str, cs: int, ce: int) -> bool:
     if text.startswith("--", cs):
         return True
     return ce >= cs + 4 and text.startswith("*/", ce - 2) and skip_block_comment(
         text, cs + 2
     ) == ce
+
 
 NAMEDATALEN = 64
 
@@ -41,6 +49,7 @@ def clip(s: str, nbytes: int) -> str:
 
 # --------------------------------------------------------------------------------------
 # Tokens (for reading statements)
+
 
 TOKEN = re.compile(
     r"""\s*(?:
@@ -60,6 +69,7 @@ TOKEN = re.compile(
     )""",
     re.X | re.S,
 )
+
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
