@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from trimtab.errors import SchemaError
 from trimtab.model import Model
+from trimtab.sources.sqlfile import head_tokens
 
 # Settings the sandbox owns while it builds a shadow.
 GUARDED_SETTINGS = ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout",
@@ -37,24 +38,21 @@ GUARDED_SETTINGS = ("statement_timeout", "lock_timeout", "idle_in_transaction_se
                     "client_connection_check_interval")
 _GUARDED = re.compile(r"(?<![\w$])(?:" + "|".join(GUARDED_SETTINGS) + r")(?![\w$])", re.I)
 
-# Comments and blanks before and between the leading words.
-_SKIP = re.compile(r"(?:\s+|--[^\n\r]*|/\*(?:[^*]|\*(?!/))*\*/)+")
 _WORD = re.compile(r"[A-Za-z_]+")
 
 
 def head(text: str, n: int = 4) -> list[str]:
-    """The first ``n`` words of a statement, lower case, past comments."""
+    """The first ``n`` words of a statement, lower case, past comments (nested ones too,
+    as PostgreSQL reads them: the SQL lexer's tokens). A word is ASCII letters and ``_``:
+    the first token that is not wholly one ends the head, after its leading letters."""
     words: list[str] = []
-    pos = 0
-    while len(words) < n:
-        m = _SKIP.match(text, pos)
-        if m:
-            pos = m.end()
-        w = _WORD.match(text, pos)
+    for _, _, a, b in head_tokens(text, n):
+        w = _WORD.match(text, a)
         if not w:
             break
         words.append(w.group().lower())
-        pos = w.end()
+        if w.end() != b:
+            break
     return words
 
 
