@@ -316,10 +316,13 @@ def test_schema_definitions_pass(statement: str) -> None:
     "ALTER /* a /* nested */ comment */ SYSTEM SET work_mem = '77MB';",
     "CREATE TABLE t (id int);\nCREATE /* /* */ TABLE */ ROLE intruder SUPERUSER;",
     "SET /* /* */ x */ ROLE postgres;",
+    "GRANT pg_execute_server_program /* on */ TO app;",
+    "GRANT pg_read_server_files TO app /* granted on request */ WITH ADMIN OPTION;",
 ])
-def test_a_nested_comment_hides_no_word_from_the_vetting(sql: str) -> None:
+def test_a_comment_hides_no_word_from_the_vetting(sql: str) -> None:
     """PostgreSQL nests block comments: what ends the inner one does not end the comment,
-    and the words after the whole comment are what the statement says."""
+    and the words after the whole comment are what the statement says; a word in a
+    comment says nothing (an ``on`` there makes no role membership a grant on an object)."""
     last = split_statements(sql, "schema.sql")[-1]
     assert not judge(last.text).send, last.text
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from trimtab.errors import SchemaError
 from trimtab.model import Model
-from trimtab.sources.sqlfile import head_tokens
+from trimtab.sources.sqlfile import head_tokens, lex
 
 # Settings the sandbox owns while it builds a shadow.
 GUARDED_SETTINGS = ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout",
@@ -146,12 +146,10 @@ def _cluster_level(w: list[str]) -> bool:
     return bool(rest) and rest[0] in _CLUSTER_OBJECTS
 
 
-_ON = re.compile(r"(?<![\w$\"])on(?![\w$\"])", re.I)
-
-
 def _membership(text: str) -> bool:
-    """GRANT role TO role (no ON clause): a change of role membership, server-wide."""
-    return _ON.search(text) is None
+    """GRANT role TO role (no ON clause): a change of role membership, server-wide. The
+    clause is the keyword ON, not a word in a comment or a string, nor a quoted "on"."""
+    return not any(kind == "W" and value == "on" for kind, value, _, _ in lex(text).toks)
 
 
 def _session(w: list[str]) -> Verdict:
