@@ -339,7 +339,7 @@ def test_never_raises_on_odd_text() -> None:
 
 
 def tokens(text: str) -> list[tuple[str, str]]:
-    return [(t[0], t[1]) for t in sqlfile._lex(text).toks]
+    return [(t[0], t[1]) for t in sqlfile.lex(text).toks]
 
 
 def round_trip(sql: str, target: tuple[str, ...], old: str) -> str:

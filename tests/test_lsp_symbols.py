@@ -15,8 +15,8 @@ from trimtab.sources.sqlfile import Span, object_spans, split_statements
 @pytest.fixture(autouse=True)
 def strict(monkeypatch: pytest.MonkeyPatch) -> None:
     """An internal error raises here instead of giving an empty answer."""
-    monkeypatch.setattr(sqlfile, "_STRICT", True)
-    for cached in (sqlfile._head, sqlfile._lex, sqlfile._analyze):
+    monkeypatch.setattr(sqlfile._base, "STRICT", True)
+    for cached in (sqlfile._heads.statement_head, sqlfile.lex, sqlfile._build._analyze):
         cached.cache_clear()
     symbols._last[0] = None
 

@@ -144,9 +144,9 @@ def test_the_statement_caches_count_at_least_what_they_keep(traced: None) -> Non
     object_spans(statements)
     # As for the texts of past keystrokes: nothing but the caches holds them any more.
     del statements, text
-    sqlfile._last_build[0] = None
-    # The last builds' reused objects (a model holds the same ones): not a cache of texts.
-    sqlfile._last_steps[:] = [{}, {}]
+    # The last build, and the last builds' reused objects (a model holds the same ones):
+    # not caches of texts.
+    sqlfile.reset_reuse()
     said = sum(memo.retained().values())
     full = _traced()
     for c in caches:

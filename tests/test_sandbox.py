@@ -36,6 +36,7 @@ from tests.test_lsp import (  # noqa: F401
 from tests.test_studio_api import Client, _insight, _project
 from trimtab.config import load_config
 from trimtab.sources.shadow import SANDBOX_ROLE, SHADOW_PREFIX
+from trimtab.sources.sqlfile import split_statements
 from trimtab.sources.vet import judge
 from trimtab.studio import Server
 
@@ -309,6 +310,21 @@ def test_the_studio_reads_a_hostile_schema_in_the_sandbox(
 def test_schema_definitions_pass(statement: str) -> None:
     v = judge(statement)
     assert v.send and v.reason is None
+
+
+@pytest.mark.parametrize("sql", [
+    "ALTER /* a /* nested */ comment */ SYSTEM SET work_mem = '77MB';",
+    "CREATE TABLE t (id int);\nCREATE /* /* */ TABLE */ ROLE intruder SUPERUSER;",
+    "SET /* /* */ x */ ROLE postgres;",
+    "GRANT pg_execute_server_program /* on */ TO app;",
+    "GRANT pg_read_server_files TO app /* granted on request */ WITH ADMIN OPTION;",
+])
+def test_a_comment_hides_no_word_from_the_vetting(sql: str) -> None:
+    """PostgreSQL nests block comments: what ends the inner one does not end the comment,
+    and the words after the whole comment are what the statement says; a word in a
+    comment says nothing (an ``on`` there makes no role membership a grant on an object)."""
+    last = split_statements(sql, "schema.sql")[-1]
+    assert not judge(last.text).send, last.text
 
 
 def test_a_migration_replay_keeps_cluster_statements_out_and_says_so(

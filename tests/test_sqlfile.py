@@ -25,8 +25,8 @@ FIXTURES = Path(__file__).parent.parent / "fixtures"
 @pytest.fixture(autouse=True)
 def strict(monkeypatch: pytest.MonkeyPatch) -> None:
     """An internal error of the reader raises here instead of skipping the statement."""
-    monkeypatch.setattr(sqlfile, "_STRICT", True)
-    for cached in (sqlfile._head, sqlfile._lex, sqlfile._analyze):
+    monkeypatch.setattr(sqlfile._base, "STRICT", True)
+    for cached in (sqlfile._heads.statement_head, sqlfile.lex, sqlfile._build._analyze):
         cached.cache_clear()  # results cached by a non-strict run could hide an error
 
 
@@ -350,9 +350,9 @@ def test_fast_and_slow_heads_agree() -> None:
         "CREATE OR REPLACE PROCEDURE s.p(a int, out b text) LANGUAGE sql AS ''",
     ]
     for sql in samples:
-        fast = sqlfile._fast_head(sql)
+        fast = sqlfile._heads._fast_head(sql)
         assert fast is not None, sql
-        assert fast == sqlfile._slow_head(sql), sql
+        assert fast == sqlfile._heads._slow_head(sql), sql
 
 
 # --------------------------------------------------------------------------------------
@@ -615,10 +615,10 @@ def test_duplicate_declarations_are_warnings() -> None:
 def test_reparsing_only_reads_changed_statements() -> None:
     sql = "".join(f"CREATE TABLE t{i} (id int PRIMARY KEY, v text);\n" for i in range(50))
     structural_model(split_statements(sql))
-    before = sqlfile._analyze.cache_info()
+    before = sqlfile._build._analyze.cache_info()
     edited = sql.replace("CREATE TABLE t7 (", "CREATE TABLE t7 (extra int, ", 1)
     model, _ = structural_model(split_statements(edited))
-    after = sqlfile._analyze.cache_info()
+    after = sqlfile._build._analyze.cache_info()
     assert after.misses - before.misses == 1
     assert model.table("public", "t7").columns[0].name == "extra"
 

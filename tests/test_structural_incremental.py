@@ -40,12 +40,8 @@ def _fresh_read(name: str, text: str) -> DrizzleSchema:
 
 def _fresh_model(ds: DrizzleSchema) -> tuple[Model, list[Issue]]:
     """The structural model built with nothing kept from an earlier build."""
-    steps, last = list(sqlfile._last_steps), sqlfile._last_build[0]
-    sqlfile._last_steps[:], sqlfile._last_build[0] = [{}, {}], None
-    try:
+    with sqlfile.fresh_builds():
         return structural_model(list(ds.statements))
-    finally:
-        sqlfile._last_steps[:], sqlfile._last_build[0] = steps, last
 
 
 def _ordered(m: Model) -> list[tuple[str, object]]:
@@ -195,7 +191,7 @@ def test_unchanged_tables_are_the_last_builds(tmp_path: Path, tables: int) -> No
     text = generate_ts(tables, seed=1)
     # What earlier tests built in this process (a bigger schema) must not decide which
     # slot this build lands in.
-    sqlfile._last_steps[:], sqlfile._last_build[0] = [{}, {}], None
+    sqlfile.reset_reuse()
     before, _ = structural_model(list(read_drizzle({name: text}).statements))
     text = _after_head("t0007_" + re.findall(r'pgTable\("t0007_(\w+)"', text)[0],
                        '  extra: integer("extra"),\n')(text)

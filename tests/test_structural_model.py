@@ -10,7 +10,7 @@ milliseconds agrees with the canonical model of the same file applied to a shado
 * on each of them every field the reader fills from the SQL, compared field by field by
   ``_Compare``, which names the file, the object and the field of each disagreement.
 
-Not claimed, so not compared (sqlfile.py's docstring):
+Not claimed, so not compared (sqlfile's docstring):
 
 * definitions and expressions, which the structural model keeps as source text rather than
   PostgreSQL's canonical text: view and function bodies and results, defaults, CHECK and

@@ -323,8 +323,7 @@ def _drizzle_settings(path: Path, schema_flag: bool = False) -> dict[str, Any]:
     URL comes from. A URL written literally in the file is not used: it is usually a
     fallback with a password in it, and the environment is where trimtab looks anyway.
     With schema_flag (``--schema``), the config's ``schema`` is not needed."""
-    from trimtab.sources.drizzle import read_drizzle_config
-    from trimtab.sources.drizzle._envurl import EnvVar
+    from trimtab.sources.drizzle import EnvVar, read_drizzle_config
 
     conf = read_drizzle_config(path)
     errors = [i for i in conf.issues if i.severity == "error"]
@@ -387,7 +386,7 @@ def _url_value(expr: Any, lookup: Any) -> tuple[str | None, tuple[str, ...]]:
     or None."""
     from psycopg.conninfo import make_conninfo
 
-    from trimtab.sources.drizzle._envurl import Either, EnvVar, Fields, Literal
+    from trimtab.sources.drizzle import Either, EnvVar, Fields, Literal
 
     if isinstance(expr, Fields):
         given: dict[str, str] = {}

@@ -2,7 +2,7 @@
 
 Pure. Two paths produce the same kind of findings:
 
-* the **fast path**, on every keystroke: the file's structural model (sources/sqlfile.py,
+* the **fast path**, on every keystroke: the file's structural model (sources/sqlfile/,
   re-read per changed statement) against a *skeleton* of the live database's model. The
   skeleton keeps only what the structural model is held to be right about (names, column
   types, NOT NULL, identities, enum values, constraint and index columns), so comparing

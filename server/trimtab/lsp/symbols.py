@@ -5,7 +5,7 @@ with PostgreSQL's generated names, the statement lexer); this module arranges it
 outline and reads the few tokens around a cursor. No I/O, no LSP types: offsets are
 character offsets into a file's text and results are ``Span``s, for the server to convert.
 Nothing here raises on any text (an internal error gives an empty answer; with
-``sqlfile._STRICT`` set, as the tests set it, it raises instead so that bugs show).
+``sqlfile.strict()`` on, as the tests set it, it raises instead so that bugs show).
 
 Names follow PostgreSQL: unquoted identifiers fold to lower case, quoted ones keep theirs,
 and an unqualified name is in ``public`` (``search_path`` is not evaluated, as in sqlfile).
@@ -38,13 +38,13 @@ from trimtab.sources.sqlfile import (
     Span,
     Statement,
     Tok,
-    _head_tokens,
-    _lex,
-    _name_value,
-    _qn,
-    _sub_span,
+    head_tokens,
+    lex,
+    name_value,
     object_spans,
+    split_qname,
     structural_model,
+    sub_span,
 )
 
 __all__ = ["Symbol", "definition", "document_symbols", "object_at"]
@@ -152,7 +152,7 @@ def _guarded(default: D) -> Callable[[Callable[P, R]], Callable[P, R | D]]:
             try:
                 return fn(*args, **kwargs)
             except Exception:
-                if sqlfile._STRICT:
+                if sqlfile.strict():
                     raise
                 return default
 
@@ -413,17 +413,17 @@ def _within(st: Statement, span: Span, rel: int, a: int, b: int) -> Span:
         return Span(span.file, span.line, span.column + a - rel, span.line,
                     span.column + b - rel - 1, span.start_offset + a - rel,
                     span.start_offset + b - rel)
-    return _sub_span(st, a, b)
+    return sub_span(st, a, b)
 
 
 def _head_selection(st: Statement, name: str, span: Span) -> Span:
     m = _HEAD.match(st.text)
     if m is not None:
         last = "n2" if m.group("n2") is not None else "n1"
-        if _name_value(m.group(last)) == name:
-            return _sub_span(st, m.start("n1"), m.end(last))
+        if name_value(m.group(last)) == name:
+            return sub_span(st, m.start("n1"), m.end(last))
     found = _head_name(st, name)
-    return _sub_span(st, *found) if found else _first_line(st, span)
+    return sub_span(st, *found) if found else _first_line(st, span)
 
 
 def _first_line(st: Statement, span: Span) -> Span:
@@ -433,7 +433,7 @@ def _first_line(st: Statement, span: Span) -> Span:
     rel = span.start_offset - st.span.start_offset
     m = _LINE_END.search(st.text, rel)
     end = m.start() if m else len(st.text)
-    return _sub_span(st, rel, max(end, rel + 1))
+    return sub_span(st, rel, max(end, rel + 1))
 
 
 _IF_NOT_EXISTS = ("if", "not", "exists")
@@ -444,7 +444,7 @@ def _head_name(st: Statement, name: str) -> tuple[int, int] | None:
     head; for a statement without a written name (CREATE INDEX ON t), its head words."""
     word = st.kind.rsplit(" ", 1)[-1].lower()  # "table", "view", "index", "function"...
     for limit in (10, 40):  # a head rarely needs more than 10 tokens: lex no further
-        toks = _head_tokens(st.text, limit)
+        toks = head_tokens(st.text, limit)
         start = next((k for k, t in enumerate(toks) if t[0] == "W" and t[1] == word), None)
         if start is None:
             return None
@@ -508,7 +508,7 @@ def definition(statements: list[Statement], file: str, offset: int) -> Span | No
     st = idx.statement_at(file, offset)
     if st is None:
         return None
-    toks = _lex(st.text).toks
+    toks = lex(st.text).toks
     j = _token_at(toks, offset - st.span.start_offset)
     if j is None:
         return None
@@ -613,7 +613,7 @@ class _Cursor:
             return ("schema", parts[-2])
         if self.part < len(parts) - 2:
             return None  # a database name
-        schema, name = _qn(parts)
+        schema, name = split_qname(parts)
         for family in families:
             if family == "function":
                 key = self.idx.functions.get((schema, name))
@@ -643,7 +643,7 @@ class _Cursor:
             if self.word(k) == "only":
                 k += 1
             found = self.qname_at(k)
-            return _qn(found[0]) if found else None
+            return split_qname(found[0]) if found else None
         if kind == "CREATE INDEX":
             depth = 0
             for k in range(self.n):
@@ -655,7 +655,7 @@ class _Cursor:
                 elif depth == 0 and self.word(k) == "on":
                     k += 1 if self.word(k + 1) == "only" else 0
                     found = self.qname_at(k + 1)
-                    return _qn(found[0]) if found else None
+                    return split_qname(found[0]) if found else None
         return None
 
     # -- what the name is
@@ -674,7 +674,7 @@ class _Cursor:
                 # REFERENCES t (col, ...): a column of t
                 if len(self.parts) != 1:
                     return None
-                return self.column_of(_qn(before[0]), self.parts[0])
+                return self.column_of(split_qname(before[0]), self.parts[0])
             if self.word(enclosing - 1) == "inherits" and kind == "CREATE TABLE":
                 return self.resolve("table")
         if self.op(a - 1) == "::" or prev in _TYPE_WORDS or self.type_position():
@@ -788,7 +788,7 @@ class _Cursor:
                 found = self.qname_at(after)
                 if found is None:
                     return None
-                key = (obj, *_qn(found[0]), self.parts[0])
+                key = (obj, *split_qname(found[0]), self.parts[0])
                 return key if key in self.idx.spans else None
             if self.word(a - 1) == "on":
                 return self.resolve("table", "view")
@@ -800,9 +800,9 @@ class _Cursor:
             if len(parts) < 2:
                 return None
             if part == len(parts) - 1:
-                return self.column_of(_qn(parts[:-1]), parts[-1])
+                return self.column_of(split_qname(parts[:-1]), parts[-1])
             if part == len(parts) - 2:
-                table = _qn(parts[:-1])
+                table = split_qname(parts[:-1])
                 return ("table", *table) if ("table", *table) in self.idx.spans else None
             if part == len(parts) - 3:
                 return ("schema", parts[-3])

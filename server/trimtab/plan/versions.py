@@ -28,6 +28,7 @@ from trimtab.plan.changes import (
     Plan,
     Step,
 )
+from trimtab.sqltext import lex_uncached
 
 OLDEST, NEWEST = 13, 18
 CODE = "needs-newer-postgres"
@@ -131,8 +132,7 @@ def mark(plan: Plan, version: int) -> tuple[Plan, list[Lack]]:
 # of a syntax error from the middle of a run. Comments, strings and dollar-quoted bodies are
 # blanked first, so that a word in a comment or a function body never counts.
 
-_MASK = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|"
-                   r"(\$[A-Za-z_0-9]*\$).*?\1", re.DOTALL)
+_QUOTING = frozenset("SEDQ")  # sqltext's string, escape string, dollar, quoted name
 
 # (feature, first major version with it, pattern in the masked statement)
 _WRITTEN: tuple[tuple[str, int, re.Pattern[str]], ...] = tuple(
@@ -173,8 +173,13 @@ class Written:
 
 
 def _masked(text: str) -> str:
-    # Same length, newlines kept: offsets still give lines.
-    return _MASK.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
+    # Same length, blanks kept: offsets still give lines. What is not a token (comments) and
+    # the tokens that quote (strings, dollar-quoted bodies, quoted identifiers) are blanked.
+    out = [c if c.isspace() else " " for c in text]
+    for kind, _, a, b in lex_uncached(text).toks:
+        if kind not in _QUOTING:
+            out[a:b] = text[a:b]
+    return "".join(out)
 
 
 # Read-only members (properties), so that frozen dataclasses match.

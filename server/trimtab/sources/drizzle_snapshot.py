@@ -217,9 +217,7 @@ def _table(t: Any) -> dict[str, Any]:
 
 def _lowered(files: Sequence[Path | str] | Mapping[str, str], casing: str | None) -> Any:
     # The same steps as read_drizzle, keeping the lowered pieces that it renders to DDL.
-    from trimtab.sources.drizzle._eval import Evaluator
-    from trimtab.sources.drizzle._lower import lower
-    from trimtab.sources.drizzle._source import Program, parse_module, read_disk
+    from trimtab.sources.drizzle import Evaluator, Program, lower, parse_module, read_disk
 
     if isinstance(files, Mapping):
         texts, reader = dict(files), None

@@ -38,28 +38,22 @@ from dataclasses import dataclass
 
 from trimtab.model import qname, quote_ident, quote_literal
 from trimtab.sources.sqlfile import (
-    _DOLLAR_OPEN,
-    _DQ_REST,
-    _EQ_REST,
-    _LINE_END,
-    _NEWLINE,
-    _SQ_REST,
+    LINE_END,
+    NEWLINE,
     Issue,
     Span,
     Statement,
-    _at_line_start,
-    _file_span,
-    _fold,
-    _ident_run_is_identifier,
-    _ident_value,
-    _is_closed_comment,
-    _lex,
-    _line_starts,
-    _skip_blanks,
-    _skip_block_comment,
-    _string_value,
-    _sub_span,
+    comment_ranges,
+    file_span,
+    fold,
+    ident_value,
+    is_closed_comment,
+    lex,
+    line_starts,
     object_spans,
+    skip_blanks,
+    string_value,
+    sub_span,
 )
 
 __all__ = ["Hint", "UsingHint", "find_hints", "find_using_hints", "hint_edit"]
@@ -81,52 +75,6 @@ NOT_TRAILING = ("rename hint does not trail a table, column, constraint, index o
 
 # --------------------------------------------------------------------------------------
 # Comments
-
-
-# Outside comments, only quotes matter: they may hold '--' or '/*' that are no comments.
-# A backslash at the start of a line begins a psql meta-command, read to the end of line.
-_SPECIAL = re.compile(r"""['"$\\]|--|/\*""")
-
-
-def _comments(text: str) -> list[tuple[int, int]]:
-    """(start, end) of every comment of a SQL text, skipping strings, quoted identifiers
-    and dollar-quoted bodies the way sqlfile's splitter does."""
-    out: list[tuple[int, int]] = []
-    n = len(text)
-    pos = 0
-    while (m := _SPECIAL.search(text, pos)) is not None:
-        q = m.start()
-        tok = m.group()
-        if tok == "--":
-            r = _LINE_END.search(text, q)
-            pos = r.start() if r else n
-            out.append((q, pos))
-        elif tok == "/*":
-            pos = _skip_block_comment(text, q + 2)
-            out.append((q, pos))
-        elif tok == "'":
-            escape = q > 0 and text[q - 1] in "eE" and not (
-                q > 1 and (text[q - 2].isalnum() or text[q - 2] in "_$"))
-            r = (_EQ_REST if escape else _SQ_REST).match(text, q + 1)
-            pos = r.end() if r else n
-        elif tok == '"':
-            r = _DQ_REST.match(text, q + 1)
-            pos = r.end() if r else n
-        elif tok == "$":
-            pos = q + 1
-            if q > 0 and (text[q - 1].isalnum() or text[q - 1] in "_$") and \
-                    _ident_run_is_identifier(text, q):
-                continue  # part of an identifier such as a$b
-            r = _DOLLAR_OPEN.match(text, q)
-            if r is not None:
-                close = text.find(r.group(), r.end())
-                pos = n if close < 0 else close + len(r.group())
-        elif tok == "\\" and _at_line_start(text, q):  # a psql meta-command
-            r = _LINE_END.search(text, q)
-            pos = r.start() if r else n
-        else:
-            pos = q + 1
-    return out
 
 
 # "trimtab: renamed from" and where the old name starts; "from" is captured so that a
@@ -153,11 +101,11 @@ class _Mark:
 
 
 def _marks(text: str) -> tuple[list[tuple[int, int]], list[_Mark]]:
-    comments = _comments(text)
+    comments = comment_ranges(text)
     marks = []
     for cs, ce in comments:
         block = text.startswith("/*", cs)
-        if block and not _is_closed_comment(text, cs, ce):
+        if block and not is_closed_comment(text, cs, ce):
             continue  # an unterminated comment is a syntax error, not a hint
         limit = ce - 2 if block else ce
         for m in _MARK.finditer(text, cs + 2, limit):
@@ -167,8 +115,8 @@ def _marks(text: str) -> tuple[list[tuple[int, int]], list[_Mark]]:
 
 def _identifier(raw: str) -> str:
     if raw.startswith('"'):
-        return _ident_value(raw[1:-1].replace('""', '"'))
-    return _ident_value(_fold(raw))
+        return ident_value(raw[1:-1].replace('""', '"'))
+    return ident_value(fold(raw))
 
 
 def _read_name(text: str, mark: _Mark, family: str) -> tuple[str, str | None, int] | str:
@@ -181,7 +129,7 @@ def _read_name(text: str, mark: _Mark, family: str) -> tuple[str, str | None, in
     if family == "enum_value":
         if m := _LITERAL.match(text, at, limit):
             raw = m.group()
-            value = _string_value(("E" if raw[0] in "eE" else "S", raw, 0, 0))
+            value = string_value(("E" if raw[0] in "eE" else "S", raw, 0, 0))
             return (value, None, m.end()) if value is not None else cannot
         if m := _QUOTED.match(text, at, limit):
             return m.group(1).replace('""', '"'), None, m.end()
@@ -221,7 +169,7 @@ def _order(t: _Target) -> tuple[int, int]:
 def _enum_labels(st: Statement) -> list[tuple[str, int, int]] | None:
     """(value, start, end) of each label of CREATE TYPE ... AS ENUM (...), offsets in the
     statement text; None if the statement is not an enum."""
-    toks = _lex(st.text).toks
+    toks = lex(st.text).toks
     for i in range(len(toks) - 2):
         if toks[i][:2] == ("W", "as"):
             if toks[i + 1][:2] != ("W", "enum") or toks[i + 2][:2] != ("O", "("):
@@ -233,7 +181,7 @@ def _enum_labels(st: Statement) -> list[tuple[str, int, int]] | None:
                     depth += 1 if tok[1] == "(" else -1
                     if depth == 0:
                         break
-                elif depth == 1 and (value := _string_value(tok)) is not None:
+                elif depth == 1 and (value := string_value(tok)) is not None:
                     out.append((value, tok[2], tok[3]))
             return out
     return None
@@ -257,7 +205,7 @@ def _targets(texts: Mapping[str, str],
         if labels is not None:
             add(key, st.span)
             for value, a, b in labels:
-                add(("enum_value", key[1], key[2], value), _sub_span(st, a, b))
+                add(("enum_value", key[1], key[2], value), sub_span(st, a, b))
     for key, span in spans.items():
         # Only constraints written with CONSTRAINT name (those copied by LIKE have an empty
         # span at the start of the table's statement: they are left out too).
@@ -277,20 +225,20 @@ def _code_before(text: str, line_start: int, at: int, comments: list[tuple[int, 
     k = bisect.bisect_right(comments, (line_start, len(text) + 1)) - 1
     if k >= 0 and comments[k][1] > line_start:
         pos = comments[k][1]  # the line starts inside a block comment
-    return _skip_blanks(text, pos) < at
+    return skip_blanks(text, pos) < at
 
 
 def _attach(text: str, mark: _Mark, comments: list[tuple[int, int]],
             targets: list[_Target], starts: list[int]) -> tuple[_Target | None, bool]:
     """The object a hint annotates, and whether its comment is alone on its line."""
     cs, ce = mark.comment
-    lines = _line_starts(text)
+    lines = line_starts(text)
     line_start = lines[bisect.bisect_right(lines, cs) - 1]
     if _code_before(text, line_start, cs, comments):
         on_line = targets[bisect.bisect_left(starts, line_start):bisect.bisect_left(starts, cs)]
         return max(on_line, key=_order, default=None), False
-    p = _skip_blanks(text, ce)
-    r = _LINE_END.search(text, p)
+    p = skip_blanks(text, ce)
+    r = LINE_END.search(text, p)
     on_line = targets[bisect.bisect_left(starts, p):bisect.bisect_left(
         starts, r.start() if r else len(text))]
     return min(on_line, key=lambda t: (t.start, -_RANK[t.key[0]]), default=None), True
@@ -308,12 +256,12 @@ class _Found:
 def _read(file: str, text: str, targets: list[_Target]) -> list[_Found]:
     comments, marks = _marks(text)
     starts = [t.start for t in targets]
-    lines = _line_starts(text)
+    lines = line_starts(text)
     out = []
     for mark in marks:
         target, alone = _attach(text, mark, comments, targets, starts)
         name = _read_name(text, mark, target.key[0]) if target is not None else ""
-        out.append(_Found(mark, _file_span(file, lines, *mark.comment), target, alone, name))
+        out.append(_Found(mark, file_span(file, lines, *mark.comment), target, alone, name))
     return out
 
 
@@ -384,16 +332,16 @@ def hint_edit(text: str, file: str, statements: list[Statement], target: tuple[s
                 raise ValueError(f"the old name {name} does not fit in the existing hint")
             return text[:found.mark.at] + name + text[found.name[2]:]
 
-    m = _NEWLINE.search(text)
+    m = NEWLINE.search(text)
     eol = m.group() if m else "\n"
     line = f"-- trimtab: renamed from {name}" if fits_line else \
         f"/* trimtab: renamed from {name} */"
-    lines = _line_starts(text)
+    lines = line_starts(text)
     line_start = lines[bisect.bisect_right(lines, t.start) - 1]
     before = text[line_start:t.start]
     if not before.strip():  # the object begins its line: the hint goes on the line above
         return text[:line_start] + before + line + eol + text[line_start:]
-    r = _LINE_END.search(text, t.start)
+    r = LINE_END.search(text, t.start)
     line_end = r.start() if r else len(text)
     inner = any(o is not t and t.start <= o.start < t.end and _order(o) > _order(t)
                 for o in targets)
@@ -430,7 +378,7 @@ def expression_problem(expr: str) -> str | None:
     """Why ``expr`` is not one SQL expression that can go into ALTER ... USING as is."""
     if not expr:
         return "using hint: write `trimtab: using <expression>`"
-    lexed = _lex(expr)
+    lexed = lex(expr)
     depth = 0
     for tok in lexed.toks:
         if tok[0] == "O" and tok[1] == ";":
@@ -441,7 +389,7 @@ def expression_problem(expr: str) -> str | None:
                 break
     if depth != 0:
         return "using hint: the expression's parentheses do not match"
-    if lexed.errors or _comments(expr):
+    if lexed.errors or comment_ranges(expr):
         return "using hint: the expression has an unterminated string or a comment"
     return None
 
@@ -462,17 +410,17 @@ def find_using_hints(texts: Mapping[str, str],
     for file, text in texts.items():
         columns = targets.get(file, [])
         starts = [t.start for t in columns]
-        comments = _comments(text)
-        lines = _line_starts(text)
+        comments = comment_ranges(text)
+        lines = line_starts(text)
         for cs, ce in comments:
             block = text.startswith("/*", cs)
-            if block and not _is_closed_comment(text, cs, ce):
+            if block and not is_closed_comment(text, cs, ce):
                 continue
             limit = ce - 2 if block else ce
             m = _USING.search(text, cs + 2, limit)
             if m is None:
                 continue
-            span = _file_span(file, lines, cs, ce)
+            span = file_span(file, lines, cs, ce)
             target, _ = _attach(text, _Mark((cs, ce), m.end(), limit, True), comments,
                                 columns, starts)
             expr = text[m.end():limit].strip()

@@ -31,7 +31,7 @@ from psycopg import sql
 from trimtab.errors import Cancelled, DatabaseError, SchemaError, ShadowUnavailable
 from trimtab.model import Model, qname, quote_ident, quote_literal
 from trimtab.sources.introspect import introspect
-from trimtab.sources.sqlfile import Span, Statement, _lex, locate
+from trimtab.sources.sqlfile import Span, Statement, lex, locate
 
 CONNECT_TIMEOUT = 5
 
@@ -709,7 +709,7 @@ def _mentions(statements: Sequence[Statement], own: set[str]) -> list[_Mention]:
     for st in statements:
         if "." not in st.text:
             continue
-        toks = _lex(st.text).toks
+        toks = lex(st.text).toks
         for i in range(len(toks) - 2):
             a, dot, b = toks[i], toks[i + 1], toks[i + 2]
             if dot[:2] != ("O", ".") or a[0] not in "WQ" or b[0] not in "WQ" \

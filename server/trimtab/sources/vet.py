@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from trimtab.errors import SchemaError
 from trimtab.model import Model
+from trimtab.sources.sqlfile import head_tokens, lex
 
 # Settings the sandbox owns while it builds a shadow.
 GUARDED_SETTINGS = ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout",
@@ -37,24 +38,21 @@ GUARDED_SETTINGS = ("statement_timeout", "lock_timeout", "idle_in_transaction_se
                     "client_connection_check_interval")
 _GUARDED = re.compile(r"(?<![\w$])(?:" + "|".join(GUARDED_SETTINGS) + r")(?![\w$])", re.I)
 
-# Comments and blanks before and between the leading words.
-_SKIP = re.compile(r"(?:\s+|--[^\n\r]*|/\*(?:[^*]|\*(?!/))*\*/)+")
 _WORD = re.compile(r"[A-Za-z_]+")
 
 
 def head(text: str, n: int = 4) -> list[str]:
-    """The first ``n`` words of a statement, lower case, past comments."""
+    """The first ``n`` words of a statement, lower case, past comments (nested ones too,
+    as PostgreSQL reads them: the SQL lexer's tokens). A word is ASCII letters and ``_``:
+    the first token that is not wholly one ends the head, after its leading letters."""
     words: list[str] = []
-    pos = 0
-    while len(words) < n:
-        m = _SKIP.match(text, pos)
-        if m:
-            pos = m.end()
-        w = _WORD.match(text, pos)
+    for _, _, a, b in head_tokens(text, n):
+        w = _WORD.match(text, a)
         if not w:
             break
         words.append(w.group().lower())
-        pos = w.end()
+        if w.end() != b:
+            break
     return words
 
 
@@ -148,12 +146,10 @@ def _cluster_level(w: list[str]) -> bool:
     return bool(rest) and rest[0] in _CLUSTER_OBJECTS
 
 
-_ON = re.compile(r"(?<![\w$\"])on(?![\w$\"])", re.I)
-
-
 def _membership(text: str) -> bool:
-    """GRANT role TO role (no ON clause): a change of role membership, server-wide."""
-    return _ON.search(text) is None
+    """GRANT role TO role (no ON clause): a change of role membership, server-wide. The
+    clause is the keyword ON, not a word in a comment or a string, nor a quoted "on"."""
+    return not any(kind == "W" and value == "on" for kind, value, _, _ in lex(text).toks)
 
 
 def _session(w: list[str]) -> Verdict:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from trimtab.sources.drizzle import _ddl, _incremental
-from trimtab.sources.drizzle._envurl import Fields, Literal, UrlExpr, url_expression
+from trimtab.sources.drizzle._envurl import Either, EnvVar, Fields, Literal, UrlExpr, url_expression
 from trimtab.sources.drizzle._eval import (
     UNDEFINED,
     Evaluator,
@@ -48,6 +48,17 @@ __all__ = [
     "read_drizzle_config",
     "to_camel_case",
     "to_snake_case",
+    # the database URL expression of drizzle.config.ts (for config.py)
+    "Either",
+    "EnvVar",
+    "Fields",
+    "Literal",
+    # the steps of read_drizzle (for drizzle_snapshot.py)
+    "Evaluator",
+    "Program",
+    "lower",
+    "parse_module",
+    "read_disk",
 ]
 
 CASINGS = ("snake_case", "camelCase")

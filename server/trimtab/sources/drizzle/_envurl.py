@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from tree_sitter import Node
 
-from trimtab.sources.drizzle._eval import _template_parts
+from trimtab.sources.drizzle._eval import template_parts
 from trimtab.sources.drizzle._source import Module, cook, string_value
 from trimtab.sources.sqlfile import Issue
 
@@ -179,7 +179,7 @@ def _read(mod: Module, node: Node, seen: frozenset[str]) -> UrlExpr | Issue:
             return Either(op, a, b)  # type: ignore[arg-type]
     elif t == "template_string":
         parts: list[str | UrlExpr] = []
-        for raw, sub in _template_parts(mod, node):
+        for raw, sub in template_parts(mod, node):
             parts.append(cook(raw))
             if sub is not None:
                 x = _read(mod, sub, seen)

@@ -835,7 +835,7 @@ class Evaluator:
     def _template(self, node: Node, env: Env) -> Any:
         mod = env.scope.mod
         out: list[str] = []
-        for raw, sub in _template_parts(mod, node):
+        for raw, sub in template_parts(mod, node):
             out.append(cook(raw))
             if sub is None:
                 continue
@@ -1045,7 +1045,7 @@ class Evaluator:
         if tag != Builtin("sql"):
             return Unknown(loc(mod, whole), "trimtab cannot evaluate this tagged template")
         parts: list[Any] = []
-        for raw, sub in _template_parts(mod, template):
+        for raw, sub in template_parts(mod, template):
             if raw:
                 parts.append(cook(raw))
             if sub is None:
@@ -1412,7 +1412,7 @@ def _pattern_names(mod: Module, node: Node) -> list[str]:
     return out
 
 
-def _template_parts(mod: Module, node: Node) -> list[tuple[str, Node | None]]:
+def template_parts(mod: Module, node: Node) -> list[tuple[str, Node | None]]:
     """(raw text before, substitution expression) pairs of a template string; the last
     pair has no substitution."""
     parts: list[tuple[str, Node | None]] = []

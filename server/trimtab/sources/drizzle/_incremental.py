@@ -37,7 +37,7 @@ from tree_sitter import Node, Parser, Range
 from trimtab.memo import ByteLRU, MiB
 from trimtab.sources.drizzle import _ddl
 from trimtab.sources.drizzle._lower import DTable, Lowered
-from trimtab.sources.drizzle._source import _TS, _TSX, Module, _changed, parse_module
+from trimtab.sources.drizzle._source import TS, TSX, Module, changed_range, parse_module
 from trimtab.sources.sqlfile import Issue, Span, Statement, object_spans
 
 if TYPE_CHECKING:
@@ -251,7 +251,7 @@ def _splice(last: _State, name: str, text: str, reader: Reader | None) -> _State
     assert layout is not None
     if not text.isascii() or "\r" in text:
         raise _Fallback
-    start, old_end, new_end = _changed(last.text.encode(), text.encode())
+    start, old_end, new_end = changed_range(last.text.encode(), text.encode())
     delta = new_end - old_end
     d = bisect.bisect_right(last.decls, (start, sys.maxsize)) - 1
     by_decl = {g.decl: k for k, g in enumerate(layout.groups)}
@@ -427,7 +427,7 @@ def _partial(mod: Module, decls: tuple[tuple[int, int], ...], kept: list[int]) -
             spans[-1] = (spans[-1][0], b)
         else:
             spans.append((a, b))
-    parser = Parser(_TSX if mod.name.endswith((".tsx", ".jsx")) else _TS)
+    parser = Parser(TSX if mod.name.endswith((".tsx", ".jsx")) else TS)
     parser.included_ranges = [Range(point(a), point(b), a, b) for a, b in spans] or \
         [Range((0, 0), (0, 0), 0, 0)]
     root = parser.parse(mod.data).root_node

@@ -28,8 +28,8 @@ from tree_sitter import Language, Node, Parser, Tree
 from trimtab.memo import ByteLRU, MiB
 from trimtab.sources.sqlfile import Span
 
-_TS = Language(_tst.language_typescript())
-_TSX = Language(_tst.language_tsx())
+TS = Language(_tst.language_typescript())
+TSX = Language(_tst.language_tsx())
 
 _NEWLINE = re.compile(r"\r\n?|\n")
 # How an import specifier may name a file: as written, then with these endings.
@@ -39,7 +39,7 @@ _TS_FILES = (".ts", ".tsx", ".mts", ".cts")
 
 @functools.lru_cache(maxsize=8)
 def _parser(tsx: bool) -> Parser:
-    return Parser(_TSX if tsx else _TS)
+    return Parser(TSX if tsx else TS)
 
 
 @dataclass(eq=False)
@@ -115,7 +115,7 @@ def _parse(name: str, data: bytes) -> Tree:
             tree = parser.parse(data)
         else:
             old_data, old_tree = last
-            start, old_end, new_end = _changed(old_data, data)
+            start, old_end, new_end = changed_range(old_data, data)
             edited = old_tree.copy()  # readers of the old tree may still hold its nodes
             edited.edit(start_byte=start, old_end_byte=old_end, new_end_byte=new_end,
                         start_point=_point(old_data, start),
@@ -126,7 +126,7 @@ def _parse(name: str, data: bytes) -> Tree:
         return tree
 
 
-def _changed(old: bytes, new: bytes) -> tuple[int, int, int]:
+def changed_range(old: bytes, new: bytes) -> tuple[int, int, int]:
     """(start, old end, new end) of the one range that differs: common prefix and suffix
     found by halving, so the comparisons run in C."""
     n = min(len(old), len(new))

@@ -1,0 +1,826 @@
+"""The structural model: assembling the pieces of a file's statements, and object spans."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+from trimtab.memo import MiB, cache_of, memoize
+from trimtab.model import (
+    Column,
+    CompositeType,
+    Constraint,
+    Domain,
+    Index,
+    Model,
+    Sequence,
+    Table,
+    View,
+    make_model,
+    qname,
+    quote_ident,
+    quote_literal,
+)
+from trimtab.sources.sqlfile import _base
+from trimtab.sources.sqlfile._base import META_COMMAND, Issue, Span, Statement, sub_span
+from trimtab.sources.sqlfile._cursor import Cursor
+from trimtab.sources.sqlfile._heads import statement_head
+from trimtab.sources.sqlfile._names import choose_name, column_names_addition
+from trimtab.sources.sqlfile._readers import (
+    ColRead,
+    ConRead,
+    make_identity,
+    read_statement,
+    read_table_constraint,
+    storage_of,
+)
+from trimtab.sources.sqlfile._types import INT_MAX, INT_MIN, designates, read_type
+from trimtab.sqltext import lex, lex_uncached
+
+# Pieces a statement contributes; the assembler applies them in file order.
+# ("obj", object, or_replace_or_if_not_exists: str)
+# ("table", Table, likes, cons, serials, column spans)
+# ("index", table qname, Index, mode, column name hints, ON ONLY)
+# ("attach_index", parent index qname, child index qname)
+# ("trigger", table qname, Trigger) / ("policy", table qname, Policy)
+# ("add_column", table qname, _ColRead)
+# ("add_constraint", table qname, _Con)
+# ("alter_column", table qname, column, changes)
+# ("table_set", table qname, changes)
+# ("comment", kind, target, text or None)
+# ("attach", parent qname, child qname, bound)
+
+
+@dataclass(frozen=True)
+class _Analysis:
+    pieces: tuple[tuple, ...]
+    errors: tuple[tuple[str, int, int], ...]
+    # For a CREATE TABLE that takes nothing from other tables: the table as assembled alone,
+    # so that re-assembling a big schema costs a dictionary update per unchanged table.
+    alone: _Alone | None = None
+
+
+@dataclass(frozen=True)
+class _Alone:
+    table: Table
+    objects: tuple  # the sequences of its serial columns
+    rel_names: tuple[str, ...]  # relation names it takes besides its own (sequences, indexes)
+    con_names: frozenset[str]
+    spans: tuple[tuple[tuple[str, ...], int, int], ...]
+
+
+def _analysis_size(args: tuple[str], _: object = None) -> int:
+    """What an analysis keeps: its read pieces (columns, constraints, their texts) take
+    10 to 20 bytes a character of the statement; one per statement at least."""
+    return sys.getsizeof(args[0]) + 24 * len(args[0]) + 1024
+
+
+@memoize(64 * MiB, _analysis_size)
+def _analyze(text: str) -> _Analysis:
+    lexed = lex_uncached(text)
+    try:
+        kind, key = statement_head(text)
+        pieces = read_statement(Cursor(text, lexed.toks), kind, key)
+    except Exception:  # never fail on input; see STRICT
+        if _base.STRICT:
+            raise
+        pieces = []
+    alone = None
+    if len(pieces) == 1 and pieces[0][0] == "table":
+        try:
+            alone = _assemble_alone(pieces[0])
+        except Exception:  # never fail on input; see STRICT
+            if _base.STRICT:
+                raise
+    return _Analysis(tuple(pieces), lexed.errors, alone)
+
+
+def _assemble_alone(piece: tuple) -> _Alone | None:
+    _, table, _columns, _cons, likes, _nn, of_type, _mode = piece
+    if table.inherits or table.partition_of or of_type or likes:
+        return None
+    b = _Builder()
+    _apply_table(b, None, piece)  # type: ignore[arg-type]
+    t = b.table(table.qualified)
+    if t is None:
+        return None
+    return _Alone(
+        table=t,
+        objects=tuple(o for o in b.objects.values() if o is not t),
+        rel_names=tuple(n for n in b.relnames.get(t.schema, ()) if n != t.name),
+        con_names=frozenset(b.connames.get(t.qualified, ())),
+        spans=tuple((k, v[1], v[2]) for k, v in _span_events(b) if isinstance(v, tuple)),
+    )
+
+# --------------------------------------------------------------------------------------
+# Assembling the model
+
+
+# The table steps of recent builds: (id(table), id(piece)) -> (table, piece, result).
+# A schema read again after an edit applies the same pieces (memoized per statement text)
+# to the same tables, so an unchanged table comes out as the very object of the last build
+# without being rebuilt, and what compares it later sees the same object. Two dicts, each
+# swapped whole (safe across threads: an entry is used only when both objects are the
+# same): the last big build's, and the last smaller one's, so that reading a few
+# statements between two keystrokes (the Drizzle reader's spans) does not evict the big.
+_last_steps: list[dict[tuple[int, int], tuple[Any, Any, Any]]] = [{}, {}]
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.steps_before = tuple(_last_steps)
+        self.steps: dict[tuple[int, int], tuple[Any, Any, Any]] = {}
+        self.objects: dict[tuple[str, ...], object] = {}
+        self.issues: list[Issue] = []
+        # Spans, in the order met (the first one of a key wins), resolved only by
+        # object_spans: (key, Span or (statement, start, end) in its text), or
+        # (None, (statement, ((key, start, end), ...))) for a whole table at once.
+        self.spans: list[tuple] = []
+        self.where: dict[tuple[str, ...], Span] = {}
+        self.relnames: dict[str, set[str]] = {}  # schema -> relation names (for name choice)
+        self.connames: dict[tuple[str, str], set[str]] = {}
+        self.pending_indexes: list[tuple[tuple[str, str], Index]] = []
+        self.collations: set[tuple[str, str]] = set()  # CREATE COLLATION
+        self.only_indexes: set[tuple[str, ...]] = set()  # CREATE INDEX ... ON ONLY
+        self.index_keys: set[tuple[str, ...]] = set()
+
+    # -- helpers
+    def span(self, key: tuple[str, ...], span: Span | tuple[Statement, int, int]) -> None:
+        self.spans.append((key, span))
+
+    def rel_taken(self, schema: str) -> set[str]:
+        return self.relnames.setdefault(schema, set())
+
+    def declare(self, key: tuple[str, ...], obj: object, st: Statement, mode: str) -> bool:
+        """Record a declared object; False if an earlier declaration wins."""
+        if key in self.objects:
+            if mode == "or replace":
+                self.objects[key] = obj
+                return True
+            if mode != "if not exists" and st is not None:
+                first = self.where.get(key)
+                at = f" (first declared at line {first.line})" if first else ""
+                if first and first.file != st.span.file:
+                    at = f" (first declared in {first.file}:{first.line})"
+                self.issues.append(Issue(
+                    f"{_describe(key)} is declared twice{at}", st.span, "warning"))
+            return False
+        self.objects[key] = obj
+        if st is not None:
+            self.where[key] = st.span
+            self.span(key, st.span)
+        if key[0] in ("table", "view", "sequence"):
+            self.rel_taken(key[1]).add(key[2])
+        return True
+
+    def table(self, qn: tuple[str, str]) -> Table | None:
+        t = self.objects.get(("table", *qn))
+        return t if isinstance(t, Table) else None
+
+    def put_table(self, t: Table) -> None:
+        self.objects[t.key] = t
+
+    def step(self, before: Any, piece: Any, make: Callable[[], Any]) -> Any:
+        """``make()``, a pure function of ``before`` and ``piece``, or what it gave in the
+        last build for these very objects."""
+        k = (id(before), id(piece))
+        for steps in self.steps_before:
+            hit = steps.get(k)
+            if hit is not None and hit[0] is before and hit[1] is piece:
+                break
+        else:
+            hit = (before, piece, make())
+        self.steps[k] = hit
+        return hit[2]
+
+    # -- constraints
+    def name_constraint(self, table: Table, con: ConRead, taken: set[str]) -> Constraint:
+        name = con.name
+        columns = con.columns
+        if con.kind == "c":
+            # the columns the expression uses, in order of appearance (as conkey)
+            colnames = {c.name for c in table.columns}
+            used = [v for v in con.check_vars if v in colnames]
+            columns = tuple(used)
+        if name is None:
+            t = table.name
+            if con.kind == "p":
+                name = choose_name(t, None, "pkey", taken, self.rel_taken(table.schema))
+            elif con.kind in ("u", "x"):
+                label = "key" if con.kind == "u" else "excl"
+                name = choose_name(t, column_names_addition(con.hints or con.columns), label,
+                                    taken, self.rel_taken(table.schema))
+            elif con.kind == "f":
+                name = choose_name(t, column_names_addition(con.columns), "fkey", taken)
+            else:
+                name = choose_name(t, used[0] if len(used) == 1 else None, "check", taken)
+            if con.kind in ("p", "u", "x"):
+                self.rel_taken(table.schema).add(name)
+        taken.add(name)
+        return Constraint(
+            name=name, kind=con.kind, definition=con.definition, columns=columns,
+            ref_table=con.ref_table, ref_columns=con.ref_columns, validated=con.validated,
+        )
+
+    def add_constraints(self, table: Table, cons: list[ConRead], st: Statement) -> Table:
+        taken = self.connames.setdefault(table.qualified, {c.name for c in table.constraints})
+        # PostgreSQL names index-backed constraints first, then checks, then foreign keys.
+        order = {"p": 0, "u": 0, "x": 0, "c": 1, "f": 2}
+        named: list[tuple[int, Constraint, ConRead]] = []
+        for pos, con in sorted(enumerate(cons), key=lambda pc: (order[pc[1].kind], pc[0])):
+            named.append((pos, self.name_constraint(table, con, taken), con))
+        named.sort(key=lambda x: x[0])
+        new = list(table.constraints)
+        pk_cols: set[str] = set()
+        for _pos, c, con in named:
+            new.append(c)
+            self.span(("constraint", table.schema, table.name, c.name), (st, *con.span))
+            if c.kind == "p":
+                pk_cols.update(c.columns)
+        cols = table.columns
+        if pk_cols:
+            cols = tuple(replace(c, not_null=True) if c.name in pk_cols and not c.not_null
+                         else c for c in cols)
+        return replace(table, constraints=tuple(new), columns=cols)
+
+    # -- columns
+    def serial_sequence(self, table: Table, col: Column, serial: str,
+                        span: tuple[Statement, int, int]) -> Column:
+        seq_name = choose_name(table.name, col.name, "seq", self.rel_taken(table.schema))
+        seq = Sequence(table.schema, seq_name, data_type=serial, max_value=INT_MAX[serial],
+                       owned_by=(table.schema, table.name, col.name))
+        self.objects.setdefault(seq.key, seq)
+        self.span(seq.key, span)
+        return replace(col, not_null=True,
+                       default=f"nextval({quote_literal(qname(table.schema, seq_name))}"
+                               "::regclass)")
+
+
+def _describe(key: tuple[str, ...]) -> str:
+    family = key[0]
+    if family == "function":
+        return f"function {qname(key[1], key[2])}({key[3]})"
+    if len(key) == 2:
+        return f"{family} {quote_ident(key[1])}"
+    return f"{family} {qname(key[1], key[2])}"
+
+
+# The last build, (statements, result): an editor asks for structural_model and then
+# object_spans of the same statements. One tuple, swapped whole (safe across threads).
+_last_build: list = [None]
+
+
+def _build(statements: list[Statement]) -> tuple[Model, list[Issue], _Builder]:
+    key = tuple(statements)
+    last = _last_build[0]
+    if last is not None and last[0] == key:
+        return last[1]
+    result = _build_uncached(statements)
+    _last_build[0] = (key, result)
+    return result
+
+
+def reset_reuse() -> None:
+    """Forget the last builds (the tables kept for reuse, the last result): the next
+    ``structural_model`` builds everything afresh."""
+    _last_steps[:] = [{}, {}]
+    _last_build[0] = None
+
+
+@contextmanager
+def fresh_builds() -> Iterator[None]:
+    """Builds inside see nothing of earlier builds; the earlier ones are kept for after."""
+    steps, last = list(_last_steps), _last_build[0]
+    reset_reuse()
+    try:
+        yield
+    finally:
+        _last_steps[:], _last_build[0] = steps, last
+
+
+def _build_uncached(statements: list[Statement]) -> tuple[Model, list[Issue], _Builder]:
+    # Room for twice the analyses of the statements being built, whatever the budget: a
+    # schema larger than the budget would otherwise be read again whole on each keystroke.
+    cache_of(_analyze).floor = 2 * sum(_analysis_size((st.text,)) for st in statements)
+    b = _Builder()
+    for st in statements:
+        if st.kind == META_COMMAND:
+            b.issues.append(Issue(
+                f"psql meta-commands are not supported in schema files: "
+                f"{st.text.split()[0] if st.text.split() else st.text}",
+                st.span, "error"))
+            continue
+        analysis = _analyze(st.text)
+        for message, a, e in analysis.errors:
+            b.issues.append(Issue(message, sub_span(st, a, e), "error"))
+        if st.object_key is not None:
+            b.span(st.object_key, st.span)
+        try:
+            for piece in analysis.pieces:
+                _apply(b, st, piece)
+        except Exception:  # never fail on input; see STRICT
+            if _base.STRICT:
+                raise
+    _finish(b)
+    _last_steps[0 if 2 * len(b.steps) >= len(_last_steps[0]) else 1] = b.steps
+    model = make_model(list(b.objects.values()))  # type: ignore[arg-type]
+    return model, b.issues, b
+
+
+def _apply(b: _Builder, st: Statement, piece: tuple) -> None:
+    tag = piece[0]
+    if tag == "obj":
+        obj, mode = piece[1], piece[2]
+        b.declare(obj.key, obj, st, mode)
+    elif tag == "table":
+        alone = _analyze(st.text).alone
+        table = piece[1]
+        if alone is not None and table.key not in b.objects and not any(
+            n in b.rel_taken(table.schema) for n in alone.rel_names
+        ):
+            made = alone.table
+            b.declare(made.key, made, st, piece[-1])
+            b.rel_taken(made.schema).update(alone.rel_names)
+            b.connames[made.qualified] = set(alone.con_names)
+            for obj in alone.objects:
+                b.objects.setdefault(obj.key, obj)
+            b.spans.append((None, (st, alone.spans)))
+        else:
+            _apply_table(b, st, piece)
+    elif tag == "index":
+        table_qn, idx, mode, hints = piece[1], piece[2], piece[3], piece[4]
+        name = idx.name
+        if not name:
+            name = choose_name(table_qn[1], column_names_addition(hints), "idx",
+                                b.rel_taken(table_qn[0]))
+            idx = replace(idx, name=name)
+        key = ("index", table_qn[0], name)
+        if key in b.index_keys:
+            if mode != "if not exists":
+                b.issues.append(Issue(f"{_describe(key)} is declared twice", st.span,
+                                      "warning"))
+            return
+        b.index_keys.add(key)
+        b.rel_taken(table_qn[0]).add(name)
+        b.span(key, st.span)
+        if piece[5]:
+            b.only_indexes.add(key)
+        _attach_index(b, table_qn, idx)
+    elif tag == "attach_index":
+        _apply_attach_index(b, piece[1], piece[2])
+    elif tag == "trigger":
+        t = b.table(piece[1])
+        if t is not None:
+            b.put_table(replace(t, triggers=(*t.triggers, piece[2])))
+        elif isinstance(v := b.objects.get(("view", *piece[1])), View):
+            b.objects[v.key] = replace(v, triggers=(*v.triggers, piece[2]))
+    elif tag == "policy":
+        t = b.table(piece[1])
+        if t is not None:
+            b.put_table(replace(t, policies=(*t.policies, piece[2])))
+    elif tag == "add_column":
+        t = b.table(piece[1])
+        col: ColRead = piece[2]
+        if t is None or t.column(col.column.name) is not None:
+            return
+        column = col.column
+        cspan = (st, *col.span)
+        if col.serial:
+            column = b.serial_sequence(t, column, col.serial, cspan)
+        t = replace(t, columns=(*t.columns, column))
+        b.span(("column", t.schema, t.name, column.name), cspan)
+        if col.cons:
+            t = b.add_constraints(t, list(col.cons), st)
+        b.put_table(t)
+    elif tag == "add_constraint":
+        t = b.table(piece[1])
+        con: ConRead = piece[2]
+        if t is None:
+            return
+        if con.name is None:  # its name depends on the names taken so far
+            b.put_table(b.add_constraints(t, [con], st))
+            return
+        # A named constraint: the table it makes depends on the table and the clause only.
+        table = t
+        made = b.step(t, piece, lambda: _Builder().add_constraints(table, [con], st))
+        b.connames.setdefault(t.qualified, {c.name for c in t.constraints}).add(con.name)
+        b.span(("constraint", t.schema, t.name, con.name), (st, *con.span))
+        b.put_table(made)
+    elif tag == "alter_column":
+        t = b.table(piece[1])
+        if t is None or t.column(piece[2]) is None:
+            return
+        changes = dict(piece[3])
+        was = t.column(piece[2])
+        assert was is not None
+        if "identity" in changes:
+            always, raw = changes["identity"]
+            changes["identity"] = make_identity(always, dict(raw), was.type)
+        if "type" in changes or "storage" in changes:  # a new type brings its own storage
+            changes["storage"] = storage_of(changes.get("storage"), changes.get("type", was.type))
+        new = replace(was, **changes)
+        b.put_table(replace(t, columns=tuple(new if c.name == was.name else c
+                                             for c in t.columns)))
+    elif tag == "table_set":
+        t = b.table(piece[1])
+        if t is not None:
+            b.put_table(replace(t, **dict(piece[2])))
+    elif tag == "attach":
+        child = b.table(piece[2])
+        if child is not None:  # a partition's columns all come from its parent
+            child = replace(child, partition_of=piece[1], partition_bound=piece[3],
+                            columns=tuple(replace(c, inherited=True) for c in child.columns))
+            b.put_table(_merge_parent_checks(b, child, [piece[1]]))
+    elif tag == "comment":
+        _apply_comment(b, piece[1], piece[2])
+    elif tag == "collation":
+        b.collations.add(piece[1])
+    elif tag == "alter_sequence":
+        seq = b.objects.get(("sequence", *piece[1]))
+        if isinstance(seq, Sequence):
+            changes = {k: v for k, v in piece[2]
+                       if k in _SEQUENCE_FIELDS and (v is not None or k == "owned_by")}
+            dt = changes.get("data_type")
+            if dt in INT_MAX and seq.data_type in INT_MAX:
+                # AS type: bounds that were the old type's follow the new one
+                if seq.max_value == INT_MAX[seq.data_type]:
+                    changes.setdefault("max_value", INT_MAX[dt])
+                if seq.min_value == INT_MIN[seq.data_type]:
+                    changes.setdefault("min_value", INT_MIN[dt])
+            b.objects[seq.key] = replace(seq, **changes)
+
+
+def _apply_table(b: _Builder, st: Statement, piece: tuple) -> None:
+    _, table, columns, cons, likes, not_null_cols, of_type, mode = piece
+    if table.key in b.objects:
+        b.declare(table.key, table, st, mode)  # reports the duplicate
+        return
+    cols: list[Column] = []
+    # Columns that come from elsewhere first: parents (INHERITS), the partitioned table,
+    # a composite type (OF), LIKE sources.
+    sources = list(table.inherits)
+    if table.partition_of:
+        sources.append(table.partition_of)
+    for qn in sources:
+        parent = b.table(qn)
+        if parent is None:
+            continue
+        for c in parent.columns:
+            if all(x.name != c.name for x in cols):
+                # an identity stays the parent's (its sequence belongs to the parent column)
+                cols.append(replace(c, comment=None, grants=(), inherited=True, identity=None))
+    if of_type is not None:
+        ty = b.objects.get(("type", *of_type))
+        if isinstance(ty, CompositeType):
+            for name, text in ty.attributes:
+                type_text, _, collation = text.partition(" COLLATE ")
+                tr = Cursor(type_text, lex(type_text).toks)
+                cols.append(Column(name=name, type=type_text, collation=collation or None,
+                                   type_ref=read_type(tr, tr.n).ref))
+    like_cols: list[tuple[int, Column]] = []  # (columns written before the LIKE, column)
+    like_cons: list[ConRead] = []
+    like_indexes: list[Index] = []
+    for qn, opts, at in likes:
+        src = b.table(qn)
+        if src is None:
+            continue
+        for c in src.columns:
+            like_cols.append((at, Column(
+                name=c.name, type=c.type, not_null=c.not_null, type_ref=c.type_ref,
+                collation=c.collation,
+                default=c.default if "defaults" in opts and c.generated is None else None,
+                identity=c.identity if "identity" in opts else None,
+                generated=c.generated if "generated" in opts else None,
+                generated_virtual=c.generated_virtual if "generated" in opts else False,
+                storage=c.storage if "storage" in opts else None,
+                compression=c.compression if "compression" in opts else None,
+                comment=c.comment if "comments" in opts else None,
+            )))
+        for con in src.constraints:
+            if (con.kind == "c" and "constraints" in opts) or (
+                con.kind in ("p", "u", "x") and "indexes" in opts
+            ):
+                like_cons.append(ConRead(
+                    con.name if con.kind == "c" else None, con.kind, con.definition,
+                    con.columns, check_vars=con.columns if con.kind == "c" else (),
+                    hints=_key_hints(con) if con.kind != "c" else ()))
+        if "indexes" in opts:
+            like_indexes.extend(replace(i, name="", comment=None, clustered=False)
+                                for i in src.indexes)
+    names = {c.name: k for k, c in enumerate(cols)}
+    # The columns written and those of LIKE clauses, in the order written.
+    written = sorted([(at, 0, n) for n, (at, _) in enumerate(like_cols)]
+                     + [(n, 1, n) for n in range(len(columns))])
+    for _at, local, n in written:
+        if not local:
+            names[like_cols[n][1].name] = len(cols)
+            cols.append(like_cols[n][1])
+            continue
+        col = columns[n]
+        column = col.column
+        cspan = (st, *col.span)
+        b.span(("column", table.schema, table.name, column.name), cspan)
+        k = names.get(column.name)
+        if k is None and (table.partition_of or of_type):
+            continue  # options of a column whose parent or type is not in the model
+        if k is not None:
+            # a local redefinition of an inherited column: merge NOT NULL and default; it
+            # is then the child's own too (attislocal), except in a partition
+            c = cols[k]
+            cols[k] = replace(c, not_null=c.not_null or column.not_null,
+                              default=column.default if column.default is not None
+                              else c.default, inherited=c.inherited and bool(table.partition_of))
+            continue
+        if col.serial:
+            column = b.serial_sequence(table, column, col.serial, cspan)
+        names[column.name] = len(cols)
+        cols.append(column)
+    for name in not_null_cols:
+        k = names.get(name)
+        if k is not None and not cols[k].not_null:
+            cols[k] = replace(cols[k], not_null=True)
+    table = replace(table, columns=tuple(cols))
+    if not b.declare(table.key, table, st, mode):
+        return
+    all_cons = like_cons + [con for col in columns for con in col.cons]
+    all_cons.extend(cons)
+    if all_cons:
+        table = b.add_constraints(table, _merge_index_constraints(all_cons), st)
+        table = _merge_parent_checks(b, table, sources)
+    for idx in like_indexes:
+        name = choose_name(table.name, column_names_addition(_index_hints(idx)), "idx",
+                            b.rel_taken(table.schema))
+        b.index_keys.add(("index", table.schema, name))
+        table = replace(table, indexes=(*table.indexes, replace(idx, name=name)))
+    b.put_table(table)
+
+
+def _key_hints(con: Constraint) -> tuple[str, ...]:
+    """The index column names of a key or exclusion constraint (INCLUDE ones too), read
+    again from its definition: a LIKE copy of it is named after them."""
+    r = Cursor(con.definition, lex(con.definition).toks)
+    read = read_table_constraint(r, 0, r.n, None, 0)
+    return read.hints if read is not None else con.columns
+
+
+def _index_hints(idx: Index) -> tuple[str, ...]:
+    """The column names of an index, read again from its definition: PostgreSQL names a
+    copy of it (LIKE, a partition's) after them ("lower" for lower(x), "expr"...)."""
+    pieces = _analyze(idx.definition).pieces
+    if len(pieces) == 1 and pieces[0][0] == "index":
+        return pieces[0][4]
+    return idx.columns
+
+
+def _merge_parent_checks(b: _Builder, table: Table, parents: list[tuple[str, str]]) -> Table:
+    """A check constraint of a child named like one of its parent's is merged with it:
+    PostgreSQL then counts it as inherited (coninhcount)."""
+    names = {c.name for qn in parents if (p := b.table(qn)) is not None
+             for c in p.constraints if c.kind == "c"}
+    if not any(c.kind == "c" and c.name in names for c in table.constraints):
+        return table
+    return replace(table, constraints=tuple(
+        replace(c, inherited=True) if c.kind == "c" and c.name in names else c
+        for c in table.constraints))
+
+
+def _merge_index_constraints(cons: list[ConRead]) -> list[ConRead]:
+    """CREATE TABLE keeps one of several primary key / unique constraints on the same
+    columns (the primary key if there is one), as PostgreSQL's transformIndexConstraints
+    does; a name given to a dropped one goes to the one kept if that had none."""
+    kept: dict[int, ConRead] = {}  # position -> constraint
+    first_pk = next((n for n, c in enumerate(cons) if c.kind == "p"), None)
+    order = ([first_pk] if first_pk is not None else []) + [
+        n for n in range(len(cons)) if n != first_pk]
+    for n in order:
+        con = cons[n]
+        if con.kind in ("p", "u"):
+            nnd = "NULLS NOT DISTINCT" in con.definition
+            same = next((m for m, k in kept.items() if k.kind in ("p", "u")
+                         and k.columns == con.columns and k.hints == con.hints
+                         and ("NULLS NOT DISTINCT" in k.definition) == nnd), None)
+            if same is not None:
+                if kept[same].name is None and con.name is not None:
+                    kept[same] = replace(kept[same], name=con.name)
+                continue
+        kept[n] = con
+    return [kept[n] for n in sorted(kept)]
+
+
+def _attach_index(b: _Builder, table_qn: tuple[str, str], idx: Index) -> None:
+    t = b.table(table_qn)
+    if t is not None:
+        table = t
+        b.put_table(b.step(t, idx, lambda: replace(table, indexes=(*table.indexes, idx))))
+        return
+    v = b.objects.get(("view", *table_qn))
+    if isinstance(v, View):
+        b.objects[v.key] = replace(v, indexes=(*v.indexes, idx))
+        return
+    b.pending_indexes.append((table_qn, idx))
+
+
+def _apply_attach_index(b: _Builder, parent: tuple[str, str],
+                        child: tuple[str, str]) -> None:
+    """The child index (or the index of a key constraint) becomes the parent's: the index
+    gets its parent, the constraint counts as inherited."""
+    for key, t in list(b.objects.items()):
+        if not isinstance(t, Table) or t.schema != child[0]:
+            continue
+        if any(i.name == child[1] for i in t.indexes):
+            b.objects[key] = replace(t, indexes=tuple(
+                replace(i, parent=parent) if i.name == child[1] else i for i in t.indexes))
+            return
+        if any(c.name == child[1] and c.kind in ("p", "u", "x") for c in t.constraints):
+            b.objects[key] = replace(t, constraints=tuple(
+                replace(c, inherited=True) if c.name == child[1] and c.kind in ("p", "u", "x")
+                else c for c in t.constraints))
+            return
+
+
+def _apply_comment(b: _Builder, target: tuple, value: str | None) -> None:
+    family = target[0]
+    if family == "column":
+        t = b.table((target[1], target[2]))
+        if t is not None and t.column(target[3]) is not None:
+            b.put_table(replace(t, columns=tuple(
+                replace(c, comment=value) if c.name == target[3] else c for c in t.columns)))
+        return
+    if family in ("constraint", "trigger", "policy"):
+        t = b.table((target[1], target[2]))
+        if t is None:
+            return
+        attr = {"constraint": "constraints", "trigger": "triggers", "policy": "policies"}[
+            family]
+        items = getattr(t, attr)
+        commented: dict[str, Any] = {attr: tuple(
+            replace(x, comment=value) if x.name == target[3] else x for x in items)}
+        b.put_table(replace(t, **commented))
+        return
+    if family == "index":
+        for key, obj in list(b.objects.items()):
+            if isinstance(obj, Table | View) and obj.schema == target[1] and any(
+                i.name == target[2] for i in obj.indexes
+            ):
+                    b.objects[key] = replace(obj, indexes=tuple(
+                        replace(i, comment=value) if i.name == target[2] else i
+                        for i in obj.indexes))
+                    return
+        return
+    if family == "function":
+        matches = [k for k in b.objects if k[0] == "function" and k[1:3] == target[1:3]]
+        if target[3] is not None:
+            matches = [k for k in matches if designates(
+                target[3], b.objects[k].arg_names_types)]  # type: ignore[attr-defined]
+        if len(matches) == 1:
+            b.objects[matches[0]] = replace(b.objects[matches[0]], comment=value)  # type: ignore[type-var]
+        return
+    key = tuple(target)
+    obj = b.objects.get(key)
+    if obj is not None and hasattr(obj, "comment"):
+        b.objects[key] = replace(obj, comment=value)  # type: ignore[type-var]
+        return
+    if family == "table":  # COMMENT ON TABLE also works for a view
+        v = b.objects.get(("view", *target[1:]))
+        if isinstance(v, View):
+            b.objects[v.key] = replace(v, comment=value)
+
+
+_SEQUENCE_FIELDS = frozenset(
+    ("data_type", "start", "increment", "min_value", "max_value", "cache", "cycle", "owned_by")
+)
+
+
+def _finish(b: _Builder) -> None:
+    _public_collations(b)
+    for table_qn, idx in b.pending_indexes:
+        indexed = b.table(table_qn)
+        if indexed is not None:
+            b.put_table(replace(indexed, indexes=(*indexed.indexes, idx)))
+    # type_ref names the schema's own types only (not an extension's, nor a missing one).
+    for key, t in list(b.objects.items()):
+        if isinstance(t, Table) and any(
+            c.type_ref is not None and ("type", *c.type_ref) not in b.objects for c in t.columns
+        ):
+            b.objects[key] = replace(t, columns=tuple(
+                replace(c, type_ref=None)
+                if c.type_ref is not None and ("type", *c.type_ref) not in b.objects else c
+                for c in t.columns))
+    # Indexes of a partitioned table exist on each partition too (parents come first).
+    for key in list(b.objects):
+        t = b.objects[key]
+        if not isinstance(t, Table) or t.partition_of is None:
+            continue
+        parent = b.table(t.partition_of)
+        if parent is None or not parent.indexes:
+            continue
+        own = list(t.indexes)
+        for idx in parent.indexes:
+            if any(i.parent == (parent.schema, idx.name) for i in own) or (
+                "index", parent.schema, idx.name) in b.only_indexes:
+                continue
+            name = choose_name(t.name, column_names_addition(_index_hints(idx)), "idx",
+                                b.rel_taken(t.schema))
+            own.append(replace(idx, name=name, comment=None, clustered=False,
+                               parent=(parent.schema, idx.name)))
+        b.objects[key] = replace(t, indexes=tuple(own))
+    # Foreign keys written without referenced columns reference the primary key.
+    for key, t in list(b.objects.items()):
+        if not isinstance(t, Table) or not any(
+            c.kind == "f" and not c.ref_columns for c in t.constraints
+        ):
+            continue
+        changed = False
+        cons = []
+        for c in t.constraints:
+            if c.kind == "f" and not c.ref_columns and c.ref_table:
+                ref = b.table(c.ref_table)
+                pk = next((x for x in ref.constraints if x.kind == "p"), None) if ref else None
+                if pk is not None:
+                    c = replace(c, ref_columns=pk.columns)
+                    changed = True
+            cons.append(c)
+        if changed:
+            b.objects[key] = replace(t, constraints=tuple(cons))
+
+
+def _public_collations(b: _Builder) -> None:
+    """COLLATE x without a schema is the schema's own public.x when it declares one, not
+    pg_catalog's as _collation assumed."""
+    public = {qname("pg_catalog", n): qname(s, n) for s, n in b.collations if s == "public"}
+    if not public:
+        return
+
+    def attribute(text: str) -> str:
+        head, sep, collation = text.partition(" COLLATE ")
+        return head + sep + public.get(collation, collation)
+
+    for key, obj in list(b.objects.items()):
+        if isinstance(obj, Table) and any(c.collation in public for c in obj.columns):
+            b.objects[key] = replace(obj, columns=tuple(
+                replace(c, collation=public[c.collation]) if c.collation in public else c
+                for c in obj.columns))
+        elif isinstance(obj, Domain) and obj.collation in public:
+            b.objects[key] = replace(obj, collation=public[obj.collation])
+        elif isinstance(obj, CompositeType):
+            b.objects[key] = replace(obj, attributes=tuple(
+                (n, attribute(t)) for n, t in obj.attributes))
+
+
+def _span_events(b: _Builder):
+    """(key, span) pairs of a builder, first one of each key only."""
+    seen: set[tuple[str, ...]] = set()
+    for key, value in b.spans:
+        if key is None:
+            st, batch = value
+            for k, x, y in batch:
+                if k not in seen:
+                    seen.add(k)
+                    yield k, (st, x, y)
+        elif key not in seen:
+            seen.add(key)
+            yield key, value
+
+
+def structural_model(statements: list[Statement]) -> tuple[Model, list[Issue]]:
+    """The model the statements declare, as far as a fast reader can tell, and the issues
+    found on the way. Never raises."""
+    model, issues, _ = _build(list(statements))
+    return model, list(issues)
+
+
+def object_spans(statements: list[Statement]) -> Mapping[tuple[str, ...], Span]:
+    """Model key -> span of the statement that first declares it. Also
+    ("column", schema, table, column) -> the column's definition (CREATE TABLE or ALTER
+    TABLE ADD COLUMN), ("constraint", schema, table, name) -> the constraint's clause
+    (named ones, and unnamed ones under the name PostgreSQL will give them),
+    ("index", schema, name), ("trigger", schema, table, name) and ("policy", schema, table,
+    name) -> their statements.
+
+    Lazy: a span is worked out when it is looked up (a 1,000-table file has some 17,000
+    keys, and the editor looks up a handful per keystroke)."""
+    return _Spans(dict(_span_events(_build(list(statements))[2])))
+
+
+class _Spans(Mapping[tuple[str, ...], Span]):
+    def __init__(self, events: dict[tuple[str, ...], Span | tuple[Statement, int, int]]):
+        self._events = events
+
+    def __getitem__(self, key: tuple[str, ...]) -> Span:
+        v = self._events[key]
+        return v if isinstance(v, Span) else sub_span(*v)
+
+    def __iter__(self) -> Iterator[tuple[str, ...]]:
+        return iter(self._events)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._events
+
+    def keys(self):  # a dict view: set operations at C speed
+        return self._events.keys()

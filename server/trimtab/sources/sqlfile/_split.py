@@ -1,0 +1,393 @@
+"""Splitting a file into statements with spans (a scanner after psql's lexer)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from trimtab.sources.sqlfile._base import (
+    META_COMMAND,
+    NEWLINE,
+    Span,
+    Statement,
+    file_span,
+    line_col,
+    sub_span,
+)
+from trimtab.sources.sqlfile._heads import statement_head
+from trimtab.sqltext import (
+    DOLLAR_OPEN,
+    TOKEN,
+    is_closed_comment,
+    skip_block_comment,
+)
+
+# --------------------------------------------------------------------------------------
+# Splitting
+
+# Outside quotes and comments, only these characters matter to the splitter.
+# (Parentheses are counted in bulk between two of these.)
+_SPECIAL = re.compile(r"""[;'"$\\]|--|/\*""")
+# Inside CREATE FUNCTION/PROCEDURE, psql also counts BEGIN, CASE and END.
+_SPECIAL_FN = re.compile(r"""[;'"$\\]|--|/\*|(?<![\w$])(?:begin|case|end)(?![\w$])""", re.I)
+SQ_REST = re.compile(r"[^']*(?:''[^']*)*'")  # after the opening quote
+EQ_REST = re.compile(r"[^'\\]*(?:(?:\\.|'')[^'\\]*)*'", re.S)
+DQ_REST = re.compile(r'[^"]*(?:""[^"]*)*"')
+
+_BLANKS = re.compile(r"(?:\s+|--[^\n\r]*)+")
+LINE_END = re.compile(r"[\n\r]")
+_GAP = r"(?:\s|--[^\n\r]*(?:[\n\r]|$)|/\*(?:[^*]|\*(?!/))*\*/)+"
+_FN_HEAD = re.compile(
+    rf"create{_GAP}(?:or{_GAP}replace{_GAP})?(?:function|procedure)(?![\w$])", re.I
+)
+
+def skip_blanks(text: str, pos: int, comments: list[tuple[int, int]] | None = None) -> int:
+    """Skip whitespace and comments from ``pos``; the offset of the next real character."""
+    n = len(text)
+    while pos < n:
+        m = _BLANKS.match(text, pos)
+        if m:
+            pos = m.end()
+            continue
+        if text.startswith("/*", pos):
+            end = skip_block_comment(text, pos + 2)
+            if comments is not None:
+                comments.append((pos, end))
+            pos = end
+            continue
+        break
+    return pos
+
+
+def ident_run_is_identifier(text: str, pos: int) -> bool:
+    """Whether the character before ``pos`` ends an identifier (not a number)."""
+    i = pos
+    while i > 0 and (text[i - 1].isalnum() or text[i - 1] in "_$"):
+        i -= 1
+    return i < pos and not text[i].isdigit()
+
+
+def at_line_start(text: str, pos: int) -> bool:
+    i = pos
+    while i > 0 and text[i - 1] in " \t\f\v":
+        i -= 1
+    return i == 0 or text[i - 1] in "\n\r"
+
+
+def _scan_statement(text: str, start: int, nesting: bool) -> tuple[int, int, bool, bool, list]:
+    """Scan one statement from ``start`` (its first real character).
+
+    Returns (content end, resume offset, ended by ';', left open by nesting, comments),
+    where comments are the (start, end) of the comments seen, to trim trailing ones.
+    """
+    n = len(text)
+    fn = nesting and _FN_HEAD.match(text, start) is not None
+    search = (_SPECIAL_FN if fn else _SPECIAL).search
+    paren = 0  # depth of parentheses (psql ignores a ')' at depth 0; a difference only
+    begin = 0  # for invalid SQL, where this count goes negative and is then taken as 0)
+    comments: list[tuple[int, int]] = []
+    pos = start
+    count = text.count
+    while True:
+        m = search(text, pos)
+        if m is None:
+            if nesting:
+                paren += count("(", pos, n) - count(")", pos, n)
+            return n, n, False, nesting and (paren > 0 or begin > 0), comments
+        q = m.start()
+        if nesting and q > pos:
+            paren += count("(", pos, q) - count(")", pos, q)
+            if paren < 0:
+                paren = 0
+        tok = m.group()
+        c = tok[0]
+        if c == ";":
+            if paren == 0 and begin == 0:
+                return q, q + 1, True, False, comments
+            pos = q + 1
+        elif c == "'":
+            escape = q > 0 and text[q - 1] in "eE" and not (
+                q > 1 and (text[q - 2].isalnum() or text[q - 2] in "_$")
+            )
+            r = (EQ_REST if escape else SQ_REST).match(text, q + 1)
+            pos = r.end() if r else n
+        elif c == '"':
+            r = DQ_REST.match(text, q + 1)
+            pos = r.end() if r else n
+        elif c == "$":
+            if q > 0 and (text[q - 1].isalnum() or text[q - 1] in "_$") and \
+                    ident_run_is_identifier(text, q):
+                pos = q + 1
+                continue
+            r = DOLLAR_OPEN.match(text, q)
+            if r is None:
+                pos = q + 1
+                continue
+            close = text.find(r.group(), r.end())
+            pos = n if close < 0 else close + len(r.group())
+        elif tok == "--":
+            r = LINE_END.search(text, q)
+            pos = r.start() if r else n
+            comments.append((q, pos))
+        elif tok == "/*":
+            pos = skip_block_comment(text, q + 2)
+            comments.append((q, pos))
+        elif c == "\\":
+            if at_line_start(text, q):
+                return q, q, False, False, comments
+            pos = q + 1
+        else:  # begin / case / end, inside CREATE FUNCTION / PROCEDURE
+            if paren == 0:
+                word = tok.lower()
+                if word == "begin":
+                    begin += 1
+                elif word == "case":
+                    if begin > 0:
+                        begin += 1
+                elif begin > 0:
+                    begin -= 1
+            pos = m.end()
+
+
+def _trim_end(text: str, start: int, end: int, comments: list[tuple[int, int]]) -> int:
+    """End of the statement's last real token: without trailing blanks and comments."""
+    while True:
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if comments and comments[-1][1] >= end and comments[-1][0] >= start:
+            # Only when the comment is not left open (an unterminated comment is content).
+            cs, ce = comments.pop()
+            if ce == len(text) and not is_closed_comment(text, cs, ce):
+                return end
+            end = cs
+            continue
+        return end
+
+def _ranges(text: str) -> list[tuple[int, int, bool]]:
+    """(start, end, is meta-command) of each statement of ``text``."""
+    out: list[tuple[int, int, bool]] = []
+    n = len(text)
+    pos = 0
+    nesting = True
+    rescans = 0
+    while pos < n:
+        lead: list[tuple[int, int]] = []
+        start = skip_blanks(text, pos, lead)
+        if start >= n:
+            # Only blanks and comments left: a statement only if a comment is left open,
+            # so that the error is reported rather than silently swallowing the rest.
+            for cs, ce in lead:
+                if not is_closed_comment(text, cs, ce):
+                    out.append((cs, len(text[cs:].rstrip()) + cs, False))
+                    break
+            break
+        c = text[start]
+        if c == ";":
+            pos = start + 1
+            continue
+        if c == "\\" and at_line_start(text, start):
+            r = LINE_END.search(text, start)
+            end = r.start() if r else n
+            out.append((start, _trim_end(text, start, end, []), True))
+            pos = end
+            continue
+        end, resume, _, left_open, comments = _scan_statement(text, start, nesting)
+        if left_open:
+            # The rest of the file was swallowed by a '(' or BEGIN never closed: this
+            # statement ends at its first ';' instead (it is reported as unbalanced), and
+            # the next ones are split as usual. After a few such statements, nesting is
+            # given up for the rest of the file, to keep splitting linear.
+            rescans += 1
+            if rescans > 8:
+                nesting = False
+            end, resume, _, _, comments = _scan_statement(text, start, False)
+        trimmed = _trim_end(text, start, end, comments)
+        if trimmed > start:
+            out.append((start, trimmed, False))
+        pos = resume if resume > start else start + 1
+    return out
+
+
+def split_statements(text: str, file: str = "<schema>") -> list[Statement]:
+    """The statements of a SQL text, with their spans, kinds and declared objects."""
+    starts = _compute_starts(text)
+    out = []
+    for a, b, meta in _ranges(text):
+        body = text[a:b]
+        if meta:
+            kind, key = META_COMMAND, None
+        else:
+            kind, key = statement_head(body)
+        out.append(Statement(body, file_span(file, starts, a, b), kind, key))
+    return out
+
+
+def _compute_starts(text: str) -> tuple[int, ...]:
+    return (0, *(m.end() for m in NEWLINE.finditer(text)))
+
+
+# What cannot reach PostgreSQL intact. A NUL ends the query string in the wire protocol, so
+# the server silently runs only what precedes it (a migration "applied" without its last
+# statements, a schema without its last tables); an unpaired surrogate (an editor buffer, a
+# JSON escape) has no UTF-8 form at all.
+_UNSENDABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def check_source(text: str, file: str) -> None:
+    """Raise SchemaError at the first character of ``text`` PostgreSQL could not receive as
+    written (see ``_UNSENDABLE``); file, line and column name it."""
+    from trimtab.errors import SchemaError
+
+    m = _UNSENDABLE.search(text)
+    if m is None:
+        return
+    line, col = line_col(_compute_starts(text), m.start())
+    c = m.group()
+    if c == "\x00":
+        message = ("NUL character (byte 0x00): PostgreSQL stops reading a query at it and "
+                   "would silently ignore everything after it")
+        hint = "remove it; a zero byte belongs in a bytea value ('\\x00'::bytea)"
+    else:
+        message = (f"unpaired surrogate U+{ord(c):04X}: it has no UTF-8 form and cannot be "
+                   "sent to PostgreSQL")
+        hint = "remove it, or write the whole character it was part of"
+    raise SchemaError(message, file=file, line=line + 1, column=col + 1, hint=hint)
+
+
+def decode_source(data: bytes, file: str, *, strip_bom: bool = True) -> str:
+    """The text of a source file's bytes, refusing bytes that are not UTF-8 (decoding them
+    with replacement characters would change what reaches the database) and what
+    ``check_source`` refuses, with the file, line and column of the first bad character.
+    ``strip_bom`` drops a leading byte order mark (and does not count it as a column)."""
+    from trimtab.errors import SchemaError
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        before = data[: e.start].decode("utf-8")
+        if strip_bom:
+            before = before.removeprefix("\ufeff")
+        line, col = line_col(_compute_starts(before), len(before))
+        raise SchemaError(
+            f"byte 0x{data[e.start]:02x} is not UTF-8 ({e.reason}): the file would reach "
+            "PostgreSQL mangled",
+            file=file, line=line + 1, column=col + 1,
+            hint="save the file as UTF-8",
+        ) from None
+    if strip_bom:
+        text = text.removeprefix("\ufeff")
+    check_source(text, file)
+    return text
+
+
+def read_source_file(path: Path, *, strip_bom: bool = True) -> str:
+    """``decode_source`` of a file's bytes; a file that cannot be read is a SchemaError."""
+    from trimtab.errors import SchemaError
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise SchemaError(f"cannot read {path}: {e.strerror or e}", file=str(path)) from None
+    return decode_source(data, str(path), strip_bom=strip_bom)
+
+
+def read_schema(path: Path) -> list[Statement]:
+    """The statements of a .sql file, or of every ``*.sql`` file directly in a folder
+    (sorted by file name)."""
+    from trimtab.errors import SchemaError
+
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(
+            (p for p in path.iterdir() if p.suffix.lower() == ".sql" and p.is_file()),
+            key=lambda p: p.name,
+        )
+        if not files:
+            raise SchemaError(
+                f"the schema folder {path} has no .sql files",
+                file=str(path),
+                hint="put the schema in .sql files there, or point 'schema' at a file",
+            )
+    elif path.is_file():
+        files = [path]
+    else:
+        raise SchemaError(
+            f"schema path {path} does not exist",
+            file=str(path),
+            hint="create it, or set 'schema' in trimtab.toml to the .sql file or folder "
+            "that holds the desired schema",
+        )
+    out: list[Statement] = []
+    for p in files:
+        out.extend(split_statements(read_source_file(p), str(p)))
+    return out
+
+
+def locate(statement: Statement, position: int | None) -> Span:
+    """The file span of the point PostgreSQL's error ``position`` (1-based character
+    position in the statement text) designates: the token that starts there. ``None``
+    gives the statement's own span."""
+    if position is None:
+        return statement.span
+    text = statement.text
+    off = min(max(position - 1, 0), max(len(text) - 1, 0))
+    if not text:
+        return statement.span
+    m = TOKEN.match(text, off)
+    end = off + 1
+    if m and (g := m.lastgroup) and g not in ("C", "BC") and m.start(g) == off:
+        end = m.end(g)
+        if g in ("D", "DU", "S", "E", "Q"):
+            # A whole string would be too much to underline: its first line.
+            nl = LINE_END.search(text, off, end)
+            end = nl.start() if nl else end
+    return sub_span(statement, off, max(end, off + 1))
+
+
+# --------------------------------------------------------------------------------------
+# Comments
+
+# Outside comments, only quotes matter: they may hold '--' or '/*' that are no comments.
+# A backslash at the start of a line begins a psql meta-command, read to the end of line.
+_COMMENT_SPECIAL = re.compile(r"""['"$\\]|--|/\*""")
+
+
+def comment_ranges(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every comment of a SQL text, skipping strings, quoted identifiers
+    and dollar-quoted bodies the way the splitter does (for the hints in comments)."""
+    out: list[tuple[int, int]] = []
+    n = len(text)
+    pos = 0
+    while (m := _COMMENT_SPECIAL.search(text, pos)) is not None:
+        q = m.start()
+        tok = m.group()
+        if tok == "--":
+            r = LINE_END.search(text, q)
+            pos = r.start() if r else n
+            out.append((q, pos))
+        elif tok == "/*":
+            pos = skip_block_comment(text, q + 2)
+            out.append((q, pos))
+        elif tok == "'":
+            escape = q > 0 and text[q - 1] in "eE" and not (
+                q > 1 and (text[q - 2].isalnum() or text[q - 2] in "_$"))
+            r = (EQ_REST if escape else SQ_REST).match(text, q + 1)
+            pos = r.end() if r else n
+        elif tok == '"':
+            r = DQ_REST.match(text, q + 1)
+            pos = r.end() if r else n
+        elif tok == "$":
+            pos = q + 1
+            if q > 0 and (text[q - 1].isalnum() or text[q - 1] in "_$") and \
+                    ident_run_is_identifier(text, q):
+                continue  # part of an identifier such as a$b
+            r = DOLLAR_OPEN.match(text, q)
+            if r is not None:
+                close = text.find(r.group(), r.end())
+                pos = n if close < 0 else close + len(r.group())
+        elif tok == "\\" and at_line_start(text, q):  # a psql meta-command
+            r = LINE_END.search(text, q)
+            pos = r.start() if r else n
+        else:
+            pos = q + 1
+    return out
