@@ -85,7 +85,9 @@ def test_generate_writes_the_rename_into_the_migration(project: Path, db_url: st
     assert r.returncode == 0, r.stderr
     second = sorted((project / "migrations").glob("0001_*.sql"))
     assert len(second) == 1
-    assert second[0].read_text().strip() == (
+    assert second[0].read_text().strip() == (  # the timeouts of every transactional file
+        "SET lock_timeout = '5s';\n--> statement-breakpoint\n"
+        "SET statement_timeout = '0';\n--> statement-breakpoint\n"
         'ALTER TABLE public.users RENAME COLUMN full_name TO name;')
     assert "Nothing to generate" in run(project, "generate", "--url", db_url).stdout
 

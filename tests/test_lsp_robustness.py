@@ -316,6 +316,9 @@ async def test_the_database_stopped_and_started_under_the_server(
     await until(client, uri, has("drops-table", "1 row"))
 
     embedded.stop_server(pgdata)
+    # Ask now rather than wait for the next periodic check (which a busy machine delays).
+    await client.workspace_execute_command_async(t.ExecuteCommandParams(
+        command="trimtab.refresh", arguments=[uri]))
     await _message(client, "cannot be reached")
     for version in range(3, 8):  # typing on: diagnostics go on, the warning is not repeated
         change_doc(client, uri, version, short + f"-- {version}\n")

@@ -170,7 +170,9 @@ def test_generate_writes_the_attach(project: Path, db_url: str) -> None:
     r = run(project, "generate", "--url", db_url, "--name", "attach")
     assert r.returncode == 0, r.stderr
     text = (project / "migrations" / "0001_attach.sql").read_text()
-    assert text.strip() == ("ALTER INDEX public.events_at ATTACH PARTITION "
+    assert text.strip() == ("SET lock_timeout = '5s';\n--> statement-breakpoint\n"
+                            "SET statement_timeout = '0';\n--> statement-breakpoint\n"
+                            "ALTER INDEX public.events_at ATTACH PARTITION "
                             "public.events_us_at;")
     # The folder's migrations, run in order, build the same catalog.
     assert run(project, "migrate", "--url", db_url).returncode == 0

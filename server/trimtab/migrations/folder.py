@@ -202,7 +202,7 @@ def split_migration(text: str) -> tuple[tuple[MigrationStatement, ...], bool]:
     token (leading comments excluded) to its end, without the final ``;``."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    transactional = not _has_directive(text)
+    transactional = not has_directive(text)
     out: list[MigrationStatement] = []
     if BREAKPOINT in text:
         starts = [0, *(m.end() for m in _NEWLINE.finditer(text))]
@@ -232,7 +232,7 @@ def split_migration(text: str) -> tuple[tuple[MigrationStatement, ...], bool]:
     return tuple(out), transactional
 
 
-def _has_directive(text: str) -> bool:
+def has_directive(text: str) -> bool:
     """NO_TRANSACTION on a line of the file's leading comment block."""
     for raw in text.splitlines():
         line = raw.strip()

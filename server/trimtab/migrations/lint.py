@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from trimtab.migrations.folder import NO_TRANSACTION, _has_directive
+from trimtab.migrations.folder import NO_TRANSACTION, has_directive
 from trimtab.sources.sqlfile import Statement, split_statements
 
 LARGE_TABLE = 10_000  # rows from which a lock that scans or rewrites the table is worth a word
@@ -92,7 +92,7 @@ def lint_migration(text: str, sizes: Sizes, *, path: str = "<migration>",
             rules = _rules(ig.group(2))
             file_ignores = set() if not rules or file_ignores == set() else \
                 (file_ignores or set()) | rules
-    transactional = not _has_directive(text)
+    transactional = not has_directive(text)
     out: list[MigrationLint] = []
     timeout_set = False
 
