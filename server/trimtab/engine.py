@@ -38,10 +38,11 @@ from trimtab.errors import (
 )
 from trimtab.files import write_file
 from trimtab.measure import loss_tables, measure, recount_losses
-from trimtab.migrations import runner, tracking
+from trimtab.migrations import batch, runner, tracking
 from trimtab.migrations.folder import (
     Folder,
     Migration,
+    MigrationStatement,
     Problem,
     drizzle_notes,
     listing_problems,
@@ -1165,24 +1166,29 @@ def _apply(conn: psycopg.Connection, plan: Plan, hold: Callable[[str], Plan],
 
 
 def _run_steps(conn: psycopg.Connection, steps: list[Step] | tuple[Step, ...]) -> None:
+    """The plan's statements in the connection's open transaction, by the executor that
+    runs migrations (few round trips, each failure named as if run alone); a failure rolls
+    back everything and names the changes of the statement that failed."""
     # Function bodies may reference tables created later in the plan (as pg_dump does).
     conn.execute("SET LOCAL check_function_bodies = off")
-    for group, statement in batches(steps):
-        try:
-            conn.execute(statement.encode(), prepare=False)
-        except psycopg.errors.UnsafeNewEnumValueUsage:
-            raise
-        except psycopg.Error as e:
-            conn.rollback()
-            diag = e.diag
-            detail = f" ({diag.message_detail})" if diag.message_detail else ""
-            what = "; ".join(s.change.describe() for s in group)
-            raise PlanError(
-                f"{what} failed, nothing was applied: "
-                f"{diag.message_primary or e}{detail}\n  statement: {statement}",
-                obj=".".join(group[0].change.target[1:]),
-                hint=diag.message_hint,
-            ) from None
+    sent = batches(steps)
+    try:
+        batch.execute(conn, [MigrationStatement(sql, i + 1) for i, (_, sql) in enumerate(sent)])
+    except batch.StatementFailed as failed:
+        e = failed.error
+        if isinstance(e, psycopg.errors.UnsafeNewEnumValueUsage):
+            raise e from None  # _apply adds the enum values in a transaction of their own
+        conn.rollback()
+        group, statement = sent[failed.index]
+        diag = e.diag
+        detail = f" ({diag.message_detail})" if diag.message_detail else ""
+        what = "; ".join(s.change.describe() for s in group)
+        raise PlanError(
+            f"{what} failed, nothing was applied: "
+            f"{diag.message_primary or e}{detail}\n  statement: {statement}",
+            obj=".".join(group[0].change.target[1:]),
+            hint=diag.message_hint,
+        ) from None
 
 
 # -- migrations ---------------------------------------------------------------------------
