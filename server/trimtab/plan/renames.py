@@ -45,6 +45,7 @@ from trimtab.plan.changes import (
     RenameSequence,
     RenameTable,
 )
+from trimtab.sqltext import Tok, lex
 
 KINDS = ("table", "sequence", "column", "enum_value")  # also the order they are applied in
 
@@ -557,29 +558,70 @@ def _map_type_texts(m: Model, fn: Callable[[str], str]
 
 # -- canonical text ---------------------------------------------------------------------------
 
-_IDENT = r'(?:"(?:[^"]|"")*"|[^\W\d][\w$]*)'
-_TOKEN = re.compile(
-    rf"""
-    (?P<cast>::\s*(?:{_IDENT}\s*\.\s*)?{_IDENT}      # a cast, with its whole type name:
-        (?:\s+(?:varying|precision))?                  # never a column
-        (?:\(\s*\d+(?:\s*,\s*\d+)?\s*\))?
-        (?:\s+with(?:out)?\s+time\s+zone)?
-        (?:\[\d*\])*)
-    | (?P<str>[Ee]'(?:[^'\\]|''|\\.)*'|'(?:[^']|'')*')
-    | (?P<qid>"(?:[^"]|"")*")
-    | (?P<num>\d[\w.$]*)
-    | (?P<id>[^\W\d][\w$]*)
-    | (?P<ws>\s+)
-    | (?P<op>.)
-    """,
-    re.X | re.S,
-)
-
 Token = list[str]  # [kind, text]: mutable, to be replaced in place
+
+# Words that continue a cast's type name after its first word(s).
+_TYPE_WORDS = {"varying": (), "precision": (), "with": ("time", "zone"),
+               "without": ("time", "zone")}
 
 
 def _tokens(text: str) -> list[Token]:
-    return [[m.lastgroup or "op", m.group()] for m in _TOKEN.finditer(text)]
+    """The text as tokens that join back into it: the SQL lexer's (``trimtab.sqltext``),
+    with what lies between them (space, comments) as ``ws`` and a cast with its whole type
+    name as one ``cast`` token (``::character varying(20)[]`` is never a column)."""
+    toks = lex(text).toks
+    out: list[Token] = []
+    pos = 0
+    i = 0
+    while i < len(toks):
+        kind, _, start, end = toks[i]
+        if start > pos:
+            out.append(["ws", text[pos:start]])
+        if kind == "O" and toks[i][1] == "::":
+            end, i = _cast_end(toks, i + 1, end)
+            out.append(["cast", text[start:end]])
+            pos = end
+            continue
+        out.append([_KINDS.get(kind, "op"), text[start:end]])
+        pos = end
+        i += 1
+    if pos < len(text):
+        out.append(["ws", text[pos:]])
+    return out
+
+
+# The lexer's kinds, as this module names them: a dollar-quoted body is opaque ("dollar":
+# PostgreSQL renames nothing inside one either).
+_KINDS = {"W": "id", "Q": "qid", "S": "str", "E": "str", "N": "num", "D": "dollar"}
+
+
+def _cast_end(toks: tuple[Tok, ...], i: int, end: int) -> tuple[int, int]:
+    """After ``::`` at toks[i - 1]: the end offset of the type name and the index after it."""
+    def at(j: int, kind: str, value: str | None = None) -> bool:
+        return j < len(toks) and toks[j][0] == kind and (value is None or toks[j][1] == value)
+
+    if not (at(i, "W") or at(i, "Q")):
+        return end, i
+    end, i = toks[i][3], i + 1
+    if at(i, "O", ".") and (at(i + 1, "W") or at(i + 1, "Q")):  # schema-qualified
+        end, i = toks[i + 1][3], i + 2
+    if at(i, "W") and toks[i][1] in _TYPE_WORDS:
+        rest = _TYPE_WORDS[toks[i][1]]
+        if all(at(i + 1 + k, "W", w) for k, w in enumerate(rest)):
+            end, i = toks[i + len(rest)][3], i + 1 + len(rest)
+    if at(i, "O", "(") and at(i + 1, "N"):  # (n) or (p, s)
+        j = i + 2
+        if at(j, "O", ",") and at(j + 1, "N"):
+            j += 2
+        if at(j, "O", ")"):
+            end, i = toks[j][3], j + 1
+    if at(i, "W") and toks[i][1] in ("with", "without") and at(i + 1, "W", "time") and at(
+            i + 2, "W", "zone"):
+        end, i = toks[i + 2][3], i + 3
+    while at(i, "O", "[") and (at(i + 1, "O", "]") or (at(i + 1, "N") and at(i + 2, "O", "]"))):
+        j = i + 1 if at(i + 1, "O", "]") else i + 2
+        end, i = toks[j][3], j + 1
+    return end, i
 
 
 def _join(tokens: list[Token]) -> str:
