@@ -818,7 +818,8 @@ def _listing(path: Path, files: list[Path], entries: list[_Entry], journal_file:
             "added a migration?)",
             file=str(moves[0]),
             hint=f"run `{REBASE_COMMAND}`, or renumber by hand: keep {keep.name}, "
-            f"{'; '.join(steps)}; then run `{SUM_FIX_COMMAND}`. Or, when no database has applied it yet, delete {newer} "
+            f"{'; '.join(steps)}; then run `{SUM_FIX_COMMAND}`. Or, when no database has "
+            f"applied it yet, delete {newer} "
             "(and its journal entry) and run `trimtab generate` again on top of the merged "
             "folder, which also writes its snapshot.",
         ))
