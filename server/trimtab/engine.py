@@ -1685,6 +1685,9 @@ def export_script(cfg: Config, *, idempotent: bool = False) -> tuple[str, tuple[
     desired = desired_and_notes(cfg, scratch, source.statements, source,
                                 installed=_configured_extensions(cfg))[0]
     if idempotent:
+        # An extension's version only where the schema writes one: the shadow's installed
+        # version may not exist where the script runs.
+        desired = _managed_extensions(desired, source.statements, desired=True)[0]
         return idempotent_script(desired), source.warnings
     # As for a new database: its public schema is already there.
     fresh = Model(schemas={k: v for k, v in desired.schemas.items() if k == ("schema", "public")},
