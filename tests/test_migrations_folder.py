@@ -479,7 +479,8 @@ def test_check_two_0004_files(tmp_path: Path) -> None:
     )
     assert dup.file == str(main / "0004_add_b.sql")
     assert dup.hint is not None and dup.hint.startswith(
-        "renumber one of them: keep 0004_add_a.sql, rename 0004_add_b.sql to 0005_add_b.sql "
+        "run `trimtab migrate rebase`, or renumber by hand: keep 0004_add_a.sql, rename "
+        "0004_add_b.sql to 0005_add_b.sql "
         "and set its journal entry to idx 5, tag '0005_add_b', moved last; then run "
         "`trimtab check --update-sum`. Or, when no database has applied it yet, delete "
         "0004_add_b.sql (and its journal entry) and run `trimtab generate` again"

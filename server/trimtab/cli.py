@@ -73,7 +73,13 @@ def _parser() -> argparse.ArgumentParser:
                      help="write a migration that loses data without asking")
 
     mig = sub.add_parser("migrate", help="apply the pending migrations")
+    # `migrate rebase`: after a merge in which both branches added migrations, this
+    # branch's go after the merged ones (git's word for putting one's work after another's).
+    mig.add_argument("action", nargs="?", choices=["rebase"], help="rebase: renumber this "
+                     "branch's migrations after the merged branch's, with their snapshots, "
+                     "journal and trimtab.sum, when the result still produces the schema")
     _url_option(mig)
+    _schema_option(mig)
     mig.add_argument("--dry-run", action="store_true", help="list what would run, run nothing")
     mig.add_argument("--allow-out-of-order", action="store_true",
                      help="apply a pending migration older than an applied one")
@@ -333,6 +339,8 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _migrate(args: argparse.Namespace) -> int:
     cfg = _config(args)
+    if args.action == "rebase":
+        return _rebase(cfg)
     with Progress(TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total}"), console=out,
                   transient=True, disable=not out.is_terminal) as progress:
@@ -376,6 +384,21 @@ def _migrate(args: argparse.Namespace) -> int:
         out.print(f"{len(result.runs)} migration(s) would be applied.")
     elif done:
         out.print(f"[green]Applied {done} migration(s).[/]")
+    return 0
+
+
+def _rebase(cfg: Config) -> int:
+    result = engine.rebase(cfg)
+    if not result.renamed:
+        out.print("Nothing to rebase: no two migrations share a number.")
+        return 0
+    for old, new in result.renamed:
+        out.print(f"  renamed  {escape(old)} -> {escape(new)}")
+    for note in result.notes:
+        out.print(f"[dim]note:[/] {escape(note)}")
+    out.print(f"[green]Rebased {len(result.renamed)} migration(s)[/] after the merged ones; "
+              "their replay produces the schema file. Stage the folder: git add "
+              f"{escape(str(cfg.migrations_dir))}")
     return 0
 
 

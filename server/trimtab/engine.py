@@ -36,7 +36,7 @@ from trimtab.errors import (
     UnmanagedDependency,
     WouldFail,
 )
-from trimtab.files import write_file
+from trimtab.files import write_file, write_files
 from trimtab.measure import loss_tables, measure, recount_losses
 from trimtab.migrations import batch, runner, tracking
 from trimtab.migrations.folder import (
@@ -47,11 +47,17 @@ from trimtab.migrations.folder import (
     drizzle_notes,
     listing_problems,
     read_folder,
+    shared_folder,
+    snapshot_file,
+    sum_path,
+    sum_text,
     write_migration,
 )
 from trimtab.migrations.folder import check as check_folder
 from trimtab.migrations.lint import MigrationLint, Sizes
 from trimtab.migrations.lint import lint_migration as _lint_migration
+from trimtab.migrations.rebase import journal_text as rebase_journal_text
+from trimtab.migrations.rebase import plan_rebase as rebase_plan
 from trimtab.migrations.replay import left_out, replay
 from trimtab.migrations.runner import MigrateResult
 from trimtab.model import Model, OutsideKey, Owner, qname
@@ -1685,8 +1691,147 @@ def export_script(cfg: Config, *, idempotent: bool = False) -> tuple[str, tuple[
     desired = desired_and_notes(cfg, scratch, source.statements, source,
                                 installed=_configured_extensions(cfg))[0]
     if idempotent:
+        # An extension's version only where the schema writes one: the shadow's installed
+        # version may not exist where the script runs.
+        desired = _managed_extensions(desired, source.statements, desired=True)[0]
         return idempotent_script(desired), source.warnings
     # As for a new database: its public schema is already there.
     fresh = Model(schemas={k: v for k, v in desired.schemas.items() if k == ("schema", "public")},
                   server_version=desired.server_version)
     return build_plan(fresh, desired).sql(), source.warnings
+
+
+# -- rebase -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RebaseResult:
+    renamed: tuple[tuple[str, str], ...]  # (old tag, new tag) of each local migration
+    written: tuple[Path, ...]  # the files written (to `git add`)
+    removed: tuple[Path, ...]
+    notes: tuple[str, ...] = ()
+
+
+def rebase(cfg: Config, *, local: str | None = None) -> RebaseResult:
+    """Renumber this branch's migrations after the merged branch's (two branches each added
+    migration N): rename them, regenerate their snapshots, the journal and trimtab.sum.
+
+    Nothing is written unless the rebased folder, replayed in a sandboxed shadow, still
+    produces the schema file; a local migration the configured database has applied is
+    never renumbered (its tracking row would point at a name that no longer exists, and
+    migrate would run it again under its new one)."""
+    path = Path(cfg.migrations_dir)
+    plan = rebase_plan(path, local)
+    if plan is None:
+        return RebaseResult((), (), ())
+    if shared_folder(path):
+        raise SchemaError("migrate rebase does not rewrite drizzle-kit's snapshots: this "
+                          f"folder has {path / 'meta/_trimtab'}", file=str(path),
+                          hint="delete the local migrations and generate them again")
+    notes: list[str] = []
+    try:
+        target = resolve_target(cfg)
+        with shadow.connect(target.url) as conn:
+            done = tracking.applied(conn)
+    except (ConfigError, DatabaseError) as e:
+        done = {}
+        notes.append(f"not checked whether a database applied the local migrations: {e}")
+    applied_here = [m for m in plan.moves if m.old_tag in done]
+    if applied_here:
+        m = applied_here[0]
+        raise SchemaError(
+            f"nothing was changed: {m.old_tag} is applied on {target.label}; renumbered to "
+            f"{m.new_tag}, migrate would find {m.old_tag} missing and apply it again",
+            file=str(path / f"{m.old_tag}.sql"),
+            hint="on a development database, undo it first (`trimtab reset --migrations` "
+            "after the rebase rebuilds it); a shared database keeps the folder's numbers: "
+            "renumber the other branch's migrations instead")
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="trimtab-rebase-") as tmp:
+        work = Path(tmp) / "migrations"
+        (work / "meta").mkdir(parents=True)
+        sql: dict[str, bytes] = {t: (path / f"{t}.sql").read_bytes() for t in plan.merged}
+        for m in plan.moves:
+            sql[m.new_tag] = (path / f"{m.old_tag}.sql").read_bytes()
+        for tag, data in sql.items():
+            (work / f"{tag}.sql").write_bytes(data)
+        (work / "meta/_journal.json").write_text(rebase_journal_text(plan.journal))
+        rebased = read_folder(work)
+        source = read_source(cfg)
+        scratch = _scratch_target(cfg)
+        installed = _configured_extensions(cfg)
+        stubs = _target_stubs(cfg, source, rebased)
+        models: dict[str, Model] = {}
+        names = [m.name for m in rebased.migrations]
+        try:
+            for mv in plan.moves:
+                upto = names[:names.index(mv.new_tag) + 1]
+                models[mv.new_tag] = replay(rebased, scratch.url, cfg.managed_schemas,
+                                            only=upto, timeout=cfg.shadow_timeout,
+                                            installed=installed, stubs=stubs)
+        except SchemaError as e:
+            raise SchemaError(
+                "nothing was changed: after the merged migrations, the local one does not "
+                f"run: {e.message}", file=str(path / f"{mv.old_tag}.sql"), line=e.line,
+                hint="both branches changed the same objects: delete the local migration "
+                f"{mv.old_tag} (and its journal entry) and run `trimtab generate` on top of "
+                "the merged folder") from None
+        desired, where = desired_and_notes(cfg, scratch, source.statements, source,
+                                           installed=installed, stubs=stubs)
+        produced = models[plan.moves[-1].new_tag]
+        managed, desired, _ = _scoped(cfg, desired, produced)
+        left = build_plan(_managed_extensions(within(produced, managed),
+                                              source.statements)[0], desired)
+        if left:
+            raise SchemaError(
+                "nothing was changed: the rebased migrations do not produce the schema file; "
+                "still to do: " + "; ".join(s.change.describe() for s in left.steps),
+                file=str(path / f"{plan.moves[0].old_tag}.sql"),
+                hint="the branches' migrations conflict (or the merged schema file needs "
+                "more): fix the schema file's merge, or delete the local migrations and run "
+                "`trimtab generate` on top of the merged folder")
+        notes += where
+        shutil.rmtree(work / "meta")
+
+    # The snapshots: the merged branch's as they are, the local ones regenerated and
+    # chained after the last merged one.
+    files: list[tuple[Path, bytes]] = []
+    resolved = dict(plan.resolved)
+    written_snapshots: set[Path] = set()
+    prev_id = ZERO_ID
+    for tag in plan.merged:
+        p = snapshot_file(path, tag)
+        if p in resolved:
+            files.append((p, resolved[p].encode()))
+        if p.is_file():
+            text = resolved.get(p) or read_source_file(p, strip_bom=False)
+            prev_id = snapshot_id(text, str(p))
+            written_snapshots.add(p)
+    for mv in plan.moves:
+        old = snapshot_file(path, mv.old_tag)
+        had = old.is_file() and old not in written_snapshots or old in resolved
+        if not had:
+            continue
+        model = desired if mv is plan.moves[-1] else models[mv.new_tag]
+        new_id = str(uuid.uuid4())
+        p = snapshot_file(path, mv.new_tag)
+        files.append((p, dump_snapshot(model, id=new_id, prev_id=prev_id).encode()))
+        written_snapshots.add(p)
+        prev_id = new_id
+    for mv in plan.moves:
+        files.append((path / f"{mv.new_tag}.sql", (path / f"{mv.old_tag}.sql").read_bytes()))
+    files.append((path / "meta/_journal.json", rebase_journal_text(plan.journal).encode()))
+    files.append((sum_path(path), sum_text(replace(
+        rebased, migrations=tuple(replace(m, path=path / m.path.name)
+                                  for m in rebased.migrations))).encode()))
+    write_files(files)
+    removed = []
+    for mv in plan.moves:
+        for p in (path / f"{mv.old_tag}.sql", snapshot_file(path, mv.old_tag)):
+            if p not in written_snapshots and p.exists() and p not in [f for f, _ in files]:
+                p.unlink()
+                removed.append(p)
+    return RebaseResult(tuple((m.old_tag, m.new_tag) for m in plan.moves),
+                        tuple(f for f, _ in files), tuple(removed), tuple(notes))

@@ -68,7 +68,9 @@ __all__ = [
     "drizzle_reason",
     "next_tag",
     "read_folder",
+    "shared_folder",
     "slug",
+    "snapshot_file",
     "split_migration",
     "sum_text",
     "update_sum",
@@ -282,9 +284,8 @@ def _load_journal(folder: Path) -> tuple[dict[str, Any], list[_Entry]] | None:
             file=str(path),
             line=e.lineno,
             column=e.colno,
-            hint="a merge conflict left in it? keep every entry of both sides, in order, then "
-            "run `trimtab check`" if "<<<<<<<" in text else "fix the JSON (restore the file "
-            "from version control if in doubt)",
+            hint=_rebase_hint(folder) if "<<<<<<<" in text else "fix the JSON (restore "
+            "the file from version control if in doubt)",
         ) from None
     if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
         raise SchemaError(
@@ -311,6 +312,27 @@ def _load_journal(folder: Path) -> tuple[dict[str, Any], list[_Entry]] | None:
                 )
         entries.append(_Entry(idx, tag, when, line))  # type: ignore[arg-type]
     return data, entries
+
+
+REBASE_COMMAND = "trimtab migrate rebase"
+
+
+def _rebase_hint(folder: Path) -> str:
+    """What to run after a merge in which both branches added migrations, with the names
+    this branch's migrations get."""
+    from trimtab.migrations.rebase import plan_rebase  # it reads the folder through here
+
+    try:
+        plan = plan_rebase(folder)
+    except (SchemaError, OSError):
+        plan = None
+    if plan is None:
+        return ("a merge conflict left in it? keep every entry of both sides, in order, then "
+                "run `trimtab check`")
+    moves = ", ".join(f"{m.old_tag} -> {m.new_tag}" for m in plan.moves)
+    return (f"two branches each added migrations: run `{REBASE_COMMAND}` to number this "
+            f"branch's after the merged ones ({moves}) and rewrite the journal, the snapshots "
+            "and the sum, once it has checked that they still produce the schema")
 
 
 def _tag_lines(text: str) -> dict[str, int]:
@@ -397,6 +419,16 @@ def _snapshot_path(folder: Path, tag: str, idx: int) -> Path:
     """trimtab's snapshot of a migration."""
     meta = folder / TRIMTAB_META if _shared(folder) else folder / "meta"
     return meta / _snapshot_name(tag, idx)
+
+
+def snapshot_file(folder: Path, tag: str) -> Path:
+    """Where trimtab's snapshot of migration ``tag`` is (or goes)."""
+    return _snapshot_path(Path(folder), tag, _number(tag) or 0)
+
+
+def shared_folder(folder: Path) -> bool:
+    """Whether drizzle-kit generates into the folder too (trimtab's files in meta/_trimtab)."""
+    return _shared(Path(folder))
 
 
 def drizzle_snapshot_path(folder: Path, tag: str, idx: int) -> Path:
@@ -785,8 +817,9 @@ def _listing(path: Path, files: list[Path], entries: list[_Entry], journal_file:
             f"{len(group)} migrations numbered {n:04d}: {names} (two branches that each "
             "added a migration?)",
             file=str(moves[0]),
-            hint=f"renumber one of them: keep {keep.name}, {'; '.join(steps)}; then run "
-            f"`{SUM_FIX_COMMAND}`. Or, when no database has applied it yet, delete {newer} "
+            hint=f"run `{REBASE_COMMAND}`, or renumber by hand: keep {keep.name}, "
+            f"{'; '.join(steps)}; then run `{SUM_FIX_COMMAND}`. Or, when no database has "
+            f"applied it yet, delete {newer} "
             "(and its journal entry) and run `trimtab generate` again on top of the merged "
             "folder, which also writes its snapshot.",
         ))
@@ -808,8 +841,8 @@ def _listing(path: Path, files: list[Path], entries: list[_Entry], journal_file:
             problems.append(Problem(
                 f"journal entries {seen_idx[e.idx].tag} and {e.tag} both have idx {e.idx}",
                 file=journal_file, line=e.line,
-                hint=f"renumber {e.tag} after the last migration (idx "
-                f"{max(seen_idx) + 1}, its file and tag renamed to match) and move its "
+                hint=f"run `{REBASE_COMMAND}`, or renumber {e.tag} after the last "
+                f"migration (idx {top + 1}, its file and tag renamed to match) and move its "
                 "entry last",
             ))
         seen_idx.setdefault(e.idx, e)

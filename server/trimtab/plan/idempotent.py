@@ -6,6 +6,10 @@ rewritten into a form that does nothing when its object already exists:
 
 - ``CREATE SCHEMA / SEQUENCE / TABLE / INDEX / MATERIALIZED VIEW IF NOT EXISTS`` (extensions
   already render that way), ``ADD COLUMN IF NOT EXISTS``, ``ADD VALUE IF NOT EXISTS``;
+  every table's columns follow its CREATE TABLE as ``ADD COLUMN IF NOT EXISTS``, so that a
+  table made by an earlier state of the schema gets the columns added since;
+- a view whose existing columns differ (names, order, types) is dropped first, guarded by
+  a DO block that compares them (``CASCADE``: the views built on it follow in the script);
 - ``CREATE OR REPLACE`` for views, functions (they render so already) and, from
   PostgreSQL 14, triggers;
 - statements with neither form (types, domains, constraints, policies, constraint
@@ -36,7 +40,7 @@ from __future__ import annotations
 
 import re
 
-from trimtab.model import Function, Model
+from trimtab.model import Function, Model, View
 from trimtab.plan import build_plan
 from trimtab.plan.changes import (
     AddColumn,
@@ -44,10 +48,13 @@ from trimtab.plan.changes import (
     AddEnumValue,
     AttachPartition,
     Change,
+    CreateTable,
+    CreateView,
     GrantPrivilege,
     RevokePrivilege,
     Step,
 )
+from trimtab.plan.render import column_sql
 
 __all__ = ["idempotent_script", "idempotent_sql", "UnsupportedChange"]
 
@@ -127,7 +134,35 @@ def idempotent_sql(step: Step, server_version: int = 180000) -> list[str]:
     if not ch.installs:
         raise UnsupportedChange(f"an install script only creates: cannot carry "
                                 f"{_label(ch)}")
-    return [_statement(ch, sql, server_version) for sql in step.sql]
+    out = [_statement(ch, sql, server_version) for sql in step.sql]
+    if isinstance(ch, CreateView) and not ch.after.materialized:
+        # CREATE OR REPLACE VIEW cannot rename, drop or retype a column ("cannot change
+        # name of view column"): a view of an earlier state whose columns differ goes first.
+        out.insert(0, _drop_changed_view(ch.after))
+    if isinstance(ch, CreateTable) and not ch.after.partition_of:
+        # A table of an earlier state is kept by IF NOT EXISTS: its new columns come here.
+        t = ch.after
+        out += [f"ALTER TABLE {t.sql_name} ADD COLUMN IF NOT EXISTS {column_sql(c, t.schema)}"
+                for c in t.columns if not c.inherited]
+    return out
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _drop_changed_view(v: View) -> str:
+    """A DO block that drops the view (and, through CASCADE, the views built on it, which
+    the script creates again after it) when its columns are not the desired ones."""
+    name = _literal(v.sql_name)
+    wanted = ", ".join(_literal(f"{c} {t}") for c, t in v.columns)
+    body = (f"IF to_regclass({name}) IS NOT NULL AND ARRAY(SELECT a.attname::text || ' ' || "
+            f"format_type(a.atttypid, a.atttypmod) FROM pg_attribute a WHERE a.attrelid = "
+            f"to_regclass({name}) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)"
+            f" IS DISTINCT FROM ARRAY[{wanted}]::text[] THEN\n"
+            f"DROP VIEW {v.sql_name} CASCADE;\nEND IF;")
+    tag = _dollar_tag(body)
+    return f"DO {tag} BEGIN\n{body}\nEND {tag}"
 
 
 def _statement(ch: Change, sql: str, version: int) -> str:
