@@ -20,11 +20,12 @@ from rich.prompt import Confirm, Prompt
 
 from trimtab import __version__, embedded, engine
 from trimtab.config import Config, load_config
-from trimtab.errors import ConsentRequired, TrimtabError
+from trimtab.errors import ConfigError, ConsentRequired, TrimtabError
 from trimtab.files import write_file
 from trimtab.migrations.folder import (
     Migration,
     Problem,
+    down_path,
     drizzle_notes,
     read_folder,
     sum_path,
@@ -73,7 +74,15 @@ def _parser() -> argparse.ArgumentParser:
                      help="write a migration that loses data without asking")
 
     mig = sub.add_parser("migrate", help="apply the pending migrations")
+    mig.add_argument("action", nargs="?", choices=["down"],
+                     help="down: undo the last applied migration(s) with their down files")
     _url_option(mig)
+    mig.add_argument("--to", metavar="NAME",
+                     help="with down: undo every migration applied after NAME")
+    mig.add_argument("--steps", metavar="N", type=int,
+                     help="with down: undo the last N migrations (default 1)")
+    mig.add_argument("--force", action="store_true",
+                     help="with down: undo even when it loses data, without asking")
     mig.add_argument("--dry-run", action="store_true", help="list what would run, run nothing")
     mig.add_argument("--allow-out-of-order", action="store_true",
                      help="apply a pending migration older than an applied one")
@@ -323,6 +332,11 @@ def _generate(args: argparse.Namespace) -> int:
                   "instead:")
         for line in r.recipe:
             out.print(f"    {escape(line)}")
+    down = down_path(cfg.migrations_dir, m.tag)
+    shown = down.relative_to(cfg.root) if down.is_relative_to(cfg.root) else down
+    out.print(f"[dim]down:[/] {escape(str(shown))} (trimtab migrate down undoes it)")
+    for said in result.down_hazards:
+        out.print(f"  [yellow]{escape(said)}[/]")
     for note in result.notes:
         out.print(f"[dim]note:[/] {escape(note)}")
     return 0
@@ -333,6 +347,10 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _migrate(args: argparse.Namespace) -> int:
     cfg = _config(args)
+    if args.action == "down":
+        return _migrate_down(cfg, args)
+    if args.to is not None or args.steps is not None or args.force:
+        raise ConfigError("--to, --steps and --force go with `trimtab migrate down`")
     with Progress(TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total}"), console=out,
                   transient=True, disable=not out.is_terminal) as progress:
@@ -376,6 +394,36 @@ def _migrate(args: argparse.Namespace) -> int:
         out.print(f"{len(result.runs)} migration(s) would be applied.")
     elif done:
         out.print(f"[green]Applied {done} migration(s).[/]")
+    return 0
+
+
+def _migrate_down(cfg: Config, args: argparse.Namespace) -> int:
+    if args.mark_applied or args.resume_after is not None or args.allow_out_of_order:
+        raise ConfigError("`trimtab migrate down` takes --to, --steps, --force and --dry-run")
+
+    def consent(losses: list[str]) -> bool:
+        if not _interactive():
+            return False
+        for line in losses:
+            out.print(f"  [red]{escape(line)}[/]")
+        return Confirm.ask("[bold]Undo, losing this data?[/]", default=False)
+
+    result, target = engine.migrate_down(cfg, to=args.to, steps=args.steps,
+                                         dry_run=args.dry_run, force=args.force,
+                                         consent=consent)
+    out.print(f"[dim]database:[/] {escape(target.label)}")
+    if not result.runs:
+        out.print("[green]Nothing to undo.[/]")
+        return 0
+    for run in result.runs:
+        out.print(f"  {run.status:<12} {escape(run.name)}")
+    for line in result.losses:
+        out.print(f"  [yellow]{escape(line)}[/]")
+    if args.dry_run:
+        out.print(f"{len(result.runs)} down migration(s) would run.")
+    else:
+        out.print(f"[green]Undid {len(result.runs)} migration(s);[/] `trimtab migrate` applies "
+                  "them again.")
     return 0
 
 
