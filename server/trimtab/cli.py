@@ -83,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="with down: undo the last N migrations (default 1)")
     mig.add_argument("--force", action="store_true",
                      help="with down: undo even when it loses data, without asking")
+    mig.add_argument("--backup", metavar="PATH", nargs="?", const="",
+                     help="pg_dump the database first (custom format; default path "
+                     ".trimtab/backups/); no migration runs when the dump fails")
     mig.add_argument("--dry-run", action="store_true", help="list what would run, run nothing")
     mig.add_argument("--allow-out-of-order", action="store_true",
                      help="apply a pending migration older than an applied one")
@@ -351,6 +354,11 @@ def _migrate(args: argparse.Namespace) -> int:
         return _migrate_down(cfg, args)
     if args.to is not None or args.steps is not None or args.force:
         raise ConfigError("--to, --steps and --force go with `trimtab migrate down`")
+    if not args.dry_run and (args.backup is not None or cfg.backup):
+        made, _ = engine.backup(cfg, Path(args.backup) if args.backup else None)
+        out.print(f"[green]Backup:[/] {escape(str(made.path))} "
+                  f"(pg_dump {escape(str(made.pg_dump))})")
+        out.print(f"  restore it with: {escape(made.restore)}")
     with Progress(TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total}"), console=out,
                   transient=True, disable=not out.is_terminal) as progress:
@@ -398,6 +406,10 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _migrate_down(cfg: Config, args: argparse.Namespace) -> int:
+    if not args.dry_run and (args.backup is not None or cfg.backup):
+        made, _ = engine.backup(cfg, Path(args.backup) if args.backup else None)
+        out.print(f"[green]Backup:[/] {escape(str(made.path))}")
+        out.print(f"  restore it with: {escape(made.restore)}")
     if args.mark_applied or args.resume_after is not None or args.allow_out_of_order:
         raise ConfigError("`trimtab migrate down` takes --to, --steps, --force and --dry-run")
 

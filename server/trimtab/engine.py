@@ -38,6 +38,7 @@ from trimtab.errors import (
 )
 from trimtab.files import write_file
 from trimtab.measure import loss_tables, measure, recount_losses
+from trimtab.migrations import backup as backups
 from trimtab.migrations import runner, tracking
 from trimtab.migrations.folder import (
     Folder,
@@ -1496,6 +1497,19 @@ def migrate(cfg: Config, *, dry_run: bool = False, allow_out_of_order: bool = Fa
                             resume_after=resume_after, lock_retries=cfg.lock_retries,
                             on_retry=on_retry)
     return result, target
+
+
+def backup(cfg: Config, path: Path | None = None) -> tuple[backups.Backup, Target]:
+    """A pg_dump of the target (custom format) with a pg_dump of its server's major version,
+    to ``path``, else the ``backup`` setting's path, else .trimtab/backups/. ConfigError when
+    no such pg_dump exists, DatabaseError when it fails: migrate must not run then."""
+    target = resolve_target(cfg)
+    with shadow.connect(target.url) as conn:
+        version = major(conn.info.server_version)
+    if path is None and isinstance(cfg.backup, str):
+        path = cfg.root / cfg.backup
+    return backups.backup(target.url, path or backups.default_path(cfg.root, target.url),
+                          version), target
 
 
 @dataclass(frozen=True)
