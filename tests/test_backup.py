@@ -9,6 +9,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql as pgsql
 
+from tests.conftest import with_database
 from tests.test_cli_push import run, write
 from tests.test_down_migrations import catalog, pg_bin
 from trimtab.migrations import backup as backups
@@ -32,10 +33,7 @@ def test_backup_is_written_and_restores(project: Path, db_url: str, admin_url: s
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS restored")
         conn.execute("CREATE DATABASE restored")
-    restored = admin_url.replace(psycopg.conninfo.conninfo_to_dict(admin_url)["dbname"],
-                                 "restored", 1) if "dbname" in psycopg.conninfo.conninfo_to_dict(
-        admin_url) else None
-    assert restored is not None
+    restored = with_database(admin_url, "restored")
     subprocess.run([pg_bin("pg_restore"), "--no-owner", f"--dbname={restored}", str(dump)],
                    check=True, capture_output=True)
     assert catalog(restored) == before

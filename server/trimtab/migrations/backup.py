@@ -101,7 +101,12 @@ def backup(url: str, path: Path, major: int) -> Backup:
     if password is not None:
         env["PGPASSWORD"] = password
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DatabaseError(f"the backup failed, nothing was migrated: cannot create "
+                            f"{path.parent}: {e.strerror or e}",
+                            hint="choose another --backup path") from None
     result = subprocess.run([str(binary), "--format=custom", f"--file={path}",
                              f"--dbname={conninfo}"], capture_output=True, text=True, env=env)
     if result.returncode != 0:
