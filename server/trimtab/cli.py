@@ -20,11 +20,12 @@ from rich.prompt import Confirm, Prompt
 
 from trimtab import __version__, embedded, engine
 from trimtab.config import Config, load_config
-from trimtab.errors import ConsentRequired, TrimtabError
+from trimtab.errors import ConfigError, ConsentRequired, TrimtabError
 from trimtab.files import write_file
 from trimtab.migrations.folder import (
     Migration,
     Problem,
+    down_path,
     drizzle_notes,
     read_folder,
     sum_path,
@@ -73,13 +74,24 @@ def _parser() -> argparse.ArgumentParser:
                      help="write a migration that loses data without asking")
 
     mig = sub.add_parser("migrate", help="apply the pending migrations")
-    # `migrate rebase`: after a merge in which both branches added migrations, this
-    # branch's go after the merged ones (git's word for putting one's work after another's).
-    mig.add_argument("action", nargs="?", choices=["rebase"], help="rebase: renumber this "
-                     "branch's migrations after the merged branch's, with their snapshots, "
-                     "journal and trimtab.sum, when the result still produces the schema")
+    # `migrate down` undoes; `migrate rebase`, after a merge in which both branches added
+    # migrations, puts this branch's after the merged ones (git's word for it).
+    mig.add_argument("action", nargs="?", choices=["down", "rebase"],
+                     help="down: undo the last applied migration(s) with their down files; "
+                     "rebase: renumber this branch's migrations after the merged branch's, "
+                     "with their snapshots, journal and trimtab.sum, when the result still "
+                     "produces the schema")
     _url_option(mig)
     _schema_option(mig)
+    mig.add_argument("--to", metavar="NAME",
+                     help="with down: undo every migration applied after NAME")
+    mig.add_argument("--steps", metavar="N", type=int,
+                     help="with down: undo the last N migrations (default 1)")
+    mig.add_argument("--force", action="store_true",
+                     help="with down: undo even when it loses data, without asking")
+    mig.add_argument("--backup", metavar="PATH", nargs="?", const="",
+                     help="pg_dump the database first (custom format; default path "
+                     ".trimtab/backups/); no migration runs when the dump fails")
     mig.add_argument("--dry-run", action="store_true", help="list what would run, run nothing")
     mig.add_argument("--allow-out-of-order", action="store_true",
                      help="apply a pending migration older than an applied one")
@@ -329,6 +341,11 @@ def _generate(args: argparse.Namespace) -> int:
                   "instead:")
         for line in r.recipe:
             out.print(f"    {escape(line)}")
+    down = down_path(cfg.migrations_dir, m.tag)
+    shown = down.relative_to(cfg.root) if down.is_relative_to(cfg.root) else down
+    out.print(f"[dim]down:[/] {escape(str(shown))} (trimtab migrate down undoes it)")
+    for said in result.down_hazards:
+        out.print(f"  [yellow]{escape(said)}[/]")
     for note in result.notes:
         out.print(f"[dim]note:[/] {escape(note)}")
     return 0
@@ -341,6 +358,15 @@ def _migrate(args: argparse.Namespace) -> int:
     cfg = _config(args)
     if args.action == "rebase":
         return _rebase(cfg)
+    if args.action == "down":
+        return _migrate_down(cfg, args)
+    if args.to is not None or args.steps is not None or args.force:
+        raise ConfigError("--to, --steps and --force go with `trimtab migrate down`")
+    if not args.dry_run and (args.backup is not None or cfg.backup):
+        made, _ = engine.backup(cfg, Path(args.backup) if args.backup else None)
+        out.print(f"[green]Backup:[/] {escape(str(made.path))} "
+                  f"(pg_dump {escape(str(made.pg_dump))})")
+        out.print(f"  restore it with: {escape(made.restore)}")
     with Progress(TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total}"), console=out,
                   transient=True, disable=not out.is_terminal) as progress:
@@ -399,6 +425,40 @@ def _rebase(cfg: Config) -> int:
     out.print(f"[green]Rebased {len(result.renamed)} migration(s)[/] after the merged ones; "
               "their replay produces the schema file. Stage the folder: git add "
               f"{escape(str(cfg.migrations_dir))}")
+    return 0
+
+
+def _migrate_down(cfg: Config, args: argparse.Namespace) -> int:
+    if not args.dry_run and (args.backup is not None or cfg.backup):
+        made, _ = engine.backup(cfg, Path(args.backup) if args.backup else None)
+        out.print(f"[green]Backup:[/] {escape(str(made.path))}")
+        out.print(f"  restore it with: {escape(made.restore)}")
+    if args.mark_applied or args.resume_after is not None or args.allow_out_of_order:
+        raise ConfigError("`trimtab migrate down` takes --to, --steps, --force and --dry-run")
+
+    def consent(losses: list[str]) -> bool:
+        if not _interactive():
+            return False
+        for line in losses:
+            out.print(f"  [red]{escape(line)}[/]")
+        return Confirm.ask("[bold]Undo, losing this data?[/]", default=False)
+
+    result, target = engine.migrate_down(cfg, to=args.to, steps=args.steps,
+                                         dry_run=args.dry_run, force=args.force,
+                                         consent=consent)
+    out.print(f"[dim]database:[/] {escape(target.label)}")
+    if not result.runs:
+        out.print("[green]Nothing to undo.[/]")
+        return 0
+    for run in result.runs:
+        out.print(f"  {run.status:<12} {escape(run.name)}")
+    for line in result.losses:
+        out.print(f"  [yellow]{escape(line)}[/]")
+    if args.dry_run:
+        out.print(f"{len(result.runs)} down migration(s) would run.")
+    else:
+        out.print(f"[green]Undid {len(result.runs)} migration(s);[/] `trimtab migrate` applies "
+                  "them again.")
     return 0
 
 

@@ -51,6 +51,7 @@ _KEYS: dict[str, tuple[type, str]] = {
     "lock_timeout": ((str, int), "a PostgreSQL duration such as \"5s\" or \"500ms\" (0: none)"),  # type: ignore[dict-item]
     "statement_timeout": ((str, int), "a PostgreSQL duration such as \"30min\" (0: none)"),  # type: ignore[dict-item]
     "lock_retries": (int, "a number of retries, 0 or more"),
+    "backup": ((bool, str), "true, or the path of the backup file migrate writes first"),  # type: ignore[dict-item]
 }
 
 # A PostgreSQL duration as SET accepts it: a bare number is milliseconds.
@@ -106,6 +107,8 @@ class Config:
     lock_timeout: str = "5s"
     statement_timeout: str = "0"
     lock_retries: int = 3  # migrate retries a migration that gave up on a lock
+    # migrate dumps the database first (pg_dump): True (to .trimtab/backups/), or a path
+    backup: bool | str = False
 
     @property
     def drizzle(self) -> bool:
@@ -555,6 +558,7 @@ def load_config(
         lock_timeout=str(settings.get("lock_timeout", "5s")).strip(),
         statement_timeout=str(settings.get("statement_timeout", "0")).strip(),
         lock_retries=settings.get("lock_retries", 3),
+        backup=settings.get("backup", False),
     )
 
 

@@ -38,12 +38,14 @@ from trimtab.errors import (
 )
 from trimtab.files import write_file, write_files
 from trimtab.measure import loss_tables, measure, recount_losses
+from trimtab.migrations import backup as backups
 from trimtab.migrations import batch, runner, tracking
 from trimtab.migrations.folder import (
     Folder,
     Migration,
     MigrationStatement,
     Problem,
+    down_text,
     drizzle_notes,
     listing_problems,
     read_folder,
@@ -73,6 +75,9 @@ from trimtab.plan.changes import (
     DropTable,
     GrantPrivilege,
     Hazard,
+    RenameColumn,
+    RenameEnumValue,
+    RenameTable,
     RevokePrivilege,
     SetCluster,
     SetComment,
@@ -1209,6 +1214,10 @@ class GenerateResult:
     # the plan (docs/migrations.md).
     migrations: tuple[Migration, ...] = ()
     rewrites: tuple[Rewrite, ...] = ()  # changes that rewrite a table, with their recipe
+    # The reverse written to down/<tag>.down.sql: its plan, and its hazards said as
+    # "the down migration drops column public.users.nickname".
+    down: Plan | None = None
+    down_hazards: tuple[str, ...] = ()
 
 
 def _scratch_target(cfg: Config) -> Target:
@@ -1285,21 +1294,63 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
     prev_id = snapshot_id(read_source_file(last, strip_bom=False), str(last)) if last else ZERO_ID
     snapshot = dump_snapshot(desired, id=str(uuid.uuid4()), prev_id=prev_id)
     name = name or migration_name(plan, first=not folder.migrations)
+    down = down_plan(current, desired, plan, source, runs_on)
+    down_said = tuple(f"the down migration {h.message}" for h in down.hazards)
+    down_renames = tuple((r.kind, r.schema, r.old, r.new, r.parent)
+                         for r in reverse_renames(plan))
     if not cfg.online:
-        migration = write_migration(cfg.migrations_dir, name, plan.statements, snapshot,
-                                    drizzle_snapshot=_drizzle_kit_snapshot(cfg))
-        return GenerateResult(plan, migration, notes, (migration,))
+        migration = write_migration(
+            cfg.migrations_dir, name, plan.statements, snapshot,
+            drizzle_snapshot=_drizzle_kit_snapshot(cfg),
+            down=lambda tag: down_text(tag, down.statements, down_said, renames=down_renames))
+        return GenerateResult(plan, migration, notes, (migration,), down=down,
+                              down_hazards=down_said)
     files = migration_files(plan, runs_on * 10000, lock_timeout=cfg.lock_timeout,
                             statement_timeout=cfg.statement_timeout)
     written: list[Migration] = []
     for i, f in enumerate(files):
         final = i == len(files) - 1
         # The snapshots go with the last file: they describe the schema once all have run.
+        # So does the one down file of the set: the phases in between have no model of
+        # their own to plan back from, and undoing part of a set is never wanted.
         written.append(write_migration(
             cfg.migrations_dir, name if len(files) == 1 else f"{name}_{f.name}",
             f.statements, snapshot if final else None, transactional=f.transactional,
-            drizzle_snapshot=_drizzle_kit_snapshot(cfg) if final else None))
-    return GenerateResult(plan, written[-1], notes, tuple(written), tuple(rewrites(plan)))
+            drizzle_snapshot=_drizzle_kit_snapshot(cfg) if final else None,
+            down=(lambda tag: down_text(tag, down.statements, down_said,
+                                        [*(m.tag for m in written), tag], down_renames))
+            if final else None))
+    return GenerateResult(plan, written[-1], notes, tuple(written), tuple(rewrites(plan)),
+                          down=down, down_hazards=down_said)
+
+
+def reverse_renames(plan: Plan) -> list[Rename]:
+    """The renames of ``plan``, the other way round: what the down migration renames back.
+    A column of a renamed table is named under the table's old name (the down's new one)."""
+    tables: dict[tuple[str, str], str] = {}
+    out: list[Rename] = []
+    for step in plan.steps:
+        ch = step.change
+        if isinstance(ch, RenameTable):
+            tables[(ch.target[1], ch.target[2])] = ch.before.name
+            out.append(Rename("table", ch.target[1], ch.target[2], ch.before.name))
+        elif isinstance(ch, RenameColumn):
+            schema, table, new = ch.target[1:4]
+            out.append(Rename("column", schema, new, ch.before.name,
+                              tables.get((schema, table), table)))
+        elif isinstance(ch, RenameEnumValue):
+            out.append(Rename("enum_value", ch.target[1], ch.after, ch.before, ch.target[2]))
+    return out
+
+
+def down_plan(current: Model, desired: Model, plan: Plan, source: Source,
+              version: int) -> Plan:
+    """The reverse of ``plan`` (``current`` -> ``desired``): planned by the same planner from
+    ``desired`` back to ``current``, with the plan's renames turned round, never by
+    inverting its text."""
+    current, _ = _managed_extensions(current, source.statements)
+    current = _without_existing(current, source)
+    return plan_models(*_at_version(version, desired, current), reverse_renames(plan))
 
 
 def _drizzle_kit_snapshot(cfg: Config) -> str | None:
@@ -1459,6 +1510,91 @@ def migrate(cfg: Config, *, dry_run: bool = False, allow_out_of_order: bool = Fa
                             resume_after=resume_after, lock_retries=cfg.lock_retries,
                             on_retry=on_retry)
     return result, target
+
+
+def backup(cfg: Config, path: Path | None = None) -> tuple[backups.Backup, Target]:
+    """A pg_dump of the target (custom format) with a pg_dump of its server's major version,
+    to ``path``, else the ``backup`` setting's path, else .trimtab/backups/. ConfigError when
+    no such pg_dump exists, DatabaseError when it fails: migrate must not run then."""
+    target = resolve_target(cfg)
+    with shadow.connect(target.url) as conn:
+        version = major(conn.info.server_version)
+    if path is None and isinstance(cfg.backup, str):
+        path = cfg.root / cfg.backup
+    return backups.backup(target.url, path or backups.default_path(cfg.root, target.url),
+                          version), target
+
+
+@dataclass(frozen=True)
+class DownResult:
+    runs: tuple[runner.MigrationRun, ...]  # "reverted", or "would revert" (a dry run)
+    losses: tuple[str, ...]  # what the down files lose, measured on the database
+
+
+def migrate_down(cfg: Config, *, to: str | None = None, steps: int | None = None,
+                 dry_run: bool = False, force: bool = False,
+                 consent: Callable[[list[str]], bool] | None = None,
+                 measure_timeout: float = 2.0) -> tuple[DownResult, Target]:
+    """Undo applied migrations with their down files, newest first (``runner.down_units``
+    says which). What they lose is measured as push measures it: the down plan is planned
+    again from the snapshots and counted on the target; a down file written or edited by
+    hand cannot be measured and counts as losing data. Loss needs ``force`` or a
+    ``consent`` that says yes to its lines; otherwise ConsentRequired and nothing undone."""
+    target = resolve_target(cfg)
+    folder = read_folder(cfg.migrations_dir)
+    table = history_table(cfg)
+    with shadow.connect(target.url) as conn:
+        conn.execute("SET default_transaction_read_only = on")
+        units = runner.down_units(conn, folder, to=to, steps=steps, drizzle_table=table)
+        version = major(conn.info.server_version)
+        losses = tuple(line for u in units
+                       for line in _down_losses(conn, folder, u, version, measure_timeout))
+    if dry_run:
+        return DownResult(tuple(runner.MigrationRun(", ".join(m.name for m in u.migrations),
+                                                    "would revert", 0.0,
+                                                    len(u.down.statements)) for u in units),
+                          losses), target
+    if units and losses and not force and not (consent and consent(list(losses))):
+        raise ConsentRequired(
+            "nothing was undone: the down migration loses data\n" + "".join(
+                f"  - {line}\n" for line in losses),
+            hint="Re-run with --force to undo anyway (take a backup first: trimtab migrate "
+                 "--backup).")
+    runs = runner.revert(target.url, folder, units, drizzle_table=table)
+    return DownResult(tuple(runs), losses), target
+
+
+def _down_losses(conn: psycopg.Connection, folder: Folder, unit: runner.DownUnit,
+                 version: int, timeout: float) -> list[str]:
+    """The data the unit's down file loses, each said with its count."""
+    name = unit.down.path.name
+    if not unit.down.generated:
+        return [f"{name} was written or edited by hand: what it loses cannot be measured"]
+    after, before = _snapshot_at(folder, unit.migrations[-1], True), \
+        _snapshot_at(folder, unit.migrations[0], False)
+    if after is None or before is None:
+        return [f"{name}: no snapshot to plan it from, what it loses cannot be measured"]
+    renames = [Rename(k, s, o, n, p) for k, s, o, n, p in unit.down.renames]
+    plan = measure(conn, plan_models(*_at_version(version, after, before), renames),
+                   timeout=timeout)
+    return [f"{name}: the down migration {h.message} ({h.detail or _counted(h)})"
+            for step in plan.data_loss for h in step.hazards if h.needs_consent]
+
+
+def _snapshot_at(folder: Folder, m: Migration, including: bool) -> Model | None:
+    """The schema the folder's snapshots say once ``m`` ran (``including``), or just before
+    it: the newest trimtab snapshot up to there; an empty schema before the first migration.
+    None when there is none to read (a folder drizzle-kit wrote)."""
+    place = folder.migrations.index(m) + (1 if including else 0)
+    for earlier in reversed(folder.migrations[:place]):
+        if earlier.snapshot is None:
+            continue
+        try:
+            return load_snapshot(earlier.snapshot.read_text(encoding="utf-8"),
+                                 str(earlier.snapshot))[0]
+        except (SchemaError, OSError):
+            return None
+    return Model() if place == 0 else None
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,20 @@
                                        {"idx", "version": "7", "when", "tag", "breakpoints"}]}
       meta/0000_snapshot.json       trimtab's snapshot (sources/snapshot.py), id/prevId chained
       meta/trimtab.sum              chained hashes (see ``sum_text``)
+      down/0001_add_posts_slug.down.sql   its reverse (``read_down``), not a migration
 
 The journal lists the migrations and their order; a ``.sql`` file it does not list is not a
 migration (``check`` reports it). A folder written by drizzle-kit (no ``trimtab.sum``) reads
 the same way: its ``.sql`` files and journal are compatible, its snapshots are drizzle-kit's
 and are not read.
+
+Down files live in ``down/``, not beside the migrations: drizzle-kit's migrator reads the
+journal's entries only, but a deploy script that runs ``migrations/*.sql`` must never meet
+a reverse. They are not in the journal nor in the sum (a down file is written to be edited
+when the generated reverse is not what production needs). A generated down file starts with
+``-- trimtab:down``; ``-- trimtab:reverts A B C`` says it undoes the set of online phase files
+A, B, C generated together (it sits next to the last, C); ``-- trimtab:renames [...]`` gives
+the renames it makes, so that its data loss can be measured from the snapshots.
 
 A migration file may start with the directive line ``-- trimtab:no-transaction``: the runner
 then runs its statements one by one outside a transaction (``CREATE INDEX CONCURRENTLY``).
@@ -41,7 +50,7 @@ import os
 import re
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +64,10 @@ __all__ = [
     "BREAKPOINT",
     "NO_TRANSACTION",
     "SUM_FILE",
+    "DOWN_DIR",
+    "Down",
+    "down_path",
+    "down_text",
     "drizzle_appended",
     "drizzle_notes",
     "Folder",
@@ -67,6 +80,7 @@ __all__ = [
     "drizzle_config",
     "drizzle_reason",
     "next_tag",
+    "read_down",
     "read_folder",
     "shared_folder",
     "slug",
@@ -89,6 +103,11 @@ JOURNAL_VERSION = "7"  # drizzle-kit's journal and entry version
 SUM_FIX_COMMAND = "trimtab check --update-sum"
 CUSTOM_HEADER = "-- Custom migration: write its SQL below, each statement ending with ';'.\n"
 SLUG_MAX = 60
+DOWN_DIR = "down"
+DOWN_SUFFIX = ".down.sql"
+DOWN_MARK = "-- trimtab:down"
+REVERTS = "-- trimtab:reverts"
+RENAMES = "-- trimtab:renames"
 # The config files drizzle-kit looks for by default (and what people name theirs).
 DRIZZLE_CONFIGS = tuple(f"drizzle.config.{ext}" for ext in
                         ("ts", "js", "json", "mts", "mjs", "cts", "cjs"))
@@ -596,6 +615,84 @@ def migration_text(statements: Sequence[str], *, transactional: bool = True) -> 
     return head + f"\n{BREAKPOINT}\n".join(bodies) + "\n"
 
 
+@dataclass(frozen=True)
+class Down:
+    """A migration's down file, read."""
+
+    path: Path
+    statements: tuple[MigrationStatement, ...]
+    transactional: bool
+    generated: bool  # written by generate (DOWN_MARK), not by hand
+    reverts: tuple[str, ...]  # the migrations it undoes, in journal order (one, or a set)
+    renames: tuple[tuple[str, str, str, str, str | None], ...]  # (kind, schema, old, new, parent)
+
+
+def down_path(folder: Path, tag: str) -> Path:
+    return Path(folder) / DOWN_DIR / f"{tag}{DOWN_SUFFIX}"
+
+
+def down_text(tag: str, statements: Sequence[str], hazards: Sequence[str],
+              reverts: Sequence[str] = (),
+              renames: Sequence[tuple[str, str, str, str, str | None]] = ()) -> str:
+    """A generated down file: the header (what it undoes, its hazards, the renames it makes),
+    then the statements as in a migration file. ``reverts``: the tags of a set of phase
+    files it undoes together (default: ``tag`` alone)."""
+    body = migration_text(statements) if statements else "-- nothing to undo\n"
+    # The body's hash: an edited down file counts as hand-written (its loss not measured).
+    head = [f"{DOWN_MARK} {tag} {_body_hash(body)}: undoes it (trimtab migrate down); "
+            "planned from the two schemas, edit it if production needs another way back"]
+    if len(reverts) > 1:
+        head.append(f"{REVERTS} {' '.join(reverts)}")
+    if renames:
+        head.append(f"{RENAMES} {json.dumps([list(r) for r in renames])}")
+    head += [f"-- hazard: {h}" for h in hazards]
+    return "\n".join(head) + "\n" + body
+
+
+def _body_hash(body: str) -> str:
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def read_down(folder: Path, m: Migration) -> Down | None:
+    """The down file of ``m`` (None: there is none). A header that does not parse raises
+    SchemaError naming the file and line."""
+    path = down_path(folder, m.tag)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise SchemaError(f"cannot read {path}: {e.strerror or e}", file=str(path)) from None
+    text = decode_source(data, str(path), strip_bom=False)
+    statements, transactional = split_migration(text)
+    generated = False
+    reverts: tuple[str, ...] = (m.tag,)
+    renames: tuple[tuple[str, str, str, str, str | None], ...] = ()
+    lines = text.splitlines(keepends=True)
+    for n, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line:
+            continue
+        if not line.startswith("--"):
+            break
+        if line.startswith(DOWN_MARK + " "):
+            words = line[len(DOWN_MARK):].split(":", 1)[0].split()
+            body = "".join(line for line in lines if not line.startswith(
+                (DOWN_MARK, REVERTS, RENAMES, "-- hazard: ")))
+            generated = len(words) == 2 and words[1] == _body_hash(body)
+        elif line.startswith(REVERTS + " "):
+            reverts = tuple(line[len(REVERTS):].split())
+        elif line.startswith(RENAMES + " "):
+            try:
+                renames = tuple((str(k), str(s), str(o), str(w), None if p is None else str(p))
+                                for k, s, o, w, p in json.loads(line[len(RENAMES):]))
+            except (ValueError, TypeError):
+                raise SchemaError(f"{path}:{n}: the renames line does not parse",
+                                  file=str(path), line=n,
+                                  hint="restore the line generate wrote, or remove it") from None
+    return Down(path, statements, transactional, generated, reverts, renames)
+
+
 def write_migration(
     folder_path: Path,
     name: str,
@@ -605,10 +702,11 @@ def write_migration(
     transactional: bool = True,
     when: int | None = None,
     drizzle_snapshot: str | None = None,
+    down: Callable[[str], str] | None = None,
 ) -> Migration:
     """Write the next migration: ``NNNN_<slug>.sql``, its snapshot (when given), its journal
     entry (creating the folder and journal if needed), then ``meta/trimtab.sum`` for the
-    whole folder.
+    whole folder. ``down``: the text of its down file, given its tag (``down_text``).
 
     With ``drizzle_snapshot`` (drizzle-kit's snapshot text, for a Drizzle project), that
     goes to ``meta/NNNN_snapshot.json`` where drizzle-kit reads it, and trimtab's files to
@@ -653,6 +751,8 @@ def write_migration(
         {"idx": idx, "version": JOURNAL_VERSION, "when": when, "tag": tag, "breakpoints": True}
     )
     files = [(sql_path, sql_data)]
+    if down is not None:
+        files.append((down_path(folder_path, tag), down(tag).encode()))
     files += [(new_path, old.read_bytes()) for old, new_path in moved]
     if snapshot_text is not None:
         files.append((snapshot_path, snapshot_text.encode()))

@@ -52,7 +52,17 @@ from psycopg.pq import TransactionStatus
 
 from trimtab.errors import ConfigError, DatabaseError, PlanError
 from trimtab.migrations import batch, tracking
-from trimtab.migrations.folder import Folder, Migration, MigrationStatement, listing_problems
+from trimtab.migrations.folder import (
+    DOWN_DIR,
+    DOWN_SUFFIX,
+    Down,
+    Folder,
+    Migration,
+    MigrationStatement,
+    down_path,
+    listing_problems,
+    read_down,
+)
 from trimtab.sources import shadow
 
 # pg_advisory_*lock(bigint) key: the first 8 bytes of sha256("trimtab migrate"). Advisory
@@ -72,7 +82,8 @@ LOCK_NOT_AVAILABLE = "55P03"  # what a statement that reached lock_timeout fails
 @dataclass(frozen=True)
 class MigrationRun:
     name: str
-    status: str  # "applied" | "skipped" (another runner applied it) | "marked" | "would apply"
+    # "applied" | "skipped" (another runner applied it) | "marked" | "would apply" | "reverted"
+    status: str
     seconds: float
     statements: int  # statements run now (a resumed migration counts only the rest)
 
@@ -1025,3 +1036,127 @@ class _Waiter:
                      f"{holder[0] if holder else '<pid>'}) and run trimtab migrate again")
         time.sleep(self.delay)
         self.delay = min(self.delay * 2, 0.5)
+
+
+# -- down ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DownUnit:
+    """What one down file undoes: one migration, or a set of online phase files."""
+
+    migrations: tuple[Migration, ...]  # in journal order
+    down: Down
+
+
+def down_units(conn: psycopg.Connection, folder: Folder, *, to: str | None = None,
+               steps: int | None = None,
+               drizzle_table: tracking.DrizzleTable = tracking.DRIZZLE) -> list[DownUnit]:
+    """The applied migrations to undo, newest first, each with its down file: the last
+    ``steps`` (default 1; a set of phase files with one down file counts once), or all
+    applied after ``to``. Reads only. Everything is checked before anything runs: a
+    migration without a down file (hand-written), a set only partly applied, ``to`` not
+    applied or inside a set, raise PlanError naming it."""
+    if to is not None and steps is not None:
+        raise ConfigError("--to and --steps cannot be combined", hint="pass one of them")
+    if steps is not None and steps < 1:
+        raise ConfigError("--steps must be 1 or more")
+    _raise(_listing(folder))
+    state = _state(conn, folder, True, drizzle_table, locked=False)
+    _raise(state.problems)
+    applied = [m for m in folder.migrations if m.name in state.applied]
+    names = [m.name for m in applied]
+    if to is not None and to not in names:
+        known = ", ".join(names[-5:]) or "none"
+        raise PlanError(f"--to {to}: no applied migration has that name",
+                        hint=f"name an applied migration to keep (the last ones: {known})")
+    units: list[DownUnit] = []
+    while applied and (to is None or applied[-1].name != to) and (
+            to is not None or len(units) < (steps or 1)):
+        m = applied[-1]
+        down = read_down(folder.path, m)
+        if down is None:
+            raise PlanError(_no_down(folder, m), file=str(m.path),
+                            hint=f"write its reverse in {down_path(folder.path, m.tag)} (it "
+                            "then counts as hand-written: its data loss is not measured), or "
+                            "restore the database from a backup; nothing was undone")
+        tags = list(down.reverts)
+        if tags[-1] != m.tag or [a.name for a in applied[-len(tags):]] != tags:
+            raise PlanError(
+                f"{down.path.name} undoes {', '.join(tags)} together, but the applied "
+                f"migrations end with {', '.join(names[-len(tags):])}; nothing was undone",
+                file=str(down.path), hint="apply the whole set first (trimtab migrate), or "
+                "undo by hand")
+        if to is not None and to in tags[:-1]:
+            raise PlanError(f"--to {to}: it is a phase of {', '.join(tags)}, whose one down "
+                            f"file undoes them all; nothing was undone",
+                            hint=f"go to the migration before {tags[0]}, or keep {tags[-1]}")
+        units.append(DownUnit(tuple(applied[-len(tags):]), down))
+        del applied[-len(tags):]
+    return units
+
+
+def _no_down(folder: Folder, m: Migration) -> str:
+    for later in folder.migrations[folder.migrations.index(m) + 1:]:
+        down = read_down(folder.path, later)
+        if down is not None and m.tag in down.reverts:
+            return (f"{m.name} is a phase of {', '.join(down.reverts)}: their one down file "
+                    f"{down.path.name} undoes the whole set, which is not all applied")
+    return f"{m.name} has no down file ({DOWN_DIR}/{m.tag}{DOWN_SUFFIX}): trimtab does not guess "\
+        "the reverse of a hand-written migration"
+
+
+def revert(url: str, folder: Folder, units: list[DownUnit], *,
+           lock_wait: float = LOCK_WAIT,
+           drizzle_table: tracking.DrizzleTable = tracking.DRIZZLE) -> list[MigrationRun]:
+    """Run each unit's down file, newest first; each in one transaction with the removal
+    of its migrations' rows (trimtab's and drizzle's), so a failed down leaves them applied.
+    A down file marked no-transaction runs statement by statement, then its rows go."""
+    runs: list[MigrationRun] = []
+    with _connect(url) as conn:
+        for unit in units:
+            started = time.perf_counter()
+            names = [m.name for m in unit.migrations]
+            if unit.down.transactional:
+                with _transaction_lock(conn, lock_wait):
+                    _still_applied(conn, folder, unit, drizzle_table)
+                    _run_down(conn, unit)
+                    _forget(conn, unit, drizzle_table)
+            else:
+                with _session_lock(conn, lock_wait):
+                    _still_applied(conn, folder, unit, drizzle_table)
+                    _run_down(conn, unit)
+                    with conn.transaction():
+                        _forget(conn, unit, drizzle_table)
+            runs.append(MigrationRun(", ".join(names), "reverted", time.perf_counter() - started,
+                                     len(unit.down.statements)))
+    return runs
+
+
+def _still_applied(conn: psycopg.Connection, folder: Folder, unit: DownUnit,
+                   drizzle_table: tracking.DrizzleTable) -> None:
+    applied = _state(conn, folder, True, drizzle_table).applied
+    missing = [m.name for m in unit.migrations if m.name not in applied]
+    if missing:
+        raise PlanError(f"{', '.join(missing)} is no longer applied (another run undid it?); "
+                        f"{unit.down.path.name} was not run")
+
+
+def _run_down(conn: psycopg.Connection, unit: DownUnit) -> None:
+    try:
+        batch.execute(conn, unit.down.statements, 0, lambda done: None)
+    except batch.StatementFailed as f:
+        m = unit.migrations[-1]
+        outcome = (f"{unit.down.path.name} was rolled back; {m.name} stays applied"
+                   if unit.down.transactional else
+                   f"{unit.down.path.name} runs without a transaction: statements before it "
+                   f"were committed; {m.name} stays recorded as applied")
+        raise PlanError(
+            f"{unit.down.path}:{f.statement.line}: statement {f.index + 1} failed: "
+            f"{_pg_message(f.error)}; {outcome}",
+            file=str(unit.down.path), line=f.statement.line) from None
+
+
+def _forget(conn: psycopg.Connection, unit: DownUnit,
+            drizzle_table: tracking.DrizzleTable) -> None:
+    for m in unit.migrations:
+        tracking.unrecord(conn, m, drizzle_table)

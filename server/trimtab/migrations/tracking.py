@@ -301,6 +301,16 @@ def mark(conn: psycopg.Connection, m: Migration) -> None:
     )
 
 
+def unrecord(conn: psycopg.Connection, m: Migration, where: DrizzleTable = DRIZZLE) -> None:
+    """``m`` is no longer applied (its down file ran): its row goes, and drizzle's row for
+    it, so that trimtab's and drizzle-orm's migrators both apply it again."""
+    if exists(conn):
+        conn.execute(f"DELETE FROM {QUALIFIED} WHERE name = %s", (m.name,), prepare=False)
+    if drizzle_exists(conn, where):
+        conn.execute(sql.SQL("DELETE FROM {} WHERE hash = %s AND created_at = %s")
+                     .format(where.ident), (m.checksum, m.when), prepare=False)
+
+
 def forget(conn: psycopg.Connection, where: DrizzleTable = DRIZZLE) -> None:
     """Drop every record of applied migrations, trimtab's and drizzle's (a reset that
     rebuilds the database: drizzle's rows left behind would count as applied)."""
