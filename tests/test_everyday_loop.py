@@ -10,6 +10,7 @@ from pathlib import Path
 import psycopg
 
 from tests.test_cli_push import run, write
+from tests.test_lsp import client, workspace  # noqa: F401  (pytest fixtures)
 from trimtab.migrations.folder import read_folder
 
 BEFORE = "CREATE TABLE users (id int PRIMARY KEY, name text);\n"
@@ -159,3 +160,37 @@ def test_contradictory_drift_lines_are_one(project: Path, db_url: str) -> None:
     drift = json.loads(run(project, "status", "--url", db_url, "--json").stdout)["drift"]
     assert len(drift) == 1, drift
     assert drift[0].startswith("index public.t_idx differs from what the migrations made (")
+
+
+async def test_editor_generate_push_migrate_gives_the_advice_and_records(
+        client, workspace: Path, db_url: str) -> None:  # noqa: F811
+    from lsprotocol import types as t
+
+    from tests.test_lsp import has, open_doc, until
+
+    async def command(name: str) -> dict:
+        return await client.workspace_execute_command_async(t.ExecuteCommandParams(
+            command=name, arguments=[uri]))
+    uri = open_doc(client, workspace / "schema.sql", BEFORE)
+    await command("trimtab.generate")
+    assert (await command("trimtab.migrate"))["ok"] is True
+    (workspace / "schema.sql").write_text(RENAMED)
+    await command("trimtab.generate")
+    client.answers = ["Push", "Push"]  # over applied migrations; over a pending one
+    assert (await command("trimtab.push"))["ok"] is True
+    assert "also makes" in client.questions[-1]
+    failed = await command("trimtab.migrate")
+    assert failed["ok"] is False and "--mark-applied" in failed["error"]["hint"]
+    assert "does not exist" not in failed["error"]["message"]
+    await command("trimtab.refresh")
+    diags = await until(client, uri, has("already-made", "--mark-applied"))
+    d = next(d for d in diags if d.code == "already-made")
+    actions = await client.text_document_code_action_async(t.CodeActionParams(
+        text_document=t.TextDocumentIdentifier(uri=uri), range=d.range,
+        context=t.CodeActionContext(diagnostics=[d])))
+    action = next(a for a in actions or [] if isinstance(a, t.CodeAction)
+                  and a.command and a.command.command == "trimtab.markApplied")
+    done = await client.workspace_execute_command_async(t.ExecuteCommandParams(
+        command=action.command.command, arguments=action.command.arguments))
+    assert done["ok"] is True and len(done["marked"]) == 1
+    assert [n for n, _ in recorded(db_url)] == ["0000_init", done["marked"][0]]
