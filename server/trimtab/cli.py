@@ -95,8 +95,10 @@ def _parser() -> argparse.ArgumentParser:
     mig.add_argument("--dry-run", action="store_true", help="list what would run, run nothing")
     mig.add_argument("--allow-out-of-order", action="store_true",
                      help="apply a pending migration older than an applied one")
-    mig.add_argument("--mark-applied", metavar="NAME",
-                     help="record migration NAME as applied without running it (baseline)")
+    mig.add_argument("--mark-applied", metavar="NAME", nargs="?", const=engine.MARK_VERIFIED,
+                     help="record the pending migrations the database already has (after a "
+                     "push) without running them; with NAME: record that one, unchecked "
+                     "(a baseline)")
     mig.add_argument("--resume-after", metavar="N", type=int,
                      help="a migration without a transaction stopped half way: count its "
                      "statements 1..N as done and go on from N+1")
@@ -215,7 +217,8 @@ def _push(args: argparse.Namespace) -> int:
                          consent=_consent("Apply a plan that loses data?", cfg.drizzle)
                          if interactive else None,
                          renames=_ask_renames(cfg) if interactive and not args.dry_run
-                         else None)
+                         else None,
+                         overtake=_ask_overtake if interactive else None)
     plan = result.plan
     if args.json:
         doc: dict[str, Any] = {
@@ -254,6 +257,14 @@ def _push(args: argparse.Namespace) -> int:
         out.print(f"[dim]note:[/] {escape(note)}")
     _print_unmanaged(plan)
     return 0
+
+
+def _ask_overtake(names: tuple[str, ...]) -> bool:
+    err.print(f"[yellow]warning:[/] {escape(engine.overtake_text(names))}")
+    err.print("  then run `trimtab migrate --mark-applied` to record "
+              f"{'them' if len(names) > 1 else 'it'} (or answer no and run `trimtab migrate` "
+              "first)")
+    return Confirm.ask("[bold]Push anyway?[/]", default=False)
 
 
 def _commented_sql(plan: Plan) -> str:
@@ -499,6 +510,7 @@ def _status(args: argparse.Namespace) -> int:
             "folder_problems": [p.message for p in s.folder_problems],
             "notes": list(s.notes),
             "migrate_refuses": bool(s.problems or s.folder_stops),
+            "already_made": list(s.made),
         }, indent=2))
         return 1 if s.problems or s.folder_stops else 0
     out.print(f"[dim]database:[/] {escape(s.target.label)}")
@@ -513,6 +525,8 @@ def _status(args: argparse.Namespace) -> int:
     out.print(f"[bold]migrations:[/] {len(s.applied)} applied, {len(s.pending)} pending")
     for name in s.pending:
         out.print(f"  pending  {escape(name)}")
+    if s.made_text:
+        out.print(f"  [yellow]{escape(s.made_text)}[/]")
     for problem in s.problems + tuple(_folder_problem(p) for p in s.folder_problems):
         out.print(f"  [red]problem[/]  {escape(problem)}")
     if s.drift:

@@ -33,6 +33,7 @@ from trimtab.errors import (
     RenameRequired,
     SchemaError,
     ShadowUnavailable,
+    TrimtabError,
     UnmanagedDependency,
     WouldFail,
 )
@@ -945,9 +946,13 @@ def _replay_cache(cfg: Config, what: str) -> str | None:
     return None if cfg.shadow_cache is False else _cache_key(cfg, what)
 
 
+PendingConsent = Callable[[tuple[str, ...]], bool]
+
+
 def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
          force: bool = False, renames: RenameQuestion | None = None,
-         measure_timeout: float = 2.0, lock_timeout: float = 5.0) -> PushResult:
+         measure_timeout: float = 2.0, lock_timeout: float = 5.0,
+         overtake: PendingConsent | None = None) -> PushResult:
     """Make the target database match the schema file, in one transaction.
 
     The plan is computed, and its hazards measured, inside the same transaction that
@@ -960,6 +965,9 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
     most ``lock_timeout`` seconds: DatabaseError) and counted again, and a count that grew
     past the one agreed to is refused (ConsentOutdated, nothing applied). ``force`` agrees
     to any loss, so it locks without counting again.
+    A plan that applies changes pending migrations also make would leave those migrations
+    failing halfway on this database: it needs ``force`` or an ``overtake`` callback (told
+    the migrations' names) that says yes; otherwise ConsentRequired, nothing applied.
     """
     target = resolve_target(cfg)
     source = read_source(cfg)
@@ -993,6 +1001,9 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
         if _declares_nothing(desired):
             plan = declares_nothing(plan, _source_name(cfg))
         notes += where + outside + owned + _version_notes(current, desired)
+        overtaken = _overtaken(cfg, conn, target, plan) if plan else ()
+        if overtaken and dry_run:
+            notes += (overtake_text(overtaken),)
         if not plan or dry_run:
             conn.rollback()
             return PushResult(plan, target, False, notes=notes, candidates=undecided)
@@ -1008,6 +1019,12 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
                     if h.needs_consent),
                 hint="Re-run with --force to apply it, or change the schema file.",
             )
+        if overtaken and not force and not (overtake and overtake(overtaken)):
+            conn.rollback()
+            raise ConsentRequired("nothing was applied: " + overtake_text(overtaken),
+                                  hint=OVERTAKE_ADVICE)
+        if overtaken:
+            notes += (f"{_made_text(overtaken)}: {MARK_ADVICE} as applied",)
         started = time.perf_counter()
 
         def hold(applied: str) -> Plan:
@@ -1016,6 +1033,48 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
         plan, applied_notes = _apply(conn, plan, hold)
         notes += applied_notes
     return PushResult(plan, target, True, time.perf_counter() - started, notes)
+
+
+OVERTAKE_ADVICE = ("Run `trimtab migrate` first, or push with --force and run "
+                   "`trimtab migrate --mark-applied` after.")
+
+
+def overtake_text(names: Sequence[str]) -> str:
+    return (f"this push makes changes that the pending migration{'s' if len(names) > 1 else ''}"
+            f" {', '.join(names)} also make{'s' if len(names) == 1 else ''}; after it "
+            f"{'they' if len(names) > 1 else 'it'} would fail on this database")
+
+
+def _overtaken(cfg: Config, conn: psycopg.Connection, target: Target, plan: Plan
+               ) -> tuple[str, ...]:
+    """The pending migrations that make a change ``plan`` makes too (same object), found
+    by replaying the folder; none without a folder or pending migration."""
+    if not cfg.migrations_dir.is_dir():
+        return ()
+    folder = read_folder(cfg.migrations_dir)
+    if not folder.migrations:
+        return ()
+    pending, _ = runner.pending(conn, folder, drizzle_table=history_table(cfg))
+    if not pending:
+        return ()
+    names = [m.name for m in pending]
+    applied = [m.name for m in folder.migrations if m.name not in names]
+    scratch = cfg.shadow_database_url or target.url
+    installed = shadow.installed_extensions(conn)
+    pushed = {s.change.target for s in plan.steps}
+    out: list[str] = []
+    try:
+        before = replay(folder, scratch, cfg.managed_schemas, only=applied,
+                        timeout=cfg.shadow_timeout, installed=installed)
+        for k in range(1, len(names) + 1):
+            after = replay(folder, scratch, cfg.managed_schemas, only=applied + names[:k],
+                           timeout=cfg.shadow_timeout, installed=installed)
+            if pushed & {s.change.target for s in build_plan(before, after).steps}:
+                out.append(names[k - 1])
+            before = after
+    except TrimtabError:
+        return ()  # a folder that does not replay: migrate and status say why
+    return tuple(out)
 
 
 def _hold(conn: psycopg.Connection, plan: Plan, *, recount: bool, timeout: float,
@@ -1492,8 +1551,11 @@ def _phrase(ch: Change) -> str:
     return "".join(c if c.isalnum() else "_" for c in slug).strip("_")[:50]
 
 
+MARK_VERIFIED = True  # ``migrate(mark_applied=MARK_VERIFIED)``: the ones the database has
+
+
 def migrate(cfg: Config, *, dry_run: bool = False, allow_out_of_order: bool = False,
-            mark_applied: str | None = None,
+            mark_applied: str | bool | None = None,
             on_progress: Callable[[Migration, int, int], None] | None = None,
             resume_after: int | None = None,
             on_retry: runner.Retry | None = None,
@@ -1501,12 +1563,47 @@ def migrate(cfg: Config, *, dry_run: bool = False, allow_out_of_order: bool = Fa
     """Apply the pending migrations to the target database, each in its own transaction.
     A migration that gave up waiting for a lock is retried (``lock_retries`` in the
     config), ``on_retry`` told first. Ctrl+C raises ``runner.Interrupted``, which says
-    what was applied."""
+    what was applied.
+
+    ``mark_applied``: a migration's name records it without running it (a baseline);
+    ``MARK_VERIFIED`` records the pending migrations whose result the database already
+    has (after a push), and refuses, naming what differs, when it has none. Without it, a
+    database that already has a pending migration's result is refused before anything
+    runs (its SQL would fail halfway: the column it renames is gone)."""
     target = resolve_target(cfg)
     folder = read_folder(cfg.migrations_dir)
+    table = history_table(cfg)
+    if mark_applied is MARK_VERIFIED:
+        if dry_run or resume_after is not None:
+            raise ConfigError("--mark-applied goes with neither --dry-run nor --resume-after",
+                              hint="run trimtab migrate --mark-applied alone")
+        made, differs = made_already(cfg, target, folder)
+        if not made:
+            raise PlanError(differs or "no pending migration: nothing to record",
+                            hint="trimtab migrate applies it; --mark-applied only records "
+                            "what the database already has" if differs else None)
+        runs: list[runner.MigrationRun] = []
+        result = None
+        for name in made:
+            result = runner.migrate(target.url, folder, mark_applied=name, drizzle_table=table,
+                                    allow_out_of_order=allow_out_of_order)
+            runs += result.runs
+        assert result is not None
+        return replace(result, runs=tuple(runs),
+                       already_applied=result.already_applied - len(made) + 1), target
+    if not dry_run and mark_applied is None and resume_after is None:
+        try:
+            made, _ = made_already(cfg, target, folder)
+        except TrimtabError:
+            made = ()  # no shadow to replay on, a migration that fails: the runner says so
+        if made:
+            raise PlanError(f"nothing was run: {_made_text(made)}; running its SQL again "
+                            "would fail halfway", hint="`trimtab migrate --mark-applied` "
+                            "records it without running it")
     result = runner.migrate(target.url, folder, dry_run=dry_run,
-                            drizzle_table=history_table(cfg), allow_out_of_order=allow_out_of_order,
-                            mark_applied=mark_applied, on_progress=on_progress,
+                            drizzle_table=table, allow_out_of_order=allow_out_of_order,
+                            mark_applied=mark_applied if isinstance(mark_applied, str)
+                            else None, on_progress=on_progress,
                             resume_after=resume_after, lock_retries=cfg.lock_retries,
                             on_retry=on_retry)
     return result, target
@@ -1597,6 +1694,68 @@ def _snapshot_at(folder: Folder, m: Migration, including: bool) -> Model | None:
     return Model() if place == 0 else None
 
 
+def _made_text(made: Sequence[str]) -> str:
+    names = ", ".join(made)
+    return f"the database already has what {names} make{'s' if len(made) == 1 else ''}"
+
+
+MARK_ADVICE = "`trimtab migrate --mark-applied` records it"
+
+
+def made_already(cfg: Config, target: Target | None = None, folder: Folder | None = None,
+                 ) -> tuple[tuple[str, ...], str | None]:
+    """The pending migrations, from the first on, whose result the database already has
+    (a push made their changes), and, when there are none, what differs between the
+    database and the first pending migration's result (None: nothing is pending). Only
+    migrations that change the schema count: a data migration's result is not visible."""
+    target = target or resolve_target(cfg)
+    folder = folder or read_folder(cfg.migrations_dir)
+    try:
+        source: Source | None = read_source(cfg)
+    except TrimtabError:
+        source = None  # a deploy without the schema file: compare the models as they are
+    with shadow.connect(target.url) as conn:
+        pending, _ = runner.pending(conn, folder, drizzle_table=history_table(cfg))
+        if not pending:
+            return (), None
+        declared = declared_relations(source) if source else frozenset()
+        live = _live(conn, cfg, cfg.managed_schemas, declared=declared)
+        installed = shadow.installed_extensions(conn)
+        stubs = _stubs(conn, cfg, source, folder) if source else []
+    names = [m.name for m in pending]
+    applied = [m.name for m in folder.migrations if m.name not in names]
+    scratch = cfg.shadow_database_url or target.url
+    cache = _replay_cache(cfg, "replay")
+
+    def result(only: list[str], key: str | None) -> Model:
+        return replay(folder, scratch, cfg.managed_schemas, only=only, cache_key=key,
+                      timeout=cfg.shadow_timeout, installed=installed, stubs=stubs)
+    expected = result(applied, cache and cache + "\0applied")
+    drifted = bool(_drift_plan(expected, live, source).steps)
+    first_differs: Plan | None = None
+    for k in range(len(names) if drifted else 1, 0, -1):
+        plan = _drift_plan(result(applied + names[:k], None), live, source)
+        if drifted and not plan.steps:  # a data migration's result is not visible
+            return tuple(names[:k]), None
+        if k == 1:
+            first_differs = plan
+    assert first_differs is not None
+    still = "" if drifted else " (it is what the applied migrations made)"
+    return (), (f"the database is not what {names[0]} makes{still}: "
+                + "; ".join(explain_drift(first_differs, names[0])))
+
+
+def _drift_plan(expected: Model, live: Model, source: Source | None) -> Plan:
+    """What would turn ``expected`` into ``live``: the schema file's rename hints read as
+    renames (a pushed rename is one), the views drizzle marks existing left out."""
+    if source is not None:
+        expected, live = _without_existing(expected, source), _without_existing(live, source)
+        renames = resolve_hints([(h.target, h.old) for h in source.hints], expected, live)
+    else:
+        renames = []
+    return build_plan(expected, live, renames)
+
+
 @dataclass(frozen=True)
 class Status:
     """The three-way view: schema file, migrations folder, live database."""
@@ -1613,6 +1772,14 @@ class Status:
     # those of folder_problems that stop migrate too: files the journal does not list, two
     # migrations with one number
     folder_stops: tuple[Problem, ...] = ()
+    # pending migrations whose result the database already has (a push made it): what
+    # `migrate --mark-applied` records
+    made: tuple[str, ...] = ()
+
+    @property
+    def made_text(self) -> str | None:
+        """The advice when the database already has what pending migrations make."""
+        return f"{_made_text(self.made)}: {MARK_ADVICE}" if self.made else None
 
 
 def progress(cfg: Config) -> tuple[list[str], list[str], list[str]]:
@@ -1654,18 +1821,29 @@ def status(cfg: Config) -> Status:
                                  stubs=stubs), managed)
     else:
         expected = produced
+    made: tuple[str, ...] = ()
+    drift = _drift_plan(expected, live, source)
+    if pending_names and drift.steps and not problems:
+        made, _ = made_already(cfg, target, folder)
+        if made:  # drift against what migrate --mark-applied would record
+            drift = _drift_plan(within(replay(
+                folder, scratch, cfg.managed_schemas, only=applied + made,
+                timeout=cfg.shadow_timeout, installed=installed, stubs=stubs), managed),
+                live, source)
+    produced = _managed_extensions(produced, source.statements)[0]
     return Status(
         target=target,
-        unmigrated=build_plan(_managed_extensions(produced, source.statements)[0], desired),
+        unmigrated=build_plan(produced, desired, resolve_hints(
+            [(h.target, h.old) for h in source.hints], produced, desired)),
         applied=applied,
         pending=tuple(m.name for m in pending),
         problems=tuple(problems),
-        drift=tuple(explain_drift(build_plan(_without_existing(expected, source),
-                                             _without_existing(live, source)))),
+        drift=tuple(explain_drift(drift)),
         folder_problems=tuple(check_folder(cfg.migrations_dir)),
         notes=where + outside + _not_managed(live) + tuple(left_out(folder)) + tuple(
             drizzle_notes(cfg.migrations_dir)),
         folder_stops=tuple(stops),
+        made=made,
     )
 
 
@@ -1674,23 +1852,47 @@ def _not_managed(live: Model) -> tuple[str, ...]:
     return (f"not managed by trimtab: {', '.join(live.unmanaged)}",) if live.unmanaged else ()
 
 
-def explain_drift(plan: Plan) -> list[str]:
-    """Each change that would turn the migrations' result into the live database, said as a
-    difference: "column public.users.nickname exists in the database but in no migration"."""
-    out = []
+def explain_drift(plan: Plan, made_by: str | None = None) -> list[str]:
+    """Each change that would turn the migrations' result (``made_by``: one migration's)
+    into the live database, said as a difference: "column public.users.nickname exists in
+    the database but in no migration". A rename is one line, and so is an object dropped
+    and created again under one name (it differs; it is not both missing and extra)."""
+    extra, missing, differs, renamed = (
+        ("exists in the database but in no migration", "is in the migrations but not in "
+         "the database", "differs from what the migrations made", "the migrations do not "
+         "rename it") if made_by is None else
+        (f"exists in the database; {made_by} does not make it", f"is not in the database; "
+         f"{made_by} makes it", f"differs from what {made_by} makes", f"{made_by} does not "
+         "rename it"))
+    said: dict[tuple[str, str], list[str]] = {}  # (noun, name) -> the changes
+    kinds: dict[tuple[str, str], set[str]] = {}
     for step in plan.steps:
         ch = step.change
         kind, _, noun = ch.kind.value.partition("_")
         name = ".".join(ch.target[1:]) if ch.target[0] not in ("comment", "grant") else (
             " ".join(ch.target[1:3]))
         noun = noun.replace("_", " ")
-        if kind in ("create", "add"):
-            out.append(f"{noun} {name} exists in the database but in no migration")
-        elif kind == "drop":
-            out.append(f"{noun} {name} is in the migrations but not in the database")
+        if kind == "rename":
+            before = getattr(ch, "before", None)
+            old = getattr(before, "name", None) or ch.target[-1]
+            name = ".".join((*ch.target[1:-1], str(old)))
+        kinds.setdefault((noun, name), set()).add(kind)
+        said.setdefault((noun, name), []).append(ch.describe())
+    out = []
+    for (noun, name), changes in said.items():
+        seen = kinds[(noun, name)]
+        if seen == {"rename"}:
+            new = next(s.change.target[-1] for s in plan.steps
+                       if s.change.kind.value.startswith("rename")
+                       and ".".join((*s.change.target[1:-1], getattr(
+                           getattr(s.change, "before", None), "name", ""))) == name)
+            out.append(f"{noun} {name} is named {new} in the database; {renamed}")
+        elif seen <= {"create", "add"}:
+            out.append(f"{noun} {name} {extra}")
+        elif seen == {"drop"}:
+            out.append(f"{noun} {name} {missing}")
         else:
-            out.append(f"{noun} {name} differs from what the migrations made "
-                       f"({ch.describe()} would align them)")
+            out.append(f"{noun} {name} {differs} ({'; '.join(changes)} would align them)")
     return out
 
 

@@ -52,7 +52,8 @@ DEBOUNCE = 0.4  # seconds of quiet before the exact path runs after an edit
 _SEVERITY = {"error": t.DiagnosticSeverity.Error, "warning": t.DiagnosticSeverity.Warning,
              "info": t.DiagnosticSeverity.Information,
              "information": t.DiagnosticSeverity.Information, "hint": t.DiagnosticSeverity.Hint}
-COMMANDS = ("trimtab.push", "trimtab.generate", "trimtab.migrate", "trimtab.refresh",
+COMMANDS = ("trimtab.push", "trimtab.generate", "trimtab.migrate", "trimtab.markApplied",
+            "trimtab.refresh",
             "trimtab.showPlan", "trimtab.writeRenameHint")
 # The client says the user trusted (or no longer trusts) the workspace: {"trusted": bool}.
 TRUST_NOTIFICATION = "trimtab/workspaceTrust"
@@ -775,6 +776,12 @@ def code_action(ls: TrimtabServer, params: t.CodeActionParams) -> list[t.CodeAct
             out.append(_concurrently_fix(ls, uri, data["concurrently"], d))
         if "using" in data:
             out.append(_using_fix(ls, uri, data["using"], d))
+        if "markApplied" in data and project.trusted:
+            out.append(t.CodeAction(
+                title="trimtab: Record " + ", ".join(data["markApplied"]) + " as applied "
+                      "(the database already has it)", kind=t.CodeActionKind.QuickFix,
+                diagnostics=[d], is_preferred=True,
+                command=_cmd("Mark applied", "trimtab.markApplied", uri)))
     if not project.trusted:
         return out  # push, generate and migrate are refused: do not offer them
     if project.owns_schema(path):
@@ -1062,7 +1069,10 @@ async def push_command(ls: TrimtabServer, *args: Any) -> dict[str, Any]:
                 ls, loop, "trimtab: this database has applied migrations; a push makes it "
                           "diverge from that history (drift). Push anyway?", "Push"):
             raise ConsentRequired("push cancelled: nothing was applied")
-        result = engine.push(cfg, consent=consent)
+        def overtake(names: tuple[str, ...]) -> bool:
+            return _ask_from_thread(ls, loop, f"trimtab: {engine.overtake_text(names)}. Push "
+                                    "anyway (then record it with Mark applied)?", "Push")
+        result = engine.push(cfg, consent=consent, overtake=overtake)
         n = len(result.plan.steps)
         if not result.applied:
             return {"message": "the database already matches the schema", "applied": 0}
@@ -1117,6 +1127,19 @@ async def migrate_command(ls: TrimtabServer, *args: Any) -> dict[str, Any]:
         return {"message": f"applied {len(done)} migration{'s' if len(done) != 1 else ''}: "
                            + ", ".join(done), "applied": done}
     return await _command(ls, "trimtab: migrate", uri, work)
+
+
+@server.command("trimtab.markApplied")
+async def mark_applied_command(ls: TrimtabServer, *args: Any) -> dict[str, Any]:
+    """``migrate --mark-applied``: record the pending migrations the database already has
+    (checked against their replay), never running their SQL."""
+    uri = _arg(args, 0)
+    def work(project: Project, loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
+        assert project.cfg is not None
+        result, _ = engine.migrate(project.cfg, mark_applied=engine.MARK_VERIFIED)
+        marked = [r.name for r in result.runs if r.status == "marked"]
+        return {"message": "recorded as applied: " + ", ".join(marked), "marked": marked}
+    return await _command(ls, "trimtab: mark applied", uri, work)
 
 
 @server.command("trimtab.refresh")

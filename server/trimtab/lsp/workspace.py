@@ -239,6 +239,9 @@ class Project:
                     out.append(Finding(fallback, "warning", "drift",
                                        "drift: the database differs from its applied "
                                        "migrations:\n" + "\n".join(st.drift[:20])))
+                if st.made_text:  # a push made what they make: record, do not run
+                    out.append(Finding(fallback, "warning", "already-made", st.made_text,
+                                       {"markApplied": list(st.made)}))
                 for problem in st.problems:
                     name = problem.split()[2] if problem.startswith("applied migration") \
                         else None
