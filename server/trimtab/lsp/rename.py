@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from trimtab.lsp.symbols import Key, _Cursor, _index, _Index, _selection, _token_at
+from trimtab.lsp.symbols import Key, _Cursor, _Index, _index, _selection, _token_at
 from trimtab.model import EnumType, Model, qname, quote_ident, quote_literal
 from trimtab.sources.hints import hint_edit
 from trimtab.sources.sqlfile import (
@@ -198,8 +198,8 @@ def references(statements: list[Statement], target: Target, new_name: str,
                             f"{st.kind.lower()} at {file}:{st.span.line}; a rename cannot "
                             "see into it: change the body by hand first")
             if key[0] == "enum_value":
-                _enum_value_uses(st, toks, key, old, enum_cols, lambda a, b: add(
-                    file, base + a, base + b))
+                for a, b in _enum_value_uses(st, toks, key, old, enum_cols):
+                    add(file, base + a, base + b)
                 continue
             aliases = _view_aliases(toks, key[2]) if key[0] == "column" and \
                 st.kind in _VIEW_KINDS else set()
@@ -224,7 +224,7 @@ def references(statements: list[Statement], target: Target, new_name: str,
 
 
 def _enum_value_uses(st: Statement, toks: tuple[Tok, ...], key: Key, old: str,
-                     tables: set[tuple[str, str]], add: object) -> None:
+                     tables: set[tuple[str, str]]) -> list[tuple[int, int]]:
     """The enum's own label, 'old'::type casts, and string literals equal to the label in
     statements about a table with a column of this enum type (defaults, checks, index
     predicates, policies)."""
@@ -233,12 +233,14 @@ def _enum_value_uses(st: Statement, toks: tuple[Tok, ...], key: Key, old: str,
         and (st.object_key[1], st.object_key[2]) in tables
     if not about and st.kind in ("CREATE INDEX", "ALTER TABLE"):
         about = any(tk[0] in ("W", "Q") and any(tk[1] == t for _, t in tables) for tk in toks)
+    out = []
     for j, tok in enumerate(toks):
         if tok[0] not in ("S", "E") or string_value(tok) != old:
             continue
         cast = j + 2 < len(toks) and toks[j + 1][:2] == ("O", "::") and toks[j + 2][1] == key[2]
         if own or about or cast:
-            add(tok[2], tok[3])  # type: ignore[operator]
+            out.append((tok[2], tok[3]))
+    return out
 
 
 def new_key(key: Key, new_name: str) -> Key:
