@@ -1055,7 +1055,7 @@ async def _rename_live(project: Project) -> Any:
 
 
 @server.feature(t.TEXT_DOCUMENT_PREPARE_RENAME)
-def prepare_rename(ls: TrimtabServer, params: t.PrepareRenameParams
+async def prepare_rename(ls: TrimtabServer, params: t.PrepareRenameParams
                    ) -> t.PrepareRenamePlaceholder | None:
     found = _sql_schema_doc(ls, params.text_document.uri)
     if found is None:
@@ -1066,7 +1066,7 @@ def prepare_rename(ls: TrimtabServer, params: t.PrepareRenameParams
     texts[path] = doc.source
     statements = [st for f, text in texts.items() for st in split_statements(text, f)]
     try:
-        target = rename.target_at(statements, path, offset, project.live)
+        target = rename.target_at(statements, path, offset, await _rename_live(project))
     except rename.RenameRefused as e:
         raise _refused(e) from None
     a = positions.offset_position(doc.source, target.start)
