@@ -74,12 +74,13 @@ def target_at(statements: list[Statement], file: str, offset: int,
     if st.kind == "CREATE TYPE" and st.object_key is not None:
         found = _enum_label_at(st, toks, rel)
         if found is not None:
-            j, value = found
+            k, value = found
             return Target(("enum_value", *st.object_key[1:3], value), value, file,
-                          st.span.start_offset + toks[j][2], st.span.start_offset + toks[j][3])
-    j = _token_at(toks, rel)
-    if j is None:
+                          st.span.start_offset + toks[k][2], st.span.start_offset + toks[k][3])
+    at = _token_at(toks, rel)
+    if at is None:
         raise RenameRefused("no SQL object under the cursor")
+    j = at
     name = toks[j][1]
     abs_a, abs_b = st.span.start_offset + toks[j][2], st.span.start_offset + toks[j][3]
     key = _Cursor(idx, st, toks, j).target()
