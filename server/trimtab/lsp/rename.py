@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from trimtab.lsp.symbols import Key, _Cursor, _Index, _index, _selection, _token_at
+from trimtab.lsp.symbols import Key, Resolver
 from trimtab.model import EnumType, Model, qname, quote_ident, quote_literal
 from trimtab.sources.hints import hint_edit
 from trimtab.sources.sqlfile import (
@@ -65,7 +65,7 @@ def target_at(statements: list[Statement], file: str, offset: int,
               live: Model | None) -> Target:
     """What F2 at ``offset`` of ``file`` renames; RenameRefused when nothing renamable is
     there, or the name is the database's and not the file's."""
-    idx = _index(statements)
+    idx = Resolver(statements)
     st = idx.statement_at(file, offset)
     if st is None:
         raise RenameRefused("no SQL object under the cursor")
@@ -77,13 +77,13 @@ def target_at(statements: list[Statement], file: str, offset: int,
             k, value = found
             return Target(("enum_value", *st.object_key[1:3], value), value, file,
                           st.span.start_offset + toks[k][2], st.span.start_offset + toks[k][3])
-    at = _token_at(toks, rel)
+    at = idx.token_at(toks, rel)
     if at is None:
         raise RenameRefused("no SQL object under the cursor")
     j = at
     name = toks[j][1]
     abs_a, abs_b = st.span.start_offset + toks[j][2], st.span.start_offset + toks[j][3]
-    key = _Cursor(idx, st, toks, j).target()
+    key = idx.target(st, toks, j)
     if key is None:  # maybe the declaration itself
         key = next((k for k, span in idx.spans.items() if k[-1] == name and k[0] in RENAMABLE
                     and _declaration(idx, k) == (file, abs_a, abs_b)), None)
@@ -106,12 +106,11 @@ def _live_has_name(live: Model, name: str) -> bool:
                for tb in live.tables.values())
 
 
-def _declaration(idx: _Index, key: Key) -> tuple[str, int, int] | None:
+def _declaration(idx: Resolver, key: Key) -> tuple[str, int, int] | None:
     """(file, start, end) of the name token of the object's declaration."""
-    span = idx.spans.get(key)
-    if span is None:
+    sel = idx.name_span(key)
+    if sel is None:
         return None
-    sel = _selection(idx, key, span)
     st = idx.statement_at(sel.file, sel.start_offset)
     if st is None:
         return None
@@ -171,7 +170,7 @@ def references(statements: list[Statement], target: Target, new_name: str,
                model: Model) -> dict[str, list[Edit]]:
     """Per file, the edits that rename the target; RenameRefused when a use cannot be
     renamed safely."""
-    idx = _index(statements)
+    idx = Resolver(statements)
     key, old = target.key, target.name
     new_sql = quote_literal(new_name) if key[0] == "enum_value" else quote_ident(new_name)
     edits: dict[str, dict[int, Edit]] = {}
@@ -186,7 +185,7 @@ def references(statements: list[Statement], target: Target, new_name: str,
     if key[0] == "enum_value":
         enum_cols = {(tb.schema, tb.name) for tb in model.tables.values()
                      for c in tb.columns if c.type_ref == (key[1], key[2])}
-    for file, (_, sts) in idx.files.items():
+    for file, sts in idx.files().items():
         for st in sts:
             base = st.span.start_offset
             toks = lex(st.text).toks
@@ -208,7 +207,7 @@ def references(statements: list[Statement], target: Target, new_name: str,
                 if tok[0] not in ("W", "Q") or tok[1] != old:
                     continue
                 a, b = base + tok[2], base + tok[3]
-                found = _Cursor(idx, st, toks, j).target()
+                found = idx.target(st, toks, j)
                 if found == key:
                     add(file, a, b)
                 elif aliases and j >= 2 and toks[j - 1][:2] == ("O", ".") and \
@@ -304,7 +303,7 @@ def rename(texts: Mapping[str, str], file: str, offset: int, raw_new: str,
         raise RenameRefused("the new name is the current one")
     model, _ = structural_model(statements)
     renamed_key = new_key(target.key, new)
-    idx = _index(statements)
+    idx = Resolver(statements)
     if renamed_key in idx.spans or (target.key[0] == "table" and (
             ("view", *renamed_key[1:]) in idx.spans)):
         raise RenameRefused(f"{_describe(renamed_key)} already exists")
