@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lsprotocol import types as t
+from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 from pygls.workspace.position_codec import PositionCodec
 
 from trimtab import __version__, engine
 from trimtab.errors import ConsentRequired, TrimtabError
-from trimtab.lsp import analysis, positions, symbols
+from trimtab.lsp import analysis, completion, positions, rename, symbols
 from trimtab.lsp.analysis import Finding
 from trimtab.lsp.pretty import layout
 from trimtab.lsp.workspace import (
@@ -968,6 +969,158 @@ def _whole_document_edit(uri: str, doc: Any, new_text: str) -> t.WorkspaceEdit:
     end = t.Position(line=len(doc.lines), character=0)
     return t.WorkspaceEdit(changes={uri: [t.TextEdit(
         range=t.Range(start=t.Position(line=0, character=0), end=end), new_text=new_text)]})
+
+
+# -- completion and rename (SQL schema files) --------------------------------------------------
+
+
+def _schema_texts(ls: TrimtabServer, project: Project) -> dict[str, str]:
+    """Every schema file of the project: the open buffer, else the file on disk."""
+    out = {}
+    for f in project.schema_files():
+        doc = ls.workspace.text_documents.get(from_fs_path(f) or "")
+        if doc is not None:
+            out[f] = doc.source
+        else:
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                out[f] = Path(f).read_text(encoding="utf-8")
+    return out
+
+
+def _sql_schema_doc(ls: TrimtabServer, uri: str) -> tuple[Project, str, Any] | None:
+    path = to_fs_path(uri)
+    project = ls.project_for(path) if path else None
+    if path is None or project is None or not path.endswith(".sql") or \
+            not project.owns_schema(path):
+        return None
+    return project, path, ls.workspace.get_text_document(uri)
+
+
+# (project root) -> (the live model they were read with, extension types)
+_extension_types: dict[Path, tuple[int, tuple[str, ...]]] = {}
+
+
+async def _live_for_completion(project: Project) -> tuple[Any, tuple[str, ...]]:
+    if not project.trusted or project.cfg is None:
+        return None, ()
+    if project.live is None and project.live_error is None:
+        await _in_thread(project.refresh_live)  # first use: nothing read yet
+    live = project.live
+    if live is None:
+        return None, ()
+    cached = _extension_types.get(project.root)
+    if cached is None or cached[0] != id(live):
+        types: tuple[str, ...] = ()
+        with contextlib.suppress(Exception):  # completion without them beats none at all
+            types = await _in_thread(completion.extension_types,
+                                     engine.resolve_target(project.cfg).url)
+        cached = _extension_types[project.root] = (id(live), types)
+    return live, cached[1]
+
+
+_ITEM_KINDS = {"table": t.CompletionItemKind.Class, "column": t.CompletionItemKind.Field,
+               "type": t.CompletionItemKind.TypeParameter,
+               "value": t.CompletionItemKind.EnumMember,
+               "keyword": t.CompletionItemKind.Keyword, "snippet": t.CompletionItemKind.Snippet}
+
+
+@server.feature(t.TEXT_DOCUMENT_COMPLETION, t.CompletionOptions(trigger_characters=[" ", ".", "("]))
+async def complete(ls: TrimtabServer, params: t.CompletionParams) -> t.CompletionList | None:
+    found = _sql_schema_doc(ls, params.text_document.uri)
+    if found is None:
+        return None
+    project, path, doc = found
+    offset = positions.to_offset(doc.lines, params.position, doc.position_codec)
+    texts = _schema_texts(ls, project)
+    texts[path] = doc.source
+    statements = [st for f, text in texts.items() for st in split_statements(text, f)]
+    before, whole = completion.statement_before(
+        doc.source, [st for st in statements if st.span.file == path], offset)
+    live, ext = await _live_for_completion(project)
+    file_model, _ = structural_model(statements)
+    items = completion.complete(before, whole, completion.Models(file_model, live, ext))
+    return t.CompletionList(is_incomplete=False, items=[t.CompletionItem(
+        label=i.label, kind=_ITEM_KINDS.get(i.kind), detail=i.detail or None,
+        insert_text=i.insert, sort_text=f"{n:04d}",
+        insert_text_format=t.InsertTextFormat.Snippet if i.snippet else None)
+        for n, i in enumerate(items)])
+
+
+def _refused(e: Exception) -> JsonRpcException:
+    """A refused rename as the client shows it: RequestFailed with the reason."""
+    return JsonRpcException(f"trimtab: cannot rename: {e}", code=t.LSPErrorCodes.RequestFailed)
+
+
+async def _rename_live(project: Project) -> Any:
+    """The live model, read now: whether the object is in the database decides the hint."""
+    if project.trusted and project.cfg is not None:
+        with contextlib.suppress(Exception):
+            await _in_thread(project.refresh_live)
+        if project.live_error is None:
+            return project.live
+    return None
+
+
+@server.feature(t.TEXT_DOCUMENT_PREPARE_RENAME)
+async def prepare_rename(ls: TrimtabServer, params: t.PrepareRenameParams
+                   ) -> t.PrepareRenamePlaceholder | None:
+    found = _sql_schema_doc(ls, params.text_document.uri)
+    if found is None:
+        return None
+    project, path, doc = found
+    offset = positions.to_offset(doc.lines, params.position, doc.position_codec)
+    texts = _schema_texts(ls, project)
+    texts[path] = doc.source
+    statements = [st for f, text in texts.items() for st in split_statements(text, f)]
+    try:
+        target = rename.target_at(statements, path, offset, await _rename_live(project))
+    except rename.RenameRefused as e:
+        raise _refused(e) from None
+    a = positions.offset_position(doc.source, target.start)
+    b = positions.offset_position(doc.source, target.end)
+    rng = t.Range(start=positions.to_client(doc.lines, *a, doc.position_codec),
+                  end=positions.to_client(doc.lines, *b, doc.position_codec))
+    return t.PrepareRenamePlaceholder(range=rng, placeholder=target.name)
+
+
+@server.feature(t.TEXT_DOCUMENT_RENAME, t.RenameOptions(prepare_provider=True))
+async def rename_symbol(ls: TrimtabServer, params: t.RenameParams) -> t.WorkspaceEdit | None:
+    found = _sql_schema_doc(ls, params.text_document.uri)
+    if found is None:
+        return None
+    project, path, doc = found
+    offset = positions.to_offset(doc.lines, params.position, doc.position_codec)
+    live = await _rename_live(project)
+    texts = _schema_texts(ls, project)
+    texts[path] = doc.source
+    try:
+        _, new_texts = rename.rename(texts, path, offset, params.new_name, live)
+    except rename.RenameRefused as e:
+        raise _refused(e) from None
+    changes: dict[str, list[t.TextEdit]] = {}
+    for f, new_text in new_texts.items():
+        uri = from_fs_path(f) or ""
+        changes[uri] = _line_edits(texts[f], new_text, doc.position_codec)
+    return t.WorkspaceEdit(changes=changes)
+
+
+def _line_edits(old: str, new: str, codec: PositionCodec) -> list[t.TextEdit]:
+    """The changed lines as edits (whole lines, so positions need no code unit counting
+    except at a last line without a line break)."""
+    import difflib
+
+    a, b = positions.split_lines(old), positions.split_lines(new)
+    out = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            continue
+        if i2 == len(a) and a and not a[-1].endswith(("\n", "\r")):
+            end = t.Position(line=i2 - 1, character=codec.client_num_units(a[-1]))
+        else:
+            end = t.Position(line=i2, character=0)
+        out.append(t.TextEdit(range=t.Range(start=t.Position(line=i1, character=0), end=end),
+                              new_text="".join(b[j1:j2])))
+    return out
 
 
 # -- commands ----------------------------------------------------------------------------------

@@ -816,3 +816,38 @@ class _Cursor:
             "procedure": ("function",), "routine": ("function",),
         }.get(obj or "")
         return self.resolve(*families) if families else None
+
+
+# --------------------------------------------------------------------------------------
+# The same resolution, token by token (rename)
+
+
+class Resolver:
+    """What go to definition knows about a set of statements, asked per token: rename
+    finds the references of an object as the tokens this resolves to it."""
+
+    def __init__(self, statements: list[Statement]):
+        self.idx = _index(statements)
+
+    @property
+    def spans(self) -> Mapping[Key, Span]:
+        return self.idx.spans
+
+    def files(self) -> dict[str, list[Statement]]:
+        return {f: sts for f, (_, sts) in self.idx.files.items()}
+
+    def statement_at(self, file: str, offset: int) -> Statement | None:
+        return self.idx.statement_at(file, offset)
+
+    def target(self, st: Statement, toks: tuple[Tok, ...], j: int) -> Key | None:
+        """The declared object token j of ``st`` names, if any."""
+        return _Cursor(self.idx, st, toks, j).target()
+
+    @staticmethod
+    def token_at(toks: tuple[Tok, ...], rel: int) -> int | None:
+        return _token_at(toks, rel)
+
+    def name_span(self, key: Key) -> Span | None:
+        """Where the object's declaration writes its name (with its schema)."""
+        span = self.idx.spans.get(key)
+        return _selection(self.idx, key, span) if span is not None else None
