@@ -442,7 +442,7 @@ def _snapshot_path(folder: Path, tag: str, idx: int) -> Path:
 
 def snapshot_file(folder: Path, tag: str) -> Path:
     """Where trimtab's snapshot of migration ``tag`` is (or goes)."""
-    return _snapshot_path(Path(folder), tag, _number(tag) or 0)
+    return _snapshot_path(Path(folder), tag, migration_number(tag) or 0)
 
 
 def shared_folder(folder: Path) -> bool:
@@ -830,7 +830,7 @@ def sum_text(folder: Folder) -> str:
 # check
 
 
-def _number(name: str) -> int | None:
+def migration_number(name: str) -> int | None:
     m = _TAG_NUMBER.match(name)
     return int(m.group(1)) if m else None
 
@@ -888,7 +888,7 @@ def _listing(path: Path, files: list[Path], entries: list[_Entry], journal_file:
     # Duplicate numbers: two files NNNN_*.sql (two branches that each added migration NNNN).
     numbered: dict[int, list[Path]] = {}
     for p in files:
-        n = _number(p.name)
+        n = migration_number(p.name)
         if n is not None:
             numbered.setdefault(n, []).append(p)
     order = {f"{e.tag}.sql": i for i, e in enumerate(entries)}
@@ -1001,7 +1001,7 @@ def check(path: Path) -> list[Problem]:
                 hint=f'set its "idx" to {expected} (entries are numbered 0, 1, 2... in order)',
             ))
         prev = e
-        n = _number(e.tag)
+        n = migration_number(e.tag)
         if n is not None and n != e.idx:
             problems.append(Problem(
                 f"journal entry {e.tag} has idx {e.idx} but its file is numbered {n:04d}",
@@ -1217,9 +1217,9 @@ def _check_snapshots(path: Path, entries: list[_Entry]) -> list[Problem]:
         seen_ids.setdefault(sid, rel)
         expected_prev, prev_name = sid, rel
     meta = path / TRIMTAB_META if _shared(path) else path / "meta"
-    listed_numbers = {_number(e.tag) for e in entries} | {e.idx for e in entries}
+    listed_numbers = {migration_number(e.tag) for e in entries} | {e.idx for e in entries}
     for p in sorted(meta.glob("*_snapshot.json")):
-        if p.name not in owned and _number(p.name) not in listed_numbers:
+        if p.name not in owned and migration_number(p.name) not in listed_numbers:
             problems.append(Problem(
                 "snapshot of no migration in the journal",
                 file=str(p),

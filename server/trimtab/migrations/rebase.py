@@ -134,7 +134,7 @@ def plan_rebase(path: Path, local: str | None = None) -> Rebase | None:
         data = _journal(text, str(journal_path))
         kept, local_entries, numbers = [], [], set()
         for e in data["entries"]:
-            n = fm._number(e["tag"])
+            n = fm.migration_number(e["tag"])
             n = e.get("idx") if n is None else n
             # From the first repeated number on, everything is the local branch's.
             if local_entries or n in numbers:
@@ -145,7 +145,7 @@ def plan_rebase(path: Path, local: str | None = None) -> Rebase | None:
     if not local_entries:
         return None
     top = max([-1, *(e["idx"] for e in kept if isinstance(e.get("idx"), int)),
-               *(n for e in kept if (n := fm._number(e["tag"])) is not None)])
+               *(n for e in kept if (n := fm.migration_number(e["tag"])) is not None)])
     when = max([0, *(e["when"] for e in kept if isinstance(e.get("when"), int))])
     moves, entries = [], list(kept)
     for e in local_entries:
