@@ -46,7 +46,8 @@ def test_generated_files_follow_the_umask(project: Path, db_url: str, umask: int
     assert r.returncode == 0, r.stderr
     written = modes(project / "migrations")
     assert written == {"0000_init.sql": mode, "meta/0000_snapshot.json": mode,
-                       "meta/_journal.json": mode, "meta/trimtab.sum": mode}
+                       "meta/_journal.json": mode, "meta/trimtab.sum": mode,
+                       "down/0000_init.down.sql": mode}
     # No temporary file left behind.
     assert sorted(p.name for p in (project / "migrations").rglob(".*")) == []
 

@@ -1715,14 +1715,24 @@ def made_already(cfg: Config, target: Target | None = None, folder: Folder | Non
     except TrimtabError:
         source = None  # a deploy without the schema file: compare the models as they are
     with shadow.connect(target.url) as conn:
-        pending, _ = runner.pending(conn, folder, drizzle_table=history_table(cfg))
-        if not pending:
-            return (), None
         declared = declared_relations(source) if source else frozenset()
+        # The database first, then what is pending: a migrate that commits in between is
+        # then seen as applied, never its changes as a push's (apply and record commit
+        # together).
         live = _live(conn, cfg, cfg.managed_schemas, declared=declared)
+        pending, _ = runner.pending(conn, folder, drizzle_table=history_table(cfg))
+        # A migration the runner began outside a transaction (statements done, one in
+        # doubt) is the runner's to finish or settle, never one a push made.
+        plain = {m.name for m in folder.migrations if not m.transactional}
+        begun = {r.name for r in tracking.read(conn).values()
+                 if not r.applied and (r.statements_done or r.started_statement is not None
+                                       or (r.failed_statement is not None and r.name in plain))}
+        if not pending or pending[0].name in begun:
+            return (), None
         installed = shadow.installed_extensions(conn)
         stubs = _stubs(conn, cfg, source, folder) if source else []
     names = [m.name for m in pending]
+    names = names[:next((i for i, n in enumerate(names) if n in begun), len(names))]
     applied = [m.name for m in folder.migrations if m.name not in names]
     scratch = cfg.shadow_database_url or target.url
     cache = _replay_cache(cfg, "replay")
