@@ -13,6 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,6 +42,7 @@ from trimtab.plan.render import needs_using
 from trimtab.sources import shadow
 from trimtab.sources.sqlfile import (
     Span,
+    Statement,
     canonical_type,
     object_spans,
     split_statements,
@@ -996,6 +998,32 @@ def _sql_schema_doc(ls: TrimtabServer, uri: str) -> tuple[Project, str, Any] | N
     return project, path, ls.workspace.get_text_document(uri)
 
 
+@dataclass(frozen=True)
+class _SchemaAt:
+    """A position in a SQL schema file, with the project's schema texts (the open buffer
+    as it is) that completion and rename read."""
+
+    project: Project
+    path: str
+    doc: Any
+    offset: int
+    texts: dict[str, str]
+
+    def statements(self) -> list[Statement]:
+        return [st for f, text in self.texts.items() for st in split_statements(text, f)]
+
+
+def _schema_at(ls: TrimtabServer, uri: str, position: t.Position) -> _SchemaAt | None:
+    found = _sql_schema_doc(ls, uri)
+    if found is None:
+        return None
+    project, path, doc = found
+    texts = _schema_texts(ls, project)
+    texts[path] = doc.source
+    return _SchemaAt(project, path, doc,
+                     positions.to_offset(doc.lines, position, doc.position_codec), texts)
+
+
 # (project root) -> (the live model they were read with, extension types)
 _extension_types: dict[Path, tuple[int, tuple[str, ...]]] = {}
 
@@ -1026,14 +1054,11 @@ _ITEM_KINDS = {"table": t.CompletionItemKind.Class, "column": t.CompletionItemKi
 
 @server.feature(t.TEXT_DOCUMENT_COMPLETION, t.CompletionOptions(trigger_characters=[" ", ".", "("]))
 async def complete(ls: TrimtabServer, params: t.CompletionParams) -> t.CompletionList | None:
-    found = _sql_schema_doc(ls, params.text_document.uri)
-    if found is None:
+    at = _schema_at(ls, params.text_document.uri, params.position)
+    if at is None:
         return None
-    project, path, doc = found
-    offset = positions.to_offset(doc.lines, params.position, doc.position_codec)
-    texts = _schema_texts(ls, project)
-    texts[path] = doc.source
-    statements = [st for f, text in texts.items() for st in split_statements(text, f)]
+    project, path, doc, offset, statements = (at.project, at.path, at.doc, at.offset,
+                                              at.statements())
     before, whole = completion.statement_before(
         doc.source, [st for st in statements if st.span.file == path], offset)
     live, ext = await _live_for_completion(project)
@@ -1064,14 +1089,11 @@ async def _rename_live(project: Project) -> Any:
 @server.feature(t.TEXT_DOCUMENT_PREPARE_RENAME)
 async def prepare_rename(ls: TrimtabServer, params: t.PrepareRenameParams
                    ) -> t.PrepareRenamePlaceholder | None:
-    found = _sql_schema_doc(ls, params.text_document.uri)
-    if found is None:
+    at = _schema_at(ls, params.text_document.uri, params.position)
+    if at is None:
         return None
-    project, path, doc = found
-    offset = positions.to_offset(doc.lines, params.position, doc.position_codec)
-    texts = _schema_texts(ls, project)
-    texts[path] = doc.source
-    statements = [st for f, text in texts.items() for st in split_statements(text, f)]
+    project, path, doc, offset, statements = (at.project, at.path, at.doc, at.offset,
+                                              at.statements())
     try:
         target = rename.target_at(statements, path, offset, await _rename_live(project))
     except rename.RenameRefused as e:
@@ -1085,14 +1107,11 @@ async def prepare_rename(ls: TrimtabServer, params: t.PrepareRenameParams
 
 @server.feature(t.TEXT_DOCUMENT_RENAME, t.RenameOptions(prepare_provider=True))
 async def rename_symbol(ls: TrimtabServer, params: t.RenameParams) -> t.WorkspaceEdit | None:
-    found = _sql_schema_doc(ls, params.text_document.uri)
-    if found is None:
+    at = _schema_at(ls, params.text_document.uri, params.position)
+    if at is None:
         return None
-    project, path, doc = found
-    offset = positions.to_offset(doc.lines, params.position, doc.position_codec)
+    project, path, doc, offset, texts = at.project, at.path, at.doc, at.offset, at.texts
     live = await _rename_live(project)
-    texts = _schema_texts(ls, project)
-    texts[path] = doc.source
     try:
         _, new_texts = rename.rename(texts, path, offset, params.new_name, live)
     except rename.RenameRefused as e:
