@@ -488,6 +488,8 @@ def test_a_folder_trimtab_generates_is_what_drizzle_kit_migrate_applies(
     seed.write_text(seed.read_text() + "INSERT INTO users (email) VALUES ('ada@example.com');\n")
     project.trimtab("check", "--update-sum")
     assert len(tags(project.folder)) == 4
+    # trimtab's down files are in the folder too (drizzle-kit reads the journal only).
+    assert len(list((project.folder / "down").glob("*.down.sql"))) == 3
     journal = json.loads((project.folder / "meta" / "_journal.json").read_text())
     assert [(e["idx"], e["version"], e["breakpoints"]) for e in journal["entries"]] == [
         (i, "7", True) for i in range(4)]
