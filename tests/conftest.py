@@ -58,6 +58,20 @@ def _model_cache_dir() -> Iterator[None]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _embedded_servers_go_with_their_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test whose project started trimtab's embedded server (a command run without a
+    database URL) leaves it running when its folder is deleted, and as root its data in
+    /var/lib/trimtab: stop and remove every such server under the test's folder."""
+    base = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    yield
+    if base is None:
+        return
+    for state in base.glob("**/" + embedded.STATE_DIR):
+        if (state / "pgdata").exists() or (state / "pgdata").is_symlink():
+            embedded.remove(state.parent)
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     dsn = os.environ.get("TRIMTAB_TEST_DSN")

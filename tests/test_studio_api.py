@@ -952,7 +952,7 @@ def test_without_a_database_url_the_studio_uses_the_embedded_server() -> None:
         finally:
             server.stop()
     finally:
-        embedded.stop(root)
+        embedded.remove(root)  # as root its data lives in /var/lib/trimtab
         shutil.rmtree(root, ignore_errors=True)
 
 
