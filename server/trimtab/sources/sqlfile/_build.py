@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -278,7 +279,16 @@ def _build(statements: list[Statement]) -> tuple[Model, list[Issue], _Builder]:
     last = _last_build[0]
     if last is not None and last[0] == key:
         return last[1]
-    result = _build_uncached(statements)
+    # A build makes tens of thousands of small short-lived objects (pieces applied,
+    # tables replaced): the cyclic collector's passes over them, not the build, were most
+    # of a keystroke's time on a big schema; none of them outlives it in a cycle.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        result = _build_uncached(statements)
+    finally:
+        if enabled:
+            gc.enable()
     _last_build[0] = (key, result)
     return result
 
