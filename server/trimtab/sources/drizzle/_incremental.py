@@ -30,14 +30,14 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, KeysView, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from tree_sitter import Node, Parser, Range
+from tree_sitter import Node
 
 from trimtab.memo import ByteLRU, MiB
 from trimtab.sources.drizzle import _ddl
 from trimtab.sources.drizzle._lower import DTable, Lowered
-from trimtab.sources.drizzle._source import TS, TSX, Module, changed_range, parse_module
+from trimtab.sources.drizzle._source import Module, changed_range, parse_module
 from trimtab.sources.sqlfile import Issue, Span, Statement, object_spans
 
 if TYPE_CHECKING:
@@ -301,7 +301,7 @@ def _splice(last: _State, name: str, text: str, reader: Reader | None) -> _State
                 seen.add(j)
                 keep.add(j)
                 todo2.append(j)
-    pmod = _partial(mod, decls, sorted(set(range(len(decls))) - (tables - keep)))
+    pmod = _partial(mod, sorted(set(range(len(decls))) - (tables - keep)))
     low, lost, imports = lower_modules({name: pmod}, last.casing, reader)
     if lost or imports:
         raise _Fallback
@@ -406,36 +406,24 @@ def _splice(last: _State, name: str, text: str, reader: Reader | None) -> _State
                   tuple(order))
 
 
-def _partial(mod: Module, decls: tuple[tuple[int, int], ...], kept: list[int]) -> Module:
-    """``mod`` as tree-sitter reads it with only the ``kept`` top-level statements (each
-    with the blanks after it, where a line break may end it): the parser skips the rest,
-    and positions stay those of the file."""
-    starts = mod._line_starts
-    if starts is None:
-        mod.span(0, 0)
-        starts = mod._line_starts
-    assert starts is not None
+class _Root:
+    """The part of a tree's root the evaluator reads (``named_children``), with only some
+    of the top-level statements."""
 
-    def point(offset: int) -> tuple[int, int]:
-        row = bisect.bisect_right(starts, offset) - 1
-        return row, offset - starts[row]
+    has_error = False
 
-    spans: list[tuple[int, int]] = []
-    for k in kept:
-        a, b = decls[k][0], decls[k + 1][0] if k + 1 < len(decls) else len(mod.data)
-        if spans and spans[-1][1] == a:
-            spans[-1] = (spans[-1][0], b)
-        else:
-            spans.append((a, b))
-    parser = Parser(TSX if mod.name.endswith((".tsx", ".jsx")) else TS)
-    parser.included_ranges = [Range(point(a), point(b), a, b) for a, b in spans] or \
-        [Range((0, 0), (0, 0), 0, 0)]
-    root = parser.parse(mod.data).root_node
-    if root.has_error or [(n.start_byte, n.end_byte) for n in root.children] != \
-            [decls[k] for k in kept]:
-        raise _Fallback  # the statements read together differently (ASI...)
+    def __init__(self, children: list[Node]) -> None:
+        self.children = children
+        self.named_children = [n for n in children if n.is_named]
+
+
+def _partial(mod: Module, kept: list[int]) -> Module:
+    """``mod`` with only the ``kept`` top-level statements: their very nodes in the tree
+    of the whole file (the nodes a full read evaluates), so the file is parsed once."""
+    children = mod.root.children
+    root = cast(Node, _Root([children[k] for k in kept]))
     out = Module(mod.name, mod.text, mod.data, root, True)
-    out._line_starts = starts
+    out._line_starts = mod._line_starts
     return out
 
 
