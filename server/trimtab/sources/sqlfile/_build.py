@@ -297,18 +297,19 @@ def reset_reuse() -> None:
     """Forget the last builds (the tables kept for reuse, the last result): the next
     ``structural_model`` builds everything afresh."""
     _last_steps[:] = [{}, {}]
+    _last_needs[:] = [{}, {}]
     _last_build[0] = None
 
 
 @contextmanager
 def fresh_builds() -> Iterator[None]:
     """Builds inside see nothing of earlier builds; the earlier ones are kept for after."""
-    steps, last = list(_last_steps), _last_build[0]
+    steps, needs, last = list(_last_steps), list(_last_needs), _last_build[0]
     reset_reuse()
     try:
         yield
     finally:
-        _last_steps[:], _last_build[0] = steps, last
+        _last_steps[:], _last_needs[:], _last_build[0] = steps, needs, last
 
 
 def _build_uncached(statements: list[Statement]) -> tuple[Model, list[Issue], _Builder]:
@@ -704,17 +705,40 @@ _SEQUENCE_FIELDS = frozenset(
 )
 
 
+# Per table of recent builds (the last big one's, the last smaller one's, as
+# _last_steps): id -> (table, the type_refs of its columns, whether a foreign key of it
+# names no referenced columns). An entry is used only when its table is the same object.
+_Needs = tuple[Table, frozenset[tuple[str, str]], bool]
+_last_needs: list[dict[int, _Needs]] = [{}, {}]
+
+
 def _finish(b: _Builder) -> None:
     _public_collations(b)
     for table_qn, idx in b.pending_indexes:
         indexed = b.table(table_qn)
         if indexed is not None:
             b.put_table(replace(indexed, indexes=(*indexed.indexes, idx)))
+    # What each pass below looks for, per table, kept across builds: an unchanged table is
+    # the very object of the last build, so a keystroke costs a lookup per table.
+    before = tuple(_last_needs)
+    needs: dict[int, _Needs] = {}
+
+    def need(t: Table) -> _Needs:
+        hit = needs.get(id(t))
+        if hit is None:
+            for known in before:
+                hit = known.get(id(t))
+                if hit is not None and hit[0] is t:
+                    break
+            else:
+                hit = (t, frozenset(c.type_ref for c in t.columns if c.type_ref is not None),
+                       any(c.kind == "f" and not c.ref_columns for c in t.constraints))
+            needs[id(t)] = hit
+        return hit
+
     # type_ref names the schema's own types only (not an extension's, nor a missing one).
     for key, t in list(b.objects.items()):
-        if isinstance(t, Table) and any(
-            c.type_ref is not None and ("type", *c.type_ref) not in b.objects for c in t.columns
-        ):
+        if isinstance(t, Table) and any(("type", *r) not in b.objects for r in need(t)[1]):
             b.objects[key] = replace(t, columns=tuple(
                 replace(c, type_ref=None)
                 if c.type_ref is not None and ("type", *c.type_ref) not in b.objects else c
@@ -739,9 +763,7 @@ def _finish(b: _Builder) -> None:
         b.objects[key] = replace(t, indexes=tuple(own))
     # Foreign keys written without referenced columns reference the primary key.
     for key, t in list(b.objects.items()):
-        if not isinstance(t, Table) or not any(
-            c.kind == "f" and not c.ref_columns for c in t.constraints
-        ):
+        if not isinstance(t, Table) or not need(t)[2]:
             continue
         changed = False
         cons = []
@@ -755,6 +777,7 @@ def _finish(b: _Builder) -> None:
             cons.append(c)
         if changed:
             b.objects[key] = replace(t, constraints=tuple(cons))
+    _last_needs[0 if 2 * len(needs) >= len(_last_needs[0]) else 1] = needs
 
 
 def _public_collations(b: _Builder) -> None:
