@@ -342,41 +342,59 @@ def _splice(last: _State, name: str, text: str, reader: Reader | None) -> _State
         groups[by_decl[k]] = grp
     new_layout = _Layout(layout.head, layout.views, tuple(groups))
 
-    # the statements, by position in the old read or the partial one
-    where_old: dict[tuple[int, int], int] = {x: k for k, x in enumerate(old_order)}
-    pos_part: dict[tuple[int, int], int] = {}
-    for k, (g, j) in enumerate(play.order()):
-        pos_part[(g, j)] = k
+    # the statements, by position in the old read or the partial one. The statements of
+    # unchanged tables (and of no table) come in the same relative order in both reads
+    # (order() puts the groups in the same sequence): they are taken from the old read in
+    # turn.
+    was_changed = [grp.decl in changed for grp in layout.groups]
+    old_changed: list[Statement] = []
+    kept_old: list[int] = []
+    for k, (g, _j) in enumerate(last.statements):
+        if g >= 0 and was_changed[g]:
+            old_changed.append(old.statements[k])
+        else:
+            kept_old.append(k)
+    part_of = [ptables[grp.decl] if grp.decl in changed else -1 for grp in groups]
+    pos_part = {x: k for k, x in enumerate(play.order())}
     shift = _Shift(last.text, text, start, old_end, new_end)
     statements: list[Statement] = []
     origins: list[Span] = []
+    new_changed: list[Statement] = []
     order = new_layout.order()
     offset, line = 0, 1
     file = old.statements[0].span.file if old.statements else f"{name}.sql"
-    for g, j in order:
-        if g >= 0 and groups[g].decl in changed:
-            src = pst[pos_part[(ptables[groups[g].decl], j)]]
-            origin = rendered.origins[pos_part[(ptables[groups[g].decl], j)]]
-        else:
-            k = where_old[(g, j)]
-            src, origin = old.statements[k], shift(old.origins[k])
-        sp = src.span
-        if sp.start_offset != offset or sp.line != line or sp.file != file:
-            sp = Span(file, line, sp.column, line + sp.end_line - sp.line, sp.end_column,
-                      offset, offset + sp.end_offset - sp.start_offset)
-            src = Statement(src.text, sp, src.kind, src.object_key)
-        statements.append(src)
-        origins.append(origin)
-        # the next statement starts after ";\n\n"
-        offset = sp.end_offset + len(_ddl.SEPARATOR)
-        line = sp.end_line + _ddl.SEPARATOR.count("\n")
+    old_st, old_or, old_order = old.statements, old.origins, last.statements
+    p_or = rendered.origins
+    sep, sep_lines = len(_ddl.SEPARATOR), _ddl.SEPARATOR.count("\n")
+    next_old = iter(kept_old).__next__
+    try:
+        for g, j in order:
+            fresh = g >= 0 and part_of[g] >= 0
+            if fresh:
+                p = pos_part[(part_of[g], j)]
+                src, origin = pst[p], p_or[p]
+            else:
+                k = next_old()
+                if old_order[k] != (g, j):
+                    raise _Fallback  # (cannot happen: the orders agree)
+                src, origin = old_st[k], shift(old_or[k])
+            sp = src.span
+            if sp.start_offset != offset or sp.line != line or sp.file != file:
+                sp = Span(file, line, sp.column, line + sp.end_line - sp.line, sp.end_column,
+                          offset, offset + sp.end_offset - sp.start_offset)
+                src = Statement(src.text, sp, src.kind, src.object_key)
+            statements.append(src)
+            origins.append(origin)
+            if fresh:
+                new_changed.append(src)
+            # the next statement starts after ";\n\n"
+            offset = sp.end_offset + sep
+            line = sp.end_line + sep_lines
+    except StopIteration:
+        raise _Fallback from None  # (cannot happen: as many kept)
     sql = _ddl.SEPARATOR.join(s.text for s in statements)
 
     # model keys
-    old_changed = [old.statements[k] for k, (g, _j) in enumerate(old_order)
-                   if g >= 0 and layout.groups[g].decl in changed]
-    new_changed = [statements[k] for k, (g, _j) in enumerate(order)
-                   if g >= 0 and groups[g].decl in changed]
     old_keys = set(object_spans(old_changed))
     if isinstance(old.spans, _Spans):
         raw, shifts = dict(old.spans.raw), (*old.spans.shifts, shift)
