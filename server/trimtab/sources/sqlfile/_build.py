@@ -120,20 +120,21 @@ def _assemble_alone(piece: tuple) -> _Alone | None:
 # Assembling the model
 
 
-# The table steps of recent builds: (id(table), id(piece)) -> (table, piece, result).
+# The table steps of recent builds: id(table) << 64 | id(piece) -> (table, piece, result)
+# (an int, not a pair: a build keeps thousands, and the collector walks every tuple).
 # A schema read again after an edit applies the same pieces (memoized per statement text)
 # to the same tables, so an unchanged table comes out as the very object of the last build
 # without being rebuilt, and what compares it later sees the same object. Two dicts, each
 # swapped whole (safe across threads: an entry is used only when both objects are the
 # same): the last big build's, and the last smaller one's, so that reading a few
 # statements between two keystrokes (the Drizzle reader's spans) does not evict the big.
-_last_steps: list[dict[tuple[int, int], tuple[Any, Any, Any]]] = [{}, {}]
+_last_steps: list[dict[int, tuple[Any, Any, Any]]] = [{}, {}]
 
 
 class _Builder:
     def __init__(self) -> None:
         self.steps_before = tuple(_last_steps)
-        self.steps: dict[tuple[int, int], tuple[Any, Any, Any]] = {}
+        self.steps: dict[int, tuple[Any, Any, Any]] = {}
         self.objects: dict[tuple[str, ...], object] = {}
         self.issues: list[Issue] = []
         # Spans, in the order met (the first one of a key wins), resolved only by
@@ -187,7 +188,7 @@ class _Builder:
     def step(self, before: Any, piece: Any, make: Callable[[], Any]) -> Any:
         """``make()``, a pure function of ``before`` and ``piece``, or what it gave in the
         last build for these very objects."""
-        k = (id(before), id(piece))
+        k = id(before) << 64 | id(piece)
         for steps in self.steps_before:
             hit = steps.get(k)
             if hit is not None and hit[0] is before and hit[1] is piece:
