@@ -7,9 +7,9 @@ one with that table's statements replaced:
 
 - the *changed* tables are the edited one and the tables that mention it (a foreign key
   names its columns), through helpers that mention it (``relations(x, ...)``);
-- the text read is the new text with every table declaration blanked out (spaces, line
-  breaks kept, so positions stay exact) except the changed ones, everything they or any
-  non-table declaration mention, transitively; everything that is not a table is read;
+- what is evaluated is the tree of the new text (parsed once, incrementally) with only
+  the top-level statements of the changed tables, of everything they or any non-table
+  declaration mention, transitively, and of everything that is not a table;
 - the changed tables' statements (table, foreign keys, indexes, policies) take the place of
   their old ones in drizzle-kit's order, and every .ts range after the edit shifts.
 
