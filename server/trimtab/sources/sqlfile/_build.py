@@ -129,6 +129,9 @@ def _assemble_alone(piece: tuple) -> _Alone | None:
 # same): the last big build's, and the last smaller one's, so that reading a few
 # statements between two keystrokes (the Drizzle reader's spans) does not evict the big.
 _last_steps: list[dict[int, tuple[Any, Any, Any]]] = [{}, {}]
+# The analyses of the statements of recent builds (the same two slots), by text: a lookup
+# in a plain dict, where the memo of _analyze takes a lock and reorders its entries.
+_last_analyses: list[dict[str, _Analysis]] = [{}, {}]
 
 
 class _Builder:
@@ -298,6 +301,7 @@ def reset_reuse() -> None:
     """Forget the last builds (the tables kept for reuse, the last result): the next
     ``structural_model`` builds everything afresh."""
     _last_steps[:] = [{}, {}]
+    _last_analyses[:] = [{}, {}]
     _last_needs[:] = [{}, {}]
     _last_build[0] = None
 
@@ -305,12 +309,14 @@ def reset_reuse() -> None:
 @contextmanager
 def fresh_builds() -> Iterator[None]:
     """Builds inside see nothing of earlier builds; the earlier ones are kept for after."""
-    steps, needs, last = list(_last_steps), list(_last_needs), _last_build[0]
+    steps, analyses = list(_last_steps), list(_last_analyses)
+    needs, last = list(_last_needs), _last_build[0]
     reset_reuse()
     try:
         yield
     finally:
-        _last_steps[:], _last_needs[:], _last_build[0] = steps, needs, last
+        _last_steps[:], _last_analyses[:] = steps, analyses
+        _last_needs[:], _last_build[0] = needs, last
 
 
 def _build_uncached(statements: list[Statement]) -> tuple[Model, list[Issue], _Builder]:
@@ -318,6 +324,8 @@ def _build_uncached(statements: list[Statement]) -> tuple[Model, list[Issue], _B
     # schema larger than the budget would otherwise be read again whole on each keystroke.
     cache_of(_analyze).floor = 2 * sum(_analysis_size((st.text,)) for st in statements)
     b = _Builder()
+    known = tuple(_last_analyses)
+    analyses: dict[str, _Analysis] = {}
     for st in statements:
         if st.kind == META_COMMAND:
             b.issues.append(Issue(
@@ -325,30 +333,34 @@ def _build_uncached(statements: list[Statement]) -> tuple[Model, list[Issue], _B
                 f"{st.text.split()[0] if st.text.split() else st.text}",
                 st.span, "error"))
             continue
-        analysis = _analyze(st.text)
+        text = st.text
+        analysis = known[0].get(text) or known[1].get(text) or _analyze(text)
+        analyses[text] = analysis
         for message, a, e in analysis.errors:
             b.issues.append(Issue(message, sub_span(st, a, e), "error"))
         if st.object_key is not None:
             b.span(st.object_key, st.span)
         try:
             for piece in analysis.pieces:
-                _apply(b, st, piece)
+                _apply(b, st, piece, analysis)
         except Exception:  # never fail on input; see STRICT
             if _base.STRICT:
                 raise
     _finish(b)
     _last_steps[0 if 2 * len(b.steps) >= len(_last_steps[0]) else 1] = b.steps
+    _last_analyses[0 if 2 * len(analyses) >= len(_last_analyses[0]) else 1] = analyses
     model = make_model(list(b.objects.values()))  # type: ignore[arg-type]
     return model, b.issues, b
 
 
-def _apply(b: _Builder, st: Statement, piece: tuple) -> None:
+def _apply(b: _Builder, st: Statement, piece: tuple, analysis: _Analysis | None = None
+           ) -> None:
     tag = piece[0]
     if tag == "obj":
         obj, mode = piece[1], piece[2]
         b.declare(obj.key, obj, st, mode)
     elif tag == "table":
-        alone = _analyze(st.text).alone
+        alone = (analysis or _analyze(st.text)).alone
         table = piece[1]
         if alone is not None and table.key not in b.objects and not any(
             n in b.rel_taken(table.schema) for n in alone.rel_names
