@@ -83,6 +83,23 @@ def test_reads_between_keystrokes_equal_fresh_reads(tmp_path_factory, edits) -> 
         _same(_read(text, name), _fresh(text, name))  # the same text twice: kept tree
 
 
+
+def test_syntax_errors_read_as_in_a_cold_read(tmp_path) -> None:
+    """tree-sitter recovers from errors differently when it re-parses around an edit than
+    when it parses the text afresh: the syntax errors shown must be those of a cold read.
+    (A sequence hypothesis found.)"""
+    name = str(tmp_path / "schema.ts")
+    text = SCHEMA
+    _fresh(text, name)
+    edits = [(0.0, 35, "00000"), (0.08515848873365785, 16, "("), (0.0, 11, "{"),
+             (0.0, 9, "{"), (0.919921875, 10, '  note: text("note").default("x"),\n'),
+             (0.44403326647567665, 1, 'export const extra = pgTable("extra", {\n'
+                                      '  id: serial("id").primaryKey(),\n});\n')]
+    for where, cut, piece in edits:
+        at = int(where * len(text))
+        text = text[:at] + piece + text[at + cut:]
+        _same(_read(text, name), _fresh(text, name))
+
 # Edits inside one table's declaration, as typed while the file stays valid TypeScript:
 # the reads that splice the changed tables into the last read. {n} makes names unique.
 TABLE_EDITS = (

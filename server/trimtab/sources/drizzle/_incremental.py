@@ -7,9 +7,9 @@ one with that table's statements replaced:
 
 - the *changed* tables are the edited one and the tables that mention it (a foreign key
   names its columns), through helpers that mention it (``relations(x, ...)``);
-- the text read is the new text with every table declaration blanked out (spaces, line
-  breaks kept, so positions stay exact) except the changed ones, everything they or any
-  non-table declaration mention, transitively; everything that is not a table is read;
+- what is evaluated is the tree of the new text (parsed once, incrementally) with only
+  the top-level statements of the changed tables, of everything they or any non-table
+  declaration mention, transitively, and of everything that is not a table;
 - the changed tables' statements (table, foreign keys, indexes, policies) take the place of
   their old ones in drizzle-kit's order, and every .ts range after the edit shifts.
 
@@ -30,14 +30,14 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, KeysView, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from tree_sitter import Node, Parser, Range
+from tree_sitter import Node
 
 from trimtab.memo import ByteLRU, MiB
 from trimtab.sources.drizzle import _ddl
 from trimtab.sources.drizzle._lower import DTable, Lowered
-from trimtab.sources.drizzle._source import TS, TSX, Module, changed_range, parse_module
+from trimtab.sources.drizzle._source import Module, changed_range, parse_module
 from trimtab.sources.sqlfile import Issue, Span, Statement, object_spans
 
 if TYPE_CHECKING:
@@ -301,7 +301,7 @@ def _splice(last: _State, name: str, text: str, reader: Reader | None) -> _State
                 seen.add(j)
                 keep.add(j)
                 todo2.append(j)
-    pmod = _partial(mod, decls, sorted(set(range(len(decls))) - (tables - keep)))
+    pmod = _partial(mod, sorted(set(range(len(decls))) - (tables - keep)))
     low, lost, imports = lower_modules({name: pmod}, last.casing, reader)
     if lost or imports:
         raise _Fallback
@@ -342,41 +342,59 @@ def _splice(last: _State, name: str, text: str, reader: Reader | None) -> _State
         groups[by_decl[k]] = grp
     new_layout = _Layout(layout.head, layout.views, tuple(groups))
 
-    # the statements, by position in the old read or the partial one
-    where_old: dict[tuple[int, int], int] = {x: k for k, x in enumerate(old_order)}
-    pos_part: dict[tuple[int, int], int] = {}
-    for k, (g, j) in enumerate(play.order()):
-        pos_part[(g, j)] = k
+    # the statements, by position in the old read or the partial one. The statements of
+    # unchanged tables (and of no table) come in the same relative order in both reads
+    # (order() puts the groups in the same sequence): they are taken from the old read in
+    # turn.
+    was_changed = [grp.decl in changed for grp in layout.groups]
+    old_changed: list[Statement] = []
+    kept_old: list[int] = []
+    for k, (g, _j) in enumerate(last.statements):
+        if g >= 0 and was_changed[g]:
+            old_changed.append(old.statements[k])
+        else:
+            kept_old.append(k)
+    part_of = [ptables[grp.decl] if grp.decl in changed else -1 for grp in groups]
+    pos_part = {x: k for k, x in enumerate(play.order())}
     shift = _Shift(last.text, text, start, old_end, new_end)
     statements: list[Statement] = []
     origins: list[Span] = []
+    new_changed: list[Statement] = []
     order = new_layout.order()
     offset, line = 0, 1
     file = old.statements[0].span.file if old.statements else f"{name}.sql"
-    for g, j in order:
-        if g >= 0 and groups[g].decl in changed:
-            src = pst[pos_part[(ptables[groups[g].decl], j)]]
-            origin = rendered.origins[pos_part[(ptables[groups[g].decl], j)]]
-        else:
-            k = where_old[(g, j)]
-            src, origin = old.statements[k], shift(old.origins[k])
-        sp = src.span
-        if sp.start_offset != offset or sp.line != line or sp.file != file:
-            sp = Span(file, line, sp.column, line + sp.end_line - sp.line, sp.end_column,
-                      offset, offset + sp.end_offset - sp.start_offset)
-            src = Statement(src.text, sp, src.kind, src.object_key)
-        statements.append(src)
-        origins.append(origin)
-        # the next statement starts after ";\n\n"
-        offset = sp.end_offset + len(_ddl.SEPARATOR)
-        line = sp.end_line + _ddl.SEPARATOR.count("\n")
+    old_st, old_or, old_order = old.statements, old.origins, last.statements
+    p_or = rendered.origins
+    sep, sep_lines = len(_ddl.SEPARATOR), _ddl.SEPARATOR.count("\n")
+    next_old = iter(kept_old).__next__
+    try:
+        for g, j in order:
+            fresh = g >= 0 and part_of[g] >= 0
+            if fresh:
+                p = pos_part[(part_of[g], j)]
+                src, origin = pst[p], p_or[p]
+            else:
+                k = next_old()
+                if old_order[k] != (g, j):
+                    raise _Fallback  # (cannot happen: the orders agree)
+                src, origin = old_st[k], shift(old_or[k])
+            sp = src.span
+            if sp.start_offset != offset or sp.line != line or sp.file != file:
+                sp = Span(file, line, sp.column, line + sp.end_line - sp.line, sp.end_column,
+                          offset, offset + sp.end_offset - sp.start_offset)
+                src = Statement(src.text, sp, src.kind, src.object_key)
+            statements.append(src)
+            origins.append(origin)
+            if fresh:
+                new_changed.append(src)
+            # the next statement starts after ";\n\n"
+            offset = sp.end_offset + sep
+            line = sp.end_line + sep_lines
+    except StopIteration:
+        raise _Fallback from None  # (cannot happen: as many kept)
     sql = _ddl.SEPARATOR.join(s.text for s in statements)
 
     # model keys
-    old_changed = [old.statements[k] for k, (g, _j) in enumerate(old_order)
-                   if g >= 0 and layout.groups[g].decl in changed]
-    new_changed = [statements[k] for k, (g, _j) in enumerate(order)
-                   if g >= 0 and groups[g].decl in changed]
     old_keys = set(object_spans(old_changed))
     if isinstance(old.spans, _Spans):
         raw, shifts = dict(old.spans.raw), (*old.spans.shifts, shift)
@@ -406,36 +424,24 @@ def _splice(last: _State, name: str, text: str, reader: Reader | None) -> _State
                   tuple(order))
 
 
-def _partial(mod: Module, decls: tuple[tuple[int, int], ...], kept: list[int]) -> Module:
-    """``mod`` as tree-sitter reads it with only the ``kept`` top-level statements (each
-    with the blanks after it, where a line break may end it): the parser skips the rest,
-    and positions stay those of the file."""
-    starts = mod._line_starts
-    if starts is None:
-        mod.span(0, 0)
-        starts = mod._line_starts
-    assert starts is not None
+class _Root:
+    """The part of a tree's root the evaluator reads (``named_children``), with only some
+    of the top-level statements."""
 
-    def point(offset: int) -> tuple[int, int]:
-        row = bisect.bisect_right(starts, offset) - 1
-        return row, offset - starts[row]
+    has_error = False
 
-    spans: list[tuple[int, int]] = []
-    for k in kept:
-        a, b = decls[k][0], decls[k + 1][0] if k + 1 < len(decls) else len(mod.data)
-        if spans and spans[-1][1] == a:
-            spans[-1] = (spans[-1][0], b)
-        else:
-            spans.append((a, b))
-    parser = Parser(TSX if mod.name.endswith((".tsx", ".jsx")) else TS)
-    parser.included_ranges = [Range(point(a), point(b), a, b) for a, b in spans] or \
-        [Range((0, 0), (0, 0), 0, 0)]
-    root = parser.parse(mod.data).root_node
-    if root.has_error or [(n.start_byte, n.end_byte) for n in root.children] != \
-            [decls[k] for k in kept]:
-        raise _Fallback  # the statements read together differently (ASI...)
+    def __init__(self, children: list[Node]) -> None:
+        self.children = children
+        self.named_children = [n for n in children if n.is_named]
+
+
+def _partial(mod: Module, kept: list[int]) -> Module:
+    """``mod`` with only the ``kept`` top-level statements: their very nodes in the tree
+    of the whole file (the nodes a full read evaluates), so the file is parsed once."""
+    children = mod.root.children
+    root = cast(Node, _Root([children[k] for k in kept]))
     out = Module(mod.name, mod.text, mod.data, root, True)
-    out._line_starts = starts
+    out._line_starts = mod._line_starts
     return out
 
 

@@ -122,6 +122,10 @@ def _parse(name: str, data: bytes) -> Tree:
                         old_end_point=_point(old_data, old_end),
                         new_end_point=_point(data, new_end))
             tree = parser.parse(data, edited)
+            if tree.root_node.has_error:
+                # tree-sitter recovers from errors differently around an edit than in a
+                # fresh parse: the syntax errors shown are those of a cold read
+                tree = parser.parse(data)
         _TREES[name] = (data, tree)
         return tree
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -119,20 +120,24 @@ def _assemble_alone(piece: tuple) -> _Alone | None:
 # Assembling the model
 
 
-# The table steps of recent builds: (id(table), id(piece)) -> (table, piece, result).
+# The table steps of recent builds: id(table) << 64 | id(piece) -> (table, piece, result)
+# (an int, not a pair: a build keeps thousands, and the collector walks every tuple).
 # A schema read again after an edit applies the same pieces (memoized per statement text)
 # to the same tables, so an unchanged table comes out as the very object of the last build
 # without being rebuilt, and what compares it later sees the same object. Two dicts, each
 # swapped whole (safe across threads: an entry is used only when both objects are the
 # same): the last big build's, and the last smaller one's, so that reading a few
 # statements between two keystrokes (the Drizzle reader's spans) does not evict the big.
-_last_steps: list[dict[tuple[int, int], tuple[Any, Any, Any]]] = [{}, {}]
+_last_steps: list[dict[int, tuple[Any, Any, Any]]] = [{}, {}]
+# The analyses of the statements of recent builds (the same two slots), by text: a lookup
+# in a plain dict, where the memo of _analyze takes a lock and reorders its entries.
+_last_analyses: list[dict[str, _Analysis]] = [{}, {}]
 
 
 class _Builder:
     def __init__(self) -> None:
         self.steps_before = tuple(_last_steps)
-        self.steps: dict[tuple[int, int], tuple[Any, Any, Any]] = {}
+        self.steps: dict[int, tuple[Any, Any, Any]] = {}
         self.objects: dict[tuple[str, ...], object] = {}
         self.issues: list[Issue] = []
         # Spans, in the order met (the first one of a key wins), resolved only by
@@ -186,7 +191,7 @@ class _Builder:
     def step(self, before: Any, piece: Any, make: Callable[[], Any]) -> Any:
         """``make()``, a pure function of ``before`` and ``piece``, or what it gave in the
         last build for these very objects."""
-        k = (id(before), id(piece))
+        k = id(before) << 64 | id(piece)
         for steps in self.steps_before:
             hit = steps.get(k)
             if hit is not None and hit[0] is before and hit[1] is piece:
@@ -278,7 +283,16 @@ def _build(statements: list[Statement]) -> tuple[Model, list[Issue], _Builder]:
     last = _last_build[0]
     if last is not None and last[0] == key:
         return last[1]
-    result = _build_uncached(statements)
+    # A build makes tens of thousands of small short-lived objects (pieces applied,
+    # tables replaced): the cyclic collector's passes over them, not the build, were most
+    # of a keystroke's time on a big schema; none of them outlives it in a cycle.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        result = _build_uncached(statements)
+    finally:
+        if enabled:
+            gc.enable()
     _last_build[0] = (key, result)
     return result
 
@@ -287,18 +301,22 @@ def reset_reuse() -> None:
     """Forget the last builds (the tables kept for reuse, the last result): the next
     ``structural_model`` builds everything afresh."""
     _last_steps[:] = [{}, {}]
+    _last_analyses[:] = [{}, {}]
+    _last_needs[:] = [{}, {}]
     _last_build[0] = None
 
 
 @contextmanager
 def fresh_builds() -> Iterator[None]:
     """Builds inside see nothing of earlier builds; the earlier ones are kept for after."""
-    steps, last = list(_last_steps), _last_build[0]
+    steps, analyses = list(_last_steps), list(_last_analyses)
+    needs, last = list(_last_needs), _last_build[0]
     reset_reuse()
     try:
         yield
     finally:
-        _last_steps[:], _last_build[0] = steps, last
+        _last_steps[:], _last_analyses[:] = steps, analyses
+        _last_needs[:], _last_build[0] = needs, last
 
 
 def _build_uncached(statements: list[Statement]) -> tuple[Model, list[Issue], _Builder]:
@@ -306,6 +324,8 @@ def _build_uncached(statements: list[Statement]) -> tuple[Model, list[Issue], _B
     # schema larger than the budget would otherwise be read again whole on each keystroke.
     cache_of(_analyze).floor = 2 * sum(_analysis_size((st.text,)) for st in statements)
     b = _Builder()
+    known = tuple(_last_analyses)
+    analyses: dict[str, _Analysis] = {}
     for st in statements:
         if st.kind == META_COMMAND:
             b.issues.append(Issue(
@@ -313,30 +333,34 @@ def _build_uncached(statements: list[Statement]) -> tuple[Model, list[Issue], _B
                 f"{st.text.split()[0] if st.text.split() else st.text}",
                 st.span, "error"))
             continue
-        analysis = _analyze(st.text)
+        text = st.text
+        analysis = known[0].get(text) or known[1].get(text) or _analyze(text)
+        analyses[text] = analysis
         for message, a, e in analysis.errors:
             b.issues.append(Issue(message, sub_span(st, a, e), "error"))
         if st.object_key is not None:
             b.span(st.object_key, st.span)
         try:
             for piece in analysis.pieces:
-                _apply(b, st, piece)
+                _apply(b, st, piece, analysis)
         except Exception:  # never fail on input; see STRICT
             if _base.STRICT:
                 raise
     _finish(b)
     _last_steps[0 if 2 * len(b.steps) >= len(_last_steps[0]) else 1] = b.steps
+    _last_analyses[0 if 2 * len(analyses) >= len(_last_analyses[0]) else 1] = analyses
     model = make_model(list(b.objects.values()))  # type: ignore[arg-type]
     return model, b.issues, b
 
 
-def _apply(b: _Builder, st: Statement, piece: tuple) -> None:
+def _apply(b: _Builder, st: Statement, piece: tuple, analysis: _Analysis | None = None
+           ) -> None:
     tag = piece[0]
     if tag == "obj":
         obj, mode = piece[1], piece[2]
         b.declare(obj.key, obj, st, mode)
     elif tag == "table":
-        alone = _analyze(st.text).alone
+        alone = (analysis or _analyze(st.text)).alone
         table = piece[1]
         if alone is not None and table.key not in b.objects and not any(
             n in b.rel_taken(table.schema) for n in alone.rel_names
@@ -694,17 +718,40 @@ _SEQUENCE_FIELDS = frozenset(
 )
 
 
+# Per table of recent builds (the last big one's, the last smaller one's, as
+# _last_steps): id -> (table, the type_refs of its columns, whether a foreign key of it
+# names no referenced columns). An entry is used only when its table is the same object.
+_Needs = tuple[Table, frozenset[tuple[str, str]], bool]
+_last_needs: list[dict[int, _Needs]] = [{}, {}]
+
+
 def _finish(b: _Builder) -> None:
     _public_collations(b)
     for table_qn, idx in b.pending_indexes:
         indexed = b.table(table_qn)
         if indexed is not None:
             b.put_table(replace(indexed, indexes=(*indexed.indexes, idx)))
+    # What each pass below looks for, per table, kept across builds: an unchanged table is
+    # the very object of the last build, so a keystroke costs a lookup per table.
+    before = tuple(_last_needs)
+    needs: dict[int, _Needs] = {}
+
+    def need(t: Table) -> _Needs:
+        hit = needs.get(id(t))
+        if hit is None:
+            for known in before:
+                hit = known.get(id(t))
+                if hit is not None and hit[0] is t:
+                    break
+            else:
+                hit = (t, frozenset(c.type_ref for c in t.columns if c.type_ref is not None),
+                       any(c.kind == "f" and not c.ref_columns for c in t.constraints))
+            needs[id(t)] = hit
+        return hit
+
     # type_ref names the schema's own types only (not an extension's, nor a missing one).
     for key, t in list(b.objects.items()):
-        if isinstance(t, Table) and any(
-            c.type_ref is not None and ("type", *c.type_ref) not in b.objects for c in t.columns
-        ):
+        if isinstance(t, Table) and any(("type", *r) not in b.objects for r in need(t)[1]):
             b.objects[key] = replace(t, columns=tuple(
                 replace(c, type_ref=None)
                 if c.type_ref is not None and ("type", *c.type_ref) not in b.objects else c
@@ -729,9 +776,7 @@ def _finish(b: _Builder) -> None:
         b.objects[key] = replace(t, indexes=tuple(own))
     # Foreign keys written without referenced columns reference the primary key.
     for key, t in list(b.objects.items()):
-        if not isinstance(t, Table) or not any(
-            c.kind == "f" and not c.ref_columns for c in t.constraints
-        ):
+        if not isinstance(t, Table) or not need(t)[2]:
             continue
         changed = False
         cons = []
@@ -745,6 +790,7 @@ def _finish(b: _Builder) -> None:
             cons.append(c)
         if changed:
             b.objects[key] = replace(t, constraints=tuple(cons))
+    _last_needs[0 if 2 * len(needs) >= len(_last_needs[0]) else 1] = needs
 
 
 def _public_collations(b: _Builder) -> None:
