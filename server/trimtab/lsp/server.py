@@ -24,7 +24,7 @@ from pygls.uris import from_fs_path, to_fs_path
 from pygls.workspace.position_codec import PositionCodec
 
 from trimtab import __version__, engine
-from trimtab.errors import ConsentRequired, TrimtabError
+from trimtab.errors import Cancelled, ConsentRequired, TrimtabError
 from trimtab.lsp import analysis, completion, positions, rename, symbols
 from trimtab.lsp.analysis import Finding
 from trimtab.lsp.pretty import layout
@@ -192,6 +192,11 @@ class TrimtabServer(LanguageServer):
             result = await _in_thread(project.analyze_exact, texts)
         except asyncio.CancelledError:
             raise
+        except Cancelled:
+            # Its shadow work was cancelled (the server stops, or a newer run overtook it):
+            # what it was asked is no longer wanted, nothing went wrong.
+            log.info("exact analysis cancelled")
+            return
         except Exception:
             log.exception("exact analysis failed")
             return
