@@ -34,6 +34,7 @@ from tests.test_lsp import (  # noqa: F401
     workspace,
 )
 from tests.test_studio_api import Client, _insight, _project
+from trimtab import embedded
 from trimtab.config import load_config
 from trimtab.sources.shadow import SANDBOX_ROLE, SHADOW_PREFIX
 from trimtab.sources.sqlfile import split_statements
@@ -260,7 +261,7 @@ def test_without_createrole_the_shadow_moves_to_the_embedded_server_and_says_so(
         assert "built on the embedded server" in r.stdout
         assert "CREATE TABLE public.t" in r.stdout
     finally:
-        run(project, "db", "stop")
+        embedded.remove(project)  # stopped, and its data gone (as root: /var/lib/trimtab)
 
 
 async def test_the_language_server_reads_a_hostile_schema_in_the_sandbox(
