@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.drizzle_schema import generate_ts
-from trimtab.sources.drizzle import DrizzleSchema, _incremental, _source, read_drizzle
+from trimtab.sources.drizzle import DrizzleSchema, _incremental, cold_read, read_drizzle
 
 SCHEMA = generate_ts(12, seed=3)
 
@@ -42,19 +42,9 @@ def _read(text: str, name: str) -> DrizzleSchema:
 
 
 def _fresh(text: str, name: str) -> DrizzleSchema:
-    """A read with nothing kept from an earlier text (a cold start); what was kept is put
-    back afterwards, so that the next read goes on from the last one as an editor's would."""
-    with _source._TREES_LOCK:
-        tree = _source._TREES.pop(name, None)
-    last = _incremental._LAST.pop(name, None)
-    try:
-        return read_drizzle({name: text})
-    finally:
-        with _source._TREES_LOCK:
-            if tree is not None:
-                _source._TREES[name] = tree
-        if last is not None:
-            _incremental._LAST[name] = last
+    """A read with nothing kept from an earlier text (a cold start); the next read goes on
+    from the last one as an editor's would."""
+    return cold_read({name: text}, name)
 
 
 def _same(a: DrizzleSchema, b: DrizzleSchema) -> None:

@@ -17,25 +17,16 @@ from bench.drizzle_schema import generate_ts
 from trimtab.lsp import analysis
 from trimtab.model import Model
 from trimtab.sources import sqlfile
-from trimtab.sources.drizzle import DrizzleSchema, _incremental, _source, read_drizzle
+from trimtab.sources.drizzle import DrizzleSchema, cold_read, read_drizzle
 from trimtab.sources.sqlfile import Issue, Span, structural_model
 
 SCHEMA = generate_ts(12, seed=3)
 
 
 def _fresh_read(name: str, text: str) -> DrizzleSchema:
-    """A read of ``text`` with nothing kept from earlier ones; what was kept is put back."""
-    with _source._TREES_LOCK:
-        tree = _source._TREES.pop(name, None)
-    last = _incremental._LAST.pop(name, None)
-    try:
-        return read_drizzle({name: text})
-    finally:
-        with _source._TREES_LOCK:
-            if tree is not None:
-                _source._TREES[name] = tree
-        if last is not None:
-            _incremental._LAST[name] = last
+    """A read with nothing kept from an earlier text (a cold start); the next read goes on
+    from the last one as an editor's would."""
+    return cold_read({name: text}, name)
 
 
 def _fresh_model(ds: DrizzleSchema) -> tuple[Model, list[Issue]]:

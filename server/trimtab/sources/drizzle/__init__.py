@@ -44,6 +44,7 @@ __all__ = [
     "CASINGS",
     "DrizzleConfig",
     "DrizzleSchema",
+    "cold_read",
     "read_drizzle",
     "read_drizzle_config",
     "to_camel_case",
@@ -88,6 +89,14 @@ class DrizzleSchema:
     @property
     def errors(self) -> tuple[Issue, ...]:
         return tuple(i for i in self.issues if i.severity == "error")
+
+
+def cold_read(files: Mapping[str, str], name: str) -> DrizzleSchema:
+    """``read_drizzle(files)`` as a first read of ``name`` would be (nothing reused from
+    the reads before), leaving what those kept for the next one: the reference a reused
+    read must equal."""
+    with _incremental.forgotten(name):
+        return read_drizzle(files)
 
 
 def read_drizzle(files: Sequence[Path | str] | Mapping[str, str],

@@ -29,6 +29,7 @@ import re
 import sys
 import threading
 from collections.abc import Callable, Iterator, KeysView, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
@@ -37,7 +38,7 @@ from tree_sitter import Node
 from trimtab.memo import ByteLRU, MiB
 from trimtab.sources.drizzle import _ddl
 from trimtab.sources.drizzle._lower import DTable, Lowered
-from trimtab.sources.drizzle._source import Module, changed_range, parse_module
+from trimtab.sources.drizzle._source import Module, changed_range, parse_module, tree_forgotten
 from trimtab.sources.sqlfile import Issue, Span, Statement, object_spans
 
 if TYPE_CHECKING:
@@ -116,6 +117,19 @@ def _size(name: str, s: _State) -> int:
 
 
 _LAST: ByteLRU[str, _State] = ByteLRU("drizzle.reads", 128 * MiB, _size)
+
+
+@contextmanager
+def forgotten(name: str) -> Iterator[None]:
+    """Inside, a read of ``name`` starts cold (no parse tree, no last read kept); what was
+    kept comes back afterwards, so the next read goes on from the last one as an editor's."""
+    last = _LAST.pop(name, None)
+    try:
+        with tree_forgotten(name):
+            yield
+    finally:
+        if last is not None:
+            _LAST[name] = last
 _LOCK = threading.Lock()
 
 

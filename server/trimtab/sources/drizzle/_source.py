@@ -15,7 +15,8 @@ import posixpath
 import re
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import accumulate
@@ -103,6 +104,20 @@ _TREES: ByteLRU[str, tuple[bytes, Tree]] = ByteLRU(
     "drizzle.trees", 96 * MiB,
     lambda name, v: sys.getsizeof(name) + (1 + _TREE_BYTES_PER_BYTE) * len(v[0]))
 _TREES_LOCK = threading.Lock()
+
+
+@contextmanager
+def tree_forgotten(name: str) -> Iterator[None]:
+    """Inside, ``name`` has no parse tree kept (a parse starts cold); afterwards the kept
+    one is back."""
+    with _TREES_LOCK:
+        tree = _TREES.pop(name, None)
+    try:
+        yield
+    finally:
+        if tree is not None:
+            with _TREES_LOCK:
+                _TREES[name] = tree
 
 
 def _parse(name: str, data: bytes) -> Tree:
