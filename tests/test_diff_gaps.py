@@ -164,7 +164,10 @@ def test_using_hint_goes_into_the_generated_migration(project: Path, db_url: str
     cfg = load_config(project, url=db_url)
     engine.generate(cfg, name="init")
     (project / "schema.sql").write_text(AS_TIMESTAMP)
-    result = engine.generate(cfg, name="as_timestamp")
+    asked: list[str] = []  # the change rewrites ev: asked, and agreed to
+    result = engine.generate(cfg, name="as_timestamp",
+                             rewrite=lambda flagged: asked.extend(r.table for r in flagged) or True)
+    assert asked == ["public.ev"]
     assert result.migration is not None
     text = result.migration.path.read_text()
     assert "USING to_timestamp(at) AT TIME ZONE 'UTC'" in text

@@ -5,6 +5,7 @@ DIRECT_DATABASE_URL)."""
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
@@ -206,3 +207,21 @@ def test_push_with_a_direct_url_goes_direct(project: Path, db_url: str,
     assert "connection pooler" not in r.stdout + r.stderr
     assert pooler.transactions(db_url) == before
     assert _push_plan(project, db_url) == []
+
+
+def test_an_online_push_runs_its_phases_through_the_pooler(project: Path, db_url: str,
+                                                           pooler: Pooler) -> None:
+    """Above online_rows, push runs phases: each transaction (SET LOCAL only) and each
+    concurrent build (one statement, no transaction) is something a transaction pooler
+    carries, and nothing of them stays on its server connections."""
+    _with_rows(project, db_url)
+    (project / "trimtab.toml").write_text('schema = "schema.sql"\nonline_rows = 1000\n')
+    write(project, AFTER)
+    r = run(project, "push", "--json", env={"DATABASE_URL": pooler.url(db_url)})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [p["phase"] for p in json.loads(r.stdout)["online"]] == [
+        "expand", "build indexes", "validate", "finish"]
+    assert _push_plan(project, db_url) == []
+    with psycopg.connect(pooler.url(db_url), autocommit=True) as conn:
+        assert conn.execute("SHOW lock_timeout").fetchone() == ("0",)
+    assert _advisory_locks(db_url) == []

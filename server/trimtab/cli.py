@@ -35,7 +35,8 @@ from trimtab.migrations.folder import check as check_folder
 from trimtab.migrations.runner import Interrupted
 from trimtab.model import Table, View
 from trimtab.plan import Plan, Step
-from trimtab.plan.changes import Hazard
+from trimtab.plan.changes import Hazard, batches
+from trimtab.plan.online import Phase, Rewrite
 from trimtab.plan.renames import Rename
 
 # soft_wrap: SQL and URLs are printed whole, never cut at the terminal's width.
@@ -218,12 +219,17 @@ def _push(args: argparse.Namespace) -> int:
                          if interactive else None,
                          renames=_ask_renames(cfg) if interactive and not args.dry_run
                          else None,
-                         overtake=_ask_overtake if interactive else None)
+                         overtake=_ask_overtake if interactive else None,
+                         rewrite=_ask_rewrite("Apply it as it is?") if interactive else None)
     plan = result.plan
     if args.json:
         doc: dict[str, Any] = {
             "database": result.target.label, "applied": result.applied, **plan.to_json(),
             "rename_candidates": [engine.candidate_json(c) for c in result.candidates],
+            "online": [{"phase": p.name, "transaction": p.transactional,
+                        "statements": [*(result.online_settings if p.transactional else ()),
+                                       *(sql for _, sql in batches(p.steps))]}
+                       for p in result.online],
             "notes": list(result.notes)}
         print(json.dumps(doc, indent=2))
         return 1 if (args.exit_code and plan) else 0
@@ -236,7 +242,9 @@ def _push(args: argparse.Namespace) -> int:
             err.print(f"[dim]note:[/] {escape(note)}")
         if plan.unmanaged:
             err.print(f"[dim]not managed by trimtab: {escape(', '.join(plan.unmanaged))}[/]")
-        if plan:
+        if result.online:
+            sys.stdout.write(_commented_phases(result.online, result.online_settings))
+        elif plan:
             sys.stdout.write(_commented_sql(plan))
         return 1 if (args.exit_code and plan) else 0
 
@@ -259,6 +267,19 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ask_rewrite(question: str) -> Callable[[tuple[Rewrite, ...]], bool]:
+    """On a terminal: say which tables a change rewrites, and the steps that avoid it."""
+    def ask(flagged: tuple[Rewrite, ...]) -> bool:
+        for r in flagged:
+            err.print(f"[yellow]rewrites {escape(r.table)}:[/] {escape(r.message)}; it holds "
+                      "ACCESS EXCLUSIVE (no reads or writes) while it runs. Without the long "
+                      "lock, in steps:")
+            for line in r.recipe:
+                err.print(f"    {escape(line)}")
+        return Confirm.ask(f"[bold]{question}[/]", default=False)
+    return ask
+
+
 def _ask_overtake(names: tuple[str, ...]) -> bool:
     err.print(f"[yellow]warning:[/] {escape(engine.overtake_text(names))}")
     err.print("  then run `trimtab migrate --mark-applied` to record "
@@ -271,10 +292,30 @@ def _commented_sql(plan: Plan) -> str:
     """The plan's SQL, each step's hazards above it as comments (still a valid script)."""
     lines = []
     for step in plan.steps:
-        for h in step.hazards:
-            consent = ", needs consent" if h.needs_consent else ""
-            lines.append(f"-- {h.severity}: {h.text} [{h.code}{consent}]\n")
+        lines += _hazard_comments(step)
         lines += [f"{statement};\n" for statement in step.sql]
+    return "".join(lines)
+
+
+def _hazard_comments(step: Step) -> list[str]:
+    return [f"-- {h.severity}: {h.text} [{h.code}"
+            f"{', needs consent' if h.needs_consent else ''}]\n" for h in step.hazards]
+
+
+def _commented_phases(phases: tuple[Phase, ...], settings: tuple[str, ...]) -> str:
+    """The online-safe phases push runs, as a script psql runs the same way: each
+    transactional phase between BEGIN and COMMIT, the concurrent builds outside one."""
+    lines = []
+    for k, phase in enumerate(phases, 1):
+        how = "one transaction" if phase.transactional else "no transaction"
+        lines.append(f"-- phase {k} of {len(phases)}: {phase.name} ({how})\n")
+        if phase.transactional:
+            lines += ["BEGIN;\n", *(f"{s};\n" for s in settings)]
+        for group, sql in batches(phase.steps):
+            lines += [c for s in group for c in _hazard_comments(s)]
+            lines.append(f"{sql};\n")
+        if phase.transactional:
+            lines.append("COMMIT;\n")
     return "".join(lines)
 
 
@@ -319,7 +360,9 @@ def _generate(args: argparse.Namespace) -> int:
     cfg = _config(args)
     result = engine.generate(cfg, name=args.name, custom=args.custom, force=args.force,
                              consent=_consent("Write a migration that loses data?", cfg.drizzle),
-                             renames=_ask_renames(cfg) if _interactive() else None)
+                             renames=_ask_renames(cfg) if _interactive() else None,
+                             rewrite=_ask_rewrite("Write it as it is (flagged in the file)?")
+                             if _interactive() else None)
     m = result.migration
     if m is None:
         out.print("[green]Nothing to generate:[/] the migrations already produce the schema.")

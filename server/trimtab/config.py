@@ -51,6 +51,7 @@ _KEYS: dict[str, tuple[type, str]] = {
     "lock_timeout": ((str, int), "a PostgreSQL duration such as \"5s\" or \"500ms\" (0: none)"),  # type: ignore[dict-item]
     "statement_timeout": ((str, int), "a PostgreSQL duration such as \"30min\" (0: none)"),  # type: ignore[dict-item]
     "lock_retries": (int, "a number of retries, 0 or more"),
+    "online_rows": (int, "a number of rows, 0 or more"),
     "backup": ((bool, str), "true, or the path of the backup file migrate writes first"),  # type: ignore[dict-item]
 }
 
@@ -107,6 +108,9 @@ class Config:
     lock_timeout: str = "5s"
     statement_timeout: str = "0"
     lock_retries: int = 3  # migrate retries a migration that gave up on a lock
+    # push takes the online-safe forms, phase by phase, on a table with at least this many
+    # rows (a development table this small locks for milliseconds); generate on every one.
+    online_rows: int = 100_000
     # migrate dumps the database first (pg_dump): True (to .trimtab/backups/), or a path
     backup: bool | str = False
 
@@ -247,7 +251,7 @@ def _validate(settings: dict[str, Any], text: str, table: str, path: Path) -> No
         if ok and key in ("lock_timeout", "statement_timeout"):
             ok = not isinstance(value, bool) and _DURATION.fullmatch(str(value).strip()) \
                 is not None
-        if ok and key == "lock_retries":
+        if ok and key in ("lock_retries", "online_rows"):
             ok = not isinstance(value, bool) and value >= 0
         if not ok:
             hint = f"{key} must be {description}."
@@ -558,6 +562,7 @@ def load_config(
         lock_timeout=str(settings.get("lock_timeout", "5s")).strip(),
         statement_timeout=str(settings.get("statement_timeout", "0")).strip(),
         lock_retries=settings.get("lock_retries", 3),
+        online_rows=settings.get("online_rows", 100_000),
         backup=settings.get("backup", False),
     )
 

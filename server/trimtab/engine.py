@@ -38,7 +38,7 @@ from trimtab.errors import (
     WouldFail,
 )
 from trimtab.files import write_file, write_files
-from trimtab.measure import loss_tables, measure, recount_losses
+from trimtab.measure import big_tables, loss_tables, measure, recount_losses
 from trimtab.migrations import backup as backups
 from trimtab.migrations import batch, runner, tracking
 from trimtab.migrations.folder import (
@@ -63,13 +63,15 @@ from trimtab.migrations.rebase import journal_text as rebase_journal_text
 from trimtab.migrations.rebase import plan_rebase as rebase_plan
 from trimtab.migrations.replay import left_out, replay
 from trimtab.migrations.runner import MigrateResult
-from trimtab.model import Model, OutsideKey, Owner, qname
+from trimtab.model import Model, OutsideKey, Owner, Table, qname
 from trimtab.plan import Change, Plan, Step, build_plan, plan_models
 from trimtab.plan.changes import (
     AddConstraint,
     AddEnumValue,
+    AlterColumn,
     Category,
     CreateIndex,
+    CreateIndexConcurrently,
     DropColumn,
     DropConstraint,
     DropIndex,
@@ -87,7 +89,14 @@ from trimtab.plan.changes import (
 )
 from trimtab.plan.hazards import declares_nothing
 from trimtab.plan.idempotent import idempotent_script
-from trimtab.plan.online import Rewrite, migration_files, rewrites
+from trimtab.plan.online import (
+    Phase,
+    Rewrite,
+    migration_files,
+    phases,
+    rewrites,
+    settings_sql,
+)
 from trimtab.plan.renames import Rename, candidates, resolve_hints
 from trimtab.plan.versions import Lack, lacks, major, written
 from trimtab.plan.versions import mark as mark_versions
@@ -143,6 +152,10 @@ class PushResult:
     notes: tuple[str, ...] = field(default=())
     # Possible renames left undecided (dry runs only: otherwise they stop the push).
     candidates: tuple[Rename, ...] = ()
+    # The online-safe phases the plan runs in (tables above online_rows), one transaction
+    # or none each, and what each transactional one sets first; () when it runs as one.
+    online: tuple[Phase, ...] = ()
+    online_settings: tuple[str, ...] = ()
 
 
 def resolve_target(cfg: Config) -> Target:
@@ -947,12 +960,32 @@ def _replay_cache(cfg: Config, what: str) -> str | None:
 
 
 PendingConsent = Callable[[tuple[str, ...]], bool]
+# Asked with the changes that rewrite a table under ACCESS EXCLUSIVE (no online form).
+RewriteConsent = Callable[[tuple[Rewrite, ...]], bool]
+
+
+def _refuse_rewrites(flagged: Sequence[Rewrite], consent: RewriteConsent | None,
+                     force: bool, done: str) -> None:
+    """A change that rewrites an existing table holds it alone while it runs: it needs
+    ``force`` or a ``consent`` that says yes (ConsentRequired, with the recipe that makes
+    the change without the long lock)."""
+    if not flagged or force or (consent and consent(tuple(flagged))):
+        return
+    lines = [f"{done}: {'these changes rewrite' if len(flagged) > 1 else 'this change rewrites'}"
+             " a table under ACCESS EXCLUSIVE (no reads or writes until it ends)"]
+    for r in flagged:
+        lines.append(f"  - {r.table}: {r.message}; instead, in steps:")
+        lines += [f"      {line}" for line in r.recipe]
+    raise ConsentRequired("\n".join(lines) + "\n",
+                          hint="Re-run with --force to make it as it is, or make the change "
+                               "in the steps above.")
 
 
 def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
          force: bool = False, renames: RenameQuestion | None = None,
          measure_timeout: float = 2.0, lock_timeout: float = 5.0,
-         overtake: PendingConsent | None = None) -> PushResult:
+         overtake: PendingConsent | None = None,
+         rewrite: RewriteConsent | None = None) -> PushResult:
     """Make the target database match the schema file, in one transaction.
 
     The plan is computed, and its hazards measured, inside the same transaction that
@@ -968,6 +1001,9 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
     A plan that applies changes pending migrations also make would leave those migrations
     failing halfway on this database: it needs ``force`` or an ``overtake`` callback (told
     the migrations' names) that says yes; otherwise ConsentRequired, nothing applied.
+    On a table of ``online_rows`` rows or more, the changes that have an online-safe form
+    take it, in phases (``PushResult.online``), and one that rewrites the table needs
+    ``force`` or a ``rewrite`` callback that says yes.
     """
     target = resolve_target(cfg)
     source = read_source(cfg)
@@ -1004,9 +1040,18 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
         overtaken = _overtaken(cfg, conn, target, plan) if plan else ()
         if overtaken and dry_run:
             notes += (overtake_text(overtaken),)
+        big = _big_tables(conn, cfg, plan) if plan else {}
+        online, said = _online_phases(cfg, plan, runs_on, big)
+        notes += said
+        flagged = [r for r in rewrites(plan) if r.key in big]
+        if flagged and dry_run:
+            notes += tuple(f"{r.table} ({big[r.key]}): {r.message}, "
+                           "under ACCESS EXCLUSIVE; push asks before it" for r in flagged)
+        settings = _local_settings(cfg) if online else ()
         if not plan or dry_run:
             conn.rollback()
-            return PushResult(plan, target, False, notes=notes, candidates=undecided)
+            return PushResult(plan, target, False, notes=notes, candidates=undecided,
+                              online=online, online_settings=settings)
         _refuse_failing(plan, "the database", cfg.drizzle)
         _refuse_lacking(lacking, major(current.server_version), source, "the database",
                         "nothing was applied", "--force does not apply here: the server would "
@@ -1019,6 +1064,11 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
                     if h.needs_consent),
                 hint="Re-run with --force to apply it, or change the schema file.",
             )
+        try:
+            _refuse_rewrites(flagged, rewrite, force, "nothing was applied")
+        except ConsentRequired:
+            conn.rollback()
+            raise
         if overtaken and not force and not (overtake and overtake(overtaken)):
             conn.rollback()
             raise ConsentRequired("nothing was applied: " + overtake_text(overtaken),
@@ -1030,9 +1080,131 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
         def hold(applied: str) -> Plan:
             return _hold(conn, plan, recount=not force, timeout=measure_timeout,
                          lock_timeout=lock_timeout, applied=applied)
-        plan, applied_notes = _apply(conn, plan, hold)
+        if online:
+            plan, applied_notes = _apply_online(conn, plan, online, settings, hold, cfg)
+        else:
+            plan, applied_notes = _apply(conn, plan, hold)
         notes += applied_notes
-    return PushResult(plan, target, True, time.perf_counter() - started, notes)
+    return PushResult(plan, target, True, time.perf_counter() - started, notes,
+                      online=online, online_settings=settings)
+
+
+def _big_tables(conn: psycopg.Connection, cfg: Config, plan: Plan,
+                ) -> dict[tuple[str, ...], str]:
+    """The tables of ``online_rows`` rows or more among those whose changes have an
+    online-safe form or rewrite the table (the others are not worth a count), each with
+    its size said."""
+    if not cfg.online:
+        return {}
+    flagged = {id(r.step) for r in rewrites(plan)}
+    tables = list({s.change.parent.key: s.change.parent for s in plan.steps
+                   if isinstance(s.change.parent, Table) and (id(s) in flagged or isinstance(
+                       s.change, (DropIndex, CreateIndex, AddConstraint, AlterColumn)))
+                   }.values())
+    return big_tables(conn, tables, cfg.online_rows, plan=plan) if tables else {}
+
+
+def _online_phases(cfg: Config, plan: Plan, runs_on: int, big: Mapping[tuple[str, ...], str],
+                   ) -> tuple[tuple[Phase, ...], tuple[str, ...]]:
+    """The phases push runs ``plan`` in when a table it changes holds ``online_rows`` rows
+    or more (the forms generate writes, for those tables only), and the note that says so;
+    () when every change runs as one transaction."""
+    if not big:
+        return (), ()
+    version = runs_on * 10000
+    split = tuple(phases(plan, version, lambda t: t.key in big))
+    if len(split) == 1 and split[0].name == "expand":
+        return (), ()
+    sizes = ", ".join(f"{'.'.join(k[1:])} ({said})" for k, said in big.items())
+    return split, (f"online-safe forms for {sizes}, at or above online_rows = "
+                   f"{cfg.online_rows:,}: run in {len(split)} phases ("
+                   f"{', '.join(p.name for p in split)}), each taking its locks briefly",)
+
+
+def _local_settings(cfg: Config) -> tuple[str, ...]:
+    """What each transactional phase of an online push sets first: the transaction's own
+    (SET LOCAL), so that a pooled server connection keeps nothing after it."""
+    return tuple(sql.replace("SET ", "SET LOCAL ", 1)
+                 for sql in settings_sql(cfg.lock_timeout, cfg.statement_timeout))
+
+
+def _apply_online(conn: psycopg.Connection, plan: Plan, online: tuple[Phase, ...],
+                  settings: tuple[str, ...], hold: Callable[[str], Plan], cfg: Config,
+                  ) -> tuple[Plan, tuple[str, ...]]:
+    """Run the phases one after the other, each in a transaction of its own (or none, for
+    concurrent index builds); a phase that gives up on a lock is rolled back and retried
+    ``lock_retries`` times with backoff. A failure names the phases already applied."""
+    # The planning transaction's snapshot would make a concurrent build wait for this
+    # very connection: end it first.
+    conn.rollback()
+    done: list[str] = []
+    notes: list[str] = []
+    held = plan  # measured again by the expand phase's hold, if it loses data
+    for k, phase in enumerate(online, 1):
+        applied = ("nothing was applied" if not done
+                   else f"push stopped in phase {k} of {len(online)} ({phase.name}); "
+                        f"applied: {', '.join(done)}")
+        attempt = 0
+        while True:
+            try:
+                if not phase.transactional:
+                    _run_concurrently(conn, phase.steps, applied)
+                elif phase.name == "expand":
+                    held, said = _apply(conn, Plan(steps=phase.steps), hold,
+                                        settings=settings, applied=applied)
+                    notes += said
+                else:
+                    _apply(conn, Plan(steps=phase.steps), lambda _: Plan(),
+                           settings=settings, applied=applied)
+                break
+            except psycopg.errors.LockNotAvailable as e:
+                conn.rollback()
+                attempt += 1
+                tables = sorted({s.change.parent.sql_name for s in phase.steps
+                                 if isinstance(s.change.parent, Table)})
+                if attempt > cfg.lock_retries:
+                    raise DatabaseError(
+                        f"{applied}: the {phase.name} phase could not lock "
+                        f"{', '.join(tables)} within lock_timeout = {cfg.lock_timeout} "
+                        f"({e.diag.message_primary or e}), retried {cfg.lock_retries} "
+                        f"time{'s' if cfg.lock_retries != 1 else ''}: another session "
+                        "keeps using it",
+                        hint="Run push again once that session is done (pg_stat_activity "
+                             "shows it), or raise lock_timeout / lock_retries in the config."
+                    ) from None
+                notes.append(f"the {phase.name} phase gave up waiting for a lock on "
+                             f"{', '.join(tables)} and was retried")
+                time.sleep(runner.RETRY_DELAY * 2 ** (attempt - 1))
+        done.append(phase.name)
+    steps = tuple(s for p in online for s in p.steps)
+    return replace(held, steps=steps), tuple(notes)
+
+
+def _run_concurrently(conn: psycopg.Connection, steps: tuple[Step, ...], applied: str,
+                      ) -> None:
+    """Concurrent index builds and drops: each its own statement, outside a transaction.
+    A build that fails leaves an invalid index, which the next push drops and builds again."""
+    conn.autocommit = True
+    try:
+        for group, sql in batches(steps):
+            try:
+                conn.execute(sql.encode(), prepare=False)
+            except psycopg.errors.LockNotAvailable:
+                raise
+            except psycopg.Error as e:
+                diag = e.diag
+                detail = f" ({diag.message_detail})" if diag.message_detail else ""
+                what = "; ".join(s.change.describe() for s in group)
+                left = ("; the index " + ", ".join(s.change.target[-1] for s in group) +
+                        " was left invalid: the next push drops and builds it again"
+                        if any(isinstance(s.change, CreateIndexConcurrently) for s in group)
+                        else "")
+                raise PlanError(f"{applied}; {what} failed: {diag.message_primary or e}"
+                                f"{detail}{left}\n  statement: {sql}",
+                                obj=".".join(group[0].change.target[1:]),
+                                hint=diag.message_hint) from None
+    finally:
+        conn.autocommit = False
 
 
 OVERTAKE_ADVICE = ("Run `trimtab migrate` first, or push with --force and run "
@@ -1209,14 +1381,17 @@ def _version_notes(current: Model, desired: Model) -> tuple[str, ...]:
             "target's version",)
 
 
-def _apply(conn: psycopg.Connection, plan: Plan, hold: Callable[[str], Plan],
+def _apply(conn: psycopg.Connection, plan: Plan, hold: Callable[[str], Plan], *,
+           settings: Sequence[str] = (), applied: str = "nothing was applied",
            ) -> tuple[Plan, tuple[str, ...]]:
     """Run the plan in the connection's open transaction and commit; roll back on error.
     ``hold`` runs first in the transaction that loses data (see _hold); given what is
-    applied if it refuses, it returns the plan with the counts that hold."""
+    applied if it refuses, it returns the plan with the counts that hold. ``settings``:
+    SET LOCAL statements sent after it (a lock timeout gives up: LockNotAvailable is
+    raised, rolled back, for the caller to retry). ``applied``: what had been applied."""
     try:
-        held = hold("nothing was applied")
-        _run_steps(conn, plan.steps)
+        held = hold(applied)
+        _run_steps(conn, plan.steps, settings, applied)
         conn.commit()
         return held, ()
     except psycopg.errors.UnsafeNewEnumValueUsage:
@@ -1225,22 +1400,25 @@ def _apply(conn: psycopg.Connection, plan: Plan, hold: Callable[[str], Plan],
     # first (additive, harmless if the rest fails), then the rest in one transaction.
     first = [s for s in plan.steps if isinstance(s.change, AddEnumValue)]
     rest = [s for s in plan.steps if not isinstance(s.change, AddEnumValue)]
-    _run_steps(conn, first)
+    _run_steps(conn, first, settings, applied)
     conn.commit()
     # The rollback let the locks go: take them again for the changes that lose data.
-    held = hold(f"only the {len(first)} new enum value(s) were added")
-    _run_steps(conn, rest)
+    added = f"the {len(first)} new enum value{'s' if len(first) != 1 else ''}"
+    held = hold(f"only {added} {'were' if len(first) != 1 else 'was'} added"
+                if applied == "nothing was applied" else f"{applied}, and {added}")
+    _run_steps(conn, rest, settings, applied)
     conn.commit()
     return held, (f"added {len(first)} enum value(s) in a transaction of their own: "
                   "PostgreSQL cannot use a new enum value in the transaction that adds it",)
 
 
-def _run_steps(conn: psycopg.Connection, steps: list[Step] | tuple[Step, ...]) -> None:
+def _run_steps(conn: psycopg.Connection, steps: list[Step] | tuple[Step, ...],
+               settings: Sequence[str] = (), applied: str = "nothing was applied") -> None:
     """The plan's statements in the connection's open transaction, by the executor that
     runs migrations (few round trips, each failure named as if run alone); a failure rolls
     back everything and names the changes of the statement that failed."""
     # Function bodies may reference tables created later in the plan (as pg_dump does).
-    conn.execute("SET LOCAL check_function_bodies = off")
+    conn.execute("; ".join(["SET LOCAL check_function_bodies = off", *settings]))
     sent = batches(steps)
     try:
         batch.execute(conn, [MigrationStatement(sql, i + 1) for i, (_, sql) in enumerate(sent)])
@@ -1248,13 +1426,16 @@ def _run_steps(conn: psycopg.Connection, steps: list[Step] | tuple[Step, ...]) -
         e = failed.error
         if isinstance(e, psycopg.errors.UnsafeNewEnumValueUsage):
             raise e from None  # _apply adds the enum values in a transaction of their own
+        if settings and isinstance(e, psycopg.errors.LockNotAvailable):
+            conn.rollback()
+            raise e from None  # gave up on a lock under the phase's lock_timeout: retried
         conn.rollback()
         group, statement = sent[failed.index]
         diag = e.diag
         detail = f" ({diag.message_detail})" if diag.message_detail else ""
         what = "; ".join(s.change.describe() for s in group)
         raise PlanError(
-            f"{what} failed, nothing was applied: "
+            f"{what} failed, {applied}: "
             f"{diag.message_primary or e}{detail}\n  statement: {statement}",
             obj=".".join(group[0].change.target[1:]),
             hint=diag.message_hint,
@@ -1291,14 +1472,16 @@ def _scratch_target(cfg: Config) -> Target:
 def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
              consent: Consent | None = None, force: bool = False,
              renames: RenameQuestion | None = None,
-             measure_timeout: float = 2.0) -> GenerateResult:
+             measure_timeout: float = 2.0,
+             rewrite: RewriteConsent | None = None) -> GenerateResult:
     """Write the next migration: the changes from what the migrations folder produces
     (replayed, so hand-written migrations count) to the schema file.
 
     Renames and consent work as for ``push``. Hazards are measured on the configured
     database when it can be reached (it is what the migration will meet first); a
     migration loses data wherever it runs, so data loss needs consent whatever the
-    counts there."""
+    counts there. So does, with the online-safe forms on, a change that rewrites an
+    existing table (``rewrite`` is asked; ``force`` agrees)."""
     folder = read_folder(cfg.migrations_dir)
     if custom:
         migration = write_migration(cfg.migrations_dir, name or "custom", [], None)
@@ -1349,6 +1532,8 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
             "nothing was written: the migration would lose data\n" + "".join(
                 f"  - {h.text}\n" for h in losing),
             hint="Re-run with --force to write it, or change the schema file.")
+    if cfg.online:
+        _refuse_rewrites(rewrites(plan), rewrite, force, "nothing was written")
     last = folder.last_snapshot()
     prev_id = snapshot_id(read_source_file(last, strip_bom=False), str(last)) if last else ZERO_ID
     snapshot = dump_snapshot(desired, id=str(uuid.uuid4()), prev_id=prev_id)

@@ -528,3 +528,30 @@ _PROBES: dict[str, Callable[..., Hazard]] = {
     "adds-volatile-default": _p_table_size,
     "blocking-create-index": _p_table_size,
 }
+
+
+def big_tables(conn: psycopg.Connection, tables: list[Table], at_least: int, *,
+               plan: Plan, timeout: float = 2.0) -> dict[tuple[str, ...], str]:
+    """Which of ``tables`` (as the plan names them) hold ``at_least`` rows, each with its
+    size said ("~200,000 rows", "at least 1,000 rows"). The statistics answer when they say
+    so; otherwise a count that stops at ``at_least`` rows decides (a table never analyzed,
+    or one that grew since), so a small table costs a small scan. A count past the time
+    allowed is a big table."""
+    names = _OldNames(plan)
+    clock = _Clock(timeout, time.monotonic() + timeout * 4)
+    out: dict[tuple[str, ...], str] = {}
+    with conn.transaction():
+        for t in tables:
+            live = names.table_of(t)
+            rows, _ = _stats(conn, live)
+            if rows is not None and rows >= at_least:
+                out[t.key] = f"~{rows:,} rows"
+                continue
+            try:
+                n = _count(conn, f"SELECT count(*) FROM (SELECT FROM {live} LIMIT "
+                                 f"{int(at_least)}) s", clock)
+            except _Unmeasurable:
+                continue
+            if n is None or n >= at_least:  # None: more rows than it could read in time
+                out[t.key] = f"at least {at_least:,} rows"
+    return out

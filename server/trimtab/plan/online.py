@@ -91,6 +91,13 @@ class Rewrite:
     message: str
     recipe: tuple[str, ...]
 
+    @property
+    def key(self) -> tuple[str, ...]:
+        """The table's model key."""
+        t = self.step.change.parent
+        assert isinstance(t, Table)  # rewrites() keeps only changes of a table
+        return t.key
+
 
 def _step(change: Change, version: int, hazards: tuple = ()) -> Step:
     return Step(change, tuple(render(change, version)), hazards)
