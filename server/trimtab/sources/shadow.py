@@ -30,6 +30,7 @@ from psycopg import sql
 
 from trimtab.errors import Cancelled, DatabaseError, SchemaError, ShadowUnavailable
 from trimtab.model import Model, qname, quote_ident, quote_literal
+from trimtab.sources import plpgsql
 from trimtab.sources.introspect import introspect
 from trimtab.sources.sqlfile import Span, Statement, lex, locate
 
@@ -231,6 +232,9 @@ class Sandbox:
             raise Cancelled("the shadow's work was cancelled")
         version = self.admin.info.server_version
         options = " ".join(f"-c {k}={v}" for k, v in _timeouts(self.timeout, version).items())
+        # Function bodies are checked as they are created (the default, which a server's or
+        # role's setting may have turned off): their errors are the schema's errors.
+        options += " -c check_function_bodies=on"
         base = psycopg.conninfo.conninfo_to_dict(self.admin_url)
         if base.get("options"):
             options = f"{base['options']} {options}"
@@ -586,6 +590,8 @@ def _schema_error(st: Statement, e: psycopg.Error) -> SchemaError:
     diag = e.diag
     message = diag.message_primary or str(e).strip()
     position = int(diag.statement_position) if diag.statement_position else None
+    if position is None:  # inside a function's body: its position there, or its line
+        position = plpgsql.body_position(st.text, diag.internal_position, diag.context)
     if position is None:
         position = _mentioned_at(st.text, message)
     span = locate(st, position)
