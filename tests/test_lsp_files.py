@@ -9,7 +9,7 @@ from pathlib import Path
 from pytest_lsp import LanguageClient
 
 from tests import test_lsp
-from tests.test_lsp import has, open_doc, until
+from tests.test_lsp import db, has, open_doc, until
 
 # The language server and its project folder, as tests/test_lsp.py makes them (fixtures).
 client = test_lsp.client
@@ -73,3 +73,52 @@ async def test_a_body_in_single_quotes_is_located_too(
     diags = await until(client, uri, has("postgres", "too few parameters"))
     d = next(d for d in diags if d.code == "postgres")
     assert (d.range.start.line, d.range.start.character) == (3, 2)
+
+
+async def test_a_migration_says_what_it_drops_of_the_live_data_without_running(
+        client: LanguageClient, workspace: Path, db_url: str) -> None:
+    db(db_url, "CREATE TABLE users (id int PRIMARY KEY, email text);"
+               "INSERT INTO users VALUES (1, 'a@x'), (2, 'b@x'), (3, NULL);"
+               "CREATE TABLE orders (id int);"
+               "INSERT INTO orders SELECT generate_series(1, 4)")
+    (workspace / "migrations").mkdir()
+    uri = open_doc(client, workspace / "migrations" / "0001_drop.sql",
+                   "ALTER TABLE users DROP COLUMN email;\n"
+                   "DROP TABLE IF EXISTS orders, gone;\n")
+    diags = await until(client, uri, lambda ds: has("drops-column")(ds)
+                        and has("drops-table")(ds))
+    column = next(d for d in diags if d.code == "drops-column")
+    table = next(d for d in diags if d.code == "drops-table")
+    assert "2 non-null values" in column.message
+    assert (column.range.start.line, column.range.start.character) == (0, 18)  # DROP COLUMN
+    assert "4 rows" in table.message
+    assert (table.range.start.line, table.range.start.character) == (1, 21)
+    # Counted, never run: the column and the table are still there.
+    assert db(db_url, "SELECT count(email) FROM users") == [(2,)]
+    assert db(db_url, "SELECT count(*) FROM orders") == [(4,)]
+
+
+async def test_a_query_file_is_type_checked_against_the_schema_not_the_database(
+        client: LanguageClient, workspace: Path, db_url: str) -> None:
+    # The live database has no orders table yet: the queries are checked against the
+    # schema file (in the shadow), and nothing of them reaches the database.
+    (workspace / "schema.sql").write_text(
+        "CREATE TABLE users (id int PRIMARY KEY, email text);\n"
+        "CREATE TABLE orders (id int PRIMARY KEY, total numeric NOT NULL);\n")
+    (workspace / "queries").mkdir()
+    uri = open_doc(client, workspace / "queries" / "report.sql",
+                   "SELECT id, total FROM orders;\n"
+                   "\n"
+                   "SELECT id,\n"
+                   "       nosuch\n"
+                   "  FROM users;\n"
+                   "INSERT INTO users (id, email) VALUES ('x', 'a');\n"
+                   "DELETE FROM users WHERE id = $1;\n")
+    diags = await until(client, uri, lambda ds: len([d for d in ds if d.code == "postgres"])
+                        >= 2)
+    errors = sorted((d.range.start.line, d.range.start.character, d.message)
+                    for d in diags if d.code == "postgres")
+    assert [(line, ch) for line, ch, _ in errors] == [(3, 7), (5, 38)]
+    assert 'column "nosuch" does not exist' in errors[0][2]
+    assert "integer" in errors[1][2]
+    assert db(db_url, "SELECT to_regclass('orders') IS NULL") == [(True,)]
