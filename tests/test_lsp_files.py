@@ -122,3 +122,13 @@ async def test_a_query_file_is_type_checked_against_the_schema_not_the_database(
     assert 'column "nosuch" does not exist' in errors[0][2]
     assert "integer" in errors[1][2]
     assert db(db_url, "SELECT to_regclass('orders') IS NULL") == [(True,)]
+
+
+async def test_a_query_file_says_once_when_the_schema_does_not_build(
+        client: LanguageClient, workspace: Path) -> None:
+    (workspace / "schema.sql").write_text(
+        "CREATE TABLE users (id int PRIMARY KEY, owner int REFERENCES nowhere);\n")
+    (workspace / "queries").mkdir()
+    uri = open_doc(client, workspace / "queries" / "q.sql", "SELECT nosuch FROM users;\n")
+    diags = await until(client, uri, has("schema-broken", "nowhere"))
+    assert len(diags) == 1 and diags[0].range.start.line == 0

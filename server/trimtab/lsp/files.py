@@ -99,8 +99,13 @@ def schedule_losses(project: Project, path: str, text: str, run: Run,
         try:
             found = await run(lambda: engine.migration_losses(cfg, text, live, path=path,
                                                               timeout=timeout))
+        except asyncio.CancelledError:
+            raise
         except (DatabaseError, TrimtabError, OSError) as e:
             log.info("migration losses not counted: %s", redact_message(str(e)))
+            return
+        except Exception:  # never the server's end: the file keeps its lint
+            log.exception("migration losses not counted")
             return
         _losses[path] = (text, [Finding(x.span, "warning",
                                         "drops-table" if x.column_name is None
@@ -132,6 +137,9 @@ def schedule_query_check(project: Project, path: str, text: str, texts: dict[str
                              redact_message("queries not checked: " + e.message))]
         except (DatabaseError, TrimtabError) as e:
             log.info("queries not checked: %s", redact_message(str(e)))
+            return
+        except Exception:
+            log.exception("queries not checked")
             return
         _queries[path] = (text, found)
         publish()
