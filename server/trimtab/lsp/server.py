@@ -535,8 +535,9 @@ def _count_losses(ls: TrimtabServer, project: Project, path: str) -> None:
     """What the migration drops of the live data, counted in the background (files.py)."""
     text = _file_text(ls, path)
     if text is not None:
-        sql_files.schedule_losses(project, path, text, _in_thread,
-                              lambda: ls.publish(path, migration_findings(ls, project, path)))
+        sql_files.schedule_losses(
+            project, path, text, _in_thread,
+            lambda: ls.publish(path, migration_findings(ls, project, path)))
 
 
 def _check_queries(ls: TrimtabServer, project: Project, path: str) -> None:
@@ -554,7 +555,7 @@ def _check_queries(ls: TrimtabServer, project: Project, path: str) -> None:
         if now == text:  # else a newer check is on its way
             ls.publish(path, sql_files.query_findings(path, now))
     sql_files.schedule_query_check(project, path, text, ls.texts_for(project), _in_thread,
-                               publish)
+                                   publish)
 
 
 @server.feature(t.TEXT_DOCUMENT_DID_OPEN)
