@@ -263,3 +263,16 @@ async def test_a_client_that_says_nothing_of_trust_is_trusted_until_it_takes_it_
     assert hover is not None and "not trusted" in hover.contents.value
     result = await run(client, "trimtab.push", uri)
     assert result["ok"] is False and "not trusted" in result["error"]["message"]
+
+
+async def test_an_untrusted_workspace_checks_no_query_file(
+        client: LanguageClient, workspace: Path, pg_server: PgServer) -> None:
+    """A query file is checked by running it in the shadow: not in a folder the user has
+    not trusted, and the file says why it has no diagnostics."""
+    before = shadows(pg_server.admin_url)
+    await status(client, untrusted)
+    (workspace / "queries").mkdir()
+    query = open_doc(client, workspace / "queries" / "q.sql", "SELECT nosuch FROM users;\n")
+    diags = await until(client, query, has("not-checked", "not trusted"))
+    assert not has("postgres")(diags)
+    assert shadows(pg_server.admin_url) == before

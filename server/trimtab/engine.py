@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -40,7 +41,7 @@ from trimtab.errors import (
 from trimtab.files import write_file, write_files
 from trimtab.measure import big_tables, loss_tables, measure, recount_losses
 from trimtab.migrations import backup as backups
-from trimtab.migrations import batch, runner, tracking
+from trimtab.migrations import batch, losses, runner, tracking
 from trimtab.migrations.folder import (
     Folder,
     Migration,
@@ -583,6 +584,64 @@ def lint_migration(text: str, sizes: Sizes, *, path: str = "<migration>",
     default that rewrites, a transactional file without lock_timeout. ``sizes``: (rows,
     bytes) per (schema, table) in the database, as ``live_model`` gives them."""
     return _lint_migration(text, sizes, path=path)
+
+
+def migration_losses(cfg: Config, text: str, live: Model, *, path: str = "<migration>",
+                     timeout: float = 1.0) -> list[losses.Loss]:
+    """What a migration's text would lose of the configured database's data (the rows of
+    each table it drops, the values of each column), counted read-only as push measures
+    its plan; the migration itself is not run. ``live``: the database's model (only what
+    it has is counted)."""
+    found = losses.drops(text, live, path)
+    if not found:
+        return []
+    out = []
+    with shadow.connect(resolve_target(cfg).url) as conn:
+        for span, schema, table, column, only in found:
+            n, est = losses.count(conn, schema, table, column, only, int(timeout * 1000))
+            out.append(losses.Loss(span, schema, table, column, n, est))
+    return out
+
+
+QUERY_KEYWORDS = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "MERGE", "VALUES",
+                            "WITH", "TABLE"})
+_FIRST_WORD = re.compile(r"[\s(]*([A-Za-z]+)")
+
+
+def check_queries(cfg: Config, text: str, *, path: str = "<queries>",
+                  overrides: Mapping[str, str] | None = None) -> list[SchemaError]:
+    """Type-check a query file's statements (SELECT, INSERT, UPDATE, DELETE, MERGE...)
+    against the schema: each is PREPAREd, never executed, in the sandboxed shadow built from
+    the schema files (``overrides``: their text as the editor holds it), in a transaction
+    rolled back. Nothing of the query file reaches the configured database. What
+    PostgreSQL rejects comes back as SchemaErrors at the query's file and line; a schema
+    that does not build raises its own SchemaError."""
+    queries = [st for st in split_statements(text, path)
+               if (m := _FIRST_WORD.match(st.text)) and m.group(1).upper() in QUERY_KEYWORDS]
+    if not queries:
+        return []
+    source = read_source(cfg, overrides)
+    statements: list[Statement] = vet.for_schema(source.statements)  # type: ignore[assignment]
+    target = resolve_target(cfg)
+    installed, stubs = _target_extensions(target), _target_stubs(cfg, source)
+    admin = cfg.shadow_database_url or target.url
+    for attempt in (1, 2):
+        try:
+            extensions, ddl = shadow.schema_extensions(admin, statements, installed)
+            with shadow.scratch_connection(admin, cfg.shadow_timeout, extensions) as conn:
+                try:
+                    shadow.apply_script(conn, [*shadow.stub_statements(stubs), *ddl],
+                                        cfg.shadow_timeout)
+                except psycopg.Error as e:
+                    raise SchemaError("the schema does not build in the shadow database: "
+                                      f"{e.diag.message_primary or e}",
+                                      hint="fix the schema file first") from None
+                return shadow.check_queries(conn, queries, cfg.shadow_timeout)
+        except ShadowUnavailable:
+            if attempt == 2 or cfg.shadow_database_url or target.embedded:
+                raise
+            admin = embedded.start(cfg.root)  # as the exact path does (_desired_model)
+    return []
 
 
 def table_facts(cfg: Config, schema: str, table: str) -> tuple[int | None, bool]:

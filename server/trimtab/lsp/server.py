@@ -26,6 +26,7 @@ from pygls.workspace.position_codec import PositionCodec
 from trimtab import __version__, engine
 from trimtab.errors import Cancelled, ConsentRequired, TrimtabError
 from trimtab.lsp import analysis, completion, positions, rename, symbols
+from trimtab.lsp import files as sql_files
 from trimtab.lsp.analysis import Finding
 from trimtab.lsp.pretty import layout
 from trimtab.lsp.workspace import (
@@ -284,6 +285,11 @@ class TrimtabServer(LanguageServer):
                 paths.add(path)
         for path in sorted(paths):
             self.publish(path, migration_findings(self, project, path))
+            _count_losses(self, project, path)
+        for uri in list(self.workspace.text_documents):  # the schema may have changed
+            path = to_fs_path(uri)
+            if path and sql_files.is_query_file(project, path):
+                _check_queries(self, project, path)
         if project.trusted:
             self.schedule_exact(project, 0)
         else:
@@ -511,6 +517,45 @@ def _document_changed(ls: TrimtabServer, uri: str) -> None:
         ls.schedule_exact(project)
     elif project.owns_migration(path):
         ls.publish(path, migration_findings(ls, project, path))
+        _count_losses(ls, project, path)
+    elif sql_files.is_query_file(project, path):
+        _check_queries(ls, project, path)
+
+
+def _file_text(ls: TrimtabServer, path: str) -> str | None:
+    """The open buffer, else the file on disk; None when it cannot be read."""
+    doc = ls.workspace.text_documents.get(from_fs_path(path) or "")
+    try:
+        return doc.source if doc else Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _count_losses(ls: TrimtabServer, project: Project, path: str) -> None:
+    """What the migration drops of the live data, counted in the background (files.py)."""
+    text = _file_text(ls, path)
+    if text is not None:
+        sql_files.schedule_losses(
+            project, path, text, _in_thread,
+            lambda: ls.publish(path, migration_findings(ls, project, path)))
+
+
+def _check_queries(ls: TrimtabServer, project: Project, path: str) -> None:
+    """A query file type-checked against the schema in the shadow (files.py)."""
+    text = _file_text(ls, path)
+    if text is None:
+        return
+    if not project.trusted:  # the check runs the file in the shadow: say why it does not
+        ls.publish(path, [Finding(_start(path), "hint", "not-checked",
+                                  f"queries not checked: {UNTRUSTED}")])
+        return
+
+    def publish() -> None:
+        now = _file_text(ls, path)
+        if now == text:  # else a newer check is on its way
+            ls.publish(path, sql_files.query_findings(path, now))
+    sql_files.schedule_query_check(project, path, text, ls.texts_for(project), _in_thread,
+                                   publish)
 
 
 @server.feature(t.TEXT_DOCUMENT_DID_OPEN)
@@ -551,6 +596,7 @@ def migration_findings(ls: TrimtabServer, project: Project, path: str) -> list[F
     for f in engine.lint_migration(text, project.sizes, path=path):
         out.append(Finding(Span(path, f.line, f.column, f.end_line, f.end_column, 0, 0),
                            "warning", f.rule, f.message, f.fix))
+    out += sql_files.loss_findings(path, text)
     if NO_TRANSACTION in text.split("\n\n", 1)[0]:
         return out
     for st in split_statements(text, path):

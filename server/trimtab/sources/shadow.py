@@ -30,6 +30,7 @@ from psycopg import sql
 
 from trimtab.errors import Cancelled, DatabaseError, SchemaError, ShadowUnavailable
 from trimtab.model import Model, qname, quote_ident, quote_literal
+from trimtab.sources import plpgsql
 from trimtab.sources.introspect import introspect
 from trimtab.sources.sqlfile import Span, Statement, lex, locate
 
@@ -231,6 +232,9 @@ class Sandbox:
             raise Cancelled("the shadow's work was cancelled")
         version = self.admin.info.server_version
         options = " ".join(f"-c {k}={v}" for k, v in _timeouts(self.timeout, version).items())
+        # Function bodies are checked as they are created (the default, which a server's or
+        # role's setting may have turned off): their errors are the schema's errors.
+        options += " -c check_function_bodies=on"
         base = psycopg.conninfo.conninfo_to_dict(self.admin_url)
         if base.get("options"):
             options = f"{base['options']} {options}"
@@ -571,7 +575,8 @@ def apply_script(conn: psycopg.Connection, statements: Sequence[Statement],
                      prepare=False)
 
 
-def _schema_error_or_timeout(st: Statement, e: psycopg.Error, timeout: float) -> SchemaError:
+def _schema_error_or_timeout(st: Statement, e: psycopg.Error, timeout: float,
+                             shift: int = 0) -> SchemaError:
     if isinstance(e, psycopg.errors.QueryCanceled):
         return SchemaError(
             f"this statement ran longer than the shadow allows ({timeout:g} s) and was "
@@ -579,13 +584,16 @@ def _schema_error_or_timeout(st: Statement, e: psycopg.Error, timeout: float) ->
             obj=" ".join(st.text.split()[:4]),
             hint="the shadow only builds schema objects; a statement that runs this long "
                  "runs code when applied (shadow_timeout in trimtab.toml sets the limit)")
-    return _schema_error(st, e)
+    return _schema_error(st, e, shift)
 
 
-def _schema_error(st: Statement, e: psycopg.Error) -> SchemaError:
+def _schema_error(st: Statement, e: psycopg.Error, shift: int = 0) -> SchemaError:
+    """``shift``: characters sent before the statement's text (a PREPARE's head)."""
     diag = e.diag
     message = diag.message_primary or str(e).strip()
-    position = int(diag.statement_position) if diag.statement_position else None
+    position = int(diag.statement_position) - shift if diag.statement_position else None
+    if position is None:  # inside a function's body: its position there, or its line
+        position = plpgsql.body_position(st.text, diag.internal_position, diag.context)
     if position is None:
         position = _mentioned_at(st.text, message)
     span = locate(st, position)
@@ -597,6 +605,28 @@ def _schema_error(st: Statement, e: psycopg.Error) -> SchemaError:
         obj = " ".join(st.text.split()[:3])
     return SchemaError(f"PostgreSQL rejects this statement: {message}", file=span.file,
                        line=span.line, column=span.column, obj=obj, hint=diag.message_hint)
+
+
+_PREPARE = "PREPARE trimtab_query AS "
+
+
+def check_queries(conn: psycopg.Connection, statements: Sequence[Statement],
+                  timeout: float = DEFAULT_TIMEOUT) -> list[SchemaError]:
+    """Type-check each query against the schema ``conn``'s database holds: PREPARE it
+    (parse analysis only: nothing of it runs) in a transaction rolled back, and
+    deallocate it; what PostgreSQL rejects, at the statement's file, line and column."""
+    out = []
+    for st in statements:
+        try:
+            with watchdog(conn, watchdog_seconds(timeout, 1)):
+                conn.execute("BEGIN")
+                conn.execute((_PREPARE + st.text).encode(), prepare=False)
+        except psycopg.Error as e:
+            out.append(_schema_error_or_timeout(st, e, timeout, len(_PREPARE)))
+        finally:
+            conn.execute("ROLLBACK")
+            conn.execute("DEALLOCATE ALL")  # a prepared statement outlives its transaction
+    return out
 
 
 def _mentioned_at(text: str, message: str) -> int | None:
