@@ -61,7 +61,7 @@ def drops(text: str, live: Model, path: str = "<migration>"
           ) -> list[tuple[Span, str, str, str | None, bool]]:
     """(where, schema, table, column or None, ONLY) of each table or column the file drops
     that ``live`` has."""
-    out = []
+    out: list[tuple[Span, str, str, str | None, bool]] = []
     for st in split_statements(text, path):
         body = st.text
         if (m := _DROP_TABLE.match(body)) is not None:
