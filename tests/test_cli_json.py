@@ -4,6 +4,7 @@ in docs/json/format-1.json, structured drift, and the exit codes of docs/ci.md."
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -197,3 +198,30 @@ def test_exit_code_goes_with_dry_run(project: Path, db_url: str) -> None:
     assert r.returncode == 2 and "--exit-code only goes with --dry-run" in r.stderr
     bad = run(project, "status", "--url", db_url, "--exit-code", "drfit")
     assert bad.returncode == 2 and "drfit" in bad.stderr
+
+
+def test_an_interrupted_migrate_says_what_it_applied_as_json(project: Path, db_url: str,
+                                                              sql: Any) -> None:
+    from tests.test_migrate import add
+    from tests.test_migrate_safety import (
+        GATE,
+        blocked_backend,
+        holding,
+        project_with,
+        start_migrate,
+    )
+
+    folder = project_with(project)
+    sql("CREATE TABLE gate (id int); INSERT INTO gate VALUES (1)")
+    first = add(folder, "t", "CREATE TABLE t (id int)")
+    stuck = add(folder, "stuck", "INSERT INTO t SELECT 1 FROM gate")
+    with holding(db_url, GATE):
+        proc = start_migrate(project, db_url, "--json")
+        blocked_backend(sql, "SELECT 1 FROM gate", proc)
+        proc.send_signal(signal.SIGINT)
+        out, errout = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out + errout
+    doc = json.loads(out)
+    assert violations(doc, FORMAT["commands"]["error"]) == []
+    assert (doc["command"], doc["error"]["type"]) == ("migrate", "Interrupted")
+    assert (doc["error"]["applied"], doc["error"]["current"]) == ([first.name], stuck.name)

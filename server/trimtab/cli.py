@@ -221,6 +221,11 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"[bold red]{label}:[/] {escape(str(e))}")
         return 1
     except Interrupted as e:  # migrate: say exactly what this run did
+        if getattr(args, "json", False):
+            _print_json(_json_command(args), {"error": {
+                "type": "Interrupted", "message": "interrupted", "file": None, "line": None,
+                "column": None, "object": None, "hint": None, "applied": list(e.applied),
+                "current": e.current, "outcome": e.outcome, "not_run": list(e.not_run)}})
         if e.applied:
             err.print(f"interrupted: {len(e.applied)} migration(s) applied by this run: "
                       + escape(", ".join(e.applied)))

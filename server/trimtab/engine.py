@@ -1880,7 +1880,7 @@ class Drift:
     message: str  # the sentence ``explain_drift`` says
     name_in_database: str | None = None  # "renamed": the name the database has
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> dict[str, str | list[str] | None]:
         return {"object": self.object, "kind": self.kind, "change": self.change,
                 "differs": list(self.differs), "changes": list(self.changes),
                 "name_in_database": self.name_in_database, "message": self.message}
@@ -1899,7 +1899,7 @@ def _differing_fields(before: object, after: object) -> tuple[str, ...]:
     if before is None or after is None or type(before) is not type(after) or not (
             is_dataclass(before)):
         return ()
-    return tuple(f.name for f in fields(before)  # type: ignore[arg-type]
+    return tuple(f.name for f in fields(before)
                  if getattr(before, f.name) != getattr(after, f.name))
 
 
