@@ -123,6 +123,8 @@ def test_every_command_prints_its_documented_json(project: Path, db_url: str) ->
     # the embedded server is not started here (it is not needed to say it is not running)
     assert document(project, "db", "status", "--json")["running"] is False
     assert document(project, "db", "url", "--json", code=1)["url"] is None
+    assert document(project, "db", "stop", "--json")["stopped"] is False
+    assert not (project / ".trimtab").exists()
 
     write(project, "CREATE TABLE users (id int PRIMARY KEY,\n  email nosuchtype);\n")
     failed = document(project, "push", "--url", db_url, "--json", code=1)
