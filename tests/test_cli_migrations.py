@@ -92,7 +92,7 @@ def test_migrate_status_and_drift(project: Path, db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("ALTER TABLE users ADD COLUMN nickname text")
     status = json.loads(run(project, "status", "--url", db_url, "--json").stdout)
-    assert status["drift"] == [
+    assert [d["message"] for d in status["drift"]] == [
         "column public.users.nickname exists in the database but in no migration"]
 
 

@@ -144,7 +144,8 @@ def test_status_says_a_hinted_rename_is_a_rename(project: Path, db_url: str) -> 
     assert "rename column public.users.name to nickname" in text
     assert "drop column" not in text and "add column" not in text
     assert run(project, "push", "--url", db_url).returncode == 0
-    drift = json.loads(run(project, "status", "--url", db_url, "--json").stdout)["drift"]
+    drift = [d["message"] for d in json.loads(
+        run(project, "status", "--url", db_url, "--json").stdout)["drift"]]
     assert drift == ["column public.users.name is named nickname in the database; the "
                      "migrations do not rename it"]
 
@@ -157,7 +158,8 @@ def test_contradictory_drift_lines_are_one(project: Path, db_url: str) -> None:
     with psycopg.connect(db_url) as conn:
         conn.execute("DROP INDEX t_idx")
         conn.execute("CREATE INDEX t_idx ON t (b)")
-    drift = json.loads(run(project, "status", "--url", db_url, "--json").stdout)["drift"]
+    drift = [d["message"] for d in json.loads(
+        run(project, "status", "--url", db_url, "--json").stdout)["drift"]]
     assert len(drift) == 1, drift
     assert drift[0].startswith("index public.t_idx differs from what the migrations made (")
 

@@ -32,7 +32,7 @@ from trimtab.migrations.folder import (
     update_sum,
 )
 from trimtab.migrations.folder import check as check_folder
-from trimtab.migrations.runner import Interrupted
+from trimtab.migrations.runner import Interrupted, MigrationRun
 from trimtab.model import Table, View
 from trimtab.plan import Plan, Step
 from trimtab.plan.changes import Hazard, batches
@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="write an empty migration to fill in by hand (data changes)")
     gen.add_argument("--force", action="store_true",
                      help="write a migration that loses data without asking")
+    gen.add_argument("--json", action="store_true", help="what was written, as JSON")
 
     mig = sub.add_parser("migrate", help="apply the pending migrations")
     # `migrate down` undoes; `migrate rebase`, after a merge in which both branches added
@@ -94,6 +95,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="pg_dump the database first (custom format; default path "
                      ".trimtab/backups/); no migration runs when the dump fails")
     mig.add_argument("--dry-run", action="store_true", help="list what would run, run nothing")
+    mig.add_argument("--exit-code", action="store_true",
+                     help="with --dry-run: exit 1 when a migration would run")
+    mig.add_argument("--json", action="store_true", help="what ran (or would run), as JSON")
     mig.add_argument("--allow-out-of-order", action="store_true",
                      help="apply a pending migration older than an applied one")
     mig.add_argument("--mark-applied", metavar="NAME", nargs="?", const=engine.MARK_VERIFIED,
@@ -113,6 +117,10 @@ def _parser() -> argparse.ArgumentParser:
     _url_option(st)
     _schema_option(st)
     st.add_argument("--json", action="store_true", help="the status as JSON")
+    st.add_argument("--exit-code", metavar="WHAT", nargs="?", const=",".join(STATUS_CHECKS),
+                    type=_status_checks,
+                    help="exit 1 when the database or folder is not clean: WHAT is a "
+                    f"comma list of {', '.join(STATUS_CHECKS)} (default: all)")
 
     exp = sub.add_parser("export", help="print the whole schema as one SQL script")
     _url_option(exp, scratch=True)
@@ -120,6 +128,8 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--idempotent", action="store_true",
                      help="safe to run any number of times (INSTALL.sql)")
     exp.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    exp.add_argument("--json", action="store_true",
+                     help="the script and its warnings as one JSON document")
 
     rst = sub.add_parser("reset", help="development: drop everything, rebuild, seed")
     _url_option(rst)
@@ -129,6 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     rst.add_argument("--force", action="store_true",
                      help="also reset a database that is not on this machine")
     rst.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    rst.add_argument("--json", action="store_true", help="what was reset, as JSON")
 
     lsp = sub.add_parser("lsp", help="run the language server (stdio)")
     lsp.add_argument("--stdio", action="store_true",
@@ -148,6 +159,7 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="the embedded PostgreSQL server of this project")
     db.add_argument("action", choices=["start", "stop", "status", "url", "clean"],
                     help="clean: drop the shadow databases trimtab keeps between runs")
+    db.add_argument("--json", action="store_true", help="the result as JSON")
     return p
 
 
@@ -162,6 +174,31 @@ def _url_option(parser: argparse.ArgumentParser, scratch: bool = False) -> None:
 
 
 _LONG_RUNNING = frozenset({"lsp", "studio"})
+
+# --json: every document carries this version at its top level ("format"); a change that
+# removes or retypes a key raises it (docs/ci.md describes each command's shape).
+JSON_FORMAT = 1
+# What `status --exit-code` can check; problems that stop migrate always exit 1.
+STATUS_CHECKS = ("problems", "drift", "pending", "unmigrated")
+
+
+def _status_checks(text: str) -> frozenset[str]:
+    asked = frozenset(w.strip() for w in text.split(",") if w.strip())
+    if not asked or asked - set(STATUS_CHECKS):
+        raise argparse.ArgumentTypeError(
+            f"expected a comma list of {', '.join(STATUS_CHECKS)}, got {text!r}")
+    return asked
+
+
+def _print_json(command: str, doc: dict[str, Any]) -> None:
+    """One JSON document on stdout: the format version, the command, its data."""
+    print(json.dumps({"format": JSON_FORMAT, "command": command, **doc}, indent=2))
+
+
+def _json_command(args: argparse.Namespace) -> str:
+    action = getattr(args, "action", None)
+    return f"{args.command} {action}" if action and args.command in ("migrate", "db") \
+        else args.command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,11 +217,16 @@ def main(argv: list[str] | None = None) -> int:
         return commands[args.command](args)
     except TrimtabError as e:
         if getattr(args, "json", False):  # machines get the error as data too
-            print(json.dumps({"error": e.as_dict()}, indent=2))
+            _print_json(_json_command(args), {"error": e.as_dict()})
         label = "refused" if isinstance(e, ConsentRequired) else "error"
         err.print(f"[bold red]{label}:[/] {escape(str(e))}")
         return 1
     except Interrupted as e:  # migrate: say exactly what this run did
+        if getattr(args, "json", False):
+            _print_json(_json_command(args), {"error": {
+                "type": "Interrupted", "message": "interrupted", "file": None, "line": None,
+                "column": None, "object": None, "hint": None, "applied": list(e.applied),
+                "current": e.current, "outcome": e.outcome, "not_run": list(e.not_run)}})
         if e.applied:
             err.print(f"interrupted: {len(e.applied)} migration(s) applied by this run: "
                       + escape(", ".join(e.applied)))
@@ -231,7 +273,7 @@ def _push(args: argparse.Namespace) -> int:
                                        *(sql for _, sql in batches(p.steps))]}
                        for p in result.online],
             "notes": list(result.notes)}
-        print(json.dumps(doc, indent=2))
+        _print_json("push", doc)
         return 1 if (args.exit_code and plan) else 0
     for c in result.candidates:
         err.print(f"[yellow]possible rename:[/] {escape(engine.candidate_text(c))} (planned "
@@ -358,12 +400,17 @@ def _consent(question: str, ts: bool = False) -> Callable[[Plan], bool]:
 
 def _generate(args: argparse.Namespace) -> int:
     cfg = _config(args)
+    interactive = _interactive() and not args.json
     result = engine.generate(cfg, name=args.name, custom=args.custom, force=args.force,
-                             consent=_consent("Write a migration that loses data?", cfg.drizzle),
-                             renames=_ask_renames(cfg) if _interactive() else None,
+                             consent=_consent("Write a migration that loses data?", cfg.drizzle)
+                             if interactive else None,
+                             renames=_ask_renames(cfg) if interactive else None,
                              rewrite=_ask_rewrite("Write it as it is (flagged in the file)?")
-                             if _interactive() else None)
+                             if interactive else None)
     m = result.migration
+    if args.json:
+        _print_json("generate", _generate_json(cfg, result))
+        return 0
     if m is None:
         out.print("[green]Nothing to generate:[/] the migrations already produce the schema.")
         for note in result.notes:
@@ -405,25 +452,50 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _generate_json(cfg: Config, result: engine.GenerateResult) -> dict[str, Any]:
+    def shown(path: Path) -> str:
+        return str(path.relative_to(cfg.root) if path.is_relative_to(cfg.root) else path)
+    m = result.migration
+    down = down_path(cfg.migrations_dir, m.tag) if m is not None else None
+    return {
+        "written": [{"name": w.name, "path": shown(w.path), "transactional": w.transactional}
+                    for w in (result.migrations or ((m,) if m is not None else ()))],
+        "down": shown(down) if down is not None and down.exists() else None,
+        **result.plan.to_json(),
+        "rewrites": [{"table": r.table, "message": r.message, "recipe": list(r.recipe)}
+                     for r in result.rewrites],
+        "down_hazards": list(result.down_hazards),
+        "notes": list(result.notes),
+    }
+
+
 # -- migrate, check, status ----------------------------------------------------------------
 
 
 def _migrate(args: argparse.Namespace) -> int:
     cfg = _config(args)
+    if args.exit_code and not args.dry_run:
+        err.print("[bold red]error:[/] --exit-code only goes with --dry-run")
+        return 2
     if args.action == "rebase":
-        return _rebase(cfg)
+        return _rebase(cfg, args.json)
     if args.action == "down":
         return _migrate_down(cfg, args)
     if args.to is not None or args.steps is not None or args.force:
         raise ConfigError("--to, --steps and --force go with `trimtab migrate down`")
+    backup: dict[str, str] | None = None
     if not args.dry_run and (args.backup is not None or cfg.backup):
         made, _ = engine.backup(cfg, Path(args.backup) if args.backup else None)
-        out.print(f"[green]Backup:[/] {escape(str(made.path))} "
-                  f"(pg_dump {escape(str(made.pg_dump))})")
-        out.print(f"  restore it with: {escape(made.restore)}")
+        backup = {"path": str(made.path), "restore": made.restore}
+        if not args.json:
+            out.print(f"[green]Backup:[/] {escape(str(made.path))} "
+                      f"(pg_dump {escape(str(made.pg_dump))})")
+            out.print(f"  restore it with: {escape(made.restore)}")
+    # --json: stdout is the document alone (a lock retry is said on stderr)
     with Progress(TextColumn("{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total}"), console=out,
-                  transient=True, disable=not out.is_terminal) as progress:
+                  TextColumn("{task.completed}/{task.total}"),
+                  console=err if args.json else out,
+                  transient=True, disable=args.json or not out.is_terminal) as progress:
         task = progress.add_task("", total=None)
 
         def on_progress(m: Migration, done: int, total: int) -> None:
@@ -440,6 +512,14 @@ def _migrate(args: argparse.Namespace) -> int:
                                         mark_applied=args.mark_applied,
                                         on_progress=on_progress,
                                         resume_after=args.resume_after, on_retry=on_retry)
+    if args.json:
+        _print_json("migrate", {
+            "database": target.label, "dry_run": args.dry_run, "backup": backup,
+            "already_applied": result.already_applied,
+            "resumed": {"migration": result.resumed[0], "after": result.resumed[1]}
+            if result.resumed else None,
+            "runs": [_run_json(r) for r in result.runs]})
+        return 1 if args.exit_code and result.runs else 0
     out.print(f"[dim]database:[/] {escape(target.label)}")
     if result.resumed:
         name, after = result.resumed
@@ -462,13 +542,24 @@ def _migrate(args: argparse.Namespace) -> int:
     done = sum(1 for r in result.runs if r.status == "applied")
     if args.dry_run:
         out.print(f"{len(result.runs)} migration(s) would be applied.")
+        return 1 if args.exit_code else 0
     elif done:
         out.print(f"[green]Applied {done} migration(s).[/]")
     return 0
 
 
-def _rebase(cfg: Config) -> int:
+def _run_json(run: MigrationRun) -> dict[str, Any]:
+    return {"name": run.name, "status": run.status, "statements": run.statements,
+            "seconds": round(run.seconds, 3)}
+
+
+def _rebase(cfg: Config, as_json: bool = False) -> int:
     result = engine.rebase(cfg)
+    if as_json:
+        _print_json("migrate rebase", {
+            "renamed": [{"from": old, "to": new} for old, new in result.renamed],
+            "notes": list(result.notes)})
+        return 0
     if not result.renamed:
         out.print("Nothing to rebase: no two migrations share a number.")
         return 0
@@ -483,15 +574,18 @@ def _rebase(cfg: Config) -> int:
 
 
 def _migrate_down(cfg: Config, args: argparse.Namespace) -> int:
+    backup: dict[str, str] | None = None
     if not args.dry_run and (args.backup is not None or cfg.backup):
         made, _ = engine.backup(cfg, Path(args.backup) if args.backup else None)
-        out.print(f"[green]Backup:[/] {escape(str(made.path))}")
-        out.print(f"  restore it with: {escape(made.restore)}")
+        backup = {"path": str(made.path), "restore": made.restore}
+        if not args.json:
+            out.print(f"[green]Backup:[/] {escape(str(made.path))}")
+            out.print(f"  restore it with: {escape(made.restore)}")
     if args.mark_applied or args.resume_after is not None or args.allow_out_of_order:
         raise ConfigError("`trimtab migrate down` takes --to, --steps, --force and --dry-run")
 
     def consent(losses: list[str]) -> bool:
-        if not _interactive():
+        if not _interactive() or args.json:
             return False
         for line in losses:
             out.print(f"  [red]{escape(line)}[/]")
@@ -500,6 +594,11 @@ def _migrate_down(cfg: Config, args: argparse.Namespace) -> int:
     result, target = engine.migrate_down(cfg, to=args.to, steps=args.steps,
                                          dry_run=args.dry_run, force=args.force,
                                          consent=consent)
+    if args.json:
+        _print_json("migrate down", {
+            "database": target.label, "dry_run": args.dry_run, "backup": backup,
+            "runs": [_run_json(r) for r in result.runs], "losses": list(result.losses)})
+        return 1 if args.exit_code and result.runs else 0
     out.print(f"[dim]database:[/] {escape(target.label)}")
     if not result.runs:
         out.print("[green]Nothing to undo.[/]")
@@ -510,6 +609,7 @@ def _migrate_down(cfg: Config, args: argparse.Namespace) -> int:
         out.print(f"  [yellow]{escape(line)}[/]")
     if args.dry_run:
         out.print(f"{len(result.runs)} down migration(s) would run.")
+        return 1 if args.exit_code else 0
     else:
         out.print(f"[green]Undid {len(result.runs)} migration(s);[/] `trimtab migrate` applies "
                   "them again.")
@@ -526,9 +626,9 @@ def _check(args: argparse.Namespace) -> int:
         for note in drizzle_notes(cfg.migrations_dir):
             out.print(f"[dim]note:[/] {escape(note)}")
     if args.json:
-        print(json.dumps({"folder": str(cfg.migrations_dir), "problems": [
+        _print_json("check", {"folder": str(cfg.migrations_dir), "problems": [
             {"message": p.message, "file": p.file, "line": p.line, "hint": p.hint}
-            for p in problems]}, indent=2))
+            for p in problems]})
         return 1 if problems else 0
     if not problems:
         out.print(f"[green]OK:[/] {escape(str(cfg.migrations_dir))} is consistent.")
@@ -544,18 +644,26 @@ def _check(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     cfg = _config(args)
     s = engine.status(cfg)
+    # What is not clean, by the names `--exit-code` takes.
+    found = [name for name, present in (
+        ("problems", bool(s.problems or s.folder_problems or s.folder_stops)),
+        ("drift", bool(s.drift)), ("pending", bool(s.pending)),
+        ("unmigrated", bool(s.unmigrated.steps))) if present]
+    refuses = bool(s.problems or s.folder_stops)
+    code = 1 if refuses or (args.exit_code and set(found) & args.exit_code) else 0
     if args.json:
-        print(json.dumps({
+        _print_json("status", {
             "database": s.target.label,
             "not_in_a_migration": s.unmigrated.to_json()["changes"],
             "applied": list(s.applied), "pending": list(s.pending),
-            "problems": list(s.problems), "drift": list(s.drift),
+            "problems": list(s.problems), "drift": [d.to_json() for d in s.drift_items],
             "folder_problems": [p.message for p in s.folder_problems],
             "notes": list(s.notes),
-            "migrate_refuses": bool(s.problems or s.folder_stops),
+            "migrate_refuses": refuses,
             "already_made": list(s.made),
-        }, indent=2))
-        return 1 if s.problems or s.folder_stops else 0
+            "found": found,
+        })
+        return code
     out.print(f"[dim]database:[/] {escape(s.target.label)}")
     n = len(s.unmigrated.steps)
     if n:
@@ -583,7 +691,7 @@ def _status(args: argparse.Namespace) -> int:
     if s.problems or s.folder_stops:
         out.print("[red]trimtab migrate refuses to run until the problems above are fixed[/]")
         return 1
-    return 0
+    return code
 
 
 def _folder_problem(p: Problem) -> str:
@@ -593,6 +701,13 @@ def _folder_problem(p: Problem) -> str:
 
 def _export(args: argparse.Namespace) -> int:
     script, warnings = engine.export_script(_config(args), idempotent=args.idempotent)
+    if args.json:  # the script as a string, so that the warnings travel with it
+        if args.output:
+            write_file(Path(args.output), script.encode("utf-8"))
+        _print_json("export", {"output": args.output, "idempotent": args.idempotent,
+                               "script": None if args.output else script,
+                               "warnings": list(warnings)})
+        return 0
     for w in warnings:  # stderr: stdout is the script alone
         err.print(f"[yellow]warning:[/] {escape(w)}")
     if args.output:
@@ -606,13 +721,23 @@ def _export(args: argparse.Namespace) -> int:
 def _reset(args: argparse.Namespace) -> int:
     cfg = _config(args)
     if not args.yes:
-        if not _interactive():
+        if not _interactive() or args.json:
+            if args.json:
+                _print_json("reset", {"error": ConsentRequired(
+                    "reset drops every managed object", hint="pass --yes to run it "
+                    "without a terminal").as_dict()})
             err.print("[bold red]refused:[/] reset drops every managed object; "
                       "pass --yes to run it without a terminal")
             return 1
         if not Confirm.ask("[bold]Drop every managed object and rebuild?[/]", default=False):
             return 1
     r = engine.reset(cfg, migrations=args.migrations, force=args.force)
+    if args.json:
+        _print_json("reset", {"database": r.target.label, "dropped": r.dropped,
+                              "rebuilt_with": r.rebuilt_with, "changes": r.changes,
+                              "seeded": str(r.seeded) if r.seeded else None,
+                              "notes": list(r.notes)})
+        return 0
     out.print(f"[dim]database:[/] {escape(r.target.label)}")
     out.print(f"dropped {r.dropped} object change(s); rebuilt from the {r.rebuilt_with} "
               f"({r.changes} applied)")
@@ -767,6 +892,8 @@ def _studio(args: argparse.Namespace) -> int:
 
 def _db(args: argparse.Namespace) -> int:
     root = load_config(Path.cwd()).root
+    if args.json:
+        return _db_json(args, root)
     if args.action == "start":
         url = embedded.ensure_database(root)
         out.print(f"embedded PostgreSQL running in {embedded.data_dir(root)}")
@@ -790,6 +917,24 @@ def _db(args: argparse.Namespace) -> int:
         out.print(f"running: {'yes, pid ' + str(st.pid) if st.running else 'no'}")
         if st.url:
             out.print(f"url: {st.url}")
+    return 0
+
+
+def _db_json(args: argparse.Namespace, root: Path) -> int:
+    command = f"db {args.action}"
+    if args.action == "start":
+        url = embedded.ensure_database(root)
+        _print_json(command, {"data_dir": str(embedded.data_dir(root)), "url": url})
+    elif args.action == "stop":
+        _print_json(command, {"stopped": embedded.stop(root)})
+    elif args.action == "clean":
+        _print_json(command, {"dropped": engine.drop_caches(load_config(Path.cwd()))})
+    elif args.action == "url":
+        running = embedded.url(root)
+        _print_json(command, {"url": running})
+        return 0 if running else 1
+    else:
+        _print_json(command, embedded.status(root).as_dict())
     return 0
 
 

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -2029,6 +2029,7 @@ class Status:
     # pending migrations whose result the database already has (a push made it): what
     # `migrate --mark-applied` records
     made: tuple[str, ...] = ()
+    drift_items: tuple[Drift, ...] = ()  # ``drift`` as data, one item per sentence
 
     @property
     def made_text(self) -> str | None:
@@ -2085,6 +2086,7 @@ def status(cfg: Config) -> Status:
                 timeout=cfg.shadow_timeout, installed=installed, stubs=stubs), managed),
                 live, source)
     produced = _managed_extensions(produced, source.statements)[0]
+    drifted = drift_items(drift)
     return Status(
         target=target,
         unmigrated=build_plan(produced, desired, resolve_hints(
@@ -2092,12 +2094,13 @@ def status(cfg: Config) -> Status:
         applied=applied,
         pending=tuple(m.name for m in pending),
         problems=tuple(problems),
-        drift=tuple(explain_drift(drift)),
+        drift=tuple(d.message for d in drifted),
         folder_problems=tuple(check_folder(cfg.migrations_dir)),
         notes=where + outside + _not_managed(live) + tuple(left_out(folder)) + tuple(
             drizzle_notes(cfg.migrations_dir)),
         folder_stops=tuple(stops),
         made=made,
+        drift_items=tuple(drifted),
     )
 
 
@@ -2106,11 +2109,46 @@ def _not_managed(live: Model) -> tuple[str, ...]:
     return (f"not managed by trimtab: {', '.join(live.unmanaged)}",) if live.unmanaged else ()
 
 
+@dataclass(frozen=True)
+class Drift:
+    """One object that differs between what the migrations made and the live database:
+    the data behind one ``explain_drift`` sentence (``status --json`` prints it)."""
+
+    object: str  # "public.users.email"; for comments and grants "TABLE public.users"
+    kind: str  # "column", "table", "index", ... (the change kinds' noun)
+    # "extra": in the database only; "missing": in the migrations only; "renamed": under
+    # another name in the database; "altered": both have it, and they differ
+    change: str
+    differs: tuple[str, ...]  # the fields that differ (model field names), when known
+    changes: tuple[str, ...]  # the changes that would align the migrations with it
+    message: str  # the sentence ``explain_drift`` says
+    name_in_database: str | None = None  # "renamed": the name the database has
+
+    def to_json(self) -> dict[str, str | list[str] | None]:
+        return {"object": self.object, "kind": self.kind, "change": self.change,
+                "differs": list(self.differs), "changes": list(self.changes),
+                "name_in_database": self.name_in_database, "message": self.message}
+
+
 def explain_drift(plan: Plan, made_by: str | None = None) -> list[str]:
     """Each change that would turn the migrations' result (``made_by``: one migration's)
     into the live database, said as a difference: "column public.users.nickname exists in
     the database but in no migration". A rename is one line, and so is an object dropped
     and created again under one name (it differs; it is not both missing and extra)."""
+    return [d.message for d in drift_items(plan, made_by)]
+
+
+def _differing_fields(before: object, after: object) -> tuple[str, ...]:
+    """The fields of two versions of one model object that differ (none when unknown)."""
+    if before is None or after is None or type(before) is not type(after) or not (
+            is_dataclass(before)):
+        return ()
+    return tuple(f.name for f in fields(before)
+                 if getattr(before, f.name) != getattr(after, f.name))
+
+
+def drift_items(plan: Plan, made_by: str | None = None) -> list[Drift]:
+    """``explain_drift`` as data: one item per object, with what differs."""
     extra, missing, differs, renamed = (
         ("exists in the database but in no migration", "is in the migrations but not in "
          "the database", "differs from what the migrations made", "the migrations do not "
@@ -2120,6 +2158,8 @@ def explain_drift(plan: Plan, made_by: str | None = None) -> list[str]:
          "rename it"))
     said: dict[tuple[str, str], list[str]] = {}  # (noun, name) -> the changes
     kinds: dict[tuple[str, str], set[str]] = {}
+    # (noun, name) -> the object as the migrations made it, and as the database has it
+    versions: dict[tuple[str, str], list[object]] = {}
     for step in plan.steps:
         ch = step.change
         kind, _, noun = ch.kind.value.partition("_")
@@ -2132,21 +2172,33 @@ def explain_drift(plan: Plan, made_by: str | None = None) -> list[str]:
             name = ".".join((*ch.target[1:-1], str(old)))
         kinds.setdefault((noun, name), set()).add(kind)
         said.setdefault((noun, name), []).append(ch.describe())
+        pair = versions.setdefault((noun, name), [None, None])
+        if pair[0] is None:
+            pair[0] = ch.before
+        if ch.after is not None:
+            pair[1] = ch.after
     out = []
     for (noun, name), changes in said.items():
         seen = kinds[(noun, name)]
+        new: str | None = None
         if seen == {"rename"}:
             new = next(s.change.target[-1] for s in plan.steps
                        if s.change.kind.value.startswith("rename")
                        and ".".join((*s.change.target[1:-1], getattr(
                            getattr(s.change, "before", None), "name", ""))) == name)
-            out.append(f"{noun} {name} is named {new} in the database; {renamed}")
+            change, text = "renamed", f"{noun} {name} is named {new} in the database; {renamed}"
         elif seen <= {"create", "add"}:
-            out.append(f"{noun} {name} {extra}")
+            change, text = "extra", f"{noun} {name} {extra}"
         elif seen == {"drop"}:
-            out.append(f"{noun} {name} {missing}")
+            change, text = "missing", f"{noun} {name} {missing}"
         else:
-            out.append(f"{noun} {name} {differs} ({'; '.join(changes)} would align them)")
+            change = "altered"
+            text = f"{noun} {name} {differs} ({'; '.join(changes)} would align them)"
+        before, after = versions[(noun, name)]
+        out.append(Drift(object=name, kind=noun, change=change,
+                         differs=_differing_fields(before, after) if change in (
+                             "altered", "renamed") else (),
+                         changes=tuple(changes), message=text, name_in_database=new))
     return out
 
 
