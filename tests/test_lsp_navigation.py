@@ -224,3 +224,22 @@ def test_statements_are_split_once_per_text() -> None:
     assert all(x is y for x, y in zip(first, again, strict=True))
     changed = navigate.statements_of({"s.sql": text + "CREATE TABLE z (id int);\n"})
     assert len(changed) == len(first) + 1 and changed[0] is not first[0]
+
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def test_the_enclosing_object_is_the_one_symbols_finds_at_every_offset() -> None:
+    """Hover finds the enclosing object from the spans of the statement under the cursor
+    only; it must agree with the walk over every object (``symbols.object_at``)."""
+    from trimtab.lsp import symbols
+
+    files = [*sorted((FIXTURES / "structural").glob("*.sql")),
+             *sorted((FIXTURES / "diff").glob("*/after.sql"))]
+    assert len(files) > 5
+    for path in files:
+        text = path.read_text()
+        statements = navigate.statements_of({str(path): text})
+        for offset in range(0, len(text) + 1, 13):  # a prime step: every kind of place
+            assert navigate.object_at(statements, str(path), offset) == symbols.object_at(
+                statements, str(path), offset), (path.name, offset)

@@ -33,7 +33,7 @@ from trimtab.sources.sqlfile import Statement, Tok, lex, split_qname, split_stat
 from trimtab.sqltext import skip_block_comment
 
 __all__ = ["Ref", "Signature", "call_at", "disk_text", "folding_ranges", "hover_markdown",
-           "references", "statements_of", "target_at", "workspace_symbols"]
+           "object_at", "references", "statements_of", "target_at", "workspace_symbols"]
 
 # --------------------------------------------------------------------------------------
 # Statements, split once per text
@@ -184,6 +184,50 @@ def references(statements: list[Statement], key: Key,
         if not include_declaration:
             found.discard(decl)
     return sorted(found)
+
+
+# (statements) -> per file, the objects' spans sorted by start: (starts, [(start, end, key)])
+_by_start: list[tuple[tuple[Statement, ...],
+                      dict[str, tuple[list[int], list[tuple[int, int, Key]]]]] | None] = [None]
+
+
+def object_at(statements: list[Statement], file: str, offset: int) -> Key | None:
+    """``symbols.object_at`` (the most specific object whose span holds ``offset``) without
+    walking every object of the project per request: only the spans that start inside
+    the statement under the cursor are looked at."""
+    try:
+        idx = Resolver(statements)
+        st = idx.statement_at(file, offset)
+        if st is None:
+            return None
+        key = tuple(statements)
+        last = _by_start[0]
+        if last is None or last[0] != key:
+            files: dict[str, list[tuple[int, int, Key]]] = {}
+            for k, span in idx.spans.items():
+                if k[0] == "sequence" and k not in idx.idx.declared:
+                    continue  # a serial column's sequence has the column's span
+                files.setdefault(span.file, []).append((span.start_offset, span.end_offset, k))
+            last = _by_start[0] = (key, {f: ([x[0] for x in v], v) for f, v in (
+                (f, sorted(v, key=lambda x: x[0])) for f, v in files.items())})
+        found = last[1].get(file)
+        if found is None:
+            return None
+        starts, items = found
+        best: Key | None = None
+        best_rank = (0, 0)
+        for k in range(bisect.bisect_left(starts, st.span.start_offset),
+                       bisect.bisect_right(starts, offset)):
+            a, b, obj = items[k]
+            if a <= offset < b:
+                rank = (b - a, -len(obj))
+                if best is None or rank < best_rank:
+                    best, best_rank = obj, rank
+        return best
+    except Exception:
+        if sqlfile.strict():
+            raise
+        return None
 
 
 # --------------------------------------------------------------------------------------

@@ -640,7 +640,7 @@ async def hover(ls: TrimtabServer, params: t.HoverParams) -> t.Hover | None:
         texts = _nav_texts(ls, project)
         texts[path] = doc.source
         statements = navigate.statements_of(texts)
-        key = symbols.object_at(statements, path, offset)
+        key = navigate.object_at(statements, path, offset)
         named = navigate.target_at(statements, path, offset)
     else:
         key = _ts_object_at(project, path, offset)
