@@ -249,7 +249,7 @@ def _flat(statements: list[Statement]) -> list[tuple[Symbol, str | None]]:
     return out
 
 
-def _matches(query: str, name: str) -> bool:
+def matches(query: str, name: str) -> bool:
     """Whether the query's characters appear in the name in order (as editors filter)."""
     k = 0
     for ch in name.lower():
@@ -263,7 +263,7 @@ def workspace_symbols(statements: list[Statement], query: str, limit: int = 1000
     """(symbol, the table it is under) of every schema file whose name matches ``query``
     (case-insensitive, its characters in order); exact and prefix matches first."""
     q = query.strip().lower()
-    hits = [(s, parent) for s, parent in _flat(statements) if _matches(q, s.name)]
+    hits = [(s, parent) for s, parent in _flat(statements) if matches(q, s.name)]
     if q:
         hits.sort(key=lambda h: (h[0].name.lower() != q,
                                  not h[0].name.lower().startswith(q)))

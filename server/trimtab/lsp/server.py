@@ -1226,31 +1226,39 @@ def find_references(ls: TrimtabServer, params: t.ReferenceParams) -> list[t.Loca
     return [loc for r in refs if (loc := _nav_location(ls, r.file, r.start, r.end))]
 
 
-_DRIZZLE_KINDS = {"table": "table", "column": "column", "type": "type", "index": "index",
-                  "constraint": "constraint", "view": "view", "policy": "policy",
-                  "sequence": "sequence", "schema": "schema"}
+def _drizzle_name(key: tuple[str, ...]) -> tuple[str, str | None]:
+    """(name, the table it is under) of an object of a schema.ts read."""
+    if key[0] == "schema":
+        return key[1], None
+    if key[0] in ("column", "constraint", "trigger", "policy"):
+        return key[3], key[2]
+    return key[2], None  # a table, view, type, sequence, function or index
 
 
 @server.feature(t.WORKSPACE_SYMBOL)
-def workspace_symbol(ls: TrimtabServer, params: t.WorkspaceSymbolParams
-                     ) -> list[t.SymbolInformation]:
+async def workspace_symbol(ls: TrimtabServer, params: t.WorkspaceSymbolParams
+                           ) -> list[t.SymbolInformation]:
     out: list[t.SymbolInformation] = []
     query = params.query.strip().lower()
     for project in list(ls.projects.values()):
         if project.cfg is None:
             continue
         if project.cfg.drizzle:
-            # schema.ts: the objects the last read placed (its spans), filtered the same way
-            spans = project.drizzle.spans if project.drizzle is not None else {}
-            for key, span in spans.items():
-                name = key[2] if key[0] in ("function", "index") or len(key) < 4 else key[3]
-                if key[0] not in _DRIZZLE_KINDS or not navigate._matches(query, name.lower()):
+            # schema.ts: the objects its last read placed (read now if it was not yet)
+            ds = project.drizzle
+            if ds is None:
+                with contextlib.suppress(Exception):
+                    ds, _ = await _in_thread(engine.read_drizzle_schema, project.cfg,
+                                             ls.texts_for(project))
+            for key, span in (ds.spans if ds is not None else {}).items():
+                name, parent = _drizzle_name(key)
+                if not navigate.matches(query, name):
                     continue
                 loc = _nav_location(ls, span.file, span.start_offset, span.end_offset)
                 if loc is not None:
                     out.append(t.SymbolInformation(
                         name=name, kind=_SYMBOL_KINDS.get(key[0], t.SymbolKind.Object),
-                        location=loc, container_name=key[2] if len(key) > 3 else None))
+                        location=loc, container_name=parent))
             continue
         texts = _nav_texts(ls, project)
         for s, parent in navigate.workspace_symbols(navigate.statements_of(texts), query):
