@@ -33,6 +33,7 @@ CREATE INDEX users_email_lower ON users (lower(email));
 CREATE VIEW emails AS SELECT u.email, u.id FROM users u;
 CREATE POLICY own ON users USING (email = current_user);
 CREATE TRIGGER tr BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION touch();
+CREATE VIEW plain AS SELECT email AS id, id AS email FROM users JOIN posts p ON p.author = email;
 """
 
 
@@ -81,17 +82,26 @@ async def test_references_of_a_table_and_a_column_across_schema_files(
                    ("b_posts.sql", 6, "users"),  # CREATE INDEX ... ON users
                    ("b_posts.sql", 7, "users"),  # the view's FROM
                    ("b_posts.sql", 8, "users"),  # the policy's ON
-                   ("b_posts.sql", 9, "users")]  # the trigger's ON
+                   ("b_posts.sql", 9, "users"),  # the trigger's ON
+                   ("b_posts.sql", 10, "users")]
     # asked from a use in the other file, without the declaration
     posts = open_doc(client, b, POSTS)
     got = where(await refs(client, posts, at(POSTS, "users u"), declaration=False), texts)
-    assert ("a_users.sql", 1, "users") not in got and len(got) == 5
+    assert ("a_users.sql", 1, "users") not in got and len(got) == 6
     # a column: the foreign key's list, the index expression, the view (through its
-    # alias), the policy's expression; never the comment nor the string
+    # alias, or unqualified where no other table it reads has that column), the policy's
+    # expression; never the comment nor the string, nor a view's output name
     got = where(await refs(client, uri, at(USERS, "email text")), texts)
     assert got == [("a_users.sql", 3, "email"), ("b_posts.sql", 2, "email"),
                    ("b_posts.sql", 6, "email"), ("b_posts.sql", 7, "email"),
-                   ("b_posts.sql", 8, "email")]
+                   ("b_posts.sql", 8, "email"), ("b_posts.sql", 10, "email"),
+                   ("b_posts.sql", 10, "email")]
+    line = POSTS.splitlines()[10]
+    assert [loc.range.start.character for loc in await refs(client, uri, at(USERS, "email text"))
+            if loc.range.start.line == 10] == [line.index("email"), line.rindex("email")]
+    # "id" is also a column of posts: an unqualified id in that view is not counted
+    got = where(await refs(client, uri, at(USERS, "id int")), texts)
+    assert ("b_posts.sql", 10, "id") not in got
 
 
 async def test_references_of_an_enum_a_value_and_a_function(

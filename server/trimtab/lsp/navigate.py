@@ -170,20 +170,47 @@ def references(statements: list[Statement], key: Key,
                 for a, b in rename._enum_value_uses(st, toks, key, name, enum_tables):
                     found.add(Ref(file, base + a, base + b))
                 continue
-            aliases = rename._view_aliases(toks, key[2]) if key[0] == "column" and \
-                st.kind in ("CREATE VIEW", "CREATE MATERIALIZED VIEW") else set()
+            view = key[0] == "column" and st.kind in ("CREATE VIEW",
+                                                       "CREATE MATERIALIZED VIEW")
+            aliases = rename._view_aliases(toks, key[2]) if view else set()
+            bare = view and _sole_reader(idx.idx.model, toks, key)
+            select = next((k for k, tk in enumerate(toks) if tk[:2] == ("W", "select")),
+                          len(toks))
             for j, tok in enumerate(toks):
                 if tok[0] not in ("W", "Q") or tok[1] != name:
                     continue
                 if idx.target(st, toks, j) == key or (
                         aliases and j >= 2 and toks[j - 1][:2] == ("O", ".")
-                        and toks[j - 2][0] in ("W", "Q") and toks[j - 2][1] in aliases):
+                        and toks[j - 2][0] in ("W", "Q") and toks[j - 2][1] in aliases) or (
+                        bare and j > select and toks[j - 1][:2] not in (("O", "."), ("W", "as"))
+                        and not (j + 1 < len(toks) and toks[j + 1][:2] in (("O", "."),
+                                                                          ("O", "(")))):
                     found.add(Ref(file, base + tok[2], base + tok[3]))
     if decl is not None:
         found.add(decl)
         if not include_declaration:
             found.discard(decl)
     return sorted(found)
+
+
+def _sole_reader(model: Model, toks: tuple[Tok, ...], key: Key) -> bool:
+    """Whether an unqualified ``key[3]`` in this view's body can only be the column of
+    ``key``'s table: the view reads that table, and no other relation it reads is known
+    to have a column of that name (an unknown relation might: then it is not counted)."""
+    from trimtab.lsp.completion import _view_tables
+
+    tables = set(_view_tables(list(toks)).values())
+    if (key[1], key[2]) not in tables:
+        return False
+    for schema, name in tables - {(key[1], key[2])}:
+        rel = model.relation(schema, name)
+        if rel is None:
+            return False
+        names = [c.name for c in rel.columns] if isinstance(rel, Table) else [
+            c for c, _ in rel.columns]
+        if key[3] in names:
+            return False
+    return True
 
 
 # (statements) -> per file, the objects' spans sorted by start: (starts, [(start, end, key)])
