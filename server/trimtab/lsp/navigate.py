@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from trimtab.lsp import rename
+from trimtab.lsp.completion import view_tables
 from trimtab.lsp.symbols import Key, Resolver, Symbol, document_symbols
 from trimtab.model import (
     CompositeType,
@@ -127,7 +128,7 @@ def _target_at(statements: list[Statement], file: str, offset: int) -> Key | Non
     toks = lex(st.text).toks
     rel = offset - st.span.start_offset
     if st.kind == "CREATE TYPE" and st.object_key is not None:
-        label = rename._enum_label_at(st, toks, rel)
+        label = rename.enum_label_at(st, toks, rel)
         if label is not None:
             return ("enum_value", *st.object_key[1:3], label[1])
     j = idx.token_at(toks, rel)
@@ -167,12 +168,12 @@ def references(statements: list[Statement], key: Key,
             base = st.span.start_offset
             toks = lex(st.text).toks
             if key[0] == "enum_value":
-                for a, b in rename._enum_value_uses(st, toks, key, name, enum_tables):
+                for a, b in rename.enum_value_uses(st, toks, key, name, enum_tables):
                     found.add(Ref(file, base + a, base + b))
                 continue
             view = key[0] == "column" and st.kind in ("CREATE VIEW",
                                                        "CREATE MATERIALIZED VIEW")
-            aliases = rename._view_aliases(toks, key[2]) if view else set()
+            aliases = rename.view_aliases(toks, key[2]) if view else set()
             bare = view and _sole_reader(idx.idx.model, toks, key)
             select = next((k for k, tk in enumerate(toks) if tk[:2] == ("W", "select")),
                           len(toks))
@@ -197,9 +198,7 @@ def _sole_reader(model: Model, toks: tuple[Tok, ...], key: Key) -> bool:
     """Whether an unqualified ``key[3]`` in this view's body can only be the column of
     ``key``'s table: the view reads that table, and no other relation it reads is known
     to have a column of that name (an unknown relation might: then it is not counted)."""
-    from trimtab.lsp.completion import _view_tables
-
-    tables = set(_view_tables(list(toks)).values())
+    tables = set(view_tables(list(toks)).values())
     if (key[1], key[2]) not in tables:
         return False
     for schema, name in tables - {(key[1], key[2])}:
