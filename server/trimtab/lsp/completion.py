@@ -341,3 +341,6 @@ def extension_types(url: str) -> tuple[str, ...]:
     with shadow.connect(url) as conn:
         rows = conn.execute(_EXTENSION_TYPES).fetchall()
     return tuple(dict.fromkeys(_name(s, n) for s, n in rows if not n.startswith("_")))
+
+
+view_tables = _view_tables  # shared with navigate (a view's aliases, for references)

@@ -328,3 +328,9 @@ def rename(texts: Mapping[str, str], file: str, offset: int, raw_new: str,
             raise RenameRefused(f"{_describe(target.key)} takes no rename hint here ({e}): "
                                 "push would drop and re-create it") from None
     return target, out
+
+
+# Shared with navigate: references read a statement the way rename does.
+enum_label_at = _enum_label_at
+enum_value_uses = _enum_value_uses
+view_aliases = _view_aliases

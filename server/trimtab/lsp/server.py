@@ -25,7 +25,7 @@ from pygls.workspace.position_codec import PositionCodec
 
 from trimtab import __version__, engine
 from trimtab.errors import Cancelled, ConsentRequired, TrimtabError
-from trimtab.lsp import analysis, completion, positions, rename, symbols
+from trimtab.lsp import analysis, completion, navigate, positions, rename, symbols
 from trimtab.lsp import files as sql_files
 from trimtab.lsp.analysis import Finding
 from trimtab.lsp.pretty import layout
@@ -679,18 +679,40 @@ async def hover(ls: TrimtabServer, params: t.HoverParams) -> t.Hover | None:
         return None
     doc = ls.workspace.get_text_document(params.text_document.uri)
     offset = positions.to_offset(doc.lines, params.position, doc.position_codec)
+    named = None  # the object the name under the cursor designates (SQL files)
+    statements: list[Statement] = []
     if path.endswith(".sql"):
-        key = symbols.object_at(split_statements(doc.source, path), path, offset)
+        # every schema file's statements, split once per text (navigate.statements_of)
+        texts = _nav_texts(ls, project)
+        texts[path] = doc.source
+        statements = navigate.statements_of(texts)
+        key = navigate.object_at(statements, path, offset)
+        named = navigate.target_at(statements, path, offset)
     else:
         key = _ts_object_at(project, path, offset)
-    if key is None:
+    if key is None and named is None:
         return None
+    if named is not None:
+        about = navigate.hover_markdown(statements, named,
+                                        project.live if project.trusted else None,
+                                        project.sizes if project.trusted else {},
+                                        header=named != key)
+        if key is None:
+            return t.Hover(contents=t.MarkupContent(kind=t.MarkupKind.Markdown, value=about))
+    else:
+        about = ""
+    assert key is not None  # (returned above when both are None)
     facts = None
     if key[0] in ("table", "column") and project.trusted and project.live_error is None \
             and project.cfg:
         with contextlib.suppress(Exception):
             facts = await _in_thread(engine.table_facts, project.cfg, key[1], key[2])
     text = hover_text(project, key, facts)
+    if about and named == key:  # on the declaration: its facts under its own title
+        title, _, rest = text.partition("\n\n")
+        text = "\n\n".join(x for x in (title, about, rest) if x)
+    elif about:  # a reference: what it names first, then the enclosing object as before
+        text = f"{about}\n\n---\n\n{text}"
     if not text:
         return None
     return t.Hover(contents=t.MarkupContent(kind=t.MarkupKind.Markdown, value=text))
@@ -1191,6 +1213,177 @@ def _line_edits(old: str, new: str, codec: PositionCodec) -> list[t.TextEdit]:
         out.append(t.TextEdit(range=t.Range(start=t.Position(line=i1, character=0), end=end),
                               new_text="".join(b[j1:j2])))
     return out
+
+
+# -- references, workspace symbols, folding, signature help (SQL schema files) ---------------
+
+
+def _nav_texts(ls: TrimtabServer, project: Project) -> dict[str, str]:
+    """Every schema file of the project: the open buffer, else the file on disk (read
+    again only when it changed)."""
+    out = {}
+    for f in project.schema_files():
+        doc = ls.workspace.text_documents.get(from_fs_path(f) or "")
+        text = doc.source if doc is not None else navigate.disk_text(f)
+        if text is not None:
+            out[f] = text
+    return out
+
+
+def _nav_at(ls: TrimtabServer, uri: str) -> tuple[Project, str, Any, list[Statement]] | None:
+    """A SQL schema document and the statements of all the project's schema files."""
+    found = _sql_schema_doc(ls, uri)
+    if found is None:
+        return None
+    project, path, doc = found
+    texts = _nav_texts(ls, project)
+    texts[path] = doc.source
+    return project, path, doc, navigate.statements_of(texts)
+
+
+# file -> (text, its lines): ranges in files other than the one asked about
+_nav_lines: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+
+def _nav_location(ls: TrimtabServer, file: str, start: int, end: int) -> t.Location | None:
+    doc = ls.workspace.text_documents.get(from_fs_path(file) or "")
+    text = doc.source if doc is not None else navigate.disk_text(file)
+    if text is None:
+        return None
+    cached = _nav_lines.get(file)
+    if cached is None or cached[0] is not text:
+        cached = _nav_lines[file] = (text, positions.split_lines(text))
+    lines, codec = cached[1], ls.workspace.position_codec
+    a, b = positions.offset_position(text, start), positions.offset_position(text, end)
+    return t.Location(uri=from_fs_path(file) or file, range=t.Range(
+        start=positions.to_client(lines, *a, codec), end=positions.to_client(lines, *b, codec)))
+
+
+@server.feature(t.TEXT_DOCUMENT_REFERENCES)
+def find_references(ls: TrimtabServer, params: t.ReferenceParams) -> list[t.Location] | None:
+    found = _nav_at(ls, params.text_document.uri)
+    if found is None:
+        return None
+    _, path, doc, statements = found
+    offset = positions.to_offset(doc.lines, params.position, doc.position_codec)
+    key = navigate.target_at(statements, path, offset)
+    if key is None:
+        return None
+    refs = navigate.references(statements, key, params.context.include_declaration)
+    return [loc for r in refs if (loc := _nav_location(ls, r.file, r.start, r.end))]
+
+
+def _drizzle_name(key: tuple[str, ...]) -> tuple[str, str | None]:
+    """(name, the table it is under) of an object of a schema.ts read."""
+    if key[0] == "schema":
+        return key[1], None
+    if key[0] in ("column", "constraint", "trigger", "policy"):
+        return key[3], key[2]
+    return key[2], None  # a table, view, type, sequence, function or index
+
+
+@server.feature(t.WORKSPACE_SYMBOL)
+async def workspace_symbol(ls: TrimtabServer, params: t.WorkspaceSymbolParams
+                           ) -> list[t.SymbolInformation]:
+    out: list[t.SymbolInformation] = []
+    query = params.query.strip().lower()
+    for project in list(ls.projects.values()):
+        if project.cfg is None:
+            continue
+        if project.cfg.drizzle:
+            # schema.ts: the objects its last read placed (read now if it was not yet)
+            ds = project.drizzle
+            if ds is None:
+                with contextlib.suppress(Exception):
+                    ds, _ = await _in_thread(engine.read_drizzle_schema, project.cfg,
+                                             ls.texts_for(project))
+            for key, span in (ds.spans if ds is not None else {}).items():
+                name, parent = _drizzle_name(key)
+                if not navigate.matches(query, name):
+                    continue
+                loc = _nav_location(ls, span.file, span.start_offset, span.end_offset)
+                if loc is not None:
+                    out.append(t.SymbolInformation(
+                        name=name, kind=_SYMBOL_KINDS.get(key[0], t.SymbolKind.Object),
+                        location=loc, container_name=parent))
+            continue
+        texts = _nav_texts(ls, project)
+        for s, parent in navigate.workspace_symbols(navigate.statements_of(texts), query):
+            loc = _nav_location(ls, s.selection.file, s.selection.start_offset,
+                                s.selection.end_offset)
+            if loc is not None:
+                out.append(t.SymbolInformation(
+                    name=s.name, kind=_SYMBOL_KINDS.get(s.kind, t.SymbolKind.Object),
+                    location=loc, container_name=parent))
+    return out
+
+
+@server.feature(t.TEXT_DOCUMENT_FOLDING_RANGE)
+def folding_range(ls: TrimtabServer, params: t.FoldingRangeParams) -> list[t.FoldingRange]:
+    path = to_fs_path(params.text_document.uri)
+    doc = ls.workspace.text_documents.get(params.text_document.uri)
+    if path is None or doc is None or not path.endswith(".sql"):
+        return []
+    statements = navigate.statements_of({path: doc.source})
+    return [t.FoldingRange(start_line=a, end_line=b, kind=t.FoldingRangeKind.Comment
+                           if kind == "comment" else None)
+            for a, b, kind in navigate.folding_ranges(doc.source, statements)]
+
+
+# (project root) -> (the live model the answers were read with, (schema, name) -> them)
+_catalog_signatures: dict[Path, tuple[int, dict[tuple[str | None, str],
+                                                 list[navigate.Signature]]]] = {}
+
+
+async def _live_signatures(project: Project, schema: str | None, name: str
+                           ) -> list[navigate.Signature]:
+    """The overloads the live database's catalog has (built-ins, extensions), cached until
+    the live model is read again. Nothing when untrusted or unreachable."""
+    if not project.trusted or project.cfg is None or project.live_error is not None:
+        return []
+    cached = _catalog_signatures.get(project.root)
+    if cached is None or cached[0] != id(project.live):
+        cached = _catalog_signatures[project.root] = (id(project.live), {})
+    if (schema, name) not in cached[1]:
+        sigs: list[navigate.Signature] = []
+        with contextlib.suppress(Exception):  # no answer beats a failed request
+            url = engine.resolve_target(project.cfg).url
+            sigs = await _in_thread(navigate.catalog_signatures, url, schema, name)
+        cached[1][(schema, name)] = sigs
+    return cached[1][(schema, name)]
+
+
+@server.feature(t.TEXT_DOCUMENT_SIGNATURE_HELP,
+                t.SignatureHelpOptions(trigger_characters=["(", ","],
+                                       retrigger_characters=[","]))
+async def signature_help(ls: TrimtabServer, params: t.SignatureHelpParams
+                         ) -> t.SignatureHelp | None:
+    found = _nav_at(ls, params.text_document.uri)
+    if found is None:
+        return None
+    project, path, doc, statements = found
+    offset = positions.to_offset(doc.lines, params.position, doc.position_codec)
+    before, _ = completion.statement_before(
+        doc.source, [st for st in statements if st.span.file == path], offset)
+    call = navigate.call_at(before)
+    if call is None:
+        return None
+    (schema, name), qualified, arg = call
+    sigs = navigate.schema_signatures(statements, schema, name, qualified)
+    if not sigs:
+        sigs = await _live_signatures(project, schema if qualified else None, name)
+    if not sigs:
+        return None
+    active = next((k for k, s in enumerate(sigs) if arg < len(s.parameters)), 0)
+    return t.SignatureHelp(
+        signatures=[t.SignatureInformation(
+            label=s.label, documentation=s.documentation or None,
+            parameters=[t.ParameterInformation(label=(
+                doc.position_codec.client_num_units(s.label[:a]),
+                doc.position_codec.client_num_units(s.label[:b])))
+                for a, b in s.offsets])
+            for s in sigs],
+        active_signature=active, active_parameter=arg)
 
 
 # -- commands ----------------------------------------------------------------------------------
