@@ -15,10 +15,10 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.prompt import Confirm, Prompt
 
-from trimtab import __version__, embedded, engine
+from trimtab import __version__, cliout, embedded, engine
 from trimtab.config import Config, load_config
 from trimtab.errors import ConfigError, ConsentRequired, TrimtabError
 from trimtab.files import write_file
@@ -379,12 +379,14 @@ def _migrate(args: argparse.Namespace) -> int:
                   f"(pg_dump {escape(str(made.pg_dump))})")
         out.print(f"  restore it with: {escape(made.restore)}")
     with Progress(TextColumn("{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total}"), console=out,
-                  transient=True, disable=not out.is_terminal) as progress:
-        task = progress.add_task("", total=None)
+                  TextColumn("{task.completed}/{task.total} statements"), console=out,
+                  transient=True, disable=not cliout.live(out)) as progress:
+        tasks: list[TaskID] = []  # added with its first count: no "0/None" bar before it
 
         def on_progress(m: Migration, done: int, total: int) -> None:
-            progress.update(task, description=m.name, completed=done, total=total)
+            if not tasks:
+                tasks.append(progress.add_task(m.name, total=total))
+            progress.update(tasks[0], description=m.name, completed=done, total=total)
 
         def on_retry(m: Migration, attempt: int, retries: int, delay: float) -> None:
             progress.console.print(
