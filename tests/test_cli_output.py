@@ -3,10 +3,13 @@ target named before any question, -v/-q, plurals, completion scripts and --help.
 
 from __future__ import annotations
 
+import os
+import pty
 import re
+import subprocess
 from pathlib import Path
 
-from tests.test_cli_push import run, write
+from tests.test_cli_push import TRIMTAB, run, write
 
 # the final byte of each CSI sequence: "m" is a colour, anything else moves the cursor
 ESCAPE = re.compile(r"\x1b\[[0-9;?]*([A-Za-z])")
@@ -33,3 +36,47 @@ def test_migrate_in_ci_with_force_color_writes_no_progress_bar(project: Path,
     both = r.stdout + r.stderr
     assert "None" not in both, repr(both)
     assert set(ESCAPE.findall(both)) <= {"m"}, repr(both)  # colours only
+
+
+def on_a_pty(cwd: Path, *args: str, answers: tuple[tuple[bytes, bytes], ...] = ()
+             ) -> tuple[int, str]:
+    """Run trimtab as a person does: stdin, stdout and stderr on a pseudo-terminal. Each
+    answer is sent once the output ends with its prompt's text (the process blocks on the
+    read until it is)."""
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "DIRECT_DATABASE_URL", "FORCE_COLOR", "NO_COLOR")}
+    env.update({"TERM": "xterm-256color", "COLUMNS": "200"})
+    proc = subprocess.Popen([TRIMTAB, *args], cwd=cwd, stdin=slave, stdout=slave,
+                            stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    output, pending = b"", list(answers)
+    while True:
+        try:
+            chunk = os.read(master, 4096)  # blocks until output or the child's end
+        except OSError:  # EIO: every writer of the terminal has gone
+            break
+        if not chunk:
+            break
+        output += chunk
+        if pending and pending[0][0] in output:
+            os.write(master, pending.pop(0)[1] + b"\n")
+    os.close(master)
+    assert not pending, output.decode(errors="replace")
+    return proc.wait(timeout=60), output.decode(errors="replace")
+
+
+# what a live progress bar may send to a terminal besides colours: hide and show the
+# cursor, erase a line, move up to redraw it
+LIVE = {"m", "l", "h", "K", "A"}
+
+
+def test_migrate_on_a_terminal_is_sane(project: Path, db_url: str) -> None:
+    write(project, "CREATE TABLE users (id int PRIMARY KEY);\n")
+    assert run(project, "generate", "--url", db_url).returncode == 0
+    code, output = on_a_pty(project, "migrate", "--url", db_url)
+    assert code == 0, output
+    assert "None" not in output, repr(output)
+    assert set(ESCAPE.findall(output)) <= LIVE, repr(output)
+    assert "0000_init" in output
+    assert not output.rstrip().endswith("\x1b[?25l")  # the cursor is shown again
