@@ -3,13 +3,16 @@ target named before any question, -v/-q, plurals, completion scripts and --help.
 
 from __future__ import annotations
 
+import ast
 import os
 import pty
 import re
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.test_cli_push import TRIMTAB, run, write
+from trimtab.words import plural
 
 # the final byte of each CSI sequence: "m" is a colour, anything else moves the cursor
 ESCAPE = re.compile(r"\x1b\[[0-9;?]*([A-Za-z])")
@@ -80,3 +83,52 @@ def test_migrate_on_a_terminal_is_sane(project: Path, db_url: str) -> None:
     assert set(ESCAPE.findall(output)) <= LIVE, repr(output)
     assert "0000_init" in output
     assert not output.rstrip().endswith("\x1b[?25l")  # the cursor is shown again
+
+
+def test_plural() -> None:
+    assert [plural(n, "change") for n in (0, 1, 2)] == ["0 changes", "1 change", "2 changes"]
+    assert plural(1, "index") == "1 index" and plural(3, "index") == "3 indexes"
+    assert plural(2, "down migration") == "2 down migrations"
+
+
+def _messages(path: Path) -> Iterator[tuple[int, str]]:
+    """The string literals of a module, f-strings' text included, docstrings left out."""
+    tree = ast.parse(path.read_text())
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
+                                       ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and id(node) not in docstrings:
+            yield node.lineno, node.value
+
+
+def test_no_message_hedges_its_plural() -> None:
+    """"1 change(s)" reads as a shrug: every count goes through ``plural``."""
+    package = Path(__file__).parent.parent / "server" / "trimtab"
+    found = [f"{path.relative_to(package)}:{line}: {text!r}"
+             for path in sorted(package.rglob("*.py")) for line, text in _messages(path)
+             if "(s)" in text]
+    assert found == []
+
+
+def test_counts_in_cli_output_agree_with_their_nouns(project: Path, db_url: str) -> None:
+    write(project, "CREATE TABLE users (id int);\n")
+    generated = run(project, "generate", "--url", db_url)
+    assert "(1 change)" in generated.stdout, generated.stdout
+    migrated = run(project, "migrate", "--url", db_url)
+    assert "Applied 1 migration." in migrated.stdout, migrated.stdout
+    up_to_date = run(project, "migrate", "--url", db_url)
+    assert "1 migration was applied, none pending" in up_to_date.stdout, up_to_date.stdout
+    assert run(project, "generate", "--custom", "--name", "one").returncode == 0
+    [custom] = (project / "migrations").glob("0001_one.sql")
+    custom.write_text("SELECT 1;\n")
+    assert run(project, "check", "--update-sum").returncode == 0
+    one = run(project, "migrate", "--url", db_url)
+    assert "0001_one (1 statement," in one.stdout, one.stdout
+    write(project, "CREATE TABLE users (id int, name text);\n")
+    status = run(project, "status", "--url", db_url)
+    assert "1 change not in a migration" in status.stdout, status.stdout
+    dry = run(project, "migrate", "--url", db_url, "--dry-run")
+    assert "0 migrations would be applied" not in dry.stdout

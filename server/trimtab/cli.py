@@ -37,6 +37,7 @@ from trimtab.model import Table, View
 from trimtab.plan import Plan, Step
 from trimtab.plan.changes import Hazard
 from trimtab.plan.renames import Rename
+from trimtab.words import plural
 
 # soft_wrap: SQL and URLs are printed whole, never cut at the terminal's width.
 out = Console(highlight=False, soft_wrap=True)
@@ -77,7 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     # `migrate down` undoes; `migrate rebase`, after a merge in which both branches added
     # migrations, puts this branch's after the merged ones (git's word for it).
     mig.add_argument("action", nargs="?", choices=["down", "rebase"],
-                     help="down: undo the last applied migration(s) with their down files; "
+                     help="down: undo the last applied migrations (one by default) with "
+                     "their down files; "
                      "rebase: renumber this branch's migrations after the merged branch's, "
                      "with their snapshots, journal and trimtab.sum, when the result still "
                      "produces the schema")
@@ -185,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except Interrupted as e:  # migrate: say exactly what this run did
         if e.applied:
-            err.print(f"interrupted: {len(e.applied)} migration(s) applied by this run: "
+            err.print(f"interrupted: {plural(len(e.applied), 'migration')} applied by this run: "
                       + escape(", ".join(e.applied)))
         else:
             err.print("interrupted: no migration was applied by this run")
@@ -251,8 +253,8 @@ def _push(args: argparse.Namespace) -> int:
         return 0
     if not (interactive and plan.data_loss):  # already shown before the question
         _print_plan(plan, cfg.drizzle)
-    out.print(f"[green]Applied {len(plan.steps)} change{'s' if len(plan.steps) != 1 else ''}"
-              f"[/] in {result.seconds:.2f} s.")
+    out.print(f"[green]Applied {plural(len(plan.steps), 'change')}[/] in "
+              f"{result.seconds:.2f} s.")
     for note in result.notes:
         out.print(f"[dim]note:[/] {escape(note)}")
     _print_unmanaged(plan)
@@ -332,8 +334,8 @@ def _generate(args: argparse.Namespace) -> int:
         return 0
     n = len(result.plan.steps)
     if len(result.migrations) > 1:
-        out.print(f"[green]Wrote[/] {len(result.migrations)} migrations ({n} "
-                  f"change{'s' if n != 1 else ''}), online-safe: each step takes its "
+        out.print(f"[green]Wrote[/] {len(result.migrations)} migrations "
+                  f"({plural(n, 'change')}), online-safe: each step takes its "
                   "locks briefly (online = false in the config writes one plain file):")
         for written in result.migrations:
             path = written.path
@@ -341,7 +343,7 @@ def _generate(args: argparse.Namespace) -> int:
             how = "" if written.transactional else " (no transaction)"
             out.print(f"  {escape(str(shown))}{how}")
     else:
-        out.print(f"[green]Wrote[/] {escape(str(rel))} ({n} change{'s' if n != 1 else ''}):")
+        out.print(f"[green]Wrote[/] {escape(str(rel))} ({plural(n, 'change')}):")
     for step in result.plan.steps:
         out.print(f"  {escape(step.change.describe())}")
         for h in step.hazards:
@@ -404,14 +406,15 @@ def _migrate(args: argparse.Namespace) -> int:
         name, after = result.resumed
         out.print(f"resumed {escape(name)} after its statement {after}")
     if not result.runs:
-        out.print(f"[green]Up to date:[/] {result.already_applied} migration(s) applied, "
+        out.print(f"[green]Up to date:[/] {plural(result.already_applied, 'migration')} "
+                  f"{'was' if result.already_applied == 1 else 'were'} applied, "
                   "none pending.")
         return 0
     # The statements are only shown for a dry run: reading the folder again costs.
     folder = {m.name: m for m in read_folder(cfg.migrations_dir).migrations} \
         if args.dry_run else {}
     for run in result.runs:
-        detail = f" ({run.statements} statements, {run.seconds:.2f} s)" if (
+        detail = f" ({plural(run.statements, 'statement')}, {run.seconds:.2f} s)" if (
             run.status == "applied") else ""
         out.print(f"  {run.status:<12} {escape(run.name)}{detail}")
         if args.dry_run and run.name in folder:  # what would run, statement by statement
@@ -420,9 +423,9 @@ def _migrate(args: argparse.Namespace) -> int:
                 out.print(f"[dim]{escape(text)}[/]")
     done = sum(1 for r in result.runs if r.status == "applied")
     if args.dry_run:
-        out.print(f"{len(result.runs)} migration(s) would be applied.")
+        out.print(f"{plural(len(result.runs), 'migration')} would be applied.")
     elif done:
-        out.print(f"[green]Applied {done} migration(s).[/]")
+        out.print(f"[green]Applied {plural(done, 'migration')}.[/]")
     return 0
 
 
@@ -435,8 +438,8 @@ def _rebase(cfg: Config) -> int:
         out.print(f"  renamed  {escape(old)} -> {escape(new)}")
     for note in result.notes:
         out.print(f"[dim]note:[/] {escape(note)}")
-    out.print(f"[green]Rebased {len(result.renamed)} migration(s)[/] after the merged ones; "
-              "their replay produces the schema file. Stage the folder: git add "
+    out.print(f"[green]Rebased {plural(len(result.renamed), 'migration')}[/] after the "
+              "merged ones; their replay produces the schema file. Stage the folder: git add "
               f"{escape(str(cfg.migrations_dir))}")
     return 0
 
@@ -468,10 +471,10 @@ def _migrate_down(cfg: Config, args: argparse.Namespace) -> int:
     for line in result.losses:
         out.print(f"  [yellow]{escape(line)}[/]")
     if args.dry_run:
-        out.print(f"{len(result.runs)} down migration(s) would run.")
+        out.print(f"{plural(len(result.runs), 'down migration')} would run.")
     else:
-        out.print(f"[green]Undid {len(result.runs)} migration(s);[/] `trimtab migrate` applies "
-                  "them again.")
+        out.print(f"[green]Undid {plural(len(result.runs), 'migration')};[/] `trimtab migrate` "
+                  f"applies {'it' if len(result.runs) == 1 else 'them'} again.")
     return 0
 
 
@@ -518,7 +521,7 @@ def _status(args: argparse.Namespace) -> int:
     out.print(f"[dim]database:[/] {escape(s.target.label)}")
     n = len(s.unmigrated.steps)
     if n:
-        out.print(f"[yellow]schema file:[/] {n} change(s) not in a migration "
+        out.print(f"[yellow]schema file:[/] {plural(n, 'change')} not in a migration "
                   "(trimtab generate):")
         for step in s.unmigrated.steps:
             out.print(f"  {escape(step.change.describe())}")
@@ -573,7 +576,7 @@ def _reset(args: argparse.Namespace) -> int:
             return 1
     r = engine.reset(cfg, migrations=args.migrations, force=args.force)
     out.print(f"[dim]database:[/] {escape(r.target.label)}")
-    out.print(f"dropped {r.dropped} object change(s); rebuilt from the {r.rebuilt_with} "
+    out.print(f"dropped {plural(r.dropped, 'object change')}; rebuilt from the {r.rebuilt_with} "
               f"({r.changes} applied)")
     if r.seeded:
         out.print(f"seeded from {escape(str(r.seeded))}")
@@ -591,7 +594,7 @@ def _print_plan(plan: Plan, ts: bool = False) -> None:
     ``--dry-run`` prints the SQL in execution order."""
     n = len(plan.steps)
     with_sql = n <= SQL_SHOWN_UP_TO
-    lines = [f"[bold]Plan: {n} change{'s' if n != 1 else ''}[/]"]
+    lines = [f"[bold]Plan: {plural(n, 'change')}[/]"]
     groups: dict[str, list[Step]] = {}
     for step in plan.steps:
         groups.setdefault(_owner(step), []).append(step)
@@ -620,7 +623,8 @@ def _print_plan(plan: Plan, ts: bool = False) -> None:
         lines.append(f"\n[dim]{n} changes: one line per object; `--dry-run` prints the "
                      "SQL.[/]")
     if plan.data_loss:
-        lines.append(f"\n[bold red]{len(plan.data_loss)} change(s) lose data.[/]")
+        lines.append(f"\n[bold red]{plural(len(plan.data_loss), 'change')} "
+                     f"{'loses' if len(plan.data_loss) == 1 else 'lose'} data.[/]")
     out.print("\n".join(lines))  # one call: rich renders a long plan far faster at once
 
 

@@ -117,6 +117,7 @@ from trimtab.sources.sqlfile import (
     read_source_file,
     split_statements,
 )
+from trimtab.words import plural
 
 Consent = Callable[[Plan], bool]
 # Given the possible renames nobody has decided yet, the ones the user confirms.
@@ -1228,10 +1229,12 @@ def _apply(conn: psycopg.Connection, plan: Plan, hold: Callable[[str], Plan],
     _run_steps(conn, first)
     conn.commit()
     # The rollback let the locks go: take them again for the changes that lose data.
-    held = hold(f"only the {len(first)} new enum value(s) were added")
+    held = hold(f"only the {plural(len(first), 'new enum value')} "
+                f"{'was' if len(first) == 1 else 'were'} added")
     _run_steps(conn, rest)
     conn.commit()
-    return held, (f"added {len(first)} enum value(s) in a transaction of their own: "
+    return held, (f"added {plural(len(first), 'enum value')} in a transaction of "
+                  f"{'its' if len(first) == 1 else 'their'} own: "
                   "PostgreSQL cannot use a new enum value in the transaction that adds it",)
 
 
