@@ -10,6 +10,9 @@ import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
 
 from tests.test_cli_push import TRIMTAB, run, write
 from trimtab.words import plural
@@ -132,3 +135,73 @@ def test_counts_in_cli_output_agree_with_their_nouns(project: Path, db_url: str)
     assert "1 change not in a migration" in status.stdout, status.stdout
     dry = run(project, "migrate", "--url", db_url, "--dry-run")
     assert "0 migrations would be applied" not in dry.stdout
+
+
+def _dbname(db_url: str) -> str:
+    return urlsplit(db_url).path.lstrip("/")
+
+
+def _named_before(output: str, name: str, question: str) -> None:
+    assert name in output and question in output, output
+    assert output.index(name) < output.index(question), output
+
+
+def _losing_push(project: Path, db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id int); CREATE TABLE gone (id int);"
+                     "INSERT INTO gone VALUES (1)")
+    write(project, "CREATE TABLE t (id int);\n")
+
+
+def test_push_names_the_database_before_asking_and_when_refusing(project: Path,
+                                                                  db_url: str) -> None:
+    _losing_push(project, db_url)
+    refused = run(project, "push", "--url", db_url)
+    assert refused.returncode == 1
+    assert _dbname(db_url) in refused.stderr, refused.stderr
+    code, output = on_a_pty(project, "push", "--url", db_url,
+                            answers=((b"loses data?", b"n"),))
+    assert code == 1
+    _named_before(output, _dbname(db_url), "loses data?")
+
+
+def test_reset_names_the_database_before_asking_and_when_refusing(project: Path,
+                                                                   db_url: str) -> None:
+    write(project, "CREATE TABLE t (id int);\n")
+    refused = run(project, "reset", "--url", db_url)
+    assert refused.returncode == 1
+    assert _dbname(db_url) in refused.stderr, refused.stderr
+    code, output = on_a_pty(project, "reset", "--url", db_url, answers=((b"rebuild?", b"n"),))
+    assert code == 1
+    _named_before(output, _dbname(db_url), "rebuild?")
+
+
+def test_migrate_down_names_the_database_before_asking_and_when_refusing(
+        project: Path, db_url: str) -> None:
+    write(project, "CREATE TABLE users (id int);\n")
+    assert run(project, "generate", "--url", db_url).returncode == 0
+    assert run(project, "migrate", "--url", db_url).returncode == 0
+    with psycopg.connect(db_url) as conn:
+        conn.execute("INSERT INTO users VALUES (1)")
+    refused = run(project, "migrate", "down", "--url", db_url)
+    assert refused.returncode == 1
+    assert _dbname(db_url) in refused.stderr, refused.stderr
+    code, output = on_a_pty(project, "migrate", "down", "--url", db_url,
+                            answers=((b"losing this data?", b"n"),))
+    assert code == 1
+    _named_before(output, _dbname(db_url), "losing this data?")
+
+
+def test_generate_names_the_folder_before_asking_and_when_refusing(project: Path,
+                                                                   db_url: str) -> None:
+    write(project, "CREATE TABLE t (id int, email text);\n")
+    assert run(project, "generate", "--url", db_url).returncode == 0
+    write(project, "CREATE TABLE t (id int);\n")
+    folder = str(project / "migrations")
+    refused = run(project, "generate", "--url", db_url)
+    assert refused.returncode == 1
+    assert folder in refused.stderr, refused.stderr
+    code, output = on_a_pty(project, "generate", "--url", db_url,
+                            answers=((b"loses data?", b"n"),))
+    assert code == 1
+    _named_before(output, folder, "loses data?")

@@ -184,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"error": e.as_dict()}, indent=2))
         label = "refused" if isinstance(e, ConsentRequired) else "error"
         err.print(f"[bold red]{label}:[/] {escape(str(e))}")
+        if isinstance(e, ConsentRequired) and _target and _target["label"] not in str(e):
+            err.print(f"  {_target['what']}: {escape(_target['label'])}")
         return 1
     except Interrupted as e:  # migrate: say exactly what this run did
         if e.applied:
@@ -206,11 +208,29 @@ def _config(args: argparse.Namespace) -> Config:
                        url=getattr(args, "url", None))
 
 
+# What this run changes ("database", label), named once: before the first question, in a
+# refusal, or as the first line of the result, so that nobody consents to the wrong one.
+_target: dict[str, str] = {}
+
+
+def _set_target(what: str, label: str) -> None:
+    _target.update(what=what, label=label, named="")
+
+
+def _name_target(asking: bool = False) -> None:
+    """``database: ...`` unless already said; under -q only before a question."""
+    if not _target or _target["named"] or (not asking and cliout.level() < cliout.NORMAL):
+        return
+    out.print(f"[dim]{_target['what']}:[/] {escape(_target['label'])}")
+    _target["named"] = "yes"
+
+
 # -- push ------------------------------------------------------------------------------------
 
 
 def _push(args: argparse.Namespace) -> int:
     cfg = _config(args)
+    _set_target("database", engine.target_label(cfg))
     if args.exit_code and not args.dry_run:
         err.print("[bold red]error:[/] --exit-code only goes with --dry-run")
         return 2
@@ -244,7 +264,8 @@ def _push(args: argparse.Namespace) -> int:
 
     for w in result.target.warnings:
         err.print(f"[yellow]warning:[/] {escape(w)}")
-    out.print(f"[dim]database:[/] {escape(result.target.label)}")
+    _target["label"] = result.target.label
+    _name_target()
     if not plan:
         out.print("[green]Nothing to do:[/] the database matches the schema.")
         for note in result.notes:  # the reader's warnings matter most when nothing moves
@@ -262,6 +283,7 @@ def _push(args: argparse.Namespace) -> int:
 
 
 def _ask_overtake(names: tuple[str, ...]) -> bool:
+    _name_target(asking=True)
     err.print(f"[yellow]warning:[/] {escape(engine.overtake_text(names))}")
     err.print("  then run `trimtab migrate --mark-applied` to record "
               f"{'them' if len(names) > 1 else 'it'} (or answer no and run `trimtab migrate` "
@@ -284,6 +306,7 @@ def _ask_renames(cfg: Config) -> Callable[[list[Rename]], list[Rename]]:
     """On a terminal: ask about each possible rename, then offer to write the answers
     into the schema file as hints, so that the next run (and CI) needs no question."""
     def ask(pending: list[Rename]) -> list[Rename]:
+        _name_target(asking=True)
         accepted: list[Rename] = []
         for r in pending:
             out.print(f"[bold]{escape(engine.candidate_text(r))}[/]")
@@ -309,6 +332,7 @@ def _consent(question: str, ts: bool = False) -> Callable[[Plan], bool]:
     def ask(plan: Plan) -> bool:
         if not _interactive():
             return False
+        _name_target(asking=True)
         _print_plan(plan, ts)
         return Confirm.ask(f"[bold]{question}[/]", default=False)
     return ask
@@ -319,6 +343,7 @@ def _consent(question: str, ts: bool = False) -> Callable[[Plan], bool]:
 
 def _generate(args: argparse.Namespace) -> int:
     cfg = _config(args)
+    _set_target("migrations folder", str(cfg.migrations_dir))
     result = engine.generate(cfg, name=args.name, custom=args.custom, force=args.force,
                              consent=_consent("Write a migration that loses data?", cfg.drizzle),
                              renames=_ask_renames(cfg) if _interactive() else None)
@@ -369,6 +394,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _migrate(args: argparse.Namespace) -> int:
     cfg = _config(args)
+    _set_target("database", engine.target_label(cfg))
     if args.action == "rebase":
         return _rebase(cfg)
     if args.action == "down":
@@ -401,7 +427,8 @@ def _migrate(args: argparse.Namespace) -> int:
                                         mark_applied=args.mark_applied,
                                         on_progress=on_progress,
                                         resume_after=args.resume_after, on_retry=on_retry)
-    out.print(f"[dim]database:[/] {escape(target.label)}")
+    _target["label"] = target.label
+    _name_target()
     if result.resumed:
         name, after = result.resumed
         out.print(f"resumed {escape(name)} after its statement {after}")
@@ -455,6 +482,7 @@ def _migrate_down(cfg: Config, args: argparse.Namespace) -> int:
     def consent(losses: list[str]) -> bool:
         if not _interactive():
             return False
+        _name_target(asking=True)
         for line in losses:
             out.print(f"  [red]{escape(line)}[/]")
         return Confirm.ask("[bold]Undo, losing this data?[/]", default=False)
@@ -462,7 +490,8 @@ def _migrate_down(cfg: Config, args: argparse.Namespace) -> int:
     result, target = engine.migrate_down(cfg, to=args.to, steps=args.steps,
                                          dry_run=args.dry_run, force=args.force,
                                          consent=consent)
-    out.print(f"[dim]database:[/] {escape(target.label)}")
+    _target["label"] = target.label
+    _name_target()
     if not result.runs:
         out.print("[green]Nothing to undo.[/]")
         return 0
@@ -567,15 +596,18 @@ def _export(args: argparse.Namespace) -> int:
 
 def _reset(args: argparse.Namespace) -> int:
     cfg = _config(args)
+    _set_target("database", engine.target_label(cfg))
     if not args.yes:
         if not _interactive():
-            err.print("[bold red]refused:[/] reset drops every managed object; "
-                      "pass --yes to run it without a terminal")
+            err.print(f"[bold red]refused:[/] reset drops every managed object of "
+                      f"{escape(_target['label'])}; pass --yes to run it without a terminal")
             return 1
+        _name_target(asking=True)
         if not Confirm.ask("[bold]Drop every managed object and rebuild?[/]", default=False):
             return 1
     r = engine.reset(cfg, migrations=args.migrations, force=args.force)
-    out.print(f"[dim]database:[/] {escape(r.target.label)}")
+    _target["label"] = r.target.label
+    _name_target()
     out.print(f"dropped {plural(r.dropped, 'object change')}; rebuilt from the {r.rebuilt_with} "
               f"({r.changes} applied)")
     if r.seeded:

@@ -146,14 +146,22 @@ class PushResult:
     candidates: tuple[Rename, ...] = ()
 
 
+def target_label(cfg: Config) -> str:
+    """The database a command will work on, for people; starts and connects to nothing, so
+    that the CLI can name it before asking a question."""
+    if cfg.database_url is None:
+        return (f"embedded PostgreSQL in {embedded.data_dir(cfg.root)} "
+                f"(database trimtab; set DATABASE_URL to use another)")
+    return f"{redact(cfg.database_url) or 'PG* environment'} (from {cfg.database_url_source})"
+
+
 def resolve_target(cfg: Config) -> Target:
     """The configured database, or the project's embedded server when none is."""
     if cfg.database_url is None:
         url = embedded.ensure_database(cfg.root)
-        return Target(url, f"embedded PostgreSQL in {embedded.data_dir(cfg.root)} "
-                           f"(database trimtab; set DATABASE_URL to use another)", True)
+        return Target(url, target_label(cfg), True)
     check_url(cfg.database_url, cfg.database_url_source)  # before any connection quotes it
-    label = f"{redact(cfg.database_url) or 'PG* environment'} (from {cfg.database_url_source})"
+    label = target_label(cfg)
     warning = pooler_warning(cfg.database_url)
     return Target(cfg.database_url, label, False, (warning,) if warning else ())
 
