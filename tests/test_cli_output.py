@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
+import pytest
 
 from tests.test_cli_push import TRIMTAB, run, write
 from trimtab.words import plural
@@ -205,3 +206,44 @@ def test_generate_names_the_folder_before_asking_and_when_refusing(project: Path
                             answers=((b"loses data?", b"n"),))
     assert code == 1
     _named_before(output, folder, "loses data?")
+
+
+def _pending(project: Path, db_url: str) -> None:
+    write(project, "CREATE TABLE users (id int);\n")
+    assert run(project, "generate", "--url", db_url).returncode == 0
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_quiet_migrate_says_the_result_alone(project: Path, db_url: str, where: str) -> None:
+    _pending(project, db_url)
+    args = ["-q", "migrate", "--url", db_url] if where == "before" else [
+        "migrate", "--url", db_url, "--quiet"]
+    r = run(project, *args)
+    assert r.returncode == 0, r.stderr
+    assert (r.stdout, r.stderr) == ("Applied 1 migration.\n", "")
+
+
+def test_quiet_push_and_status_say_the_result_alone(project: Path, db_url: str) -> None:
+    write(project, "CREATE TABLE users (id int);\n")
+    r = run(project, "-q", "push", "--url", db_url)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "" and r.stdout.startswith("Applied 1 change in "), r.stdout
+    assert r.stdout.count("\n") == 1, r.stdout
+    status = run(project, "-q", "status", "--url", db_url)
+    assert "database:" not in status.stdout and "schema file:" in status.stdout
+
+
+def test_verbose_migrate_shows_the_sql_it_sends_and_how_long_it_took(project: Path,
+                                                                     db_url: str) -> None:
+    _pending(project, db_url)
+    r = run(project, "migrate", "-v", "--url", db_url)
+    assert r.returncode == 0, r.stderr
+    assert "CREATE TABLE public.users" in r.stdout, r.stdout
+    assert re.search(r"migrate took \d+\.\d\d s", r.stderr), r.stderr
+    plain = run(project, "migrate", "--url", db_url)  # nothing pending, and no timing
+    assert "took" not in plain.stderr
+
+
+def test_quiet_and_verbose_do_not_go_together(project: Path) -> None:
+    r = run(project, "-q", "-v", "check")
+    assert r.returncode == 2 and "not allowed with" in r.stderr

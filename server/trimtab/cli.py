@@ -42,6 +42,10 @@ from trimtab.words import plural
 # soft_wrap: SQL and URLs are printed whole, never cut at the terminal's width.
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+# What -q leaves out (notes, listings) and what only -v shows (the SQL sent).
+info = cliout.Gated(out, cliout.NORMAL)
+info_err = cliout.Gated(err, cliout.NORMAL)
+detail = cliout.Gated(out, cliout.VERBOSE)
 
 _SIGN = {"create": "+", "add": "+", "drop": "-", "recreate": "~"}
 
@@ -149,7 +153,22 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="the embedded PostgreSQL server of this project")
     db.add_argument("action", choices=["start", "stop", "status", "url", "clean"],
                     help="clean: drop the shadow databases trimtab keeps between runs")
+    _verbosity_options(p, sub)
     return p
+
+
+def _verbosity_options(p: argparse.ArgumentParser, sub: Any) -> None:
+    """-q/-v before or after the command (``trimtab -q migrate``, ``trimtab migrate -q``)."""
+    for parser in (p, *sub.choices.values()):
+        top = parser is p  # a subcommand's default would overwrite the top-level flag
+        group = parser.add_mutually_exclusive_group()
+        group.add_argument("-q", "--quiet", dest="verbosity", action="store_const",
+                           const=cliout.QUIET,
+                           default=cliout.NORMAL if top else argparse.SUPPRESS,
+                           help="only errors, warnings and the result")
+        group.add_argument("-v", "--verbose", dest="verbosity", action="store_const",
+                           const=cliout.VERBOSE, default=argparse.SUPPRESS,
+                           help="also the SQL sent and how long the command took")
 
 
 def _schema_option(parser: argparse.ArgumentParser) -> None:
@@ -167,6 +186,16 @@ _LONG_RUNNING = frozenset({"lsp", "studio"})
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    cliout.set_level(args.verbosity)
+    started = time.monotonic()
+    try:
+        return _run(args)
+    finally:
+        if cliout.level() >= cliout.VERBOSE and args.command not in _LONG_RUNNING:
+            err.print(f"[dim]{args.command} took {time.monotonic() - started:.2f} s[/]")
+
+
+def _run(args: argparse.Namespace) -> int:
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "push": _push, "generate": _generate, "migrate": _migrate, "check": _check,
         "status": _status, "export": _export, "reset": _reset, "db": _db, "lsp": _lsp,
@@ -255,9 +284,9 @@ def _push(args: argparse.Namespace) -> int:
                   "rename)")
     if args.dry_run:
         for note in result.notes:  # stdout is the SQL alone
-            err.print(f"[dim]note:[/] {escape(note)}")
+            info_err.print(f"[dim]note:[/] {escape(note)}")
         if plan.unmanaged:
-            err.print(f"[dim]not managed by trimtab: {escape(', '.join(plan.unmanaged))}[/]")
+            info_err.print(f"[dim]not managed by trimtab: {escape(', '.join(plan.unmanaged))}[/]")
         if plan:
             sys.stdout.write(_commented_sql(plan))
         return 1 if (args.exit_code and plan) else 0
@@ -269,15 +298,16 @@ def _push(args: argparse.Namespace) -> int:
     if not plan:
         out.print("[green]Nothing to do:[/] the database matches the schema.")
         for note in result.notes:  # the reader's warnings matter most when nothing moves
-            out.print(f"[dim]note:[/] {escape(note)}")
+            info.print(f"[dim]note:[/] {escape(note)}")
         _print_unmanaged(plan)
         return 0
-    if not (interactive and plan.data_loss):  # already shown before the question
+    # shown before the question when there was one; -q: the result line alone
+    if not (interactive and plan.data_loss) and cliout.level() >= cliout.NORMAL:
         _print_plan(plan, cfg.drizzle)
     out.print(f"[green]Applied {plural(len(plan.steps), 'change')}[/] in "
               f"{result.seconds:.2f} s.")
     for note in result.notes:
-        out.print(f"[dim]note:[/] {escape(note)}")
+        info.print(f"[dim]note:[/] {escape(note)}")
     _print_unmanaged(plan)
     return 0
 
@@ -351,7 +381,7 @@ def _generate(args: argparse.Namespace) -> int:
     if m is None:
         out.print("[green]Nothing to generate:[/] the migrations already produce the schema.")
         for note in result.notes:
-            out.print(f"[dim]note:[/] {escape(note)}")
+            info.print(f"[dim]note:[/] {escape(note)}")
         return 0
     rel = m.path.relative_to(cfg.root) if m.path.is_relative_to(cfg.root) else m.path
     if args.custom:
@@ -366,13 +396,17 @@ def _generate(args: argparse.Namespace) -> int:
             path = written.path
             shown = path.relative_to(cfg.root) if path.is_relative_to(cfg.root) else path
             how = "" if written.transactional else " (no transaction)"
-            out.print(f"  {escape(str(shown))}{how}")
+            info.print(f"  {escape(str(shown))}{how}")
     else:
         out.print(f"[green]Wrote[/] {escape(str(rel))} ({plural(n, 'change')}):")
     for step in result.plan.steps:
-        out.print(f"  {escape(step.change.describe())}")
+        info.print(f"  {escape(step.change.describe())}")
         for h in step.hazards:
-            _print_hazard(h, "      ", cfg.drizzle)
+            if cliout.level() >= cliout.NORMAL:
+                _print_hazard(h, "      ", cfg.drizzle)
+        for statement in step.sql:
+            text = "\n".join("      " + line for line in f"{statement};".splitlines())
+            detail.print(f"[dim]{escape(text)}[/]")
     for r in result.rewrites:
         out.print(f"[yellow]rewrites {escape(r.table)}:[/] {escape(r.message)}; it holds "
                   "ACCESS EXCLUSIVE while it runs (flagged in the file). On a busy table, "
@@ -381,11 +415,11 @@ def _generate(args: argparse.Namespace) -> int:
             out.print(f"    {escape(line)}")
     down = down_path(cfg.migrations_dir, m.tag)
     shown = down.relative_to(cfg.root) if down.is_relative_to(cfg.root) else down
-    out.print(f"[dim]down:[/] {escape(str(shown))} (trimtab migrate down undoes it)")
+    info.print(f"[dim]down:[/] {escape(str(shown))} (trimtab migrate down undoes it)")
     for said in result.down_hazards:
-        out.print(f"  [yellow]{escape(said)}[/]")
+        info.print(f"  [yellow]{escape(said)}[/]")
     for note in result.notes:
-        out.print(f"[dim]note:[/] {escape(note)}")
+        info.print(f"[dim]note:[/] {escape(note)}")
     return 0
 
 
@@ -438,16 +472,18 @@ def _migrate(args: argparse.Namespace) -> int:
                   "none pending.")
         return 0
     # The statements are only shown for a dry run: reading the folder again costs.
+    shown = args.dry_run or cliout.level() >= cliout.VERBOSE  # -v: the SQL sent
     folder = {m.name: m for m in read_folder(cfg.migrations_dir).migrations} \
-        if args.dry_run else {}
+        if shown else {}
     for run in result.runs:
         detail = f" ({plural(run.statements, 'statement')}, {run.seconds:.2f} s)" if (
             run.status == "applied") else ""
-        out.print(f"  {run.status:<12} {escape(run.name)}{detail}")
-        if args.dry_run and run.name in folder:  # what would run, statement by statement
+        info.print(f"  {run.status:<12} {escape(run.name)}{detail}")
+        # what would run (or, with -v, ran), statement by statement
+        if run.name in folder and (args.dry_run or run.status == "applied"):
             for st in folder[run.name].statements:
                 text = "\n".join("      " + line for line in f"{st.text};".splitlines())
-                out.print(f"[dim]{escape(text)}[/]")
+                info.print(f"[dim]{escape(text)}[/]")
     done = sum(1 for r in result.runs if r.status == "applied")
     if args.dry_run:
         out.print(f"{plural(len(result.runs), 'migration')} would be applied.")
@@ -462,9 +498,9 @@ def _rebase(cfg: Config) -> int:
         out.print("Nothing to rebase: no two migrations share a number.")
         return 0
     for old, new in result.renamed:
-        out.print(f"  renamed  {escape(old)} -> {escape(new)}")
+        info.print(f"  renamed  {escape(old)} -> {escape(new)}")
     for note in result.notes:
-        out.print(f"[dim]note:[/] {escape(note)}")
+        info.print(f"[dim]note:[/] {escape(note)}")
     out.print(f"[green]Rebased {plural(len(result.renamed), 'migration')}[/] after the "
               "merged ones; their replay produces the schema file. Stage the folder: git add "
               f"{escape(str(cfg.migrations_dir))}")
@@ -496,7 +532,7 @@ def _migrate_down(cfg: Config, args: argparse.Namespace) -> int:
         out.print("[green]Nothing to undo.[/]")
         return 0
     for run in result.runs:
-        out.print(f"  {run.status:<12} {escape(run.name)}")
+        info.print(f"  {run.status:<12} {escape(run.name)}")
     for line in result.losses:
         out.print(f"  [yellow]{escape(line)}[/]")
     if args.dry_run:
@@ -515,7 +551,7 @@ def _check(args: argparse.Namespace) -> int:
     problems = check_folder(cfg.migrations_dir)
     if not args.json:
         for note in drizzle_notes(cfg.migrations_dir):
-            out.print(f"[dim]note:[/] {escape(note)}")
+            info.print(f"[dim]note:[/] {escape(note)}")
     if args.json:
         print(json.dumps({"folder": str(cfg.migrations_dir), "problems": [
             {"message": p.message, "file": p.file, "line": p.line, "hint": p.hint}
@@ -547,7 +583,8 @@ def _status(args: argparse.Namespace) -> int:
             "already_made": list(s.made),
         }, indent=2))
         return 1 if s.problems or s.folder_stops else 0
-    out.print(f"[dim]database:[/] {escape(s.target.label)}")
+    _set_target("database", s.target.label)
+    _name_target()
     n = len(s.unmigrated.steps)
     if n:
         out.print(f"[yellow]schema file:[/] {plural(n, 'change')} not in a migration "
@@ -570,7 +607,7 @@ def _status(args: argparse.Namespace) -> int:
     else:
         out.print("[green]drift:[/] none, the database is what its applied migrations made")
     for note in s.notes:
-        out.print(f"[dim]note:[/] {escape(note)}")
+        info.print(f"[dim]note:[/] {escape(note)}")
     if s.problems or s.folder_stops:
         out.print("[red]trimtab migrate refuses to run until the problems above are fixed[/]")
         return 1
@@ -588,7 +625,7 @@ def _export(args: argparse.Namespace) -> int:
         err.print(f"[yellow]warning:[/] {escape(w)}")
     if args.output:
         write_file(Path(args.output), script.encode("utf-8"))
-        err.print(f"wrote {escape(args.output)}")
+        info_err.print(f"wrote {escape(args.output)}")
     else:
         sys.stdout.write(script)
     return 0
@@ -613,7 +650,7 @@ def _reset(args: argparse.Namespace) -> int:
     if r.seeded:
         out.print(f"seeded from {escape(str(r.seeded))}")
     for note in r.notes:
-        out.print(f"[dim]{escape(note)}[/]")
+        info.print(f"[dim]{escape(note)}[/]")
     return 0
 
 
@@ -625,7 +662,7 @@ def _print_plan(plan: Plan, ts: bool = False) -> None:
     constraints and indexes together), with each change's SQL unless the plan is long.
     ``--dry-run`` prints the SQL in execution order."""
     n = len(plan.steps)
-    with_sql = n <= SQL_SHOWN_UP_TO
+    with_sql = n <= SQL_SHOWN_UP_TO or cliout.level() >= cliout.VERBOSE
     lines = [f"[bold]Plan: {plural(n, 'change')}[/]"]
     groups: dict[str, list[Step]] = {}
     for step in plan.steps:
@@ -706,7 +743,7 @@ def _owner(step: Step) -> str:
 
 def _print_unmanaged(plan: Plan) -> None:
     if plan.unmanaged:
-        out.print(f"[dim]not managed by trimtab: {escape(', '.join(plan.unmanaged))}[/]")
+        info.print(f"[dim]not managed by trimtab: {escape(', '.join(plan.unmanaged))}[/]")
 
 
 def _lsp(args: argparse.Namespace) -> int:
