@@ -247,3 +247,51 @@ def test_verbose_migrate_shows_the_sql_it_sends_and_how_long_it_took(project: Pa
 def test_quiet_and_verbose_do_not_go_together(project: Path) -> None:
     r = run(project, "-q", "-v", "check")
     assert r.returncode == 2 and "not allowed with" in r.stderr
+
+
+COMMANDS = ["push", "generate", "migrate", "check", "status", "export", "reset", "lsp",
+            "studio", "db", "completion"]
+
+
+def test_the_bash_completion_script_is_valid_and_knows_every_command(tmp_path: Path) -> None:
+    r = run(tmp_path, "completion", "bash")  # not a project: it needs none
+    assert r.returncode == 0, r.stderr
+    script = tmp_path / "trimtab.bash"
+    script.write_text(r.stdout)
+    checked = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+    listed = re.search(r"_shtab_trimtab_subparsers=\(([^)]*)\)", r.stdout)
+    assert listed is not None, r.stdout[:2000]
+    assert set(COMMANDS) <= {w.strip("'\"") for w in listed.group(1).split()}
+    # sourced into a real bash, it completes a command's name
+    probe = subprocess.run(
+        ["bash", "-c", f'source "{script}"; COMP_WORDS=(trimtab mig); COMP_CWORD=1; '
+                       'COMP_LINE="trimtab mig"; COMP_POINT=${#COMP_LINE}; '
+                       '_shtab_trimtab trimtab mig trimtab; printf "%s\\n" "${COMPREPLY[@]}"'],
+        capture_output=True, text=True)
+    assert probe.stdout.split() == ["migrate"], probe.stdout + probe.stderr
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish"])
+def test_zsh_and_fish_completion_scripts_name_the_commands(tmp_path: Path, shell: str) -> None:
+    r = run(tmp_path, "completion", shell)
+    assert r.returncode == 0, r.stderr
+    assert all(c in r.stdout for c in COMMANDS)
+
+
+def test_completion_refuses_an_unknown_shell(tmp_path: Path) -> None:
+    r = run(tmp_path, "completion", "csh")
+    assert r.returncode == 2 and "invalid choice" in r.stderr
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_of_every_command_ends_with_an_example_and_its_docs(tmp_path: Path,
+                                                                 command: str) -> None:
+    r = run(tmp_path, command, "--help")
+    assert r.returncode == 0, r.stderr
+    tail = r.stdout.rstrip().splitlines()[-4:]
+    assert any(line.strip().startswith(f"trimtab {command}") for line in tail), r.stdout
+    docs = re.search(r"docs: (\S+\.md)(#\S+)?$", r.stdout.rstrip())
+    assert docs is not None, r.stdout
+    assert (Path(__file__).parent.parent / docs.group(1)).is_file(), docs.group(1)
+    assert "-q, --quiet" in r.stdout

@@ -153,8 +153,39 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="the embedded PostgreSQL server of this project")
     db.add_argument("action", choices=["start", "stop", "status", "url", "clean"],
                     help="clean: drop the shadow databases trimtab keeps between runs")
+
+    comp = sub.add_parser("completion", help="print a shell completion script")
+    comp.add_argument("shell", choices=["bash", "zsh", "fish"])
     _verbosity_options(p, sub)
+    for name, parser in sub.choices.items():
+        if name not in _HELP_TAIL:  # a new command: tests/test_cli_output.py asks for one
+            continue
+        example, docs = _HELP_TAIL[name]
+        parser.epilog = f"example:\n  {example}\n\ndocs: {docs}"
+        parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the lines
     return p
+
+
+# Each command's --help ends with an example and the page that explains it.
+_HELP_TAIL = {
+    "push": ("trimtab push --dry-run    # the SQL, nothing applied",
+             "docs/workflows.md#development-push"),
+    "generate": ("trimtab generate --name add_users_email",
+                 "docs/workflows.md#production-generate-and-migrate"),
+    "migrate": ("trimtab migrate --backup    # pg_dump first, then apply",
+                "docs/workflows.md#production-generate-and-migrate"),
+    "check": ("trimtab check    # in CI: the folder matches trimtab.sum",
+              "docs/workflows.md#production-generate-and-migrate"),
+    "status": ("trimtab status --json", "docs/workflows.md#production-generate-and-migrate"),
+    "export": ("trimtab export --idempotent -o INSTALL.sql",
+               "docs/workflows.md#installsql-trimtab-export---idempotent"),
+    "reset": ("trimtab reset --yes", "docs/workflows.md#development-push"),
+    "lsp": ("trimtab lsp --stdio    # what editors run", "docs/lsp.md"),
+    "studio": ("trimtab studio --read-only", "docs/studio.md"),
+    "db": ("trimtab db url    # connect psql or a GUI client", "docs/workflows.md"),
+    "completion": ("trimtab completion bash > ~/.local/share/bash-completion/completions/"
+                   "trimtab", "docs/workflows.md#shell-completion"),
+}
 
 
 def _verbosity_options(p: argparse.ArgumentParser, sub: Any) -> None:
@@ -199,7 +230,7 @@ def _run(args: argparse.Namespace) -> int:
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "push": _push, "generate": _generate, "migrate": _migrate, "check": _check,
         "status": _status, "export": _export, "reset": _reset, "db": _db, "lsp": _lsp,
-        "studio": _studio,
+        "studio": _studio, "completion": _completion,
     }
     if args.command not in _LONG_RUNNING:
         # A one-shot command builds a few hundred thousand model objects, nearly all of
@@ -791,6 +822,13 @@ def _studio(args: argparse.Namespace) -> int:
         # the whole studio; ignored, it fails and is tried again.
         signal.signal(signal.SIGTTIN, signal.SIG_IGN)
     server.serve(on_ready=ready)  # until Ctrl+C
+    return 0
+
+
+def _completion(args: argparse.Namespace) -> int:
+    import shtab  # only here: every other command starts without it
+
+    sys.stdout.write(shtab.complete(_parser(), shell=args.shell))
     return 0
 
 
