@@ -295,3 +295,14 @@ def test_help_of_every_command_ends_with_an_example_and_its_docs(tmp_path: Path,
     assert docs is not None, r.stdout
     assert (Path(__file__).parent.parent / docs.group(1)).is_file(), docs.group(1)
     assert "-q, --quiet" in r.stdout
+
+
+@pytest.mark.parametrize("command", ["push", "status", "generate", "check"])
+def test_other_commands_on_a_terminal_send_colours_only(project: Path, db_url: str,
+                                                         command: str) -> None:
+    write(project, "CREATE TABLE users (id int);\n")
+    args = [command] if command == "check" else [command, "--url", db_url]
+    code, output = on_a_pty(project, *args)
+    assert code == 0, output
+    assert "None" not in output, repr(output)
+    assert set(ESCAPE.findall(output)) <= {"m"}, repr(output)
