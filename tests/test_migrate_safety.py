@@ -263,7 +263,7 @@ def test_ctrl_c_says_exactly_what_was_applied(project, db_url, sql):
         out, errout = proc.communicate(timeout=30)
     assert proc.returncode == 130, out + errout
     assert "nothing was applied" not in errout
-    assert "interrupted: 10 migration(s) applied by this run: " + ", ".join(names[:10]) in errout
+    assert "interrupted: 10 migrations applied by this run: " + ", ".join(names[:10]) in errout
     assert f"{stuck.name}: interrupted and rolled back, not applied" in errout
     assert f"not run: {later.name}" in errout
     assert [n for n, r in tracking_rows(sql).items() if r["finished_at"]] == names[:10]

@@ -367,7 +367,7 @@ def test_read_folder_errors(tmp_path: Path) -> None:
         read_folder(tmp_path)
 
     journal.unlink()
-    with pytest.raises(SchemaError, match="1 .sql file\\(s\\) but no meta/_journal.json"):
+    with pytest.raises(SchemaError, match="1 .sql file but no meta/_journal.json"):
         read_folder(tmp_path)
 
 
@@ -673,7 +673,7 @@ def test_check_no_transaction_directive_below_a_statement(tmp_path: Path) -> Non
 def test_check_without_journal(tmp_path: Path) -> None:
     (tmp_path / "0000_init.sql").write_text("SELECT 1;")
     [p] = check(tmp_path)
-    assert p.message == "1 .sql file(s) but no journal"
+    assert p.message == "1 .sql file but no journal"
     assert p.file == str(tmp_path / "meta" / "_journal.json")
 
 

@@ -15,10 +15,10 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.prompt import Confirm, Prompt
 
-from trimtab import __version__, embedded, engine
+from trimtab import __version__, cliout, embedded, engine
 from trimtab.config import Config, load_config
 from trimtab.errors import ConfigError, ConsentRequired, TrimtabError
 from trimtab.files import write_file
@@ -38,10 +38,15 @@ from trimtab.plan import Plan, Step
 from trimtab.plan.changes import Hazard, batches
 from trimtab.plan.online import Phase, Rewrite
 from trimtab.plan.renames import Rename
+from trimtab.words import plural
 
 # soft_wrap: SQL and URLs are printed whole, never cut at the terminal's width.
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+# What -q leaves out (notes, listings) and what only -v shows (the SQL sent).
+info = cliout.Gated(out, cliout.NORMAL)
+info_err = cliout.Gated(err, cliout.NORMAL)
+detail = cliout.Gated(out, cliout.VERBOSE)
 
 _SIGN = {"create": "+", "add": "+", "drop": "-", "recreate": "~"}
 
@@ -79,7 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     # `migrate down` undoes; `migrate rebase`, after a merge in which both branches added
     # migrations, puts this branch's after the merged ones (git's word for it).
     mig.add_argument("action", nargs="?", choices=["down", "rebase"],
-                     help="down: undo the last applied migration(s) with their down files; "
+                     help="down: undo the last applied migrations (one by default) with "
+                     "their down files; "
                      "rebase: renumber this branch's migrations after the merged branch's, "
                      "with their snapshots, journal and trimtab.sum, when the result still "
                      "produces the schema")
@@ -160,7 +166,53 @@ def _parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["start", "stop", "status", "url", "clean"],
                     help="clean: drop the shadow databases trimtab keeps between runs")
     db.add_argument("--json", action="store_true", help="the result as JSON")
+
+    comp = sub.add_parser("completion", help="print a shell completion script")
+    comp.add_argument("shell", choices=["bash", "zsh", "fish"])
+    _verbosity_options(p, sub)
+    for name, parser in sub.choices.items():
+        if name not in _HELP_TAIL:  # a new command: tests/test_cli_output.py asks for one
+            continue
+        example, docs = _HELP_TAIL[name]
+        parser.epilog = f"example:\n  {example}\n\ndocs: {docs}"
+        parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the lines
     return p
+
+
+# Each command's --help ends with an example and the page that explains it.
+_HELP_TAIL = {
+    "push": ("trimtab push --dry-run    # the SQL, nothing applied",
+             "docs/workflows.md#development-push"),
+    "generate": ("trimtab generate --name add_users_email",
+                 "docs/workflows.md#production-generate-and-migrate"),
+    "migrate": ("trimtab migrate --backup    # pg_dump first, then apply",
+                "docs/workflows.md#production-generate-and-migrate"),
+    "check": ("trimtab check    # in CI: the folder matches trimtab.sum",
+              "docs/workflows.md#production-generate-and-migrate"),
+    "status": ("trimtab status --json", "docs/workflows.md#production-generate-and-migrate"),
+    "export": ("trimtab export --idempotent -o INSTALL.sql",
+               "docs/workflows.md#installsql-trimtab-export---idempotent"),
+    "reset": ("trimtab reset --yes", "docs/workflows.md#development-push"),
+    "lsp": ("trimtab lsp --stdio    # what editors run", "docs/lsp.md"),
+    "studio": ("trimtab studio --read-only", "docs/studio.md"),
+    "db": ("trimtab db url    # connect psql or a GUI client", "docs/workflows.md"),
+    "completion": ("trimtab completion bash > ~/.local/share/bash-completion/completions/"
+                   "trimtab", "docs/workflows.md#shell-completion"),
+}
+
+
+def _verbosity_options(p: argparse.ArgumentParser, sub: Any) -> None:
+    """-q/-v before or after the command (``trimtab -q migrate``, ``trimtab migrate -q``)."""
+    for parser in (p, *sub.choices.values()):
+        top = parser is p  # a subcommand's default would overwrite the top-level flag
+        group = parser.add_mutually_exclusive_group()
+        group.add_argument("-q", "--quiet", dest="verbosity", action="store_const",
+                           const=cliout.QUIET,
+                           default=cliout.NORMAL if top else argparse.SUPPRESS,
+                           help="only errors, warnings and the result")
+        group.add_argument("-v", "--verbose", dest="verbosity", action="store_const",
+                           const=cliout.VERBOSE, default=argparse.SUPPRESS,
+                           help="also the SQL sent and how long the command took")
 
 
 def _schema_option(parser: argparse.ArgumentParser) -> None:
@@ -203,10 +255,20 @@ def _json_command(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    cliout.set_level(args.verbosity)
+    started = time.monotonic()
+    try:
+        return _run(args)
+    finally:
+        if cliout.level() >= cliout.VERBOSE and args.command not in _LONG_RUNNING:
+            err.print(f"[dim]{args.command} took {time.monotonic() - started:.2f} s[/]")
+
+
+def _run(args: argparse.Namespace) -> int:
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "push": _push, "generate": _generate, "migrate": _migrate, "check": _check,
         "status": _status, "export": _export, "reset": _reset, "db": _db, "lsp": _lsp,
-        "studio": _studio,
+        "studio": _studio, "completion": _completion,
     }
     if args.command not in _LONG_RUNNING:
         # A one-shot command builds a few hundred thousand model objects, nearly all of
@@ -220,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
             _print_json(_json_command(args), {"error": e.as_dict()})
         label = "refused" if isinstance(e, ConsentRequired) else "error"
         err.print(f"[bold red]{label}:[/] {escape(str(e))}")
+        if isinstance(e, ConsentRequired) and _target and _target["label"] not in str(e):
+            err.print(f"  {_target['what']}: {escape(_target['label'])}")
         return 1
     except Interrupted as e:  # migrate: say exactly what this run did
         if getattr(args, "json", False):
@@ -228,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
                 "column": None, "object": None, "hint": None, "applied": list(e.applied),
                 "current": e.current, "outcome": e.outcome, "not_run": list(e.not_run)}})
         if e.applied:
-            err.print(f"interrupted: {len(e.applied)} migration(s) applied by this run: "
+            err.print(f"interrupted: {plural(len(e.applied), 'migration')} applied by this run: "
                       + escape(", ".join(e.applied)))
         else:
             err.print("interrupted: no migration was applied by this run")
@@ -247,11 +311,29 @@ def _config(args: argparse.Namespace) -> Config:
                        url=getattr(args, "url", None))
 
 
+# What this run changes ("database", label), named once: before the first question, in a
+# refusal, or as the first line of the result, so that nobody consents to the wrong one.
+_target: dict[str, str] = {}
+
+
+def _set_target(what: str, label: str) -> None:
+    _target.update(what=what, label=label, named="")
+
+
+def _name_target(asking: bool = False) -> None:
+    """``database: ...`` unless already said; under -q only before a question."""
+    if not _target or _target["named"] or (not asking and cliout.level() < cliout.NORMAL):
+        return
+    out.print(f"[dim]{_target['what']}:[/] {escape(_target['label'])}")
+    _target["named"] = "yes"
+
+
 # -- push ------------------------------------------------------------------------------------
 
 
 def _push(args: argparse.Namespace) -> int:
     cfg = _config(args)
+    _set_target("database", engine.target_label(cfg))
     if args.exit_code and not args.dry_run:
         err.print("[bold red]error:[/] --exit-code only goes with --dry-run")
         return 2
@@ -281,9 +363,9 @@ def _push(args: argparse.Namespace) -> int:
                   "rename)")
     if args.dry_run:
         for note in result.notes:  # stdout is the SQL alone
-            err.print(f"[dim]note:[/] {escape(note)}")
+            info_err.print(f"[dim]note:[/] {escape(note)}")
         if plan.unmanaged:
-            err.print(f"[dim]not managed by trimtab: {escape(', '.join(plan.unmanaged))}[/]")
+            info_err.print(f"[dim]not managed by trimtab: {escape(', '.join(plan.unmanaged))}[/]")
         if result.online:
             sys.stdout.write(_commented_phases(result.online, result.online_settings))
         elif plan:
@@ -292,19 +374,21 @@ def _push(args: argparse.Namespace) -> int:
 
     for w in result.target.warnings:
         err.print(f"[yellow]warning:[/] {escape(w)}")
-    out.print(f"[dim]database:[/] {escape(result.target.label)}")
+    _target["label"] = result.target.label
+    _name_target()
     if not plan:
         out.print("[green]Nothing to do:[/] the database matches the schema.")
         for note in result.notes:  # the reader's warnings matter most when nothing moves
-            out.print(f"[dim]note:[/] {escape(note)}")
+            info.print(f"[dim]note:[/] {escape(note)}")
         _print_unmanaged(plan)
         return 0
-    if not (interactive and plan.data_loss):  # already shown before the question
+    # shown before the question when there was one; -q: the result line alone
+    if not (interactive and plan.data_loss) and cliout.level() >= cliout.NORMAL:
         _print_plan(plan, cfg.drizzle)
-    out.print(f"[green]Applied {len(plan.steps)} change{'s' if len(plan.steps) != 1 else ''}"
-              f"[/] in {result.seconds:.2f} s.")
+    out.print(f"[green]Applied {plural(len(plan.steps), 'change')}[/] in "
+              f"{result.seconds:.2f} s.")
     for note in result.notes:
-        out.print(f"[dim]note:[/] {escape(note)}")
+        info.print(f"[dim]note:[/] {escape(note)}")
     _print_unmanaged(plan)
     return 0
 
@@ -323,6 +407,7 @@ def _ask_rewrite(question: str) -> Callable[[tuple[Rewrite, ...]], bool]:
 
 
 def _ask_overtake(names: tuple[str, ...]) -> bool:
+    _name_target(asking=True)
     err.print(f"[yellow]warning:[/] {escape(engine.overtake_text(names))}")
     err.print("  then run `trimtab migrate --mark-applied` to record "
               f"{'them' if len(names) > 1 else 'it'} (or answer no and run `trimtab migrate` "
@@ -365,6 +450,7 @@ def _ask_renames(cfg: Config) -> Callable[[list[Rename]], list[Rename]]:
     """On a terminal: ask about each possible rename, then offer to write the answers
     into the schema file as hints, so that the next run (and CI) needs no question."""
     def ask(pending: list[Rename]) -> list[Rename]:
+        _name_target(asking=True)
         accepted: list[Rename] = []
         for r in pending:
             out.print(f"[bold]{escape(engine.candidate_text(r))}[/]")
@@ -390,6 +476,7 @@ def _consent(question: str, ts: bool = False) -> Callable[[Plan], bool]:
     def ask(plan: Plan) -> bool:
         if not _interactive():
             return False
+        _name_target(asking=True)
         _print_plan(plan, ts)
         return Confirm.ask(f"[bold]{question}[/]", default=False)
     return ask
@@ -400,6 +487,7 @@ def _consent(question: str, ts: bool = False) -> Callable[[Plan], bool]:
 
 def _generate(args: argparse.Namespace) -> int:
     cfg = _config(args)
+    _set_target("migrations folder", str(cfg.migrations_dir))
     interactive = _interactive() and not args.json
     result = engine.generate(cfg, name=args.name, custom=args.custom, force=args.force,
                              consent=_consent("Write a migration that loses data?", cfg.drizzle)
@@ -414,7 +502,7 @@ def _generate(args: argparse.Namespace) -> int:
     if m is None:
         out.print("[green]Nothing to generate:[/] the migrations already produce the schema.")
         for note in result.notes:
-            out.print(f"[dim]note:[/] {escape(note)}")
+            info.print(f"[dim]note:[/] {escape(note)}")
         return 0
     rel = m.path.relative_to(cfg.root) if m.path.is_relative_to(cfg.root) else m.path
     if args.custom:
@@ -422,20 +510,24 @@ def _generate(args: argparse.Namespace) -> int:
         return 0
     n = len(result.plan.steps)
     if len(result.migrations) > 1:
-        out.print(f"[green]Wrote[/] {len(result.migrations)} migrations ({n} "
-                  f"change{'s' if n != 1 else ''}), online-safe: each step takes its "
+        out.print(f"[green]Wrote[/] {len(result.migrations)} migrations "
+                  f"({plural(n, 'change')}), online-safe: each step takes its "
                   "locks briefly (online = false in the config writes one plain file):")
         for written in result.migrations:
             path = written.path
             shown = path.relative_to(cfg.root) if path.is_relative_to(cfg.root) else path
             how = "" if written.transactional else " (no transaction)"
-            out.print(f"  {escape(str(shown))}{how}")
+            info.print(f"  {escape(str(shown))}{how}")
     else:
-        out.print(f"[green]Wrote[/] {escape(str(rel))} ({n} change{'s' if n != 1 else ''}):")
+        out.print(f"[green]Wrote[/] {escape(str(rel))} ({plural(n, 'change')}):")
     for step in result.plan.steps:
-        out.print(f"  {escape(step.change.describe())}")
+        info.print(f"  {escape(step.change.describe())}")
         for h in step.hazards:
-            _print_hazard(h, "      ", cfg.drizzle)
+            if cliout.level() >= cliout.NORMAL:
+                _print_hazard(h, "      ", cfg.drizzle)
+        for statement in step.sql:
+            text = "\n".join("      " + line for line in f"{statement};".splitlines())
+            detail.print(f"[dim]{escape(text)}[/]")
     for r in result.rewrites:
         out.print(f"[yellow]rewrites {escape(r.table)}:[/] {escape(r.message)}; it holds "
                   "ACCESS EXCLUSIVE while it runs (flagged in the file). On a busy table, "
@@ -444,11 +536,11 @@ def _generate(args: argparse.Namespace) -> int:
             out.print(f"    {escape(line)}")
     down = down_path(cfg.migrations_dir, m.tag)
     shown = down.relative_to(cfg.root) if down.is_relative_to(cfg.root) else down
-    out.print(f"[dim]down:[/] {escape(str(shown))} (trimtab migrate down undoes it)")
+    info.print(f"[dim]down:[/] {escape(str(shown))} (trimtab migrate down undoes it)")
     for said in result.down_hazards:
-        out.print(f"  [yellow]{escape(said)}[/]")
+        info.print(f"  [yellow]{escape(said)}[/]")
     for note in result.notes:
-        out.print(f"[dim]note:[/] {escape(note)}")
+        info.print(f"[dim]note:[/] {escape(note)}")
     return 0
 
 
@@ -477,6 +569,7 @@ def _migrate(args: argparse.Namespace) -> int:
     if args.exit_code and not args.dry_run:
         err.print("[bold red]error:[/] --exit-code only goes with --dry-run")
         return 2
+    _set_target("database", engine.target_label(cfg))
     if args.action == "rebase":
         return _rebase(cfg, args.json)
     if args.action == "down":
@@ -493,13 +586,15 @@ def _migrate(args: argparse.Namespace) -> int:
             out.print(f"  restore it with: {escape(made.restore)}")
     # --json: stdout is the document alone (a lock retry is said on stderr)
     with Progress(TextColumn("{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total}"),
+                  TextColumn("{task.completed}/{task.total} statements"),
                   console=err if args.json else out,
-                  transient=True, disable=args.json or not out.is_terminal) as progress:
-        task = progress.add_task("", total=None)
+                  transient=True, disable=args.json or not cliout.live(out)) as progress:
+        tasks: list[TaskID] = []  # added with its first count: no "0/None" bar before it
 
         def on_progress(m: Migration, done: int, total: int) -> None:
-            progress.update(task, description=m.name, completed=done, total=total)
+            if not tasks:
+                tasks.append(progress.add_task(m.name, total=total))
+            progress.update(tasks[0], description=m.name, completed=done, total=total)
 
         def on_retry(m: Migration, attempt: int, retries: int, delay: float) -> None:
             progress.console.print(
@@ -520,31 +615,35 @@ def _migrate(args: argparse.Namespace) -> int:
             if result.resumed else None,
             "runs": [_run_json(r) for r in result.runs]})
         return 1 if args.exit_code and result.runs else 0
-    out.print(f"[dim]database:[/] {escape(target.label)}")
+    _target["label"] = target.label
+    _name_target()
     if result.resumed:
         name, after = result.resumed
         out.print(f"resumed {escape(name)} after its statement {after}")
     if not result.runs:
-        out.print(f"[green]Up to date:[/] {result.already_applied} migration(s) applied, "
+        out.print(f"[green]Up to date:[/] {plural(result.already_applied, 'migration')} "
+                  f"{'was' if result.already_applied == 1 else 'were'} applied, "
                   "none pending.")
         return 0
     # The statements are only shown for a dry run: reading the folder again costs.
+    shown = args.dry_run or cliout.level() >= cliout.VERBOSE  # -v: the SQL sent
     folder = {m.name: m for m in read_folder(cfg.migrations_dir).migrations} \
-        if args.dry_run else {}
+        if shown else {}
     for run in result.runs:
-        detail = f" ({run.statements} statements, {run.seconds:.2f} s)" if (
+        detail = f" ({plural(run.statements, 'statement')}, {run.seconds:.2f} s)" if (
             run.status == "applied") else ""
-        out.print(f"  {run.status:<12} {escape(run.name)}{detail}")
-        if args.dry_run and run.name in folder:  # what would run, statement by statement
+        info.print(f"  {run.status:<12} {escape(run.name)}{detail}")
+        # what would run (or, with -v, ran), statement by statement
+        if run.name in folder and (args.dry_run or run.status == "applied"):
             for st in folder[run.name].statements:
                 text = "\n".join("      " + line for line in f"{st.text};".splitlines())
-                out.print(f"[dim]{escape(text)}[/]")
+                info.print(f"[dim]{escape(text)}[/]")
     done = sum(1 for r in result.runs if r.status == "applied")
     if args.dry_run:
-        out.print(f"{len(result.runs)} migration(s) would be applied.")
+        out.print(f"{plural(len(result.runs), 'migration')} would be applied.")
         return 1 if args.exit_code else 0
     elif done:
-        out.print(f"[green]Applied {done} migration(s).[/]")
+        out.print(f"[green]Applied {plural(done, 'migration')}.[/]")
     return 0
 
 
@@ -564,11 +663,11 @@ def _rebase(cfg: Config, as_json: bool = False) -> int:
         out.print("Nothing to rebase: no two migrations share a number.")
         return 0
     for old, new in result.renamed:
-        out.print(f"  renamed  {escape(old)} -> {escape(new)}")
+        info.print(f"  renamed  {escape(old)} -> {escape(new)}")
     for note in result.notes:
-        out.print(f"[dim]note:[/] {escape(note)}")
-    out.print(f"[green]Rebased {len(result.renamed)} migration(s)[/] after the merged ones; "
-              "their replay produces the schema file. Stage the folder: git add "
+        info.print(f"[dim]note:[/] {escape(note)}")
+    out.print(f"[green]Rebased {plural(len(result.renamed), 'migration')}[/] after the "
+              "merged ones; their replay produces the schema file. Stage the folder: git add "
               f"{escape(str(cfg.migrations_dir))}")
     return 0
 
@@ -587,6 +686,7 @@ def _migrate_down(cfg: Config, args: argparse.Namespace) -> int:
     def consent(losses: list[str]) -> bool:
         if not _interactive() or args.json:
             return False
+        _name_target(asking=True)
         for line in losses:
             out.print(f"  [red]{escape(line)}[/]")
         return Confirm.ask("[bold]Undo, losing this data?[/]", default=False)
@@ -599,20 +699,21 @@ def _migrate_down(cfg: Config, args: argparse.Namespace) -> int:
             "database": target.label, "dry_run": args.dry_run, "backup": backup,
             "runs": [_run_json(r) for r in result.runs], "losses": list(result.losses)})
         return 1 if args.exit_code and result.runs else 0
-    out.print(f"[dim]database:[/] {escape(target.label)}")
+    _target["label"] = target.label
+    _name_target()
     if not result.runs:
         out.print("[green]Nothing to undo.[/]")
         return 0
     for run in result.runs:
-        out.print(f"  {run.status:<12} {escape(run.name)}")
+        info.print(f"  {run.status:<12} {escape(run.name)}")
     for line in result.losses:
         out.print(f"  [yellow]{escape(line)}[/]")
     if args.dry_run:
-        out.print(f"{len(result.runs)} down migration(s) would run.")
+        out.print(f"{plural(len(result.runs), 'down migration')} would run.")
         return 1 if args.exit_code else 0
     else:
-        out.print(f"[green]Undid {len(result.runs)} migration(s);[/] `trimtab migrate` applies "
-                  "them again.")
+        out.print(f"[green]Undid {plural(len(result.runs), 'migration')};[/] `trimtab migrate` "
+                  f"applies {'it' if len(result.runs) == 1 else 'them'} again.")
     return 0
 
 
@@ -624,7 +725,7 @@ def _check(args: argparse.Namespace) -> int:
     problems = check_folder(cfg.migrations_dir)
     if not args.json:
         for note in drizzle_notes(cfg.migrations_dir):
-            out.print(f"[dim]note:[/] {escape(note)}")
+            info.print(f"[dim]note:[/] {escape(note)}")
     if args.json:
         _print_json("check", {"folder": str(cfg.migrations_dir), "problems": [
             {"message": p.message, "file": p.file, "line": p.line, "hint": p.hint}
@@ -664,10 +765,11 @@ def _status(args: argparse.Namespace) -> int:
             "found": found,
         })
         return code
-    out.print(f"[dim]database:[/] {escape(s.target.label)}")
+    _set_target("database", s.target.label)
+    _name_target()
     n = len(s.unmigrated.steps)
     if n:
-        out.print(f"[yellow]schema file:[/] {n} change(s) not in a migration "
+        out.print(f"[yellow]schema file:[/] {plural(n, 'change')} not in a migration "
                   "(trimtab generate):")
         for step in s.unmigrated.steps:
             out.print(f"  {escape(step.change.describe())}")
@@ -687,7 +789,7 @@ def _status(args: argparse.Namespace) -> int:
     else:
         out.print("[green]drift:[/] none, the database is what its applied migrations made")
     for note in s.notes:
-        out.print(f"[dim]note:[/] {escape(note)}")
+        info.print(f"[dim]note:[/] {escape(note)}")
     if s.problems or s.folder_stops:
         out.print("[red]trimtab migrate refuses to run until the problems above are fixed[/]")
         return 1
@@ -712,7 +814,7 @@ def _export(args: argparse.Namespace) -> int:
         err.print(f"[yellow]warning:[/] {escape(w)}")
     if args.output:
         write_file(Path(args.output), script.encode("utf-8"))
-        err.print(f"wrote {escape(args.output)}")
+        info_err.print(f"wrote {escape(args.output)}")
     else:
         sys.stdout.write(script)
     return 0
@@ -720,15 +822,17 @@ def _export(args: argparse.Namespace) -> int:
 
 def _reset(args: argparse.Namespace) -> int:
     cfg = _config(args)
+    _set_target("database", engine.target_label(cfg))
     if not args.yes:
         if not _interactive() or args.json:
             if args.json:
                 _print_json("reset", {"error": ConsentRequired(
-                    "reset drops every managed object", hint="pass --yes to run it "
-                    "without a terminal").as_dict()})
-            err.print("[bold red]refused:[/] reset drops every managed object; "
-                      "pass --yes to run it without a terminal")
+                    f"reset drops every managed object of {_target['label']}",
+                    hint="pass --yes to run it without a terminal").as_dict()})
+            err.print(f"[bold red]refused:[/] reset drops every managed object of "
+                      f"{escape(_target['label'])}; pass --yes to run it without a terminal")
             return 1
+        _name_target(asking=True)
         if not Confirm.ask("[bold]Drop every managed object and rebuild?[/]", default=False):
             return 1
     r = engine.reset(cfg, migrations=args.migrations, force=args.force)
@@ -738,13 +842,14 @@ def _reset(args: argparse.Namespace) -> int:
                               "seeded": str(r.seeded) if r.seeded else None,
                               "notes": list(r.notes)})
         return 0
-    out.print(f"[dim]database:[/] {escape(r.target.label)}")
-    out.print(f"dropped {r.dropped} object change(s); rebuilt from the {r.rebuilt_with} "
+    _target["label"] = r.target.label
+    _name_target()
+    out.print(f"dropped {plural(r.dropped, 'object change')}; rebuilt from the {r.rebuilt_with} "
               f"({r.changes} applied)")
     if r.seeded:
         out.print(f"seeded from {escape(str(r.seeded))}")
     for note in r.notes:
-        out.print(f"[dim]{escape(note)}[/]")
+        info.print(f"[dim]{escape(note)}[/]")
     return 0
 
 
@@ -756,8 +861,8 @@ def _print_plan(plan: Plan, ts: bool = False) -> None:
     constraints and indexes together), with each change's SQL unless the plan is long.
     ``--dry-run`` prints the SQL in execution order."""
     n = len(plan.steps)
-    with_sql = n <= SQL_SHOWN_UP_TO
-    lines = [f"[bold]Plan: {n} change{'s' if n != 1 else ''}[/]"]
+    with_sql = n <= SQL_SHOWN_UP_TO or cliout.level() >= cliout.VERBOSE
+    lines = [f"[bold]Plan: {plural(n, 'change')}[/]"]
     groups: dict[str, list[Step]] = {}
     for step in plan.steps:
         groups.setdefault(_owner(step), []).append(step)
@@ -786,7 +891,8 @@ def _print_plan(plan: Plan, ts: bool = False) -> None:
         lines.append(f"\n[dim]{n} changes: one line per object; `--dry-run` prints the "
                      "SQL.[/]")
     if plan.data_loss:
-        lines.append(f"\n[bold red]{len(plan.data_loss)} change(s) lose data.[/]")
+        lines.append(f"\n[bold red]{plural(len(plan.data_loss), 'change')} "
+                     f"{'loses' if len(plan.data_loss) == 1 else 'lose'} data.[/]")
     out.print("\n".join(lines))  # one call: rich renders a long plan far faster at once
 
 
@@ -836,7 +942,7 @@ def _owner(step: Step) -> str:
 
 def _print_unmanaged(plan: Plan) -> None:
     if plan.unmanaged:
-        out.print(f"[dim]not managed by trimtab: {escape(', '.join(plan.unmanaged))}[/]")
+        info.print(f"[dim]not managed by trimtab: {escape(', '.join(plan.unmanaged))}[/]")
 
 
 def _lsp(args: argparse.Namespace) -> int:
@@ -884,6 +990,13 @@ def _studio(args: argparse.Namespace) -> int:
         # the whole studio; ignored, it fails and is tried again.
         signal.signal(signal.SIGTTIN, signal.SIG_IGN)
     server.serve(on_ready=ready)  # until Ctrl+C
+    return 0
+
+
+def _completion(args: argparse.Namespace) -> int:
+    import shtab  # only here: every other command starts without it
+
+    sys.stdout.write(shtab.complete(_parser(), shell=args.shell))
     return 0
 
 

@@ -127,6 +127,7 @@ from trimtab.sources.sqlfile import (
     read_source_file,
     split_statements,
 )
+from trimtab.words import plural
 
 Consent = Callable[[Plan], bool]
 # Given the possible renames nobody has decided yet, the ones the user confirms.
@@ -159,14 +160,22 @@ class PushResult:
     online_settings: tuple[str, ...] = ()
 
 
+def target_label(cfg: Config) -> str:
+    """The database a command will work on, for people; starts and connects to nothing, so
+    that the CLI can name it before asking a question."""
+    if cfg.database_url is None:
+        return (f"embedded PostgreSQL in {embedded.data_dir(cfg.root)} "
+                f"(database trimtab; set DATABASE_URL to use another)")
+    return f"{redact(cfg.database_url) or 'PG* environment'} (from {cfg.database_url_source})"
+
+
 def resolve_target(cfg: Config) -> Target:
     """The configured database, or the project's embedded server when none is."""
     if cfg.database_url is None:
         url = embedded.ensure_database(cfg.root)
-        return Target(url, f"embedded PostgreSQL in {embedded.data_dir(cfg.root)} "
-                           f"(database trimtab; set DATABASE_URL to use another)", True)
+        return Target(url, target_label(cfg), True)
     check_url(cfg.database_url, cfg.database_url_source)  # before any connection quotes it
-    label = f"{redact(cfg.database_url) or 'PG* environment'} (from {cfg.database_url_source})"
+    label = target_label(cfg)
     warning = pooler_warning(cfg.database_url)
     return Target(cfg.database_url, label, False, (warning,) if warning else ())
 
@@ -1462,12 +1471,13 @@ def _apply(conn: psycopg.Connection, plan: Plan, hold: Callable[[str], Plan], *,
     _run_steps(conn, first, settings, applied)
     conn.commit()
     # The rollback let the locks go: take them again for the changes that lose data.
-    added = f"the {len(first)} new enum value{'s' if len(first) != 1 else ''}"
-    held = hold(f"only {added} {'were' if len(first) != 1 else 'was'} added"
+    added = f"the {plural(len(first), 'new enum value')}"
+    held = hold(f"only {added} {'was' if len(first) == 1 else 'were'} added"
                 if applied == "nothing was applied" else f"{applied}, and {added}")
     _run_steps(conn, rest, settings, applied)
     conn.commit()
-    return held, (f"added {len(first)} enum value(s) in a transaction of their own: "
+    return held, (f"added {plural(len(first), 'enum value')} in a transaction of "
+                  f"{'its' if len(first) == 1 else 'their'} own: "
                   "PostgreSQL cannot use a new enum value in the transaction that adds it",)
 
 

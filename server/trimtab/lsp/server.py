@@ -49,6 +49,7 @@ from trimtab.sources.sqlfile import (
     split_statements,
     structural_model,
 )
+from trimtab.words import plural
 
 log = logging.getLogger("trimtab.lsp")
 
@@ -1588,7 +1589,7 @@ def plan_document(project: Project) -> str:
         out.append(f"-- database unreachable: {project.live_error}\n")
     elif exact is not None and exact.live_plan is not None:
         plan = exact.live_plan
-        out.append(f"-- against the database: {len(plan.steps)} change(s)\n")
+        out.append(f"-- against the database: {plural(len(plan.steps), 'change')}\n")
         for step in plan.steps:
             out.append(f"\n-- {step.change.describe()}\n")
             for h in step.hazards:
@@ -1599,7 +1600,8 @@ def plan_document(project: Project) -> str:
     for f in errors:
         out.append(f"-- error: {f.message.splitlines()[0]}\n")
     if exact is not None and exact.snapshot_plan is not None and exact.snapshot_plan:
-        out.append(f"\n-- not yet in a migration: {len(exact.snapshot_plan.steps)} change(s)\n")
+        out.append("\n-- not yet in a migration: "
+                   f"{plural(len(exact.snapshot_plan.steps), 'change')}\n")
         out += [f"-- {s.change.describe()}\n" for s in exact.snapshot_plan.steps]
     return "".join(out)
 

@@ -59,6 +59,7 @@ from trimtab.errors import SchemaError
 from trimtab.files import write_file, write_files
 from trimtab.sources.snapshot import ZERO_ID, is_drizzle_snapshot, load_snapshot, trimtab_head
 from trimtab.sources.sqlfile import decode_source, split_statements
+from trimtab.words import plural
 
 __all__ = [
     "BREAKPOINT",
@@ -491,7 +492,7 @@ def read_folder(path: Path) -> Folder:
         files = _sql_files(path)
         if files:
             raise SchemaError(
-                f"{path} has {len(files)} .sql file(s) but no {JOURNAL}",
+                f"{path} has {plural(len(files), '.sql file')} but no {JOURNAL}",
                 file=str(_journal_path(path)),
                 hint="restore meta/_journal.json from version control; it lists the migrations "
                 "and their order",
@@ -973,7 +974,7 @@ def check(path: Path) -> list[Problem]:
     if loaded is None:
         if files:
             problems.append(Problem(
-                f"{len(files)} .sql file(s) but no journal",
+                f"{plural(len(files), '.sql file')} but no journal",
                 file=journal_file,
                 hint="restore meta/_journal.json from version control; it lists the migrations "
                 "and their order",

@@ -64,6 +64,7 @@ from trimtab.migrations.folder import (
     read_down,
 )
 from trimtab.sources import shadow
+from trimtab.words import plural
 
 # pg_advisory_*lock(bigint) key: the first 8 bytes of sha256("trimtab migrate"). Advisory
 # locks are per database, so runners on other databases of the same server never wait.
@@ -172,8 +173,8 @@ def _state(conn: psycopg.Connection, folder: Folder, allow_out_of_order: bool,
                          f"row: DELETE FROM {tracking.QUALIFIED} WHERE name = '{row.name}'"))
             elif row.statements_done:
                 problems.append(_Problem(
-                    f"migration {row.name} ran {row.statements_done} statement(s) without a "
-                    f"transaction before it failed, and has no file in {folder.path}",
+                    f"migration {row.name} ran {plural(row.statements_done, 'statement')} "
+                    f"without a transaction before it failed, and has no file in {folder.path}",
                     hint=f"restore {row.name}.sql, or undo those statements by hand and "
                          f"DELETE FROM {tracking.QUALIFIED} WHERE name = '{row.name}'"))
         elif row.applied and row.checksum != m.checksum:
@@ -785,7 +786,8 @@ def _in_doubt(m: Migration, row: tracking.AppliedRow) -> _Problem | None:
         f"migration {m.name} stopped in statement {number} of {len(m.statements)} (line "
         f"{st.line}: {first_line[:80]}): the run was cut off (killed, interrupted or its "
         "connection lost) while the statement ran outside any transaction, so it may have "
-        f"taken effect; {row.statements_done} statement(s) before it are recorded as done; "
+        f"taken effect; {plural(row.statements_done, 'statement')} before it "
+        f"{'is' if row.statements_done == 1 else 'are'} recorded as done; "
         "nothing was run", file=str(m.path), line=st.line,
         hint=f"check in the database whether statement {number} took effect; if it did, run "
              f"trimtab migrate --resume-after {number} (counts it as done, goes on with the "

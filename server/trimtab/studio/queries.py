@@ -30,6 +30,7 @@ from psycopg import sql
 from trimtab.model import Model, Table, View
 from trimtab.sources.introspect import introspect
 from trimtab.studio.values import OPERATORS, BadValue, TypeInfo, escape_like, parameter, type_info
+from trimtab.words import plural
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -726,7 +727,7 @@ def _key_condition(rel: Rel, key: Any) -> tuple[sql.Composable, list[Any]]:
         raise StudioError(400, f"{rel.schema}.{rel.name} has no key to find a row by")
     if not isinstance(key, list) or len(key) != len(names) or not all(
             isinstance(v, str) for v in key):
-        raise StudioError(400, f"a row's key is a list of {len(names)} string(s): "
+        raise StudioError(400, f"a row's key is a list of {plural(len(names), 'string')}: "
                                f"{', '.join(names)}")
     return sql.SQL("{} = {}").format(_ident_row(list(names)), _params_row(len(names))), list(key)
 
