@@ -5,7 +5,8 @@ schema into a fresh database (``--form ts``: bench.drizzle_schema's Drizzle ``sc
 edits typed into one ``pgTable``; default: bench.generate's ``schema.sql``), starts the
 real `trimtab lsp` process over stdio, opens the schema file
 and waits for the first exact analysis (database model cached). Then it makes
-single-statement edits (a column added to one table, then removed), one at a time, and
+single-statement edits (a column added to one table, then removed), one at a time, each
+sent as the changed range (as VS Code sends it; ``--sync full``: the whole document), and
 records for each: the time until diagnostics for that document version are published (the
 fast path), and the time until the exact path (shadow database, measured plan) has refined
 them (the server's ``trimtab/status`` notification for that version). Reports p50 / p95,
@@ -74,8 +75,8 @@ async def open_session(client: LanguageClient, exe: Path, root: Path) -> int | N
     return pid
 
 
-async def _measure(exe: Path, root: Path, schema: str, edits: int, form: str = "sql"
-                   ) -> dict[str, object]:
+async def _measure(exe: Path, root: Path, schema: str, edits: int, form: str = "sql",
+                   sync: str = "incremental") -> dict[str, object]:
     file, language, table_head, added = FORMS[form]
     client = LanguageClient("trimtab-bench", "1")
     published: dict[int, float] = {}
@@ -122,16 +123,27 @@ async def _measure(exe: Path, root: Path, schema: str, edits: int, form: str = "
         raise ValueError("no table in the schema")
     fast: list[float] = []
     exact: list[float] = []
-    text = schema
+    line = 0
     for i in range(edits):
         version = i + 2
-        head = heads[(i * 7919) % len(heads)]
         # one statement changes: a column appears, then goes again
-        text = schema.replace(head, head + added.format(i=i), 1) if i % 2 == 0 else schema
+        if i % 2 == 0:
+            head = heads[(i * 7919) % len(heads)]
+            at = schema.index(head) + len(head)  # the start of the line after the head
+            line = schema.count("\n", 0, at)
+            text = schema[:at] + added.format(i=i) + schema[at:]
+            change: Any = t.TextDocumentContentChangePartial(
+                range=t.Range(t.Position(line, 0), t.Position(line, 0)), text=added.format(i=i))
+        else:
+            text = schema
+            change = t.TextDocumentContentChangePartial(
+                range=t.Range(t.Position(line, 0), t.Position(line + 1, 0)), text="")
+        if sync == "full":
+            change = t.TextDocumentContentChangeWholeDocument(text=text)
         sent = time.perf_counter()
         client.text_document_did_change(t.DidChangeTextDocumentParams(
             text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=version),
-            content_changes=[t.TextDocumentContentChangeWholeDocument(text=text)]))
+            content_changes=[change]))
         fast.append(await wait(published, version) - sent)
         exact.append(await wait(exact_done, version) - sent)
     peak = _peak_rss(server_pid)
@@ -155,7 +167,8 @@ def _peak_rss(pid: int | None) -> int | None:
     return None
 
 
-def measure(server: Server, schema: str, edits: int, form: str = "sql") -> dict[str, object]:
+def measure(server: Server, schema: str, edits: int, form: str = "sql",
+            sync: str = "incremental") -> dict[str, object]:
     """Push ``schema`` (of ``form``, see FORMS) into a fresh database of ``server``, then
     time ``edits`` edits in the language server (see the module's description)."""
     file = FORMS[form][0]
@@ -169,7 +182,7 @@ def measure(server: Server, schema: str, edits: int, form: str = "sql") -> dict[
         try:
             subprocess.run([str(exe), "push", "--force"], cwd=root, check=True,
                            capture_output=True)
-            result = asyncio.run(_measure(exe, root, schema, edits, form))
+            result = asyncio.run(_measure(exe, root, schema, edits, form, sync))
         finally:
             # The language server keeps shadow databases for the project: drop them too.
             subprocess.run([str(exe), "db", "clean"], cwd=root, capture_output=True)
@@ -177,12 +190,13 @@ def measure(server: Server, schema: str, edits: int, form: str = "sql") -> dict[
     return result
 
 
-def run(tables: int, edits: int, dsn: str | None, form: str = "sql") -> dict[str, object]:
+def run(tables: int, edits: int, dsn: str | None, form: str = "sql",
+        sync: str = "incremental") -> dict[str, object]:
     """The measurement on a generated schema of ``tables`` tables: bench.generate's SQL,
     or (``form="ts"``) bench.drizzle_schema's Drizzle TypeScript."""
     schema = generate_ts(tables) if form == "ts" else generate_sql(tables)
     with open_server(dsn, find_psql(None)) as server:
-        return measure(server, schema, edits, form)
+        return measure(server, schema, edits, form, sync)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,15 +205,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--edits", type=int, default=50)
     parser.add_argument("--form", choices=sorted(FORMS), default="sql",
                         help="the schema's language: SQL (schema.sql) or Drizzle (schema.ts)")
+    parser.add_argument("--sync", choices=["incremental", "full"], default="incremental",
+                        help="how each edit is sent: the changed range, as VS Code sends it "
+                             "to a server that asks for incremental sync (trimtab does), or "
+                             "the whole document")
     parser.add_argument("--quick", action="store_true", help="smoke test: 10 tables, 4 edits")
     parser.add_argument("--dsn", help="maintenance URL of an existing server")
     args = parser.parse_args(argv)
     if args.quick:
         args.tables, args.edits = 10, 4
-    r = run(args.tables, args.edits, args.dsn, args.form)
+    r = run(args.tables, args.edits, args.dsn, args.form, args.sync)
     fast, exact = r["fast"], r["exact"]
     assert isinstance(fast, list) and isinstance(exact, list)
-    print(f"form={args.form} tables={args.tables} edits={args.edits}")
+    print(f"form={args.form} tables={args.tables} edits={args.edits} sync={args.sync}")
     print(f"open: diagnostics {r['first_fast']:.3f} s, exact {r['first_exact']:.3f} s")
     print(f"didChange -> diagnostics: p50 {statistics.median(fast) * 1000:.0f} ms, "
           f"p95 {percentile(fast, 95) * 1000:.0f} ms, max {max(fast) * 1000:.0f} ms")
