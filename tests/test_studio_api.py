@@ -747,7 +747,7 @@ def test_a_row_with_its_references(shop: Client, sql: SqlRunner) -> None:
     assert meta["fks_out"] == [{
         "name": "orders_customer_id_fkey", "schema": "public", "table": "orders",
         "columns": ["customer_id"], "ref_schema": "public", "ref_table": "customers",
-        "ref_columns": ["id"]}]
+        "ref_columns": ["id"], "on_delete": "no action"}]
     customers = shop.get("/api/table", schema="public", table="customers")
     assert [f["table"] for f in customers["fks_in"]] == ["orders"]
     row = shop.get("/api/row", schema="public", table="customers", key=["3"])

@@ -1212,7 +1212,8 @@ def console(conn: psycopg.Connection, text: Any, *, offset: int = 0,
                 status = "done, no rows"
                 described = []
             else:
-                out = StudioError(400, diag.message_primary or str(e).strip(),
+                # 422: the request was fine, the database refused the statement
+                out = StudioError(422, diag.message_primary or str(e).strip(),
                                   detail=diag.message_detail, hint=diag.message_hint,
                                   code=diag.sqlstate)
                 if diag.statement_position:
