@@ -747,7 +747,7 @@ def test_a_row_with_its_references(shop: Client, sql: SqlRunner) -> None:
     assert meta["fks_out"] == [{
         "name": "orders_customer_id_fkey", "schema": "public", "table": "orders",
         "columns": ["customer_id"], "ref_schema": "public", "ref_table": "customers",
-        "ref_columns": ["id"]}]
+        "ref_columns": ["id"], "on_delete": "no action"}]
     customers = shop.get("/api/table", schema="public", table="customers")
     assert [f["table"] for f in customers["fks_in"]] == ["orders"]
     row = shop.get("/api/row", schema="public", table="customers", key=["3"])
@@ -963,3 +963,111 @@ def test_a_table_changed_under_the_studio(shop: Client, sql: SqlRunner) -> None:
     assert r.status == 400 and "Reload" in r.json()["hint"]
     # The next request reads the model again.
     assert len(shop.rows("orders", limit="1")["rows"][0]["cells"]) == 3
+
+
+# -- required fields, cascades, export ------------------------------------------------------
+
+
+def test_an_empty_insert_writes_no_invented_value(shop: Client, sql: SqlRunner) -> None:
+    meta = shop.get("/api/table", schema="public", table="customers")
+    required = {c["name"] for c in meta["columns"] if c["required"]}
+    # NOT NULL without a default: identity, defaults and nullable columns are not required
+    assert required == {"email", "name"}
+    # The form with every field left empty, as the page sends it.
+    r = shop.post("/api/insert", {"schema": "public", "table": "customers",
+                                  "values": {"email": "", "name": "", "code": ""}})
+    assert r.status == 422, r.text
+    body = r.json()
+    assert set(body["fields"]) == {"email", "name"}
+    assert "email" in body["error"] and "name" in body["error"]
+    assert sql("SELECT count(*) FROM customers WHERE email = '' OR name = ''") == [(0,)]
+    # Left out or null is refused the same way, before any SQL.
+    r = shop.post("/api/insert", {"schema": "public", "table": "customers",
+                                  "values": {"email": None}})
+    assert r.status == 422 and set(r.json()["fields"]) == {"email", "name"}
+    # An empty optional field is NULL; an empty field with a default takes the default.
+    r = shop.post("/api/insert", {"schema": "public", "table": "customers", "values": {
+        "email": "e@example.org", "name": "E", "code": "", "vip": ""}})
+    assert r.status == 200, r.text
+    assert sql("SELECT code, vip FROM customers WHERE email = 'e@example.org'") == [
+        (None, False)]
+
+
+CASCADES = """
+ALTER TABLE orders DROP CONSTRAINT orders_customer_id_fkey,
+    ADD FOREIGN KEY (customer_id) REFERENCES customers (id) ON DELETE CASCADE;
+CREATE TABLE lines (id serial PRIMARY KEY,
+                    order_id bigint NOT NULL REFERENCES orders (id) ON DELETE CASCADE);
+CREATE TABLE notes (id serial PRIMARY KEY,
+                    order_id bigint REFERENCES orders (id) ON DELETE SET NULL);
+CREATE TABLE tree (id integer PRIMARY KEY,
+                   parent integer REFERENCES tree (id) ON DELETE CASCADE);
+INSERT INTO lines (order_id) SELECT id FROM orders, generate_series(1, 2);
+INSERT INTO notes (order_id) SELECT id FROM orders WHERE customer_id IN (1, 2, 3);
+INSERT INTO tree SELECT i, CASE WHEN i > 1 THEN i / 2 END FROM generate_series(1, 40) i;
+"""
+
+
+def test_a_delete_says_what_it_would_also_delete(shop: Client, sql: SqlRunner) -> None:
+    sql(CASCADES)
+    shop.get("/api/tables", refresh="1")
+    orders, lines, notes = sql("""
+        SELECT (SELECT count(*) FROM orders WHERE customer_id IN (1, 2)),
+               (SELECT count(*) FROM lines l JOIN orders o ON o.id = l.order_id
+                WHERE o.customer_id IN (1, 2)),
+               (SELECT count(*) FROM notes n JOIN orders o ON o.id = n.order_id
+                WHERE o.customer_id IN (1, 2))""")[0]
+    assert orders and lines and notes
+    impact = shop.get("/api/delete-impact", schema="public", table="customers",
+                      keys=[["1"], ["2"]])
+    assert {(d["table"], d["rows"]) for d in impact["deletes"]} == {
+        ("orders", orders), ("lines", lines)}
+    assert [(d["table"], d["column"], d["rows"]) for d in impact["sets_null"]] == [
+        ("notes", "order_id", notes)]
+    # nothing was deleted by asking
+    assert sql("SELECT count(*) FROM orders") == [(400,)]
+    # a self-referencing cascade, followed through the tree: 2 has 2..40's half below it
+    below = sql("""WITH RECURSIVE t AS (SELECT id FROM tree WHERE id = 2 UNION ALL
+                   SELECT c.id FROM tree c JOIN t ON c.parent = t.id)
+                   SELECT count(*) - 1 FROM t""")[0][0]
+    impact = shop.get("/api/delete-impact", schema="public", table="tree", keys=[["2"]])
+    assert [(d["table"], d["rows"]) for d in impact["deletes"]] == [("tree", below)]
+    r = shop.post("/api/delete", {"schema": "public", "table": "tree", "keys": [["2"]]})
+    assert r.status == 200
+    assert sql("SELECT count(*) FROM tree") == [(40 - 1 - below,)]
+    # a delete a foreign key would refuse says so
+    impact = shop.get("/api/delete-impact", schema="public", table="orders", keys=[["1"]])
+    assert impact["deletes"][0]["table"] == "lines"
+
+
+def test_export_the_current_view_as_csv(shop: Client, sql: SqlRunner) -> None:
+    import csv
+    import io
+
+    sql("UPDATE customers SET name = 'a, \"quoted\"\nname', code = '' WHERE id = 5")
+    sql("UPDATE customers SET score = 3, prefs = NULL WHERE id = 5")
+    flt = [{"column": "score", "op": "eq", "value": "3"}]
+    r = shop.request("GET", "/api/export", params={
+        "schema": "public", "table": "customers", "filters": flt, "sort": "email",
+        "dir": "desc"})
+    assert r.status == 200, r.text
+    assert r.headers["content-type"].startswith("text/csv")
+    assert "customers.csv" in r.headers["content-disposition"]
+    got = list(csv.reader(io.StringIO(r.text)))
+    names = [c[0] for c in sql("SELECT attname FROM pg_attribute WHERE attrelid = "
+                               "'customers'::regclass AND attnum > 0 ORDER BY attnum")]
+    assert got[0] == names
+    want = sql("SELECT email FROM customers WHERE score = 3 ORDER BY email DESC")
+    assert [row[1] for row in got[1:]] == [w[0] for w in want]
+    five = next(row for row in got[1:] if row[0] == "5")
+    assert five[2] == 'a, "quoted"\nname'
+    # NULL is an empty field, an empty string a quoted one
+    assert five[names.index("prefs")] == "" and five[names.index("code")] == ""
+    assert ',,"{t1,all}",""' in r.text  # prefs NULL, tags, code ''
+    # a bad filter is refused before anything is sent
+    r = shop.request("GET", "/api/export", params={
+        "schema": "public", "table": "customers", "filters": [{"column": "nope"}]})
+    assert r.status == 400
+    # without the session, nothing
+    assert shop.request("GET", "/api/export", params={
+        "schema": "public", "table": "customers"}, auth=False).status == 401

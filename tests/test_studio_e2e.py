@@ -252,9 +252,26 @@ async function main() {
     column("sku"));
   await page.check('#grid tbody tr input[type="checkbox"]');
   await page.click("#delete-rows");
+  await page.waitForFunction(
+    () => !document.querySelector("#delete-impact").textContent.includes("Counting"));
+  const impact = await page.textContent("#delete-impact");
+  const before = await page.textContent(".title-row");
   await page.click("#delete-confirm");
   await page.waitForSelector(".grid ~ .empty, .grid-wrap .empty");
-  log({ step: "delete", toast: await page.textContent("#toast") });
+  await page.waitForFunction((b) => document.querySelector(".title-row").textContent !== b, before);
+  log({ step: "delete", toast: await page.textContent("#toast"), impact, before,
+        after: await page.textContent(".title-row") });
+
+  // The SQL console: rows, and a write refused.
+  await page.click("#nav-sql");
+  await page.fill("#console-sql", "SELECT sku FROM products ORDER BY sku");
+  await page.click("#console-run");
+  await page.waitForSelector("#console-grid tbody tr");
+  const consoleRows = await page.$$eval("#console-grid tbody tr", (trs) => trs.length);
+  await page.fill("#console-sql", "DELETE FROM products");
+  await page.click("#console-run");
+  await page.waitForSelector(".console-error");
+  log({ step: "console", rows: consoleRows, error: await page.textContent(".console-error") });
 
   // The structure of a table.
   await page.click('.rel-link[data-name="orders"]');
@@ -429,6 +446,11 @@ def test_studio_in_a_browser(shop: tuple[Path, dict[str, str]], sql: SqlRunner,
 
     assert "violates check constraint" in step["insert"]["error"]
     assert step["delete"]["toast"] == "deleted 1 row"
+    assert "Nothing else is deleted" in step["delete"]["impact"]
+    assert "13 rows" in step["delete"]["before"] and "12 rows" in step["delete"]["after"]
+    assert step["console"]["rows"] == 12
+    assert "read-only transaction" in step["console"]["error"]
+    assert sql("SELECT count(*) FROM products") == [(12,)]
     assert sql("SELECT count(*) FROM products WHERE sku = 'SKU-9001'") == [(0,)]
     assert step["structure"]["columns"][:2] == ["idPK", "customer_id"]
     changes = step["trimtab"]["changes"]

@@ -20,11 +20,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
+import itertools
 import json
 import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -41,6 +42,7 @@ from starlette.responses import (
     PlainTextResponse,
     RedirectResponse,
     Response,
+    StreamingResponse,
 )
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -374,6 +376,54 @@ def create_app(studio: Studio) -> ASGIApp:
                                                  studio.read_only))
         return JSONResponse({"deleted": n})
 
+    async def delete_impact(request: Request) -> Response:
+        keys = _json_param(request, "keys")
+        result = await db(lambda conn: queries.delete_impact(conn, rel(conn, request), keys,
+                                                             studio.catalog))
+        return JSONResponse(result)
+
+    async def export(request: Request) -> Response:
+        """The view (filters, sort) as CSV, streamed from COPY. Errors in the request
+        (a bad filter, a value of the wrong type) are found before the first byte, by
+        reading the first chunk; a failure later breaks the download off (the browser
+        shows it failed) rather than ending a truncated file as if it were whole."""
+        q = request.query_params
+        filters = _json_param(request, "filters")
+
+        def chunks() -> Iterator[bytes]:
+            with studio.pool.connection() as conn:
+                r = rel(conn, request)
+                query = queries.export_query(conn, r, sort=q.get("sort"),
+                                             direction=q.get("dir"), filters=filters)
+                try:
+                    with conn.transaction():
+                        conn.execute("SELECT set_config('statement_timeout', %s, true)",
+                                     (queries.EXPORT_TIMEOUT,))
+                        with conn.cursor().copy(query) as copy:
+                            for data in copy:
+                                yield bytes(data)
+                except psycopg.Error as e:
+                    if isinstance(e, psycopg.errors.QueryCanceled):
+                        raise StudioError(504, "the export ran longer than "
+                                               f"{queries.EXPORT_TIMEOUT}") from None
+                    raise queries.query_error(conn, e, r, filters) from None
+
+        stream = chunks()
+        first = await run_in_threadpool(next, stream, b"")
+        name = f"{q.get('schema')}.{q.get('table')}.csv".replace('"', "")
+        return StreamingResponse(
+            itertools.chain([first], stream), media_type="text/csv; charset=utf-8",
+            headers={"content-disposition": f'attachment; filename="{name}"'})
+
+    async def console(request: Request) -> Response:
+        body = await _body(request)
+        offset, limit = body.get("offset", 0), body.get("limit", queries.PAGE_SIZE)
+        if not isinstance(offset, int) or not isinstance(limit, int):
+            raise StudioError(400, "offset and limit are whole numbers")
+        result = await db(lambda conn: queries.console(conn, body.get("sql"), offset=offset,
+                                                       limit=limit))
+        return JSONResponse(result)
+
     async def trimtab(request: Request) -> Response:
         refresh = request.query_params.get("refresh") == "1"
         return JSONResponse(await run_in_threadpool(studio.insight.get, refresh))
@@ -395,6 +445,9 @@ def create_app(studio: Studio) -> ASGIApp:
         Route("/api/update", handle(update), methods=["POST"]),
         Route("/api/insert", handle(insert), methods=["POST"]),
         Route("/api/delete", handle(delete), methods=["POST"]),
+        Route("/api/delete-impact", handle(delete_impact), methods=["GET"]),
+        Route("/api/export", handle(export), methods=["GET"]),
+        Route("/api/console", handle(console), methods=["POST"]),
         Route("/api/trimtab", handle(trimtab), methods=["GET"]),
         Route("/api/{rest:path}", handle(not_found)),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

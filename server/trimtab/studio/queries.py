@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -60,10 +61,11 @@ class StudioError(Exception):
         self.hint = hint
         self.code = code
         self.filter = filter
+        self.position: int | None = None  # console: where in the statement it failed
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"error": self.message}
-        for k in ("detail", "hint", "code", "filter", "row"):
+        for k in ("detail", "hint", "code", "filter", "row", "position"):
             if getattr(self, k) is not None:
                 out[k] = getattr(self, k)
         if self.fields:
@@ -94,6 +96,12 @@ class Col:
     def updatable(self) -> bool:
         return self.generated is None and self.identity != "always"
 
+    @property
+    def required(self) -> bool:
+        """An insert must give a value: NOT NULL, and the database has none of its own."""
+        return (not self.nullable and self.default is None and self.identity is None
+                and self.generated is None)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name, "type": self.type, "category": self.info.category,
@@ -102,7 +110,8 @@ class Col:
             "nullable": self.nullable, "default": self.default, "identity": self.identity,
             "generated": self.generated, "comment": self.comment, "pk": self.pk,
             "sortable": self.info.sortable, "insertable": self.insertable,
-            "updatable": self.updatable, "jsonb": self.info.jsonb,
+            "updatable": self.updatable, "required": self.required,
+            "jsonb": self.info.jsonb,
             "operators": [*OPERATORS[self.info.category], "null", "notnull"],
         }
 
@@ -116,11 +125,19 @@ class ForeignKey:
     ref_schema: str  # the referenced table
     ref_table: str
     ref_columns: tuple[str, ...]
+    on_delete: str = "no action"  # "cascade", "set null", "set default", "restrict"
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "schema": self.schema, "table": self.table,
                 "columns": list(self.columns), "ref_schema": self.ref_schema,
-                "ref_table": self.ref_table, "ref_columns": list(self.ref_columns)}
+                "ref_table": self.ref_table, "ref_columns": list(self.ref_columns),
+                "on_delete": self.on_delete}
+
+
+def _on_delete(definition: str) -> str:
+    """The ON DELETE action in pg_get_constraintdef()'s text (NO ACTION is left out)."""
+    m = re.search(r"\bON DELETE (CASCADE|SET NULL|SET DEFAULT|RESTRICT)\b", definition)
+    return m.group(1).lower() if m else "no action"
 
 
 @dataclass(frozen=True)
@@ -199,7 +216,8 @@ def build_relations(model: Model) -> dict[tuple[str, str], Rel]:
         for c in t.constraints:
             if c.kind == "f" and c.ref_table is not None and not c.inherited:
                 fks.append(ForeignKey(c.name, t.schema, t.name, c.columns, c.ref_table[0],
-                                      c.ref_table[1], c.ref_columns))
+                                      c.ref_table[1], c.ref_columns,
+                                      _on_delete(c.definition)))
     parents = {p for t in model.tables.values() for p in t.inherits}
     out: dict[tuple[str, str], Rel] = {}
     rels: list[Table | View] = [*model.tables.values(), *model.views.values()]
@@ -646,7 +664,7 @@ def page(conn: psycopg.Connection, rel: Rel, *, sort: Any = None, direction: Any
             raise StudioError(504, "the query took too long (statement_timeout): a filter "
                                    "or sort on an indexed column is faster") from None
         except psycopg.Error as e:
-            raise _query_error(conn, e, rel, filters) from None
+            raise query_error(conn, e, rel, filters) from None
 
     if not order.key or offset is not None:  # OFFSET paging
         if offset is None:
@@ -713,7 +731,7 @@ def count(conn: psycopg.Connection, rel: Rel, filters: Any = None) -> dict[str, 
     try:
         n = _count(conn, sql.SQL("SELECT count(*) FROM ({}) s").format(inner), params, 2000)
     except psycopg.Error as e:
-        raise _query_error(conn, e, rel, filters) from None
+        raise query_error(conn, e, rel, filters) from None
     if n is None:
         return {"rows": None, "exact": False, "estimate": False}
     if n > COUNT_LIMIT:
@@ -741,7 +759,7 @@ def row(conn: psycopg.Connection, rel: Rel, key: Any, catalog: Catalog) -> dict[
     try:
         found = conn.execute(query, params).fetchone()
     except psycopg.Error as e:
-        raise _query_error(conn, e, rel, None) from None
+        raise query_error(conn, e, rel, None) from None
     if found is None:
         raise StudioError(404, "no such row (deleted, or its key changed)")
     data = _row_json(rel, found, terms, 0)
@@ -855,9 +873,22 @@ def update(conn: psycopg.Connection, rel: Rel, key: Any, values: Any,
 
 def insert(conn: psycopg.Connection, rel: Rel, values: Any, read_only: str | None
            ) -> dict[str, Any]:
-    """Insert one row (columns left out take their defaults); returns it as saved."""
+    """Insert one row; returns it as saved. An empty value ("" or null, as an empty
+    field sends it) or a column left out means the column's default, or NULL: never an
+    empty string the user did not type. A required column (NOT NULL, no default) left
+    empty is refused, naming it, before any SQL."""
     _writable(rel, read_only)
-    params = _params(rel, values, "insert")
+    if not isinstance(values, dict):
+        raise StudioError(400, "values are {column: value}")
+    given = {n: v for n, v in values.items() if v is not None and v != ""}
+    for name in values:
+        rel.col(name)  # an unknown column is refused as before
+    missing = [c.name for c in rel.columns if c.required and c.name not in given]
+    if missing:
+        raise StudioError(422, f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                               "required: NOT NULL without a default",
+                          fields={n: "required: NOT NULL without a default" for n in missing})
+    params = _params(rel, given, "insert")
     terms = list(rel.key)
     if params:
         query = sql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING {}").format(
@@ -967,7 +998,7 @@ def _write_error(conn: psycopg.Connection, e: psycopg.Error, rel: Rel,
                        hint=diag.message_hint, code=code)
 
 
-def _query_error(conn: psycopg.Connection, e: psycopg.Error, rel: Rel, filters: Any
+def query_error(conn: psycopg.Connection, e: psycopg.Error, rel: Rel, filters: Any
                  ) -> StudioError:
     diag = e.diag
     message = diag.message_primary or str(e).strip()
@@ -988,3 +1019,227 @@ def _query_error(conn: psycopg.Connection, e: psycopg.Error, rel: Rel, filters: 
                        message, detail=diag.message_detail, hint=diag.message_hint,
                        code=diag.sqlstate, filter=which)
 
+
+
+# -- what a delete would do -------------------------------------------------------------------
+
+EXPORT_TIMEOUT = "600s"  # an export streams a whole table; longer than a page may take
+CASCADE_DEPTH = 8  # levels of ON DELETE CASCADE followed; deeper rows make counts "at least"
+IMPACT_TIMEOUT_MS = 5000
+
+
+def delete_impact(conn: psycopg.Connection, rel: Rel, keys: Any, catalog: Catalog
+                  ) -> dict[str, Any]:
+    """What deleting these rows would also do, counted, not done: the rows ON DELETE
+    CASCADE deletes (followed through every level, self-references included), the rows
+    ON DELETE SET NULL / SET DEFAULT changes, and the rows a NO ACTION / RESTRICT key
+    would refuse the delete for. Runs in a READ ONLY transaction."""
+    if not isinstance(keys, list) or not 1 <= len(keys) <= MAX_KEYS:
+        raise StudioError(400, f"keys: a list of 1 to {MAX_KEYS} row keys")
+    conds, params = [], []
+    for k in keys:
+        cond, p = _key_condition(rel, k)
+        conds.append(sql.SQL("({})").format(cond))
+        params += p
+    root = (sql.SQL(" OR ").join(conds), params)
+    # Per table: conditions (with parameters) that select its deleted rows, one per path.
+    deleted: dict[tuple[str, str], list[tuple[sql.Composable, list[Any]]]] = {
+        (rel.schema, rel.name): [root]}
+    changed: list[tuple[ForeignKey, sql.Composable, list[Any]]] = []
+    blocking: list[tuple[ForeignKey, sql.Composable, list[Any]]] = []
+    deep = False
+    level = [(rel, root)]
+    for depth in range(CASCADE_DEPTH + 1):
+        following = []
+        for parent, (cond, p) in level:
+            for fk in parent.fks_in:
+                try:
+                    child = catalog.relation(conn, fk.schema, fk.table)
+                except StudioError:
+                    continue
+                sub = sql.SQL("{} IN (SELECT {} FROM {} WHERE {})").format(
+                    _ident_row(list(fk.columns)),
+                    sql.SQL(", ").join(sql.Identifier(c) for c in fk.ref_columns),
+                    parent.ident, cond)
+                if fk.on_delete == "cascade":
+                    if depth == CASCADE_DEPTH:
+                        deep = True
+                        continue
+                    deleted.setdefault((child.schema, child.name), []).append((sub, p))
+                    following.append((child, (sub, p)))
+                elif fk.on_delete in ("set null", "set default"):
+                    changed.append((fk, sub, p))
+                else:
+                    blocking.append((fk, sub, p))
+        level = following
+        if not level:
+            break
+
+    def count(table: sql.Composable, where: list[tuple[sql.Composable, list[Any]]]
+              ) -> int | None:
+        cond = sql.SQL(" OR ").join(sql.SQL("({})").format(c) for c, _ in where)
+        row = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(table, cond),
+                           [v for _, p in where for v in p]).fetchone()
+        return int(row[0]) if row else 0
+
+    deletes, sets_null, refused = [], [], []
+    try:
+        with conn.transaction():
+            conn.execute("SET TRANSACTION READ ONLY")
+            conn.execute("SELECT set_config('statement_timeout', %s, true)",
+                         (f"{IMPACT_TIMEOUT_MS}ms",))
+            for (schema, name), where in deleted.items():
+                n = count(sql.Identifier(schema, name), where)
+                if (schema, name) == (rel.schema, rel.name) and n is not None:
+                    n -= len({json.dumps(k) for k in keys})  # the selected rows themselves
+                if n:
+                    deletes.append({"schema": schema, "table": name, "rows": n})
+            for fk, sub, p in changed:
+                n = count(sql.Identifier(fk.schema, fk.table), [(sub, p)])
+                if n:
+                    sets_null.append({"schema": fk.schema, "table": fk.table,
+                                      "column": ", ".join(fk.columns), "rows": n,
+                                      "action": fk.on_delete})
+            for fk, sub, p in blocking:
+                # rows that the delete removes anyway do not block it
+                if (fk.schema, fk.table) in deleted:
+                    continue
+                n = count(sql.Identifier(fk.schema, fk.table), [(sub, p)])
+                if n:
+                    refused.append({"schema": fk.schema, "table": fk.table,
+                                    "columns": list(fk.columns), "rows": n,
+                                    "constraint": fk.name})
+    except psycopg.errors.QueryCanceled:
+        return {"deletes": None, "sets_null": None, "blocked_by": None, "at_least": False,
+                "error": "counting took too long"}
+    except psycopg.Error as e:
+        raise query_error(conn, e, rel, None) from None
+    return {"deletes": deletes, "sets_null": sets_null, "blocked_by": refused,
+            "at_least": deep}
+
+
+# -- export -----------------------------------------------------------------------------------
+
+
+def export_query(conn: psycopg.Connection, rel: Rel, *, sort: Any = None,
+                 direction: Any = None, filters: Any = None) -> str:
+    """``COPY (the view's rows, whole) TO STDOUT`` as CSV with a header row: PostgreSQL
+    quotes the fields, NULL is an empty field and an empty string ``""``. The filter
+    values are bound client-side (COPY takes no parameters), as quoted literals."""
+    order = order_for(rel, sort, direction)
+    where, params = _where(rel, filters)
+    terms = order.terms or [c.name for c in rel.columns if c.info.sortable][:8]
+    d = sql.SQL("DESC NULLS FIRST" if order.descending else "ASC NULLS LAST")
+    by = sql.SQL(" ORDER BY {}").format(sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(t), d) for t in terms)) if terms else sql.SQL("")
+    select = sql.SQL("SELECT {} FROM {} WHERE {}{}").format(
+        sql.SQL(", ").join(sql.Identifier(c.name) for c in rel.columns), rel.ident, where, by)
+    inner = psycopg.ClientCursor(conn).mogrify(select, params)
+    return f"COPY ({inner}) TO STDOUT WITH (FORMAT csv, HEADER true)"
+
+
+# -- the SQL console --------------------------------------------------------------------------
+
+CONSOLE_TIMEOUT = "15s"
+MAX_SQL = 100_000  # characters of one console statement
+
+
+def _as_text(cur: psycopg.Cursor[Any]) -> None:
+    """Every column as PostgreSQL's own text, as the pages show it (psql's view); types
+    psycopg does not know come as text already."""
+    from psycopg.types.string import TextLoader
+
+    for t in psycopg.postgres.types:
+        for oid in (t.oid, t.array_oid):
+            if oid:
+                cur.adapters.register_loader(oid, TextLoader)
+
+
+def console(conn: psycopg.Connection, text: Any, *, offset: int = 0,
+            limit: int = PAGE_SIZE) -> dict[str, Any]:
+    """Run one statement in a READ ONLY transaction that is always rolled back, and return
+    the rows from ``offset`` (the statement runs again for each page).
+
+    Why it cannot write: the statement goes alone through the extended protocol (which
+    refuses a second statement, so ``COMMIT; INSERT ...`` is an error); the transaction is
+    READ ONLY from its BEGIN and has taken its snapshot before the statement runs, so
+    ``SET transaction_read_only = off`` is refused; a function called by a SELECT runs in
+    the same read-only transaction; and a statement that ends the transaction itself
+    (COMMIT, ROLLBACK) is reported as an error, the session being rolled back anyway."""
+    if not isinstance(text, str) or not text.strip():
+        raise StudioError(400, "sql: the statement to run")
+    if len(text) > MAX_SQL:
+        raise StudioError(413, f"a statement of at most {MAX_SQL:,} characters")
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise StudioError(400, f"limit is between 1 and {MAX_PAGE_SIZE}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise StudioError(400, f"offset is between 0 and {MAX_OFFSET}")
+    from psycopg.pq import TransactionStatus
+
+    started = time.perf_counter()
+    conn.execute("BEGIN READ ONLY")
+    try:
+        # set_config() is a SELECT: the snapshot is taken, so the transaction can no
+        # longer be switched to read-write
+        conn.execute("SELECT set_config('statement_timeout', %s, true), "
+                     "set_config('default_transaction_read_only', 'on', true), "
+                     "set_config('idle_in_transaction_session_timeout', '60s', true)",
+                     (CONSOLE_TIMEOUT,))
+        cur = psycopg.Cursor(conn)
+        _as_text(cur)
+        rows: list[list[Any]] = []
+        described: list[tuple[str, int]] = []
+        status = None
+        try:
+            for i, r in enumerate(cur.stream(text.encode())):  # type: ignore[arg-type]
+                if i == 0 and cur.description is not None:
+                    described = [(d.name, d.type_code) for d in cur.description]
+                if i >= offset + limit:  # one more than the page: there is a next page
+                    rows.append(list(r))
+                    break
+                if i >= offset:
+                    rows.append(list(r))
+            else:
+                if cur.description is not None:
+                    described = [(d.name, d.type_code) for d in cur.description]
+                status = cur.statusmessage
+        except psycopg.errors.QueryCanceled:
+            raise StudioError(504, f"the statement ran longer than {CONSOLE_TIMEOUT} "
+                                   "(statement_timeout)") from None
+        except psycopg.Error as e:
+            diag = e.diag
+            if diag.sqlstate is None and isinstance(e, psycopg.ProgrammingError):
+                # not an error from the server: a statement without rows (SET, COMMIT)
+                status = "done, no rows"
+                described = []
+            else:
+                # 422: the request was fine, the database refused the statement
+                out = StudioError(422, diag.message_primary or str(e).strip(),
+                                  detail=diag.message_detail, hint=diag.message_hint,
+                                  code=diag.sqlstate)
+                if diag.statement_position:
+                    out.position = int(diag.statement_position)
+                raise out from None
+        if conn.info.transaction_status not in (TransactionStatus.INTRANS,
+                                                TransactionStatus.INERROR):
+            raise StudioError(400, "the console runs each statement in a read-only "
+                                   "transaction of its own: COMMIT, ROLLBACK and BEGIN are "
+                                   "not available here")
+    finally:
+        if conn.info.transaction_status != TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
+    more = len(rows) > limit
+    names = _type_names(conn, {oid for _, oid in described})
+    columns = [{"name": n, "type": names.get(oid, str(oid))} for n, oid in described]
+    return {"columns": columns, "rows": rows[:limit], "offset": offset,
+            "has_prev": offset > 0, "has_next": more, "status": status,
+            "ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+def _type_names(conn: psycopg.Connection, oids: set[int]) -> dict[int, str]:
+    if not oids:
+        return {}
+    rows = conn.execute("SELECT t.oid::int, pg_catalog.format_type(t.oid, NULL) "
+                        "FROM pg_catalog.pg_type t WHERE t.oid = ANY (%s)",
+                        (sorted(oids),)).fetchall()
+    return {int(r[0]): str(r[1]) for r in rows}

@@ -170,6 +170,7 @@
     try {
       if (parts[0] === "t" && parts.length >= 3) await showTable(parts[1], parts[2], params, seq);
       else if (parts[0] === "trimtab") await showTrimtab(seq);
+      else if (parts[0] === "sql") showConsole(params);
       else showHome();
     } catch (e) {
       if (seq === routeSeq) fill(main, errorNotice(e));
@@ -280,6 +281,9 @@
         h("button", { type: "button", id: "filter-add", onclick: () => { drafts.push(newFilter(meta)); drawFilters(); } }, "+ Filter"),
         h("button", { type: "button", id: "add-row", hidden: !canWrite, onclick: () => insertDialog(meta) }, "+ Add row"),
         delBtn,
+        h("a", { class: "button", id: "export-csv", download: `${meta.schema}.${meta.name}.csv`, title: "these rows (filters, sort), every page, as CSV",
+          href: "/api/export?" + new URLSearchParams(Object.entries({ schema: meta.schema, table: meta.name, sort: st.sort, dir: st.sort ? st.dir : "",
+            filters: st.filters.length ? JSON.stringify(st.filters) : "" }).filter(([, v]) => v)).toString() }, "Export CSV"),
         h("span", { class: "spacer" }),
         h("span", { class: "muted small", id: "page-ms" }),
         h("div", { class: "pager" }, first, prev, pagerWhere, next, last)),
@@ -395,9 +399,10 @@
       valueEls.splice(1, 0, h("span", { class: "muted" }, "and"));
     } else if (f.op === "in") {
       if (!Array.isArray(f.value)) f.value = [];
-      const sel = h("select", { class: "f-value", multiple: true, size: Math.min(4, (col.enum || []).length),
-        onchange: () => { f.value = Array.from(sel.selectedOptions).map((o) => o.value); } },
-        (col.enum || []).map((v) => h("option", { value: v, selected: f.value.includes(v) }, v)));
+      // a checkbox per value: picking several needs no Ctrl-click
+      const sel = h("span", { class: "f-value in-list", role: "group", "aria-label": "values" },
+        (col.enum || []).map((v) => h("label", null, h("input", { type: "checkbox", value: v, checked: f.value.includes(v),
+          onchange: (e) => { f.value = e.target.checked ? [...f.value.filter((x) => x !== v), v] : f.value.filter((x) => x !== v); } }), v)));
       valueEls = [sel];
     } else {
       valueEls = [filterInput(col, typeof f.value === "string" ? f.value : "", (v) => { f.value = v; }, onKey, f.op)];
@@ -706,7 +711,10 @@
   function insertDialog(meta) {
     const inputs = meta.columns.filter((c) => c.insertable).map((c) => {
       const hasDefault = c.default !== null || c.identity !== null;
-      return valueInput(c, hasDefault ? "" : (c.nullable ? null : ""), { allowDefault: hasDefault, useDefault: hasDefault });
+      const inp = valueInput(c, hasDefault ? "" : (c.nullable ? null : ""), { allowDefault: hasDefault, useDefault: hasDefault });
+      inp.required = c.required;
+      if (c.required) { inp.el.classList.add("required"); inp.el.title = "NOT NULL without a default: a value is needed"; }
+      return inp;
     });
     const skipped = meta.columns.filter((c) => !c.insertable);
     const formErr = h("div", { class: "form-error" });
@@ -716,9 +724,12 @@
       for (const inp of inputs) {
         if (inp.useDefault()) continue;
         const v = inp.get();
-        if (v === undefined) ok = false; else values[inp.column] = v;
+        // an empty field is NULL or the column's default, never an empty string
+        if (v === undefined) ok = false;
+        else if (v === "" || v === null) { if (inp.required) { inp.error("required: NOT NULL without a default"); ok = false; } }
+        else values[inp.column] = v;
       }
-      if (!ok) return;
+      if (!ok) { fill(formErr, h("div", { class: "notice error" }, "Fill in the required fields: " + inputs.filter((i) => i.required).map((i) => i.column).join(", "))); return; }
       fill(formErr);
       try {
         await post("/api/insert", { schema: meta.schema, table: meta.name, values });
@@ -743,7 +754,9 @@
     const keys = Array.from(view.selected).map((k) => JSON.parse(k));
     if (!keys.length) return;
     const formErr = h("div");
+    const impact = h("div", { id: "delete-impact" }, h("p", { class: "muted" }, "Counting what else this deletes…"));
     openDialog(h("h3", null, `Delete ${plural(keys.length, "row")} from ${view.meta.schema}.${view.meta.name}?`),
+      impact,
       h("p", null, "All of them are deleted in one transaction, or none. This cannot be undone."), formErr,
       h("div", { class: "buttons" }, h("button", { type: "button", onclick: closeDialog }, "Cancel"),
         h("button", { type: "button", class: "danger primary", id: "delete-confirm", onclick: async () => {
@@ -754,11 +767,60 @@
             refreshAfterWrite();
           } catch (e) { fill(formErr, errorNotice(e)); }
         } }, "Delete")));
+    api("/api/delete-impact", { schema: view.meta.schema, table: view.meta.name, keys }).then((r) => {
+      if (r.deletes === null) { fill(impact, h("p", { class: "muted" }, `Could not count what else this deletes (${r.error}).`)); return; }
+      const more = r.at_least ? " at least" : "";
+      fill(impact,
+        r.deletes.map((d) => h("div", { class: "notice error cascade" }, `also deletes${more} ${fmt(d.rows)} row${d.rows === 1 ? "" : "s"} of ${d.schema}.${d.table} (ON DELETE CASCADE)`)),
+        r.sets_null.map((d) => h("div", { class: "notice" }, `sets ${d.column} to ${d.action === "set null" ? "NULL" : "its default"} in ${plural(d.rows, "row")} of ${d.schema}.${d.table}`)),
+        r.blocked_by.map((d) => h("div", { class: "notice error" }, `${plural(d.rows, "row")} of ${d.schema}.${d.table} (${d.columns.join(", ")}) reference these rows: the database refuses this delete (${d.constraint})`)),
+        !r.deletes.length && !r.sets_null.length && !r.blocked_by.length ? h("p", { class: "muted" }, "Nothing else is deleted or changed.") : null);
+    }).catch((e) => fill(impact, errorNotice(e)));
   }
 
-  function refreshAfterWrite() {
-    loadTables(false).catch(() => {});
+  async function refreshAfterWrite() {
+    // the table list first: the title's row count comes from it
+    try { await loadTables(false); } catch (e) { /* the page says so on its own */ }
     route();
+  }
+
+  // -- the SQL console ------------------------------------------------------------------------
+
+  function showConsole(params) {
+    const text = params.get("q") || "";
+    const offset = Number(params.get("offset") || 0) || 0;
+    const area = h("textarea", { id: "console-sql", spellcheck: "false", "aria-label": "SQL" }, text);
+    const out = h("div", { id: "console-result" });
+    const go = (off) => { location.hash = "#/sql?" + new URLSearchParams({ q: area.value, offset: String(off) }).toString(); };
+    area.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); go(0); } });
+    fill($("#main"), h("h1", null, "SQL"),
+      h("p", { class: "muted" }, "One statement, run in a read-only transaction that is always rolled back: nothing here changes the database. Ctrl+Enter runs it."),
+      area, h("div", { class: "toolbar" }, h("button", { type: "button", class: "primary", id: "console-run", onclick: () => go(0) }, "Run")), out);
+    if (!text.trim()) return;
+    fill(out, h("p", { class: "muted" }, "Running…"));
+    post("/api/console", { sql: text, offset, limit: 50 }).then((r) => {
+      const pager = h("div", { class: "pager" },
+        h("button", { type: "button", id: "console-prev", disabled: !r.has_prev, onclick: () => go(Math.max(0, offset - 50)) }, "◀ Prev"),
+        h("span", { class: "where" }, r.rows.length ? `rows ${fmt(offset + 1)}–${fmt(offset + r.rows.length)}` : (r.status || "no rows")),
+        h("button", { type: "button", id: "console-next", disabled: !r.has_next, onclick: () => go(offset + 50) }, "Next ▶"),
+        h("span", { class: "muted small" }, `${r.ms} ms`));
+      fill(out, pager, r.columns.length ? h("div", { class: "grid-wrap" }, h("table", { class: "grid", id: "console-grid" },
+        h("thead", null, h("tr", null, r.columns.map((c) => h("th", null, h("span", { class: "cname" }, c.name), h("span", { class: "type" }, c.type))))),
+        h("tbody", null, r.rows.map((row) => h("tr", null, row.map((v) => h("td", { class: v === null ? "null" : "" }, v === null ? "NULL" : v))))))) : null);
+    }).catch((e) => {
+      const b = e.body || {};
+      let where = null;
+      if (b.position) {
+        const before = text.slice(0, b.position - 1);
+        const line = before.split("\n").length;
+        const col = b.position - before.lastIndexOf("\n") - 1;
+        const src = text.split("\n")[line - 1];
+        where = h("div", { class: "caret" }, `line ${line}, column ${col}:\n${src}\n${" ".repeat(Math.max(0, col - 1))}^`);
+        area.focus();
+        area.setSelectionRange(b.position - 1, b.position);
+      }
+      fill(out, h("div", { class: "console-error" }, errorNotice(e), where));
+    });
   }
 
   // -- one row, and what references it ---------------------------------------------------------
