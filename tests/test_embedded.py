@@ -22,6 +22,7 @@ TRIMTAB = str(Path(sys.executable).parent / "trimtab")
 def tmp_project() -> Iterator[Path]:
     """A project under /tmp (as root, the library opens every parent folder of its data)."""
     root = Path(tempfile.mkdtemp(prefix="trimtab-emb-", dir="/tmp"))
+    (root / "trimtab.toml").write_text("")
     try:
         yield root
     finally:
@@ -91,6 +92,7 @@ def test_deep_path_with_spaces_and_commas() -> None:
     parent = Path(tempfile.mkdtemp(prefix="trimtab-emb-", dir="/tmp"))
     root = parent / "my projects, old" / ("x" * 60) / ("y" * 40) / "app"
     root.mkdir(parents=True)
+    (root / "trimtab.toml").write_text("")
     try:
         admin = embedded.start(root)
         socket_dir = admin.split("host=", 1)[1]
@@ -222,3 +224,60 @@ def _postmaster_pid(project: Path) -> int:
     """The running server's process id, from its data folder (wherever it was placed)."""
     pidfile = (project / ".trimtab" / "pgdata").resolve() / "postmaster.pid"
     return int(pidfile.read_text().split("\n", 1)[0])
+
+
+def _cli_env() -> dict[str, str]:
+    """The environment of a user with no database configured: the embedded server applies."""
+    return {k: v for k, v in os.environ.items()
+            if k not in ("DATABASE_URL", "DIRECT_DATABASE_URL") and not k.startswith("PG")}
+
+
+def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([TRIMTAB, *args], cwd=cwd, capture_output=True, text=True,
+                          env=_cli_env(), stdin=subprocess.DEVNULL, timeout=180)
+
+
+@pytest.mark.parametrize("command", [["push"], ["status"], ["db", "start"]])
+def test_no_cluster_outside_a_project(tmp_path: Path, command: list[str]) -> None:
+    # A folder with no trimtab.toml, schema file or drizzle config (a home folder, a
+    # mistyped cd): the embedded server's 40 MB of data must not appear there.
+    folder = tmp_path / "not-a-project"
+    folder.mkdir()
+    run = _cli(folder, *command)
+    assert run.returncode == 1
+    assert not (folder / ".trimtab").exists()
+    # The refusal names the folder and what was looked for.
+    for word in (str(folder), "trimtab.toml", "drizzle.config.ts", "schema.sql",
+                 "DATABASE_URL"):
+        assert word in run.stderr, run.stderr
+
+
+def test_a_schema_file_alone_makes_a_project(tmp_path: Path) -> None:
+    (tmp_path / "schema.sql").write_text("CREATE TABLE t (id int);\n")
+    try:
+        run = _cli(tmp_path, "push")
+        assert run.returncode == 0, run.stderr
+        assert (tmp_path / ".trimtab" / "pgdata").exists()
+    finally:
+        embedded.remove(tmp_path)
+
+
+def test_running_server_is_said_once(project: Path) -> None:
+    (project / "schema.sql").write_text("CREATE TABLE t (id int);\n")
+    note = "embedded PostgreSQL still running; `trimtab db stop`"
+    try:
+        first = _cli(project, "push")
+        assert first.returncode == 0, first.stderr
+        assert first.stderr.count(note) == 1, first.stderr
+        second = _cli(project, "push")  # re-attaches: the user already knows
+        assert second.returncode == 0, second.stderr
+        assert note not in second.stderr + second.stdout
+        assert _cli(project, "db", "stop").returncode == 0
+        third = _cli(project, "status")  # started again: said again
+        assert third.stderr.count(note) == 1, third.stderr
+        # `db start` is asked to leave it running: its own output says where, no note.
+        assert _cli(project, "db", "stop").returncode == 0
+        started = _cli(project, "db", "start")
+        assert started.returncode == 0 and note not in started.stderr + started.stdout
+    finally:
+        embedded.remove(project)

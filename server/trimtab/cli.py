@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import signal
@@ -197,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted: nothing was applied")
         return 130
+    finally:
+        _say_embedded_running(args)
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -720,6 +723,16 @@ def _studio(args: argparse.Namespace) -> int:
 
 
 # -- db --------------------------------------------------------------------------------------
+
+
+def _say_embedded_running(args: argparse.Namespace) -> None:
+    """Once, by the command that started it: the embedded server outlives the command."""
+    if args.command in _LONG_RUNNING or args.command == "db":
+        return
+    with contextlib.suppress(TrimtabError, OSError):
+        root = load_config(Path.cwd()).root
+        if embedded.started_here(root):
+            err.print("[dim]embedded PostgreSQL still running; `trimtab db stop` stops it[/]")
 
 
 def _db(args: argparse.Namespace) -> int:

@@ -358,6 +358,15 @@ def start_server(pgdata: Path) -> str:
     pm = _ready(pgdata)
     if pm is not None:
         return _url(pm, SUPERUSER)
+    return _start_server(pgdata)
+
+
+# Data directories whose server this process started (not re-attached to): the CLI says
+# once that such a server outlives the command.
+_started: set[Path] = set()
+
+
+def _start_server(pgdata: Path) -> str:
     server = _library()
     with _lock():
         pm = _postmaster(pgdata)
@@ -383,6 +392,7 @@ def start_server(pgdata: Path) -> str:
                 "or set DATABASE_URL to use another server.",
             ) from err
         _forget(server, pgdata, instance)
+        _started.add(pgdata)
     pm = _ready(pgdata)
     if pm is None:
         raise DatabaseError(f"the embedded PostgreSQL server in {pgdata} is not ready")
@@ -494,9 +504,41 @@ def _place_root_data(pgdata: Path) -> None:
     (home / "project").write_text(f"{pgdata.parent.parent}\n")  # whose data, for people
 
 
+# What makes a folder a project (config.find_project's markers, and the default schema file).
+PROJECT_MARKERS = ("trimtab.toml", "[tool.trimtab] in pyproject.toml", "drizzle.config.ts",
+                   "schema.sql")
+
+
+def is_project(root: Path) -> bool:
+    from trimtab.config import CONFIG_FILE, DRIZZLE_CONFIG, PYPROJECT, _has_tool_table
+
+    root = Path(root)
+    return ((root / CONFIG_FILE).is_file() or (root / DRIZZLE_CONFIG).is_file()
+            or (root / "schema.sql").exists()
+            or (root / PYPROJECT).is_file() and _has_tool_table(root / PYPROJECT))
+
+
 def start(root: Path) -> str:
-    """Start or re-attach to the project's server; the URL of its `postgres` database."""
+    """Start or re-attach to the project's server; the URL of its `postgres` database.
+
+    A folder that is not a project gets no server: its data (about 40 MB) would land
+    wherever a command happened to run."""
+    if not (data_dir(root) / "PG_VERSION").exists() and not is_project(root):
+        raise ConfigError(
+            f"{Path(root).resolve()} is not a trimtab project: found no "
+            + ", ".join(PROJECT_MARKERS[:-1]) + f" or {PROJECT_MARKERS[-1]} there or in a "
+            "folder above, so no embedded PostgreSQL server is created in it",
+            hint="Run trimtab in your project's folder, create trimtab.toml here, "
+            "or set DATABASE_URL to use another server.",
+        )
     return start_server(_prepare(root))
+
+
+def started_here(root: Path) -> bool:
+    """This process started the project's server (rather than re-attaching to it), and the
+    server is still running."""
+    pgdata = data_dir(root)
+    return pgdata.resolve() in _started and _ready(pgdata) is not None
 
 
 def ensure_database(root: Path, name: str = DEFAULT_DATABASE) -> str:
