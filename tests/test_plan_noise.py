@@ -44,3 +44,28 @@ def test_type_change_with_using_still_drops_a_default_that_may_not_cast(
     assert "ALTER COLUMN m DROP DEFAULT" in text, text
     push(project, db_url, schema)
     assert sql("INSERT INTO p (id) VALUES (1) RETURNING m::text") == [("sad",)]
+
+
+def test_first_plan_has_no_comment_on_extension(project: Path, db_url: str,
+                                                 sql: SqlRunner) -> None:
+    # CREATE EXTENSION sets the comment of its control file itself: repeating it is noise.
+    schema = "CREATE EXTENSION citext;\nCREATE TABLE a (id int, login citext);\n"
+    text = "\n".join(plan_sql(project, db_url, schema))
+    assert "CREATE EXTENSION" in text and "COMMENT ON EXTENSION" not in text, text
+    push(project, db_url, schema)
+    assert sql("SELECT obj_description('citext'::regtype::oid, 'pg_type') IS NULL, "
+               "(SELECT description FROM pg_description d JOIN pg_extension x "
+               "ON d.objoid = x.oid WHERE x.extname = 'citext')") == [
+        (True, "data type for case-insensitive character strings")]
+    assert not plan_sql(project, db_url, schema)
+
+
+def test_a_comment_the_schema_writes_on_an_extension_is_kept(project: Path, db_url: str,
+                                                             sql: SqlRunner) -> None:
+    schema = "CREATE EXTENSION citext;\nCOMMENT ON EXTENSION citext IS 'logins';\n"
+    text = "\n".join(plan_sql(project, db_url, schema))
+    assert "COMMENT ON EXTENSION citext IS 'logins'" in text, text
+    push(project, db_url, schema)
+    assert not plan_sql(project, db_url, schema)
+    changed = schema.replace("'logins'", "'user names'")
+    assert "IS 'user names'" in "\n".join(plan_sql(project, db_url, changed))
