@@ -281,3 +281,46 @@ def test_running_server_is_said_once(project: Path) -> None:
         assert started.returncode == 0 and note not in started.stderr + started.stdout
     finally:
         embedded.remove(project)
+
+
+def _wait_exit(pid: int, seconds: float) -> bool:
+    """Whether process `pid` (not our child) ends within `seconds`: waits on its pidfd."""
+    import select
+
+    fd = os.pidfd_open(pid)
+    try:
+        return bool(select.select([fd], [], [], seconds)[0])
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="waits on a pidfd (Linux)")
+def test_idle_server_stops_itself(project: Path) -> None:
+    (project / "trimtab.toml").write_text('schema = "schema.sql"\nembedded_idle_stop = "2s"\n')
+    (project / "schema.sql").write_text("CREATE TABLE t (id int);\n")
+    try:
+        admin = embedded.start(project)  # starts the server, and its watcher
+        pid = _postmaster_pid(project)
+        # A client connected (at once, well within the 2 s): not idle, however long it stays.
+        with psycopg.connect(admin) as conn:
+            assert not _wait_exit(pid, 5.0)
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        # Alone, the server stops within a bounded wait (2 s idle, looks every 0.5 s).
+        assert _wait_exit(pid, 60.0)
+        status = _cli(project, "db", "status")
+        assert "running: no" in status.stdout
+        # The next command starts it again (and a watcher with it).
+        again = _cli(project, "push")
+        assert again.returncode == 0 and "Applied 1 change" in again.stdout, again.stderr
+        assert "it stops itself after 2 s without a client" in again.stderr
+        assert _wait_exit(_postmaster_pid(project), 60.0)
+    finally:
+        embedded.remove(project)
+
+
+def test_idle_stop_takes_a_unit(project: Path) -> None:
+    (project / "trimtab.toml").write_text('embedded_idle_stop = 30\n')
+    run = _cli(project, "status")
+    assert run.returncode == 1
+    assert "embedded_idle_stop" in run.stderr and "unit" in run.stderr
+    assert not (project / ".trimtab").exists()

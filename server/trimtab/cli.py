@@ -730,9 +730,20 @@ def _say_embedded_running(args: argparse.Namespace) -> None:
     if args.command in _LONG_RUNNING or args.command == "db":
         return
     with contextlib.suppress(TrimtabError, OSError):
-        root = load_config(Path.cwd()).root
-        if embedded.started_here(root):
-            err.print("[dim]embedded PostgreSQL still running; `trimtab db stop` stops it[/]")
+        cfg = load_config(Path.cwd())
+        if embedded.started_here(cfg.root):
+            idle = cfg.embedded_idle_stop
+            after = (f" (it stops itself after {_duration(idle)} without a client)"
+                     if idle > 0 else "")
+            err.print(f"[dim]embedded PostgreSQL still running; `trimtab db stop` stops it"
+                      f"{after}[/]")
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size:g} {unit}"
+    return f"{seconds:g} s"
 
 
 def _db(args: argparse.Namespace) -> int:

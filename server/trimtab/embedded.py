@@ -531,7 +531,88 @@ def start(root: Path) -> str:
             hint="Run trimtab in your project's folder, create trimtab.toml here, "
             "or set DATABASE_URL to use another server.",
         )
-    return start_server(_prepare(root))
+    pgdata = _prepare(root)
+    fresh = pgdata.resolve() not in _started
+    url = start_server(pgdata)
+    if fresh and pgdata.resolve() in _started:
+        _spawn_watcher(root, pgdata.resolve())
+    return url
+
+
+# --- stopping when idle ---------------------------------------------------------------------
+
+
+def _idle_stop(root: Path) -> float:
+    """The project's embedded_idle_stop in seconds (0: never)."""
+    from trimtab.config import load_config
+
+    try:
+        return load_config(Path(root)).embedded_idle_stop
+    except (ConfigError, OSError, ValueError):
+        return 0.0  # the command that started the server reports a broken config itself
+
+
+def _spawn_watcher(root: Path, pgdata: Path) -> None:
+    """A detached process that stops the new server once it has had no client for the
+    configured time, and ends with the server whoever stops it."""
+    idle = _idle_stop(root)
+    if idle <= 0:
+        return
+    subprocess.Popen(
+        [sys.executable, "-m", "trimtab.embedded", "watch", str(pgdata), repr(idle)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        close_fds=True, start_new_session=True,
+    )
+
+
+def _exit_waiter(pid: int) -> Any:
+    """wait(seconds) -> True once process `pid` has ended. Linux: its pidfd, an event; else
+    a sleep and a look."""
+    import select
+
+    try:
+        fd = os.pidfd_open(pid)  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        def look(seconds: float) -> bool:
+            time.sleep(seconds)
+            return _process_state(pid) is None
+        return look
+
+    def wait(seconds: float) -> bool:
+        return bool(select.select([fd], [], [], seconds)[0])
+    return wait
+
+
+_ACTIVITY = ("SELECT (SELECT count(*) FROM pg_catalog.pg_stat_activity "
+             "        WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()), "
+             "       (SELECT sum(sessions) FROM pg_catalog.pg_stat_database)")
+
+
+def watch(pgdata: Path, idle: float) -> None:
+    """Stop the server of `pgdata` after `idle` seconds in which no client was connected
+    and none connected (pg_stat_database counts every session, even one that came and went
+    between two looks). Returns when the server has stopped, by this or by anyone."""
+    import psycopg
+
+    pm = _ready(pgdata)
+    if pm is None:
+        return
+    wait = _exit_waiter(pm.pid)
+    step = min(max(idle / 4, 0.2), 30.0)
+    quiet_since = time.monotonic()
+    seen: object = None
+    with contextlib.suppress(psycopg.Error), psycopg.connect(
+            _url(pm, SUPERUSER), autocommit=True, connect_timeout=10) as conn:
+        while not wait(step):
+            row = conn.execute(_ACTIVITY).fetchone()
+            conn.execute("SELECT pg_catalog.pg_stat_clear_snapshot()")
+            now = time.monotonic()
+            if row is None or row[0] or row[1] != seen:
+                seen, quiet_since = (row[1] if row else None), now
+            elif now - quiet_since >= idle:
+                conn.close()  # our own session must not hold a fast shutdown up
+                stop_server(pgdata)
+                return
 
 
 def started_here(root: Path) -> bool:
@@ -600,3 +681,8 @@ def status(root: Path) -> EmbeddedStatus:
         pid=pm.pid if pm is not None else None,
         url=_url(pm, DEFAULT_DATABASE) if pm is not None else None,
     )
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["watch"]:
+    with contextlib.suppress(Exception):  # detached: there is no one to tell
+        watch(Path(sys.argv[2]), float(sys.argv[3]))
