@@ -51,7 +51,7 @@ _KEYS: dict[str, tuple[type, str]] = {
     "lock_timeout": ((str, int), "a PostgreSQL duration such as \"5s\" or \"500ms\" (0: none)"),  # type: ignore[dict-item]
     "statement_timeout": ((str, int), "a PostgreSQL duration such as \"30min\" (0: none)"),  # type: ignore[dict-item]
     "lock_retries": (int, "a number of retries, 0 or more"),
-    "embedded_idle_stop": ((str, int), "a duration with its unit, such as \"30min\" or \"1s\" (0: never)"),  # type: ignore[dict-item]
+    "embedded_idle_stop": ((str, int), "a duration with a unit, such as \"30min\" (0: never)"),  # type: ignore[dict-item]
     "backup": ((bool, str), "true, or the path of the backup file migrate writes first"),  # type: ignore[dict-item]
 }
 
