@@ -324,3 +324,36 @@ def test_idle_stop_takes_a_unit(project: Path) -> None:
     assert run.returncode == 1
     assert "embedded_idle_stop" in run.stderr and "unit" in run.stderr
     assert not (project / ".trimtab").exists()
+
+
+def test_db_url_tcp_for_gui_clients(project: Path) -> None:
+    try:
+        run = _cli(project, "db", "url", "--tcp")
+        assert run.returncode == 0, run.stderr
+        url = run.stdout.strip()
+        assert url.startswith("postgresql://postgres@127.0.0.1:") and url.endswith("/trimtab")
+        passfile = project / ".trimtab" / "pgpass"
+        assert oct(passfile.stat().st_mode & 0o777) == "0o600"
+        password = passfile.read_text().strip().rsplit(":", 1)[1]
+        assert len(password) >= 24
+        assert password not in run.stdout + run.stderr  # never printed
+        assert str(passfile) in run.stderr
+        # The password is asked for on TCP: not every user of the machine is the superuser.
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(url, connect_timeout=5)
+        with psycopg.connect(url, password=password, connect_timeout=5) as conn:
+            assert conn.execute("SELECT current_database()").fetchone() == ("trimtab",)
+        env_conn = subprocess.run(
+            [sys.executable, "-c", "import psycopg,sys; psycopg.connect(sys.argv[1]).close()",
+             url], env={**_cli_env(), "PGPASSFILE": str(passfile)}, capture_output=True,
+            text=True, timeout=30)
+        assert env_conn.returncode == 0, env_conn.stderr  # libpq reads the pgpass file
+        # The socket URL still works, without a password.
+        socket_url = _cli(project, "db", "url").stdout.strip()
+        assert query(socket_url, "SELECT 1") == 1
+        # Asked again: the same address, no restart.
+        pid = _postmaster_pid(project)
+        assert _cli(project, "db", "url", "--tcp").stdout.strip() == url
+        assert _postmaster_pid(project) == pid
+    finally:
+        embedded.remove(project)

@@ -148,6 +148,10 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="the embedded PostgreSQL server of this project")
     db.add_argument("action", choices=["start", "stop", "status", "url", "clean"],
                     help="clean: drop the shadow databases trimtab keeps between runs")
+    db.add_argument("--tcp", action="store_true",
+                    help="with url: an address on 127.0.0.1 for GUI clients (restarts the "
+                    "server to listen there; the password is in .trimtab/pgpass)")
+    db.add_argument("--port", type=int, help="with url --tcp: the port (default: a free one)")
     return p
 
 
@@ -759,6 +763,10 @@ def _db(args: argparse.Namespace) -> int:
         dropped = engine.drop_caches(load_config(Path.cwd()))
         out.print(f"dropped {len(dropped)} cached shadow database"
                   f"{'s' if len(dropped) != 1 else ''}")
+    elif args.action == "url" and args.tcp:
+        print(embedded.tcp_url(root, args.port))
+        err.print(f"password: in {escape(str(root / embedded.STATE_DIR / embedded.PASSFILE))} "
+                  "(pgpass format; psql reads it with PGPASSFILE)")
     elif args.action == "url":
         running = embedded.url(root)
         if running is None:

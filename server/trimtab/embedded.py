@@ -539,6 +539,109 @@ def start(root: Path) -> str:
     return url
 
 
+# --- TCP for GUI clients ---------------------------------------------------------------------
+
+PASSFILE = "pgpass"  # in .trimtab/: the TCP password, in libpq's pgpass format
+
+
+def tcp_url(root: Path, port: int | None = None, database: str = DEFAULT_DATABASE) -> str:
+    """The project's server on 127.0.0.1, for clients that cannot use a Unix socket (GUI
+    tools). TCP asks for a password (SCRAM), kept in `.trimtab/pgpass` and never printed:
+    unlike the socket, a port on 127.0.0.1 is open to every user of the machine. Restarts
+    the server to listen there (the library starts it with no TCP); a later start without
+    this call listens on the socket only again."""
+    ensure_database(root, database)
+    pgdata = data_dir(root).resolve()
+    pm = _ready(pgdata)
+    if pm is None:
+        raise DatabaseError(f"the embedded PostgreSQL server in {pgdata} stopped")
+    if sys.platform == "win32" or (
+            pm.host == "127.0.0.1" and pm.port is not None and port in (None, pm.port)):
+        return _tcp(pm.port, database)
+    password = _password(Path(root).resolve() / STATE_DIR / PASSFILE)
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(_url(pm, SUPERUSER), autocommit=True, connect_timeout=10) as conn:
+        conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+            sql.Identifier(SUPERUSER), sql.Literal(_scram(password))))
+    _hba_password(pgdata / "pg_hba.conf")
+    chosen = port or _free_port()
+    with _lock():
+        _pg_ctl_stop(pgdata)
+        result = subprocess.run(
+            [str(Path(_library().POSTGRES_BIN_PATH) / "pg_ctl"), "-D", str(pgdata), "-w",
+             "-t", "60", "-l", str(pgdata / "log"), "-o", "-h 127.0.0.1",
+             "-o", f"-p {chosen}", "-o", f"-k {pm.socket_dir}", "start"],
+            capture_output=True, text=True, user=_server_user(), check=False,
+            stdin=subprocess.DEVNULL)
+    if result.returncode != 0 or _ready(pgdata) is None:
+        raise DatabaseError(
+            f"the embedded PostgreSQL server in {pgdata} did not start on 127.0.0.1:{chosen}"
+            f"\nServer log:\n{_log_tail(pgdata)}",
+            hint="Pass another --port, or `trimtab db start` to use the socket only.")
+    _spawn_watcher(root, pgdata)  # the previous one ended with the previous postmaster
+    _write_passfile(Path(root).resolve() / STATE_DIR / PASSFILE, chosen, password)
+    return _tcp(chosen, database)
+
+
+def _tcp(port: int | None, database: str) -> str:
+    return f"postgresql://{SUPERUSER}@127.0.0.1:{port or 5432}/{quote(database, safe='')}"
+
+
+def _password(path: Path) -> str:
+    """The password kept in the pgpass file, or a new one."""
+    import secrets
+
+    with contextlib.suppress(OSError, IndexError):
+        return path.read_text().strip().split(":", 4)[4]
+    return secrets.token_urlsafe(24)
+
+
+def _write_passfile(path: Path, port: int, password: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(f"127.0.0.1:{port}:*:{SUPERUSER}:{password}\n")
+    os.chmod(path, 0o600)  # libpq ignores a pgpass file others can read
+
+
+def _scram(password: str) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores (RFC 5802, 7677), made here so the
+    password itself never reaches the server or its log."""
+    import base64
+    import hmac
+
+    salt, rounds = os.urandom(16), 4096
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, rounds)
+    client = hmac.new(salted, b"Client Key", "sha256").digest()
+    server = hmac.new(salted, b"Server Key", "sha256").digest()
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+    return f"SCRAM-SHA-256${rounds}:{b64(salt)}${b64(hashlib.sha256(client).digest())}" \
+           f":{b64(server)}"
+
+
+def _hba_password(hba: Path) -> None:
+    """initdb's --auth=trust lets any connection in: TCP ones must give the password (the
+    socket stays trust, guarded by its folder's permissions)."""
+    text = hba.read_text()
+    lines = [re.sub(r"\btrust\s*$", "scram-sha-256", line) if line.startswith("host")
+             else line for line in text.splitlines()]
+    new = "\n".join(lines) + "\n"
+    if new != text:
+        with open(hba, "w") as handle:  # in place: the file keeps its owner
+            handle.write(new)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 # --- stopping when idle ---------------------------------------------------------------------
 
 
