@@ -357,3 +357,14 @@ def test_db_url_tcp_for_gui_clients(project: Path) -> None:
         assert _postmaster_pid(project) == pid
     finally:
         embedded.remove(project)
+
+
+def test_windows_gets_a_clear_error_not_a_traceback(project: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # The embedded server's code runs on POSIX calls (euid, /tmp, probing a pid with
+    # signal 0, which on Windows would send Ctrl+C): there, a clear error names the way out.
+    monkeypatch.setattr(sys, "platform", "win32")
+    with pytest.raises(ConfigError) as info:
+        embedded.start(project)
+    assert "Windows" in str(info.value) and "DATABASE_URL" in str(info.value)
+    assert not (project / ".trimtab").exists()

@@ -523,6 +523,14 @@ def start(root: Path) -> str:
 
     A folder that is not a project gets no server: its data (about 40 MB) would land
     wherever a command happened to run."""
+    if sys.platform == "win32":
+        # The library has Windows wheels, but this module runs on POSIX calls (euid, /tmp,
+        # a pid probed with signal 0, which on Windows sends Ctrl+C).
+        raise ConfigError(
+            "the embedded PostgreSQL server is not supported on Windows yet",
+            hint="Set DATABASE_URL (or --url) to a PostgreSQL server, such as a local "
+            "install or a container.",
+        )
     if not (data_dir(root) / "PG_VERSION").exists() and not is_project(root):
         raise ConfigError(
             f"{Path(root).resolve()} is not a trimtab project: found no "
