@@ -22,6 +22,7 @@ TRIMTAB = str(Path(sys.executable).parent / "trimtab")
 def tmp_project() -> Iterator[Path]:
     """A project under /tmp (as root, the library opens every parent folder of its data)."""
     root = Path(tempfile.mkdtemp(prefix="trimtab-emb-", dir="/tmp"))
+    (root / "trimtab.toml").write_text("")
     try:
         yield root
     finally:
@@ -91,6 +92,7 @@ def test_deep_path_with_spaces_and_commas() -> None:
     parent = Path(tempfile.mkdtemp(prefix="trimtab-emb-", dir="/tmp"))
     root = parent / "my projects, old" / ("x" * 60) / ("y" * 40) / "app"
     root.mkdir(parents=True)
+    (root / "trimtab.toml").write_text("")
     try:
         admin = embedded.start(root)
         socket_dir = admin.split("host=", 1)[1]
@@ -222,3 +224,147 @@ def _postmaster_pid(project: Path) -> int:
     """The running server's process id, from its data folder (wherever it was placed)."""
     pidfile = (project / ".trimtab" / "pgdata").resolve() / "postmaster.pid"
     return int(pidfile.read_text().split("\n", 1)[0])
+
+
+def _cli_env() -> dict[str, str]:
+    """The environment of a user with no database configured: the embedded server applies."""
+    return {k: v for k, v in os.environ.items()
+            if k not in ("DATABASE_URL", "DIRECT_DATABASE_URL") and not k.startswith("PG")}
+
+
+def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([TRIMTAB, *args], cwd=cwd, capture_output=True, text=True,
+                          env=_cli_env(), stdin=subprocess.DEVNULL, timeout=180)
+
+
+@pytest.mark.parametrize("command", [["push"], ["status"], ["db", "start"]])
+def test_no_cluster_outside_a_project(tmp_path: Path, command: list[str]) -> None:
+    # A folder with no trimtab.toml, schema file or drizzle config (a home folder, a
+    # mistyped cd): the embedded server's 40 MB of data must not appear there.
+    folder = tmp_path / "not-a-project"
+    folder.mkdir()
+    run = _cli(folder, *command)
+    assert run.returncode == 1
+    assert not (folder / ".trimtab").exists()
+    # The refusal names the folder and what was looked for.
+    for word in (str(folder), "trimtab.toml", "drizzle.config.ts", "schema.sql",
+                 "DATABASE_URL"):
+        assert word in run.stderr, run.stderr
+
+
+def test_a_schema_file_alone_makes_a_project(tmp_path: Path) -> None:
+    (tmp_path / "schema.sql").write_text("CREATE TABLE t (id int);\n")
+    try:
+        run = _cli(tmp_path, "push")
+        assert run.returncode == 0, run.stderr
+        assert (tmp_path / ".trimtab" / "pgdata").exists()
+    finally:
+        embedded.remove(tmp_path)
+
+
+def test_running_server_is_said_once(project: Path) -> None:
+    (project / "schema.sql").write_text("CREATE TABLE t (id int);\n")
+    note = "embedded PostgreSQL still running; `trimtab db stop`"
+    try:
+        first = _cli(project, "push")
+        assert first.returncode == 0, first.stderr
+        assert first.stderr.count(note) == 1, first.stderr
+        second = _cli(project, "push")  # re-attaches: the user already knows
+        assert second.returncode == 0, second.stderr
+        assert note not in second.stderr + second.stdout
+        assert _cli(project, "db", "stop").returncode == 0
+        third = _cli(project, "status")  # started again: said again
+        assert third.stderr.count(note) == 1, third.stderr
+        # `db start` is asked to leave it running: its own output says where, no note.
+        assert _cli(project, "db", "stop").returncode == 0
+        started = _cli(project, "db", "start")
+        assert started.returncode == 0 and note not in started.stderr + started.stdout
+    finally:
+        embedded.remove(project)
+
+
+def _wait_exit(pid: int, seconds: float) -> bool:
+    """Whether process `pid` (not our child) ends within `seconds`: waits on its pidfd."""
+    import select
+
+    fd = os.pidfd_open(pid)
+    try:
+        return bool(select.select([fd], [], [], seconds)[0])
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="waits on a pidfd (Linux)")
+def test_idle_server_stops_itself(project: Path) -> None:
+    (project / "trimtab.toml").write_text('schema = "schema.sql"\nembedded_idle_stop = "2s"\n')
+    (project / "schema.sql").write_text("CREATE TABLE t (id int);\n")
+    try:
+        admin = embedded.start(project)  # starts the server, and its watcher
+        pid = _postmaster_pid(project)
+        # A client connected (at once, well within the 2 s): not idle, however long it stays.
+        with psycopg.connect(admin) as conn:
+            assert not _wait_exit(pid, 5.0)
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        # Alone, the server stops within a bounded wait (2 s idle, looks every 0.5 s).
+        assert _wait_exit(pid, 60.0)
+        status = _cli(project, "db", "status")
+        assert "running: no" in status.stdout
+        # The next command starts it again (and a watcher with it).
+        again = _cli(project, "push")
+        assert again.returncode == 0 and "Applied 1 change" in again.stdout, again.stderr
+        assert "it stops itself after 2 s without a client" in again.stderr
+        assert _wait_exit(_postmaster_pid(project), 60.0)
+    finally:
+        embedded.remove(project)
+
+
+def test_idle_stop_takes_a_unit(project: Path) -> None:
+    (project / "trimtab.toml").write_text('embedded_idle_stop = 30\n')
+    run = _cli(project, "status")
+    assert run.returncode == 1
+    assert "embedded_idle_stop" in run.stderr and "unit" in run.stderr
+    assert not (project / ".trimtab").exists()
+
+
+def test_db_url_tcp_for_gui_clients(project: Path) -> None:
+    try:
+        run = _cli(project, "db", "url", "--tcp")
+        assert run.returncode == 0, run.stderr
+        url = run.stdout.strip()
+        assert url.startswith("postgresql://postgres@127.0.0.1:") and url.endswith("/trimtab")
+        passfile = project / ".trimtab" / "pgpass"
+        assert oct(passfile.stat().st_mode & 0o777) == "0o600"
+        password = passfile.read_text().strip().rsplit(":", 1)[1]
+        assert len(password) >= 24
+        assert password not in run.stdout + run.stderr  # never printed
+        assert str(passfile) in run.stderr
+        # The password is asked for on TCP: not every user of the machine is the superuser.
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(url, connect_timeout=5)
+        with psycopg.connect(url, password=password, connect_timeout=5) as conn:
+            assert conn.execute("SELECT current_database()").fetchone() == ("trimtab",)
+        env_conn = subprocess.run(
+            [sys.executable, "-c", "import psycopg,sys; psycopg.connect(sys.argv[1]).close()",
+             url], env={**_cli_env(), "PGPASSFILE": str(passfile)}, capture_output=True,
+            text=True, timeout=30)
+        assert env_conn.returncode == 0, env_conn.stderr  # libpq reads the pgpass file
+        # The socket URL still works, without a password.
+        socket_url = _cli(project, "db", "url").stdout.strip()
+        assert query(socket_url, "SELECT 1") == 1
+        # Asked again: the same address, no restart.
+        pid = _postmaster_pid(project)
+        assert _cli(project, "db", "url", "--tcp").stdout.strip() == url
+        assert _postmaster_pid(project) == pid
+    finally:
+        embedded.remove(project)
+
+
+def test_windows_gets_a_clear_error_not_a_traceback(project: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # The embedded server's code runs on POSIX calls (euid, /tmp, probing a pid with
+    # signal 0, which on Windows would send Ctrl+C): there, a clear error names the way out.
+    monkeypatch.setattr(sys, "platform", "win32")
+    with pytest.raises(ConfigError) as info:
+        embedded.start(project)
+    assert "Windows" in str(info.value) and "DATABASE_URL" in str(info.value)
+    assert not (project / ".trimtab").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import signal
@@ -166,6 +167,10 @@ def _parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["start", "stop", "status", "url", "clean"],
                     help="clean: drop the shadow databases trimtab keeps between runs")
     db.add_argument("--json", action="store_true", help="the result as JSON")
+    db.add_argument("--tcp", action="store_true",
+                    help="with url: an address on 127.0.0.1 for GUI clients (restarts the "
+                    "server to listen there; the password is in .trimtab/pgpass)")
+    db.add_argument("--port", type=int, help="with url --tcp: the port (default: a free one)")
 
     comp = sub.add_parser("completion", help="print a shell completion script")
     comp.add_argument("shell", choices=["bash", "zsh", "fish"])
@@ -304,6 +309,8 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         err.print("interrupted: nothing was applied")
         return 130
+    finally:
+        _say_embedded_running(args)
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -1003,6 +1010,27 @@ def _completion(args: argparse.Namespace) -> int:
 # -- db --------------------------------------------------------------------------------------
 
 
+def _say_embedded_running(args: argparse.Namespace) -> None:
+    """Once, by the command that started it: the embedded server outlives the command."""
+    if args.command in _LONG_RUNNING or args.command == "db":
+        return
+    with contextlib.suppress(TrimtabError, OSError):
+        cfg = load_config(Path.cwd())
+        if embedded.started_here(cfg.root):
+            idle = cfg.embedded_idle_stop
+            after = (f" (it stops itself after {_duration(idle)} without a client)"
+                     if idle > 0 else "")
+            err.print(f"[dim]embedded PostgreSQL still running; `trimtab db stop` stops it"
+                      f"{after}[/]")
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size:g} {unit}"
+    return f"{seconds:g} s"
+
+
 def _db(args: argparse.Namespace) -> int:
     root = load_config(Path.cwd()).root
     if args.json:
@@ -1018,6 +1046,10 @@ def _db(args: argparse.Namespace) -> int:
         dropped = engine.drop_caches(load_config(Path.cwd()))
         out.print(f"dropped {len(dropped)} cached shadow database"
                   f"{'s' if len(dropped) != 1 else ''}")
+    elif args.action == "url" and args.tcp:
+        print(embedded.tcp_url(root, args.port))
+        err.print(f"password: in {escape(str(root / embedded.STATE_DIR / embedded.PASSFILE))} "
+                  "(pgpass format; psql reads it with PGPASSFILE)")
     elif args.action == "url":
         running = embedded.url(root)
         if running is None:

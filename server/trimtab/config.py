@@ -52,6 +52,7 @@ _KEYS: dict[str, tuple[type, str]] = {
     "statement_timeout": ((str, int), "a PostgreSQL duration such as \"30min\" (0: none)"),  # type: ignore[dict-item]
     "lock_retries": (int, "a number of retries, 0 or more"),
     "online_rows": (int, "a number of rows, 0 or more"),
+    "embedded_idle_stop": ((str, int), "a duration with a unit, such as \"30min\" (0: never)"),  # type: ignore[dict-item]
     "backup": ((bool, str), "true, or the path of the backup file migrate writes first"),  # type: ignore[dict-item]
 }
 
@@ -59,6 +60,15 @@ _KEYS: dict[str, tuple[type, str]] = {
 _DURATION = re.compile(r"\d+(?:\.\d+)?\s*(?:us|ms|s|min|h|d)?")
 
 POSTGRES_VERSIONS = range(13, 19)
+_UNIT_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def duration_seconds(value: str | int) -> float:
+    """A duration _DURATION accepts, in seconds (a bare number: milliseconds, as SET reads it)."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?", str(value).strip())
+    if m is None:
+        raise ValueError(value)
+    return float(m.group(1)) * _UNIT_SECONDS[m.group(2) or "ms"]
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,8 @@ class Config:
     online_rows: int = 100_000
     # migrate dumps the database first (pg_dump): True (to .trimtab/backups/), or a path
     backup: bool | str = False
+    # Seconds without a client after which the embedded server stops itself; 0: never.
+    embedded_idle_stop: float = 1800.0
 
     @property
     def drizzle(self) -> bool:
@@ -248,9 +260,11 @@ def _validate(settings: dict[str, Any], text: str, table: str, path: Path) -> No
             ok = not isinstance(value, bool) and value > 0
         if ok and key == "postgres":
             ok = _postgres_major(value) is not None
-        if ok and key in ("lock_timeout", "statement_timeout"):
+        if ok and key in ("lock_timeout", "statement_timeout", "embedded_idle_stop"):
             ok = not isinstance(value, bool) and _DURATION.fullmatch(str(value).strip()) \
                 is not None
+        if ok and key == "embedded_idle_stop":  # a unit, not SET's silent milliseconds
+            ok = str(value).strip() in ("0", "0s") or not str(value).strip()[-1:].isdigit()
         if ok and key in ("lock_retries", "online_rows"):
             ok = not isinstance(value, bool) and value >= 0
         if not ok:
@@ -560,6 +574,7 @@ def load_config(
         notes=drizzle.get("notes", ()),
         online=settings.get("online", True),
         lock_timeout=str(settings.get("lock_timeout", "5s")).strip(),
+        embedded_idle_stop=duration_seconds(settings.get("embedded_idle_stop", "30min")),
         statement_timeout=str(settings.get("statement_timeout", "0")).strip(),
         lock_retries=settings.get("lock_retries", 3),
         online_rows=settings.get("online_rows", 100_000),

@@ -358,6 +358,15 @@ def start_server(pgdata: Path) -> str:
     pm = _ready(pgdata)
     if pm is not None:
         return _url(pm, SUPERUSER)
+    return _start_server(pgdata)
+
+
+# Data directories whose server this process started (not re-attached to): the CLI says
+# once that such a server outlives the command.
+_started: set[Path] = set()
+
+
+def _start_server(pgdata: Path) -> str:
     server = _library()
     with _lock():
         pm = _postmaster(pgdata)
@@ -383,6 +392,7 @@ def start_server(pgdata: Path) -> str:
                 "or set DATABASE_URL to use another server.",
             ) from err
         _forget(server, pgdata, instance)
+        _started.add(pgdata)
     pm = _ready(pgdata)
     if pm is None:
         raise DatabaseError(f"the embedded PostgreSQL server in {pgdata} is not ready")
@@ -494,9 +504,233 @@ def _place_root_data(pgdata: Path) -> None:
     (home / "project").write_text(f"{pgdata.parent.parent}\n")  # whose data, for people
 
 
+# What makes a folder a project (config.find_project's markers, and the default schema file).
+PROJECT_MARKERS = ("trimtab.toml", "[tool.trimtab] in pyproject.toml", "drizzle.config.ts",
+                   "schema.sql")
+
+
+def is_project(root: Path) -> bool:
+    from trimtab.config import CONFIG_FILE, DRIZZLE_CONFIG, PYPROJECT, _has_tool_table
+
+    root = Path(root)
+    return ((root / CONFIG_FILE).is_file() or (root / DRIZZLE_CONFIG).is_file()
+            or (root / "schema.sql").exists()
+            or (root / PYPROJECT).is_file() and _has_tool_table(root / PYPROJECT))
+
+
 def start(root: Path) -> str:
-    """Start or re-attach to the project's server; the URL of its `postgres` database."""
-    return start_server(_prepare(root))
+    """Start or re-attach to the project's server; the URL of its `postgres` database.
+
+    A folder that is not a project gets no server: its data (about 40 MB) would land
+    wherever a command happened to run."""
+    if sys.platform == "win32":
+        # The library has Windows wheels, but this module runs on POSIX calls (euid, /tmp,
+        # a pid probed with signal 0, which on Windows sends Ctrl+C).
+        raise ConfigError(
+            "the embedded PostgreSQL server is not supported on Windows yet",
+            hint="Set DATABASE_URL (or --url) to a PostgreSQL server, such as a local "
+            "install or a container.",
+        )
+    if not (data_dir(root) / "PG_VERSION").exists() and not is_project(root):
+        raise ConfigError(
+            f"{Path(root).resolve()} is not a trimtab project: found no "
+            + ", ".join(PROJECT_MARKERS[:-1]) + f" or {PROJECT_MARKERS[-1]} there or in a "
+            "folder above, so no embedded PostgreSQL server is created in it",
+            hint="Run trimtab in your project's folder, create trimtab.toml here, "
+            "or set DATABASE_URL to use another server.",
+        )
+    pgdata = _prepare(root)
+    fresh = pgdata.resolve() not in _started
+    url = start_server(pgdata)
+    if fresh and pgdata.resolve() in _started:
+        _spawn_watcher(root, pgdata.resolve())
+    return url
+
+
+# --- TCP for GUI clients ---------------------------------------------------------------------
+
+PASSFILE = "pgpass"  # in .trimtab/: the TCP password, in libpq's pgpass format
+
+
+def tcp_url(root: Path, port: int | None = None, database: str = DEFAULT_DATABASE) -> str:
+    """The project's server on 127.0.0.1, for clients that cannot use a Unix socket (GUI
+    tools). TCP asks for a password (SCRAM), kept in `.trimtab/pgpass` and never printed:
+    unlike the socket, a port on 127.0.0.1 is open to every user of the machine. Restarts
+    the server to listen there (the library starts it with no TCP); a later start without
+    this call listens on the socket only again."""
+    ensure_database(root, database)
+    pgdata = data_dir(root).resolve()
+    pm = _ready(pgdata)
+    if pm is None:
+        raise DatabaseError(f"the embedded PostgreSQL server in {pgdata} stopped")
+    if sys.platform == "win32" or (
+            pm.host == "127.0.0.1" and pm.port is not None and port in (None, pm.port)):
+        return _tcp(pm.port, database)
+    password = _password(Path(root).resolve() / STATE_DIR / PASSFILE)
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(_url(pm, SUPERUSER), autocommit=True, connect_timeout=10) as conn:
+        conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+            sql.Identifier(SUPERUSER), sql.Literal(_scram(password))))
+    _hba_password(pgdata / "pg_hba.conf")
+    chosen = port or _free_port()
+    with _lock():
+        _pg_ctl_stop(pgdata)
+        result = subprocess.run(
+            [str(Path(_library().POSTGRES_BIN_PATH) / "pg_ctl"), "-D", str(pgdata), "-w",
+             "-t", "60", "-l", str(pgdata / "log"), "-o", "-h 127.0.0.1",
+             "-o", f"-p {chosen}", "-o", f"-k {pm.socket_dir}", "start"],
+            capture_output=True, text=True, user=_server_user(), check=False,
+            stdin=subprocess.DEVNULL)
+    if result.returncode != 0 or _ready(pgdata) is None:
+        raise DatabaseError(
+            f"the embedded PostgreSQL server in {pgdata} did not start on 127.0.0.1:{chosen}"
+            f"\nServer log:\n{_log_tail(pgdata)}",
+            hint="Pass another --port, or `trimtab db start` to use the socket only.")
+    _spawn_watcher(root, pgdata)  # the previous one ended with the previous postmaster
+    _write_passfile(Path(root).resolve() / STATE_DIR / PASSFILE, chosen, password)
+    return _tcp(chosen, database)
+
+
+def _tcp(port: int | None, database: str) -> str:
+    return f"postgresql://{SUPERUSER}@127.0.0.1:{port or 5432}/{quote(database, safe='')}"
+
+
+def _password(path: Path) -> str:
+    """The password kept in the pgpass file, or a new one."""
+    import secrets
+
+    with contextlib.suppress(OSError, IndexError):
+        return path.read_text().strip().split(":", 4)[4]
+    return secrets.token_urlsafe(24)
+
+
+def _write_passfile(path: Path, port: int, password: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(f"127.0.0.1:{port}:*:{SUPERUSER}:{password}\n")
+    os.chmod(path, 0o600)  # libpq ignores a pgpass file others can read
+
+
+def _scram(password: str) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores (RFC 5802, 7677), made here so the
+    password itself never reaches the server or its log."""
+    import base64
+    import hmac
+
+    salt, rounds = os.urandom(16), 4096
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, rounds)
+    client = hmac.new(salted, b"Client Key", "sha256").digest()
+    server = hmac.new(salted, b"Server Key", "sha256").digest()
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+    return f"SCRAM-SHA-256${rounds}:{b64(salt)}${b64(hashlib.sha256(client).digest())}" \
+           f":{b64(server)}"
+
+
+def _hba_password(hba: Path) -> None:
+    """initdb's --auth=trust lets any connection in: TCP ones must give the password (the
+    socket stays trust, guarded by its folder's permissions)."""
+    text = hba.read_text()
+    lines = [re.sub(r"\btrust\s*$", "scram-sha-256", line) if line.startswith("host")
+             else line for line in text.splitlines()]
+    new = "\n".join(lines) + "\n"
+    if new != text:
+        with open(hba, "w") as handle:  # in place: the file keeps its owner
+            handle.write(new)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- stopping when idle ---------------------------------------------------------------------
+
+
+def _idle_stop(root: Path) -> float:
+    """The project's embedded_idle_stop in seconds (0: never)."""
+    from trimtab.config import load_config
+
+    try:
+        return load_config(Path(root)).embedded_idle_stop
+    except (ConfigError, OSError, ValueError):
+        return 0.0  # the command that started the server reports a broken config itself
+
+
+def _spawn_watcher(root: Path, pgdata: Path) -> None:
+    """A detached process that stops the new server once it has had no client for the
+    configured time, and ends with the server whoever stops it."""
+    idle = _idle_stop(root)
+    if idle <= 0:
+        return
+    subprocess.Popen(
+        [sys.executable, "-m", "trimtab.embedded", "watch", str(pgdata), repr(idle)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        close_fds=True, start_new_session=True,
+    )
+
+
+def _exit_waiter(pid: int) -> Any:
+    """wait(seconds) -> True once process `pid` has ended. Linux: its pidfd, an event; else
+    a sleep and a look."""
+    import select
+
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        def look(seconds: float) -> bool:
+            time.sleep(seconds)
+            return _process_state(pid) is None
+        return look
+
+    def wait(seconds: float) -> bool:
+        return bool(select.select([fd], [], [], seconds)[0])
+    return wait
+
+
+_ACTIVITY = ("SELECT (SELECT count(*) FROM pg_catalog.pg_stat_activity "
+             "        WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()), "
+             "       (SELECT sum(sessions) FROM pg_catalog.pg_stat_database)")
+
+
+def watch(pgdata: Path, idle: float) -> None:
+    """Stop the server of `pgdata` after `idle` seconds in which no client was connected
+    and none connected (pg_stat_database counts every session, even one that came and went
+    between two looks). Returns when the server has stopped, by this or by anyone."""
+    import psycopg
+
+    pm = _ready(pgdata)
+    if pm is None:
+        return
+    wait = _exit_waiter(pm.pid)
+    step = min(max(idle / 4, 0.2), 30.0)
+    quiet_since = time.monotonic()
+    seen: object = None
+    with contextlib.suppress(psycopg.Error), psycopg.connect(
+            _url(pm, SUPERUSER), autocommit=True, connect_timeout=10) as conn:
+        while not wait(step):
+            row = conn.execute(_ACTIVITY).fetchone()
+            conn.execute("SELECT pg_catalog.pg_stat_clear_snapshot()")
+            now = time.monotonic()
+            if row is None or row[0] or row[1] != seen:
+                seen, quiet_since = (row[1] if row else None), now
+            elif now - quiet_since >= idle:
+                conn.close()  # our own session must not hold a fast shutdown up
+                stop_server(pgdata)
+                return
+
+
+def started_here(root: Path) -> bool:
+    """This process started the project's server (rather than re-attaching to it), and the
+    server is still running."""
+    pgdata = data_dir(root)
+    return pgdata.resolve() in _started and _ready(pgdata) is not None
 
 
 def ensure_database(root: Path, name: str = DEFAULT_DATABASE) -> str:
@@ -558,3 +792,8 @@ def status(root: Path) -> EmbeddedStatus:
         pid=pm.pid if pm is not None else None,
         url=_url(pm, DEFAULT_DATABASE) if pm is not None else None,
     )
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["watch"]:
+    with contextlib.suppress(Exception):  # detached: there is no one to tell
+        watch(Path(sys.argv[2]), float(sys.argv[3]))

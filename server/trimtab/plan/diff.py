@@ -865,7 +865,10 @@ class _Differ:
             if text != before:
                 self.emit(SetComment(target=target, before=before, after=text))
         for target, (owner, text) in old.items():
-            if target not in new and not fresh(owner) and _still_there(self.new, owner):
+            # An extension without a comment in the schema keeps the one it has (the
+            # control file's is read as none, and older snapshots hold its text).
+            if target not in new and not fresh(owner) and _still_there(self.new, owner) \
+                    and owner[0] != "extension":
                 self.emit(SetComment(target=target, before=text, after=None))
 
     def _fresh_owners(self) -> Callable[[tuple[str, ...]], bool]:

@@ -550,9 +550,12 @@ def _alter_column(ch: AlterColumn, v: int) -> list[str]:
         actions.append(f"ALTER COLUMN {col} {sql}")
 
     type_changes = old.type != new.type or old.collation != new.collation
-    # A default of the old type is dropped before the type changes (it may not cast); a
-    # new default otherwise replaces the old with SET DEFAULT alone.
-    drop_default = old.default is not None and (type_changes or new.default is None)
+    # Without USING, PostgreSQL converts the column by its assignment cast and the old
+    # default by the same cast, so SET DEFAULT alone replaces it. With USING no such cast
+    # need exist and the old default may not convert: it is dropped before the type changes.
+    uses_using = type_changes and (ch.using is not None or bool(old.type_ref or new.type_ref)
+                                   or needs_using(old.type, new.type))
+    drop_default = old.default is not None and (uses_using or new.default is None)
     if old.generated and not new.generated:
         act("DROP EXPRESSION")
     if old.identity and not new.identity:
@@ -574,7 +577,8 @@ def _alter_column(ch: AlterColumn, v: int) -> list[str]:
         act(sql)
     if old.generated and new.generated and old.generated != new.generated:
         act(f"SET EXPRESSION AS ({new.generated})")
-    if new.default is not None and (new.default != old.default or drop_default):
+    if new.default is not None and (new.default != old.default or drop_default
+                                    or type_changes):
         act(f"SET DEFAULT {new.default}")
     if old.not_null != new.not_null:
         act("SET NOT NULL" if new.not_null else "DROP NOT NULL")

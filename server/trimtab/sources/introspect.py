@@ -117,7 +117,11 @@ WHERE CASE WHEN %(names)s::text[] IS NULL THEN
 # excluded from the schemas, but the extension is still ours), or named by the schema source
 # (an extension is the database's: wherever it lives now, the source says where it goes).
 SQL_EXTENSIONS = f"""
-SELECT x.extname::text, n.nspname::text, x.extversion, d.description
+SELECT x.extname::text, n.nspname::text, x.extversion,
+       -- The comment CREATE EXTENSION sets from the control file is the extension's own,
+       -- not the schema's: read as none, so no plan repeats it.
+       NULLIF(d.description, (SELECT a.comment FROM pg_catalog.pg_available_extensions a
+                              WHERE a.name = x.extname))
 FROM pg_catalog.pg_extension x
 JOIN pg_catalog.pg_namespace n ON n.oid = x.extnamespace
 {_comment("pg_extension", "x.oid", "d")}

@@ -255,7 +255,9 @@ def _cached_model(statements: Sequence[Statement], admin_url: str,
     extensions, statements = schema_extensions(admin_url, statements, installed)
     # The admin creates extensions only before the sandbox has run anything there: another
     # set (the target gained or lost one, or another version) means a rebuild.
-    made = [[e.name, e.schema, e.version] for e in extensions]
+    # (with the comment the schema writes on one: the admin sets it, outside the statements)
+    made = [[e.name, e.schema, e.version, *([e.comment] if e.commented else [])]
+            for e in extensions]
     with _locked(admin_url, name, timeout) as box:
         admin = box.admin
         state = _state(admin, name) or {}

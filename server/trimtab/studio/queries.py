@@ -1041,23 +1041,23 @@ def delete_impact(conn: psycopg.Connection, rel: Rel, keys: Any, catalog: Catalo
         cond, p = _key_condition(rel, k)
         conds.append(sql.SQL("({})").format(cond))
         params += p
-    root = (sql.SQL(" OR ").join(conds), params)
+    root: tuple[sql.Composable, list[Any]] = (sql.SQL(" OR ").join(conds), params)
     # Per table: conditions (with parameters) that select its deleted rows, one per path.
     deleted: dict[tuple[str, str], list[tuple[sql.Composable, list[Any]]]] = {
         (rel.schema, rel.name): [root]}
     changed: list[tuple[ForeignKey, sql.Composable, list[Any]]] = []
     blocking: list[tuple[ForeignKey, sql.Composable, list[Any]]] = []
     deep = False
-    level = [(rel, root)]
+    level: list[tuple[Rel, tuple[sql.Composable, list[Any]]]] = [(rel, root)]
     for depth in range(CASCADE_DEPTH + 1):
-        following = []
+        following: list[tuple[Rel, tuple[sql.Composable, list[Any]]]] = []
         for parent, (cond, p) in level:
             for fk in parent.fks_in:
                 try:
                     child = catalog.relation(conn, fk.schema, fk.table)
                 except StudioError:
                     continue
-                sub = sql.SQL("{} IN (SELECT {} FROM {} WHERE {})").format(
+                sub: sql.Composable = sql.SQL("{} IN (SELECT {} FROM {} WHERE {})").format(
                     _ident_row(list(fk.columns)),
                     sql.SQL(", ").join(sql.Identifier(c) for c in fk.ref_columns),
                     parent.ident, cond)
@@ -1191,7 +1191,7 @@ def console(conn: psycopg.Connection, text: Any, *, offset: int = 0,
         described: list[tuple[str, int]] = []
         status = None
         try:
-            for i, r in enumerate(cur.stream(text.encode())):  # type: ignore[arg-type]
+            for i, r in enumerate(cur.stream(text.encode())):
                 if i == 0 and cur.description is not None:
                     described = [(d.name, d.type_code) for d in cur.description]
                 if i >= offset + limit:  # one more than the page: there is a next page
