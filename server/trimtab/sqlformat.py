@@ -27,25 +27,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from trimtab.sources.sqlfile import META_COMMAND, Statement, split_statements
+from trimtab.sources.sqlfile import META_COMMAND, split_statements
 from trimtab.sqltext import Tok, lex_uncached, skip_block_comment
 
 INDENT = "  "
 
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 # Words after which "(" opens a list or an expression, not a call's arguments: a space.
-_SPACE_BEFORE_PAREN = frozenset("""
+_SPACE_BEFORE_PAREN = _words("""
     all and any as between by case check constraint default distinct do else exclude exists
     filter from group hash in include inherits intersect is join key lateral like list not
     of on options or over partition range references reset returning returns select set some
     table then to union unique using values when where window with within except
-""".split())
+""")
 # A view's query: a line for each of these clauses (at the query's own depth).
-_CLAUSES = frozenset("from where group having order limit offset window union intersect except"
-                     .split())
+_CLAUSES = _words("from where group having order limit offset window union intersect except")
 # What may stand between CREATE and TABLE or VIEW.
-_MODIFIERS = frozenset("or replace global local temp temporary unlogged recursive materialized"
-                       .split())
-_JOINS = frozenset("natural left right full inner cross outer join".split())
+_MODIFIERS = _words("or replace global local temp temporary unlogged recursive materialized")
+_JOINS = _words("natural left right full inner cross outer join")
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,9 @@ def format_edits(text: str, start: int = 0, end: int | None = None) -> list[Edit
 
 def _units(text: str) -> list[Edit] | None:
     statements = split_statements(text, "<format>")
-    if not statements or any(s.kind == META_COMMAND for s in statements):
+    # A psql meta-command, or an unfinished string or bracket: the split itself is a guess.
+    if not statements or any(s.kind == META_COMMAND or lex_uncached(s.text).errors
+                             for s in statements):
         return None
     nl = "\r\n" if "\r\n" in text else "\n"
     units = []
@@ -292,14 +297,12 @@ def _view_breaks(toks: Sequence[Tok], breaks: dict[int, str], nl: str) -> None:
             continue
         v, prev = toks[k][1], toks[k - 1]
         follows_paren = k + 1 < len(toks) and toks[k + 1][1] == "("
-        if k == as_at + 1 and v in ("select", "with", "values", "table"):
-            breaks[k] = nl
-        elif v in _CLAUSES and not (v == "from" and prev[1] == "distinct"):
-            breaks[k] = nl
-        elif v in _JOINS and not follows_paren and not (prev[0] == "W" and prev[1] in _JOINS):
-            breaks[k] = nl
-        elif v == "select" and prev[0] == "W" and prev[1] in ("all", "distinct", "union",
-                                                             "intersect", "except"):
+        after_word = prev[1] if prev[0] == "W" else ""
+        if (k == as_at + 1 and v in ("select", "with", "values", "table")
+                or v in _CLAUSES and not (v == "from" and after_word == "distinct")
+                or v in _JOINS and not follows_paren and after_word not in _JOINS
+                or v == "select" and after_word in ("all", "distinct", "union", "intersect",
+                                                    "except")):
             breaks[k] = nl
 
 
@@ -325,10 +328,10 @@ def _space(toks: Sequence[Tok], raw: Sequence[str], k: int) -> str:
 
 
 # Words after which a sign is unary ("DEFAULT -1"), not a subtraction.
-_BEFORE_SIGN = frozenset("""
+_BEFORE_SIGN = _words("""
     and between by default else in is like not or return returning select then values when
     where minvalue maxvalue start increment restart cache modulus remainder
-""".split())
+""")
 
 
 def _unary(toks: Sequence[Tok], k: int) -> bool:
