@@ -200,3 +200,26 @@ def test_conformance_corpus_formatted_has_the_same_shadow_models(admin_url: str,
         counts[verdict] = counts.get(verdict, 0) + 1
     print(f"conformance corpus: {len(files)} files: {counts}")
     assert not failures, "\n".join(failures)
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+
+def test_cli_fmt_check_then_fmt_then_check_is_clean(tmp_path: Path) -> None:
+    from tests.test_cli_push import run
+
+    (tmp_path / "trimtab.toml").write_text('schema = "schema"\n')
+    (tmp_path / "schema").mkdir()
+    messy = tmp_path / "schema" / "a.sql"
+    messy.write_bytes(b"-- kept\r\ncreate table a(x int,  y int);\r\n")
+    tidy = tmp_path / "schema" / "b.sql"
+    tidy.write_text("create table b (\n  z int\n);\n")
+    r = run(tmp_path, "fmt", "--check")
+    assert r.returncode == 1, r.stderr
+    assert "would reformat" in r.stdout and "a.sql" in r.stdout and "b.sql" not in r.stdout
+    assert messy.read_bytes() == b"-- kept\r\ncreate table a(x int,  y int);\r\n"
+    r = run(tmp_path, "fmt")
+    assert r.returncode == 0, r.stderr
+    assert messy.read_bytes() == b"-- kept\r\ncreate table a (\r\n  x int,\r\n  y int\r\n);\r\n"
+    r = run(tmp_path, "fmt", "--check")
+    assert (r.returncode, r.stdout) == (0, ""), r.stderr

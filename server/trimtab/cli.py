@@ -148,6 +148,13 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="the embedded PostgreSQL server of this project")
     db.add_argument("action", choices=["start", "stop", "status", "url", "clean"],
                     help="clean: drop the shadow databases trimtab keeps between runs")
+
+    fmt = sub.add_parser("fmt", help="lay out the schema's .sql files (blanks only, never meaning)")
+    fmt.add_argument("files", nargs="*", metavar="FILE",
+                     help="the .sql files (default: the project's schema files)")
+    fmt.add_argument("--check", action="store_true",
+                     help="change nothing; exit 1 if a file would be reformatted")
+    _schema_option(fmt)
     return p
 
 
@@ -169,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "push": _push, "generate": _generate, "migrate": _migrate, "check": _check,
         "status": _status, "export": _export, "reset": _reset, "db": _db, "lsp": _lsp,
-        "studio": _studio,
+        "studio": _studio, "fmt": _fmt,
     }
     if args.command not in _LONG_RUNNING:
         # A one-shot command builds a few hundred thousand model objects, nearly all of
@@ -718,6 +725,31 @@ def _lsp(args: argparse.Namespace) -> int:
     from trimtab.lsp.server import main as serve
 
     return serve()
+
+
+def _fmt(args: argparse.Namespace) -> int:
+    from trimtab.sqlformat import format_sql
+
+    files = args.files or [f for f in engine.schema_files(_config(args))
+                           if f.lower().endswith(".sql")]
+    pending = 0
+    for f in files:
+        try:
+            with open(f, encoding="utf-8", newline="") as fh:  # CRLF stays CRLF
+                text = fh.read()
+        except (OSError, UnicodeDecodeError) as e:
+            raise TrimtabError(f"{f}: cannot read it: {e}") from e
+        new = format_sql(text)
+        if new == text:
+            continue
+        pending += 1
+        if args.check:
+            out.print(f"would reformat {escape(f)}")
+        else:
+            with open(f, "w", encoding="utf-8", newline="") as fh:
+                fh.write(new)
+            out.print(f"formatted {escape(f)}")
+    return 1 if args.check and pending else 0
 
 
 def _studio(args: argparse.Namespace) -> int:
