@@ -223,3 +223,11 @@ def test_cli_fmt_check_then_fmt_then_check_is_clean(tmp_path: Path) -> None:
     assert messy.read_bytes() == b"-- kept\r\ncreate table a (\r\n  x int,\r\n  y int\r\n);\r\n"
     r = run(tmp_path, "fmt", "--check")
     assert (r.returncode, r.stdout) == (0, ""), r.stderr
+
+
+def test_a_sql_standard_body_stays_one_statement() -> None:
+    out = format_sql("CREATE FUNCTION f() RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n"
+                     "  SELECT 1 ;\n  SELECT 2;\nEND;")
+    assert out == ("CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; "
+                   "END;\n")
+    assert len(split_statements(out)) == 1

@@ -311,7 +311,7 @@ def _space(toks: Sequence[Tok], raw: Sequence[str], k: int) -> str:
     (pk, pv, *_), (ck, cv, *_) = toks[k - 1], toks[k]
     p = pv if pk == "O" else ""
     c = cv if ck == "O" else ""
-    if c in (",", ")", "]") or p in ("(", "[") or c == "::" or p == "::":
+    if c in (",", ")", "]", ";") or p in ("(", "[") or c == "::" or p == "::":
         return ""
     if c == "." and pk in ("W", "Q") and k + 1 < len(toks) and (
             toks[k + 1][0] in ("W", "Q") or toks[k + 1][1] == "*"):
