@@ -250,7 +250,7 @@ def test_quiet_and_verbose_do_not_go_together(project: Path) -> None:
 
 
 COMMANDS = ["push", "generate", "migrate", "check", "status", "export", "reset", "lsp",
-            "studio", "db", "completion"]
+            "studio", "db", "completion", "fmt"]
 
 
 def test_the_bash_completion_script_is_valid_and_knows_every_command(tmp_path: Path) -> None:

@@ -172,6 +172,13 @@ def _parser() -> argparse.ArgumentParser:
                     "server to listen there; the password is in .trimtab/pgpass)")
     db.add_argument("--port", type=int, help="with url --tcp: the port (default: a free one)")
 
+    fmt = sub.add_parser("fmt", help="lay out the schema's .sql files (blanks only, never meaning)")
+    fmt.add_argument("files", nargs="*", metavar="FILE",
+                     help="the .sql files (default: the project's schema files)")
+    fmt.add_argument("--check", action="store_true",
+                     help="change nothing; exit 1 if a file would be reformatted")
+    _schema_option(fmt)
+
     comp = sub.add_parser("completion", help="print a shell completion script")
     comp.add_argument("shell", choices=["bash", "zsh", "fish"])
     _verbosity_options(p, sub)
@@ -186,6 +193,8 @@ def _parser() -> argparse.ArgumentParser:
 
 # Each command's --help ends with an example and the page that explains it.
 _HELP_TAIL = {
+    "fmt": ("trimtab fmt --check    # in CI: exit 1 if a schema file is not laid out",
+            "docs/lsp.md#formatting-sql-schema-files"),
     "push": ("trimtab push --dry-run    # the SQL, nothing applied",
              "docs/workflows.md#development-push"),
     "generate": ("trimtab generate --name add_users_email",
@@ -273,7 +282,7 @@ def _run(args: argparse.Namespace) -> int:
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "push": _push, "generate": _generate, "migrate": _migrate, "check": _check,
         "status": _status, "export": _export, "reset": _reset, "db": _db, "lsp": _lsp,
-        "studio": _studio, "completion": _completion,
+        "studio": _studio, "completion": _completion, "fmt": _fmt,
     }
     if args.command not in _LONG_RUNNING:
         # A one-shot command builds a few hundred thousand model objects, nearly all of
@@ -956,6 +965,31 @@ def _lsp(args: argparse.Namespace) -> int:
     from trimtab.lsp.server import main as serve
 
     return serve()
+
+
+def _fmt(args: argparse.Namespace) -> int:
+    from trimtab.sqlformat import format_sql
+
+    files = args.files or [f for f in engine.schema_files(_config(args))
+                           if f.lower().endswith(".sql")]
+    pending = 0
+    for f in files:
+        try:
+            with open(f, encoding="utf-8", newline="") as fh:  # CRLF stays CRLF
+                text = fh.read()
+        except (OSError, UnicodeDecodeError) as e:
+            raise TrimtabError(f"{f}: cannot read it: {e}") from e
+        new = format_sql(text)
+        if new == text:
+            continue
+        pending += 1
+        if args.check:
+            out.print(f"would reformat {escape(f)}")
+        else:
+            with open(f, "w", encoding="utf-8", newline="") as fh:
+                fh.write(new)
+            out.print(f"formatted {escape(f)}")
+    return 1 if args.check and pending else 0
 
 
 def _studio(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 from pygls.workspace.position_codec import PositionCodec
 
-from trimtab import __version__, engine
+from trimtab import __version__, engine, sqlformat
 from trimtab.errors import Cancelled, ConsentRequired, TrimtabError
 from trimtab.lsp import analysis, completion, navigate, positions, rename, symbols
 from trimtab.lsp import files as sql_files
@@ -1385,6 +1385,41 @@ async def signature_help(ls: TrimtabServer, params: t.SignatureHelpParams
                 for a, b in s.offsets])
             for s in sigs],
         active_signature=active, active_parameter=arg)
+# -- formatting (trimtab.sqlformat: only blanks between tokens change) -----------------------
+#
+# Schema files only: a migration's text is checksummed once applied, so it is never
+# re-laid out. A file that cannot be formatted safely gets no edits.
+
+
+@server.feature(t.TEXT_DOCUMENT_FORMATTING)
+async def format_document(ls: TrimtabServer, params: t.DocumentFormattingParams
+                          ) -> list[t.TextEdit] | None:
+    found = _sql_schema_doc(ls, params.text_document.uri)
+    if found is None:
+        return None
+    doc = found[2]
+    old = doc.source
+    new = await asyncio.to_thread(sqlformat.format_sql, old)
+    return _line_edits(old, new, doc.position_codec)
+
+
+@server.feature(t.TEXT_DOCUMENT_RANGE_FORMATTING)
+async def format_range(ls: TrimtabServer, params: t.DocumentRangeFormattingParams
+                       ) -> list[t.TextEdit] | None:
+    """The statements the range touches, each whole, with the comments that follow it."""
+    found = _sql_schema_doc(ls, params.text_document.uri)
+    if found is None:
+        return None
+    doc = found[2]
+    old = doc.source
+    a = positions.to_offset(doc.lines, params.range.start, doc.position_codec)
+    b = positions.to_offset(doc.lines, params.range.end, doc.position_codec)
+    edits = await asyncio.to_thread(sqlformat.format_edits, old, a, max(a + 1, b))
+    parts, pos = [], 0
+    for e in edits:
+        parts += [old[pos:e.start], e.new]
+        pos = e.end
+    return _line_edits(old, "".join(parts) + old[pos:], doc.position_codec)
 
 
 # -- commands ----------------------------------------------------------------------------------
