@@ -17,6 +17,7 @@ import pytest
 from psycopg import sql as pgsql
 
 from tests.conftest import PgServer, with_database
+from tests.test_cli_json import FORMAT, violations
 from trimtab.config import load_config
 from trimtab.errors import ConfigError
 from trimtab.migrations.folder import write_migration
@@ -39,9 +40,13 @@ def run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def fleet_json(project: Path, *args: str) -> tuple[int, dict]:
+    """The exit code and the --json document, checked against docs/json/format-1.json."""
     p = run(project, *args, "--json")
     assert p.stdout, p.stderr
-    return p.returncode, json.loads(p.stdout)
+    doc = json.loads(p.stdout)
+    shape = FORMAT["commands"]["error" if "error" in doc else doc["command"]]
+    assert violations(doc, shape) == [], violations(doc, shape)
+    return p.returncode, doc
 
 
 def outcomes(doc: dict) -> dict[str, dict]:

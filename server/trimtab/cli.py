@@ -1096,7 +1096,7 @@ def _migrate_fleet(cfg: Config, args: argparse.Namespace) -> int:
     if args.dry_run and args.exit_code and would:
         code = 1
     if args.json:
-        _print_json("migrate", {"fleet": [t.to_json() for t in r.targets],
+        _print_json("migrate fleet", {"fleet": [t.to_json() for t in r.targets],
                                 "stopped": r.stopped, "ok": r.ok,
                                 "seconds": round(r.seconds, 3)})
         return code
@@ -1125,7 +1125,7 @@ def _status_fleet(cfg: Config, args: argparse.Namespace) -> int:
     refuses = any(s.problems or s.error or not s.reachable for s in rows)
     code = 1 if refuses or (args.exit_code and set(found) & args.exit_code) else 0
     if args.json:
-        _print_json("status", {"fleet": [s.to_json() for s in rows], "found": found})
+        _print_json("status fleet", {"fleet": [s.to_json() for s in rows], "found": found})
         return code
     # One line a target, the label last: a URL is never cut to the terminal's width.
     out.print(f"[bold]{'applied':>7}  {'pending':>7}  {'drift':<11}  target[/]")
