@@ -114,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     mig.add_argument("--resume-after", metavar="N", type=int,
                      help="a migration without a transaction stopped half way: count its "
                      "statements 1..N as done and go on from N+1")
+    _fleet_options(mig)
 
     chk = sub.add_parser("check", help="check the migrations folder's integrity (no database)")
     chk.add_argument("--json", action="store_true", help="the problems as JSON")
@@ -128,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
                     type=_status_checks,
                     help="exit 1 when the database or folder is not clean: WHAT is a "
                     f"comma list of {', '.join(STATUS_CHECKS)} (default: all)")
+    _fleet_options(st)
 
     exp = sub.add_parser("export", help="print the whole schema as one SQL script")
     _url_option(exp, scratch=True)
@@ -582,6 +584,8 @@ def _generate_json(cfg: Config, result: engine.GenerateResult) -> dict[str, Any]
 
 def _migrate(args: argparse.Namespace) -> int:
     cfg = _config(args)
+    if args.fleet or args.targets:
+        return _migrate_fleet(cfg, args)
     if args.exit_code and not args.dry_run:
         err.print("[bold red]error:[/] --exit-code only goes with --dry-run")
         return 2
@@ -760,6 +764,8 @@ def _check(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     cfg = _config(args)
+    if args.fleet or args.targets:
+        return _status_fleet(cfg, args)
     s = engine.status(cfg)
     # What is not clean, by the names `--exit-code` takes.
     found = [name for name, present in (
@@ -1119,3 +1125,85 @@ def _db_json(args: argparse.Namespace, root: Path) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# -- fleets ----------------------------------------------------------------------------------
+
+
+def _fleet_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fleet", action="store_true",
+                   help="every target of trimtab.toml's [fleet] (databases or tenant schemas)")
+    p.add_argument("--targets", metavar="FILE", type=Path,
+                   help="with or without --fleet: the databases listed in FILE, one URL a line")
+    p.add_argument("--concurrency", metavar="N", type=int,
+                   help="with --fleet: targets at once (default: [fleet] concurrency, else 4)")
+    if p.prog.endswith("migrate"):
+        p.add_argument("--on-error", choices=["continue", "stop"],
+                       help="with --fleet: go on with the other targets after a failure "
+                       "(default), or start no other")
+
+
+def _migrate_fleet(cfg: Config, args: argparse.Namespace) -> int:
+    if args.action or args.mark_applied or args.resume_after is not None or args.backup \
+            is not None or args.allow_out_of_order:
+        raise ConfigError("--fleet runs pending migrations only: down, rebase, "
+                          "--mark-applied, --resume-after, --backup and "
+                          "--allow-out-of-order work on one database at a time")
+
+    def on_event(label: str, what: str) -> None:
+        if not args.json and what != "started":
+            info_err.print(f"[dim]{escape(label)}:[/] {escape(what)}")
+
+    r = engine.migrate_fleet(cfg, targets_file=args.targets, dry_run=args.dry_run,
+                             concurrency=args.concurrency, on_error=args.on_error,
+                             on_event=on_event)
+    would = any(t.applied for t in r.targets)
+    code = 0 if r.ok else 1
+    if args.dry_run and args.exit_code and would:
+        code = 1
+    if args.json:
+        _print_json("migrate fleet", {"fleet": [t.to_json() for t in r.targets],
+                                "stopped": r.stopped, "ok": r.ok,
+                                "seconds": round(r.seconds, 3)})
+        return code
+    for t in r.targets:
+        color = "green" if t.ok else ("dim" if t.outcome == "not run" else "red")
+        what = t.outcome + (f" {len(t.applied)}" if t.applied else "")
+        line = f"[{color}]{what:<14}[/] {escape(t.label)}" + (" (canary)" if t.canary else "")
+        out.print(line)
+        if t.applied:
+            info.print(f"               {escape(', '.join(t.applied))}")
+        if t.error and t.outcome != "not run":
+            out.print(f"               {escape(t.error)}")
+    counts = ", ".join(f"{r.count(o)} {o}" for o in dict.fromkeys(t.outcome for t in r.targets))
+    out.print(f"[bold]fleet:[/] {plural(len(r.targets), 'target')}: {counts} "
+              f"({r.seconds:.1f} s)")
+    if r.stopped:
+        out.print(f"[red]stopped:[/] {escape(r.stopped)}")
+    return code
+
+
+def _status_fleet(cfg: Config, args: argparse.Namespace) -> int:
+    rows = engine.status_fleet(cfg, targets_file=args.targets, concurrency=args.concurrency)
+    found = sorted({name for s in rows for name, present in (
+        ("problems", bool(s.problems or s.error or not s.reachable)),
+        ("drift", bool(s.drift)), ("pending", bool(s.pending))) if present})
+    refuses = any(s.problems or s.error or not s.reachable for s in rows)
+    code = 1 if refuses or (args.exit_code and set(found) & args.exit_code) else 0
+    if args.json:
+        _print_json("status fleet", {"fleet": [s.to_json() for s in rows], "found": found})
+        return code
+    # One line a target, the label last: a URL is never cut to the terminal's width.
+    out.print(f"[bold]{'applied':>7}  {'pending':>7}  {'drift':<11}  target[/]")
+    for s in rows:
+        if not s.reachable or s.error:
+            what = "unreachable" if not s.reachable else "error"
+            out.print(f"{'-':>7}  {'-':>7}  [red]{what:<11}[/]  {escape(s.label)}\n"
+                      f"{'':20}{escape(s.error or '')}")
+            continue
+        drift = "not checked" if s.drift is None else ("[red]drifted    [/]" if s.drift
+                                                       else "none       ")
+        out.print(f"{s.applied:>7}  {len(s.pending):>7}  {drift}  {escape(s.label)}")
+        for line in (s.drift or ()) + tuple(f"problem: {p}" for p in s.problems):
+            out.print(f"{'':20}[red]{escape(line)}[/]")
+    return code

@@ -54,7 +54,31 @@ _KEYS: dict[str, tuple[type, str]] = {
     "online_rows": (int, "a number of rows, 0 or more"),
     "embedded_idle_stop": ((str, int), "a duration with a unit, such as \"30min\" (0: never)"),  # type: ignore[dict-item]
     "backup": ((bool, str), "true, or the path of the backup file migrate writes first"),  # type: ignore[dict-item]
+    "fleet": (dict, "a table: [fleet] with targets, targets_query or schemas"),
 }
+
+# [fleet] key -> (expected type, description for error messages)
+_FLEET_KEYS: dict[str, tuple[type, str]] = {
+    "targets": (list, "a list of PostgreSQL URLs"),
+    "targets_query": (str, "a query run on database_url that returns one URL per row"),
+    "schemas": (str, "a LIKE pattern of tenant schemas in database_url, such as \"tenant_%\""),
+    "canary": ((int, list), "a number of targets, or a list of target URLs or schema names"),  # type: ignore[dict-item]
+    "concurrency": (int, "a number of targets migrated at once, 1 or more"),
+    "on_error": (str, "\"continue\" or \"stop\""),
+}
+
+
+@dataclass(frozen=True)
+class FleetSettings:
+    """``[fleet]``: the databases (or tenant schemas) ``--fleet`` works on; exactly one of
+    targets, targets_query, schemas."""
+
+    targets: tuple[str, ...] = ()
+    targets_query: str | None = None
+    schemas: str | None = None  # LIKE pattern of schemas in database_url
+    canary: int | tuple[str, ...] = 1  # migrated first; a failure stops everything
+    concurrency: int = 4
+    on_error: str = "continue"  # or "stop": no new target starts after a failure
 
 # A PostgreSQL duration as SET accepts it: a bare number is milliseconds.
 _DURATION = re.compile(r"\d+(?:\.\d+)?\s*(?:us|ms|s|min|h|d)?")
@@ -125,6 +149,7 @@ class Config:
     backup: bool | str = False
     # Seconds without a client after which the embedded server stops itself; 0: never.
     embedded_idle_stop: float = 1800.0
+    fleet: FleetSettings | None = None  # [fleet]
 
     @property
     def drizzle(self) -> bool:
@@ -267,6 +292,8 @@ def _validate(settings: dict[str, Any], text: str, table: str, path: Path) -> No
             ok = str(value).strip() in ("0", "0s") or not str(value).strip()[-1:].isdigit()
         if ok and key in ("lock_retries", "online_rows"):
             ok = not isinstance(value, bool) and value >= 0
+        if ok and key == "fleet":
+            _validate_fleet(value, text, table, path)
         if not ok:
             hint = f"{key} must be {description}."
             if key == "schemas":
@@ -489,6 +516,48 @@ def _absolute(base: Path, value: str) -> Path:
     return Path(os.path.abspath(base / Path(value).expanduser()))
 
 
+def _validate_fleet(fleet: dict[str, Any], text: str, table: str, path: Path) -> None:
+    where = f"{table}.fleet" if table else "fleet"
+    for key, value in fleet.items():
+        line = _key_line(text, where, key)
+        if key not in _FLEET_KEYS:
+            raise ConfigError(f"unknown fleet setting {key!r}", file=str(path), line=line,
+                              hint=f"Valid [fleet] settings: {', '.join(_FLEET_KEYS)}.")
+        expected, description = _FLEET_KEYS[key]
+        ok = isinstance(value, expected) and not isinstance(value, bool)
+        if ok and isinstance(value, list):
+            ok = all(isinstance(v, str) and v.strip() for v in value)
+        elif ok and isinstance(value, str):
+            ok = bool(value.strip()) and (key != "on_error" or value in ("continue", "stop"))
+        elif ok and isinstance(value, int):
+            ok = value >= (1 if key == "concurrency" else 0)
+        if not ok:
+            shown = redact(value) if key == "targets" and isinstance(value, str) else (
+                "[...]" if key == "targets" else repr(value))
+            raise ConfigError(f"invalid value for fleet setting {key!r}: {shown}",
+                              file=str(path), line=line, hint=f"{key} must be {description}.")
+    given = [k for k in ("targets", "targets_query", "schemas") if k in fleet]
+    if len(given) > 1:  # none: the targets come from --targets FILE
+        raise ConfigError("[fleet] takes one of targets, targets_query, schemas"
+                          + (f" (it has {', '.join(given)})" if given else ""),
+                          file=str(path), line=_key_line(text, table, "fleet"),
+                          hint="targets = [urls], targets_query = \"SELECT url FROM ...\" (run "
+                               "on database_url), or schemas = \"tenant_%\" (schemas of "
+                               "database_url)")
+
+
+def _fleet(settings: dict[str, Any]) -> FleetSettings | None:
+    fleet = settings.get("fleet")
+    if fleet is None:
+        return None
+    canary = fleet.get("canary", 1)
+    return FleetSettings(
+        targets=tuple(v.strip() for v in fleet.get("targets", ())),
+        targets_query=fleet.get("targets_query"), schemas=fleet.get("schemas"),
+        canary=tuple(canary) if isinstance(canary, list) else canary,
+        concurrency=fleet.get("concurrency", 4), on_error=fleet.get("on_error", "continue"))
+
+
 def load_config(
     start: Path,
     *,
@@ -579,6 +648,7 @@ def load_config(
         lock_retries=settings.get("lock_retries", 3),
         online_rows=settings.get("online_rows", 100_000),
         backup=settings.get("backup", False),
+        fleet=_fleet(settings),
     )
 
 

@@ -105,6 +105,7 @@ from trimtab.sources import shadow, shadowcache, vet
 from trimtab.sources.hints import Hint, UsingHint, find_hints, find_using_hints, hint_edit
 
 if TYPE_CHECKING:
+    from trimtab.migrations.fleet import FleetResult, TargetStatus
     from trimtab.sources.drizzle import DrizzleSchema
 from trimtab.sources.introspect import (
     introspect,
@@ -2489,3 +2490,22 @@ def rebase(cfg: Config, *, local: str | None = None) -> RebaseResult:
                 removed.append(p)
     return RebaseResult(tuple((m.old_tag, m.new_tag) for m in plan.moves),
                         tuple(f for f, _ in files), tuple(removed), tuple(notes))
+
+
+def migrate_fleet(cfg: Config, *, targets_file: Path | None = None, dry_run: bool = False,
+                  concurrency: int | None = None, on_error: str | None = None,
+                  on_event: Callable[[str, str], None] | None = None) -> FleetResult:
+    """``migrate`` on every target of the fleet (migrations/fleet.py says how)."""
+    from trimtab.migrations import fleet
+
+    return fleet.migrate_fleet(cfg, fleet.resolve_targets(cfg, targets_file), dry_run=dry_run,
+                               concurrency=concurrency, on_error=on_error, on_event=on_event)
+
+
+def status_fleet(cfg: Config, *, targets_file: Path | None = None,
+                 concurrency: int | None = None) -> tuple[TargetStatus, ...]:
+    """Each fleet target's applied / pending / drift."""
+    from trimtab.migrations import fleet
+
+    return fleet.status_fleet(cfg, fleet.resolve_targets(cfg, targets_file),
+                              concurrency=concurrency)

@@ -170,13 +170,13 @@ def _state(conn: psycopg.Connection, folder: Folder, allow_out_of_order: bool,
                     f"applied migration {row.name} has no file in {folder.path}",
                     hint=f"restore {row.name}.sql (and its journal entry) from version control; "
                          "if it was removed on purpose and its changes are undone, delete its "
-                         f"row: DELETE FROM {tracking.QUALIFIED} WHERE name = '{row.name}'"))
+                         f"row: DELETE FROM {tracking.qualified()} WHERE name = '{row.name}'"))
             elif row.statements_done:
                 problems.append(_Problem(
                     f"migration {row.name} ran {plural(row.statements_done, 'statement')} "
                     f"without a transaction before it failed, and has no file in {folder.path}",
                     hint=f"restore {row.name}.sql, or undo those statements by hand and "
-                         f"DELETE FROM {tracking.QUALIFIED} WHERE name = '{row.name}'"))
+                         f"DELETE FROM {tracking.qualified()} WHERE name = '{row.name}'"))
         elif row.applied and row.checksum != m.checksum:
             problems.append(_edited(m, row.checksum, "it was applied"))
         elif not row.applied and not running and (doubt := _in_doubt(m, row)) is not None:
@@ -423,7 +423,7 @@ def _setup(conn: psycopg.Connection, folder: Folder, allow_out_of_order: bool,
             tracking.ensure(conn)
         except psycopg.Error as e:
             raise DatabaseError(
-                f"cannot create the tracking table {tracking.QUALIFIED}: "
+                f"cannot create the tracking table {tracking.qualified()}: "
                 f"{e.diag.message_primary or e}",
                 hint=f"let this role create schemas, or have an owner create {tracking.SCHEMA} "
                      "once (run trimtab migrate as that role)") from None
@@ -980,13 +980,18 @@ def _session_lock(conn: psycopg.Connection, wait: float) -> Iterator[None]:
             try:
                 if conn.info.transaction_status != TransactionStatus.IDLE:
                     conn.rollback()
-                conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,), prepare=False)
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_lock_key(),), prepare=False)
             except psycopg.Error:
                 pass  # the lock goes with the session
 
 
+def _lock_key() -> int:
+    """The lock of this database's (or this tenant schema's) tracking table."""
+    return LOCK_KEY ^ tracking.lock_salt()
+
+
 def _try(conn: psycopg.Connection, function: str) -> bool:
-    row = conn.execute(f"SELECT {function}(%s)", (LOCK_KEY,),
+    row = conn.execute(f"SELECT {function}(%s)", (_lock_key(),),
                        prepare=False).fetchone()
     return bool(row and row[0])
 
@@ -1004,7 +1009,7 @@ LIMIT 1"""
 def _holder(conn: psycopg.Connection) -> tuple | None:
     """(pid, state, application_name, user, seconds in that state) of the session holding
     the runner's lock, or None."""
-    key = LOCK_KEY & 0xFFFFFFFFFFFFFFFF
+    key = _lock_key() & 0xFFFFFFFFFFFFFFFF
     return conn.execute(_HOLDER, (key >> 32, key & 0xFFFFFFFF),
                         prepare=False).fetchone()
 

@@ -37,7 +37,11 @@ Callers that write here hold the runner's advisory lock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import hashlib
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -50,6 +54,9 @@ from trimtab.model import Model
 SCHEMA = "trimtab"
 TABLE = "migrations"
 QUALIFIED = f"{SCHEMA}.{TABLE}"
+# The table this thread's runner uses: trimtab.migrations, or one table per tenant schema
+# when a fleet applies the same folder into many schemas of one database (``per_schema``).
+_TABLE_NOW: ContextVar[str] = ContextVar("trimtab_tracking_table", default=TABLE)
 DRIZZLE_SCHEMA = "drizzle"
 DRIZZLE_TABLE = "__drizzle_migrations"
 
@@ -91,9 +98,10 @@ def without_history(model: Model, where: DrizzleTable) -> Model:
         schemas.pop(("schema", where.schema), None)
     return model.with_(tables=tables, sequences=sequences, schemas=schemas)
 
-_CREATE = (
+def _create() -> tuple[str, ...]:
+    return (
     f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
-    f"""CREATE TABLE IF NOT EXISTS {QUALIFIED} (
+    f"""CREATE TABLE IF NOT EXISTS {qualified()} (
     id bigserial PRIMARY KEY,
     name text NOT NULL UNIQUE,
     checksum text NOT NULL,
@@ -105,9 +113,9 @@ _CREATE = (
     applied_by text DEFAULT current_user,
     started_statement int
 )""",
-    f"COMMENT ON TABLE {QUALIFIED} IS 'Migrations applied by trimtab migrate. A row counts as "
+    f"COMMENT ON TABLE {qualified()} IS 'Migrations applied by trimtab migrate. A row counts as "
     "applied only when finished_at is set.'",
-)
+    )
 
 _COLUMNS = ("id, name, checksum, started_at, finished_at, statements_done, failed_statement, "
             "error, applied_by")
@@ -165,15 +173,48 @@ class DrizzleHistory:
     orphans: Sequence[DrizzleRow]
 
 
+def qualified() -> str:
+    """The tracking table of this thread's runner, schema-qualified."""
+    return f"{SCHEMA}.{_TABLE_NOW.get()}"
+
+
+def lock_salt() -> int:
+    """Mixed into the runner's advisory lock key: runners on different tenant schemas of one
+    database do not wait for each other (0 for the database's own table)."""
+    name = _TABLE_NOW.get()
+    if name == TABLE:
+        return 0
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def schema_table(schema: str) -> str:
+    """The tracking table's name for tenant ``schema``: kept in the ``trimtab`` schema
+    (never inside the tenant's schema, where it would read as drift), a plain identifier."""
+    if re.fullmatch(r"[a-z_][a-z0-9_]{0,50}", schema):
+        return f"{TABLE}_{schema}"
+    return f"{TABLE}_{hashlib.sha256(schema.encode()).hexdigest()[:20]}"
+
+
+@contextmanager
+def per_schema(schema: str) -> Iterator[None]:
+    """Within the block (this thread only), the runner records into ``schema``'s own
+    tracking table and takes that schema's lock."""
+    token = _TABLE_NOW.set(schema_table(schema))
+    try:
+        yield
+    finally:
+        _TABLE_NOW.reset(token)
+
+
 def exists(conn: psycopg.Connection) -> bool:
-    row = conn.execute(f"SELECT to_regclass('{QUALIFIED}') IS NOT NULL", prepare=False).fetchone()
+    row = conn.execute(f"SELECT to_regclass('{qualified()}') IS NOT NULL", prepare=False).fetchone()
     return bool(row and row[0])
 
 
 def _has_added_column(conn: psycopg.Connection) -> bool:
     row = conn.execute(
         "SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = %s::regclass "
-        "AND attname = %s AND NOT attisdropped)", (QUALIFIED, _ADDED), prepare=False,
+        "AND attname = %s AND NOT attisdropped)", (qualified(), _ADDED), prepare=False,
     ).fetchone()
     return bool(row and row[0])
 
@@ -186,10 +227,10 @@ def ensure(conn: psycopg.Connection) -> bool:
     """
     if exists(conn):
         if not _has_added_column(conn):
-            conn.execute(f"ALTER TABLE {QUALIFIED} ADD COLUMN IF NOT EXISTS {_ADDED} int",
+            conn.execute(f"ALTER TABLE {qualified()} ADD COLUMN IF NOT EXISTS {_ADDED} int",
                          prepare=False)
         return False
-    for statement in _CREATE:
+    for statement in _create():
         conn.execute(statement, prepare=False)
     return True
 
@@ -199,7 +240,7 @@ def read(conn: psycopg.Connection) -> dict[str, AppliedRow]:
     if not exists(conn):
         return {}
     added = _ADDED if _has_added_column(conn) else "NULL::int"
-    cur = conn.execute(f"SELECT {_COLUMNS}, {added} FROM {QUALIFIED} ORDER BY id",
+    cur = conn.execute(f"SELECT {_COLUMNS}, {added} FROM {qualified()} ORDER BY id",
                        prepare=False)
     return {r[1]: AppliedRow(*r) for r in cur.fetchall()}
 
@@ -218,7 +259,7 @@ def start(conn: psycopg.Connection, m: Migration, statements_done: int = 0) -> d
     resumes after the statements an earlier run finished.
     """
     row = conn.execute(
-        f"""INSERT INTO {QUALIFIED} AS t (name, checksum, started_at, statements_done)
+        f"""INSERT INTO {qualified()} AS t (name, checksum, started_at, statements_done)
             VALUES (%s, %s, now(), %s)
             ON CONFLICT (name) DO UPDATE SET checksum = excluded.checksum,
                 started_at = excluded.started_at, finished_at = NULL,
@@ -235,21 +276,21 @@ def start(conn: psycopg.Connection, m: Migration, statements_done: int = 0) -> d
 
 def progress(conn: psycopg.Connection, name: str, statements_done: int) -> None:
     """``statements_done`` statements have committed (and none is running)."""
-    conn.execute(f"UPDATE {QUALIFIED} SET statements_done = %s, started_statement = NULL "
+    conn.execute(f"UPDATE {qualified()} SET statements_done = %s, started_statement = NULL "
                  "WHERE name = %s", (statements_done, name), prepare=False)
 
 
 def begin_statement(conn: psycopg.Connection, name: str, number: int) -> None:
     """Statement ``number`` is about to run outside any transaction: until ``progress``
     clears it, its outcome is unknown. Call in autocommit, so that it is committed first."""
-    conn.execute(f"UPDATE {QUALIFIED} SET started_statement = %s WHERE name = %s",
+    conn.execute(f"UPDATE {qualified()} SET started_statement = %s WHERE name = %s",
                  (number, name), prepare=False)
 
 
 def resume(conn: psycopg.Connection, name: str, statements_done: int) -> None:
     """The user says how far an unfinished migration got (``migrate --resume-after``)."""
     conn.execute(
-        f"""UPDATE {QUALIFIED} SET statements_done = %s, started_statement = NULL,
+        f"""UPDATE {qualified()} SET statements_done = %s, started_statement = NULL,
                 failed_statement = NULL, error = NULL
             WHERE name = %s AND finished_at IS NULL""",
         (statements_done, name), prepare=False)
@@ -257,7 +298,7 @@ def resume(conn: psycopg.Connection, name: str, statements_done: int) -> None:
 
 def finish(conn: psycopg.Connection, name: str, statements_done: int) -> None:
     conn.execute(
-        f"""UPDATE {QUALIFIED} SET finished_at = clock_timestamp(), statements_done = %s,
+        f"""UPDATE {qualified()} SET finished_at = clock_timestamp(), statements_done = %s,
                 failed_statement = NULL, error = NULL, started_statement = NULL
             WHERE name = %s""",
         (statements_done, name), prepare=False,
@@ -271,7 +312,7 @@ def fail(conn: psycopg.Connection, m: Migration, *, statement: int, error: str,
     Never overwrites a row that is applied (another runner may have applied it meanwhile).
     """
     conn.execute(
-        f"""INSERT INTO {QUALIFIED} AS t (name, checksum, started_at, statements_done,
+        f"""INSERT INTO {qualified()} AS t (name, checksum, started_at, statements_done,
                 failed_statement, error)
             VALUES (%s, %s, coalesce(%s, now()), %s, %s, %s)
             ON CONFLICT (name) DO UPDATE SET checksum = excluded.checksum,
@@ -291,7 +332,7 @@ def mark(conn: psycopg.Connection, m: Migration) -> None:
     takes the new checksum (the user accepts the edit); a failed row becomes applied.
     """
     conn.execute(
-        f"""INSERT INTO {QUALIFIED} (name, checksum, started_at, finished_at, statements_done)
+        f"""INSERT INTO {qualified()} (name, checksum, started_at, finished_at, statements_done)
             VALUES (%s, %s, now(), now(), 0)
             ON CONFLICT (name) DO UPDATE SET checksum = excluded.checksum,
                 started_at = excluded.started_at, finished_at = excluded.finished_at,
@@ -305,7 +346,7 @@ def unrecord(conn: psycopg.Connection, m: Migration, where: DrizzleTable = DRIZZ
     """``m`` is no longer applied (its down file ran): its row goes, and drizzle's row for
     it, so that trimtab's and drizzle-orm's migrators both apply it again."""
     if exists(conn):
-        conn.execute(f"DELETE FROM {QUALIFIED} WHERE name = %s", (m.name,), prepare=False)
+        conn.execute(f"DELETE FROM {qualified()} WHERE name = %s", (m.name,), prepare=False)
     if drizzle_exists(conn, where):
         conn.execute(sql.SQL("DELETE FROM {} WHERE hash = %s AND created_at = %s")
                      .format(where.ident), (m.checksum, m.when), prepare=False)
@@ -435,7 +476,7 @@ def import_drizzle(conn: psycopg.Connection, folder: Folder,
     for name in history.applied:
         m = by_name[name]
         cur = conn.execute(
-            f"""INSERT INTO {QUALIFIED} AS t (name, checksum, started_at, finished_at,
+            f"""INSERT INTO {qualified()} AS t (name, checksum, started_at, finished_at,
                     statements_done, applied_by)
                 VALUES (%s, %s, now(), now(), %s, 'drizzle-kit')
                 ON CONFLICT (name) DO UPDATE SET checksum = excluded.checksum,

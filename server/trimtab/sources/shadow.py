@@ -327,14 +327,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def is_leaked(comment: str | None, connections: int, now: float) -> bool:
+def is_leaked(comment: str | None, connections: int, now: float, name: str = "") -> bool:
     """A scratch database whose run is over: made on this machine by a process that is
     gone, or elsewhere a day ago and unused."""
     try:
         stamp = json.loads(comment or "")
         host, pid, at = stamp["host"], int(stamp["pid"]), float(stamp["at"])
     except (ValueError, KeyError, TypeError):
-        return connections == 0  # not stamped: never in use by a run of this version
+        # Not stamped: a run's database between its CREATE and its stamp (the build lock is
+        # per database, so a run on another database of this server does not wait), or one
+        # of an older version. The name carries the creator's pid: alive here, in use.
+        made_by = re.match(rf"{SHADOW_PREFIX}(\d+)_", name)
+        return connections == 0 and not (made_by and _alive(int(made_by.group(1))))
     if host == socket.gethostname():
         return not _alive(pid)
     return connections == 0 and now - at > LEAKED_AFTER
@@ -350,7 +354,7 @@ def drop_leaked(box: Sandbox) -> list[str]:
     now = time.time()
     dropped = []
     for name, comment, connections in rows:
-        if is_leaked(comment, connections, now):
+        if is_leaked(comment, connections, now, name):
             with contextlib.suppress(psycopg.Error):
                 box.drop_database(name)
                 dropped.append(name)
