@@ -161,7 +161,8 @@ async def test_hover_shows_the_pending_sql_and_hazard(client: LanguageClient, wo
                "INSERT INTO users VALUES (1, 'x')")
     uri = open_doc(client, workspace / "schema.sql",
                    "CREATE TABLE users (id int PRIMARY KEY, name text);\n")
-    await until(client, uri, has("rename-candidate"))
+    # The exact path's candidate (the fast path's carries no measured count)
+    await until(client, uri, has("rename-candidate", "1 non-null value"))
     hover = await client.text_document_hover_async(t.HoverParams(
         text_document=t.TextDocumentIdentifier(uri=uri), position=t.Position(line=0, character=14)))
     assert hover is not None
