@@ -6,10 +6,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest_lsp
 from lsprotocol import types as t
-from pytest_lsp import LanguageClient
+from pygls.uris import from_fs_path
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from tests.test_lsp import client, db, has, open_doc, until, workspace  # noqa: F401
+from tests.test_lsp import (  # noqa: F401
+    TRIMTAB,
+    change_doc,
+    client,
+    db,
+    has,
+    make_client,
+    open_doc,
+    until,
+    workspace,
+)
 
 
 class Recording(dict[str, Sequence[t.Diagnostic]]):
@@ -43,3 +55,79 @@ async def test_a_plain_rename_headlines_as_a_rename_candidate(
     assert "full_name" in d.message and "name" in d.message
     # What happens without the hint stays in the message: nothing is hidden.
     assert "2 non-null values" in d.message and "will fail" in d.message, d.message
+
+
+def _snippet_capable() -> t.ClientCapabilities:
+    """VS Code's capabilities as vscode-languageclient 11 announces them: snippet edits in a
+    workspace edit (LSP 3.18), which the bundled 1.65 set predates."""
+    caps = client_capabilities("visual-studio-code")
+    assert caps.workspace is not None
+    caps.workspace.workspace_edit = t.WorkspaceEditClientCapabilities(
+        document_changes=True, snippet_edit_support=True)
+    return caps
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=[TRIMTAB, "lsp", "--stdio"],
+                                              client_factory=make_client))
+async def snippets(lsp_client: LanguageClient, workspace: Path):  # noqa: F811
+    @lsp_client.feature(t.CLIENT_REGISTER_CAPABILITY)
+    def register(params: t.RegistrationParams) -> None:
+        pass
+
+    await lsp_client.initialize_session(t.InitializeParams(
+        capabilities=_snippet_capable(), root_uri=from_fs_path(str(workspace)),
+        workspace_folders=[t.WorkspaceFolder(uri=from_fs_path(str(workspace)) or "",
+                                             name="ws")]))
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def _required_column(client: LanguageClient, workspace: Path, db_url: str,  # noqa: F811
+                           ) -> tuple[str, t.Diagnostic, list[t.CodeAction]]:
+    db(db_url, "CREATE TABLE t (id int); INSERT INTO t VALUES (1)")
+    uri = open_doc(client, workspace / "schema.sql",
+                   "CREATE TABLE t (\n  id int,\n  code text NOT NULL\n);\n")
+    diags = await until(client, uri, has("adds-required-column", "1 row, this will fail"))
+    d = next(d for d in diags if d.code == "adds-required-column")
+    actions = await client.text_document_code_action_async(t.CodeActionParams(
+        text_document=t.TextDocumentIdentifier(uri=uri), range=d.range,
+        context=t.CodeActionContext(diagnostics=[d])))
+    return uri, d, [a for a in actions or [] if isinstance(a, t.CodeAction) and a.edit]
+
+
+def _texts(edit: t.WorkspaceEdit) -> list[str]:
+    out = [e.new_text for es in (edit.changes or {}).values() for e in es]
+    for dc in edit.document_changes or []:
+        for e in getattr(dc, "edits", []):
+            out.append(e.snippet.value if isinstance(e, t.SnippetTextEdit) else e.new_text)
+    return out
+
+
+async def test_the_default_fix_asks_for_the_value_instead_of_inventing_one(
+        snippets: LanguageClient, workspace: Path, db_url: str) -> None:  # noqa: F811
+    uri, d, fixes = await _required_column(snippets, workspace, db_url)
+    # No choice writes a value nobody chose ('' into a NOT NULL text column).
+    assert not any("DEFAULT ''" in x for a in fixes for x in _texts(a.edit or t.WorkspaceEdit()))
+    value = next(a for a in fixes if a.title.startswith("Add DEFAULT"))
+    assert "edit the value" in value.title and not value.is_preferred
+    [change] = value.edit.document_changes or []  # type: ignore[union-attr]
+    assert isinstance(change, t.TextDocumentEdit) and change.text_document.uri == uri
+    [snippet] = change.edits
+    assert isinstance(snippet, t.SnippetTextEdit)
+    assert snippet.snippet.value == "DEFAULT ${1:<value>} "  # a placeholder to type over
+    assert (snippet.range.start.line, snippet.range.start.character) == (2, 12)
+
+
+async def test_the_nullable_choice_drops_not_null_and_clears_the_error(
+        snippets: LanguageClient, workspace: Path, db_url: str) -> None:  # noqa: F811
+    uri, d, fixes = await _required_column(snippets, workspace, db_url)
+    nullable = next(a for a in fixes if "nullable" in a.title)
+    assert "backfill" in nullable.title
+    [edit] = (nullable.edit.changes or {})[uri]  # type: ignore[union-attr]
+    lines = ["CREATE TABLE t (", "  id int,", "  code text NOT NULL", ");", ""]
+    line = lines[edit.range.start.line]
+    assert edit.range.start.line == edit.range.end.line == 2
+    lines[2] = line[:edit.range.start.character] + edit.new_text + line[edit.range.end.character:]
+    assert lines[2] == "  code text"
+    change_doc(snippets, uri, 2, "\n".join(lines))
+    await until(snippets, uri, lambda ds: not has("adds-required-column")(ds))

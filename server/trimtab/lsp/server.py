@@ -911,27 +911,43 @@ def _rename_fix(ls: TrimtabServer, uri: str, path: str, r: dict[str, Any],
 
 def _default_fix(ls: TrimtabServer, project: Project, uri: str, path: str,
                  target: list[str], d: t.Diagnostic) -> list[t.CodeAction]:
-    """Insert `DEFAULT <a value of the column's type>` before the new column's NOT NULL."""
+    """The choices for a new NOT NULL column on a table with rows, none of which invents
+    data: a DEFAULT whose value the user types (a snippet placeholder), or the column
+    nullable now and backfilled before NOT NULL comes back."""
     if len(target) != 4:
         return []
     doc = ls.workspace.get_text_document(uri)
     statements = split_statements(doc.source, path)
-    default = _default_for(_desired_type(project, statements, tuple(target)))
-    if default is None:
-        return []
-    spans = object_spans(statements)
-    span = spans.get(tuple(target))
+    span = object_spans(statements).get(tuple(target))
     if span is None:
         return []
     m = re.search(r"\bNOT\s+NULL\b", doc.source[span.start_offset:span.end_offset], re.I)
     if m is None:
         return []
-    line, col = positions.offset_position(doc.source, span.start_offset + m.start())
-    pos = positions.to_client(doc.lines, line, col, doc.position_codec)
-    return [t.CodeAction(
-        title=f"Add DEFAULT {default} to the new NOT NULL column",
+
+    def at(offset: int) -> t.Position:
+        line, col = positions.offset_position(doc.source, span.start_offset + offset)
+        return positions.to_client(doc.lines, line, col, doc.position_codec)
+
+    start, end = at(m.start()), at(m.end())
+    # `code text NOT NULL,` -> `code text,`: the blanks before it go too
+    before = doc.source[:span.start_offset + m.start()]
+    cut_from = at(m.start() - (len(before) - len(before.rstrip(" \t"))))
+    out = []
+    ws = ls.client_capabilities.workspace
+    if ws and ws.workspace_edit and ws.workspace_edit.snippet_edit_support:
+        out.append(t.CodeAction(
+            title="Add DEFAULT … (edit the value)", kind=t.CodeActionKind.QuickFix,
+            diagnostics=[d], edit=t.WorkspaceEdit(document_changes=[t.TextDocumentEdit(
+                text_document=t.OptionalVersionedTextDocumentIdentifier(
+                    uri=uri, version=doc.version),
+                edits=[t.SnippetTextEdit(range=t.Range(start=start, end=start),
+                                         snippet=t.StringValue("DEFAULT ${1:<value>} "))])])))
+    out.append(t.CodeAction(
+        title="Make it nullable, backfill later (then add NOT NULL back)",
         kind=t.CodeActionKind.QuickFix, diagnostics=[d], edit=t.WorkspaceEdit(changes={uri: [
-            t.TextEdit(range=t.Range(start=pos, end=pos), new_text=f"DEFAULT {default} ")]}))]
+            t.TextEdit(range=t.Range(start=cut_from, end=end), new_text="")]})))
+    return out
 
 
 # A neutral SQL value (_default_for) as a Drizzle column builder writes it.
