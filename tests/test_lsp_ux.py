@@ -131,3 +131,28 @@ async def test_the_nullable_choice_drops_not_null_and_clears_the_error(
     assert lines[2] == "  code text"
     change_doc(snippets, uri, 2, "\n".join(lines))
     await until(snippets, uri, lambda ds: not has("adds-required-column")(ds))
+
+
+async def test_the_consent_question_carries_the_whole_plan_and_no_cli_flags(
+        client: LanguageClient, workspace: Path, db_url: str) -> None:  # noqa: F811
+    db(db_url, "CREATE TABLE users (id int PRIMARY KEY, email text, note text); "
+               "INSERT INTO users VALUES (1, 'x', 'y')")
+    uri = open_doc(client, workspace / "schema.sql", "CREATE TABLE users (id int PRIMARY KEY);\n")
+    client.answers = ["Cancel"]  # type: ignore[attr-defined]
+    result = await client.workspace_execute_command_async(t.ExecuteCommandParams(
+        command="trimtab.push", arguments=[uri]))
+    assert result["ok"] is False
+    question = client.questions[0]  # type: ignore[attr-defined]
+    # One line to headline it (a toast shows that much), then the whole plan for a modal's
+    # detail: every change, every hazard, and the SQL that would run.
+    headline, _, plan = question.partition("\n\n")
+    assert "\n" not in headline and "loses data" in headline
+    assert "drops column public.users.email: 1 non-null value" in plan
+    assert "drops column public.users.note: 1 non-null value" in plan
+    assert "ALTER TABLE public.users DROP COLUMN email;" in plan
+    assert "ALTER TABLE public.users DROP COLUMN note;" in plan
+    # What the editor says after Cancel names no command-line flag.
+    said = [m.message for m in client.messages]
+    assert any("nothing was applied" in m for m in said), said
+    assert not any("--force" in m for m in said), said
+    assert db(db_url, "SELECT count(email) FROM users") == [(1,)]

@@ -1455,8 +1455,41 @@ def _hazard_lines(plan: Plan) -> str:
     return "; ".join(h.text for s in plan.steps for h in s.hazards if h.needs_consent)
 
 
+def _consent_text(headline: str, plan: Plan) -> str:
+    """A consent question: one line that a toast can show, then, after a blank line, the
+    whole plan (every change, its hazards, its SQL) for a client that shows details (the
+    VS Code extension puts it in a modal)."""
+    out = []
+    for step in plan.steps:
+        out.append(f"-- {step.change.describe()}\n")
+        out += [f"-- {h.severity}: {h.text}\n" for h in step.hazards]
+        out += [f"{layout(s)};\n" for s in step.sql]
+    return redact_message(f"{headline}\n\n{''.join(out)}")
+
+
+# The engine's advice speaks to the command line; in the editor the same choice is
+# the consent question of the command just run.
+_EDITOR_WORDING = (
+    (re.compile(r"Re-run with --force to ([^,.]+)"), r"Run it again and confirm to \1"),
+    (re.compile(r"--force does not apply here: "), ""),
+    (re.compile(r"Or pass --force to drop and create them\."),
+     "Or run it again and choose to drop and create them."),
+    (re.compile(r", or pass --force to write it anyway"), ""),
+    (re.compile(r"push with --force and run `trimtab migrate --mark-applied` after"),
+     "push and confirm, then run Mark applied"),
+    (re.compile(r"\s*\(?--force\b[^.;)]*\)?"), ""),  # whatever else: no CLI flag in the editor
+)
+
+
+def _for_editor(text: str) -> str:
+    for pattern, repl in _EDITOR_WORDING:
+        text = pattern.sub(repl, text)
+    return text
+
+
 def _message(ls: TrimtabServer, text: str, kind: t.MessageType = t.MessageType.Info) -> None:
-    ls.window_show_message(t.ShowMessageParams(type=kind, message=redact_message(text)))
+    ls.window_show_message(t.ShowMessageParams(type=kind,
+                                               message=_for_editor(redact_message(text))))
 
 
 async def _command(ls: TrimtabServer, title: str, uri: str | None,
@@ -1494,8 +1527,8 @@ async def push_command(ls: TrimtabServer, *args: Any) -> dict[str, Any]:
         assert project.cfg is not None
 
         def consent(plan: Plan) -> bool:
-            return _ask_from_thread(ls, loop, "trimtab: this push loses data: "
-                                    + _hazard_lines(plan), "Apply")
+            return _ask_from_thread(ls, loop, _consent_text(
+                "trimtab: this push loses data: " + _hazard_lines(plan), plan), "Apply")
         cfg = project.cfg
         applied_migrations = _has_history(cfg)
         if applied_migrations and not _ask_from_thread(
@@ -1530,9 +1563,10 @@ async def generate_command(ls: TrimtabServer, *args: Any) -> dict[str, Any]:
         assert project.cfg is not None
 
         def consent(plan: Plan) -> bool:
-            return _ask_from_thread(ls, loop, "trimtab: this migration loses data: "
-                                    + "; ".join(h.text for h in plan.hazards
-                                                if h.category == "data-loss"), "Write it")
+            return _ask_from_thread(ls, loop, _consent_text(
+                "trimtab: this migration loses data: " + "; ".join(
+                    h.text for h in plan.hazards if h.category == "data-loss"), plan),
+                "Write it")
         result = engine.generate(project.cfg, name=name or None, consent=consent)
         if result.migration is None:
             return {"message": "nothing to generate: the migrations already produce the "
