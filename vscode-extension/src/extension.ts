@@ -16,6 +16,7 @@ import {
 } from "vscode-languageclient/node";
 import { createClient, type TrimtabLanguageClient } from "./client";
 import { answerFor, consentDialog, SHOW_SQL } from "./consent";
+import { SQL_LANGUAGES } from "./languages";
 import {
     describeFailure,
     interpretProbe,
@@ -506,8 +507,8 @@ class PlanDocuments implements vscode.TextDocumentContentProvider {
     async show(project: Project, beside: vscode.ViewColumn | undefined): Promise<void> {
         const uri = PlanDocuments.uriFor(project);
         const doc = await vscode.workspace.openTextDocument(uri);
-        if (doc.languageId !== "sql") {
-            await vscode.languages.setTextDocumentLanguage(doc, "sql");
+        if (!(SQL_LANGUAGES as readonly string[]).includes(doc.languageId)) {
+            await vscode.languages.setTextDocumentLanguage(doc, "postgres");
         }
         this.refresh(project);
         await vscode.window.showTextDocument(doc, {
@@ -954,7 +955,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     context.subscriptions.push(
         vscode.workspace.registerTextDocumentContentProvider(PLAN_SCHEME, m.plans),
         vscode.workspace.registerTextDocumentContentProvider(CONSENT_SCHEME, m.consent),
-        vscode.languages.registerCodeLensProvider([{ scheme: "file", language: "sql" }, { scheme: "file", pattern: "**/*.{sql,ts,mts}" }], m.lenses),
+        vscode.languages.registerCodeLensProvider([...SQL_LANGUAGES.map((language) => ({ scheme: "file", language })), { scheme: "file", pattern: "**/*.{sql,ts,mts}" }], m.lenses),
         vscode.commands.registerCommand("trimtab.pushSchema", run("trimtab.push")),
         vscode.commands.registerCommand("trimtab.generateMigration", run("trimtab.generate")),
         vscode.commands.registerCommand("trimtab.applyMigrations", run("trimtab.migrate")),
@@ -979,7 +980,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
                 const url = await vscode.window.withProgress(
                     { location: vscode.ProgressLocation.Window, title: "trimtab: starting the studio" },
                     () => project.openStudio());
-                await vscode.env.openExternal(vscode.Uri.parse(url));
+                // In a browser (code-server, Codespaces) 127.0.0.1 is the user's machine, not
+                // this one: asExternalUri gives the forwarded address (and forwards the port).
+                await vscode.env.openExternal(await vscode.env.asExternalUri(vscode.Uri.parse(url)));
             } catch (e) {
                 project.stopStudio();
                 void vscode.window.showErrorMessage(`trimtab: ${e instanceof Error ? e.message : String(e)}`);
