@@ -950,16 +950,10 @@ def _default_fix(ls: TrimtabServer, project: Project, uri: str, path: str,
     return out
 
 
-# A neutral SQL value (_default_for) as a Drizzle column builder writes it.
-_TS_DEFAULTS = {"0": ".default(0)", "''": '.default("")', "false": ".default(false)",
-                "now()": ".defaultNow()", "gen_random_uuid()": ".defaultRandom()",
-                "'0'": '.default("0")'}
-
-
 def _ts_default_fix(ls: TrimtabServer, project: Project, uri: str, path: str,
                     target: list[str], d: t.Diagnostic) -> list[t.CodeAction]:
-    """Append `.default(<a value of the column's type>)` to the new column's builder chain
-    in schema.ts (`.defaultNow()`, `.defaultRandom()` where Drizzle has one)."""
+    """As _default_fix, in schema.ts: `.default(<value>)` for the user to fill in at the end
+    of the new column's builder chain, or the chain without its `.notNull()`."""
     if len(target) != 4 or project.drizzle is None:
         return []
     span = project.drizzle.spans.get(tuple(target))
@@ -967,68 +961,36 @@ def _ts_default_fix(ls: TrimtabServer, project: Project, uri: str, path: str,
     if span is None or os.path.normpath(span.file) != os.path.normpath(path) or \
             span.end_offset > len(doc.source):
         return []
+    text = doc.source[span.start_offset:span.end_offset]
     # Only a `key: builder(...)...` of this file: a spread or a helper's body is not
     # the place to add to.
-    if not re.match(r"""\s*(?:[\w$]+|"[^"]*"|'[^']*')\s*:\s*[\w$.]+\s*\(""",
-                    doc.source[span.start_offset:span.end_offset]):
+    if not re.match(r"""\s*(?:[\w$]+|"[^"]*"|'[^']*')\s*:\s*[\w$.]+\s*\(""", text):
         return []
-    type_sql = _desired_type(project, list(project.drizzle.statements), tuple(target))
-    default = _default_for(type_sql)
-    if default is None:
-        return []
-    if type_sql and type_sql.endswith("[]"):
-        call = ".default([])"
-    elif type_sql in ("json", "jsonb"):
-        call = ".default({})"
-    elif type_sql and type_sql.split("(", 1)[0] == "numeric":
-        call = '.default("0")'  # drizzle's numeric takes a string
-    else:
-        call = _TS_DEFAULTS.get(default, "")
-    if not call:
-        return []
-    line, col = positions.offset_position(doc.source, span.end_offset)
-    pos = positions.to_client(doc.lines, line, col, doc.position_codec)
-    return [t.CodeAction(
-        title=f"Add {call} to the new NOT NULL column",
-        kind=t.CodeActionKind.QuickFix, diagnostics=[d], edit=t.WorkspaceEdit(changes={uri: [
-            t.TextEdit(range=t.Range(start=pos, end=pos), new_text=call)]}))]
 
+    def at(offset: int) -> t.Position:
+        line, col = positions.offset_position(doc.source, offset)
+        return positions.to_client(doc.lines, line, col, doc.position_codec)
 
-def _desired_type(project: Project, statements: list[Any],
-                  target: tuple[str, ...]) -> str | None:
-    """The column's type as the exact path canonicalised it, else as the file reads."""
-    exact = project.exact
-    for step in exact.live_plan.steps if exact and exact.live_plan else ():
-        if step.change.target == target and step.change.after is not None:
-            return getattr(step.change.after, "type", None)
-    table = structural_model(statements)[0].table(target[1], target[2])
-    column = next((c for c in table.columns if c.name == target[3]), None) if table else None
-    return column.type if column else None
-
-
-def _default_for(type_sql: str | None) -> str | None:
-    """A neutral value of a type, for existing rows; None when there is no obvious one."""
-    if type_sql is None:
-        return None
-    if type_sql.endswith("[]"):
-        return "'{}'"
-    base = type_sql.split("(", 1)[0]
-    if base in ("smallint", "integer", "bigint", "numeric", "real", "double precision",
-                "money"):
-        return "0"
-    if base in ("text", "character varying", "character", "citext"):
-        return "''"
-    if base == "boolean":
-        return "false"
-    if base in ("json", "jsonb"):
-        return "'{}'"
-    if base.startswith("timestamp") or base == "date":
-        return "now()"
-    if base == "uuid":
-        return "gen_random_uuid()"
-    if base == "interval":
-        return "'0'"
-    return None
+    out = []
+    ws = ls.client_capabilities.workspace
+    if ws and ws.workspace_edit and ws.workspace_edit.snippet_edit_support:
+        end = at(span.end_offset)
+        out.append(t.CodeAction(
+            title="Add .default(…) (edit the value)", kind=t.CodeActionKind.QuickFix,
+            diagnostics=[d], edit=t.WorkspaceEdit(document_changes=[t.TextDocumentEdit(
+                text_document=t.OptionalVersionedTextDocumentIdentifier(
+                    uri=uri, version=doc.version),
+                edits=[t.SnippetTextEdit(range=t.Range(start=end, end=end),
+                                         snippet=t.StringValue(".default(${1:<value>})"))])])))
+    m = re.search(r"\s*\.notNull\(\s*\)", text)
+    if m is not None:
+        out.append(t.CodeAction(
+            title="Make it nullable, backfill later (then add .notNull() back)",
+            kind=t.CodeActionKind.QuickFix, diagnostics=[d],
+            edit=t.WorkspaceEdit(changes={uri: [t.TextEdit(
+                range=t.Range(start=at(span.start_offset + m.start()),
+                              end=at(span.start_offset + m.end())), new_text="")]})))
+    return out
 
 
 def _concurrently_fix(ls: TrimtabServer, uri: str, where: dict[str, int],
