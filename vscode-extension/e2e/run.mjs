@@ -32,7 +32,7 @@ const updateDocs = process.argv.includes("--update-docs") || process.env.TRIMTAB
 const keep = process.argv.includes("--keep") || process.env.TRIMTAB_E2E_KEEP === "1";
 /** The screenshots that docs/vscode.md shows (copied with --update-docs). */
 const DOC_SHOTS = ["not-installed", "in-sync", "drops-column-warning", "hover-pending-sql", "pending-sql",
-    "source-actions", "generated-migration", "push-consent", "pushed", "unreachable", "multi-root"];
+    "source-actions", "generated-migration", "push-consent", "push-consent-sql", "pushed", "unreachable", "multi-root"];
 const t0 = Date.now();
 const secs = () => ((Date.now() - t0) / 1000).toFixed(1);
 const timings = [];
@@ -315,6 +315,8 @@ async function main() {
     });
 
     const toast = (text) => page.locator(".notifications-toasts .notification-toast", { hasText: text });
+    // The server's questions are modal dialogs (src/consent.ts), not toasts.
+    const dialog = (text) => page.locator(".monaco-dialog-box", { hasText: text });
     const statusItem = page.locator(".statusbar-item", { hasText: "trimtab" }).first();
     const runCommand = async (label) => {
         await page.keyboard.press("F1");
@@ -368,6 +370,12 @@ async function main() {
         await statusItem.filter({ hasText: "in sync" }).waitFor({ timeout: 120_000 });
         await page.locator(".codelens-decoration", { hasText: "in sync with the database" }).waitFor({ timeout: 30_000 });
         await shot("in-sync");
+        // .sql is PostgreSQL (the extension's language), and .trimtab/ stays out of the explorer.
+        await page.locator(".statusbar-item", { hasText: "PostgreSQL" }).first().waitFor({ timeout: 10_000 });
+        if (fs.existsSync(path.join(project, ".trimtab"))
+                && await page.locator(".explorer-folders-view .monaco-list-row", { hasText: ".trimtab" }).count() > 0) {
+            throw new Error(".trimtab/ is shown in the explorer");
+        }
     });
 
     await step("drop customers.name: warning squiggle and status", async () => {
@@ -446,7 +454,7 @@ async function main() {
         const name = page.locator(".quick-input-widget", { hasText: "Generate Migration" });
         await name.waitFor();
         await page.keyboard.press("Enter"); // empty: named after what changed
-        const consent = toast("this migration loses data");
+        const consent = dialog("this migration loses data");
         await consent.waitFor({ timeout: 60_000 });
         await shot("generate-consent");
         await consent.locator(".monaco-button", { hasText: "Write it" }).click();
@@ -472,12 +480,22 @@ async function main() {
         await page.keyboard.press("Control+Home");
         await runCommand("trimtab: Push");
         // The database has applied migrations: a push makes it diverge from them; asked first.
-        const history = toast("this database has applied migrations");
+        const history = dialog("this database has applied migrations");
         await history.waitFor({ timeout: 60_000 });
         await history.locator(".monaco-button", { hasText: /^Push$/ }).click();
-        const ask = toast("this push loses data");
+        const ask = dialog("this push loses data");
         await ask.waitFor({ timeout: 60_000 });
+        // The whole plan is in the dialog, and no command-line flag.
+        const asked = await ask.innerText();
+        if (!/ALTER TABLE public\.customers DROP COLUMN name/.test(asked) || /--force/.test(asked)) {
+            throw new Error(`unexpected consent dialog: ${asked}`);
+        }
         await shot("push-consent");
+        // Show SQL: the plan read-only in an editor, then the same question again.
+        await ask.locator(".monaco-button", { hasText: "Show SQL" }).click();
+        await page.locator(".tab", { hasText: "plan 1.sql" }).first().waitFor({ timeout: 30_000 });
+        await ask.waitFor({ timeout: 30_000 });
+        await shot("push-consent-sql");
         await ask.locator(".monaco-button", { hasText: "Cancel" }).click();
         await toast("nothing was applied").first().waitFor({ timeout: 30_000 }).catch(() => undefined);
         await sleep(1000);
@@ -494,12 +512,16 @@ async function main() {
         await page.locator(".monaco-editor .view-lines").first().click();
         await page.keyboard.press("Control+Home");
         await page.locator(".codelens-decoration a", { hasText: /^Push$/ }).first().click();
-        const history = toast("this database has applied migrations");
+        const history = dialog("this database has applied migrations");
         await history.waitFor({ timeout: 60_000 });
         await history.locator(".monaco-button", { hasText: /^Push$/ }).click();
-        const ask = toast("this push loses data");
+        const ask = dialog("this push loses data");
         await ask.waitFor({ timeout: 60_000 });
         await ask.locator(".monaco-button", { hasText: "Apply" }).click();
+        // The pending 0001 makes the same change: push overtakes it, asked last.
+        const overtake = dialog("pending migration 0001");
+        await overtake.waitFor({ timeout: 60_000 });
+        await overtake.locator(".monaco-button", { hasText: /^Push$/ }).click();
         await toast("applied 1 change").first().waitFor({ timeout: 60_000 });
         const state = await waitFor("the column to go", () => {
             const s = db(python, project);
@@ -509,11 +531,12 @@ async function main() {
             throw new Error(`unexpected rows after push: ${JSON.stringify(state)}`);
         }
         log(`after Apply: customers(${state.columns.join(", ")}), ${state.rows} rows`);
-        // The database now matches the schema but not its applied migrations (0001 is not
-        // applied): the status bar says drift, and the live plan has nothing left to push.
-        await statusItem.filter({ hasText: "drift" }).waitFor({ timeout: 60_000 });
-        await page.locator(".editor-instance .view-lines", { hasText: "0 change(s)" }).first().waitFor({ timeout: 30_000 });
-        await page.locator(".codelens-decoration", { hasText: "drift" }).first().waitFor({ timeout: 30_000 });
+        // The database now matches the schema; the pending 0001 it overtook is what it already
+        // has, and the schema says so (already-made: record it with Mark applied). Nothing is
+        // left to push.
+        await statusItem.filter({ hasText: "in sync" }).waitFor({ timeout: 60_000 });
+        await page.locator(".editor-instance .view-lines", { hasText: "0 changes" }).first().waitFor({ timeout: 30_000 });
+        await page.locator(".markers-panel .monaco-list-row", { hasText: "already-made" }).first().waitFor({ timeout: 30_000 });
         await shot("pushed");
     });
 
@@ -542,7 +565,7 @@ async function main() {
         // Back on the project's own database. The server's "reachable again" message is
         // asserted in tests/test_lsp_robustness.py; the server sends it here too (seen in a
         // debug log), but this code-server shows no toast for it next to the command's own.
-        await statusItem.filter({ hasText: "drift" }).waitFor({ timeout: 60_000 });
+        await statusItem.filter({ hasText: "in sync" }).waitFor({ timeout: 60_000 });
     });
 
     await step("multi-root: a second project gets its own server, diagnostics and status", async () => {
@@ -578,7 +601,7 @@ async function main() {
         await shot("multi-root");
         // The first folder keeps its own state.
         await rows.filter({ hasText: "schema.sql" }).nth(0).click();
-        await statusItem.filter({ hasText: "drift" }).waitFor({ timeout: 60_000 });
+        await statusItem.filter({ hasText: "in sync" }).waitFor({ timeout: 60_000 });
         const hostLogs = fs.readdirSync(path.join(userDir, "logs"), { recursive: true })
             .filter((f) => String(f).endsWith("exthost.log") || String(f).endsWith("remoteexthost.log"))
             .map((f) => fs.readFileSync(path.join(userDir, "logs", String(f)), "utf8")).join("\n");

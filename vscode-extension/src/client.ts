@@ -10,6 +10,7 @@ import {
     TransportKind,
 } from "vscode-languageclient/node";
 import type { ServerLaunch } from "./interpreter";
+import { documentSelector } from "./languages";
 
 type Feature = Parameters<LanguageClient["registerFeature"]>[0];
 
@@ -56,15 +57,9 @@ export function createClient(p: ClientParts): TrimtabLanguageClient {
         options: { cwd: p.cwd, env: { ...process.env, PYTHONUNBUFFERED: "1" } },
     };
     const serverOptions: ServerOptions = { run: server, debug: server };
-    const pattern = { baseUri: p.root.toString(), pattern: "**/*.sql" };
-    // A Drizzle project's schema is TypeScript; the server ignores the .ts files that are not it.
-    const ts = { baseUri: p.root.toString(), pattern: "**/*.{ts,mts}" };
     const clientOptions: LanguageClientOptions = {
-        documentSelector: [
-            { scheme: "file", language: "sql", pattern },
-            { scheme: "file", pattern },
-            ...(p.drizzle ? [{ scheme: "file", pattern: ts }] : []),
-        ],
+        // A Drizzle project's schema is TypeScript; the server ignores the .ts files that are not it.
+        documentSelector: documentSelector(p.root.toString(), p.drizzle),
         // The server sees this project's folder only; it is also the settings' scope.
         workspaceFolder: { uri: p.root, name: p.name, index: 0 },
         outputChannel: p.outputChannel,

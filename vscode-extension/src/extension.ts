@@ -8,10 +8,15 @@ import * as vscode from "vscode";
 import {
     DidChangeConfigurationNotification,
     ExecuteCommandRequest,
+    type MessageActionItem,
     type Middleware,
+    ShowMessageRequest,
+    type ShowMessageRequestParams,
     State,
 } from "vscode-languageclient/node";
 import { createClient, type TrimtabLanguageClient } from "./client";
+import { answerFor, consentDialog, SHOW_SQL } from "./consent";
+import { SQL_LANGUAGES } from "./languages";
 import {
     describeFailure,
     interpretProbe,
@@ -50,6 +55,7 @@ import {
 
 const SECTION = "trimtab";
 const PLAN_SCHEME = "trimtab-plan";
+const CONSENT_SCHEME = "trimtab-consent";
 /** The commands the server implements; the extension registers each once (see client.ts). */
 const SERVER_COMMANDS = ["trimtab.push", "trimtab.generate", "trimtab.migrate", "trimtab.refresh",
     "trimtab.showPlan", "trimtab.writeRenameHint"];
@@ -212,6 +218,9 @@ class Project {
         });
         this.client = client;
         this.disposables.push(
+            // The server's questions (consent to lose data, to drift from the migrations) as
+            // a modal with the whole plan, not a corner toast that shows one line.
+            client.onRequest(ShowMessageRequest.type, (params) => askModal(params, this.manager.consent)),
             client.onNotification("trimtab/status", (params: unknown) => {
                 const status = parseStatus(params);
                 if (status) {
@@ -422,6 +431,36 @@ function applySeverities(diagnostics: vscode.Diagnostic[], overrides: Record<str
 }
 
 /** The pending plan as a read-only SQL document, refreshed after each analysis. */
+/** The plan a consent question carries, as a read-only SQL document ("Show SQL"). */
+class ConsentDocuments implements vscode.TextDocumentContentProvider {
+    private readonly texts = new Map<string, string>();
+    private next = 0;
+
+    provideTextDocumentContent(uri: vscode.Uri): string {
+        return this.texts.get(uri.path) ?? "-- trimtab: this plan was answered and is gone\n";
+    }
+
+    async show(sql: string): Promise<void> {
+        const uri = vscode.Uri.from({ scheme: CONSENT_SCHEME, path: `/plan ${++this.next}.sql` });
+        this.texts.set(uri.path, sql);
+        const doc = await vscode.workspace.openTextDocument(uri);
+        await vscode.window.showTextDocument(doc, { preview: true, preserveFocus: false });
+    }
+}
+
+async function askModal(params: ShowMessageRequestParams, docs: ConsentDocuments): Promise<MessageActionItem | null> {
+    const actions = (params.actions ?? []).map((a) => a.title);
+    const d = consentDialog(params.message, actions);
+    for (;;) {
+        const choice = await vscode.window.showWarningMessage(d.message, { modal: true, detail: d.detail }, ...d.buttons);
+        if (choice === SHOW_SQL && d.sql !== undefined) {
+            await docs.show(d.sql); // then ask again: the answer is still the server's to get
+            continue;
+        }
+        return answerFor(choice, actions);
+    }
+}
+
 class PlanDocuments implements vscode.TextDocumentContentProvider {
     private readonly changed = new vscode.EventEmitter<vscode.Uri>();
     readonly onDidChange = this.changed.event;
@@ -468,8 +507,8 @@ class PlanDocuments implements vscode.TextDocumentContentProvider {
     async show(project: Project, beside: vscode.ViewColumn | undefined): Promise<void> {
         const uri = PlanDocuments.uriFor(project);
         const doc = await vscode.workspace.openTextDocument(uri);
-        if (doc.languageId !== "sql") {
-            await vscode.languages.setTextDocumentLanguage(doc, "sql");
+        if (!(SQL_LANGUAGES as readonly string[]).includes(doc.languageId)) {
+            await vscode.languages.setTextDocumentLanguage(doc, "postgres");
         }
         this.refresh(project);
         await vscode.window.showTextDocument(doc, {
@@ -519,6 +558,7 @@ class Manager implements vscode.Disposable {
     readonly output = vscode.window.createOutputChannel("trimtab", { log: true });
     private readonly statusItem = vscode.window.createStatusBarItem("trimtab.status", vscode.StatusBarAlignment.Left, 10);
     readonly plans = new PlanDocuments(this);
+    readonly consent = new ConsentDocuments();
     readonly lenses = new SchemaLenses(this);
     private readonly registered = new Set<string>();
     private readonly explained = new Set<string>();
@@ -914,7 +954,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }
     context.subscriptions.push(
         vscode.workspace.registerTextDocumentContentProvider(PLAN_SCHEME, m.plans),
-        vscode.languages.registerCodeLensProvider([{ scheme: "file", language: "sql" }, { scheme: "file", pattern: "**/*.{sql,ts,mts}" }], m.lenses),
+        vscode.workspace.registerTextDocumentContentProvider(CONSENT_SCHEME, m.consent),
+        vscode.languages.registerCodeLensProvider([...SQL_LANGUAGES.map((language) => ({ scheme: "file", language })), { scheme: "file", pattern: "**/*.{sql,ts,mts}" }], m.lenses),
         vscode.commands.registerCommand("trimtab.pushSchema", run("trimtab.push")),
         vscode.commands.registerCommand("trimtab.generateMigration", run("trimtab.generate")),
         vscode.commands.registerCommand("trimtab.applyMigrations", run("trimtab.migrate")),
@@ -939,7 +980,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
                 const url = await vscode.window.withProgress(
                     { location: vscode.ProgressLocation.Window, title: "trimtab: starting the studio" },
                     () => project.openStudio());
-                await vscode.env.openExternal(vscode.Uri.parse(url));
+                // In a browser (code-server, Codespaces) 127.0.0.1 is the user's machine, not
+                // this one: asExternalUri gives the forwarded address (and forwards the port).
+                await vscode.env.openExternal(await vscode.env.asExternalUri(vscode.Uri.parse(url)));
             } catch (e) {
                 project.stopStudio();
                 void vscode.window.showErrorMessage(`trimtab: ${e instanceof Error ? e.message : String(e)}`);

@@ -178,6 +178,16 @@ def fast_changes(base: Model, desired: Model, cache: Skeletons | None = None,
     return [(s.change, s.hazards) for s in plan_models(a, b, render_sql=False).steps]
 
 
+def fast_candidates(base: Model, desired: Model, cache: Skeletons | None = None,
+                    ) -> list[Rename]:
+    """Rename candidates between two skeletons, so the first diagnostics of a rename
+    already read as one (the exact path refines them, with the file's hints)."""
+    from trimtab.plan.renames import candidates
+
+    a, b = _reduced(base, desired, cache)
+    return candidates(a, b)
+
+
 # -- placing findings ---------------------------------------------------------------------------
 
 
@@ -256,6 +266,55 @@ def candidate_findings(candidates: Iterable[Rename], spans: Mapping[tuple[str, .
             {"rename": {"kind": r.kind, "schema": r.schema, "parent": r.parent,
                         "old": r.old, "new": r.new, "target": list(r.target)}}))
     return out
+
+
+# What a drop + add of the same pair says, once the pair reads as a rename.
+_EXPLAINED = frozenset({"drops-column", "drops-table", "drops-enum-value",
+                        "adds-required-column", "adds-volatile-default", "rewrites-table"})
+
+
+def _pair_keys(r: Mapping[str, Any]) -> set[tuple[str, ...]]:
+    """The keys a rename candidate's drop and add are placed on."""
+    new = tuple(r["target"])
+    old = (*new[:-1], r["old"])
+    out = {new, old}
+    if r["kind"] == "table":  # a dropped table's hazards may sit on its columns too
+        out |= {("table", r["schema"], r["old"]), ("table", r["schema"], r["new"])}
+    return out
+
+
+def _under(target: tuple[str, ...], keys: set[tuple[str, ...]]) -> bool:
+    return target in keys or any(
+        k[0] == "table" and target[0] in ("column", "constraint") and target[1:3] == k[1:3]
+        for k in keys)
+
+
+def headline_renames(findings: list[Finding]) -> list[Finding]:
+    """A rename candidate first, with the drop / add / data-loss findings of its pair
+    folded into it: they are what happens *without* the hint, not separate problems.
+    Their text is kept in the candidate's message, so nothing is hidden."""
+    candidates = [f for f in findings if f.code == "rename-candidate" and f.data]
+    if not candidates:
+        return findings
+    folded: dict[int, list[Finding]] = {id(c): [] for c in candidates}
+    rest = []
+    for f in findings:
+        target = tuple((f.data or {}).get("target") or ())
+        owner = next((c for c in candidates if f.code in _EXPLAINED and target
+                      and _under(target, _pair_keys((c.data or {})["rename"]))), None)
+        if owner is None:
+            rest.append(f)
+        else:
+            folded[id(owner)].append(f)
+    heads = []
+    for c in candidates:
+        lines = [x.message.split("\nfix:", 1)[0] for x in folded[id(c)]]
+        message = c.message + "".join(f"\n- without a hint: {x}" for x in lines)
+        data = dict(c.data or {})
+        if folded[id(c)]:
+            data["explains"] = [x.code for x in folded[id(c)]]
+        heads.append(replace(c, message=message, data=data))
+    return heads + [f for f in rest if f.code != "rename-candidate" or not f.data]
 
 
 def issue_findings(issues: Iterable[Issue], code: str | None = None) -> list[Finding]:

@@ -911,39 +911,49 @@ def _rename_fix(ls: TrimtabServer, uri: str, path: str, r: dict[str, Any],
 
 def _default_fix(ls: TrimtabServer, project: Project, uri: str, path: str,
                  target: list[str], d: t.Diagnostic) -> list[t.CodeAction]:
-    """Insert `DEFAULT <a value of the column's type>` before the new column's NOT NULL."""
+    """The choices for a new NOT NULL column on a table with rows, none of which invents
+    data: a DEFAULT whose value the user types (a snippet placeholder), or the column
+    nullable now and backfilled before NOT NULL comes back."""
     if len(target) != 4:
         return []
     doc = ls.workspace.get_text_document(uri)
     statements = split_statements(doc.source, path)
-    default = _default_for(_desired_type(project, statements, tuple(target)))
-    if default is None:
-        return []
-    spans = object_spans(statements)
-    span = spans.get(tuple(target))
+    span = object_spans(statements).get(tuple(target))
     if span is None:
         return []
     m = re.search(r"\bNOT\s+NULL\b", doc.source[span.start_offset:span.end_offset], re.I)
     if m is None:
         return []
-    line, col = positions.offset_position(doc.source, span.start_offset + m.start())
-    pos = positions.to_client(doc.lines, line, col, doc.position_codec)
-    return [t.CodeAction(
-        title=f"Add DEFAULT {default} to the new NOT NULL column",
+
+    def at(offset: int) -> t.Position:
+        line, col = positions.offset_position(doc.source, span.start_offset + offset)
+        return positions.to_client(doc.lines, line, col, doc.position_codec)
+
+    start, end = at(m.start()), at(m.end())
+    # `code text NOT NULL,` -> `code text,`: the blanks before it go too
+    before = doc.source[:span.start_offset + m.start()]
+    cut_from = at(m.start() - (len(before) - len(before.rstrip(" \t"))))
+    out = []
+    ws = ls.client_capabilities.workspace
+    if ws and ws.workspace_edit and ws.workspace_edit.snippet_edit_support:
+        out.append(t.CodeAction(
+            title="Add DEFAULT … (edit the value)", kind=t.CodeActionKind.QuickFix,
+            diagnostics=[d], edit=t.WorkspaceEdit(document_changes=[t.TextDocumentEdit(
+                text_document=t.OptionalVersionedTextDocumentIdentifier(
+                    uri=uri, version=doc.version),
+                edits=[t.SnippetTextEdit(range=t.Range(start=start, end=start),
+                                         snippet=t.StringValue("DEFAULT ${1:<value>} "))])])))
+    out.append(t.CodeAction(
+        title="Make it nullable, backfill later (then add NOT NULL back)",
         kind=t.CodeActionKind.QuickFix, diagnostics=[d], edit=t.WorkspaceEdit(changes={uri: [
-            t.TextEdit(range=t.Range(start=pos, end=pos), new_text=f"DEFAULT {default} ")]}))]
-
-
-# A neutral SQL value (_default_for) as a Drizzle column builder writes it.
-_TS_DEFAULTS = {"0": ".default(0)", "''": '.default("")', "false": ".default(false)",
-                "now()": ".defaultNow()", "gen_random_uuid()": ".defaultRandom()",
-                "'0'": '.default("0")'}
+            t.TextEdit(range=t.Range(start=cut_from, end=end), new_text="")]})))
+    return out
 
 
 def _ts_default_fix(ls: TrimtabServer, project: Project, uri: str, path: str,
                     target: list[str], d: t.Diagnostic) -> list[t.CodeAction]:
-    """Append `.default(<a value of the column's type>)` to the new column's builder chain
-    in schema.ts (`.defaultNow()`, `.defaultRandom()` where Drizzle has one)."""
+    """As _default_fix, in schema.ts: `.default(<value>)` for the user to fill in at the end
+    of the new column's builder chain, or the chain without its `.notNull()`."""
     if len(target) != 4 or project.drizzle is None:
         return []
     span = project.drizzle.spans.get(tuple(target))
@@ -951,68 +961,36 @@ def _ts_default_fix(ls: TrimtabServer, project: Project, uri: str, path: str,
     if span is None or os.path.normpath(span.file) != os.path.normpath(path) or \
             span.end_offset > len(doc.source):
         return []
+    text = doc.source[span.start_offset:span.end_offset]
     # Only a `key: builder(...)...` of this file: a spread or a helper's body is not
     # the place to add to.
-    if not re.match(r"""\s*(?:[\w$]+|"[^"]*"|'[^']*')\s*:\s*[\w$.]+\s*\(""",
-                    doc.source[span.start_offset:span.end_offset]):
+    if not re.match(r"""\s*(?:[\w$]+|"[^"]*"|'[^']*')\s*:\s*[\w$.]+\s*\(""", text):
         return []
-    type_sql = _desired_type(project, list(project.drizzle.statements), tuple(target))
-    default = _default_for(type_sql)
-    if default is None:
-        return []
-    if type_sql and type_sql.endswith("[]"):
-        call = ".default([])"
-    elif type_sql in ("json", "jsonb"):
-        call = ".default({})"
-    elif type_sql and type_sql.split("(", 1)[0] == "numeric":
-        call = '.default("0")'  # drizzle's numeric takes a string
-    else:
-        call = _TS_DEFAULTS.get(default, "")
-    if not call:
-        return []
-    line, col = positions.offset_position(doc.source, span.end_offset)
-    pos = positions.to_client(doc.lines, line, col, doc.position_codec)
-    return [t.CodeAction(
-        title=f"Add {call} to the new NOT NULL column",
-        kind=t.CodeActionKind.QuickFix, diagnostics=[d], edit=t.WorkspaceEdit(changes={uri: [
-            t.TextEdit(range=t.Range(start=pos, end=pos), new_text=call)]}))]
 
+    def at(offset: int) -> t.Position:
+        line, col = positions.offset_position(doc.source, offset)
+        return positions.to_client(doc.lines, line, col, doc.position_codec)
 
-def _desired_type(project: Project, statements: list[Any],
-                  target: tuple[str, ...]) -> str | None:
-    """The column's type as the exact path canonicalised it, else as the file reads."""
-    exact = project.exact
-    for step in exact.live_plan.steps if exact and exact.live_plan else ():
-        if step.change.target == target and step.change.after is not None:
-            return getattr(step.change.after, "type", None)
-    table = structural_model(statements)[0].table(target[1], target[2])
-    column = next((c for c in table.columns if c.name == target[3]), None) if table else None
-    return column.type if column else None
-
-
-def _default_for(type_sql: str | None) -> str | None:
-    """A neutral value of a type, for existing rows; None when there is no obvious one."""
-    if type_sql is None:
-        return None
-    if type_sql.endswith("[]"):
-        return "'{}'"
-    base = type_sql.split("(", 1)[0]
-    if base in ("smallint", "integer", "bigint", "numeric", "real", "double precision",
-                "money"):
-        return "0"
-    if base in ("text", "character varying", "character", "citext"):
-        return "''"
-    if base == "boolean":
-        return "false"
-    if base in ("json", "jsonb"):
-        return "'{}'"
-    if base.startswith("timestamp") or base == "date":
-        return "now()"
-    if base == "uuid":
-        return "gen_random_uuid()"
-    if base == "interval":
-        return "'0'"
-    return None
+    out = []
+    ws = ls.client_capabilities.workspace
+    if ws and ws.workspace_edit and ws.workspace_edit.snippet_edit_support:
+        end = at(span.end_offset)
+        out.append(t.CodeAction(
+            title="Add .default(…) (edit the value)", kind=t.CodeActionKind.QuickFix,
+            diagnostics=[d], edit=t.WorkspaceEdit(document_changes=[t.TextDocumentEdit(
+                text_document=t.OptionalVersionedTextDocumentIdentifier(
+                    uri=uri, version=doc.version),
+                edits=[t.SnippetTextEdit(range=t.Range(start=end, end=end),
+                                         snippet=t.StringValue(".default(${1:<value>})"))])])))
+    m = re.search(r"\s*\.notNull\(\s*\)", text)
+    if m is not None:
+        out.append(t.CodeAction(
+            title="Make it nullable, backfill later (then add .notNull() back)",
+            kind=t.CodeActionKind.QuickFix, diagnostics=[d],
+            edit=t.WorkspaceEdit(changes={uri: [t.TextEdit(
+                range=t.Range(start=at(span.start_offset + m.start()),
+                              end=at(span.start_offset + m.end())), new_text="")]})))
+    return out
 
 
 def _concurrently_fix(ls: TrimtabServer, uri: str, where: dict[str, int],
@@ -1474,8 +1452,41 @@ def _hazard_lines(plan: Plan) -> str:
     return "; ".join(h.text for s in plan.steps for h in s.hazards if h.needs_consent)
 
 
+def _consent_text(headline: str, plan: Plan) -> str:
+    """A consent question: one line that a toast can show, then, after a blank line, the
+    whole plan (every change, its hazards, its SQL) for a client that shows details (the
+    VS Code extension puts it in a modal)."""
+    out = []
+    for step in plan.steps:
+        out.append(f"-- {step.change.describe()}\n")
+        out += [f"-- {h.severity}: {h.text}\n" for h in step.hazards]
+        out += [f"{layout(s)};\n" for s in step.sql]
+    return redact_message(f"{headline}\n\n{''.join(out)}")
+
+
+# The engine's advice speaks to the command line; in the editor the same choice is
+# the consent question of the command just run.
+_EDITOR_WORDING = (
+    (re.compile(r"Re-run with --force to ([^,.]+)"), r"Run it again and confirm to \1"),
+    (re.compile(r"--force does not apply here: "), ""),
+    (re.compile(r"Or pass --force to drop and create them\."),
+     "Or run it again and choose to drop and create them."),
+    (re.compile(r", or pass --force to write it anyway"), ""),
+    (re.compile(r"push with --force and run `trimtab migrate --mark-applied` after"),
+     "push and confirm, then run Mark applied"),
+    (re.compile(r"\s*\(?--force\b[^.;)]*\)?"), ""),  # whatever else: no CLI flag in the editor
+)
+
+
+def _for_editor(text: str) -> str:
+    for pattern, repl in _EDITOR_WORDING:
+        text = pattern.sub(repl, text)
+    return text
+
+
 def _message(ls: TrimtabServer, text: str, kind: t.MessageType = t.MessageType.Info) -> None:
-    ls.window_show_message(t.ShowMessageParams(type=kind, message=redact_message(text)))
+    ls.window_show_message(t.ShowMessageParams(type=kind,
+                                               message=_for_editor(redact_message(text))))
 
 
 async def _command(ls: TrimtabServer, title: str, uri: str | None,
@@ -1513,8 +1524,8 @@ async def push_command(ls: TrimtabServer, *args: Any) -> dict[str, Any]:
         assert project.cfg is not None
 
         def consent(plan: Plan) -> bool:
-            return _ask_from_thread(ls, loop, "trimtab: this push loses data: "
-                                    + _hazard_lines(plan), "Apply")
+            return _ask_from_thread(ls, loop, _consent_text(
+                "trimtab: this push loses data: " + _hazard_lines(plan), plan), "Apply")
         cfg = project.cfg
         applied_migrations = _has_history(cfg)
         if applied_migrations and not _ask_from_thread(
@@ -1549,9 +1560,10 @@ async def generate_command(ls: TrimtabServer, *args: Any) -> dict[str, Any]:
         assert project.cfg is not None
 
         def consent(plan: Plan) -> bool:
-            return _ask_from_thread(ls, loop, "trimtab: this migration loses data: "
-                                    + "; ".join(h.text for h in plan.hazards
-                                                if h.category == "data-loss"), "Write it")
+            return _ask_from_thread(ls, loop, _consent_text(
+                "trimtab: this migration loses data: " + "; ".join(
+                    h.text for h in plan.hazards if h.category == "data-loss"), plan),
+                "Write it")
         result = engine.generate(project.cfg, name=name or None, consent=consent)
         if result.migration is None:
             return {"message": "nothing to generate: the migrations already produce the "

@@ -311,6 +311,7 @@ class Project:
                         items, spans, self.remembered, fallback[f]) if x.span.file == f]
                     findings[f] += [x for x in analysis.candidate_findings(
                         lp.candidates, mine, fallback[f]) if x.span.file == f]
+                    findings[f] = analysis.headline_renames(findings[f])
                 with self.lock:
                     self.measured = {(h.code, s.change.target): h for s in lp.plan.steps
                                      for h in s.hazards if h.measured}
@@ -385,11 +386,20 @@ class Project:
                 out.setdefault(x.span.file, []).append(x)
         base = self.live_skeleton if self.live_skeleton is not None else self.snapshot_skeleton
         if base is not None:
-            items = analysis.fast_changes(base, self.skeletons.model(model), self.skeletons)
+            desired = self.skeletons.model(model)
+            items = analysis.fast_changes(base, desired, self.skeletons)
             items = [(c, analysis.measured(h, self.measured, c.target)) for c, h in items]
+            # Only a drop can be half of a rename: skip the search on most keystrokes.
+            renames = analysis.fast_candidates(base, desired, self.skeletons) if any(
+                h.code.startswith("drops-") for _, hs in items for h in hs) else []
             for f in files:
                 out[f] += [x for x in analysis.hazard_findings(
                     items, spans, self.remembered, _file_start(f)) if x.span.file == f]
+                if renames:
+                    mine = {k: v for k, v in spans.items() if v.file == f}
+                    out[f] = analysis.headline_renames(out[f] + [
+                        x for x in analysis.candidate_findings(renames, mine, _file_start(f))
+                        if x.span.file == f])
         self._remember(spans)
         return out
 
