@@ -166,6 +166,23 @@ def test_a_spoiled_record_is_not_trusted(project: Path, db_url: str) -> None:
     assert engine.push(cfg).unchanged
 
 
+def test_a_catalog_it_may_not_read_means_the_full_path(project: Path, db_url: str,
+                                                       sql: SqlRunner) -> None:
+    role = f"tt_reader_{uuid.uuid4().hex[:8]}"
+    sql(f"CREATE ROLE {role} LOGIN")
+    try:
+        sql("REVOKE SELECT ON pg_catalog.pg_seclabel FROM PUBLIC")
+        url = psycopg.conninfo.make_conninfo(db_url, user=role)
+        noop = fingerprint.Noop(project / "record.json", "key")
+        with psycopg.connect(url) as conn:
+            assert noop.check(conn) == noop  # no fingerprint, no record
+            assert conn.execute("SELECT 1").fetchone() == (1,)  # and the push goes on
+        noop.remember(notes=[], unmanaged=[])
+        assert not (project / "record.json").exists()
+    finally:
+        sql(f"DROP ROLE {role}")
+
+
 def test_the_record_holds_no_password(tmp_path: Path) -> None:
     path = fingerprint.record_path(tmp_path, "postgresql://u:s3cret@h/db")
     assert path == fingerprint.record_path(tmp_path, "postgresql://u:other@h/db")
