@@ -124,7 +124,8 @@ def test_every_command_prints_its_documented_json(project: Path, db_url: str) ->
     assert document(project, "db", "status", "--json")["running"] is False
     assert document(project, "db", "url", "--json", code=1)["url"] is None
     assert document(project, "db", "stop", "--json")["stopped"] is False
-    assert not (project / ".trimtab").exists()
+    pgdata = project / ".trimtab" / "pgdata"  # (.trimtab/ also holds push's no-op record)
+    assert not pgdata.exists() and not pgdata.is_symlink()
 
     write(project, "CREATE TABLE users (id int PRIMARY KEY,\n  email nosuchtype);\n")
     failed = document(project, "push", "--url", db_url, "--json", code=1)

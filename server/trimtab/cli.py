@@ -12,34 +12,35 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.prompt import Confirm, Prompt
 
-from trimtab import __version__, cliout, embedded, engine
+from trimtab import __version__, cliout
 from trimtab.config import Config, load_config
 from trimtab.errors import ConfigError, ConsentRequired, TrimtabError
 from trimtab.files import write_file
-from trimtab.migrations.folder import (
-    Migration,
-    Problem,
-    down_path,
-    drizzle_notes,
-    read_folder,
-    sum_path,
-    update_sum,
-)
-from trimtab.migrations.folder import check as check_folder
-from trimtab.migrations.runner import Interrupted, MigrationRun
-from trimtab.model import Table, View
-from trimtab.plan import Plan, Step
-from trimtab.plan.changes import Hazard, batches
-from trimtab.plan.online import Phase, Rewrite
-from trimtab.plan.renames import Rename
 from trimtab.words import plural
+
+if TYPE_CHECKING:
+    from trimtab import embedded, engine, model
+    from trimtab.migrations import folder as migfolder
+    from trimtab.migrations import runner
+    from trimtab.migrations.folder import Migration, Problem
+    from trimtab.migrations.runner import MigrationRun
+    from trimtab.plan import Plan, Step, changes
+    from trimtab.plan.changes import Hazard
+    from trimtab.plan.online import Phase, Rewrite
+    from trimtab.plan.renames import Rename
+else:  # four fifths of the start-up, and `trimtab --help` needs none of it
+    from trimtab.lazy import Lazy
+
+    engine, embedded = Lazy("trimtab.engine"), Lazy("trimtab.embedded")
+    migfolder, runner = Lazy("trimtab.migrations.folder"), Lazy("trimtab.migrations.runner")
+    changes, model = Lazy("trimtab.plan.changes"), Lazy("trimtab.model")
 
 # soft_wrap: SQL and URLs are printed whole, never cut at the terminal's width.
 out = Console(highlight=False, soft_wrap=True)
@@ -107,7 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     mig.add_argument("--json", action="store_true", help="what ran (or would run), as JSON")
     mig.add_argument("--allow-out-of-order", action="store_true",
                      help="apply a pending migration older than an applied one")
-    mig.add_argument("--mark-applied", metavar="NAME", nargs="?", const=engine.MARK_VERIFIED,
+    # const: engine.MARK_VERIFIED (True), not read from engine: --help loads no engine
+    mig.add_argument("--mark-applied", metavar="NAME", nargs="?", const=True,
                      help="record the pending migrations the database already has (after a "
                      "push) without running them; with NAME: record that one, unchecked "
                      "(a baseline)")
@@ -301,7 +303,7 @@ def _run(args: argparse.Namespace) -> int:
         if isinstance(e, ConsentRequired) and _target and _target["label"] not in str(e):
             err.print(f"  {_target['what']}: {escape(_target['label'])}")
         return 1
-    except Interrupted as e:  # migrate: say exactly what this run did
+    except runner.Interrupted as e:  # migrate: say exactly what this run did
         if getattr(args, "json", False):
             _print_json(_json_command(args), {"error": {
                 "type": "Interrupted", "message": "interrupted", "file": None, "line": None,
@@ -370,7 +372,7 @@ def _push(args: argparse.Namespace) -> int:
             "rename_candidates": [engine.candidate_json(c) for c in result.candidates],
             "online": [{"phase": p.name, "transaction": p.transactional,
                         "statements": [*(result.online_settings if p.transactional else ()),
-                                       *(sql for _, sql in batches(p.steps))]}
+                                       *(sql for _, sql in changes.batches(p.steps))]}
                        for p in result.online],
             "notes": list(result.notes)}
         _print_json("push", doc)
@@ -456,7 +458,7 @@ def _commented_phases(phases: tuple[Phase, ...], settings: tuple[str, ...]) -> s
         lines.append(f"-- phase {k} of {len(phases)}: {phase.name} ({how})\n")
         if phase.transactional:
             lines += ["BEGIN;\n", *(f"{s};\n" for s in settings)]
-        for group, sql in batches(phase.steps):
+        for group, sql in changes.batches(phase.steps):
             lines += [c for s in group for c in _hazard_comments(s)]
             lines.append(f"{sql};\n")
         if phase.transactional:
@@ -552,7 +554,7 @@ def _generate(args: argparse.Namespace) -> int:
                   "instead:")
         for line in r.recipe:
             out.print(f"    {escape(line)}")
-    down = down_path(cfg.migrations_dir, m.tag)
+    down = migfolder.down_path(cfg.migrations_dir, m.tag)
     shown = down.relative_to(cfg.root) if down.is_relative_to(cfg.root) else down
     info.print(f"[dim]down:[/] {escape(str(shown))} (trimtab migrate down undoes it)")
     for said in result.down_hazards:
@@ -566,7 +568,7 @@ def _generate_json(cfg: Config, result: engine.GenerateResult) -> dict[str, Any]
     def shown(path: Path) -> str:
         return str(path.relative_to(cfg.root) if path.is_relative_to(cfg.root) else path)
     m = result.migration
-    down = down_path(cfg.migrations_dir, m.tag) if m is not None else None
+    down = migfolder.down_path(cfg.migrations_dir, m.tag) if m is not None else None
     return {
         "written": [{"name": w.name, "path": shown(w.path), "transactional": w.transactional}
                     for w in (result.migrations or ((m,) if m is not None else ()))],
@@ -647,7 +649,7 @@ def _migrate(args: argparse.Namespace) -> int:
         return 0
     # The statements are only shown for a dry run: reading the folder again costs.
     shown = args.dry_run or cliout.level() >= cliout.VERBOSE  # -v: the SQL sent
-    folder = {m.name: m for m in read_folder(cfg.migrations_dir).migrations} \
+    folder = {m.name: m for m in migfolder.read_folder(cfg.migrations_dir).migrations} \
         if shown else {}
     for run in result.runs:
         detail = f" ({plural(run.statements, 'statement')}, {run.seconds:.2f} s)" if (
@@ -740,11 +742,11 @@ def _migrate_down(cfg: Config, args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     cfg = load_config(Path.cwd())
     if args.update_sum:
-        update_sum(cfg.migrations_dir)
-        out.print(f"rewrote {escape(str(sum_path(cfg.migrations_dir)))}")
-    problems = check_folder(cfg.migrations_dir)
+        migfolder.update_sum(cfg.migrations_dir)
+        out.print(f"rewrote {escape(str(migfolder.sum_path(cfg.migrations_dir)))}")
+    problems = migfolder.check(cfg.migrations_dir)
     if not args.json:
-        for note in drizzle_notes(cfg.migrations_dir):
+        for note in migfolder.drizzle_notes(cfg.migrations_dir):
             info.print(f"[dim]note:[/] {escape(note)}")
     if args.json:
         _print_json("check", {"folder": str(cfg.migrations_dir), "problems": [
@@ -956,7 +958,7 @@ def _owner(step: Step) -> str:
     if t[0] in ("column", "constraint", "trigger", "policy") or (
             t[0] in ("index", "cluster") and step.change.parent is not None):
         parent = step.change.parent
-        if isinstance(parent, (Table, View)):
+        if isinstance(parent, (model.Table, model.View)):
             return f"{parent.schema}.{parent.name}"
         return ".".join(t[1:3])
     return ".".join(t[1:3]) if t[0] != "schema" else t[1]

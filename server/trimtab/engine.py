@@ -101,7 +101,7 @@ from trimtab.plan.online import (
 from trimtab.plan.renames import Rename, candidates, resolve_hints
 from trimtab.plan.versions import Lack, lacks, major, written
 from trimtab.plan.versions import mark as mark_versions
-from trimtab.sources import shadow, shadowcache, vet
+from trimtab.sources import fingerprint, shadow, shadowcache, vet
 from trimtab.sources.hints import Hint, UsingHint, find_hints, find_using_hints, hint_edit
 
 if TYPE_CHECKING:
@@ -159,6 +159,8 @@ class PushResult:
     # or none each, and what each transactional one sets first; () when it runs as one.
     online: tuple[Phase, ...] = ()
     online_settings: tuple[str, ...] = ()
+    # Nothing was read: the schema, config, code and catalogs are those of the last no-op.
+    unchanged: bool = False
 
 
 def target_label(cfg: Config) -> str:
@@ -1075,9 +1077,15 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
     ``force`` or a ``rewrite`` callback that says yes.
     """
     target = resolve_target(cfg)
-    source = read_source(cfg)
-    declared = declared_relations(source)
+    noop = fingerprint.inputs(cfg, target.url, schema_files(cfg))
     with shadow.connect(target.url, autocommit=False) as conn:
+        # Before anything is read: a change made meanwhile is one the record misses.
+        if noop is not None and (noop := noop.check(conn)).said is not None:
+            conn.rollback()
+            return PushResult(Plan(unmanaged=tuple(noop.said["unmanaged"])), target, False,
+                              notes=tuple(noop.said["notes"]), unchanged=True)
+        source = read_source(cfg)
+        declared = declared_relations(source)
         # None: all, to see it is empty
         current = _live(conn, cfg, cfg.managed_schemas, declared=declared)
         # Before the schema file reaches this server (in place or as its shadow).
@@ -1119,6 +1127,8 @@ def push(cfg: Config, *, dry_run: bool = False, consent: Consent | None = None,
         settings = _local_settings(cfg) if online else ()
         if not plan or dry_run:
             conn.rollback()
+            if noop is not None and not plan and not undecided and not where:
+                noop.remember(notes=list(notes), unmanaged=list(plan.unmanaged))
             return PushResult(plan, target, False, notes=notes, candidates=undecided,
                               online=online, online_settings=settings)
         _refuse_failing(plan, "the database", cfg.drizzle)

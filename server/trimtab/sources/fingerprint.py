@@ -1,0 +1,213 @@
+"""A no-op push that costs one query: the catalog fingerprint.
+
+push's plan is a function of the schema files, the configuration, trimtab's own code and
+the target's catalogs (the data only sizes hazards, and a no-op has none). So when a push
+found nothing to do, the project keeps a record of all four in ``.trimtab/``; the next
+push that finds the same four says "Nothing to do" without introspecting the database or
+building the shadow. A mismatch, an unreadable record or any error means the full path.
+
+The catalogs are summed, not read: every row of every catalog DDL writes, as its place
+and the transaction that wrote it (``ctid``, ``xmin``). DDL never edits a catalog row in
+place: it writes a new version (a new ``xmin``), inserts or deletes rows, so any DDL in
+the database changes the sum. The few in-place updates PostgreSQL makes (VACUUM's
+statistics, the index state flags of CREATE/DROP INDEX CONCURRENTLY) are left out, or
+summed by content (``pg_index``'s flags). Unrelated DDL (another schema, a temporary
+table) also changes it: that costs a full push, never a wrong answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+import trimtab
+from trimtab.config import redact
+
+if TYPE_CHECKING:
+    from trimtab.config import Config
+
+# Every catalog of the database that DDL writes and any role may read. Left out:
+# pg_statistic and pg_statistic_ext_data (ANALYZE writes them: data, not schema),
+# pg_largeobject(_metadata) (data), pg_user_mapping (superusers only).
+CATALOGS = (
+    "pg_aggregate", "pg_am", "pg_amop", "pg_amproc", "pg_attrdef", "pg_attribute",
+    "pg_cast", "pg_class", "pg_collation", "pg_constraint", "pg_conversion",
+    "pg_default_acl", "pg_depend", "pg_description", "pg_enum", "pg_event_trigger",
+    "pg_extension", "pg_foreign_data_wrapper", "pg_foreign_server", "pg_foreign_table",
+    "pg_inherits", "pg_init_privs", "pg_language", "pg_namespace", "pg_opclass",
+    "pg_operator", "pg_opfamily", "pg_partitioned_table", "pg_policy", "pg_proc",
+    "pg_publication", "pg_publication_rel", "pg_range", "pg_rewrite", "pg_seclabel",
+    "pg_sequence", "pg_statistic_ext", "pg_transform", "pg_trigger", "pg_ts_config",
+    "pg_ts_config_map", "pg_ts_dict", "pg_ts_parser", "pg_ts_template", "pg_type",
+)
+
+# A row's hash, summed per catalog: order-free, and one changed row changes the sum.
+_ROW = "hashtextextended(ctid::text || xmin::text{extra}, 0)::numeric"
+
+
+def _part(name: str, row: str, where: str = "") -> str:
+    return f"SELECT '{name}' AS c, count(*) AS n, sum({row}) AS h FROM {name}{where}"
+
+
+def _query() -> str:
+    parts = [_part(c, _ROW.format(extra="")) for c in CATALOGS]
+    parts += [
+        # Concurrent index builds and drops set these flags in place (no new xmin).
+        _part("pg_index", _ROW.format(
+            extra=" || indisvalid::text || indisready::text || indislive::text")),
+        # Shared catalogs: this database's rows only (others' shadow databases come and go).
+        _part("pg_database", _ROW.format(extra=" || oid::text"),
+              " WHERE datname = current_database()"),
+        _part("pg_db_role_setting", _ROW.format(extra=""),
+              " WHERE setdatabase IN (0, (SELECT oid FROM pg_database"
+              " WHERE datname = current_database()))"
+              " AND setrole IN (0, (SELECT oid FROM pg_roles WHERE rolname = current_user))"),
+        _part("pg_shdescription", _ROW.format(extra=""),
+              " WHERE objoid = (SELECT oid FROM pg_database"
+              " WHERE datname = current_database())"),
+        _part("pg_auth_members", _ROW.format(extra="")),
+        # pg_authid is for superusers; a renamed role renames every grant to it.
+        _part("pg_roles", "hashtextextended(oid::text || ':' || rolname, 0)::numeric"),
+    ]
+    settings = ", ".join(f"current_setting('{s}')" for s in _SETTINGS)
+    parts.append(f"SELECT 'settings', 0, hashtextextended(concat_ws(',', {settings}, "
+                 "current_user, session_user, current_database()), 0)::numeric")
+    return "\nUNION ALL ".join(parts) + "\nORDER BY 1"
+
+
+# What else shapes what introspection reads back: how names are qualified and values shown.
+_SETTINGS = ("server_version_num", "server_encoding", "search_path",
+             "default_table_access_method", "default_tablespace",
+             "standard_conforming_strings", "DateStyle", "IntervalStyle", "TimeZone",
+             "extra_float_digits", "bytea_output")
+
+QUERY = _query()
+
+
+def catalog_fingerprint(conn: psycopg.Connection) -> str:
+    """One query's digest of the database's catalogs and settings (see the module's
+    docstring); another value means a DDL statement (or a setting) changed something."""
+    h = hashlib.sha256()
+    for row in conn.execute(QUERY):
+        h.update(repr(tuple(row)).encode())
+    return h.hexdigest()
+
+
+def code_version() -> str:
+    """trimtab's version and its code as installed (an edited checkout counts: the size
+    and time of every module), without reading the files."""
+    root = Path(trimtab.__file__).parent
+    h = hashlib.sha256(trimtab.__version__.encode())
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            if name.endswith(".py"):
+                st = os.stat(os.path.join(dirpath, name))
+                h.update(f"{dirpath}/{name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def inputs_key(files: Sequence[str], config: str, version: str | None = None) -> str:
+    """The schema files' contents, the configuration and the code, as one digest."""
+    h = hashlib.sha256(b"trimtab no-op 1\0")
+    h.update((version or code_version()).encode() + b"\0")
+    h.update(config.encode() + b"\0")
+    for f in files:
+        data = Path(f).read_bytes()
+        h.update(f"{f}\0{len(data)}\0".encode())
+        h.update(data)
+    return h.hexdigest()
+
+
+# -- the record ------------------------------------------------------------------------------
+
+
+def record_path(root: Path, target: str) -> Path:
+    """One record per target database (named by a digest of its URL, password left out)."""
+    digest = hashlib.sha256(redact(target).encode()).hexdigest()[:16]
+    return root / ".trimtab" / "noop" / f"{digest}.json"
+
+
+def recall(path: Path, key: str, fingerprint: str) -> dict[str, Any] | None:
+    """What the last no-op push said, when it was made from the same inputs and catalogs;
+    None otherwise (missing, unreadable or stale record)."""
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(saved, dict) and saved.get("key") == key
+            and saved.get("fingerprint") == fingerprint
+            and all(isinstance(saved.get(k), list)
+                    and all(isinstance(x, str) for x in saved[k])
+                    for k in ("notes", "unmanaged"))):
+        return None
+    return saved
+
+
+def remember(path: Path, key: str, fingerprint: str, **said: Any) -> None:
+    """Record a no-op (a cache: a failure to write only costs the next run)."""
+    data = json.dumps({"key": key, "fingerprint": fingerprint, **said})
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".noop-")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except OSError:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def forget(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Noop:
+    """A push's inputs, then (``check``) its catalogs and what the last no-op said."""
+
+    path: Path
+    key: str
+    fingerprint: str = ""
+    said: dict[str, Any] | None = None
+
+    def check(self, conn: psycopg.Connection) -> Noop:
+        """With the catalogs' fingerprint and the record's words when they match; this
+        unchanged when the catalogs cannot be read (a role denied one): the full path."""
+        try:
+            with conn.transaction():  # a savepoint when one is open: the push goes on
+                fp = catalog_fingerprint(conn)
+        except psycopg.Error:
+            return self
+        return replace(self, fingerprint=fp, said=recall(self.path, self.key, fp))
+
+    def remember(self, **said: Any) -> None:
+        if self.fingerprint:
+            remember(self.path, self.key, self.fingerprint, **said)
+
+
+def inputs(cfg: Config, url: str, files: Sequence[str]) -> Noop | None:
+    """The no-op check for a push of ``files`` to ``url``, None where it does not apply:
+    a Drizzle schema (its modules and drizzle-orm shape the DDL, not the files named) and
+    a shadow on another server (its version shapes the canonical forms), or unreadable
+    files (the full path says why)."""
+    if cfg.drizzle or cfg.shadow_database_url:
+        return None
+    try:
+        # The password left out: the record's digests are of nothing secret.
+        key = inputs_key(files, repr(replace(cfg, database_url=cfg.database_url and
+                                                redact(cfg.database_url))))
+    except OSError:
+        return None
+    return Noop(record_path(cfg.root, url), key)

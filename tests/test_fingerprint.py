@@ -1,0 +1,200 @@
+"""The no-op push's record (sources/fingerprint.py) must never say "Nothing to do" when a
+push would plan something: every kind of DDL made by hand between two pushes, an edited
+schema file, another configuration and other code each send push down the full path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.conftest import SqlRunner
+from trimtab import engine
+from trimtab.config import Config, load_config
+from trimtab.sources import fingerprint
+
+SCHEMA = """\
+CREATE TYPE mood AS ENUM ('calm', 'busy');
+CREATE TABLE item (id int PRIMARY KEY, name text NOT NULL, m mood);
+CREATE SEQUENCE ticket;
+CREATE FUNCTION one() RETURNS int LANGUAGE sql AS 'SELECT 1';
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
+"""
+
+
+def _setup(root: Path, db_url: str, schema: str = SCHEMA) -> Config:
+    (root / "schema.sql").write_text(schema)
+    cfg = load_config(root, url=db_url)
+    first = engine.push(cfg, force=True)  # creates everything in place
+    assert first.applied and not first.unchanged
+    # The full path finds nothing to do, and records it. (The first shadow on a server
+    # makes its sandbox role, which changes the fingerprint once.)
+    for _ in range(2):
+        assert not engine.push(cfg).plan
+    return cfg
+
+
+def test_an_unchanged_push_reads_nothing(project: Path, db_url: str, sql: SqlRunner) -> None:
+    cfg = _setup(project, db_url)
+    again = engine.push(cfg)
+    assert again.unchanged and not again.plan and not again.applied
+    # Data is not schema: a plan never depends on it when there is no plan.
+    sql("INSERT INTO item VALUES (1, 'a', 'calm')")
+    sql("SELECT nextval('ticket')")
+    assert engine.push(cfg, dry_run=True).unchanged
+
+
+def test_the_record_keeps_what_the_no_op_said(project: Path, db_url: str,
+                                               sql: SqlRunner) -> None:
+    sql("CREATE PUBLICATION everything")  # said as not managed by trimtab
+    (project / "schema.sql").write_text(SCHEMA)
+    cfg = load_config(project, url=db_url)
+    engine.push(cfg, force=True)
+    full = engine.push(cfg)
+    assert not full.plan and not full.unchanged
+    fast = engine.push(cfg)
+    assert fast.unchanged
+    assert full.plan.unmanaged
+    assert (fast.plan.unmanaged, fast.notes) == (full.plan.unmanaged, full.notes)
+
+
+def _owner_change(sql: SqlRunner) -> Callable[[], None]:
+    role = f"tt_owner_{uuid.uuid4().hex[:8]}"
+    sql(f"CREATE ROLE {role}")
+    sql(f"ALTER TABLE item OWNER TO {role}")
+
+    def undo() -> None:
+        sql(f"DROP OWNED BY {role}")
+        sql(f"DROP ROLE {role}")
+    return undo
+
+
+# Each is made by hand between two pushes; the second must plan (or at least look).
+DDL = {
+    "column add": "ALTER TABLE item ADD COLUMN extra int",
+    "column drop": "ALTER TABLE item DROP COLUMN m",
+    "type change": "ALTER TABLE item ALTER COLUMN name TYPE varchar(20)",
+    "not null": "ALTER TABLE item ALTER COLUMN name DROP NOT NULL",
+    "default": "ALTER TABLE item ALTER COLUMN name SET DEFAULT 'x'",
+    "rename": "ALTER TABLE item RENAME COLUMN name TO title",
+    "index": "CREATE INDEX item_name ON item (name)",
+    "constraint": "ALTER TABLE item ADD CONSTRAINT positive CHECK (id > 0)",
+    "comment": "COMMENT ON COLUMN item.name IS 'what it is called'",
+    "grant": "GRANT SELECT ON item TO PUBLIC",
+    "policy": "CREATE POLICY mine ON item USING (true)",
+    "rls": "ALTER TABLE item ENABLE ROW LEVEL SECURITY",
+    "trigger": "CREATE TRIGGER touched BEFORE UPDATE ON item "
+               "FOR EACH ROW EXECUTE FUNCTION touch()",
+    "function body": "CREATE OR REPLACE FUNCTION one() RETURNS int LANGUAGE sql "
+                     "AS 'SELECT 2'",
+    "enum value": "ALTER TYPE mood ADD VALUE 'gone'",
+    "sequence option": "ALTER SEQUENCE ticket INCREMENT BY 5",
+    "extension": "CREATE EXTENSION citext",
+    "default privileges": "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO PUBLIC",
+    "collation": 'CREATE COLLATION nocase FROM "C"',
+    "view": "CREATE VIEW names AS SELECT name FROM item",
+    "schema": "CREATE SCHEMA other",
+    "table in another schema": "CREATE SCHEMA other; CREATE TABLE other.t (id int)",
+    "drop": "DROP FUNCTION one()",
+    "database setting": "DO $$BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = "
+                        "pg_catalog, public', current_database()); END$$",
+}
+
+
+@pytest.mark.parametrize("kind", [*DDL, "owner change"])
+def test_ddl_by_hand_sends_push_down_the_full_path(kind: str, project: Path, db_url: str,
+                                                    sql: SqlRunner) -> None:
+    cfg = _setup(project, db_url)
+    with psycopg.connect(db_url) as conn:
+        before = fingerprint.catalog_fingerprint(conn)
+    undo = None
+    if kind == "owner change":
+        undo = _owner_change(sql)
+    else:
+        sql(DDL[kind])
+    try:
+        with psycopg.connect(db_url) as conn:
+            assert fingerprint.catalog_fingerprint(conn) != before
+        result = engine.push(cfg, dry_run=True)
+        assert not result.unchanged
+        if kind in ("column add", "type change", "index", "constraint", "function body",
+                    "enum value", "sequence option", "trigger", "policy", "rename"):
+            assert result.plan, f"{kind}: push plans to undo it"
+    finally:
+        if undo:
+            undo()
+
+
+def test_schema_config_and_code_each_invalidate(project: Path, db_url: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = _setup(project, db_url)
+    assert engine.push(cfg).unchanged
+    # Another trimtab (or an edited checkout): what it would plan is its own.
+    with monkeypatch.context() as m:
+        m.setattr(fingerprint, "code_version", lambda: "another version")
+        assert not engine.push(cfg).unchanged
+    assert not engine.push(cfg).unchanged  # the other version's record replaced this one's
+    assert engine.push(cfg).unchanged
+    # Another configuration: a setting that shapes the plan.
+    (project / "trimtab.toml").write_text('schema = "schema.sql"\nonline = false\n')
+    cfg = load_config(project, url=db_url)
+    assert not engine.push(cfg).unchanged
+    assert engine.push(cfg).unchanged
+    # An edited schema file: the change is planned, not skipped.
+    (project / "schema.sql").write_text(SCHEMA + "CREATE TABLE added (id int);\n")
+    edited = engine.push(cfg, dry_run=True)
+    assert not edited.unchanged and edited.plan
+    # The same bytes again but a touched file: same content, same record.
+    (project / "schema.sql").write_text(SCHEMA)
+    assert engine.push(cfg).unchanged
+
+
+def test_a_spoiled_record_is_not_trusted(project: Path, db_url: str) -> None:
+    cfg = _setup(project, db_url)
+    records = list((project / ".trimtab" / "noop").glob("*.json"))
+    assert len(records) == 1
+    records[0].write_text("{not json")
+    assert not engine.push(cfg).unchanged
+    records[0].write_text('{"key": 1}')
+    assert not engine.push(cfg).unchanged
+    assert engine.push(cfg).unchanged
+
+
+def test_a_catalog_it_may_not_read_means_the_full_path(project: Path, db_url: str,
+                                                       sql: SqlRunner) -> None:
+    role = f"tt_reader_{uuid.uuid4().hex[:8]}"
+    sql(f"CREATE ROLE {role} LOGIN")
+    try:
+        sql("REVOKE SELECT ON pg_catalog.pg_seclabel FROM PUBLIC")
+        url = psycopg.conninfo.make_conninfo(db_url, user=role)
+        noop = fingerprint.Noop(project / "record.json", "key")
+        with psycopg.connect(url) as conn:
+            assert noop.check(conn) == noop  # no fingerprint, no record
+            assert conn.execute("SELECT 1").fetchone() == (1,)  # and the push goes on
+        noop.remember(notes=[], unmanaged=[])
+        assert not (project / "record.json").exists()
+    finally:
+        sql(f"DROP ROLE {role}")
+
+
+def test_the_record_holds_no_password(tmp_path: Path) -> None:
+    path = fingerprint.record_path(tmp_path, "postgresql://u:s3cret@h/db")
+    assert path == fingerprint.record_path(tmp_path, "postgresql://u:other@h/db")
+    assert path != fingerprint.record_path(tmp_path, "postgresql://u:s3cret@h/db2")
+
+
+def test_the_cli_says_nothing_to_do(project: Path, db_url: str) -> None:
+    (project / "schema.sql").write_text(SCHEMA)
+    env = {**os.environ, "DATABASE_URL": db_url}
+    exe = [sys.executable, "-m", "trimtab", "push", "--force"]
+    runs = [subprocess.run(exe, cwd=project, env=env, capture_output=True, text=True,
+                           check=True) for _ in range(3)]
+    assert "Nothing to do" not in runs[0].stdout
+    assert all("Nothing to do" in r.stdout for r in runs[1:])
+    assert runs[1].stdout == runs[2].stdout
