@@ -189,7 +189,7 @@ def tables_filter_match(patterns: tuple[str, ...] | None) -> Callable[[str], boo
 # --- project discovery -----------------------------------------------------------------------
 
 
-def _has_tool_table(pyproject: Path) -> bool:
+def has_tool_table(pyproject: Path) -> bool:
     try:
         text = pyproject.read_text(encoding="utf-8")
     except OSError:
@@ -209,7 +209,7 @@ def find_project(start: Path) -> Path:
     for folder in (start, *start.parents):
         if (folder / CONFIG_FILE).is_file():
             return folder
-        if (folder / PYPROJECT).is_file() and _has_tool_table(folder / PYPROJECT):
+        if (folder / PYPROJECT).is_file() and has_tool_table(folder / PYPROJECT):
             return folder
         if (folder / DRIZZLE_CONFIG).is_file():
             return folder
@@ -507,7 +507,7 @@ def _drizzle_url(expr: Any, layers: list[tuple[str, Mapping[str, str]]],
 def _config_file(root: Path) -> Path | None:
     if (root / CONFIG_FILE).is_file():
         return root / CONFIG_FILE
-    if (root / PYPROJECT).is_file() and _has_tool_table(root / PYPROJECT):
+    if (root / PYPROJECT).is_file() and has_tool_table(root / PYPROJECT):
         return root / PYPROJECT
     return None
 

@@ -510,12 +510,12 @@ PROJECT_MARKERS = ("trimtab.toml", "[tool.trimtab] in pyproject.toml", "drizzle.
 
 
 def is_project(root: Path) -> bool:
-    from trimtab.config import CONFIG_FILE, DRIZZLE_CONFIG, PYPROJECT, _has_tool_table
+    from trimtab.config import CONFIG_FILE, DRIZZLE_CONFIG, PYPROJECT, has_tool_table
 
     root = Path(root)
     return ((root / CONFIG_FILE).is_file() or (root / DRIZZLE_CONFIG).is_file()
             or (root / "schema.sql").exists()
-            or (root / PYPROJECT).is_file() and _has_tool_table(root / PYPROJECT))
+            or (root / PYPROJECT).is_file() and has_tool_table(root / PYPROJECT))
 
 
 def start(root: Path) -> str:
