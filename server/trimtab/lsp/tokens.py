@@ -145,6 +145,7 @@ def _semantic_tokens(text: str, lines: Sequence[str], statements: list[Statement
         ll, lc = seg.last
         prev[0], prev[1] = line + ll, lc + (c0 if ll == 0 else 0)
 
+    used: list[tuple[object, ...]] = []
     gap = 0
     for st in mine:
         a, b = st.span.start_offset, st.span.end_offset
@@ -160,10 +161,15 @@ def _semantic_tokens(text: str, lines: Sequence[str], statements: list[Statement
         seg = memo.get(mkey)
         if seg is None:
             seg = memo[mkey] = _segment(st.text, _statement(idx, st), units)
+        used.append(mkey)
         place(a, seg)
         gap = b
     if gap < end:
         place(gap, _segment(text[gap:], _comments(text[gap:], 0, len(text) - gap), units))
+    if len(memo) > 2 * len(used) + 1000:  # earlier versions of statements typed into
+        keep = {k: memo[k] for k in used}
+        memo.clear()
+        memo.update(keep)
     if whole:
         _last[file] = (mine, out)
         if len(_last) > 16:
@@ -181,8 +187,6 @@ def _statement_memo(idx: Resolver) -> dict[tuple[object, ...], _Segment]:
     last = _memo[0]
     if last is None or last[0] != declared:
         last = _memo[0] = (declared, {})
-    elif len(last[1]) > 20_000:  # statements of texts long gone
-        last[1].clear()
     return last[1]
 
 
@@ -194,7 +198,7 @@ def _segment(text: str, flat: Sequence[int], units: Units) -> _Segment:
     starts = [0, *(m.end() for m in breaks)]
     ends = [*(m.start() for m in breaks), len(text)]
     ascii_ = text.isascii()
-    data = array("l")
+    data = array("i")
     pl = pc = 0
     first: tuple[int, int] | None = None
     for k in range(0, len(flat), 4):
