@@ -192,3 +192,23 @@ async def test_no_row_count_hints_in_an_untrusted_workspace(
         client: LanguageClient, workspace: Path, db_url: str) -> None:
     uri = await with_rows(client, workspace, db_url)
     assert not await client.text_document_inlay_hint_async(hints_request(uri))
+
+
+async def test_a_name_declared_in_another_schema_file(client: LanguageClient, workspace: Path,
+                                                      db_url: str) -> None:
+    (workspace / "trimtab.toml").write_text(f'schema = "schema"\ndatabase_url = "{db_url}"\n')
+    (workspace / "schema").mkdir()
+    types = "CREATE DOMAIN email AS text;\n"
+    users = "CREATE TABLE users (mail email);\n"
+    await client.workspace_execute_command_async(t.ExecuteCommandParams(
+        command="trimtab.refresh", arguments=[]))
+    a = open_doc(client, workspace / "schema" / "a_types.sql", types)
+    b = open_doc(client, workspace / "schema" / "b_users.sql", users)
+    got = decode(client, await tokens_of(client, b), users)
+    assert (0, "email", "type", set()) in got
+    # the domain goes away in the other file: b's own text is unchanged, its colours not
+    client.text_document_did_change(t.DidChangeTextDocumentParams(
+        text_document=t.VersionedTextDocumentIdentifier(uri=a, version=2),
+        content_changes=[t.TextDocumentContentChangeWholeDocument(text="")]))
+    got = decode(client, await tokens_of(client, b), users)
+    assert not [w for _, w, ty, _ in got if w == "email"]

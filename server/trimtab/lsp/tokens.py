@@ -97,8 +97,9 @@ class _Segment(NamedTuple):
     data: array[int]
 
 
-# file -> (its statements, the encoded tokens): an unchanged file is not read again
-_last: dict[str, tuple[tuple[Statement, ...], list[int]]] = {}
+# file -> (its statements, the statement memo they were read with, the encoded tokens): an
+# unchanged file, while no schema file declares anything else, is not read again
+_last: dict[str, tuple[tuple[Statement, ...], object, list[int]]] = {}
 
 
 def semantic_tokens(text: str, lines: Sequence[str], statements: list[Statement], file: str,
@@ -120,11 +121,11 @@ def _semantic_tokens(text: str, lines: Sequence[str], statements: list[Statement
     end = len(text) if end is None else end
     mine = tuple(st for st in statements if st.span.file == file)
     whole = start <= 0 and end >= len(text)
-    cached = _last.get(file)
-    if cached is not None and cached[0] == mine and whole:
-        return cached[1]
     idx = Resolver(statements)
-    memo = _statement_memo(idx)
+    memo = _statement_memo(idx)  # a new one when any schema file declares something else
+    cached = _last.get(file)
+    if cached is not None and cached[0] == mine and cached[1] is memo and whole:
+        return cached[2]
     starts = [0]
     for ln in lines:
         starts.append(starts[-1] + len(ln))
@@ -171,7 +172,7 @@ def _semantic_tokens(text: str, lines: Sequence[str], statements: list[Statement
         memo.clear()
         memo.update(keep)
     if whole:
-        _last[file] = (mine, out)
+        _last[file] = (mine, memo, out)
         if len(_last) > 16:
             del _last[next(iter(_last))]
     return out
