@@ -80,6 +80,7 @@ function config(folder: vscode.WorkspaceFolder | vscode.Uri | undefined): Extens
         refreshInterval: c.get("refreshInterval"),
         measureTimeout: c.get("measureTimeout"),
         diagnostics: { severity: c.get("diagnostics.severity") },
+        inlayHints: { rowCounts: c.get("inlayHints.rowCounts") },
     };
 }
 

@@ -22,6 +22,7 @@ export interface ExtensionSettings {
     refreshInterval?: unknown;
     measureTimeout?: unknown;
     diagnostics?: { severity?: unknown };
+    inlayHints?: { rowCounts?: unknown };
     [key: string]: unknown;
 }
 
@@ -35,6 +36,7 @@ export interface ServerSettings {
     refreshInterval: number | null;
     measureTimeout: number | null;
     diagnostics: { severity: Record<string, SeverityName> };
+    inlayHints: { rowCounts: boolean };
 }
 
 function text(v: unknown): string | null {
@@ -74,6 +76,7 @@ export function toServerSettings(s: ExtensionSettings | undefined, secretUrl?: s
         refreshInterval: nonNegative(s.refreshInterval),
         measureTimeout: nonNegative(s.measureTimeout),
         diagnostics: { severity: normalizeSeverities(s.diagnostics?.severity) },
+        inlayHints: { rowCounts: s.inlayHints?.rowCounts === true },
     };
 }
 

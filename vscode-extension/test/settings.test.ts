@@ -20,6 +20,7 @@ describe("toServerSettings", () => {
         }), {
             databaseUrl: null, databaseUrlEnv: null, schema: null, migrations: null,
             refreshInterval: 30, measureTimeout: 1, diagnostics: { severity: {} },
+            inlayHints: { rowCounts: false },
         });
         assert.deepEqual(toServerSettings(undefined).diagnostics, { severity: {} });
     });
@@ -28,11 +29,13 @@ describe("toServerSettings", () => {
             databaseUrl: " postgresql://localhost/dev ", databaseUrlEnv: "DEV_DB", schema: "db/schema.sql",
             migrations: "db/migrations", refreshInterval: 0, measureTimeout: "2.5",
             diagnostics: { severity: { "drops-column": "Error", "not-in-a-migration": "off" } },
+            inlayHints: { rowCounts: true },
         });
         assert.deepEqual(s, {
             databaseUrl: "postgresql://localhost/dev", databaseUrlEnv: "DEV_DB", schema: "db/schema.sql",
             migrations: "db/migrations", refreshInterval: 0, measureTimeout: 2.5,
             diagnostics: { severity: { "drops-column": "error", "not-in-a-migration": "off" } },
+            inlayHints: { rowCounts: true },
         });
     });
     it("prefers the secret over the setting, and never returns the python path", () => {

@@ -25,7 +25,7 @@ from pygls.workspace.position_codec import PositionCodec
 
 from trimtab import __version__, engine, sqlformat
 from trimtab.errors import Cancelled, ConsentRequired, TrimtabError
-from trimtab.lsp import analysis, completion, navigate, positions, rename, symbols
+from trimtab.lsp import analysis, completion, navigate, positions, rename, symbols, tokens
 from trimtab.lsp import files as sql_files
 from trimtab.lsp.analysis import Finding
 from trimtab.lsp.pretty import layout
@@ -1398,6 +1398,67 @@ async def format_range(ls: TrimtabServer, params: t.DocumentRangeFormattingParam
         parts += [old[pos:e.start], e.new]
         pos = e.end
     return _line_edits(old, "".join(parts) + old[pos:], doc.position_codec)
+
+
+# -- semantic tokens and inlay hints (trimtab.lsp.tokens) ------------------------------------
+
+_LEGEND = t.SemanticTokensLegend(token_types=list(tokens.TYPES),
+                                 token_modifiers=list(tokens.MODIFIERS))
+
+
+def _tokens_of(ls: TrimtabServer, uri: str, span: t.Range | None) -> list[int] | None:
+    found = _nav_at(ls, uri)
+    if found is None:
+        return None
+    _, path, doc, statements = found
+    codec = doc.position_codec
+    lines = doc.lines
+    a, b = 0, None
+    if span is not None:
+        a = positions.to_offset(lines, span.start, codec)
+        b = positions.to_offset(lines, span.end, codec)
+    return tokens.semantic_tokens(doc.source, lines, statements, path, codec.client_num_units,
+                                  a, b)
+
+
+@server.feature(t.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL, _LEGEND)
+def semantic_tokens_full(ls: TrimtabServer, params: t.SemanticTokensParams
+                         ) -> t.SemanticTokens | None:
+    data = _tokens_of(ls, params.text_document.uri, None)
+    return None if data is None else t.SemanticTokens(data=data)
+
+
+@server.feature(t.TEXT_DOCUMENT_SEMANTIC_TOKENS_RANGE, _LEGEND)
+def semantic_tokens_range(ls: TrimtabServer, params: t.SemanticTokensRangeParams
+                          ) -> t.SemanticTokens | None:
+    data = _tokens_of(ls, params.text_document.uri, params.range)
+    return None if data is None else t.SemanticTokens(data=data)
+
+
+@server.feature(t.TEXT_DOCUMENT_INLAY_HINT)
+def inlay_hint(ls: TrimtabServer, params: t.InlayHintParams) -> list[t.InlayHint] | None:
+    """Live row counts after table names (``inlayHints.rowCounts``): the sizes the last
+    refresh read from the catalog, only in a trusted workspace; the file runs nowhere."""
+    found = _sql_schema_doc(ls, params.text_document.uri)
+    if found is None:
+        return None
+    project, _, _ = found
+    if not project.settings.inlay_row_counts or not project.trusted or not project.sizes:
+        return []
+    found_nav = _nav_at(ls, params.text_document.uri)
+    if found_nav is None:
+        return None
+    _, path, doc, statements = found_nav
+    lines, codec = doc.lines, doc.position_codec
+    a = positions.to_offset(lines, params.range.start, codec)
+    b = positions.to_offset(lines, params.range.end, codec)
+    out = []
+    for h in tokens.row_counts(statements, path, project.sizes, a, b):
+        line, col = positions.offset_position(doc.source, h.offset)
+        out.append(t.InlayHint(position=positions.to_client(lines, line, col, codec),
+                               label=h.label, padding_left=True,
+                               tooltip="rows in the live database (the planner's estimate)"))
+    return out
 
 
 # -- commands ----------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ class Settings:
     refresh_interval: float = 30.0  # seconds between live-database refreshes; 0: never
     measure_timeout: float = 1.0
     severity: Mapping[str, str] = field(default_factory=dict)  # finding code -> severity
+    inlay_row_counts: bool = False  # inlayHints.rowCounts: live row counts after table names
     problems: tuple[str, ...] = ()  # settings that were ignored, and why
 
     @staticmethod
@@ -106,7 +107,13 @@ class Settings:
             else:
                 problems.append(f"diagnostics.severity.{code} must be one of "
                                 f"{', '.join(SEVERITIES)}, not {level!r}")
+        hints = data.get("inlayHints")
+        rows = hints.get("rowCounts") if isinstance(hints, Mapping) else None
+        if rows is not None and not isinstance(rows, bool):
+            problems.append(f"inlayHints.rowCounts must be true or false, not {rows!r}")
+            rows = None
         return Settings(
+            inlay_row_counts=rows is True,
             database_url=text("databaseUrl", "database_url"),
             database_url_env=text("databaseUrlEnv", "database_url_env"),
             schema=text("schema", "schemaPath"),
