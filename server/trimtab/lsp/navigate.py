@@ -486,10 +486,11 @@ def _rows(size: tuple[int, int] | None) -> str | None:
         return None
     rows, nbytes = size
     rows_text = "not analyzed yet" if rows < 0 else f"~{rows:,} row{'s' if rows != 1 else ''}"
-    return f"live: {rows_text}, {_bytes(nbytes)}"
+    return f"live: {rows_text}, {byte_size(nbytes)}"
 
 
-def _bytes(n: int) -> str:
+def byte_size(n: int) -> str:
+    """A size as people read it: 980 B, 12.4 kB, 3.1 MB."""
     size = float(n)
     for unit in ("B", "kB", "MB", "GB"):
         if size < 1024 or unit == "GB":

@@ -747,7 +747,7 @@ def hover_text(project: Project, key: tuple[str, ...],
                 rows_text = f"{'~' if facts[1] else ''}{rows:,} row{'s' if rows != 1 else ''}"
             else:
                 rows_text = "not analyzed yet" if rows < 0 else f"~{rows:,} rows"
-            parts.append(f"live: {rows_text}, {_bytes(size_bytes)}")
+            parts.append(f"live: {rows_text}, {navigate.byte_size(size_bytes)}")
         elif project.live is not None and key[0] == "table":
             parts.append("live: not in the database yet")
     exact = project.exact
@@ -771,15 +771,6 @@ def hover_text(project: Project, key: tuple[str, ...],
         parts.append("not yet in a migration:\n```sql\n" + "".join(
             f"{layout(s)};\n" for st in snap for s in st.sql) + "```")
     return "\n\n".join(parts)
-
-
-def _bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 _SYMBOL_KINDS = {
