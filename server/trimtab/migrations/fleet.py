@@ -207,6 +207,21 @@ def _target_config(cfg: Config, target: FleetTarget) -> Config:
     return replace(cfg, database_url=target.url, database_url_source="fleet")
 
 
+_replay_locks: dict[tuple[str, ...], threading.Lock] = {}
+_replay_locks_guard = threading.Lock()
+
+
+def _replay_lock(cfg: Config, target: FleetTarget) -> threading.Lock:
+    """One drift check at a time per shadow server. The replay's cached database is one per
+    project on a server, and the lock that guards it is an advisory lock, which holds
+    within one database only: two targets of one server checked at once would both create
+    (or update) it."""
+    info = conninfo_to_dict(cfg.shadow_database_url or target.url)
+    server = tuple(str(info.get(k) or "") for k in ("host", "hostaddr", "port"))
+    with _replay_locks_guard:
+        return _replay_locks.setdefault(server, threading.Lock())
+
+
 def _reachable(target: FleetTarget) -> str | None:
     """None, or why the target cannot be reached."""
     try:
@@ -264,7 +279,8 @@ def _migrate_one(cfg: Config, target: FleetTarget, canary: bool, dry_run: bool,
             drift: tuple[str, ...] | None = None
         else:
             tcfg = _target_config(cfg, target)
-            st = engine.status(tcfg)
+            with _replay_lock(cfg, target):
+                st = engine.status(tcfg)
             if st.problems:
                 return done(FAILED, error="; ".join(st.problems), pending=st.pending)
             if st.drift:
@@ -370,7 +386,8 @@ def status_fleet(cfg: Config, targets: Sequence[FleetTarget], *,
                 total = len(read_folder(cfg.migrations_dir).migrations)
                 return TargetStatus(target.label, True, total - len(pending),
                                     tuple(m.name for m in pending), None, tuple(problems))
-            st = engine.status(_target_config(cfg, target))
+            with _replay_lock(cfg, target):
+                st = engine.status(_target_config(cfg, target))
         except TrimtabError as e:
             return TargetStatus(target.label, True, error=scrub(str(e), target.url))
         return TargetStatus(target.label, True, len(st.applied), st.pending, st.drift,
