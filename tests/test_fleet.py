@@ -357,3 +357,42 @@ def test_fifty_databases_on_three_servers_one_down_then_back(project, make_datab
     code, doc = fleet_json(project, "status", "--targets", str(targets))
     assert code == 0 and all(r["applied"] == 1 and r["pending"] == [] and r["drift"] == []
                              for r in doc["fleet"])
+
+
+def test_a_tenant_schema_altered_by_hand_shows_as_drifted_and_is_left_alone(project, db_url):
+    """A tenant schema's objects are compared with what the migrations make (replayed in
+    a shadow, in the schema unqualified names go to, read back under the tenant's name)."""
+    shops = [f"shop_{i}" for i in range(4)]
+    for name in shops:
+        query(db_url, f"CREATE SCHEMA {name}")
+    fleet_project(project, f'database_url = "{db_url}"\n[fleet]\nschemas = "shop_%"\n')
+    write_migration(project / "migrations", "seq", [
+        "CREATE TABLE orders (id serial PRIMARY KEY, item int REFERENCES items (id), "
+        "at timestamptz DEFAULT now())",
+        "CREATE INDEX orders_item ON orders (item)",
+        "CREATE VIEW big AS SELECT id, qty FROM items WHERE qty > 10"], None)
+    code, doc = fleet_json(project, "migrate", "--fleet")
+    assert code == 0, doc
+    code, doc = fleet_json(project, "status", "--fleet")
+    assert code == 0 and all(r["drift"] == [] and r["drift_items"] == []
+                             for r in doc["fleet"]), doc
+
+    query(db_url, "ALTER TABLE shop_2.items ADD COLUMN by_hand int")
+    code, doc = fleet_json(project, "status", "--fleet")
+    rows = {r["target"].split()[1]: r for r in doc["fleet"]}
+    assert doc["found"] == ["drift"]
+    assert [d["object"] for d in rows["shop_2"]["drift_items"]] == ["shop_2.items.by_hand"]
+    assert rows["shop_2"]["drift_items"][0]["change"] == "extra"
+    assert "shop_2.items.by_hand" in rows["shop_2"]["drift"][0]
+    assert all(rows[s]["drift"] == [] for s in shops if s != "shop_2")
+    text = run(project, "status", "--fleet").stdout
+    assert "shop_2.items.by_hand" in text and "not checked" not in text
+
+    write_migration(project / "migrations", "second", list(SECOND), None)
+    code, doc = fleet_json(project, "migrate", "--fleet")
+    assert code == 1
+    rows = {r["target"].split()[1]: r for r in doc["fleet"]}
+    assert rows["shop_2"]["outcome"] == "drifted" and "by_hand" in rows["shop_2"]["error"]
+    assert all(rows[s]["outcome"] == "applied" for s in shops if s != "shop_2")
+    assert not query(db_url, "SELECT 1 FROM pg_attribute WHERE attrelid = "
+                     "'shop_2.items'::regclass AND attname = 'note'")
