@@ -917,9 +917,11 @@ def move_schema(model: Model, old: str, new: str) -> Model:
         return (new, *q[1:]) if q and q[0] == old else q
 
     def key(k: tuple[str, ...]) -> tuple[str, ...]:
-        if k[0] == "extension" or len(k) < 2 or k[1] != old:  # an extension's: its name
+        if k[0] == "extension" or len(k) < 2:  # an extension's: its name
             return k
-        return (k[0], new, *k[2:])
+        # a function's: its arguments' types too
+        return (k[0], new if k[1] == old else k[1], *k[2:3],
+                *(text(a) if k[0] == "function" else a for a in k[3:]))
 
     def field(f: str, value: Any) -> Any:
         if value is None or isinstance(value, bool | int):
