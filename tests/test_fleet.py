@@ -365,10 +365,11 @@ def test_a_tenant_schema_altered_by_hand_shows_as_drifted_and_is_left_alone(proj
     shops = [f"shop_{i}" for i in range(4)]
     for name in shops:
         query(db_url, f"CREATE SCHEMA {name}")
+    query(db_url, "CREATE EXTENSION citext")  # the database's, in public
     fleet_project(project, f'database_url = "{db_url}"\n[fleet]\nschemas = "shop_%"\n')
     write_migration(project / "migrations", "seq", [
         "CREATE TABLE orders (id serial PRIMARY KEY, item int REFERENCES items (id), "
-        "at timestamptz DEFAULT now())",
+        "at timestamptz DEFAULT now(), code public.citext)",
         "CREATE INDEX orders_item ON orders (item)",
         "CREATE VIEW big AS SELECT id, qty FROM items WHERE qty > 10"], None)
     code, doc = fleet_json(project, "migrate", "--fleet")

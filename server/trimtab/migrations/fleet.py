@@ -14,10 +14,10 @@ target starts after the first failure (those running finish their migration).
 
 A target is checked for drift first; a drifted one is left alone. A database: by
 ``engine.status`` (what its applied migrations make against what it has). A tenant schema:
-the migrations it has applied are replayed in a shadow database, where their unqualified
-names go to ``REPLAY_SCHEMA``; that schema, read back under the tenant's name
-(``move_schema``), is compared with the tenant's, the same way (``engine.drift_items``).
-One replay serves every tenant that has applied the same migrations.
+the migrations it has applied are replayed in a shadow database with ``search_path`` set to
+``REPLAY_SCHEMA``, as the tenant's is set to its schema; that schema, read back under the
+tenant's name (``move_schema``), is compared with the tenant's, the same way
+(``engine.drift_items``). One replay serves every tenant that has applied the same migrations.
 
 The engine never prints: ``on_event`` hears each target start, each migration applied and
 each outcome, from worker threads, one call at a time.
@@ -39,7 +39,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from trimtab.config import Config, FleetSettings, check_url, redact, scrub
 from trimtab.errors import ConfigError, DatabaseError, TrimtabError
 from trimtab.migrations import runner, tracking
-from trimtab.migrations.folder import Migration, read_folder
+from trimtab.migrations.folder import Migration, MigrationStatement, read_folder
 from trimtab.migrations.replay import replay
 from trimtab.model import Model
 from trimtab.plan.renames import move_schema
@@ -58,9 +58,10 @@ DRIFTED = "drifted"
 FAILED = "failed"
 NOT_RUN = "not run"  # the run stopped before this target started
 OK = (APPLIED, UP_TO_DATE, WOULD_APPLY)
-# Where a replay's unqualified names go: the first schema of a new database's search_path
-# ("$user" does not exist for the sandbox role).
-REPLAY_SCHEMA = "public"
+# The schema a tenant's migrations are replayed into, made first and alone on the replay's
+# search_path as the tenant's schema is on the tenant's: not public, where the database's
+# extensions live, whose names the migrations write qualified and which must stay so.
+REPLAY_SCHEMA = "trimtab_tenant"
 
 
 @dataclass(frozen=True)
@@ -266,6 +267,7 @@ class _Replays:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.models: dict[tuple[str, ...], Model] = {}
+        self.installed: list[shadow.Extension] | None = None
         self.lock = threading.Lock()
 
     def model(self, applied: tuple[str, ...]) -> Model:
@@ -275,9 +277,17 @@ class _Replays:
                 # database_url, not a tenant's URL: its search_path names the tenant
                 scratch = cfg.shadow_database_url or cfg.database_url
                 assert scratch is not None  # tenant schemas are read from database_url
-                self.models[applied] = replay(read_folder(cfg.migrations_dir), scratch,
-                                              (REPLAY_SCHEMA,), only=applied,
-                                              timeout=cfg.shadow_timeout)
+                if self.installed is None:  # what the migrations may use without creating
+                    with shadow.connect(cfg.database_url or scratch) as conn:
+                        self.installed = shadow.installed_extensions(conn)
+                folder = read_folder(cfg.migrations_dir)
+                made = Migration(-1, "(the tenant schema)", folder.path, 0, "", (
+                    MigrationStatement(f"CREATE SCHEMA {REPLAY_SCHEMA}", 1),), True, None)
+                self.models[applied] = replay(
+                    replace(folder, migrations=(made, *folder.migrations)),
+                    with_search_path(scratch, REPLAY_SCHEMA), (REPLAY_SCHEMA,),
+                    only=(made.name, *applied), timeout=cfg.shadow_timeout,
+                    installed=self.installed)
             return self.models[applied]
 
 
@@ -291,8 +301,9 @@ def _tenant_drift(cfg: Config, target: FleetTarget, applied: tuple[str, ...],
     with shadow.connect(target.url) as conn:
         live = tracking.without_history(introspect(conn, (target.schema,)), _history(cfg))
     # The schema itself is the fleet's (made, owned and granted by whoever adds a tenant),
-    # not the migrations'.
-    plan = engine._drift_plan(expected.with_(schemas={}), live.with_(schemas={}), None)
+    # not the migrations', and the extensions are the database's.
+    plan = engine._drift_plan(expected.with_(schemas={}, extensions={}),
+                              live.with_(schemas={}, extensions={}), None)
     return tuple(engine.drift_items(plan))
 
 
