@@ -1,13 +1,17 @@
 """trimtab migrate --fleet / status --fleet: many databases (and many tenant schemas of one
-database) on the suite's server, with faults injected: a target that is down, one that
-drifted, one whose migration fails on its rows."""
+database) on the suite's server, and 50 databases over it and two more servers, with faults
+injected: a target that is down (a whole server), one that drifted, one whose migration
+fails on its rows."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +22,7 @@ from psycopg import sql as pgsql
 
 from tests.conftest import PgServer, with_database
 from tests.test_cli_json import FORMAT, violations
+from trimtab import embedded
 from trimtab.config import load_config
 from trimtab.errors import ConfigError
 from trimtab.migrations.folder import write_migration
@@ -278,3 +283,117 @@ def test_a_scratch_database_not_yet_stamped_by_a_live_run_is_not_dropped_as_leak
         assert query(admin_url, "SELECT 1 FROM pg_database WHERE datname = %s", (name,))
     finally:
         query(admin_url, f'DROP DATABASE IF EXISTS "{name}"')
+
+
+@pytest.fixture(scope="session")
+def more_servers() -> Iterator[list[Path]]:
+    """Two more PostgreSQL servers of this session (data directories in /tmp, each its
+    socket in its data directory), small and without durability; stopped and removed at
+    the end whatever a test left them in."""
+    folders = [Path(tempfile.mkdtemp(prefix="trimtab-fleet-", dir="/tmp")) for _ in range(2)]
+    try:
+        for pgdata in folders:
+            admin = embedded.start_server(pgdata)
+            with psycopg.connect(admin, autocommit=True) as conn:
+                for setting in ("fsync = off", "synchronous_commit = off",
+                                "full_page_writes = off", "shared_buffers = '16MB'",
+                                "max_connections = 40"):
+                    conn.execute(f"ALTER SYSTEM SET {setting}")
+            embedded.stop_server(pgdata)  # shared_buffers needs a restart
+            embedded.start_server(pgdata)
+        yield folders
+    finally:
+        for pgdata in folders:
+            embedded.stop_server(pgdata)
+            shutil.rmtree(pgdata, ignore_errors=True)
+
+
+def test_fifty_databases_on_three_servers_one_down_then_back(project, make_databases,
+                                                              more_servers):
+    """The fleet spread over the suite's server and two more: the one stopped before the
+    run has its targets reported unreachable while the others apply; started again, a
+    second run applies there and nothing else."""
+    per_server = DATABASES // 3
+    urls = {"suite": make_databases(DATABASES - 2 * per_server)}
+    for tag, pgdata in zip(("a", "b"), more_servers, strict=True):
+        admin = embedded.start_server(pgdata)
+        names = [f"fleet_{tag}_{i:02d}" for i in range(per_server)]
+        with psycopg.connect(admin, autocommit=True) as conn:
+            for name in names:
+                conn.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    pgsql.Identifier(name)))
+                conn.execute(pgsql.SQL("CREATE DATABASE {} STRATEGY FILE_COPY").format(
+                    pgsql.Identifier(name)))
+        urls[tag] = [with_database(admin, name) for name in names]
+    # interleaved: the canary (the first) is on the suite's server
+    fleet = [u for trio in itertools.zip_longest(urls["suite"], urls["a"], urls["b"])
+             for u in trio if u is not None]
+    assert len(fleet) == DATABASES
+    targets = project / "targets.txt"
+    targets.write_text("\n".join(fleet) + "\n")
+    fleet_project(project, "[fleet]\ncanary = 1\nconcurrency = 4\n")
+
+    embedded.stop_server(more_servers[1])
+    try:
+        code, doc = fleet_json(project, "migrate", "--targets", str(targets))
+    finally:
+        embedded.start_server(more_servers[1])
+    assert code == 1
+    first = outcomes(doc)
+    assert len(first) == DATABASES
+    up = urls["suite"] + urls["a"]
+    assert all(first[u]["outcome"] == "applied" for u in up), [
+        (u, first[u]["error"]) for u in up if first[u]["outcome"] != "applied"]
+    assert all(first[u]["outcome"] == "unreachable" and "cannot connect" in first[u]["error"]
+               for u in urls["b"])
+    assert not any(query(u, "SELECT to_regclass('items')")[0][0] for u in urls["b"])
+
+    code, doc = fleet_json(project, "migrate", "--targets", str(targets))
+    assert code == 0, doc
+    second = outcomes(doc)
+    assert all(second[u]["outcome"] == "applied" and second[u]["applied"] == ["0000_first"]
+               for u in urls["b"])
+    assert all(second[u]["outcome"] == "up to date" for u in up)
+    code, doc = fleet_json(project, "status", "--targets", str(targets))
+    assert code == 0 and all(r["applied"] == 1 and r["pending"] == [] and r["drift"] == []
+                             for r in doc["fleet"])
+
+
+def test_a_tenant_schema_altered_by_hand_shows_as_drifted_and_is_left_alone(project, db_url):
+    """A tenant schema's objects are compared with what the migrations make (replayed in
+    a shadow, in the schema unqualified names go to, read back under the tenant's name)."""
+    shops = [f"shop_{i}" for i in range(4)]
+    for name in shops:
+        query(db_url, f"CREATE SCHEMA {name}")
+    query(db_url, "CREATE EXTENSION citext")  # the database's, in public
+    fleet_project(project, f'database_url = "{db_url}"\n[fleet]\nschemas = "shop_%"\n')
+    write_migration(project / "migrations", "seq", [
+        "CREATE TABLE orders (id serial PRIMARY KEY, item int REFERENCES items (id), "
+        "at timestamptz DEFAULT now(), code public.citext)",
+        "CREATE INDEX orders_item ON orders (item)",
+        "CREATE VIEW big AS SELECT id, qty FROM items WHERE qty > 10"], None)
+    code, doc = fleet_json(project, "migrate", "--fleet")
+    assert code == 0, doc
+    code, doc = fleet_json(project, "status", "--fleet")
+    assert code == 0 and all(r["drift"] == [] and r["drift_items"] == []
+                             for r in doc["fleet"]), doc
+
+    query(db_url, "ALTER TABLE shop_2.items ADD COLUMN by_hand int")
+    code, doc = fleet_json(project, "status", "--fleet")
+    rows = {r["target"].split()[1]: r for r in doc["fleet"]}
+    assert doc["found"] == ["drift"]
+    assert [d["object"] for d in rows["shop_2"]["drift_items"]] == ["shop_2.items.by_hand"]
+    assert rows["shop_2"]["drift_items"][0]["change"] == "extra"
+    assert "shop_2.items.by_hand" in rows["shop_2"]["drift"][0]
+    assert all(rows[s]["drift"] == [] for s in shops if s != "shop_2")
+    text = run(project, "status", "--fleet").stdout
+    assert "shop_2.items.by_hand" in text and "not checked" not in text
+
+    write_migration(project / "migrations", "second", list(SECOND), None)
+    code, doc = fleet_json(project, "migrate", "--fleet")
+    assert code == 1
+    rows = {r["target"].split()[1]: r for r in doc["fleet"]}
+    assert rows["shop_2"]["outcome"] == "drifted" and "by_hand" in rows["shop_2"]["error"]
+    assert all(rows[s]["outcome"] == "applied" for s in shops if s != "shop_2")
+    assert not query(db_url, "SELECT 1 FROM pg_attribute WHERE attrelid = "
+                     "'shop_2.items'::regclass AND attname = 'note'")

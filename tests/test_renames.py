@@ -22,6 +22,7 @@ from trimtab.plan.renames import (
     apply_renames,
     candidates,
     follow_sequences,
+    move_schema,
     rename_changes,
     resolve_hints,
 )
@@ -481,3 +482,46 @@ def test_rename_validates() -> None:
     with pytest.raises(ValueError):
         apply_renames(make_model([_t("t", "a text")]),
                       [Rename("column", "public", "zz", "b", parent="t")])
+
+
+MOVED = """
+CREATE TYPE mood AS ENUM ('sad', 'ok');
+CREATE DOMAIN qty AS int CHECK (VALUE > 0);
+CREATE TYPE pair AS (a int, m mood);
+CREATE SEQUENCE counter;
+CREATE TABLE items (id serial PRIMARY KEY, qty qty NOT NULL, m mood DEFAULT 'ok'::mood,
+  n bigint DEFAULT nextval('counter'), twice int GENERATED ALWAYS AS (qty * 2) STORED,
+  p pair, CONSTRAINT small CHECK (qty < 1000));
+CREATE TABLE orders (id int GENERATED ALWAYS AS IDENTITY,
+  item int REFERENCES items (id) ON DELETE CASCADE, at date) PARTITION BY RANGE (at);
+CREATE TABLE orders_2026 PARTITION OF orders FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+CREATE INDEX orders_item ON orders (item);
+CREATE INDEX items_happy ON items ((qty + 1)) WHERE m = 'ok'::mood;
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
+CREATE TRIGGER items_touch BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION touch();
+CREATE FUNCTION big(i items) RETURNS boolean LANGUAGE sql RETURN i.qty > 10;
+ALTER TABLE items ENABLE ROW LEVEL SECURITY;
+CREATE POLICY mine ON items USING (EXISTS (SELECT 1 FROM orders o WHERE o.item = items.id));
+CREATE VIEW happy AS SELECT i.id, i.m, big(i) AS big FROM items i WHERE i.m = 'ok'::mood;
+CREATE MATERIALIZED VIEW totals AS SELECT item, count(*) AS n FROM orders GROUP BY item;
+CREATE INDEX totals_item ON totals (item);
+COMMENT ON TABLE items IS 'see a.items';
+"""
+
+
+def test_move_schema_predicts_the_catalog_of_the_same_schema_made_under_another_name(
+        sql: SqlRunner, db_url: str) -> None:
+    """The same statements run into schema ``a`` and into schema ``tenant b``: ``a``'s model
+    moved to ``tenant b`` is what the catalog shows for it (keys, references, definitions,
+    defaults, casts, regclass constants), and a comment's text is left alone."""
+    for schema in ("a", "tenant b"):
+        sql(f'CREATE SCHEMA "{schema}"; SET search_path TO "{schema}";' + MOVED)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        a, b = introspect(conn, ["a"]), introspect(conn, ["tenant b"])
+    b = b.with_(tables={k: replace(t, comment="see a.items") if t.name == "items" else t
+                        for k, t in b.tables.items()})
+    moved = move_schema(a, "a", "tenant b")
+    assert moved.tables and moved.views and moved.functions and moved.types
+    assert moved == b
+    assert build_plan(moved, b).steps == ()
+    assert move_schema(moved, "tenant b", "a") == a

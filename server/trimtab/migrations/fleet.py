@@ -12,10 +12,12 @@ whole run. The rest run ``concurrency`` at a time; a target that is down, drifte
 migration fails is reported and the others go on, unless ``on_error = "stop"``: then no
 target starts after the first failure (those running finish their migration).
 
-A database target is checked for drift first (``engine.status``: what its applied
-migrations make against what it has); a drifted one is left alone. A tenant schema's drift
-is not checked (the replay builds the migrations' result in a shadow database, not in a
-schema of that name): its ``drift`` is None.
+A target is checked for drift first; a drifted one is left alone. A database: by
+``engine.status`` (what its applied migrations make against what it has). A tenant schema:
+the migrations it has applied are replayed in a shadow database with ``search_path`` set to
+``REPLAY_SCHEMA``, as the tenant's is set to its schema; that schema, read back under the
+tenant's name (``move_schema``), is compared with the tenant's, the same way
+(``engine.drift_items``). One replay serves every tenant that has applied the same migrations.
 
 The engine never prints: ``on_event`` hears each target start, each migration applied and
 each outcome, from worker threads, one call at a time.
@@ -29,6 +31,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -36,8 +39,15 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from trimtab.config import Config, FleetSettings, check_url, redact, scrub
 from trimtab.errors import ConfigError, DatabaseError, TrimtabError
 from trimtab.migrations import runner, tracking
-from trimtab.migrations.folder import Migration, read_folder
+from trimtab.migrations.folder import Migration, MigrationStatement, read_folder
+from trimtab.migrations.replay import replay
+from trimtab.model import Model
+from trimtab.plan.renames import move_schema
 from trimtab.sources import shadow
+from trimtab.sources.introspect import introspect
+
+if TYPE_CHECKING:
+    from trimtab.engine import Drift
 
 # Outcomes of one target
 APPLIED = "applied"
@@ -48,6 +58,10 @@ DRIFTED = "drifted"
 FAILED = "failed"
 NOT_RUN = "not run"  # the run stopped before this target started
 OK = (APPLIED, UP_TO_DATE, WOULD_APPLY)
+# The schema a tenant's migrations are replayed into, made first and alone on the replay's
+# search_path as the tenant's schema is on the tenant's: not public, where the database's
+# extensions live, whose names the migrations write qualified and which must stay so.
+REPLAY_SCHEMA = "trimtab_tenant"
 
 
 @dataclass(frozen=True)
@@ -65,7 +79,7 @@ class TargetOutcome:
     applied: tuple[str, ...] = ()  # migrations applied now (or that would be, dry run)
     pending: tuple[str, ...] = ()  # still pending after this run
     error: str | None = None  # why it failed, is unreachable, drifted, or was not run
-    drift: tuple[str, ...] | None = ()  # None: not checked (a tenant schema)
+    drift: tuple[str, ...] | None = ()  # None: not checked
     seconds: float = 0.0
 
     @property
@@ -99,14 +113,17 @@ class TargetStatus:
     reachable: bool
     applied: int = 0
     pending: tuple[str, ...] = ()
-    drift: tuple[str, ...] | None = ()  # None: not checked (a tenant schema)
+    drift: tuple[str, ...] | None = ()  # None: not checked
     problems: tuple[str, ...] = ()  # what stops migrate there (edited applied files...)
     error: str | None = None
+    drift_items: tuple[Drift, ...] | None = ()  # ``drift`` as data
 
     def to_json(self) -> dict[str, object]:
         return {"target": self.label, "reachable": self.reachable, "applied": self.applied,
                 "pending": list(self.pending),
                 "drift": None if self.drift is None else list(self.drift),
+                "drift_items": None if self.drift_items is None else [
+                    d.to_json() for d in self.drift_items],
                 "problems": list(self.problems), "error": self.error}
 
 
@@ -207,6 +224,21 @@ def _target_config(cfg: Config, target: FleetTarget) -> Config:
     return replace(cfg, database_url=target.url, database_url_source="fleet")
 
 
+_replay_locks: dict[tuple[str, ...], threading.Lock] = {}
+_replay_locks_guard = threading.Lock()
+
+
+def _replay_lock(cfg: Config, target: FleetTarget) -> threading.Lock:
+    """One drift check at a time per shadow server. The replay's cached database is one per
+    project on a server, and the lock that guards it is an advisory lock, which holds
+    within one database only: two targets of one server checked at once would both create
+    (or update) it."""
+    info = conninfo_to_dict(cfg.shadow_database_url or target.url)
+    server = tuple(str(info.get(k) or "") for k in ("host", "hostaddr", "port"))
+    with _replay_locks_guard:
+        return _replay_locks.setdefault(server, threading.Lock())
+
+
 def _reachable(target: FleetTarget) -> str | None:
     """None, or why the target cannot be reached."""
     try:
@@ -228,6 +260,53 @@ def _schema_pending(target: FleetTarget, cfg: Config) -> tuple[list[Migration], 
         return runner.pending(conn, folder, drizzle_table=_history(cfg))
 
 
+class _Replays:
+    """What the migrations make, replayed once per set of applied migrations in one run
+    (tenants that applied the same ones share it), in ``REPLAY_SCHEMA``."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.models: dict[tuple[str, ...], Model] = {}
+        self.installed: list[shadow.Extension] | None = None
+        self.lock = threading.Lock()
+
+    def model(self, applied: tuple[str, ...]) -> Model:
+        with self.lock:  # one replay at a time: the others would wait for the same one
+            if applied not in self.models:
+                cfg = self.cfg
+                # database_url, not a tenant's URL: its search_path names the tenant
+                scratch = cfg.shadow_database_url or cfg.database_url
+                assert scratch is not None  # tenant schemas are read from database_url
+                if self.installed is None:  # what the migrations may use without creating
+                    with shadow.connect(cfg.database_url or scratch) as conn:
+                        self.installed = shadow.installed_extensions(conn)
+                folder = read_folder(cfg.migrations_dir)
+                made = Migration(-1, "(the tenant schema)", folder.path, 0, "", (
+                    MigrationStatement(f"CREATE SCHEMA {REPLAY_SCHEMA}", 1),), True, None)
+                self.models[applied] = replay(
+                    replace(folder, migrations=(made, *folder.migrations)),
+                    with_search_path(scratch, REPLAY_SCHEMA), (REPLAY_SCHEMA,),
+                    only=(made.name, *applied), timeout=cfg.shadow_timeout,
+                    installed=self.installed)
+            return self.models[applied]
+
+
+def _tenant_drift(cfg: Config, target: FleetTarget, applied: tuple[str, ...],
+                  replays: _Replays) -> tuple[Drift, ...]:
+    """How the tenant schema differs from what its applied migrations make."""
+    from trimtab import engine
+
+    assert target.schema is not None
+    expected = move_schema(replays.model(applied), REPLAY_SCHEMA, target.schema)
+    with shadow.connect(target.url) as conn:
+        live = tracking.without_history(introspect(conn, (target.schema,)), _history(cfg))
+    # The schema itself is the fleet's (made, owned and granted by whoever adds a tenant),
+    # not the migrations', and the extensions are the database's.
+    plan = engine._drift_plan(expected.with_(schemas={}, extensions={}),
+                              live.with_(schemas={}, extensions={}), None)
+    return tuple(engine.drift_items(plan))
+
+
 def _history(cfg: Config) -> tracking.DrizzleTable:
     from trimtab import engine
 
@@ -235,7 +314,7 @@ def _history(cfg: Config) -> tracking.DrizzleTable:
 
 
 def _migrate_one(cfg: Config, target: FleetTarget, canary: bool, dry_run: bool,
-                 say: Event) -> TargetOutcome:
+                 say: Event, replays: _Replays) -> TargetOutcome:
     from trimtab import engine
 
     start = time.monotonic()
@@ -257,14 +336,24 @@ def _migrate_one(cfg: Config, target: FleetTarget, canary: bool, dry_run: bool,
     try:
         if target.schema is not None:
             folder = read_folder(cfg.migrations_dir)
+            pending, problems = _schema_pending(target, cfg)
+            if not problems:  # (the runner says what stops it)
+                waiting = tuple(m.name for m in pending)
+                drifted = _tenant_drift(cfg, target, tuple(
+                    m.name for m in folder.migrations if m.name not in waiting), replays)
+                if drifted:
+                    messages = tuple(d.message for d in drifted)
+                    return done(DRIFTED, error="; ".join(messages), drift=messages,
+                                pending=waiting)
             with tracking.per_schema(target.schema):
                 result = runner.migrate(target.url, folder, dry_run=dry_run,
                                         drizzle=False, drizzle_table=_history(cfg),
                                         on_progress=progress, lock_retries=cfg.lock_retries)
-            drift: tuple[str, ...] | None = None
+            drift: tuple[str, ...] | None = ()
         else:
             tcfg = _target_config(cfg, target)
-            st = engine.status(tcfg)
+            with _replay_lock(cfg, target):
+                st = engine.status(tcfg)
             if st.problems:
                 return done(FAILED, error="; ".join(st.problems), pending=st.pending)
             if st.drift:
@@ -310,6 +399,7 @@ def migrate_fleet(cfg: Config, targets: Sequence[FleetTarget], *, dry_run: bool 
     stop_on_error = (on_error or fleet.on_error) == "stop"
     read_folder(cfg.migrations_dir)  # a broken folder stops the run before any target
     lock = threading.Lock()
+    replays = _Replays(cfg)
 
     def say(label: str, what: str) -> None:
         if on_event is not None:
@@ -326,7 +416,7 @@ def migrate_fleet(cfg: Config, targets: Sequence[FleetTarget], *, dry_run: bool 
         if halt.is_set():  # on_error = "stop": no target starts after a failure
             outcomes[target.url] = TargetOutcome(target.label, NOT_RUN, canary)
             return
-        out = _migrate_one(cfg, target, canary, dry_run, say)
+        out = _migrate_one(cfg, target, canary, dry_run, say, replays)
         outcomes[target.url] = out
         if not out.ok and stop_on_error:
             halt.set()
@@ -359,6 +449,7 @@ def status_fleet(cfg: Config, targets: Sequence[FleetTarget], *,
     from trimtab import engine
 
     fleet = cfg.fleet or FleetSettings()
+    replays = _Replays(cfg)
 
     def one(target: FleetTarget) -> TargetStatus:
         why = _reachable(target)
@@ -367,14 +458,20 @@ def status_fleet(cfg: Config, targets: Sequence[FleetTarget], *,
         try:
             if target.schema is not None:
                 pending, problems = _schema_pending(target, cfg)
-                total = len(read_folder(cfg.migrations_dir).migrations)
-                return TargetStatus(target.label, True, total - len(pending),
-                                    tuple(m.name for m in pending), None, tuple(problems))
-            st = engine.status(_target_config(cfg, target))
+                names = {m.name for m in pending}
+                applied = tuple(m.name for m in read_folder(cfg.migrations_dir).migrations
+                                if m.name not in names)
+                drift = _tenant_drift(cfg, target, applied, replays)
+                return TargetStatus(target.label, True, len(applied),
+                                    tuple(m.name for m in pending),
+                                    tuple(d.message for d in drift), tuple(problems),
+                                    drift_items=drift)
+            with _replay_lock(cfg, target):
+                st = engine.status(_target_config(cfg, target))
         except TrimtabError as e:
             return TargetStatus(target.label, True, error=scrub(str(e), target.url))
         return TargetStatus(target.label, True, len(st.applied), st.pending, st.drift,
-                            st.problems)
+                            st.problems, drift_items=st.drift_items)
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency or fleet.concurrency)) as pool:
         return tuple(pool.map(one, targets))

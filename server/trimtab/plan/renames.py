@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
-from typing import TypeVar
+from dataclasses import dataclass, fields, is_dataclass, replace
+from typing import Any, TypeVar
 
 from trimtab.model import (
     Column,
@@ -30,6 +30,7 @@ from trimtab.model import (
     Function,
     Index,
     Model,
+    Schema,
     Sequence,
     Table,
     Trigger,
@@ -50,6 +51,7 @@ from trimtab.sqltext import Tok, lex
 KINDS = ("table", "sequence", "column", "enum_value")  # also the order they are applied in
 
 _Reader = TypeVar("_Reader", View, Function)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -866,3 +868,92 @@ def _array_literal(items: list[str | None]) -> str:
 
 __all__ = ["Rename", "apply_renames", "candidates", "follow_sequences", "ordered",
            "rename_changes", "resolve_hints"]
+
+
+# -- a whole schema under another name ------------------------------------------------------
+
+# Fields that hold SQL text (canonical, schema-qualified), and those that hold a qualified
+# name, a tuple of them, or model keys (the schema second).
+_TEXT_FIELDS = frozenset({
+    "definition", "default", "generated", "type", "base_type", "collation", "using",
+    "with_check", "result", "arg_names_types", "identity_args", "partition_key",
+    "partition_bound"})
+_NAME_FIELDS = frozenset({"ref_table", "partition_of", "owned_by", "type_ref", "function",
+                          "parent", "index_parent"})
+_NAMES_FIELDS = frozenset({"inherits", "column_deps"})
+_KEYS_FIELDS = frozenset({"depends_on"})
+_PAIR_FIELDS = frozenset({"attributes", "columns"})  # (name, type) pairs (a view's columns)
+
+
+def move_schema(model: Model, old: str, new: str) -> Model:
+    """``model`` with schema ``old`` named ``new``: its keys, the objects' schema, the names
+    that point into it and the canonical text that names it (``old.t``, ``::old.mood``,
+    ``'old.t_id_seq'::regclass``). What a function's dollar-quoted body says is left as it
+    is (PostgreSQL does not rewrite it either). For comparing schemas made by the same
+    migrations under other names: a tenant schema with the replay's."""
+    prefix, moved = quote_ident(old) + ".", quote_ident(new) + "."
+
+    def text(s: str) -> str:
+        if not _mentions(s, old):
+            return s
+        tokens = _tokens(s)
+        for i, tok in enumerate(tokens):
+            if tok[0] == "cast":
+                typ = _cast_type(tok)
+                if typ.startswith(prefix):
+                    tok[1] = "::" + moved + typ[len(prefix):]
+            elif tok[0] == "str":
+                value = _string_value(tok)
+                if (value is not None and value.startswith(prefix) and i + 1 < len(tokens)
+                        and tokens[i + 1][0] == "cast"
+                        and _cast_type(tokens[i + 1]).startswith("reg")):
+                    tokens[i] = ["str", _literal(moved + value[len(prefix):])]
+            elif _is(tok, old) and i + 1 < len(tokens) and tokens[i + 1][1] == "." and not (
+                    i >= 1 and tokens[i - 1][1] == "."):
+                tokens[i] = ["id", quote_ident(new)]
+        return _join(tokens)
+
+    def name(q: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return (new, *q[1:]) if q and q[0] == old else q
+
+    def key(k: tuple[str, ...]) -> tuple[str, ...]:
+        if k[0] == "extension" or len(k) < 2:  # an extension's: its name
+            return k
+        # a function's: its arguments' types too
+        return (k[0], new if k[1] == old else k[1], *k[2:3],
+                *(text(a) if k[0] == "function" else a for a in k[3:]))
+
+    def field(f: str, value: Any) -> Any:
+        if value is None or isinstance(value, bool | int):
+            return value
+        if f == "schema":
+            return new if value == old else value
+        if isinstance(value, str):
+            return text(value) if f in _TEXT_FIELDS else value
+        if f in _NAME_FIELDS:
+            return name(value)
+        if f in _NAMES_FIELDS:
+            return tuple(name(q) for q in value)
+        if f in _KEYS_FIELDS:
+            return tuple(key(k) for k in value)
+        if f == "target":  # an owner's object
+            return key(value)
+        if isinstance(value, tuple):
+            return tuple((item[0], text(item[1])) if f in _PAIR_FIELDS and isinstance(
+                item, tuple) else walk(item) for item in value)
+        return walk(value)
+
+    def walk(obj: _T) -> _T:
+        if not is_dataclass(obj) or isinstance(obj, type):
+            return obj
+        changed = {f.name: field(f.name, getattr(obj, f.name)) for f in fields(obj)}
+        if isinstance(obj, Schema) and obj.name == old:
+            changed["name"] = new
+        return replace(obj, **changed)  # type: ignore[type-var]
+
+    return model.with_(
+        owners=tuple(walk(o) for o in model.owners),
+        outside_keys=tuple(walk(o) for o in model.outside_keys),
+        **{f: {key(k): walk(v) for k, v in getattr(model, f).items()}
+           for f in ("schemas", "extensions", "types", "sequences", "tables", "views",
+                     "functions", "collations")})
