@@ -1,8 +1,9 @@
 """Every command and subcommand, run once as a script runs it (no terminal: stdin from
 /dev/null, pipes; ``--json`` where the command has it, checked against
-docs/json/format-1.json) and once as a person runs it (a real pseudo-terminal: exit code, and
-an output with no "None", no "(s)", no traceback and no escape codes but colours, and a
-progress bar's redraw where one is drawn)."""
+docs/json/format-1.json), once into a CI log (its text, FORCE_COLOR set) and once as a
+person runs it (a real pseudo-terminal: exit code, and an output with no "None", no "(s)",
+no traceback and no escape codes but colours, and a progress bar's redraw where one is
+drawn)."""
 
 from __future__ import annotations
 
@@ -46,22 +47,24 @@ MIGRATED = (*GENERATED, ("migrate", "--url", URL))
 
 CASES = [
     Case(("push", "--url", URL)),
-    Case(("push", "--dry-run", "--url", URL)),
+    Case(("push", "--dry-run", "--exit-code", "--url", URL), code=1),  # 1: changes to make
     Case(("generate", "--url", URL)),
     Case(("migrate", "--url", URL), GENERATED, live=True),
     Case(("migrate", "--url", URL), MIGRATED, name="migrate up to date"),
-    Case(("migrate", "--dry-run", "--url", URL), GENERATED),
-    # the first migration's down file drops what it made: --force, as its data goes too
+    Case(("migrate", "--dry-run", "--exit-code", "--url", URL), GENERATED, code=1),
+    # undoing the first migration counts as losing data (its table goes): --force
     Case(("migrate", "down", "--force", "--url", URL), MIGRATED),
     Case(("migrate", "rebase"), GENERATED),
     Case(("migrate", "--fleet"), GENERATED, fleet=True),
     Case(("check",), GENERATED),
-    Case(("status", "--url", URL), GENERATED),
+    Case(("status", "--exit-code", "--url", URL), GENERATED, code=1),  # 1: pending
     Case(("status", "--fleet"), MIGRATED, fleet=True),
     Case(("export", "--url", URL), MIGRATED),
     Case(("reset", "--yes", "--url", URL), MIGRATED),
     Case(("fmt",), json=False),
     Case(("fmt", "--check"), (("fmt",),), json=False),
+    Case(("fmt", "--check"), json=False, code=1, name="fmt --check of an unformatted file",
+         schema="CREATE TABLE a (id int);   \n\n\n\nCREATE TABLE b (id int);\n"),
     Case(("completion", "bash"), json=False),
     Case(("completion", "zsh"), json=False),
     Case(("completion", "fish"), json=False),
@@ -113,6 +116,16 @@ def test_as_a_script(project: Path, db_url: str, case: Case) -> None:
     assert r.returncode == case.code, (args, r.stdout, r.stderr)
     both = r.stdout + r.stderr
     assert "\x1b" not in both and "Traceback" not in both, both
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.json], ids=lambda c: c.id)
+def test_into_a_log(project: Path, db_url: str, case: Case) -> None:
+    """The text a CI log gets: colours if FORCE_COLOR asks for them, never a redrawn line
+    (a command without --json was read as text by ``test_as_a_script`` already)."""
+    args = _project(project, db_url, case)
+    r = run(project, *args, env={"FORCE_COLOR": "1"})
+    assert r.returncode == case.code, (args, r.stdout, r.stderr)
+    sane_on_a_terminal(r.stdout + r.stderr)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
