@@ -7,6 +7,7 @@ drawn)."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from trimtab import embedded
 
 SCHEMA = "CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL);\n"
 URL = "{url}"  # stands for the test's database in a case's arguments
+SECRET = "s3cret-pw"  # a password no output may show
 
 # any escape sequence: a CSI (ESC [ ... final byte), or any other ESC and the byte after it
 _ESCAPES = re.compile(r"\x1b\[[0-9;?]*([A-Za-z@`~])|\x1b(.)", re.DOTALL)
@@ -73,7 +75,7 @@ CASES = [
     # failures: a clear message and exit 1, on a terminal as in a log
     Case(("push", "--url", URL), code=1, name="push of a bad schema",
          schema="CREATE TABLE users (id int PRIMARY KEY,\n  email nosuchtype);\n"),
-    Case(("status", "--url", "postgresql://nobody:pw@127.0.0.1:1/nowhere"), GENERATED,
+    Case(("status", "--url", f"postgresql://nobody:{SECRET}@127.0.0.1:1/nowhere"), GENERATED,
          code=1, name="status of an unreachable database"),
     Case(("migrate", "--url", URL), GENERATED, code=1, live=True, broken=True,
          name="migrate of a failing migration"),
@@ -89,6 +91,7 @@ def sane_on_a_terminal(output: str, live: bool = False) -> None:
     assert not re.search(r"\bNone\b", output), output
     assert "(s)" not in output, output
     assert "Traceback" not in output, output
+    assert SECRET not in output, output
 
 
 def _project(project: Path, db_url: str, case: Case) -> list[str]:
@@ -110,12 +113,13 @@ def _project(project: Path, db_url: str, case: Case) -> list[str]:
 def test_as_a_script(project: Path, db_url: str, case: Case) -> None:
     args = _project(project, db_url, case)
     if case.json:
-        document(project, *args, "--json", code=case.code)  # exit code and shape
+        doc = document(project, *args, "--json", code=case.code)  # exit code and shape
+        assert SECRET not in json.dumps(doc), doc
         return
     r = run(project, *args)
     assert r.returncode == case.code, (args, r.stdout, r.stderr)
     both = r.stdout + r.stderr
-    assert "\x1b" not in both and "Traceback" not in both, both
+    assert "\x1b" not in both and "Traceback" not in both and SECRET not in both, both
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.json], ids=lambda c: c.id)
@@ -167,6 +171,7 @@ def test_the_terminal_check_can_fail() -> None:
     sane_on_a_terminal("\x1b[1;32mApplied\x1b[0m 1 migration.\n")
     sane_on_a_terminal("\x1b[?25l\x1b[2K\x1b[1A 1/1\x1b[?25h", live=True)
     for bad in ("\x1b[2K redraw", "\x1b]8;;http://x\x1b\\link", "0/None", "1 change(s)",
-                "Traceback (most recent call last):", "\x1b7saved"):
+                "Traceback (most recent call last):", "\x1b7saved",
+                f"postgresql://u:{SECRET}@h/db"):
         with pytest.raises(AssertionError):
             sane_on_a_terminal(bad)
