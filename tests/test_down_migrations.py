@@ -181,3 +181,19 @@ def test_down_to_a_name(project: Path, db_url: str) -> None:
     assert [r.name for r in result.runs] == ["0002_step2", "0001_step1"]
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT to_regclass('b')").fetchone() == (None,)
+
+
+def test_undoing_the_first_migration_names_what_its_down_file_drops(project: Path,
+                                                                    db_url: str) -> None:
+    """Before the first migration the database is new, not empty of schemas: its public
+    schema stays, and the consent question names the table the down file drops."""
+    cfg = load_config(project, url=db_url)
+    write(project, "CREATE TABLE users (id int PRIMARY KEY);\n")
+    engine.generate(cfg)
+    engine.migrate(cfg)
+    with psycopg.connect(db_url) as conn:
+        conn.execute("INSERT INTO users VALUES (1)")
+    with pytest.raises(ConsentRequired) as refused:
+        engine.migrate_down(cfg)
+    assert "drops table public.users" in str(refused.value), str(refused.value)
+    assert "schema public" not in str(refused.value), str(refused.value)

@@ -606,15 +606,19 @@ def _migrate(args: argparse.Namespace) -> int:
             out.print(f"[green]Backup:[/] {escape(str(made.path))} "
                       f"(pg_dump {escape(str(made.pg_dump))})")
             out.print(f"  restore it with: {escape(made.restore)}")
-    # --json: stdout is the document alone (a lock retry is said on stderr)
-    with Progress(TextColumn("{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total} statements"),
-                  console=err if args.json else out,
-                  transient=True, disable=args.json or not cliout.live(out)) as progress:
+    # --json: stdout is the document alone (a lock retry is said on stderr). Started with
+    # the first statement, not before: a dry run or a folder with nothing pending draws no
+    # bar, so it sends the terminal no cursor codes either.
+    progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                        TextColumn("{task.completed}/{task.total} statements"),
+                        console=err if args.json else out,
+                        transient=True, disable=args.json or not cliout.live(out))
+    try:
         tasks: list[TaskID] = []  # added with its first count: no "0/None" bar before it
 
         def on_progress(m: Migration, done: int, total: int) -> None:
             if not tasks:
+                progress.start()
                 tasks.append(progress.add_task(m.name, total=total))
             progress.update(tasks[0], description=m.name, completed=done, total=total)
 
@@ -629,6 +633,8 @@ def _migrate(args: argparse.Namespace) -> int:
                                         mark_applied=args.mark_applied,
                                         on_progress=on_progress,
                                         resume_after=args.resume_after, on_retry=on_retry)
+    finally:
+        progress.stop()
     if args.json:
         _print_json("migrate", {
             "database": target.label, "dry_run": args.dry_run, "backup": backup,

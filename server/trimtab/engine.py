@@ -1936,6 +1936,11 @@ def _down_losses(conn: psycopg.Connection, folder: Folder, unit: runner.DownUnit
         _snapshot_at(folder, unit.migrations[0], False)
     if after is None or before is None:
         return [f"{name}: no snapshot to plan it from, what it loses cannot be measured"]
+    if unit.migrations[0] == folder.migrations[0]:
+        # Before the first migration the database is a new one: its public schema is there
+        # (as generate planned the down file), so undoing does not drop it.
+        before = replace(before, schemas={
+            k: v for k, v in after.schemas.items() if k == ("schema", "public")})
     renames = [Rename(k, s, o, n, p) for k, s, o, n, p in unit.down.renames]
     plan = measure(conn, plan_models(*_at_version(version, after, before), renames),
                    timeout=timeout)
