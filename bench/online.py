@@ -1,7 +1,11 @@
 """`trimtab migrate` of six everyday changes on a busy table: writers insert and update it
 throughout, each write timed, with the online-safe forms and with the plain ones.
 
-Usage: ``python -m bench.online [--rows 200000] [--writers 4] [--dsn URL]``
+Usage: ``python -m bench.online [--rows 200000] [--writers 4] [--dsn URL] [--command push]``
+
+``--command push``: the same changes made by ``trimtab push`` (the table is above
+``online_rows``, so push takes the online-safe forms phase by phase; ``online = false``: one
+plain transaction).
 
 Each writer is a thread with its own connection (autocommit) that alternates an INSERT of a
 new order and an UPDATE that adds 1 to an existing order's total; every acknowledged write is
@@ -126,9 +130,28 @@ def prepare(project: Path, url: str, rows: int, *, online: bool,
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def prepare_push(project: Path, url: str, rows: int, *, online: bool,
+                 settings: str = "") -> None:
+    """A project whose database holds ``rows`` orders pushed from BEFORE, with AFTER in the
+    schema file (not pushed)."""
+    (project / "trimtab.toml").write_text(
+        f'schema = "schema.sql"\n{"" if online else "online = false"}\n{settings}')
+    (project / "schema.sql").write_text(BEFORE)
+    r = _run(project, "push", "--url", url)
+    assert r.returncode == 0, r.stdout + r.stderr
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO customers SELECT g, 'c' || g "
+                     "FROM generate_series(1, %s) g", (CUSTOMERS,))
+        conn.execute("INSERT INTO orders SELECT g, 1 + g %% %s, g %% 1000, 'o' || g, NULL "
+                     "FROM generate_series(1, %s) g", (CUSTOMERS, rows))
+        conn.execute("VACUUM ANALYZE orders")
+    (project / "schema.sql").write_text(AFTER)
+
+
 def migrate_under_traffic(project: Path, url: str, rows: int, *, online: bool,
-                          writers: int = 4) -> Outcome:
-    """Run ``trimtab migrate`` of the prepared project while ``writers`` write."""
+                          writers: int = 4, command: str = "migrate") -> Outcome:
+    """Run ``trimtab migrate`` (or ``push``) of the prepared project while ``writers``
+    write."""
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT sum(total) FROM orders").fetchone()
         assert row is not None
@@ -142,7 +165,7 @@ def migrate_under_traffic(project: Path, url: str, rows: int, *, online: bool,
     for w in ws:  # the writers are under way before the migration starts
         assert w.running.wait(timeout=60), w.errors
     start = time.perf_counter()
-    r = _run(project, "migrate", "--url", url)
+    r = _run(project, command, "--url", url)
     seconds = time.perf_counter() - start
     stop.set()
     for th in threads:
@@ -152,7 +175,7 @@ def migrate_under_traffic(project: Path, url: str, rows: int, *, online: bool,
         row = conn.execute("SELECT count(*) FILTER (WHERE code LIKE 'w%%'), sum(total) "
                            "FROM orders").fetchone()
         assert row is not None
-    again = _run(project, "generate", "--url", url)
+    again = _run(project, "generate" if command == "migrate" else "push", "--url", url)
     return Outcome(
         online=online, rows=rows, migrate_seconds=seconds,
         migrate_output=r.stdout + r.stderr, migrate_code=r.returncode, writes=len(waits),
@@ -161,7 +184,8 @@ def migrate_under_traffic(project: Path, url: str, rows: int, *, online: bool,
         errors=tuple(e for w in ws for e in w.errors),
         inserted=sum(w.inserted for w in ws), present=int(row[0]),
         total_expected=base + sum(w.increments for w in ws), total_present=int(row[1]),
-        converged=again.returncode == 0 and "Nothing to generate" in again.stdout,
+        converged=again.returncode == 0 and ("Nothing to generate" in again.stdout
+                                             or "Nothing to do" in again.stdout),
         files=tuple(sorted(p.name for p in (project / "migrations").glob("*.sql"))))
 
 
@@ -170,6 +194,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=200_000)
     ap.add_argument("--writers", type=int, default=4)
     ap.add_argument("--dsn", help="a PostgreSQL server to use (default: an embedded one)")
+    ap.add_argument("--command", choices=["migrate", "push"], default="migrate")
     args = ap.parse_args()
     from bench.common import find_psql, open_server
 
@@ -180,12 +205,17 @@ def main() -> None:
             url = server.url(name)
             with tempfile.TemporaryDirectory() as tmp:
                 project = Path(tmp)
-                prepare(project, url, args.rows, online=online)
+                if args.command == "push":
+                    prepare_push(project, url, args.rows, online=online)
+                else:
+                    prepare(project, url, args.rows, online=online)
                 results.append(migrate_under_traffic(project, url, args.rows, online=online,
-                                                     writers=args.writers))
+                                                     writers=args.writers,
+                                                     command=args.command))
             server.drop_db(name)
-        print(f"{args.rows:,} rows, {args.writers} writers; {server.note}")
-        print("| forms | migrate (s) | writes | max write wait (s) | p99 write wait (s) "
+        print(f"trimtab {args.command}: {args.rows:,} rows, {args.writers} writers; "
+              f"{server.note}")
+        print(f"| forms | {args.command} (s) | writes | max write wait (s) | p99 write wait (s) "
               "| median (ms) | lost writes | converged |")
         print("|---|---:|---:|---:|---:|---:|---:|---|")
         for o in results:
