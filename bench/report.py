@@ -165,7 +165,7 @@ def _ratio_rows(res: Results) -> list[tuple[str, str, list[str]]]:
             rows.append((op.label, "drizzle-kit ÷ trimtab", [
                 fmt_ratio(ratio(figure(res, n, DRIZZLE, op.key), figure(res, n, TRIMTAB, op.key)))
                 for n in res.sizes]))
-        if op.key == "push_noop_cold":
+        if op.key in ("push_noop_again", "push_noop_cold"):
             rows.append((op.label, "drizzle-kit no-op push ÷ trimtab", [
                 fmt_ratio(ratio(figure(res, n, DRIZZLE, "push_noop"),
                                 figure(res, n, TRIMTAB, op.key))) for n in res.sizes]))
@@ -373,7 +373,10 @@ check counts as failed, whatever its exit code.
   empty database (migrate rows). PostgreSQL's own cost of running the DDL.
 - push: `trimtab push --force` and `drizzle-kit push --force` (drizzle-kit's entry point
   run by node directly, without npx's start-up): from empty, then the same schema again
-  (no-op), then the changed schema. Both run non-interactively.
+  (no-op), then the changed schema. Both run non-interactively. trimtab's second no-op
+  ("no-op push again") finds the record the first one left in `.trimtab/noop/` (schema
+  files, configuration, code and a catalog fingerprint): one catalog query, no
+  introspection, no shadow database; the step fails if there is no record.
 - generate: `trimtab generate` and `drizzle-kit generate` in a fresh project with no
   migrations (from empty), again (no-op: nothing written), then with the changed schema
   (one new migration). drizzle-kit's generate reads no database; trimtab's applies the
@@ -435,8 +438,10 @@ slow peers at large N), `--timeout` (per command; a timed-out command is reporte
 
 
 COLOURS = {PSQL: "#222222", TRIMTAB: "#1f77b4", DRIZZLE: "#ff7f0e", MIGRA: "#2ca02c"}
-STYLES = {"empty": "-", "full": "-", "noop": "--", "noop_cold": "-.", "one": ":"}
-MARKERS = {"empty": "o", "full": "o", "noop": "s", "noop_cold": "D", "one": "^"}
+STYLES = {"empty": "-", "full": "-", "noop": "--", "noop_again": "--", "noop_cold": "-.",
+          "one": ":"}
+MARKERS = {"empty": "o", "full": "o", "noop": "s", "noop_again": "v", "noop_cold": "D",
+           "one": "^"}
 PANELS = (("push", "push"), ("generate", "generate"), ("migrate", "migrate"),
           ("diff", "diff two databases"))
 

@@ -4,8 +4,11 @@ parser alone, not the engine, psycopg, the language server or the parsers behind
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -15,10 +18,11 @@ HEAVY = ("trimtab.engine", "psycopg", "trimtab.migrations", "trimtab.plan",
          "tree_sitter", "sqlglot", "starlette", "uvicorn")
 
 
-def _imported(*argv: str) -> tuple[list[str], str]:
+def _imported(*argv: str, cwd: Path | None = None,
+              env: dict[str, str] | None = None) -> tuple[list[str], str]:
     """The modules ``python -X importtime -m trimtab *argv`` imports, and its stdout."""
     run = subprocess.run([sys.executable, "-X", "importtime", "-m", "trimtab", *argv],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=120, cwd=cwd, env=env)
     names = [line.split("|")[-1].strip() for line in run.stderr.splitlines()
              if line.startswith("import time:") and "imported package" not in line]
     return names, run.stdout
@@ -32,6 +36,33 @@ def test_help_imports_no_engine(argv: tuple[str, ...]) -> None:
     heavy = [n for n in names if n.split(".")[0] in HEAVY or n in HEAVY
              or any(n.startswith(h + ".") for h in HEAVY)]
     assert heavy == []
+
+
+# What a SQL project's `status` never needs: the editor's side, the TypeScript reader.
+NOT_FOR_SQL_STATUS = ("trimtab.lsp", "trimtab.studio", "trimtab.sources.drizzle", "pygls",
+                      "lsprotocol", "tree_sitter", "sqlglot", "starlette", "uvicorn")
+
+
+# sys.modules at exit, as the command saw it (importtime does not show what the command
+# line's lazy modules load through importlib, only the imports beneath them).
+_MODULES_AT_EXIT = ("import atexit, json, runpy, sys; atexit.register(lambda: print("
+                    "'MODULES', json.dumps(sorted(sys.modules)), file=sys.stderr)); "
+                    "runpy.run_module('trimtab', run_name='__main__', alter_sys=True)")
+
+
+def test_status_of_a_sql_project_loads_no_editor_or_typescript_reader(
+        project: Path, db_url: str) -> None:
+    (project / "schema.sql").write_text("create table item (id int primary key);\n")
+    (project / "migrations").mkdir()
+    run = subprocess.run([sys.executable, "-c", _MODULES_AT_EXIT, "status"], cwd=project,
+                         env={**os.environ, "DATABASE_URL": db_url}, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0 and "migrations:" in run.stdout, run.stderr
+    names = json.loads(run.stderr.rsplit("MODULES ", 1)[1])
+    assert "trimtab.engine" in names and "psycopg" in names  # the measure saw it all
+    loaded = [n for n in names if any(n == m or n.startswith(m + ".")
+                                      for m in NOT_FOR_SQL_STATUS)]
+    assert loaded == []
 
 
 def test_a_command_still_loads_what_it_uses() -> None:
