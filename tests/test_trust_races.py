@@ -110,3 +110,47 @@ def test_a_shadow_database_created_by_another_run_is_not_called_a_missing_privil
             box.drop_database(name)
     assert "another trimtab process" in str(e.value) and name in str(e.value)
     assert "CREATEDB" not in str(e.value) + (e.value.hint or "")
+
+
+# -- a breakpoint chunk of several statements: the one that failed is named ----------------
+
+
+def _chunked_migration(project: Path, db_url: str, head: str = "") -> tuple[str, str]:
+    from tests.test_cli_push import run, write
+
+    write(project, "CREATE TABLE t (id int NOT NULL);\n")
+    assert run(project, "generate", "--url", db_url).returncode == 0
+    made = run(project, "generate", "--url", db_url, "--custom", "--name", "two")
+    assert made.returncode == 0, made.stderr
+    path = project / "migrations" / "0001_two.sql"
+    path.write_text(head + "ALTER TABLE t ADD COLUMN note text;\n"
+                    "--> statement-breakpoint\n"
+                    "ALTER TABLE t ADD PRIMARY KEY (id);\n"
+                    "\n"
+                    "SELECT 1/0;\n")
+    assert run(project, "check", "--update-sum").returncode == 0
+    return str(path), head
+
+
+def _line_of(path: str, text: str) -> int:
+    return next(n for n, line in enumerate(Path(path).read_text().splitlines(), 1)
+                if line.startswith(text))
+
+
+@pytest.mark.parametrize("head", ["", "-- trimtab:no-transaction\n"],
+                         ids=["in-a-transaction", "no-transaction"])
+def test_migrate_names_the_failing_statement_of_a_chunk(
+        project: Path, db_url: str, head: str) -> None:
+    from tests.test_cli_push import run
+
+    path, _ = _chunked_migration(project, db_url, head)
+    r = run(project, "migrate", "--url", db_url)
+    assert r.returncode != 0
+    line = _line_of(path, "SELECT 1/0")
+    assert f"0001_two.sql:{line}" in r.stderr, r.stderr
+    assert "statement: SELECT 1/0" in r.stderr, r.stderr
+    assert "statement: ALTER TABLE t ADD PRIMARY KEY" not in r.stderr, r.stderr
+    assert "division by zero" in r.stderr
+    with psycopg.connect(db_url) as conn:  # the chunk is one unit: nothing of it stays
+        assert conn.execute("SELECT count(*) FROM pg_constraint WHERE contype = 'p' "
+                            "AND conrelid = 't'::regclass").fetchone() == (0,)

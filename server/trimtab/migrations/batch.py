@@ -29,6 +29,7 @@ from psycopg import errors
 from psycopg.pq import TransactionStatus
 
 from trimtab.migrations.folder import MigrationStatement, is_plain_sql
+from trimtab.sources.sqlfile import META_COMMAND, split_statements
 
 BATCH_STATEMENTS = 100
 BATCH_BYTES = 1 << 20
@@ -44,11 +45,46 @@ class StatementFailed(Exception):
     """``statements[index]`` failed with ``error``; the transaction is aborted, as after
     that statement alone."""
 
-    def __init__(self, index: int, statement: MigrationStatement, error: psycopg.Error):
+    def __init__(self, index: int, statement: MigrationStatement, error: psycopg.Error,
+                 part: MigrationStatement | None = None):
         super().__init__(str(error))
         self.index = index
         self.statement = statement
         self.error = error
+        # The statement of the chunk that failed, run alone (None: the chunk, as one query).
+        self.part = part
+
+
+def pieces(st: MigrationStatement) -> tuple[tuple[int, MigrationStatement], ...]:
+    """The statements of a breakpoint chunk that holds several (``--> statement-breakpoint``
+    chunks may), each with its offset in the chunk's text and its own line in the file;
+    the chunk alone when it holds one, or when it must be sent as written (transaction
+    control, COPY: see _ALONE)."""
+    if ";" not in st.text or _ALONE.search(st.text):
+        return ((0, st),)
+    found = split_statements(st.text)
+    if len(found) < 2 or any(p.kind == META_COMMAND for p in found):
+        return ((0, st),)
+    return tuple((p.span.start_offset, MigrationStatement(p.text, st.line + p.span.line - 1))
+                 for p in found)
+
+
+def run(conn: psycopg.Connection, st: MigrationStatement, index: int = 0) -> None:
+    """Run one migration statement (a breakpoint chunk). In an open transaction a chunk of
+    several statements runs one statement at a time: the transaction holds them all, as
+    one query of them would be, and a failure is that statement's own (its text, its line),
+    without running anything twice. Outside a transaction the chunk is one query, as
+    written: one implicit transaction holds it there, which separate statements would
+    not. Raises StatementFailed; a psycopg error that broke the connection as it is."""
+    parts = pieces(st) if conn.info.transaction_status == TransactionStatus.INTRANS \
+        else ((0, st),)
+    for _, part in parts:
+        try:
+            conn.execute(part.text.encode(), prepare=False)
+        except psycopg.Error as e:
+            if conn.broken:
+                raise
+            raise StatementFailed(index, st, e, part if len(parts) > 1 else None) from None
 
 
 def groups(statements: Sequence[MigrationStatement], first: int = 0,
@@ -89,12 +125,7 @@ def execute(conn: psycopg.Connection, statements: Sequence[MigrationStatement],
 
 
 def _one(conn: psycopg.Connection, statements: Sequence[MigrationStatement], i: int) -> None:
-    try:
-        conn.execute(statements[i].text.encode(), prepare=False)
-    except psycopg.Error as e:
-        if conn.broken:
-            raise
-        raise StatementFailed(i, statements[i], e) from None
+    run(conn, statements[i], i)
 
 
 def _group(conn: psycopg.Connection, statements: Sequence[MigrationStatement],
