@@ -115,26 +115,30 @@ def test_a_shadow_database_created_by_another_run_is_not_called_a_missing_privil
 # -- a breakpoint chunk of several statements: the one that failed is named ----------------
 
 
-def _chunked_migration(project: Path, db_url: str, head: str = "") -> tuple[str, str]:
+def _chunked_migration(project: Path, db_url: str, text: str) -> str:
     from tests.test_cli_push import run, write
 
-    write(project, "CREATE TABLE t (id int NOT NULL);\n")
+    write(project, "CREATE TABLE t (id int NOT NULL);\nCREATE SEQUENCE s;\n")
     assert run(project, "generate", "--url", db_url).returncode == 0
     made = run(project, "generate", "--url", db_url, "--custom", "--name", "two")
     assert made.returncode == 0, made.stderr
     path = project / "migrations" / "0001_two.sql"
-    path.write_text(head + "ALTER TABLE t ADD COLUMN note text;\n"
-                    "--> statement-breakpoint\n"
-                    "ALTER TABLE t ADD PRIMARY KEY (id);\n"
-                    "\n"
-                    "SELECT 1/0;\n")
+    path.write_text(text)
     assert run(project, "check", "--update-sum").returncode == 0
-    return str(path), head
+    return str(path)
 
 
 def _line_of(path: str, text: str) -> int:
     return next(n for n, line in enumerate(Path(path).read_text().splitlines(), 1)
                 if line.startswith(text))
+
+
+def _sequence_calls(db_url: str) -> tuple[int, bool]:
+    """nextval is outside any transaction: how often the migration's statement ran."""
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT last_value, is_called FROM s").fetchone()
+    assert row is not None
+    return row[0], row[1]
 
 
 @pytest.mark.parametrize("head", ["", "-- trimtab:no-transaction\n"],
@@ -143,14 +147,39 @@ def test_migrate_names_the_failing_statement_of_a_chunk(
         project: Path, db_url: str, head: str) -> None:
     from tests.test_cli_push import run
 
-    path, _ = _chunked_migration(project, db_url, head)
+    path = _chunked_migration(project, db_url, head + "ALTER TABLE t ADD COLUMN note text;\n"
+                              "--> statement-breakpoint\n"
+                              "ALTER TABLE t ADD PRIMARY KEY (id);\n"
+                              "SELECT nextval('s');\n"
+                              "\n"
+                              "SELECT 1/0;\n")
     r = run(project, "migrate", "--url", db_url)
     assert r.returncode != 0
     line = _line_of(path, "SELECT 1/0")
     assert f"0001_two.sql:{line}" in r.stderr, r.stderr
-    assert "statement: SELECT 1/0" in r.stderr, r.stderr
+    assert f"(line {line})" in r.stderr and "statement: SELECT 1/0" in r.stderr, r.stderr
     assert "statement: ALTER TABLE t ADD PRIMARY KEY" not in r.stderr, r.stderr
     assert "division by zero" in r.stderr
     with psycopg.connect(db_url) as conn:  # the chunk is one unit: nothing of it stays
         assert conn.execute("SELECT count(*) FROM pg_constraint WHERE contype = 'p' "
                             "AND conrelid = 't'::regclass").fetchone() == (0,)
+    assert _sequence_calls(db_url) == (1, True)  # nothing of the chunk ran twice
+
+
+def test_a_chunk_run_as_one_query_is_named_whole_and_never_run_again(
+        project: Path, db_url: str) -> None:
+    """Without a transaction, a chunk starting with DO runs as written, one query: which of
+    its statements failed is not known without running them again, which is not done."""
+    from tests.test_cli_push import run
+
+    path = _chunked_migration(project, db_url, "-- trimtab:no-transaction\n"
+                              "SELECT 1;\n--> statement-breakpoint\n"
+                              "DO $$BEGIN PERFORM nextval('s'); END$$;\n"
+                              "SELECT 1/0;\n")
+    r = run(project, "migrate", "--url", db_url)
+    assert r.returncode != 0
+    line = _line_of(path, "DO $$")
+    assert f"0001_two.sql:{line}" in r.stderr, r.stderr
+    assert f"one of its 2 statements, lines {line}-{line + 1}" in r.stderr, r.stderr
+    assert "division by zero" in r.stderr
+    assert _sequence_calls(db_url) == (1, True)

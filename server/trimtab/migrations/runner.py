@@ -556,13 +556,15 @@ class _Failed(Exception):
     """A statement of a migration failed (raised inside its transaction to roll it back)."""
 
     def __init__(self, number: int, statement: MigrationStatement, error: psycopg.Error | str,
-                 committed: bool = False, part: MigrationStatement | None = None):
+                 committed: bool = False, part: MigrationStatement | None = None,
+                 offset: int = 0):
         super().__init__(str(error))
         self.number = number
         self.statement = statement
         self.error = error
         self.committed = committed  # the file's own COMMIT ended the transaction
         self.part = part  # the statement of a chunk of several that failed (batch.run)
+        self.offset = offset  # of its text in the query sent (batch.StatementFailed)
 
 
 _ENDED = ("the statement ended the migration's transaction (COMMIT, ROLLBACK or END in the "
@@ -627,7 +629,8 @@ def _run_in_transaction(conn: psycopg.Connection, folder: Folder, m: Migration,
             try:
                 batch.execute(conn, m.statements, first, after)
             except batch.StatementFailed as f:
-                raise _Failed(f.index + 1, f.statement, f.error, part=f.part) from None
+                raise _Failed(f.index + 1, f.statement, f.error, part=f.part,
+                              offset=f.offset) from None
             tracking.finish(conn, m.name, total)
             if drizzle is not None:
                 _record_drizzle(conn, m, drizzle)
@@ -644,7 +647,7 @@ def _run_in_transaction(conn: psycopg.Connection, folder: Folder, m: Migration,
             outcome = "the migration was rolled back and is not recorded as applied"
         _record_failure(conn, m, f.number, f.error, first, started_at, lock_wait)
         raise _statement_error(m, f.number, f.statement, f.error, outcome,
-                               f.part) from None
+                               f.part, f.offset) from None
     except psycopg.Error as e:
         if conn.broken:
             raise _lost(m, e, "PostgreSQL rolled the migration back; it is not recorded as "
@@ -899,10 +902,11 @@ def _pg_message(error: psycopg.Error | str) -> str:
 
 def _statement_error(m: Migration, number: int, st: MigrationStatement,
                      error: psycopg.Error | str, outcome: str,
-                     part: MigrationStatement | None = None) -> PlanError:
+                     part: MigrationStatement | None = None, offset: int = 0) -> PlanError:
     """``part``: the statement of chunk ``st`` that failed, run alone. Without it, a chunk
     of several statements that ran as one query is placed by PostgreSQL's error position
-    where there is one, else named as a whole."""
+    where there is one, else named as a whole. ``offset``: characters of the query sent
+    before ``part`` (or ``st``), which PostgreSQL's error position counts."""
     shown = part or st
     line = shown.line
     several = ""
@@ -915,9 +919,9 @@ def _statement_error(m: Migration, number: int, st: MigrationStatement,
         detail = diag.message_detail
         pieces = batch.pieces(st) if part is None else ((0, part),)
         if diag.statement_position:  # characters from the start of the query, 1-based
-            at = int(diag.statement_position) - 1
-            offset, shown = next(((o, p) for o, p in reversed(pieces) if o <= at), pieces[0])
-            line = shown.line + shown.text[: at - offset].count("\n")
+            at = int(diag.statement_position) - 1 - offset
+            start, shown = next(((o, p) for o, p in reversed(pieces) if o <= at), pieces[0])
+            line = shown.line + shown.text[: at - start].count("\n")
         elif len(pieces) > 1:
             several = (f" (one of its {len(pieces)} statements, lines {pieces[0][1].line}-"
                        f"{pieces[-1][1].line}, sent together as one query)")
