@@ -25,10 +25,11 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import NoReturn
 
 import psycopg
-from psycopg import errors
+from psycopg import errors, generators, pq
 from psycopg.pq import TransactionStatus
 
 from trimtab.migrations.folder import MigrationStatement, is_plain_sql
+from trimtab.sources.sqlfile import META_COMMAND, split_statements
 
 BATCH_STATEMENTS = 100
 BATCH_BYTES = 1 << 20
@@ -44,11 +45,49 @@ class StatementFailed(Exception):
     """``statements[index]`` failed with ``error``; the transaction is aborted, as after
     that statement alone."""
 
-    def __init__(self, index: int, statement: MigrationStatement, error: psycopg.Error):
+    def __init__(self, index: int, statement: MigrationStatement, error: psycopg.Error,
+                 part: MigrationStatement | None = None, offset: int = 0):
         super().__init__(str(error))
         self.index = index
         self.statement = statement
         self.error = error
+        # The statement of the chunk that failed, run alone (None: the chunk, as one query).
+        self.part = part
+        # Characters sent before the failed text in its query: PostgreSQL's error position
+        # counts from the query's start.
+        self.offset = offset
+
+
+def pieces(st: MigrationStatement) -> tuple[tuple[int, MigrationStatement], ...]:
+    """The statements of a breakpoint chunk that holds several (``--> statement-breakpoint``
+    chunks may), each with its offset in the chunk's text and its own line in the file;
+    the chunk alone when it holds one, or when it must be sent as written (transaction
+    control, COPY: see _ALONE)."""
+    if ";" not in st.text:
+        return ((0, st),)
+    found = split_statements(st.text)
+    if len(found) < 2 or any(p.kind == META_COMMAND or _ALONE.match(p.text) for p in found):
+        return ((0, st),)
+    return tuple((p.span.start_offset, MigrationStatement(p.text, st.line + p.span.line - 1))
+                 for p in found)
+
+
+def run(conn: psycopg.Connection, st: MigrationStatement, index: int = 0) -> None:
+    """Run one migration statement (a breakpoint chunk). In an open transaction a chunk of
+    several statements runs one statement at a time: the transaction holds them all, as
+    one query of them would be, and a failure is that statement's own (its text, its line),
+    without running anything twice. Outside a transaction the chunk is one query, as
+    written: one implicit transaction holds it there, which separate statements would
+    not. Raises StatementFailed; a psycopg error that broke the connection as it is."""
+    parts = pieces(st) if conn.info.transaction_status == TransactionStatus.INTRANS \
+        else ((0, st),)
+    for _, part in parts:
+        try:
+            conn.execute(part.text.encode(), prepare=False)
+        except psycopg.Error as e:
+            if conn.broken:
+                raise
+            raise StatementFailed(index, st, e, part if len(parts) > 1 else None) from None
 
 
 def groups(statements: Sequence[MigrationStatement], first: int = 0,
@@ -89,33 +128,48 @@ def execute(conn: psycopg.Connection, statements: Sequence[MigrationStatement],
 
 
 def _one(conn: psycopg.Connection, statements: Sequence[MigrationStatement], i: int) -> None:
-    try:
-        conn.execute(statements[i].text.encode(), prepare=False)
-    except psycopg.Error as e:
-        if conn.broken:
-            raise
-        raise StatementFailed(i, statements[i], e) from None
+    run(conn, statements[i], i)
 
 
 def _group(conn: psycopg.Connection, statements: Sequence[MigrationStatement],
            group: range) -> None:
+    head = f"SAVEPOINT {_SAVEPOINT};\n"
     body = ";\n".join(statements[i].text for i in group)
-    query = f"SAVEPOINT {_SAVEPOINT};\n{body};\nRELEASE SAVEPOINT {_SAVEPOINT}"
-    try:
-        conn.execute(query.encode(), prepare=False)
+    query = f"{head}{body};\nRELEASE SAVEPOINT {_SAVEPOINT}"
+    done, error = _counted(conn, query.encode())
+    if error is None:
         return
-    except psycopg.Error as e:
-        if conn.broken:
-            raise
-        error = e
-    # Which statement failed, and PostgreSQL's error for it alone (its position too).
-    try:
-        conn.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}".encode(), prepare=False)
-    except errors.InvalidSavepointSpecification:
+    if conn.broken:
+        raise error
+    if done == 0:  # not even the SAVEPOINT ran: the query did not parse
         _unparsable(conn, statements, group, error)
+    # PostgreSQL answered each statement before the one that failed: that one is known
+    # without running anything again (a statement may act outside the transaction:
+    # nextval, a function of an extension).
+    left, offset = done - 1, len(head)
     for i in group:
-        _one(conn, statements, i)
-    conn.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}".encode(), prepare=False)
+        parts = pieces(statements[i])
+        if left < len(parts) or i == group[-1]:
+            at, part = parts[min(left, len(parts) - 1)]
+            raise StatementFailed(i, statements[i], error, part if len(parts) > 1 else None,
+                                  offset + at)
+        left -= len(parts)
+        offset += len(statements[i].text) + 2  # ";\n"
+
+
+def _counted(conn: psycopg.Connection, query: bytes) -> tuple[int, psycopg.Error | None]:
+    """Send a query of several statements: (how many completed, the error of the next one,
+    or None). PostgreSQL answers each statement of such a query in turn; psycopg raises
+    the error without saying how many went before it, so the answers are read here."""
+    with conn.lock:
+        conn.pgconn.send_query(query)
+        results = conn.wait(generators.execute(conn.pgconn))
+    done = 0
+    for result in results:
+        if result.status == pq.ExecStatus.FATAL_ERROR:
+            return done, errors.error_from_result(result, encoding=conn.info.encoding)
+        done += 1
+    return done, None
 
 
 def _unparsable(conn: psycopg.Connection, statements: Sequence[MigrationStatement],

@@ -556,12 +556,15 @@ class _Failed(Exception):
     """A statement of a migration failed (raised inside its transaction to roll it back)."""
 
     def __init__(self, number: int, statement: MigrationStatement, error: psycopg.Error | str,
-                 committed: bool = False):
+                 committed: bool = False, part: MigrationStatement | None = None,
+                 offset: int = 0):
         super().__init__(str(error))
         self.number = number
         self.statement = statement
         self.error = error
         self.committed = committed  # the file's own COMMIT ended the transaction
+        self.part = part  # the statement of a chunk of several that failed (batch.run)
+        self.offset = offset  # of its text in the query sent (batch.StatementFailed)
 
 
 _ENDED = ("the statement ended the migration's transaction (COMMIT, ROLLBACK or END in the "
@@ -626,7 +629,8 @@ def _run_in_transaction(conn: psycopg.Connection, folder: Folder, m: Migration,
             try:
                 batch.execute(conn, m.statements, first, after)
             except batch.StatementFailed as f:
-                raise _Failed(f.index + 1, f.statement, f.error) from None
+                raise _Failed(f.index + 1, f.statement, f.error, part=f.part,
+                              offset=f.offset) from None
             tracking.finish(conn, m.name, total)
             if drizzle is not None:
                 _record_drizzle(conn, m, drizzle)
@@ -642,7 +646,8 @@ def _run_in_transaction(conn: psycopg.Connection, folder: Folder, m: Migration,
         else:
             outcome = "the migration was rolled back and is not recorded as applied"
         _record_failure(conn, m, f.number, f.error, first, started_at, lock_wait)
-        raise _statement_error(m, f.number, f.statement, f.error, outcome) from None
+        raise _statement_error(m, f.number, f.statement, f.error, outcome,
+                               f.part, f.offset) from None
     except psycopg.Error as e:
         if conn.broken:
             raise _lost(m, e, "PostgreSQL rolled the migration back; it is not recorded as "
@@ -689,6 +694,10 @@ def _run_without_transaction(conn: psycopg.Connection, folder: Folder, m: Migrat
                         raise
                     _record_failure(conn, m, number, e, done, started_at, lock_wait)
                     raise _statement_error(m, number, st, e, _resume_note(number)) from None
+                except batch.StatementFailed as f:
+                    _record_failure(conn, m, number, f.error, done, started_at, lock_wait)
+                    raise _statement_error(m, number, st, f.error, _resume_note(number),
+                                           f.part) from None
                 except _Failed as f:
                     if f.committed:  # its own COMMIT: in doubt, as if cut off
                         tracking.begin_statement(conn, m.name, number)
@@ -737,14 +746,14 @@ def _run_with_record(conn: psycopg.Connection, m: Migration, number: int,
         return False
     try:
         with conn.transaction():
-            conn.execute(st.text.encode(), prepare=False)
+            batch.run(conn, st, number - 1)
             if conn.info.transaction_status != TransactionStatus.INTRANS:
                 raise _Failed(number, st, "the statement ended the transaction trimtab runs "
                               "it in (COMMIT or ROLLBACK in the file)", committed=True)
             tracking.progress(conn, m.name, number)
-    except psycopg.Error as e:
-        if e.sqlstate == "25001" and not conn.broken:  # active_sql_transaction
-            return False
+    except batch.StatementFailed as f:
+        if f.error.sqlstate == "25001" and not conn.broken:  # active_sql_transaction
+            return False  # (the transaction rolled back whatever of the chunk ran)
         raise
     return True
 
@@ -892,8 +901,15 @@ def _pg_message(error: psycopg.Error | str) -> str:
 
 
 def _statement_error(m: Migration, number: int, st: MigrationStatement,
-                     error: psycopg.Error | str, outcome: str) -> PlanError:
-    line = st.line
+                     error: psycopg.Error | str, outcome: str,
+                     part: MigrationStatement | None = None, offset: int = 0) -> PlanError:
+    """``part``: the statement of chunk ``st`` that failed, run alone. Without it, a chunk
+    of several statements that ran as one query is placed by PostgreSQL's error position
+    where there is one, else named as a whole. ``offset``: characters of the query sent
+    before ``part`` (or ``st``), which PostgreSQL's error position counts."""
+    shown = part or st
+    line = shown.line
+    several = ""
     hints = []
     if isinstance(error, str):
         message, detail = error, None
@@ -901,16 +917,22 @@ def _statement_error(m: Migration, number: int, st: MigrationStatement,
         diag = error.diag
         message = diag.message_primary or str(error).strip()
         detail = diag.message_detail
-        if diag.statement_position:  # characters from the start of the statement, 1-based
-            line = st.line + st.text[: int(diag.statement_position) - 1].count("\n")
+        pieces = batch.pieces(st) if part is None else ((0, part),)
+        if diag.statement_position:  # characters from the start of the query, 1-based
+            at = int(diag.statement_position) - 1 - offset
+            start, shown = next(((o, p) for o, p in reversed(pieces) if o <= at), pieces[0])
+            line = shown.line + shown.text[: at - start].count("\n")
+        elif len(pieces) > 1:
+            several = (f" (one of its {len(pieces)} statements, lines {pieces[0][1].line}-"
+                       f"{pieces[-1][1].line}, sent together as one query)")
         if diag.message_hint:
             hints.append(diag.message_hint)
-        hints.extend(_advice(m, st, error))
-    first_line = next((x.strip() for x in st.text.splitlines() if x.strip()), "")
+        hints.extend(_advice(m, shown, error))
+    first_line = next((x.strip() for x in shown.text.splitlines() if x.strip()), "")
     if len(first_line) > 100:
         first_line = first_line[:97] + "..."
     text = (f"migration {m.name} failed at statement {number} of {len(m.statements)} "
-            f"(line {st.line}): {message}")
+            f"(line {shown.line}){several}: {message}")
     if detail:
         text += f"\n  detail: {detail}"
     text += f"\n  statement: {first_line}\n  {outcome}; later migrations did not run"

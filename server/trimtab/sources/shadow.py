@@ -213,6 +213,15 @@ class Sandbox:
         try:
             self.admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
                 sql.Identifier(name), sql.Identifier(SANDBOX_ROLE)))
+        except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+            # Not a missing privilege: another trimtab created it between our look and our
+            # CREATE (one whose lock this run could not see: shadowcache.LOCK_DATABASE).
+            raise ShadowUnavailable(
+                f"cannot create the shadow database {name}: another trimtab process on this "
+                "server created it at the same time",
+                hint="run the command again; to keep runs on different databases of one "
+                     "server apart, let this role connect to the database postgres",
+            ) from None
         except psycopg.Error as e:
             raise ShadowUnavailable(
                 f"cannot create a shadow database: {e.diag.message_primary or e}",

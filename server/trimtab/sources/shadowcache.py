@@ -35,7 +35,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from trimtab.errors import ShadowUnavailable
+from trimtab.errors import DatabaseError, ShadowUnavailable
 from trimtab.model import Model
 from trimtab.sources.introspect import introspect
 from trimtab.sources.shadow import (
@@ -203,17 +203,42 @@ def _recreate(box: Sandbox, name: str) -> None:
     box.create_database(name)
 
 
+# Where the cache's lock is taken. A cached database is one per project on a server, but an
+# advisory lock holds within one database only: two runs on two databases of the server
+# (two targets, a test database and a dev one) would both drop and create it. Every run
+# reaches the maintenance database, so the lock is taken there.
+LOCK_DATABASE = "postgres"
+
+
+@contextmanager
+def _lock_connection(box: Sandbox) -> Iterator[psycopg.Connection]:
+    """A session in the server's maintenance database; the admin connection itself when it
+    is that database, or when this role cannot connect there (then only runs on the same
+    database wait for each other, and a clash says so: see Sandbox.create_database)."""
+    if box.admin.info.dbname == LOCK_DATABASE:
+        yield box.admin
+        return
+    try:
+        conn = connect(_url(box.admin_url, LOCK_DATABASE))
+    except DatabaseError:
+        yield box.admin
+        return
+    with conn:
+        yield conn
+
+
 @contextmanager
 def _locked(admin_url: str, name: str, timeout: float) -> Iterator[Sandbox]:
-    """The server's sandbox, its admin connection holding the cache's session lock: one
-    process at a time updates (or rebuilds) a cached database."""
-    with sandbox(admin_url, timeout) as box:
+    """The server's sandbox, holding the cache's server-wide session lock: one process at a
+    time updates (or rebuilds) a cached database."""
+    with sandbox(admin_url, timeout) as box, _lock_connection(box) as lock:
         key = int(hashlib.sha256(name.encode()).hexdigest()[:15], 16)
-        box.admin.execute("SELECT pg_advisory_lock(%s)", (key,))
+        lock.execute("SELECT pg_advisory_lock(%s)", (key,))
         try:
             yield box
         finally:
-            box.admin.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            if not lock.closed:
+                lock.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
 def drop(admin_url: str, kinds_keys: Sequence[tuple[str, str]]) -> list[str]:
