@@ -134,6 +134,7 @@ class Session:
     first_diagnostics: float = 0.0
     first_exact: float | None = None
     keystroke: list[float] = field(default_factory=list)
+    exact: list[float] = field(default_factory=list)  # trimtab: until its exact path refined
     completion: list[float] = field(default_factory=list)
     hover: list[float] = field(default_factory=list)
     peak_rss: int | None = None
@@ -320,6 +321,8 @@ async def _session(kind: str, cmd: list[str], root: Path, schema: str, edits: in
             sent = delete_line(line)
         s.keystroke.append(await diagnostics_after(n, version, sent))
         await settle(version, n)  # each edit waited out, as a person pauses
+        if kind == "trimtab":
+            s.exact.append(exact_done[version] - sent)
 
     # completion after `REFERENCES ` on a new column line of a table in the middle
     line = head_lines[len(head_lines) // 2]
@@ -378,6 +381,11 @@ async def _session(kind: str, cmd: list[str], root: Path, schema: str, edits: in
     client.exit(None)
     with contextlib.suppress(Exception):
         await asyncio.wait_for(client.stop(), 30)
+    proc = getattr(client, "_server", None)
+    if proc is not None and proc.returncode is None:  # pgls's lsp-proxy outlives `exit`
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
     return s
 
 
@@ -600,6 +608,8 @@ def summary(runs: list[Session]) -> dict[str, float | None]:
         "hover p95": over(lambda s: percentile(s.hover, 95)),
         "peak memory MiB": over(lambda s: s.peak_rss / 2**20 if s.peak_rss else None),
         "first exact (trimtab)": over(lambda s: s.first_exact),
+        "keystroke -> exact p95 (trimtab)": over(
+            lambda s: percentile(s.exact, 95) if s.exact else None),
     }
 
 

@@ -19,6 +19,7 @@ def test_quick_side_by_side_run_measures_both_servers(admin_url: str, pg_server:
         (run,) = results[kind]
         assert len(run.keystroke) == 2 and len(run.completion) == len(run.hover) == 2
         assert run.first_diagnostics > 0 and run.capabilities.get("hoverProvider")
+    assert len(results["trimtab"][0].exact) == 2
     trimtab = results["trimtab"][0].features
     # What only trimtab's server does is found by the probes, not assumed.
     assert trimtab["diagnostics: data loss with a row count"] == "yes"
