@@ -74,3 +74,43 @@ async def test_a_file_that_is_not_a_schema_file_is_not_formatted(
     edits = await client.text_document_formatting_async(t.DocumentFormattingParams(
         text_document=t.TextDocumentIdentifier(uri=uri), options=OPTIONS))
     assert not edits
+
+
+async def test_format_document_answers_one_edit_per_statement_in_client_units(
+        client: LanguageClient, workspace: Path) -> None:  # noqa: F811
+    """A file of many alike statements, CRLF and characters outside the BMP: the edits
+    are the formatter's own, one per statement that changes, placed in UTF-16 units (a line
+    diff of the two texts took minutes on such a file: no answer at 1,000 tables)."""
+    tables = "".join(f"create table t{i}(id int primary key,  note text default '🐘{i}');\r\n"
+                     for i in range(400))
+    text = "-- 🐘 many\r\n" + tables
+    uri = open_doc(client, workspace / "schema.sql", text)
+    edits = await client.text_document_formatting_async(t.DocumentFormattingParams(
+        text_document=t.TextDocumentIdentifier(uri=uri), options=OPTIONS))
+    assert edits is not None and len(edits) == 400
+    from trimtab.sqlformat import format_sql
+    assert _apply_utf16(text, edits) == format_sql(text)
+
+
+def _apply_utf16(text: str, edits: list[t.TextEdit]) -> str:
+    """Apply LSP edits whose columns count UTF-16 code units, as VS Code does."""
+    lines = text.splitlines(True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+
+    def offset(p: t.Position) -> int:
+        if p.line >= len(lines):
+            return len(text)
+        units, k = 0, 0
+        line = lines[p.line]
+        while units < p.character and k < len(line):
+            units += 2 if ord(line[k]) > 0xFFFF else 1
+            k += 1
+        return starts[p.line] + k
+
+    out, pos = [], 0
+    for e in sorted(edits, key=lambda e: offset(e.range.start)):
+        out += [text[pos:offset(e.range.start)], e.new_text]
+        pos = offset(e.range.end)
+    return "".join(out) + text[pos:]
