@@ -2011,10 +2011,10 @@ def made_already(cfg: Config, target: Target | None = None, folder: Folder | Non
         return replay(folder, scratch, cfg.managed_schemas, only=only, cache_key=key,
                       timeout=cfg.shadow_timeout, installed=installed, stubs=stubs)
     expected = result(applied, cache and cache + "\0applied")
-    drifted = bool(_drift_plan(expected, live, source).steps)
+    drifted = bool(drift_plan(expected, live, source).steps)
     first_differs: Plan | None = None
     for k in range(len(names) if drifted else 1, 0, -1):
-        plan = _drift_plan(result(applied + names[:k], None), live, source)
+        plan = drift_plan(result(applied + names[:k], None), live, source)
         if drifted and not plan.steps:  # a data migration's result is not visible
             return tuple(names[:k]), None
         if k == 1:
@@ -2025,7 +2025,7 @@ def made_already(cfg: Config, target: Target | None = None, folder: Folder | Non
                 + "; ".join(explain_drift(first_differs, names[0])))
 
 
-def _drift_plan(expected: Model, live: Model, source: Source | None) -> Plan:
+def drift_plan(expected: Model, live: Model, source: Source | None) -> Plan:
     """What would turn ``expected`` into ``live``: the schema file's rename hints read as
     renames (a pushed rename is one), the views drizzle marks existing left out."""
     if source is not None:
@@ -2103,11 +2103,11 @@ def status(cfg: Config) -> Status:
     else:
         expected = produced
     made: tuple[str, ...] = ()
-    drift = _drift_plan(expected, live, source)
+    drift = drift_plan(expected, live, source)
     if pending_names and drift.steps and not problems:
         made, _ = made_already(cfg, target, folder)
         if made:  # drift against what migrate --mark-applied would record
-            drift = _drift_plan(within(replay(
+            drift = drift_plan(within(replay(
                 folder, scratch, cfg.managed_schemas, only=applied + made,
                 timeout=cfg.shadow_timeout, installed=installed, stubs=stubs), managed),
                 live, source)

@@ -302,7 +302,7 @@ def _tenant_drift(cfg: Config, target: FleetTarget, applied: tuple[str, ...],
         live = tracking.without_history(introspect(conn, (target.schema,)), _history(cfg))
     # The schema itself is the fleet's (made, owned and granted by whoever adds a tenant),
     # not the migrations', and the extensions are the database's.
-    plan = engine._drift_plan(expected.with_(schemas={}, extensions={}),
+    plan = engine.drift_plan(expected.with_(schemas={}, extensions={}),
                               live.with_(schemas={}, extensions={}), None)
     return tuple(engine.drift_items(plan))
 
