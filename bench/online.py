@@ -110,14 +110,17 @@ def _write(w: Writer, url: str, rows: int, stop: threading.Event) -> None:
                 w.running.set()
 
 
-def prepare(project: Path, url: str, rows: int, *, online: bool,
-            settings: str = "") -> None:
-    """A project whose database holds ``rows`` orders, with AFTER generated (not applied)."""
+def prepare(project: Path, url: str, rows: int, *, online: bool, settings: str = "",
+            command: str = "migrate") -> None:
+    """A project whose database holds ``rows`` orders made from BEFORE, with AFTER in the
+    schema file: generated as a migration, not applied (``command="push"``: made by push,
+    AFTER not pushed)."""
     (project / "trimtab.toml").write_text(
         f'schema = "schema.sql"\n{"" if online else "online = false"}\n{settings}')
     (project / "schema.sql").write_text(BEFORE)
-    for args in (("generate", "--url", url), ("migrate", "--url", url)):
-        r = _run(project, *args)
+    steps = [("push",)] if command == "push" else [("generate",), ("migrate",)]
+    for args in steps:
+        r = _run(project, *args, "--url", url)
         assert r.returncode == 0, r.stdout + r.stderr
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("INSERT INTO customers SELECT g, 'c' || g "
@@ -126,26 +129,9 @@ def prepare(project: Path, url: str, rows: int, *, online: bool,
                      "FROM generate_series(1, %s) g", (CUSTOMERS, rows))
         conn.execute("VACUUM ANALYZE orders")
     (project / "schema.sql").write_text(AFTER)
-    r = _run(project, "generate", "--url", url)
-    assert r.returncode == 0, r.stdout + r.stderr
-
-
-def prepare_push(project: Path, url: str, rows: int, *, online: bool,
-                 settings: str = "") -> None:
-    """A project whose database holds ``rows`` orders pushed from BEFORE, with AFTER in the
-    schema file (not pushed)."""
-    (project / "trimtab.toml").write_text(
-        f'schema = "schema.sql"\n{"" if online else "online = false"}\n{settings}')
-    (project / "schema.sql").write_text(BEFORE)
-    r = _run(project, "push", "--url", url)
-    assert r.returncode == 0, r.stdout + r.stderr
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("INSERT INTO customers SELECT g, 'c' || g "
-                     "FROM generate_series(1, %s) g", (CUSTOMERS,))
-        conn.execute("INSERT INTO orders SELECT g, 1 + g %% %s, g %% 1000, 'o' || g, NULL "
-                     "FROM generate_series(1, %s) g", (CUSTOMERS, rows))
-        conn.execute("VACUUM ANALYZE orders")
-    (project / "schema.sql").write_text(AFTER)
+    if command == "migrate":
+        r = _run(project, "generate", "--url", url)
+        assert r.returncode == 0, r.stdout + r.stderr
 
 
 def migrate_under_traffic(project: Path, url: str, rows: int, *, online: bool,
@@ -205,10 +191,7 @@ def main() -> None:
             url = server.url(name)
             with tempfile.TemporaryDirectory() as tmp:
                 project = Path(tmp)
-                if args.command == "push":
-                    prepare_push(project, url, args.rows, online=online)
-                else:
-                    prepare(project, url, args.rows, online=online)
+                prepare(project, url, args.rows, online=online, command=args.command)
                 results.append(migrate_under_traffic(project, url, args.rows, online=online,
                                                      writers=args.writers,
                                                      command=args.command))
