@@ -13,6 +13,7 @@ from pytest_lsp import LanguageClient
 from tests.conftest import PgServer, with_database
 from tests.test_cli_push import run, write
 from tests.test_lsp import client, has, open_doc, until, workspace  # noqa: F401 (fixtures)
+from trimtab import embedded
 from trimtab.sources.introspect import introspect
 
 
@@ -114,7 +115,8 @@ def test_migrations_generated_on_18_for_13_apply_on_13(
         assert generated.returncode == 0, generated.stderr
         assert "lacks" not in generated.stdout + generated.stderr
     finally:
-        run(project, "db", "stop")
+        # Its data too: as root it lives in /var/lib/trimtab, outside the pytest folders.
+        embedded.remove(project)
     migrated, pushed = _database(pg_server), _database(pg_server)
     try:
         m = run(project, "migrate", "--url", migrated)
