@@ -93,20 +93,8 @@ def _name_of(key: Key) -> str:
 
 def _declaration(idx: Resolver, key: Key) -> Ref | None:
     """The token of the object's declaration that writes its name."""
-    sel = idx.name_span(key)
-    if sel is None:
-        return None
-    st = idx.statement_at(sel.file, sel.start_offset)
-    if st is None:
-        return None
-    base = st.span.start_offset
-    name = _name_of(key)
-    for tok in lex(st.text).toks:
-        a, b = base + tok[2], base + tok[3]
-        if a >= sel.start_offset and b <= sel.end_offset and tok[0] in ("W", "Q") and \
-                tok[1] == name:
-            return Ref(sel.file, a, b)
-    return None
+    found = rename.declaration(idx, key, _name_of(key))
+    return Ref(*found) if found is not None else None
 
 
 def target_at(statements: list[Statement], file: str, offset: int) -> Key | None:

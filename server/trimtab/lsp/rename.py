@@ -86,7 +86,7 @@ def target_at(statements: list[Statement], file: str, offset: int,
     key = idx.target(st, toks, j)
     if key is None:  # maybe the declaration itself
         key = next((k for k, span in idx.spans.items() if k[-1] == name and k[0] in RENAMABLE
-                    and _declaration(idx, k) == (file, abs_a, abs_b)), None)
+                    and declaration(idx, k) == (file, abs_a, abs_b)), None)
     if key is None:
         if live is not None and _live_has_name(live, name):
             raise RenameRefused(
@@ -106,8 +106,10 @@ def _live_has_name(live: Model, name: str) -> bool:
                for tb in live.tables.values())
 
 
-def _declaration(idx: Resolver, key: Key) -> tuple[str, int, int] | None:
-    """(file, start, end) of the name token of the object's declaration."""
+def declaration(idx: Resolver, key: Key, name: str | None = None,
+                ) -> tuple[str, int, int] | None:
+    """(file, start, end) of the name token of the object's declaration (``name``: the
+    word to find, by default the key's last part)."""
     sel = idx.name_span(key)
     if sel is None:
         return None
@@ -115,7 +117,7 @@ def _declaration(idx: Resolver, key: Key) -> tuple[str, int, int] | None:
     if st is None:
         return None
     base = st.span.start_offset
-    name = key[-1]
+    name = key[-1] if name is None else name
     for tok in lex(st.text).toks:
         a, b = base + tok[2], base + tok[3]
         if a >= sel.start_offset and b <= sel.end_offset and tok[0] in ("W", "Q") and \
@@ -178,7 +180,7 @@ def references(statements: list[Statement], target: Target, new_name: str,
     def add(file: str, a: int, b: int, text: str = new_sql) -> None:
         edits.setdefault(file, {})[a] = (a, b, text)
 
-    decl = _declaration(idx, key) if key[0] != "enum_value" else None
+    decl = declaration(idx, key) if key[0] != "enum_value" else None
     if decl is not None:
         add(*decl)
     enum_cols: set[tuple[str, str]] = set()
@@ -317,7 +319,7 @@ def rename(texts: Mapping[str, str], file: str, offset: int, raw_new: str,
             pos = b
         out[f] = "".join(parts) + text[pos:]
     if live is None or in_live(live, target.key):
-        decl = _declaration(idx, target.key) if target.key[0] != "enum_value" else (
+        decl = declaration(idx, target.key) if target.key[0] != "enum_value" else (
             target.file, target.start, target.end)
         hint_file = decl[0] if decl else target.file
         text = out.get(hint_file, texts[hint_file])
