@@ -21,7 +21,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,6 +30,8 @@ import psycopg
 
 import trimtab
 from trimtab.config import redact
+from trimtab.errors import FileWriteError
+from trimtab.files import write_file
 
 if TYPE_CHECKING:
     from trimtab.config import Config
@@ -156,16 +157,8 @@ def recall(path: Path, key: str, fingerprint: str) -> dict[str, Any] | None:
 def remember(path: Path, key: str, fingerprint: str, **said: Any) -> None:
     """Record a no-op (a cache: a failure to write only costs the next run)."""
     data = json.dumps({"key": key, "fingerprint": fingerprint, **said})
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".noop-")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except OSError:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    with contextlib.suppress(FileWriteError, OSError):
+        write_file(path, data.encode())
 
 
 def forget(path: Path) -> None:
