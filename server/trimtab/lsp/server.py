@@ -128,6 +128,9 @@ class TrimtabServer(LanguageServer):
                 lines = Path(path).read_text(encoding="utf-8").splitlines(keepends=True)
             except (OSError, UnicodeDecodeError):
                 lines = []
+        if sql_files.bodies_checked(path):  # a schema file: plpgsql_check's findings too
+            findings = findings + sql_files.body_findings(
+                path, doc.source if doc is not None else "".join(lines))
         codec = self.workspace.position_codec
         project = self.project_for(path)
         overrides = project.settings.severity if project is not None else {}
@@ -215,6 +218,20 @@ class TrimtabServer(LanguageServer):
             self.publish(f, items)
         self.report_unreachable(project, was_down)
         self.notify_status(project)
+        if not any(x.severity == "error" for items in result.findings.values() for x in items):
+            self.check_bodies(project, texts)
+
+    def check_bodies(self, project: Project, texts: dict[str, str]) -> None:
+        """plpgsql_check on the schema that just built (files.py); its findings join the
+        exact path's, in the files they concern, while the texts stay as they were."""
+        def publish(changed: list[str]) -> None:
+            exact = project.exact
+            if exact is None or texts != self.texts_for(project):
+                return  # typed meanwhile: the next exact run checks again
+            for f in changed:
+                self.publish(f, list(exact.findings.get(f, [])))
+        sql_files.schedule_body_check(project, texts, project.schema_files(), _in_thread,
+                                      publish)
 
     def notify_status(self, project: Project) -> None:
         """``trimtab/status``: one line of state per project, for a status bar. Sent after
