@@ -1,0 +1,548 @@
+"""Completion in a Drizzle ``schema.ts`` where TypeScript's own server has nothing to say:
+what the database calls things, and what only the database knows.
+
+- ``.references(() => |``: the schema's table variables, and the tables the live database
+  has that no schema file declares yet (with a note);
+  ``.references(() => users.|``: that table's column properties, with their database
+  names and types;
+- a table's index callback ``(t) => [index("x").on(|`` or ``.on(t.|``: the enclosing
+  table's columns (``t.prop``);
+- after a column's key ``email: |``: column type builders named for it (``text("email")``,
+  ``varchar("email", { length: 256 })``, the schema's enum builders, pgvector's ``vector``
+  when the live database has the extension), the live column's own type first;
+- inside a ``sql`` template: the database names of the enclosing table's columns and of
+  the tables (``name.|``: that table's columns).
+
+Pure: the document's text and the cursor, a ``Catalog`` made from the last read of the
+Drizzle schema, and the live model in; items out. The position's context comes from
+tree-sitter's tree of the text with a placeholder word at the cursor (an unfinished
+expression still parses as one), never from a regex over the text.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from tree_sitter import Node, Parser
+
+from trimtab.lsp.completion import Item
+from trimtab.model import EnumType, Model, quote_ident
+from trimtab.sources.drizzle import DrizzleSchema, to_camel_case, to_snake_case
+from trimtab.sources.drizzle._source import TS, TSX, Module, parse_module
+from trimtab.sources.sqlfile import structural_model
+
+_MARK = "__trimtab_cursor__"
+_IDENT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
+# Expressions an unfinished one at the cursor may have been read into (the words after it
+# taken as its call, member or operand): climbed over to find where the cursor's sits.
+_EXPRESSIONS = frozenset(("call_expression", "member_expression", "binary_expression",
+                          "subscript_expression", "as_expression", "non_null_expression",
+                          "ternary_expression", "sequence_expression", "satisfies_expression",
+                          "type_assertion", "augmented_assignment_expression",
+                          "assignment_expression", "instantiation_expression"))
+
+
+@dataclass(frozen=True)
+class TsColumn:
+    prop: str  # the property key in the columns object
+    name: str  # the database column's name
+    type: str  # its PostgreSQL type, as the structural model reads it
+
+
+@dataclass(frozen=True)
+class TsTable:
+    var: str | None  # the const it is declared as (None: not a plain const)
+    schema: str
+    name: str
+    file: str
+    columns: tuple[TsColumn, ...]
+
+
+@dataclass(frozen=True)
+class TsEnum:
+    var: str
+    schema: str
+    name: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """What a read of the Drizzle schema declares, by the names the TypeScript uses."""
+
+    tables: tuple[TsTable, ...] = ()
+    enums: tuple[TsEnum, ...] = ()
+
+    def by_var(self, var: str) -> TsTable | None:
+        return next((tb for tb in self.tables if tb.var == var), None)
+
+    def by_name(self, name: str, schema: str | None = None) -> TsTable | None:
+        return next((tb for tb in self.tables if tb.name == name and
+                     (schema is None or tb.schema == schema)), None)
+
+
+def catalog(ds: DrizzleSchema, texts: Mapping[str, str]) -> Catalog:
+    """The tables and enums of a read, with the variable names and property keys of the
+    texts it was read from (``texts``: file name -> text)."""
+    model = structural_model(list(ds.statements))[0]
+    modules: dict[str, Module] = {}
+    tables: list[TsTable] = []
+    enums: list[TsEnum] = []
+    for key, span in ds.spans.items():
+        if key[0] not in ("table", "type") or span.file not in texts:
+            continue
+        mod = modules.get(span.file)
+        if mod is None:
+            mod = modules[span.file] = parse_module(span.file, texts[span.file], given=True)
+        node = _node_at(mod, span.start_offset, span.end_offset)
+        var = _declared_as(mod, node) if node is not None else None
+        if key[0] == "type":
+            ty = model.types.get(key)
+            if isinstance(ty, EnumType) and var is not None:
+                enums.append(TsEnum(var, key[1], key[2], ty.values))
+            continue
+        tb = model.tables.get(key)
+        if tb is None:
+            continue
+        types = {c.name: c.type for c in tb.columns}
+        cols = []
+        for c in tb.columns:
+            cspan = ds.spans.get(("column", key[1], key[2], c.name))
+            prop = None
+            if cspan is not None and cspan.file == span.file:
+                pair = _node_at(mod, cspan.start_offset, cspan.end_offset)
+                while pair is not None and pair.type != "pair":
+                    pair = pair.parent
+                if pair is not None and (k := pair.child_by_field_name("key")) is not None:
+                    prop = _key_text(mod.src(k))
+            cols.append(TsColumn(prop or c.name, c.name, types[c.name]))
+        tables.append(TsTable(var, key[1], key[2], span.file, tuple(cols)))
+    return Catalog(tuple(tables), tuple(enums))
+
+
+def merge(now: Catalog, before: Catalog | None) -> Catalog:
+    """``now``, with the tables and enums of ``before`` that ``now`` lost (a line being
+    written can cost the reader the table it sits in)."""
+    if before is None:
+        return now
+    have = {(tb.schema, tb.name) for tb in now.tables}
+    enums = {(e.schema, e.name) for e in now.enums}
+    return Catalog(now.tables + tuple(tb for tb in before.tables
+                                      if (tb.schema, tb.name) not in have),
+                   now.enums + tuple(e for e in before.enums
+                                     if (e.schema, e.name) not in enums))
+
+
+def _node_at(mod: Module, start: int, end: int) -> Node | None:
+    """The node of a span (character offsets) of a module."""
+    data, text = mod.data, mod.text
+    if len(data) == len(text):
+        a, b = start, end
+    else:
+        a = len(text[:start].encode("utf-8", "surrogatepass"))
+        b = a + len(text[start:end].encode("utf-8", "surrogatepass"))
+    return mod.root.descendant_for_byte_range(a, b)
+
+
+def _declared_as(mod: Module, node: Node) -> str | None:
+    """The const a table's call is the value of (``export const users = pgTable(...)``)."""
+    n: Node | None = node
+    while n is not None and n.type != "variable_declarator":
+        if n.type in ("arguments", "object", "program", "statement_block"):
+            return None  # the call sits inside another expression
+        n = n.parent
+    name = n.child_by_field_name("name") if n is not None else None
+    return mod.src(name) if name is not None and name.type == "identifier" else None
+
+
+def _key_text(key: str) -> str:
+    return key[1:-1] if key[:1] in ("'", '"') and key[-1:] == key[:1] else key
+
+
+# -- the position ------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=2)
+def _parser(tsx: bool) -> Parser:
+    return Parser(TSX if tsx else TS)
+
+
+@dataclass(frozen=True)
+class _At:
+    root: Node
+    data: bytes
+    mark: int  # byte offset of the placeholder
+    prefix: str  # the word typed before the cursor
+
+    def src(self, n: Node) -> str:
+        return self.data[n.start_byte:n.end_byte].decode("utf-8", "replace")
+
+
+def _parse_at(text: str, offset: int, tsx: bool = False) -> _At:
+    start = offset
+    while start > 0 and text[start - 1] in _IDENT_CHARS:
+        start -= 1
+    marked = text[:start] + _MARK + text[offset:]
+    data = marked.encode("utf-8", "surrogatepass")
+    mark = len(text[:start].encode("utf-8", "surrogatepass"))
+    return _At(_parser(tsx).parse(data).root_node, data, mark, text[start:offset])
+
+
+def _ancestors(n: Node | None) -> Iterator[Node]:
+    while n is not None:
+        yield n
+        n = n.parent
+
+
+def _expression_top(n: Node) -> Node:
+    """The largest expression that starts where ``n`` starts: what the words written
+    after an unfinished expression were read into."""
+    while n.parent is not None and n.parent.type in _EXPRESSIONS and \
+            n.parent.start_byte == n.start_byte:
+        n = n.parent
+    return n
+
+
+def _callee(call: Node, at: _At) -> tuple[str | None, str | None]:
+    """(object, name) of a call's function: ``x.on(...)`` -> ("x", "on"); ``sql`...``` ->
+    (None, "sql")."""
+    fn = call.child_by_field_name("function")
+    if fn is None:
+        return None, None
+    if fn.type == "identifier":
+        return None, at.src(fn)
+    if fn.type == "member_expression":
+        prop = fn.child_by_field_name("property")
+        obj = fn.child_by_field_name("object")
+        return (at.src(obj) if obj is not None else None,
+                at.src(prop) if prop is not None else None)
+    return None, None
+
+
+def _args(call: Node) -> list[Node]:
+    args = call.child_by_field_name("arguments")
+    return [a for a in args.named_children if a.type != "comment"] if args is not None else []
+
+
+def _table_call(n: Node, at: _At) -> Node | None:
+    """The table call around ``n``: ``pgTable("name", { ...columns }, (t) => [...])`` (or
+    a schema's ``.table``, or a pgTableCreator's function): a string, then an object."""
+    for a in _ancestors(n.parent):
+        if a.type == "call_expression":
+            args = _args(a)
+            if len(args) >= 2 and args[0].type == "string" and args[1].type == "object":
+                return a
+    return None
+
+
+def _string_value(n: Node, at: _At) -> str:
+    return "".join(at.src(c) for c in n.named_children if c.type == "string_fragment")
+
+
+# -- completion --------------------------------------------------------------------------------
+
+
+def complete(text: str, offset: int, cat: Catalog, live: Model | None = None,
+             casing: str | None = None, extensions: tuple[str, ...] = (),
+             tsx: bool = False) -> list[Item]:
+    """What fits at ``offset`` in ``text`` (a schema .ts file); ``extensions``: the names
+    of the extensions installed in the live database; ``casing``: drizzle's option (then
+    a builder needs no column name)."""
+    at = _parse_at(text, offset, tsx)
+    node = at.root.descendant_for_byte_range(at.mark, at.mark + len(_MARK))
+    if node is None:
+        return []
+    for a in _ancestors(node):
+        if a.type == "template_string":
+            return _in_sql(a, at, cat, live, text[:offset])
+    if node.type == "property_identifier" and node.parent is not None and \
+            node.parent.type == "member_expression":
+        obj = node.parent.child_by_field_name("object")
+        if obj is None or obj.type != "identifier":
+            return []
+        return _after_dot(_expression_top(node.parent), at.src(obj), at, cat, live)
+    if node.type != "identifier":
+        return []
+    top = _expression_top(node)
+    parent = top.parent
+    if parent is None:
+        return []
+    if parent.type == "arrow_function" and parent.child_by_field_name("body") == top and \
+            _is_references(parent, at):
+        return _reference_tables(cat, live)
+    if parent.type == "pair" and parent.child_by_field_name("value") == top:
+        table = _table_call(parent, at)
+        if table is not None and parent.parent == _args(table)[1]:
+            key = parent.child_by_field_name("key")
+            return _builders(_key_text(at.src(key)) if key is not None else "", table, at,
+                             cat, live, casing, extensions)
+    if parent.type in ("arguments", "array"):
+        cols = _index_columns(parent, at, cat)
+        if cols is not None:
+            param, own = cols
+            return [Item(f"{param}.{c.prop}", "column", _column_detail(c, own),
+                         insert=f"{param}.{c.prop}") for c in own.columns]
+    return []
+
+
+def _is_references(arrow: Node, at: _At) -> bool:
+    """``arrow`` is the function of ``.references(() => ...)``."""
+    args = arrow.parent
+    call = args.parent if args is not None and args.type == "arguments" else None
+    return call is not None and call.type == "call_expression" and \
+        _callee(call, at)[1] == "references" and _args(call)[:1] == [arrow]
+
+
+def _column_detail(c: TsColumn, table: TsTable) -> str:
+    return f"column {quote_ident(c.name)} {c.type} of {_qualified(table.schema, table.name)}"
+
+
+def _qualified(schema: str, name: str) -> str:
+    return quote_ident(name) if schema == "public" else f"{quote_ident(schema)}.{quote_ident(name)}"
+
+
+def _reference_tables(cat: Catalog, live: Model | None) -> list[Item]:
+    out = [Item(tb.var, "table", f"table {_qualified(tb.schema, tb.name)}")
+           for tb in cat.tables if tb.var is not None]
+    if live is not None:
+        declared = {(tb.schema, tb.name) for tb in cat.tables}
+        for lt in live.tables.values():
+            if (lt.schema, lt.name) not in declared:
+                var = to_camel_case(lt.name)
+                out.append(Item(var, "table", f"table {_qualified(lt.schema, lt.name)} is in "
+                                "the database but not in the schema: declare it first"))
+    return out
+
+
+def _after_dot(expr: Node, obj: str, at: _At, cat: Catalog, live: Model | None) -> list[Item]:
+    """``X.|``: a table's columns inside ``.references(() => X.|)``, or the index callback
+    parameter's inside the table's callback."""
+    parent = expr.parent
+    if parent is None:
+        return []
+    if parent.type == "arrow_function" and parent.child_by_field_name("body") == expr and \
+            _is_references(parent, at):
+        table = cat.by_var(obj)
+        if table is None:
+            return []
+        items = [Item(c.prop, "column", _column_detail(c, table)) for c in table.columns]
+        lt = live.tables.get(("table", table.schema, table.name)) if live else None
+        if lt is not None:
+            have = {c.name for c in table.columns}
+            items += [Item(to_camel_case(c.name), "column",
+                           f"column {quote_ident(c.name)} {c.type} is in the database but "
+                           "not in the schema: declare it first")
+                      for c in lt.columns if c.name not in have]
+        return items
+    if parent.type in ("arguments", "array"):
+        cols = _index_columns(parent, at, cat)
+        if cols is not None and cols[0] == obj:
+            return [Item(c.prop, "column", _column_detail(c, cols[1]))
+                    for c in cols[1].columns]
+    return []
+
+
+def _index_columns(parent: Node, at: _At, cat: Catalog) -> tuple[str, TsTable] | None:
+    """(the callback's parameter, the enclosing table) when ``parent`` is the column list
+    of an index, a unique or primary key or a foreign key's ``columns`` inside a table's
+    extra-config callback: ``(t) => [index("x").on(|)]``."""
+    if parent.type == "arguments":
+        call = parent.parent
+        if call is None or _callee(call, at)[1] not in ("on", "onOnly", "using"):
+            return None
+    else:  # `columns: [...]` of primaryKey / foreignKey / unique
+        pair = parent.parent
+        key = pair.child_by_field_name("key") if pair is not None and pair.type == "pair" \
+            else None
+        if key is None or at.src(key) not in ("columns", "foreignColumns"):
+            return None
+        if at.src(key) == "foreignColumns":
+            return None  # another table's: TypeScript knows them
+    for a in _ancestors(parent):
+        if a.type == "arrow_function":
+            table = _table_call(a, at)
+            if table is None or a not in _args(table)[2:]:
+                continue
+            param = _first_param(a, at)
+            found = _catalog_table(table, at, cat)
+            if param is None or found is None:
+                return None
+            return param, found
+    return None
+
+
+def _first_param(arrow: Node, at: _At) -> str | None:
+    single = arrow.child_by_field_name("parameter")
+    if single is not None:
+        return at.src(single)
+    params = arrow.child_by_field_name("parameters")
+    for p in params.named_children if params is not None else ():
+        pattern = p.child_by_field_name("pattern") or p
+        return at.src(pattern) if pattern.type == "identifier" else None
+    return None
+
+
+def _catalog_table(call: Node, at: _At, cat: Catalog) -> TsTable | None:
+    """The catalog's table for a table call: by its const, else by its name."""
+    for a in _ancestors(call.parent):
+        if a.type == "variable_declarator":
+            name = a.child_by_field_name("name")
+            found = cat.by_var(at.src(name)) if name is not None else None
+            if found is not None:
+                return found
+            break
+        if a.type in ("arguments", "object", "program"):
+            break
+    return cat.by_name(_string_value(_args(call)[0], at))
+
+
+# -- column type builders ----------------------------------------------------------------------
+
+# (builder, its options after the name) in the order people reach for them
+_BUILDERS = (("text", ""), ("varchar", "{ length: ${1:256} }"), ("integer", ""),
+             ("bigint", '{ mode: "${1|number,bigint|}" }'), ("boolean", ""),
+             ("timestamp", "{ withTimezone: true }"), ("uuid", ""), ("jsonb", ""),
+             ("serial", ""), ("numeric", "{ precision: ${1:10}, scale: ${2:2} }"),
+             ("date", ""), ("smallint", ""), ("real", ""), ("doublePrecision", ""),
+             ("json", ""), ("bigserial", '{ mode: "number" }'), ("char", "{ length: ${1:1} }"),
+             ("time", ""), ("interval", ""), ("inet", ""), ("cidr", ""), ("macaddr", ""))
+
+
+def _call(builder: str, column: str | None, options: str) -> str:
+    args = [f'"{column}"'] if column is not None else []
+    if options:
+        args.append(options)
+    return f"{builder}({', '.join(args)})"
+
+
+def _plain(snippet: str) -> str:
+    """A snippet's label: its placeholders' defaults."""
+    out, k = [], 0
+    while k < len(snippet):
+        if snippet.startswith("${", k):
+            e = snippet.index("}", k)
+            inner = snippet[k + 2:e]
+            out.append(inner.split("|")[1].split(",")[0] if "|" in inner else
+                       inner.partition(":")[2])
+            k = e + 1
+        else:
+            out.append(snippet[k])
+            k += 1
+    return "".join(out)
+
+
+def _builders(key: str, table_call: Node, at: _At, cat: Catalog, live: Model | None,
+              casing: str | None, extensions: tuple[str, ...]) -> list[Item]:
+    """Builders for the column ``key``: named for it as drizzle-kit would name the column
+    (no name with a ``casing`` option, which names it)."""
+    if not key:
+        return []
+    column = None if casing else to_snake_case(key)
+    db_name = to_snake_case(key) if casing != "camelCase" else key
+    out: list[Item] = []
+    table = _catalog_table(table_call, at, cat)
+    table_name = table.name if table else _string_value(_args(table_call)[0], at)
+    table_schema = table.schema if table else "public"
+    live_col = None
+    if live is not None:
+        lt = live.tables.get(("table", table_schema, table_name))
+        live_col = next((c for c in lt.columns if c.name == db_name), None) if lt else None
+    if live_col is not None:
+        got = _for_type(live_col.type, column, cat)
+        if got is not None:
+            out.append(Item(_plain(got), "type", f"as {quote_ident(live_col.name)} is in the "
+                            f"database: {live_col.type}", insert=got, snippet=True))
+    for e in cat.enums:
+        out.append(Item(_call(e.var, column, ""), "type",
+                        f"enum {_qualified(e.schema, e.name)}: {', '.join(e.values)}"))
+    for builder, options in _BUILDERS:
+        body = _call(builder, column, options)
+        out.append(Item(_plain(body), "type", "drizzle-orm/pg-core", insert=body,
+                        snippet="$" in body))
+    if "vector" in extensions:
+        body = _call("vector", column, "{ dimensions: ${1:1536} }")
+        out.append(Item(_plain(body), "type", "pgvector (installed in the database)",
+                        insert=body, snippet=True))
+    seen: set[str] = set()
+    return [i for i in out if not (i.label in seen or seen.add(i.label))]  # type: ignore[func-returns-value]
+
+
+_SIMPLE = {"text": "text", "integer": "integer", "boolean": "boolean", "uuid": "uuid",
+           "jsonb": "jsonb", "json": "json", "date": "date", "smallint": "smallint",
+           "real": "real", "double precision": "doublePrecision", "inet": "inet",
+           "cidr": "cidr", "macaddr": "macaddr", "interval": "interval",
+           "timestamp without time zone": "timestamp", "time without time zone": "time",
+           "numeric": "numeric", "bytea": "bytea"}
+
+
+def _for_type(pg_type: str, column: str | None, cat: Catalog) -> str | None:
+    """The builder call that declares a live column's type (a snippet), if one does."""
+    if pg_type in _SIMPLE:
+        return _call(_SIMPLE[pg_type], column, "")
+    if pg_type == "bigint":
+        return _call("bigint", column, '{ mode: "${1|number,bigint|}" }')
+    if pg_type == "timestamp with time zone":
+        return _call("timestamp", column, "{ withTimezone: true }")
+    for prefix, builder, option in (("character varying(", "varchar", "length"),
+                                    ("character(", "char", "length"),
+                                    ("vector(", "vector", "dimensions")):
+        if pg_type.startswith(prefix) and pg_type.endswith(")"):
+            return _call(builder, column, f"{{ {option}: {pg_type[len(prefix):-1]} }}")
+    if pg_type.startswith("numeric(") and pg_type.endswith(")"):
+        p, _, s = pg_type[8:-1].partition(",")
+        scale = f", scale: {s.strip()}" if s else ""
+        return _call("numeric", column, f"{{ precision: {p.strip()}{scale} }}")
+    bare = pg_type.removeprefix("public.").strip('"')
+    for e in cat.enums:
+        if e.name == bare or f"{e.schema}.{e.name}" == pg_type:
+            return _call(e.var, column, "")
+    return None
+
+
+# -- sql templates -----------------------------------------------------------------------------
+
+
+def _in_sql(template: Node, at: _At, cat: Catalog, live: Model | None,
+            before: str) -> list[Item]:
+    """Inside ``sql`...```: the database's names (TypeScript sees only a string)."""
+    call = template.parent
+    if call is None or call.type != "call_expression" or _callee(call, at) != (None, "sql"):
+        return []
+    # Inside `${...}`: TypeScript's
+    if any(a.type == "template_substitution" for a in _ancestors(
+            at.root.descendant_for_byte_range(at.mark, at.mark + len(_MARK)))):
+        return []
+    rest = before[:len(before) - len(at.prefix)]
+    if rest.endswith("."):  # name.| : that table's columns
+        k = len(rest) - 1
+        a = k
+        while a > 0 and (rest[a - 1] in _IDENT_CHARS or rest[a - 1] == '"'):
+            a -= 1
+        name = rest[a:k].strip('"')
+        table = cat.by_name(name)
+        if table is not None:
+            return [Item(quote_ident(c.name), "column", _column_detail(c, table))
+                    for c in table.columns]
+        lt = next((x for x in live.tables.values() if x.name == name), None) if live else None
+        return [Item(quote_ident(c.name), "column", f"column {c.type} (database)")
+                for c in lt.columns] if lt is not None else []
+    out: list[Item] = []
+    table_call = _table_call(call, at)
+    if table_call is not None:
+        own = _catalog_table(table_call, at, cat)
+        if own is not None:
+            out += [Item(quote_ident(c.name), "column", _column_detail(c, own))
+                    for c in own.columns]
+    seen = set()
+    for tb in cat.tables:
+        label = _qualified(tb.schema, tb.name)
+        seen.add(label)
+        out.append(Item(label, "table", f"table{f' ({tb.var})' if tb.var else ''}"))
+    if live is not None:
+        for lt in live.tables.values():
+            label = _qualified(lt.schema, lt.name)
+            if label not in seen:
+                out.append(Item(label, "table", "table (database, not in the schema)"))
+    return out
