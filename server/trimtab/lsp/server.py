@@ -25,6 +25,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 from pygls.workspace.position_codec import PositionCodec
 
+import trimtab.lsp.ts_completion as ts_completion
 from trimtab import __version__, engine, sqlformat
 from trimtab.errors import Cancelled, ConsentRequired, TrimtabError
 from trimtab.lsp import analysis, completion, navigate, positions, rename, symbols, tokens
@@ -1099,6 +1100,8 @@ _ITEM_KINDS = {"table": t.CompletionItemKind.Class, "column": t.CompletionItemKi
 
 @server.feature(t.TEXT_DOCUMENT_COMPLETION, t.CompletionOptions(trigger_characters=[" ", ".", "("]))
 async def complete(ls: TrimtabServer, params: t.CompletionParams) -> t.CompletionList | None:
+    if not params.text_document.uri.endswith(".sql"):
+        return await _complete_ts(ls, params)
     at = _schema_at(ls, params.text_document.uri, params.position)
     if at is None:
         return None
@@ -1185,6 +1188,44 @@ def _line_edits(old: str, new: str, codec: PositionCodec) -> list[t.TextEdit]:
         out.append(t.TextEdit(range=t.Range(start=t.Position(line=i1, character=0), end=end),
                               new_text="".join(b[j1:j2])))
     return out
+
+
+# -- completion in a Drizzle schema.ts (trimtab.lsp.ts_completion) ----------------------------
+
+# (project root) -> the catalog of the last read of its schema.ts without errors: a line
+# being written can cost the reader the table it sits in.
+_ts_catalogs: dict[Path, ts_completion.Catalog] = {}
+
+
+async def _complete_ts(ls: TrimtabServer, params: t.CompletionParams
+                       ) -> t.CompletionList | None:
+    path = to_fs_path(params.text_document.uri)
+    project = ls.project_for(path) if path else None
+    if path is None or project is None or project.cfg is None or not project.cfg.drizzle \
+            or not project.owns_schema(path):
+        return None
+    doc = ls.workspace.get_text_document(params.text_document.uri)
+    texts = _schema_texts(ls, project)
+    texts[path] = doc.source
+    try:
+        ds, read = engine.read_drizzle_schema(project.cfg, texts)
+    except TrimtabError:
+        return None  # a schema file that cannot be read: its diagnostic says so
+    now = ts_completion.catalog(ds, read)
+    cat = ts_completion.merge(now, _ts_catalogs.get(project.root)) if ds.errors else now
+    if not ds.errors:
+        _ts_catalogs[project.root] = now
+    live, _ = await _live_for_completion(project)
+    items = ts_completion.complete(
+        doc.source, positions.to_offset(doc.lines, params.position, doc.position_codec),
+        cat, live, project.cfg.casing,
+        tuple(e.name for e in live.extensions.values()) if live is not None else (),
+        tsx=path.endswith(".tsx"))
+    return t.CompletionList(is_incomplete=False, items=[t.CompletionItem(
+        label=i.label, kind=_ITEM_KINDS.get(i.kind), detail=i.detail or None,
+        insert_text=i.insert, sort_text=f"{n:04d}",
+        insert_text_format=t.InsertTextFormat.Snippet if i.snippet else None)
+        for n, i in enumerate(items)])
 
 
 # -- references, workspace symbols, folding, signature help (SQL schema files) ---------------

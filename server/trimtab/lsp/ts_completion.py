@@ -485,11 +485,14 @@ def _for_type(pg_type: str, column: str | None, cat: Catalog) -> str | None:
         return _call("bigint", column, '{ mode: "${1|number,bigint|}" }')
     if pg_type == "timestamp with time zone":
         return _call("timestamp", column, "{ withTimezone: true }")
+    # an extension's type is qualified when its schema is not on the search path
+    unqualified = pg_type.split(".", 1)[1] if pg_type.startswith(("public.", "extensions.")) \
+        else pg_type
     for prefix, builder, option in (("character varying(", "varchar", "length"),
                                     ("character(", "char", "length"),
                                     ("vector(", "vector", "dimensions")):
-        if pg_type.startswith(prefix) and pg_type.endswith(")"):
-            return _call(builder, column, f"{{ {option}: {pg_type[len(prefix):-1]} }}")
+        if unqualified.startswith(prefix) and unqualified.endswith(")"):
+            return _call(builder, column, f"{{ {option}: {unqualified[len(prefix):-1]} }}")
     if pg_type.startswith("numeric(") and pg_type.endswith(")"):
         p, _, s = pg_type[8:-1].partition(",")
         scale = f", scale: {s.strip()}" if s else ""
