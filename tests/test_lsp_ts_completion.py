@@ -117,7 +117,17 @@ async def test_column_builders_after_a_key(client: LanguageClient, project: Path
     assert "database" in (got[0].detail or "")
     got = await items(client, project, TITLE, "embedding: |")
     assert got[0].label == 'vector("embedding", { dimensions: 3 })', got[0]
-    assert 'vector("embedding", { dimensions: 1536 })' in {i.label for i in got}
+    by = {i.label: i for i in got}
+    assert 'vector("embedding", { dimensions: 1536 })' in by
+    # A builder the file does not import yet comes with its import; one it does, without
+    line = "  jsonb, uuid, uniqueIndex, index, check,"
+    assert line in (SAMPLE / "schema.ts").read_text().split("\n")
+    assert list(got[0].additional_text_edits or ()) == [t.TextEdit(range=t.Range(
+        start=t.Position(line=3, character=len(line) - 1),
+        end=t.Position(line=3, character=len(line) - 1)), new_text=", vector")]
+    assert not by['text("embedding")'].additional_text_edits
+    assert by['numeric("embedding", { precision: 10, scale: 2 })'].additional_text_edits
+    assert not by['roleEnum("embedding")'].additional_text_edits  # declared in the file
 
 
 async def test_database_names_in_sql_templates(

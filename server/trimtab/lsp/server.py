@@ -1221,10 +1221,18 @@ async def _complete_ts(ls: TrimtabServer, params: t.CompletionParams
         cat, live, project.cfg.casing,
         tuple(e.name for e in live.extensions.values()) if live is not None else (),
         tsx=path.endswith(".tsx"))
+
+    def edit(offset: int, text: str) -> t.TextEdit:
+        at = positions.to_client(doc.lines, *positions.offset_position(doc.source, offset),
+                                 doc.position_codec)
+        return t.TextEdit(range=t.Range(start=at, end=at), new_text=text)
+
     return t.CompletionList(is_incomplete=False, items=[t.CompletionItem(
         label=i.label, kind=_ITEM_KINDS.get(i.kind), detail=i.detail or None,
         insert_text=i.insert, sort_text=f"{n:04d}",
-        insert_text_format=t.InsertTextFormat.Snippet if i.snippet else None)
+        insert_text_format=t.InsertTextFormat.Snippet if i.snippet else None,
+        additional_text_edits=[edit(*e) for e in i.edits] if isinstance(
+            i, ts_completion.TsItem) and i.edits else None)
         for n, i in enumerate(items)])
 
 

@@ -45,6 +45,13 @@ _EXPRESSIONS = frozenset(("call_expression", "member_expression", "binary_expres
 
 
 @dataclass(frozen=True)
+class TsItem(Item):
+    # text to insert elsewhere in the document with it: (character offset, text), e.g.
+    # the builder added to the drizzle-orm/pg-core import
+    edits: tuple[tuple[int, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class TsColumn:
     prop: str  # the property key in the columns object
     name: str  # the database column's name
@@ -449,24 +456,87 @@ def _builders(key: str, table_call: Node, at: _At, cat: Catalog, live: Model | N
     if live is not None:
         lt = live.tables.get(("table", table_schema, table_name))
         live_col = next((c for c in lt.columns if c.name == db_name), None) if lt else None
+    imported = _pg_core_import(at)
+    enums = {e.var for e in cat.enums}
+
+    def item(body: str, detail: str) -> TsItem:
+        builder = body.split("(", 1)[0]
+        edit = () if builder in enums else _import_edit(at, imported, builder)
+        return TsItem(_plain(body), "type", detail, insert=body, snippet="$" in body,
+                      edits=edit)
+
     if live_col is not None:
         got = _for_type(live_col.type, column, cat)
         if got is not None:
-            out.append(Item(_plain(got), "type", f"as {quote_ident(live_col.name)} is in the "
-                            f"database: {live_col.type}", insert=got, snippet=True))
+            out.append(item(got, f"as {quote_ident(live_col.name)} is in the database: "
+                                 f"{live_col.type}"))
     for e in cat.enums:
-        out.append(Item(_call(e.var, column, ""), "type",
+        out.append(item(_call(e.var, column, ""),
                         f"enum {_qualified(e.schema, e.name)}: {', '.join(e.values)}"))
     for builder, options in _BUILDERS:
-        body = _call(builder, column, options)
-        out.append(Item(_plain(body), "type", "drizzle-orm/pg-core", insert=body,
-                        snippet="$" in body))
+        out.append(item(_call(builder, column, options), _PG_CORE))
     if "vector" in extensions:
-        body = _call("vector", column, "{ dimensions: ${1:1536} }")
-        out.append(Item(_plain(body), "type", "pgvector (installed in the database)",
-                        insert=body, snippet=True))
+        out.append(item(_call("vector", column, "{ dimensions: ${1:1536} }"),
+                        "pgvector (installed in the database)"))
     seen: set[str] = set()
     return [i for i in out if not (i.label in seen or seen.add(i.label))]  # type: ignore[func-returns-value]
+
+
+_PG_CORE = "drizzle-orm/pg-core"
+
+
+def _pg_core_import(at: _At) -> tuple[set[str], Node | None, Node | None]:
+    """(the names imported from drizzle-orm/pg-core, its ``{...}`` clause, the last import
+    statement): where a builder's import goes."""
+    names: set[str] = set()
+    clause = last = None
+    for st in at.root.named_children:
+        if st.type != "import_statement" or st.start_byte > at.mark:
+            continue
+        last = st
+        source = st.child_by_field_name("source")
+        if source is None or _string_value(source, at) != _PG_CORE:
+            continue
+        for c in _ancestors_down(st):
+            if c.type == "named_imports":
+                clause = c
+            elif c.type == "import_specifier":
+                alias = c.child_by_field_name("alias") or c.child_by_field_name("name")
+                if alias is not None:
+                    names.add(at.src(alias))
+            elif c.type == "namespace_import":
+                names.add("*")  # `import * as pg`: builders are pg.text
+    return names, clause, last
+
+
+def _ancestors_down(n: Node) -> Iterator[Node]:
+    stack = [n]
+    while stack:
+        x = stack.pop()
+        yield x
+        stack.extend(reversed(x.named_children))
+
+
+def _import_edit(at: _At, imported: tuple[set[str], Node | None, Node | None],
+                 builder: str) -> tuple[tuple[int, str], ...]:
+    """The edit that imports ``builder`` from drizzle-orm/pg-core, unless it is already."""
+    names, clause, last = imported
+    if builder in names or "*" in names:
+        return ()
+    if clause is not None:
+        specs = [c for c in clause.named_children if c.type == "import_specifier"]
+        if specs:
+            return ((_char(at, specs[-1].end_byte), f", {builder}"),)
+        return ((_char(at, clause.start_byte + 1), f" {builder} "),)
+    line = f'import {{ {builder} }} from "{_PG_CORE}";\n'
+    if last is None:
+        return ((0, line),)
+    return ((_char(at, last.end_byte), "\n" + line.rstrip("\n")),)
+
+
+def _char(at: _At, byte: int) -> int:
+    """A byte offset before the placeholder as a character offset of the document."""
+    return len(at.data[:byte].decode("utf-8", "surrogatepass"))
 
 
 _SIMPLE = {"text": "text", "integer": "integer", "boolean": "boolean", "uuid": "uuid",
