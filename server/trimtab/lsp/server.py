@@ -1195,6 +1195,38 @@ def _line_edits(old: str, new: str, codec: PositionCodec) -> list[t.TextEdit]:
 # (project root) -> the catalog of the last read of its schema.ts without errors: a line
 # being written can cost the reader the table it sits in.
 _ts_catalogs: dict[Path, ts_completion.Catalog] = {}
+# How long completion waits for a read of the text as it is when an earlier read's
+# catalog can answer: the names it holds do not move with the text, and a text the reader
+# cannot splice (an unfinished line) takes it up to a second on 1,000 tables.
+_TS_READ_WAIT = 0.05
+
+
+async def _ts_catalog(project: Project, texts: dict[str, str]) -> ts_completion.Catalog | None:
+    cfg = project.cfg
+    assert cfg is not None
+    root = project.root
+
+    def read() -> tuple[ts_completion.Catalog, bool]:
+        ds, read_texts = engine.read_drizzle_schema(cfg, texts)
+        now = ts_completion.catalog(ds, read_texts)
+        if not ds.errors:
+            _ts_catalogs[root] = now
+        return now, bool(ds.errors)
+
+    before = _ts_catalogs.get(root)
+    task = asyncio.ensure_future(asyncio.to_thread(read))
+    try:
+        if before is None:
+            now, broken = await task
+        else:
+            now, broken = await asyncio.wait_for(asyncio.shield(task), _TS_READ_WAIT)
+    except TimeoutError:
+        # (it goes on in its thread: the fast path's read of this text finds its result)
+        task.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return before
+    except TrimtabError:
+        return before  # a schema file that cannot be read: its diagnostic says so
+    return ts_completion.merge(now, before) if broken else now
 
 
 async def _complete_ts(ls: TrimtabServer, params: t.CompletionParams
@@ -1207,14 +1239,9 @@ async def _complete_ts(ls: TrimtabServer, params: t.CompletionParams
     doc = ls.workspace.get_text_document(params.text_document.uri)
     texts = _schema_texts(ls, project)
     texts[path] = doc.source
-    try:
-        ds, read = engine.read_drizzle_schema(project.cfg, texts)
-    except TrimtabError:
-        return None  # a schema file that cannot be read: its diagnostic says so
-    now = ts_completion.catalog(ds, read)
-    cat = ts_completion.merge(now, _ts_catalogs.get(project.root)) if ds.errors else now
-    if not ds.errors:
-        _ts_catalogs[project.root] = now
+    cat = await _ts_catalog(project, texts)
+    if cat is None:
+        return None
     live, _ = await _live_for_completion(project)
     items = ts_completion.complete(
         doc.source, positions.to_offset(doc.lines, params.position, doc.position_codec),

@@ -22,16 +22,18 @@ expression still parses as one), never from a regex over the text.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from tree_sitter import Node, Parser
 
 from trimtab.lsp.completion import Item
+from trimtab.memo import ByteLRU, MiB
 from trimtab.model import EnumType, Model, quote_ident
 from trimtab.sources.drizzle import DrizzleSchema, to_camel_case, to_snake_case
 from trimtab.sources.drizzle._source import TS, TSX, Module, parse_module
-from trimtab.sources.sqlfile import structural_model
+from trimtab.sources.sqlfile import split_statements, structural_model
 
 _MARK = "__trimtab_cursor__"
 _IDENT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
@@ -90,15 +92,32 @@ class Catalog:
                      (schema is None or tb.schema == schema)), None)
 
 
+# What the tables' texts gave (a read per keystroke, most tables unchanged): by the text of
+# the table's call and of its CREATE TABLE; and each statement's structural model.
+_COLUMNS: ByteLRU[tuple[str, str], tuple[TsColumn, ...]] = ByteLRU(
+    "lsp.ts_completion.columns", 16 * MiB,
+    lambda key, cols: 2 * (len(key[0]) + len(key[1])) + 200 * len(cols))
+_MODELS: ByteLRU[str, Model] = ByteLRU("lsp.ts_completion.models", 16 * MiB,
+                                       lambda text, _: 12 * len(text))
+
+
+def _model_of(text: str) -> Model:
+    got = _MODELS.get(text)
+    if got is None:
+        got = _MODELS[text] = structural_model(split_statements(text, "<drizzle>.sql"))[0]
+    return got
+
+
 def catalog(ds: DrizzleSchema, texts: Mapping[str, str]) -> Catalog:
     """The tables and enums of a read, with the variable names and property keys of the
     texts it was read from (``texts``: file name -> text)."""
-    model = structural_model(list(ds.statements))[0]
+    creates = {st.object_key: st.text for st in ds.statements
+               if st.object_key is not None and st.kind.startswith("CREATE ")}
     modules: dict[str, Module] = {}
     tables: list[TsTable] = []
     enums: list[TsEnum] = []
     for key, span in ds.spans.items():
-        if key[0] not in ("table", "type") or span.file not in texts:
+        if key[0] not in ("table", "type") or span.file not in texts or key not in creates:
             continue
         mod = modules.get(span.file)
         if mod is None:
@@ -106,27 +125,33 @@ def catalog(ds: DrizzleSchema, texts: Mapping[str, str]) -> Catalog:
         node = _node_at(mod, span.start_offset, span.end_offset)
         var = _declared_as(mod, node) if node is not None else None
         if key[0] == "type":
-            ty = model.types.get(key)
+            ty = _model_of(creates[key]).types.get(key)
             if isinstance(ty, EnumType) and var is not None:
                 enums.append(TsEnum(var, key[1], key[2], ty.values))
             continue
-        tb = model.tables.get(key)
-        if tb is None:
-            continue
-        types = {c.name: c.type for c in tb.columns}
-        cols = []
-        for c in tb.columns:
-            cspan = ds.spans.get(("column", key[1], key[2], c.name))
-            prop = None
-            if cspan is not None and cspan.file == span.file:
-                pair = _node_at(mod, cspan.start_offset, cspan.end_offset)
-                while pair is not None and pair.type != "pair":
-                    pair = pair.parent
-                if pair is not None and (k := pair.child_by_field_name("key")) is not None:
-                    prop = _key_text(mod.src(k))
-            cols.append(TsColumn(prop or c.name, c.name, types[c.name]))
-        tables.append(TsTable(var, key[1], key[2], span.file, tuple(cols)))
+        memo = (mod.text[span.start_offset:span.end_offset], creates[key])
+        cols = _COLUMNS.get(memo)
+        if cols is None:
+            tb = _model_of(creates[key]).tables.get(key)
+            if tb is None:
+                continue
+            cols = _COLUMNS[memo] = tuple(
+                TsColumn(_prop(ds, mod, key, c.name) or c.name, c.name, c.type)
+                for c in tb.columns)
+        tables.append(TsTable(var, key[1], key[2], span.file, cols))
     return Catalog(tuple(tables), tuple(enums))
+
+
+def _prop(ds: DrizzleSchema, mod: Module, table: tuple[str, ...], column: str) -> str | None:
+    """The property key a column is declared under."""
+    span = ds.spans.get(("column", table[1], table[2], column))
+    if span is None or span.file != mod.name:
+        return None
+    pair = _node_at(mod, span.start_offset, span.end_offset)
+    while pair is not None and pair.type != "pair":
+        pair = pair.parent
+    key = pair.child_by_field_name("key") if pair is not None else None
+    return _key_text(mod.src(key)) if key is not None else None
 
 
 def merge(now: Catalog, before: Catalog | None) -> Catalog:
@@ -178,23 +203,48 @@ def _parser(tsx: bool) -> Parser:
 
 @dataclass(frozen=True)
 class _At:
+    """The region of the document around the cursor, parsed with a placeholder word at
+    the cursor."""
+
     root: Node
     data: bytes
     mark: int  # byte offset of the placeholder
     prefix: str  # the word typed before the cursor
+    doc: Module  # the head of the document: its imports
+    cursor: int  # where the head ends (imports after it are not seen)
 
     def src(self, n: Node) -> str:
         return self.data[n.start_byte:n.end_byte].decode("utf-8", "replace")
 
 
-def _parse_at(text: str, offset: int, tsx: bool = False) -> _At:
+# How a top-level declaration starts a line: where the text is cut to parse the one
+# around the cursor (a whole 1 MB file takes a quarter of a second to parse)
+_WORDS = ("export", "const", "let", "var", "function", "class", "type", "interface",
+          "enum", "declare")
+_TOP = tuple(f"\n{w} " for w in (*_WORDS, "import"))
+_NEXT_TOP = re.compile("\n(?:" + "|".join((*_WORDS, "import")) + ") ")
+_FIRST_DECLARATION = re.compile("\n(?:" + "|".join(_WORDS) + ") ")
+
+
+def _parse_at(text: str, offset: int, tsx: bool) -> _At:
+    """The top-level declaration around the cursor, parsed with a placeholder at the
+    cursor, and the imports at the head of the file."""
+    a = max(text.rfind(top, 0, offset) for top in _TOP) + 1
+    after = _NEXT_TOP.search(text, offset)
+    e = after.start() + 1 if after else len(text)
     start = offset
-    while start > 0 and text[start - 1] in _IDENT_CHARS:
+    while start > a and text[start - 1] in _IDENT_CHARS:
         start -= 1
-    marked = text[:start] + _MARK + text[offset:]
+    marked = text[a:start] + _MARK + text[offset:e]
     data = marked.encode("utf-8", "surrogatepass")
-    mark = len(text[:start].encode("utf-8", "surrogatepass"))
-    return _At(_parser(tsx).parse(data).root_node, data, mark, text[start:offset])
+    mark = len(text[a:start].encode("utf-8", "surrogatepass"))
+    # the head: up to the first declaration that is not an import
+    first = _FIRST_DECLARATION.search(text, 0, a)
+    head = text[:first.start() + 1 if first else a]
+    head_data = head.encode("utf-8", "surrogatepass")
+    doc = Module("<head>", head, head_data, _parser(tsx).parse(head_data).root_node, True)
+    return _At(_parser(tsx).parse(data).root_node, data, mark, text[start:offset], doc,
+               len(head_data))
 
 
 def _ancestors(n: Node | None) -> Iterator[Node]:
@@ -487,29 +537,30 @@ _PG_CORE = "drizzle-orm/pg-core"
 
 def _pg_core_import(at: _At) -> tuple[set[str], Node | None, Node | None]:
     """(the names imported from drizzle-orm/pg-core, its ``{...}`` clause, the last import
-    statement): where a builder's import goes."""
+    statement before the cursor): where a builder's import goes."""
+    doc = at.doc
     names: set[str] = set()
     clause = last = None
-    for st in at.root.named_children:
-        if st.type != "import_statement" or st.start_byte > at.mark:
+    for st in doc.root.named_children:
+        if st.type != "import_statement" or st.end_byte > at.cursor:
             continue
         last = st
         source = st.child_by_field_name("source")
-        if source is None or _string_value(source, at) != _PG_CORE:
+        if source is None or doc.src(source)[1:-1] != _PG_CORE:
             continue
-        for c in _ancestors_down(st):
+        for c in _descendants(st):
             if c.type == "named_imports":
                 clause = c
             elif c.type == "import_specifier":
                 alias = c.child_by_field_name("alias") or c.child_by_field_name("name")
                 if alias is not None:
-                    names.add(at.src(alias))
+                    names.add(doc.src(alias))
             elif c.type == "namespace_import":
                 names.add("*")  # `import * as pg`: builders are pg.text
     return names, clause, last
 
 
-def _ancestors_down(n: Node) -> Iterator[Node]:
+def _descendants(n: Node) -> Iterator[Node]:
     stack = [n]
     while stack:
         x = stack.pop()
@@ -523,20 +574,16 @@ def _import_edit(at: _At, imported: tuple[set[str], Node | None, Node | None],
     names, clause, last = imported
     if builder in names or "*" in names:
         return ()
+    char = at.doc.char
     if clause is not None:
         specs = [c for c in clause.named_children if c.type == "import_specifier"]
         if specs:
-            return ((_char(at, specs[-1].end_byte), f", {builder}"),)
-        return ((_char(at, clause.start_byte + 1), f" {builder} "),)
-    line = f'import {{ {builder} }} from "{_PG_CORE}";\n'
+            return ((char(specs[-1].end_byte), f", {builder}"),)
+        return ((char(clause.start_byte + 1), f" {builder} "),)
+    line = f'import {{ {builder} }} from "{_PG_CORE}";'
     if last is None:
-        return ((0, line),)
-    return ((_char(at, last.end_byte), "\n" + line.rstrip("\n")),)
-
-
-def _char(at: _At, byte: int) -> int:
-    """A byte offset before the placeholder as a character offset of the document."""
-    return len(at.data[:byte].decode("utf-8", "surrogatepass"))
+        return ((0, line + "\n"),)
+    return ((char(last.end_byte), "\n" + line),)
 
 
 _SIMPLE = {"text": "text", "integer": "integer", "boolean": "boolean", "uuid": "uuid",
