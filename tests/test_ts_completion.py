@@ -3,6 +3,10 @@ of the schema by the Drizzle reader, a model read from SQL, the text and the cur
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from trimtab import engine
+from trimtab.config import load_config
 from trimtab.lsp import ts_completion as tc
 from trimtab.model import Model
 from trimtab.sources.drizzle import read_drizzle
@@ -175,3 +179,16 @@ def test_tsx_files_parse_as_tsx() -> None:
     src = SRC + "export const el = <div>{1}</div>;\n"
     assert labels(at("people.id)", "people.|)", src=src, cat=catalog(src, "schema.tsx"),
                      tsx=True)) == ["id", "parentId", "fullName"]
+
+
+def test_spread_columns_keep_their_helpers_property_names() -> None:
+    """``...timestamps()`` from another file: `t.createdAt`, not the database's name."""
+    root = Path(__file__).resolve().parent.parent / "fixtures" / "drizzle" / "multifile"
+    ds, texts = engine.read_drizzle_schema(load_config(root))
+    cat = tc.catalog(ds, texts)
+    posts = cat.by_var("posts")
+    assert posts is not None and posts.file.endswith("posts.ts")
+    assert [(c.prop, c.name) for c in posts.columns if c.name.endswith("_at")] == [
+        ("createdAt", "created_at"), ("updatedAt", "updated_at")]
+    billing = cat.by_var("invoices")
+    assert billing is not None and billing.schema == "billing"

@@ -32,7 +32,7 @@ from trimtab.lsp.completion import Item
 from trimtab.memo import ByteLRU, MiB
 from trimtab.model import EnumType, Model, quote_ident
 from trimtab.sources.drizzle import DrizzleSchema, to_camel_case, to_snake_case
-from trimtab.sources.drizzle._source import TS, TSX, Module, parse_module
+from trimtab.sources.drizzle._source import TS, TSX, Module, parse_module, read_disk
 from trimtab.sources.sqlfile import split_statements, structural_model
 
 _MARK = "__trimtab_cursor__"
@@ -136,17 +136,27 @@ def catalog(ds: DrizzleSchema, texts: Mapping[str, str]) -> Catalog:
             if tb is None:
                 continue
             cols = _COLUMNS[memo] = tuple(
-                TsColumn(_prop(ds, mod, key, c.name) or c.name, c.name, c.type)
+                TsColumn(_prop(ds, mod, key, c.name, modules) or c.name, c.name, c.type)
                 for c in tb.columns)
         tables.append(TsTable(var, key[1], key[2], span.file, cols))
     return Catalog(tuple(tables), tuple(enums))
 
 
-def _prop(ds: DrizzleSchema, mod: Module, table: tuple[str, ...], column: str) -> str | None:
-    """The property key a column is declared under."""
+def _prop(ds: DrizzleSchema, mod: Module, table: tuple[str, ...], column: str,
+          modules: dict[str, Module]) -> str | None:
+    """The property key a column is declared under: in the table's file, or in the file
+    of a helper whose columns it spreads (``...timestamps()``), read as the reader did."""
     span = ds.spans.get(("column", table[1], table[2], column))
-    if span is None or span.file != mod.name:
+    if span is None:
         return None
+    if span.file != mod.name:
+        other = modules.get(span.file)
+        if other is None:
+            text = read_disk(span.file)
+            if text is None:
+                return None
+            other = modules[span.file] = parse_module(span.file, text, given=False)
+        mod = other
     pair = _node_at(mod, span.start_offset, span.end_offset)
     while pair is not None and pair.type != "pair":
         pair = pair.parent
