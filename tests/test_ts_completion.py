@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from trimtab import engine
 from trimtab.config import load_config
 from trimtab.lsp import ts_completion as tc
@@ -192,3 +195,29 @@ def test_spread_columns_keep_their_helpers_property_names() -> None:
         ("createdAt", "created_at"), ("updatedAt", "updated_at")]
     billing = cat.by_var("invoices")
     assert billing is not None and billing.schema == "billing"
+
+
+PIECES = ["(", ")", "{", "}", "[", "]", ",", ":", ".", "`", "${", "'", '"', "//", "/*",
+          "\n", " ", "=>", "🐘", "é", "\r", "sql`", ".references(() => ", ".on(", "t.",
+          "export const ", "pgTable(", "x: "]
+
+
+@settings(max_examples=100, deadline=None)
+@given(edits=st.lists(st.tuples(st.floats(0, 1), st.lists(st.one_of(
+    st.sampled_from(PIECES), st.text(max_size=3)), max_size=4).map("".join)),
+    min_size=1, max_size=4), cursor=st.floats(0, 1))
+def test_any_text_and_cursor_answer_without_raising(edits: list[tuple[float, str]],
+                                                    cursor: float) -> None:
+    text = SRC
+    for where, insert in edits:
+        k = int(where * len(text))
+        text = text[:k] + insert + text[k:]
+    got = tc.complete(text, int(cursor * len(text)), CATALOG,
+                      live=live("CREATE TABLE audit_log (id int);"), extensions=("vector",))
+    assert all(isinstance(i, tc.Item) and i.label for i in got)
+    for i in got:
+        for offset, _ in getattr(i, "edits", ()):
+            assert 0 <= offset <= len(text)
+
+
+CATALOG = catalog()
