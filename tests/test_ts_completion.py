@@ -221,3 +221,23 @@ def test_any_text_and_cursor_answer_without_raising(edits: list[tuple[float, str
 
 
 CATALOG = catalog()
+
+
+def test_a_table_of_another_file_comes_with_its_import() -> None:
+    root = Path(__file__).resolve().parent.parent / "fixtures" / "drizzle" / "multifile"
+    ds, texts = engine.read_drizzle_schema(load_config(root))
+    cat = tc.catalog(ds, texts)
+    posts = str(root / "src" / "db" / "schema" / "posts.ts")
+    src = texts[posts]
+    old = "references(() => posts.id)"
+    text = src.replace(old, "references(() => )", 1)
+    got = {i.label: i for i in tc.complete(text, src.index(old) + len("references(() => "),
+                                           cat, path=posts)}
+    # users is imported already (`./users.js`), posts is this file's, invoices is not
+    assert got["users"].detail == "table users (./users.js)"
+    assert got["users"].edits == ()  # type: ignore[attr-defined]
+    assert not isinstance(got["posts"], tc.TsItem)
+    header = 'import { users } from "./users.js";'
+    assert got["invoices"].edits == (  # type: ignore[attr-defined]
+        (text.index(header) + len(header), '\nimport { invoices } from "./billing.js";'),)
+    assert got["invoices"].detail == "table billing.invoices (./billing.js)"

@@ -1247,7 +1247,7 @@ async def _complete_ts(ls: TrimtabServer, params: t.CompletionParams
         doc.source, positions.to_offset(doc.lines, params.position, doc.position_codec),
         cat, live, project.cfg.casing,
         tuple(e.name for e in live.extensions.values()) if live is not None else (),
-        tsx=path.endswith(".tsx"))
+        tsx=path.endswith(".tsx"), path=path)
 
     def edit(offset: int, text: str) -> t.TextEdit:
         at = positions.to_client(doc.lines, *positions.offset_position(doc.source, offset),

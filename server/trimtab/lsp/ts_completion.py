@@ -22,6 +22,7 @@ expression still parses as one), never from a regex over the text.
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -313,10 +314,11 @@ def _string_value(n: Node, at: _At) -> str:
 
 def complete(text: str, offset: int, cat: Catalog, live: Model | None = None,
              casing: str | None = None, extensions: tuple[str, ...] = (),
-             tsx: bool = False) -> list[Item]:
-    """What fits at ``offset`` in ``text`` (a schema .ts file); ``extensions``: the names
-    of the extensions installed in the live database; ``casing``: drizzle's option (then
-    a builder needs no column name)."""
+             tsx: bool = False, path: str | None = None) -> list[Item]:
+    """What fits at ``offset`` in ``text`` (a schema .ts file, ``path`` when it is one:
+    then a table of another file comes with its import); ``extensions``: the names of the
+    extensions installed in the live database; ``casing``: drizzle's option (then a
+    builder needs no column name)."""
     at = _parse_at(text, offset, tsx)
     node = at.root.descendant_for_byte_range(at.mark, at.mark + len(_MARK))
     if node is None:
@@ -338,7 +340,7 @@ def complete(text: str, offset: int, cat: Catalog, live: Model | None = None,
         return []
     if parent.type == "arrow_function" and parent.child_by_field_name("body") == top and \
             _is_references(parent, at):
-        return _reference_tables(cat, live)
+        return _reference_tables(cat, live, at, path)
     if parent.type == "pair" and parent.child_by_field_name("value") == top:
         table = _table_call(parent, at)
         if table is not None and parent.parent == _args(table)[1]:
@@ -370,9 +372,22 @@ def _qualified(schema: str, name: str) -> str:
     return quote_ident(name) if schema == "public" else f"{quote_ident(schema)}.{quote_ident(name)}"
 
 
-def _reference_tables(cat: Catalog, live: Model | None) -> list[Item]:
-    out = [Item(tb.var, "table", f"table {_qualified(tb.schema, tb.name)}")
-           for tb in cat.tables if tb.var is not None]
+def _reference_tables(cat: Catalog, live: Model | None, at: _At,
+                      path: str | None) -> list[Item]:
+    out: list[Item] = []
+    imports = _imports(at) if path is not None else None
+    for tb in cat.tables:
+        if tb.var is None:
+            continue
+        detail = f"table {_qualified(tb.schema, tb.name)}"
+        if path is None or imports is None or os.path.abspath(tb.file) == os.path.abspath(
+                path):
+            out.append(Item(tb.var, "table", detail))
+            continue
+        # declared in another schema file: it comes with its import
+        spec = _specifier(path, tb.file, imports.js)
+        out.append(TsItem(tb.var, "table", f"{detail} ({spec})",
+                          edits=_import_edit(at, imports, tb.var, spec)))
     if live is not None:
         declared = {(tb.schema, tb.name) for tb in cat.tables}
         for lt in live.tables.values():
@@ -516,7 +531,7 @@ def _builders(key: str, table_call: Node, at: _At, cat: Catalog, live: Model | N
     if live is not None:
         lt = live.tables.get(("table", table_schema, table_name))
         live_col = next((c for c in lt.columns if c.name == db_name), None) if lt else None
-    imported = _pg_core_import(at)
+    imported = _imports(at)
     enums = {e.var for e in cat.enums}
 
     def item(body: str, detail: str) -> TsItem:
@@ -545,29 +560,41 @@ def _builders(key: str, table_call: Node, at: _At, cat: Catalog, live: Model | N
 _PG_CORE = "drizzle-orm/pg-core"
 
 
-def _pg_core_import(at: _At) -> tuple[set[str], Node | None, Node | None]:
-    """(the names imported from drizzle-orm/pg-core, its ``{...}`` clause, the last import
-    statement before the cursor): where a builder's import goes."""
+@dataclass(frozen=True)
+class _Imports:
+    """The imports at the head of the document."""
+
+    names: frozenset[str]  # every local name they bring
+    clauses: Mapping[str, Node]  # module specifier -> its ``{...}`` clause
+    namespaces: frozenset[str]  # specifiers imported as `* as x`
+    last: Node | None  # the last import statement
+    js: bool  # relative specifiers are written with `.js` (NodeNext resolution)
+
+
+def _imports(at: _At) -> _Imports:
     doc = at.doc
     names: set[str] = set()
-    clause = last = None
+    clauses: dict[str, Node] = {}
+    namespaces: set[str] = set()
+    last = None
+    js = False
     for st in doc.root.named_children:
         if st.type != "import_statement" or st.end_byte > at.cursor:
             continue
         last = st
         source = st.child_by_field_name("source")
-        if source is None or doc.src(source)[1:-1] != _PG_CORE:
-            continue
+        spec = doc.src(source)[1:-1] if source is not None else ""
+        js = js or (spec.startswith(".") and spec.endswith(".js"))
         for c in _descendants(st):
             if c.type == "named_imports":
-                clause = c
+                clauses.setdefault(spec, c)
             elif c.type == "import_specifier":
                 alias = c.child_by_field_name("alias") or c.child_by_field_name("name")
                 if alias is not None:
                     names.add(doc.src(alias))
             elif c.type == "namespace_import":
-                names.add("*")  # `import * as pg`: builders are pg.text
-    return names, clause, last
+                namespaces.add(spec)
+    return _Imports(frozenset(names), clauses, frozenset(namespaces), last, js)
 
 
 def _descendants(n: Node) -> Iterator[Node]:
@@ -578,22 +605,32 @@ def _descendants(n: Node) -> Iterator[Node]:
         stack.extend(reversed(x.named_children))
 
 
-def _import_edit(at: _At, imported: tuple[set[str], Node | None, Node | None],
-                 builder: str) -> tuple[tuple[int, str], ...]:
-    """The edit that imports ``builder`` from drizzle-orm/pg-core, unless it is already."""
-    names, clause, last = imported
-    if builder in names or "*" in names:
+def _import_edit(at: _At, imports: _Imports, name: str,
+                 spec: str = _PG_CORE) -> tuple[tuple[int, str], ...]:
+    """The edit that imports ``name`` from ``spec``, unless the file has it already."""
+    if name in imports.names or spec in imports.namespaces:
         return ()
     char = at.doc.char
+    clause = imports.clauses.get(spec)
     if clause is not None:
         specs = [c for c in clause.named_children if c.type == "import_specifier"]
         if specs:
-            return ((char(specs[-1].end_byte), f", {builder}"),)
-        return ((char(clause.start_byte + 1), f" {builder} "),)
-    line = f'import {{ {builder} }} from "{_PG_CORE}";'
-    if last is None:
+            return ((char(specs[-1].end_byte), f", {name}"),)
+        return ((char(clause.start_byte + 1), f" {name} "),)
+    line = f'import {{ {name} }} from "{spec}";'
+    if imports.last is None:
         return ((0, line + "\n"),)
-    return ((char(last.end_byte), "\n" + line),)
+    return ((char(imports.last.end_byte), "\n" + line),)
+
+
+def _specifier(path: str, target: str, js: bool) -> str:
+    """How ``path`` imports ``target`` (both files): relative, the ending as the file's
+    other imports write it."""
+    rel = os.path.relpath(os.path.splitext(target)[0], os.path.dirname(path))
+    rel = rel.replace(os.sep, "/")
+    if not rel.startswith("."):
+        rel = f"./{rel}"
+    return rel + (".js" if js else "")
 
 
 _SIMPLE = {"text": "text", "integer": "integer", "boolean": "boolean", "uuid": "uuid",
