@@ -99,7 +99,7 @@ _COLUMNS: ByteLRU[tuple[str, str], tuple[TsColumn, ...]] = ByteLRU(
     "lsp.ts_completion.columns", 16 * MiB,
     lambda key, cols: 2 * (len(key[0]) + len(key[1])) + 200 * len(cols))
 _MODELS: ByteLRU[str, Model] = ByteLRU("lsp.ts_completion.models", 16 * MiB,
-                                       lambda text, _: 12 * len(text))
+                                       lambda text, _: 6 * len(text))
 
 
 def _model_of(text: str) -> Model:
