@@ -151,3 +151,20 @@ async def test_nothing_where_typescript_answers(
     for new in ('title: text(|"title").notNull(),', 'title: text("title").|notNull(),',
                 'title: text("title").notNull(),\n    x: integer("x").default(|),'):
         assert await items(client, project, TITLE, new) == [], new
+
+
+async def test_what_the_database_has_is_declared_in_place(
+        client: LanguageClient, project: Path, db_url: str) -> None:  # noqa: F811
+    db(db_url, "CREATE TABLE audit_log (id bigint NOT NULL, note text);"
+               "ALTER TABLE posts ADD COLUMN slug varchar(40) NOT NULL DEFAULT 'x',"
+               " ADD COLUMN rank integer")
+    await refresh(client)
+    got = await items(client, project, "export const comments = pgTable(\n  \"comments\",",
+                      "export const auditLog = pgTable(\"|\", {});\n\n"
+                      "export const comments = pgTable(\n  \"comments\",")
+    assert [i.label for i in got] == ["audit_log"]
+    got = await items(client, project, TITLE, TITLE + "\n    |")
+    assert [(i.label, i.insert_text) for i in got] == [
+        ("slug", 'slug: varchar("slug", { length: 40 }).notNull(),'),
+        ("rank", 'rank: integer("rank"),')]
+    assert "not in the schema" in (got[0].detail or "")

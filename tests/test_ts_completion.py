@@ -241,3 +241,27 @@ def test_a_table_of_another_file_comes_with_its_import() -> None:
     assert got["invoices"].edits == (  # type: ignore[attr-defined]
         (text.index(header) + len(header), '\nimport { invoices } from "./billing.js";'),)
     assert got["invoices"].detail == "table billing.invoices (./billing.js)"
+
+
+def test_what_the_database_has_and_the_file_lacks_is_declared_in_place() -> None:
+    db = live("CREATE SCHEMA app; CREATE TABLE app.people (id int, full_name text, "
+              "nick varchar(20) NOT NULL, born date, spot point); CREATE TABLE app.orders "
+              "(id int); CREATE TABLE audit_log (id bigint); CREATE TABLE tags "
+              "(person_id int, label text, color text);")
+    # a table's name: the undeclared tables, of public for pgTable, of the others for
+    # a pgSchema's .table
+    assert labels(at('pgTable("tags"', 'pgTable("|"', live=db)) == ["audit_log"]
+    assert labels(at('app.table("people"', 'app.table("a|"', live=db)) == ["orders"]
+    # a new property in a table's columns: the live columns it lacks, as properties
+    old = '  fullName: text("full_name"),\n'
+    got = at(old, old + "  |\n", live=db)
+    assert [(i.label, i.insert) for i in got] == [
+        ("nick", 'nick: varchar("nick", { length: 20 }).notNull(),'),
+        ("born", 'born: date("born"),')]  # (no builder for point: not offered)
+    assert "not in the schema" in got[0].detail
+    # what the object declares already (by key or by name) is not offered again
+    got = at(old, old + '  ni|\n  x: date("born"),\n', live=db)
+    assert labels(got) == ["nick"]
+    assert labels(at('  "label": text(),\n', '  "label": text(),\n  |\n', live=db)) == \
+        ["color"]
+    assert at(old, old + "  |\n") == []  # no database, nothing to offer

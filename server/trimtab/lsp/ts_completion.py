@@ -326,6 +326,17 @@ def complete(text: str, offset: int, cat: Catalog, live: Model | None = None,
     for a in _ancestors(node):
         if a.type == "template_string":
             return _in_sql(a, at, cat, live, text[:offset])
+    if node.type == "string_fragment" and node.parent is not None:
+        return _table_name(node.parent, at, cat, live)
+    if node.type in ("shorthand_property_identifier", "property_identifier") and \
+            node.parent is not None and (node.parent.type == "object" or (
+                node.parent.type == "pair" and
+                node.parent.child_by_field_name("key") == node)):
+        obj = node.parent if node.parent.type == "object" else node.parent.parent
+        table = _table_call(obj, at) if obj is not None else None
+        if obj is None or table is None or _args(table)[1] != obj:
+            return []
+        return _live_columns(table, obj, at, cat, live, casing)
     if node.type == "property_identifier" and node.parent is not None and \
             node.parent.type == "member_expression":
         obj = node.parent.child_by_field_name("object")
@@ -354,6 +365,65 @@ def complete(text: str, offset: int, cat: Catalog, live: Model | None = None,
             return [Item(f"{param}.{c.prop}", "column", _column_detail(c, own),
                          insert=f"{param}.{c.prop}") for c in own.columns]
     return []
+
+
+_NOT_IN_SCHEMA = "is in the database but not in the schema"
+
+
+def _table_name(string: Node, at: _At, cat: Catalog, live: Model | None) -> list[Item]:
+    """``pgTable("|``: the live database's tables no schema file declares yet."""
+    args = string.parent
+    call = args.parent if args is not None and args.type == "arguments" else None
+    if call is None or _args(call)[:1] != [string] or live is None:
+        return []
+    name = _callee(call, at)[1] or ""
+    if not (name == "table" or name.endswith("Table")):
+        return []
+    declared = {(tb.schema, tb.name) for tb in cat.tables}
+    # pgTable: public's; a pgSchema's `.table`: the other schemas'
+    return [Item(lt.name, "table", f"table {_qualified(lt.schema, lt.name)} {_NOT_IN_SCHEMA}",
+                 insert=lt.name)
+            for lt in live.tables.values()
+            if (lt.schema == "public") == (name != "table") and
+            (lt.schema, lt.name) not in declared]
+
+
+def _live_columns(table_call: Node, obj: Node, at: _At, cat: Catalog, live: Model | None,
+                  casing: str | None) -> list[Item]:
+    """At a property's key in a table's columns: the live table's columns that the
+    object does not declare, as whole properties."""
+    own = _catalog_table(table_call, at, cat)
+    schema, name = (own.schema, own.name) if own else (
+        "public", _string_value(_args(table_call)[0], at))
+    lt = live.tables.get(("table", schema, name)) if live is not None else None
+    if lt is None:
+        return []
+    declared = {c.name for c in own.columns} if own else set()
+    for pair in obj.named_children:
+        key = pair.child_by_field_name("key") if pair.type == "pair" else None
+        if key is None:
+            continue
+        prop = _key_text(at.src(key))
+        declared.update((prop, to_snake_case(prop)))
+        value = pair.child_by_field_name("value")
+        while value is not None and value.type in ("call_expression", "member_expression"):
+            if value.type == "call_expression" and _args(value)[:1] and \
+                    _args(value)[0].type == "string":
+                declared.add(_string_value(_args(value)[0], at))
+            value = value.child_by_field_name("function") if value.type == \
+                "call_expression" else value.child_by_field_name("object")
+    out: list[Item] = []
+    for c in lt.columns:
+        if c.name in declared:
+            continue
+        builder = _for_type(c.type, None if casing else c.name, cat)
+        if builder is None:
+            continue
+        prop = to_camel_case(c.name)
+        body = f"{prop}: {builder}{'.notNull()' if c.not_null else ''},"
+        out.append(Item(prop, "column", f"column {quote_ident(c.name)} {c.type} "
+                        f"{_NOT_IN_SCHEMA}", insert=body, snippet="$" in body))
+    return out
 
 
 def _is_references(arrow: Node, at: _At) -> bool:
@@ -393,8 +463,8 @@ def _reference_tables(cat: Catalog, live: Model | None, at: _At,
         for lt in live.tables.values():
             if (lt.schema, lt.name) not in declared:
                 var = to_camel_case(lt.name)
-                out.append(Item(var, "table", f"table {_qualified(lt.schema, lt.name)} is in "
-                                "the database but not in the schema: declare it first"))
+                out.append(Item(var, "table", f"table {_qualified(lt.schema, lt.name)} "
+                                f"{_NOT_IN_SCHEMA}: declare it first"))
     return out
 
 
