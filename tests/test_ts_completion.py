@@ -265,3 +265,12 @@ def test_what_the_database_has_and_the_file_lacks_is_declared_in_place() -> None
     assert labels(at('  "label": text(),\n', '  "label": text(),\n  |\n', live=db)) == \
         ["color"]
     assert at(old, old + "  |\n") == []  # no database, nothing to offer
+
+
+def test_an_options_object_is_not_a_tables_columns() -> None:
+    db = live("CREATE TABLE tags (person_id int, label text, length int, viewer text);")
+    old = '  "label": text(),\n'
+    assert at(old, '  "label": varchar("label", { |}),\n', live=db) == []
+    # a default's string names no column: `viewer` is still missing
+    got = at(old, '  "label": text().default("viewer"),\n  |\n', live=db)
+    assert labels(got) == ["length", "viewer"]

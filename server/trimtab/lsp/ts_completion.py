@@ -298,11 +298,16 @@ def _table_call(n: Node, at: _At) -> Node | None:
     """The table call around ``n``: ``pgTable("name", { ...columns }, (t) => [...])`` (or
     a schema's ``.table``, or a pgTableCreator's function): a string, then an object."""
     for a in _ancestors(n.parent):
-        if a.type == "call_expression":
+        if a.type == "call_expression" and _is_table_function(_callee(a, at)[1]):
             args = _args(a)
             if len(args) >= 2 and args[0].type == "string" and args[1].type == "object":
                 return a
     return None
+
+
+def _is_table_function(name: str | None) -> bool:
+    """pgTable, a pgSchema's ``.table``, a pgTableCreator's function (``createTable``)."""
+    return name is not None and (name == "table" or name.endswith("Table"))
 
 
 def _string_value(n: Node, at: _At) -> str:
@@ -376,8 +381,8 @@ def _table_name(string: Node, at: _At, cat: Catalog, live: Model | None) -> list
     call = args.parent if args is not None and args.type == "arguments" else None
     if call is None or _args(call)[:1] != [string] or live is None:
         return []
-    name = _callee(call, at)[1] or ""
-    if not (name == "table" or name.endswith("Table")):
+    name = _callee(call, at)[1]
+    if not _is_table_function(name):
         return []
     declared = {(tb.schema, tb.name) for tb in cat.tables}
     # pgTable: public's; a pgSchema's `.table`: the other schemas'
@@ -405,13 +410,19 @@ def _live_columns(table_call: Node, obj: Node, at: _At, cat: Catalog, live: Mode
             continue
         prop = _key_text(at.src(key))
         declared.update((prop, to_snake_case(prop)))
+        # the builder's name: the innermost call's string (`.default("x")` is not one)
         value = pair.child_by_field_name("value")
+        named = None
         while value is not None and value.type in ("call_expression", "member_expression"):
-            if value.type == "call_expression" and _args(value)[:1] and \
-                    _args(value)[0].type == "string":
-                declared.add(_string_value(_args(value)[0], at))
-            value = value.child_by_field_name("function") if value.type == \
-                "call_expression" else value.child_by_field_name("object")
+            if value.type == "call_expression":
+                first = _args(value)[:1]
+                named = _string_value(first[0], at) if first and first[0].type == "string" \
+                    else None
+                value = value.child_by_field_name("function")
+            else:
+                value = value.child_by_field_name("object")
+        if named is not None:
+            declared.add(named)
     out: list[Item] = []
     for c in lt.columns:
         if c.name in declared:
