@@ -1,22 +1,26 @@
 """Completion in a Drizzle ``schema.ts`` where TypeScript's own server has nothing to say:
 what the database calls things, and what only the database knows.
 
-- ``.references(() => |``: the schema's table variables, and the tables the live database
-  has that no schema file declares yet (with a note);
+- ``.references(() => |``: the schema's table variables (one of another file with its
+  import), and the tables the live database has that no schema file declares (noted);
   ``.references(() => users.|``: that table's column properties, with their database
-  names and types;
-- a table's index callback ``(t) => [index("x").on(|`` or ``.on(t.|``: the enclosing
-  table's columns (``t.prop``);
+  names and types (and the live table's columns the file lacks, noted);
+- a table's callback ``(t) => [index("x").on(|`` or ``.on(t.|``: the enclosing table's
+  columns (``t.prop``);
 - after a column's key ``email: |``: column type builders named for it (``text("email")``,
   ``varchar("email", { length: 256 })``, the schema's enum builders, pgvector's ``vector``
-  when the live database has the extension), the live column's own type first;
+  when the live database has the extension), the live column's own type first, each with
+  its drizzle-orm/pg-core import when the file lacks it;
+- ``pgTable("|``: the live tables no schema file declares; a new property of a table's
+  columns: the live table's columns the object lacks, as whole properties;
 - inside a ``sql`` template: the database names of the enclosing table's columns and of
   the tables (``name.|``: that table's columns).
 
 Pure: the document's text and the cursor, a ``Catalog`` made from the last read of the
 Drizzle schema, and the live model in; items out. The position's context comes from
-tree-sitter's tree of the text with a placeholder word at the cursor (an unfinished
-expression still parses as one), never from a regex over the text.
+tree-sitter's tree of the declaration around the cursor, parsed with a placeholder word
+at the cursor (an unfinished expression still parses as one), never from a regex over the
+text.
 """
 
 from __future__ import annotations
@@ -109,9 +113,23 @@ def _model_of(text: str) -> Model:
     return got
 
 
+# The last reads' catalogs: the reader gives the same schema object for the same text,
+# and completion asks again at each keystroke that does not change it (a `.`, a space).
+_LAST: list[tuple[DrizzleSchema, Catalog]] = []
+
+
 def catalog(ds: DrizzleSchema, texts: Mapping[str, str]) -> Catalog:
     """The tables and enums of a read, with the variable names and property keys of the
     texts it was read from (``texts``: file name -> text)."""
+    for seen, cat in _LAST:
+        if seen is ds:
+            return cat
+    cat = _catalog(ds, texts)
+    _LAST[:] = [(ds, cat), *_LAST[:1]]  # (a read holds its DDL: a few MB at most)
+    return cat
+
+
+def _catalog(ds: DrizzleSchema, texts: Mapping[str, str]) -> Catalog:
     creates = {st.object_key: st.text for st in ds.statements
                if st.object_key is not None and st.kind.startswith("CREATE ")}
     modules: dict[str, Module] = {}
@@ -495,8 +513,8 @@ def _after_dot(expr: Node, obj: str, at: _At, cat: Catalog, live: Model | None) 
         if lt is not None:
             have = {c.name for c in table.columns}
             items += [Item(to_camel_case(c.name), "column",
-                           f"column {quote_ident(c.name)} {c.type} is in the database but "
-                           "not in the schema: declare it first")
+                           f"column {quote_ident(c.name)} {c.type} {_NOT_IN_SCHEMA}: "
+                           "declare it first")
                       for c in lt.columns if c.name not in have]
         return items
     if parent.type in ("arguments", "array"):
