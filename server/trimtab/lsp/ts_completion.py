@@ -36,8 +36,16 @@ from tree_sitter import Node, Parser
 from trimtab.lsp.completion import Item
 from trimtab.memo import ByteLRU, MiB
 from trimtab.model import EnumType, Model, quote_ident
-from trimtab.sources.drizzle import DrizzleSchema, to_camel_case, to_snake_case
-from trimtab.sources.drizzle._source import TS, TSX, Module, parse_module, read_disk
+from trimtab.sources.drizzle import (
+    TS,
+    TSX,
+    DrizzleSchema,
+    Module,
+    parse_module,
+    read_disk,
+    to_camel_case,
+    to_snake_case,
+)
 from trimtab.sources.sqlfile import split_statements, structural_model
 
 _MARK = "__trimtab_cursor__"
