@@ -82,3 +82,13 @@ def test_mark_applied_default_is_the_engines() -> None:
 
     args = cli._parser().parse_args(["migrate", "--mark-applied"])
     assert args.mark_applied is engine.MARK_VERIFIED
+
+
+@pytest.mark.parametrize("module", ["trimtab", "trimtab.cli"])
+def test_module_entry_points_run(module: str) -> None:
+    """The VS Code extension starts the server with ``python -m trimtab.cli lsp``: that module
+    must run as a script, every helper defined before its ``main()`` is called."""
+    run = subprocess.run([sys.executable, "-m", module, "migrate", "--help"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "--fleet" in run.stdout
