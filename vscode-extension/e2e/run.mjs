@@ -8,7 +8,11 @@
 // the "not installed" message for an interpreter without trimtab; then with trimtab's
 // interpreter the drops-column warning (squiggle, Problems, hover with the SQL), the status
 // bar, the CodeLens and the live pending-SQL document; Generate Migration from the source
-// action; Push answered Cancel (database unchanged) and then Apply (database changed).
+// action; Push answered Cancel (database unchanged) and then Apply (database changed). Then,
+// writing SQL as a user types it: hover on a referenced table, Find All References, Go to
+// Symbol in Workspace, F2 rename (with its hint), completion after REFERENCES and in a
+// column's type, signature help, a PL/pgSQL error at its body line, Format Document, Fold
+// All, and the diagnostics of a migration file and a query file.
 //
 // The one-time set-up (Debian chromium and libkrb5-dev, Node 24, code-server, a Python venv
 // with trimtab) is cached outside the repository, in ${XDG_CACHE_HOME:-~/.cache}/trimtab-e2e
@@ -841,6 +845,8 @@ async function main() {
         await page.keyboard.type("RETURN");
         await page.keyboard.press("Control+S");
         await row.waitFor({ state: "detached", timeout: 60_000 });
+        await page.keyboard.press("Control+J"); // the panel away again: the whole editor to see
+        await page.locator(".part.panel").waitFor({ state: "hidden" });
     });
 
     await step("Format Document lays the typed table out", async () => {
@@ -882,6 +888,7 @@ async function main() {
 
     await step("diagnostics in a migration file: an online-safety finding", async () => {
         await openFromExplorer("migrations", "0002_customers_email_idx.sql");
+        await page.keyboard.press("Control+Shift+M");
         const row = problem("require-lock-timeout");
         await row.waitFor({ timeout: 60_000 });
         await page.locator(".monaco-editor .squiggly-warning, .monaco-editor .squiggly-error").first().waitFor();
