@@ -28,6 +28,7 @@ from trimtab.model import Model
 from trimtab.plan import Plan, plan_models
 from trimtab.plan.changes import Hazard
 from trimtab.sources.drizzle import DrizzleSchema
+from trimtab.sources.drizzle import structural as drizzle_structural
 from trimtab.sources.sqlfile import (
     Span,
     Statement,
@@ -374,8 +375,8 @@ class Project:
             # the structural model of its DDL (always well formed) has nothing to add.
             ds, _ = engine.read_drizzle_schema(self.cfg, texts)
             self.drizzle = ds
-            statements, spans = list(ds.statements), ds.spans
-            model = structural_model(statements)[0]
+            spans = ds.spans
+            model = drizzle_structural(ds)  # spliced from the last keystroke's
             for x in analysis.issue_findings(ds.issues, "drizzle"):
                 out.setdefault(x.span.file, []).append(x)
         else:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from trimtab.model import Model
 from trimtab.sources.drizzle import _ddl, _incremental
 from trimtab.sources.drizzle._envurl import Either, EnvVar, Fields, Literal, UrlExpr, url_expression
 from trimtab.sources.drizzle._eval import (
@@ -47,6 +48,7 @@ __all__ = [
     "cold_read",
     "read_drizzle",
     "read_drizzle_config",
+    "structural",
     "to_camel_case",
     "to_snake_case",
     # the database URL expression of drizzle.config.ts (for config.py)
@@ -97,6 +99,13 @@ def cold_read(files: Mapping[str, str], name: str) -> DrizzleSchema:
     read must equal."""
     with _incremental.forgotten(name):
         return read_drizzle(files)
+
+
+def structural(ds: DrizzleSchema) -> Model:
+    """The structural model of ``ds``'s DDL (``sqlfile.structural_model``'s), as the
+    editor's fast path compares it: for a read that went on from the last one, the last
+    model with the changed tables' objects in place of theirs."""
+    return _incremental.model_of(ds.statements)
 
 
 def read_drizzle(files: Sequence[Path | str] | Mapping[str, str],

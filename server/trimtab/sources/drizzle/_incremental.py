@@ -20,6 +20,15 @@ a model key of a changed table that another statement also declares, any other f
 through an import, text that is not ASCII or has a carriage return. The last read of a
 buffer is kept (byte-bounded), so a second read of the same text, such as the language
 server's exact path after its fast path, costs a comparison.
+
+The structural model of the DDL (``model_of``: what the editor's fast diff compares) is
+spliced the same way once it has been built for a read: the changed tables' objects are
+built from their statements with those of no table (schemas, enums, sequences) and take
+the place of their old ones. That is what a whole build gives when no name PostgreSQL
+would choose depends on the rest of the schema; whenever one might (a relation name a
+changed table shares with the rest, a name that starts with another table's, a name cut
+to 63 bytes), when the changed tables' objects are not exactly those of the last whole
+build, or when their keys change, the model is built whole.
 """
 
 from __future__ import annotations
@@ -28,18 +37,20 @@ import bisect
 import re
 import sys
 import threading
-from collections.abc import Callable, Iterator, KeysView, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, KeysView, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any, cast
 
 from tree_sitter import Node
 
 from trimtab.memo import ByteLRU, MiB
+from trimtab.model import Model, Sequence, Table, View
 from trimtab.sources.drizzle import _ddl
 from trimtab.sources.drizzle._lower import DTable, Lowered
 from trimtab.sources.drizzle._source import Module, changed_range, parse_module, tree_forgotten
-from trimtab.sources.sqlfile import Issue, Span, Statement, object_spans
+from trimtab.sources.sqlfile import Issue, Span, Statement, object_spans, structural_model
 
 if TYPE_CHECKING:
     from trimtab.sources.drizzle import DrizzleSchema, Parts
@@ -108,6 +119,18 @@ class _State:
     words: tuple[frozenset[str], ...] = ()  # the identifiers each one mentions
     names: tuple[tuple[str, ...] | None, ...] = ()  # what each one declares (None: unknown)
     statements: tuple[tuple[int, int], ...] = ()  # per statement: (group, k) as order()
+    # The structural model of ``schema.statements`` once model_of has made it (at most one
+    # _Built; a list so that the state, shared by reads of the same text, can take it).
+    built: list[_Built] = field(default_factory=list, compare=False)
+
+
+@dataclass(frozen=True)
+class _Built:
+    """A read's structural model, and the relation names its objects take, counted per
+    (schema, name): what tells whether a changed table's names depend on the rest."""
+
+    model: Model
+    rels: Counter[tuple[str, str]]
 
 
 def _size(name: str, s: _State) -> int:
@@ -158,6 +181,121 @@ def read(texts: Mapping[str, str], casing: str | None, reader: Reader | None,
                 return parts.schema
         _LAST[name] = state
         return state.schema
+
+
+# How model_of found each model: spliced from the last, or built whole (for tests).
+model_counts: Counter[str] = Counter()
+
+
+def model_of(statements: tuple[Statement, ...]) -> Model:
+    """``structural_model(statements)``'s model, for the statements of a read of this
+    module: spliced from the last read's when it was built, else built whole (and kept
+    for the next read to splice)."""
+    with _LOCK:
+        state = None
+        for name in _LAST:
+            s = _LAST.get(name)
+            if s is not None and s.schema.statements is statements:
+                state = s
+                break
+        if state is not None and state.built:
+            model_counts["kept"] += 1
+            return state.built[0].model
+    model_counts["whole"] += 1
+    model = structural_model(list(statements))[0]
+    if state is not None:
+        built = _Built(model, _rels(model.tables.values(), model.views.values(),
+                                    model.sequences.values()))
+        with _LOCK:
+            if not state.built:
+                state.built.append(built)
+    return model
+
+
+def _rels(tables: Iterable[Table], views: Iterable[View], sequences: Iterable[Sequence]
+          ) -> Counter[tuple[str, str]]:
+    """The relation names the objects take, counted: PostgreSQL's names of tables, views,
+    sequences, indexes and index-backed constraints are one namespace per schema (more
+    than the structural model counts in its choice of names: the check is the stricter)."""
+    out: Counter[tuple[str, str]] = Counter()
+    for t in tables:
+        out[(t.schema, t.name)] += 1
+        for i in t.indexes:
+            out[(t.schema, i.name)] += 1
+        for c in t.constraints:
+            if c.kind in ("p", "u", "x"):
+                out[(t.schema, c.name)] += 1
+    for v in views:
+        out[(v.schema, v.name)] += 1
+    for q in sequences:
+        out[(q.schema, q.name)] += 1
+    return out
+
+
+def _splice_model(built: _Built, head: list[Statement], old_changed: list[Statement],
+                  new_changed: list[Statement]) -> _Built | None:
+    """The structural model of the read with ``new_changed`` in place of ``old_changed``
+    (the statements of the changed tables, in order), from ``built``, the last read's;
+    None when a whole build might differ."""
+    old = built.model
+    alone = structural_model(head)[0]
+    was = structural_model([*head, *old_changed])[0]
+    now = structural_model([*head, *new_changed])[0]
+    parts: dict[str, Any] = {}
+    for f in fields(Model):
+        a, w, n = getattr(alone, f.name), getattr(was, f.name), getattr(now, f.name)
+        if not isinstance(a, Mapping):
+            if not (a == w == n):
+                return None  # owners and the like: of no table's statements
+            continue
+        old_map = getattr(old, f.name)
+        # what the changed tables declare, in order; what the rest declares, unchanged
+        keys_old = [k for k in w if k not in a]
+        keys_new = [k for k in n if k not in a]
+        if keys_old != keys_new:
+            return None  # a key comes or goes: its place in the model is another
+        for k, v in a.items():
+            if w[k] != v or n[k] != v:
+                return None
+        for k in keys_old:
+            last = old_map.get(k)
+            if last is not w[k] and last != w[k]:
+                return None  # the last whole build made it otherwise: in context
+        if not keys_new:
+            continue
+        if f.name == "tables":
+            for t in (*(w[k] for k in keys_old), *(n[k] for k in keys_new)):
+                # the passes a whole build makes over every table (partitions' indexes,
+                # referenced primary keys) might bring the rest in
+                if t.partition_of or t.partition_key or t.inherits or any(
+                        c.kind == "f" and not c.ref_columns for c in t.constraints):
+                    return None
+        new_map = dict(old_map)
+        for k in keys_new:
+            new_map[k] = n[k]
+        parts[f.name] = new_map
+
+    def mine(m: Model) -> Counter[tuple[str, str]]:
+        return _rels((t for k, t in m.tables.items() if k not in alone.tables),
+                     (v for k, v in m.views.items() if k not in alone.views),
+                     (s for k, s in m.sequences.items() if k not in alone.sequences))
+
+    names_old, names_new = mine(was), mine(now)
+    rels = built.rels
+    for (schema, name) in names_old | names_new:
+        if rels[(schema, name)] - names_old[(schema, name)] > 0 or len(name.encode()) >= 63:
+            return None  # shared with the rest, or cut short: names chosen may differ
+        # a name PostgreSQL chooses for another table (its key, index or sequence) starts
+        # with that table's name and "_"
+        for i, ch in enumerate(name):
+            if ch == "_" and i and ((("table", schema, name[:i]) in old.tables
+                                     and ("table", schema, name[:i]) not in was.tables)
+                                    or ("view", schema, name[:i]) in old.views):
+                return None
+    out = Counter(rels)
+    out.subtract(names_old)
+    out.update(names_new)
+    return _Built(replace(old, **parts), out)
 
 
 # --------------------------------------------------------------------------------------
@@ -434,8 +572,10 @@ def _splice(last: _State, name: str, text: str, reader: Reader | None) -> _State
     # existing views live outside tables: an edit to one is a full read
     schema = DrizzleSchema(sql, tuple(statements), spans, tuple(issues), tuple(origins),
                            old.existing_views)
+    built = _splice_model(last.built[0], list(old_st[:layout.head]), old_changed,
+                          new_changed) if last.built else None
     return _State(text, last.casing, schema, new_layout, decls, tuple(words), last.names,
-                  tuple(order))
+                  tuple(order), [built] if built is not None else [])
 
 
 class _Root:
