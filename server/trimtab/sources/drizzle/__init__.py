@@ -35,6 +35,7 @@ from trimtab.sources.drizzle._eval import (
     JSArray,
     JSObject,
     Loc,
+    TableV,
     Unresolved,
 )
 from trimtab.sources.drizzle._lower import Lowered, lower, to_camel_case, to_snake_case
@@ -166,10 +167,12 @@ class Parts:
 
 
 def lower_modules(modules: dict[str, Module], casing: str | None,
-                  read: Callable[[str], str | None] | None
+                  read: Callable[[str], str | None] | None,
+                  only: Callable[[TableV], bool] | None = None,
                   ) -> tuple[Lowered, list[Issue], bool]:
-    """Evaluate and lower the given modules: (lowered, the exports lost to an import
-    trimtab cannot resolve, whether an import was looked for in other files)."""
+    """Evaluate and lower the given modules (``only``: those tables, see ``lower``):
+    (lowered, the exports lost to an import trimtab cannot resolve, whether an import was
+    looked for in other files)."""
     program = Program(dict(modules), read)
     looked: list[str] = []
     resolve, external = program.resolve, program.external
@@ -186,7 +189,7 @@ def lower_modules(modules: dict[str, Module], casing: str | None,
     ev = Evaluator(program)
     given = list(modules.values())
     try:
-        low = lower(ev, given, casing)
+        low = lower(ev, given, casing, only)
         lost = _unresolved_exports(ev, given)
     finally:
         _release(ev)

@@ -48,6 +48,7 @@ from tree_sitter import Node
 from trimtab.memo import ByteLRU, MiB
 from trimtab.model import Model, Sequence, Table, View
 from trimtab.sources.drizzle import _ddl
+from trimtab.sources.drizzle._eval import TableV
 from trimtab.sources.drizzle._lower import DTable, Lowered
 from trimtab.sources.drizzle._source import Module, changed_range, parse_module, tree_forgotten
 from trimtab.sources.sqlfile import Issue, Span, Statement, object_spans, structural_model
@@ -454,7 +455,15 @@ def _splice(last: _State, name: str, text: str, reader: Reader | None) -> _State
                 keep.add(j)
                 todo2.append(j)
     pmod = _partial(mod, sorted(set(range(len(decls))) - (tables - keep)))
-    low, lost, imports = lower_modules({name: pmod}, last.casing, reader)
+    # the other tables kept are there for what the changed ones refer to: not lowered
+    spans_changed = sorted(decls[k] for k in changed)
+
+    def lowered(t: TableV) -> bool:
+        k = bisect.bisect_right(spans_changed, (t.loc.start, sys.maxsize)) - 1
+        return k >= 0 and t.loc.mod.name == name and \
+            spans_changed[k][0] <= t.loc.start < spans_changed[k][1]
+
+    low, lost, imports = lower_modules({name: pmod}, last.casing, reader, lowered)
     if lost or imports:
         raise _Fallback
     rendered = _ddl.render(low, last.schema.statements[0].span.file
