@@ -250,3 +250,21 @@ def test_imports_read_through_the_callback_leave_no_cyclic_garbage(tmp_path: Pat
     ds, garbage = _collected_after(lambda: read_drizzle(files, read=other.get))
     assert [s.text.split(" (")[0] for s in ds.statements] == ['CREATE TABLE "public"."users"']
     assert garbage == 0
+
+
+def test_statements_placed_anew_are_whole_statements() -> None:
+    """The splice makes ranges and statements without their dataclass constructors (for
+    speed): they must be the very values the constructors make, every field included."""
+    from dataclasses import fields
+
+    from trimtab.sources.sqlfile import Span, Statement
+
+    values = ("schema.ts.sql", 3, 1, 5, 2, 40, 90)
+    made, made_by_constructor = _incremental._new_span(*values), Span(*values)
+    assert list(made.__dict__) == [f.name for f in fields(Span)]
+    assert made == made_by_constructor and hash(made) == hash(made_by_constructor)
+    st = _incremental._new_statement("CREATE TABLE t ()", made, "CREATE TABLE",
+                                     ("table", "public", "t"))
+    assert list(st.__dict__) == [f.name for f in fields(Statement)]
+    assert st == Statement("CREATE TABLE t ()", made_by_constructor, "CREATE TABLE",
+                           ("table", "public", "t"))

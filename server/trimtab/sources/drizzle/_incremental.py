@@ -541,9 +541,9 @@ def _splice(last: _State, name: str, text: str, reader: Reader | None) -> _State
                 src, origin = old_st[k], shift(old_or[k])
             sp = src.span
             if sp.start_offset != offset or sp.line != line or sp.file != file:
-                sp = Span(file, line, sp.column, line + sp.end_line - sp.line, sp.end_column,
-                          offset, offset + sp.end_offset - sp.start_offset)
-                src = Statement(src.text, sp, src.kind, src.object_key)
+                sp = _new_span(file, line, sp.column, line + sp.end_line - sp.line,
+                               sp.end_column, offset, offset + sp.end_offset - sp.start_offset)
+                src = _new_statement(src.text, sp, src.kind, src.object_key)
             statements.append(src)
             origins.append(origin)
             if fresh:
@@ -665,5 +665,28 @@ class _Shift:
             return s
         col = s.column + self.cols if s.line == self.row else s.column
         end_col = s.end_column + self.cols if s.end_line == self.row else s.end_column
-        return Span(s.file, s.line + self.lines, col, s.end_line + self.lines, end_col,
-                    s.start_offset + self.delta, s.end_offset + self.delta)
+        return _new_span(s.file, s.line + self.lines, col, s.end_line + self.lines, end_col,
+                         s.start_offset + self.delta, s.end_offset + self.delta)
+
+
+# Span(...) and Statement(...) without their frozen dataclass __init__, which sets each
+# field through object.__setattr__: a keystroke places thousands of statements anew, and
+# this makes each in half the time. The same objects (fields, equality, hash) result.
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _new_span(file: str, line: int, column: int, end_line: int, end_column: int,
+              start_offset: int, end_offset: int) -> Span:
+    s = _new(Span)
+    _set(s, "__dict__", {"file": file, "line": line, "column": column, "end_line": end_line,
+                         "end_column": end_column, "start_offset": start_offset,
+                         "end_offset": end_offset})
+    return s
+
+
+def _new_statement(text: str, span: Span, kind: str,
+                   object_key: tuple[str, ...] | None) -> Statement:
+    st = _new(Statement)
+    _set(st, "__dict__", {"text": text, "span": span, "kind": kind, "object_key": object_key})
+    return st
