@@ -268,3 +268,23 @@ def test_statements_placed_anew_are_whole_statements() -> None:
     assert list(st.__dict__) == [f.name for f in fields(Statement)]
     assert st == Statement("CREATE TABLE t ()", made_by_constructor, "CREATE TABLE",
                            ("table", "public", "t"))
+
+
+def test_a_spliced_read_knows_the_keys_it_lost(tmp_path: Path) -> None:
+    """What left the file since the last keystroke (the editor remembers where it was) is
+    told by the spliced read itself, equal to comparing all keys of both reads."""
+    name = str(tmp_path / "schema.ts")
+    text = generate_ts(20, seed=2)
+    last = _read(text, name)
+    known = 0
+    for n in range(12):
+        op = ("head", "drop", "drop")[n % 3]
+        text = _table_edit(text, n * 5, op, f'  col{n}: integer("col_{n}"),\n', n) or text
+        got = _read(text, name)
+        gone_since = getattr(got.spans, "gone_since", None)
+        gone = gone_since(last.spans) if gone_since is not None else None
+        if gone is not None:
+            known += 1
+            assert gone == last.spans.keys() - got.spans.keys()
+        last = got
+    assert known >= 8

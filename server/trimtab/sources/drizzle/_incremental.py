@@ -37,6 +37,7 @@ import bisect
 import re
 import sys
 import threading
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, KeysView, Mapping
 from contextlib import contextmanager
@@ -575,6 +576,9 @@ def _splice(last: _State, name: str, text: str, reader: Reader | None) -> _State
     spans = _Spans(raw, shifts)
     if len(shifts) > _MAX_SHIFTS:
         spans = _Spans({k: (spans[k], 0) for k in raw}, ())
+    if isinstance(old.spans, _Spans):
+        spans.after = weakref.ref(old.spans)
+        spans.gone = frozenset(k for k in old_keys if k not in raw)
     issues: list[Issue] = [Issue(i.message, shift(i.span), i.severity) for i in old.issues
                            if _where(last.decls, i.span) not in changed]
     issues += [i for i in low.issues if _where(decls, i.span) in changed]
@@ -619,6 +623,16 @@ class _Spans(Mapping[tuple[str, ...], Span]):
     def __init__(self, raw: dict[tuple[str, ...], tuple[Span, int]],
                  shifts: tuple[_Shift, ...]) -> None:
         self.raw, self.shifts = raw, shifts
+        # the keys of the mapping this one was made from that are not in this one (a
+        # weak reference: a chain of them would keep every keystroke's mapping alive)
+        self.after: weakref.ref[_Spans] | None = None
+        self.gone: frozenset[tuple[str, ...]] = frozenset()
+
+    def gone_since(self, other: Mapping[tuple[str, ...], Span]
+                   ) -> frozenset[tuple[str, ...]] | None:
+        """The keys of ``other`` not in this mapping, when this one was made from it (the
+        editor's keystroke before); None when that is not known."""
+        return self.gone if self.after is not None and self.after() is other else None
 
     def __getitem__(self, key: tuple[str, ...]) -> Span:
         span, first = self.raw[key]
