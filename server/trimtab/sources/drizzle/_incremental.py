@@ -405,14 +405,15 @@ def _splice(last: _State, name: str, text: str, reader: Reader | None) -> _State
     assert layout is not None
     if not text.isascii() or "\r" in text:
         raise _Fallback
-    start, old_end, new_end = changed_range(last.text.encode(), text.encode())
+    old_data, data = last.text.encode(), text.encode()
+    start, old_end, new_end = changed_range(old_data, data)
     delta = new_end - old_end
     d = bisect.bisect_right(last.decls, (start, sys.maxsize)) - 1
     by_decl = {g.decl: k for k, g in enumerate(layout.groups)}
     if d < 0 or d not in by_decl or not (last.decls[d][0] < start and
                                          old_end < last.decls[d][1]):
         raise _Fallback  # not strictly inside one table declaration
-    mod = parse_module(name, text, given=True)
+    mod = parse_module(name, text, given=True, edit=(old_data, data, (start, old_end, new_end)))
     if mod.root.has_error:
         raise _Fallback
     children = mod.root.children
