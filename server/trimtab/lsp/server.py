@@ -176,6 +176,7 @@ class TrimtabServer(LanguageServer):
             for f, items in findings.items():
                 self.publish(f, items + [x for x in project.status_findings
                                          if x.span.file == f])
+            project.retired = None  # published: now the last read may go
 
     def schedule_exact(self, project: Project, delay: float = DEBOUNCE) -> None:
         """Run the exact path after ``delay`` seconds of quiet; a newer edit cancels it."""

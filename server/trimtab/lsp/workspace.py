@@ -162,6 +162,9 @@ class Project:
     migration_findings: dict[str, list[Finding]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     drizzle: DrizzleSchema | None = None  # the last read of a Drizzle schema (hovers)
+    # The read before it, until the server has published the new diagnostics: freeing the
+    # thousands of statements a keystroke placed anew is no part of what the user waits for.
+    retired: DrizzleSchema | None = None
     # False in a folder the user has not trusted: its trimtab.toml and .env can name any
     # host, and its schema file is code. Only files are read then (the fast path).
     trusted: bool = True
@@ -378,7 +381,7 @@ class Project:
             # The .ts files as DDL; what the reader flags is placed in the .ts files, and
             # the structural model of its DDL (always well formed) has nothing to add.
             ds, _ = engine.read_drizzle_schema(self.cfg, texts)
-            self.drizzle = ds
+            self.retired, self.drizzle = self.drizzle, ds
             spans = ds.spans
             model = drizzle_structural(ds)  # spliced from the last keystroke's
             for x in analysis.issue_findings(ds.issues, "drizzle"):
