@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -316,7 +316,7 @@ class Project:
                 live_plan, desired = lp.plan, lp.desired
                 self._remember(spans)
                 for f in findings:
-                    mine = {k: v for k, v in spans.items() if v.file == f}
+                    mine = _InFile(spans, f)
                     items = [(s.change, s.hazards) for s in lp.plan.steps]
                     findings[f] += [x for x in analysis.hazard_findings(
                         items, spans, self.remembered, fallback[f]) if x.span.file == f]
@@ -411,12 +411,33 @@ class Project:
                 out[f] += [x for x in analysis.hazard_findings(
                     items, spans, self.remembered, _file_start(f)) if x.span.file == f]
                 if renames:
-                    mine = {k: v for k, v in spans.items() if v.file == f}
+                    mine = _InFile(spans, f)
                     out[f] = analysis.headline_renames(out[f] + [
                         x for x in analysis.candidate_findings(renames, mine, _file_start(f))
                         if x.span.file == f])
         self._remember(spans)
         return out
+
+
+class _InFile(Mapping[tuple[str, ...], Span]):
+    """The spans of one file, looked up one at a time: a spliced .ts read works a range
+    out on lookup (through the edits since), and a rename candidate looks up two of some
+    17,000, where a copy of the mapping worked every one of them out."""
+
+    def __init__(self, spans: Mapping[tuple[str, ...], Span], file: str) -> None:
+        self.spans, self.file = spans, file
+
+    def __getitem__(self, key: tuple[str, ...]) -> Span:
+        span = self.spans[key]
+        if span.file != self.file:
+            raise KeyError(key)
+        return span
+
+    def __iter__(self) -> Iterator[tuple[str, ...]]:
+        return (k for k, v in self.spans.items() if v.file == self.file)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def _file_start(f: str) -> Span:
