@@ -613,7 +613,10 @@ def _partial(mod: Module, kept: list[int]) -> Module:
     return out
 
 
-_MAX_SHIFTS = 16  # edits a _Spans applies on lookup before it is worked out afresh
+# Edits a _Spans may hold before every range is worked out afresh. A range looked up is
+# kept moved (the exact path looks every one up after a pause in typing), so that is cheap
+# then; only a burst of this many keystrokes with no pause pays for all of them at once.
+_MAX_SHIFTS = 256
 
 
 class _Spans(Mapping[tuple[str, ...], Span]):
@@ -637,8 +640,13 @@ class _Spans(Mapping[tuple[str, ...], Span]):
 
     def __getitem__(self, key: tuple[str, ...]) -> Span:
         span, first = self.raw[key]
-        for shift in self.shifts[first:]:
-            span = shift.move(span)
+        shifts = self.shifts
+        if first < len(shifts):
+            for shift in shifts[first:]:
+                span = shift.move(span)
+            # kept moved: the next lookup, here or in the next keystroke's copy, starts
+            # from here (the same key, so no reader iterating ``raw`` sees it change size)
+            self.raw[key] = (span, len(shifts))
         return span
 
     def __iter__(self) -> Iterator[tuple[str, ...]]:
