@@ -308,3 +308,41 @@ def test_ranges_looked_up_now_and_then_stay_right(tmp_path: Path) -> None:
         if n % 8 == 7:
             _same(got, _fresh(text, name))
     assert spliced >= 8
+
+
+CHAIN = '''import { pgTable, serial, integer, text } from "drizzle-orm/pg-core";
+
+export const c = pgTable("c", {
+  id: serial("id").primaryKey(),
+});
+
+export const b = pgTable("b", {
+  id: serial("id").primaryKey(),
+  cId: integer("c_id").references(() => c.id),
+});
+
+export const a = pgTable("a", {
+  id: serial("id").primaryKey(),
+  bId: integer("b_id").references(() => b.id),
+});
+'''
+
+
+def test_a_table_read_for_its_references_only(tmp_path: Path) -> None:
+    """The tables an edited one refers to are evaluated for their columns, not what they
+    refer to in turn; a reference that does not resolve reads them whole: as a full read
+    either way."""
+    name = str(tmp_path / "schema.ts")
+    text = CHAIN
+    _read(text, name)
+    spliced = 0
+    for old, new in (('  bId: integer("b_id")', '  note: text("note"),\n  bId: integer("b_id")'),
+                     ('references(() => b.id)', 'references(() => b.nope)'),
+                     ('references(() => b.nope)', 'references(() => b.cId)')):
+        text = text.replace(old, new)
+        got = _read(text, name)
+        spliced += isinstance(got.spans, _incremental._Spans)
+        _same(got, _fresh(text, name))
+    assert any("nope" in i.message for i in _fresh(CHAIN.replace(
+        'references(() => b.id)', 'references(() => b.nope)'), name).issues)
+    assert spliced >= 2

@@ -443,21 +443,26 @@ def _splice(last: _State, name: str, text: str, reader: Reader | None) -> _State
                         frontier.add(x)
                         todo.append(x)
     changed = {d} | {k for k in tables if not frontier.isdisjoint(words[k])}
-    # what the read needs: the changed tables, everything not a table, what they mention
+    # what the read needs: the changed tables, everything not a table, the tables they
+    # mention (evaluated for the names of their columns, not lowered: what those mention in
+    # turn is needed only when ``deep``)
     table_of = {x: k for k in tables for x in (last.names[k] or ())}
-    keep = set(changed)
-    todo2 = [k for k in range(len(decls)) if k not in tables] + list(changed)
-    seen = set(todo2)
-    while todo2:
-        k = todo2.pop()
-        for w in words[k]:
-            j = table_of.get(w)
-            if j is not None and j not in seen:
-                seen.add(j)
-                keep.add(j)
-                todo2.append(j)
-    pmod = _partial(mod, sorted(set(range(len(decls))) - (tables - keep)))
-    # the other tables kept are there for what the changed ones refer to: not lowered
+
+    def needed(deep: bool) -> set[int]:
+        keep = set(changed)
+        todo2 = [k for k in range(len(decls)) if k not in tables] + list(changed)
+        seen = set(todo2)
+        while todo2:
+            k = todo2.pop()
+            for w in words[k]:
+                j = table_of.get(w)
+                if j is not None and j not in seen:
+                    seen.add(j)
+                    keep.add(j)
+                    if deep:
+                        todo2.append(j)
+        return keep
+
     spans_changed = sorted(decls[k] for k in changed)
 
     def lowered(t: TableV) -> bool:
@@ -465,7 +470,16 @@ def _splice(last: _State, name: str, text: str, reader: Reader | None) -> _State
         return k >= 0 and t.loc.mod.name == name and \
             spans_changed[k][0] <= t.loc.start < spans_changed[k][1]
 
-    low, lost, imports = lower_modules({name: pmod}, last.casing, reader, lowered)
+    def lower_part(keep: set[int]) -> tuple[Lowered, list[Issue], bool]:
+        pmod = _partial(mod, sorted(set(range(len(decls))) - (tables - keep)))
+        return lower_modules({name: pmod}, last.casing, reader, lowered)
+
+    keep = needed(deep=False)
+    low, lost, imports = lower_part(keep)
+    if any(_where(decls, i.span) in changed for i in low.issues):
+        # it may come of a table they refer to that was not read whole: read it whole
+        keep = needed(deep=True)
+        low, lost, imports = lower_part(keep)
     if lost or imports:
         raise _Fallback
     rendered = _ddl.render(low, last.schema.statements[0].span.file
