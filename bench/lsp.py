@@ -13,6 +13,12 @@ them (the server's ``trimtab/status`` notification for that version). Reports p5
 and the server process's peak memory.
 
 ``python -m bench`` runs the same measurement on each size of its side-by-side suite.
+
+``--in-process`` measures the same keystrokes without a database or a server process: the
+server's own steps (the edit applied to its document, the fast path, the diagnostics made
+for the client) in this process, timed in CPU seconds, against the schema's own model as
+the database after a push. On a machine shared with other work, wall-clock times mostly
+measure the others; CPU time of one process much less so.
 """
 
 from __future__ import annotations
@@ -199,6 +205,91 @@ def run(tables: int, edits: int, dsn: str | None, form: str = "sql",
         return measure(server, schema, edits, form, sync)
 
 
+def in_process(tables: int, edits: int, form: str = "ts") -> dict[str, list[float]]:
+    """CPU seconds per keystroke of the server's fast path, in this process (see the
+    module's description): ``keystroke`` (the edit applied, the analysis, the diagnostics
+    made) and ``collector`` (the cyclic collections each keystroke set off, inside it or
+    just after it)."""
+    import gc
+
+    from trimtab.lsp import analysis, positions
+    from trimtab.lsp import server as lsp_server
+    from trimtab.lsp.workspace import Project
+    from trimtab.sources.sqlfile import split_statements, structural_model
+
+    file, language, table_head, added = FORMS[form]
+    schema = generate_ts(tables) if form == "ts" else generate_sql(tables)
+    with tempfile.TemporaryDirectory(prefix="trimtab-bench-lsp-") as work:
+        root = Path(work)
+        path = str(root / file)
+        (root / file).write_text(schema)
+        (root / "trimtab.toml").write_text(f'schema = "{file}"\n')
+        project = Project(root)
+        project.load()
+        uri = from_fs_path(path) or ""
+        ws = positions.LspWorkspace(from_fs_path(str(root)), t.TextDocumentSyncKind.Incremental,
+                                    [], t.PositionEncodingKind.Utf16)
+        ws.put_text_document(t.TextDocumentItem(uri=uri, language_id=language, version=1,
+                                                text=schema))
+        doc = ws.get_text_document(uri)
+        # the database as a push made it: the schema's own model
+        if form == "ts":
+            from trimtab import engine
+
+            assert project.cfg is not None
+            statements = list(engine.read_drizzle_schema(project.cfg, {path: schema})[0]
+                              .statements)
+        else:
+            statements = split_statements(schema, path)
+        project.live_skeleton = analysis.skeleton(structural_model(statements)[0])
+        project.analyze_fast({path: schema})
+        gc.collect()
+        gc.freeze()  # as the server after its exact path
+        collected: list[float] = []
+
+        def timed(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                collected.append(-time.process_time())
+            else:
+                collected[-1] += time.process_time()
+
+        heads = [m.group(0) for m in table_head.finditer(schema)]
+        keystroke: list[float] = []
+        collector: list[float] = []
+        after = getattr(lsp_server, "collector_after", contextlib.nullcontext)
+        gc.callbacks.append(timed)
+        try:
+            line = 0
+            for i in range(edits):
+                if i % 2 == 0:  # as _measure: a column appears, then goes again
+                    head = heads[(i * 7919) % len(heads)]
+                    line = schema.count("\n", 0, schema.index(head) + len(head))
+                    change = t.TextDocumentContentChangePartial(
+                        range=t.Range(t.Position(line, 0), t.Position(line, 0)),
+                        text=added.format(i=i))
+                else:
+                    change = t.TextDocumentContentChangePartial(
+                        range=t.Range(t.Position(line, 0), t.Position(line + 1, 0)), text="")
+                collected.clear()
+                started = time.process_time()
+                ws.update_text_document(t.VersionedTextDocumentIdentifier(
+                    uri=uri, version=i + 2), change)
+                with after():
+                    found = project.analyze_fast({path: doc.source})
+                    lines = doc.lines
+                    for f in found.get(path, []):
+                        lsp_server.to_diagnostic(f, lines, ws.position_codec)
+                    keystroke.append(time.process_time() - started)
+                    project.retired = None  # as the server once it has published
+                junk = [[] for _ in range(1000)]  # what a collection waited for runs now
+                del junk
+                collector.append(sum(collected))
+        finally:
+            gc.callbacks.remove(timed)
+            gc.unfreeze()
+    return {"keystroke": keystroke, "collector": collector}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.lsp", description=__doc__)
     parser.add_argument("--tables", type=int, default=1000)
@@ -211,9 +302,21 @@ def main(argv: list[str] | None = None) -> int:
                              "the whole document")
     parser.add_argument("--quick", action="store_true", help="smoke test: 10 tables, 4 edits")
     parser.add_argument("--dsn", help="maintenance URL of an existing server")
+    parser.add_argument("--in-process", action="store_true",
+                        help="CPU time of the server's keystroke steps in this process (no "
+                             "database, no server process)")
     args = parser.parse_args(argv)
     if args.quick:
         args.tables, args.edits = 10, 4
+    if args.in_process:
+        cpu = in_process(args.tables, args.edits, args.form)
+        keys, gcs = cpu["keystroke"], cpu["collector"]
+        print(f"form={args.form} tables={args.tables} edits={args.edits} in process (CPU)")
+        print(f"keystroke -> diagnostics made: p50 {statistics.median(keys) * 1000:.0f} ms, "
+              f"p95 {percentile(keys, 95) * 1000:.0f} ms, max {max(keys) * 1000:.0f} ms")
+        print(f"cyclic collector per keystroke (inside it or just after): p50 "
+              f"{statistics.median(gcs) * 1000:.0f} ms, max {max(gcs) * 1000:.0f} ms")
+        return 0
     r = run(args.tables, args.edits, args.dsn, args.form, args.sync)
     fast, exact = r["fast"], r["exact"]
     assert isinstance(fast, list) and isinstance(exact, list)

@@ -15,3 +15,12 @@ def test_quick_latency_run_measures_every_edit(admin_url: str) -> None:
     assert len(fast) == len(exact) == 4
     # Each edit's diagnostics come before its exact refinement, and both arrive.
     assert all(0 < f <= e for f, e in zip(fast, exact, strict=True))
+
+
+@pytest.mark.parametrize("form", ["ts", "sql"])
+def test_in_process_mode_times_every_keystroke(form: str) -> None:
+    from bench.lsp import in_process
+
+    result = in_process(tables=10, edits=4, form=form)
+    assert len(result["keystroke"]) == len(result["collector"]) == 4
+    assert all(x > 0 for x in result["keystroke"])

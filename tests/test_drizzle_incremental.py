@@ -161,10 +161,11 @@ def test_spliced_reads_equal_full_reads(tmp_path_factory, text, edits) -> None:
         _same(_read(text, name), _fresh(text, name))
 
 
-def test_an_edit_inside_a_table_is_spliced(tmp_path: Path) -> None:
+def test_an_edit_inside_a_table_is_spliced(tmp_path: Path, monkeypatch) -> None:
     """The editor's common case reads only the changed tables (the spans of a spliced read
     are worked out on lookup), and stays equal to full reads over more edits than it
-    shifts lazily before working its spans out afresh."""
+    shifts lazily before working its spans out afresh (fewer here than in the editor)."""
+    monkeypatch.setattr(_incremental, "_MAX_SHIFTS", 6)
     name = str(tmp_path / "schema.ts")
     text = generate_ts(40, seed=1)
     _read(text, name)
@@ -250,3 +251,98 @@ def test_imports_read_through_the_callback_leave_no_cyclic_garbage(tmp_path: Pat
     ds, garbage = _collected_after(lambda: read_drizzle(files, read=other.get))
     assert [s.text.split(" (")[0] for s in ds.statements] == ['CREATE TABLE "public"."users"']
     assert garbage == 0
+
+
+def test_statements_placed_anew_are_whole_statements() -> None:
+    """The splice makes ranges and statements without their dataclass constructors (for
+    speed): they must be the very values the constructors make, every field included."""
+    from dataclasses import fields
+
+    from trimtab.sources.sqlfile import Span, Statement
+
+    values = ("schema.ts.sql", 3, 1, 5, 2, 40, 90)
+    made, made_by_constructor = _incremental._new_span(*values), Span(*values)
+    assert list(made.__dict__) == [f.name for f in fields(Span)]
+    assert made == made_by_constructor and hash(made) == hash(made_by_constructor)
+    st = _incremental._new_statement("CREATE TABLE t ()", made, "CREATE TABLE",
+                                     ("table", "public", "t"))
+    assert list(st.__dict__) == [f.name for f in fields(Statement)]
+    assert st == Statement("CREATE TABLE t ()", made_by_constructor, "CREATE TABLE",
+                           ("table", "public", "t"))
+
+
+def test_a_spliced_read_knows_the_keys_it_lost(tmp_path: Path) -> None:
+    """What left the file since the last keystroke (the editor remembers where it was) is
+    told by the spliced read itself, equal to comparing all keys of both reads."""
+    name = str(tmp_path / "schema.ts")
+    text = generate_ts(20, seed=2)
+    last = _read(text, name)
+    known = 0
+    for n in range(12):
+        op = ("head", "drop", "drop")[n % 3]
+        text = _table_edit(text, n * 5, op, f'  col{n}: integer("col_{n}"),\n', n) or text
+        got = _read(text, name)
+        gone_since = getattr(got.spans, "gone_since", None)
+        gone = gone_since(last.spans) if gone_since is not None else None
+        if gone is not None:
+            known += 1
+            assert gone == last.spans.keys() - got.spans.keys()
+        last = got
+    assert known >= 8
+
+
+def test_ranges_looked_up_now_and_then_stay_right(tmp_path: Path) -> None:
+    """A range looked up is kept moved by the edits so far, others wait for their lookup:
+    either way every range is that of a full read, however many edits apart."""
+    name = str(tmp_path / "schema.ts")
+    text = generate_ts(30, seed=4)
+    _read(text, name)
+    spliced = 0
+    for n in range(24):
+        op = ("head", "drop")[n % 2]
+        text = _table_edit(text, n * 3, op, f'  col{n}: integer("col_{n}"),\n', n) or text
+        got = _read(text, name)
+        spliced += isinstance(got.spans, _incremental._Spans)
+        for key in list(got.spans)[n % 7::40]:  # the editor looks a few up
+            assert got.spans[key] == got.spans[key]
+        if n % 8 == 7:
+            _same(got, _fresh(text, name))
+    assert spliced >= 8
+
+
+CHAIN = '''import { pgTable, serial, integer, text } from "drizzle-orm/pg-core";
+
+export const c = pgTable("c", {
+  id: serial("id").primaryKey(),
+});
+
+export const b = pgTable("b", {
+  id: serial("id").primaryKey(),
+  cId: integer("c_id").references(() => c.id),
+});
+
+export const a = pgTable("a", {
+  id: serial("id").primaryKey(),
+  bId: integer("b_id").references(() => b.id),
+});
+'''
+
+
+def test_a_table_read_for_its_references_only(tmp_path: Path) -> None:
+    """The tables an edited one refers to are evaluated for their columns, not what they
+    refer to in turn; a reference that does not resolve reads them whole: as a full read
+    either way."""
+    name = str(tmp_path / "schema.ts")
+    text = CHAIN
+    _read(text, name)
+    spliced = 0
+    for old, new in (('  bId: integer("b_id")', '  note: text("note"),\n  bId: integer("b_id")'),
+                     ('references(() => b.id)', 'references(() => b.nope)'),
+                     ('references(() => b.nope)', 'references(() => b.cId)')):
+        text = text.replace(old, new)
+        got = _read(text, name)
+        spliced += isinstance(got.spans, _incremental._Spans)
+        _same(got, _fresh(text, name))
+    assert any("nope" in i.message for i in _fresh(CHAIN.replace(
+        'references(() => b.id)', 'references(() => b.nope)'), name).issues)
+    assert spliced >= 2

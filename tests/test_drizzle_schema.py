@@ -417,3 +417,17 @@ def test_incremental_parse_of_valid_edits_is_the_fresh_tree() -> None:
         kept = _parse(name, text.encode()).root_node
         fresh = _parser(False).parse(text.encode()).root_node
         assert not fresh.has_error and str(kept) == str(fresh)
+
+
+def test_a_nul_escape_in_a_string_is_an_error_on_its_declaration(tmp_path: Path) -> None:
+    """PostgreSQL would cut the DDL at a NUL character: the read says so, on the .ts."""
+    from trimtab import engine
+    from trimtab.config import load_config
+
+    (tmp_path / "schema.ts").write_text(
+        'import { pgTable, text } from "drizzle-orm/pg-core";\n'
+        'export const t = pgTable("t", {\n  a: text("a").default("x\\0y"),\n});\n')
+    (tmp_path / "trimtab.toml").write_text('schema = "schema.ts"\n')
+    ds, _ = engine.read_drizzle_schema(load_config(tmp_path))
+    [issue] = [i for i in ds.issues if "NUL character" in i.message]
+    assert issue.severity == "error" and issue.span.line == 2

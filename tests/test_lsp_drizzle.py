@@ -218,3 +218,57 @@ async def test_a_fix_in_schema_ts_writes_typescript_comments(client: LanguageCli
     d = next(d for d in diags if d.code == "drops-column")
     assert "`// trimtab: renamed from <old name>`" in d.message, d.message
     assert "-- trimtab" not in d.message
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=[TRIMTAB, "lsp", "--stdio"],
+                                              client_factory=make_client))
+async def ts_snippets(lsp_client: LanguageClient, project: Path, db_url: str):
+    """A client that takes snippet edits (as VS Code with vscode-languageclient 11)."""
+    from tests.test_lsp_ux import _snippet_capable
+
+    @lsp_client.feature(t.CLIENT_REGISTER_CAPABILITY)
+    def register(params: t.RegistrationParams) -> None:
+        pass
+
+    await lsp_client.initialize_session(t.InitializeParams(
+        capabilities=_snippet_capable(), initialization_options={"databaseUrl": db_url},
+        workspace_folders=[t.WorkspaceFolder(uri=from_fs_path(str(project)) or "",
+                                             name="app")]))
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_a_new_not_null_column_gets_a_default_snippet_in_typescript(
+        ts_snippets: LanguageClient, project: Path) -> None:
+    """The DEFAULT choice of a .sql schema, in schema.ts: `.default(…)` at the end of the
+    new column's builder chain, a placeholder to type the value over (none is invented);
+    with a value typed in, the column no longer fails on the table's rows."""
+    client = ts_snippets
+    text = (project / "schema.ts").read_text()
+    uri = open_doc(client, project / "schema.ts", text)
+    edited = text.replace('    age: integer("age"),\n',
+                          '    age: integer("age"),\n    nick: text("nick").notNull(),\n')
+    change_doc(client, uri, 2, edited)
+    diags = await until(client, uri, has("adds-required-column", "nick"))
+    d = next(d for d in diags if d.code == "adds-required-column")
+    actions = await client.text_document_code_action_async(t.CodeActionParams(
+        text_document=t.TextDocumentIdentifier(uri=uri), range=d.range,
+        context=t.CodeActionContext(diagnostics=[d])))
+    fixes = [a for a in actions or [] if isinstance(a, t.CodeAction) and a.edit]
+    assert [a.title for a in fixes] == [
+        "Add .default(…) (edit the value)",
+        "Make it nullable, backfill later (then add .notNull() back)"]
+    [change] = fixes[0].edit.document_changes or []  # type: ignore[union-attr]
+    assert isinstance(change, t.TextDocumentEdit) and change.text_document.uri == uri
+    [snippet] = change.edits
+    assert isinstance(snippet, t.SnippetTextEdit)
+    assert snippet.snippet.value == ".default(${1:<value>})"
+    line = line_of(edited, "nick: text(")
+    column = edited.split("\n")[line].index(".notNull()") + len(".notNull()")
+    assert (snippet.range.start.line, snippet.range.start.character) == (line, column)
+    assert snippet.range.start == snippet.range.end
+    # the user types a value over the placeholder
+    lines = edited.split("\n")
+    lines[line] = lines[line][:column] + '.default("anonymous")' + lines[line][column:]
+    change_doc(client, uri, 3, "\n".join(lines))
+    await until(client, uri, lambda ds: not has("adds-required-column")(ds))

@@ -17,7 +17,7 @@ from bench.drizzle_schema import generate_ts
 from trimtab.lsp import analysis
 from trimtab.model import Model
 from trimtab.sources import sqlfile
-from trimtab.sources.drizzle import DrizzleSchema, cold_read, read_drizzle
+from trimtab.sources.drizzle import DrizzleSchema, _incremental, cold_read, read_drizzle, structural
 from trimtab.sources.sqlfile import Issue, Span, structural_model
 
 SCHEMA = generate_ts(12, seed=3)
@@ -93,6 +93,12 @@ export const t0100Extras = pgTable("t0100_extras", {
   index("t0100_extras_label_idx").on(t.label),
 ]);
 '''
+PREFIXED = '''
+export const t0004ReportsX = pgTable("t0004_reports_x", {
+  id: serial("id").primaryKey(),
+  pkey: serial("pkey"),
+});
+'''
 MOOD = 'export const moodEnum = pgEnum("mood", ["sad", "ok"]);\n'
 
 # Real edits, one after the other, as a user makes them in the editor.
@@ -126,6 +132,10 @@ EDITS: list[tuple[str, Callable[[str], str]]] = [
     ("undo the clash", _sub('index("t0002_suppliers_device_id_idx").on(t.label)',
                             'index("t0100_extras_label_idx").on(t.label)')),
     ("remove the second primary key", _sub('  key: uuid("key").primaryKey(),\n', "")),
+    ("a table whose name starts with another's", lambda text: text + PREFIXED),
+    ("in the other, an index named as the first one's primary key",
+     _sub('index("t0004_reports_supplier_id_idx")', 'index("t0004_reports_x_pkey")')),
+    ("and a serial column", _after_head("t0004_reports", '  x: serial("x"),\n')),
     ("remove a table", _drop_table("t0100_extras")),
     ("remove the enum", _sub(MOOD.replace('"mood"', '"feeling"')
                              .replace('"ok"]', '"ok", "glad"]'), "")),
@@ -151,13 +161,20 @@ def test_edits_read_as_full_reads(tmp_path: Path) -> None:
     read_drizzle({name: text})
     model, _ = structural_model(list(read_drizzle({name: text}).statements))
     reused = 0
+    drizzle_model = structural(read_drizzle({name: text}))
+    spliced = 0
     for what, edit in EDITS:
         text = edit(text)
         ds = read_drizzle({name: text})
         before = model
         model, issues = structural_model(list(ds.statements))
+        whole = _incremental.model_counts["whole"]
+        drizzle_model = structural(ds)  # as the editor's fast path takes it
+        spliced += whole == _incremental.model_counts["whole"]
         fresh = _fresh_read(name, text)
         fresh_model, fresh_issues = _fresh_model(fresh)
+        assert _ordered(drizzle_model) == _ordered(fresh_model), what
+        assert _findings(base, drizzle_model, ds) == _findings(base, fresh_model, fresh), what
         # the DDL and where it comes from
         assert ds.sql == fresh.sql, what
         assert [s.span for s in ds.statements] == [s.span for s in fresh.statements], what
@@ -172,6 +189,8 @@ def test_edits_read_as_full_reads(tmp_path: Path) -> None:
         reused += sum(t is before.tables.get(k) for k, t in model.tables.items())
     # the unchanged tables were those of the build before (not rebuilt)
     assert reused > len(EDITS) * 5
+    # the model of an edit inside one table is the last one's with that table spliced in
+    assert spliced >= 8
 
 
 @pytest.mark.parametrize("tables", [40])

@@ -304,7 +304,7 @@ def read_drizzle_schema(cfg: Config, overrides: Mapping[str, str] | None = None
             refused.append(_issue(e))
             texts[f] = data.decode("utf-8", "replace")  # still read, for the editor
     ds = read_drizzle(texts, cfg.casing, read=_import_reader(overrides or {}))
-    if not refused:  # a "\0" escape in a string puts a NUL into the DDL
+    if not refused and "\x00" in ds.sql:  # a "\0" escape in a string puts a NUL in the DDL
         refused = [Issue("this declares SQL with a NUL character (a \\0 or \\u0000 "
                          "escape?): PostgreSQL would ignore everything after it", span,
                          "error")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from trimtab.model import Model
 from trimtab.plan import Plan, plan_models
 from trimtab.plan.changes import Hazard
 from trimtab.sources.drizzle import DrizzleSchema
+from trimtab.sources.drizzle import structural as drizzle_structural
 from trimtab.sources.sqlfile import (
     Span,
     Statement,
@@ -161,6 +162,9 @@ class Project:
     migration_findings: dict[str, list[Finding]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     drizzle: DrizzleSchema | None = None  # the last read of a Drizzle schema (hovers)
+    # The read before it, until the server has published the new diagnostics: freeing the
+    # thousands of statements a keystroke placed anew is no part of what the user waits for.
+    retired: DrizzleSchema | None = None
     # False in a folder the user has not trusted: its trimtab.toml and .env can name any
     # host, and its schema file is code. Only files are read then (the fast path).
     trusted: bool = True
@@ -312,7 +316,7 @@ class Project:
                 live_plan, desired = lp.plan, lp.desired
                 self._remember(spans)
                 for f in findings:
-                    mine = {k: v for k, v in spans.items() if v.file == f}
+                    mine = _InFile(spans, f)
                     items = [(s.change, s.hazards) for s in lp.plan.steps]
                     findings[f] += [x for x in analysis.hazard_findings(
                         items, spans, self.remembered, fallback[f]) if x.span.file == f]
@@ -356,7 +360,11 @@ class Project:
         with self.lock:
             last = self.last_spans
             if last is not None:
-                for key in last.keys() - spans.keys():
+                # a .ts read spliced from the last one knows what it lost (not a set
+                # difference of some 17,000 keys a keystroke)
+                gone_since = getattr(spans, "gone_since", None)
+                gone = gone_since(last) if gone_since is not None else None
+                for key in gone if gone is not None else last.keys() - spans.keys():
                     self.remembered[key] = last[key]
             self.last_spans = spans
 
@@ -373,9 +381,9 @@ class Project:
             # The .ts files as DDL; what the reader flags is placed in the .ts files, and
             # the structural model of its DDL (always well formed) has nothing to add.
             ds, _ = engine.read_drizzle_schema(self.cfg, texts)
-            self.drizzle = ds
-            statements, spans = list(ds.statements), ds.spans
-            model = structural_model(statements)[0]
+            self.retired, self.drizzle = self.drizzle, ds
+            spans = ds.spans
+            model = drizzle_structural(ds)  # spliced from the last keystroke's
             for x in analysis.issue_findings(ds.issues, "drizzle"):
                 out.setdefault(x.span.file, []).append(x)
         else:
@@ -403,12 +411,33 @@ class Project:
                 out[f] += [x for x in analysis.hazard_findings(
                     items, spans, self.remembered, _file_start(f)) if x.span.file == f]
                 if renames:
-                    mine = {k: v for k, v in spans.items() if v.file == f}
+                    mine = _InFile(spans, f)
                     out[f] = analysis.headline_renames(out[f] + [
                         x for x in analysis.candidate_findings(renames, mine, _file_start(f))
                         if x.span.file == f])
         self._remember(spans)
         return out
+
+
+class _InFile(Mapping[tuple[str, ...], Span]):
+    """The spans of one file, looked up one at a time: a spliced .ts read works a range
+    out on lookup (through the edits since), and a rename candidate looks up two of some
+    17,000, where a copy of the mapping worked every one of them out."""
+
+    def __init__(self, spans: Mapping[tuple[str, ...], Span], file: str) -> None:
+        self.spans, self.file = spans, file
+
+    def __getitem__(self, key: tuple[str, ...]) -> Span:
+        span = self.spans[key]
+        if span.file != self.file:
+            raise KeyError(key)
+        return span
+
+    def __iter__(self) -> Iterator[tuple[str, ...]]:
+        return (k for k, v in self.spans.items() if v.file == self.file)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def _file_start(f: str) -> Span:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from trimtab.model import Model
 from trimtab.sources.drizzle import _ddl, _incremental
 from trimtab.sources.drizzle._envurl import Either, EnvVar, Fields, Literal, UrlExpr, url_expression
 from trimtab.sources.drizzle._eval import (
@@ -34,6 +35,7 @@ from trimtab.sources.drizzle._eval import (
     JSArray,
     JSObject,
     Loc,
+    TableV,
     Unresolved,
 )
 from trimtab.sources.drizzle._lower import Lowered, lower, to_camel_case, to_snake_case
@@ -47,6 +49,7 @@ __all__ = [
     "cold_read",
     "read_drizzle",
     "read_drizzle_config",
+    "structural",
     "to_camel_case",
     "to_snake_case",
     # the database URL expression of drizzle.config.ts (for config.py)
@@ -101,6 +104,13 @@ def cold_read(files: Mapping[str, str], name: str) -> DrizzleSchema:
     read must equal."""
     with _incremental.forgotten(name):
         return read_drizzle(files)
+
+
+def structural(ds: DrizzleSchema) -> Model:
+    """The structural model of ``ds``'s DDL (``sqlfile.structural_model``'s), as the
+    editor's fast path compares it: for a read that went on from the last one, the last
+    model with the changed tables' objects in place of theirs."""
+    return _incremental.model_of(ds.statements)
 
 
 def read_drizzle(files: Sequence[Path | str] | Mapping[str, str],
@@ -161,10 +171,12 @@ class Parts:
 
 
 def lower_modules(modules: dict[str, Module], casing: str | None,
-                  read: Callable[[str], str | None] | None
+                  read: Callable[[str], str | None] | None,
+                  only: Callable[[TableV], bool] | None = None,
                   ) -> tuple[Lowered, list[Issue], bool]:
-    """Evaluate and lower the given modules: (lowered, the exports lost to an import
-    trimtab cannot resolve, whether an import was looked for in other files)."""
+    """Evaluate and lower the given modules (``only``: those tables, see ``lower``):
+    (lowered, the exports lost to an import trimtab cannot resolve, whether an import was
+    looked for in other files)."""
     program = Program(dict(modules), read)
     looked: list[str] = []
     resolve, external = program.resolve, program.external
@@ -181,7 +193,7 @@ def lower_modules(modules: dict[str, Module], casing: str | None,
     ev = Evaluator(program)
     given = list(modules.values())
     try:
-        low = lower(ev, given, casing)
+        low = lower(ev, given, casing, only)
         lost = _unresolved_exports(ev, given)
     finally:
         _release(ev)

@@ -20,6 +20,15 @@ a model key of a changed table that another statement also declares, any other f
 through an import, text that is not ASCII or has a carriage return. The last read of a
 buffer is kept (byte-bounded), so a second read of the same text, such as the language
 server's exact path after its fast path, costs a comparison.
+
+The structural model of the DDL (``model_of``: what the editor's fast diff compares) is
+spliced the same way once it has been built for a read: the changed tables' objects are
+built from their statements with those of no table (schemas, enums, sequences) and take
+the place of their old ones. That is what a whole build gives when no name PostgreSQL
+would choose depends on the rest of the schema; whenever one might (a relation name a
+changed table shares with the rest, a name that starts with another table's, a name cut
+to 63 bytes), when the changed tables' objects are not exactly those of the last whole
+build, or when their keys change, the model is built whole.
 """
 
 from __future__ import annotations
@@ -28,18 +37,22 @@ import bisect
 import re
 import sys
 import threading
-from collections.abc import Callable, Iterator, KeysView, Mapping
+import weakref
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, KeysView, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any, cast
 
 from tree_sitter import Node
 
 from trimtab.memo import ByteLRU, MiB
+from trimtab.model import Model, Sequence, Table, View
 from trimtab.sources.drizzle import _ddl
+from trimtab.sources.drizzle._eval import TableV
 from trimtab.sources.drizzle._lower import DTable, Lowered
 from trimtab.sources.drizzle._source import Module, changed_range, parse_module, tree_forgotten
-from trimtab.sources.sqlfile import Issue, Span, Statement, object_spans
+from trimtab.sources.sqlfile import Issue, Span, Statement, object_spans, structural_model
 
 if TYPE_CHECKING:
     from trimtab.sources.drizzle import DrizzleSchema, Parts
@@ -108,6 +121,18 @@ class _State:
     words: tuple[frozenset[str], ...] = ()  # the identifiers each one mentions
     names: tuple[tuple[str, ...] | None, ...] = ()  # what each one declares (None: unknown)
     statements: tuple[tuple[int, int], ...] = ()  # per statement: (group, k) as order()
+    # The structural model of ``schema.statements`` once model_of has made it (at most one
+    # _Built; a list so that the state, shared by reads of the same text, can take it).
+    built: list[_Built] = field(default_factory=list, compare=False)
+
+
+@dataclass(frozen=True)
+class _Built:
+    """A read's structural model, and the relation names its objects take, counted per
+    (schema, name): what tells whether a changed table's names depend on the rest."""
+
+    model: Model
+    rels: Counter[tuple[str, str]]
 
 
 def _size(name: str, s: _State) -> int:
@@ -158,6 +183,121 @@ def read(texts: Mapping[str, str], casing: str | None, reader: Reader | None,
                 return parts.schema
         _LAST[name] = state
         return state.schema
+
+
+# How model_of found each model: spliced from the last, or built whole (for tests).
+model_counts: Counter[str] = Counter()
+
+
+def model_of(statements: tuple[Statement, ...]) -> Model:
+    """``structural_model(statements)``'s model, for the statements of a read of this
+    module: spliced from the last read's when it was built, else built whole (and kept
+    for the next read to splice)."""
+    with _LOCK:
+        state = None
+        for name in _LAST:
+            s = _LAST.get(name)
+            if s is not None and s.schema.statements is statements:
+                state = s
+                break
+        if state is not None and state.built:
+            model_counts["kept"] += 1
+            return state.built[0].model
+    model_counts["whole"] += 1
+    model = structural_model(list(statements))[0]
+    if state is not None:
+        built = _Built(model, _rels(model.tables.values(), model.views.values(),
+                                    model.sequences.values()))
+        with _LOCK:
+            if not state.built:
+                state.built.append(built)
+    return model
+
+
+def _rels(tables: Iterable[Table], views: Iterable[View], sequences: Iterable[Sequence]
+          ) -> Counter[tuple[str, str]]:
+    """The relation names the objects take, counted: PostgreSQL's names of tables, views,
+    sequences, indexes and index-backed constraints are one namespace per schema (more
+    than the structural model counts in its choice of names: the check is the stricter)."""
+    out: Counter[tuple[str, str]] = Counter()
+    for t in tables:
+        out[(t.schema, t.name)] += 1
+        for i in t.indexes:
+            out[(t.schema, i.name)] += 1
+        for c in t.constraints:
+            if c.kind in ("p", "u", "x"):
+                out[(t.schema, c.name)] += 1
+    for v in views:
+        out[(v.schema, v.name)] += 1
+    for q in sequences:
+        out[(q.schema, q.name)] += 1
+    return out
+
+
+def _splice_model(built: _Built, head: list[Statement], old_changed: list[Statement],
+                  new_changed: list[Statement]) -> _Built | None:
+    """The structural model of the read with ``new_changed`` in place of ``old_changed``
+    (the statements of the changed tables, in order), from ``built``, the last read's;
+    None when a whole build might differ."""
+    old = built.model
+    alone = structural_model(head)[0]
+    was = structural_model([*head, *old_changed])[0]
+    now = structural_model([*head, *new_changed])[0]
+    parts: dict[str, Any] = {}
+    for f in fields(Model):
+        a, w, n = getattr(alone, f.name), getattr(was, f.name), getattr(now, f.name)
+        if not isinstance(a, Mapping):
+            if not (a == w == n):
+                return None  # owners and the like: of no table's statements
+            continue
+        old_map = getattr(old, f.name)
+        # what the changed tables declare, in order; what the rest declares, unchanged
+        keys_old = [k for k in w if k not in a]
+        keys_new = [k for k in n if k not in a]
+        if keys_old != keys_new:
+            return None  # a key comes or goes: its place in the model is another
+        for k, v in a.items():
+            if w[k] != v or n[k] != v:
+                return None
+        for k in keys_old:
+            last = old_map.get(k)
+            if last is not w[k] and last != w[k]:
+                return None  # the last whole build made it otherwise: in context
+        if not keys_new:
+            continue
+        if f.name == "tables":
+            for t in (*(w[k] for k in keys_old), *(n[k] for k in keys_new)):
+                # the passes a whole build makes over every table (partitions' indexes,
+                # referenced primary keys) might bring the rest in
+                if t.partition_of or t.partition_key or t.inherits or any(
+                        c.kind == "f" and not c.ref_columns for c in t.constraints):
+                    return None
+        new_map = dict(old_map)
+        for k in keys_new:
+            new_map[k] = n[k]
+        parts[f.name] = new_map
+
+    def mine(m: Model) -> Counter[tuple[str, str]]:
+        return _rels((t for k, t in m.tables.items() if k not in alone.tables),
+                     (v for k, v in m.views.items() if k not in alone.views),
+                     (s for k, s in m.sequences.items() if k not in alone.sequences))
+
+    names_old, names_new = mine(was), mine(now)
+    rels = built.rels
+    for (schema, name) in names_old | names_new:
+        if rels[(schema, name)] - names_old[(schema, name)] > 0 or len(name.encode()) >= 63:
+            return None  # shared with the rest, or cut short: names chosen may differ
+        # a name PostgreSQL chooses for another table (its key, index or sequence) starts
+        # with that table's name and "_"
+        for i, ch in enumerate(name):
+            if ch == "_" and i and ((("table", schema, name[:i]) in old.tables
+                                     and ("table", schema, name[:i]) not in was.tables)
+                                    or ("view", schema, name[:i]) in old.views):
+                return None
+    out = Counter(rels)
+    out.subtract(names_old)
+    out.update(names_new)
+    return _Built(replace(old, **parts), out)
 
 
 # --------------------------------------------------------------------------------------
@@ -265,14 +405,15 @@ def _splice(last: _State, name: str, text: str, reader: Reader | None) -> _State
     assert layout is not None
     if not text.isascii() or "\r" in text:
         raise _Fallback
-    start, old_end, new_end = changed_range(last.text.encode(), text.encode())
+    old_data, data = last.text.encode(), text.encode()
+    start, old_end, new_end = changed_range(old_data, data)
     delta = new_end - old_end
     d = bisect.bisect_right(last.decls, (start, sys.maxsize)) - 1
     by_decl = {g.decl: k for k, g in enumerate(layout.groups)}
     if d < 0 or d not in by_decl or not (last.decls[d][0] < start and
                                          old_end < last.decls[d][1]):
         raise _Fallback  # not strictly inside one table declaration
-    mod = parse_module(name, text, given=True)
+    mod = parse_module(name, text, given=True, edit=(old_data, data, (start, old_end, new_end)))
     if mod.root.has_error:
         raise _Fallback
     children = mod.root.children
@@ -302,21 +443,43 @@ def _splice(last: _State, name: str, text: str, reader: Reader | None) -> _State
                         frontier.add(x)
                         todo.append(x)
     changed = {d} | {k for k in tables if not frontier.isdisjoint(words[k])}
-    # what the read needs: the changed tables, everything not a table, what they mention
+    # what the read needs: the changed tables, everything not a table, the tables they
+    # mention (evaluated for the names of their columns, not lowered: what those mention in
+    # turn is needed only when ``deep``)
     table_of = {x: k for k in tables for x in (last.names[k] or ())}
-    keep = set(changed)
-    todo2 = [k for k in range(len(decls)) if k not in tables] + list(changed)
-    seen = set(todo2)
-    while todo2:
-        k = todo2.pop()
-        for w in words[k]:
-            j = table_of.get(w)
-            if j is not None and j not in seen:
-                seen.add(j)
-                keep.add(j)
-                todo2.append(j)
-    pmod = _partial(mod, sorted(set(range(len(decls))) - (tables - keep)))
-    low, lost, imports = lower_modules({name: pmod}, last.casing, reader)
+
+    def needed(deep: bool) -> set[int]:
+        keep = set(changed)
+        todo2 = [k for k in range(len(decls)) if k not in tables] + list(changed)
+        seen = set(todo2)
+        while todo2:
+            k = todo2.pop()
+            for w in words[k]:
+                j = table_of.get(w)
+                if j is not None and j not in seen:
+                    seen.add(j)
+                    keep.add(j)
+                    if deep:
+                        todo2.append(j)
+        return keep
+
+    spans_changed = sorted(decls[k] for k in changed)
+
+    def lowered(t: TableV) -> bool:
+        k = bisect.bisect_right(spans_changed, (t.loc.start, sys.maxsize)) - 1
+        return k >= 0 and t.loc.mod.name == name and \
+            spans_changed[k][0] <= t.loc.start < spans_changed[k][1]
+
+    def lower_part(keep: set[int]) -> tuple[Lowered, list[Issue], bool]:
+        pmod = _partial(mod, sorted(set(range(len(decls))) - (tables - keep)))
+        return lower_modules({name: pmod}, last.casing, reader, lowered)
+
+    keep = needed(deep=False)
+    low, lost, imports = lower_part(keep)
+    if any(_where(decls, i.span) in changed for i in low.issues):
+        # it may come of a table they refer to that was not read whole: read it whole
+        keep = needed(deep=True)
+        low, lost, imports = lower_part(keep)
     if lost or imports:
         raise _Fallback
     rendered = _ddl.render(low, last.schema.statements[0].span.file
@@ -394,9 +557,9 @@ def _splice(last: _State, name: str, text: str, reader: Reader | None) -> _State
                 src, origin = old_st[k], shift(old_or[k])
             sp = src.span
             if sp.start_offset != offset or sp.line != line or sp.file != file:
-                sp = Span(file, line, sp.column, line + sp.end_line - sp.line, sp.end_column,
-                          offset, offset + sp.end_offset - sp.start_offset)
-                src = Statement(src.text, sp, src.kind, src.object_key)
+                sp = _new_span(file, line, sp.column, line + sp.end_line - sp.line,
+                               sp.end_column, offset, offset + sp.end_offset - sp.start_offset)
+                src = _new_statement(src.text, sp, src.kind, src.object_key)
             statements.append(src)
             origins.append(origin)
             if fresh:
@@ -428,14 +591,19 @@ def _splice(last: _State, name: str, text: str, reader: Reader | None) -> _State
     spans = _Spans(raw, shifts)
     if len(shifts) > _MAX_SHIFTS:
         spans = _Spans({k: (spans[k], 0) for k in raw}, ())
+    if isinstance(old.spans, _Spans):
+        spans.after = weakref.ref(old.spans)
+        spans.gone = frozenset(k for k in old_keys if k not in raw)
     issues: list[Issue] = [Issue(i.message, shift(i.span), i.severity) for i in old.issues
                            if _where(last.decls, i.span) not in changed]
     issues += [i for i in low.issues if _where(decls, i.span) in changed]
     # existing views live outside tables: an edit to one is a full read
     schema = DrizzleSchema(sql, tuple(statements), spans, tuple(issues), tuple(origins),
                            old.existing_views)
+    built = _splice_model(last.built[0], list(old_st[:layout.head]), old_changed,
+                          new_changed) if last.built else None
     return _State(text, last.casing, schema, new_layout, decls, tuple(words), last.names,
-                  tuple(order))
+                  tuple(order), [built] if built is not None else [])
 
 
 class _Root:
@@ -459,7 +627,10 @@ def _partial(mod: Module, kept: list[int]) -> Module:
     return out
 
 
-_MAX_SHIFTS = 16  # edits a _Spans applies on lookup before it is worked out afresh
+# Edits a _Spans may hold before every range is worked out afresh. A range looked up is
+# kept moved (the exact path looks every one up after a pause in typing), so that is cheap
+# then; only a burst of this many keystrokes with no pause pays for all of them at once.
+_MAX_SHIFTS = 256
 
 
 class _Spans(Mapping[tuple[str, ...], Span]):
@@ -470,11 +641,26 @@ class _Spans(Mapping[tuple[str, ...], Span]):
     def __init__(self, raw: dict[tuple[str, ...], tuple[Span, int]],
                  shifts: tuple[_Shift, ...]) -> None:
         self.raw, self.shifts = raw, shifts
+        # the keys of the mapping this one was made from that are not in this one (a
+        # weak reference: a chain of them would keep every keystroke's mapping alive)
+        self.after: weakref.ref[_Spans] | None = None
+        self.gone: frozenset[tuple[str, ...]] = frozenset()
+
+    def gone_since(self, other: Mapping[tuple[str, ...], Span]
+                   ) -> frozenset[tuple[str, ...]] | None:
+        """The keys of ``other`` not in this mapping, when this one was made from it (the
+        editor's keystroke before); None when that is not known."""
+        return self.gone if self.after is not None and self.after() is other else None
 
     def __getitem__(self, key: tuple[str, ...]) -> Span:
         span, first = self.raw[key]
-        for shift in self.shifts[first:]:
-            span = shift.move(span)
+        shifts = self.shifts
+        if first < len(shifts):
+            for shift in shifts[first:]:
+                span = shift.move(span)
+            # kept moved: the next lookup, here or in the next keystroke's copy, starts
+            # from here (the same key, so no reader iterating ``raw`` sees it change size)
+            self.raw[key] = (span, len(shifts))
         return span
 
     def __iter__(self) -> Iterator[tuple[str, ...]]:
@@ -516,5 +702,28 @@ class _Shift:
             return s
         col = s.column + self.cols if s.line == self.row else s.column
         end_col = s.end_column + self.cols if s.end_line == self.row else s.end_column
-        return Span(s.file, s.line + self.lines, col, s.end_line + self.lines, end_col,
-                    s.start_offset + self.delta, s.end_offset + self.delta)
+        return _new_span(s.file, s.line + self.lines, col, s.end_line + self.lines, end_col,
+                         s.start_offset + self.delta, s.end_offset + self.delta)
+
+
+# Span(...) and Statement(...) without their frozen dataclass __init__, which sets each
+# field through object.__setattr__: a keystroke places thousands of statements anew, and
+# this makes each in half the time. The same objects (fields, equality, hash) result.
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _new_span(file: str, line: int, column: int, end_line: int, end_column: int,
+              start_offset: int, end_offset: int) -> Span:
+    s = _new(Span)
+    _set(s, "__dict__", {"file": file, "line": line, "column": column, "end_line": end_line,
+                         "end_column": end_column, "start_offset": start_offset,
+                         "end_offset": end_offset})
+    return s
+
+
+def _new_statement(text: str, span: Span, kind: str,
+                   object_key: tuple[str, ...] | None) -> Statement:
+    st = _new(Statement)
+    _set(st, "__dict__", {"text": text, "span": span, "kind": kind, "object_key": object_key})
+    return st

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -1324,7 +1324,10 @@ def _array_literal(value: JSArray, base_type: str) -> str | None:
 # The whole program
 
 
-def lower(ev: Evaluator, given: list[Module], casing: str | None) -> Lowered:
+def lower(ev: Evaluator, given: list[Module], casing: str | None,
+          only: Callable[[TableV], bool] | None = None) -> Lowered:
+    """The given modules' schema, lowered. ``only``: the tables to lower (the others are
+    still there for what refers to them, by their column names, and are not lowered)."""
     lw = _Lowering(ev, casing)
     tables: dict[tuple[str, int], TableV] = {}
     enums: dict[int, EnumValue] = {}
@@ -1395,6 +1398,11 @@ def lower(ev: Evaluator, given: list[Module], casing: str | None) -> Lowered:
         lw.enum(e, exported=True)
     # tables
     ordered = [t for t in tables.values() if lw.declare_table(t)]
+    if only is not None:
+        for t in ordered:
+            if not only(t):
+                lw.columns[t.ident] = lw.column_names(t)
+        ordered = [t for t in ordered if only(t)]
     lowered = {t.ident: lw.lower_columns(t) for t in ordered}
     d_tables = [lw.lower_constraints(t, lowered[t.ident]) for t in ordered]
     d_tables = _link_policies(lw, ordered, d_tables, linked)

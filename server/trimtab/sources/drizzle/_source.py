@@ -91,9 +91,12 @@ def _line_starts(text: str) -> tuple[int, ...]:
     return (0, *map(add, accumulate(map(len, lines)), range(1, len(lines) + 1)))
 
 
-def parse_module(name: str, text: str, given: bool) -> Module:
-    data = text.encode("utf-8", "surrogatepass")
-    return Module(name, text, data, _parse(name, data).root_node, given)
+def parse_module(name: str, text: str, given: bool,
+                 edit: tuple[bytes, bytes, tuple[int, int, int]] | None = None) -> Module:
+    """``edit``: (the last text's bytes, this text's, changed_range of the two), when the
+    caller knows them already (the splice does)."""
+    data = edit[1] if edit is not None else text.encode("utf-8", "surrogatepass")
+    return Module(name, text, data, _parse(name, data, edit).root_node, given)
 
 
 # The last tree of each file: an editor changes a few bytes at a time, and tree-sitter
@@ -120,7 +123,8 @@ def tree_forgotten(name: str) -> Iterator[None]:
                 _TREES[name] = tree
 
 
-def _parse(name: str, data: bytes) -> Tree:
+def _parse(name: str, data: bytes,
+           edit: tuple[bytes, bytes, tuple[int, int, int]] | None = None) -> Tree:
     parser = _parser(name.endswith((".tsx", ".jsx")))
     with _TREES_LOCK:
         last = _TREES.get(name)
@@ -130,7 +134,10 @@ def _parse(name: str, data: bytes) -> Tree:
             tree = parser.parse(data)
         else:
             old_data, old_tree = last
-            start, old_end, new_end = changed_range(old_data, data)
+            if edit is not None and edit[0] == old_data:
+                start, old_end, new_end = edit[2]
+            else:
+                start, old_end, new_end = changed_range(old_data, data)
             edited = old_tree.copy()  # readers of the old tree may still hold its nodes
             edited.edit(start_byte=start, old_end_byte=old_end, new_end_byte=new_end,
                         start_point=_point(old_data, start),
