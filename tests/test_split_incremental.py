@@ -1,0 +1,76 @@
+"""Splitting a file again after an edit reuses the statements of its last split (the
+editor splits on every keystroke): the result must be exactly a fresh split's, whatever
+the edit does to quotes, comments, nesting or line breaks."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import astuple
+from pathlib import Path
+
+import pytest
+
+from bench.generate import generate_sql
+from trimtab.sources.sqlfile import _split, split_statements
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+# What changes how a file splits: statement ends, quotes, comments, nesting, psql
+# meta-commands, line breaks of every kind.
+PIECES = [";", "'", '"', "$$", "$f$", "--", "/*", "*/", "\n", "\r\n", "\r", "(", ")",
+          " BEGIN ", " END ", " CASE ", "\\i x\n", "\\", " ", "\t", "x", "E'\\'",
+          "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END;",
+          "CREATE TABLE z (id int);\n", "-- a; comment\n"]
+
+
+def _fresh(text: str, file: str) -> list[tuple[object, ...]]:
+    _split._last_split.pop(file, None)
+    try:
+        return [(st.text, st.kind, st.object_key, astuple(st.span)[1:])
+                for st in split_statements(text, file)]
+    finally:
+        _split._last_split.pop(file, None)  # the next split of ``file`` starts afresh too
+
+
+def _edits(text: str, rnd: random.Random, count: int) -> list[str]:
+    out = []
+    for _ in range(count):
+        a = rnd.randrange(len(text) + 1)
+        if rnd.random() < 0.3 and text:  # a deletion, sometimes of many lines
+            b = min(len(text), a + rnd.choice([1, 2, 5, 40, 400]))
+            text = text[:a] + text[b:]
+        else:
+            text = text[:a] + rnd.choice(PIECES) + text[a:]
+        out.append(text)
+    return out
+
+
+def _texts() -> list[tuple[str, str]]:
+    files = [*sorted((FIXTURES / "structural").glob("*.sql")),
+             *sorted((FIXTURES / "diff").glob("*/after.sql"))]
+    return [(p.name, p.read_text()) for p in files] + [("generated", generate_sql(30))]
+
+
+@pytest.mark.parametrize("name,text", _texts(), ids=lambda x: x if len(x) < 60 else "")
+def test_a_split_after_edits_is_a_fresh_split(name: str, text: str) -> None:
+    rnd = random.Random(name)
+    file = f"/tmp/{name}"
+    split_statements(text, file)
+    for edited in _edits(text, rnd, 60):
+        got = [(st.text, st.kind, st.object_key, astuple(st.span)[1:])
+               for st in split_statements(edited, file)]
+        assert got == _fresh(edited, f"{file}.fresh"), name
+
+
+def test_unchanged_statements_are_the_same_objects() -> None:
+    text = generate_sql(40)
+    first = split_statements(text, "reuse.sql")
+    at = text.index("CREATE TABLE", len(text) // 2)
+    edited = text[:at] + "CREATE TABLE z (id int);\n" + text[at:]
+    again = split_statements(edited, "reuse.sql")
+    assert len(again) == len(first) + 1
+    before = [st for st in first if st.span.end_offset < at]
+    assert before and all(x is y for x, y in zip(before, again, strict=False))
+    # the texts after the edit moved: their spans say where they are now
+    moved = again[len(before) + 1:]
+    assert [st.text for st in moved] == [st.text for st in first[len(before):]]
+    assert all(edited[st.span.start_offset:st.span.end_offset] == st.text for st in moved)
