@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from bench.generate import generate_sql
-from trimtab.sources.sqlfile import _split, split_statements
+from trimtab.sources import sqlfile
+from trimtab.sources.sqlfile import _split, object_spans, split_statements, structural_model
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 # What changes how a file splits: statement ends, quotes, comments, nesting, psql
@@ -35,7 +36,11 @@ def _edits(text: str, rnd: random.Random, count: int) -> list[str]:
     out = []
     for _ in range(count):
         a = rnd.randrange(len(text) + 1)
-        if rnd.random() < 0.3 and text:  # a deletion, sometimes of many lines
+        breaks = [i for i, c in enumerate(text) if c in "\r\n"]
+        if rnd.random() < 0.15 and breaks:  # two lines become one
+            a = rnd.choice(breaks)
+            text = text[:a] + text[a + 1:]
+        elif rnd.random() < 0.3 and text:  # a deletion, sometimes of many lines
             b = min(len(text), a + rnd.choice([1, 2, 5, 40, 400]))
             text = text[:a] + text[b:]
         else:
@@ -74,3 +79,24 @@ def test_unchanged_statements_are_the_same_objects() -> None:
     moved = again[len(before) + 1:]
     assert [st.text for st in moved] == [st.text for st in first[len(before):]]
     assert all(edited[st.span.start_offset:st.span.end_offset] == st.text for st in moved)
+
+
+@pytest.mark.parametrize("name,text", _texts()[::3], ids=lambda x: x if len(x) < 60 else "")
+def test_models_and_spans_after_edits_are_those_of_a_fresh_read(name: str, text: str) -> None:
+    """What the editor's fast path takes from a split: the structural model, its issues
+    and every object's span, in order, after each edit as from nothing."""
+    rnd = random.Random(name + "model")
+    file = f"/tmp/m-{name}"
+    structural_model(split_statements(text, file))
+    for edited in _edits(text, rnd, 25):
+        statements = split_statements(edited, file)
+        model, issues = structural_model(statements)
+        spans = list(object_spans(statements).items())
+        with sqlfile.fresh_builds():
+            fresh = split_statements(edited, file)
+            fresh_model, fresh_issues = structural_model(fresh)
+            fresh_spans = list(object_spans(fresh).items())
+        assert statements == fresh, name
+        assert model == fresh_model and list(model.tables) == list(fresh_model.tables), name
+        assert issues == fresh_issues, name
+        assert spans == fresh_spans, name

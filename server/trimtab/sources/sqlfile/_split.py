@@ -234,18 +234,31 @@ def _scan_ranges(text: str, state: _State, out: list[tuple[int, int, bool, bool]
 # file -> (text, ranges, the state after each, statements) of the file's last split: an
 # editor splits the same file again on every keystroke, and only the statements around the
 # edit can differ (see _split_again).
-_last_split: ByteLRU[str, tuple[str, list[tuple[int, int, bool, bool]], list[_State],
-                                 list[Statement]]] = ByteLRU(
+_Kept = tuple[str, list[tuple[int, int, bool, bool]], list[_State], list[Statement]]
+_last_split: ByteLRU[str, _Kept] = ByteLRU(
     "sqlfile.split", 32 * MiB,
     lambda file, v: 2 * sys.getsizeof(v[0]) + 420 * len(v[1]))
+
+
+def forget_splits() -> None:
+    """The next split of every file starts afresh."""
+    _last_split.clear()
+
+
+def swap_splits(kept: dict[str, _Kept] | None) -> dict[str, _Kept]:
+    """The last splits now (to put back later), replaced by ``kept`` (None: none)."""
+    now = {f: v for f in list(_last_split) if (v := _last_split.get(f)) is not None}
+    _last_split.clear()
+    for f, v in (kept or {}).items():
+        _last_split[f] = v
+    return now
 
 
 def split_statements(text: str, file: str = "<schema>") -> list[Statement]:
     """The statements of a SQL text, with their spans, kinds and declared objects."""
     last = _last_split.lookup(file)
     if last is not _MISSING:
-        old = cast(tuple[str, list[tuple[int, int, bool, bool]], list[_State],
-                         list[Statement]], last)
+        old = cast(_Kept, last)
         if old[0] is text or old[0] == text:
             return list(old[3])
         again = _split_again(text, file, *old)
@@ -350,9 +363,10 @@ def _moved(st: Statement, text: str, delta: int, lines: int, tail_from: int) -> 
     sp = st.span
     a, b = sp.start_offset + delta, sp.end_offset + delta
     col, end_col = sp.column, sp.end_column
-    if sp.start_offset - sp.column + 1 < tail_from:  # its line starts before the change
+    # A column is the same unless the line break before it changed (or there is none)
+    if sp.start_offset - sp.column < tail_from:
         col = a - _line_start(text, a) + 1
-    if max(sp.start_offset, sp.end_offset - 1) - sp.end_column + 1 < tail_from:
+    if max(sp.start_offset, sp.end_offset - 1) - sp.end_column < tail_from:
         end_col = max(a, b - 1) - _line_start(text, max(a, b - 1)) + 1
     return Statement(st.text, Span(sp.file, sp.line + lines, col, sp.end_line + lines, end_col,
                                    a, b), st.kind, st.object_key)
