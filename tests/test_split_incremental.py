@@ -100,3 +100,35 @@ def test_models_and_spans_after_edits_are_those_of_a_fresh_read(name: str, text:
         assert model == fresh_model and list(model.tables) == list(fresh_model.tables), name
         assert issues == fresh_issues, name
         assert spans == fresh_spans, name
+
+
+def test_typing_at_one_place_builds_what_a_fresh_read_builds() -> None:
+    """Keystrokes at the same place: each build resumes from the state before the statement
+    being typed into (kept by the build before); the model, issues and spans are a fresh
+    read's all the same, also when a keystroke elsewhere or a new name comes in between."""
+    from trimtab.sources.sqlfile import _build
+
+    text = generate_sql(60)
+    file = "/tmp/typing.sql"
+    at = text.index("CREATE TABLE", len(text) // 2)
+    at = text.index("(\n", at) + 2
+    structural_model(split_statements(text, file))
+    typed = ""
+    resumed = 0
+    for k, key in enumerate("x int, y text REFERENCES t0001_users, ;(') z"):
+        typed += key
+        now = text[:at] + typed + text[at:]
+        if k == 20:  # once, somewhere else first
+            now = now.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1)
+        statements = split_statements(now, file)
+        model, issues = structural_model(statements)
+        spans = list(object_spans(statements).items())
+        checkpoint = _build._checkpoint[0]
+        resumed += checkpoint is not None and checkpoint[0] > 0
+        with sqlfile.fresh_builds():
+            fresh = split_statements(now, file)
+            fresh_model, fresh_issues = structural_model(fresh)
+            assert list(object_spans(fresh).items()) == spans, typed
+        assert model == fresh_model and list(model.tables) == list(fresh_model.tables), typed
+        assert issues == fresh_issues, typed
+    assert resumed > 30

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import operator
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -312,6 +313,7 @@ def reset_reuse() -> None:
     _last_analyses[:] = [{}, {}]
     _last_needs[:] = [{}, {}]
     _last_build[0] = None
+    _last_statements[0], _checkpoint[0] = (), None
     _split.forget_splits()
 
 
@@ -321,6 +323,7 @@ def fresh_builds() -> Iterator[None]:
     for after."""
     steps, analyses = list(_last_steps), list(_last_analyses)
     needs, last = list(_last_needs), _last_build[0]
+    resume = _last_statements[0], _checkpoint[0]
     splits = _split.swap_splits(None)
     reset_reuse()
     try:
@@ -328,6 +331,7 @@ def fresh_builds() -> Iterator[None]:
     finally:
         _last_steps[:], _last_analyses[:] = steps, analyses
         _last_needs[:], _last_build[0] = needs, last
+        _last_statements[0], _checkpoint[0] = resume
         _split.swap_splits(splits)
 
 
@@ -338,7 +342,23 @@ def _build_uncached(statements: list[Statement]) -> tuple[Model, list[Issue], _B
     b = _Builder()
     known = tuple(_last_analyses)
     analyses: dict[str, _Analysis] = {}
-    for st in statements:
+    # Where this build first differs from the last one: a person types on at the same
+    # place, so the state before that statement is kept for the next build to resume from.
+    last = _last_statements[0]
+    n = min(len(statements), len(last))
+    first = next((i for i in range(n) if statements[i] is not last[i]), n)
+    _last_statements[0] = tuple(statements)
+    start = 0
+    cp = _checkpoint[0]
+    if cp is not None and cp[0] <= len(statements) and all(
+            map(operator.is_, statements[:cp[0]], cp[1])):
+        start = cp[0]
+        analyses = _restore(b, cp[2])
+    keep = first if 0 < first != start else -1
+    for i in range(start, len(statements)):
+        if i == keep:
+            _checkpoint[0] = (i, tuple(statements[:i]), _snapshot(b, analyses))
+        st = statements[i]
         if st.kind == META_COMMAND:
             b.issues.append(Issue(
                 f"psql meta-commands are not supported in schema files: "
@@ -363,6 +383,35 @@ def _build_uncached(statements: list[Statement]) -> tuple[Model, list[Issue], _B
     _last_analyses[0 if 2 * len(analyses) >= len(_last_analyses[0]) else 1] = analyses
     model = make_model(list(b.objects.values()))  # type: ignore[arg-type]
     return model, b.issues, b
+
+
+# The statements of the last build, and (index, the statements before it, the builder's
+# state and analyses there) to resume a build from: each one reference, swapped whole
+# (builds run in worker threads too); a build resumes only when the statements before the
+# index are the very objects the state was made from (the split keeps them).
+_last_statements: list[tuple[Statement, ...]] = [()]
+_checkpoint: list[tuple[int, tuple[Statement, ...], tuple[Any, ...]] | None] = [None]
+
+
+def _snapshot(b: _Builder, analyses: dict[str, _Analysis]) -> tuple[Any, ...]:
+    """A copy of the state a build has made so far (the objects are immutable: only the
+    containers are copied)."""
+    return (dict(b.steps), dict(b.objects), list(b.issues), list(b.spans), dict(b.where),
+            {k: set(v) for k, v in b.relnames.items()},
+            {k: set(v) for k, v in b.connames.items()}, list(b.pending_indexes),
+            set(b.collations), set(b.only_indexes), set(b.index_keys), dict(analyses))
+
+
+def _restore(b: _Builder, snap: tuple[Any, ...]) -> dict[str, _Analysis]:
+    """Put a copy of a snapshot into a new builder (the snapshot serves again); its
+    analyses."""
+    b.steps, b.objects, b.issues, b.spans, b.where = (
+        dict(snap[0]), dict(snap[1]), list(snap[2]), list(snap[3]), dict(snap[4]))
+    b.relnames = {k: set(v) for k, v in snap[5].items()}
+    b.connames = {k: set(v) for k, v in snap[6].items()}
+    b.pending_indexes, b.collations = list(snap[7]), set(snap[8])
+    b.only_indexes, b.index_keys = set(snap[9]), set(snap[10])
+    return dict(snap[11])
 
 
 def _apply(b: _Builder, st: Statement, piece: tuple, analysis: _Analysis | None = None
