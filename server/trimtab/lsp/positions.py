@@ -61,7 +61,19 @@ class LspTextDocument(TextDocument):
         a = starts[a_line] + min(a_col, len(lines[a_line]))
         b = starts[b_line] + min(b_col, len(lines[b_line])) if b_line < len(lines) \
             else len(source)
-        self._source = source[:a] + change.text + source[b:]
+        new = self._source = source[:a] + change.text + source[b:]
+        # The new lines: the old ones around the lines the edit touched, those split again;
+        # all of them when the edges do not stay line ends (a range past a line's end, a CR
+        # and an LF that meet).
+        b_end = min(b_line, len(lines) - 1)
+        middle = new[starts[a_line]:len(new) - (len(source) - starts[b_end] - len(lines[b_end]))]
+        before, after = lines[:a_line], lines[b_end + 1:]
+        joins_after = bool(after) and (not middle.endswith(("\n", "\r")) or (
+            middle.endswith("\r") and after[0].startswith("\n")))
+        joins_before = bool(before) and before[-1].endswith("\r") and (
+            middle or (after[0] if after else "")).startswith("\n")
+        if not joins_after and not joins_before:
+            self._split = (new, before + split_lines(middle) + after)
 
 
 class LspWorkspace(Workspace):
