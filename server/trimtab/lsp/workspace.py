@@ -325,9 +325,7 @@ class Project:
                 live_plan, desired = lp.plan, lp.desired
                 self._remember(spans)
                 for f in findings:
-                    # (every span worked out: only when there is a candidate to place)
-                    mine = {k: v for k, v in spans.items() if v.file == f} \
-                        if lp.candidates else {}
+                    mine = {k: v for k, v in spans.items() if v.file == f}
                     items = [(s.change, s.hazards) for s in lp.plan.steps]
                     findings[f] += [x for x in analysis.hazard_findings(
                         items, spans, self.remembered, fallback[f]) if x.span.file == f]
