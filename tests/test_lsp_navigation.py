@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from lsprotocol import types as t
 from pytest_lsp import LanguageClient
 
@@ -233,7 +234,9 @@ def test_statements_are_split_once_per_text() -> None:
     again = navigate.statements_of({"s.sql": "".join([USERS, POSTS])})  # equal, not the same
     assert all(x is y for x, y in zip(first, again, strict=True))
     changed = navigate.statements_of({"s.sql": text + "CREATE TABLE z (id int);\n"})
-    assert len(changed) == len(first) + 1 and changed[0] is not first[0]
+    # a new text is split again (only around the edit: the statements before it are kept)
+    assert len(changed) == len(first) + 1 and changed[:-1] == first
+    assert changed[-1].text == "CREATE TABLE z (id int)"
 
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -253,3 +256,57 @@ def test_the_enclosing_object_is_the_one_symbols_finds_at_every_offset() -> None
         for offset in range(0, len(text) + 1, 13):  # a prime step: every kind of place
             assert navigate.object_at(statements, str(path), offset) == symbols.object_at(
                 statements, str(path), offset), (path.name, offset)
+
+
+def test_an_older_read_of_the_database_never_overwrites_a_newer_one(
+        tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """Two reads of the live database at once (the server's first refresh, and one a
+    command asked for after the database changed): the one that started last is what the
+    project keeps, even when the older one finishes last. Before, the older read's sizes
+    (a table not analyzed yet) replaced the newer ones and a hover lost the row count."""
+    import threading
+
+    from trimtab import engine
+    from trimtab.lsp.workspace import Project
+
+    (tmp_path / "trimtab.toml").write_text(
+        f'schema = "schema.sql"\ndatabase_url = "{db_url}"\n')
+    (tmp_path / "schema.sql").write_text("CREATE TABLE users (id int);\n")
+    db(db_url, "CREATE TABLE users (id int)")
+    project = Project(tmp_path)
+    project.load()
+    real = engine.live_model
+    read, release = threading.Event(), threading.Event()
+
+    def older_read_finishes_last(cfg: object) -> object:
+        got = real(cfg)  # type: ignore[arg-type]
+        if threading.current_thread() is not threading.main_thread():
+            read.set()  # it has read the database as it was ...
+            release.wait(30)  # ... and stores only after the newer read did
+        return got
+
+    monkeypatch.setattr(engine, "live_model", older_read_finishes_last)
+    older = threading.Thread(target=project.refresh_live)
+    older.start()
+    try:
+        assert read.wait(30)
+        db(db_url, "INSERT INTO users SELECT generate_series(1, 40); ANALYZE users")
+        assert project.refresh_live()
+        assert project.sizes[("public", "users")][0] == 40
+    finally:
+        release.set()
+        older.join(30)
+    assert project.sizes[("public", "users")][0] == 40
+    assert project.live is not None and project.live_error is None
+    # Trust taken back while a read is under way: its answer is not kept either.
+    read.clear()
+    release.clear()
+    older = threading.Thread(target=project.refresh_live)
+    older.start()
+    try:
+        assert read.wait(30)
+        project.forget_live()
+    finally:
+        release.set()
+        older.join(30)
+    assert project.live is None and project.sizes == {}

@@ -257,6 +257,25 @@ def test_the_model_read_last_is_reused_until_the_database_changes(admin_url: str
     assert not path.exists()
 
 
+def test_the_model_kept_in_memory_serves_until_its_token_or_file_changes(
+        admin_url: str, key: str) -> None:
+    """The same statements again: the model of before, not unpickled again; an edit (a new
+    token) or a model file written since (another process) is never answered from it."""
+    sql = generate_sql(4)
+    first = cached(sql, admin_url, key)
+    assert cached(sql, admin_url, key) is first
+    edited = sql.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1).replace(
+        "PRIMARY KEY", "PRIMARY KEY, kept_edit int", 1)
+    after = cached(edited, admin_url, key)
+    assert_same(after, fresh(edited, admin_url))
+    assert after != first and cached(edited, admin_url, key) is after
+    path = shadowcache._model_file(admin_url, shadowcache.database_name("shadow", key))
+    fmt, token, schemas, model = pickle.loads(zlib.decompress(path.read_bytes()))
+    marker = dataclasses.replace(model, unmanaged=("written by another process",))
+    path.write_bytes(zlib.compress(pickle.dumps((fmt, token, schemas, marker))))
+    assert cached(edited, admin_url, key) == marker
+
+
 def test_model_files_unused_for_a_month_go(admin_url: str, key: str) -> None:
     sql = generate_sql(3)
     cached(sql, admin_url, key)

@@ -8,7 +8,10 @@ text), so strings, comments and quoted names are what PostgreSQL would read.
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 from trimtab.model import CompositeType, Domain, EnumType, Model, quote_ident, quote_literal
 from trimtab.sources.sqlfile import Statement, Tok, lex, split_qname
@@ -37,6 +40,7 @@ SNIPPETS = (
     ("CREATE TYPE ... AS ENUM", "CREATE TYPE ${1:name} AS ENUM (${2:'value'});"),
     ("CREATE VIEW", "CREATE VIEW ${1:name} AS\nSELECT $0;"),
 )
+T = TypeVar("T")
 _VIEW_KINDS = ("CREATE VIEW", "CREATE MATERIALIZED VIEW")
 _AFTER_ON = ("CREATE INDEX", "CREATE TRIGGER", "CREATE POLICY")
 
@@ -58,14 +62,17 @@ class Models:
 
 
 def statement_before(text: str, statements: list[Statement], offset: int) -> tuple[str, str]:
-    """(the text of the statement under the cursor up to the cursor, its whole text)."""
+    """(the text of the statement under the cursor up to the cursor, its whole text).
+    ``statements``: the file's, in order."""
     start = 0
     whole_end = offset
-    for st in statements:
-        if st.span.start_offset > offset:
-            break
+    # The last statement that starts at or before the cursor decides (found by bisection:
+    # a statement per table of a large file, and one completion request per character).
+    k = bisect.bisect_right(statements, offset, key=lambda st: st.span.start_offset)
+    if k:
+        st = statements[k - 1]
         a = st.span.start_offset
-        if ";" not in text[st.span.end_offset:offset] or offset <= st.span.end_offset:
+        if offset <= st.span.end_offset or ";" not in text[st.span.end_offset:offset]:
             start, whole_end = a, max(st.span.end_offset, offset)
         else:
             start = offset  # after its ';': a new statement starts here
@@ -73,8 +80,30 @@ def statement_before(text: str, statements: list[Statement], offset: int) -> tup
     return text[start:offset], text[start:whole_end]
 
 
-def _tables(m: Models) -> dict[tuple[str, str], tuple[str, ...]]:
+# What depends on the models only, not on the position: made for the last models asked
+# about (name -> (file model, live model, extension types, value)). A model is the same
+# object while its text and the database are (the structural build per text, the live read
+# per refresh), and the list of a thousand tables costs more to make than the rest of an
+# answer. Compared by identity: a new model object is a new list.
+_per_models: dict[str, tuple[Model, Model | None, tuple[str, ...], Any]] = {}
+
+
+def _models_value(name: str, m: Models, make: Callable[[], T]) -> T:
+    hit = _per_models.get(name)
+    if hit is not None and hit[0] is m.file and hit[1] is m.live and \
+            hit[2] == m.extension_types:
+        return cast(T, hit[3])
+    value = make()
+    _per_models[name] = (m.file, m.live, m.extension_types, value)
+    return value
+
+
+def _tables(m: Models) -> Mapping[tuple[str, str], tuple[str, ...]]:
     """(schema, name) -> its columns, file first then the live database's."""
+    return _models_value("tables", m, lambda: _make_tables(m))
+
+
+def _make_tables(m: Models) -> dict[tuple[str, str], tuple[str, ...]]:
     out: dict[tuple[str, str], tuple[str, ...]] = {}
     for model in (m.file, m.live):
         if model is None:
@@ -91,6 +120,10 @@ def _name(schema: str, name: str) -> str:
 
 
 def _table_items(m: Models, views: bool = False) -> list[Item]:
+    return list(_models_value(f"table items {views}", m, lambda: _make_table_items(m, views)))
+
+
+def _make_table_items(m: Models, views: bool) -> list[Item]:
     seen = set()
     out = []
     for model, where in ((m.file, "schema file"), (m.live, "database")):
@@ -114,6 +147,10 @@ def _column_items(m: Models, table: tuple[str, str] | None, detail: str = "") ->
 
 
 def _user_types(m: Models) -> list[Item]:
+    return list(_models_value("user types", m, lambda: _make_user_types(m)))
+
+
+def _make_user_types(m: Models) -> list[Item]:
     seen: set[str] = set()
     out = []
     for model, where in ((m.file, "schema file"), (m.live, "database")):

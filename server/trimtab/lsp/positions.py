@@ -7,6 +7,7 @@ a remembered span may point past the end of a document the user just shortened.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -32,32 +33,47 @@ def split_lines(text: str) -> tuple[str, ...]:
 
 class LspTextDocument(TextDocument):
     """pygls's document with LSP's lines: its own splits at U+2028 (and \\f...), so an
-    incremental edit after such a character lands on the wrong line. The lines of a text
-    are split once (a keystroke asks for them several times), and an edit is applied by
-    slicing the text, where pygls writes every line again in a Python loop (milliseconds
-    a keystroke in a 1 MB schema.ts)."""
+    incremental edit after such a character lands on the wrong line. The lines are split
+    once per text (publishing, hover, completion and the next edit all ask for them), and an
+    edit is applied as one splice where pygls rewrites the document line by line: on a
+    large file both cost more than the analysis of a keystroke."""
 
-    _lines_of: str | None = None
-    _lines: tuple[str, ...] = ()
+    _split: tuple[str, tuple[str, ...]] | None = None
 
     @property
     def lines(self) -> tuple[str, ...]:
         source = self.source
-        if self._lines_of is not source:
-            self._lines, self._lines_of = split_lines(source), source
-        return self._lines
+        split = self._split
+        if split is None or split[0] is not source:
+            split = self._split = (source, split_lines(source))
+        return split[1]
 
     def _apply_incremental_change(self, change: t.TextDocumentContentChangePartial) -> None:
         lines = self.lines
-        at = self._position_codec.range_from_client_units(lines, change.range)
-        first, last = at.start.line, at.end.line
-        if first >= len(lines) or last < first:
-            super()._apply_incremental_change(change)  # the end of the text, or upside down
+        r = self._position_codec.range_from_client_units(lines, change.range)
+        (a_line, a_col), (b_line, b_col) = (r.start.line, r.start.character), (
+            r.end.line, r.end.character)
+        if a_line >= len(lines) or (b_line, b_col) < (a_line, a_col):
+            super()._apply_incremental_change(change)  # (its way, whatever it means)
             return
-        # (the codec has clamped both ends to the text)
-        start = sum(map(len, lines[:first])) + at.start.character
-        end = sum(map(len, lines[:last])) + at.end.character
-        self._source = self.source[:start] + change.text + self.source[end:]
+        starts = line_starts(lines)
+        source = self.source
+        a = starts[a_line] + min(a_col, len(lines[a_line]))
+        b = starts[b_line] + min(b_col, len(lines[b_line])) if b_line < len(lines) \
+            else len(source)
+        new = self._source = source[:a] + change.text + source[b:]
+        # The new lines: the old ones around the lines the edit touched, those split again;
+        # all of them when the edges do not stay line ends (a range past a line's end, a CR
+        # and an LF that meet).
+        b_end = min(b_line, len(lines) - 1)
+        middle = new[starts[a_line]:len(new) - (len(source) - starts[b_end] - len(lines[b_end]))]
+        before, after = lines[:a_line], lines[b_end + 1:]
+        joins_after = bool(after) and (not middle.endswith(("\n", "\r")) or (
+            middle.endswith("\r") and after[0].startswith("\n")))
+        joins_before = bool(before) and before[-1].endswith("\r") and (
+            middle or (after[0] if after else "")).startswith("\n")
+        if not joins_after and not joins_before:
+            self._split = (new, before + split_lines(middle) + after)
 
 
 class LspWorkspace(Workspace):
@@ -116,6 +132,18 @@ def span_range(lines: Sequence[str], span: Span, codec: PositionCodec,
     return t.Range(start=start, end=end)
 
 
+# (lines, their starts) of the lines asked last: one pair, swapped whole (threads)
+_last_starts: list[tuple[Sequence[str], list[int]] | None] = [None]
+
+
+def line_starts(lines: Sequence[str]) -> list[int]:
+    """The offset of each line in ``"".join(lines)`` (of the same lines as last time: kept)."""
+    last = _last_starts[0]
+    if last is None or last[0] is not lines:
+        last = _last_starts[0] = (lines, list(itertools.accumulate(map(len, lines), initial=0)))
+    return last[1]
+
+
 def to_offset(lines: Sequence[str], pos: t.Position, codec: PositionCodec) -> int:
     """A client position as a character offset into ``"".join(lines)``, clamped."""
     if not lines:
@@ -123,7 +151,7 @@ def to_offset(lines: Sequence[str], pos: t.Position, codec: PositionCodec) -> in
     server = codec.position_from_client_units(
         lines, t.Position(line=pos.line, character=pos.character))
     line = min(server.line, len(lines) - 1)
-    return sum(len(s) for s in lines[:line]) + min(server.character, len(lines[line]))
+    return line_starts(lines)[line] + min(server.character, len(lines[line]))
 
 
 def offset_position(text: str, offset: int) -> tuple[int, int]:

@@ -40,7 +40,7 @@ from trimtab.lsp.workspace import (
     redact_message,
 )
 from trimtab.migrations.folder import NO_TRANSACTION
-from trimtab.model import quote_ident, quote_literal
+from trimtab.model import Model, quote_ident, quote_literal
 from trimtab.plan import Plan
 from trimtab.plan.render import needs_using
 from trimtab.sources import shadow
@@ -1106,6 +1106,24 @@ def _schema_at(ls: TrimtabServer, uri: str, position: t.Position) -> _SchemaAt |
                      positions.to_offset(doc.lines, position, doc.position_codec), texts)
 
 
+# project root -> ((file, text) of each schema file, their structural model): completion
+# asks at every character typed, and again at the same text (a request per trigger).
+_file_models: dict[Path, tuple[tuple[tuple[str, str], ...], Model]] = {}
+
+
+def _file_model(root: Path, texts: dict[str, str], statements: list[Statement]) -> Model:
+    """The structural model of the schema files as ``texts`` hold them (``statements``: their
+    statements), built once per text."""
+    key = tuple(texts.items())
+    hit = _file_models.get(root)
+    if hit is not None and len(hit[0]) == len(key) and all(
+            f == g and (a is b or a == b) for (f, a), (g, b) in zip(hit[0], key, strict=True)):
+        return hit[1]
+    model = structural_model(statements)[0]
+    _file_models[root] = (key, model)
+    return model
+
+
 # (project root) -> (the live model they were read with, extension types)
 _extension_types: dict[Path, tuple[int, tuple[str, ...]]] = {}
 
@@ -1146,7 +1164,7 @@ async def complete(ls: TrimtabServer, params: t.CompletionParams) -> t.Completio
     before, whole = completion.statement_before(
         doc.source, [st for st in statements if st.span.file == path], offset)
     live, ext = await _live_for_completion(project)
-    file_model, _ = structural_model(statements)
+    file_model = _file_model(project.root, at.texts, statements)
     items = completion.complete(before, whole, completion.Models(file_model, live, ext))
     return t.CompletionList(is_incomplete=False, items=[t.CompletionItem(
         label=i.label, kind=_ITEM_KINDS.get(i.kind), detail=i.detail or None,

@@ -161,6 +161,11 @@ class Project:
     status_findings: list[Finding] = field(default_factory=list)
     migration_findings: dict[str, list[Finding]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Reads of the live database run in worker threads and may overlap (the first refresh,
+    # a command's, completion's first use): each takes a number when it starts and the
+    # answer of an older read than the one kept is dropped, so stale sizes never win.
+    live_reads: int = 0
+    live_kept: int = 0
     drizzle: DrizzleSchema | None = None  # the last read of a Drizzle schema (hovers)
     # The read before it, until the server has published the new diagnostics: freeing the
     # thousands of statements a keystroke placed anew is no part of what the user waits for.
@@ -212,13 +217,21 @@ class Project:
         """Re-read the live database; True when it was reachable."""
         if self.cfg is None or not self.trusted:
             return False
+        with self.lock:
+            self.live_reads += 1
+            ticket = self.live_reads
         try:
             live, sizes = engine.live_model(self.cfg)
         except (DatabaseError, TrimtabError) as e:
             with self.lock:
-                self.live_error = redact_message(str(e))
+                if ticket > self.live_kept:
+                    self.live_kept = ticket
+                    self.live_error = redact_message(str(e))
             return False
         with self.lock:
+            if ticket <= self.live_kept:
+                return True  # a newer read's answer is kept, or trust was taken back
+            self.live_kept = ticket
             self.live, self.sizes = live, sizes
             self.live_skeleton = analysis.skeleton(live)
             self.live_error = None
@@ -351,6 +364,7 @@ class Project:
     def forget_live(self) -> None:
         """Drop what the database and the shadow told (trust was taken back)."""
         with self.lock:
+            self.live_kept = self.live_reads  # a read under way is not kept either
             self.live = self.live_skeleton = self.exact = None
             self.sizes, self.measured = {}, {}
             self.live_error = None

@@ -130,6 +130,11 @@ def _saved_model(admin_url: str, name: str, state: dict[str, Any] | None,
     if not token:
         return None
     path = _model_file(admin_url, name)
+    stamp = _stamp(path)
+    kept = _kept_models.get(path)
+    if kept is not None and stamp is not None and kept[:3] == (
+            token, _schemas_key(schemas), stamp):
+        return kept[3]
     try:
         saved = pickle.loads(zlib.decompress(path.read_bytes()))
     except Exception:  # missing, unreadable, or written by other code: read the catalogs
@@ -141,7 +146,25 @@ def _saved_model(admin_url: str, name: str, state: dict[str, Any] | None,
     with contextlib.suppress(OSError):  # in use: not one for _prune_models
         if time.time() - path.stat().st_mtime > 86400:
             os.utime(path)
+    if stamp is not None:
+        _kept_models[path] = (token, _schemas_key(schemas), stamp, saved[3])
     return saved[3]
+
+
+# The model last saved or loaded per model file, with its token and the file's (mtime,
+# size) then: the language server asks for the same shadow after every pause in typing,
+# and unpickling a 1,000-table model took longer than the swap. The file stays the truth:
+# written since (another process), it is read again. Models are immutable: one object
+# serves every caller.
+_kept_models: dict[Path, tuple[str, tuple[str, ...] | None, tuple[int, int], Model]] = {}
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 # A model file outlives its database when the server goes (a throwaway server, a test
@@ -173,10 +196,14 @@ def _save_model(admin_url: str, name: str, token: str, schemas: Sequence[str] | 
         except OSError:
             Path(tmp).unlink(missing_ok=True)
             raise
+        stamp = _stamp(path)
+        if stamp is not None:
+            _kept_models[path] = (token, _schemas_key(schemas), stamp, model)
         _prune_models(path.parent)
 
 
 def _forget_model(admin_url: str, name: str) -> None:
+    _kept_models.pop(_model_file(admin_url, name), None)
     with contextlib.suppress(OSError):
         _model_file(admin_url, name).unlink(missing_ok=True)
 

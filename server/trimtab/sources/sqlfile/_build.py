@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import gc
+import operator
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from trimtab.memo import MiB, cache_of, memoize
@@ -25,7 +26,7 @@ from trimtab.model import (
     quote_ident,
     quote_literal,
 )
-from trimtab.sources.sqlfile import _base
+from trimtab.sources.sqlfile import _base, _split
 from trimtab.sources.sqlfile._base import META_COMMAND, Issue, Span, Statement, sub_span
 from trimtab.sources.sqlfile._cursor import Cursor
 from trimtab.sources.sqlfile._heads import statement_head
@@ -71,6 +72,10 @@ class _Alone:
     rel_names: tuple[str, ...]  # relation names it takes besides its own (sequences, indexes)
     con_names: frozenset[str]
     spans: tuple[tuple[tuple[str, ...], int, int], ...]
+    # the same, key -> (start, end) in the statement's text: object_spans adds a whole
+    # table's keys at once (an unchanged table costs two dictionary operations, not one a key)
+    where: Mapping[tuple[str, ...], tuple[int, int]] = field(
+        default_factory=dict, compare=False, hash=False, repr=False)
 
 
 def _analysis_size(args: tuple[str], _: object = None) -> int:
@@ -108,12 +113,15 @@ def _assemble_alone(piece: tuple) -> _Alone | None:
     t = b.table(table.qualified)
     if t is None:
         return None
+    spans = tuple((k, v[1], v[2]) for k, v in _span_events(b)[0].items()
+                  if isinstance(v, tuple))
     return _Alone(
         table=t,
         objects=tuple(o for o in b.objects.values() if o is not t),
         rel_names=tuple(n for n in b.relnames.get(t.schema, ()) if n != t.name),
         con_names=frozenset(b.connames.get(t.qualified, ())),
-        spans=tuple((k, v[1], v[2]) for k, v in _span_events(b) if isinstance(v, tuple)),
+        spans=spans,
+        where={k: (x, y) for k, x, y in spans},
     )
 
 # --------------------------------------------------------------------------------------
@@ -142,8 +150,9 @@ class _Builder:
         self.issues: list[Issue] = []
         # Spans, in the order met (the first one of a key wins), resolved only by
         # object_spans: (key, Span or (statement, start, end) in its text), or
-        # (None, (statement, ((key, start, end), ...))) for a whole table at once.
+        # (None, (statement, {key: (start, end)})) for a whole table at once.
         self.spans: list[tuple] = []
+        self.events: tuple[dict, dict] | None = None  # object_spans's, worked out once
         self.where: dict[tuple[str, ...], Span] = {}
         self.relnames: dict[str, set[str]] = {}  # schema -> relation names (for name choice)
         self.connames: dict[tuple[str, str], set[str]] = {}
@@ -304,19 +313,26 @@ def reset_reuse() -> None:
     _last_analyses[:] = [{}, {}]
     _last_needs[:] = [{}, {}]
     _last_build[0] = None
+    _last_statements[0], _checkpoint[0] = (), None
+    _split.forget_splits()
 
 
 @contextmanager
 def fresh_builds() -> Iterator[None]:
-    """Builds inside see nothing of earlier builds; the earlier ones are kept for after."""
+    """Builds (and splits) inside see nothing of earlier ones; the earlier ones are kept
+    for after."""
     steps, analyses = list(_last_steps), list(_last_analyses)
     needs, last = list(_last_needs), _last_build[0]
+    resume = _last_statements[0], _checkpoint[0]
+    splits = _split.swap_splits(None)
     reset_reuse()
     try:
         yield
     finally:
         _last_steps[:], _last_analyses[:] = steps, analyses
         _last_needs[:], _last_build[0] = needs, last
+        _last_statements[0], _checkpoint[0] = resume
+        _split.swap_splits(splits)
 
 
 def _build_uncached(statements: list[Statement]) -> tuple[Model, list[Issue], _Builder]:
@@ -326,7 +342,23 @@ def _build_uncached(statements: list[Statement]) -> tuple[Model, list[Issue], _B
     b = _Builder()
     known = tuple(_last_analyses)
     analyses: dict[str, _Analysis] = {}
-    for st in statements:
+    # Where this build first differs from the last one: a person types on at the same
+    # place, so the state before that statement is kept for the next build to resume from.
+    last = _last_statements[0]
+    n = min(len(statements), len(last))
+    first = next((i for i in range(n) if statements[i] is not last[i]), n)
+    _last_statements[0] = tuple(statements)
+    start = 0
+    cp = _checkpoint[0]
+    if cp is not None and cp[0] <= len(statements) and all(
+            map(operator.is_, statements[:cp[0]], cp[1])):
+        start = cp[0]
+        analyses = _restore(b, cp[2])
+    keep = first if 0 < first != start else -1
+    for i in range(start, len(statements)):
+        if i == keep:
+            _checkpoint[0] = (i, tuple(statements[:i]), _snapshot(b, analyses))
+        st = statements[i]
         if st.kind == META_COMMAND:
             b.issues.append(Issue(
                 f"psql meta-commands are not supported in schema files: "
@@ -353,6 +385,35 @@ def _build_uncached(statements: list[Statement]) -> tuple[Model, list[Issue], _B
     return model, b.issues, b
 
 
+# The statements of the last build, and (index, the statements before it, the builder's
+# state and analyses there) to resume a build from: each one reference, swapped whole
+# (builds run in worker threads too); a build resumes only when the statements before the
+# index are the very objects the state was made from (the split keeps them).
+_last_statements: list[tuple[Statement, ...]] = [()]
+_checkpoint: list[tuple[int, tuple[Statement, ...], tuple[Any, ...]] | None] = [None]
+
+
+def _snapshot(b: _Builder, analyses: dict[str, _Analysis]) -> tuple[Any, ...]:
+    """A copy of the state a build has made so far (the objects are immutable: only the
+    containers are copied)."""
+    return (dict(b.steps), dict(b.objects), list(b.issues), list(b.spans), dict(b.where),
+            {k: set(v) for k, v in b.relnames.items()},
+            {k: set(v) for k, v in b.connames.items()}, list(b.pending_indexes),
+            set(b.collations), set(b.only_indexes), set(b.index_keys), dict(analyses))
+
+
+def _restore(b: _Builder, snap: tuple[Any, ...]) -> dict[str, _Analysis]:
+    """Put a copy of a snapshot into a new builder (the snapshot serves again); its
+    analyses."""
+    b.steps, b.objects, b.issues, b.spans, b.where = (
+        dict(snap[0]), dict(snap[1]), list(snap[2]), list(snap[3]), dict(snap[4]))
+    b.relnames = {k: set(v) for k, v in snap[5].items()}
+    b.connames = {k: set(v) for k, v in snap[6].items()}
+    b.pending_indexes, b.collations = list(snap[7]), set(snap[8])
+    b.only_indexes, b.index_keys = set(snap[9]), set(snap[10])
+    return dict(snap[11])
+
+
 def _apply(b: _Builder, st: Statement, piece: tuple, analysis: _Analysis | None = None
            ) -> None:
     tag = piece[0]
@@ -371,7 +432,7 @@ def _apply(b: _Builder, st: Statement, piece: tuple, analysis: _Analysis | None 
             b.connames[made.qualified] = set(alone.con_names)
             for obj in alone.objects:
                 b.objects.setdefault(obj.key, obj)
-            b.spans.append((None, (st, alone.spans)))
+            b.spans.append((None, (st, alone.where)))
         else:
             _apply_table(b, st, piece)
     elif tag == "index":
@@ -816,19 +877,28 @@ def _public_collations(b: _Builder) -> None:
                 (n, attribute(t)) for n, t in obj.attributes))
 
 
-def _span_events(b: _Builder):
-    """(key, span) pairs of a builder, first one of each key only."""
-    seen: set[tuple[str, ...]] = set()
+def _span_events(b: _Builder) -> tuple[dict, dict]:
+    """The first span of each key of a builder, in the order met: key -> Span, (statement,
+    start, end), or the statement of a whole table's batch; and id(statement) -> that
+    batch ({key: (start, end)}). Worked out once per build."""
+    if b.events is not None:
+        return b.events
+    events: dict = {}
+    batches: dict[int, Mapping[tuple[str, ...], tuple[int, int]]] = {}
     for key, value in b.spans:
         if key is None:
-            st, batch = value
-            for k, x, y in batch:
-                if k not in seen:
-                    seen.add(k)
-                    yield k, (st, x, y)
-        elif key not in seen:
-            seen.add(key)
-            yield key, value
+            st, where = value
+            batches[id(st)] = where
+            if events.keys().isdisjoint(where):
+                events.update(dict.fromkeys(where, st))
+            else:
+                for k in where:
+                    if k not in events:
+                        events[k] = st
+        elif key not in events:
+            events[key] = value
+    b.events = (events, batches)
+    return b.events
 
 
 def structural_model(statements: list[Statement]) -> tuple[Model, list[Issue]]:
@@ -848,16 +918,22 @@ def object_spans(statements: list[Statement]) -> Mapping[tuple[str, ...], Span]:
 
     Lazy: a span is worked out when it is looked up (a 1,000-table file has some 17,000
     keys, and the editor looks up a handful per keystroke)."""
-    return _Spans(dict(_span_events(_build(list(statements))[2])))
+    return _Spans(*_span_events(_build(list(statements))[2]))
 
 
 class _Spans(Mapping[tuple[str, ...], Span]):
-    def __init__(self, events: dict[tuple[str, ...], Span | tuple[Statement, int, int]]):
+    def __init__(self, events: dict[tuple[str, ...], Any],
+                 batches: dict[int, Mapping[tuple[str, ...], tuple[int, int]]]) -> None:
         self._events = events
+        self._batches = batches
 
     def __getitem__(self, key: tuple[str, ...]) -> Span:
         v = self._events[key]
-        return v if isinstance(v, Span) else sub_span(*v)
+        if isinstance(v, Span):
+            return v
+        if isinstance(v, Statement):
+            return sub_span(v, *self._batches[id(v)][key])
+        return sub_span(*v)
 
     def __iter__(self) -> Iterator[tuple[str, ...]]:
         return iter(self._events)

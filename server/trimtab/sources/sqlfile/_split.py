@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
+from trimtab.memo import _MISSING, ByteLRU, MiB
 from trimtab.sources.sqlfile._base import (
     META_COMMAND,
     NEWLINE,
@@ -163,13 +167,26 @@ def _trim_end(text: str, start: int, end: int, comments: list[tuple[int, int]]) 
             continue
         return end
 
+# The loop state of the splitter between two statements: where it goes on, whether it still
+# counts nesting, how many statements were left open so far.
+_State = tuple[int, bool, int]
+
+
 def _ranges(text: str) -> list[tuple[int, int, bool]]:
     """(start, end, is meta-command) of each statement of ``text``."""
-    out: list[tuple[int, int, bool]] = []
+    out: list[tuple[int, int, bool, bool]] = []
+    _scan_ranges(text, (0, True, 0), out, [])
+    return [(a, b, meta) for a, b, meta, _ in out]
+
+
+def _scan_ranges(text: str, state: _State, out: list[tuple[int, int, bool, bool]],
+                 states: list[_State],
+                 stop: Callable[[_State], bool] | None = None) -> bool:
+    """Split ``text`` from ``state`` on: append (start, end, is meta-command, read to the
+    end of the text) of each statement to ``out`` and the state after it to ``states``.
+    ``stop(state)`` after each statement ends the scan early (True returned then)."""
     n = len(text)
-    pos = 0
-    nesting = True
-    rescans = 0
+    pos, nesting, rescans = state
     while pos < n:
         lead: list[tuple[int, int]] = []
         start = skip_blanks(text, pos, lead)
@@ -178,7 +195,8 @@ def _ranges(text: str) -> list[tuple[int, int, bool]]:
             # so that the error is reported rather than silently swallowing the rest.
             for cs, ce in lead:
                 if not is_closed_comment(text, cs, ce):
-                    out.append((cs, len(text[cs:].rstrip()) + cs, False))
+                    out.append((cs, len(text[cs:].rstrip()) + cs, False, True))
+                    states.append((n, nesting, rescans))
                     break
             break
         c = text[start]
@@ -188,38 +206,196 @@ def _ranges(text: str) -> list[tuple[int, int, bool]]:
         if c == "\\" and at_line_start(text, start):
             r = LINE_END.search(text, start)
             end = r.start() if r else n
-            out.append((start, _trim_end(text, start, end, []), True))
+            out.append((start, _trim_end(text, start, end, []), True, r is None))
             pos = end
-            continue
-        end, resume, _, left_open, comments = _scan_statement(text, start, nesting)
-        if left_open:
-            # The rest of the file was swallowed by a '(' or BEGIN never closed: this
-            # statement ends at its first ';' instead (it is reported as unbalanced), and
-            # the next ones are split as usual. After a few such statements, nesting is
-            # given up for the rest of the file, to keep splitting linear.
-            rescans += 1
-            if rescans > 8:
-                nesting = False
-            end, resume, _, _, comments = _scan_statement(text, start, False)
-        trimmed = _trim_end(text, start, end, comments)
-        if trimmed > start:
-            out.append((start, trimmed, False))
-        pos = resume if resume > start else start + 1
-    return out
+        else:
+            end, resume, _, left_open, comments = _scan_statement(text, start, nesting)
+            whole = resume >= n or left_open
+            if left_open:
+                # The rest of the file was swallowed by a '(' or BEGIN never closed: this
+                # statement ends at its first ';' instead (it is reported as unbalanced),
+                # and the next ones are split as usual. After a few such statements,
+                # nesting is given up for the rest of the file, to keep splitting linear.
+                rescans += 1
+                if rescans > 8:
+                    nesting = False
+                end, resume, _, _, comments = _scan_statement(text, start, False)
+            trimmed = _trim_end(text, start, end, comments)
+            pos = resume if resume > start else start + 1
+            if trimmed <= start:
+                continue
+            out.append((start, trimmed, False, whole))
+        states.append((pos, nesting, rescans))
+        if stop is not None and stop(states[-1]):
+            return True
+    return False
+
+
+# file -> (text, ranges, the state after each, statements) of the file's last split: an
+# editor splits the same file again on every keystroke, and only the statements around the
+# edit can differ (see _split_again).
+_Kept = tuple[str, list[tuple[int, int, bool, bool]], list[_State], list[Statement]]
+_last_split: ByteLRU[str, _Kept] = ByteLRU(
+    "sqlfile.split", 32 * MiB,
+    lambda file, v: 2 * sys.getsizeof(v[0]) + 420 * len(v[1]))
+
+
+def forget_splits() -> None:
+    """The next split of every file starts afresh."""
+    _last_split.clear()
+
+
+def swap_splits(kept: dict[str, _Kept] | None) -> dict[str, _Kept]:
+    """The last splits now (to put back later), replaced by ``kept`` (None: none)."""
+    now = {f: v for f in list(_last_split) if (v := _last_split.get(f)) is not None}
+    _last_split.clear()
+    for f, v in (kept or {}).items():
+        _last_split[f] = v
+    return now
 
 
 def split_statements(text: str, file: str = "<schema>") -> list[Statement]:
     """The statements of a SQL text, with their spans, kinds and declared objects."""
+    last = _last_split.lookup(file)
+    if last is not _MISSING:
+        old = cast(_Kept, last)
+        if old[0] is text or old[0] == text:
+            return list(old[3])
+        again = _split_again(text, file, *old)
+        if again is not None:
+            return list(again)
+    out: list[tuple[int, int, bool, bool]] = []
+    states: list[_State] = []
+    _scan_ranges(text, (0, True, 0), out, states)
     starts = _compute_starts(text)
-    out = []
-    for a, b, meta in _ranges(text):
+    statements = []
+    for a, b, meta, _ in out:
         body = text[a:b]
-        if meta:
-            kind, key = META_COMMAND, None
-        else:
-            kind, key = statement_head(body)
-        out.append(Statement(body, file_span(file, starts, a, b), kind, key))
+        kind, key = (META_COMMAND, None) if meta else statement_head(body)
+        statements.append(Statement(body, file_span(file, starts, a, b), kind, key))
+    _last_split[file] = (text, out, states, statements)
+    return list(statements)
+
+
+def _split_again(text: str, file: str, old_text: str,
+                 old_ranges: list[tuple[int, int, bool, bool]], old_states: list[_State],
+                 old_statements: list[Statement]) -> list[Statement] | None:
+    """``split_statements(text, file)`` from the last split of the file, ``old_text``: the
+    statements before the first changed character are the same objects, those after the
+    last one the same texts moved, and only those in between are split again. None when
+    the edit leaves nothing to reuse."""
+    n, old_n = len(text), len(old_text)
+    p = _common_prefix(text, old_text)
+    s = _common_suffix(text, old_text, min(n, old_n) - p)
+    delta = n - old_n
+    # Statements read only before the change (the scanner looks a character past where it
+    # resumes at most) and not to the end of the text: kept, and the scan resumes after.
+    k = 0
+    while k < len(old_ranges) and not old_ranges[k][3] and old_states[k][0] + 2 <= p:
+        k += 1
+    if k == 0 and p < 64:
+        return None
+    state: _State = old_states[k - 1] if k else (0, True, 0)
+    # Where the scan may join the old one: a state in the unchanged tail whose previous
+    # character too is unchanged and not a blank (at_line_start looks back over blanks).
+    at = {st[0]: i for i, st in enumerate(old_states) if st[0] - 1 >= old_n - s}
+    tail_from = n - s
+
+    def joins(st: _State) -> bool:
+        i = at.get(st[0] - delta)
+        return (i is not None and st[0] - 1 >= tail_from and text[st[0] - 1] not in " \t\f\v"
+                and old_states[i][1:] == st[1:])
+
+    middle: list[tuple[int, int, bool, bool]] = []
+    states: list[_State] = []
+    joined = _scan_ranges(text, state, middle, states, joins)
+    j = at[states[-1][0] - delta] + 1 if joined else len(old_ranges)
+    tail = old_ranges[j:] if joined else []
+    # Lines of the middle: line breaks counted in both texts one character either side of
+    # the change, so that a CR LF across its edge counts the same in both.
+    lo = max(p - 1, 0)
+    lines = (len(NEWLINE.findall(text, lo, min(n - s + 1, n)))
+             - len(NEWLINE.findall(old_text, lo, min(old_n - s + 1, old_n))))
+    if k:
+        sp = old_statements[k - 1].span
+        where = _Lines(text, sp.start_offset - sp.column + 1, sp.line)
+    else:
+        where = _Lines(text, 0, 1)
+    out = old_statements[:k]
+    out += [where.statement(file, a, b, meta) for a, b, meta, _ in middle]
+    for st in old_statements[j:]:
+        out.append(_moved(st, text, delta, lines, old_n - s))
+    ranges = old_ranges[:k] + middle + [(a + delta, b + delta, m, w) for a, b, m, w in tail]
+    all_states = old_states[:k] + states + [(x + delta, y, z) for x, y, z in old_states[j:]]
+    _last_split[file] = (text, ranges, all_states, out)
     return out
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the longest common prefix: compared a block at a time (at C speed), then
+    a character at a time in the first block that differs."""
+    n = min(len(a), len(b))
+    i = 0
+    step = 4096
+    while i < n and a[i:i + step] == b[i:i + step]:
+        i += step
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    """Length of the longest common suffix, at most ``limit`` (so that it does not overlap
+    the common prefix)."""
+    na, nb = len(a), len(b)
+    i = 0
+    step = 4096
+    while i + step <= limit and a[na - i - step:na - i] == b[nb - i - step:nb - i]:
+        i += step
+    while i < limit and a[na - i - 1] == b[nb - i - 1]:
+        i += 1
+    return i
+
+
+def _moved(st: Statement, text: str, delta: int, lines: int, tail_from: int) -> Statement:
+    """``st`` of the unchanged tail, where it is in the new text: ``delta`` characters and
+    ``lines`` lines on; its columns move only on the line of the change."""
+    sp = st.span
+    a, b = sp.start_offset + delta, sp.end_offset + delta
+    col, end_col = sp.column, sp.end_column
+    # A column is the same unless the line break before it changed (or there is none)
+    if sp.start_offset - sp.column < tail_from:
+        col = a - _line_start(text, a) + 1
+    if max(sp.start_offset, sp.end_offset - 1) - sp.end_column < tail_from:
+        end_col = max(a, b - 1) - _line_start(text, max(a, b - 1)) + 1
+    return Statement(st.text, Span(sp.file, sp.line + lines, col, sp.end_line + lines, end_col,
+                                   a, b), st.kind, st.object_key)
+
+
+def _line_start(text: str, offset: int) -> int:
+    return max(text.rfind("\n", 0, offset), text.rfind("\r", 0, offset)) + 1
+
+
+class _Lines:
+    """Line and column of offsets met in increasing order, counted on from a line start of
+    known line number: the middle of an edit is usually one statement, and counting a whole
+    large file's line starts would cost more than splitting it."""
+
+    def __init__(self, text: str, offset: int, line: int) -> None:
+        self.text, self.offset, self.line = text, offset, line  # offset: a line start
+
+    def at(self, x: int) -> tuple[int, int]:
+        """1-based (line, column) of offset ``x`` (not before the last one asked)."""
+        self.line += len(NEWLINE.findall(self.text, self.offset, x))
+        self.offset = _line_start(self.text, x)
+        return self.line, x - self.offset + 1
+
+    def statement(self, file: str, a: int, b: int, meta: bool) -> Statement:
+        body = self.text[a:b]
+        kind, key = (META_COMMAND, None) if meta else statement_head(body)
+        la, ca = self.at(a)
+        lb, cb = self.at(max(a, b - 1))
+        return Statement(body, Span(file, la, ca, lb, cb, a, b), kind, key)
 
 
 def _compute_starts(text: str) -> tuple[int, ...]:
