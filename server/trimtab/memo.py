@@ -24,7 +24,7 @@ V = TypeVar("V")
 F = TypeVar("F", bound=Callable[..., Any])
 
 MiB = 2**20
-_MISSING = object()
+MISSING = object()
 
 
 class CacheInfo(NamedTuple):
@@ -64,12 +64,12 @@ class ByteLRU(MutableMapping[K, V], Generic[K, V]):
         return self._bytes
 
     def lookup(self, key: K) -> V | object:
-        """The value (now the most recently used), or ``_MISSING``; counts hits and misses."""
+        """The value (now the most recently used), or ``MISSING``; counts hits and misses."""
         with self._lock:
             hit = self._data.get(key)
             if hit is None:
                 self.misses += 1
-                return _MISSING
+                return MISSING
             self._data.move_to_end(key)
             self.hits += 1
             return hit[0]
@@ -143,7 +143,7 @@ def memoize(budget: int, size: Callable[[tuple[Any, ...], Any], int]) -> Callabl
         @functools.wraps(fn)
         def cached(*args: Any) -> Any:
             value = cache.lookup(args)
-            if value is _MISSING:
+            if value is MISSING:
                 value = fn(*args)
                 cache[args] = value
             return value

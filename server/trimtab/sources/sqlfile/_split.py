@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
-from trimtab.memo import _MISSING, ByteLRU, MiB
+from trimtab.memo import MISSING, ByteLRU, MiB
 from trimtab.sources.sqlfile._base import (
     META_COMMAND,
     NEWLINE,
@@ -257,7 +257,7 @@ def swap_splits(kept: dict[str, _Kept] | None) -> dict[str, _Kept]:
 def split_statements(text: str, file: str = "<schema>") -> list[Statement]:
     """The statements of a SQL text, with their spans, kinds and declared objects."""
     last = _last_split.lookup(file)
-    if last is not _MISSING:
+    if last is not MISSING:
         old = cast(_Kept, last)
         if old[0] is text or old[0] == text:
             return list(old[3])
