@@ -928,10 +928,22 @@ def _stubs(conn: psycopg.Connection | None, cfg: Config, source: Source,
     """What the source (and the migrations, for their replay) refers to in schemas it
     does not manage, as ``conn``'s database has it (shadow.read_stubs); a missing table
     is said at the source's line (a Drizzle schema's .ts file)."""
-    more = [st for m in folder.migrations for ms in m.statements
-            for st in split_statements(ms.text, str(m.path))] if folder else []
+    migrations = folder.migrations if folder else []
+
+    def more() -> list[Statement]:
+        return [st for m in migrations for ms in m.statements
+                for st in split_statements(ms.text, str(m.path))]
+
     try:
-        return shadow.read_stubs(conn, source.statements, cfg.managed_schemas, more=more)
+        if cfg.shadow_cache is False:
+            scanned = shadow.scan(source.statements, cfg.managed_schemas, more())
+        else:
+            scanned = shadowcache.scan(source.statements, cfg.managed_schemas,
+                                       _cache_key(cfg, "scan"),
+                                       [ms.text for m in migrations for ms in m.statements],
+                                       more)
+        return shadow.read_stubs(conn, source.statements, cfg.managed_schemas,
+                                 scanned=scanned)
     except SchemaError as e:
         origin = source.origin(e.file, e.line)
         if origin is None:
