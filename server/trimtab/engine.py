@@ -169,7 +169,7 @@ def target_label(cfg: Config) -> str:
     if cfg.database_url is None:
         return (f"embedded PostgreSQL in {embedded.data_dir(cfg.root)} "
                 f"(database trimtab; set DATABASE_URL to use another)")
-    return f"{redact(cfg.database_url) or 'PG* environment'} (from {cfg.database_url_source})"
+    return fingerprint.configured_label(cfg)
 
 
 def resolve_target(cfg: Config) -> Target:
@@ -366,16 +366,7 @@ def _read_drizzle_source(cfg: Config, overrides: Mapping[str, str]) -> Source:
     return Source(list(ds.statements), tuple(hints), warnings, ds, using=tuple(using))
 
 
-def schema_files(cfg: Config) -> list[str]:
-    """The schema's .sql files (or a Drizzle project's .ts files), in the order they are
-    read."""
-    if cfg.schema_files:
-        return [str(p) for p in cfg.schema_files]
-    path = cfg.schema_path
-    if path.is_dir():
-        return [str(p) for p in sorted(path.iterdir(), key=lambda p: p.name)
-                if p.suffix.lower() == ".sql" and p.is_file()]
-    return [str(path)]
+schema_files = fingerprint.schema_files
 
 
 @dataclass(frozen=True)
