@@ -3,6 +3,7 @@ print and never prompt (a caller that wants to ask passes a ``consent`` callback
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -43,6 +44,7 @@ from trimtab.measure import big_tables, loss_tables, measure, recount_losses
 from trimtab.migrations import backup as backups
 from trimtab.migrations import batch, losses, runner, tracking
 from trimtab.migrations.folder import (
+    JOURNAL,
     Folder,
     Migration,
     MigrationStatement,
@@ -1570,6 +1572,9 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
         migration = write_migration(cfg.migrations_dir, name or "custom", [], None)
         return GenerateResult(Plan(), migration)
     scratch = _scratch_target(cfg)
+    noop = _generate_noop(cfg, scratch)
+    if noop is not None and noop.said is not None:
+        return GenerateResult(Plan(), None, tuple(noop.said["notes"]))
     source = read_source(cfg)
     installed = _configured_extensions(cfg)
     stubs = _target_stubs(cfg, source, folder)
@@ -1590,6 +1595,8 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
                                   decide=renames, force=force)
     notes += where + outside + tuple(left_out(folder))
     if not plan:
+        if noop is not None and not where:
+            noop.remember(notes=list(notes), unmanaged=[])
         return GenerateResult(plan, None, notes)
     plan, lacking = mark_versions(plan, runs_on)
     if not cfg.postgres:  # said where it was learned, not chosen: say what only it has
@@ -1649,6 +1656,33 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
             if final else None))
     return GenerateResult(plan, written[-1], notes, tuple(written), tuple(rewrites(plan)),
                           down=down, down_hazards=down_said)
+
+
+def _generate_noop(cfg: Config, scratch: Target) -> fingerprint.Noop | None:
+    """The no-op check of ``generate`` (as push's, sources/fingerprint.py): its answer is a
+    function of the schema files, the migrations the folder's journal and ``.sql`` files
+    hold, the configuration, the code, and the catalogs of the database the shadows are
+    built on (its server renders them; its extensions, the tables it stubs and its version
+    are read from it). None where that does not hold: a Drizzle schema, a shadow server of
+    its own, no caching, or a database that cannot be read."""
+    if cfg.drizzle or cfg.shadow_database_url or cfg.shadow_cache is False:
+        return None
+    folder = cfg.migrations_dir
+    files = [*schema_files(cfg), str(folder / JOURNAL)] if (folder / JOURNAL).is_file() \
+        else schema_files(cfg)
+    with contextlib.suppress(OSError):
+        files += sorted(str(p) for p in folder.iterdir() if p.is_file())
+    try:
+        key = fingerprint.inputs_key(files, "generate\0" + repr(replace(
+            cfg, database_url=cfg.database_url and redact(cfg.database_url))))
+    except OSError:
+        return None
+    noop = fingerprint.Noop(fingerprint.record_path(cfg.root, "generate\0" + scratch.url), key)
+    try:
+        with shadow.connect(scratch.url) as conn:
+            return noop.check(conn)
+    except DatabaseError:
+        return None
 
 
 def reverse_renames(plan: Plan) -> list[Rename]:
