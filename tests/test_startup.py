@@ -114,3 +114,13 @@ def test_a_recorded_noop_push_loads_no_engine(project: Path, db_url: str) -> Non
     (project / "schema.sql").write_text("create table item (id int primary key, n int);\n")
     changed, names = _push_modules(project, db_url)
     assert "Applied 1 change" in changed.stdout and "trimtab.engine" in names, changed.stdout
+
+
+@pytest.mark.parametrize("module", ["trimtab", "trimtab.cli"])
+def test_module_entry_points_run(module: str) -> None:
+    """The VS Code extension starts the server with ``python -m trimtab.cli lsp``: that module
+    must run as a script, every helper defined before its ``main()`` is called."""
+    run = subprocess.run([sys.executable, "-m", module, "migrate", "--help"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "--fleet" in run.stdout

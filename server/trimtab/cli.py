@@ -1150,10 +1150,6 @@ def _db_json(args: argparse.Namespace, root: Path) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 # -- fleets ----------------------------------------------------------------------------------
 
 
@@ -1234,3 +1230,7 @@ def _status_fleet(cfg: Config, args: argparse.Namespace) -> int:
         for line in (s.drift or ()) + tuple(f"problem: {p}" for p in s.problems):
             out.print(f"{'':20}[red]{escape(line)}[/]")
     return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

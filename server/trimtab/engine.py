@@ -103,7 +103,7 @@ from trimtab.plan.online import (
 from trimtab.plan.renames import Rename, candidates, resolve_hints
 from trimtab.plan.versions import Lack, lacks, major, written
 from trimtab.plan.versions import mark as mark_versions
-from trimtab.sources import fingerprint, shadow, shadowcache, vet
+from trimtab.sources import bodycheck, fingerprint, shadow, shadowcache, vet
 from trimtab.sources.hints import Hint, UsingHint, find_hints, find_using_hints, hint_edit
 
 if TYPE_CHECKING:
@@ -647,6 +647,40 @@ def check_queries(cfg: Config, text: str, *, path: str = "<queries>",
                 raise
             admin = embedded.start(cfg.root)  # as the exact path does (_desired_model)
     return []
+
+
+def check_function_bodies(cfg: Config, *, overrides: Mapping[str, str] | None = None
+                          ) -> list[bodycheck.BodyProblem] | None:
+    """The schema's PL/pgSQL functions checked by plpgsql_check, when the shadow's server
+    has it (None when it has not): a scratch shadow is built from the schema files
+    (``overrides``: their text as the editor holds it) with the extension created first
+    by the admin, and each function's body is checked there, statically. Nothing reaches
+    the configured database. A schema that does not build raises its SchemaError."""
+    source = read_source(cfg, overrides)
+    statements: list[Statement] = vet.for_schema(source.statements)  # type: ignore[assignment]
+    if not bodycheck.plpgsql_functions(statements):
+        return []
+    target = resolve_target(cfg)
+    admin = cfg.shadow_database_url or target.url
+    with shadow.connect(admin) as conn:
+        if not bodycheck.available(conn):
+            return None
+    installed, stubs = _target_extensions(target), _target_stubs(cfg, source)
+    extensions, ddl = shadow.schema_extensions(admin, statements, installed)
+    with shadow.scratch_connection(admin, cfg.shadow_timeout,
+                                   [*extensions, bodycheck.extension()]) as conn:
+        schema = bodycheck.installed_in(conn)
+        if schema is None:
+            return None  # the admin may not create it (not a superuser)
+        try:
+            shadow.apply_script(conn, [*shadow.stub_statements(stubs), *ddl],
+                                cfg.shadow_timeout)
+        except psycopg.Error as e:
+            raise SchemaError("the schema does not build in the shadow database: "
+                              f"{e.diag.message_primary or e}",
+                              hint="fix the schema file first") from None
+        with shadow.watchdog(conn, shadow.watchdog_seconds(cfg.shadow_timeout, 1)):
+            return bodycheck.check(conn, ddl, schema)
 
 
 def table_facts(cfg: Config, schema: str, table: str) -> tuple[int | None, bool]:

@@ -8,7 +8,11 @@
 // the "not installed" message for an interpreter without trimtab; then with trimtab's
 // interpreter the drops-column warning (squiggle, Problems, hover with the SQL), the status
 // bar, the CodeLens and the live pending-SQL document; Generate Migration from the source
-// action; Push answered Cancel (database unchanged) and then Apply (database changed).
+// action; Push answered Cancel (database unchanged) and then Apply (database changed). Then,
+// writing SQL as a user types it: hover on a referenced table, Find All References, Go to
+// Symbol in Workspace, F2 rename (with its hint), completion after REFERENCES and in a
+// column's type, signature help, a PL/pgSQL error at its body line, Format Document, Fold
+// All, and the diagnostics of a migration file and a query file.
 //
 // The one-time set-up (Debian chromium and libkrb5-dev, Node 24, code-server, a Python venv
 // with trimtab) is cached outside the repository, in ${XDG_CACHE_HOME:-~/.cache}/trimtab-e2e
@@ -32,7 +36,10 @@ const updateDocs = process.argv.includes("--update-docs") || process.env.TRIMTAB
 const keep = process.argv.includes("--keep") || process.env.TRIMTAB_E2E_KEEP === "1";
 /** The screenshots that docs/vscode.md shows (copied with --update-docs). */
 const DOC_SHOTS = ["not-installed", "in-sync", "drops-column-warning", "hover-pending-sql", "pending-sql",
-    "source-actions", "generated-migration", "push-consent", "push-consent-sql", "pushed", "unreachable", "multi-root"];
+    "source-actions", "generated-migration", "push-consent", "push-consent-sql", "pushed", "unreachable", "multi-root",
+    "language-mode", "hover-table", "references", "workspace-symbols", "rename", "completion-references",
+    "completion-type", "signature-help", "plpgsql-error", "format-document", "folding", "migration-diagnostics",
+    "query-diagnostics"];
 const t0 = Date.now();
 const secs = () => ((Date.now() - t0) / 1000).toFixed(1);
 const timings = [];
@@ -167,6 +174,10 @@ const DB_SCRIPT = `
 import json, subprocess, sys, psycopg
 url = subprocess.check_output([sys.argv[1], "db", "url"], text=True).strip()
 with psycopg.connect(url, autocommit=True) as c:
+    if sys.argv[2] == "writing":
+        # A table only the database has (completion offers it), and statistics for the row counts.
+        c.execute("CREATE TABLE audit_log (id bigint PRIMARY KEY, at timestamptz NOT NULL)")
+        c.execute("ANALYZE customers")
     if sys.argv[2] == "seed":
         c.execute("INSERT INTO customers (email, name) VALUES ('ada@example.com', 'Ada'), ('alan@example.com', 'Alan'), ('grace@example.com', 'Grace')")
     cols = [r[0] for r in c.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'customers' ORDER BY ordinal_position")]
@@ -201,6 +212,10 @@ function userSettings(python) {
         "editor.hover.delay": 200,
         "files.autoSave": "off",
         "window.zoomLevel": 0,
+        // Typed text lands as typed (the Writing SQL steps type whole statements).
+        "editor.autoClosingBrackets": "never",
+        "editor.autoClosingQuotes": "never",
+        "editor.autoIndent": "none",
     };
 }
 
@@ -609,6 +624,290 @@ async function main() {
             throw new Error("a trimtab command was registered twice");
         }
         log(`status of the second folder: ${tooltip ?? ""}`.replace(/\s+/g, " ").slice(0, 160));
+    });
+
+    // -- Writing SQL: the language features, as a user types, in the first project again ------
+
+    const schemaFile = path.join(project, "schema.sql");
+    const editorLines = page.locator(".editor-group-container.active .editor-instance .monaco-editor .view-lines").first();
+    const editorText = async () => (await editorLines.innerText()).replace(/\u00a0/g, " ");
+    const explorerRows = page.locator(".explorer-folders-view .monaco-list-row");
+    const pendingLens = (n) => page.locator(".codelens-decoration", { hasText: `${n} pending change${n === 1 ? "" : "s"}` }).first();
+    const problem = (text) => page.locator(".markers-panel .monaco-list-row", { hasText: text }).first();
+    const suggestion = (label) => page.locator(".suggest-widget .monaco-list-row", { hasText: label }).first();
+    /** Puts the cursor on `word` inside the first match of `pattern` in the saved file (Go to Line/Column). */
+    const cursorAt = async (file, pattern, word) => {
+        const text = fs.readFileSync(file, "utf8");
+        const m = pattern.exec(text);
+        if (!m) {
+            throw new Error(`${path.basename(file)} has no ${pattern}`);
+        }
+        const offset = m.index + m[0].indexOf(word);
+        const before = text.slice(0, offset).split("\n");
+        const [line, col] = [before.length, before[before.length - 1].length + 1];
+        await page.keyboard.press("Control+G");
+        await page.locator(".quick-input-widget input").waitFor({ state: "visible" });
+        await page.keyboard.type(`${line}:${col}`);
+        await page.keyboard.press("Enter");
+        await page.locator(".statusbar-item", { hasText: `Ln ${line}, Col ${col}` }).first().waitFor();
+        return line;
+    };
+    const openFromExplorer = async (folder, name) => {
+        const row = explorerRows.filter({ hasText: new RegExp(`^${name.replace(/\./g, "\\.")}$`) });
+        if (folder && await row.count() === 0) {
+            await explorerRows.filter({ hasText: new RegExp(`^${folder}$`) }).click();
+        }
+        await row.click();
+        await page.locator(".tab.active", { hasText: name }).waitFor();
+    };
+
+    await step("Writing SQL: the project again, with a table only the database has, a migration and a query file", async () => {
+        db(python, project, "writing");
+        fs.writeFileSync(path.join(project, "migrations", "0002_customers_email_idx.sql"),
+            "CREATE INDEX customers_email_idx ON customers (email);\n");
+        fs.mkdirSync(path.join(project, "queries"));
+        fs.writeFileSync(path.join(project, "queries", "customers.sql"),
+            "-- The customers, newest first.\nSELECT email, name\n  FROM customers\n ORDER BY created_at DESC;\n");
+        await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(project)}`);
+        await page.locator(".monaco-workbench").waitFor({ timeout: 60_000 });
+        await explorerRows.filter({ hasText: /^queries$/ }).waitFor({ timeout: 60_000 });
+        await runCommand("View: Close All Editors");
+        if (await page.locator(".part.panel").isVisible()) {
+            await page.keyboard.press("Control+J");
+            await page.locator(".part.panel").waitFor({ state: "hidden" });
+        }
+        await openFromExplorer(null, "schema.sql");
+        // The database has a table the schema does not: one pending change (its drop).
+        await pendingLens(1).waitFor({ timeout: 120_000 });
+        // .sql is PostgreSQL (the extension's language), and .trimtab/ stays out of the explorer.
+        await page.locator(".statusbar-item", { hasText: /^PostgreSQL$/ }).first().waitFor({ timeout: 10_000 });
+        // The folder is there (the embedded server's data), and the explorer does not show it.
+        if (!fs.existsSync(path.join(project, ".trimtab"))) {
+            throw new Error("no .trimtab/ in the project: nothing to hide");
+        }
+        if (await explorerRows.filter({ hasText: /^\.trimtab$/ }).count() > 0) {
+            throw new Error(".trimtab/ is shown in the explorer");
+        }
+        await shot("language-mode");
+    });
+
+    await step("hover on a referenced table: its columns and live row count", async () => {
+        await editorLines.click();
+        await cursorAt(schemaFile, /REFERENCES customers/, "customers");
+        await page.keyboard.press("Control+K");
+        await page.keyboard.press("Control+I");
+        const hover = page.locator(".monaco-hover:visible", { hasText: "email" }).first();
+        await hover.waitFor({ timeout: 30_000 });
+        const text = await hover.innerText();
+        if (!/created_at/.test(text) || !/~3 rows/.test(text)) {
+            throw new Error(`unexpected hover: ${text}`);
+        }
+        await shot("hover-table");
+        await page.keyboard.press("Escape");
+    });
+
+    await step("Find All References on a table", async () => {
+        await cursorAt(schemaFile, /CREATE TABLE orders/, "orders");
+        await page.keyboard.press("Shift+Alt+F12");
+        const summary = page.getByText(/\d+ results? in 1 file/).first();
+        await summary.waitFor({ timeout: 30_000 });
+        const count = Number(/(\d+) result/.exec(await summary.innerText())[1]);
+        // The declaration, REFERENCES orders, CREATE INDEX ... ON orders, COMMENT ON TABLE orders.
+        if (count < 4) {
+            throw new Error(`only ${count} references to orders`);
+        }
+        await page.locator(".monaco-list-row", { hasText: "ON TABLE orders IS" }).first().waitFor();
+        await shot("references");
+        await page.keyboard.press("Escape");
+    });
+
+    await step("Go to Symbol in Workspace", async () => {
+        await page.keyboard.press("Control+Shift+E"); // the explorer back in the side bar
+        await editorLines.click();
+        await page.keyboard.press("Control+T");
+        await page.keyboard.type("order");
+        for (const name of ["orders", "order_items", "order_status", "orders_customer_placed_idx"]) {
+            await page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first().waitFor({ timeout: 30_000 });
+        }
+        await shot("workspace-symbols");
+        await page.keyboard.press("Escape");
+    });
+
+    await step("F2 renames a column: its references follow and the rename hint is written", async () => {
+        await editorLines.click();
+        await cursorAt(schemaFile, /^\s+id\s+bigint GENERATED/m, "id"); // customers.id, the first table's
+        await page.keyboard.press("F2");
+        // The box opens once the server has answered prepareRename, with the focus in it.
+        const box = page.locator(".rename-box input:focus").first();
+        await box.waitFor({ timeout: 30_000 });
+        if (await box.inputValue() !== "id") {
+            throw new Error(`the rename box offers ${await box.inputValue()}`);
+        }
+        await box.press("Control+A");
+        await page.keyboard.type("customer_no");
+        await page.keyboard.press("Enter");
+        await waitFor("the renamed reference in the editor", async () =>
+            (await editorText()).includes("REFERENCES customers (customer_no)"), 30_000, 200);
+        await page.keyboard.press("Control+S");
+        const text = await waitFor("the saved rename", () => {
+            const t = fs.readFileSync(schemaFile, "utf8");
+            return t.includes("REFERENCES customers (customer_no)") ? t : undefined;
+        }, 10_000);
+        if (!/-- trimtab: renamed from id\s*\n\s*customer_no\s+bigint GENERATED/.test(text)
+                || (text.match(/REFERENCES orders \(id\)/g) ?? []).length !== 1) {
+            throw new Error(`unexpected schema after the rename:\n${text}`);
+        }
+        // With the hint, push renames instead of dropping and adding.
+        const plan = run(trimtab, ["push", "--dry-run"], { cwd: project });
+        if (!/RENAME COLUMN id TO customer_no/.test(plan) || /DROP COLUMN id/.test(plan)) {
+            throw new Error(`unexpected plan after the rename:\n${plan}`);
+        }
+        await page.locator(".codelens-decoration", { hasText: /[2-9] pending changes/ }).first().waitFor({ timeout: 60_000 });
+        await shot("rename");
+    });
+
+    await step("completion after REFERENCES (file and database tables) and in a column's type", async () => {
+        const lensBefore = await page.locator(".codelens-decoration", { hasText: /\d+ pending changes/ }).first().innerText();
+        await page.keyboard.press("Control+End");
+        await page.keyboard.press("Enter");
+        // Typed as people type a first draft: one column a line, not indented (Format Document
+        // lays it out below). Escape closes the suggestions before each Enter.
+        const newLine = async () => {
+            await page.keyboard.press("Escape");
+            await page.keyboard.press("Enter");
+        };
+        await page.keyboard.type("CREATE TABLE reviews (id bigint PRIMARY KEY,");
+        await newLine();
+        await page.keyboard.type("product_id bigint REFERENCES ");
+        for (const label of ["products", "customers", "audit_log"]) {
+            await suggestion(label).waitFor({ timeout: 30_000 });
+        }
+        // The last one is the database's own (ArrowUp wraps round to it): VS Code shows its detail.
+        await page.keyboard.press("ArrowUp");
+        await page.locator(".suggest-widget .monaco-list-row.focused", { hasText: "audit_log" })
+            .filter({ hasText: "table (database)" }).waitFor();
+        await shot("completion-references");
+        await page.keyboard.type("produ");
+        await page.locator(".suggest-widget .monaco-list-row.focused", { hasText: "products" }).waitFor();
+        await page.keyboard.press("Enter");
+        await page.keyboard.type(",");
+        await newLine();
+        await page.keyboard.type("rating ");
+        // The file's enum first, then the built-in types (the list scrolls; these are on top).
+        await page.locator(".suggest-widget .monaco-list-row.focused", { hasText: "order_status" })
+            .filter({ hasText: "enum (schema file)" }).waitFor({ timeout: 30_000 });
+        for (const label of ["bigint", "boolean"]) {
+            await suggestion(label).waitFor({ timeout: 30_000 });
+        }
+        await shot("completion-type");
+        await page.keyboard.type("integer");
+        await page.keyboard.press("Escape");
+        await page.keyboard.type(" NOT NULL,");
+        await newLine();
+        await page.keyboard.type("created_at timestamptz DEFAULT date_trunc(");
+        const hints = page.locator(".parameter-hints-widget", { hasText: "date_trunc" });
+        await hints.waitFor({ timeout: 30_000 });
+        const sig = (await hints.innerText()).replace(/\s+/g, " ");
+        if (!/timestamp with time zone|timestamptz/.test(sig)) {
+            throw new Error(`unexpected signature help: ${sig}`);
+        }
+        await shot("signature-help");
+        await page.keyboard.type("'day', now()));");
+        await page.keyboard.press("Escape");
+        await page.keyboard.press("Control+S");
+        const want = "CREATE TABLE reviews (id bigint PRIMARY KEY,\nproduct_id bigint REFERENCES products,\n"
+            + "rating integer NOT NULL,\ncreated_at timestamptz DEFAULT date_trunc('day', now()));";
+        await waitFor("the typed table in the file", () => fs.readFileSync(schemaFile, "utf8").includes(want), 10_000);
+        const lens = page.locator(".codelens-decoration", { hasText: /\d+ pending changes/ }).first();
+        await waitFor("the new table in the plan", async () => (await lens.innerText()) !== lensBefore, 60_000, 200);
+    });
+
+    await step("a PL/pgSQL error is shown at its line in the function body", async () => {
+        await page.keyboard.press("Control+End");
+        await page.keyboard.press("Enter");
+        // Pasted, as a function usually arrives.
+        await page.keyboard.insertText("CREATE FUNCTION review_count(p bigint) RETURNS bigint LANGUAGE plpgsql AS $$\n"
+            + "BEGIN\n  RETRUN (SELECT count(*) FROM reviews WHERE product_id = p);\nEND\n$$;\n");
+        await page.keyboard.press("Control+S");
+        await waitFor("the function in the file", () => fs.readFileSync(schemaFile, "utf8").includes("RETRUN"), 10_000);
+        const line = fs.readFileSync(schemaFile, "utf8").split("\n").findIndex((l) => l.includes("RETRUN")) + 1;
+        await page.keyboard.press("Control+Shift+M");
+        const row = problem("RETRUN");
+        await row.waitFor({ timeout: 60_000 });
+        const text = await row.innerText();
+        if (!text.includes(`Ln ${line}, Col 3`)) {
+            throw new Error(`the error is not at the body's line ${line}: ${text}`);
+        }
+        await row.click(); // the editor shows the line
+        await page.locator(".monaco-editor .squiggly-error").first().waitFor();
+        await shot("plpgsql-error");
+        // Corrected: the error goes.
+        await editorLines.click();
+        await cursorAt(schemaFile, /RETRUN/, "RETRUN");
+        await page.keyboard.press("Control+Shift+ArrowRight");
+        await page.keyboard.type("RETURN");
+        await page.keyboard.press("Control+S");
+        await row.waitFor({ state: "detached", timeout: 60_000 });
+        await page.keyboard.press("Control+J"); // the panel away again: the whole editor to see
+        await page.locator(".part.panel").waitFor({ state: "hidden" });
+    });
+
+    await step("Format Document lays the typed table out", async () => {
+        const planBefore = run(trimtab, ["push", "--dry-run"], { cwd: project });
+        await editorLines.click();
+        // From the palette: in a browser, Shift+Alt+F is taken by the menu bar's File mnemonic.
+        await page.keyboard.press("F1");
+        await page.locator(".quick-input-widget input").fill(">Format Document");
+        await page.locator(".quick-input-list .monaco-list-row", { hasText: /^Format Document(?!\s*With)/ }).first().click();
+        const want = "CREATE TABLE reviews (\n  id bigint PRIMARY KEY,\n  product_id bigint REFERENCES products,\n"
+            + "  rating integer NOT NULL,\n  created_at timestamptz DEFAULT date_trunc('day', now())\n);";
+        await waitFor("the formatted table in the editor", async () =>
+            (await editorText()).includes("  product_id bigint REFERENCES products,"), 30_000, 200);
+        await page.keyboard.press("Control+S");
+        await waitFor("the formatted file", () => fs.readFileSync(schemaFile, "utf8").includes(want), 10_000);
+        // Only the layout changed: push plans the same SQL.
+        if (run(trimtab, ["push", "--dry-run"], { cwd: project }) !== planBefore) {
+            throw new Error("the plan changed with the layout");
+        }
+        await cursorAt(schemaFile, /CREATE TABLE reviews/, "reviews");
+        await shot("format-document");
+    });
+
+    await step("Fold All folds each statement, its closing line included", async () => {
+        await page.keyboard.press("Control+Home");
+        await page.keyboard.press("Control+K");
+        await page.keyboard.press("Control+0");
+        await waitFor("the folded statements", async () =>
+            (await page.locator(".monaco-editor .inline-folded").count()) >= 5, 30_000, 200);
+        const lines = (await editorText()).split("\n").map((l) => l.trim());
+        if (lines.includes(");") || lines.some((l) => l.startsWith("email"))) {
+            throw new Error(`not folded by statement:\n${lines.join("\n")}`);
+        }
+        await shot("folding");
+        await page.keyboard.press("Control+K");
+        await page.keyboard.press("Control+J");
+        await waitFor("unfolded", async () => (await page.locator(".monaco-editor .inline-folded").count()) === 0, 10_000, 200);
+    });
+
+    await step("diagnostics in a migration file: an online-safety finding", async () => {
+        await openFromExplorer("migrations", "0002_customers_email_idx.sql");
+        await page.keyboard.press("Control+Shift+M");
+        const row = problem("require-lock-timeout");
+        await row.waitFor({ timeout: 60_000 });
+        await page.locator(".monaco-editor .squiggly-warning, .monaco-editor .squiggly-error").first().waitFor();
+        log(`migration: ${(await row.innerText()).replace(/\s+/g, " ").slice(0, 160)}`);
+        await shot("migration-diagnostics");
+    });
+
+    await step("diagnostics in a query file: checked against the schema", async () => {
+        await openFromExplorer("queries", "customers.sql");
+        const row = problem('column "name" does not exist');
+        await row.waitFor({ timeout: 90_000 });
+        const text = await row.innerText();
+        if (!text.includes("Ln 2, Col 15")) {
+            throw new Error(`the error is not at name in line 2: ${text}`);
+        }
+        await shot("query-diagnostics");
     });
 
     if (updateDocs) {

@@ -40,6 +40,8 @@ Run = Callable[..., Awaitable[Any]]  # server._in_thread: fn(*args) off the even
 # path -> (the text it was computed for, findings): the last result of each check.
 _losses: dict[str, tuple[str, list[Finding]]] = {}
 _queries: dict[str, tuple[str, list[Finding]]] = {}
+_bodies: dict[str, tuple[str, list[Finding]]] = {}  # schema files: plpgsql_check
+_no_checker: set[str] = set()  # projects whose server lacks plpgsql_check (asked once)
 _tasks: dict[str, asyncio.Task[None]] = {}
 
 
@@ -68,9 +70,20 @@ def query_findings(path: str, text: str) -> list[Finding]:
     return list(hit[1]) if hit is not None and hit[0] == text else []
 
 
+def bodies_checked(path: str) -> bool:
+    return path in _bodies
+
+
+def body_findings(path: str, text: str) -> list[Finding]:
+    """plpgsql_check's last findings in this schema file, when checked on this text."""
+    hit = _bodies.get(path)
+    return list(hit[1]) if hit is not None and hit[0] == text else []
+
+
 def forget(path: str) -> None:
     _losses.pop(path, None)
     _queries.pop(path, None)
+    _bodies.pop(path, None)
 
 
 def _schedule(key: str, work: Callable[[], Awaitable[None]]) -> None:
@@ -144,6 +157,54 @@ def schedule_query_check(project: Project, path: str, text: str, texts: dict[str
         _queries[path] = (text, found)
         publish()
     _schedule("queries:" + path, work)
+
+
+def schedule_body_check(project: Project, texts: dict[str, str], files: list[str], run: Run,
+                        publish: Callable[[list[str]], None]) -> None:
+    """Check the schema's PL/pgSQL bodies with plpgsql_check in a scratch shadow (trusted
+    only; nothing when the server lacks the extension), then ``publish`` the schema files
+    whose findings changed. ``texts``: the open buffers; ``files``: every schema file."""
+    root = str(project.root)
+    if not project.trusted or project.cfg is None or project.cfg.drizzle or root in _no_checker:
+        return
+    cfg = project.cfg
+
+    async def work() -> None:
+        try:
+            problems = await run(lambda: engine.check_function_bodies(cfg, overrides=texts))
+            if problems is None:
+                _no_checker.add(root)
+                return
+        except asyncio.CancelledError:
+            raise
+        except Cancelled:
+            return
+        except (DatabaseError, TrimtabError) as e:  # the schema's own errors are shown already
+            log.info("function bodies not checked: %s", redact_message(str(e)))
+            return
+        except Exception:
+            log.exception("function bodies not checked")
+            return
+        by_file: dict[str, list[Finding]] = {f: [] for f in files}
+        for p in problems:
+            by_file.setdefault(p.span.file, []).append(Finding(
+                p.span, p.severity, "plpgsql-check",
+                redact_message(f"{p.message}\n(plpgsql_check, in {p.function})")))
+        changed = []
+        for f, found in by_file.items():
+            text = texts.get(f)
+            if text is None:
+                try:
+                    text = Path(f).read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError):
+                    continue
+            before = _bodies.get(f)
+            _bodies[f] = (text, found)
+            if before is None and found or before is not None and before[1] != found:
+                changed.append(f)
+        if changed:
+            publish(changed)
+    _schedule("bodies:" + root, work)
 
 
 def _finding(e: SchemaError, path: str) -> Finding:

@@ -25,6 +25,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 from pygls.workspace.position_codec import PositionCodec
 
+import trimtab.lsp.ts_completion as ts_completion
 from trimtab import __version__, engine, sqlformat
 from trimtab.errors import Cancelled, ConsentRequired, TrimtabError
 from trimtab.lsp import analysis, completion, navigate, positions, rename, symbols, tokens
@@ -128,6 +129,9 @@ class TrimtabServer(LanguageServer):
                 lines = Path(path).read_text(encoding="utf-8").splitlines(keepends=True)
             except (OSError, UnicodeDecodeError):
                 lines = []
+        if sql_files.bodies_checked(path):  # a schema file: plpgsql_check's findings too
+            findings = findings + sql_files.body_findings(
+                path, doc.source if doc is not None else "".join(lines))
         codec = self.workspace.position_codec
         project = self.project_for(path)
         overrides = project.settings.severity if project is not None else {}
@@ -215,6 +219,20 @@ class TrimtabServer(LanguageServer):
             self.publish(f, items)
         self.report_unreachable(project, was_down)
         self.notify_status(project)
+        if not any(x.severity == "error" for items in result.findings.values() for x in items):
+            self.check_bodies(project, texts)
+
+    def check_bodies(self, project: Project, texts: dict[str, str]) -> None:
+        """plpgsql_check on the schema that just built (files.py); its findings join the
+        exact path's, in the files they concern, while the texts stay as they were."""
+        def publish(changed: list[str]) -> None:
+            exact = project.exact
+            if exact is None or texts != self.texts_for(project):
+                return  # typed meanwhile: the next exact run checks again
+            for f in changed:
+                self.publish(f, list(exact.findings.get(f, [])))
+        sql_files.schedule_body_check(project, texts, project.schema_files(), _in_thread,
+                                      publish)
 
     def notify_status(self, project: Project) -> None:
         """``trimtab/status``: one line of state per project, for a status bar. Sent after
@@ -1099,6 +1117,8 @@ _ITEM_KINDS = {"table": t.CompletionItemKind.Class, "column": t.CompletionItemKi
 
 @server.feature(t.TEXT_DOCUMENT_COMPLETION, t.CompletionOptions(trigger_characters=[" ", ".", "("]))
 async def complete(ls: TrimtabServer, params: t.CompletionParams) -> t.CompletionList | None:
+    if not params.text_document.uri.endswith(".sql"):
+        return await _complete_ts(ls, params)
     at = _schema_at(ls, params.text_document.uri, params.position)
     if at is None:
         return None
@@ -1185,6 +1205,79 @@ def _line_edits(old: str, new: str, codec: PositionCodec) -> list[t.TextEdit]:
         out.append(t.TextEdit(range=t.Range(start=t.Position(line=i1, character=0), end=end),
                               new_text="".join(b[j1:j2])))
     return out
+
+
+# -- completion in a Drizzle schema.ts (trimtab.lsp.ts_completion) ----------------------------
+
+# (project root) -> the catalog of the last read of its schema.ts without errors: a line
+# being written can cost the reader the table it sits in.
+_ts_catalogs: dict[Path, ts_completion.Catalog] = {}
+# How long completion waits for a read of the text as it is when an earlier read's
+# catalog can answer: the names it holds do not move with the text, and a text the reader
+# cannot splice (an unfinished line) takes it up to a second on 1,000 tables.
+_TS_READ_WAIT = 0.05
+
+
+async def _ts_catalog(project: Project, texts: dict[str, str]) -> ts_completion.Catalog | None:
+    cfg = project.cfg
+    assert cfg is not None
+    root = project.root
+
+    def read() -> tuple[ts_completion.Catalog, bool]:
+        ds, read_texts = engine.read_drizzle_schema(cfg, texts)
+        now = ts_completion.catalog(ds, read_texts)
+        if not ds.errors:
+            _ts_catalogs[root] = now
+        return now, bool(ds.errors)
+
+    before = _ts_catalogs.get(root)
+    task = asyncio.ensure_future(asyncio.to_thread(read))
+    try:
+        if before is None:
+            now, broken = await task
+        else:
+            now, broken = await asyncio.wait_for(asyncio.shield(task), _TS_READ_WAIT)
+    except TimeoutError:
+        # (it goes on in its thread: the fast path's read of this text finds its result)
+        task.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return before
+    except TrimtabError:
+        return before  # a schema file that cannot be read: its diagnostic says so
+    return ts_completion.merge(now, before) if broken else now
+
+
+async def _complete_ts(ls: TrimtabServer, params: t.CompletionParams
+                       ) -> t.CompletionList | None:
+    path = to_fs_path(params.text_document.uri)
+    project = ls.project_for(path) if path else None
+    if path is None or project is None or project.cfg is None or not project.cfg.drizzle \
+            or not project.owns_schema(path):
+        return None
+    doc = ls.workspace.get_text_document(params.text_document.uri)
+    texts = _schema_texts(ls, project)
+    texts[path] = doc.source
+    cat = await _ts_catalog(project, texts)
+    if cat is None:
+        return None
+    live, _ = await _live_for_completion(project)
+    items = ts_completion.complete(
+        doc.source, positions.to_offset(doc.lines, params.position, doc.position_codec),
+        cat, live, project.cfg.casing,
+        tuple(e.name for e in live.extensions.values()) if live is not None else (),
+        tsx=path.endswith(".tsx"), path=path)
+
+    def edit(offset: int, text: str) -> t.TextEdit:
+        at = positions.to_client(doc.lines, *positions.offset_position(doc.source, offset),
+                                 doc.position_codec)
+        return t.TextEdit(range=t.Range(start=at, end=at), new_text=text)
+
+    return t.CompletionList(is_incomplete=False, items=[t.CompletionItem(
+        label=i.label, kind=_ITEM_KINDS.get(i.kind), detail=i.detail or None,
+        insert_text=i.insert, sort_text=f"{n:04d}",
+        insert_text_format=t.InsertTextFormat.Snippet if i.snippet else None,
+        additional_text_edits=[edit(*e) for e in i.edits] if isinstance(
+            i, ts_completion.TsItem) and i.edits else None)
+        for n, i in enumerate(items)])
 
 
 # -- references, workspace symbols, folding, signature help (SQL schema files) ---------------

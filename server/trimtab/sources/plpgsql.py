@@ -52,9 +52,16 @@ def body_position(text: str, internal_position: str | int | None,
         if 0 <= i < len(offsets):
             return offsets[i] + 1
     m = _LINE.search(context or "")
-    if m is None:
+    return line_position(text, int(m.group(1)), offsets) if m else None
+
+
+def line_position(text: str, line: int, offsets: list[int] | None = None) -> int | None:
+    """The 1-based position in ``text`` of the first token of the body's ``line`` (as
+    PL/pgSQL counts them: line 1 starts right after the opening quote); None when the
+    statement has no body or the body has fewer lines."""
+    offsets = body_offsets(text) if offsets is None else offsets
+    if not offsets or line < 1:
         return None
-    line = int(m.group(1))
     first, last = offsets[0], offsets[-1] + 1
     at = first
     for _ in range(line - 1):  # line 1 starts right after the opening quote

@@ -37,7 +37,7 @@ from trimtab.sources.drizzle._eval import (
     Unresolved,
 )
 from trimtab.sources.drizzle._lower import Lowered, lower, to_camel_case, to_snake_case
-from trimtab.sources.drizzle._source import Module, Program, parse_module, read_disk
+from trimtab.sources.drizzle._source import TS, TSX, Module, Program, parse_module, read_disk
 from trimtab.sources.sqlfile import Issue, Span, Statement
 
 __all__ = [
@@ -60,6 +60,10 @@ __all__ = [
     "lower",
     "parse_module",
     "read_disk",
+    # the parser and a parsed module (for the editor's schema.ts completion)
+    "TS",
+    "TSX",
+    "Module",
 ]
 
 CASINGS = ("snake_case", "camelCase")
