@@ -198,3 +198,27 @@ def test_the_cli_says_nothing_to_do(project: Path, db_url: str) -> None:
     assert "Nothing to do" not in runs[0].stdout
     assert all("Nothing to do" in r.stdout for r in runs[1:])
     assert runs[1].stdout == runs[2].stdout
+
+
+def test_a_recorded_noop_generate_follows_the_folder_and_the_schema(project: Path,
+                                                                     db_url: str) -> None:
+    """generate keeps a no-op record too (its schema files, the folder's journal and .sql
+    files, configuration, code and catalogs): a hand-edited migration or an edited schema
+    file must each send it down the full path."""
+    (project / "schema.sql").write_text("CREATE TABLE item (id int PRIMARY KEY);\n")
+    cfg = load_config(project, url=db_url)
+    assert engine.generate(cfg).migration is not None
+    record = fingerprint.record_path(project, "generate\0" + engine.resolve_target(cfg).url)
+    for _ in range(3):  # the first shadows on a server change its roles once
+        assert engine.generate(cfg).migration is None
+    assert record.is_file()
+    assert engine.generate(cfg).migration is None  # from the record
+    written = next((project / "migrations").glob("*.sql"))
+    written.write_text(written.read_text() + "\n--> statement-breakpoint\n"
+                       "CREATE TABLE extra (id int);\n")
+    dropped = engine.generate(cfg, force=True, name="drop_extra").migration
+    assert dropped is not None and "DROP TABLE public.extra" in dropped.path.read_text()
+    assert engine.generate(cfg).migration is None
+    (project / "schema.sql").write_text("CREATE TABLE item (id int PRIMARY KEY, n int);\n")
+    added = engine.generate(cfg, name="add_n").migration
+    assert added is not None and "ADD COLUMN n integer" in added.path.read_text()

@@ -84,6 +84,38 @@ def test_mark_applied_default_is_the_engines() -> None:
     assert args.mark_applied is engine.MARK_VERIFIED
 
 
+# What a no-op push from its record never needs: it hashes the files and sums the catalogs.
+NOT_FOR_RECORDED_NOOP = ("trimtab.engine", "trimtab.plan", "trimtab.migrations",
+                         "trimtab.measure", "trimtab.sources.shadow",
+                         "trimtab.sources.introspect", "trimtab.sources.sqlfile")
+
+
+def _push_modules(project: Path, db_url: str) -> tuple[subprocess.CompletedProcess[str],
+                                                       list[str]]:
+    run = subprocess.run([sys.executable, "-c", _MODULES_AT_EXIT, "push", "--force"],
+                         cwd=project, env={**os.environ, "DATABASE_URL": db_url},
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return run, json.loads(run.stderr.rsplit("MODULES ", 1)[1])
+
+
+def test_a_recorded_noop_push_loads_no_engine(project: Path, db_url: str) -> None:
+    (project / "schema.sql").write_text("create table item (id int primary key);\n")
+    _push_modules(project, db_url)  # applies
+    first, names = _push_modules(project, db_url)  # the full path: records the no-op
+    assert "Nothing to do" in first.stdout and "trimtab.engine" in names
+    again, names = _push_modules(project, db_url)
+    assert again.stdout == first.stdout  # says the same, database line included
+    assert "psycopg" in names  # the measure saw it connect
+    loaded = [n for n in names if any(n == m or n.startswith(m + ".")
+                                      for m in NOT_FOR_RECORDED_NOOP)]
+    assert loaded == []
+    # An edit misses the record: the engine plans and applies it.
+    (project / "schema.sql").write_text("create table item (id int primary key, n int);\n")
+    changed, names = _push_modules(project, db_url)
+    assert "Applied 1 change" in changed.stdout and "trimtab.engine" in names, changed.stdout
+
+
 @pytest.mark.parametrize("module", ["trimtab", "trimtab.cli"])
 def test_module_entry_points_run(module: str) -> None:
     """The VS Code extension starts the server with ``python -m trimtab.cli lsp``: that module

@@ -3,6 +3,7 @@ print and never prompt (a caller that wants to ask passes a ``consent`` callback
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -43,6 +44,7 @@ from trimtab.measure import big_tables, loss_tables, measure, recount_losses
 from trimtab.migrations import backup as backups
 from trimtab.migrations import batch, losses, runner, tracking
 from trimtab.migrations.folder import (
+    JOURNAL,
     Folder,
     Migration,
     MigrationStatement,
@@ -169,7 +171,7 @@ def target_label(cfg: Config) -> str:
     if cfg.database_url is None:
         return (f"embedded PostgreSQL in {embedded.data_dir(cfg.root)} "
                 f"(database trimtab; set DATABASE_URL to use another)")
-    return f"{redact(cfg.database_url) or 'PG* environment'} (from {cfg.database_url_source})"
+    return fingerprint.configured_label(cfg)
 
 
 def resolve_target(cfg: Config) -> Target:
@@ -366,16 +368,7 @@ def _read_drizzle_source(cfg: Config, overrides: Mapping[str, str]) -> Source:
     return Source(list(ds.statements), tuple(hints), warnings, ds, using=tuple(using))
 
 
-def schema_files(cfg: Config) -> list[str]:
-    """The schema's .sql files (or a Drizzle project's .ts files), in the order they are
-    read."""
-    if cfg.schema_files:
-        return [str(p) for p in cfg.schema_files]
-    path = cfg.schema_path
-    if path.is_dir():
-        return [str(p) for p in sorted(path.iterdir(), key=lambda p: p.name)
-                if p.suffix.lower() == ".sql" and p.is_file()]
-    return [str(path)]
+schema_files = fingerprint.schema_files
 
 
 @dataclass(frozen=True)
@@ -962,10 +955,22 @@ def _stubs(conn: psycopg.Connection | None, cfg: Config, source: Source,
     """What the source (and the migrations, for their replay) refers to in schemas it
     does not manage, as ``conn``'s database has it (shadow.read_stubs); a missing table
     is said at the source's line (a Drizzle schema's .ts file)."""
-    more = [st for m in folder.migrations for ms in m.statements
-            for st in split_statements(ms.text, str(m.path))] if folder else []
+    migrations = folder.migrations if folder else []
+
+    def more() -> list[Statement]:
+        return [st for m in migrations for ms in m.statements
+                for st in split_statements(ms.text, str(m.path))]
+
     try:
-        return shadow.read_stubs(conn, source.statements, cfg.managed_schemas, more=more)
+        if cfg.shadow_cache is False:
+            scanned = shadow.scan(source.statements, cfg.managed_schemas, more())
+        else:
+            scanned = shadowcache.scan(source.statements, cfg.managed_schemas,
+                                       _cache_key(cfg, "scan"),
+                                       [ms.text for m in migrations for ms in m.statements],
+                                       more)
+        return shadow.read_stubs(conn, source.statements, cfg.managed_schemas,
+                                 scanned=scanned)
     except SchemaError as e:
         origin = source.origin(e.file, e.line)
         if origin is None:
@@ -1601,6 +1606,9 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
         migration = write_migration(cfg.migrations_dir, name or "custom", [], None)
         return GenerateResult(Plan(), migration)
     scratch = _scratch_target(cfg)
+    noop = _generate_noop(cfg, scratch)
+    if noop is not None and noop.said is not None:
+        return GenerateResult(Plan(), None, tuple(noop.said["notes"]))
     source = read_source(cfg)
     installed = _configured_extensions(cfg)
     stubs = _target_stubs(cfg, source, folder)
@@ -1621,6 +1629,8 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
                                   decide=renames, force=force)
     notes += where + outside + tuple(left_out(folder))
     if not plan:
+        if noop is not None and not where:
+            noop.remember(notes=list(notes), unmanaged=[])
         return GenerateResult(plan, None, notes)
     plan, lacking = mark_versions(plan, runs_on)
     if not cfg.postgres:  # said where it was learned, not chosen: say what only it has
@@ -1680,6 +1690,33 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
             if final else None))
     return GenerateResult(plan, written[-1], notes, tuple(written), tuple(rewrites(plan)),
                           down=down, down_hazards=down_said)
+
+
+def _generate_noop(cfg: Config, scratch: Target) -> fingerprint.Noop | None:
+    """The no-op check of ``generate`` (as push's, sources/fingerprint.py): its answer is a
+    function of the schema files, the migrations the folder's journal and ``.sql`` files
+    hold, the configuration, the code, and the catalogs of the database the shadows are
+    built on (its server renders them; its extensions, the tables it stubs and its version
+    are read from it). None where that does not hold: a Drizzle schema, a shadow server of
+    its own, no caching, or a database that cannot be read."""
+    if cfg.drizzle or cfg.shadow_database_url or cfg.shadow_cache is False:
+        return None
+    folder = cfg.migrations_dir
+    files = [*schema_files(cfg), str(folder / JOURNAL)] if (folder / JOURNAL).is_file() \
+        else schema_files(cfg)
+    with contextlib.suppress(OSError):
+        files += sorted(str(p) for p in folder.iterdir() if p.is_file())
+    try:
+        key = fingerprint.inputs_key(files, "generate\0" + repr(replace(
+            cfg, database_url=cfg.database_url and redact(cfg.database_url))))
+    except OSError:
+        return None
+    noop = fingerprint.Noop(fingerprint.record_path(cfg.root, "generate\0" + scratch.url), key)
+    try:
+        with shadow.connect(scratch.url) as conn:
+            return noop.check(conn)
+    except DatabaseError:
+        return None
 
 
 def reverse_renames(plan: Plan) -> list[Rename]:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 import trimtab
-from trimtab.config import redact
+from trimtab.config import check_url, pooler_warning, redact
 from trimtab.errors import FileWriteError
 from trimtab.files import write_file
 
@@ -204,3 +204,65 @@ def inputs(cfg: Config, url: str, files: Sequence[str]) -> Noop | None:
     except OSError:
         return None
     return Noop(record_path(cfg.root, url), key)
+
+
+# -- the recorded no-op before the engine loads -----------------------------------------------
+# A no-op push from its record needs the schema files, one connection and one query; the
+# engine's imports (planner, migrations, every source reader) would be most of its time.
+# So the command line asks here first, and loads the engine only when the record does not
+# hold (or does not apply: the embedded server, which the engine starts).
+
+
+def schema_files(cfg: Config) -> list[str]:
+    """The schema's .sql files (or a Drizzle project's .ts files), in the order they are
+    read."""
+    if cfg.schema_files:
+        return [str(p) for p in cfg.schema_files]
+    path = cfg.schema_path
+    if path.is_dir():
+        return [str(p) for p in sorted(path.iterdir(), key=lambda p: p.name)
+                if p.suffix.lower() == ".sql" and p.is_file()]
+    return [str(path)]
+
+
+def configured_label(cfg: Config) -> str:
+    """The configured database, for people (``engine.target_label``)."""
+    return f"{redact(cfg.database_url or '') or 'PG* environment'} (from {cfg.database_url_source})"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A push found to be the no-op its record says, and what to say about it."""
+
+    label: str
+    warnings: tuple[str, ...]
+    notes: tuple[str, ...]
+    unmanaged: tuple[str, ...]
+
+
+def recorded_push(cfg: Config) -> Recorded | None:
+    """The last no-op push to the configured database, when its record holds for these
+    files, configuration, code and catalogs (as ``engine.push`` checks it first); None
+    when it does not, or cannot be checked here (the engine's full path says why)."""
+    url = cfg.database_url
+    if url is None:
+        return None
+    check_url(url, cfg.database_url_source)
+    try:
+        noop = inputs(cfg, url, schema_files(cfg))
+    except OSError:
+        return None
+    if noop is None:
+        return None
+    try:
+        conn = psycopg.connect(url, autocommit=False, connect_timeout=5, prepare_threshold=None)
+    except psycopg.Error:
+        return None
+    with conn:
+        said = noop.check(conn).said
+        conn.rollback()
+    if said is None:
+        return None
+    warning = pooler_warning(url)
+    return Recorded(configured_label(cfg), (warning,) if warning else (),
+                    tuple(said["notes"]), tuple(said["unmanaged"]))

@@ -824,19 +824,42 @@ WHERE p.prokind = 'f' AND NOT p.proretset AND rt.typtype <> 'p'
 """
 
 
+@dataclass(frozen=True)
+class Scan:
+    """What ``read_stubs`` learns from the statements' text alone (no database): the
+    source's own schemas, the names it writes in others, and the REFERENCES clauses of the
+    schema's statements among them (their index and position, for an error). A function of
+    the texts and the managed schemas: kept between runs (shadowcache.scan)."""
+
+    own: frozenset[str]
+    names: tuple[tuple[str, str], ...]  # (schema, name), sorted
+    references: tuple[tuple[int, str, str, int], ...]  # (statement, schema, name, position)
+
+
+def scan(statements: Sequence[Statement], managed: Sequence[str] | None,
+         more: Sequence[Statement] = ()) -> Scan:
+    """The qualified names ``statements`` and ``more`` write outside their own schemas."""
+    own = own_schemas([*statements, *more], managed)
+    mentions = _mentions([*statements, *more], own)
+    index = {id(st): i for i, st in enumerate(statements)}
+    refs = tuple((index[id(m.statement)], m.schema, m.name, m.position) for m in mentions
+                 if m.referenced and id(m.statement) in index)
+    return Scan(frozenset(own), tuple(sorted({(m.schema, m.name) for m in mentions})), refs)
+
+
 def read_stubs(conn: psycopg.Connection | None, statements: Sequence[Statement],
                managed: Sequence[str] | None, where: str = "the target database",
-               more: Sequence[Statement] = ()) -> list[Stub]:
+               more: Sequence[Statement] = (), scanned: Scan | None = None) -> list[Stub]:
     """The tables and enums of schemas the source does not manage that ``statements``
     (and ``more``: the migrations', for their replay) name, as ``conn``'s database has
     them (None: there is none to read). SchemaError at the REFERENCES clause of
-    ``statements`` whose table is not there."""
-    own = own_schemas([*statements, *more], managed)
-    mentions = _mentions([*statements, *more], own)
-    checked = {id(st) for st in statements}
-    if not mentions:
+    ``statements`` whose table is not there. ``scanned``: ``scan`` of the same
+    statements, when known already."""
+    found = scanned if scanned is not None else scan(statements, managed, more)
+    own = set(found.own)
+    if not found.names:
         return []
-    pairs = sorted({(m.schema, m.name) for m in mentions})
+    pairs = found.names
     tables: dict[tuple[str, str], Any] = {}
     enums: dict[tuple[str, str], list[str]] = {}
     if conn is not None:
@@ -849,17 +872,16 @@ def read_stubs(conn: psycopg.Connection | None, statements: Sequence[Statement],
                      if r[3] == "pg_catalog" and all(ts == "pg_catalog" for ts, _ in r[2])]
     else:
         functions = []
-    for m in mentions:
-        if m.referenced and id(m.statement) in checked \
-                and (m.schema, m.name) not in tables:
-            span = locate(m.statement, m.position)
+    for i, schema, name, position in found.references:
+        if (schema, name) not in tables:
+            span = locate(statements[i], position)
             raise SchemaError(
-                f"{qname(m.schema, m.name)} is outside the managed schemas and "
+                f"{qname(schema, name)} is outside the managed schemas and "
                 f"{where} has no such table", file=span.file, line=span.line,
-                column=span.column, obj=f"table {m.schema}.{m.name}",
-                hint=f"schema {m.schema} is not managed by trimtab: it reads the tables a "
+                column=span.column, obj=f"table {schema}.{name}",
+                hint=f"schema {schema} is not managed by trimtab: it reads the tables a "
                      "foreign key needs there from the database (DATABASE_URL or --url); "
-                     f"create it there, declare it in the schema file, or list {m.schema} "
+                     f"create it there, declare it in the schema file, or list {schema} "
                      "in `schemas` to manage it")
     stubs = [Stub("enum", s, n, labels=tuple(labels)) for (s, n), labels in enums.items()]
     stubs += functions

@@ -42,6 +42,7 @@ from trimtab.sources.shadow import (
     DEFAULT_TIMEOUT,
     Extension,
     Sandbox,
+    Scan,
     Stub,
     apply_script,
     apply_statements,
@@ -55,6 +56,7 @@ from trimtab.sources.shadow import (
     watchdog_seconds,
     without_stubs,
 )
+from trimtab.sources.shadow import scan as shadow_scan
 from trimtab.sources.sqlfile import UNKNOWN_TABLE, Statement, table_touched
 
 PREFIX = "trimtab_cache_"
@@ -116,9 +118,13 @@ def _model_format() -> str:
     return h.hexdigest()[:16]
 
 
+def _cache_folder() -> Path:
+    return Path(os.environ.get("TRIMTAB_CACHE_DIR") or str(Path(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "trimtab"))
+
+
 def _model_file(admin_url: str, name: str) -> Path:
-    folder = os.environ.get("TRIMTAB_CACHE_DIR") or str(Path(
-        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "trimtab")
+    folder = _cache_folder()
     info = psycopg.conninfo.conninfo_to_dict(admin_url)
     server = hashlib.sha256(f"{info.get('host')}:{info.get('port')}".encode()).hexdigest()
     return Path(folder) / "models" / f"{name}_{server[:12]}.pickle"
@@ -167,6 +173,44 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return st.st_mtime_ns, st.st_size
 
 
+# -- the scan for names outside the managed schemas -------------------------------------------
+# Lexing every statement of the schema and of the migrations (shadow.scan) costs a quarter
+# of a second at 1,000 tables, on every generate and push; its result depends on nothing
+# but their texts, the managed schemas and the code. So it is kept, one file per project,
+# under a digest of those: an unchanged project costs the digest.
+
+
+def scan(statements: Sequence[Statement], managed: Sequence[str] | None, key: str,
+         more_texts: Sequence[str], more: Callable[[], Sequence[Statement]]) -> Scan:
+    """``shadow.scan(statements, managed, more())``, from the project ``key``'s last scan
+    when ``statements``, ``managed``, ``more_texts`` (the texts ``more`` splits) and the code
+    are the same as then."""
+    from trimtab.sources.fingerprint import code_version
+    h = hashlib.sha256(f"trimtab scan 1\0{code_version()}\0{managed!r}\0".encode())
+    for st in statements:
+        h.update(f"{len(st.text)}\0".encode())
+        h.update(st.text.encode())
+    h.update(b"\1")
+    for text in more_texts:
+        h.update(f"{len(text)}\0".encode())
+        h.update(text.encode())
+    digest = h.hexdigest()
+    path = _cache_folder() / "scans" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+    try:
+        saved = json.loads(path.read_bytes())
+        if saved["digest"] == digest:
+            return Scan(frozenset(saved["own"]),
+                        tuple((s, n) for s, n in saved["names"]),
+                        tuple((int(i), s, n, int(p)) for i, s, n, p in saved["references"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # none yet, or unreadable: scan
+    found = shadow_scan(statements, managed, more())
+    _write_cache_file(path, json.dumps({
+        "digest": digest, "own": sorted(found.own), "names": found.names,
+        "references": found.references}).encode())
+    return found
+
+
 # A model file outlives its database when the server goes (a throwaway server, a test
 # run): one not used for this long is dropped when another is saved.
 MODEL_MAX_AGE = 30 * 86400
@@ -186,9 +230,19 @@ def _save_model(admin_url: str, name: str, token: str, schemas: Sequence[str] | 
     path = _model_file(admin_url, name)
     data = zlib.compress(pickle.dumps(
         (_model_format(), token, _schemas_key(schemas), model), pickle.HIGHEST_PROTOCOL), 1)
-    with contextlib.suppress(OSError):  # a cache: without it, the next run reads again
+    if _write_cache_file(path, data):
+        stamp = _stamp(path)
+        if stamp is not None:
+            _kept_models[path] = (token, _schemas_key(schemas), stamp, model)
+        _prune_models(path.parent)
+
+
+def _write_cache_file(path: Path, data: bytes) -> bool:
+    """Write ``path`` whole or not at all; False when it cannot (a cache: without it, the
+    next run does the work again)."""
+    with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".model-")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".cache-")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
@@ -196,10 +250,8 @@ def _save_model(admin_url: str, name: str, token: str, schemas: Sequence[str] | 
         except OSError:
             Path(tmp).unlink(missing_ok=True)
             raise
-        stamp = _stamp(path)
-        if stamp is not None:
-            _kept_models[path] = (token, _schemas_key(schemas), stamp, model)
-        _prune_models(path.parent)
+        return True
+    return False
 
 
 def _forget_model(admin_url: str, name: str) -> None:
