@@ -11,7 +11,7 @@ import pytest
 
 from bench import peers, suite
 from bench.report import TARGETS, evaluate, render
-from bench.suite import DRIZZLE, MIGRA, OPS, PSQL, TRIMTAB, Results, k
+from bench.suite import BATCH, DRIZZLE, MIGRA, OPS, PSQL, TRIMTAB, Results, k
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,9 +47,13 @@ def test_quick_suite_end_to_end(admin_url: str) -> None:
 
     migra_ran = "migra was not measured" not in report
     for op in OPS:
-        psql_, trimtab, drizzle, migra = _table_row(report, op.label, "## Absolute times")[:4]
+        psql_, trimtab, drizzle, migra, batch, restore = _table_row(
+            report, op.label, "## Absolute times")[:6]
         assert trimtab.endswith(" s"), (op.key, trimtab)  # measured, and passed its check
         assert (psql_.endswith(" s")) == (PSQL in op.tools), (op.key, psql_)
+        # The real floors, checked against the psql floor's databases like every tool.
+        assert batch.endswith(" s") == restore.endswith(" s") == (BATCH in op.tools), (
+            op.key, batch, restore)
         if DRIZZLE in op.tools:
             assert drizzle == "not measured" if missing else drizzle.endswith(" s"), (
                 op.key, drizzle)
@@ -119,6 +123,9 @@ def test_peer_runs_spec() -> None:
     assert suite.parse_peer_runs(None, [10, 100, 500], 3) == {10: 3, 100: 3, 500: 1}
     assert suite.parse_peer_runs("2", [10, 1000], 3) == {10: 2, 1000: 2}
     assert suite.parse_peer_runs("10:3,1000:1", [10, 500, 1000], 3) == {10: 3, 500: 1, 1000: 1}
+    # Above the cap the peers do not run at all (trimtab and the floors alone).
+    assert suite.parse_peer_runs(None, [1000, 5000, 10000], 1, 1000) == {
+        1000: 1, 5000: 0, 10000: 0}
 
 
 def test_trimtab_is_the_reference_of_every_ratio() -> None:
