@@ -132,6 +132,7 @@ class Results:
     trimtab_reads: str = "sql"
     timeout: float = 0.0
     wall_seconds: float = 0.0
+    skip: list[str] = field(default_factory=list)  # "op", "tool:op" or "internals"
 
     def note(self, text: str) -> None:
         if text not in self.notes:
@@ -265,6 +266,8 @@ class Recorder:
     def step(self, op: str, fn: Callable[[], Sample], check: Callable[[Sample], str | None]
              | None = None, *, independent: bool = False) -> Sample | None:
         key = k(self.n, self.tool, op)
+        if self.tool != PSQL and (op in self.res.skip or f"{self.tool}:{op}" in self.res.skip):
+            return None  # left out with --skip (psql's loads are the references)
         if self.failed and not independent:
             self.res.errors.setdefault(key, f"not run: {self.failed}")
             return None
@@ -687,7 +690,8 @@ def bench_size(res: Results, server: Server, n: int, *, args: argparse.Namespace
                 return
             if exe is not None and run <= args.runs:
                 run_trimtab(res, ctx, exe, run, dbs)
-                run_internals(res, ctx, run)
+                if "internals" not in res.skip:
+                    run_internals(res, ctx, run)
             if dk is not None and run <= peer_runs:
                 run_drizzle(res, ctx, dk, run, dbs)
             if exe is not None and migra is not None and run <= peer_runs:
@@ -741,6 +745,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--peer-max-tables", type=int, default=PEER_MAX_TABLES,
                         help="sizes above this run trimtab and the floors alone: the peers "
                              f"take minutes there (default {PEER_MAX_TABLES}; 0: no limit)")
+    parser.add_argument("--skip", default="",
+                        help="comma-separated steps to leave out: an operation (push_noop_cold),"
+                             " one tool's (\"pg_restore:migrate_full\"), or internals (the "
+                             "in-process figures); the psql floor's loads always run, every "
+                             "check does")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: N=10, one run, 4 language-server edits; the report "
                              "is printed, not written")
@@ -802,7 +811,8 @@ def main(argv: list[str] | None = None) -> int:
     res = Results(sizes=args.size_list, runs=args.runs, peer_runs=args.peer_map,
                   seed=args.seed, schema_source="", lsp_edits=args.lsp_edits,
                   trimtab_reads=args.trimtab_reads,
-                  timeout=args.timeout)
+                  timeout=args.timeout,
+                  skip=[x.strip() for x in args.skip.split(",") if x.strip()])
     exe: Path | None = None
     if TRIMTAB in args.tool_set:
         exe = trimtab_path()
@@ -858,6 +868,8 @@ def main(argv: list[str] | None = None) -> int:
         for n in args.size_list:
             bench_size(res, server, n, args=args, exe=exe, schema_dk=schema_dk, dk=dk,
                        migra=migra, work=Path(work))
+            if args.json:  # what is measured so far survives a run stopped at a larger size
+                args.json.write_text(json.dumps(asdict(res), indent=1))
     res.load.append(os.getloadavg()[0])
     res.wall_seconds = time.perf_counter() - started
     if not args.quick:  # kept to render again (--from-json) without running again

@@ -132,3 +132,25 @@ def test_trimtab_is_the_reference_of_every_ratio() -> None:
     # Every peer operation has a trimtab figure to compare with.
     for op in OPS:
         assert TRIMTAB in op.tools, op.key
+
+
+def test_skipped_steps_leave_no_figure_and_no_error() -> None:
+    from bench.common import Sample
+
+    res = Results(sizes=[10], runs=1, peer_runs={10: 1}, seed=0, schema_source="test",
+                  skip=["push_noop_cold", "pg_restore:migrate_full", "migrate_full"])
+    ran: list[str] = []
+
+    def step(tool: str, op: str) -> Sample | None:
+        def fn() -> Sample:
+            ran.append(f"{tool}:{op}")
+            return Sample(1.0, 1, "")
+        return suite.Recorder(res, 10, tool).step(op, fn)
+
+    assert step(TRIMTAB, "push_noop_cold") is None
+    assert step(suite.RESTORE, "migrate_full") is None
+    assert step(suite.RESTORE, "push_empty") is not None
+    # psql's loads are the references every check compares with: never skipped.
+    assert step(PSQL, "migrate_full") is not None
+    assert ran == ["pg_restore:push_empty", "psql:migrate_full"]
+    assert k(10, TRIMTAB, "push_noop_cold") not in res.errors
