@@ -416,13 +416,20 @@ def _migration_count(folder: Path, expected: int, needle: str | None = None
     return check
 
 
-def _from_record(proj: Path, run: Callable[[], Sample]) -> Callable[[], Sample]:
+def _from_record(proj: Path, run: Callable[[], Sample],
+                 missed: Callable[[str], None]) -> Callable[[], Sample]:
     """run, once the no-op before it has left its record (else it would measure the full
-    path again, not the record's)."""
+    path again, not the record's). When the run did not answer from the record (only the
+    full path writes it, again), ``missed`` is told: the time is the full path's."""
     def step() -> Sample:
-        if not any((proj / ".trimtab" / "noop").glob("*.json")):
+        records = {p: p.stat().st_mtime_ns for p in (proj / ".trimtab" / "noop").glob("*.json")}
+        if not records:
             raise StepFailed("the no-op before it left no record in .trimtab/noop/")
-        return run()
+        sample = run()
+        if any(not p.exists() or p.stat().st_mtime_ns != t for p, t in records.items()):
+            missed("the no-op push again did not match the record the no-op before it left:"
+                   " it took the full path (and wrote the record again)")
+        return sample
     return step
 
 
@@ -452,7 +459,8 @@ def run_trimtab(res: Results, ctx: RunContext, exe: Path, run: int, dbs: list[st
         # The no-op after a no-op: the first one's record matches, one catalog query.
         if not rec.failed:
             snap()
-        rec.step("push_noop_again", _from_record(proj, cli(proj, "push", "--force")),
+        rec.step("push_noop_again", _from_record(proj, cli(proj, "push", "--force"),
+                                                 lambda why: res.note(f"N={n}: {why}.")),
                  unchanged)
         # The same no-op from a project folder with no cache yet (a fresh clone, CI).
         cold = _trimtab_project(base / "push-cold", schema.file, schema.text(), url)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -154,3 +155,29 @@ def test_skipped_steps_leave_no_figure_and_no_error() -> None:
     assert step(PSQL, "migrate_full") is not None
     assert ran == ["pg_restore:push_empty", "psql:migrate_full"]
     assert k(10, TRIMTAB, "push_noop_cold") not in res.errors
+
+
+def test_no_op_from_its_record_says_when_the_full_path_ran(
+        project: Path, db_url: str, sql: Any) -> None:
+    exe = Path(sys.executable).parent / "trimtab"
+    (project / "schema.sql").write_text("CREATE TABLE t1_a (id integer PRIMARY KEY);\n")
+    (project / "trimtab.toml").write_text(f'schema = "schema.sql"\ndatabase_url = "{db_url}"\n')
+    missed: list[str] = []
+
+    def push() -> suite.Sample:
+        return suite.run_measured([str(exe), "push", "--force"], cwd=project,
+                                  env=suite.clean_env(), timeout=300)
+
+    push()  # from empty: no record
+    step = suite._from_record(project, push, missed.append)
+    with pytest.raises(suite.StepFailed, match="no record"):
+        step()
+    push()
+    push()  # no-ops: the record is there and matches the catalogs
+    step()
+    assert missed == []
+    # DDL elsewhere in the database changes the catalogs: the record no longer matches,
+    # the full path runs, and its time must not pass for the record's unremarked.
+    sql("CREATE SCHEMA elsewhere; CREATE TABLE elsewhere.x (id int)")
+    step()
+    assert len(missed) == 1 and "took the full path" in missed[0]
