@@ -446,7 +446,10 @@ on first use (Node.js and npm needed for drizzle-kit; without them it measures t
 slow peers at large N), `--timeout` (per command; a timed-out command is reported as such),
 `--tools`, `--lsp-edits`, `--dsn` (an existing server), `--durable` (keep fsync on),
 `--trimtab-reads ts` (give trimtab `schema.ts` itself, once it reads Drizzle schemas),
-`--from-json` (render again from the raw results the last run kept in the cache folder).
+`--from-json` (render again from the raw results the last run kept in the cache folder),
+`--peer-max-tables` (sizes above it run trimtab and the floors alone; default 1,000),
+`--skip` (steps left out of a long run). `python -m bench.scale RESULTS.json...` states
+each operation's exponent over the sizes of one or more runs and draws the log-log chart.
 """
 
 
