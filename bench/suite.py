@@ -30,7 +30,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench import drizzle_schema, peers
+from bench import drizzle_schema, floors, peers
 from bench.common import (
     REPO,
     SCHEMA_STATS,
@@ -60,8 +60,13 @@ MUTATION_COLUMN = drizzle_schema.MUTATION_COLUMN
 SIZES = (10, 100, 500, 1000)
 
 PSQL, TRIMTAB, DRIZZLE, MIGRA = "psql", "trimtab", "drizzle-kit", "migra"
-TOOLS = (PSQL, TRIMTAB, DRIZZLE, MIGRA)
+# PostgreSQL's real floors (bench.floors): the whole DDL as one simple-query batch in one
+# transaction, and pg_restore of a schema-only dump.
+BATCH, RESTORE = "one batch", "pg_restore"
+TOOLS = (PSQL, TRIMTAB, DRIZZLE, MIGRA, BATCH, RESTORE)
 PEERS = (DRIZZLE, MIGRA)
+FLOORS = (PSQL, BATCH, RESTORE)
+PEER_MAX_TABLES = 1000  # drizzle-kit's no-op push took 224 s at N=1000
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,7 @@ class Op:
 
 
 OPS: tuple[Op, ...] = (
-    Op("push_empty", "push from empty", (PSQL, TRIMTAB, DRIZZLE)),
+    Op("push_empty", "push from empty", (PSQL, TRIMTAB, DRIZZLE, BATCH, RESTORE)),
     Op("push_noop", "no-op push", (TRIMTAB, DRIZZLE)),
     Op("push_noop_again", "no-op push again (from its record)", (TRIMTAB,)),
     Op("push_noop_cold", "no-op push, cold shadow cache", (TRIMTAB,)),
@@ -80,7 +85,7 @@ OPS: tuple[Op, ...] = (
     Op("generate_empty", "generate from empty", (TRIMTAB, DRIZZLE)),
     Op("generate_noop", "no-op generate", (TRIMTAB, DRIZZLE)),
     Op("generate_one", "generate after one change", (TRIMTAB, DRIZZLE)),
-    Op("migrate_full", "migrate of the full history", (PSQL, TRIMTAB, DRIZZLE)),
+    Op("migrate_full", "migrate of the full history", (PSQL, TRIMTAB, DRIZZLE, BATCH, RESTORE)),
     Op("migrate_noop", "no-op migrate", (TRIMTAB, DRIZZLE)),
     Op("diff_empty", "diff two databases: empty to schema", (TRIMTAB, MIGRA)),
     Op("diff_noop", "diff two databases: no change", (TRIMTAB, MIGRA)),
@@ -127,6 +132,7 @@ class Results:
     trimtab_reads: str = "sql"
     timeout: float = 0.0
     wall_seconds: float = 0.0
+    skip: list[str] = field(default_factory=list)  # "op", "tool:op" or "internals"
 
     def note(self, text: str) -> None:
         if text not in self.notes:
@@ -260,6 +266,8 @@ class Recorder:
     def step(self, op: str, fn: Callable[[], Sample], check: Callable[[Sample], str | None]
              | None = None, *, independent: bool = False) -> Sample | None:
         key = k(self.n, self.tool, op)
+        if self.tool != PSQL and (op in self.res.skip or f"{self.tool}:{op}" in self.res.skip):
+            return None  # left out with --skip (psql's loads are the references)
         if self.failed and not independent:
             self.res.errors.setdefault(key, f"not run: {self.failed}")
             return None
@@ -316,6 +324,7 @@ def floor_and_references(res: Results, server: Server, schema: Schema, work: Pat
 
     changed = server.fresh_db("changed")
     dbs.append(changed)
+    hist_script: Path | None = None
     if schema.history is not None:
         hist_script = _concat(peers.migration_files(schema.history), work / f"history-{n}.sql")
         rec.step("migrate_full", lambda: run_measured(
@@ -328,13 +337,49 @@ def floor_and_references(res: Results, server: Server, schema: Schema, work: Pat
         res.note(f"N={n}: the migrations history does not add {MUTATION_COLUMN}.")
     empty = server.fresh_db("empty")
     dbs.append(empty)
-    return RunContext(
+    ctx = RunContext(
         server, schema, work, timeout,
         ref_url=server.url(ref), ref_fp=fingerprint(server, server.url(ref), oids=False),
         changed_url=server.url(changed),
         changed_fp=fingerprint(server, server.url(changed), oids=False),
         empty_url=server.url(empty),
     )
+    run_floors(res, ctx, script, hist_script, dbs)
+    return ctx
+
+
+def run_floors(res: Results, ctx: RunContext, script: Path, hist_script: Path | None,
+               dbs: list[str]) -> None:
+    """The real floors (bench.floors), each checked against the psql floor's databases:
+    the schema, then the history, as one batch; pg_restore of either database's dump."""
+    server, n, timeout = ctx.server, ctx.schema.n, ctx.timeout
+    batch = Recorder(res, n, BATCH)
+    targets = [("push_empty", script, ctx.ref_url, ctx.ref_fp)]
+    if hist_script is not None:
+        targets.append(("migrate_full", hist_script, ctx.changed_url, ctx.changed_fp))
+    for op, text, _, expected in targets:
+        db = server.fresh_db(f"batch_{op}")
+        dbs.append(db)
+        batch.step(op, lambda t=text, d=db: run_measured(floors.batch_cmd(t, server.url(d)),
+                                                        timeout=timeout),
+                   _same_as(ctx, server.url(db), expected, "the psql floor's schema"),
+                   independent=True)
+    why = floors.restore_missing(server)
+    if why:
+        res.skipped[RESTORE] = why
+        return
+    restore = Recorder(res, n, RESTORE)
+    for op, _, source, expected in targets:
+        db = server.fresh_db(f"restore_{op}")
+        dbs.append(db)
+        try:
+            dump = floors.dump_schema(server, source, ctx.work / f"{op}-{n}.dump", timeout)
+        except StepFailed as exc:
+            res.errors[k(n, RESTORE, op)] = f"pg_dump failed: {exc}"[:400]
+            continue
+        restore.step(op, lambda f=dump, d=db: floors.restore(server, f, server.url(d), timeout),
+                     _same_as(ctx, server.url(db), expected, "the psql floor's schema"),
+                     independent=True)
 
 
 def _same_as(ctx: RunContext, url: str, expected: str, what: str) -> Callable[[Sample], str | None]:
@@ -371,13 +416,20 @@ def _migration_count(folder: Path, expected: int, needle: str | None = None
     return check
 
 
-def _from_record(proj: Path, run: Callable[[], Sample]) -> Callable[[], Sample]:
+def _from_record(proj: Path, run: Callable[[], Sample],
+                 missed: Callable[[str], None]) -> Callable[[], Sample]:
     """run, once the no-op before it has left its record (else it would measure the full
-    path again, not the record's)."""
+    path again, not the record's). When the run did not answer from the record (only the
+    full path writes it, again), ``missed`` is told: the time is the full path's."""
     def step() -> Sample:
-        if not any((proj / ".trimtab" / "noop").glob("*.json")):
+        records = {p: p.stat().st_mtime_ns for p in (proj / ".trimtab" / "noop").glob("*.json")}
+        if not records:
             raise StepFailed("the no-op before it left no record in .trimtab/noop/")
-        return run()
+        sample = run()
+        if any(not p.exists() or p.stat().st_mtime_ns != t for p, t in records.items()):
+            missed("the no-op push again did not match the record the no-op before it left:"
+                   " it took the full path (and wrote the record again)")
+        return sample
     return step
 
 
@@ -407,7 +459,8 @@ def run_trimtab(res: Results, ctx: RunContext, exe: Path, run: int, dbs: list[st
         # The no-op after a no-op: the first one's record matches, one catalog query.
         if not rec.failed:
             snap()
-        rec.step("push_noop_again", _from_record(proj, cli(proj, "push", "--force")),
+        rec.step("push_noop_again", _from_record(proj, cli(proj, "push", "--force"),
+                                                 lambda why: res.note(f"N={n}: {why}.")),
                  unchanged)
         # The same no-op from a project folder with no cache yet (a fresh clone, CI).
         cold = _trimtab_project(base / "push-cold", schema.file, schema.text(), url)
@@ -627,6 +680,14 @@ def bench_size(res: Results, server: Server, n: int, *, args: argparse.Namespace
     res.sql_bytes[k(n)] = len(schema.sql.encode())
     res.ts_bytes[k(n)] = len(schema.ts.encode())
     peer_runs = res.peer_runs[n]
+    if peer_runs == 0 and (dk is not None or migra is not None):
+        why = f"N={n} is above --peer-max-tables ({args.peer_max_tables}): trimtab and " \
+              "the floors alone"
+        res.note(why + ".")
+        for op in OPS:
+            for tool in PEERS:
+                if tool in op.tools and tool not in res.skipped:
+                    res.errors[k(n, tool, op.key)] = f"not run: {why}"
     for run in range(1, max(args.runs, peer_runs) + 1):
         log(f"N={n} run {run}")
         dbs: list[str] = []
@@ -637,7 +698,8 @@ def bench_size(res: Results, server: Server, n: int, *, args: argparse.Namespace
                 return
             if exe is not None and run <= args.runs:
                 run_trimtab(res, ctx, exe, run, dbs)
-                run_internals(res, ctx, run)
+                if "internals" not in res.skip:
+                    run_internals(res, ctx, run)
             if dk is not None and run <= peer_runs:
                 run_drizzle(res, ctx, dk, run, dbs)
             if exe is not None and migra is not None and run <= peer_runs:
@@ -657,15 +719,21 @@ def dbdiff_cmd(url_from: str, url_to: str) -> list[str]:
     return [sys.executable, "-m", "bench.dbdiff", url_from, url_to]
 
 
-def parse_peer_runs(spec: str | None, sizes: list[int], runs: int) -> dict[int, int]:
+def parse_peer_runs(spec: str | None, sizes: list[int], runs: int,
+                    max_tables: int | None = None) -> dict[int, int]:
     """``3`` (every size) or ``10:3,100:3,500:1,1000:1``; default: ``runs`` up to N=100,
-    then one run."""
+    then one run; none above ``max_tables``."""
     if spec is None:
-        return {n: runs if n <= 100 else 1 for n in sizes}
-    if ":" not in spec:
-        return dict.fromkeys(sizes, int(spec))
-    given = {int(a): int(b) for a, b in (part.split(":") for part in spec.split(",") if part)}
-    return {n: given.get(n, 1) for n in sizes}
+        out = {n: runs if n <= 100 else 1 for n in sizes}
+    elif ":" not in spec:
+        out = dict.fromkeys(sizes, int(spec))
+    else:
+        given = {int(a): int(b) for a, b in (part.split(":") for part in spec.split(",")
+                                             if part)}
+        out = {n: given.get(n, 1) for n in sizes}
+    if max_tables is not None:
+        out = {n: 0 if n > max_tables else r for n, r in out.items()}
+    return out
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -682,12 +750,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--peer-runs",
                         help="runs of drizzle-kit and migra: a number, or per size as "
                              "N:R,N:R (default: --runs up to N=100, then 1)")
+    parser.add_argument("--peer-max-tables", type=int, default=PEER_MAX_TABLES,
+                        help="sizes above this run trimtab and the floors alone: the peers "
+                             f"take minutes there (default {PEER_MAX_TABLES}; 0: no limit)")
+    parser.add_argument("--skip", default="",
+                        help="comma-separated steps to leave out: an operation (push_noop_cold),"
+                             " one tool's (\"pg_restore:migrate_full\"), or internals (the "
+                             "in-process figures); the psql floor's loads always run, every "
+                             "check does")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: N=10, one run, 4 language-server edits; the report "
                              "is printed, not written")
     parser.add_argument("--tools", default="trimtab,drizzle-kit,migra",
-                        help="comma-separated subset of trimtab,drizzle-kit,migra "
-                             "(psql, the floor, always runs)")
+                        help="comma-separated subset of trimtab,drizzle-kit,migra, or \"\" "
+                             "for the floors alone (psql, one batch, pg_restore: they always "
+                             "run)")
     parser.add_argument("--trimtab-reads", choices=("sql", "ts"), default="sql",
                         help="the schema form trimtab's push and generate read: the SQL "
                              "drizzle-kit generates for schema.ts (default), or schema.ts "
@@ -719,7 +796,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             args.lsp_edits = 4
     try:
         args.size_list = [int(s) for s in args.sizes.split(",") if s.strip()]
-        args.peer_map = parse_peer_runs(args.peer_runs, args.size_list, args.runs)
+        args.peer_map = parse_peer_runs(args.peer_runs, args.size_list, args.runs,
+                                        args.peer_max_tables or None)
     except ValueError:
         parser.error("--sizes takes integers (e.g. 100,1000), --peer-runs R or N:R,N:R")
     if not args.size_list or min(args.size_list) < 1 or args.runs < 1:
@@ -741,7 +819,8 @@ def main(argv: list[str] | None = None) -> int:
     res = Results(sizes=args.size_list, runs=args.runs, peer_runs=args.peer_map,
                   seed=args.seed, schema_source="", lsp_edits=args.lsp_edits,
                   trimtab_reads=args.trimtab_reads,
-                  timeout=args.timeout)
+                  timeout=args.timeout,
+                  skip=[x.strip() for x in args.skip.split(",") if x.strip()])
     exe: Path | None = None
     if TRIMTAB in args.tool_set:
         exe = trimtab_path()
@@ -797,6 +876,8 @@ def main(argv: list[str] | None = None) -> int:
         for n in args.size_list:
             bench_size(res, server, n, args=args, exe=exe, schema_dk=schema_dk, dk=dk,
                        migra=migra, work=Path(work))
+            if args.json:  # what is measured so far survives a run stopped at a larger size
+                args.json.write_text(json.dumps(asdict(res), indent=1))
     res.load.append(os.getloadavg()[0])
     res.wall_seconds = time.perf_counter() - started
     if not args.quick:  # kept to render again (--from-json) without running again
@@ -843,6 +924,6 @@ def _write(res: Results, args: argparse.Namespace) -> int:
         out.write_text(text + (f"\n{LSP_SECTION}{kept}" if kept else ""))
         log(f"wrote {out}")
     # Exit 1 when psql or trimtab failed; a peer's failure or time-out is a result.
-    failed = any(key.split("|")[1] in (PSQL, TRIMTAB) and not e.startswith("not run")
+    failed = any(key.split("|")[1] in (*FLOORS, TRIMTAB) and not e.startswith("not run")
                  for key, e in res.errors.items())
     return 1 if failed else 0

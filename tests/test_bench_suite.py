@@ -6,12 +6,13 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bench import peers, suite
 from bench.report import TARGETS, evaluate, render
-from bench.suite import DRIZZLE, MIGRA, OPS, PSQL, TRIMTAB, Results, k
+from bench.suite import BATCH, DRIZZLE, MIGRA, OPS, PSQL, TRIMTAB, Results, k
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,9 +48,13 @@ def test_quick_suite_end_to_end(admin_url: str) -> None:
 
     migra_ran = "migra was not measured" not in report
     for op in OPS:
-        psql_, trimtab, drizzle, migra = _table_row(report, op.label, "## Absolute times")[:4]
+        psql_, trimtab, drizzle, migra, batch, restore = _table_row(
+            report, op.label, "## Absolute times")[:6]
         assert trimtab.endswith(" s"), (op.key, trimtab)  # measured, and passed its check
         assert (psql_.endswith(" s")) == (PSQL in op.tools), (op.key, psql_)
+        # The real floors, checked against the psql floor's databases like every tool.
+        assert batch.endswith(" s") == restore.endswith(" s") == (BATCH in op.tools), (
+            op.key, batch, restore)
         if DRIZZLE in op.tools:
             assert drizzle == "not measured" if missing else drizzle.endswith(" s"), (
                 op.key, drizzle)
@@ -119,9 +124,60 @@ def test_peer_runs_spec() -> None:
     assert suite.parse_peer_runs(None, [10, 100, 500], 3) == {10: 3, 100: 3, 500: 1}
     assert suite.parse_peer_runs("2", [10, 1000], 3) == {10: 2, 1000: 2}
     assert suite.parse_peer_runs("10:3,1000:1", [10, 500, 1000], 3) == {10: 3, 500: 1, 1000: 1}
+    # Above the cap the peers do not run at all (trimtab and the floors alone).
+    assert suite.parse_peer_runs(None, [1000, 5000, 10000], 1, 1000) == {
+        1000: 1, 5000: 0, 10000: 0}
 
 
 def test_trimtab_is_the_reference_of_every_ratio() -> None:
     # Every peer operation has a trimtab figure to compare with.
     for op in OPS:
         assert TRIMTAB in op.tools, op.key
+
+
+def test_skipped_steps_leave_no_figure_and_no_error() -> None:
+    from bench.common import Sample
+
+    res = Results(sizes=[10], runs=1, peer_runs={10: 1}, seed=0, schema_source="test",
+                  skip=["push_noop_cold", "pg_restore:migrate_full", "migrate_full"])
+    ran: list[str] = []
+
+    def step(tool: str, op: str) -> Sample | None:
+        def fn() -> Sample:
+            ran.append(f"{tool}:{op}")
+            return Sample(1.0, 1, "")
+        return suite.Recorder(res, 10, tool).step(op, fn)
+
+    assert step(TRIMTAB, "push_noop_cold") is None
+    assert step(suite.RESTORE, "migrate_full") is None
+    assert step(suite.RESTORE, "push_empty") is not None
+    # psql's loads are the references every check compares with: never skipped.
+    assert step(PSQL, "migrate_full") is not None
+    assert ran == ["pg_restore:push_empty", "psql:migrate_full"]
+    assert k(10, TRIMTAB, "push_noop_cold") not in res.errors
+
+
+def test_no_op_from_its_record_says_when_the_full_path_ran(
+        project: Path, db_url: str, sql: Any) -> None:
+    exe = Path(sys.executable).parent / "trimtab"
+    (project / "schema.sql").write_text("CREATE TABLE t1_a (id integer PRIMARY KEY);\n")
+    (project / "trimtab.toml").write_text(f'schema = "schema.sql"\ndatabase_url = "{db_url}"\n')
+    missed: list[str] = []
+
+    def push() -> suite.Sample:
+        return suite.run_measured([str(exe), "push", "--force"], cwd=project,
+                                  env=suite.clean_env(), timeout=300)
+
+    push()  # from empty: no record
+    step = suite._from_record(project, push, missed.append)
+    with pytest.raises(suite.StepFailed, match="no record"):
+        step()
+    push()
+    push()  # no-ops: the record is there and matches the catalogs
+    step()
+    assert missed == []
+    # DDL elsewhere in the database changes the catalogs: the record no longer matches,
+    # the full path runs, and its time must not pass for the record's unremarked.
+    sql("CREATE SCHEMA elsewhere; CREATE TABLE elsewhere.x (id int)")
+    step()
+    assert len(missed) == 1 and "took the full path" in missed[0]
