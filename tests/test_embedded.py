@@ -59,6 +59,8 @@ def test_lifecycle(tmp_project: Path) -> None:
     assert admin.startswith("postgresql://postgres@/postgres?host=")
     assert (tmp_project / ".trimtab" / ".gitignore").read_text() == "*\n"
 
+    # Room for the locks of a 10,000-table schema built in one transaction.
+    assert query(admin, "SHOW max_locks_per_transaction") == "1024"
     postmaster = _postmaster_pid(tmp_project)
     assert embedded.start(tmp_project) == admin  # re-attach: the same server, not a new one
     assert _postmaster_pid(tmp_project) == postmaster

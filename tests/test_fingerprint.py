@@ -222,3 +222,18 @@ def test_a_recorded_noop_generate_follows_the_folder_and_the_schema(project: Pat
     (project / "schema.sql").write_text("CREATE TABLE item (id int PRIMARY KEY, n int);\n")
     added = engine.generate(cfg, name="add_n").migration
     assert added is not None and "ADD COLUMN n integer" in added.path.read_text()
+
+
+def test_the_first_shadow_on_a_new_server_does_not_spoil_the_record(tmp_path: Path) -> None:
+    """A server where trimtab never built a shadow gets its sandbox role during the first
+    no-op push, after that push took the fingerprint: the role is trimtab's own and not
+    part of what a plan reads, so the record that push writes holds for the next one."""
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "trimtab.toml").write_text('schema = "schema.sql"\n')
+    (root / "schema.sql").write_text(SCHEMA)
+    cfg = load_config(root, environ={})  # no URL: a new embedded server of its own
+    assert engine.push(cfg, force=True).applied
+    full = engine.push(cfg)  # the server's first shadow: the full path, recorded
+    assert not full.plan and not full.unchanged
+    assert engine.push(cfg).unchanged

@@ -543,8 +543,33 @@ def start(root: Path) -> str:
     fresh = pgdata.resolve() not in _started
     url = start_server(pgdata)
     if fresh and pgdata.resolve() in _started:
+        if _room_for_locks(url):  # a new data folder: once, and it takes a restart
+            with _lock():
+                _pg_ctl_stop(pgdata.resolve())
+            url = start_server(pgdata)
         _spawn_watcher(root, pgdata.resolve())
     return url
+
+
+# PostgreSQL's default (64 per connection) cannot hold the locks of one transaction that
+# creates about 5,000 tables with their indexes ("out of shared memory"): a push from
+# empty, a shadow build or a migration of a big schema. 1,024 takes about 40 MB more of
+# shared memory, reserved rather than used.
+MAX_LOCKS_PER_TRANSACTION = 1024
+
+
+def _room_for_locks(url: str) -> bool:
+    """Raise max_locks_per_transaction (ALTER SYSTEM: it stays with the data folder); True
+    when the server must restart for it."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        row = conn.execute("SELECT setting::int FROM pg_settings "
+                           "WHERE name = 'max_locks_per_transaction'").fetchone()
+        if row is None or row[0] >= MAX_LOCKS_PER_TRANSACTION:
+            return False
+        conn.execute(f"ALTER SYSTEM SET max_locks_per_transaction = {MAX_LOCKS_PER_TRANSACTION}")
+    return True
 
 
 # --- TCP for GUI clients ---------------------------------------------------------------------

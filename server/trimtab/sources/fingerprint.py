@@ -51,6 +51,11 @@ CATALOGS = (
     "pg_ts_config_map", "pg_ts_dict", "pg_ts_parser", "pg_ts_template", "pg_type",
 )
 
+# The shadow's sandbox role (shadow.py takes it from here: the recorded no-op loads no
+# shadow code).
+SANDBOX_ROLE = "trimtab_sandbox"
+_SANDBOX = f"coalesce(to_regrole('{SANDBOX_ROLE}')::oid, 0)"
+
 # A row's hash, summed per catalog: order-free, and one changed row changes the sum.
 _ROW = "hashtextextended(ctid::text || xmin::text{extra}, 0)::numeric"
 
@@ -75,9 +80,14 @@ def _query() -> str:
         _part("pg_shdescription", _ROW.format(extra=""),
               " WHERE objoid = (SELECT oid FROM pg_database"
               " WHERE datname = current_database())"),
-        _part("pg_auth_members", _ROW.format(extra="")),
+        # Not the shadow's sandbox role: the first shadow on a server creates it (and
+        # grants it to the admin) after a push took the fingerprint, and it owns nothing
+        # in a target database, so nothing a plan reads.
+        _part("pg_auth_members", _ROW.format(extra=""),
+              f" WHERE roleid <> {_SANDBOX} AND member <> {_SANDBOX}"),
         # pg_authid is for superusers; a renamed role renames every grant to it.
-        _part("pg_roles", "hashtextextended(oid::text || ':' || rolname, 0)::numeric"),
+        _part("pg_roles", "hashtextextended(oid::text || ':' || rolname, 0)::numeric",
+              f" WHERE rolname <> '{SANDBOX_ROLE}'"),
     ]
     settings = ", ".join(f"current_setting('{s}')" for s in _SETTINGS)
     parts.append(f"SELECT 'settings', 0, hashtextextended(concat_ws(',', {settings}, "

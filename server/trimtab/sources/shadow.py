@@ -30,7 +30,7 @@ from psycopg import sql
 
 from trimtab.errors import Cancelled, DatabaseError, SchemaError, ShadowUnavailable
 from trimtab.model import Model, qname, quote_ident, quote_literal
-from trimtab.sources import plpgsql
+from trimtab.sources import fingerprint, plpgsql
 from trimtab.sources.introspect import introspect
 from trimtab.sources.sqlfile import Span, Statement, lex, locate
 
@@ -83,7 +83,7 @@ def one_build_at_a_time(admin: psycopg.Connection) -> Iterator[None]:
 # timeouts set on the role (they hold when the client dies) and on each connection, and a
 # watchdog in this process cancels what outlives them.
 
-SANDBOX_ROLE = "trimtab_sandbox"
+SANDBOX_ROLE = fingerprint.SANDBOX_ROLE  # (defined there: the no-op record leaves it out)
 SHADOW_PREFIX = "trimtab_shadow_"
 DEFAULT_TIMEOUT = 30.0  # seconds one statement may run in the shadow
 _LOGIN_ATTEMPTS = 8
