@@ -10,9 +10,10 @@
 // bar, the CodeLens and the live pending-SQL document; Generate Migration from the source
 // action; Push answered Cancel (database unchanged) and then Apply (database changed). Then,
 // writing SQL as a user types it: hover on a referenced table, Find All References, Go to
-// Symbol in Workspace, F2 rename (with its hint), completion after REFERENCES and in a
-// column's type, signature help, a PL/pgSQL error at its body line, Format Document, Fold
-// All, and the diagnostics of a migration file and a query file.
+// Symbol in Workspace, semantic tokens (VS Code's token inspector), row-count inlay hints,
+// F2 rename (with its hint), completion after REFERENCES and in a column's type, signature
+// help, a PL/pgSQL error at its body line, Format Document, Fold All, the diagnostics of a
+// migration file and a query file; and completion in a Drizzle project's schema.ts.
 //
 // The one-time set-up (Debian chromium and libkrb5-dev, Node 24, code-server, a Python venv
 // with trimtab) is cached outside the repository, in ${XDG_CACHE_HOME:-~/.cache}/trimtab-e2e
@@ -970,6 +971,10 @@ async function main() {
         await statusItem.filter({ hasText: /\d+ pending changes/ }).waitFor({ timeout: 120_000 });
         await editorLines.click();
         await cursorAt(schemaTs, /title: text\("title"\)\.notNull\(\),/, ",");
+        // The closing bracket first (brackets are not auto-closed here), so the file stays
+        // valid TypeScript around the cursor; the space after `=>` asks for completion.
+        await page.keyboard.type(")");
+        await page.keyboard.press("ArrowLeft");
         await page.keyboard.type(".references(() => ");
         // trimtab's items: the schema's table variables, each with the table's database name.
         for (const name of ["users", "posts", "comments"]) {
@@ -980,7 +985,16 @@ async function main() {
         await page.locator(".suggest-widget .monaco-list-row.focused", { hasText: "users" })
             .filter({ hasText: "table users" }).waitFor({ timeout: 30_000 });
         await shot("completion-schema-ts");
+        await page.keyboard.press("Enter");
+        // Then users' columns, each with the name and type the database has.
+        await page.keyboard.type(".");
+        await page.locator(".suggest-widget .monaco-list-row", { hasText: "displayName" })
+            .filter({ hasText: "column display_name text of users" }).first().waitFor({ timeout: 30_000 });
+        await page.keyboard.type("id");
         await page.keyboard.press("Escape");
+        await page.keyboard.press("Control+S");
+        await waitFor("the accepted table in schema.ts", () => fs.readFileSync(schemaTs, "utf8")
+            .includes('title: text("title").notNull().references(() => users.id),'), 10_000);
     });
 
     if (updateDocs) {
