@@ -3,6 +3,7 @@ real `trimtab lsp` process, a real project folder, the real test database."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +56,14 @@ async def client(lsp_client: LanguageClient, workspace: Path, options: dict[str,
 
     settings = {k: v for k, v in (options or {}).items() if k != "trusted"}
     lsp_client.set_configuration(settings, section="trimtab")
+    capabilities = client_capabilities("visual-studio-code")
+    # VS Code's language client (vscode-languageclient 8 and later) supports inlay hint
+    # refresh; pytest-lsp's recorded capabilities predate it.
+    assert capabilities.workspace is not None
+    capabilities.workspace.inlay_hint = t.InlayHintWorkspaceClientCapabilities(
+        refresh_support=True)
     result = await lsp_client.initialize_session(t.InitializeParams(
-        capabilities=client_capabilities("visual-studio-code"),
+        capabilities=capabilities,
         initialization_options=options,
         root_uri=from_fs_path(str(workspace)),
         workspace_folders=[t.WorkspaceFolder(uri=from_fs_path(str(workspace)) or "",
@@ -212,3 +219,22 @@ async def test_a_name_declared_in_another_schema_file(client: LanguageClient, wo
         content_changes=[t.TextDocumentContentChangeWholeDocument(text="")]))
     got = decode(client, await tokens_of(client, b), users)
     assert not [w for _, w, ty, _ in got if w == "email"]
+
+
+async def test_turning_row_counts_on_asks_the_editor_for_hints_again(
+        client: LanguageClient, workspace: Path, db_url: str) -> None:
+    """An editor asks for a document's hints when it opens or changes it: the setting turned
+    on (or off) with the file open must make it ask again, or nothing shows until an edit."""
+    uri = await with_rows(client, workspace, db_url)
+    assert not await client.text_document_inlay_hint_async(hints_request(uri))
+    asked = asyncio.Event()
+
+    @client.feature(t.WORKSPACE_INLAY_HINT_REFRESH)
+    def refresh(params: None) -> None:
+        asked.set()
+
+    client.set_configuration({"inlayHints": {"rowCounts": True}}, section="trimtab")
+    client.workspace_did_change_configuration(t.DidChangeConfigurationParams(settings=None))
+    await asyncio.wait_for(asked.wait(), 30)  # an event, not a poll; the bound is a failure
+    hints = await client.text_document_inlay_hint_async(hints_request(uri))
+    assert [h.label for h in hints or []] == ["~1,200 rows"]

@@ -10,9 +10,10 @@
 // bar, the CodeLens and the live pending-SQL document; Generate Migration from the source
 // action; Push answered Cancel (database unchanged) and then Apply (database changed). Then,
 // writing SQL as a user types it: hover on a referenced table, Find All References, Go to
-// Symbol in Workspace, F2 rename (with its hint), completion after REFERENCES and in a
-// column's type, signature help, a PL/pgSQL error at its body line, Format Document, Fold
-// All, and the diagnostics of a migration file and a query file.
+// Symbol in Workspace, semantic tokens (VS Code's token inspector), row-count inlay hints,
+// F2 rename (with its hint), completion after REFERENCES and in a column's type, signature
+// help, a PL/pgSQL error at its body line, Format Document, Fold All, the diagnostics of a
+// migration file and a query file; and completion in a Drizzle project's schema.ts.
 //
 // The one-time set-up (Debian chromium and libkrb5-dev, Node 24, code-server, a Python venv
 // with trimtab) is cached outside the repository, in ${XDG_CACHE_HOME:-~/.cache}/trimtab-e2e
@@ -39,7 +40,7 @@ const DOC_SHOTS = ["not-installed", "in-sync", "drops-column-warning", "hover-pe
     "source-actions", "generated-migration", "push-consent", "push-consent-sql", "pushed", "unreachable", "multi-root",
     "language-mode", "hover-table", "references", "workspace-symbols", "rename", "completion-references",
     "completion-type", "signature-help", "plpgsql-error", "format-document", "folding", "migration-diagnostics",
-    "query-diagnostics"];
+    "query-diagnostics", "semantic-tokens", "inlay-row-counts", "completion-schema-ts"];
 const t0 = Date.now();
 const secs = () => ((Date.now() - t0) / 1000).toFixed(1);
 const timings = [];
@@ -733,6 +734,48 @@ async function main() {
         await page.keyboard.press("Escape");
     });
 
+    await step("semantic tokens: a table, a column and a type get trimtab's token types", async () => {
+        await editorLines.click();
+        // What VS Code's own inspector shows for the word under the cursor.
+        const inspect = async (pattern, word, type) => {
+            await cursorAt(schemaFile, pattern, word);
+            await runCommand("Developer: Inspect Editor Tokens and Scopes");
+            const widget = page.locator(".token-inspect-widget", { hasText: "semantic token type" });
+            await widget.waitFor({ timeout: 30_000 });
+            const text = (await widget.innerText()).replace(/\s+/g, " ");
+            if (!new RegExp(`semantic token type ${type}`).test(text)) {
+                throw new Error(`${word}: unexpected token inspection: ${text}`);
+            }
+            return text;
+        };
+        await inspect(/^\s+email\s+text/m, "email", "property");
+        await page.keyboard.press("Escape");
+        await inspect(/^\s+email\s+text/m, "text", "type");
+        await page.keyboard.press("Escape");
+        const table = await inspect(/CREATE TABLE customers/, "customers", "class");
+        if (!/modifiers declaration/.test(table)) {
+            throw new Error(`the declaration modifier is missing: ${table}`);
+        }
+        await shot("semantic-tokens");
+        await page.keyboard.press("Escape");
+        await page.locator(".token-inspect-widget").waitFor({ state: "detached" });
+    });
+
+    await step("inlay hints: live row counts after table names, on in the workspace settings", async () => {
+        const workspaceSettings = path.join(project, ".vscode", "settings.json");
+        fs.mkdirSync(path.dirname(workspaceSettings), { recursive: true });
+        fs.writeFileSync(workspaceSettings, JSON.stringify({ "trimtab.inlayHints.rowCounts": true }, null, 4));
+        const customersLine = async () => (await editorText()).split("\n").find((l) => l.includes("CREATE TABLE customers")) ?? "";
+        // The hint is the planner's estimate from the live catalog: the three customers.
+        await waitFor("the row count after customers", async () => /CREATE TABLE customers\s*~3 rows/.test(await customersLine()), 60_000, 200);
+        await editorLines.click();
+        await cursorAt(schemaFile, /CREATE TABLE customers/, "customers");
+        await shot("inlay-row-counts");
+        // Off again (the default): the hints go, and later steps see the plain text.
+        fs.writeFileSync(workspaceSettings, "{}\n");
+        await waitFor("no row count after customers", async () => !/rows/.test(await customersLine()), 60_000, 200);
+    });
+
     await step("F2 renames a column: its references follow and the rename hint is written", async () => {
         await editorLines.click();
         await cursorAt(schemaFile, /^\s+id\s+bigint GENERATED/m, "id"); // customers.id, the first table's
@@ -908,6 +951,50 @@ async function main() {
             throw new Error(`the error is not at name in line 2: ${text}`);
         }
         await shot("query-diagnostics");
+    });
+
+    await step("completion in a Drizzle schema.ts: the tables inside .references(() => ", async () => {
+        const app = path.join(tmp, "drizzle-app");
+        fs.cpSync(path.join(repo, "fixtures", "drizzle", "sample"), app, { recursive: true });
+        cleanups.splice(cleanups.length - 1, 0, () => spawnSync(trimtab, ["db", "stop"], { cwd: app, stdio: "ignore" }));
+        const schemaTs = path.join(app, "schema.ts");
+        await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(app)}`);
+        await page.locator(".monaco-workbench").waitFor({ timeout: 60_000 });
+        await explorerRows.filter({ hasText: /^drizzle\.config\.ts$/ }).waitFor({ timeout: 60_000 });
+        await runCommand("View: Close All Editors");
+        if (await page.locator(".part.panel").isVisible()) {
+            await page.keyboard.press("Control+J");
+            await page.locator(".part.panel").waitFor({ state: "hidden" });
+        }
+        await openFromExplorer(null, "schema.ts");
+        // The project's server has read schema.ts: its (empty) database lacks every table.
+        await statusItem.filter({ hasText: /\d+ pending changes/ }).waitFor({ timeout: 120_000 });
+        await editorLines.click();
+        await cursorAt(schemaTs, /title: text\("title"\)\.notNull\(\),/, ",");
+        // The closing bracket first (brackets are not auto-closed here), so the file stays
+        // valid TypeScript around the cursor; the space after `=>` asks for completion.
+        await page.keyboard.type(")");
+        await page.keyboard.press("ArrowLeft");
+        await page.keyboard.type(".references(() => ");
+        // trimtab's items: the schema's table variables, each with the table's database name.
+        for (const name of ["users", "posts", "comments"]) {
+            await page.locator(".suggest-widget .monaco-list-row", { hasText: name })
+                .filter({ hasText: `table ${name}` }).first().waitFor({ timeout: 30_000 });
+        }
+        await page.keyboard.type("us");
+        await page.locator(".suggest-widget .monaco-list-row.focused", { hasText: "users" })
+            .filter({ hasText: "table users" }).waitFor({ timeout: 30_000 });
+        await shot("completion-schema-ts");
+        await page.keyboard.press("Enter");
+        // Then users' columns, each with the name and type the database has.
+        await page.keyboard.type(".");
+        await page.locator(".suggest-widget .monaco-list-row", { hasText: "displayName" })
+            .filter({ hasText: "column display_name text of users" }).first().waitFor({ timeout: 30_000 });
+        await page.keyboard.type("id");
+        await page.keyboard.press("Escape");
+        await page.keyboard.press("Control+S");
+        await waitFor("the accepted table in schema.ts", () => fs.readFileSync(schemaTs, "utf8")
+            .includes('title: text("title").notNull().references(() => users.id),'), 10_000);
     });
 
     if (updateDocs) {

@@ -497,6 +497,7 @@ async def _read_client_configuration(ls: TrimtabServer) -> None:
 async def did_change_configuration(ls: TrimtabServer,
                                    params: t.DidChangeConfigurationParams) -> None:
     settings = _section(params.settings)
+    hints_before = {p.root: p.settings.inlay_row_counts for p in ls.projects.values()}
     if settings:
         ls.client_settings = settings
         for project in ls.projects.values():
@@ -505,6 +506,13 @@ async def did_change_configuration(ls: TrimtabServer,
         await _read_client_configuration(ls)
     for project in list(ls.projects.values()):
         await ls.refresh(project)
+    # The editor asks for an open file's hints only when it opens or changes it: without
+    # this, row counts turned on (or off) show nothing new until the next edit.
+    ws = ls.client_capabilities.workspace
+    if any(hints_before.get(p.root) != p.settings.inlay_row_counts
+           for p in ls.projects.values()) and \
+            ws is not None and ws.inlay_hint is not None and ws.inlay_hint.refresh_support:
+        ls.workspace_inlay_hint_refresh(None)
 
 
 @server.feature(t.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
