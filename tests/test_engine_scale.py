@@ -83,3 +83,35 @@ def test_declared_relations_build_no_structural_model() -> None:
         assert engine.declared_relations(source) == {("table", "public", "a"),
                                                      ("view", "public", "v")}
         assert _build._last_build[0] is None
+
+
+def _replays(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...] | None]:
+    """The migrations each replay the engine makes is asked to apply (the replays run, on
+    the real server)."""
+    seen: list[tuple[str, ...] | None] = []
+    real = engine.replay
+
+    def counted(folder, *args, **kw):  # type: ignore[no-untyped-def]
+        seen.append(None if kw.get("only") is None else tuple(kw["only"]))
+        return real(folder, *args, **kw)
+
+    monkeypatch.setattr(engine, "replay", counted)
+    return seen
+
+
+def test_migrate_into_an_empty_database_replays_no_pending_migration(
+        project: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether the database already has what a pending migration makes is only worth a
+    replay of that migration when the database differs from what the applied ones made:
+    an empty database ran the whole history twice (76% of migrate at 10,000 tables)."""
+    from tests.test_cli_push import run, write
+    from trimtab.config import load_config
+
+    write(project, "CREATE TABLE a (id int PRIMARY KEY);\n")
+    assert run(project, "generate", "--url", db_url).returncode == 0
+    cfg = load_config(project, url=db_url, environ={})
+    seen = _replays(monkeypatch)
+    result, _ = engine.migrate(cfg)
+    assert [r.name for r in result.runs] and all(r.status == "applied" for r in result.runs)
+    pending = {p.stem for p in (project / "migrations").glob("*.sql")}
+    assert not [only for only in seen if only is None or pending & set(only)]
