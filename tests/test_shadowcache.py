@@ -287,8 +287,13 @@ def test_model_files_unused_for_a_month_go(admin_url: str, key: str) -> None:
     os.utime(path, (month, month))
     cached(sql, admin_url, key)  # reused: marked as in use
     assert path.stat().st_mtime > month + 3600
+    shadowcache._pruned.clear()  # as in a process that has not pruned this hour
     cached(sql.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1), admin_url, key)
     assert path.exists() and not stale.exists()  # a save prunes the unused ones
+    stale.write_bytes(b"another")
+    os.utime(stale, (month, month))
+    cached(sql, admin_url, key)
+    assert stale.exists()  # pruned this hour already: the next save looks at no file
 
 
 def test_builds_take_turns_on_a_server(admin_url: str) -> None:
