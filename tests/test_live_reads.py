@@ -36,3 +36,19 @@ def test_the_live_read_is_reused_until_ddl_changes_the_catalogs(
     commented = _plan(project, db_url)
     assert commented.live is not after.live
     assert any("COMMENT ON COLUMN" in str(q) for s in commented.plan.steps for q in s.sql)
+
+
+def test_a_reads_spans_are_worked_out_once_and_follow_an_edit(project: Path) -> None:
+    """A Source keeps its spans (the editor's plan asks twice); the next read of an edited
+    file has the edit's."""
+    (project / "trimtab.toml").write_text('schema = "schema.sql"\n')
+    (project / "schema.sql").write_text(SCHEMA)
+    cfg = load_config(project)
+    path = str(project / "schema.sql")
+    source = engine.read_source(cfg, {path: SCHEMA})
+    assert source.spans is source.spans
+    assert source.spans[("table", "public", "users")].line == 1
+    edited = engine.read_source(cfg, {path: "\n\n" + SCHEMA + "CREATE TABLE b (id int);\n"})
+    assert edited.spans[("table", "public", "users")].line == 3
+    assert edited.spans[("table", "public", "b")].line == 4
+    assert ("table", "public", "b") not in source.spans

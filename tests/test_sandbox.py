@@ -579,3 +579,24 @@ def test_two_runs_creating_the_sandbox_role_at_once_both_go_on(admin_url: str,
     finally:
         _one(admin_url, f"DROP ROLE IF EXISTS {SANDBOX_ROLE}")
         _one(admin_url, f"ALTER ROLE {SANDBOX_ROLE}_aside RENAME TO {SANDBOX_ROLE}")
+
+
+def test_vetting_kept_by_text_follows_an_edit(tmp_path: Path) -> None:
+    """The vetting is kept by statement text (the editor vets after every pause in
+    typing): the same statement edited into one the shadow must not run is refused, and
+    back again is accepted, in one process."""
+    from trimtab.errors import SchemaError
+    from trimtab.sources import vet
+
+    path = str(tmp_path / "schema.sql")
+    fine = "CREATE TABLE a (id int);\nALTER TABLE a OWNER TO app;\nSET lock_timeout = 0;\n"
+    sent = vet.for_schema(split_statements(fine, path))
+    assert [s.text for s in sent] == ["CREATE TABLE a (id int)"]  # type: ignore[attr-defined]
+    refused = fine.replace("SET lock_timeout = 0", "SET ROLE postgres")
+    with pytest.raises(SchemaError) as e:
+        vet.for_schema(split_statements(refused, path))
+    assert e.value.line == 3 and "role" in e.value.message
+    owner = fine.replace("ALTER TABLE a OWNER TO app", "ALTER TABLE a ADD COLUMN b int")
+    assert [s.text for s in vet.for_schema(split_statements(owner, path))] == [  # type: ignore[attr-defined]
+        "CREATE TABLE a (id int)", "ALTER TABLE a ADD COLUMN b int"]
+    assert vet.for_schema(split_statements(fine, path)) == sent

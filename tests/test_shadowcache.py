@@ -287,8 +287,13 @@ def test_model_files_unused_for_a_month_go(admin_url: str, key: str) -> None:
     os.utime(path, (month, month))
     cached(sql, admin_url, key)  # reused: marked as in use
     assert path.stat().st_mtime > month + 3600
+    shadowcache._pruned.clear()  # as in a process that has not pruned this hour
     cached(sql.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1), admin_url, key)
     assert path.exists() and not stale.exists()  # a save prunes the unused ones
+    stale.write_bytes(b"another")
+    os.utime(stale, (month, month))
+    cached(sql, admin_url, key)
+    assert stale.exists()  # pruned this hour already: the next save looks at no file
 
 
 def test_builds_take_turns_on_a_server(admin_url: str) -> None:
@@ -306,3 +311,18 @@ def test_builds_take_turns_on_a_server(admin_url: str) -> None:
             order.append("first")
         t.join(10)
     assert order == ["first", "second"]
+
+
+def test_statement_hashes_kept_by_text_follow_an_edit(admin_url: str, key: str) -> None:
+    """Hashes are kept by statement text (the editor hashes every statement after each
+    pause in typing): an edited statement hashes anew, and the cache swaps it in."""
+    sql = generate_sql(3)
+    before = split_statements(sql, "schema.sql")
+    edited_sql = sql.replace("PRIMARY KEY", "PRIMARY KEY, kept_hash int", 1)
+    after = split_statements(edited_sql, "schema.sql")
+    old = [shadowcache.statement_hash(st) for st in before]
+    new = [shadowcache.statement_hash(st) for st in after]
+    assert sum(a != b for a, b in zip(old, new, strict=True)) == 1
+    assert [shadowcache.statement_hash(st) for st in before] == old
+    cached(sql, admin_url, key)
+    assert_same(cached(edited_sql, admin_url, key), fresh(edited_sql, admin_url))
