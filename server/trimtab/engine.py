@@ -11,7 +11,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
@@ -674,15 +674,7 @@ def check_queries(cfg: Config, text: str, *, path: str = "<queries>",
     admin = cfg.shadow_database_url or target.url
     for attempt in (1, 2):
         try:
-            extensions, ddl = shadow.schema_extensions(admin, statements, installed)
-            with shadow.scratch_connection(admin, cfg.shadow_timeout, extensions) as conn:
-                try:
-                    shadow.apply_script(conn, [*shadow.stub_statements(stubs), *ddl],
-                                        cfg.shadow_timeout)
-                except psycopg.Error as e:
-                    raise SchemaError("the schema does not build in the shadow database: "
-                                      f"{e.diag.message_primary or e}",
-                                      hint="fix the schema file first") from None
+            with _schema_in_scratch(cfg, admin, statements, installed, stubs) as (conn, _):
                 return shadow.check_queries(conn, queries, cfg.shadow_timeout)
         except ShadowUnavailable:
             if attempt == 2 or cfg.shadow_database_url or target.embedded:
@@ -708,12 +700,25 @@ def check_function_bodies(cfg: Config, *, overrides: Mapping[str, str] | None = 
         if not bodycheck.available(conn):
             return None
     installed, stubs = _target_extensions(target), _target_stubs(cfg, source)
-    extensions, ddl = shadow.schema_extensions(admin, statements, installed)
-    with shadow.scratch_connection(admin, cfg.shadow_timeout,
-                                   [*extensions, bodycheck.extension()]) as conn:
+    with _schema_in_scratch(cfg, admin, statements, installed, stubs,
+                            (bodycheck.extension(),)) as (conn, ddl):
         schema = bodycheck.installed_in(conn)
         if schema is None:
             return None  # the admin may not create it (not a superuser)
+        with shadow.watchdog(conn, shadow.watchdog_seconds(cfg.shadow_timeout, 1)):
+            return bodycheck.check(conn, ddl, schema)
+
+
+@contextlib.contextmanager
+def _schema_in_scratch(cfg: Config, admin: str, statements: list[Statement],
+                       installed: Sequence[shadow.Extension], stubs: Sequence[shadow.Stub],
+                       more: Sequence[shadow.Extension] = ()
+                       ) -> Iterator[tuple[psycopg.Connection, list[Statement]]]:
+    """A scratch shadow on ``admin``'s server with the (vetted) schema applied, as the
+    sandbox role, and the statements as applied; the extensions ``more`` created first by
+    the admin too. A schema that does not build is a SchemaError."""
+    extensions, ddl = shadow.schema_extensions(admin, statements, installed)
+    with shadow.scratch_connection(admin, cfg.shadow_timeout, [*extensions, *more]) as conn:
         try:
             shadow.apply_script(conn, [*shadow.stub_statements(stubs), *ddl],
                                 cfg.shadow_timeout)
@@ -721,8 +726,7 @@ def check_function_bodies(cfg: Config, *, overrides: Mapping[str, str] | None = 
             raise SchemaError("the schema does not build in the shadow database: "
                               f"{e.diag.message_primary or e}",
                               hint="fix the schema file first") from None
-        with shadow.watchdog(conn, shadow.watchdog_seconds(cfg.shadow_timeout, 1)):
-            return bodycheck.check(conn, ddl, schema)
+        yield conn, ddl
 
 
 def table_facts(cfg: Config, schema: str, table: str) -> tuple[int | None, bool]:
