@@ -14,7 +14,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,7 +26,7 @@ from pygls.uris import from_fs_path, to_fs_path
 from pygls.workspace.position_codec import PositionCodec
 
 import trimtab.lsp.ts_completion as ts_completion
-from trimtab import __version__, engine, sqlformat
+from trimtab import __version__, collector, engine, sqlformat
 from trimtab.errors import Cancelled, ConsentRequired, TrimtabError
 from trimtab.lsp import analysis, completion, navigate, positions, rename, symbols, tokens
 from trimtab.lsp import files as sql_files
@@ -167,7 +167,9 @@ class TrimtabServer(LanguageServer):
 
     async def _fast_off_loop(self, project: Project) -> None:
         texts = self.texts_for(project)
-        with collector_after():
+        # The collection a keystroke sets off (some 8 ms at 1,000 tables) waits until the
+        # diagnostics are out.
+        with collector.paused():
             try:
                 findings = await _in_thread(project.analyze_fast, texts)
             except asyncio.CancelledError:
@@ -377,20 +379,6 @@ def _exit(ls: TrimtabServer, params: Any) -> None:
     shadow.cancel_running()
 
 
-@contextlib.contextmanager
-def collector_after() -> Iterator[None]:
-    """The cyclic collector waits until the diagnostics are out. A keystroke's read of a
-    large schema.ts leaves thousands of young objects (the statements it placed anew), and
-    the collection they set off (some 8 ms of CPU at 1,000 tables) is no part of what the
-    user waits for: it runs once the diagnostics are published. (One collector for the
-    process: the one that found it on turns it on again.)"""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def to_diagnostic(f: Finding, lines: Sequence[str], codec: PositionCodec,

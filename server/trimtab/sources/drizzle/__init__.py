@@ -17,15 +17,14 @@ Layers: ``_source`` (files, positions, literals), ``_eval`` (values of expressio
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import glob
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from trimtab import collector
 from trimtab.model import Model
 from trimtab.sources.drizzle import _ddl, _incremental
 from trimtab.sources.drizzle._envurl import Either, EnvVar, Fields, Literal, UrlExpr, url_expression
@@ -124,7 +123,7 @@ def read_drizzle(files: Sequence[Path | str] | Mapping[str, str],
     a path that cannot be read becomes an issue."""
     if casing not in (None, *CASINGS):
         raise ValueError(f"casing must be one of {CASINGS} or None, not {casing!r}")
-    with _gc_paused():
+    with collector.paused():
         try:
             if isinstance(files, Mapping):
                 # An editor's buffer: what the last read of these names can spare
@@ -137,18 +136,6 @@ def read_drizzle(files: Sequence[Path | str] | Mapping[str, str],
             return DrizzleSchema("", (), {}, (issue,), ())
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Reading makes hundreds of thousands of small short-lived objects (builder values,
-    ranges, tree nodes): the cyclic collector's passes over them cost more than half the
-    time of a 1,000-table schema. None of them outlives the read in a cycle that matters."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _read(files: Sequence[Path | str] | Mapping[str, str], casing: str | None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import operator
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -10,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from trimtab import collector
 from trimtab.memo import MiB, cache_of, memoize
 from trimtab.model import (
     Column,
@@ -292,16 +292,10 @@ def _build(statements: list[Statement]) -> tuple[Model, list[Issue], _Builder]:
     last = _last_build[0]
     if last is not None and last[0] == key:
         return last[1]
-    # A build makes tens of thousands of small short-lived objects (pieces applied,
-    # tables replaced): the cyclic collector's passes over them, not the build, were most
-    # of a keystroke's time on a big schema; none of them outlives it in a cycle.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    # The collector's passes over a build's short-lived objects, not the build, were most
+    # of a keystroke's time on a big schema.
+    with collector.paused():
         result = _build_uncached(statements)
-    finally:
-        if enabled:
-            gc.enable()
     _last_build[0] = (key, result)
     return result
 
