@@ -118,3 +118,24 @@ def test_the_kept_scan_sees_a_reference_added_by_a_migration(supabase: Path,  # 
     assert result.returncode == 0, result.stderr
     dropped = next((supabase / "migrations").glob("*drop_owners.sql")).read_text()
     assert "DROP TABLE public.owners" in dropped, dropped
+
+
+def test_the_kept_names_of_unchanged_statements_scan_as_a_fresh_scan_does() -> None:
+    """Each statement's qualified names are kept by its text: after an edit, a statement
+    lexed again and those taken from the last scan give the fresh scan's answer."""
+    from trimtab.sources import shadow, shadowcache
+    from trimtab.sources.sqlfile import split_statements
+
+    texts = ["create table public.a (id int primary key);\n"
+             "create table public.b (u uuid references auth.users (id));\n"
+             "create view public.v as select x.id from extensions.t x;\n",
+             "create table public.a (id int primary key, z int references auth.users (n));\n"
+             "create table public.b (u uuid references auth.users (id));\n"  # as it was
+             "create view public.v as select x.id from extensions.t x, storage.o o;\n"]
+    key = f"test-{id(texts)}"
+    for text in texts:
+        statements = split_statements(text, "s.sql")
+        kept = shadowcache.scan(statements, None, key, [], lambda: [])
+        assert kept == shadow.scan(statements, None)
+    assert ("auth", "users") in kept.names and ("storage", "o") in kept.names
+    assert [i for i, *_ in kept.references] == [0, 1]  # both REFERENCES, the kept one too

@@ -746,23 +746,35 @@ class _Mention:
     referenced: bool  # the table of a REFERENCES clause: it must exist
 
 
-def _mentions(statements: Sequence[Statement], own: set[str]) -> list[_Mention]:
-    """The qualified names ``statements`` write whose schema is not in ``own``."""
-    out: list[_Mention] = []
-    for st in statements:
-        if "." not in st.text:
+# A statement's qualified names: (schema, name, 1-based position, named by REFERENCES).
+Mentions = tuple[tuple[str, str, int, bool], ...]
+
+
+def statement_mentions(text: str) -> Mentions:
+    """Every qualified name ``text`` writes, whatever its schema (the last part of a.b.c
+    is not one)."""
+    if "." not in text:
+        return ()
+    toks = lex(text).toks
+    out = []
+    for i in range(len(toks) - 2):
+        a, dot, b = toks[i], toks[i + 1], toks[i + 2]
+        if dot[:2] != ("O", ".") or a[0] not in "WQ" or b[0] not in "WQ":
             continue
-        toks = lex(st.text).toks
-        for i in range(len(toks) - 2):
-            a, dot, b = toks[i], toks[i + 1], toks[i + 2]
-            if dot[:2] != ("O", ".") or a[0] not in "WQ" or b[0] not in "WQ" \
-                    or a[1] in own or a[1] in _NEVER_STUBBED:
-                continue
-            if i > 0 and toks[i - 1][:2] == ("O", "."):
-                continue  # the middle of a.b.c
-            referenced = i > 0 and toks[i - 1][0] == "W" and toks[i - 1][1] == "references"
-            out.append(_Mention(a[1], b[1], st, a[2] + 1, referenced))
-    return out
+        if i > 0 and toks[i - 1][:2] == ("O", "."):
+            continue  # the middle of a.b.c
+        referenced = i > 0 and toks[i - 1][0] == "W" and toks[i - 1][1] == "references"
+        out.append((a[1], b[1], a[2] + 1, referenced))
+    return tuple(out)
+
+
+def _mentions(statements: Sequence[Statement], own: set[str],
+              mentions_of: Callable[[str], Mentions] = statement_mentions) -> list[_Mention]:
+    """The qualified names ``statements`` write whose schema is not in ``own``."""
+    return [_Mention(schema, name, st, position, referenced)
+            for st in statements
+            for schema, name, position, referenced in mentions_of(st.text)
+            if schema not in own and schema not in _NEVER_STUBBED]
 
 
 def own_schemas(statements: Sequence[Statement], managed: Sequence[str] | None) -> set[str]:
@@ -837,10 +849,12 @@ class Scan:
 
 
 def scan(statements: Sequence[Statement], managed: Sequence[str] | None,
-         more: Sequence[Statement] = ()) -> Scan:
-    """The qualified names ``statements`` and ``more`` write outside their own schemas."""
+         more: Sequence[Statement] = (),
+         mentions_of: Callable[[str], Mentions] = statement_mentions) -> Scan:
+    """The qualified names ``statements`` and ``more`` write outside their own schemas.
+    ``mentions_of``: statement_mentions, or one that remembers them by text."""
     own = own_schemas([*statements, *more], managed)
-    mentions = _mentions([*statements, *more], own)
+    mentions = _mentions([*statements, *more], own, mentions_of)
     index = {id(st): i for i, st in enumerate(statements)}
     refs = tuple((index[id(m.statement)], m.schema, m.name, m.position) for m in mentions
                  if m.referenced and id(m.statement) in index)

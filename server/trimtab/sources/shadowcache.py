@@ -41,6 +41,7 @@ from trimtab.sources.introspect import introspect
 from trimtab.sources.shadow import (
     DEFAULT_TIMEOUT,
     Extension,
+    Mentions,
     Sandbox,
     Scan,
     Stub,
@@ -51,6 +52,7 @@ from trimtab.sources.shadow import (
     one_build_at_a_time,
     sandbox,
     schema_extensions,
+    statement_mentions,
     stub_statements,
     watchdog,
     watchdog_seconds,
@@ -203,18 +205,31 @@ def scan(statements: Sequence[Statement], managed: Sequence[str] | None, key: st
         h.update(text.encode())
     digest = h.hexdigest()
     path = _cache_folder() / "scans" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+    known: dict[str, Any] = {}
     try:
         saved = json.loads(path.read_bytes())
         if saved["digest"] == digest:
             return Scan(frozenset(saved["own"]),
                         tuple((s, n) for s, n in saved["names"]),
                         tuple((int(i), s, n, int(p)) for i, s, n, p in saved["references"]))
+        if saved.get("code") == code_version() and isinstance(saved.get("texts"), dict):
+            known = saved["texts"]  # each statement's names: one edit lexes one statement
     except (OSError, ValueError, KeyError, TypeError):
         pass  # none yet, or unreadable: scan
-    found = shadow_scan(statements, managed, more())
+    seen: dict[str, Any] = {}
+
+    def mentions_of(text: str) -> Mentions:
+        k = hashlib.sha256(text.encode()).hexdigest()[:32]
+        hit = known.get(k)
+        found = tuple((str(s), str(n), int(p), bool(r)) for s, n, p, r in hit) \
+            if isinstance(hit, list) else statement_mentions(text)
+        seen[k] = found
+        return found
+
+    found = shadow_scan(statements, managed, more(), mentions_of)
     _write_cache_file(path, json.dumps({
-        "digest": digest, "own": sorted(found.own), "names": found.names,
-        "references": found.references}).encode())
+        "digest": digest, "code": code_version(), "own": sorted(found.own),
+        "names": found.names, "references": found.references, "texts": seen}).encode())
     return found
 
 
