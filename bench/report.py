@@ -105,6 +105,13 @@ TARGETS = (
     Target("generate after one change at N=1000 at least 2x faster than drizzle-kit", 1000),
     Target("language server p95 under 200 ms at N=1000", 1000),
     Target("peak memory under 300 MB for every trimtab operation at N=1000", 1000),
+    # issue 24 ("speed at 10,000 tables"); n=0: at every size of the run
+    Target("no-op push (from its record) at N=1000 in 0.5 s or less, process start included",
+           1000),
+    Target("no-op push (from its record) at N=500 at least 100x faster than drizzle-kit", 500),
+    Target("generate from empty at least as fast as drizzle-kit at every size", 0),
+    Target("no-op generate at least as fast as drizzle-kit at every size", 0),
+    Target("peak memory under 300 MB for every trimtab operation at N=10000", 10000),
 )
 
 
@@ -112,6 +119,8 @@ def evaluate(res: Results, i: int) -> tuple[str, str]:
     """(measured, verdict) of target i: PASS, FAIL or "not measured"."""
     t = TARGETS[i]
     n = t.n
+    if n == 0:
+        return _at_every_size(res, "generate_empty" if i == 8 else "generate_noop")
     if n not in res.sizes:
         return f"N={n} was not part of this run", "not measured"
 
@@ -136,6 +145,13 @@ def evaluate(res: Results, i: int) -> tuple[str, str]:
         return vs((TRIMTAB, "migrate_full"), (PSQL, "migrate_full"), 1.2, False, "")
     if i == 3:
         return vs((DRIZZLE, "generate_one"), (TRIMTAB, "generate_one"), 2, True, "")
+    if i == 6:
+        noop = figure(res, n, TRIMTAB, "push_noop_again")
+        if noop is None:
+            return "a figure is missing (see notes)", "not measured"
+        return f"{fmt_seconds(noop.seconds)} s", "PASS" if noop.seconds <= 0.5 else "FAIL"
+    if i == 7:
+        return vs((DRIZZLE, "push_noop"), (TRIMTAB, "push_noop_again"), 100, True, "")
     if i == 4:
         lsp = res.lsp.get(k(n))
         if not lsp or not lsp.get("fast"):
@@ -144,6 +160,25 @@ def evaluate(res: Results, i: int) -> tuple[str, str]:
         p50 = statistics.median(lsp["fast"]) * 1000
         return (f"p95 {p95:.0f} ms (p50 {p50:.0f} ms, {len(lsp['fast'])} edits)",
                 "PASS" if p95 < 200 else "FAIL")
+    return _memory(res, n)
+
+
+def _at_every_size(res: Results, op: str) -> tuple[str, str]:
+    """drizzle-kit ÷ trimtab for ``op`` at each size both were measured: PASS at 1x or
+    more at every one of them."""
+    found = [(n, ratio(figure(res, n, DRIZZLE, op), figure(res, n, TRIMTAB, op)))
+             for n in res.sizes]
+    known = [(n, r) for n, r in found if r is not None]
+    if not known:
+        return "not measured (see notes)", "not measured"
+    measured = ", ".join(f"{fmt_ratio(r)} at N={n}" for n, r in known)
+    if len(known) < len(found):
+        measured += f"; {len(found) - len(known)} size(s) missing"
+    ok = len(known) == len(found) and all(r[0] >= 1 for _, r in known)
+    return measured, "PASS" if ok else "FAIL"
+
+
+def _memory(res: Results, n: int) -> tuple[str, str]:
     peaks = [(peak_mb(res, n, TRIMTAB, op), OP[op].label) for op in TRIMTAB_COMMAND_OPS]
     lsp = res.lsp.get(k(n))
     if lsp and lsp.get("peak_rss"):

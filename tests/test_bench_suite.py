@@ -42,9 +42,12 @@ def test_quick_suite_end_to_end(admin_url: str) -> None:
                     "## trimtab alone", "## Notes", "## Setup", "## What is measured"):
         assert heading in report, heading
     assert "| operation | ratio | N=10 |" in report
-    for target in TARGETS:  # N=500 and N=1000 are not part of a smoke run
-        assert f"| {target.text} | N={target.n} was not part of this run | **not measured** |" \
-            in report
+    for target in TARGETS:  # N=500 and up are not part of a smoke run
+        if target.n:
+            assert f"| {target.text} | N={target.n} was not part of this run | " \
+                "**not measured** |" in report
+        elif not missing:  # the targets at every size are judged on the smoke run's sizes
+            assert f"| {target.text} | " in report and " at N=10" in report
 
     migra_ran = "migra was not measured" not in report
     for op in OPS:
@@ -115,6 +118,17 @@ def test_targets_pass_fail_and_timeouts() -> None:
     # Memory: every trimtab command at 100 MB, the language server at 250 MB; but most
     # operations are missing here, so it cannot pass.
     assert verdicts[5] == "FAIL" and "missing" in evaluate(res, 5)[0]
+    # issue 24's: the no-op from its record, and generate at every size of the run
+    assert verdicts[6:] == ["not measured"] * 5
+    res.times[k(1000, TRIMTAB, "push_noop_again")] = [0.45]
+    res.times[k(500, TRIMTAB, "push_noop_again")] = [1.5]  # 133x drizzle-kit's 200 s
+    for n, (drizzle, trimtab) in {500: (1.0, 2.0), 1000: (2.0, 1.0)}.items():
+        res.times[k(n, DRIZZLE, "generate_empty")] = [drizzle]
+        res.times[k(n, TRIMTAB, "generate_empty")] = [trimtab]
+        res.times[k(n, DRIZZLE, "generate_noop")] = [drizzle * 2]
+        res.times[k(n, TRIMTAB, "generate_noop")] = [drizzle]
+    assert [evaluate(res, i)[1] for i in range(6, 10)] == ["PASS", "PASS", "FAIL", "PASS"]
+    assert evaluate(res, 8)[0] == "0.5x at N=500, 2.0x at N=1000"
     text = render(res, None)
     assert "| push from empty | trimtab ÷ psql floor | – | 1.5x |" in text
     assert "timed out (> 600 s)" in text
