@@ -112,6 +112,8 @@ TARGETS = (
     Target("generate from empty at least as fast as drizzle-kit at every size", 0),
     Target("no-op generate at least as fast as drizzle-kit at every size", 0),
     Target("peak memory under 300 MB for every trimtab operation at N=10000", 10000),
+    Target("`trimtab --help` and `trimtab status` on a small project under 150 ms of CPU "
+           "each (bench.startup)", -1),
 )
 
 
@@ -119,6 +121,8 @@ def evaluate(res: Results, i: int) -> tuple[str, str]:
     """(measured, verdict) of target i: PASS, FAIL or "not measured"."""
     t = TARGETS[i]
     n = t.n
+    if n < 0:
+        return _startup(res)
     if n == 0:
         return _at_every_size(res, "generate_empty" if i == 8 else "generate_noop")
     if n not in res.sizes:
@@ -176,6 +180,19 @@ def _at_every_size(res: Results, op: str) -> tuple[str, str]:
         measured += f"; {len(found) - len(known)} size(s) missing"
     ok = len(known) == len(found) and all(r[0] >= 1 for _, r in known)
     return measured, "PASS" if ok else "FAIL"
+
+
+def _startup(res: Results) -> tuple[str, str]:
+    from bench.startup import COMMANDS, LIMIT
+
+    if not res.startup:
+        return "not measured (see notes)", "not measured"
+    cpu = {name: statistics.median(res.startup[f"{name} cpu"]) for name in COMMANDS}
+    measured = ", ".join(
+        f"{name} {v * 1000:.0f} ms (imports "
+        f"{statistics.median(res.startup[f'{name} imports']) * 1000:.0f} ms)"
+        for name, v in cpu.items())
+    return measured, "PASS" if all(v < LIMIT for v in cpu.values()) else "FAIL"
 
 
 def _memory(res: Results, n: int) -> tuple[str, str]:

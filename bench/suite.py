@@ -30,7 +30,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench import drizzle_schema, floors, peers
+from bench import drizzle_schema, floors, peers, startup
 from bench.common import (
     REPO,
     SCHEMA_STATS,
@@ -118,6 +118,7 @@ class Results:
     errors: dict[str, str] = field(default_factory=dict)  # "n|tool|op" -> why
     internals: dict[str, list[float]] = field(default_factory=dict)  # "n|key" -> seconds
     lsp: dict[str, dict] = field(default_factory=dict)  # "n" -> measure() result
+    startup: dict[str, list[float]] = field(default_factory=dict)  # bench.startup.measure
     stats: dict[str, list[int]] = field(default_factory=dict)  # "n" -> schema_stats
     sql_bytes: dict[str, int] = field(default_factory=dict)
     ts_bytes: dict[str, int] = field(default_factory=dict)
@@ -755,9 +756,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              f"take minutes there (default {PEER_MAX_TABLES}; 0: no limit)")
     parser.add_argument("--skip", default="",
                         help="comma-separated steps to leave out: an operation (push_noop_cold),"
-                             " one tool's (\"pg_restore:migrate_full\"), or internals (the "
-                             "in-process figures); the psql floor's loads always run, every "
-                             "check does")
+                             " one tool's (\"pg_restore:migrate_full\"), internals (the "
+                             "in-process figures) or startup (bench.startup); the psql floor's "
+                             "loads always run, every check does")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: N=10, one run, 4 language-server edits; the report "
                              "is printed, not written")
@@ -878,6 +879,12 @@ def main(argv: list[str] | None = None) -> int:
                        migra=migra, work=Path(work))
             if args.json:  # what is measured so far survives a run stopped at a larger size
                 args.json.write_text(json.dumps(asdict(res), indent=1))
+        if exe is not None and "startup" not in res.skip:
+            log("start-up: trimtab --help and status on a small project")
+            try:
+                res.startup = startup.measure(server, 3 if args.quick else 9)
+            except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                res.note(f"start-up was not measured: {exc}")
     res.load.append(os.getloadavg()[0])
     res.wall_seconds = time.perf_counter() - started
     if not args.quick:  # kept to render again (--from-json) without running again

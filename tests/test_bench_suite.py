@@ -43,7 +43,9 @@ def test_quick_suite_end_to_end(admin_url: str) -> None:
         assert heading in report, heading
     assert "| operation | ratio | N=10 |" in report
     for target in TARGETS:  # N=500 and up are not part of a smoke run
-        if target.n:
+        if target.n < 0:  # start-up, measured once per run
+            assert f"| {target.text} | help " in report
+        elif target.n:
             assert f"| {target.text} | N={target.n} was not part of this run | " \
                 "**not measured** |" in report
         elif not missing:  # the targets at every size are judged on the smoke run's sizes
@@ -119,7 +121,7 @@ def test_targets_pass_fail_and_timeouts() -> None:
     # operations are missing here, so it cannot pass.
     assert verdicts[5] == "FAIL" and "missing" in evaluate(res, 5)[0]
     # issue 24's: the no-op from its record, and generate at every size of the run
-    assert verdicts[6:] == ["not measured"] * 5
+    assert verdicts[6:] == ["not measured"] * 6
     res.times[k(1000, TRIMTAB, "push_noop_again")] = [0.45]
     res.times[k(500, TRIMTAB, "push_noop_again")] = [1.5]  # 133x drizzle-kit's 200 s
     for n, (drizzle, trimtab) in {500: (1.0, 2.0), 1000: (2.0, 1.0)}.items():
@@ -129,6 +131,10 @@ def test_targets_pass_fail_and_timeouts() -> None:
         res.times[k(n, TRIMTAB, "generate_noop")] = [drizzle]
     assert [evaluate(res, i)[1] for i in range(6, 10)] == ["PASS", "PASS", "FAIL", "PASS"]
     assert evaluate(res, 8)[0] == "0.5x at N=500, 2.0x at N=1000"
+    res.startup = {"help cpu": [0.1, 0.09, 0.2], "help imports": [0.05] * 3,
+                   "status cpu": [0.2] * 3, "status imports": [0.12] * 3}
+    assert evaluate(res, 11) == ("help 100 ms (imports 50 ms), status 200 ms (imports 120 ms)",
+                                 "FAIL")
     text = render(res, None)
     assert "| push from empty | trimtab ÷ psql floor | – | 1.5x |" in text
     assert "timed out (> 600 s)" in text

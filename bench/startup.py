@@ -1,0 +1,113 @@
+"""Start-up: what ``trimtab --help`` and ``trimtab status`` cost before they do anything.
+
+``python -m bench.startup [--runs 9] [--dsn URL]`` runs each command as a new process on a
+small project (``fixtures/quickstart``: five tables, pushed into a fresh database of the
+server) and reports, median over the runs:
+
+- ``cpu``: the process's CPU time, user + system (``os.wait4``), the interpreter work the
+  issue's 150 ms target is about; wall clock on a shared machine measures the others too;
+- ``imports``: the sum of ``python -X importtime``'s own times of every module imported
+  (``python -m trimtab``), what importing only what the command needs shows in.
+
+The first run of each command is a warm-up and is not counted: it writes the bytecode an
+installed copy has (this machine's ``PYTHONDONTWRITEBYTECODE`` is dropped for the runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.common import Server, find_psql, open_server, trimtab_path
+
+REPO = Path(__file__).resolve().parent.parent
+PROJECT = REPO / "fixtures" / "quickstart"
+COMMANDS = {"help": ["--help"], "status": ["status"]}
+LIMIT = 0.150  # seconds of CPU per command (issue 24)
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items()
+            if k not in ("PYTHONDONTWRITEBYTECODE", "DATABASE_URL") and not k.startswith("PG")}
+
+
+def _cpu(cmd: list[str], cwd: Path) -> float:
+    """CPU seconds (user + system) of one run of ``cmd``, which must succeed."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: "
+                           f"{err.decode(errors='replace')[-500:]}")
+    return usage.ru_utime + usage.ru_stime
+
+
+def _imports(args: list[str], cwd: Path) -> float:
+    """Seconds of ``-X importtime``'s self times summed over every module."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "trimtab", *args],
+                          cwd=cwd, env=_env(), capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=120)
+    total = 0
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            self_us = line.split(":", 1)[1].split("|")[0].strip()
+            if self_us.isdigit():
+                total += int(self_us)
+    return total / 1e6
+
+
+def measure(server: Server, runs: int) -> dict[str, list[float]]:
+    """``"<command> cpu"`` and ``"<command> imports"`` -> seconds per run."""
+    exe = trimtab_path()
+    out: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="trimtab-bench-startup-") as work:
+        root = Path(work) / "quickstart"
+        shutil.copytree(PROJECT, root)
+        db = server.fresh_db("startup")
+        (root / "trimtab.toml").write_text(
+            f'schema = "schema.sql"\ndatabase_url = "{server.url(db)}"\n')
+        try:
+            _cpu([str(exe), "push", "--force"], root)
+            for name, args in COMMANDS.items():
+                _cpu([str(exe), *args], root)  # warm-up: bytecode written
+                out[f"{name} cpu"] = [_cpu([str(exe), *args], root) for _ in range(runs)]
+                out[f"{name} imports"] = [_imports(args, root) for _ in range(runs)]
+        finally:
+            server.drop_db(db)
+    return out
+
+
+def render(found: dict[str, list[float]]) -> str:
+    lines = ["| command | CPU (user + system) | -X importtime self times | target |",
+             "|---|---:|---:|---|"]
+    for name, args in COMMANDS.items():
+        cpu = statistics.median(found[f"{name} cpu"])
+        imports = statistics.median(found[f"{name} imports"])
+        lines.append(f"| `trimtab {' '.join(args)}` | {cpu * 1000:.0f} ms | "
+                     f"{imports * 1000:.0f} ms | {'PASS' if cpu < LIMIT else 'FAIL'} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.startup", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--dsn", help="maintenance URL of an existing server")
+    args = parser.parse_args(argv)
+    with open_server(args.dsn, find_psql(None)) as server:
+        found = measure(server, args.runs)
+    print(render(found))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

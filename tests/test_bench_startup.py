@@ -1,0 +1,20 @@
+"""The start-up benchmark measures real processes, so it cannot rot."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.common import open_server
+from bench.startup import COMMANDS, measure, render
+
+
+@pytest.mark.slow  # pushes a project and starts about twenty processes
+def test_every_command_is_measured(admin_url: str) -> None:
+    with open_server(admin_url, "psql") as server:
+        found = measure(server, runs=2)
+    for name in COMMANDS:
+        assert len(found[f"{name} cpu"]) == len(found[f"{name} imports"]) == 2
+        assert all(x > 0 for x in found[f"{name} cpu"] + found[f"{name} imports"])
+    # status imports the engine, --help does not: what the target is about shows
+    assert min(found["status imports"]) > max(found["help imports"])
+    assert "| `trimtab status` |" in render(found)
