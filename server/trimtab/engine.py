@@ -57,6 +57,7 @@ from trimtab.migrations.folder import (
     read_folder,
     shared_folder,
     snapshot_file,
+    sql_statements,
     sum_path,
     sum_text,
     write_migration,
@@ -1005,7 +1006,7 @@ def _stubs(conn: psycopg.Connection | None, cfg: Config, source: Source,
 
     def more() -> list[Statement]:
         return [st for m in migrations for ms in m.statements
-                for st in split_statements(ms.text, str(m.path))]
+                for st in sql_statements(ms.text, str(m.path))]
 
     try:
         if cfg.shadow_cache is False:

@@ -57,8 +57,15 @@ from typing import Any
 
 from trimtab.errors import SchemaError
 from trimtab.files import write_file, write_files
+from trimtab.memo import MiB, memoize
 from trimtab.sources.snapshot import ZERO_ID, is_drizzle_snapshot, load_snapshot, trimtab_head
-from trimtab.sources.sqlfile import decode_source, split_statements
+from trimtab.sources.sqlfile import (
+    Span,
+    Statement,
+    decode_source,
+    split_statements,
+    statement_head,
+)
 from trimtab.words import plural
 
 __all__ = [
@@ -87,6 +94,7 @@ __all__ = [
     "slug",
     "snapshot_file",
     "split_migration",
+    "sql_statements",
     "sum_text",
     "update_sum",
     "write_migration",
@@ -252,6 +260,23 @@ def split_migration(text: str) -> tuple[tuple[MigrationStatement, ...], bool]:
     else:
         out = [MigrationStatement(st.text, st.span.line) for st in split_statements(text)]
     return tuple(out), transactional
+
+
+# Kept by text, as the schema's statements are: every generate and push scans the
+# migrations' statements for names outside the managed schemas, and after an edit of the
+# schema (or in the language server) the migrations are the same texts. Bounded by bytes:
+# what a chunk keeps is about its text plus its statements.
+@memoize(32 * MiB, lambda args, out: 2 * len(args[0]) + 400 * len(out))
+def sql_statements(text: str, file: str) -> tuple[Statement, ...]:
+    """The statements of one migration statement (a breakpoint chunk may hold several), as
+    ``split_statements(text, file)`` gives them. A plain chunk without ``;`` (what generate
+    and drizzle-kit write) is one statement: only its head is read."""
+    if text and text == text.strip() and ";" not in text and is_plain_sql(text):
+        last = len(text) - 1
+        nl = text.rfind("\n", 0, last)
+        span = Span(file, 1, 1, text.count("\n", 0, last) + 1, last - nl, 0, len(text))
+        return (Statement(text, span, *statement_head(text)),)
+    return tuple(split_statements(text, file))
 
 
 def has_directive(text: str) -> bool:
