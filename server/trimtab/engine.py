@@ -1658,25 +1658,11 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
         return GenerateResult(Plan(), None, tuple(noop.said["notes"]))
     source = read_source(cfg)
     installed = _configured_extensions(cfg)
-    stubs = _target_stubs(cfg, source, folder)
-    # Two databases to read, each mostly waiting on the server: read them at once.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        replayed = pool.submit(replay, folder, scratch.url, cfg.managed_schemas,
-                               cache_key=_replay_cache(cfg, "replay"),
-                               timeout=cfg.shadow_timeout, installed=installed, stubs=stubs)
-        desired, where = desired_and_notes(cfg, scratch, source.statements, source,
-                                           installed=installed, stubs=stubs)
-        current = replayed.result()
-    # What the migrations made counts as declared too: a schema the source no longer
-    # mentions is dropped by the next migration, as it was created by one.
-    managed, desired, outside = _scoped(cfg, desired, current)
-    current = within(current, managed)
-    runs_on, said = _generate_version(cfg, desired)
-    plan, notes, _ = plan_changes(*_at_version(runs_on, current, desired), source,
-                                  decide=renames, force=force)
-    notes += where + outside + tuple(left_out(folder))
+    planned = _generate_plan(cfg, scratch, folder, source, installed, renames, force)
+    plan, notes, desired, current = planned.plan, planned.notes, planned.desired, planned.current
+    runs_on, said, managed = planned.runs_on, planned.said, planned.managed
     if not plan:
-        if noop is not None and not where:
+        if noop is not None and planned.recordable:
             noop.remember(notes=list(notes), unmanaged=[])
         return GenerateResult(plan, None, notes)
     plan, lacking = mark_versions(plan, runs_on)
@@ -1718,6 +1704,7 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
             cfg.migrations_dir, name, plan.statements, snapshot,
             drizzle_snapshot=_drizzle_kit_snapshot(cfg),
             down=lambda tag: down_text(tag, down.statements, down_said, renames=down_renames))
+        notes += _replay_written(cfg, scratch, source, installed, migration, planned)
         return GenerateResult(plan, migration, notes, (migration,), down=down,
                               down_hazards=down_said)
     files = migration_files(plan, runs_on * 10000, lock_timeout=cfg.lock_timeout,
@@ -1735,8 +1722,86 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
             down=(lambda tag: down_text(tag, down.statements, down_said,
                                         [*(m.tag for m in written), tag], down_renames))
             if final else None))
+    notes += _replay_written(cfg, scratch, source, installed, written[-1], planned)
     return GenerateResult(plan, written[-1], notes, tuple(written), tuple(rewrites(plan)),
                           down=down, down_hazards=down_said)
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """What ``generate`` plans from the folder's replay to the schema."""
+
+    plan: Plan
+    notes: tuple[str, ...]
+    desired: Model
+    current: Model  # the folder's replay, within the managed schemas
+    managed: tuple[str, ...] | None
+    runs_on: int  # the major version the migration runs on
+    said: str  # where that was learned
+    recordable: bool  # an empty plan a no-op record may keep (the shadow was the target's)
+    # What the schema's shadow was built from and gave (before scoping), and its notes.
+    stubs: tuple[shadow.Stub, ...]
+    built: Model
+    where: tuple[str, ...]
+
+
+def _generate_plan(cfg: Config, scratch: Target, folder: Folder, source: Source,
+                   installed: Sequence[shadow.Extension],
+                   renames: RenameQuestion | None = None, force: bool = False,
+                   ask: bool = True, known: _Planned | None = None) -> _Planned:
+    """The plan from what ``folder`` produces (replayed) to the schema ``source``.
+    ``known``: an earlier plan of the same source in this run, whose shadow model serves
+    again when the stubs are the same."""
+    stubs = tuple(_target_stubs(cfg, source, folder))
+    # Two databases to read, each mostly waiting on the server: read them at once.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        replayed = pool.submit(replay, folder, scratch.url, cfg.managed_schemas,
+                               cache_key=_replay_cache(cfg, "replay"),
+                               timeout=cfg.shadow_timeout, installed=installed, stubs=stubs)
+        if known is not None and known.stubs == stubs:
+            built, where = known.built, known.where
+        else:
+            built, where = desired_and_notes(cfg, scratch, source.statements, source,
+                                             installed=installed, stubs=stubs)
+        current = replayed.result()
+    # What the migrations made counts as declared too: a schema the source no longer
+    # mentions is dropped by the next migration, as it was created by one.
+    managed, desired, outside = _scoped(cfg, built, current)
+    current = within(current, managed)
+    runs_on, said = (known.runs_on, known.said) if known is not None else \
+        _generate_version(cfg, desired)
+    plan, notes, _ = plan_changes(*_at_version(runs_on, current, desired), source,
+                                  decide=renames, force=force, ask=ask)
+    notes += where + outside + tuple(left_out(folder))
+    return _Planned(plan, notes, desired, current, managed, runs_on, said, not where,
+                    stubs, built, where)
+
+
+def _replay_written(cfg: Config, scratch: Target, source: Source,
+                    installed: Sequence[shadow.Extension], written: Migration,
+                    planned: _Planned) -> tuple[str, ...]:
+    """Replay the folder with the migration(s) just written, as the next command would:
+    the cached replay applies them (the new state of the folder's replay, which a database
+    produced), and when the schema is then what they produce, that no-op is recorded, so
+    the next ``generate`` of an unchanged project is a fingerprint. Notes when the folder
+    no longer replays or does not produce the schema (the next ``generate`` says the same)."""
+    if _replay_cache(cfg, "replay") is None:
+        return ()
+    folder = read_folder(cfg.migrations_dir)
+    noop = _generate_noop(cfg, scratch)  # before anything is read, as the next run
+    try:
+        after = _generate_plan(cfg, scratch, folder, source, installed, ask=False,
+                               known=planned)
+    except TrimtabError as e:
+        return (f"{written.name} was written, but the migrations folder does not replay: "
+                f"{e.message}",)
+    if after.plan:
+        return (f"{written.name} was written, but the migrations folder does not produce "
+                f"the schema: {plural(len(after.plan.steps), 'change')} still differ "
+                "(the next generate writes them)",)
+    if noop is not None and after.recordable:
+        noop.remember(notes=list(after.notes), unmanaged=[])
+    return ()
 
 
 def _generate_noop(cfg: Config, scratch: Target) -> fingerprint.Noop | None:
