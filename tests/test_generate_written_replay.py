@@ -103,3 +103,22 @@ def test_what_the_replay_leaves_out_is_said_and_each_text_judged_once(
     assert kept().misses - before == 2 + len(added.migration.statements)
     assert _from_record(cfg)
     assert any(said in n for n in engine.generate(cfg).notes)
+
+
+def test_a_written_migration_taken_away_again_is_not_believed(project: Path,
+                                                              db_url: str) -> None:
+    """The cached replay keeps what it applied by name and checksum: a folder without the
+    migration generate wrote (a reverted commit) is replayed as it is."""
+    import shutil
+
+    (project / "schema.sql").write_text("CREATE TABLE item (id int PRIMARY KEY);\n")
+    cfg = load_config(project, url=db_url)
+    assert engine.generate(cfg).migration is not None
+    shutil.rmtree(project / "migrations")
+    (project / "schema.sql").write_text("CREATE TABLE other (id int PRIMARY KEY);\n")
+    again = engine.generate(cfg).migration  # no item to drop: no consent asked
+    assert again is not None
+    text = again.path.read_text()
+    assert "CREATE TABLE public.other" in text and "item" not in text, text
+    state = _replay_state(cfg)
+    assert state is not None and state["migrations"] == [[again.name, again.checksum]]

@@ -54,6 +54,7 @@ from trimtab.migrations.folder import (
     down_text,
     drizzle_notes,
     listing_problems,
+    next_migration,
     read_folder,
     shared_folder,
     snapshot_file,
@@ -1693,38 +1694,64 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
         _refuse_rewrites(rewrites(plan), rewrite, force, "nothing was written")
     last = folder.last_snapshot()
     prev_id = snapshot_id(read_source_file(last, strip_bom=False), str(last)) if last else ZERO_ID
-    snapshot = dump_snapshot(desired, id=str(uuid.uuid4()), prev_id=prev_id)
     name = name or migration_name(plan, first=not folder.migrations)
-    down = down_plan(current, desired, plan, source, runs_on)
-    down_said = tuple(f"the down migration {h.message}" for h in down.hazards)
-    down_renames = tuple((r.kind, r.schema, r.old, r.new, r.parent)
-                         for r in reverse_renames(plan))
-    if not cfg.online:
-        migration = write_migration(
-            cfg.migrations_dir, name, plan.statements, snapshot,
-            drizzle_snapshot=_drizzle_kit_snapshot(cfg),
-            down=lambda tag: down_text(tag, down.statements, down_said, renames=down_renames))
-        notes += _replay_written(cfg, scratch, source, installed, migration, planned)
-        return GenerateResult(plan, migration, notes, (migration,), down=down,
-                              down_hazards=down_said)
     files = migration_files(plan, runs_on * 10000, lock_timeout=cfg.lock_timeout,
-                            statement_timeout=cfg.statement_timeout)
-    written: list[Migration] = []
-    for i, f in enumerate(files):
-        final = i == len(files) - 1
-        # The snapshots go with the last file: they describe the schema once all have run.
-        # So does the one down file of the set: the phases in between have no model of
-        # their own to plan back from, and undoing part of a set is never wanted.
-        written.append(write_migration(
-            cfg.migrations_dir, name if len(files) == 1 else f"{name}_{f.name}",
-            f.statements, snapshot if final else None, transactional=f.transactional,
-            drizzle_snapshot=_drizzle_kit_snapshot(cfg) if final else None,
-            down=(lambda tag: down_text(tag, down.statements, down_said,
-                                        [*(m.tag for m in written), tag], down_renames))
-            if final else None))
-    notes += _replay_written(cfg, scratch, source, installed, written[-1], planned)
+                            statement_timeout=cfg.statement_timeout) if cfg.online else None
+    to_write = [(name, plan.statements, True)] if files is None else [
+        (name if len(files) == 1 else f"{name}_{f.name}", f.statements, f.transactional)
+        for f in files]
+    # The folder's replay applies what is about to be written (mostly the server's work)
+    # while the snapshot and the down migration are made (this process's).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = pool.submit(_replay_ahead, cfg, scratch, folder, source, installed, to_write)
+        snapshot = dump_snapshot(desired, id=str(uuid.uuid4()), prev_id=prev_id)
+        down = down_plan(current, desired, plan, source, runs_on)
+        down_said = tuple(f"the down migration {h.message}" for h in down.hazards)
+        down_renames = tuple((r.kind, r.schema, r.old, r.new, r.parent)
+                             for r in reverse_renames(plan))
+        written: list[Migration] = []
+        for i, (tag_name, statements, transactional) in enumerate(to_write):
+            final = i == len(to_write) - 1
+            # The snapshots go with the last file: they describe the schema once all have
+            # run. So does the one down file of the set: the phases in between have no
+            # model of their own to plan back from, and undoing part of a set is never
+            # wanted.
+            written.append(write_migration(
+                cfg.migrations_dir, tag_name, statements, snapshot if final else None,
+                transactional=transactional,
+                drizzle_snapshot=_drizzle_kit_snapshot(cfg) if final else None,
+                down=(lambda tag: down_text(
+                    tag, down.statements, down_said,
+                    [*(m.tag for m in written), tag] if files is not None else (),
+                    down_renames)) if final else None))
+        failed = ahead.result()
+    notes += _replay_written(cfg, scratch, source, installed, written[-1], planned, failed)
+    if files is None:
+        return GenerateResult(plan, written[-1], notes, tuple(written), down=down,
+                              down_hazards=down_said)
     return GenerateResult(plan, written[-1], notes, tuple(written), tuple(rewrites(plan)),
                           down=down, down_hazards=down_said)
+
+
+def _replay_ahead(cfg: Config, scratch: Target, folder: Folder, source: Source,
+                  installed: Sequence[shadow.Extension],
+                  to_write: Sequence[tuple[str, Sequence[str], bool]]) -> TrimtabError | None:
+    """Apply the migrations ``to_write`` (name, statements, transactional), as
+    write_migration will write them, to ``folder``'s cached replay: what the next replay
+    of the folder applies (it keeps them by name and checksum, so a migration edited or not
+    written after all means a rebuild). The error of one that does not replay."""
+    if _replay_cache(cfg, "replay") is None:
+        return None
+    for name, statements, transactional in to_write:
+        folder = replace(folder, migrations=(*folder.migrations, next_migration(
+            folder, name, statements, transactional=transactional)))
+    try:
+        replay(folder, scratch.url, cfg.managed_schemas,
+               cache_key=_replay_cache(cfg, "replay"), timeout=cfg.shadow_timeout,
+               installed=installed, stubs=_target_stubs(cfg, source, folder))
+    except (TrimtabError, psycopg.Error) as e:
+        return e if isinstance(e, TrimtabError) else DatabaseError(str(e).strip())
+    return None
 
 
 @dataclass(frozen=True)
@@ -1779,7 +1806,8 @@ def _generate_plan(cfg: Config, scratch: Target, folder: Folder, source: Source,
 
 def _replay_written(cfg: Config, scratch: Target, source: Source,
                     installed: Sequence[shadow.Extension], written: Migration,
-                    planned: _Planned) -> tuple[str, ...]:
+                    planned: _Planned, failed: TrimtabError | None = None
+                    ) -> tuple[str, ...]:
     """Replay the folder with the migration(s) just written, as the next command would:
     the cached replay applies them (the new state of the folder's replay, which a database
     produced), and when the schema is then what they produce, that no-op is recorded, so
@@ -1790,6 +1818,8 @@ def _replay_written(cfg: Config, scratch: Target, source: Source,
     folder = read_folder(cfg.migrations_dir)
     noop = _generate_noop(cfg, scratch)  # before anything is read, as the next run
     try:
+        if failed is not None:
+            raise failed
         after = _generate_plan(cfg, scratch, folder, source, installed, ask=False,
                                known=planned)
     except TrimtabError as e:
