@@ -46,7 +46,6 @@ from trimtab.measure import big_tables, loss_tables, measure, recount_losses
 from trimtab.migrations import backup as backups
 from trimtab.migrations import batch, losses, runner, tracking
 from trimtab.migrations.folder import (
-    JOURNAL,
     Folder,
     Migration,
     MigrationStatement,
@@ -1835,25 +1834,12 @@ def _replay_written(cfg: Config, scratch: Target, source: Source,
 
 
 def _generate_noop(cfg: Config, scratch: Target) -> fingerprint.Noop | None:
-    """The no-op check of ``generate`` (as push's, sources/fingerprint.py): its answer is a
-    function of the schema files, the migrations the folder's journal and ``.sql`` files
-    hold, the configuration, the code, and the catalogs of the database the shadows are
-    built on (its server renders them; its extensions, the tables it stubs and its version
-    are read from it). None where that does not hold: a Drizzle schema, a shadow server of
-    its own, no caching, or a database that cannot be read."""
-    if cfg.drizzle or cfg.shadow_database_url or cfg.shadow_cache is False:
+    """The no-op check of ``generate`` (as push's, sources/fingerprint.py), with the
+    catalogs of the database the shadows are built on; None where it does not apply
+    (fingerprint.generate_inputs) or that database cannot be read."""
+    noop = fingerprint.generate_inputs(cfg, scratch.url)
+    if noop is None:
         return None
-    folder = cfg.migrations_dir
-    files = [*schema_files(cfg), str(folder / JOURNAL)] if (folder / JOURNAL).is_file() \
-        else schema_files(cfg)
-    with contextlib.suppress(OSError):
-        files += sorted(str(p) for p in folder.iterdir() if p.is_file())
-    try:
-        key = fingerprint.inputs_key(files, "generate\0" + repr(replace(
-            cfg, database_url=cfg.database_url and redact(cfg.database_url))))
-    except OSError:
-        return None
-    noop = fingerprint.Noop(fingerprint.record_path(cfg.root, "generate\0" + scratch.url), key)
     try:
         with shadow.connect(scratch.url) as conn:
             return noop.check(conn)
