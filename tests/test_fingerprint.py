@@ -237,3 +237,37 @@ def test_the_first_shadow_on_a_new_server_does_not_spoil_the_record(tmp_path: Pa
     full = engine.push(cfg)  # the server's first shadow: the full path, recorded
     assert not full.plan and not full.unchanged
     assert engine.push(cfg).unchanged
+
+
+def test_a_recorded_noop_generate_loads_no_engine(project: Path, db_url: str) -> None:
+    """The command line checks generate's record before it loads the engine, as push's:
+    the files hashed and one catalog query."""
+    import json
+
+    from tests.test_startup import _MODULES_AT_EXIT, NOT_FOR_RECORDED_NOOP
+    from trimtab.migrations import folder
+
+    assert fingerprint.JOURNAL == folder.JOURNAL
+
+    def generate() -> tuple[subprocess.CompletedProcess[str], list[str]]:
+        run = subprocess.run([sys.executable, "-c", _MODULES_AT_EXIT, "generate"],
+                             cwd=project, env={**os.environ, "DATABASE_URL": db_url},
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        return run, json.loads(run.stderr.rsplit("MODULES ", 1)[1])
+
+    (project / "schema.sql").write_text("create table item (id int primary key);\n")
+    first, names = generate()  # writes, replays what it wrote, records the no-op
+    assert "Wrote" in first.stdout and "trimtab.engine" in names
+    again, names = generate()
+    assert "Nothing to generate" in again.stdout, again.stdout
+    assert "psycopg" in names  # the measure saw it connect
+    assert [n for n in names if any(n == m or n.startswith(m + ".")
+                                    for m in NOT_FOR_RECORDED_NOOP)] == []
+    # A hand edit of the migration misses the record: the engine replays the folder.
+    written = next((project / "migrations").glob("*.sql"))
+    written.write_text(written.read_text() + "--> statement-breakpoint\n"
+                       "CREATE INDEX item_id ON item (id);\n")
+    edited, names = generate()
+    assert "trimtab.engine" in names and "Wrote" in edited.stdout, edited.stdout
+    assert "DROP INDEX" in edited.stdout or "drop index" in edited.stdout.lower(), edited.stdout

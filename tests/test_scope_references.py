@@ -139,3 +139,41 @@ def test_the_kept_names_of_unchanged_statements_scan_as_a_fresh_scan_does() -> N
         assert kept == shadow.scan(statements, None)
     assert ("auth", "users") in kept.names and ("storage", "o") in kept.names
     assert [i for i, *_ in kept.references] == [0, 1]  # both REFERENCES, the kept one too
+
+
+def test_each_migrations_split_is_kept_by_its_text(project: Path) -> None:
+    """The scan reads every migration's statements (each breakpoint chunk may hold several):
+    each chunk's split is kept by its text, so a new scan (after an edit of the schema)
+    splits no unchanged chunk again, and the kept split is the fresh one."""
+    from trimtab import engine
+    from trimtab.config import load_config
+    from trimtab.migrations import folder
+    from trimtab.sources.sqlfile import split_statements
+
+    mig = project / "migrations"
+    folder.write_migration(mig, "init", [
+        "CREATE TABLE public.a (id integer PRIMARY KEY)",
+        "CREATE INDEX a_id ON public.a (id)",
+        # not plain: a body, a comment, two statements in one chunk
+        "CREATE FUNCTION public.f() RETURNS integer LANGUAGE sql AS $$ SELECT 1; $$",
+        "-- two at once\nCREATE TABLE public.b (id int); CREATE TABLE public.c (id int)",
+    ], None)
+    (project / "schema.sql").write_text("create table public.a (id int primary key);\n")
+    cfg = load_config(project)
+    kept = folder.sql_statements.cache_info  # type: ignore[attr-defined]
+    before = kept()
+    engine._stubs(None, cfg, engine.read_source(cfg), folder.read_folder(mig))
+    chunks = folder.read_folder(mig).migrations[0].statements
+    assert kept().misses - before.misses == len(chunks) == 4
+    (project / "schema.sql").write_text("create table public.a (id int primary key, n int);\n")
+    hits = kept().hits
+    engine._stubs(None, cfg, engine.read_source(cfg), folder.read_folder(mig))
+    assert kept().misses - before.misses == len(chunks)  # none split again
+    assert kept().hits - hits == len(chunks)  # but read: the scan ran again
+    m = folder.read_folder(mig).migrations[0]
+    for ms in m.statements:
+        fresh = split_statements(ms.text, str(m.path))
+        assert list(folder.sql_statements(ms.text, str(m.path))) == fresh
+    assert [st.kind for ms in m.statements for st in folder.sql_statements(
+        ms.text, str(m.path))] == ["CREATE TABLE", "CREATE INDEX", "CREATE FUNCTION",
+                                   "CREATE TABLE", "CREATE TABLE"]

@@ -522,6 +522,13 @@ def _consent(question: str, ts: bool = False) -> Callable[[Plan], bool]:
 def _generate(args: argparse.Namespace) -> int:
     cfg = _config(args)
     _set_target("migrations folder", str(cfg.migrations_dir))
+    if not args.json and not args.custom and (
+            said := fingerprint.recorded_generate(cfg)) is not None:
+        # The no-op its record says, without loading the engine (sources/fingerprint.py).
+        out.print("[green]Nothing to generate:[/] the migrations already produce the schema.")
+        for note in said:
+            info.print(f"[dim]note:[/] {escape(note)}")
+        return 0
     interactive = _interactive() and not args.json
     result = engine.generate(cfg, name=args.name, custom=args.custom, force=args.force,
                              consent=_consent("Write a migration that loses data?", cfg.drizzle)

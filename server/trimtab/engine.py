@@ -46,7 +46,6 @@ from trimtab.measure import big_tables, loss_tables, measure, recount_losses
 from trimtab.migrations import backup as backups
 from trimtab.migrations import batch, losses, runner, tracking
 from trimtab.migrations.folder import (
-    JOURNAL,
     Folder,
     Migration,
     MigrationStatement,
@@ -54,9 +53,11 @@ from trimtab.migrations.folder import (
     down_text,
     drizzle_notes,
     listing_problems,
+    next_migration,
     read_folder,
     shared_folder,
     snapshot_file,
+    sql_statements,
     sum_path,
     sum_text,
     write_migration,
@@ -1005,7 +1006,7 @@ def _stubs(conn: psycopg.Connection | None, cfg: Config, source: Source,
 
     def more() -> list[Statement]:
         return [st for m in migrations for ms in m.statements
-                for st in split_statements(ms.text, str(m.path))]
+                for st in sql_statements(ms.text, str(m.path))]
 
     try:
         if cfg.shadow_cache is False:
@@ -1657,25 +1658,11 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
         return GenerateResult(Plan(), None, tuple(noop.said["notes"]))
     source = read_source(cfg)
     installed = _configured_extensions(cfg)
-    stubs = _target_stubs(cfg, source, folder)
-    # Two databases to read, each mostly waiting on the server: read them at once.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        replayed = pool.submit(replay, folder, scratch.url, cfg.managed_schemas,
-                               cache_key=_replay_cache(cfg, "replay"),
-                               timeout=cfg.shadow_timeout, installed=installed, stubs=stubs)
-        desired, where = desired_and_notes(cfg, scratch, source.statements, source,
-                                           installed=installed, stubs=stubs)
-        current = replayed.result()
-    # What the migrations made counts as declared too: a schema the source no longer
-    # mentions is dropped by the next migration, as it was created by one.
-    managed, desired, outside = _scoped(cfg, desired, current)
-    current = within(current, managed)
-    runs_on, said = _generate_version(cfg, desired)
-    plan, notes, _ = plan_changes(*_at_version(runs_on, current, desired), source,
-                                  decide=renames, force=force)
-    notes += where + outside + tuple(left_out(folder))
+    planned = _generate_plan(cfg, scratch, folder, source, installed, renames, force)
+    plan, notes, desired, current = planned.plan, planned.notes, planned.desired, planned.current
+    runs_on, said, managed = planned.runs_on, planned.said, planned.managed
     if not plan:
-        if noop is not None and not where:
+        if noop is not None and planned.recordable:
             noop.remember(notes=list(notes), unmanaged=[])
         return GenerateResult(plan, None, notes)
     plan, lacking = mark_versions(plan, runs_on)
@@ -1706,58 +1693,153 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
         _refuse_rewrites(rewrites(plan), rewrite, force, "nothing was written")
     last = folder.last_snapshot()
     prev_id = snapshot_id(read_source_file(last, strip_bom=False), str(last)) if last else ZERO_ID
-    snapshot = dump_snapshot(desired, id=str(uuid.uuid4()), prev_id=prev_id)
     name = name or migration_name(plan, first=not folder.migrations)
-    down = down_plan(current, desired, plan, source, runs_on)
-    down_said = tuple(f"the down migration {h.message}" for h in down.hazards)
-    down_renames = tuple((r.kind, r.schema, r.old, r.new, r.parent)
-                         for r in reverse_renames(plan))
-    if not cfg.online:
-        migration = write_migration(
-            cfg.migrations_dir, name, plan.statements, snapshot,
-            drizzle_snapshot=_drizzle_kit_snapshot(cfg),
-            down=lambda tag: down_text(tag, down.statements, down_said, renames=down_renames))
-        return GenerateResult(plan, migration, notes, (migration,), down=down,
-                              down_hazards=down_said)
     files = migration_files(plan, runs_on * 10000, lock_timeout=cfg.lock_timeout,
-                            statement_timeout=cfg.statement_timeout)
-    written: list[Migration] = []
-    for i, f in enumerate(files):
-        final = i == len(files) - 1
-        # The snapshots go with the last file: they describe the schema once all have run.
-        # So does the one down file of the set: the phases in between have no model of
-        # their own to plan back from, and undoing part of a set is never wanted.
-        written.append(write_migration(
-            cfg.migrations_dir, name if len(files) == 1 else f"{name}_{f.name}",
-            f.statements, snapshot if final else None, transactional=f.transactional,
-            drizzle_snapshot=_drizzle_kit_snapshot(cfg) if final else None,
-            down=(lambda tag: down_text(tag, down.statements, down_said,
-                                        [*(m.tag for m in written), tag], down_renames))
-            if final else None))
+                            statement_timeout=cfg.statement_timeout) if cfg.online else None
+    to_write = [(name, plan.statements, True)] if files is None else [
+        (name if len(files) == 1 else f"{name}_{f.name}", f.statements, f.transactional)
+        for f in files]
+    # The folder's replay applies what is about to be written (mostly the server's work)
+    # while the snapshot and the down migration are made (this process's).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = pool.submit(_replay_ahead, cfg, scratch, folder, source, installed, to_write)
+        snapshot = dump_snapshot(desired, id=str(uuid.uuid4()), prev_id=prev_id)
+        down = down_plan(current, desired, plan, source, runs_on)
+        down_said = tuple(f"the down migration {h.message}" for h in down.hazards)
+        down_renames = tuple((r.kind, r.schema, r.old, r.new, r.parent)
+                             for r in reverse_renames(plan))
+        written: list[Migration] = []
+        for i, (tag_name, statements, transactional) in enumerate(to_write):
+            final = i == len(to_write) - 1
+            # The snapshots go with the last file: they describe the schema once all have
+            # run. So does the one down file of the set: the phases in between have no
+            # model of their own to plan back from, and undoing part of a set is never
+            # wanted.
+            written.append(write_migration(
+                cfg.migrations_dir, tag_name, statements, snapshot if final else None,
+                transactional=transactional,
+                drizzle_snapshot=_drizzle_kit_snapshot(cfg) if final else None,
+                down=(lambda tag: down_text(
+                    tag, down.statements, down_said,
+                    [*(m.tag for m in written), tag] if files is not None else (),
+                    down_renames)) if final else None))
+        failed = ahead.result()
+    notes += _replay_written(cfg, scratch, source, installed, written[-1], planned, failed)
+    if files is None:
+        return GenerateResult(plan, written[-1], notes, tuple(written), down=down,
+                              down_hazards=down_said)
     return GenerateResult(plan, written[-1], notes, tuple(written), tuple(rewrites(plan)),
                           down=down, down_hazards=down_said)
 
 
-def _generate_noop(cfg: Config, scratch: Target) -> fingerprint.Noop | None:
-    """The no-op check of ``generate`` (as push's, sources/fingerprint.py): its answer is a
-    function of the schema files, the migrations the folder's journal and ``.sql`` files
-    hold, the configuration, the code, and the catalogs of the database the shadows are
-    built on (its server renders them; its extensions, the tables it stubs and its version
-    are read from it). None where that does not hold: a Drizzle schema, a shadow server of
-    its own, no caching, or a database that cannot be read."""
-    if cfg.drizzle or cfg.shadow_database_url or cfg.shadow_cache is False:
+def _replay_ahead(cfg: Config, scratch: Target, folder: Folder, source: Source,
+                  installed: Sequence[shadow.Extension],
+                  to_write: Sequence[tuple[str, Sequence[str], bool]]) -> TrimtabError | None:
+    """Apply the migrations ``to_write`` (name, statements, transactional), as
+    write_migration will write them, to ``folder``'s cached replay: what the next replay
+    of the folder applies (it keeps them by name and checksum, so a migration edited or not
+    written after all means a rebuild). The error of one that does not replay."""
+    if _replay_cache(cfg, "replay") is None:
         return None
-    folder = cfg.migrations_dir
-    files = [*schema_files(cfg), str(folder / JOURNAL)] if (folder / JOURNAL).is_file() \
-        else schema_files(cfg)
-    with contextlib.suppress(OSError):
-        files += sorted(str(p) for p in folder.iterdir() if p.is_file())
+    for name, statements, transactional in to_write:
+        folder = replace(folder, migrations=(*folder.migrations, next_migration(
+            folder, name, statements, transactional=transactional)))
     try:
-        key = fingerprint.inputs_key(files, "generate\0" + repr(replace(
-            cfg, database_url=cfg.database_url and redact(cfg.database_url))))
-    except OSError:
+        replay(folder, scratch.url, cfg.managed_schemas,
+               cache_key=_replay_cache(cfg, "replay"), timeout=cfg.shadow_timeout,
+               installed=installed, stubs=_target_stubs(cfg, source, folder))
+    except (TrimtabError, psycopg.Error) as e:
+        return e if isinstance(e, TrimtabError) else DatabaseError(str(e).strip())
+    return None
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """What ``generate`` plans from the folder's replay to the schema."""
+
+    plan: Plan
+    notes: tuple[str, ...]
+    desired: Model
+    current: Model  # the folder's replay, within the managed schemas
+    managed: tuple[str, ...] | None
+    runs_on: int  # the major version the migration runs on
+    said: str  # where that was learned
+    recordable: bool  # an empty plan a no-op record may keep (the shadow was the target's)
+    # What the schema's shadow was built from and gave (before scoping), and its notes.
+    stubs: tuple[shadow.Stub, ...]
+    built: Model
+    where: tuple[str, ...]
+
+
+def _generate_plan(cfg: Config, scratch: Target, folder: Folder, source: Source,
+                   installed: Sequence[shadow.Extension],
+                   renames: RenameQuestion | None = None, force: bool = False,
+                   ask: bool = True, known: _Planned | None = None) -> _Planned:
+    """The plan from what ``folder`` produces (replayed) to the schema ``source``.
+    ``known``: an earlier plan of the same source in this run, whose shadow model serves
+    again when the stubs are the same."""
+    stubs = tuple(_target_stubs(cfg, source, folder))
+    # Two databases to read, each mostly waiting on the server: read them at once.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        replayed = pool.submit(replay, folder, scratch.url, cfg.managed_schemas,
+                               cache_key=_replay_cache(cfg, "replay"),
+                               timeout=cfg.shadow_timeout, installed=installed, stubs=stubs)
+        if known is not None and known.stubs == stubs:
+            built, where = known.built, known.where
+        else:
+            built, where = desired_and_notes(cfg, scratch, source.statements, source,
+                                             installed=installed, stubs=stubs)
+        current = replayed.result()
+    # What the migrations made counts as declared too: a schema the source no longer
+    # mentions is dropped by the next migration, as it was created by one.
+    managed, desired, outside = _scoped(cfg, built, current)
+    current = within(current, managed)
+    runs_on, said = (known.runs_on, known.said) if known is not None else \
+        _generate_version(cfg, desired)
+    plan, notes, _ = plan_changes(*_at_version(runs_on, current, desired), source,
+                                  decide=renames, force=force, ask=ask)
+    notes += where + outside + tuple(left_out(folder))
+    return _Planned(plan, notes, desired, current, managed, runs_on, said, not where,
+                    stubs, built, where)
+
+
+def _replay_written(cfg: Config, scratch: Target, source: Source,
+                    installed: Sequence[shadow.Extension], written: Migration,
+                    planned: _Planned, failed: TrimtabError | None = None
+                    ) -> tuple[str, ...]:
+    """Replay the folder with the migration(s) just written, as the next command would:
+    the cached replay applies them (the new state of the folder's replay, which a database
+    produced), and when the schema is then what they produce, that no-op is recorded, so
+    the next ``generate`` of an unchanged project is a fingerprint. Notes when the folder
+    no longer replays or does not produce the schema (the next ``generate`` says the same)."""
+    if _replay_cache(cfg, "replay") is None:
+        return ()
+    folder = read_folder(cfg.migrations_dir)
+    noop = _generate_noop(cfg, scratch)  # before anything is read, as the next run
+    try:
+        if failed is not None:
+            raise failed
+        after = _generate_plan(cfg, scratch, folder, source, installed, ask=False,
+                               known=planned)
+    except TrimtabError as e:
+        return (f"{written.name} was written, but the migrations folder does not replay: "
+                f"{e.message}",)
+    if after.plan:
+        return (f"{written.name} was written, but the migrations folder does not produce "
+                f"the schema: {plural(len(after.plan.steps), 'change')} still differ "
+                "(the next generate writes them)",)
+    if noop is not None and after.recordable:
+        noop.remember(notes=list(after.notes), unmanaged=[])
+    return ()
+
+
+def _generate_noop(cfg: Config, scratch: Target) -> fingerprint.Noop | None:
+    """The no-op check of ``generate`` (as push's, sources/fingerprint.py), with the
+    catalogs of the database the shadows are built on; None where it does not apply
+    (fingerprint.generate_inputs) or that database cannot be read."""
+    noop = fingerprint.generate_inputs(cfg, scratch.url)
+    if noop is None:
         return None
-    noop = fingerprint.Noop(fingerprint.record_path(cfg.root, "generate\0" + scratch.url), key)
     try:
         with shadow.connect(scratch.url) as conn:
             return noop.check(conn)

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import dataclasses
 import functools
 import hashlib
 import json
@@ -57,8 +58,15 @@ from typing import Any
 
 from trimtab.errors import SchemaError
 from trimtab.files import write_file, write_files
+from trimtab.memo import MiB, memoize
 from trimtab.sources.snapshot import ZERO_ID, is_drizzle_snapshot, load_snapshot, trimtab_head
-from trimtab.sources.sqlfile import decode_source, split_statements
+from trimtab.sources.sqlfile import (
+    Span,
+    Statement,
+    decode_source,
+    split_statements,
+    statement_head,
+)
 from trimtab.words import plural
 
 __all__ = [
@@ -86,7 +94,9 @@ __all__ = [
     "shared_folder",
     "slug",
     "snapshot_file",
+    "next_migration",
     "split_migration",
+    "sql_statements",
     "sum_text",
     "update_sum",
     "write_migration",
@@ -252,6 +262,23 @@ def split_migration(text: str) -> tuple[tuple[MigrationStatement, ...], bool]:
     else:
         out = [MigrationStatement(st.text, st.span.line) for st in split_statements(text)]
     return tuple(out), transactional
+
+
+# Kept by text, as the schema's statements are: every generate and push scans the
+# migrations' statements for names outside the managed schemas, and after an edit of the
+# schema (or in the language server) the migrations are the same texts. Bounded by bytes:
+# what a chunk keeps is about its text plus its statements.
+@memoize(32 * MiB, lambda args, out: 2 * len(args[0]) + 400 * len(out))
+def sql_statements(text: str, file: str) -> tuple[Statement, ...]:
+    """The statements of one migration statement (a breakpoint chunk may hold several), as
+    ``split_statements(text, file)`` gives them. A plain chunk without ``;`` (what generate
+    and drizzle-kit write) is one statement: only its head is read."""
+    if text and text == text.strip() and ";" not in text and is_plain_sql(text):
+        last = len(text) - 1
+        nl = text.rfind("\n", 0, last)
+        span = Span(file, 1, 1, text.count("\n", 0, last) + 1, last - nl, 0, len(text))
+        return (Statement(text, span, *statement_head(text)),)
+    return tuple(split_statements(text, file))
 
 
 def has_directive(text: str) -> bool:
@@ -694,6 +721,18 @@ def read_down(folder: Path, m: Migration) -> Down | None:
     return Down(path, statements, transactional, generated, reverts, renames)
 
 
+def next_migration(folder: Folder, name: str, statements: Sequence[str], *,
+                   transactional: bool = True) -> Migration:
+    """The migration ``write_migration`` writes next into ``folder`` (its tag, text,
+    checksum and statements), not written: what a replay of it needs. Its ``when`` is 0."""
+    data = migration_text(statements, transactional=transactional).encode()
+    read, is_transactional = split_migration(data.decode("utf-8"))
+    tag = next_tag(folder, name)
+    return Migration(idx=_next_number(folder), tag=tag, path=folder.path / f"{tag}.sql",
+                     when=0, checksum=checksum(data), statements=read,
+                     transactional=is_transactional, snapshot=None)
+
+
 def write_migration(
     folder_path: Path,
     name: str,
@@ -724,9 +763,8 @@ def write_migration(
         loaded[0] if loaded else {"version": JOURNAL_VERSION, "dialect": "postgresql",
                                   "entries": []}
     )
-    idx = _next_number(folder)
-    tag = next_tag(folder, name)
-    sql_path = folder_path / f"{tag}.sql"
+    planned = next_migration(folder, name, statements, transactional=transactional)
+    idx, tag, sql_path = planned.idx, planned.tag, planned.path
     if sql_path.exists():
         raise SchemaError(
             f"{sql_path} already exists but is not in {JOURNAL}",
@@ -740,14 +778,12 @@ def write_migration(
     # Every file is made in memory first and written as one change: a failed write (disk
     # full, read-only folder) leaves no stray .sql to block the next run.
     sql_data = migration_text(statements, transactional=transactional).encode()
-    statements_read, is_transactional = split_migration(sql_data.decode("utf-8"))
     moved = _moves(folder_path) if drizzle_snapshot is not None else []
     shared = _shared(folder_path) or drizzle_snapshot is not None
     meta = folder_path / (TRIMTAB_META if shared else "meta")
     snapshot_path = meta / _snapshot_name(tag, idx)
-    new = Migration(idx=idx, tag=tag, path=sql_path, when=when, checksum=checksum(sql_data),
-                    statements=statements_read, transactional=is_transactional,
-                    snapshot=snapshot_path if snapshot_text is not None else None)
+    new = dataclasses.replace(planned, when=when,
+                              snapshot=snapshot_path if snapshot_text is not None else None)
     journal["entries"].append(
         {"idx": idx, "version": JOURNAL_VERSION, "when": when, "tag": tag, "breakpoints": True}
     )

@@ -240,6 +240,52 @@ def configured_label(cfg: Config) -> str:
     return f"{redact(cfg.database_url or '') or 'PG* environment'} (from {cfg.database_url_source})"
 
 
+# migrations.folder.JOURNAL (not imported: that module loads the SQL reader).
+JOURNAL = "meta/_journal.json"
+
+
+def generate_inputs(cfg: Config, url: str) -> Noop | None:
+    """The no-op check of ``generate`` whose shadows are built on ``url``'s database: its
+    answer is a function of the schema files, the migrations the folder's journal and
+    ``.sql`` files hold, the configuration, the code, and the catalogs of that database
+    (its server renders the shadows; its extensions, the tables it stubs and its version
+    are read from it). None where that does not hold: a Drizzle schema, a shadow server of
+    its own, no caching, or files that cannot be read."""
+    if cfg.drizzle or cfg.shadow_database_url or cfg.shadow_cache is False:
+        return None
+    folder = cfg.migrations_dir
+    files = [*schema_files(cfg), str(folder / JOURNAL)] if (folder / JOURNAL).is_file() \
+        else schema_files(cfg)
+    with contextlib.suppress(OSError):
+        files += sorted(str(p) for p in folder.iterdir() if p.is_file())
+    try:
+        key = inputs_key(files, "generate\0" + repr(replace(
+            cfg, database_url=cfg.database_url and redact(cfg.database_url))))
+    except OSError:
+        return None
+    return Noop(record_path(cfg.root, "generate\0" + url), key)
+
+
+def recorded_generate(cfg: Config) -> tuple[str, ...] | None:
+    """The notes of the last no-op ``generate`` on the configured database, when its
+    record holds for these files, configuration, code and catalogs (as ``engine.generate``
+    checks it first); None when it does not, or cannot be checked here."""
+    url = cfg.database_url
+    if url is None:
+        return None
+    check_url(url, cfg.database_url_source)
+    noop = generate_inputs(cfg, url)
+    if noop is None:
+        return None
+    try:
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=5, prepare_threshold=None)
+    except psycopg.Error:
+        return None
+    with conn:
+        said = noop.check(conn).said
+    return None if said is None else tuple(said["notes"])
+
+
 @dataclass(frozen=True)
 class Recorded:
     """A push found to be the no-op its record says, and what to say about it."""

@@ -90,6 +90,7 @@ from trimtab.sources.sqlfile._heads import (
     UNKNOWN_TABLE,
     head_tokens,
     name_value,
+    statement_head,
     table_touched,
 )
 from trimtab.sources.sqlfile._split import (
@@ -148,6 +149,7 @@ __all__ = [
     "head_tokens",
     "name_value",
     "split_qname",
+    "statement_head",
     "table_touched",
     # the structural model
     "fresh_builds",
