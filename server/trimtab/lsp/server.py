@@ -56,7 +56,6 @@ from trimtab.words import plural
 
 log = logging.getLogger("trimtab.lsp")
 
-DEBOUNCE = 0.4  # seconds of quiet before the exact path runs after an edit
 _SEVERITY = {"error": t.DiagnosticSeverity.Error, "warning": t.DiagnosticSeverity.Warning,
              "info": t.DiagnosticSeverity.Information,
              "information": t.DiagnosticSeverity.Information, "hint": t.DiagnosticSeverity.Hint}
@@ -184,8 +183,12 @@ class TrimtabServer(LanguageServer):
                                          if x.span.file == f])
             project.retired = None  # published: now the last read may go
 
-    def schedule_exact(self, project: Project, delay: float = DEBOUNCE) -> None:
-        """Run the exact path after ``delay`` seconds of quiet; a newer edit cancels it."""
+    def schedule_exact(self, project: Project, delay: float | None = None) -> None:
+        """Run the exact path after ``delay`` seconds of quiet (the project's
+        ``exactDelay``); a newer edit cancels it, waiting or running: the older result is
+        never published, and no analysis runs for the versions of a burst in between."""
+        if delay is None:
+            delay = project.settings.exact_delay
         old = self.exact_tasks.get(project.root)
         if old is not None and not old.done():
             old.cancel()
@@ -199,11 +202,13 @@ class TrimtabServer(LanguageServer):
             return
         texts = self.texts_for(project)
         was_down = project.live_error is not None
+        project.exact_runs += 1
         try:
             if project.live is None and project.live_error is None:
                 await _in_thread(project.refresh_live)
             result = await _in_thread(project.analyze_exact, texts)
         except asyncio.CancelledError:
+            project.exact_superseded += 1
             raise
         except Cancelled:
             # Its shadow work was cancelled (the server stops, or a newer run overtook it):
@@ -268,6 +273,7 @@ class TrimtabServer(LanguageServer):
             "errors": errors, "drift": drift,
             "message": project.live_error if project.trusted else UNTRUSTED,
             "seconds": round(exact.seconds, 3) if exact else None,
+            "runs": project.exact_runs, "superseded": project.exact_superseded,
             "documents": [{"uri": from_fs_path(f) or f, "version": v}
                           for f, v in self._versions(project).items()],
         })

@@ -37,6 +37,7 @@ from trimtab.sources.sqlfile import (
     structural_model,
 )
 
+EXACT_DELAY = 0.15
 SEVERITIES = ("error", "warning", "information", "hint", "off")
 UNTRUSTED = ("the workspace is not trusted: trimtab reads its files but connects to no "
              "database and applies its schema nowhere")
@@ -56,6 +57,10 @@ class Settings:
     migrations: str | None = None
     refresh_interval: float = 30.0  # seconds between live-database refreshes; 0: never
     measure_timeout: float = 1.0
+    # Seconds of quiet after an edit before the exact path starts. Short: an edit that
+    # arrives while an analysis runs cancels it (the server's schedule_exact), so a burst
+    # of typing still starts one analysis for its last version, not one a key.
+    exact_delay: float = EXACT_DELAY
     severity: Mapping[str, str] = field(default_factory=dict)  # finding code -> severity
     inlay_row_counts: bool = False  # inlayHints.rowCounts: live row counts after table names
     problems: tuple[str, ...] = ()  # settings that were ignored, and why
@@ -121,6 +126,7 @@ class Settings:
             migrations=text("migrations", "migrationsFolder"),
             refresh_interval=seconds("refreshInterval", "refresh_interval", 30.0),
             measure_timeout=seconds("measureTimeout", "measure_timeout", 1.0),
+            exact_delay=seconds("exactDelay", "exact_delay", EXACT_DELAY),
             severity=severity,
             problems=tuple(problems),
         )
@@ -173,6 +179,11 @@ class Project:
     # False in a folder the user has not trusted: its trimtab.toml and .env can name any
     # host, and its schema file is code. Only files are read then (the fast path).
     trusted: bool = True
+    # Exact analyses started, and of those cancelled by a newer edit before they were done:
+    # reported in trimtab/status, so a client (and the tests) can see that a burst of edits
+    # was analysed once.
+    exact_runs: int = 0
+    exact_superseded: int = 0
 
     # -- configuration ----------------------------------------------------------------------
 
