@@ -56,6 +56,7 @@ from trimtab.words import plural
 
 log = logging.getLogger("trimtab.lsp")
 
+SAVE_AFTER = 2.0  # seconds without a newer exact analysis before its model is written
 _SEVERITY = {"error": t.DiagnosticSeverity.Error, "warning": t.DiagnosticSeverity.Warning,
              "info": t.DiagnosticSeverity.Information,
              "information": t.DiagnosticSeverity.Information, "hint": t.DiagnosticSeverity.Hint}
@@ -74,6 +75,9 @@ class TrimtabServer(LanguageServer):
         self.exact_tasks: dict[Path, asyncio.Task[None]] = {}
         self.fast_tasks: dict[Path, asyncio.Future[None]] = {}
         self.refresh_task: asyncio.Task[None] | None = None
+        # What exact analyses put off until typing pauses (Exact.later), per project.
+        self.unsaved: dict[Path, list[Callable[[], None]]] = {}
+        self.save_tasks: dict[Path, asyncio.Task[None]] = {}
         self.published: dict[str, int | None] = {}
         self.settings_reported: set[str] = set()
         # Workspace trust (initializationOptions ``trusted``, then TRUST_NOTIFICATION); never
@@ -219,6 +223,7 @@ class TrimtabServer(LanguageServer):
             log.exception("exact analysis failed")
             return
         if texts != self.texts_for(project):
+            self.save_when_idle(project, result.later)
             return  # the user typed meanwhile: a newer run is on its way
         project.exact = result
         # The models just built live long: keep the collector from walking them again on
@@ -229,8 +234,27 @@ class TrimtabServer(LanguageServer):
             self.publish(f, items)
         self.report_unreachable(project, was_down)
         self.notify_status(project)
+        self.save_when_idle(project, result.later)
         if not any(x.severity == "error" for items in result.findings.values() for x in items):
             self.check_bodies(project, texts)
+
+    def save_when_idle(self, project: Project, saves: list[Callable[[], None]]) -> None:
+        """Run what the exact path put off (writing the shadow's model for the next
+        process) after SAVE_AFTER seconds without a newer analysis: not on the way to the
+        diagnostics, and not beside the fast path of every keystroke. A newer analysis's
+        saves make an older one's for the same file a no-op."""
+        pending = self.unsaved.setdefault(project.root, [])
+        pending += saves
+        old = self.save_tasks.get(project.root)
+        if old is not None and not old.done():
+            old.cancel()
+        if not pending:
+            return
+
+        async def later() -> None:
+            await asyncio.sleep(SAVE_AFTER)
+            await asyncio.to_thread(_run_saves, self.unsaved.pop(project.root, []))
+        self.save_tasks[project.root] = asyncio.ensure_future(later())
 
     def check_bodies(self, project: Project, texts: dict[str, str]) -> None:
         """plpgsql_check on the schema that just built (files.py); its findings join the
@@ -378,6 +402,16 @@ async def _in_thread(fn: Callable[..., T], /, *args: Any) -> T:
 @server.feature(t.SHUTDOWN)
 def _shutdown(ls: TrimtabServer, params: Any) -> None:
     shadow.cancel_running()
+    for root in list(ls.unsaved):  # for the next process: it starts from the file
+        _run_saves(ls.unsaved.pop(root))
+
+
+def _run_saves(saves: list[Callable[[], None]]) -> None:
+    for save in saves:
+        try:
+            save()
+        except Exception:  # a cache: the next process reads the catalogs instead
+            log.exception("saving the shadow's model failed")
 
 
 @server.feature(t.EXIT)
@@ -1824,6 +1858,7 @@ async def show_plan_command(ls: TrimtabServer, *args: Any) -> dict[str, Any]:
         return {"ok": False, "text": f"-- {project.config_error}\n"}
     if project.exact is None or dict(project.exact.key) != texts:
         project.exact = await _in_thread(project.analyze_exact, texts)
+        ls.save_when_idle(project, project.exact.later)
     return {"ok": True, "text": plan_document(project), "uri": "trimtab-plan:/plan.sql"}
 
 

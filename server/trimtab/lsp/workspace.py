@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from trimtab.migrations.folder import read_folder
 from trimtab.model import Model
 from trimtab.plan import Plan, plan_models
 from trimtab.plan.changes import Hazard
+from trimtab.sources import shadowcache
 from trimtab.sources.drizzle import DrizzleSchema
 from trimtab.sources.drizzle import structural as drizzle_structural
 from trimtab.sources.sqlfile import (
@@ -141,6 +142,9 @@ class Exact:
     live_plan: Plan | None = None
     snapshot_plan: Plan | None = None
     seconds: float = 0.0
+    # What the analysis put off until its findings are shown: writing the shadow's model
+    # for the next process (shadowcache.saves_later).
+    later: list[Callable[[], None]] = field(default_factory=list)
 
 
 @dataclass
@@ -308,9 +312,16 @@ class Project:
         return None
 
     def analyze_exact(self, texts: Mapping[str, str]) -> Exact:
-        """The engine's plan for the schema as the editor holds it (worker thread)."""
+        """The engine's plan for the schema as the editor holds it (worker thread); what
+        the caller may do once it has shown the findings is in the result's ``later``."""
         if not self.trusted:  # the shadow runs the schema file: never for an untrusted one
             raise TrimtabError(UNTRUSTED, hint=UNTRUSTED_HINT)
+        with shadowcache.saves_later() as later:
+            exact = self._analyze_exact(texts)
+        exact.later = later
+        return exact
+
+    def _analyze_exact(self, texts: Mapping[str, str]) -> Exact:
         started = time.perf_counter()
         cfg = self.cfg
         assert cfg is not None
