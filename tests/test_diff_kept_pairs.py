@@ -4,6 +4,7 @@ last one (shadowcache._merge)."""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import replace
 from typing import Any
 
@@ -13,6 +14,8 @@ from bench.generate import generate_sql
 from trimtab.model import Column, Table
 from trimtab.plan import plan_models
 from trimtab.sources.sqlfile import split_statements, structural_model
+
+diff = importlib.import_module("trimtab.plan.diff")  # (the package exports a function so named)
 
 
 def _model() -> Any:
@@ -39,3 +42,22 @@ def test_unchanged_tables_are_compared_once_and_an_edit_still_shows(
     compared.clear()
     steps = plan_models(live, desired).steps  # and back: nothing pending
     assert not steps and compared == [table.name]
+
+
+def test_comment_and_grant_targets_are_worked_out_for_changed_tables_only(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    live, desired = _model(), _model()
+    plan_models(live, desired)
+    made: list[str] = []
+    for name in ("_table_comments", "_table_grants"):
+        real = getattr(diff, name)
+        monkeypatch.setattr(diff, name, lambda t, real=real, name=name: (
+            made.append(f"{name} {t.name}"), real(t))[1])
+    key, table = next(iter(desired.tables.items()))
+    commented = replace(desired, tables={**desired.tables, key: replace(
+        table, comment="what the edit says")})
+    steps = plan_models(live, commented).steps
+    assert [s.change.target for s in steps] == [("comment", "TABLE", table.sql_name)]
+    assert made == [f"_table_comments {table.name}", f"_table_grants {table.name}"]
+    made.clear()
+    assert not plan_models(live, desired).steps and made == []  # both kept from before
