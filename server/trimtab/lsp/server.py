@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import contextvars
+import functools
 import gc
 import itertools
 import logging
@@ -35,6 +37,7 @@ from trimtab.lsp.pretty import layout
 from trimtab.lsp.workspace import (
     UNTRUSTED,
     UNTRUSTED_HINT,
+    Exact,
     Project,
     Settings,
     redact_message,
@@ -73,6 +76,7 @@ class TrimtabServer(LanguageServer):
         self.projects: dict[Path, Project] = {}
         self.client_settings: dict[str, Any] = {}
         self.exact_tasks: dict[Path, asyncio.Task[None]] = {}
+        self.exact_threads: dict[Path, asyncio.Future[Exact]] = {}
         self.fast_tasks: dict[Path, asyncio.Future[None]] = {}
         self.refresh_task: asyncio.Task[None] | None = None
         # What exact analyses put off until typing pauses (Exact.later), per project.
@@ -202,6 +206,12 @@ class TrimtabServer(LanguageServer):
 
     async def _exact(self, project: Project, delay: float) -> None:
         await asyncio.sleep(delay)
+        # A superseded run's thread goes on until its cancelled statement returns: wait
+        # for it, so that typing never piles up analyses (each of which holds a worker
+        # that a read of the database or a hover waits for), and the shadow's lock is free.
+        running = self.exact_threads.get(project.root)
+        if running is not None and not running.done():
+            await asyncio.wait([running])
         if project.cfg is None or not project.trusted:
             return
         texts = self.texts_for(project)
@@ -210,7 +220,7 @@ class TrimtabServer(LanguageServer):
         try:
             if project.live is None and project.live_error is None:
                 await _in_thread(project.refresh_live)
-            result = await _in_thread(project.analyze_exact, texts)
+            result = await self._exact_thread(project, texts)
         except asyncio.CancelledError:
             project.exact_superseded += 1
             raise
@@ -237,6 +247,22 @@ class TrimtabServer(LanguageServer):
         self.save_when_idle(project, result.later)
         if not any(x.severity == "error" for items in result.findings.values() for x in items):
             self.check_bodies(project, texts)
+
+    async def _exact_thread(self, project: Project, texts: dict[str, str]) -> Exact:
+        """``project.analyze_exact(texts)`` in a worker thread, as ``_in_thread`` runs it,
+        with the thread's future kept (see ``_exact``)."""
+        with shadow.cancellable() as cancel:
+            work = functools.partial(contextvars.copy_context().run, project.analyze_exact,
+                                     texts)
+            thread = asyncio.get_running_loop().run_in_executor(None, work)
+            self.exact_threads[project.root] = thread
+            # A superseded run's end (Cancelled, as a rule) is no one's to report.
+            thread.add_done_callback(lambda f: f.cancelled() or f.exception())
+            try:
+                return await asyncio.shield(thread)
+            except asyncio.CancelledError:
+                cancel()
+                raise
 
     def save_when_idle(self, project: Project, saves: list[Callable[[], None]]) -> None:
         """Run what the exact path put off (writing the shadow's model for the next
