@@ -173,6 +173,51 @@ async def test_severity_per_code_from_the_settings(client: LanguageClient,
     assert not [d for d in diags if d.code == "drops-column"]
 
 
+async def _status_for(client: LanguageClient, uri: str, version: int) -> Any:
+    """The first ``trimtab/status`` that reports ``version`` of ``uri`` (an exact analysis
+    of that text)."""
+    statuses = client.statuses  # type: ignore[attr-defined]
+
+    def find() -> Any:
+        return next((s for s in statuses for d in s["documents"]
+                     if d["uri"] == uri and d["version"] == version), None)
+    while (found := find()) is None:
+        client.ready.clear()  # type: ignore[attr-defined]
+        if (found := find()) is not None:
+            break
+        try:
+            await asyncio.wait_for(client.ready.wait(), 60)  # type: ignore[attr-defined]
+        except TimeoutError:
+            raise AssertionError(f"no status for version {version}: {statuses}") from None
+    return found
+
+
+# exactDelay: what a burst needs is that its edits arrive closer together than the delay;
+# a second (not the default 0.15) keeps a machine that stalls the server for a moment from
+# splitting the burst.
+@pytest.mark.options({"exactDelay": 1})
+async def test_a_burst_of_edits_is_analysed_exactly_once_for_its_last_version(
+        client: LanguageClient, workspace: Path) -> None:
+    """Ten edits sent back to back, as typing sends them: one exact analysis (a swap in
+    the shadow, a plan against the database) for the last version, none for the versions
+    in between."""
+    push_quickstart(workspace)
+    await asyncio.wait_for(client.ready.wait(), 60)  # type: ignore[attr-defined]
+    uri = open_doc(client, workspace / "schema.sql", QUICKSTART)
+    before = await _status_for(client, uri, 1)
+    text = QUICKSTART
+    for version in range(2, 12):
+        text = text.replace("CREATE TABLE orders (\n",
+                            f"CREATE TABLE orders (\n    c{version} int,\n")
+        change_doc(client, uri, version, text)
+    after = await _status_for(client, uri, 11)
+    assert after["runs"] == before["runs"] + 1
+    assert after["pending"] == 10  # the last text's plan: its ten new columns
+    analysed = {d["version"] for s in client.statuses  # type: ignore[attr-defined]
+                for d in s["documents"] if d["uri"] == uri and d["version"] is not None}
+    assert analysed == {1, 11}
+
+
 # -- anything a user can type --------------------------------------------------------------
 
 SOURCES = [QUICKSTART] + [

@@ -276,6 +276,36 @@ def test_the_model_kept_in_memory_serves_until_its_token_or_file_changes(
     assert cached(edited, admin_url, key) == marker
 
 
+def test_a_save_put_off_answers_from_memory_and_writes_when_run(admin_url: str,
+                                                                key: str) -> None:
+    """The language server writes the shadow's model after its diagnostics are out
+    (saves_later): meanwhile this process answers from memory; run, the save writes the
+    file a new process starts from; an older put-off save, run after a newer model was
+    kept, writes nothing."""
+    sql = generate_sql(4)
+    first = cached(sql, admin_url, key)
+    path = shadowcache._model_file(admin_url, shadowcache.database_name("shadow", key))
+
+    def on_file() -> Model:
+        return pickle.loads(zlib.decompress(path.read_bytes()))[3]  # type: ignore[no-any-return]
+
+    edited = sql.replace("PRIMARY KEY", "PRIMARY KEY, put_off_a int", 1)
+    with shadowcache.saves_later() as older:
+        after = cached(edited, admin_url, key)
+    assert len(older) == 1 and on_file() == first  # not written yet
+    assert cached(edited, admin_url, key) is after  # from memory, not the file
+    again = edited.replace("put_off_a int", "put_off_b int", 1)
+    with shadowcache.saves_later() as newer:
+        newest = cached(again, admin_url, key)
+    assert_same(newest, fresh(again, admin_url))
+    older[0]()
+    assert on_file() == first  # a newer model is kept: its own save writes it
+    newer[0]()
+    assert on_file() == newest
+    shadowcache._kept_models.clear()  # a new process: the file is what it starts from
+    assert cached(again, admin_url, key) == newest
+
+
 def test_model_files_unused_for_a_month_go(admin_url: str, key: str) -> None:
     sql = generate_sql(3)
     cached(sql, admin_url, key)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import contextvars
+import functools
 import gc
 import itertools
 import logging
@@ -35,6 +37,7 @@ from trimtab.lsp.pretty import layout
 from trimtab.lsp.workspace import (
     UNTRUSTED,
     UNTRUSTED_HINT,
+    Exact,
     Project,
     Settings,
     redact_message,
@@ -56,7 +59,7 @@ from trimtab.words import plural
 
 log = logging.getLogger("trimtab.lsp")
 
-DEBOUNCE = 0.4  # seconds of quiet before the exact path runs after an edit
+SAVE_AFTER = 2.0  # seconds without a newer exact analysis before its model is written
 _SEVERITY = {"error": t.DiagnosticSeverity.Error, "warning": t.DiagnosticSeverity.Warning,
              "info": t.DiagnosticSeverity.Information,
              "information": t.DiagnosticSeverity.Information, "hint": t.DiagnosticSeverity.Hint}
@@ -73,8 +76,12 @@ class TrimtabServer(LanguageServer):
         self.projects: dict[Path, Project] = {}
         self.client_settings: dict[str, Any] = {}
         self.exact_tasks: dict[Path, asyncio.Task[None]] = {}
+        self.exact_threads: dict[Path, asyncio.Future[Exact]] = {}
         self.fast_tasks: dict[Path, asyncio.Future[None]] = {}
         self.refresh_task: asyncio.Task[None] | None = None
+        # What exact analyses put off until typing pauses (Exact.later), per project.
+        self.unsaved: dict[Path, list[Callable[[], None]]] = {}
+        self.save_tasks: dict[Path, asyncio.Task[None]] = {}
         self.published: dict[str, int | None] = {}
         self.settings_reported: set[str] = set()
         # Workspace trust (initializationOptions ``trusted``, then TRUST_NOTIFICATION); never
@@ -184,8 +191,12 @@ class TrimtabServer(LanguageServer):
                                          if x.span.file == f])
             project.retired = None  # published: now the last read may go
 
-    def schedule_exact(self, project: Project, delay: float = DEBOUNCE) -> None:
-        """Run the exact path after ``delay`` seconds of quiet; a newer edit cancels it."""
+    def schedule_exact(self, project: Project, delay: float | None = None) -> None:
+        """Run the exact path after ``delay`` seconds of quiet (the project's
+        ``exactDelay``); a newer edit cancels it, waiting or running: the older result is
+        never published, and no analysis runs for the versions of a burst in between."""
+        if delay is None:
+            delay = project.settings.exact_delay
         old = self.exact_tasks.get(project.root)
         if old is not None and not old.done():
             old.cancel()
@@ -195,15 +206,23 @@ class TrimtabServer(LanguageServer):
 
     async def _exact(self, project: Project, delay: float) -> None:
         await asyncio.sleep(delay)
+        # A superseded run's thread goes on until its cancelled statement returns: wait
+        # for it, so that typing never piles up analyses (each of which holds a worker
+        # that a read of the database or a hover waits for), and the shadow's lock is free.
+        running = self.exact_threads.get(project.root)
+        if running is not None and not running.done():
+            await asyncio.wait([running])
         if project.cfg is None or not project.trusted:
             return
         texts = self.texts_for(project)
         was_down = project.live_error is not None
+        project.exact_runs += 1
         try:
             if project.live is None and project.live_error is None:
                 await _in_thread(project.refresh_live)
-            result = await _in_thread(project.analyze_exact, texts)
+            result = await self._exact_thread(project, texts)
         except asyncio.CancelledError:
+            project.exact_superseded += 1
             raise
         except Cancelled:
             # Its shadow work was cancelled (the server stops, or a newer run overtook it):
@@ -214,6 +233,7 @@ class TrimtabServer(LanguageServer):
             log.exception("exact analysis failed")
             return
         if texts != self.texts_for(project):
+            self.save_when_idle(project, result.later)
             return  # the user typed meanwhile: a newer run is on its way
         project.exact = result
         # The models just built live long: keep the collector from walking them again on
@@ -224,8 +244,43 @@ class TrimtabServer(LanguageServer):
             self.publish(f, items)
         self.report_unreachable(project, was_down)
         self.notify_status(project)
+        self.save_when_idle(project, result.later)
         if not any(x.severity == "error" for items in result.findings.values() for x in items):
             self.check_bodies(project, texts)
+
+    async def _exact_thread(self, project: Project, texts: dict[str, str]) -> Exact:
+        """``project.analyze_exact(texts)`` in a worker thread, as ``_in_thread`` runs it,
+        with the thread's future kept (see ``_exact``)."""
+        with shadow.cancellable() as cancel:
+            work = functools.partial(contextvars.copy_context().run, project.analyze_exact,
+                                     texts)
+            thread = asyncio.get_running_loop().run_in_executor(None, work)
+            self.exact_threads[project.root] = thread
+            # A superseded run's end (Cancelled, as a rule) is no one's to report.
+            thread.add_done_callback(lambda f: f.cancelled() or f.exception())
+            try:
+                return await asyncio.shield(thread)
+            except asyncio.CancelledError:
+                cancel()
+                raise
+
+    def save_when_idle(self, project: Project, saves: list[Callable[[], None]]) -> None:
+        """Run what the exact path put off (writing the shadow's model for the next
+        process) after SAVE_AFTER seconds without a newer analysis: not on the way to the
+        diagnostics, and not beside the fast path of every keystroke. A newer analysis's
+        saves make an older one's for the same file a no-op."""
+        pending = self.unsaved.setdefault(project.root, [])
+        pending += saves
+        old = self.save_tasks.get(project.root)
+        if old is not None and not old.done():
+            old.cancel()
+        if not pending:
+            return
+
+        async def later() -> None:
+            await asyncio.sleep(SAVE_AFTER)
+            await asyncio.to_thread(_run_saves, self.unsaved.pop(project.root, []))
+        self.save_tasks[project.root] = asyncio.ensure_future(later())
 
     def check_bodies(self, project: Project, texts: dict[str, str]) -> None:
         """plpgsql_check on the schema that just built (files.py); its findings join the
@@ -268,6 +323,7 @@ class TrimtabServer(LanguageServer):
             "errors": errors, "drift": drift,
             "message": project.live_error if project.trusted else UNTRUSTED,
             "seconds": round(exact.seconds, 3) if exact else None,
+            "runs": project.exact_runs, "superseded": project.exact_superseded,
             "documents": [{"uri": from_fs_path(f) or f, "version": v}
                           for f, v in self._versions(project).items()],
         })
@@ -372,6 +428,16 @@ async def _in_thread(fn: Callable[..., T], /, *args: Any) -> T:
 @server.feature(t.SHUTDOWN)
 def _shutdown(ls: TrimtabServer, params: Any) -> None:
     shadow.cancel_running()
+    for root in list(ls.unsaved):  # for the next process: it starts from the file
+        _run_saves(ls.unsaved.pop(root))
+
+
+def _run_saves(saves: list[Callable[[], None]]) -> None:
+    for save in saves:
+        try:
+            save()
+        except Exception:  # a cache: the next process reads the catalogs instead
+            log.exception("saving the shadow's model failed")
 
 
 @server.feature(t.EXIT)
@@ -1818,6 +1884,7 @@ async def show_plan_command(ls: TrimtabServer, *args: Any) -> dict[str, Any]:
         return {"ok": False, "text": f"-- {project.config_error}\n"}
     if project.exact is None or dict(project.exact.key) != texts:
         project.exact = await _in_thread(project.analyze_exact, texts)
+        ls.save_when_idle(project, project.exact.later)
     return {"ok": True, "text": plan_document(project), "uri": "trimtab-plan:/plan.sql"}
 
 

@@ -46,6 +46,7 @@ from trimtab.plan.changes import (
     RenameSequence,
     RenameTable,
 )
+from trimtab.plan.diff import tables_equal
 from trimtab.sqltext import Tok, lex
 
 KINDS = ("table", "sequence", "column", "enum_value")  # also the order they are applied in
@@ -127,7 +128,7 @@ def _column_candidates(cur: Model, new: Model) -> list[Rename]:
         # A partition's or child's inherited columns follow its parent's rename.
         if nt is None or t.partition_of or nt.partition_of:
             continue
-        if t.columns == nt.columns:
+        if tables_equal(t, nt) or t.columns == nt.columns:
             continue
         old_names = {c.name for c in t.columns}
         new_names = {c.name for c in nt.columns}

@@ -23,12 +23,14 @@ import os
 import pickle
 import re
 import tempfile
+import threading
 import time
 import uuid
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -147,8 +149,8 @@ def _saved_model(admin_url: str, name: str, state: dict[str, Any] | None,
     path = _model_file(admin_url, name)
     stamp = _stamp(path)
     kept = _kept_models.get(path)
-    if kept is not None and stamp is not None and kept[:3] == (
-            token, _schemas_key(schemas), stamp):
+    if kept is not None and kept[:2] == (token, _schemas_key(schemas)) and (
+            kept[2] is None or (stamp is not None and kept[2] == stamp)):
         return kept[3]
     try:
         saved = pickle.loads(zlib.decompress(path.read_bytes()))
@@ -171,7 +173,8 @@ def _saved_model(admin_url: str, name: str, state: dict[str, Any] | None,
 # and unpickling a 1,000-table model took longer than the swap. The file stays the truth:
 # written since (another process), it is read again. Models are immutable: one object
 # serves every caller.
-_kept_models: dict[Path, tuple[str, tuple[str, ...] | None, tuple[int, int], Model]] = {}
+_kept_models: dict[Path, tuple[str, tuple[str, ...] | None, tuple[int, int] | None,
+                              Model]] = {}
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -260,16 +263,52 @@ def _prune_models(folder: Path) -> None:
                     old.unlink()
 
 
+# Saves put off by ``saves_later``, and the lock that keeps two of them from racing.
+_LATER: ContextVar[list[Callable[[], None]] | None] = ContextVar("trimtab_saves_later",
+                                                                 default=None)
+_writing = threading.Lock()
+
+
+@contextmanager
+def saves_later() -> Iterator[list[Callable[[], None]]]:
+    """Inside, a model read from a cached database is kept in this process at once, and
+    written to its file only when the caller runs the callables of the list: the language
+    server shows its diagnostics first (pickling a 1,000-table model costs some 40 ms) and
+    writes once typing pauses. Until then another process reads the catalogs instead."""
+    later: list[Callable[[], None]] = []
+    reset = _LATER.set(later)
+    try:
+        yield later
+    finally:
+        _LATER.reset(reset)
+
+
 def _save_model(admin_url: str, name: str, token: str, schemas: Sequence[str] | None,
                 model: Model) -> None:
     path = _model_file(admin_url, name)
-    data = zlib.compress(pickle.dumps(
-        (_model_format(), token, _schemas_key(schemas), model), pickle.HIGHEST_PROTOCOL), 1)
-    if _write_cache_file(path, data):
-        stamp = _stamp(path)
-        if stamp is not None:
-            _kept_models[path] = (token, _schemas_key(schemas), stamp, model)
-        _prune_models(path.parent)
+    later = _LATER.get()
+    if later is None:
+        _write_model(path, token, schemas, model)
+        return
+    with _writing:  # no file yet (None): valid by its token alone, which is this process's
+        _kept_models[path] = (token, _schemas_key(schemas), None, model)
+    later.append(functools.partial(_write_model, path, token, schemas, model, True))
+
+
+def _write_model(path: Path, token: str, schemas: Sequence[str] | None, model: Model,
+                 put_off: bool = False) -> None:
+    with _writing:
+        kept = _kept_models.get(path)
+        if put_off and (kept is None or kept[0] != token):
+            return  # a newer model is kept since: its own save writes the file
+        data = zlib.compress(pickle.dumps(
+            (_model_format(), token, _schemas_key(schemas), model),
+            pickle.HIGHEST_PROTOCOL), 1)
+        if _write_cache_file(path, data):
+            stamp = _stamp(path)
+            if stamp is not None:
+                _kept_models[path] = (token, _schemas_key(schemas), stamp, model)
+    _prune_models(path.parent)
 
 
 def _write_cache_file(path: Path, data: bytes) -> bool:
