@@ -79,6 +79,7 @@ function config(folder: vscode.WorkspaceFolder | vscode.Uri | undefined): Extens
         migrations: c.get("migrations"),
         refreshInterval: c.get("refreshInterval"),
         measureTimeout: c.get("measureTimeout"),
+        exactDelay: c.get("exactDelay"),
         diagnostics: { severity: c.get("diagnostics.severity") },
         inlayHints: { rowCounts: c.get("inlayHints.rowCounts") },
     };

@@ -21,6 +21,7 @@ export interface ExtensionSettings {
     migrations?: unknown;
     refreshInterval?: unknown;
     measureTimeout?: unknown;
+    exactDelay?: unknown;
     diagnostics?: { severity?: unknown };
     inlayHints?: { rowCounts?: unknown };
     [key: string]: unknown;
@@ -35,6 +36,7 @@ export interface ServerSettings {
     migrations: string | null;
     refreshInterval: number | null;
     measureTimeout: number | null;
+    exactDelay: number | null;
     diagnostics: { severity: Record<string, SeverityName> };
     inlayHints: { rowCounts: boolean };
 }
@@ -75,6 +77,7 @@ export function toServerSettings(s: ExtensionSettings | undefined, secretUrl?: s
         migrations: text(s.migrations),
         refreshInterval: nonNegative(s.refreshInterval),
         measureTimeout: nonNegative(s.measureTimeout),
+        exactDelay: nonNegative(s.exactDelay),
         diagnostics: { severity: normalizeSeverities(s.diagnostics?.severity) },
         inlayHints: { rowCounts: s.inlayHints?.rowCounts === true },
     };

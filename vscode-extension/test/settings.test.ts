@@ -19,7 +19,7 @@ describe("toServerSettings", () => {
             refreshInterval: 30, measureTimeout: 1, diagnostics: { severity: {} },
         }), {
             databaseUrl: null, databaseUrlEnv: null, schema: null, migrations: null,
-            refreshInterval: 30, measureTimeout: 1, diagnostics: { severity: {} },
+            refreshInterval: 30, measureTimeout: 1, exactDelay: null, diagnostics: { severity: {} },
             inlayHints: { rowCounts: false },
         });
         assert.deepEqual(toServerSettings(undefined).diagnostics, { severity: {} });
@@ -27,13 +27,13 @@ describe("toServerSettings", () => {
     it("passes the configured values, trimmed", () => {
         const s = toServerSettings({
             databaseUrl: " postgresql://localhost/dev ", databaseUrlEnv: "DEV_DB", schema: "db/schema.sql",
-            migrations: "db/migrations", refreshInterval: 0, measureTimeout: "2.5",
+            migrations: "db/migrations", refreshInterval: 0, measureTimeout: "2.5", exactDelay: 0.3,
             diagnostics: { severity: { "drops-column": "Error", "not-in-a-migration": "off" } },
             inlayHints: { rowCounts: true },
         });
         assert.deepEqual(s, {
             databaseUrl: "postgresql://localhost/dev", databaseUrlEnv: "DEV_DB", schema: "db/schema.sql",
-            migrations: "db/migrations", refreshInterval: 0, measureTimeout: 2.5,
+            migrations: "db/migrations", refreshInterval: 0, measureTimeout: 2.5, exactDelay: 0.3,
             diagnostics: { severity: { "drops-column": "error", "not-in-a-migration": "off" } },
             inlayHints: { rowCounts: true },
         });
@@ -48,6 +48,7 @@ describe("toServerSettings", () => {
         assert.equal(toServerSettings({ refreshInterval: -1 }).refreshInterval, null);
         assert.equal(toServerSettings({ refreshInterval: "soon" }).refreshInterval, null);
         assert.equal(toServerSettings({ measureTimeout: Number.NaN }).measureTimeout, null);
+        assert.equal(toServerSettings({ exactDelay: -0.1 }).exactDelay, null);
     });
 });
 
