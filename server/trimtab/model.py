@@ -13,6 +13,7 @@ Names are stored unquoted (as in the catalog); ``qname``/``quote_ident`` quote t
 from __future__ import annotations
 
 import functools
+import operator
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -514,3 +515,28 @@ def make_model(objects: list[SchemaObject], **kw: Any) -> Model:
     for obj in objects:
         buckets[where[type(obj)]][obj.key] = obj
     return Model(**buckets, **kw)
+
+
+def _lean_pickling(cls: type) -> None:
+    """Pickle a model class's instances as the tuple of their field values. The slotted
+    dataclass default builds a list per object and calls ``fields()`` per object on load:
+    pickling a 5,000-table model took twice as long."""
+    names = tuple(f.name for f in fields(cls))
+    get = operator.attrgetter(*names)
+    put = object.__setattr__
+
+    def getstate(self: object) -> tuple[Any, ...]:
+        return get(self) if len(names) > 1 else (get(self),)
+
+    def setstate(self: object, state: tuple[Any, ...]) -> None:
+        for name, value in zip(names, state, strict=True):
+            put(self, name, value)
+
+    setattr(cls, "__getstate__", getstate)  # noqa: B010 (methods set on the class)
+    setattr(cls, "__setstate__", setstate)  # noqa: B010
+
+
+for _cls in (Grant, Schema, Extension, Collation, EnumType, DomainCheck, Domain, CompositeType,
+             Sequence, Identity, Column, Constraint, Index, Trigger, Policy, Table, View,
+             Function, OutsideKey, Owner, Model):
+    _lean_pickling(_cls)
