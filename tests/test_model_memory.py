@@ -18,7 +18,9 @@ import psycopg
 
 from bench.generate import generate_sql
 from trimtab.model import Model
+from trimtab.sources import shadowcache
 from trimtab.sources.introspect import introspect
+from trimtab.sources.sqlfile import split_statements
 
 T = TypeVar("T")
 
@@ -60,3 +62,25 @@ def test_a_model_read_from_the_catalogs_shares_its_repeated_strings(sql, db_url:
     first, second = [c for c in ids if c is not None][:2]
     assert first.name is second.name and first.type is second.type
 
+
+def test_a_model_loaded_from_its_file_is_as_lean_and_loads_without_a_copy_of_itself(
+        admin_url: str, tmp_path, monkeypatch) -> None:
+    # The file holds the tables in parts, and loading holds one part's working state at a
+    # time: parts of 10 tables, so that this small schema has several.
+    monkeypatch.setattr(shadowcache, "TABLES_PER_PART", 10)
+    key = str(tmp_path)
+    statements = split_statements(generate_sql(TABLES))
+    try:
+        read = shadowcache.desired_model(statements, admin_url, None, key,
+                                         lambda: Model())
+        path = shadowcache._model_file(admin_url, shadowcache.database_name("shadow", key))
+        del read
+        shadowcache.read_model_file(path)  # once before: what a first call sets up is not the model's
+        found, held, peak = traced(lambda: shadowcache.read_model_file(path))
+    finally:
+        shadowcache.drop(admin_url, [("shadow", key)])
+    assert found is not None
+    n = columns(found[1])
+    assert held / n < BYTES_PER_COLUMN, f"{held / n:.0f} bytes per column"
+    # On the way, well under the model again (the unpickler's state of one part).
+    assert peak < 1.5 * held, f"peak {peak} for a model of {held} bytes"
