@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import pickle
 import random
 import re
 import threading
 import time
-import zlib
 from pathlib import Path
 
 import psycopg
@@ -36,6 +34,12 @@ def cached(sql: str, admin_url: str, key: str) -> Model:
     statements = split_statements(sql)
     return shadowcache.desired_model(statements, admin_url, None, key,
                                      lambda: shadow.desired_model(statements, admin_url))
+
+
+def read(path: Path) -> tuple[tuple[object, ...], Model]:
+    found = shadowcache.read_model_file(path)
+    assert found is not None, f"{path} is not a model file"
+    return found
 
 
 def db_oid(admin_url: str, key: str, kind: str = "shadow") -> int | None:
@@ -235,14 +239,14 @@ def test_the_model_read_last_is_reused_until_the_database_changes(admin_url: str
     first = cached(sql, admin_url, key)
     name = shadowcache.database_name("shadow", key)
     path = shadowcache._model_file(admin_url, name)
-    fmt, token, schemas, model = pickle.loads(zlib.decompress(path.read_bytes()))
+    (fmt, token, schemas), model = read(path)
     assert model == first
     # A model saved under the recorded token is what the next run returns, unread.
     marker = dataclasses.replace(first, unmanaged=("a marker",))
-    path.write_bytes(zlib.compress(pickle.dumps((fmt, token, schemas, marker))))
+    path.write_bytes(shadowcache.model_file_bytes((fmt, token, schemas), marker))
     assert cached(sql, admin_url, key) == marker
     # Under another token (or format) it is ignored: the catalogs are read again.
-    path.write_bytes(zlib.compress(pickle.dumps((fmt, "other", schemas, marker))))
+    path.write_bytes(shadowcache.model_file_bytes((fmt, "other", schemas), marker))
     assert_same(cached(sql, admin_url, key), first)
     path.write_bytes(b"not a model")
     assert_same(cached(sql, admin_url, key), first)
@@ -250,7 +254,7 @@ def test_the_model_read_last_is_reused_until_the_database_changes(admin_url: str
     edited = sql.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1)
     expected = fresh(edited, admin_url)
     assert_same(cached(edited, admin_url, key), expected)
-    _, new_token, _, saved = pickle.loads(zlib.decompress(path.read_bytes()))
+    (_, new_token, _), saved = read(path)
     assert new_token != token and saved == expected
     # db clean forgets the file with the database.
     shadowcache.drop(admin_url, [("shadow", key)])
@@ -270,9 +274,9 @@ def test_the_model_kept_in_memory_serves_until_its_token_or_file_changes(
     assert_same(after, fresh(edited, admin_url))
     assert after != first and cached(edited, admin_url, key) is after
     path = shadowcache._model_file(admin_url, shadowcache.database_name("shadow", key))
-    fmt, token, schemas, model = pickle.loads(zlib.decompress(path.read_bytes()))
+    (fmt, token, schemas), model = read(path)
     marker = dataclasses.replace(model, unmanaged=("written by another process",))
-    path.write_bytes(zlib.compress(pickle.dumps((fmt, token, schemas, marker))))
+    path.write_bytes(shadowcache.model_file_bytes((fmt, token, schemas), marker))
     assert cached(edited, admin_url, key) == marker
 
 
@@ -287,7 +291,7 @@ def test_a_save_put_off_answers_from_memory_and_writes_when_run(admin_url: str,
     path = shadowcache._model_file(admin_url, shadowcache.database_name("shadow", key))
 
     def on_file() -> Model:
-        return pickle.loads(zlib.decompress(path.read_bytes()))[3]  # type: ignore[no-any-return]
+        return read(path)[1]
 
     edited = sql.replace("PRIMARY KEY", "PRIMARY KEY, put_off_a int", 1)
     with shadowcache.saves_later() as older:

@@ -39,6 +39,7 @@ from trimtab.model import (
     View,
     make_model,
 )
+from trimtab.sources import snapshot
 from trimtab.sources.introspect import introspect
 from trimtab.sources.snapshot import (
     SNAPSHOT_VERSION,
@@ -368,6 +369,17 @@ def test_snapshot_text() -> None:
     assert '\n  "model": {\n    "schemas": [\n' in text  # indent=2
     assert '"values": ["sad", "ok", "happy"]' in text  # short scalar lists on one line
     assert "∂ é" in text  # UTF-8 kept readable
+
+
+def test_snapshot_written_object_by_object_is_the_text_of_the_whole_dict() -> None:
+    """dump_snapshot encodes and writes one object at a time: byte for byte the text of
+    model_to_dict's whole document, which earlier snapshots were written from."""
+    model = full_model()
+    doc = {"id": "b", "prevId": "a", "version": SNAPSHOT_VERSION, "dialect": "postgresql",
+           "trimtab": __version__, "model": model_to_dict(model)}
+    assert dump_snapshot(model, id="b", prev_id="a") == snapshot._to_json(doc, "") + "\n"
+    assert dump_snapshot(Model(), id="b", prev_id="a") == snapshot._to_json(
+        {**doc, "model": model_to_dict(Model())}, "") + "\n"
 
 
 @pytest.mark.parametrize("ids", [("b", "a"), ('q"uo\\te', "ü/\u2028"), (ZERO_ID, "x")])

@@ -13,6 +13,7 @@ Names are stored unquoted (as in the catalog); ``qname``/``quote_ident`` quote t
 from __future__ import annotations
 
 import functools
+import operator
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -66,7 +67,7 @@ RESERVED = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Grant:
     """One privilege of one grantee on an object (``PUBLIC`` for everyone)."""
 
@@ -75,7 +76,7 @@ class Grant:
     grantable: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Schema:
     name: str
     comment: str | None = None
@@ -90,7 +91,7 @@ class Schema:
         return quote_ident(self.name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Extension:
     name: str
     schema: str
@@ -108,7 +109,7 @@ class Extension:
         return quote_ident(self.name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Collation:
     """A collation made by CREATE COLLATION. What it was declared with, read back from
     pg_collation; its version (``collversion``) is the library's, not the schema's, and is
@@ -133,7 +134,7 @@ class Collation:
         return qname(self.schema, self.name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EnumType:
     schema: str
     name: str
@@ -150,13 +151,13 @@ class EnumType:
         return qname(self.schema, self.name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DomainCheck:
     name: str
     definition: str  # pg_get_constraintdef: "CHECK (VALUE > 0)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Domain:
     schema: str
     name: str
@@ -177,7 +178,7 @@ class Domain:
         return qname(self.schema, self.name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CompositeType:
     schema: str
     name: str
@@ -194,7 +195,7 @@ class CompositeType:
         return qname(self.schema, self.name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sequence:
     schema: str
     name: str
@@ -219,7 +220,7 @@ class Sequence:
         return qname(self.schema, self.name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Identity:
     """GENERATED ALWAYS / BY DEFAULT AS IDENTITY and its sequence's options."""
 
@@ -250,7 +251,7 @@ def identity_sequence_name(table: str, column: str) -> str:
     return f"{clip(table, a)}_{clip(column, b)}_seq"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Column:
     name: str
     type: str  # format_type(): "character varying(20)", "integer[]", "public.mood"
@@ -270,7 +271,7 @@ class Column:
     inherited: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Constraint:
     """Primary key, unique, foreign key, check or exclusion constraint of a table."""
 
@@ -287,7 +288,7 @@ class Constraint:
     index_parent: QualifiedName | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Index:
     name: str
     definition: str  # pg_get_indexdef(): the whole CREATE [UNIQUE] INDEX statement
@@ -307,7 +308,7 @@ class Index:
         return head.rsplit(" ", 1)[0] + " ON " + rest
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Trigger:
     name: str
     definition: str  # pg_get_triggerdef()
@@ -316,7 +317,7 @@ class Trigger:
     comment: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Policy:
     name: str
     command: str  # ALL, SELECT, INSERT, UPDATE, DELETE
@@ -327,7 +328,7 @@ class Policy:
     comment: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Table:
     schema: str
     name: str
@@ -364,7 +365,7 @@ class Table:
         return next((c for c in self.columns if c.name == name), None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class View:
     schema: str
     name: str
@@ -392,7 +393,7 @@ class View:
         return "MATERIALIZED VIEW" if self.materialized else "VIEW"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Function:
     """A function or procedure. Overloads are told apart by their identity arguments."""
 
@@ -420,7 +421,7 @@ class Function:
         return "PROCEDURE" if self.kind == "p" else "FUNCTION"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OutsideKey:
     """A foreign key of a table in a schema trimtab does not manage, onto a managed table:
     never planned, but what it needs must stay."""
@@ -432,7 +433,7 @@ class OutsideKey:
     ref_columns: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Owner:
     """The owner a schema file declares for one object (ALTER ... OWNER TO, CREATE SCHEMA
     ... AUTHORIZATION), or the owner that object has in a live database. Only declared
@@ -448,7 +449,7 @@ SchemaObject = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Model:
     """A whole database schema. Each mapping is keyed by the object's ``key``."""
 
@@ -514,3 +515,28 @@ def make_model(objects: list[SchemaObject], **kw: Any) -> Model:
     for obj in objects:
         buckets[where[type(obj)]][obj.key] = obj
     return Model(**buckets, **kw)
+
+
+def _lean_pickling(cls: type) -> None:
+    """Pickle a model class's instances as the tuple of their field values. The slotted
+    dataclass default builds a list per object and calls ``fields()`` per object on load:
+    pickling a 5,000-table model took twice as long."""
+    names = tuple(f.name for f in fields(cls))
+    get = operator.attrgetter(*names)
+    put = object.__setattr__
+
+    def getstate(self: object) -> tuple[Any, ...]:
+        return get(self) if len(names) > 1 else (get(self),)
+
+    def setstate(self: object, state: tuple[Any, ...]) -> None:
+        for name, value in zip(names, state, strict=True):
+            put(self, name, value)
+
+    setattr(cls, "__getstate__", getstate)  # noqa: B010 (methods set on the class)
+    setattr(cls, "__setstate__", setstate)  # noqa: B010
+
+
+for _cls in (Grant, Schema, Extension, Collation, EnumType, DomainCheck, Domain, CompositeType,
+             Sequence, Identity, Column, Constraint, Index, Trigger, Policy, Table, View,
+             Function, OutsideKey, Owner, Model):
+    _lean_pickling(_cls)

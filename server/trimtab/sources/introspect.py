@@ -30,7 +30,8 @@ Conventions (both sides follow them, so equal databases give equal models):
 from __future__ import annotations
 
 import collections.abc as abc
-from typing import Any
+import sys
+from typing import Any, overload
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -63,6 +64,26 @@ from trimtab.model import (
 )
 
 __all__ = ["introspect"]
+
+
+# Names, types, defaults and short definitions repeat across the rows of a big schema
+# ("id", "bigint", "now()", "public", "PRIMARY KEY (id)"): each row brings its own copy,
+# and at 10,000 tables the copies were a third of a model. Interned, one string serves
+# every column, and both models of a diff (and the pickled model) share it. Long texts
+# (view bodies, functions, most definitions) are rarely repeated: kept as they come.
+_SHARED_MAX = 64
+
+
+@overload
+def _s(text: str) -> str: ...
+@overload
+def _s(text: str | None) -> str | None: ...
+def _s(text: str | None) -> str | None:
+    return sys.intern(text) if text is not None and len(text) <= _SHARED_MAX else text
+
+
+def _ss(texts: abc.Iterable[str] | None) -> tuple[str, ...]:
+    return tuple(sys.intern(t) if len(t) <= _SHARED_MAX else t for t in texts or ())
 
 
 def _not_ext(catalog: str, oid_expr: str) -> str:
@@ -617,7 +638,8 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
         if not held:
             return ()
         return tuple(
-            Grant(grantee=grantee, privilege=privilege, grantable=grantable)
+            Grant(grantee=sys.intern(grantee), privilege=sys.intern(privilege),
+                  grantable=grantable)
             for (grantee, privilege), grantable in sorted(held.items())
         )
 
@@ -762,11 +784,12 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
         constraints.setdefault(relid, []).append(
             Constraint(
                 name=name,
-                kind=kind,
-                definition=definition,
-                columns=tuple(cols),
-                ref_table=(ref_schema, ref_name) if ref_name is not None else None,
-                ref_columns=tuple(ref_cols),
+                kind=sys.intern(kind),
+                definition=_s(definition),
+                columns=_ss(cols),
+                ref_table=(_s(ref_schema), _s(ref_name))
+                if ref_name is not None else None,
+                ref_columns=_ss(ref_cols),
                 validated=validated,
                 comment=comment,
                 inherited=inherited,
@@ -783,7 +806,7 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
                 name=name,
                 definition=definition,
                 unique=unique,
-                columns=tuple(cols),
+                columns=_ss(cols),
                 clustered=clustered,
                 comment=comment,
                 parent=parent[0][1] if parent else None,
@@ -826,6 +849,13 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
                 column_deps.setdefault(src, set()).add((rschema, rname, attname))
         elif fname is not None:
             depends.setdefault(src, set()).add(("function", fschema, fname, fargs))
+
+    # Columns equal in every field (the "id", "created_at", "tags" of many tables) are one
+    # object: at 5,000 tables, 60,000 columns held 689 different ones.
+    columns_seen: dict[Column, Column] = {}
+
+    def share(c: Column) -> Column:
+        return columns_seen.setdefault(c, c)
 
     def by_name(items: list[Any] | None) -> tuple[Any, ...]:
         return tuple(sorted(items or (), key=lambda o: (o.name, getattr(o, "definition", ""))))
@@ -870,11 +900,11 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
         inh = [qn for _, qn in sorted(parents.get(oid, ()))]
         table_objs.append(
             Table(
-                schema=schema,
-                name=name,
+                schema=_s(schema),
+                name=_s(name),
                 columns=tuple(
-                    _column(r, identities.get((oid, r[14])), type_names, grants_of("a", oid, r[14]),
-                            name)
+                    share(_column(r, identities.get((oid, r[14])), type_names,
+                                  grants_of("a", oid, r[14]), name))
                     for r in cols
                 ),
                 constraints=by_name(constraints.get(oid)),
@@ -991,16 +1021,16 @@ def _column(
             sequence=None if seq_name == identity_sequence_name(table, name) else seq_name,
         )
     return Column(
-        name=name,
-        type=type_,
+        name=_s(name),
+        type=_s(type_),
         not_null=notnull,
-        default=default,
+        default=_s(default),
         identity=identity,
         generated=generated,
         generated_virtual=attgenerated == "v",
-        collation=collation,
-        storage=storage,
-        compression=compression,
+        collation=_s(collation),
+        storage=_s(storage),
+        compression=_s(compression),
         statistics=statistics,
         comment=comment,
         grants=grants,

@@ -17,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import gzip
 import hashlib
+import io
 import json
 import os
 import pickle
@@ -26,7 +28,6 @@ import tempfile
 import threading
 import time
 import uuid
-import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -153,19 +154,18 @@ def _saved_model(admin_url: str, name: str, state: dict[str, Any] | None,
             kept[2] is None or (stamp is not None and kept[2] == stamp)):
         return kept[3]
     try:
-        saved = pickle.loads(zlib.decompress(path.read_bytes()))
+        saved = read_model_file(path, (_model_format(), token, _schemas_key(schemas)))
     except Exception:  # missing, unreadable, or written by other code: read the catalogs
         return None
-    if not (isinstance(saved, tuple) and len(saved) == 4
-            and saved[:3] == (_model_format(), token, _schemas_key(schemas))
-            and isinstance(saved[3], Model)):
+    if saved is None:
         return None
+    model = saved[1]
     with contextlib.suppress(OSError):  # in use: not one for _prune_models
         if time.time() - path.stat().st_mtime > 86400:
             os.utime(path)
     if stamp is not None:
-        _kept_models[path] = (token, _schemas_key(schemas), stamp, saved[3])
-    return saved[3]
+        _kept_models[path] = (token, _schemas_key(schemas), stamp, model)
+    return model
 
 
 # The model last saved or loaded per model file, with its token and the file's (mtime,
@@ -301,14 +301,54 @@ def _write_model(path: Path, token: str, schemas: Sequence[str] | None, model: M
         kept = _kept_models.get(path)
         if put_off and (kept is None or kept[0] != token):
             return  # a newer model is kept since: its own save writes the file
-        data = zlib.compress(pickle.dumps(
-            (_model_format(), token, _schemas_key(schemas), model),
-            pickle.HIGHEST_PROTOCOL), 1)
+        data = model_file_bytes((_model_format(), token, _schemas_key(schemas)), model)
         if _write_cache_file(path, data):
             stamp = _stamp(path)
             if stamp is not None:
                 _kept_models[path] = (token, _schemas_key(schemas), stamp, model)
     _prune_models(path.parent)
+
+
+# A model file: a gzip stream of pickles, the head (the model format, token and schemas it
+# was read under, and the number of parts), the model without its tables, then its tables
+# in parts of TABLES_PER_PART. One pickle of the whole model kept every object's state
+# (a list per column) in the pickler's memo, and the unpickler's, until the end: loading
+# a 10,000-table model took twice the model on the way. Parts bound that to one part.
+MODEL_FILE_LAYOUT = "trimtab model file 2"
+TABLES_PER_PART = 500
+
+
+def model_file_bytes(head: tuple[Any, ...], model: Model) -> bytes:
+    tables = list(model.tables.items())
+    parts = [dict(tables[i:i + TABLES_PER_PART]) for i in range(0, len(tables), TABLES_PER_PART)]
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=1, mtime=0) as f:
+        pickle.dump((MODEL_FILE_LAYOUT, *head, len(parts)), f, pickle.HIGHEST_PROTOCOL)
+        pickle.dump(dataclasses.replace(model, tables={}), f, pickle.HIGHEST_PROTOCOL)
+        for part in parts:
+            pickle.dump(part, f, pickle.HIGHEST_PROTOCOL)
+    return out.getvalue()
+
+
+def read_model_file(path: Path, head: tuple[Any, ...] | None = None
+                    ) -> tuple[tuple[Any, ...], Model] | None:
+    """(The head, the model) of the file at ``path``; None when it is not a model file, or
+    its head is not ``head`` (then the model is not read)."""
+    with gzip.open(path, "rb") as f:
+        first = pickle.load(f)
+        if not (isinstance(first, tuple) and len(first) >= 2
+                and first[0] == MODEL_FILE_LAYOUT):
+            return None
+        found, parts = first[1:-1], first[-1]
+        if head is not None and found != head:
+            return None
+        model = pickle.load(f)
+        if not isinstance(model, Model):
+            return None
+        tables: dict[tuple[str, ...], Any] = {}
+        for _ in range(parts):
+            tables.update(pickle.load(f))
+    return found, dataclasses.replace(model, tables=tables)
 
 
 def _write_cache_file(path: Path, data: bytes) -> bool:
