@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -72,6 +73,15 @@ def _embedded_servers_go_with_their_test(request: pytest.FixtureRequest) -> Iter
             embedded.remove(state.parent)
 
 
+def _remove_in_the_background(folder: Path) -> None:
+    """Delete a stopped server's data directory without waiting for it: after a whole run it
+    holds gigabytes (every test's shadows), and deleting it took each worker 8-14 s at the
+    end of the run on a quiet machine, over 100 s on a busy one."""
+    subprocess.Popen(["rm", "-rf", "--", str(folder)], stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True)  # outlives the worker; nothing waits for it
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     dsn = os.environ.get("TRIMTAB_TEST_DSN")
@@ -106,7 +116,7 @@ def pg_server() -> Iterator[PgServer]:
     finally:
         if pgdata is not None:
             embedded.stop_server(pgdata)
-            shutil.rmtree(pgdata, ignore_errors=True)
+            _remove_in_the_background(pgdata)
         else:
             _execute(
                 admin,

@@ -55,6 +55,13 @@ def workspace(tmp_path: Path, db_url: str) -> Path:
 async def client(lsp_client: LanguageClient, workspace: Path):
     lsp_client.answers = []  # type: ignore[attr-defined]
     lsp_client.questions = []  # type: ignore[attr-defined]
+    lsp_client.statuses = []  # type: ignore[attr-defined]
+    lsp_client.status_seen = asyncio.Event()  # type: ignore[attr-defined]
+
+    @lsp_client.feature("trimtab/status")
+    def status(params: Any) -> None:  # sent after every exact analysis
+        lsp_client.statuses.append(plain(params))  # type: ignore[attr-defined]
+        lsp_client.status_seen.set()  # type: ignore[attr-defined]
 
     @lsp_client.feature(t.WINDOW_SHOW_MESSAGE_REQUEST)
     def ask(params: t.ShowMessageRequestParams) -> t.MessageActionItem | None:
@@ -109,6 +116,36 @@ async def until(client: LanguageClient, uri: str,
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(client.wait_for_notification(
                 t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS), remaining)
+
+
+def plain(value: Any) -> Any:
+    """A custom notification's params (pygls gives named tuples) as dicts and lists."""
+    if hasattr(value, "_asdict"):
+        value = value._asdict()
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+async def exact_analysis(client: LanguageClient, check: Callable[[Any], bool],
+                         timeout: float = 30) -> Any:
+    """The first ``trimtab/status`` (the end of an exact analysis, now or earlier) that
+    satisfies ``check``."""
+    statuses: list[Any] = client.statuses  # type: ignore[attr-defined]
+    seen: asyncio.Event = client.status_seen  # type: ignore[attr-defined]
+
+    async def wait() -> Any:
+        while (found := next((s for s in statuses if check(s)), None)) is None:
+            seen.clear()
+            await seen.wait()
+        return found
+
+    try:
+        return await asyncio.wait_for(wait(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"no such exact analysis: {statuses}") from None
 
 
 def has(code: str, text: str = "") -> Callable[[list[t.Diagnostic]], bool]:
@@ -244,7 +281,10 @@ async def test_changes_not_in_a_migration_are_counted(client: LanguageClient,
 async def test_a_change_made_outside_the_editor_is_picked_up(
         client: LanguageClient, workspace: Path, db_url: str) -> None:
     uri = open_doc(client, workspace / "schema.sql", "CREATE TABLE users (id int PRIMARY KEY);\n")
-    await asyncio.sleep(1.5)
+    # The exact analysis of the opened text has read the database (users to create): the
+    # table made below can only come from reading it again.
+    await exact_analysis(client, lambda s: s["state"] == "pending"
+                         and {"uri": uri, "version": 1} in s["documents"])
     methods = [r.method for r in getattr(client, "registrations", [])]
     assert t.WORKSPACE_DID_CHANGE_WATCHED_FILES in methods
     # Someone runs SQL (or `trimtab migrate`) in a terminal; the client reports the file.
