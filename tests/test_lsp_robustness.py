@@ -377,6 +377,10 @@ async def test_the_database_stopped_and_started_under_the_server(
     assert result["ok"] is False  # a clear error, not a crash
 
     assert embedded.start_server(pgdata) == admin
+    # As above: ask, rather than wait for a periodic check a busy machine delays (this
+    # waited out its 30 s once in a loaded full run).
+    await client.workspace_execute_command_async(t.ExecuteCommandParams(
+        command="trimtab.refresh", arguments=[uri]))
     await _message(client, "reachable again")
     change_doc(client, uri, 9, short)
     await until(client, uri, settled(short, "drops-table", "1 row"))
