@@ -275,15 +275,22 @@ def recorded_generate(cfg: Config) -> tuple[str, ...] | None:
         return None
     check_url(url, cfg.database_url_source)
     noop = generate_inputs(cfg, url)
-    if noop is None:
-        return None
+    said = None if noop is None else _said(noop, url)
+    return None if said is None else tuple(said["notes"])
+
+
+def _said(noop: Noop, url: str) -> dict[str, Any] | None:
+    """What ``noop``'s record said, when it holds on the database at ``url`` (its
+    catalogs read in one transaction, rolled back); None when it does not or cannot be
+    reached."""
     try:
-        conn = psycopg.connect(url, autocommit=True, connect_timeout=5, prepare_threshold=None)
+        conn = psycopg.connect(url, autocommit=False, connect_timeout=5, prepare_threshold=None)
     except psycopg.Error:
         return None
     with conn:
         said = noop.check(conn).said
-    return None if said is None else tuple(said["notes"])
+        conn.rollback()
+    return said
 
 
 @dataclass(frozen=True)
@@ -308,15 +315,7 @@ def recorded_push(cfg: Config) -> Recorded | None:
         noop = inputs(cfg, url, schema_files(cfg))
     except OSError:
         return None
-    if noop is None:
-        return None
-    try:
-        conn = psycopg.connect(url, autocommit=False, connect_timeout=5, prepare_threshold=None)
-    except psycopg.Error:
-        return None
-    with conn:
-        said = noop.check(conn).said
-        conn.rollback()
+    said = None if noop is None else _said(noop, url)
     if said is None:
         return None
     warning = pooler_warning(url)
