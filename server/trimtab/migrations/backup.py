@@ -21,6 +21,7 @@ from pathlib import Path
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from trimtab.errors import ConfigError, DatabaseError
+from trimtab.state import STATE_DIR, prepare
 
 _VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)")
 
@@ -88,7 +89,7 @@ def split_password(url: str) -> tuple[str, str | None]:
 def default_path(root: Path, url: str) -> Path:
     db = conninfo_to_dict(url).get("dbname") or "database"
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return root / ".trimtab" / "backups" / f"{db}-{stamp}.dump"
+    return root / STATE_DIR / "backups" / f"{db}-{stamp}.dump"
 
 
 def backup(url: str, path: Path, major: int) -> Backup:
@@ -102,6 +103,7 @@ def backup(url: str, path: Path, major: int) -> Backup:
         env["PGPASSWORD"] = password
     path = Path(path)
     try:
+        prepare(path)  # the default place, .trimtab/backups, never reaches git
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise DatabaseError(f"the backup failed, nothing was migrated: cannot create "

@@ -32,6 +32,7 @@ import trimtab
 from trimtab.config import check_url, pooler_warning, redact
 from trimtab.errors import FileWriteError
 from trimtab.files import write_file
+from trimtab.state import STATE_DIR, prepare
 
 if TYPE_CHECKING:
     from trimtab.config import Config
@@ -145,7 +146,7 @@ def inputs_key(files: Sequence[str], config: str, version: str | None = None) ->
 def record_path(root: Path, target: str) -> Path:
     """One record per target database (named by a digest of its URL, password left out)."""
     digest = hashlib.sha256(redact(target).encode()).hexdigest()[:16]
-    return root / ".trimtab" / "noop" / f"{digest}.json"
+    return root / STATE_DIR / "noop" / f"{digest}.json"
 
 
 def recall(path: Path, key: str, fingerprint: str) -> dict[str, Any] | None:
@@ -168,6 +169,7 @@ def remember(path: Path, key: str, fingerprint: str, **said: Any) -> None:
     """Record a no-op (a cache: a failure to write only costs the next run)."""
     data = json.dumps({"key": key, "fingerprint": fingerprint, **said})
     with contextlib.suppress(FileWriteError, OSError):
+        prepare(path)
         write_file(path, data.encode())
 
 
