@@ -403,20 +403,7 @@ def _write(value: Any, indent: str, out: list[str]) -> None:
         if not value.items:
             out.append("[]")
             return
-        inner = indent + "  "
-        out.append("[\n")
-        first = True
-        for v in value:
-            if not first:
-                out.append(",\n")
-            first = False
-            out.append(inner)
-            one: list[str] = []  # one object's pieces, kept as one string
-            _write(v, inner, one)
-            out.append("".join(one))
-        out.append("\n")
-        out.append(indent)
-        out.append("]")
+        _items(value, indent, out, joined=True)
         return
     if isinstance(value, list):
         if not value:
@@ -428,19 +415,31 @@ def _write(value: Any, indent: str, out: list[str]) -> None:
             if len(flat) + len(inner) <= _INLINE_WIDTH:
                 out.append(flat)
                 return
-        out.append("[\n")
-        first = True
-        for v in value:
-            if not first:
-                out.append(",\n")
-            first = False
-            out.append(inner)
-            _write(v, inner, out)
-        out.append("\n")
-        out.append(indent)
-        out.append("]")
+        _items(value, indent, out)
         return
     out.append(_scalar(value))
+
+
+def _items(values: Any, indent: str, out: list[str], joined: bool = False) -> None:
+    """A JSON array of ``values``, one per line; ``joined``: each item's pieces kept as
+    one string (a model's objects, written one at a time)."""
+    inner = indent + "  "
+    out.append("[\n")
+    first = True
+    for v in values:
+        if not first:
+            out.append(",\n")
+        first = False
+        out.append(inner)
+        if joined:
+            one: list[str] = []
+            _write(v, inner, one)
+            out.append("".join(one))
+        else:
+            _write(v, inner, out)
+    out.append("\n")
+    out.append(indent)
+    out.append("]")
 
 
 def _has_dict(values: list[Any]) -> bool:
