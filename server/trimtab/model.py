@@ -16,7 +16,7 @@ import functools
 import operator
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 QualifiedName = tuple[str, str]  # (schema, name)
@@ -536,7 +536,7 @@ def _lean_pickling(cls: type) -> None:
     setattr(cls, "__setstate__", setstate)  # noqa: B010
 
 
-for _cls in (Grant, Schema, Extension, Collation, EnumType, DomainCheck, Domain, CompositeType,
-             Sequence, Identity, Column, Constraint, Index, Trigger, Policy, Table, View,
-             Function, OutsideKey, Owner, Model):
+# Every model class of this module: one added later pickles lean too.
+for _cls in {c for c in list(globals().values())
+             if isinstance(c, type) and is_dataclass(c) and c.__module__ == __name__}:
     _lean_pickling(_cls)
