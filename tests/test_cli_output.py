@@ -306,3 +306,12 @@ def test_other_commands_on_a_terminal_send_colours_only(project: Path, db_url: s
     assert code == 0, output
     assert "None" not in output, repr(output)
     assert set(ESCAPE.findall(output)) <= {"m"}, repr(output)
+
+
+def test_names_with_colons_are_printed_as_written(project: Path, db_url: str) -> None:
+    """A quoted name may hold ``:tada:``: the output shows the name, not an emoji."""
+    write(project, 'CREATE TABLE "a:tada:b" (id int PRIMARY KEY);\n')
+    for command in ("status", "generate"):
+        r = run(project, command, "--url", db_url)
+        assert r.returncode == 0, r.stderr
+        assert "create table public.a:tada:b" in r.stdout, r.stdout

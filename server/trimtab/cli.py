@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.prompt import Confirm, Prompt
 
 from trimtab import __version__, cliout
@@ -26,6 +25,8 @@ from trimtab.files import write_file
 from trimtab.words import plural
 
 if TYPE_CHECKING:
+    from rich.progress import TaskID
+
     from trimtab import embedded, engine, model
     from trimtab.migrations import folder as migfolder
     from trimtab.migrations import runner
@@ -45,8 +46,8 @@ else:  # four fifths of the start-up, and `trimtab --help` needs none of it
     fingerprint = Lazy("trimtab.sources.fingerprint")
 
 # soft_wrap: SQL and URLs are printed whole, never cut at the terminal's width.
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 # What -q leaves out (notes, listings) and what only -v shows (the SQL sent).
 info = cliout.Gated(out, cliout.NORMAL)
 info_err = cliout.Gated(err, cliout.NORMAL)
@@ -635,6 +636,8 @@ def _migrate(args: argparse.Namespace) -> int:
     # --json: stdout is the document alone (a lock retry is said on stderr). Started with
     # the first statement, not before: a dry run or a folder with nothing pending draws no
     # bar, so it sends the terminal no cursor codes either.
+    from rich.progress import BarColumn, Progress, TextColumn  # migrate alone draws one
+
     progress = Progress(TextColumn("{task.description}"), BarColumn(),
                         TextColumn("{task.completed}/{task.total} statements"),
                         console=err if args.json else out,
