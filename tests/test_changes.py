@@ -7,14 +7,17 @@ class, and hold ``reverse()`` to undoing what a change does, over the golden cas
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tests.golden import load_model
+from trimtab.model import Schema
 from trimtab.plan import build_plan
-from trimtab.plan.changes import Change, Kind
+from trimtab.plan.changes import Change, CreateSchema, DropSchema, Kind
 
 # The module (trimtab.plan.render is also the name of its function, in trimtab.plan).
 render_module = importlib.import_module("trimtab.plan.render")
@@ -61,3 +64,27 @@ def test_reverse_undoes_each_change(case: Path) -> None:
         assert (type(again), again.target, again.before, again.after, again.parent) == (
             type(step.change), step.change.target, step.change.before, step.change.after,
             step.change.parent), step.change.describe()
+
+
+def _fields(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_equality_and_repr_cover_every_field_of_the_class(cls: type[Change]) -> None:
+    """A class that only narrows ``before``/``after`` keeps the base's ``__eq__`` and
+    ``__repr__`` (they compare and show the same fields, and start-up builds fewer
+    methods); one that adds a field must generate its own, or the field would be left
+    out of equality, hashing and the repr."""
+    for method in ("__eq__", "__repr__", "__hash__"):
+        owner = next(k for k in cls.__mro__ if method in k.__dict__)
+        assert _fields(owner) == _fields(cls), (cls.__name__, method, owner.__name__)
+
+
+def test_changes_are_equal_by_class_and_every_field() -> None:
+    a = CreateSchema(target=("schema", "app"), after=Schema(name="app"))
+    assert a == CreateSchema(target=("schema", "app"), after=Schema(name="app"))
+    assert hash(a) == hash(CreateSchema(target=("schema", "app"), after=Schema(name="app")))
+    assert a != replace(a, reason="depends on app.t")
+    assert a != DropSchema(target=("schema", "app"), before=Schema(name="app"))
+    assert repr(a).startswith("CreateSchema(target=('schema', 'app'), before=None, after=")

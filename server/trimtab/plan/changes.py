@@ -195,6 +195,9 @@ _Type = EnumType | Domain | CompositeType
 TypedColumn = tuple[str, str, str, str, str | None, str | None]
 
 
+# A subclass that only narrows ``before``/``after`` is declared ``eq=False, repr=False``: it
+# keeps these (same fields, the class is compared too) and start-up generates fewer methods;
+# one that adds a field generates its own (tests/test_changes.py holds both).
 @dataclass(frozen=True, kw_only=True)
 class Change:
     kind: ClassVar[Kind]
@@ -254,7 +257,7 @@ def _swap(ch: Change) -> Change:
 # -- schemas, extensions, collations -----------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class CreateSchema(Change):
     kind = Kind.CREATE_SCHEMA
     rank = 8
@@ -266,7 +269,7 @@ class CreateSchema(Change):
         return DropSchema(target=self.target, before=self.after)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class DropSchema(Change):
     kind = Kind.DROP_SCHEMA
     rank = 47
@@ -277,7 +280,7 @@ class DropSchema(Change):
         return CreateSchema(target=self.target, after=self.before)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class CreateExtension(Change):
     kind = Kind.CREATE_EXTENSION
     rank = 9
@@ -289,7 +292,7 @@ class CreateExtension(Change):
         return DropExtension(target=self.target, before=self.after)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class AlterExtension(Change):
     kind = Kind.ALTER_EXTENSION
     rank = 10
@@ -300,7 +303,7 @@ class AlterExtension(Change):
         return _swap(self)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class DropExtension(Change):
     kind = Kind.DROP_EXTENSION
     rank = 46
@@ -311,7 +314,7 @@ class DropExtension(Change):
         return CreateExtension(target=self.target, after=self.before)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class CreateCollation(Change):
     kind = Kind.CREATE_COLLATION
     rank = 11  # before the domains, types and columns that use it
@@ -323,7 +326,7 @@ class CreateCollation(Change):
         return DropCollation(target=self.target, before=self.after)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class DropCollation(Change):
     kind = Kind.DROP_COLLATION
     rank = 45  # once nothing uses it
@@ -349,7 +352,7 @@ def _type_rank(t: _Type) -> int:
     return {EnumType: 0, Domain: 1, CompositeType: 2}[type(t)]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class CreateType(Change):
     kind = Kind.CREATE_TYPE
     rank = 12
@@ -364,7 +367,7 @@ class CreateType(Change):
         return DropType(target=self.target, before=self.after)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class DropType(Change):
     kind = Kind.DROP_TYPE
     rank = 44
@@ -381,7 +384,7 @@ class DropType(Change):
         return CreateType(target=self.target, after=self.before)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class AlterType(Change):
     """A domain or composite type changed in place."""
 
@@ -426,7 +429,7 @@ class RecreateEnum(Change):
 # -- sequences -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class CreateSequence(Change):
     kind = Kind.CREATE_SEQUENCE
     rank = 18
@@ -438,7 +441,7 @@ class CreateSequence(Change):
         return DropSequence(target=self.target, before=self.after)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class AlterSequence(Change):
     kind = Kind.ALTER_SEQUENCE
     rank = 19
@@ -449,7 +452,7 @@ class AlterSequence(Change):
         return _swap(self)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class SetSequenceOwner(Change):
     """OWNED BY; reason "release" frees the sequence before its owning column goes."""
 
@@ -468,7 +471,7 @@ class SetSequenceOwner(Change):
         return replace(self, before=self.after, after=self.before, reason=None)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class DropSequence(Change):
     kind = Kind.DROP_SEQUENCE
     rank = 42
@@ -488,7 +491,7 @@ def _reads_relations(f: Function) -> bool:
     return any(dep[0] != "function" for dep in f.depends_on)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class CreateFunction(Change):
     kind = Kind.CREATE_FUNCTION
     rank = 16
@@ -503,7 +506,7 @@ class CreateFunction(Change):
         return DropFunction(target=self.target, before=self.after)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class ReplaceFunction(Change):
     kind = Kind.REPLACE_FUNCTION
     rank = 17
@@ -518,7 +521,7 @@ class ReplaceFunction(Change):
         return _swap(self)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class DropFunction(Change):
     kind = Kind.DROP_FUNCTION
     rank = 43
@@ -537,7 +540,7 @@ class DropFunction(Change):
 # -- tables ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class CreateTable(Change):
     kind = Kind.CREATE_TABLE
     rank = 20
@@ -549,7 +552,7 @@ class CreateTable(Change):
         return DropTable(target=self.target, before=self.after)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class DropTable(Change):
     kind = Kind.DROP_TABLE
     rank = 7
@@ -560,7 +563,7 @@ class DropTable(Change):
         return CreateTable(target=self.target, after=self.before)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class AlterTable(Change):
     """Table-level properties: row level security, logging, replica identity, options."""
 
@@ -574,7 +577,7 @@ class AlterTable(Change):
         return _swap(self)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class AttachPartition(Change):
     """ATTACH PARTITION, or INHERIT a parent (whichever ``after`` gains)."""
 
@@ -588,7 +591,7 @@ class AttachPartition(Change):
         return DetachPartition(target=self.target, before=self.after, after=self.before)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class DetachPartition(Change):
     """DETACH PARTITION, or NO INHERIT. First of all: detached, a partition holds the clones
     of its parent's foreign keys and indexes as its own, so dropping them on the parent no
@@ -606,7 +609,7 @@ class DetachPartition(Change):
 # -- columns ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class AddColumn(Change):
     kind = Kind.ADD_COLUMN
     rank = 21
@@ -620,7 +623,7 @@ class AddColumn(Change):
         return DropColumn(target=self.target, before=self.after, parent=self.parent)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class DropColumn(Change):
     kind = Kind.DROP_COLUMN
     rank = 6
@@ -713,7 +716,7 @@ class AddConstraint(Change):
         return DropConstraint(target=self.target, before=self.after, parent=self.parent)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class DropConstraint(Change):
     kind = Kind.DROP_CONSTRAINT
     rank = 4
@@ -729,7 +732,7 @@ class DropConstraint(Change):
         return AddConstraint(target=self.target, after=self.before, parent=self.parent)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class ValidateConstraint(Change):
     kind = Kind.VALIDATE_CONSTRAINT
     rank = 29
@@ -740,7 +743,7 @@ class ValidateConstraint(Change):
     parent: Table
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class RenameConstraint(Change):
     kind = Kind.RENAME_CONSTRAINT
     rank = 26
@@ -756,7 +759,7 @@ class RenameConstraint(Change):
 # -- indexes ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class CreateIndex(Change):
     kind = Kind.CREATE_INDEX
     rank = 32  # after views: materialized views carry indexes
@@ -769,7 +772,7 @@ class CreateIndex(Change):
         return DropIndex(target=self.target, before=self.after, parent=self.parent)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class SetCluster(Change):
     """CLUSTER ON an index, or SET WITHOUT CLUSTER (``after.clustered`` says which)."""
 
@@ -784,7 +787,7 @@ class SetCluster(Change):
         return _swap(self)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class DropIndex(Change):
     kind = Kind.DROP_INDEX
     rank = 5
@@ -796,7 +799,7 @@ class DropIndex(Change):
         return CreateIndex(target=self.target, after=self.before, parent=self.parent)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class RenameIndex(Change):
     kind = Kind.RENAME_INDEX
     rank = 27
@@ -823,7 +826,7 @@ class AttachIndex(Change):
     # PostgreSQL has no DETACH for an index: no reverse.
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class CreateIndexConcurrently(Change):
     """CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS: writes go on while it builds. It
     cannot run in a transaction; a failed build leaves an invalid index, which the runner
@@ -839,7 +842,7 @@ class CreateIndexConcurrently(Change):
         return DropIndexConcurrently(target=self.target, before=self.after, parent=self.parent)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class DropIndexConcurrently(Change):
     kind = Kind.DROP_INDEX_CONCURRENTLY
     rank = DropIndex.rank
@@ -855,7 +858,7 @@ class DropIndexConcurrently(Change):
 # -- views -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class CreateView(Change):
     kind = Kind.CREATE_VIEW
     rank = 30
@@ -867,7 +870,7 @@ class CreateView(Change):
         return DropView(target=self.target, before=self.after)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class ReplaceView(Change):
     kind = Kind.REPLACE_VIEW
     rank = 31
@@ -879,7 +882,7 @@ class ReplaceView(Change):
         return _swap(self)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class DropView(Change):
     kind = Kind.DROP_VIEW
     rank = 3
@@ -893,7 +896,7 @@ class DropView(Change):
 # -- triggers, policies ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class CreateTrigger(Change):
     kind = Kind.CREATE_TRIGGER
     rank = 34
@@ -906,7 +909,7 @@ class CreateTrigger(Change):
         return DropTrigger(target=self.target, before=self.after, parent=self.parent)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class AlterTrigger(Change):
     """ENABLE / DISABLE."""
 
@@ -921,7 +924,7 @@ class AlterTrigger(Change):
         return _swap(self)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class DropTrigger(Change):
     kind = Kind.DROP_TRIGGER
     rank = 1
@@ -933,7 +936,7 @@ class DropTrigger(Change):
         return CreateTrigger(target=self.target, after=self.before, parent=self.parent)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class CreatePolicy(Change):
     kind = Kind.CREATE_POLICY
     rank = 36
@@ -946,7 +949,7 @@ class CreatePolicy(Change):
         return DropPolicy(target=self.target, before=self.after, parent=self.parent)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class AlterPolicy(Change):
     kind = Kind.ALTER_POLICY
     rank = 37
@@ -958,7 +961,7 @@ class AlterPolicy(Change):
         return _swap(self)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class DropPolicy(Change):
     kind = Kind.DROP_POLICY
     rank = 2
@@ -973,7 +976,7 @@ class DropPolicy(Change):
 # -- comments, privileges, owners --------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class SetComment(Change):
     """``target``: ("comment", object kind in SQL, object name in SQL)."""
 
@@ -990,7 +993,7 @@ class SetComment(Change):
         return _swap(self)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class _Privilege(Change):
     """``target``: ("grant", object kind in SQL, object name in SQL[, column])."""
 
@@ -1009,7 +1012,7 @@ class _Privilege(Change):
                 f"{self.target[2]} {to} {g.grantee}")
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class GrantPrivilege(_Privilege):
     kind = Kind.GRANT
     rank = 39
@@ -1020,7 +1023,7 @@ class GrantPrivilege(_Privilege):
         return RevokePrivilege(target=self.target, before=self.after)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class RevokePrivilege(_Privilege):
     kind = Kind.REVOKE
     rank = 38
@@ -1031,7 +1034,7 @@ class RevokePrivilege(_Privilege):
         return GrantPrivilege(target=self.target, after=self.before)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class AlterOwner(Change):
     """Only owners the schema file declares. ``parent``: the object given away."""
 
@@ -1057,7 +1060,7 @@ class AlterOwner(Change):
 # -- renames: they run first, and the rest is planned against the renamed objects -------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class _Rename(Change):
     rank = -10
 
