@@ -3,7 +3,6 @@ code actions a schema.sql gets, placed on the TypeScript that causes them."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 from pathlib import Path
@@ -18,7 +17,7 @@ from pygls.uris import from_fs_path
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 from tests.test_lsp import TRIMTAB, change_doc, db, has, make_client, open_doc, until
-from tests.test_lsp_robustness import _position, assert_inside
+from tests.test_lsp_robustness import _position, assert_inside, status_for, watch_statuses
 from trimtab import engine
 from trimtab.config import load_config
 
@@ -38,6 +37,7 @@ def project(tmp_path: Path, db_url: str) -> Path:
                                               client_factory=make_client))
 async def client(lsp_client: LanguageClient, project: Path, db_url: str):
     lsp_client.answers = []  # type: ignore[attr-defined]
+    watch_statuses(lsp_client)
 
     @lsp_client.feature(t.CLIENT_REGISTER_CAPABILITY)
     def register(params: t.RegistrationParams) -> None:
@@ -187,6 +187,7 @@ TS_PIECES = ["(", ")", "{", "}", ",", ".notNull()", ".default(", "`", "${", "'",
 async def test_random_edits_of_schema_ts(client: LanguageClient, project: Path,
                                          steps: list[tuple[float, float, str]]) -> None:
     text = (project / "schema.ts").read_text()
+    client.statuses.clear()  # type: ignore[attr-defined]  # versions restart at 1 per example
     uri = open_doc(client, project / "schema.ts", text)
     for version, (at, length, insert) in enumerate(steps, start=2):
         a = int(at * len(text))
@@ -199,7 +200,7 @@ async def test_random_edits_of_schema_ts(client: LanguageClient, project: Path,
         text = text[:a] + insert + text[b:]
         await client.text_document_hover_async(t.HoverParams(
             text_document=t.TextDocumentIdentifier(uri=uri), position=_position(text, a)))
-    await asyncio.sleep(0.8)
+    await status_for(client, uri, version)  # the exact path's findings for the last text
     assert_inside(text.replace("\r\n", "\n").replace("\r", "\n"),
                   client.diagnostics.get(uri, []))
     client.text_document_did_close(t.DidCloseTextDocumentParams(

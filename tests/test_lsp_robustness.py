@@ -86,13 +86,7 @@ def workspace(tmp_path: Path, db_url: str) -> Path:
 
 @pytest_lsp.fixture(config=CONFIG)
 async def client(lsp_client: LanguageClient, workspace: Path, options: dict[str, Any] | None):
-    lsp_client.ready = asyncio.Event()  # type: ignore[attr-defined]
-    lsp_client.statuses = []  # type: ignore[attr-defined]
-
-    @lsp_client.feature("trimtab/status")
-    def status(params: Any) -> None:
-        lsp_client.statuses.append(params)  # type: ignore[attr-defined]
-        lsp_client.ready.set()  # type: ignore[attr-defined]
+    watch_statuses(lsp_client)
 
     @lsp_client.feature(t.CLIENT_REGISTER_CAPABILITY)
     def register(params: t.RegistrationParams) -> None:
@@ -173,9 +167,20 @@ async def test_severity_per_code_from_the_settings(client: LanguageClient,
     assert not [d for d in diags if d.code == "drops-column"]
 
 
-async def _status_for(client: LanguageClient, uri: str, version: int) -> Any:
-    """The first ``trimtab/status`` that reports ``version`` of ``uri`` (an exact analysis
-    of that text)."""
+def watch_statuses(client: LanguageClient) -> None:
+    """Keep every ``trimtab/status`` the server sends, for ``status_for``."""
+    client.ready = asyncio.Event()  # type: ignore[attr-defined]
+    client.statuses = []  # type: ignore[attr-defined]
+
+    @client.feature("trimtab/status")
+    def status(params: Any) -> None:
+        client.statuses.append(params)  # type: ignore[attr-defined]
+        client.ready.set()  # type: ignore[attr-defined]
+
+
+async def status_for(client: LanguageClient, uri: str, version: int) -> Any:
+    """The first ``trimtab/status`` that reports ``version`` of ``uri``: sent once the
+    exact analysis of that text is published."""
     statuses = client.statuses  # type: ignore[attr-defined]
 
     def find() -> Any:
@@ -204,13 +209,13 @@ async def test_a_burst_of_edits_is_analysed_exactly_once_for_its_last_version(
     push_quickstart(workspace)
     await asyncio.wait_for(client.ready.wait(), 60)  # type: ignore[attr-defined]
     uri = open_doc(client, workspace / "schema.sql", QUICKSTART)
-    before = await _status_for(client, uri, 1)
+    before = await status_for(client, uri, 1)
     text = QUICKSTART
     for version in range(2, 12):
         text = text.replace("CREATE TABLE orders (\n",
                             f"CREATE TABLE orders (\n    c{version} int,\n")
         change_doc(client, uri, version, text)
-    after = await _status_for(client, uri, 11)
+    after = await status_for(client, uri, 11)
     assert after["runs"] == before["runs"] + 1
     assert after["pending"] == 10  # the last text's plan: its ten new columns
     analysed = {d["version"] for s in client.statuses  # type: ignore[attr-defined]
@@ -259,6 +264,7 @@ async def test_random_edits_never_break_the_server(client: LanguageClient, works
                                                   case: tuple[int, list]) -> None:
     source, steps = case
     text = SOURCES[source]
+    client.statuses.clear()  # type: ignore[attr-defined]  # versions restart at 1 per example
     path = workspace / "schema.sql"
     uri = open_doc(client, path, text)
     version = 1
@@ -287,7 +293,7 @@ async def test_random_edits_never_break_the_server(client: LanguageClient, works
         text_document=t.TextDocumentIdentifier(uri=uri),
         range=t.Range(start=t.Position(line=0, character=0), end=_position(text, len(text))),
         context=t.CodeActionContext(diagnostics=list(client.diagnostics.get(uri, [])))))
-    await asyncio.sleep(0.6)  # let the exact path run on the last text
+    await status_for(client, uri, version)  # the exact path's findings for the last text
     assert_inside(text.replace("\r\n", "\n").replace("\r", "\n"), client.diagnostics.get(uri, []))
     client.text_document_did_close(t.DidCloseTextDocumentParams(
         text_document=t.TextDocumentIdentifier(uri=uri)))
@@ -320,6 +326,8 @@ def stoppable(tmp_path: Path, own_server: Any) -> Path:
 
 @pytest_lsp.fixture(config=CONFIG)
 async def stoppable_client(lsp_client: LanguageClient, stoppable: Path):
+    watch_statuses(lsp_client)
+
     @lsp_client.feature(t.CLIENT_REGISTER_CAPABILITY)
     def register(params: t.RegistrationParams) -> None:
         pass
@@ -367,7 +375,7 @@ async def test_the_database_stopped_and_started_under_the_server(
     await _message(client, "cannot be reached")
     for version in range(3, 8):  # typing on: diagnostics go on, the warning is not repeated
         change_doc(client, uri, version, short + f"-- {version}\n")
-        await asyncio.sleep(0.3)
+        await status_for(client, uri, version)  # each edit analysed against the dead server
     await client.workspace_execute_command_async(t.ExecuteCommandParams(
         command="trimtab.refresh", arguments=[uri]))
     assert sum("cannot be reached" in m.message for m in client.messages) == 1
