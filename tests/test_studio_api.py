@@ -10,7 +10,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,12 +264,7 @@ def test_the_password_never_reaches_the_page(sql: SqlRunner, db_url: str,
                            auth=False)
         seen = [opened.text, str(opened.headers), c.request("GET", "/").text,
                 c.request("GET", "/api/info").text, c.request("GET", "/api/tables").text]
-        for _ in range(100):
-            t = c.request("GET", "/api/trimtab").json()
-            if t["state"] == "ready":
-                break
-            time.sleep(0.2)
-        seen.append(json.dumps(t))
+        seen.append(json.dumps(_insight(c)))
         assert not any("s3cr3t-pw" in text for text in seen)
         assert "***" in c.get("/api/info")["database"]
     finally:
@@ -784,13 +778,12 @@ def test_structure_of_a_table(shop: Client) -> None:
 
 
 def _insight(c: Client) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while True:
-        data = c.get("/api/trimtab")
+    """trimtab's view once computed: the server holds each request until it is (up to 30 s)."""
+    for _ in range(4):  # two minutes, for a computation that hangs
+        data = c.get("/api/trimtab", wait="30")
         if data["state"] == "ready":
             return data
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    raise AssertionError(f"trimtab's view still not computed: {data}")
 
 
 def test_trimtab_view_shows_pending_changes_and_hazards(sql: SqlRunner, db_url: str,
@@ -1071,3 +1064,19 @@ def test_export_the_current_view_as_csv(shop: Client, sql: SqlRunner) -> None:
     # without the session, nothing
     assert shop.request("GET", "/api/export", params={
         "schema": "public", "table": "customers"}, auth=False).status == 401
+
+
+def test_a_request_can_wait_for_trimtabs_view(sql: SqlRunner, db_url: str,
+                                              tmp_path: Path) -> None:
+    """``wait``: the answer comes when the comparison it started ends, not at a next poll."""
+    sql(SHOP)
+    server = Server(load_config(_project(tmp_path), url=db_url)).start()
+    try:
+        c = Client(server)
+        data = c.get("/api/trimtab", refresh="1", wait="30")
+        assert data["state"] == "ready" and data["plan"]["ok"], data
+        for bad in ("-1", "31", "nan", "soon"):
+            r = c.request("GET", "/api/trimtab", params={"wait": bad})
+            assert r.status == 400, (bad, r.status, r.text)
+    finally:
+        server.stop()

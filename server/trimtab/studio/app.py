@@ -53,7 +53,7 @@ from trimtab.config import Config, scrub
 from trimtab.errors import TrimtabError
 from trimtab.studio import queries
 from trimtab.studio.db import Pool
-from trimtab.studio.insight import Insight
+from trimtab.studio.insight import MAX_WAIT, Insight
 from trimtab.studio.queries import Catalog, StudioError
 
 STATIC = Path(__file__).parent / "static"
@@ -426,7 +426,13 @@ def create_app(studio: Studio) -> ASGIApp:
 
     async def trimtab(request: Request) -> Response:
         refresh = request.query_params.get("refresh") == "1"
-        return JSONResponse(await run_in_threadpool(studio.insight.get, refresh))
+        try:
+            wait = float(request.query_params.get("wait") or 0)
+        except ValueError:
+            raise StudioError(400, "wait is a number of seconds") from None
+        if not 0 <= wait <= MAX_WAIT:  # also refuses nan
+            raise StudioError(400, f"wait is between 0 and {MAX_WAIT:g} seconds")
+        return JSONResponse(await run_in_threadpool(studio.insight.get, refresh, wait))
 
     async def not_found(request: Request) -> Response:
         return JSONResponse({"error": "not found"}, 404)

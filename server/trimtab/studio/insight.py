@@ -114,6 +114,9 @@ def compute_status(cfg: Config) -> dict[str, Any]:
     }
 
 
+MAX_WAIT = 30.0  # seconds a request may hold a server thread
+
+
 class Insight:
     """The last computed view, and at most one computation running (in a daemon thread:
     stopping the studio never waits for a shadow database to be built)."""
@@ -140,9 +143,11 @@ class Insight:
         with self._lock:  # set before the thread ends: get() never sees neither
             self._result = result
 
-    def get(self, refresh: bool = False) -> dict[str, Any]:
+    def get(self, refresh: bool = False, wait: float = 0.0) -> dict[str, Any]:
         """{"state": "running" | "ready", ...}: starts a computation when there is no
-        result yet (or ``refresh``) and none is running."""
+        result yet (or ``refresh``) and none is running. ``wait``: up to that many seconds
+        (at most ``MAX_WAIT``) for a running computation to end, so a client learns of the
+        result when it comes rather than at its next poll."""
         with self._lock:
             running = self._thread is not None and self._thread.is_alive()
             if not running and (self._result is None or refresh):
@@ -150,7 +155,11 @@ class Insight:
                                                 name="trimtab-studio-insight")
                 self._thread.start()
                 self._started = time.monotonic()
-                running = True
+            thread = self._thread
+        if wait > 0 and thread is not None:
+            thread.join(min(wait, MAX_WAIT))
+        with self._lock:
+            running = self._thread is not None and self._thread.is_alive()
             out: dict[str, Any] = {"state": "running" if running else "ready"}
             if running:
                 out["running_for"] = round(time.monotonic() - self._started, 1)

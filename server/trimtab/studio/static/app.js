@@ -887,8 +887,10 @@
   // -- trimtab's view -------------------------------------------------------------------------
 
   let insightTimer = null;
+  // The server holds the request up to a second while the comparison runs: the result
+  // shows the moment it is there, and the "comparing… N s" line still ticks.
   async function insight(refresh) {
-    const data = await api("/api/trimtab", { refresh: refresh ? "1" : "" });
+    const data = await api("/api/trimtab", { refresh: refresh ? "1" : "", wait: "1" });
     S.insight = data;
     return data;
   }
@@ -957,7 +959,7 @@
       try { data = await insight(refresh); } catch (e) { if (!stale(seq)) draw(null, e); return; }
       if (stale(seq)) return;
       draw(data, null);
-      if (data.state === "running") insightTimer = setTimeout(() => tick(false), 1000);
+      if (data.state === "running") insightTimer = setTimeout(() => tick(false), 0);
     };
     await tick(false);
     return () => tick(true);
@@ -1001,7 +1003,7 @@
   async function pollInsight() {
     let data;
     try { data = await insight(false); } catch (e) { return; }
-    if (data.state === "running") { setTimeout(pollInsight, 1500); return; }
+    if (data.state === "running") { setTimeout(pollInsight, 0); return; }
     const tab = $('.tabs a[data-tab="trimtab"]');
     if (tab && S.route && S.route.parts[0] === "t") {
       const meta = S.meta.get(S.route.parts[1] + "\u0000" + S.route.parts[2]);
