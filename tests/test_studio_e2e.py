@@ -236,9 +236,14 @@ async function main() {
                              field("price_cents", ".error"));
   const insertError = await page.textContent(field("price_cents", ".error"));
   await shot("studio-insert.png");
+  const beforeInsert = await page.textContent(".title-row");
   await page.fill(field("price_cents", ".value"), "1999");
   await page.click("#insert-save");
   await page.waitForSelector("#insert-form", { state: "detached" });
+  // The page is drawn again with the new row count after the dialog closes: a filter added
+  // before that would be drawn away with the old toolbar.
+  await page.waitForFunction((b) => document.querySelector(".title-row").textContent !== b,
+                             beforeInsert);
   log({ step: "insert", error: insertError });
 
   // Delete it again: select, delete, confirm.
