@@ -5,6 +5,7 @@ defaults left out; malformed snapshots rejected with the file and the place name
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import typing
 from pathlib import Path
@@ -51,6 +52,7 @@ from trimtab.sources.snapshot import (
     model_to_dict,
     snapshot_id,
     trimtab_head,
+    write_snapshot,
 )
 
 ROOT = Path(__file__).parent.parent
@@ -380,6 +382,27 @@ def test_snapshot_written_object_by_object_is_the_text_of_the_whole_dict() -> No
     assert dump_snapshot(model, id="b", prev_id="a") == snapshot._to_json(doc, "") + "\n"
     assert dump_snapshot(Model(), id="b", prev_id="a") == snapshot._to_json(
         {**doc, "model": model_to_dict(Model())}, "") + "\n"
+
+
+@pytest.mark.parametrize("chunk", [1, 200, 1 << 20])
+def test_snapshot_written_to_a_file_is_the_text_byte_for_byte(chunk: int) -> None:
+    """write_snapshot (what generate writes, in pieces of about ``chunk`` characters) gives
+    the bytes of dump_snapshot's text, whatever the size of the pieces."""
+    model = full_model()
+    writes: list[bytes] = []
+
+    class Out(io.BytesIO):
+        def write(self, b: Any) -> int:
+            writes.append(bytes(b))
+            return super().write(b)
+
+    out = Out()
+    write_snapshot(model, out, id="b", prev_id="a", chunk=chunk)
+    assert out.getvalue() == dump_snapshot(model, id="b", prev_id="a").encode()
+    assert (len(writes) > 2) == (chunk < 1000)  # written as it is made, not at the end
+    empty = io.BytesIO()
+    write_snapshot(Model(), empty, id="b", prev_id="a", chunk=chunk)
+    assert empty.getvalue() == dump_snapshot(Model(), id="b", prev_id="a").encode()
 
 
 @pytest.mark.parametrize("ids", [("b", "a"), ('q"uo\\te', "ü/\u2028"), (ZERO_ID, "x")])

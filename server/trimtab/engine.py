@@ -120,7 +120,12 @@ from trimtab.sources.introspect import (
     table_sizes,
 )
 from trimtab.sources.introspect import owners as live_owners
-from trimtab.sources.snapshot import dump_snapshot, load_snapshot, snapshot_id
+from trimtab.sources.snapshot import (
+    dump_snapshot,
+    load_snapshot,
+    snapshot_id,
+    write_snapshot,
+)
 from trimtab.sources.sqlfile import (
     META_COMMAND,
     Issue,
@@ -1716,7 +1721,9 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
     # while the snapshot and the down migration are made (this process's).
     with ThreadPoolExecutor(max_workers=1) as pool:
         ahead = pool.submit(_replay_ahead, cfg, scratch, folder, source, installed, to_write)
-        snapshot = dump_snapshot(desired, id=str(uuid.uuid4()), prev_id=prev_id)
+        # Written as it is made, in write_migration: the text is not held next to the rest.
+        snapshot = functools.partial(write_snapshot, desired, id=str(uuid.uuid4()),
+                                     prev_id=prev_id)
         down = down_plan(current, desired, plan, source, runs_on)
         down_said = tuple(f"the down migration {h.message}" for h in down.hazards)
         down_renames = tuple((r.kind, r.schema, r.old, r.new, r.parent)

@@ -54,10 +54,10 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from trimtab.errors import SchemaError
-from trimtab.files import write_file, write_files
+from trimtab.files import Content, write_file, write_files
 from trimtab.memo import MiB, memoize
 from trimtab.sources.snapshot import ZERO_ID, is_drizzle_snapshot, load_snapshot, trimtab_head
 from trimtab.sources.sqlfile import (
@@ -737,7 +737,7 @@ def write_migration(
     folder_path: Path,
     name: str,
     statements: Sequence[str],
-    snapshot_text: str | None,
+    snapshot_text: str | Callable[[IO[bytes]], object] | None,
     *,
     transactional: bool = True,
     when: int | None = None,
@@ -746,7 +746,9 @@ def write_migration(
 ) -> Migration:
     """Write the next migration: ``NNNN_<slug>.sql``, its snapshot (when given), its journal
     entry (creating the folder and journal if needed), then ``meta/trimtab.sum`` for the
-    whole folder. ``down``: the text of its down file, given its tag (``down_text``).
+    whole folder. ``snapshot_text``: its text, or what writes it into the open file
+    (``snapshot.write_snapshot``). ``down``: the text of its down file, given its tag
+    (``down_text``).
 
     With ``drizzle_snapshot`` (drizzle-kit's snapshot text, for a Drizzle project), that
     goes to ``meta/NNNN_snapshot.json`` where drizzle-kit reads it, and trimtab's files to
@@ -787,12 +789,13 @@ def write_migration(
     journal["entries"].append(
         {"idx": idx, "version": JOURNAL_VERSION, "when": when, "tag": tag, "breakpoints": True}
     )
-    files = [(sql_path, sql_data)]
+    files: list[tuple[Path, Content]] = [(sql_path, sql_data)]
     if down is not None:
         files.append((down_path(folder_path, tag), down(tag).encode()))
     files += [(new_path, old.read_bytes()) for old, new_path in moved]
     if snapshot_text is not None:
-        files.append((snapshot_path, snapshot_text.encode()))
+        files.append((snapshot_path, snapshot_text.encode() if isinstance(snapshot_text, str)
+                      else snapshot_text))
     if drizzle_snapshot is not None:
         files.append((drizzle_snapshot_path(folder_path, tag, idx), drizzle_snapshot.encode()))
     files.append((_journal_path(folder_path), (json.dumps(journal, indent=2) + "\n").encode()))
