@@ -725,12 +725,19 @@ def next_migration(folder: Folder, name: str, statements: Sequence[str], *,
                    transactional: bool = True) -> Migration:
     """The migration ``write_migration`` writes next into ``folder`` (its tag, text,
     checksum and statements), not written: what a replay of it needs. Its ``when`` is 0."""
-    data = migration_text(statements, transactional=transactional).encode()
-    read, is_transactional = split_migration(data.decode("utf-8"))
+    return _next_of(folder, name, migration_text(statements, transactional=transactional
+                                                 ).encode())
+
+
+def _next_of(folder: Folder, name: str, data: bytes) -> Migration:
+    """The next migration of ``folder`` with the file content ``data``, as read_folder
+    will read it once written (the text refused as reading it would)."""
     tag = next_tag(folder, name)
-    return Migration(idx=_next_number(folder), tag=tag, path=folder.path / f"{tag}.sql",
-                     when=0, checksum=checksum(data), statements=read,
-                     transactional=is_transactional, snapshot=None)
+    path = folder.path / f"{tag}.sql"
+    read, transactional = split_migration(decode_source(data, str(path), strip_bom=False))
+    return Migration(idx=_next_number(folder), tag=tag, path=path, when=0,
+                     checksum=checksum(data), statements=read, transactional=transactional,
+                     snapshot=None)
 
 
 def write_migration(
@@ -765,7 +772,10 @@ def write_migration(
         loaded[0] if loaded else {"version": JOURNAL_VERSION, "dialect": "postgresql",
                                   "entries": []}
     )
-    planned = next_migration(folder, name, statements, transactional=transactional)
+    # Every file is made in memory first and written as one change: a failed write (disk
+    # full, read-only folder) leaves no stray .sql to block the next run.
+    sql_data = migration_text(statements, transactional=transactional).encode()
+    planned = _next_of(folder, name, sql_data)
     idx, tag, sql_path = planned.idx, planned.tag, planned.path
     if sql_path.exists():
         raise SchemaError(
@@ -777,15 +787,11 @@ def write_migration(
         when = int(time.time() * 1000)
         if folder.migrations:
             when = max(when, max(m.when for m in folder.migrations) + 1)
-    # Every file is made in memory first and written as one change: a failed write (disk
-    # full, read-only folder) leaves no stray .sql to block the next run.
-    sql_data = migration_text(statements, transactional=transactional).encode()
     moved = _moves(folder_path) if drizzle_snapshot is not None else []
     shared = _shared(folder_path) or drizzle_snapshot is not None
     meta = folder_path / (TRIMTAB_META if shared else "meta")
     snapshot_path = meta / _snapshot_name(tag, idx)
-    new = dataclasses.replace(planned, when=when,
-                              snapshot=snapshot_path if snapshot_text is not None else None)
+    new = dataclasses.replace(planned, when=when)
     journal["entries"].append(
         {"idx": idx, "version": JOURNAL_VERSION, "when": when, "tag": tag, "breakpoints": True}
     )
@@ -805,7 +811,10 @@ def write_migration(
     write_files(files)
     for old, _ in moved:  # their copies are in place: drizzle-kit must not meet them
         old.unlink(missing_ok=True)
-    return next(m for m in read_folder(folder_path).migrations if m.tag == tag)
+    # As read_folder reads it now, without reading the folder again (its 10 MiB first
+    # migration at 10,000 tables, and this one).
+    snapshot = _snapshot_path(folder_path, tag, idx)
+    return dataclasses.replace(new, snapshot=snapshot if snapshot.is_file() else None)
 
 
 def _moves(folder: Path) -> list[tuple[Path, Path]]:
