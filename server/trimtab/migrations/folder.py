@@ -44,11 +44,11 @@ from __future__ import annotations
 import base64
 import bisect
 import dataclasses
-import functools
 import hashlib
 import json
 import os
 import re
+import threading
 import time
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -223,8 +223,32 @@ def is_plain_sql(text: str) -> bool:
     return _PLAIN.fullmatch(text) is not None
 
 
-@functools.lru_cache(maxsize=256)  # a folder is read several times per command
+# A folder is read several times per command: its texts split once, kept by their digest,
+# not by the text (an lru_cache keyed by the text held a 10 MiB first migration at 10,000
+# tables for the whole run, next to its statements).
+_SPLITS: dict[bytes, tuple[tuple[MigrationStatement, ...], bool]] = {}
+_SPLITS_MAX = 256
+_SPLITS_LOCK = threading.Lock()  # generate replays ahead in a thread while it writes
+
+
 def split_migration(text: str) -> tuple[tuple[MigrationStatement, ...], bool]:
+    """(statements, transactional) of a migration file's text (``_split_migration``),
+    remembered for the texts most recently split."""
+    key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+    with _SPLITS_LOCK:
+        found = _SPLITS.pop(key, None)
+        if found is not None:
+            _SPLITS[key] = found  # the most recent last
+            return found
+    out = _split_migration(text)
+    with _SPLITS_LOCK:
+        _SPLITS[key] = out
+        while len(_SPLITS) > _SPLITS_MAX:
+            del _SPLITS[next(iter(_SPLITS))]
+    return out
+
+
+def _split_migration(text: str) -> tuple[tuple[MigrationStatement, ...], bool]:
     """(statements, transactional) of a migration file's text.
 
     With ``--> statement-breakpoint`` in the file, each chunk between breakpoints is one
