@@ -47,6 +47,8 @@ from trimtab.sources.snapshot import (
     ZERO_ID,
     SnapshotFormatError,
     dump_snapshot,
+    file_head,
+    file_id,
     load_snapshot,
     model_from_dict,
     model_to_dict,
@@ -54,6 +56,7 @@ from trimtab.sources.snapshot import (
     trimtab_head,
     write_snapshot,
 )
+from trimtab.sources.sqlfile import read_source_file
 
 ROOT = Path(__file__).parent.parent
 FIXTURE_FILES = sorted((ROOT / "fixtures" / "diff").glob("*/after.sql")) + sorted(
@@ -420,6 +423,33 @@ def test_snapshot_id_of_a_reformatted_snapshot(layout: Any) -> None:
     text = layout(json.loads(dump_snapshot(full_model(), id="b", prev_id="a")))
     assert trimtab_head(text) is None
     assert snapshot_id(text, "s.json") == "b"
+
+
+def test_snapshot_file_id_from_its_head(tmp_path: Path) -> None:
+    """generate reads the last snapshot's id from the file's first bytes: the rest (28 MB
+    at 10,000 tables) is not read, so bytes that would not decode there do not matter."""
+    path = tmp_path / "0001_snapshot.json"
+    text = dump_snapshot(full_model(), id="b", prev_id="a")
+    path.write_bytes(text.encode() + b"\xff" * 10)
+    assert file_head(path) == ("b", "a")
+    assert file_id(path) == "b"
+    with pytest.raises(SchemaError, match="not UTF-8"):  # what reading it whole says
+        snapshot_id(read_source_file(path, strip_bom=False), str(path))
+
+
+@pytest.mark.parametrize("ids", [("ü" * 3000, "a"), ("x" * 5000, "é∂")])
+def test_snapshot_file_id_past_the_head(tmp_path: Path, ids: tuple[str, str]) -> None:
+    """An envelope longer than the bytes read first (a character cut at their end), or
+    one written otherwise, is read whole."""
+    path = tmp_path / "0001_snapshot.json"
+    path.write_text(dump_snapshot(Model(), id=ids[0], prev_id=ids[1]), encoding="utf-8")
+    assert file_head(path) is None
+    assert file_id(path) == ids[0]
+    path.write_text(json.dumps(json.loads(path.read_text(encoding="utf-8")), indent=4))
+    assert file_id(path) == ids[0]
+    path.write_text("{not json")
+    with pytest.raises(SchemaError, match="is not valid JSON"):
+        file_id(path)
 
 
 def test_snapshot_id_of_another_version_is_an_error() -> None:

@@ -122,6 +122,7 @@ from trimtab.sources.introspect import (
 from trimtab.sources.introspect import owners as live_owners
 from trimtab.sources.snapshot import (
     dump_snapshot,
+    file_id,
     load_snapshot,
     snapshot_id,
     write_snapshot,
@@ -1710,7 +1711,7 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
     if cfg.online:
         _refuse_rewrites(rewrites(plan), rewrite, force, "nothing was written")
     last = folder.last_snapshot()
-    prev_id = snapshot_id(read_source_file(last, strip_bom=False), str(last)) if last else ZERO_ID
+    prev_id = file_id(last) if last else ZERO_ID
     name = name or migration_name(plan, first=not folder.migrations)
     files = migration_files(plan, runs_on * 10000, lock_timeout=cfg.lock_timeout,
                             statement_timeout=cfg.statement_timeout) if cfg.online else None

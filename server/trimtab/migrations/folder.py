@@ -59,7 +59,7 @@ from typing import IO, Any
 from trimtab.errors import SchemaError
 from trimtab.files import Content, write_file, write_files
 from trimtab.memo import MiB, memoize
-from trimtab.sources.snapshot import ZERO_ID, is_drizzle_snapshot, load_snapshot, trimtab_head
+from trimtab.sources.snapshot import ZERO_ID, file_head, is_drizzle_snapshot, load_snapshot
 from trimtab.sources.sqlfile import (
     Span,
     Statement,
@@ -166,10 +166,9 @@ class Folder:
             if m.snapshot is None or not m.snapshot.is_file():
                 continue
             try:
-                text = m.snapshot.read_text(encoding="utf-8")
-                if trimtab_head(text) is not None:
+                if file_head(m.snapshot) is not None:  # not the whole file: 28 MB at 10,000
                     return m.snapshot
-                data = json.loads(text)
+                data = json.loads(m.snapshot.read_text(encoding="utf-8"))
             except (ValueError, OSError):
                 return m.snapshot
             if not is_drizzle_snapshot(data):

@@ -37,6 +37,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from trimtab import __version__
@@ -603,6 +604,38 @@ def trimtab_head(text: str) -> tuple[str, str] | None:
     if m is None or int(m[3]) != SNAPSHOT_VERSION:
         return None
     return json.loads(m[1]), json.loads(m[2])
+
+
+# Enough of a file for the envelope: ids are UUIDs, and the version's name is short.
+_HEAD_BYTES = 4096
+
+
+def file_head(path: Path) -> tuple[str, str] | None:
+    """``trimtab_head`` of a snapshot file, from its first bytes only (the file is 28 MB
+    at 10,000 tables); None where those do not read as trimtab writes the envelope."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(_HEAD_BYTES)
+    except OSError:
+        return None  # reading it whole says why
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.end != len(data):  # bad bytes, not a character cut at the end
+            return None
+        text = data[:e.start].decode("utf-8")
+    return trimtab_head(text)
+
+
+def file_id(path: Path) -> str:
+    """The id of a snapshot file (``snapshot_id``): from its head when that reads as
+    trimtab writes it, else from the whole file (which says what is wrong)."""
+    head = file_head(path)
+    if head is not None:
+        return head[0]
+    from trimtab.sources.sqlfile import read_source_file
+
+    return snapshot_id(read_source_file(path, strip_bom=False), str(path))
 
 
 def load_snapshot(text: str, file: str) -> tuple[Model, str, str]:
