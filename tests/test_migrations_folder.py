@@ -724,3 +724,21 @@ def test_breakpoint_chunks_split_as_the_sql_reader_would(chunks: list[str]) -> N
             want.append(MigrationStatement(chunk[a:b], line))
         offset += len(chunk) + len(BREAKPOINT)
     assert got == tuple(want)
+
+
+def test_first_snapshot_tells_who_wrote_the_folder(tmp_path: Path) -> None:
+    """A first snapshot trimtab wrote is known by its head (not parsed whole: 28 MB at
+    10,000 tables, at every migrate); drizzle-kit's, parsed, makes it a Drizzle folder."""
+    from trimtab.model import Model
+    from trimtab.sources.snapshot import ZERO_ID, dump_snapshot
+
+    (tmp_path / ".git").mkdir()  # the project's root: no drizzle config above it counts
+    mig = tmp_path / "migrations"
+    m = write_migration(mig, "init", ["CREATE TABLE public.a (id int)"],
+                        dump_snapshot(Model(), id="b", prev_id=ZERO_ID))
+    assert m.snapshot is not None
+    assert read_folder(mig).drizzle_reason() is None
+    drizzle = Path(__file__).parent / "data" / "drizzle-folder" / "meta" / "0000_snapshot.json"
+    m.snapshot.write_bytes(drizzle.read_bytes())
+    assert read_folder(mig).drizzle_reason() == \
+        f"drizzle-kit wrote the first migration of {mig}"
