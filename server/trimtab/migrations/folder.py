@@ -96,6 +96,7 @@ __all__ = [
     "snapshot_file",
     "next_migration",
     "split_migration",
+    "migration_file",
     "sql_statements",
     "sum_text",
     "update_sum",
@@ -233,7 +234,10 @@ _SPLITS_LOCK = threading.Lock()  # generate replays ahead in a thread while it w
 def split_migration(text: str) -> tuple[tuple[MigrationStatement, ...], bool]:
     """(statements, transactional) of a migration file's text (``_split_migration``),
     remembered for the texts most recently split."""
-    key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+    h = hashlib.sha256()
+    for i in range(0, len(text), 1 << 20):  # not a second copy of a 10 MiB text at once
+        h.update(text[i:i + (1 << 20)].encode("utf-8", "surrogatepass"))
+    key = h.digest()
     with _SPLITS_LOCK:
         found = _SPLITS.pop(key, None)
         if found is not None:
@@ -754,11 +758,17 @@ def read_down(folder: Path, m: Migration) -> Down | None:
 
 
 def next_migration(folder: Folder, name: str, statements: Sequence[str], *,
-                   transactional: bool = True) -> Migration:
+                   transactional: bool = True, data: bytes | None = None) -> Migration:
     """The migration ``write_migration`` writes next into ``folder`` (its tag, text,
-    checksum and statements), not written: what a replay of it needs. Its ``when`` is 0."""
-    return _next_of(folder, name, migration_text(statements, transactional=transactional
-                                                 ).encode())
+    checksum and statements), not written: what a replay of it needs. Its ``when`` is 0.
+    ``data``: its file's content, made already (``migration_file``)."""
+    return _next_of(folder, name, data if data is not None else migration_file(
+        statements, transactional=transactional))
+
+
+def migration_file(statements: Sequence[str], *, transactional: bool = True) -> bytes:
+    """A migration file's bytes (``migration_text``, UTF-8)."""
+    return migration_text(statements, transactional=transactional).encode()
 
 
 def _next_of(folder: Folder, name: str, data: bytes) -> Migration:
@@ -782,12 +792,14 @@ def write_migration(
     when: int | None = None,
     drizzle_snapshot: str | None = None,
     down: Callable[[str], str] | None = None,
+    data: bytes | None = None,
 ) -> Migration:
     """Write the next migration: ``NNNN_<slug>.sql``, its snapshot (when given), its journal
     entry (creating the folder and journal if needed), then ``meta/trimtab.sum`` for the
     whole folder. ``snapshot_text``: its text, or what writes it into the open file
     (``snapshot.write_snapshot``). ``down``: the text of its down file, given its tag
-    (``down_text``).
+    (``down_text``). ``data``: the file's content when the caller made it already
+    (``migration_file`` of ``statements``: a 10 MiB first migration is then made once).
 
     With ``drizzle_snapshot`` (drizzle-kit's snapshot text, for a Drizzle project), that
     goes to ``meta/NNNN_snapshot.json`` where drizzle-kit reads it, and trimtab's files to
@@ -806,7 +818,8 @@ def write_migration(
     )
     # Every file is made in memory first and written as one change: a failed write (disk
     # full, read-only folder) leaves no stray .sql to block the next run.
-    sql_data = migration_text(statements, transactional=transactional).encode()
+    sql_data = data if data is not None else migration_file(statements,
+                                                            transactional=transactional)
     planned = _next_of(folder, name, sql_data)
     idx, tag, sql_path = planned.idx, planned.tag, planned.path
     if sql_path.exists():
