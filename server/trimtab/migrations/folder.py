@@ -130,7 +130,7 @@ _TAG_NUMBER = re.compile(r"^(\d+)_")
 _NEWLINE = re.compile(r"\r\n?|\n")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # 53,000 of them in a 10,000-table first migration
 class MigrationStatement:
     text: str  # from its first token to its end, without the final ';'
     line: int  # 1-based line in the file where the statement starts
