@@ -5,6 +5,7 @@ defaults left out; malformed snapshots rejected with the file and the place name
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import typing
 from pathlib import Path
@@ -46,12 +47,16 @@ from trimtab.sources.snapshot import (
     ZERO_ID,
     SnapshotFormatError,
     dump_snapshot,
+    file_head,
+    file_id,
     load_snapshot,
     model_from_dict,
     model_to_dict,
     snapshot_id,
     trimtab_head,
+    write_snapshot,
 )
+from trimtab.sources.sqlfile import read_source_file
 
 ROOT = Path(__file__).parent.parent
 FIXTURE_FILES = sorted((ROOT / "fixtures" / "diff").glob("*/after.sql")) + sorted(
@@ -382,6 +387,27 @@ def test_snapshot_written_object_by_object_is_the_text_of_the_whole_dict() -> No
         {**doc, "model": model_to_dict(Model())}, "") + "\n"
 
 
+@pytest.mark.parametrize("chunk", [1, 200, 1 << 20])
+def test_snapshot_written_to_a_file_is_the_text_byte_for_byte(chunk: int) -> None:
+    """write_snapshot (what generate writes, in pieces of about ``chunk`` characters) gives
+    the bytes of dump_snapshot's text, whatever the size of the pieces."""
+    model = full_model()
+    writes: list[bytes] = []
+
+    class Out(io.BytesIO):
+        def write(self, b: Any) -> int:
+            writes.append(bytes(b))
+            return super().write(b)
+
+    out = Out()
+    write_snapshot(model, out, id="b", prev_id="a", chunk=chunk)
+    assert out.getvalue() == dump_snapshot(model, id="b", prev_id="a").encode()
+    assert (len(writes) > 2) == (chunk < 1000)  # written as it is made, not at the end
+    empty = io.BytesIO()
+    write_snapshot(Model(), empty, id="b", prev_id="a", chunk=chunk)
+    assert empty.getvalue() == dump_snapshot(Model(), id="b", prev_id="a").encode()
+
+
 @pytest.mark.parametrize("ids", [("b", "a"), ('q"uo\\te', "ü/\u2028"), (ZERO_ID, "x")])
 def test_snapshot_id_reads_the_head_as_written(ids: tuple[str, str]) -> None:
     text = dump_snapshot(full_model(), id=ids[0], prev_id=ids[1])
@@ -397,6 +423,33 @@ def test_snapshot_id_of_a_reformatted_snapshot(layout: Any) -> None:
     text = layout(json.loads(dump_snapshot(full_model(), id="b", prev_id="a")))
     assert trimtab_head(text) is None
     assert snapshot_id(text, "s.json") == "b"
+
+
+def test_snapshot_file_id_from_its_head(tmp_path: Path) -> None:
+    """generate reads the last snapshot's id from the file's first bytes: the rest (28 MB
+    at 10,000 tables) is not read, so bytes that would not decode there do not matter."""
+    path = tmp_path / "0001_snapshot.json"
+    text = dump_snapshot(full_model(), id="b", prev_id="a")
+    path.write_bytes(text.encode() + b"\xff" * 10)
+    assert file_head(path) == ("b", "a")
+    assert file_id(path) == "b"
+    with pytest.raises(SchemaError, match="not UTF-8"):  # what reading it whole says
+        snapshot_id(read_source_file(path, strip_bom=False), str(path))
+
+
+@pytest.mark.parametrize("ids", [("ü" * 3000, "a"), ("x" * 5000, "é∂")])
+def test_snapshot_file_id_past_the_head(tmp_path: Path, ids: tuple[str, str]) -> None:
+    """An envelope longer than the bytes read first (a character cut at their end), or
+    one written otherwise, is read whole."""
+    path = tmp_path / "0001_snapshot.json"
+    path.write_text(dump_snapshot(Model(), id=ids[0], prev_id=ids[1]), encoding="utf-8")
+    assert file_head(path) is None
+    assert file_id(path) == ids[0]
+    path.write_text(json.dumps(json.loads(path.read_text(encoding="utf-8")), indent=4))
+    assert file_id(path) == ids[0]
+    path.write_text("{not json")
+    with pytest.raises(SchemaError, match="is not valid JSON"):
+        file_id(path)
 
 
 def test_snapshot_id_of_another_version_is_an_error() -> None:

@@ -53,6 +53,7 @@ from trimtab.migrations.folder import (
     down_text,
     drizzle_notes,
     listing_problems,
+    migration_file,
     next_migration,
     read_folder,
     shared_folder,
@@ -120,7 +121,13 @@ from trimtab.sources.introspect import (
     table_sizes,
 )
 from trimtab.sources.introspect import owners as live_owners
-from trimtab.sources.snapshot import dump_snapshot, load_snapshot, snapshot_id
+from trimtab.sources.snapshot import (
+    dump_snapshot,
+    file_id,
+    load_snapshot,
+    snapshot_id,
+    write_snapshot,
+)
 from trimtab.sources.sqlfile import (
     META_COMMAND,
     Issue,
@@ -1705,32 +1712,37 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
     if cfg.online:
         _refuse_rewrites(rewrites(plan), rewrite, force, "nothing was written")
     last = folder.last_snapshot()
-    prev_id = snapshot_id(read_source_file(last, strip_bom=False), str(last)) if last else ZERO_ID
+    prev_id = file_id(last) if last else ZERO_ID
     name = name or migration_name(plan, first=not folder.migrations)
     files = migration_files(plan, runs_on * 10000, lock_timeout=cfg.lock_timeout,
                             statement_timeout=cfg.statement_timeout) if cfg.online else None
-    to_write = [(name, plan.statements, True)] if files is None else [
-        (name if len(files) == 1 else f"{name}_{f.name}", f.statements, f.transactional)
+    # Each file's content made once, for the replay ahead and the write (10 MiB at
+    # 10,000 tables, and twice that on the way each time it was made).
+    to_write = [(name, migration_file(plan.statements), True)] if files is None else [
+        (name if len(files) == 1 else f"{name}_{f.name}",
+         migration_file(f.statements, transactional=f.transactional), f.transactional)
         for f in files]
     # The folder's replay applies what is about to be written (mostly the server's work)
     # while the snapshot and the down migration are made (this process's).
     with ThreadPoolExecutor(max_workers=1) as pool:
         ahead = pool.submit(_replay_ahead, cfg, scratch, folder, source, installed, to_write)
-        snapshot = dump_snapshot(desired, id=str(uuid.uuid4()), prev_id=prev_id)
+        # Written as it is made, in write_migration: the text is not held next to the rest.
+        snapshot = functools.partial(write_snapshot, desired, id=str(uuid.uuid4()),
+                                     prev_id=prev_id)
         down = down_plan(current, desired, plan, source, runs_on)
         down_said = tuple(f"the down migration {h.message}" for h in down.hazards)
         down_renames = tuple((r.kind, r.schema, r.old, r.new, r.parent)
                              for r in reverse_renames(plan))
         written: list[Migration] = []
-        for i, (tag_name, statements, transactional) in enumerate(to_write):
+        for i, (tag_name, data, transactional) in enumerate(to_write):
             final = i == len(to_write) - 1
             # The snapshots go with the last file: they describe the schema once all have
             # run. So does the one down file of the set: the phases in between have no
             # model of their own to plan back from, and undoing part of a set is never
             # wanted.
             written.append(write_migration(
-                cfg.migrations_dir, tag_name, statements, snapshot if final else None,
-                transactional=transactional,
+                cfg.migrations_dir, tag_name, (), snapshot if final else None,
+                transactional=transactional, data=data,
                 drizzle_snapshot=_drizzle_kit_snapshot(cfg) if final else None,
                 down=(lambda tag: down_text(
                     tag, down.statements, down_said,
@@ -1747,16 +1759,16 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
 
 def _replay_ahead(cfg: Config, scratch: Target, folder: Folder, source: Source,
                   installed: Sequence[shadow.Extension],
-                  to_write: Sequence[tuple[str, Sequence[str], bool]]) -> TrimtabError | None:
-    """Apply the migrations ``to_write`` (name, statements, transactional), as
+                  to_write: Sequence[tuple[str, bytes, bool]]) -> TrimtabError | None:
+    """Apply the migrations ``to_write`` (name, file content, transactional), as
     write_migration will write them, to ``folder``'s cached replay: what the next replay
     of the folder applies (it keeps them by name and checksum, so a migration edited or not
     written after all means a rebuild). The error of one that does not replay."""
     if _replay_cache(cfg, "replay") is None:
         return None
-    for name, statements, transactional in to_write:
+    for name, data, transactional in to_write:
         folder = replace(folder, migrations=(*folder.migrations, next_migration(
-            folder, name, statements, transactional=transactional)))
+            folder, name, (), transactional=transactional, data=data)))
     try:
         replay(folder, scratch.url, cfg.managed_schemas,
                cache_key=_replay_cache(cfg, "replay"), timeout=cfg.shadow_timeout,

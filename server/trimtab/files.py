@@ -13,9 +13,10 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from trimtab.errors import FileWriteError
 
@@ -34,7 +35,11 @@ def write_file(path: Path, data: bytes) -> None:
     write_files([(path, data)])
 
 
-def write_files(files: Sequence[tuple[Path, bytes]]) -> None:
+# A file's content, or what writes it into the open file (a big text made as it is written).
+Content = bytes | Callable[[IO[bytes]], object]
+
+
+def write_files(files: Sequence[tuple[Path, Content]]) -> None:
     """Write every file or none; raises FileWriteError naming the file that failed."""
     created: list[Path] = []  # folders made here, deepest last
     pending: list[_Pending] = []
@@ -89,7 +94,7 @@ def _temp_name(path: Path, kind: str) -> Path:
     return path.with_name(f".{path.name}.{secrets.token_hex(4)}.{kind}")
 
 
-def _write_temp(path: Path, data: bytes) -> tuple[Path, bool]:
+def _write_temp(path: Path, data: Content) -> tuple[Path, bool]:
     """A flushed temporary file next to `path` with `data`, and whether `path` exists."""
     try:
         info: os.stat_result | None = os.stat(path)
@@ -109,7 +114,10 @@ def _write_temp(path: Path, data: bytes) -> tuple[Path, bool]:
                 os.fchmod(f.fileno(), info.st_mode & 0o7777)
                 with contextlib.suppress(PermissionError):  # only root may give files away
                     os.fchown(f.fileno(), info.st_uid, info.st_gid)
-            f.write(data)
+            if isinstance(data, bytes):
+                f.write(data)
+            else:
+                data(f)
             f.flush()
             os.fsync(f.fileno())
     except BaseException:
