@@ -1,0 +1,122 @@
+"""The language server's fast path on a schema.sql, keystroke after keystroke: each
+analysis goes on from the last one (the split keeps unchanged statements, the build resumes
+before the edited one, skeletons and spans are kept per object). Whatever it reuses, the
+diagnostics after an edit must be exactly those of a server that reads the new text from
+nothing (with the same memory of where removed objects were last seen)."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.generate import generate_sql
+from trimtab.lsp import analysis
+from trimtab.lsp.workspace import Project
+from trimtab.sources import sqlfile
+from trimtab.sources.sqlfile import object_spans, split_statements, structural_model
+
+Edit = Callable[[str], str]
+
+
+def _project(root: Path, base_text: str, file: str) -> Project:
+    (root / "trimtab.toml").write_text('schema = "schema.sql"\n')
+    project = Project(root)
+    project.load()
+    with sqlfile.fresh_builds():  # the database: the file as first written, pushed
+        project.live_skeleton = analysis.skeleton(
+            structural_model(split_statements(base_text, file))[0])
+    return project
+
+
+def _sub(old: str, new: str) -> Edit:
+    def edit(text: str) -> str:
+        assert old in text, old
+        return text.replace(old, new, 1)
+    return edit
+
+
+def _after_table_head(n: int, line: str) -> Edit:
+    def edit(text: str) -> str:
+        heads = list(re.finditer(r"^CREATE TABLE [^\n(]+\(\n", text, re.M))
+        m = heads[n % len(heads)]
+        return text[:m.end()] + line + text[m.end():]
+    return edit
+
+
+def _drop_statement(pattern: str) -> Edit:
+    def edit(text: str) -> str:
+        m = re.search(pattern, text, re.M)
+        assert m is not None, pattern
+        end = text.index(";\n", m.start()) + 2
+        return text[:m.start()] + text[end:]
+    return edit
+
+
+EDITS: list[tuple[str, Edit]] = [
+    ("a column in the middle", _after_table_head(20, "    extra integer NOT NULL,\n")),
+    ("typed on", _sub("    extra integer NOT NULL,\n", "    extra_2 integer NOT NULL,\n")),
+    ("a column goes", _sub("    extra_2 integer NOT NULL,\n", "")),
+    ("a column's type", _sub(" notes text", " notes varchar(10)")),
+    ("a new table first", lambda t: "CREATE TABLE early (id int PRIMARY KEY);\n" + t),
+    ("an unnamed constraint", _after_table_head(3, "    UNIQUE (id),\n")),
+    ("a table goes", _drop_statement(r"^CREATE TABLE t0007_")),
+    ("its index too", _drop_statement(r"^CREATE (UNIQUE )?INDEX t0007_")),
+    ("a table renamed", _sub("CREATE TABLE t0011_", "CREATE TABLE renamed_")),
+    ("a type goes", _drop_statement(r"^CREATE TYPE priority_level")),
+    ("a statement left open", _after_table_head(30, "    broken (,\n")),
+    ("and closed", _sub("    broken (,\n", "    fixed int,\n")),
+    ("lines joined", _sub(";\n\nCREATE TABLE t0015_", "; CREATE TABLE t0015_")),
+    ("a duplicate", lambda t: t + "CREATE TABLE early (id int);\n"),
+    ("CR LF", _sub(",\n    ", ",\r\n    ")),
+]
+
+
+def _fresh(root: Path, base_text: str, file: str, before: str, project: Project,
+           now: str) -> dict[str, list[analysis.Finding]]:
+    """The findings of a server that reads ``now`` from nothing, knowing only what the
+    incremental one remembered before this edit and the spans of the text before it."""
+    with sqlfile.fresh_builds():
+        fresh = _project(root, base_text, file)
+        fresh.remembered = dict(project.remembered)
+        fresh.last_spans = dict(object_spans(split_statements(before, file)))
+    with sqlfile.fresh_builds():
+        return fresh.analyze_fast({file: now})
+
+
+def test_fast_findings_after_each_edit_are_those_of_a_fresh_read(tmp_path: Path) -> None:
+    base_text = generate_sql(40)
+    file = str(tmp_path / "schema.sql")
+    (tmp_path / "schema.sql").write_text(base_text)
+    project = _project(tmp_path, base_text, file)
+    text = base_text
+    project.analyze_fast({file: text})
+    seen = 0
+    for what, edit in EDITS:
+        before, text = text, edit(text)
+        expected = _fresh(tmp_path, base_text, file, before, project, text)
+        got = project.analyze_fast({file: text})
+        assert got == expected, what
+        seen += any(got.values())
+    assert seen >= len(EDITS) - 1  # the edits show (one takes the file back to the base)
+
+
+def test_random_keystrokes_give_a_fresh_read_s_findings(tmp_path: Path) -> None:
+    base_text = generate_sql(25, seed=5)
+    file = str(tmp_path / "schema.sql")
+    (tmp_path / "schema.sql").write_text(base_text)
+    project = _project(tmp_path, base_text, file)
+    rnd = random.Random(24)
+    text = base_text
+    project.analyze_fast({file: text})
+    pieces = [";", "'", "(", ")", "\n", ",", " int", "--", "x", "CREATE TABLE z (a int);"]
+    for _ in range(30):
+        a = rnd.randrange(len(text) + 1)
+        before = text
+        if rnd.random() < 0.3:
+            text = text[:a] + text[min(len(text), a + rnd.choice([1, 3, 40, 300])):]
+        else:
+            text = text[:a] + rnd.choice(pieces) + text[a:]
+        expected = _fresh(tmp_path, base_text, file, before, project, text)
+        assert project.analyze_fast({file: text}) == expected
