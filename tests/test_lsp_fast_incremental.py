@@ -120,3 +120,20 @@ def test_random_keystrokes_give_a_fresh_read_s_findings(tmp_path: Path) -> None:
             text = text[:a] + rnd.choice(pieces) + text[a:]
         expected = _fresh(tmp_path, base_text, file, before, project, text)
         assert project.analyze_fast({file: text}) == expected
+
+
+def test_the_file_s_skeletons_are_the_database_s_where_they_agree(tmp_path: Path) -> None:
+    """Held once: an unchanged table's skeleton of the file is the database's object, also
+    after the database's model is read again (a refresh makes all new objects)."""
+    text = generate_sql(30)
+    file = str(tmp_path / "schema.sql")
+    model = structural_model(split_statements(text, file))[0]
+    base = analysis.skeleton(model)
+    edited = text.replace("    notes text,\n", "    notes varchar(9),\n", 1)
+    cache = analysis.Skeletons()
+    desired = cache.model(structural_model(split_statements(edited, file))[0], like=base)
+    shared = [k for k in base.tables if desired.tables[k] is base.tables[k]]
+    assert len(shared) == len(base.tables) - 1
+    with sqlfile.fresh_builds():  # a refresh: equal objects, none the same
+        again = analysis.skeleton(structural_model(split_statements(text, file))[0], like=base)
+    assert all(again.tables[k] is base.tables[k] for k in base.tables)

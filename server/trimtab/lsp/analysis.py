@@ -120,11 +120,15 @@ class Skeletons:
         self._made: dict[str, dict[tuple[str, ...], tuple[Any, Any]]] = {}
         self._equal: dict[tuple[str, ...], tuple[Any, Any, bool]] = {}
 
-    def model(self, m: Model) -> Model:
+    def model(self, m: Model, like: Model | None = None) -> Model:
+        """The skeleton of ``m``; a skeleton made anew that equals ``like``'s of the same
+        key is ``like``'s object (the file's skeletons and the database's are mostly the
+        same tables: held once, and compared by identity)."""
         parts: dict[str, Any] = {}
         made_all = {}
         for name, fn in _SKELETONS.items():
             objects = getattr(m, name)
+            same = getattr(like, name) if like is not None else {}
             known = self._made.get(name, {})
             made: dict[tuple[str, ...], tuple[Any, Any]] = {}
             out = {}
@@ -135,7 +139,14 @@ class Skeletons:
                     continue
                 hit = get(k)
                 if hit is None or hit[0] is not obj:
-                    hit = (obj, hit[1] if hit is not None and hit[0] == obj else fn(obj))
+                    if hit is not None and hit[0] == obj:
+                        skel = hit[1]
+                    else:
+                        skel = fn(obj)
+                        twin = same.get(k)
+                        if twin is not None and twin == skel:
+                            skel = twin
+                    hit = (obj, skel)
                 made[k] = hit
                 out[k] = hit[1]
             parts[name] = out
@@ -152,9 +163,10 @@ class Skeletons:
         return same
 
 
-def skeleton(m: Model) -> Model:
-    """The parts of a model both the structural reader and the catalog agree on."""
-    return Skeletons().model(m)
+def skeleton(m: Model, like: Model | None = None) -> Model:
+    """The parts of a model both the structural reader and the catalog agree on (sharing
+    the objects of ``like``, an earlier skeleton, that it equals)."""
+    return Skeletons().model(m, like)
 
 
 def _reduced(a: Model, b: Model, cache: Skeletons | None = None) -> tuple[Model, Model]:
@@ -168,7 +180,8 @@ def _reduced(a: Model, b: Model, cache: Skeletons | None = None) -> tuple[Model,
         if not isinstance(x, Mapping):
             continue
         keys = [k for k in x.keys() | y.keys()
-                if k not in x or k not in y or not cache.equal(k, x[k], y[k])]
+                if k not in x or k not in y or (
+                    x[k] is not y[k] and not cache.equal(k, x[k], y[k]))]
         ka[f.name] = {k: x[k] for k in keys if k in x}
         kb[f.name] = {k: y[k] for k in keys if k in y}
     return (Model(**ka, server_version=a.server_version),
