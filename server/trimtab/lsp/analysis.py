@@ -102,14 +102,12 @@ _SKELETONS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def _keep(field_name: str, obj: Any) -> bool:
-    # public exists in every database and is never written in a schema file; a serial's
-    # sequence follows its column.
-    if field_name == "schemas":
-        return obj.name != "public"
-    if field_name == "sequences":
-        return obj.owned_by is None
-    return True
+# What a skeleton leaves out: public exists in every database and is never written in a
+# schema file; a serial's sequence follows its column.
+_KEEP: dict[str, Callable[[Any], bool]] = {
+    "schemas": lambda s: s.name != "public",
+    "sequences": lambda s: s.owned_by is None,
+}
 
 
 class Skeletons:
@@ -118,24 +116,42 @@ class Skeletons:
     two skeletons compared once are not compared again."""
 
     def __init__(self) -> None:
-        self._made: dict[tuple[str, tuple[str, ...]], tuple[Any, Any]] = {}
+        # per part of the model: key -> (object, its skeleton)
+        self._made: dict[str, dict[tuple[str, ...], tuple[Any, Any]]] = {}
         self._equal: dict[tuple[str, ...], tuple[Any, Any, bool]] = {}
 
-    def model(self, m: Model) -> Model:
+    def model(self, m: Model, like: Model | None = None) -> Model:
+        """The skeleton of ``m``; a skeleton made anew that equals ``like``'s of the same
+        key is ``like``'s object (the file's skeletons and the database's are mostly the
+        same tables: held once, and compared by identity)."""
         parts: dict[str, Any] = {}
-        made = {}
+        made_all = {}
         for name, fn in _SKELETONS.items():
+            objects = getattr(m, name)
+            same = getattr(like, name) if like is not None else {}
+            known = self._made.get(name, {})
+            made: dict[tuple[str, ...], tuple[Any, Any]] = {}
             out = {}
-            for k, obj in getattr(m, name).items():
-                if not _keep(name, obj):
+            keep = _KEEP.get(name)
+            get = known.get
+            for k, obj in objects.items():
+                if keep is not None and not keep(obj):
                     continue
-                hit = self._made.get((name, k))
-                kept = hit is not None and (hit[0] is obj or hit[0] == obj)
-                skel = hit[1] if kept and hit is not None else fn(obj)
-                made[(name, k)] = (obj, skel)
-                out[k] = skel
+                hit = get(k)
+                if hit is None or hit[0] is not obj:
+                    if hit is not None and hit[0] == obj:
+                        skel = hit[1]
+                    else:
+                        skel = fn(obj)
+                        twin = same.get(k)
+                        if twin is not None and twin == skel:
+                            skel = twin
+                    hit = (obj, skel)
+                made[k] = hit
+                out[k] = hit[1]
             parts[name] = out
-        self._made = made
+            made_all[name] = made
+        self._made = made_all
         return Model(**parts, server_version=m.server_version)
 
     def equal(self, key: tuple[str, ...], x: Any, y: Any) -> bool:
@@ -147,9 +163,10 @@ class Skeletons:
         return same
 
 
-def skeleton(m: Model) -> Model:
-    """The parts of a model both the structural reader and the catalog agree on."""
-    return Skeletons().model(m)
+def skeleton(m: Model, like: Model | None = None) -> Model:
+    """The parts of a model both the structural reader and the catalog agree on (sharing
+    the objects of ``like``, an earlier skeleton, that it equals)."""
+    return Skeletons().model(m, like)
 
 
 def _reduced(a: Model, b: Model, cache: Skeletons | None = None) -> tuple[Model, Model]:
@@ -163,7 +180,8 @@ def _reduced(a: Model, b: Model, cache: Skeletons | None = None) -> tuple[Model,
         if not isinstance(x, Mapping):
             continue
         keys = [k for k in x.keys() | y.keys()
-                if k not in x or k not in y or not cache.equal(k, x[k], y[k])]
+                if k not in x or k not in y or (
+                    x[k] is not y[k] and not cache.equal(k, x[k], y[k]))]
         ka[f.name] = {k: x[k] for k in keys if k in x}
         kb[f.name] = {k: y[k] for k in keys if k in y}
     return (Model(**ka, server_version=a.server_version),

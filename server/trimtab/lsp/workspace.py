@@ -249,7 +249,9 @@ class Project:
                 return True  # a newer read's answer is kept, or trust was taken back
             self.live_kept = ticket
             self.live, self.sizes = live, sizes
-            self.live_skeleton = analysis.skeleton(live)
+            # the objects of the last skeleton that did not change, which the file's
+            # skeletons share
+            self.live_skeleton = analysis.skeleton(live, like=self.live_skeleton)
             self.live_error = None
             self.unreachable_reported = False
         return True
@@ -263,7 +265,8 @@ class Project:
             snap = None
         with self.lock:
             self.snapshot = snap
-            self.snapshot_skeleton = analysis.skeleton(snap) if snap else None
+            self.snapshot_skeleton = analysis.skeleton(
+                snap, like=self.snapshot_skeleton) if snap else None
 
     def refresh_status(self, fallback: Span) -> None:
         """Drift and migration problems, from the engine's status (replays migrations)."""
@@ -443,7 +446,7 @@ class Project:
                 out.setdefault(x.span.file, []).append(x)
         base = self.live_skeleton if self.live_skeleton is not None else self.snapshot_skeleton
         if base is not None:
-            desired = self.skeletons.model(model)
+            desired = self.skeletons.model(model, like=base)
             items = analysis.fast_changes(base, desired, self.skeletons)
             items = [(c, analysis.measured(h, self.measured, c.target)) for c, h in items]
             # Only a drop can be half of a rename: skip the search on most keystrokes.

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import operator
 import sys
+from array import array
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from itertools import islice
 from typing import Any
 
 from trimtab import collector
@@ -58,11 +60,38 @@ from trimtab.sqltext import lex, lex_uncached
 
 @dataclass(frozen=True)
 class _Analysis:
+    # What the statement contributes; none for a table assembled alone (read again in the
+    # rare build that cannot take the assembled table: the pieces of a CREATE TABLE were
+    # a quarter of what the analyses of a 10,000-table file kept).
     pieces: tuple[tuple, ...]
     errors: tuple[tuple[str, int, int], ...]
     # For a CREATE TABLE that takes nothing from other tables: the table as assembled alone,
     # so that re-assembling a big schema costs a dictionary update per unchanged table.
     alone: _Alone | None = None
+
+
+class _Where:
+    """Where the keys of a table assembled alone are in its statement's text: the keys in
+    the order met, and (start, end) of each in one array. Iterates its keys, so that
+    object_spans adds a whole table's keys at once (an unchanged table costs two
+    dictionary operations, not one a key); a lookup scans the few keys of one table. A
+    dict of tuples took three times the memory, for every table of the file."""
+
+    __slots__ = ("keys", "offsets")
+
+    def __init__(self, pairs: list[tuple[tuple[str, ...], int, int]]) -> None:
+        self.keys = tuple(k for k, _, _ in pairs)
+        self.offsets = array("q", [x for _, a, b in pairs for x in (a, b)])
+
+    def __iter__(self) -> Iterator[tuple[str, ...]]:
+        return iter(self.keys)
+
+    def __getitem__(self, key: tuple[str, ...]) -> tuple[int, int]:
+        try:
+            i = 2 * self.keys.index(key)
+        except ValueError:
+            raise KeyError(key) from None
+        return self.offsets[i], self.offsets[i + 1]
 
 
 @dataclass(frozen=True)
@@ -71,17 +100,15 @@ class _Alone:
     objects: tuple  # the sequences of its serial columns
     rel_names: tuple[str, ...]  # relation names it takes besides its own (sequences, indexes)
     con_names: frozenset[str]
-    spans: tuple[tuple[tuple[str, ...], int, int], ...]
-    # the same, key -> (start, end) in the statement's text: object_spans adds a whole
-    # table's keys at once (an unchanged table costs two dictionary operations, not one a key)
-    where: Mapping[tuple[str, ...], tuple[int, int]] = field(
-        default_factory=dict, compare=False, hash=False, repr=False)
+    where: _Where = field(compare=False, hash=False, repr=False)
+    mode: str = ""  # the CREATE TABLE's IF NOT EXISTS ("if not exists") or ""
 
 
 def _analysis_size(args: tuple[str], _: object = None) -> int:
-    """What an analysis keeps: its read pieces (columns, constraints, their texts) take
-    10 to 20 bytes a character of the statement; one per statement at least."""
-    return sys.getsizeof(args[0]) + 24 * len(args[0]) + 1024
+    """What an analysis keeps: its read pieces (columns, constraints, their texts), or a
+    table assembled alone, take 5 to 10 bytes a character of the statement; one per
+    statement at least."""
+    return sys.getsizeof(args[0]) + 10 * len(args[0]) + 1024
 
 
 @memoize(64 * MiB, _analysis_size)
@@ -101,7 +128,19 @@ def _analyze(text: str) -> _Analysis:
         except Exception:  # never fail on input; see STRICT
             if _base.STRICT:
                 raise
-    return _Analysis(tuple(pieces), lexed.errors, alone)
+    return _Analysis(() if alone is not None else tuple(pieces), lexed.errors, alone)
+
+
+def _read_pieces(text: str) -> list[tuple]:
+    """The pieces of a statement, read afresh (those of a table assembled alone are not
+    kept)."""
+    try:
+        kind, key = statement_head(text)
+        return read_statement(Cursor(text, lex_uncached(text).toks), kind, key)
+    except Exception:  # never fail on input; see STRICT
+        if _base.STRICT:
+            raise
+        return []
 
 
 def _assemble_alone(piece: tuple) -> _Alone | None:
@@ -113,15 +152,14 @@ def _assemble_alone(piece: tuple) -> _Alone | None:
     t = b.table(table.qualified)
     if t is None:
         return None
-    spans = tuple((k, v[1], v[2]) for k, v in _span_events(b)[0].items()
-                  if isinstance(v, tuple))
     return _Alone(
         table=t,
         objects=tuple(o for o in b.objects.values() if o is not t),
         rel_names=tuple(n for n in b.relnames.get(t.schema, ()) if n != t.name),
         con_names=frozenset(b.connames.get(t.qualified, ())),
-        spans=spans,
-        where={k: (x, y) for k, x, y in spans},
+        where=_Where([(k, v[1], v[2]) for k, v in _span_events(b)[0].items()
+                      if isinstance(v, tuple)]),
+        mode=piece[-1],
     )
 
 # --------------------------------------------------------------------------------------
@@ -153,6 +191,12 @@ class _Builder:
         # (None, (statement, {key: (start, end)})) for a whole table at once.
         self.spans: list[tuple] = []
         self.events: tuple[dict, dict] | None = None  # object_spans's, worked out once
+        # The checkpoint this build resumed from (None: built from the first statement),
+        # and how many of ``spans`` it brought
+        self.resumed: tuple | None = None
+        self.resumed_spans = 0
+        # (that checkpoint, how many keys of ``events`` came from before it)
+        self.prefix_keys: tuple[Any, int] | None = None
         self.where: dict[tuple[str, ...], Span] = {}
         self.relnames: dict[str, set[str]] = {}  # schema -> relation names (for name choice)
         self.connames: dict[tuple[str, str], set[str]] = {}
@@ -308,6 +352,7 @@ def reset_reuse() -> None:
     _last_needs[:] = [{}, {}]
     _last_build[0] = None
     _last_statements[0], _checkpoint[0] = (), None
+    _prefix_events[0] = None
     _split.forget_splits()
 
 
@@ -317,7 +362,7 @@ def fresh_builds() -> Iterator[None]:
     for after."""
     steps, analyses = list(_last_steps), list(_last_analyses)
     needs, last = list(_last_needs), _last_build[0]
-    resume = _last_statements[0], _checkpoint[0]
+    resume = _last_statements[0], _checkpoint[0], _prefix_events[0]
     splits = _split.swap_splits(None)
     reset_reuse()
     try:
@@ -325,7 +370,7 @@ def fresh_builds() -> Iterator[None]:
     finally:
         _last_steps[:], _last_analyses[:] = steps, analyses
         _last_needs[:], _last_build[0] = needs, last
-        _last_statements[0], _checkpoint[0] = resume
+        _last_statements[0], _checkpoint[0], _prefix_events[0] = resume
         _split.swap_splits(splits)
 
 
@@ -348,6 +393,7 @@ def _build_uncached(statements: list[Statement]) -> tuple[Model, list[Issue], _B
             map(operator.is_, statements[:cp[0]], cp[1])):
         start = cp[0]
         analyses = _restore(b, cp[2])
+        b.resumed, b.resumed_spans = cp, len(b.spans)
     keep = first if 0 < first != start else -1
     for i in range(start, len(statements)):
         if i == keep:
@@ -367,8 +413,10 @@ def _build_uncached(statements: list[Statement]) -> tuple[Model, list[Issue], _B
         if st.object_key is not None:
             b.span(st.object_key, st.span)
         try:
+            if analysis.alone is not None:
+                _apply_alone(b, st, analysis.alone)
             for piece in analysis.pieces:
-                _apply(b, st, piece, analysis)
+                _apply(b, st, piece)
         except Exception:  # never fail on input; see STRICT
             if _base.STRICT:
                 raise
@@ -408,27 +456,31 @@ def _restore(b: _Builder, snap: tuple[Any, ...]) -> dict[str, _Analysis]:
     return dict(snap[11])
 
 
-def _apply(b: _Builder, st: Statement, piece: tuple, analysis: _Analysis | None = None
-           ) -> None:
+def _apply_alone(b: _Builder, st: Statement, alone: _Alone) -> None:
+    """A CREATE TABLE assembled alone, taken whole unless the table or one of the names it
+    takes is there already (then assembled here from its pieces, read again)."""
+    made = alone.table
+    if made.key not in b.objects and not any(
+        n in b.rel_taken(made.schema) for n in alone.rel_names
+    ):
+        b.declare(made.key, made, st, alone.mode)
+        b.rel_taken(made.schema).update(alone.rel_names)
+        b.connames[made.qualified] = set(alone.con_names)
+        for obj in alone.objects:
+            b.objects.setdefault(obj.key, obj)
+        b.spans.append((None, (st, alone.where)))
+        return
+    for piece in _read_pieces(st.text):
+        _apply_table(b, st, piece)
+
+
+def _apply(b: _Builder, st: Statement, piece: tuple) -> None:
     tag = piece[0]
     if tag == "obj":
         obj, mode = piece[1], piece[2]
         b.declare(obj.key, obj, st, mode)
     elif tag == "table":
-        alone = (analysis or _analyze(st.text)).alone
-        table = piece[1]
-        if alone is not None and table.key not in b.objects and not any(
-            n in b.rel_taken(table.schema) for n in alone.rel_names
-        ):
-            made = alone.table
-            b.declare(made.key, made, st, piece[-1])
-            b.rel_taken(made.schema).update(alone.rel_names)
-            b.connames[made.qualified] = set(alone.con_names)
-            for obj in alone.objects:
-                b.objects.setdefault(obj.key, obj)
-            b.spans.append((None, (st, alone.where)))
-        else:
-            _apply_table(b, st, piece)
+        _apply_table(b, st, piece)
     elif tag == "index":
         table_qn, idx, mode, hints = piece[1], piece[2], piece[3], piece[4]
         name = idx.name
@@ -871,15 +923,43 @@ def _public_collations(b: _Builder) -> None:
                 (n, attribute(t)) for n, t in obj.attributes))
 
 
+# The spans' events of the statements before a checkpoint, worked out once for all the
+# builds that resume from it: (checkpoint, events, batches), swapped whole.
+_prefix_events: list[tuple[Any, dict, dict] | None] = [None]
+
+
 def _span_events(b: _Builder) -> tuple[dict, dict]:
     """The first span of each key of a builder, in the order met: key -> Span, (statement,
     start, end), or the statement of a whole table's batch; and id(statement) -> that
-    batch ({key: (start, end)}). Worked out once per build."""
+    batch (its keys and their places). Worked out once per build; a build resumed from a
+    checkpoint works out only the spans after it (a keystroke in the middle of a
+    10,000-table file went over some 35,000 spans)."""
     if b.events is not None:
         return b.events
-    events: dict = {}
-    batches: dict[int, Mapping[tuple[str, ...], tuple[int, int]]] = {}
-    for key, value in b.spans:
+    cp, p = b.resumed, b.resumed_spans
+    if cp is None:
+        events: dict = {}
+        batches: dict = {}
+        _add_events(events, batches, b.spans, 0, len(b.spans))
+        b.events = (events, batches)
+        return b.events
+    known = _prefix_events[0]
+    if known is None or known[0] is not cp:
+        events, batches = {}, {}
+        _add_events(events, batches, b.spans, 0, p)
+        known = (cp, events, batches)
+        _prefix_events[0] = known
+    events, batches = dict(known[1]), dict(known[2])
+    _add_events(events, batches, b.spans, p, len(b.spans))
+    b.events = (events, batches)
+    b.prefix_keys = (cp, len(known[1]))
+    return b.events
+
+
+def _add_events(events: dict, batches: dict, spans: list[tuple], start: int, end: int
+                ) -> None:
+    for i in range(start, end):
+        key, value = spans[i]
         if key is None:
             st, where = value
             batches[id(st)] = where
@@ -891,8 +971,6 @@ def _span_events(b: _Builder) -> tuple[dict, dict]:
                         events[k] = st
         elif key not in events:
             events[key] = value
-    b.events = (events, batches)
-    return b.events
 
 
 def structural_model(statements: list[Statement]) -> tuple[Model, list[Issue]]:
@@ -912,14 +990,28 @@ def object_spans(statements: list[Statement]) -> Mapping[tuple[str, ...], Span]:
 
     Lazy: a span is worked out when it is looked up (a 1,000-table file has some 17,000
     keys, and the editor looks up a handful per keystroke)."""
-    return _Spans(*_span_events(_build(list(statements))[2]))
+    b = _build(list(statements))[2]
+    return _Spans(*_span_events(b), b.prefix_keys)
 
 
 class _Spans(Mapping[tuple[str, ...], Span]):
     def __init__(self, events: dict[tuple[str, ...], Any],
-                 batches: dict[int, Mapping[tuple[str, ...], tuple[int, int]]]) -> None:
+                 batches: dict[int, _Where], prefix: tuple[Any, int] | None = None) -> None:
         self._events = events
         self._batches = batches
+        self._prefix = prefix
+
+    def gone_since(self, last: Mapping[tuple[str, ...], Span]) -> list[tuple[str, ...]] | None:
+        """The keys of ``last`` that are not here, when both builds resumed from the same
+        checkpoint: only those first met after it can be gone (the ones before are the
+        same), so a keystroke looks at the keys after the place typed into, not at every
+        key of the file. None: not known this way."""
+        mine, theirs = self._prefix, getattr(last, "_prefix", None)
+        if mine is None or theirs is None or mine[0] is not theirs[0]:
+            return None
+        assert isinstance(last, _Spans)
+        events = self._events
+        return [k for k in islice(last._events, theirs[1], None) if k not in events]
 
     def __getitem__(self, key: tuple[str, ...]) -> Span:
         v = self._events[key]
