@@ -157,3 +157,20 @@ def test_the_file_s_skeletons_are_the_database_s_where_they_agree(tmp_path: Path
     with sqlfile.fresh_builds():  # a refresh: equal objects, none the same
         again = analysis.skeleton(structural_model(split_statements(text, file))[0], like=base)
     assert all(again.tables[k] is base.tables[k] for k in base.tables)
+
+
+def test_a_removed_table_is_shown_where_it_was_on_the_keystroke_that_removes_it(
+        tmp_path: Path) -> None:
+    """Not at the top of the file first and where it was only from the next keystroke on."""
+    base_text = ("CREATE TABLE a (id int PRIMARY KEY);\n\n"
+                 "CREATE TABLE b (\n    id int PRIMARY KEY\n);\n\n"
+                 "CREATE TABLE c (id int PRIMARY KEY);\n")
+    file = str(tmp_path / "schema.sql")
+    (tmp_path / "schema.sql").write_text(base_text)
+    project = _project(tmp_path, base_text, file)
+    project.analyze_fast({file: base_text})
+    without_b = _drop_statement(r"^CREATE TABLE b")(base_text)
+    for keystroke in (1, 2):
+        drops = [x for x in project.analyze_fast({file: without_b})[file]
+                 if x.code == "drops-table"]
+        assert [(x.span.line, x.span.column) for x in drops] == [(3, 1)], (keystroke, drops)

@@ -444,6 +444,8 @@ class Project:
             spans = object_spans(statements)
             for x in analysis.issue_findings(issues):
                 out.setdefault(x.span.file, []).append(x)
+        # Before the hazards are placed: what this keystroke removed is shown where it was.
+        self._remember(spans)
         base = self.live_skeleton if self.live_skeleton is not None else self.snapshot_skeleton
         if base is not None:
             desired = self.skeletons.model(model, like=base)
@@ -460,7 +462,6 @@ class Project:
                     out[f] = analysis.headline_renames(out[f] + [
                         x for x in analysis.candidate_findings(renames, mine, _file_start(f))
                         if x.span.file == f])
-        self._remember(spans)
         return out
 
 
