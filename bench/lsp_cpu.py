@@ -23,7 +23,8 @@ import gc
 import re
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from lsprotocol import types as t
@@ -56,9 +57,13 @@ def _insert(line: int, text: str) -> t.TextDocumentContentChangePartial:
                       end=t.Position(line=line, character=0)), text=text)
 
 
-def run(tables: int, edits: int, requests: int) -> dict[str, list[float]]:
-    """CPU milliseconds of each keystroke, hover and completion (see the module's text)."""
-    schema = generate_sql(tables)
+Keystroke = Callable[[t.TextDocumentContentChangePartial], None]
+
+
+@contextmanager
+def _server(schema: str) -> Iterator[tuple[positions.LspTextDocument, str, Keystroke]]:
+    """The open document, its path, and a keystroke as the server handles a ``didChange``:
+    the change applied, the fast path, the findings made diagnostics."""
     with tempfile.TemporaryDirectory(prefix="trimtab-bench-cpu-") as work:
         root = Path(work)
         path = str(root / "schema.sql")
@@ -84,6 +89,14 @@ def run(tables: int, edits: int, requests: int) -> dict[str, list[float]]:
         keystroke(_insert(0, ""))
         gc.collect()
         gc.freeze()  # as the server does after each exact analysis
+        yield doc, path, keystroke
+
+
+def run(tables: int, edits: int, requests: int) -> dict[str, list[float]]:
+    """CPU milliseconds of each keystroke, hover and completion (see the module's text)."""
+    schema = generate_sql(tables)
+    with _server(schema) as (doc, path, keystroke):
+        codec = doc.position_codec
         heads = [m.group(0) for m in _TABLE_HEAD.finditer(schema)]
         out: dict[str, list[float]] = {"keystroke": [], "hover": [], "completion": []}
         line = 0
@@ -133,6 +146,29 @@ def run(tables: int, edits: int, requests: int) -> dict[str, list[float]]:
         return out
 
 
+# Where --typing types: the table whose head is at this share of the file's tables.
+PLACES = {"near the start": 0.1, "in the middle": 0.5, "at the end": 1.0}
+
+
+def typing(tables: int, place: float, keys: int = 7) -> list[float]:
+    """CPU milliseconds of each of ``keys`` characters typed one by one into a new column's
+    name, in the table at ``place`` of the file (the share of its tables before it): what
+    typing costs in one place, where each build after the first resumes from the same
+    point. The column line itself is the first keystroke, not counted."""
+    schema = generate_sql(tables)
+    heads = list(_TABLE_HEAD.finditer(schema))
+    head = heads[min(len(heads) - 1, int(place * len(heads)))]
+    line = schema.count("\n", 0, head.end())
+    out = []
+    with _server(schema) as (_, _, keystroke):
+        keystroke(_insert(line, "    typed_ integer,\n"))
+        for k in range(keys):
+            at = t.Position(line=line, character=len("    typed_") + k)
+            out.append(_cpu_ms(functools.partial(keystroke, t.TextDocumentContentChangePartial(
+                range=t.Range(start=at, end=at), text="abcdefghij"[k % 10]))))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -140,9 +176,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--edits", type=int, default=40)
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="smoke test: 10 tables, 4 edits")
+    parser.add_argument("--typing", action="store_true",
+                        help="instead: seven characters typed at one place, near the start, "
+                             "in the middle and at the end of the file (p50 of the last five)")
     args = parser.parse_args(argv)
     if args.quick:
         args.tables, args.edits, args.requests = 10, 4, 3
+    if args.typing:
+        print(f"tables={args.tables}, typing at one place (CPU of this process)")
+        for name, place in PLACES.items():
+            last = typing(args.tables, place)[2:]
+            print(f"{name}: p50 {_percentile(last, 50):.1f} ms of the last {len(last)} keys")
+        return 0
     result = run(args.tables, args.edits, args.requests)
     print(f"tables={args.tables} edits={args.edits} requests={args.requests} (CPU of this "
           "process)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.lsp_cpu import main, run
+from bench.lsp_cpu import PLACES, main, run, typing
 
 
 def test_quick_cpu_run_measures_every_keystroke_and_request() -> None:
@@ -10,3 +10,9 @@ def test_quick_cpu_run_measures_every_keystroke_and_request() -> None:
     assert [len(result[k]) for k in ("keystroke", "hover", "completion")] == [4, 3, 3]
     assert all(v >= 0 for values in result.values() for v in values)
     assert main(["--quick"]) == 0
+
+
+def test_typing_at_one_place_measures_each_key() -> None:
+    for place in PLACES.values():
+        assert len(typing(tables=10, place=place)) == 7
+    assert main(["--typing", "--tables", "10"]) == 0
