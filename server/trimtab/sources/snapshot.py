@@ -319,7 +319,13 @@ def model_from_dict(data: Mapping[str, Any]) -> Model:
 def dump_snapshot(model: Model, *, id: str, prev_id: str) -> str:
     """The snapshot file's text: JSON, 2-space indent (short lists of scalars on one line),
     non-ASCII characters kept as they are (the file is UTF-8), trailing newline."""
-    doc = {
+    return _to_json(_envelope(model, id, prev_id), "") + "\n"
+
+
+def _envelope(model: Model, id: str, prev_id: str) -> dict[str, Any]:
+    """The snapshot's document: its ids and versions first (``file_head`` reads them from
+    the file's first bytes), then the model."""
+    return {
         "id": id,
         "prevId": prev_id,
         "version": SNAPSHOT_VERSION,
@@ -327,7 +333,6 @@ def dump_snapshot(model: Model, *, id: str, prev_id: str) -> str:
         "trimtab": __version__,
         "model": _model_doc(model),
     }
-    return _to_json(doc, "") + "\n"
 
 
 # How much text write_snapshot gathers before it writes: a few hundred objects at a time.
@@ -338,16 +343,8 @@ def write_snapshot(model: Model, out: typing.IO[bytes], *, id: str, prev_id: str
                    chunk: int = _CHUNK) -> None:
     """``dump_snapshot``'s text, UTF-8, written to ``out`` as it is made: neither the whole
     text nor its encoding is held (28 MB each at 10,000 tables, next to the models)."""
-    doc = {
-        "id": id,
-        "prevId": prev_id,
-        "version": SNAPSHOT_VERSION,
-        "dialect": DIALECT,
-        "trimtab": __version__,
-        "model": _model_doc(model),
-    }
     pieces = _Spill(out, chunk)
-    _write(doc, "", pieces)
+    _write(_envelope(model, id, prev_id), "", pieces)
     pieces.append("\n")
     pieces.flush()
 
