@@ -48,7 +48,6 @@ import hashlib
 import json
 import os
 import re
-import threading
 import time
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -58,7 +57,7 @@ from typing import IO, Any
 
 from trimtab.errors import SchemaError
 from trimtab.files import Content, write_file, write_files
-from trimtab.memo import MiB, memoize
+from trimtab.memo import MISSING, ByteLRU, MiB, memoize
 from trimtab.sources.snapshot import ZERO_ID, file_head, is_drizzle_snapshot, load_snapshot
 from trimtab.sources.sqlfile import (
     Span,
@@ -226,9 +225,11 @@ def is_plain_sql(text: str) -> bool:
 # A folder is read several times per command: its texts split once, kept by their digest,
 # not by the text (an lru_cache keyed by the text held a 10 MiB first migration at 10,000
 # tables for the whole run, next to its statements).
-_SPLITS: dict[bytes, tuple[tuple[MigrationStatement, ...], bool]] = {}
-_SPLITS_MAX = 256
-_SPLITS_LOCK = threading.Lock()  # generate replays ahead in a thread while it writes
+# Bounded by what the statements hold (a ByteLRU is safe between threads: generate replays
+# ahead in a thread while it writes).
+_SPLITS: ByteLRU[bytes, tuple[tuple[MigrationStatement, ...], bool]] = ByteLRU(
+    "migration splits", 64 * MiB,
+    lambda key, value: sum(len(st.text) + 100 for st in value[0]))
 
 
 def split_migration(text: str) -> tuple[tuple[MigrationStatement, ...], bool]:
@@ -238,16 +239,10 @@ def split_migration(text: str) -> tuple[tuple[MigrationStatement, ...], bool]:
     for i in range(0, len(text), 1 << 20):  # not a second copy of a 10 MiB text at once
         h.update(text[i:i + (1 << 20)].encode("utf-8", "surrogatepass"))
     key = h.digest()
-    with _SPLITS_LOCK:
-        found = _SPLITS.pop(key, None)
-        if found is not None:
-            _SPLITS[key] = found  # the most recent last
-            return found
-    out = _split_migration(text)
-    with _SPLITS_LOCK:
-        _SPLITS[key] = out
-        while len(_SPLITS) > _SPLITS_MAX:
-            del _SPLITS[next(iter(_SPLITS))]
+    found = _SPLITS.lookup(key)
+    if found is not MISSING:
+        return found  # type: ignore[return-value]
+    out = _SPLITS[key] = _split_migration(text)
     return out
 
 
