@@ -17,4 +17,7 @@ def test_every_command_is_measured(admin_url: str) -> None:
         assert all(x > 0 for x in found[f"{name} cpu"] + found[f"{name} imports"])
     # status imports the engine, --help does not: what the target is about shows
     assert min(found["status imports"]) > max(found["help imports"])
-    assert "| `trimtab status` |" in render(found)
+    # the floor connects as status does, and status does more than the floor
+    assert len(found["floor cpu"]) == 2 and min(found["floor cpu"]) > 0
+    assert min(found["status cpu"]) > min(found["floor cpu"])
+    assert "| `trimtab status` |" in render(found) and "| floor:" in render(found)
