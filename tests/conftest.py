@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,6 +27,36 @@ from psycopg.conninfo import make_conninfo
 from trimtab import embedded
 
 SqlRunner = Callable[..., list[tuple[Any, ...]]]
+
+
+def _bytecode_in_a_folder_of_the_run() -> None:
+    """With PYTHONDONTWRITEBYTECODE set, every `trimtab` process a test starts (hundreds of
+    CLI runs and language servers) compiled trimtab's modules from source again: about 0.3 s
+    of CPU each. Keep the bytecode in a folder of this run instead (PYTHONPYCACHEPREFIX:
+    nothing is written next to the sources), which the xdist workers and every process they
+    start inherit; the process that made it removes it at the end (pytest_unconfigure)."""
+    global _pycache_made_here
+    if os.environ.get("TRIMTAB_TEST_PYCACHE"):  # made by the controlling process: reuse
+        folder = os.environ["TRIMTAB_TEST_PYCACHE"]
+    elif sys.flags.dont_write_bytecode:
+        folder = tempfile.mkdtemp(prefix="trimtab-test-pycache-", dir="/tmp")
+        os.environ["TRIMTAB_TEST_PYCACHE"] = folder
+        _pycache_made_here = folder
+    else:
+        return  # bytecode goes to __pycache__ as usual
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = folder
+    sys.pycache_prefix = folder  # this process's later imports (test modules, trimtab) too
+    sys.dont_write_bytecode = False
+
+
+_pycache_made_here: str | None = None
+_bytecode_in_a_folder_of_the_run()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _pycache_made_here is not None:
+        shutil.rmtree(_pycache_made_here, ignore_errors=True)
 
 
 @dataclass(frozen=True)
