@@ -196,11 +196,19 @@ def _admin_session(pg_server: PgServer) -> Iterator[_AdminSession]:
 
 
 @pytest.fixture
-def db_url(pg_server: PgServer, _admin_session: _AdminSession) -> Iterator[str]:
-    """A fresh, empty database for this test; dropped afterwards."""
+def db_template(pg_server: PgServer) -> str:
+    """The database db_url copies: empty here; a module whose tests all start from the same
+    tables and rows overrides it with a database that has them (tests/test_studio_api.py)."""
+    return pg_server.template
+
+
+@pytest.fixture
+def db_url(pg_server: PgServer, _admin_session: _AdminSession, db_template: str) -> Iterator[str]:
+    """A fresh database for this test (a copy of db_template, empty by default); dropped
+    afterwards."""
     name = f"t_{uuid.uuid4().hex[:8]}"
     create = pgsql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-        pgsql.Identifier(name), pgsql.Identifier(pg_server.template)
+        pgsql.Identifier(name), pgsql.Identifier(db_template)
     )
     if pg_server.version >= 150000:  # STRATEGY arrived in PostgreSQL 15
         create = pgsql.SQL("{} STRATEGY FILE_COPY").format(create)
