@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,6 +27,36 @@ from psycopg.conninfo import make_conninfo
 from trimtab import embedded
 
 SqlRunner = Callable[..., list[tuple[Any, ...]]]
+
+
+def _bytecode_in_a_folder_of_the_run() -> None:
+    """With PYTHONDONTWRITEBYTECODE set, every `trimtab` process a test starts (hundreds of
+    CLI runs and language servers) compiled trimtab's modules from source again: about 0.3 s
+    of CPU each. Keep the bytecode in a folder of this run instead (PYTHONPYCACHEPREFIX:
+    nothing is written next to the sources), which the xdist workers and every process they
+    start inherit; the process that made it removes it at the end (pytest_unconfigure)."""
+    global _pycache_made_here
+    if os.environ.get("TRIMTAB_TEST_PYCACHE"):  # made by the controlling process: reuse
+        folder = os.environ["TRIMTAB_TEST_PYCACHE"]
+    elif sys.flags.dont_write_bytecode:
+        folder = tempfile.mkdtemp(prefix="trimtab-test-pycache-", dir="/tmp")
+        os.environ["TRIMTAB_TEST_PYCACHE"] = folder
+        _pycache_made_here = folder
+    else:
+        return  # bytecode goes to __pycache__ as usual
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = folder
+    sys.pycache_prefix = folder  # this process's later imports (test modules, trimtab) too
+    sys.dont_write_bytecode = False
+
+
+_pycache_made_here: str | None = None
+_bytecode_in_a_folder_of_the_run()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _pycache_made_here is not None:
+        shutil.rmtree(_pycache_made_here, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -131,22 +162,62 @@ def admin_url(pg_server: PgServer) -> str:
     return pg_server.admin_url
 
 
+class _AdminSession:
+    """One autocommit session on the server's admin database for the CREATE and DROP
+    DATABASE of every db_url: a connection each cost two server processes per test (about
+    4.5 ms of CPU each), for the thousand tests that take a database. A new session when
+    the last one was lost (a test may end every other backend): the statement never ran."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.conn: psycopg.Connection[Any] | None = None
+
+    def execute(self, statement: pgsql.Composable) -> None:
+        if self.conn is not None and not self.conn.closed:
+            try:
+                self.conn.execute(statement)
+                return
+            except psycopg.OperationalError:
+                if not self.conn.broken:  # the statement's own error, not a lost session
+                    raise
+        self.conn = psycopg.connect(self.url, autocommit=True)
+        self.conn.execute(statement)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+
+@pytest.fixture(scope="session")
+def _admin_session(pg_server: PgServer) -> Iterator[_AdminSession]:
+    session = _AdminSession(pg_server.admin_url)
+    yield session
+    session.close()
+
+
 @pytest.fixture
-def db_url(pg_server: PgServer) -> Iterator[str]:
-    """A fresh, empty database for this test; dropped afterwards."""
+def db_template(pg_server: PgServer) -> str:
+    """The database db_url copies: empty here; a module whose tests all start from the same
+    tables and rows overrides it with a database that has them (tests/test_studio_api.py)."""
+    return pg_server.template
+
+
+@pytest.fixture
+def db_url(pg_server: PgServer, _admin_session: _AdminSession, db_template: str) -> Iterator[str]:
+    """A fresh database for this test (a copy of db_template, empty by default); dropped
+    afterwards."""
     name = f"t_{uuid.uuid4().hex[:8]}"
     create = pgsql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-        pgsql.Identifier(name), pgsql.Identifier(pg_server.template)
+        pgsql.Identifier(name), pgsql.Identifier(db_template)
     )
     if pg_server.version >= 150000:  # STRATEGY arrived in PostgreSQL 15
         create = pgsql.SQL("{} STRATEGY FILE_COPY").format(create)
-    _execute(pg_server.admin_url, create)
+    _admin_session.execute(create)
     try:
         yield with_database(pg_server.admin_url, name)
     finally:
-        _execute(
-            pg_server.admin_url,
-            pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name)),
+        _admin_session.execute(
+            pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name))
         )
 
 

@@ -298,23 +298,26 @@ def _wait_exit(pid: int, seconds: float) -> bool:
 
 @pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="waits on a pidfd (Linux)")
 def test_idle_server_stops_itself(project: Path) -> None:
-    (project / "trimtab.toml").write_text('schema = "schema.sql"\nembedded_idle_stop = "2s"\n')
+    # 1 s: the shortest idle period that still leaves the test (a connect, well within it)
+    # far ahead of the watcher, which first has to start a Python and look once.
+    (project / "trimtab.toml").write_text('schema = "schema.sql"\nembedded_idle_stop = "1s"\n')
     (project / "schema.sql").write_text("CREATE TABLE t (id int);\n")
     try:
         admin = embedded.start(project)  # starts the server, and its watcher
         pid = _postmaster_pid(project)
-        # A client connected (at once, well within the 2 s): not idle, however long it stays.
+        # A client connected (at once, well within the 1 s): not idle, however long it stays
+        # (here three idle periods, a dozen of the watcher's looks).
         with psycopg.connect(admin) as conn:
-            assert not _wait_exit(pid, 5.0)
+            assert not _wait_exit(pid, 3.0)
             assert conn.execute("SELECT 1").fetchone() == (1,)
-        # Alone, the server stops within a bounded wait (2 s idle, looks every 0.5 s).
+        # Alone, the server stops within a bounded wait (1 s idle, looks every 0.25 s).
         assert _wait_exit(pid, 60.0)
         status = _cli(project, "db", "status")
         assert "running: no" in status.stdout
         # The next command starts it again (and a watcher with it).
         again = _cli(project, "push")
         assert again.returncode == 0 and "Applied 1 change" in again.stdout, again.stderr
-        assert "it stops itself after 2 s without a client" in again.stderr
+        assert "it stops itself after 1 s without a client" in again.stderr
         assert _wait_exit(_postmaster_pid(project), 60.0)
     finally:
         embedded.remove(project)

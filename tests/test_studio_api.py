@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,9 @@ from urllib.parse import urlencode
 
 import psycopg
 import pytest
+from psycopg import sql as pgsql
 
-from tests.conftest import SqlRunner
+from tests.conftest import PgServer, SqlRunner, with_database
 from trimtab.config import load_config
 from trimtab.engine import Target
 from trimtab.studio import Server, read_only_reason
@@ -130,11 +132,37 @@ def _project(tmp_path: Path, schema_sql: str = SHOP) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def _shop_template(pg_server: PgServer) -> Iterator[str]:
+    """SHOP with SEED's rows, analysed, once per worker: the database every shop test's
+    db_url copies (the same bytes, statistics included) instead of building it again."""
+    name = f"shop_tmpl_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
+        conn.execute(pgsql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            pgsql.Identifier(name), pgsql.Identifier(pg_server.template)))
+    try:
+        with psycopg.connect(with_database(pg_server.admin_url, name), autocommit=True) as conn:
+            conn.execute(SHOP)
+            conn.execute(SEED)
+            conn.execute("ANALYZE customers, orders, loose")
+        yield name
+    finally:
+        with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
+            conn.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                pgsql.Identifier(name)))
+
+
 @pytest.fixture
-def shop(sql: SqlRunner, db_url: str, tmp_path: Path) -> Iterator[Client]:
-    sql(SHOP)
-    sql(SEED)
-    sql("ANALYZE customers, orders, loose")
+def db_template(request: pytest.FixtureRequest, pg_server: PgServer) -> str:
+    """A shop test's database starts as the shop (see shop); the others' empty."""
+    if "shop" in request.fixturenames:
+        return str(request.getfixturevalue("_shop_template"))
+    return pg_server.template
+
+
+@pytest.fixture
+def shop(db_url: str, tmp_path: Path) -> Iterator[Client]:
+    """The studio on a database holding SHOP and SEED's rows, analysed (db_template)."""
     server = Server(load_config(_project(tmp_path), url=db_url)).start()
     try:
         yield Client(server)

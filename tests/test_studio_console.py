@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 from tests.conftest import SqlRunner
-from tests.test_studio_api import SEED, SHOP, Client, _project, shop  # noqa: F401
+from tests.test_studio_api import (  # noqa: F401
+    SEED,
+    SHOP,
+    Client,
+    _project,
+    _shop_template,
+    db_template,
+    shop,
+)
 from trimtab.config import load_config
 from trimtab.studio import Server
 
