@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import psycopg
 from psycopg import sql
@@ -236,11 +236,29 @@ def scan(statements: Sequence[Statement], managed: Sequence[str] | None, key: st
         return found
 
     found = shadow_scan(statements, managed, more(), mentions_of)
-    _write_cache_file(path, json.dumps({
-        "digest": digest, "code": code_version(), "own": sorted(found.own),
-        "names": found.names, "references": found.references}).encode() + b"\n"
-        + json.dumps(seen).encode() + b"\n")
+    head = json.dumps({"digest": digest, "code": code_version(), "own": sorted(found.own),
+                       "names": found.names, "references": found.references})
+
+    def write(f: IO[bytes]) -> None:
+        f.write(head.encode() + b"\n")
+        _write_json_object(f, seen)
+        f.write(b"\n")
+
+    _write_cache_file(path, write)
     return found
+
+
+def _write_json_object(f: IO[bytes], obj: dict[str, Any], per_part: int = 2000) -> None:
+    """``json.dumps(obj)`` written in parts: the names of every statement at 10,000 tables
+    are 30 MB of JSON, which as one text, its encoding and the line made of it was a
+    hundred MB at once."""
+    items = list(obj.items())
+    f.write(b"{")
+    for i in range(0, len(items), per_part):
+        part = json.dumps(dict(items[i:i + per_part]))
+        if len(part) > 2:  # not "{}"
+            f.write(((", " if i else "") + part[1:-1]).encode())
+    f.write(b"}")
 
 
 # A model file outlives its database when the server goes (a throwaway server, a test
@@ -358,15 +376,18 @@ def read_model_file(path: Path, head: tuple[Any, ...] | None = None
     return found, dataclasses.replace(model, tables=tables)
 
 
-def _write_cache_file(path: Path, data: bytes) -> bool:
-    """Write ``path`` whole or not at all; False when it cannot (a cache: without it, the
-    next run does the work again)."""
+def _write_cache_file(path: Path, data: bytes | Callable[[IO[bytes]], object]) -> bool:
+    """Write ``path`` (``data``, or what ``data`` writes into the open file) whole or not at
+    all; False when it cannot (a cache: without it, the next run does the work again)."""
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".cache-")
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(data)
+                if callable(data):
+                    data(f)
+                else:
+                    f.write(data)
             os.replace(tmp, path)
         except OSError:
             Path(tmp).unlink(missing_ok=True)
