@@ -129,6 +129,18 @@ def test_checksum_decodes_as_node_does() -> None:
     assert checksum(b"x;\r\n") != checksum(b"x;\n")
 
 
+def test_checksum_in_parts_is_the_checksum_of_the_whole() -> None:
+    # Read in parts of a few bytes, a character or an invalid sequence cut by a part's end
+    # decodes as it does whole.
+    texts = [b"", b"plain ascii;", "caf\u00e9 \u2603 \U0001f600;".encode(),
+             b"a\xffb\xe2\x98", b"\xe2\x98\x83\xf0\x9f", "\ufeffSELECT '\u00e9';".encode(),
+             bytes(range(256)) * 3]
+    for data in texts:
+        whole = hashlib.sha256(data.decode("utf-8", errors="replace").encode()).hexdigest()
+        for part in (1, 2, 3, 5, 1 << 20):
+            assert checksum(data, part) == whole, (data, part)
+
+
 def test_continue_a_drizzle_kit_folder(drizzle: Path) -> None:
     model = make_model([Schema("app")])
     snap = dump_snapshot(model, id=str(uuid.uuid4()), prev_id=ZERO_ID)
