@@ -326,8 +326,8 @@ def _write_model(path: Path, token: str, schemas: Sequence[str] | None, model: M
         kept = _kept_models.get(path)
         if put_off and (kept is None or kept[0] != token):
             return  # a newer model is kept since: its own save writes the file
-        data = model_file_bytes((_model_format(), token, _schemas_key(schemas)), model)
-        if _write_cache_file(path, data):
+        head = (_model_format(), token, _schemas_key(schemas))
+        if _write_cache_file(path, lambda f: write_model_file(f, head, model)):
             stamp = _stamp(path)
             if stamp is not None:
                 _kept_models[path] = (token, _schemas_key(schemas), stamp, model)
@@ -344,15 +344,21 @@ TABLES_PER_PART = 500
 
 
 def model_file_bytes(head: tuple[Any, ...], model: Model) -> bytes:
+    out = io.BytesIO()
+    write_model_file(out, head, model)
+    return out.getvalue()
+
+
+def write_model_file(out: IO[bytes], head: tuple[Any, ...], model: Model) -> None:
+    """``model_file_bytes`` written into ``out`` as it is made (not held whole, then
+    copied: the saved model of the replay of 10,000 tables is written at generate's peak)."""
     tables = list(model.tables.items())
     parts = [dict(tables[i:i + TABLES_PER_PART]) for i in range(0, len(tables), TABLES_PER_PART)]
-    out = io.BytesIO()
-    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=1, mtime=0) as f:
+    with gzip.GzipFile(filename="", fileobj=out, mode="wb", compresslevel=1, mtime=0) as f:
         pickle.dump((MODEL_FILE_LAYOUT, *head, len(parts)), f, pickle.HIGHEST_PROTOCOL)
         pickle.dump(dataclasses.replace(model, tables={}), f, pickle.HIGHEST_PROTOCOL)
         for part in parts:
             pickle.dump(part, f, pickle.HIGHEST_PROTOCOL)
-    return out.getvalue()
 
 
 def read_model_file(path: Path, head: tuple[Any, ...] | None = None
