@@ -1732,7 +1732,8 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
         ahead_folder = replace(ahead_folder, migrations=(*ahead_folder.migrations, upcoming))
     del data, upcoming
     with ThreadPoolExecutor(max_workers=1) as pool:
-        ahead = pool.submit(_replay_ahead, cfg, scratch, ahead_folder, source, installed)
+        ahead = pool.submit(_replay_ahead, cfg, scratch, ahead_folder, source, installed,
+                            planned.built)
         del ahead_folder
         # Written as it is made, in write_migration: the text is not held next to the rest.
         snapshot = functools.partial(write_snapshot, desired, id=str(uuid.uuid4()),
@@ -1777,17 +1778,19 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
 
 
 def _replay_ahead(cfg: Config, scratch: Target, folder: Folder, source: Source,
-                  installed: Sequence[shadow.Extension]) -> TrimtabError | None:
+                  installed: Sequence[shadow.Extension], built: Model) -> TrimtabError | None:
     """Apply ``folder``, whose last migrations are about to be written (``next_migration``,
     as write_migration will write them), to its cached replay: what the next replay of
     the folder applies (it keeps them by name and checksum, so a migration edited or not
-    written after all means a rebuild). The error of one that does not replay."""
+    written after all means a rebuild). The error of one that does not replay. ``built``:
+    the schema's model, which the replayed one is expected to equal: they share what is
+    equal (see ``introspect``)."""
     if _replay_cache(cfg, "replay") is None:
         return None
     try:
         replay(folder, scratch.url, cfg.managed_schemas,
                cache_key=_replay_cache(cfg, "replay"), timeout=cfg.shadow_timeout,
-               installed=installed, stubs=_target_stubs(cfg, source, folder))
+               installed=installed, stubs=_target_stubs(cfg, source, folder), like=built)
     except (TrimtabError, psycopg.Error) as e:
         return e if isinstance(e, TrimtabError) else DatabaseError(str(e).strip())
     return None

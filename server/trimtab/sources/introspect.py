@@ -32,7 +32,7 @@ from __future__ import annotations
 import collections.abc as abc
 import dataclasses
 import sys
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -73,6 +73,8 @@ __all__ = ["introspect"]
 # every column, and both models of a diff (and the pickled model) share it. Long texts
 # (view bodies, functions, most definitions) are rarely repeated: kept as they come.
 _SHARED_MAX = 64
+
+T = TypeVar("T")
 
 STREAM_CHUNK = 2000  # rows of a large result read at a time (see introspect)
 
@@ -578,7 +580,7 @@ _POLICY_COMMANDS = {"r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE", 
 
 def introspect(conn: psycopg.Connection[Any], schemas: abc.Sequence[str] | None = None,
                tables: abc.Collection[tuple[str, str]] | None = None,
-               extension_names: abc.Collection[str] = ()) -> Model:
+               extension_names: abc.Collection[str] = (), like: Model | None = None) -> Model:
     """Read the schema of the database behind ``conn`` into a Model.
 
     ``schemas`` are the managed schema names; None means every schema except the system ones
@@ -592,6 +594,10 @@ def introspect(conn: psycopg.Connection[Any], schemas: abc.Sequence[str] | None 
     everything else (types, sequences, functions, ...) is read whole.
 
     ``extension_names``: extensions to read wherever they are installed.
+
+    ``like``: a model the database is expected to hold much of (what the migrations just
+    applied were made from): the tables, columns, constraints and indexes read that are
+    equal to its own are its objects, so that the two models share them.
     """
     cur = conn.cursor(row_factory=tuple_row)
 
@@ -620,7 +626,7 @@ def introspect(conn: psycopg.Connection[Any], schemas: abc.Sequence[str] | None 
     set_path = "SELECT pg_catalog.set_config('search_path', %(p)s, %(local)s)"
     q(set_path, {"p": "", "local": local})
     try:
-        return _read(q, rows, schemas, tables, extension_names)
+        return _read(q, rows, schemas, tables, extension_names, like)
     finally:
         for gen in streams:
             gen.close()
@@ -632,8 +638,22 @@ def introspect(conn: psycopg.Connection[Any], schemas: abc.Sequence[str] | None 
 
 def _read(q: Any, rows: Any, schemas: abc.Sequence[str] | None,
           tables: abc.Collection[tuple[str, str]] | None = None,
-          extension_names: abc.Collection[str] = ()) -> Model:
+          extension_names: abc.Collection[str] = (), like: Model | None = None) -> Model:
     version = int(q("SELECT pg_catalog.current_setting('server_version_num')")[0][0])
+    # Parts equal to ``like``'s are its objects: each one read is let go as it is made,
+    # not kept beside its equal (a second model of 10,000 tables, read at generate's peak).
+    shared: dict[Any, Any] = {}
+    for t in like.tables.values() if like is not None else ():
+        for part in (t.columns, t.constraints, t.indexes):
+            for obj in part:
+                shared.setdefault(obj, obj)
+
+    def share(obj: T) -> T:
+        return shared.setdefault(obj, obj) if shared else obj
+
+    def same(table: Table) -> Table:
+        known = like.tables.get(table.key) if like is not None else None
+        return known if known == table else table
     names = list(schemas) if schemas is not None else None
 
     ns_rows = q(SQL_NAMESPACES, {"names": names})
@@ -769,7 +789,7 @@ def _read(q: Any, rows: Any, schemas: abc.Sequence[str] | None,
     # Each row made into its column as it comes (not held: 120,000 rows at 10,000 tables).
     # Columns equal in every field (the "id", "created_at", "tags" of many tables) are one
     # object: at 5,000 tables, 60,000 columns held 689 different ones.
-    columns_seen: dict[Column, Column] = {}
+    columns_seen: dict[Column, Column] = shared
     numbered: dict[int, list[tuple[int, Column]]] = {}
     sql_columns = (SQL_COLUMNS if version >= 140000
                    else SQL_COLUMNS.replace(_COMPRESSION, "NULL::text"))
@@ -779,7 +799,6 @@ def _read(q: Any, rows: Any, schemas: abc.Sequence[str] | None,
         c = _column(row, identity, type_names, grants_of("a", relid, attnum),
                     identity[16] if identity is not None else "")
         numbered.setdefault(relid, []).append((attnum, columns_seen.setdefault(c, c)))
-    del columns_seen
     columns: dict[int, tuple[Column, ...]] = {}
     for relid, cs in numbered.items():
         cs.sort(key=lambda n: n[0])
@@ -814,7 +833,7 @@ def _read(q: Any, rows: Any, schemas: abc.Sequence[str] | None,
         indid,
     ) in rows(SQL_CONSTRAINTS, p):
         index_parent = parents.get(indid) if kind in ("p", "u", "x") else None
-        constraints.setdefault(relid, []).append(
+        constraints.setdefault(relid, []).append(share(
             Constraint(
                 name=name,
                 kind=sys.intern(kind),
@@ -828,13 +847,13 @@ def _read(q: Any, rows: Any, schemas: abc.Sequence[str] | None,
                 inherited=inherited,
                 index_parent=index_parent[0][1] if index_parent else None,
             )
-        )
+        ))
 
     indexes: dict[int, list[Index]] = {}
     for (relid, name, definition, unique, cols, clustered, comment, indexrelid,
          valid) in rows(SQL_INDEXES, p):
         parent = parents.get(indexrelid)
-        indexes.setdefault(relid, []).append(
+        indexes.setdefault(relid, []).append(share(
             Index(
                 name=name,
                 definition=definition,
@@ -845,7 +864,7 @@ def _read(q: Any, rows: Any, schemas: abc.Sequence[str] | None,
                 parent=parent[0][1] if parent else None,
                 valid=valid,
             )
-        )
+        ))
 
     triggers: dict[int, list[Trigger]] = {}
     for relid, name, definition, enabled, fschema, fname, comment in rows(SQL_TRIGGERS, p):
@@ -924,7 +943,7 @@ def _read(q: Any, rows: Any, schemas: abc.Sequence[str] | None,
             )
             continue
         inh = [qn for _, qn in sorted(parents.get(oid, ()))]
-        table_objs.append(
+        table_objs.append(same(
             Table(
                 schema=_s(schema),
                 name=_s(name),
@@ -945,7 +964,7 @@ def _read(q: Any, rows: Any, schemas: abc.Sequence[str] | None,
                 comment=comment,
                 grants=grants_of("c", oid),
             )
-        )
+        ))
 
     # -- functions and procedures ---------------------------------------------------------------
     functions = [

@@ -413,8 +413,8 @@ def _schemas_key(schemas: Sequence[str] | None) -> tuple[str, ...] | None:
 
 
 def _read_model(conn: psycopg.Connection, admin_url: str, name: str, token: str,
-                schemas: Sequence[str] | None) -> Model:
-    model = introspect(conn, schemas)
+                schemas: Sequence[str] | None, like: Model | None = None) -> Model:
+    model = introspect(conn, schemas, like=like)
     _save_model(admin_url, name, token, schemas, model)
     return model
 
@@ -753,18 +753,20 @@ def replayed_model(migrations: Sequence[Any], admin_url: str,
                    apply: Callable[[psycopg.Connection, Any], None],
                    timeout: float = DEFAULT_TIMEOUT,
                    extensions: Sequence[Extension] = (),
-                   stubs: Sequence[Stub] = ()) -> Model:
+                   stubs: Sequence[Stub] = (), like: Model | None = None) -> Model:
     """The model the migrations produce, from a cached database that has the first of
     them applied already (migrations are only appended): apply the rest. A migration that
     changed or went away means a rebuild. The migrations run in the sandbox, after the
-    ``stubs`` (other stubs mean a rebuild), which the model leaves out."""
+    ``stubs`` (other stubs mean a rebuild), which the model leaves out. ``like``: see
+    ``introspect``."""
     return without_stubs(_replayed(migrations, admin_url, schemas, key, apply, timeout,
-                                   extensions, stubs), stubs)
+                                   extensions, stubs, like), stubs)
 
 
 def _replayed(migrations: Sequence[Any], admin_url: str, schemas: Sequence[str] | None,
               key: str, apply: Callable[[psycopg.Connection, Any], None], timeout: float,
-              extensions: Sequence[Extension], stubs: Sequence[Stub]) -> Model:
+              extensions: Sequence[Extension], stubs: Sequence[Stub],
+              like: Model | None = None) -> Model:
     name = database_name("replay", key)
     stubbed = stub_statements(stubs) if stubs else []
     stub_hashes = [statement_hash(st) for st in stubbed]
@@ -801,7 +803,7 @@ def _replayed(migrations: Sequence[Any], admin_url: str, schemas: Sequence[str] 
                 if token is None:  # none yet: still a state
                     token = _record(conn, name, {"migrations": done, "extensions": made,
                                                  "stubs": stub_hashes})
-                return _read_model(conn, admin_url, name, token, schemas)
+                return _read_model(conn, admin_url, name, token, schemas, like)
         except BaseException:
             # A failed migration may have left part of itself (one without a transaction).
             box.drop_database(name)
