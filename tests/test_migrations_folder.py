@@ -754,3 +754,23 @@ def test_first_snapshot_tells_who_wrote_the_folder(tmp_path: Path) -> None:
     m.snapshot.write_bytes(drizzle.read_bytes())
     assert read_folder(mig).drizzle_reason() == \
         f"drizzle-kit wrote the first migration of {mig}"
+
+
+def test_a_folder_read_again_reuses_its_split_and_still_refuses_a_nul(tmp_path: Path) -> None:
+    # The split of a file read before is found by its bytes (not decoded again)...
+    written = write_migration(tmp_path, "init", ["CREATE TABLE a (id int)",
+                                                "CREATE TABLE b (id int)"], None)
+    first = read_folder(tmp_path).migrations[0]
+    again = read_folder(tmp_path).migrations[0]
+    assert again.statements is first.statements and again == first
+    assert first.statements == written.statements and first.checksum == written.checksum
+    # ...but a file whose text was split before without being read as a file (a NUL in
+    # it) is refused all the same, and so are bytes that are not UTF-8.
+    text = "CREATE TABLE c (id int);\n--> statement-breakpoint\nSELECT '\x00'"
+    split_migration(text)
+    (tmp_path / f"{written.tag}.sql").write_bytes(text.encode())
+    with pytest.raises(SchemaError, match="NUL"):
+        read_folder(tmp_path)
+    (tmp_path / f"{written.tag}.sql").write_bytes(b"SELECT '\xff'")
+    with pytest.raises(SchemaError, match="not UTF-8"):
+        read_folder(tmp_path)

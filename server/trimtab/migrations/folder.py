@@ -257,6 +257,18 @@ def split_migration(text: str) -> tuple[tuple[MigrationStatement, ...], bool]:
     return out
 
 
+def split_migration_file(data: bytes, file: str) -> tuple[tuple[MigrationStatement, ...], bool]:
+    """``split_migration(decode_source(data, file, strip_bom=False))``. A file of ASCII
+    without NUL decodes to the same bytes and passes ``decode_source``'s checks: one split
+    already is found by the bytes' digest, not decoding the file again (a 12 MB text at
+    10,000 tables, read at generate's peak when the folder is read again)."""
+    if data.isascii() and b"\x00" not in data:
+        found = _SPLITS.lookup(hashlib.sha256(data).digest())
+        if found is not MISSING:
+            return found  # type: ignore[return-value]
+    return split_migration(decode_source(data, file, strip_bom=False))
+
+
 def _split_migration(text: str) -> tuple[tuple[MigrationStatement, ...], bool]:
     """(statements, transactional) of a migration file's text.
 
@@ -527,8 +539,7 @@ def _read_migration(folder: Path, entry: _Entry) -> Migration:
     path = folder / f"{entry.tag}.sql"
     data = path.read_bytes()
     # Refused rather than mangled (not UTF-8) or cut short (a NUL ends the query).
-    statements, transactional = split_migration(decode_source(data, str(path),
-                                                              strip_bom=False))
+    statements, transactional = split_migration_file(data, str(path))
     snapshot = _snapshot_path(folder, entry.tag, entry.idx)
     return Migration(
         idx=entry.idx,
@@ -782,7 +793,7 @@ def _next_of(folder: Folder, name: str, data: bytes) -> Migration:
     will read it once written (the text refused as reading it would)."""
     tag = next_tag(folder, name)
     path = folder.path / f"{tag}.sql"
-    read, transactional = split_migration(decode_source(data, str(path), strip_bom=False))
+    read, transactional = split_migration_file(data, str(path))
     return Migration(idx=_next_number(folder), tag=tag, path=path, when=0,
                      checksum=checksum(data), statements=read, transactional=transactional,
                      snapshot=None)
