@@ -719,3 +719,45 @@ def test_empty_database(conn: psycopg.Connection) -> None:
     assert list(model.schemas) == [("schema", "public")]
     assert model.tables == {} and model.functions == {} and model.unmanaged == ()
     assert model.server_version == conn.info.server_version
+
+
+def test_like_shares_what_is_equal(conn: psycopg.Connection, sql, rich: Model) -> None:
+    # A model read "like" another is the same model, made of the other's objects where
+    # they are equal: a table changed since keeps its own.
+    sql("ALTER TABLE app.users ADD COLUMN added int")
+    again = introspect(conn, like=rich)
+    assert again == introspect(conn)
+    changed = ("table", "app", "users")
+    for key, table in again.tables.items():
+        if key == changed:
+            assert table is not rich.tables[key] and table != rich.tables[key]
+            kept = {c.name: c for c in rich.tables[key].columns}
+            assert all(c is kept[c.name] for c in table.columns if c.name in kept)
+        else:
+            assert table is rich.tables[key]
+
+
+def test_an_error_part_way_leaves_the_connection_usable(db_url: str, sql,
+                                                        monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    # A column read in chunks: an error while the model is made of them stops the stream,
+    # and the connection (here in a transaction) runs the next query.
+    from trimtab.sources import introspect as reader
+    sql("CREATE TABLE t (" + ", ".join(f"c{i} int" for i in range(50)) + ")")
+    monkeypatch.setattr(reader, "STREAM_CHUNK", 5)
+    made = 0
+
+    def failing(*args: object, **kwargs: object) -> Column:
+        nonlocal made
+        made += 1
+        if made == 12:
+            raise RuntimeError("while making a column")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    real = reader._column
+    monkeypatch.setattr(reader, "_column", failing)
+    with psycopg.connect(db_url) as c:
+        c.execute("SET LOCAL search_path = pg_catalog")
+        with pytest.raises(RuntimeError):
+            introspect(c)
+        assert c.execute("SHOW search_path").fetchone() == ("pg_catalog",)

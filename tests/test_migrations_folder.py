@@ -129,6 +129,18 @@ def test_checksum_decodes_as_node_does() -> None:
     assert checksum(b"x;\r\n") != checksum(b"x;\n")
 
 
+def test_checksum_in_parts_is_the_checksum_of_the_whole() -> None:
+    # Read in parts of a few bytes, a character or an invalid sequence cut by a part's end
+    # decodes as it does whole.
+    texts = [b"", b"plain ascii;", "caf\u00e9 \u2603 \U0001f600;".encode(),
+             b"a\xffb\xe2\x98", b"\xe2\x98\x83\xf0\x9f", "\ufeffSELECT '\u00e9';".encode(),
+             bytes(range(256)) * 3]
+    for data in texts:
+        whole = hashlib.sha256(data.decode("utf-8", errors="replace").encode()).hexdigest()
+        for part in (1, 2, 3, 5, 1 << 20):
+            assert checksum(data, part) == whole, (data, part)
+
+
 def test_continue_a_drizzle_kit_folder(drizzle: Path) -> None:
     model = make_model([Schema("app")])
     snap = dump_snapshot(model, id=str(uuid.uuid4()), prev_id=ZERO_ID)
@@ -742,3 +754,23 @@ def test_first_snapshot_tells_who_wrote_the_folder(tmp_path: Path) -> None:
     m.snapshot.write_bytes(drizzle.read_bytes())
     assert read_folder(mig).drizzle_reason() == \
         f"drizzle-kit wrote the first migration of {mig}"
+
+
+def test_a_folder_read_again_reuses_its_split_and_still_refuses_a_nul(tmp_path: Path) -> None:
+    # The split of a file read before is found by its bytes (not decoded again)...
+    written = write_migration(tmp_path, "init", ["CREATE TABLE a (id int)",
+                                                "CREATE TABLE b (id int)"], None)
+    first = read_folder(tmp_path).migrations[0]
+    again = read_folder(tmp_path).migrations[0]
+    assert again.statements is first.statements and again == first
+    assert first.statements == written.statements and first.checksum == written.checksum
+    # ...but a file whose text was split before without being read as a file (a NUL in
+    # it) is refused all the same, and so are bytes that are not UTF-8.
+    text = "CREATE TABLE c (id int);\n--> statement-breakpoint\nSELECT '\x00'"
+    split_migration(text)
+    (tmp_path / f"{written.tag}.sql").write_bytes(text.encode())
+    with pytest.raises(SchemaError, match="NUL"):
+        read_folder(tmp_path)
+    (tmp_path / f"{written.tag}.sql").write_bytes(b"SELECT '\xff'")
+    with pytest.raises(SchemaError, match="not UTF-8"):
+        read_folder(tmp_path)

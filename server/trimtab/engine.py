@@ -1723,9 +1723,18 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
          migration_file(f.statements, transactional=f.transactional), f.transactional)
         for f in files]
     # The folder's replay applies what is about to be written (mostly the server's work)
-    # while the snapshot and the down migration are made (this process's).
+    # while the snapshot and the down migration are made (this process's). It gets the
+    # migrations, not the files' content: that goes once written.
+    ahead_folder = folder
+    for tag_name, data, transactional in to_write:
+        upcoming = next_migration(ahead_folder, tag_name, (), transactional=transactional,
+                                  data=data)
+        ahead_folder = replace(ahead_folder, migrations=(*ahead_folder.migrations, upcoming))
+    del data, upcoming
     with ThreadPoolExecutor(max_workers=1) as pool:
-        ahead = pool.submit(_replay_ahead, cfg, scratch, folder, source, installed, to_write)
+        ahead = pool.submit(_replay_ahead, cfg, scratch, ahead_folder, source, installed,
+                            planned.built)
+        del ahead_folder
         # Written as it is made, in write_migration: the text is not held next to the rest.
         snapshot = functools.partial(write_snapshot, desired, id=str(uuid.uuid4()),
                                      prev_id=prev_id)
@@ -1738,7 +1747,9 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
         down_statements = down.statements
         del down
         written: list[Migration] = []
-        for i, (tag_name, data, transactional) in enumerate(to_write):
+        for i in range(len(to_write)):
+            tag_name, data, transactional = to_write[i]
+            to_write[i] = (tag_name, b"", transactional)  # written below: not kept after
             final = i == len(to_write) - 1
             # The snapshots go with the last file: they describe the schema once all have
             # run. So does the one down file of the set: the phases in between have no
@@ -1752,6 +1763,11 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
                     tag, down_statements, down_said,
                     [*(m.tag for m in written), tag] if files is not None else (),
                     down_renames)) if final else None))
+            del data
+        # Written: let go of what made the files before the replay ahead reads its
+        # database (the model it makes is the largest thing left).
+        down_statements.clear()
+        del snapshot
         failed = ahead.result()
     notes += _replay_written(cfg, scratch, source, installed, written[-1], planned, failed)
     if files is None:
@@ -1762,21 +1778,19 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
 
 
 def _replay_ahead(cfg: Config, scratch: Target, folder: Folder, source: Source,
-                  installed: Sequence[shadow.Extension],
-                  to_write: Sequence[tuple[str, bytes, bool]]) -> TrimtabError | None:
-    """Apply the migrations ``to_write`` (name, file content, transactional), as
-    write_migration will write them, to ``folder``'s cached replay: what the next replay
-    of the folder applies (it keeps them by name and checksum, so a migration edited or not
-    written after all means a rebuild). The error of one that does not replay."""
+                  installed: Sequence[shadow.Extension], built: Model) -> TrimtabError | None:
+    """Apply ``folder``, whose last migrations are about to be written (``next_migration``,
+    as write_migration will write them), to its cached replay: what the next replay of
+    the folder applies (it keeps them by name and checksum, so a migration edited or not
+    written after all means a rebuild). The error of one that does not replay. ``built``:
+    the schema's model, which the replayed one is expected to equal: they share what is
+    equal (see ``introspect``)."""
     if _replay_cache(cfg, "replay") is None:
         return None
-    for name, data, transactional in to_write:
-        folder = replace(folder, migrations=(*folder.migrations, next_migration(
-            folder, name, (), transactional=transactional, data=data)))
     try:
         replay(folder, scratch.url, cfg.managed_schemas,
                cache_key=_replay_cache(cfg, "replay"), timeout=cfg.shadow_timeout,
-               installed=installed, stubs=_target_stubs(cfg, source, folder))
+               installed=installed, stubs=_target_stubs(cfg, source, folder), like=built)
     except (TrimtabError, psycopg.Error) as e:
         return e if isinstance(e, TrimtabError) else DatabaseError(str(e).strip())
     return None

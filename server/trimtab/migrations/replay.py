@@ -27,25 +27,26 @@ def replay(folder: Folder, admin_url: str, schemas: Sequence[str] | None = None,
            only: Sequence[str] | None = None, cache_key: str | None = None,
            timeout: float = shadow.DEFAULT_TIMEOUT,
            installed: Sequence[shadow.Extension] = (),
-           stubs: Sequence[shadow.Stub] = ()) -> Model:
+           stubs: Sequence[shadow.Stub] = (), like: Model | None = None) -> Model:
     """Apply the folder's migrations (or those named in ``only``) in order to a fresh
     scratch database on ``admin_url``'s server, in the sandbox (migrations come from a
     repository too), and read the result. With ``cache_key``, a database kept from the
     last replay applies only the migrations added since. Cluster-level statements are
     left out (see ``left_out``). The target's ``installed`` extensions are created first:
     migrations may use them without creating them, as the schema may; and the ``stubs``
-    of what they refer to outside the managed schemas (left out of the model)."""
+    of what they refer to outside the managed schemas (left out of the model). ``like``:
+    a model the result is expected to share much with (see ``introspect``)."""
     migrations = [m for m in folder.migrations if only is None or m.name in only]
     extensions, migrations = _extensions_first(admin_url, migrations, installed)
     apply = functools.partial(_apply, timeout=timeout)
     if cache_key is not None:
         return shadowcache.replayed_model(migrations, admin_url, schemas, cache_key, apply,
-                                          timeout, extensions, stubs)
+                                          timeout, extensions, stubs, like)
     with shadow.scratch_connection(admin_url, timeout, extensions) as conn:
         shadow.apply_statements(conn, shadow.stub_statements(stubs), timeout)
         for m in migrations:
             apply(conn, m)
-        return shadow.without_stubs(introspect(conn, schemas), stubs)
+        return shadow.without_stubs(introspect(conn, schemas, like=like), stubs)
 
 
 def _extensions_first(admin_url: str, migrations: list[Migration],

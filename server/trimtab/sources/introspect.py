@@ -30,8 +30,9 @@ Conventions (both sides follow them, so equal databases give equal models):
 from __future__ import annotations
 
 import collections.abc as abc
+import dataclasses
 import sys
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -72,6 +73,10 @@ __all__ = ["introspect"]
 # every column, and both models of a diff (and the pickled model) share it. Long texts
 # (view bodies, functions, most definitions) are rarely repeated: kept as they come.
 _SHARED_MAX = 64
+
+T = TypeVar("T")
+
+STREAM_CHUNK = 2000  # rows of a large result read at a time (see introspect)
 
 
 @overload
@@ -575,7 +580,7 @@ _POLICY_COMMANDS = {"r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE", 
 
 def introspect(conn: psycopg.Connection[Any], schemas: abc.Sequence[str] | None = None,
                tables: abc.Collection[tuple[str, str]] | None = None,
-               extension_names: abc.Collection[str] = ()) -> Model:
+               extension_names: abc.Collection[str] = (), like: Model | None = None) -> Model:
     """Read the schema of the database behind ``conn`` into a Model.
 
     ``schemas`` are the managed schema names; None means every schema except the system ones
@@ -589,12 +594,29 @@ def introspect(conn: psycopg.Connection[Any], schemas: abc.Sequence[str] | None 
     everything else (types, sequences, functions, ...) is read whole.
 
     ``extension_names``: extensions to read wherever they are installed.
+
+    ``like``: a model the database is expected to hold much of (what the migrations just
+    applied were made from): the tables, columns, constraints and indexes read that are
+    equal to its own are its objects, so that the two models share them.
     """
     cur = conn.cursor(row_factory=tuple_row)
 
     def q(sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         cur.execute(sql, params, prepare=False)
         return cur.fetchall()
+
+    # The large results (a row per column, constraint, index) in chunks: fetchall held a
+    # whole result twice over, libpq's copy and its Python rows, while the model was made
+    # of it (some 90 MB at 10,000 tables). Each stream is closed in the end (which reads
+    # what is left of it), so that an error part-way leaves the connection usable.
+    streams: list[abc.Generator[tuple[Any, ...], None, None]] = []
+
+    def rows(sql: str, params: dict[str, Any] | None = None
+             ) -> abc.Iterator[tuple[Any, ...]]:
+        def stream() -> abc.Generator[tuple[Any, ...], None, None]:
+            yield from cur.stream(sql, params, size=STREAM_CHUNK)  # closed with its caller
+        streams.append(gen := stream())
+        return gen
 
     saved = q("SELECT pg_catalog.current_setting('search_path')")[0][0]
     # Inside a transaction (the caller's, or the one psycopg just opened outside autocommit)
@@ -604,18 +626,34 @@ def introspect(conn: psycopg.Connection[Any], schemas: abc.Sequence[str] | None 
     set_path = "SELECT pg_catalog.set_config('search_path', %(p)s, %(local)s)"
     q(set_path, {"p": "", "local": local})
     try:
-        return _read(q, schemas, tables, extension_names)
+        return _read(q, rows, schemas, tables, extension_names, like)
     finally:
+        for gen in streams:
+            gen.close()
         # After an error inside a transaction, its rollback restores the setting.
         if conn.info.transaction_status != TransactionStatus.INERROR:
             q(set_path, {"p": saved, "local": local})
         cur.close()
 
 
-def _read(q: Any, schemas: abc.Sequence[str] | None,
+def _read(q: Any, rows: Any, schemas: abc.Sequence[str] | None,
           tables: abc.Collection[tuple[str, str]] | None = None,
-          extension_names: abc.Collection[str] = ()) -> Model:
+          extension_names: abc.Collection[str] = (), like: Model | None = None) -> Model:
     version = int(q("SELECT pg_catalog.current_setting('server_version_num')")[0][0])
+    # Parts equal to ``like``'s are its objects: each one read is let go as it is made,
+    # not kept beside its equal (a second model of 10,000 tables, read at generate's peak).
+    shared: dict[Any, Any] = {}
+    for t in like.tables.values() if like is not None else ():
+        for part in (t.columns, t.constraints, t.indexes):
+            for obj in part:
+                shared.setdefault(obj, obj)
+
+    def share(obj: T) -> T:
+        return shared.setdefault(obj, obj) if shared else obj
+
+    def same(table: Table) -> Table:
+        known = like.tables.get(table.key) if like is not None else None
+        return known if known == table else table
     names = list(schemas) if schemas is not None else None
 
     ns_rows = q(SQL_NAMESPACES, {"names": names})
@@ -629,7 +667,7 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
     # -- grants, keyed by (kind, oid, subid) ------------------------------------------------
     # The same privilege granted by several grantors counts once (grantable if any says so).
     grants: dict[tuple[str, int, int], dict[tuple[str, str], bool]] = {}
-    for kind, objid, subid, grantee, privilege, grantable in q(SQL_GRANTS, p):
+    for kind, objid, subid, grantee, privilege, grantable in rows(SQL_GRANTS, p):
         held = grants.setdefault((kind, objid, subid), {})
         held[(grantee, privilege)] = held.get((grantee, privilege), False) or grantable
 
@@ -661,17 +699,11 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
         in q(_collations_sql(version), p)
     ]
 
-    # -- columns (tables, views, composite types), grouped by relation -----------------------
-    columns: dict[int, list[tuple[Any, ...]]] = {}
-    sql_columns = (SQL_COLUMNS if version >= 140000
-                   else SQL_COLUMNS.replace(_COMPRESSION, "NULL::text"))
-    for row in q(sql_columns, p):
-        columns.setdefault(row[0], []).append(row)
-    for rows in columns.values():
-        rows.sort(key=lambda r: r[14])
-
     # -- types --------------------------------------------------------------------------------
+    # Before the columns, which refer to them; a composite type's attributes are its
+    # relation's columns, filled in below.
     types: list[EnumType | Domain | CompositeType] = []
+    composites: list[tuple[int, CompositeType]] = []
     type_names: dict[int, tuple[str, str]] = {}
     for (
         oid,
@@ -718,18 +750,13 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
                 )
             )
         else:
-            types.append(
-                CompositeType(
-                    schema=schema,
-                    name=name,
-                    attributes=tuple(
-                        (r[1], f"{r[2]} COLLATE {r[8]}" if r[8] else r[2])
-                        for r in columns.get(typrelid, ())
-                    ),
-                    comment=comment,
-                    grants=grants_of("t", oid),
-                )
-            )
+            composites.append((typrelid, CompositeType(
+                schema=schema,
+                name=name,
+                attributes=(),
+                comment=comment,
+                grants=grants_of("t", oid),
+            )))
 
     # -- sequences (identity sequences become Column.identity) --------------------------------
     sequences: list[Sequence] = []
@@ -758,6 +785,31 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
             )
         )
 
+    # -- columns (tables, views, composite types), grouped by relation -----------------------
+    # Each row made into its column as it comes (not held: 120,000 rows at 10,000 tables).
+    # Columns equal in every field (the "id", "created_at", "tags" of many tables) are one
+    # object: at 5,000 tables, 60,000 columns held 689 different ones.
+    columns_seen: dict[Column, Column] = shared
+    numbered: dict[int, list[tuple[int, Column]]] = {}
+    sql_columns = (SQL_COLUMNS if version >= 140000
+                   else SQL_COLUMNS.replace(_COMPRESSION, "NULL::text"))
+    for row in rows(sql_columns, p):
+        relid, attnum = row[0], row[14]
+        identity = identities.get((relid, attnum))
+        c = _column(row, identity, type_names, grants_of("a", relid, attnum),
+                    identity[16] if identity is not None else "")
+        numbered.setdefault(relid, []).append((attnum, columns_seen.setdefault(c, c)))
+    columns: dict[int, tuple[Column, ...]] = {}
+    for relid, cs in numbered.items():
+        cs.sort(key=lambda n: n[0])
+        columns[relid] = tuple(c for _, c in cs)
+    del numbered
+    types.extend(
+        dataclasses.replace(t, attributes=tuple(
+            (c.name, f"{c.type} COLLATE {c.collation}" if c.collation else c.type)
+            for c in columns.get(relid, ())))
+        for relid, t in composites)
+
     # -- per-relation parts ---------------------------------------------------------------------
     relations = q(SQL_RELATIONS, p)
 
@@ -779,9 +831,9 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
         inherited,
         comment,
         indid,
-    ) in q(SQL_CONSTRAINTS, p):
+    ) in rows(SQL_CONSTRAINTS, p):
         index_parent = parents.get(indid) if kind in ("p", "u", "x") else None
-        constraints.setdefault(relid, []).append(
+        constraints.setdefault(relid, []).append(share(
             Constraint(
                 name=name,
                 kind=sys.intern(kind),
@@ -795,13 +847,13 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
                 inherited=inherited,
                 index_parent=index_parent[0][1] if index_parent else None,
             )
-        )
+        ))
 
     indexes: dict[int, list[Index]] = {}
     for (relid, name, definition, unique, cols, clustered, comment, indexrelid,
-         valid) in q(SQL_INDEXES, p):
+         valid) in rows(SQL_INDEXES, p):
         parent = parents.get(indexrelid)
-        indexes.setdefault(relid, []).append(
+        indexes.setdefault(relid, []).append(share(
             Index(
                 name=name,
                 definition=definition,
@@ -812,10 +864,10 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
                 parent=parent[0][1] if parent else None,
                 valid=valid,
             )
-        )
+        ))
 
     triggers: dict[int, list[Trigger]] = {}
-    for relid, name, definition, enabled, fschema, fname, comment in q(SQL_TRIGGERS, p):
+    for relid, name, definition, enabled, fschema, fname, comment in rows(SQL_TRIGGERS, p):
         triggers.setdefault(relid, []).append(
             Trigger(
                 name=name,
@@ -827,7 +879,7 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
         )
 
     policies: dict[int, list[Policy]] = {}
-    for relid, name, cmd, permissive, roles, using, check, comment in q(SQL_POLICIES, p):
+    for relid, name, cmd, permissive, roles, using, check, comment in rows(SQL_POLICIES, p):
         policies.setdefault(relid, []).append(
             Policy(
                 name=name,
@@ -842,20 +894,13 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
 
     depends: dict[int, set[tuple[str, ...]]] = {}
     column_deps: dict[int, set[tuple[str, str, str]]] = {}
-    for src, rschema, rname, relkind, attname, fschema, fname, fargs in q(SQL_DEPENDENCIES, p):
+    for src, rschema, rname, relkind, attname, fschema, fname, fargs in rows(SQL_DEPENDENCIES, p):
         if rname is not None:
             depends.setdefault(src, set()).add((_relation_kind(relkind), rschema, rname))
             if attname is not None:
                 column_deps.setdefault(src, set()).add((rschema, rname, attname))
         elif fname is not None:
             depends.setdefault(src, set()).add(("function", fschema, fname, fargs))
-
-    # Columns equal in every field (the "id", "created_at", "tags" of many tables) are one
-    # object: at 5,000 tables, 60,000 columns held 689 different ones.
-    columns_seen: dict[Column, Column] = {}
-
-    def share(c: Column) -> Column:
-        return columns_seen.setdefault(c, c)
 
     def by_name(items: list[Any] | None) -> tuple[Any, ...]:
         return tuple(sorted(items or (), key=lambda o: (o.name, getattr(o, "definition", ""))))
@@ -878,7 +923,7 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
         viewdef,
         comment,
     ) in relations:
-        cols = columns.get(oid, [])
+        cols = columns.get(oid, ())
         if relkind in ("v", "m"):
             views.append(
                 View(
@@ -886,7 +931,7 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
                     name=name,
                     definition=viewdef,
                     materialized=relkind == "m",
-                    columns=tuple((r[1], r[2]) for r in cols),
+                    columns=tuple((c.name, c.type) for c in cols),
                     options=tuple(sorted(reloptions or ())),
                     indexes=by_name(indexes.get(oid)),
                     depends_on=tuple(sorted(depends.get(oid, ()))),
@@ -898,15 +943,11 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
             )
             continue
         inh = [qn for _, qn in sorted(parents.get(oid, ()))]
-        table_objs.append(
+        table_objs.append(same(
             Table(
                 schema=_s(schema),
                 name=_s(name),
-                columns=tuple(
-                    share(_column(r, identities.get((oid, r[14])), type_names,
-                                  grants_of("a", oid, r[14]), name))
-                    for r in cols
-                ),
+                columns=cols,
                 constraints=by_name(constraints.get(oid)),
                 indexes=by_name(indexes.get(oid)),
                 triggers=by_name(triggers.get(oid)),
@@ -923,7 +964,7 @@ def _read(q: Any, schemas: abc.Sequence[str] | None,
                 comment=comment,
                 grants=grants_of("c", oid),
             )
-        )
+        ))
 
     # -- functions and procedures ---------------------------------------------------------------
     functions = [

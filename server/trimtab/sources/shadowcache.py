@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import psycopg
 from psycopg import sql
@@ -236,11 +236,29 @@ def scan(statements: Sequence[Statement], managed: Sequence[str] | None, key: st
         return found
 
     found = shadow_scan(statements, managed, more(), mentions_of)
-    _write_cache_file(path, json.dumps({
-        "digest": digest, "code": code_version(), "own": sorted(found.own),
-        "names": found.names, "references": found.references}).encode() + b"\n"
-        + json.dumps(seen).encode() + b"\n")
+    head = json.dumps({"digest": digest, "code": code_version(), "own": sorted(found.own),
+                       "names": found.names, "references": found.references})
+
+    def write(f: IO[bytes]) -> None:
+        f.write(head.encode() + b"\n")
+        _write_json_object(f, seen)
+        f.write(b"\n")
+
+    _write_cache_file(path, write)
     return found
+
+
+def _write_json_object(f: IO[bytes], obj: dict[str, Any], per_part: int = 2000) -> None:
+    """``json.dumps(obj)`` written in parts: the names of every statement at 10,000 tables
+    are 30 MB of JSON, which as one text, its encoding and the line made of it was a
+    hundred MB at once."""
+    items = list(obj.items())
+    f.write(b"{")
+    for i in range(0, len(items), per_part):
+        part = json.dumps(dict(items[i:i + per_part]))
+        if len(part) > 2:  # not "{}"
+            f.write(((", " if i else "") + part[1:-1]).encode())
+    f.write(b"}")
 
 
 # A model file outlives its database when the server goes (a throwaway server, a test
@@ -308,8 +326,8 @@ def _write_model(path: Path, token: str, schemas: Sequence[str] | None, model: M
         kept = _kept_models.get(path)
         if put_off and (kept is None or kept[0] != token):
             return  # a newer model is kept since: its own save writes the file
-        data = model_file_bytes((_model_format(), token, _schemas_key(schemas)), model)
-        if _write_cache_file(path, data):
+        head = (_model_format(), token, _schemas_key(schemas))
+        if _write_cache_file(path, lambda f: write_model_file(f, head, model)):
             stamp = _stamp(path)
             if stamp is not None:
                 _kept_models[path] = (token, _schemas_key(schemas), stamp, model)
@@ -326,15 +344,21 @@ TABLES_PER_PART = 500
 
 
 def model_file_bytes(head: tuple[Any, ...], model: Model) -> bytes:
+    out = io.BytesIO()
+    write_model_file(out, head, model)
+    return out.getvalue()
+
+
+def write_model_file(out: IO[bytes], head: tuple[Any, ...], model: Model) -> None:
+    """``model_file_bytes`` written into ``out`` as it is made (not held whole, then
+    copied: the saved model of the replay of 10,000 tables is written at generate's peak)."""
     tables = list(model.tables.items())
     parts = [dict(tables[i:i + TABLES_PER_PART]) for i in range(0, len(tables), TABLES_PER_PART)]
-    out = io.BytesIO()
-    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=1, mtime=0) as f:
+    with gzip.GzipFile(filename="", fileobj=out, mode="wb", compresslevel=1, mtime=0) as f:
         pickle.dump((MODEL_FILE_LAYOUT, *head, len(parts)), f, pickle.HIGHEST_PROTOCOL)
         pickle.dump(dataclasses.replace(model, tables={}), f, pickle.HIGHEST_PROTOCOL)
         for part in parts:
             pickle.dump(part, f, pickle.HIGHEST_PROTOCOL)
-    return out.getvalue()
 
 
 def read_model_file(path: Path, head: tuple[Any, ...] | None = None
@@ -358,15 +382,18 @@ def read_model_file(path: Path, head: tuple[Any, ...] | None = None
     return found, dataclasses.replace(model, tables=tables)
 
 
-def _write_cache_file(path: Path, data: bytes) -> bool:
-    """Write ``path`` whole or not at all; False when it cannot (a cache: without it, the
-    next run does the work again)."""
+def _write_cache_file(path: Path, data: bytes | Callable[[IO[bytes]], object]) -> bool:
+    """Write ``path`` (``data``, or what ``data`` writes into the open file) whole or not at
+    all; False when it cannot (a cache: without it, the next run does the work again)."""
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".cache-")
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(data)
+                if callable(data):
+                    data(f)
+                else:
+                    f.write(data)
             os.replace(tmp, path)
         except OSError:
             Path(tmp).unlink(missing_ok=True)
@@ -386,8 +413,8 @@ def _schemas_key(schemas: Sequence[str] | None) -> tuple[str, ...] | None:
 
 
 def _read_model(conn: psycopg.Connection, admin_url: str, name: str, token: str,
-                schemas: Sequence[str] | None) -> Model:
-    model = introspect(conn, schemas)
+                schemas: Sequence[str] | None, like: Model | None = None) -> Model:
+    model = introspect(conn, schemas, like=like)
     _save_model(admin_url, name, token, schemas, model)
     return model
 
@@ -726,18 +753,20 @@ def replayed_model(migrations: Sequence[Any], admin_url: str,
                    apply: Callable[[psycopg.Connection, Any], None],
                    timeout: float = DEFAULT_TIMEOUT,
                    extensions: Sequence[Extension] = (),
-                   stubs: Sequence[Stub] = ()) -> Model:
+                   stubs: Sequence[Stub] = (), like: Model | None = None) -> Model:
     """The model the migrations produce, from a cached database that has the first of
     them applied already (migrations are only appended): apply the rest. A migration that
     changed or went away means a rebuild. The migrations run in the sandbox, after the
-    ``stubs`` (other stubs mean a rebuild), which the model leaves out."""
+    ``stubs`` (other stubs mean a rebuild), which the model leaves out. ``like``: see
+    ``introspect``."""
     return without_stubs(_replayed(migrations, admin_url, schemas, key, apply, timeout,
-                                   extensions, stubs), stubs)
+                                   extensions, stubs, like), stubs)
 
 
 def _replayed(migrations: Sequence[Any], admin_url: str, schemas: Sequence[str] | None,
               key: str, apply: Callable[[psycopg.Connection, Any], None], timeout: float,
-              extensions: Sequence[Extension], stubs: Sequence[Stub]) -> Model:
+              extensions: Sequence[Extension], stubs: Sequence[Stub],
+              like: Model | None = None) -> Model:
     name = database_name("replay", key)
     stubbed = stub_statements(stubs) if stubs else []
     stub_hashes = [statement_hash(st) for st in stubbed]
@@ -774,7 +803,7 @@ def _replayed(migrations: Sequence[Any], admin_url: str, schemas: Sequence[str] 
                 if token is None:  # none yet: still a state
                     token = _record(conn, name, {"migrations": done, "extensions": made,
                                                  "stubs": stub_hashes})
-                return _read_model(conn, admin_url, name, token, schemas)
+                return _read_model(conn, admin_url, name, token, schemas, like)
         except BaseException:
             # A failed migration may have left part of itself (one without a transaction).
             box.drop_database(name)
