@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterator
 
 import psycopg
@@ -26,7 +27,7 @@ from trimtab.model import (
     Sequence,
     Trigger,
 )
-from trimtab.sources.introspect import introspect
+from trimtab.sources.introspect import introspect, shared_objects
 
 ROLE = "trimtab_reader"
 
@@ -601,6 +602,23 @@ def test_equal_databases_give_equal_models(
     assert introspect(conn) == rich
     with psycopg.connect(db_url) as other:  # not autocommit: inside a transaction
         assert introspect(other) == rich
+
+
+def test_reads_share_equal_objects(conn: psycopg.Connection, rich: Model, sql) -> None:
+    """Issue 24: the language server holds several reads of mostly the same tables (the
+    database's, the engine's last, the shadow's); equal objects are one object."""
+    again = introspect(conn)
+    assert again.tables and all(again.tables[k] is t for k, t in rich.tables.items())
+    assert all(again.types[k] is t for k, t in rich.types.items())
+    sql("ALTER TABLE app.orders ADD COLUMN shared_probe integer")
+    third = introspect(conn)
+    changed = ("table", "app", "orders")
+    assert third.tables[changed] != rich.tables[changed]
+    assert all(third.tables[k] is t for k, t in rich.tables.items() if k != changed)
+    # a model that did not come from a read (unpickled) shares the same way
+    loaded = shared_objects(pickle.loads(pickle.dumps(third)))
+    assert loaded == third
+    assert all(loaded.tables[k] is t for k, t in third.tables.items())
 
 
 def test_schema_filter(conn: psycopg.Connection, rich: Model) -> None:

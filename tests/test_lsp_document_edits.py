@@ -44,6 +44,7 @@ def test_incremental_changes_are_those_of_the_line_by_line_application() -> None
             TextDocument._apply_incremental_change(theirs, change)  # pygls's way, LSP lines
             assert ours.source == theirs.source, (a, b, change.text)
             assert ours.lines == positions.split_lines(ours.source)
+            assert ours.lines.starts == positions.Lines(ours.source).starts
 
 
 def test_lines_are_split_once_per_text_and_again_after_an_edit() -> None:
@@ -60,3 +61,14 @@ def test_lines_are_split_once_per_text_and_again_after_an_edit() -> None:
     assert doc.lines == ("z",)
     assert positions.to_offset(doc.lines, t.Position(line=0, character=1),
                                doc.position_codec) == 1
+
+
+def test_the_lines_hold_no_second_copy_of_the_text() -> None:
+    """Issue 24: a tuple of the lines held a 10,000-table document a second time (17 MiB),
+    and their offsets a list of 180,000 ints."""
+    doc = _doc("a\nbb\r\nc", t.PositionEncodingKind.Utf16)
+    lines = doc.lines
+    assert isinstance(lines, positions.Lines) and lines.text is doc.source
+    assert list(lines) == ["a\n", "bb\r\n", "c"] and lines[-1] == "c" and len(lines) == 3
+    assert lines[1:] == ("bb\r\n", "c") and list(positions.line_starts(lines)) == [0, 2, 6, 7]
+    assert positions.Lines("") == () and positions.Lines("x\n") == ("x\n",)

@@ -310,3 +310,54 @@ def test_an_older_read_of_the_database_never_overwrites_a_newer_one(
         release.set()
         older.join(30)
     assert project.live is None and project.sizes == {}
+
+
+def test_the_exact_path_waits_for_a_read_under_way_instead_of_reading_beside_it(
+        tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """Issue 24: on open, the exact path asked for the database while the server's first
+    refresh was reading it; two reads at once (each a whole model and the catalog's rows)
+    beside the first fast path were the server's peak at 10,000 tables."""
+    import threading
+
+    from trimtab import engine
+    from trimtab.lsp.workspace import Project
+
+    (tmp_path / "trimtab.toml").write_text(
+        f'schema = "schema.sql"\ndatabase_url = "{db_url}"\n')
+    (tmp_path / "schema.sql").write_text("CREATE TABLE users (id int);\n")
+    db(db_url, "CREATE TABLE users (id int)")
+    project = Project(tmp_path)
+    project.load()
+    real = engine.live_model
+    reads: list[str] = []
+    reading, release = threading.Event(), threading.Event()
+
+    def slow_read(cfg: object) -> object:
+        reads.append(threading.current_thread().name)
+        reading.set()
+        release.wait(30)
+        return real(cfg)  # type: ignore[arg-type]
+
+    waiting = threading.Event()
+
+    class Seen(threading.Condition):
+        def wait(self, timeout: float | None = None) -> bool:
+            waiting.set()  # the exact path waits for the read under way
+            return super().wait(timeout)
+
+    monkeypatch.setattr(engine, "live_model", slow_read)
+    project.live_read_done = Seen()
+    first = threading.Thread(target=project.refresh_live, name="refresh")
+    first.start()
+    answers: list[bool] = []
+    exact = threading.Thread(target=lambda: answers.append(project.live_once()), name="exact")
+    try:
+        assert reading.wait(30)
+        exact.start()
+        assert waiting.wait(30)
+    finally:
+        release.set()
+        first.join(30)
+        exact.join(30)
+    assert reads == ["refresh"] and answers == [True] and project.live is not None
+    assert project.live_once() and reads == ["refresh"]  # read already: not again

@@ -134,7 +134,7 @@ class Collation:
         return qname(self.schema, self.name)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)  # (introspect shares them)
 class EnumType:
     schema: str
     name: str
@@ -157,7 +157,7 @@ class DomainCheck:
     definition: str  # pg_get_constraintdef: "CHECK (VALUE > 0)"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)  # (introspect shares them)
 class Domain:
     schema: str
     name: str
@@ -178,7 +178,7 @@ class Domain:
         return qname(self.schema, self.name)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)  # (introspect shares them)
 class CompositeType:
     schema: str
     name: str
@@ -195,7 +195,7 @@ class CompositeType:
         return qname(self.schema, self.name)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)  # (introspect shares them)
 class Sequence:
     schema: str
     name: str
@@ -328,7 +328,7 @@ class Policy:
     comment: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)  # (introspect shares them)
 class Table:
     schema: str
     name: str
@@ -365,7 +365,7 @@ class Table:
         return next((c for c in self.columns if c.name == name), None)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)  # (introspect shares them)
 class View:
     schema: str
     name: str
@@ -393,7 +393,7 @@ class View:
         return "MATERIALIZED VIEW" if self.materialized else "VIEW"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)  # (introspect shares them)
 class Function:
     """A function or procedure. Overloads are told apart by their identity arguments."""
 

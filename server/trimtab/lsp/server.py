@@ -219,7 +219,7 @@ class TrimtabServer(LanguageServer):
         project.exact_runs += 1
         try:
             if project.live is None and project.live_error is None:
-                await _in_thread(project.refresh_live)
+                await _in_thread(project.live_once)  # (the first refresh's, as a rule)
             result = await self._exact_thread(project, texts)
         except asyncio.CancelledError:
             project.exact_superseded += 1

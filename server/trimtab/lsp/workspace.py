@@ -177,6 +177,9 @@ class Project:
     # answer of an older read than the one kept is dropped, so stale sizes never win.
     live_reads: int = 0
     live_kept: int = 0
+    # Reads under way, and a condition signalled as each ends (see live_once).
+    live_running: int = 0
+    live_read_done: threading.Condition = field(default_factory=threading.Condition)
     drizzle: DrizzleSchema | None = None  # the last read of a Drizzle schema (hovers)
     # The read before it, until the server has published the new diagnostics: freeing the
     # thousands of statements a keystroke placed anew is no part of what the user waits for.
@@ -236,6 +239,30 @@ class Project:
         with self.lock:
             self.live_reads += 1
             ticket = self.live_reads
+        with self.live_read_done:
+            self.live_running += 1
+        try:
+            return self._read_live(ticket)
+        finally:
+            with self.live_read_done:
+                self.live_running -= 1
+                self.live_read_done.notify_all()
+
+    def live_once(self) -> bool:
+        """The database read, unless it has been (True when it was reachable). A read under
+        way is waited for, not made again beside it: the exact path asks at the same time
+        as the server's first refresh, and each read holds a whole model and the catalog's
+        rows while it runs (at 10,000 tables the server's peak came on open, beside the
+        first fast path)."""
+        with self.live_read_done:
+            while self.live_running and self.live is None and self.live_error is None:
+                self.live_read_done.wait()
+            if self.live is not None or self.live_error is not None:
+                return self.live_error is None
+        return self.refresh_live()
+
+    def _read_live(self, ticket: int) -> bool:
+        assert self.cfg is not None
         try:
             live, sizes = engine.live_model(self.cfg)
         except (DatabaseError, TrimtabError) as e:

@@ -40,7 +40,7 @@ from psycopg import sql
 
 from trimtab.errors import DatabaseError, ShadowUnavailable
 from trimtab.model import Model
-from trimtab.sources.introspect import introspect
+from trimtab.sources.introspect import introspect, shared_objects
 from trimtab.sources.shadow import (
     DEFAULT_TIMEOUT,
     Extension,
@@ -159,7 +159,7 @@ def _saved_model(admin_url: str, name: str, state: dict[str, Any] | None,
         return None
     if saved is None:
         return None
-    model = saved[1]
+    model = shared_objects(saved[1])  # (with the database's model, as a read makes it)
     with contextlib.suppress(OSError):  # in use: not one for _prune_models
         if time.time() - path.stat().st_mtime > 86400:
             os.utime(path)
