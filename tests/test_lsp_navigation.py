@@ -13,6 +13,7 @@ from pytest_lsp import LanguageClient
 from tests.test_lsp import client, db, open_doc, uri_of, workspace  # noqa: F401
 from tests.test_lsp_rename import at, pushed
 from trimtab.lsp import navigate
+from trimtab.lsp.workspace import Project
 
 USERS = """CREATE TYPE mood AS ENUM ('happy', 'sad');
 CREATE TABLE users (
@@ -258,6 +259,17 @@ def test_the_enclosing_object_is_the_one_symbols_finds_at_every_offset() -> None
                 statements, str(path), offset), (path.name, offset)
 
 
+def _users_project(tmp_path: Path, db_url: str) -> Project:
+    """A loaded project whose schema file and database both hold one table, users."""
+    (tmp_path / "trimtab.toml").write_text(
+        f'schema = "schema.sql"\ndatabase_url = "{db_url}"\n')
+    (tmp_path / "schema.sql").write_text("CREATE TABLE users (id int);\n")
+    db(db_url, "CREATE TABLE users (id int)")
+    project = Project(tmp_path)
+    project.load()
+    return project
+
+
 def test_an_older_read_of_the_database_never_overwrites_a_newer_one(
         tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     """Two reads of the live database at once (the server's first refresh, and one a
@@ -267,14 +279,8 @@ def test_an_older_read_of_the_database_never_overwrites_a_newer_one(
     import threading
 
     from trimtab import engine
-    from trimtab.lsp.workspace import Project
 
-    (tmp_path / "trimtab.toml").write_text(
-        f'schema = "schema.sql"\ndatabase_url = "{db_url}"\n')
-    (tmp_path / "schema.sql").write_text("CREATE TABLE users (id int);\n")
-    db(db_url, "CREATE TABLE users (id int)")
-    project = Project(tmp_path)
-    project.load()
+    project = _users_project(tmp_path, db_url)
     real = engine.live_model
     read, release = threading.Event(), threading.Event()
 
@@ -320,14 +326,8 @@ def test_the_exact_path_waits_for_a_read_under_way_instead_of_reading_beside_it(
     import threading
 
     from trimtab import engine
-    from trimtab.lsp.workspace import Project
 
-    (tmp_path / "trimtab.toml").write_text(
-        f'schema = "schema.sql"\ndatabase_url = "{db_url}"\n')
-    (tmp_path / "schema.sql").write_text("CREATE TABLE users (id int);\n")
-    db(db_url, "CREATE TABLE users (id int)")
-    project = Project(tmp_path)
-    project.load()
+    project = _users_project(tmp_path, db_url)
     real = engine.live_model
     reads: list[str] = []
     reading, release = threading.Event(), threading.Event()
