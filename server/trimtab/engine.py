@@ -1725,16 +1725,9 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
     # The folder's replay applies what is about to be written (mostly the server's work)
     # while the snapshot and the down migration are made (this process's). It gets the
     # migrations, not the files' content: that goes once written.
-    ahead_folder = folder
-    for tag_name, data, transactional in to_write:
-        upcoming = next_migration(ahead_folder, tag_name, (), transactional=transactional,
-                                  data=data)
-        ahead_folder = replace(ahead_folder, migrations=(*ahead_folder.migrations, upcoming))
-    del data, upcoming
     with ThreadPoolExecutor(max_workers=1) as pool:
-        ahead = pool.submit(_replay_ahead, cfg, scratch, ahead_folder, source, installed,
-                            planned.built)
-        del ahead_folder
+        ahead = pool.submit(_replay_ahead, cfg, scratch, _with_upcoming(folder, to_write),
+                            source, installed, planned.built)
         # Written as it is made, in write_migration: the text is not held next to the rest.
         snapshot = functools.partial(write_snapshot, desired, id=str(uuid.uuid4()),
                                      prev_id=prev_id)
@@ -1775,6 +1768,15 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
                               down_hazards=down_said)
     return GenerateResult(plan, written[-1], notes, tuple(written), tuple(rewrites(plan)),
                           down_hazards=down_said)
+
+
+def _with_upcoming(folder: Folder, to_write: Sequence[tuple[str, bytes, bool]]) -> Folder:
+    """``folder`` with the migrations ``to_write`` (name, file content, transactional) as
+    write_migration will write them; the contents are not kept."""
+    for name, data, transactional in to_write:
+        folder = replace(folder, migrations=(*folder.migrations, next_migration(
+            folder, name, (), transactional=transactional, data=data)))
+    return folder
 
 
 def _replay_ahead(cfg: Config, scratch: Target, folder: Folder, source: Source,
