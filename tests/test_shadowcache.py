@@ -243,10 +243,12 @@ def test_the_model_read_last_is_reused_until_the_database_changes(admin_url: str
     assert model == first
     # A model saved under the recorded token is what the next run returns, unread.
     marker = dataclasses.replace(first, unmanaged=("a marker",))
-    path.write_bytes(shadowcache.model_file_bytes((fmt, token, schemas), marker))
+    with path.open("wb") as f:
+        shadowcache.write_model_file(f, (fmt, token, schemas), marker)
     assert cached(sql, admin_url, key) == marker
     # Under another token (or format) it is ignored: the catalogs are read again.
-    path.write_bytes(shadowcache.model_file_bytes((fmt, "other", schemas), marker))
+    with path.open("wb") as f:
+        shadowcache.write_model_file(f, (fmt, "other", schemas), marker)
     assert_same(cached(sql, admin_url, key), first)
     path.write_bytes(b"not a model")
     assert_same(cached(sql, admin_url, key), first)
@@ -276,7 +278,8 @@ def test_the_model_kept_in_memory_serves_until_its_token_or_file_changes(
     path = shadowcache._model_file(admin_url, shadowcache.database_name("shadow", key))
     (fmt, token, schemas), model = read(path)
     marker = dataclasses.replace(model, unmanaged=("written by another process",))
-    path.write_bytes(shadowcache.model_file_bytes((fmt, token, schemas), marker))
+    with path.open("wb") as f:
+        shadowcache.write_model_file(f, (fmt, token, schemas), marker)
     assert cached(edited, admin_url, key) == marker
 
 

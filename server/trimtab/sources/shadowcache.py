@@ -19,7 +19,6 @@ import dataclasses
 import functools
 import gzip
 import hashlib
-import io
 import json
 import os
 import pickle
@@ -343,15 +342,10 @@ MODEL_FILE_LAYOUT = "trimtab model file 2"
 TABLES_PER_PART = 500
 
 
-def model_file_bytes(head: tuple[Any, ...], model: Model) -> bytes:
-    out = io.BytesIO()
-    write_model_file(out, head, model)
-    return out.getvalue()
-
-
 def write_model_file(out: IO[bytes], head: tuple[Any, ...], model: Model) -> None:
-    """``model_file_bytes`` written into ``out`` as it is made (not held whole, then
-    copied: the saved model of the replay of 10,000 tables is written at generate's peak)."""
+    """A saved model's file (``head``, then the model in parts of TABLES_PER_PART tables,
+    gzipped pickles) written into ``out`` as it is made (not held whole, then copied: the
+    saved model of the replay of 10,000 tables is written at generate's peak)."""
     tables = list(model.tables.items())
     parts = [dict(tables[i:i + TABLES_PER_PART]) for i in range(0, len(tables), TABLES_PER_PART)]
     with gzip.GzipFile(filename="", fileobj=out, mode="wb", compresslevel=1, mtime=0) as f:
