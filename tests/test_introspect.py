@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pickle
+import threading
 from collections.abc import Iterator
 
 import psycopg
@@ -774,8 +775,21 @@ def test_an_error_part_way_leaves_the_connection_usable(db_url: str, sql,
 
     real = reader._column
     monkeypatch.setattr(reader, "_column", failing)
-    with psycopg.connect(db_url) as c:
-        c.execute("SET LOCAL search_path = pg_catalog")
+    c = psycopg.connect(db_url)
+    c.execute("SET LOCAL search_path = pg_catalog")
+    # A stream left open holds the connection's lock, and the next query would wait for
+    # it forever: run them in a thread, so that a regression fails here instead of
+    # hanging the run (the thread, stuck, is a daemon; the connection is left to it).
+    said: list[object] = []
+
+    def read_then_query() -> None:
         with pytest.raises(RuntimeError):
             introspect(c)
-        assert c.execute("SHOW search_path").fetchone() == ("pg_catalog",)
+        said.append(c.execute("SHOW search_path").fetchone())
+
+    worker = threading.Thread(target=read_then_query, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "the query after the failed read is still waiting"
+    c.close()
+    assert said == [("pg_catalog",)]
