@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-import time
 import webbrowser
 from collections.abc import Callable
 
@@ -56,6 +55,27 @@ def _listen(port: int) -> socket.socket:
     return sock
 
 
+class _Uvicorn(uvicorn.Server):
+    """uvicorn's server, saying when its start-up is over (an event to wait for, where
+    uvicorn has only a flag to poll): ``started`` then tells how it went."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = threading.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().startup(sockets)
+        finally:
+            self.ready.set()
+
+    def serve_on(self, sock: socket.socket) -> None:
+        try:
+            self.run(sockets=[sock])
+        finally:  # also when it failed before its start-up
+            self.ready.set()
+
+
 class Server:
     """A studio served by uvicorn on 127.0.0.1 (a free port unless ``port``)."""
 
@@ -76,7 +96,7 @@ class Server:
         self.app = create_app(self.studio)
         config = uvicorn.Config(self.app, log_level="warning", access_log=False,
                                 lifespan="off", server_header=False, ws="none")
-        self._server = uvicorn.Server(config)
+        self._server = _Uvicorn(config)
         self._thread: threading.Thread | None = None
 
     def new_link(self) -> str:
@@ -95,26 +115,22 @@ class Server:
         try:
             # uvicorn stops gracefully, then raises the signal again for the caller.
             with contextlib.suppress(KeyboardInterrupt):
-                self._server.run(sockets=[self.socket])
+                self._server.serve_on(self.socket)
         finally:
             self.close()
 
     def _when_ready(self, then: Callable[[], None]) -> None:
-        while not self._server.started and not self._server.should_exit:
-            time.sleep(0.02)
+        self._server.ready.wait()
         if self._server.started:
             then()
 
     def start(self) -> Server:
         """Serve from a background thread (tests, benchmarks); ``stop`` ends it."""
-        self._thread = threading.Thread(target=self._server.run, args=([self.socket],),
+        self._thread = threading.Thread(target=self._server.serve_on, args=(self.socket,),
                                         daemon=True, name="trimtab-studio")
         self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the studio did not start")
-            time.sleep(0.01)
+        if not self._server.ready.wait(timeout=10) or not self._server.started:
+            raise RuntimeError("the studio did not start")
         return self
 
     def stop(self) -> None:
