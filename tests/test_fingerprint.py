@@ -271,3 +271,49 @@ def test_a_recorded_noop_generate_loads_no_engine(project: Path, db_url: str) ->
     edited, names = generate()
     assert "trimtab.engine" in names and "Wrote" in edited.stdout, edited.stdout
     assert "DROP INDEX" in edited.stdout or "drop index" in edited.stdout.lower(), edited.stdout
+
+
+def test_a_recorded_status_follows_the_tracking_rows(project: Path, db_url: str) -> None:
+    """status keeps a record too, and which migrations are applied is in the tracking
+    table's rows: a migration that only writes data changes no catalog, and the record
+    must not still call it pending once migrate applied it."""
+    (project / "schema.sql").write_text("CREATE TABLE item (id int PRIMARY KEY);\n")
+    cfg = load_config(project, url=db_url)
+    assert engine.generate(cfg).migration is not None
+    engine.migrate(cfg)
+    seed = engine.generate(cfg, custom=True, name="seed").migration
+    assert seed is not None
+    seed.path.write_text("INSERT INTO item VALUES (1);\n")
+    for _ in range(2):  # the first shadows on a server change its roles once
+        assert engine.status(cfg, record=True).pending == (seed.name,)
+    said = fingerprint.recorded_status(cfg)
+    assert said is not None and said["pending"] == [seed.name]  # the record holds
+    assert said == engine.status(cfg, record=True).view()
+    engine.migrate(cfg)
+    assert fingerprint.recorded_status(cfg) is None
+    assert engine.status(cfg, record=True).pending == ()
+    assert fingerprint.recorded_status(cfg) == engine.status(cfg, record=True).view()
+
+
+def test_a_recorded_status_follows_the_schema_the_folder_and_the_database(
+        project: Path, db_url: str, sql: SqlRunner) -> None:
+    (project / "schema.sql").write_text("CREATE TABLE item (id int PRIMARY KEY);\n")
+    cfg = load_config(project, url=db_url)
+    assert engine.generate(cfg).migration is not None
+    engine.migrate(cfg)
+    engine.status(cfg)  # the language server's, the studio's, a fleet's: not recorded
+    assert fingerprint.recorded_status(cfg) is None
+    for _ in range(2):
+        engine.status(cfg, record=True)
+    assert fingerprint.recorded_status(cfg) is not None
+    (project / "schema.sql").write_text("CREATE TABLE item (id int PRIMARY KEY, n int);\n")
+    assert fingerprint.recorded_status(cfg) is None
+    assert len(engine.status(cfg, record=True).unmigrated.steps) == 1
+    added = engine.generate(cfg, name="add_n").migration
+    assert added is not None
+    assert fingerprint.recorded_status(cfg) is None  # a new file in the folder
+    assert engine.status(cfg, record=True).pending == (added.name,)
+    assert fingerprint.recorded_status(cfg) is not None
+    sql("ALTER TABLE item ADD COLUMN by_hand text")  # drift
+    assert fingerprint.recorded_status(cfg) is None
+    assert engine.status(cfg, record=True).drift

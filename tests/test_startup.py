@@ -124,3 +124,39 @@ def test_module_entry_points_run(module: str) -> None:
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert "--fleet" in run.stdout
+
+
+def _status_modules(project: Path, db_url: str, *argv: str
+                    ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    run = subprocess.run([sys.executable, "-c", _MODULES_AT_EXIT, "status", *argv],
+                         cwd=project, env={**os.environ, "DATABASE_URL": db_url},
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return run, json.loads(run.stderr.rsplit("MODULES ", 1)[1])
+
+
+def test_a_recorded_status_loads_no_engine_and_says_the_same(project: Path,
+                                                              db_url: str) -> None:
+    (project / "schema.sql").write_text("create table item (id int primary key);\n")
+    (project / "migrations").mkdir()
+    first, names = _status_modules(project, db_url)  # the full path, recorded
+    assert "not in a migration" in first.stdout and "trimtab.engine" in names
+    assert "tag" not in first.stdout
+    again, names = _status_modules(project, db_url)
+    if "trimtab.engine" in names:  # a server's first shadows change its roles once
+        again, names = _status_modules(project, db_url)
+    assert again.stdout == first.stdout  # says the same, database line included
+    assert "psycopg" in names  # the measure saw it connect
+    assert [n for n in names if any(n == m or n.startswith(m + ".")
+                                    for m in NOT_FOR_RECORDED_NOOP)] == []
+    recorded, names = _status_modules(project, db_url, "--json")
+    assert "trimtab.engine" not in names
+    for record in (project / ".trimtab" / "noop").iterdir():
+        record.unlink()
+    full, names = _status_modules(project, db_url, "--json")
+    assert "trimtab.engine" in names and recorded.stdout == full.stdout
+    # An edit misses the record: the engine reads it.
+    (project / "schema.sql").write_text("create table item (id int primary key);\n"
+                                        "create table tag (id int);\n")
+    changed, names = _status_modules(project, db_url)
+    assert "public.tag" in changed.stdout and "trimtab.engine" in names

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from trimtab import embedded, engine, model
     from trimtab.migrations import folder as migfolder
     from trimtab.migrations import runner
-    from trimtab.migrations.folder import Migration, Problem
+    from trimtab.migrations.folder import Migration
     from trimtab.migrations.runner import MigrationRun
     from trimtab.plan import Plan, Step, changes
     from trimtab.plan.changes import Hazard
@@ -803,61 +803,45 @@ def _status(args: argparse.Namespace) -> int:
     cfg = _config(args)
     if args.fleet or args.targets:
         return _status_fleet(cfg, args)
-    s = engine.status(cfg)
+    # The last status its record says, without loading the engine (sources/fingerprint.py).
+    s = fingerprint.recorded_status(cfg) or engine.status(cfg, record=True).view()
     # What is not clean, by the names `--exit-code` takes.
-    found = [name for name, present in (
-        ("problems", bool(s.problems or s.folder_problems or s.folder_stops)),
-        ("drift", bool(s.drift)), ("pending", bool(s.pending)),
-        ("unmigrated", bool(s.unmigrated.steps))) if present]
-    refuses = bool(s.problems or s.folder_stops)
-    code = 1 if refuses or (args.exit_code and set(found) & args.exit_code) else 0
+    refuses = s["migrate_refuses"]
+    code = 1 if refuses or (args.exit_code and set(s["found"]) & args.exit_code) else 0
     if args.json:
-        _print_json("status", {
-            "database": s.target.label,
-            "not_in_a_migration": s.unmigrated.to_json()["changes"],
-            "applied": list(s.applied), "pending": list(s.pending),
-            "problems": list(s.problems), "drift": [d.to_json() for d in s.drift_items],
-            "folder_problems": [p.message for p in s.folder_problems],
-            "notes": list(s.notes),
-            "migrate_refuses": refuses,
-            "already_made": list(s.made),
-            "found": found,
-        })
+        _print_json("status", {k: s[k] for k in (
+            "database", "not_in_a_migration", "applied", "pending", "problems", "drift",
+            "folder_problems", "notes", "migrate_refuses", "already_made", "found")})
         return code
-    _set_target("database", s.target.label)
+    _set_target("database", s["database"])
     _name_target()
-    n = len(s.unmigrated.steps)
+    n = len(s["changes_text"])
     if n:
         out.print(f"[yellow]schema file:[/] {plural(n, 'change')} not in a migration "
                   "(trimtab generate):")
-        for step in s.unmigrated.steps:
-            out.print(f"  {escape(step.change.describe())}")
+        for line in s["changes_text"]:
+            out.print(f"  {escape(line)}")
     else:
         out.print("[green]schema file:[/] every change is in a migration")
-    out.print(f"[bold]migrations:[/] {len(s.applied)} applied, {len(s.pending)} pending")
-    for name in s.pending:
+    out.print(f"[bold]migrations:[/] {len(s['applied'])} applied, {len(s['pending'])} pending")
+    for name in s["pending"]:
         out.print(f"  pending  {escape(name)}")
-    if s.made_text:
-        out.print(f"  [yellow]{escape(s.made_text)}[/]")
-    for problem in s.problems + tuple(_folder_problem(p) for p in s.folder_problems):
+    if s["made_text"]:
+        out.print(f"  [yellow]{escape(s['made_text'])}[/]")
+    for problem in s["problems"] + s["folder_problems_text"]:
         out.print(f"  [red]problem[/]  {escape(problem)}")
-    if s.drift:
+    if s["drift_text"]:
         out.print("[red]drift:[/] the database differs from its applied migrations:")
-        for line in s.drift:
+        for line in s["drift_text"]:
             out.print(f"  {escape(line)}")
     else:
         out.print("[green]drift:[/] none, the database is what its applied migrations made")
-    for note in s.notes:
+    for note in s["notes"]:
         info.print(f"[dim]note:[/] {escape(note)}")
-    if s.problems or s.folder_stops:
+    if refuses:
         out.print("[red]trimtab migrate refuses to run until the problems above are fixed[/]")
         return 1
     return code
-
-
-def _folder_problem(p: Problem) -> str:
-    where = f"{p.file}:{p.line}: " if p.file and p.line else (f"{p.file}: " if p.file else "")
-    return where + p.message + (f" Fix: {p.hint}" if p.hint else "")
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
@@ -2314,6 +2314,36 @@ class Status:
         """The advice when the database already has what pending migrations make."""
         return f"{_made_text(self.made)}: {MARK_ADVICE}" if self.made else None
 
+    def view(self) -> dict[str, Any]:
+        """The status as plain data: ``status --json``'s fields, and the lines the command
+        line prints for the changes, the folder's problems and the advice. What
+        ``status``'s record keeps, so that one view serves both paths."""
+        found = [name for name, present in (
+            ("problems", bool(self.problems or self.folder_problems or self.folder_stops)),
+            ("drift", bool(self.drift)), ("pending", bool(self.pending)),
+            ("unmigrated", bool(self.unmigrated.steps))) if present]
+        return {
+            "database": self.target.label,
+            "not_in_a_migration": self.unmigrated.to_json()["changes"],
+            "applied": list(self.applied), "pending": list(self.pending),
+            "problems": list(self.problems), "drift": [d.to_json() for d in self.drift_items],
+            "folder_problems": [p.message for p in self.folder_problems],
+            "notes": list(self.notes),
+            "migrate_refuses": bool(self.problems or self.folder_stops),
+            "already_made": list(self.made),
+            "found": found,
+            # for people: what the lines above say
+            "changes_text": [step.change.describe() for step in self.unmigrated.steps],
+            "drift_text": list(self.drift),
+            "folder_problems_text": [_problem_line(p) for p in self.folder_problems],
+            "made_text": self.made_text,
+        }
+
+
+def _problem_line(p: Problem) -> str:
+    where = f"{p.file}:{p.line}: " if p.file and p.line else (f"{p.file}: " if p.file else "")
+    return where + p.message + (f" Fix: {p.hint}" if p.hint else "")
+
 
 def progress(cfg: Config) -> tuple[list[str], list[str], list[str]]:
     """(applied, pending, problems) of the migrations folder on the target, by name: what
@@ -2327,8 +2357,34 @@ def progress(cfg: Config) -> tuple[list[str], list[str], list[str]]:
             [m.name for m in pending], problems)
 
 
-def status(cfg: Config) -> Status:
+def status(cfg: Config, *, record: bool = False) -> Status:
+    """The schema file, the migrations and the database side by side. ``record``: a
+    status without problems from the database is recorded with its inputs' digest and the
+    database's fingerprint (sources/fingerprint.py), which the command line answers from
+    until one of them changes (its own status only: a fleet's tenants keep their history
+    in tables of their own)."""
     target = resolve_target(cfg)
+    # before anything is read, as the next run
+    noop = _status_record(cfg, target) if record else None
+    result = _status(cfg, target)
+    if noop is not None and not result.problems:
+        # Not with problems: a statement in doubt depends on who holds the runner's lock.
+        noop.remember(notes=list(result.notes), unmanaged=[], status=result.view())
+    return result
+
+
+def _status_record(cfg: Config, target: Target) -> fingerprint.Noop | None:
+    noop = fingerprint.status_inputs(cfg, target.url)
+    if noop is None:
+        return None
+    try:
+        with shadow.connect(target.url) as conn:
+            return noop.check(conn)
+    except DatabaseError:
+        return None
+
+
+def _status(cfg: Config, target: Target) -> Status:
     folder = read_folder(cfg.migrations_dir)
     source = read_source(cfg)
     installed = _target_extensions(target)

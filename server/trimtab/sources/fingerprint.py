@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+from psycopg import sql
 
 import trimtab
 from trimtab.config import check_url, pooler_warning, redact
@@ -178,14 +179,45 @@ def forget(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+# The tracking tables (migrations.tracking's names, not imported: that module loads the
+# migrations code). Which migrations a database applied is in their rows, and a migration
+# that only writes data changes no catalog: ``status``'s record sums these rows too.
+TRIMTAB_HISTORY = ("trimtab", "migrations")
+DRIZZLE_HISTORY = ("drizzle", "__drizzle_migrations")
+
+
+def history_tables(cfg: Config) -> tuple[tuple[str, str], ...]:
+    """trimtab's tracking table and the project's drizzle history table."""
+    schema, table = cfg.drizzle_history or (None, None)
+    return TRIMTAB_HISTORY, (schema or DRIZZLE_HISTORY[0], table or DRIZZLE_HISTORY[1])
+
+
+def rows_digest(conn: psycopg.Connection, tables: Sequence[tuple[str, str]]) -> str:
+    """A digest of every row of ``tables`` (a missing table counts as missing)."""
+    h = hashlib.sha256()
+    for schema, table in tables:
+        ident = sql.Identifier(schema, table)
+        found = conn.execute("SELECT to_regclass(%s) IS NOT NULL",
+                             [ident.as_string(conn)]).fetchone()
+        row: tuple[Any, ...] | None = None
+        if found and found[0]:
+            row = conn.execute(sql.SQL(
+                "SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text),"
+                " '')) FROM {} t").format(ident)).fetchone()
+        h.update(repr((schema, table, row)).encode())
+    return h.hexdigest()
+
+
 @dataclass(frozen=True)
 class Noop:
-    """A push's inputs, then (``check``) its catalogs and what the last no-op said."""
+    """A push's inputs, then (``check``) its catalogs and what the last no-op said.
+    ``history``: tables whose rows count as well as the catalogs (``status``'s)."""
 
     path: Path
     key: str
     fingerprint: str = ""
     said: dict[str, Any] | None = None
+    history: tuple[tuple[str, str], ...] = ()
 
     def check(self, conn: psycopg.Connection) -> Noop:
         """With the catalogs' fingerprint and the record's words when they match; this
@@ -193,6 +225,8 @@ class Noop:
         try:
             with conn.transaction():  # a savepoint when one is open: the push goes on
                 fp = catalog_fingerprint(conn)
+                if self.history:
+                    fp += ":" + rows_digest(conn, self.history)
         except psycopg.Error:
             return self
         return replace(self, fingerprint=fp, said=recall(self.path, self.key, fp))
@@ -266,6 +300,41 @@ def generate_inputs(cfg: Config, url: str) -> Noop | None:
     except OSError:
         return None
     return Noop(record_path(cfg.root, "generate\0" + url), key)
+
+
+def status_inputs(cfg: Config, url: str) -> Noop | None:
+    """The record of ``status`` on ``url``: its answer is a function of the schema files,
+    the migrations folder's files (its ``meta/`` too), the configuration, the code, the
+    database's catalogs (the drift; the shadows are built on its server) and the rows of
+    its tracking tables (applied and pending). None where that does not hold: as for
+    ``generate`` (generate_inputs)."""
+    if cfg.drizzle or cfg.shadow_database_url or cfg.shadow_cache is False:
+        return None
+    folder = cfg.migrations_dir
+    files = schema_files(cfg)
+    for where in (folder, folder / "meta"):
+        with contextlib.suppress(OSError):
+            files += sorted(str(p) for p in where.iterdir() if p.is_file())
+    try:
+        key = inputs_key(files, "status\0" + repr(replace(
+            cfg, database_url=cfg.database_url and redact(cfg.database_url))))
+    except OSError:
+        return None
+    return Noop(record_path(cfg.root, "status\0" + url), key, history=history_tables(cfg))
+
+
+def recorded_status(cfg: Config) -> dict[str, Any] | None:
+    """What the last ``status`` of the configured database said (``engine.Status.view``),
+    when its record holds for these files, configuration, code, catalogs and tracking
+    rows; None when it does not, or cannot be checked here (the embedded server)."""
+    url = cfg.database_url
+    if url is None:
+        return None
+    check_url(url, cfg.database_url_source)
+    noop = status_inputs(cfg, url)
+    said = None if noop is None else _said(noop, url)
+    view = None if said is None else said.get("status")
+    return view if isinstance(view, dict) else None
 
 
 def recorded_generate(cfg: Config) -> tuple[str, ...] | None:
