@@ -1882,11 +1882,16 @@ def _generate_noop(cfg: Config, scratch: Target) -> fingerprint.Noop | None:
     """The no-op check of ``generate`` (as push's, sources/fingerprint.py), with the
     catalogs of the database the shadows are built on; None where it does not apply
     (fingerprint.generate_inputs) or that database cannot be read."""
-    noop = fingerprint.generate_inputs(cfg, scratch.url)
+    return _checked(fingerprint.generate_inputs(cfg, scratch.url), scratch.url)
+
+
+def _checked(noop: fingerprint.Noop | None, url: str) -> fingerprint.Noop | None:
+    """``noop`` checked against the database at ``url``; None when there is none or that
+    database cannot be read."""
     if noop is None:
         return None
     try:
-        with shadow.connect(scratch.url) as conn:
+        with shadow.connect(url) as conn:
             return noop.check(conn)
     except DatabaseError:
         return None
@@ -2365,23 +2370,13 @@ def status(cfg: Config, *, record: bool = False) -> Status:
     in tables of their own)."""
     target = resolve_target(cfg)
     # before anything is read, as the next run
-    noop = _status_record(cfg, target) if record else None
+    noop = _checked(fingerprint.status_inputs(cfg, target.url), target.url) if record else None
     result = _status(cfg, target)
     if noop is not None and not result.problems:
         # Not with problems: a statement in doubt depends on who holds the runner's lock.
         noop.remember(notes=list(result.notes), unmanaged=[], status=result.view())
     return result
 
-
-def _status_record(cfg: Config, target: Target) -> fingerprint.Noop | None:
-    noop = fingerprint.status_inputs(cfg, target.url)
-    if noop is None:
-        return None
-    try:
-        with shadow.connect(target.url) as conn:
-            return noop.check(conn)
-    except DatabaseError:
-        return None
 
 
 def _status(cfg: Config, target: Target) -> Status:
