@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 import pytest
 
 from bench.common import open_server
@@ -16,8 +18,12 @@ def test_every_command_is_measured(admin_url: str) -> None:
         assert len(found[f"{name} cpu"]) == len(found[f"{name} imports"]) == 2
         assert all(x > 0 for x in found[f"{name} cpu"] + found[f"{name} imports"])
     # status imports the engine, --help does not: what the target is about shows
-    assert min(found["status imports"]) > max(found["help imports"])
+    assert min(found["status full imports"]) > max(found["help imports"])
     # the floor connects as status does, and status does more than the floor
     assert len(found["floor cpu"]) == 2 and min(found["floor cpu"]) > 0
-    assert min(found["status cpu"]) > min(found["floor cpu"])
-    assert "| `trimtab status` |" in render(found) and "| floor:" in render(found)
+    assert min(found["status full cpu"]) > min(found["floor cpu"])
+    # the full path reads, replays and plans what the repeat takes from its record (CPU
+    # time: importtime's are wall-clock times, which another job's load inflates)
+    assert statistics.median(found["status full cpu"]) > statistics.median(found["status cpu"])
+    shown = render(found)
+    assert "| `trimtab status`, the full path (no record) |" in shown and "| floor:" in shown
