@@ -187,7 +187,9 @@ def _startup(res: Results) -> tuple[str, str]:
 
     if not res.startup:
         return "not measured (see notes)", "not measured"
-    cpu = {name: statistics.median(res.startup[f"{name} cpu"]) for name in COMMANDS}
+    # (results saved before "status full" was measured have the other two)
+    cpu = {name: statistics.median(res.startup[f"{name} cpu"]) for name in COMMANDS
+           if f"{name} cpu" in res.startup}
     measured = ", ".join(
         f"{name} {v * 1000:.0f} ms (imports "
         f"{statistics.median(res.startup[f'{name} imports']) * 1000:.0f} ms)"

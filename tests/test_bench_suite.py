@@ -135,6 +135,10 @@ def test_targets_pass_fail_and_timeouts() -> None:
                    "status cpu": [0.2] * 3, "status imports": [0.12] * 3}
     assert evaluate(res, 11) == ("help 100 ms (imports 50 ms), status 200 ms (imports 120 ms)",
                                  "FAIL")
+    res.startup.update({"status cpu": [0.12] * 3, "status full cpu": [0.45] * 3,
+                        "status full imports": [0.3] * 3})
+    assert evaluate(res, 11) == ("help 100 ms (imports 50 ms), status 120 ms (imports 120 ms), "
+                                 "status full 450 ms (imports 300 ms)", "FAIL")
     text = render(res, None)
     assert "| push from empty | trimtab ÷ psql floor | – | 1.5x |" in text
     assert "timed out (> 600 s)" in text
