@@ -240,6 +240,7 @@ class TrimtabServer(LanguageServer):
         # every keystroke (a full collection over them costs more than the fast path).
         gc.collect()
         gc.freeze()
+        give_back_memory()
         for f, items in result.findings.items():
             self.publish(f, items)
         self.report_unreachable(project, was_down)
@@ -410,6 +411,31 @@ class TrimtabServer(LanguageServer):
 
 server = TrimtabServer()
 T = TypeVar("T")
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, or None (another C library)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(
+            ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        return trim
+    except (OSError, AttributeError):
+        return None
+
+
+def give_back_memory() -> None:
+    """Return the C allocator's free pages to the system after an exact analysis. The
+    analysis frees what it built (a shadow's read, the plan, the catalog's rows) but
+    glibc keeps the freed pages inside its heaps: at 10,000 tables some tens of MiB that
+    the resident size, and the peak of the next analysis beside it, kept. A few ms, once an
+    analysis."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 async def _in_thread(fn: Callable[..., T], /, *args: Any) -> T:
