@@ -414,17 +414,32 @@ T = TypeVar("T")
 
 
 @functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's malloc_trim, or None (another C library)."""
+def _glibc() -> Any:
+    """The C library when it is glibc (malloc_trim and mallopt), else None."""
     import ctypes
     import ctypes.util
 
     try:
-        trim: Callable[[int], int] = ctypes.CDLL(
-            ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-        return trim
-    except (OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
+    except OSError:
         return None
+
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
+
+
+def steady_allocator() -> None:
+    """Keep glibc's thresholds where they start (128 KiB). By default a freed block
+    larger than the mmap threshold raises it (up to 32 MiB): after the first big dict or
+    list of a 10,000-table build is freed, every later one comes from the heaps and stays
+    there, fragmented, when freed. Set once, big blocks are mapped and unmapped on their
+    own. Measured in the server at 10,000 tables (GLIBC_TUNABLES, docs/benchmarks.md):
+    tens of MiB off its peak."""
+    libc = _glibc()
+    if libc is not None:
+        libc.mallopt(M_MMAP_THRESHOLD, 128 * 1024)
+        libc.mallopt(M_TRIM_THRESHOLD, 128 * 1024)
 
 
 def give_back_memory() -> None:
@@ -433,9 +448,9 @@ def give_back_memory() -> None:
     glibc keeps the freed pages inside its heaps: at 10,000 tables some tens of MiB that
     the resident size, and the peak of the next analysis beside it, kept. A few ms, once an
     analysis."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 async def _in_thread(fn: Callable[..., T], /, *args: Any) -> T:
@@ -1963,6 +1978,7 @@ def main(argv: list[str] | None = None) -> int:
     # "Cancel notification for unknown message id": a request that finished before the
     # client cancelled it; normal, and VS Code shows stderr lines as errors.
     logging.getLogger("pygls.protocol").setLevel(logging.ERROR)
+    steady_allocator()
     server.start_io()
     return 0
 
