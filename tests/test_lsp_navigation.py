@@ -281,17 +281,17 @@ def test_an_older_read_of_the_database_never_overwrites_a_newer_one(
     from trimtab import engine
 
     project = _users_project(tmp_path, db_url)
-    real = engine.live_model
+    real = engine.live_model_since
     read, release = threading.Event(), threading.Event()
 
-    def older_read_finishes_last(cfg: object) -> object:
-        got = real(cfg)  # type: ignore[arg-type]
+    def older_read_finishes_last(cfg: object, last: str | None) -> object:
+        got = real(cfg, last)  # type: ignore[arg-type]
         if threading.current_thread() is not threading.main_thread():
             read.set()  # it has read the database as it was ...
             release.wait(30)  # ... and stores only after the newer read did
         return got
 
-    monkeypatch.setattr(engine, "live_model", older_read_finishes_last)
+    monkeypatch.setattr(engine, "live_model_since", older_read_finishes_last)
     older = threading.Thread(target=project.refresh_live)
     older.start()
     try:
@@ -318,6 +318,31 @@ def test_an_older_read_of_the_database_never_overwrites_a_newer_one(
     assert project.live is None and project.sizes == {}
 
 
+def test_a_refresh_of_an_unchanged_database_keeps_its_model_and_reads_the_sizes(
+        tmp_path: Path, db_url: str) -> None:  # noqa: F811
+    """Issue 24: the server re-reads the database every 30 s; at 10,000 tables each read
+    made a whole model beside the one kept, though no DDL had run. Now the catalog's
+    fingerprint decides: the same catalogs keep the model (the sizes, statistics, are
+    read again); DDL, or another configuration, reads it again."""
+    project = _users_project(tmp_path, db_url)
+    assert project.refresh_live()
+    first = project.live
+    assert first is not None and ("public", "users") in project.sizes
+    db(db_url, "INSERT INTO users SELECT generate_series(1, 40); ANALYZE users")
+    assert project.refresh_live()
+    assert project.live is first and project.sizes[("public", "users")][0] == 40
+    db(db_url, "ALTER TABLE users ADD COLUMN name text")
+    assert project.refresh_live()
+    assert project.live is not first and project.live is not None
+    table = project.live.tables[("table", "public", "users")]
+    assert [c.name for c in table.columns] == ["id", "name"]
+    again = project.live
+    project.load()  # the same configuration, read again: still the same model
+    assert project.refresh_live() and project.live is again
+    project.forget_live()
+    assert project.refresh_live() and project.live is not again and project.live == again
+
+
 def test_the_exact_path_waits_for_a_read_under_way_instead_of_reading_beside_it(
         tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     """Issue 24: on open, the exact path asked for the database while the server's first
@@ -328,15 +353,15 @@ def test_the_exact_path_waits_for_a_read_under_way_instead_of_reading_beside_it(
     from trimtab import engine
 
     project = _users_project(tmp_path, db_url)
-    real = engine.live_model
+    real = engine.live_model_since
     reads: list[str] = []
     reading, release = threading.Event(), threading.Event()
 
-    def slow_read(cfg: object) -> object:
+    def slow_read(cfg: object, last: str | None) -> object:
         reads.append(threading.current_thread().name)
         reading.set()
         release.wait(30)
-        return real(cfg)  # type: ignore[arg-type]
+        return real(cfg, last)  # type: ignore[arg-type]
 
     waiting = threading.Event()
 
@@ -345,7 +370,7 @@ def test_the_exact_path_waits_for_a_read_under_way_instead_of_reading_beside_it(
             waiting.set()  # the exact path waits for the read under way
             return super().wait(timeout)
 
-    monkeypatch.setattr(engine, "live_model", slow_read)
+    monkeypatch.setattr(engine, "live_model_since", slow_read)
     project.live_read_done = Seen()
     first = threading.Thread(target=project.refresh_live, name="refresh")
     first.start()

@@ -177,6 +177,9 @@ class Project:
     # answer of an older read than the one kept is dropped, so stale sizes never win.
     live_reads: int = 0
     live_kept: int = 0
+    # The configuration and catalog fingerprint ``live`` was read at: a refresh that finds
+    # both unchanged keeps the model and reads the sizes only (engine.live_model_since).
+    live_read_at: tuple[Config, str] | None = None
     # Reads under way, and a condition signalled as each ends (see live_once).
     live_running: int = 0
     live_read_done: threading.Condition = field(default_factory=threading.Condition)
@@ -262,9 +265,12 @@ class Project:
         return self.refresh_live()
 
     def _read_live(self, ticket: int) -> bool:
-        assert self.cfg is not None
+        cfg = self.cfg
+        assert cfg is not None
+        at = self.live_read_at
+        since = at[1] if at is not None and at[0] == cfg and self.live is not None else None
         try:
-            live, sizes = engine.live_model(self.cfg)
+            live, sizes, now = engine.live_model_since(cfg, since)
         except (DatabaseError, TrimtabError) as e:
             with self.lock:
                 if ticket > self.live_kept:
@@ -274,11 +280,16 @@ class Project:
         with self.lock:
             if ticket <= self.live_kept:
                 return True  # a newer read's answer is kept, or trust was taken back
+            if live is None and (self.live is None or self.live_read_at != at):
+                return True  # forgotten, or another read kept meanwhile: it stands
             self.live_kept = ticket
-            self.live, self.sizes = live, sizes
-            # the objects of the last skeleton that did not change, which the file's
-            # skeletons share
-            self.live_skeleton = analysis.skeleton(live, like=self.live_skeleton)
+            self.sizes = sizes
+            if live is not None:
+                self.live = live
+                # the objects of the last skeleton that did not change, which the file's
+                # skeletons share
+                self.live_skeleton = analysis.skeleton(live, like=self.live_skeleton)
+            self.live_read_at = (cfg, now) if now is not None else None
             self.live_error = None
             self.unreachable_reported = False
         return True
@@ -423,7 +434,7 @@ class Project:
         """Drop what the database and the shadow told (trust was taken back)."""
         with self.lock:
             self.live_kept = self.live_reads  # a read under way is not kept either
-            self.live = self.live_skeleton = self.exact = None
+            self.live = self.live_skeleton = self.exact = self.live_read_at = None
             self.sizes, self.measured = {}, {}
             self.live_error = None
 
