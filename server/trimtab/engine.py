@@ -1727,7 +1727,8 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
     # The folder's replay applies what is about to be written (mostly the server's work)
     # while the snapshot and the down migration are made (this process's). It gets the
     # migrations, not the files' content: that goes once written.
-    upcoming = _with_upcoming(folder, to_write)
+    upcoming = _with_upcoming(folder, to_write, [plan.statements] if files is None else
+                              [f.statements for f in files])
     # Its scan of names (every statement of the new migration lexed) runs here first:
     # it is this process's work either way (one interpreter lock), and beside the down
     # migration and the snapshot their peaks added up (some 30 MB at 5,000 tables).
@@ -1778,12 +1779,14 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
                           down_hazards=down_said)
 
 
-def _with_upcoming(folder: Folder, to_write: Sequence[tuple[str, bytes, bool]]) -> Folder:
+def _with_upcoming(folder: Folder, to_write: Sequence[tuple[str, bytes, bool]],
+                   statements: Sequence[Sequence[str]]) -> Folder:
     """``folder`` with the migrations ``to_write`` (name, file content, transactional) as
-    write_migration will write them; the contents are not kept."""
-    for name, data, transactional in to_write:
+    write_migration will write them; the contents are not kept. ``statements``: what each
+    content was made of (their texts are shared, not copied: see ``next_migration``)."""
+    for (name, data, transactional), texts in zip(to_write, statements, strict=True):
         folder = replace(folder, migrations=(*folder.migrations, next_migration(
-            folder, name, (), transactional=transactional, data=data)))
+            folder, name, texts, transactional=transactional, data=data)))
     return folder
 
 
