@@ -774,3 +774,24 @@ def test_a_folder_read_again_reuses_its_split_and_still_refuses_a_nul(tmp_path: 
     (tmp_path / f"{written.tag}.sql").write_bytes(b"SELECT '\xff'")
     with pytest.raises(SchemaError, match="not UTF-8"):
         read_folder(tmp_path)
+
+
+def test_the_next_migration_shares_the_texts_it_was_made_of(tmp_path: Path) -> None:
+    """The next migration (what generate's replay ahead applies) reads the file content it
+    was made of, and each statement read that is one of the texts given is that text: the
+    plan holds them already (a 10 MiB first migration at 10,000 tables). Read again once
+    written, the kept split is the shared one; what is read is the same either way."""
+    from trimtab.migrations.folder import migration_file, next_migration, split_migration_file
+
+    statements = ["CREATE TABLE a (id integer)", "  CREATE INDEX a_id ON a (id)  ",
+                  "", "ALTER TABLE a ADD COLUMN n integer; -- trailing"]
+    data = migration_file(statements)
+    plain = split_migration_file(data, "x.sql")[0]
+    m = next_migration(read_folder(tmp_path / "m"), "init", statements, data=data)
+    assert m.statements == plain
+    assert m.statements[0].text is statements[0]
+    assert m.statements[1].text == statements[1].strip()  # not the same text: not shared
+    written = write_migration(tmp_path / "m", "init", (), None, data=data)
+    again = read_folder(tmp_path / "m").migrations[0].statements
+    assert again == plain and again[0].text is statements[0]
+    assert written.statements == plain

@@ -778,9 +778,12 @@ def next_migration(folder: Folder, name: str, statements: Sequence[str], *,
                    transactional: bool = True, data: bytes | None = None) -> Migration:
     """The migration ``write_migration`` writes next into ``folder`` (its tag, text,
     checksum and statements), not written: what a replay of it needs. Its ``when`` is 0.
-    ``data``: its file's content, made already (``migration_file``)."""
-    return _next_of(folder, name, data if data is not None else migration_file(
-        statements, transactional=transactional))
+    ``data``: its file's content, made already (``migration_file``) from ``statements``
+    when they are given: each statement read from it that is one of them is that text, not
+    a copy (the plan that made a 10 MiB first migration holds them already)."""
+    if data is None:
+        return _next_of(folder, name, migration_file(statements, transactional=transactional))
+    return _next_of(folder, name, data, statements)
 
 
 def migration_file(statements: Sequence[str], *, transactional: bool = True) -> bytes:
@@ -788,15 +791,32 @@ def migration_file(statements: Sequence[str], *, transactional: bool = True) -> 
     return migration_text(statements, transactional=transactional).encode()
 
 
-def _next_of(folder: Folder, name: str, data: bytes) -> Migration:
+def _next_of(folder: Folder, name: str, data: bytes, texts: Sequence[str] = ()) -> Migration:
     """The next migration of ``folder`` with the file content ``data``, as read_folder
-    will read it once written (the text refused as reading it would)."""
+    will read it once written (the text refused as reading it would). ``texts``: the
+    statements ``data`` was made of (``next_migration``)."""
     tag = next_tag(folder, name)
     path = folder.path / f"{tag}.sql"
     read, transactional = split_migration_file(data, str(path))
+    if texts:
+        read = _sharing(read, transactional, data, texts)
     return Migration(idx=_next_number(folder), tag=tag, path=path, when=0,
                      checksum=checksum(data), statements=read, transactional=transactional,
                      snapshot=None)
+
+
+def _sharing(read: tuple[MigrationStatement, ...], transactional: bool, data: bytes,
+             texts: Sequence[str]) -> tuple[MigrationStatement, ...]:
+    """``read`` (the split of ``data``, made of ``texts``) with each statement's text that
+    equals its text in ``texts`` replaced by that one, also where the split is kept (read
+    again once written): one copy of the texts, not two."""
+    made = [t for t in texts if t.strip()]  # as migration_text drops blank ones
+    if len(made) != len(read):
+        return read
+    shared = tuple(MigrationStatement(t, ms.line) if t == ms.text and t is not ms.text
+                   else ms for ms, t in zip(read, made, strict=True))
+    _SPLITS[hashlib.sha256(data).digest()] = (shared, transactional)
+    return shared
 
 
 def write_migration(

@@ -28,9 +28,10 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
@@ -192,10 +193,10 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 
 
 def scan(statements: Sequence[Statement], managed: Sequence[str] | None, key: str,
-         more_texts: Sequence[str], more: Callable[[], Sequence[Statement]]) -> Scan:
-    """``shadow.scan(statements, managed, more())``, from the project ``key``'s last scan
+         more_texts: Sequence[str], more: Callable[[], Iterable[Statement]]) -> Scan:
+    """``shadow.scan(statements, managed, more)``, from the project ``key``'s last scan
     when ``statements``, ``managed``, ``more_texts`` (the texts ``more`` splits) and the code
-    are the same as then."""
+    are the same as then. ``more`` makes the statements; it is called once per pass."""
     from trimtab.sources.fingerprint import code_version
     h = hashlib.sha256(f"trimtab scan 1\0{code_version()}\0{managed!r}\0".encode())
     for st in statements:
@@ -224,39 +225,41 @@ def scan(statements: Sequence[Statement], managed: Sequence[str] | None, key: st
             known = saved["texts"]  # each statement's names: one edit lexes one statement
     except (OSError, ValueError, KeyError, TypeError):
         pass  # none yet, or unreadable: scan
-    seen: dict[str, Any] = {}
+    # Each text's names kept as their JSON, what the file holds: tuples of a str per name
+    # were some 20 MB at 10,000 tables, held while the replay ahead applies.
+    seen: dict[str, str] = {}
 
     def mentions_of(text: str) -> Mentions:
         k = hashlib.sha256(text.encode()).hexdigest()[:32]
         hit = known.get(k)
         found = tuple((str(s), str(n), int(p), bool(r)) for s, n, p, r in hit) \
             if isinstance(hit, list) else statement_mentions(text)
-        seen[k] = found
+        seen[k] = json.dumps(found)
         return found
 
-    found = shadow_scan(statements, managed, more(), mentions_of)
+    found = shadow_scan(statements, managed, more, mentions_of)
+    known.clear()
     head = json.dumps({"digest": digest, "code": code_version(), "own": sorted(found.own),
                        "names": found.names, "references": found.references})
 
     def write(f: IO[bytes]) -> None:
         f.write(head.encode() + b"\n")
-        _write_json_object(f, seen)
+        _write_json_texts(f, seen)
         f.write(b"\n")
 
     _write_cache_file(path, write)
     return found
 
 
-def _write_json_object(f: IO[bytes], obj: dict[str, Any], per_part: int = 2000) -> None:
-    """``json.dumps(obj)`` written in parts: the names of every statement at 10,000 tables
-    are 30 MB of JSON, which as one text, its encoding and the line made of it was a
-    hundred MB at once."""
-    items = list(obj.items())
+def _write_json_texts(f: IO[bytes], texts: dict[str, str], per_part: int = 2000) -> None:
+    """``json.dumps({k: json.loads(v) for k, v in texts.items()})`` written in parts, the
+    same bytes: each value is a JSON text already."""
+    items = iter(texts.items())
     f.write(b"{")
-    for i in range(0, len(items), per_part):
-        part = json.dumps(dict(items[i:i + per_part]))
-        if len(part) > 2:  # not "{}"
-            f.write(((", " if i else "") + part[1:-1]).encode())
+    sep = ""
+    while part := ", ".join(f"{json.dumps(k)}: {v}" for k, v in islice(items, per_part)):
+        f.write((sep + part).encode())
+        sep = ", "
     f.write(b"}")
 
 
