@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from trimtab import embedded
+from trimtab import allocator, embedded
 from trimtab.config import (
     PLATFORM_SCHEMAS,
     Config,
@@ -1791,7 +1791,7 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
         # What this thread made and let go (the scan, the plans, the files' contents)
         # is mostly free space inside the C heap, still counted as the process's memory:
         # given back before the replay ahead reads its database, the peak of the run.
-        _give_back_freed_memory()
+        allocator.give_back()
         failed = ahead.result()
     notes += _replay_written(cfg, scratch, source, installed, written[-1], planned, failed)
     if files is None:
@@ -1799,20 +1799,6 @@ def generate(cfg: Config, *, name: str | None = None, custom: bool = False,
                               down_hazards=down_said)
     return GenerateResult(plan, written[-1], notes, tuple(written), tuple(rewrites(plan)),
                           down_hazards=down_said)
-
-
-def _give_back_freed_memory() -> None:
-    """Return the free pages of the C heap to the system (glibc's ``malloc_trim``): freed
-    Python objects larger than 512 bytes (statement texts, file contents) leave holes in
-    the heap that the process's resident memory still counts. Nothing where there is no
-    such function (another C library)."""
-    import ctypes
-
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return
-    trim(0)
 
 
 def _with_upcoming(folder: Folder, to_write: Sequence[tuple[str, bytes, bool]],

@@ -28,7 +28,7 @@ from pygls.uris import from_fs_path, to_fs_path
 from pygls.workspace.position_codec import PositionCodec
 
 import trimtab.lsp.ts_completion as ts_completion
-from trimtab import __version__, collector, engine, sqlformat
+from trimtab import __version__, allocator, collector, engine, sqlformat
 from trimtab.errors import Cancelled, ConsentRequired, TrimtabError
 from trimtab.lsp import analysis, completion, navigate, positions, rename, symbols, tokens
 from trimtab.lsp import files as sql_files
@@ -240,7 +240,8 @@ class TrimtabServer(LanguageServer):
         # every keystroke (a full collection over them costs more than the fast path).
         gc.collect()
         gc.freeze()
-        give_back_memory()
+        # what the analysis freed, back to the system before the next one
+        allocator.give_back()
         for f, items in result.findings.items():
             self.publish(f, items)
         self.report_unreachable(project, was_down)
@@ -411,46 +412,6 @@ class TrimtabServer(LanguageServer):
 
 server = TrimtabServer()
 T = TypeVar("T")
-
-
-@functools.cache
-def _glibc() -> Any:
-    """The C library when it is glibc (malloc_trim and mallopt), else None."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
-    except OSError:
-        return None
-
-
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
-
-
-def steady_allocator() -> None:
-    """Keep glibc's thresholds where they start (128 KiB). By default a freed block
-    larger than the mmap threshold raises it (up to 32 MiB): after the first big dict or
-    list of a 10,000-table build is freed, every later one comes from the heaps and stays
-    there, fragmented, when freed. Set once, big blocks are mapped and unmapped on their
-    own. Measured in the server at 10,000 tables (GLIBC_TUNABLES, docs/benchmarks.md):
-    tens of MiB off its peak."""
-    libc = _glibc()
-    if libc is not None:
-        libc.mallopt(M_MMAP_THRESHOLD, 128 * 1024)
-        libc.mallopt(M_TRIM_THRESHOLD, 128 * 1024)
-
-
-def give_back_memory() -> None:
-    """Return the C allocator's free pages to the system after an exact analysis. The
-    analysis frees what it built (a shadow's read, the plan, the catalog's rows) but
-    glibc keeps the freed pages inside its heaps: at 10,000 tables some tens of MiB that
-    the resident size, and the peak of the next analysis beside it, kept. A few ms, once an
-    analysis."""
-    libc = _glibc()
-    if libc is not None:
-        libc.malloc_trim(0)
 
 
 async def _in_thread(fn: Callable[..., T], /, *args: Any) -> T:
@@ -1978,7 +1939,7 @@ def main(argv: list[str] | None = None) -> int:
     # "Cancel notification for unknown message id": a request that finished before the
     # client cancelled it; normal, and VS Code shows stderr lines as errors.
     logging.getLogger("pygls.protocol").setLevel(logging.ERROR)
-    steady_allocator()
+    allocator.steady()  # a long-lived process: big blocks mapped on their own
     server.start_io()
     return 0
 
