@@ -2424,7 +2424,6 @@ def status(cfg: Config, *, record: bool = False) -> Status:
     return result
 
 
-
 def _status(cfg: Config, target: Target) -> Status:
     folder = read_folder(cfg.migrations_dir)
     source = read_source(cfg)

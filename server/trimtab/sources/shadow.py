@@ -447,8 +447,13 @@ def declared_extensions(statements: Sequence[Statement]) -> dict[str, str | None
 
 def declared_schemas(statements: Sequence[Statement]) -> set[str]:
     """The schemas ``statements`` create."""
-    return {_ident(m.group(3)) for st in statements
-            if (m := _CREATE_SCHEMA.fullmatch(st.text))}
+    return {s for st in statements if (s := _declared_schema(st)) is not None}
+
+
+def _declared_schema(st: Statement) -> str | None:
+    """The schema ``st`` creates, if it is a CREATE SCHEMA."""
+    m = _CREATE_SCHEMA.fullmatch(st.text)
+    return _ident(m.group(3)) if m else None
 
 
 def _unquote(version: str) -> str:
@@ -785,8 +790,8 @@ def own_schemas(statements: Iterable[Statement], managed: Sequence[str] | None) 
     stubbed (what is there is the source's to declare). One pass over ``statements``."""
     own = set(managed or ()) | {"public"}
     for st in statements:
-        if m := _CREATE_SCHEMA.fullmatch(st.text):
-            own.add(_ident(m.group(3)))
+        if (schema := _declared_schema(st)) is not None:
+            own.add(schema)
         if st.object_key and len(st.object_key) > 2:
             own.add(st.object_key[1])
     return own
