@@ -804,7 +804,9 @@ def _status(args: argparse.Namespace) -> int:
     if args.fleet or args.targets:
         return _status_fleet(cfg, args)
     # The last status its record says, without loading the engine (sources/fingerprint.py).
-    s = fingerprint.recorded_status(cfg) or engine.status(cfg, record=True).view()
+    # Not for the embedded server (the engine starts it): no record is read there either.
+    s = fingerprint.recorded_status(cfg) or engine.status(
+        cfg, record=cfg.database_url is not None).view()
     # What is not clean, by the names `--exit-code` takes.
     refuses = s["migrate_refuses"]
     code = 1 if refuses or (args.exit_code and set(s["found"]) & args.exit_code) else 0
