@@ -243,13 +243,20 @@ def inputs(cfg: Config, url: str, files: Sequence[str]) -> Noop | None:
     files (the full path says why)."""
     if cfg.drizzle or cfg.shadow_database_url:
         return None
+    return _noop("", cfg, url, files)
+
+
+def _noop(kind: str, cfg: Config, url: str, files: Sequence[str],
+          history: tuple[tuple[str, str], ...] = ()) -> Noop | None:
+    """The record of a command (``kind``: "" for push) on ``url`` for ``files`` and
+    ``cfg``; None when a file cannot be read (the full path says why)."""
     try:
         # The password left out: the record's digests are of nothing secret.
-        key = inputs_key(files, repr(replace(cfg, database_url=cfg.database_url and
-                                                redact(cfg.database_url))))
+        key = inputs_key(files, kind + repr(replace(
+            cfg, database_url=cfg.database_url and redact(cfg.database_url))))
     except OSError:
         return None
-    return Noop(record_path(cfg.root, url), key)
+    return Noop(record_path(cfg.root, kind + url), key, history=history)
 
 
 # -- the recorded no-op before the engine loads -----------------------------------------------
@@ -294,12 +301,7 @@ def generate_inputs(cfg: Config, url: str) -> Noop | None:
         else schema_files(cfg)
     with contextlib.suppress(OSError):
         files += sorted(str(p) for p in folder.iterdir() if p.is_file())
-    try:
-        key = inputs_key(files, "generate\0" + repr(replace(
-            cfg, database_url=cfg.database_url and redact(cfg.database_url))))
-    except OSError:
-        return None
-    return Noop(record_path(cfg.root, "generate\0" + url), key)
+    return _noop("generate\0", cfg, url, files)
 
 
 def status_inputs(cfg: Config, url: str) -> Noop | None:
@@ -315,12 +317,7 @@ def status_inputs(cfg: Config, url: str) -> Noop | None:
     for where in (folder, folder / "meta"):
         with contextlib.suppress(OSError):
             files += sorted(str(p) for p in where.iterdir() if p.is_file())
-    try:
-        key = inputs_key(files, "status\0" + repr(replace(
-            cfg, database_url=cfg.database_url and redact(cfg.database_url))))
-    except OSError:
-        return None
-    return Noop(record_path(cfg.root, "status\0" + url), key, history=history_tables(cfg))
+    return _noop("status\0", cfg, url, files, history_tables(cfg))
 
 
 def recorded_status(cfg: Config) -> dict[str, Any] | None:
