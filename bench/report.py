@@ -168,10 +168,10 @@ def evaluate(res: Results, i: int) -> tuple[str, str]:
 
 
 def _at_every_size(res: Results, op: str) -> tuple[str, str]:
-    """drizzle-kit ÷ trimtab for ``op`` at each size both were measured: PASS at 1x or
-    more at every one of them."""
+    """drizzle-kit ÷ trimtab for ``op`` at each size the peers ran at: PASS at 1x or more
+    at every one of them. Sizes above --peer-max-tables (peer_runs 0) are trimtab's alone."""
     found = [(n, ratio(figure(res, n, DRIZZLE, op), figure(res, n, TRIMTAB, op)))
-             for n in res.sizes]
+             for n in res.sizes if res.peer_runs.get(n, 1) > 0]
     known = [(n, r) for n, r in found if r is not None]
     if not known:
         return "not measured (see notes)", "not measured"

@@ -205,3 +205,19 @@ def test_no_op_from_its_record_says_when_the_full_path_ran(
     sql("CREATE SCHEMA elsewhere; CREATE TABLE elsewhere.x (id int)")
     step()
     assert len(missed) == 1 and "took the full path" in missed[0]
+
+
+def test_at_every_size_means_every_size_the_peers_ran_at() -> None:
+    """Above --peer-max-tables drizzle-kit is left out on purpose (peer_runs 0): those
+    sizes are trimtab's alone and do not make "at every size" a missing figure."""
+    res = _results()
+    res.sizes.append(5000)
+    res.peer_runs[5000] = 0
+    for n in (500, 1000, 5000):
+        res.times[k(n, TRIMTAB, "generate_noop")] = [1.0]
+        if n != 5000:
+            res.times[k(n, DRIZZLE, "generate_noop")] = [2.0]
+    assert evaluate(res, 9) == ("2.0x at N=500, 2.0x at N=1000", "PASS")
+    # a size the peers were meant to run at and did not stays a missing figure
+    del res.times[k(1000, DRIZZLE, "generate_noop")]
+    assert evaluate(res, 9) == ("2.0x at N=500; 1 size(s) missing", "FAIL")
