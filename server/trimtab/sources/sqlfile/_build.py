@@ -106,9 +106,10 @@ class _Alone:
 
 def _analysis_size(args: tuple[str], _: object = None) -> int:
     """What an analysis keeps: its read pieces (columns, constraints, their texts), or a
-    table assembled alone, take 5 to 10 bytes a character of the statement; one per
-    statement at least."""
-    return sys.getsizeof(args[0]) + 10 * len(args[0]) + 1024
+    table assembled alone, take 2 to 6 bytes a character of the statement (2 where its
+    columns are the common ones other tables share, see _parts); 1 KiB a statement at
+    least."""
+    return sys.getsizeof(args[0]) + 6 * len(args[0]) + 1024
 
 
 @memoize(64 * MiB, _analysis_size)
@@ -143,6 +144,28 @@ def _read_pieces(text: str) -> list[tuple]:
         return []
 
 
+# Equal parts of the tables read (columns, column lists, referenced tables), each kept
+# once across statements: a schema repeats the same few columns ("id bigint NOT NULL",
+# "created_at timestamp with time zone NOT NULL DEFAULT now()") in thousands of tables
+# (bench.generate's 24,000 columns at 2,000 tables are 363 distinct ones; each a Column
+# and its texts of its own took a third of the structural model). Emptied when it grows
+# past _PARTS_MAX (typing makes a new column a keystroke): that loses sharing, not meaning.
+_parts: dict[Any, Any] = {}
+_PARTS_MAX = 100_000
+
+
+def _one(x: Any) -> Any:
+    """``x``, or the equal object read before (see _parts)."""
+    if len(_parts) > _PARTS_MAX:
+        _parts.clear()
+    return _parts.setdefault(x, x)
+
+
+def _short(text: str) -> str:
+    """A short text interned (a constraint's "PRIMARY KEY (id)" in every table)."""
+    return sys.intern(text) if len(text) <= 64 and type(text) is str else text
+
+
 def _assemble_alone(piece: tuple) -> _Alone | None:
     _, table, _columns, _cons, likes, _nn, of_type, _mode = piece
     if table.inherits or table.partition_of or of_type or likes:
@@ -153,7 +176,7 @@ def _assemble_alone(piece: tuple) -> _Alone | None:
     if t is None:
         return None
     return _Alone(
-        table=t,
+        table=replace(t, columns=tuple(_one(c) for c in t.columns)),
         objects=tuple(o for o in b.objects.values() if o is not t),
         rel_names=tuple(n for n in b.relnames.get(t.schema, ()) if n != t.name),
         con_names=frozenset(b.connames.get(t.qualified, ())),
@@ -279,8 +302,9 @@ class _Builder:
                 self.rel_taken(table.schema).add(name)
         taken.add(name)
         return Constraint(
-            name=name, kind=con.kind, definition=con.definition, columns=columns,
-            ref_table=con.ref_table, ref_columns=con.ref_columns, validated=con.validated,
+            name=name, kind=con.kind, definition=_short(con.definition), columns=_one(columns),
+            ref_table=_one(con.ref_table), ref_columns=_one(con.ref_columns),
+            validated=con.validated,
         )
 
     def add_constraints(self, table: Table, cons: list[ConRead], st: Statement) -> Table:
@@ -348,6 +372,7 @@ def reset_reuse() -> None:
     """Forget the last builds (the tables kept for reuse, the last result): the next
     ``structural_model`` builds everything afresh."""
     _last_steps[:] = [{}, {}]
+    _parts.clear()
     _last_analyses[:] = [{}, {}]
     _last_needs[:] = [{}, {}]
     _last_build[0] = None
