@@ -8,7 +8,7 @@ from array import array
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from itertools import islice
+from itertools import chain
 from typing import Any
 
 from trimtab import collector
@@ -99,7 +99,7 @@ class _Alone:
     table: Table
     objects: tuple  # the sequences of its serial columns
     rel_names: tuple[str, ...]  # relation names it takes besides its own (sequences, indexes)
-    con_names: frozenset[str]
+    con_names: frozenset[str]  # (a builder's connames takes it as it is)
     where: _Where = field(compare=False, hash=False, repr=False)
     mode: str = ""  # the CREATE TABLE's IF NOT EXISTS ("if not exists") or ""
 
@@ -180,7 +180,7 @@ def _assemble_alone(piece: tuple) -> _Alone | None:
         objects=tuple(o for o in b.objects.values() if o is not t),
         rel_names=tuple(n for n in b.relnames.get(t.schema, ()) if n != t.name),
         con_names=frozenset(b.connames.get(t.qualified, ())),
-        where=_Where([(k, v[1], v[2]) for k, v in _span_events(b)[0].items()
+        where=_Where([(k, v[1], v[2]) for k, v in _span_events(b).own.items()
                       if isinstance(v, tuple)]),
         mode=piece[-1],
     )
@@ -213,16 +213,16 @@ class _Builder:
         # object_spans: (key, Span or (statement, start, end) in its text), or
         # (None, (statement, {key: (start, end)})) for a whole table at once.
         self.spans: list[tuple] = []
-        self.events: tuple[dict, dict] | None = None  # object_spans's, worked out once
+        self.events: _Events | None = None  # object_spans's, worked out once
         # The checkpoint this build resumed from (None: built from the first statement),
         # and how many of ``spans`` it brought
         self.resumed: tuple | None = None
         self.resumed_spans = 0
-        # (that checkpoint, how many keys of ``events`` came from before it)
-        self.prefix_keys: tuple[Any, int] | None = None
         self.where: dict[tuple[str, ...], Span] = {}
         self.relnames: dict[str, set[str]] = {}  # schema -> relation names (for name choice)
-        self.connames: dict[tuple[str, str], set[str]] = {}
+        # table -> constraint names taken; frozen, replaced when one is added, so that a
+        # checkpoint copies the dict only (a set per table of the file was copied twice)
+        self.connames: dict[tuple[str, str], frozenset[str]] = {}
         self.pending_indexes: list[tuple[tuple[str, str], Index]] = []
         self.collations: set[tuple[str, str]] = set()  # CREATE COLLATION
         self.only_indexes: set[tuple[str, ...]] = set()  # CREATE INDEX ... ON ONLY
@@ -308,12 +308,16 @@ class _Builder:
         )
 
     def add_constraints(self, table: Table, cons: list[ConRead], st: Statement) -> Table:
-        taken = self.connames.setdefault(table.qualified, {c.name for c in table.constraints})
+        had = self.connames.get(table.qualified)
+        taken = set(had) if had is not None else {c.name for c in table.constraints}
         # PostgreSQL names index-backed constraints first, then checks, then foreign keys.
         order = {"p": 0, "u": 0, "x": 0, "c": 1, "f": 2}
         named: list[tuple[int, Constraint, ConRead]] = []
-        for pos, con in sorted(enumerate(cons), key=lambda pc: (order[pc[1].kind], pc[0])):
-            named.append((pos, self.name_constraint(table, con, taken), con))
+        try:
+            for pos, con in sorted(enumerate(cons), key=lambda pc: (order[pc[1].kind], pc[0])):
+                named.append((pos, self.name_constraint(table, con, taken), con))
+        finally:
+            self.connames[table.qualified] = frozenset(taken)
         named.sort(key=lambda x: x[0])
         new = list(table.constraints)
         pk_cols: set[str] = set()
@@ -465,7 +469,7 @@ def _snapshot(b: _Builder, analyses: dict[str, _Analysis]) -> tuple[Any, ...]:
     containers are copied)."""
     return (dict(b.steps), dict(b.objects), list(b.issues), list(b.spans), dict(b.where),
             {k: set(v) for k, v in b.relnames.items()},
-            {k: set(v) for k, v in b.connames.items()}, list(b.pending_indexes),
+            dict(b.connames), list(b.pending_indexes),
             set(b.collations), set(b.only_indexes), set(b.index_keys), dict(analyses))
 
 
@@ -475,7 +479,7 @@ def _restore(b: _Builder, snap: tuple[Any, ...]) -> dict[str, _Analysis]:
     b.steps, b.objects, b.issues, b.spans, b.where = (
         dict(snap[0]), dict(snap[1]), list(snap[2]), list(snap[3]), dict(snap[4]))
     b.relnames = {k: set(v) for k, v in snap[5].items()}
-    b.connames = {k: set(v) for k, v in snap[6].items()}
+    b.connames = dict(snap[6])
     b.pending_indexes, b.collations = list(snap[7]), set(snap[8])
     b.only_indexes, b.index_keys = set(snap[9]), set(snap[10])
     return dict(snap[11])
@@ -490,7 +494,7 @@ def _apply_alone(b: _Builder, st: Statement, alone: _Alone) -> None:
     ):
         b.declare(made.key, made, st, alone.mode)
         b.rel_taken(made.schema).update(alone.rel_names)
-        b.connames[made.qualified] = set(alone.con_names)
+        b.connames[made.qualified] = alone.con_names
         for obj in alone.objects:
             b.objects.setdefault(obj.key, obj)
         b.spans.append((None, (st, alone.where)))
@@ -562,7 +566,9 @@ def _apply(b: _Builder, st: Statement, piece: tuple) -> None:
         # A named constraint: the table it makes depends on the table and the clause only.
         table = t
         made = b.step(t, piece, lambda: _Builder().add_constraints(table, [con], st))
-        b.connames.setdefault(t.qualified, {c.name for c in t.constraints}).add(con.name)
+        had = b.connames.get(t.qualified)
+        b.connames[t.qualified] = (had if had is not None else frozenset(
+            c.name for c in t.constraints)) | {con.name}
         b.span(("constraint", t.schema, t.name, con.name), (st, *con.span))
         b.put_table(made)
     elif tag == "alter_column":
@@ -952,12 +958,29 @@ def _public_collations(b: _Builder) -> None:
 # builds that resume from it: (checkpoint, events, batches), swapped whole.
 _prefix_events: list[tuple[Any, dict, dict] | None] = [None]
 
+_NONE: dict = {}  # (the empty layer before the events of a build that did not resume)
 
-def _span_events(b: _Builder) -> tuple[dict, dict]:
-    """The first span of each key of a builder, in the order met: key -> Span, (statement,
+
+@dataclass(frozen=True, eq=False)
+class _Events:
+    """The first span of each key of a build, in the order met: key -> Span, (statement,
     start, end), or the statement of a whole table's batch; and id(statement) -> that
-    batch (its keys and their places). Worked out once per build; a build resumed from a
-    checkpoint works out only the spans after it (a keystroke in the middle of a
+    batch (its keys and their places). In two layers: those of the statements before the
+    checkpoint the build resumed from (``before``, the same dicts for every build that
+    resumes from it) and the build's own after it (keys not in ``before``): at 10,000
+    tables a copy of the first layer per build was some 7 MiB, twice over (the last
+    build's and the kept prefix's)."""
+
+    before: dict
+    before_batches: dict
+    own: dict
+    batches: dict
+    checkpoint: Any = None  # the checkpoint of ``before`` (None: not resumed)
+
+
+def _span_events(b: _Builder) -> _Events:
+    """The events of a builder (see _Events), worked out once per build; a build resumed
+    from a checkpoint works out only the spans after it (a keystroke in the middle of a
     10,000-table file went over some 35,000 spans)."""
     if b.events is not None:
         return b.events
@@ -966,7 +989,7 @@ def _span_events(b: _Builder) -> tuple[dict, dict]:
         events: dict = {}
         batches: dict = {}
         _add_events(events, batches, b.spans, 0, len(b.spans))
-        b.events = (events, batches)
+        b.events = _Events(_NONE, _NONE, events, batches)
         return b.events
     known = _prefix_events[0]
     if known is None or known[0] is not cp:
@@ -974,27 +997,29 @@ def _span_events(b: _Builder) -> tuple[dict, dict]:
         _add_events(events, batches, b.spans, 0, p)
         known = (cp, events, batches)
         _prefix_events[0] = known
-    events, batches = dict(known[1]), dict(known[2])
-    _add_events(events, batches, b.spans, p, len(b.spans))
-    b.events = (events, batches)
-    b.prefix_keys = (cp, len(known[1]))
+    own: dict = {}
+    own_batches: dict = {}
+    _add_events(own, own_batches, b.spans, p, len(b.spans), known[1])
+    b.events = _Events(known[1], known[2], own, own_batches, cp)
     return b.events
 
 
-def _add_events(events: dict, batches: dict, spans: list[tuple], start: int, end: int
-                ) -> None:
+def _add_events(events: dict, batches: dict, spans: list[tuple], start: int, end: int,
+                before: dict = _NONE) -> None:
+    """The events of ``spans[start:end]`` into ``events`` and ``batches``, but for the
+    keys ``before`` has (met earlier)."""
     for i in range(start, end):
         key, value = spans[i]
         if key is None:
             st, where = value
             batches[id(st)] = where
-            if events.keys().isdisjoint(where):
+            if events.keys().isdisjoint(where) and before.keys().isdisjoint(where):
                 events.update(dict.fromkeys(where, st))
             else:
                 for k in where:
-                    if k not in events:
+                    if k not in events and k not in before:
                         events[k] = st
-        elif key not in events:
+        elif key not in events and key not in before:
             events[key] = value
 
 
@@ -1016,44 +1041,48 @@ def object_spans(statements: list[Statement]) -> Mapping[tuple[str, ...], Span]:
     Lazy: a span is worked out when it is looked up (a 1,000-table file has some 17,000
     keys, and the editor looks up a handful per keystroke)."""
     b = _build(list(statements))[2]
-    return _Spans(*_span_events(b), b.prefix_keys)
+    return _Spans(_span_events(b))
 
 
 class _Spans(Mapping[tuple[str, ...], Span]):
-    def __init__(self, events: dict[tuple[str, ...], Any],
-                 batches: dict[int, _Where], prefix: tuple[Any, int] | None = None) -> None:
-        self._events = events
-        self._batches = batches
-        self._prefix = prefix
+    def __init__(self, events: _Events) -> None:
+        self._e = events
 
     def gone_since(self, last: Mapping[tuple[str, ...], Span]) -> list[tuple[str, ...]] | None:
         """The keys of ``last`` that are not here, when both builds resumed from the same
         checkpoint: only those first met after it can be gone (the ones before are the
         same), so a keystroke looks at the keys after the place typed into, not at every
         key of the file. None: not known this way."""
-        mine, theirs = self._prefix, getattr(last, "_prefix", None)
-        if mine is None or theirs is None or mine[0] is not theirs[0]:
+        mine = self._e
+        theirs = last._e if isinstance(last, _Spans) else None
+        if theirs is None or mine.checkpoint is None or mine.checkpoint is not theirs.checkpoint:
             return None
-        assert isinstance(last, _Spans)
-        events = self._events
-        return [k for k in islice(last._events, theirs[1], None) if k not in events]
+        own = mine.own
+        return [k for k in theirs.own if k not in own]
 
     def __getitem__(self, key: tuple[str, ...]) -> Span:
-        v = self._events[key]
+        e = self._e
+        v = e.before.get(key)
+        batches = e.before_batches
+        if v is None:
+            v = e.own[key]
+            batches = e.batches
         if isinstance(v, Span):
             return v
         if isinstance(v, Statement):
-            return sub_span(v, *self._batches[id(v)][key])
+            return sub_span(v, *batches[id(v)][key])
         return sub_span(*v)
 
     def __iter__(self) -> Iterator[tuple[str, ...]]:
-        return iter(self._events)
+        e = self._e
+        return chain(e.before, e.own) if e.before else iter(e.own)
 
     def __len__(self) -> int:
-        return len(self._events)
+        return len(self._e.before) + len(self._e.own)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._events
+        return key in self._e.own or key in self._e.before
 
-    def keys(self):  # a dict view: set operations at C speed
-        return self._events.keys()
+    def keys(self):  # set operations at C speed (a dict view, or a set of both layers)
+        e = self._e
+        return e.before.keys() | e.own.keys() if e.before else e.own.keys()
