@@ -58,7 +58,7 @@ from trimtab.sqltext import lex, lex_uncached
 # ("attach", parent qname, child qname, bound)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # (one per statement: no dict each)
 class _Analysis:
     # What the statement contributes; none for a table assembled alone (read again in the
     # rare build that cannot take the assembled table: the pieces of a CREATE TABLE were
@@ -94,7 +94,7 @@ class _Where:
         return self.offsets[i], self.offsets[i + 1]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Alone:
     table: Table
     objects: tuple  # the sequences of its serial columns
@@ -859,7 +859,7 @@ _SEQUENCE_FIELDS = frozenset(
 # Per table of recent builds (the last big one's, the last smaller one's, as
 # _last_steps): id -> (table, the type_refs of its columns, whether a foreign key of it
 # names no referenced columns). An entry is used only when its table is the same object.
-_Needs = tuple[Table, frozenset[tuple[str, str]], bool]
+_Needs = tuple[Table, tuple[tuple[str, str], ...], bool]
 _last_needs: list[dict[int, _Needs]] = [{}, {}]
 
 
@@ -882,7 +882,8 @@ def _finish(b: _Builder) -> None:
                 if hit is not None and hit[0] is t:
                     break
             else:
-                hit = (t, frozenset(c.type_ref for c in t.columns if c.type_ref is not None),
+                # (a tuple: a frozenset took 216 bytes a table, most of them empty)
+                hit = (t, tuple({c.type_ref: 0 for c in t.columns if c.type_ref is not None}),
                        any(c.kind == "f" and not c.ref_columns for c in t.constraints))
             needs[id(t)] = hit
         return hit
