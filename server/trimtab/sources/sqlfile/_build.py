@@ -398,6 +398,9 @@ def _build(statements: list[Statement]) -> tuple[Model, list[Issue], _Builder]:
     last = _last_build[0]
     if last is not None and last[0] == key:
         return last[1]
+    # The last build's builder and model go before this one is made, not after (what of
+    # them this one shares stays): two builds' containers at once were an edit's peak.
+    last = _last_build[0] = None
     # The collector's passes over a build's short-lived objects, not the build, were most
     # of a keystroke's time on a big schema.
     with collector.paused():
