@@ -245,7 +245,7 @@ class _Builder:
         self.issues: list[Issue] = []
         # Spans, in the order met (the first one of a key wins), resolved only by
         # object_spans: (key, Span or (statement, start, end) in its text), or
-        # (None, (statement, {key: (start, end)})) for a whole table at once.
+        # (None, statement, its _Where) for a whole table at once.
         self.spans: list[tuple] = []
         self.events: _Events | None = None  # object_spans's, worked out once
         # The checkpoint this build resumed from (None: built from the first statement),
@@ -286,7 +286,8 @@ class _Builder:
         self.objects[key] = obj
         if st is not None:
             self.where[key] = st.span
-            self.span(key, st.span)
+            if key != st.object_key:  # (that span is the statement's, met just before)
+                self.span(key, st.span)
         if key[0] in ("table", "view", "sequence"):
             self.rel_taken(key[1]).add(key[2])
         return True
@@ -527,15 +528,18 @@ def _apply_alone(b: _Builder, st: Statement, alone: _Alone) -> None:
     """A CREATE TABLE assembled alone, taken whole unless the table or one of the names it
     takes is there already (then assembled here from its pieces, read again)."""
     made = alone.table
-    if made.key not in b.objects and not any(
+    key = made.key
+    if key == st.object_key:  # the statement's key, not a tuple of the build's own
+        key = st.object_key
+    if key not in b.objects and not any(
         n in b.rel_taken(made.schema) for n in alone.rel_names
     ):
-        b.declare(made.key, made, st, alone.mode)
+        b.declare(key, made, st, alone.mode)
         b.rel_taken(made.schema).update(alone.rel_names)
         b.connames[made.qualified] = alone.con_names
         for obj in alone.objects:
             b.objects.setdefault(obj.key, obj)
-        b.spans.append((None, (st, alone.where)))
+        b.spans.append((None, st, alone.where))
         return
     for piece in _read_pieces(st.text):
         _apply_table(b, st, piece)
@@ -1048,9 +1052,10 @@ def _add_events(events: dict, batches: dict, spans: list[tuple], start: int, end
     """The events of ``spans[start:end]`` into ``events`` and ``batches``, but for the
     keys ``before`` has (met earlier)."""
     for i in range(start, end):
-        key, value = spans[i]
+        entry = spans[i]
+        key = entry[0]
         if key is None:
-            st, where = value
+            st, where = entry[1], entry[2]
             batches[id(st)] = where
             if events.keys().isdisjoint(where) and before.keys().isdisjoint(where):
                 events.update(dict.fromkeys(where, st))
@@ -1059,7 +1064,7 @@ def _add_events(events: dict, batches: dict, spans: list[tuple], start: int, end
                     if k not in events and k not in before:
                         events[k] = st
         elif key not in events and key not in before:
-            events[key] = value
+            events[key] = entry[1]
 
 
 def structural_model(statements: list[Statement]) -> tuple[Model, list[Issue]]:
