@@ -117,6 +117,7 @@ def lex_uncached(text: str) -> Lexed:
     n = len(text)
     pos = 0
     lower = _ASCII_LOWER
+    intern = sys.intern
     while pos < n:
         restart = n
         for m in TOKEN.finditer(text, pos):
@@ -124,7 +125,9 @@ def lex_uncached(text: str) -> Lexed:
             if kind == "W":
                 w = m.group(kind)
                 v = w.lower() if w.isascii() else w.translate(lower)
-                append(("W", v if len(v) < 22 else ident_value(v), m.start(kind), m.end()))
+                # interned: a name is held by every object, key and span that names it
+                append(("W", intern(v if len(v) < 22 else ident_value(v)), m.start(kind),
+                        m.end()))
             elif kind == "O":
                 op = m.group(kind)
                 a = m.start(kind)
@@ -151,8 +154,8 @@ def lex_uncached(text: str) -> Lexed:
                     errors.append(("unterminated quoted identifier", a, a + 1))
                     append(("Q", ident_value(raw[raw.index('"') + 1:]), a, n))
                     break
-                append(("Q", ident_value(raw[raw.index('"') + 1:-1].replace('""', '"')),
-                        a, m.end()))
+                append(("Q", intern(ident_value(raw[raw.index('"') + 1:-1]
+                                                .replace('""', '"'))), a, m.end()))
             elif kind == "S" or kind == "E":
                 a = m.start(kind)
                 if m.group(kind + "c") is None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import operator
 import sys
 from array import array
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from itertools import islice
+from itertools import chain
 from typing import Any
 
 from trimtab import collector
@@ -58,7 +58,7 @@ from trimtab.sqltext import lex, lex_uncached
 # ("attach", parent qname, child qname, bound)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # (one per statement: no dict each)
 class _Analysis:
     # What the statement contributes; none for a table assembled alone (read again in the
     # rare build that cannot take the assembled table: the pieces of a CREATE TABLE were
@@ -94,21 +94,22 @@ class _Where:
         return self.offsets[i], self.offsets[i + 1]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Alone:
     table: Table
     objects: tuple  # the sequences of its serial columns
     rel_names: tuple[str, ...]  # relation names it takes besides its own (sequences, indexes)
-    con_names: frozenset[str]
+    con_names: frozenset[str]  # (a builder's connames takes it as it is)
     where: _Where = field(compare=False, hash=False, repr=False)
     mode: str = ""  # the CREATE TABLE's IF NOT EXISTS ("if not exists") or ""
 
 
 def _analysis_size(args: tuple[str], _: object = None) -> int:
     """What an analysis keeps: its read pieces (columns, constraints, their texts), or a
-    table assembled alone, take 5 to 10 bytes a character of the statement; one per
-    statement at least."""
-    return sys.getsizeof(args[0]) + 10 * len(args[0]) + 1024
+    table assembled alone, take 2 to 6 bytes a character of the statement (measured: 2
+    where its columns are the common ones other tables share, see _parts, 6 for a wide
+    table of columns of its own); counted as 5, and 1 KiB a statement."""
+    return sys.getsizeof(args[0]) + 5 * len(args[0]) + 1024
 
 
 @memoize(64 * MiB, _analysis_size)
@@ -143,6 +144,28 @@ def _read_pieces(text: str) -> list[tuple]:
         return []
 
 
+# Equal parts of the tables read (columns, column lists, referenced tables), each kept
+# once across statements: a schema repeats the same few columns ("id bigint NOT NULL",
+# "created_at timestamp with time zone NOT NULL DEFAULT now()") in thousands of tables
+# (bench.generate's 24,000 columns at 2,000 tables are 363 distinct ones; each a Column
+# and its texts of its own took a third of the structural model). Emptied when it grows
+# past _PARTS_MAX (typing makes a new column a keystroke): that loses sharing, not meaning.
+_parts: dict[Any, Any] = {}
+_PARTS_MAX = 100_000
+
+
+def _one(x: Any) -> Any:
+    """``x``, or the equal object read before (see _parts)."""
+    if len(_parts) > _PARTS_MAX:
+        _parts.clear()
+    return _parts.setdefault(x, x)
+
+
+def _short(text: str) -> str:
+    """A short text interned (a constraint's "PRIMARY KEY (id)" in every table)."""
+    return sys.intern(text) if len(text) <= 64 and type(text) is str else text
+
+
 def _assemble_alone(piece: tuple) -> _Alone | None:
     _, table, _columns, _cons, likes, _nn, of_type, _mode = piece
     if table.inherits or table.partition_of or of_type or likes:
@@ -153,11 +176,11 @@ def _assemble_alone(piece: tuple) -> _Alone | None:
     if t is None:
         return None
     return _Alone(
-        table=t,
+        table=replace(t, columns=tuple(_one(c) for c in t.columns)),
         objects=tuple(o for o in b.objects.values() if o is not t),
         rel_names=tuple(n for n in b.relnames.get(t.schema, ()) if n != t.name),
         con_names=frozenset(b.connames.get(t.qualified, ())),
-        where=_Where([(k, v[1], v[2]) for k, v in _span_events(b)[0].items()
+        where=_Where([(k, v[1], v[2]) for k, v in _span_events(b).own.items()
                       if isinstance(v, tuple)]),
         mode=piece[-1],
     )
@@ -180,6 +203,40 @@ _last_steps: list[dict[int, tuple[Any, Any, Any]]] = [{}, {}]
 _last_analyses: list[dict[str, _Analysis]] = [{}, {}]
 
 
+class _Names(MutableSet[str]):
+    """The relation names of a schema taken so far in a build: those of the checkpoint
+    it resumed from (frozen, shared by every build resuming from it) and its own. A
+    build copied the whole set of the checkpoint (25,000 names at 10,000 tables), and a
+    checkpoint the builder's."""
+
+    __slots__ = ("base", "own")
+
+    def __init__(self, base: frozenset[str] = frozenset()) -> None:
+        self.base = base
+        self.own: set[str] = set()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.own or name in self.base
+
+    def __iter__(self) -> Iterator[str]:
+        return chain(self.base, (n for n in self.own if n not in self.base))
+
+    def __len__(self) -> int:
+        return len(self.base) + sum(1 for n in self.own if n not in self.base)
+
+    def add(self, name: str) -> None:
+        self.own.add(name)
+
+    def discard(self, name: str) -> None:
+        raise NotImplementedError  # (names are only ever taken)
+
+    def update(self, names: Iterable[str]) -> None:
+        self.own.update(names)
+
+    def frozen(self) -> frozenset[str]:
+        return self.base | self.own if self.own else self.base
+
+
 class _Builder:
     def __init__(self) -> None:
         self.steps_before = tuple(_last_steps)
@@ -188,18 +245,18 @@ class _Builder:
         self.issues: list[Issue] = []
         # Spans, in the order met (the first one of a key wins), resolved only by
         # object_spans: (key, Span or (statement, start, end) in its text), or
-        # (None, (statement, {key: (start, end)})) for a whole table at once.
+        # (None, statement, its _Where) for a whole table at once.
         self.spans: list[tuple] = []
-        self.events: tuple[dict, dict] | None = None  # object_spans's, worked out once
+        self.events: _Events | None = None  # object_spans's, worked out once
         # The checkpoint this build resumed from (None: built from the first statement),
         # and how many of ``spans`` it brought
         self.resumed: tuple | None = None
         self.resumed_spans = 0
-        # (that checkpoint, how many keys of ``events`` came from before it)
-        self.prefix_keys: tuple[Any, int] | None = None
         self.where: dict[tuple[str, ...], Span] = {}
-        self.relnames: dict[str, set[str]] = {}  # schema -> relation names (for name choice)
-        self.connames: dict[tuple[str, str], set[str]] = {}
+        self.relnames: dict[str, _Names] = {}  # schema -> relation names (for name choice)
+        # table -> constraint names taken; frozen, replaced when one is added, so that a
+        # checkpoint copies the dict only (a set per table of the file was copied twice)
+        self.connames: dict[tuple[str, str], frozenset[str]] = {}
         self.pending_indexes: list[tuple[tuple[str, str], Index]] = []
         self.collations: set[tuple[str, str]] = set()  # CREATE COLLATION
         self.only_indexes: set[tuple[str, ...]] = set()  # CREATE INDEX ... ON ONLY
@@ -209,8 +266,8 @@ class _Builder:
     def span(self, key: tuple[str, ...], span: Span | tuple[Statement, int, int]) -> None:
         self.spans.append((key, span))
 
-    def rel_taken(self, schema: str) -> set[str]:
-        return self.relnames.setdefault(schema, set())
+    def rel_taken(self, schema: str) -> _Names:
+        return self.relnames.setdefault(schema, _Names())
 
     def declare(self, key: tuple[str, ...], obj: object, st: Statement, mode: str) -> bool:
         """Record a declared object; False if an earlier declaration wins."""
@@ -229,7 +286,8 @@ class _Builder:
         self.objects[key] = obj
         if st is not None:
             self.where[key] = st.span
-            self.span(key, st.span)
+            if key != st.object_key:  # (that span is the statement's, met just before)
+                self.span(key, st.span)
         if key[0] in ("table", "view", "sequence"):
             self.rel_taken(key[1]).add(key[2])
         return True
@@ -279,17 +337,22 @@ class _Builder:
                 self.rel_taken(table.schema).add(name)
         taken.add(name)
         return Constraint(
-            name=name, kind=con.kind, definition=con.definition, columns=columns,
-            ref_table=con.ref_table, ref_columns=con.ref_columns, validated=con.validated,
+            name=name, kind=con.kind, definition=_short(con.definition), columns=_one(columns),
+            ref_table=_one(con.ref_table), ref_columns=_one(con.ref_columns),
+            validated=con.validated,
         )
 
     def add_constraints(self, table: Table, cons: list[ConRead], st: Statement) -> Table:
-        taken = self.connames.setdefault(table.qualified, {c.name for c in table.constraints})
+        had = self.connames.get(table.qualified)
+        taken = set(had) if had is not None else {c.name for c in table.constraints}
         # PostgreSQL names index-backed constraints first, then checks, then foreign keys.
         order = {"p": 0, "u": 0, "x": 0, "c": 1, "f": 2}
         named: list[tuple[int, Constraint, ConRead]] = []
-        for pos, con in sorted(enumerate(cons), key=lambda pc: (order[pc[1].kind], pc[0])):
-            named.append((pos, self.name_constraint(table, con, taken), con))
+        try:
+            for pos, con in sorted(enumerate(cons), key=lambda pc: (order[pc[1].kind], pc[0])):
+                named.append((pos, self.name_constraint(table, con, taken), con))
+        finally:
+            self.connames[table.qualified] = frozenset(taken)
         named.sort(key=lambda x: x[0])
         new = list(table.constraints)
         pk_cols: set[str] = set()
@@ -336,6 +399,9 @@ def _build(statements: list[Statement]) -> tuple[Model, list[Issue], _Builder]:
     last = _last_build[0]
     if last is not None and last[0] == key:
         return last[1]
+    # The last build's builder and model go before this one is made, not after (what of
+    # them this one shares stays): two builds' containers at once were an edit's peak.
+    last = _last_build[0] = None
     # The collector's passes over a build's short-lived objects, not the build, were most
     # of a keystroke's time on a big schema.
     with collector.paused():
@@ -348,6 +414,7 @@ def reset_reuse() -> None:
     """Forget the last builds (the tables kept for reuse, the last result): the next
     ``structural_model`` builds everything afresh."""
     _last_steps[:] = [{}, {}]
+    _parts.clear()
     _last_analyses[:] = [{}, {}]
     _last_needs[:] = [{}, {}]
     _last_build[0] = None
@@ -421,6 +488,7 @@ def _build_uncached(statements: list[Statement]) -> tuple[Model, list[Issue], _B
             if _base.STRICT:
                 raise
     _finish(b)
+    b.steps_before = ()  # (the builds before: not to be kept with this one)
     _last_steps[0 if 2 * len(b.steps) >= len(_last_steps[0]) else 1] = b.steps
     _last_analyses[0 if 2 * len(analyses) >= len(_last_analyses[0]) else 1] = analyses
     model = make_model(list(b.objects.values()))  # type: ignore[arg-type]
@@ -439,8 +507,8 @@ def _snapshot(b: _Builder, analyses: dict[str, _Analysis]) -> tuple[Any, ...]:
     """A copy of the state a build has made so far (the objects are immutable: only the
     containers are copied)."""
     return (dict(b.steps), dict(b.objects), list(b.issues), list(b.spans), dict(b.where),
-            {k: set(v) for k, v in b.relnames.items()},
-            {k: set(v) for k, v in b.connames.items()}, list(b.pending_indexes),
+            {k: v.frozen() for k, v in b.relnames.items()},
+            dict(b.connames), list(b.pending_indexes),
             set(b.collations), set(b.only_indexes), set(b.index_keys), dict(analyses))
 
 
@@ -449,8 +517,8 @@ def _restore(b: _Builder, snap: tuple[Any, ...]) -> dict[str, _Analysis]:
     analyses."""
     b.steps, b.objects, b.issues, b.spans, b.where = (
         dict(snap[0]), dict(snap[1]), list(snap[2]), list(snap[3]), dict(snap[4]))
-    b.relnames = {k: set(v) for k, v in snap[5].items()}
-    b.connames = {k: set(v) for k, v in snap[6].items()}
+    b.relnames = {k: _Names(v) for k, v in snap[5].items()}
+    b.connames = dict(snap[6])
     b.pending_indexes, b.collations = list(snap[7]), set(snap[8])
     b.only_indexes, b.index_keys = set(snap[9]), set(snap[10])
     return dict(snap[11])
@@ -460,15 +528,18 @@ def _apply_alone(b: _Builder, st: Statement, alone: _Alone) -> None:
     """A CREATE TABLE assembled alone, taken whole unless the table or one of the names it
     takes is there already (then assembled here from its pieces, read again)."""
     made = alone.table
-    if made.key not in b.objects and not any(
+    key = made.key
+    if key == st.object_key:  # the statement's key, not a tuple of the build's own
+        key = st.object_key
+    if key not in b.objects and not any(
         n in b.rel_taken(made.schema) for n in alone.rel_names
     ):
-        b.declare(made.key, made, st, alone.mode)
+        b.declare(key, made, st, alone.mode)
         b.rel_taken(made.schema).update(alone.rel_names)
-        b.connames[made.qualified] = set(alone.con_names)
+        b.connames[made.qualified] = alone.con_names
         for obj in alone.objects:
             b.objects.setdefault(obj.key, obj)
-        b.spans.append((None, (st, alone.where)))
+        b.spans.append((None, st, alone.where))
         return
     for piece in _read_pieces(st.text):
         _apply_table(b, st, piece)
@@ -537,7 +608,9 @@ def _apply(b: _Builder, st: Statement, piece: tuple) -> None:
         # A named constraint: the table it makes depends on the table and the clause only.
         table = t
         made = b.step(t, piece, lambda: _Builder().add_constraints(table, [con], st))
-        b.connames.setdefault(t.qualified, {c.name for c in t.constraints}).add(con.name)
+        had = b.connames.get(t.qualified)
+        b.connames[t.qualified] = (had if had is not None else frozenset(
+            c.name for c in t.constraints)) | {con.name}
         b.span(("constraint", t.schema, t.name, con.name), (st, *con.span))
         b.put_table(made)
     elif tag == "alter_column":
@@ -828,7 +901,7 @@ _SEQUENCE_FIELDS = frozenset(
 # Per table of recent builds (the last big one's, the last smaller one's, as
 # _last_steps): id -> (table, the type_refs of its columns, whether a foreign key of it
 # names no referenced columns). An entry is used only when its table is the same object.
-_Needs = tuple[Table, frozenset[tuple[str, str]], bool]
+_Needs = tuple[Table, tuple[tuple[str, str], ...], bool]
 _last_needs: list[dict[int, _Needs]] = [{}, {}]
 
 
@@ -851,7 +924,8 @@ def _finish(b: _Builder) -> None:
                 if hit is not None and hit[0] is t:
                     break
             else:
-                hit = (t, frozenset(c.type_ref for c in t.columns if c.type_ref is not None),
+                # (a tuple: a frozenset took 216 bytes a table, most of them empty)
+                hit = (t, tuple({c.type_ref: 0 for c in t.columns if c.type_ref is not None}),
                        any(c.kind == "f" and not c.ref_columns for c in t.constraints))
             needs[id(t)] = hit
         return hit
@@ -927,12 +1001,29 @@ def _public_collations(b: _Builder) -> None:
 # builds that resume from it: (checkpoint, events, batches), swapped whole.
 _prefix_events: list[tuple[Any, dict, dict] | None] = [None]
 
+_NONE: dict = {}  # (the empty layer before the events of a build that did not resume)
 
-def _span_events(b: _Builder) -> tuple[dict, dict]:
-    """The first span of each key of a builder, in the order met: key -> Span, (statement,
+
+@dataclass(frozen=True, eq=False)
+class _Events:
+    """The first span of each key of a build, in the order met: key -> Span, (statement,
     start, end), or the statement of a whole table's batch; and id(statement) -> that
-    batch (its keys and their places). Worked out once per build; a build resumed from a
-    checkpoint works out only the spans after it (a keystroke in the middle of a
+    batch (its keys and their places). In two layers: those of the statements before the
+    checkpoint the build resumed from (``before``, the same dicts for every build that
+    resumes from it) and the build's own after it (keys not in ``before``): at 10,000
+    tables a copy of the first layer per build was some 7 MiB, twice over (the last
+    build's and the kept prefix's)."""
+
+    before: dict
+    before_batches: dict
+    own: dict
+    batches: dict
+    checkpoint: Any = None  # the checkpoint of ``before`` (None: not resumed)
+
+
+def _span_events(b: _Builder) -> _Events:
+    """The events of a builder (see _Events), worked out once per build; a build resumed
+    from a checkpoint works out only the spans after it (a keystroke in the middle of a
     10,000-table file went over some 35,000 spans)."""
     if b.events is not None:
         return b.events
@@ -941,7 +1032,7 @@ def _span_events(b: _Builder) -> tuple[dict, dict]:
         events: dict = {}
         batches: dict = {}
         _add_events(events, batches, b.spans, 0, len(b.spans))
-        b.events = (events, batches)
+        b.events = _Events(_NONE, _NONE, events, batches)
         return b.events
     known = _prefix_events[0]
     if known is None or known[0] is not cp:
@@ -949,28 +1040,31 @@ def _span_events(b: _Builder) -> tuple[dict, dict]:
         _add_events(events, batches, b.spans, 0, p)
         known = (cp, events, batches)
         _prefix_events[0] = known
-    events, batches = dict(known[1]), dict(known[2])
-    _add_events(events, batches, b.spans, p, len(b.spans))
-    b.events = (events, batches)
-    b.prefix_keys = (cp, len(known[1]))
+    own: dict = {}
+    own_batches: dict = {}
+    _add_events(own, own_batches, b.spans, p, len(b.spans), known[1])
+    b.events = _Events(known[1], known[2], own, own_batches, cp)
     return b.events
 
 
-def _add_events(events: dict, batches: dict, spans: list[tuple], start: int, end: int
-                ) -> None:
+def _add_events(events: dict, batches: dict, spans: list[tuple], start: int, end: int,
+                before: dict = _NONE) -> None:
+    """The events of ``spans[start:end]`` into ``events`` and ``batches``, but for the
+    keys ``before`` has (met earlier)."""
     for i in range(start, end):
-        key, value = spans[i]
+        entry = spans[i]
+        key = entry[0]
         if key is None:
-            st, where = value
+            st, where = entry[1], entry[2]
             batches[id(st)] = where
-            if events.keys().isdisjoint(where):
+            if events.keys().isdisjoint(where) and before.keys().isdisjoint(where):
                 events.update(dict.fromkeys(where, st))
             else:
                 for k in where:
-                    if k not in events:
+                    if k not in events and k not in before:
                         events[k] = st
-        elif key not in events:
-            events[key] = value
+        elif key not in events and key not in before:
+            events[key] = entry[1]
 
 
 def structural_model(statements: list[Statement]) -> tuple[Model, list[Issue]]:
@@ -991,44 +1085,48 @@ def object_spans(statements: list[Statement]) -> Mapping[tuple[str, ...], Span]:
     Lazy: a span is worked out when it is looked up (a 1,000-table file has some 17,000
     keys, and the editor looks up a handful per keystroke)."""
     b = _build(list(statements))[2]
-    return _Spans(*_span_events(b), b.prefix_keys)
+    return _Spans(_span_events(b))
 
 
 class _Spans(Mapping[tuple[str, ...], Span]):
-    def __init__(self, events: dict[tuple[str, ...], Any],
-                 batches: dict[int, _Where], prefix: tuple[Any, int] | None = None) -> None:
-        self._events = events
-        self._batches = batches
-        self._prefix = prefix
+    def __init__(self, events: _Events) -> None:
+        self._e = events
 
     def gone_since(self, last: Mapping[tuple[str, ...], Span]) -> list[tuple[str, ...]] | None:
         """The keys of ``last`` that are not here, when both builds resumed from the same
         checkpoint: only those first met after it can be gone (the ones before are the
         same), so a keystroke looks at the keys after the place typed into, not at every
         key of the file. None: not known this way."""
-        mine, theirs = self._prefix, getattr(last, "_prefix", None)
-        if mine is None or theirs is None or mine[0] is not theirs[0]:
+        mine = self._e
+        theirs = last._e if isinstance(last, _Spans) else None
+        if theirs is None or mine.checkpoint is None or mine.checkpoint is not theirs.checkpoint:
             return None
-        assert isinstance(last, _Spans)
-        events = self._events
-        return [k for k in islice(last._events, theirs[1], None) if k not in events]
+        own = mine.own
+        return [k for k in theirs.own if k not in own]
 
     def __getitem__(self, key: tuple[str, ...]) -> Span:
-        v = self._events[key]
+        e = self._e
+        v = e.before.get(key)
+        batches = e.before_batches
+        if v is None:
+            v = e.own[key]
+            batches = e.batches
         if isinstance(v, Span):
             return v
         if isinstance(v, Statement):
-            return sub_span(v, *self._batches[id(v)][key])
+            return sub_span(v, *batches[id(v)][key])
         return sub_span(*v)
 
     def __iter__(self) -> Iterator[tuple[str, ...]]:
-        return iter(self._events)
+        e = self._e
+        return chain(e.before, e.own) if e.before else iter(e.own)
 
     def __len__(self) -> int:
-        return len(self._events)
+        return len(self._e.before) + len(self._e.own)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._events
+        return key in self._e.own or key in self._e.before
 
-    def keys(self):  # a dict view: set operations at C speed
-        return self._events.keys()
+    def keys(self):  # set operations at C speed (a dict view, or a set of both layers)
+        e = self._e
+        return e.before.keys() | e.own.keys() if e.before else e.own.keys()

@@ -161,7 +161,10 @@ class Cursor:
             if t[j][2] > t[j - 1][3]:
                 parts.append(" ")
             parts.append(text[t[j][2]:t[j][3]])
-        return "".join(parts)
+        out = "".join(parts)
+        # the whole statement as written (an index's definition, as a rule): its text, not
+        # a copy of it
+        return text if len(out) == len(text) and out == text else out
 
     def raw(self, a: int, b: int) -> str:
         """Exact source text of tokens [a, b)."""

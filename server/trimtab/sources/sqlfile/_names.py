@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableSet
+from collections.abc import Set as AbstractSet
+
 from trimtab.sqltext import NAMEDATALEN, clip
 
 # --------------------------------------------------------------------------------------
@@ -26,8 +29,8 @@ def _object_name(name1: str, name2: str | None, label: str | None) -> str:
     return out
 
 
-def choose_name(name1: str, name2: str | None, label: str, taken: set[str],
-                 *also: set[str]) -> str:
+def choose_name(name1: str, name2: str | None, label: str, taken: MutableSet[str],
+                 *also: AbstractSet[str]) -> str:
     """PostgreSQL's ChooseRelationName()/ChooseConstraintName(): add 1, 2... when the name
     is in ``taken`` or ``also``; the name chosen is added to ``taken``."""
     name = _object_name(name1, name2, label)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import cast
+from typing import cast, overload
 
 from trimtab.memo import MISSING, ByteLRU, MiB
 from trimtab.sources.sqlfile._base import (
@@ -231,13 +232,76 @@ def _scan_ranges(text: str, state: _State, out: list[tuple[int, int, bool, bool]
     return False
 
 
+class _Packed(Sequence[tuple]):
+    """Rows of small ints and bools (a split's ranges or states), packed in one array: as
+    a list of tuples they took some 200 bytes a statement (6 MiB at 10,000 tables) for as
+    long as the split is kept. Reads back as tuples; a slice as a list of them."""
+
+    __slots__ = ("_bools", "_data", "_width")
+
+    def __init__(self, rows: list[tuple], bools: tuple[bool, ...]) -> None:
+        self._width = len(bools)
+        self._bools = bools
+        self._data = array("q", [int(x) for row in rows for x in row])
+
+    def _row(self, i: int) -> tuple:
+        w = self._width
+        return tuple(bool(x) if b else x for x, b in
+                     zip(self._data[i * w:i * w + w], self._bools, strict=True))
+
+    def __len__(self) -> int:
+        return len(self._data) // self._width
+
+    def column(self, c: int) -> array:
+        """The ``c``-th value of every row (as ints)."""
+        return self._data[c::self._width]
+
+    def spliced(self, k: int, rows: list[tuple], j: int, shift: tuple[int, ...]) -> _Packed:
+        """Rows [0, k), then ``rows``, then rows [j, end) with ``shift`` added to them."""
+        w = self._width
+        out = _Packed([], self._bools)
+        data = self._data[:k * w]
+        data.extend(int(x) for row in rows for x in row)
+        tail = self._data[j * w:]
+        for c, by in enumerate(shift):
+            if by:
+                tail[c::w] = array("q", [x + by for x in tail[c::w]])
+        data.extend(tail)
+        out._data = data
+        return out
+
+    @overload
+    def __getitem__(self, i: int) -> tuple: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[tuple]: ...
+    def __getitem__(self, i: int | slice) -> tuple | list[tuple]:
+        n = len(self)
+        if isinstance(i, slice):
+            return [self._row(k) for k in range(*i.indices(n))]
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(i)
+        return self._row(i)
+
+
+def _packed(rows: Sequence[tuple], bools: tuple[bool, ...]) -> _Packed:
+    return rows if isinstance(rows, _Packed) else _Packed(list(rows), bools)
+
+
+def _column(rows: Sequence[tuple], c: int) -> Sequence[int]:
+    return rows.column(c) if isinstance(rows, _Packed) else [r[c] for r in rows]
+
+
 # file -> (text, ranges, the state after each, statements) of the file's last split: an
 # editor splits the same file again on every keystroke, and only the statements around the
 # edit can differ (see _split_again).
-_Kept = tuple[str, list[tuple[int, int, bool, bool]], list[_State], list[Statement]]
+_Kept = tuple[str, Sequence[tuple[int, int, bool, bool]], Sequence[_State], list[Statement]]
 _last_split: ByteLRU[str, _Kept] = ByteLRU(
     "sqlfile.split", 32 * MiB,
     lambda file, v: 2 * sys.getsizeof(v[0]) + 420 * len(v[1]))
+_RANGE = (False, False, True, True)  # (start, end, meta-command, read to the end)
+_STATE = (False, True, False)  # see _State
 
 
 def forget_splits() -> None:
@@ -273,12 +337,13 @@ def split_statements(text: str, file: str = "<schema>") -> list[Statement]:
         body = text[a:b]
         kind, key = (META_COMMAND, None) if meta else statement_head(body)
         statements.append(Statement(body, file_span(file, starts, a, b), kind, key))
-    _last_split[file] = (text, out, states, statements)
+    _last_split[file] = (text, _Packed(out, _RANGE), _Packed(states, _STATE), statements)
     return list(statements)
 
 
 def _split_again(text: str, file: str, old_text: str,
-                 old_ranges: list[tuple[int, int, bool, bool]], old_states: list[_State],
+                 old_ranges: Sequence[tuple[int, int, bool, bool]],
+                 old_states: Sequence[_State],
                  old_statements: list[Statement]) -> list[Statement] | None:
     """``split_statements(text, file)`` from the last split of the file, ``old_text``: the
     statements before the first changed character are the same objects, those after the
@@ -291,14 +356,15 @@ def _split_again(text: str, file: str, old_text: str,
     # Statements read only before the change (the scanner looks a character past where it
     # resumes at most) and not to the end of the text: kept, and the scan resumes after.
     k = 0
-    while k < len(old_ranges) and not old_ranges[k][3] and old_states[k][0] + 2 <= p:
+    whole, ends = _column(old_ranges, 3), _column(old_states, 0)
+    while k < len(whole) and not whole[k] and ends[k] + 2 <= p:
         k += 1
     if k == 0 and p < 64:
         return None
     state: _State = old_states[k - 1] if k else (0, True, 0)
     # Where the scan may join the old one: a state in the unchanged tail whose previous
     # character too is unchanged and not a blank (at_line_start looks back over blanks).
-    at = {st[0]: i for i, st in enumerate(old_states) if st[0] - 1 >= old_n - s}
+    at = {x: i for i, x in enumerate(ends) if x - 1 >= old_n - s}
     tail_from = n - s
 
     def joins(st: _State) -> bool:
@@ -310,7 +376,6 @@ def _split_again(text: str, file: str, old_text: str,
     states: list[_State] = []
     joined = _scan_ranges(text, state, middle, states, joins)
     j = at[states[-1][0] - delta] + 1 if joined else len(old_ranges)
-    tail = old_ranges[j:] if joined else []
     # Lines of the middle: line breaks counted in both texts one character either side of
     # the change, so that a CR LF across its edge counts the same in both.
     lo = max(p - 1, 0)
@@ -325,8 +390,8 @@ def _split_again(text: str, file: str, old_text: str,
     out += [where.statement(file, a, b, meta) for a, b, meta, _ in middle]
     for st in old_statements[j:]:
         out.append(_moved(st, text, delta, lines, old_n - s))
-    ranges = old_ranges[:k] + middle + [(a + delta, b + delta, m, w) for a, b, m, w in tail]
-    all_states = old_states[:k] + states + [(x + delta, y, z) for x, y, z in old_states[j:]]
+    ranges = _packed(old_ranges, _RANGE).spliced(k, middle, j, (delta, delta, 0, 0))
+    all_states = _packed(old_states, _STATE).spliced(k, states, j, (delta, 0, 0))
     _last_split[file] = (text, ranges, all_states, out)
     return out
 
