@@ -247,3 +247,18 @@ def test_sql_edits_around_unchanged_tables_build_as_full_builds() -> None:
                 sqlfile.split_statements(text, "schema.sql"))
         assert _ordered(model) == _ordered(fresh_model), what
         assert issues == fresh_issues, what
+
+
+def test_a_resumed_builds_names_are_a_set_over_the_checkpoints() -> None:
+    """A resumed build's relation names sit over its checkpoint's frozen set, which is
+    shared and never changed by the build; they still behave as one set."""
+    from trimtab.sources.sqlfile._build import _Names
+
+    base = frozenset({"a", "b"})
+    names = _Names(base)
+    names.update(["b", "c"])
+    assert "c" in names and len(names) == 3 and sorted(names) == ["a", "b", "c"]
+    names.discard("a")
+    names.discard("c")
+    assert sorted(names) == ["b"] and names.frozen() == {"b"}
+    assert base == {"a", "b"}  # the checkpoint's set is not touched

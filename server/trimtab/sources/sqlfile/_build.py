@@ -228,7 +228,10 @@ class _Names(MutableSet[str]):
         self.own.add(name)
 
     def discard(self, name: str) -> None:
-        raise NotImplementedError  # (names are only ever taken)
+        # (a build only ever takes names; were one given back, the shared base is copied)
+        self.own.discard(name)
+        if name in self.base:
+            self.base = self.base - {name}
 
     def update(self, names: Iterable[str]) -> None:
         self.own.update(names)
