@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from tests.test_cli_push import run, write
 from tests.test_lsp import client, workspace  # noqa: F401  (pytest fixtures)
@@ -196,3 +197,35 @@ async def test_editor_generate_push_migrate_gives_the_advice_and_records(
         command=action.command.command, arguments=action.command.arguments))
     assert done["ok"] is True and len(done["marked"]) == 1
     assert [n for n, _ in recorded(db_url)] == ["0000_init", done["marked"][0]]
+
+
+def test_a_migrate_with_nothing_pending_does_not_read_the_database_whole(
+        project: Path, db_url: str, monkeypatch) -> None:
+    """Every deploy runs migrate, mostly with nothing to apply: whether a pending
+    migration's result is already there (a push made it) is then a question with no
+    subject, and reading the whole database to ask it took seconds on a big schema. With
+    a pending migration the check still runs (it refuses what a push already made)."""
+    from trimtab import engine
+    from trimtab.config import load_config
+    from trimtab.errors import PlanError
+
+    write(project, BEFORE)
+    assert run(project, "generate", "--url", db_url).returncode == 0
+    assert run(project, "migrate", "--url", db_url).returncode == 0
+    reads: list[object] = []
+    live = engine._live
+
+    def counted(*args, **kwargs):  # the real read of the real database, counted
+        reads.append(args)
+        return live(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "_live", counted)
+    result, _ = engine.migrate(load_config(project, url=db_url))
+    assert result.runs == () and result.already_applied == 1
+    assert reads == []
+    write(project, RENAMED)
+    assert run(project, "push", "--url", db_url).returncode == 0
+    assert run(project, "generate", "--url", db_url).returncode == 0
+    with pytest.raises(PlanError, match="already has what"):
+        engine.migrate(load_config(project, url=db_url))
+    assert len(reads) == 1

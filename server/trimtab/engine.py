@@ -2281,11 +2281,16 @@ def made_already(cfg: Config, target: Target | None = None, folder: Folder | Non
     migrate applied it."""
     target = target or resolve_target(cfg)
     folder = folder or read_folder(cfg.migrations_dir)
-    try:
-        source: Source | None = read_source(cfg)
-    except TrimtabError:
-        source = None  # a deploy without the schema file: compare the models as they are
     with shadow.connect(target.url) as conn:
+        # Nothing pending (most deploys' migrate): no result to look for, and the whole
+        # read of the database below took seconds on a big schema. (Asked again after
+        # that read: this answer only spares it.)
+        if not runner.pending(conn, folder, drizzle_table=history_table(cfg))[0]:
+            return (), None
+        try:
+            source: Source | None = read_source(cfg)
+        except TrimtabError:
+            source = None  # a deploy without the schema file: compare the models as they are
         declared = declared_relations(source) if source else frozenset()
         # The database first, then what is pending: a migrate that commits in between is
         # then seen as applied, never its changes as a push's (apply and record commit
