@@ -199,10 +199,14 @@ def measure(server: Server, schema: str, edits: int, form: str = "sql",
 
 
 def run(tables: int, edits: int, dsn: str | None, form: str = "sql",
-        sync: str = "incremental") -> dict[str, object]:
+        sync: str = "incremental", schema_file: Path | None = None) -> dict[str, object]:
     """The measurement on a generated schema of ``tables`` tables: bench.generate's SQL,
-    or (``form="ts"``) bench.drizzle_schema's Drizzle TypeScript."""
-    schema = generate_ts(tables) if form == "ts" else generate_sql(tables)
+    or (``form="ts"``) bench.drizzle_schema's Drizzle TypeScript; or on the text of
+    ``schema_file`` (of ``form``)."""
+    if schema_file is not None:
+        schema = schema_file.read_text(encoding="utf-8")
+    else:
+        schema = generate_ts(tables) if form == "ts" else generate_sql(tables)
     with open_server(dsn, find_psql(None)) as server:
         return measure(server, schema, edits, form, sync)
 
@@ -306,11 +310,17 @@ def main(argv: list[str] | None = None) -> int:
                              "to a server that asks for incremental sync (trimtab does), or "
                              "the whole document")
     parser.add_argument("--quick", action="store_true", help="smoke test: 10 tables, 4 edits")
+    parser.add_argument("--schema-file", type=Path, metavar="PATH",
+                        help="measure on this schema (of --form) instead of a generated one; "
+                             "e.g. the drizzle-kit SQL `python -m bench` measures on, kept in "
+                             "its cache folder's sql/ (--tables is then not used)")
     parser.add_argument("--dsn", help="maintenance URL of an existing server")
     parser.add_argument("--in-process", action="store_true",
                         help="CPU time of the server's keystroke steps in this process (no "
                              "database, no server process)")
     args = parser.parse_args(argv)
+    if args.schema_file is not None and args.in_process:
+        parser.error("--schema-file measures the server process, not --in-process")
     if args.quick:
         args.tables, args.edits = 10, 4
     if args.in_process:
@@ -322,10 +332,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cyclic collector per keystroke (inside it or just after): p50 "
               f"{statistics.median(gcs) * 1000:.0f} ms, max {max(gcs) * 1000:.0f} ms")
         return 0
-    r = run(args.tables, args.edits, args.dsn, args.form, args.sync)
+    r = run(args.tables, args.edits, args.dsn, args.form, args.sync, args.schema_file)
     fast, exact = r["fast"], r["exact"]
     assert isinstance(fast, list) and isinstance(exact, list)
-    print(f"form={args.form} tables={args.tables} edits={args.edits} sync={args.sync}")
+    size = f"schema={args.schema_file}" if args.schema_file else f"tables={args.tables}"
+    print(f"form={args.form} {size} edits={args.edits} sync={args.sync}")
     print(f"open: diagnostics {r['first_fast']:.3f} s, exact {r['first_exact']:.3f} s")
     print(f"didChange -> diagnostics: p50 {statistics.median(fast) * 1000:.0f} ms, "
           f"p95 {percentile(fast, 95) * 1000:.0f} ms, max {max(fast) * 1000:.0f} ms")
