@@ -81,6 +81,28 @@ def test_unchanged_statements_are_the_same_objects() -> None:
     assert all(edited[st.span.start_offset:st.span.end_offset] == st.text for st in moved)
 
 
+def test_a_split_larger_than_the_budget_is_kept_for_the_next_keystroke(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # drizzle-kit's SQL of 10,000 tables (40,496 statements) was above the cache's budget:
+    # every keystroke, and every exact analysis beside it, split the whole file again.
+    monkeypatch.setattr(_split._last_split, "budget", 1024)
+    text = generate_sql(40)
+    first = split_statements(text, "big.sql")
+    at = text.index("CREATE TABLE", len(text) // 2)
+    edited = text[:at] + "CREATE TABLE z (id int);\n" + text[at:]
+    again = split_statements(edited, "big.sql")
+    before = [st for st in first if st.span.end_offset < at]
+    assert before and all(x is y for x, y in zip(before, again, strict=False))
+    # and the same text (the exact path's read after the fast path's) is not split again
+    assert all(x is y for x, y in zip(again, split_statements(edited, "big.sql"), strict=True))
+    # and a build that sees nothing of the earlier ones gives it back after
+    from trimtab.sources.sqlfile._build import fresh_builds
+
+    with fresh_builds():
+        split_statements("CREATE TABLE other (id int);", "other.sql")
+    assert all(x is y for x, y in zip(again, split_statements(edited, "big.sql"), strict=True))
+
+
 @pytest.mark.parametrize("name,text", _texts()[::3], ids=lambda x: x if len(x) < 60 else "")
 def test_models_and_spans_after_edits_are_those_of_a_fresh_read(name: str, text: str) -> None:
     """What the editor's fast path takes from a split: the structural model, its issues
