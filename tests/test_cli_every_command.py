@@ -16,7 +16,7 @@ import pytest
 
 from tests.test_cli_json import document
 from tests.test_cli_output import LIVE, on_a_pty
-from tests.test_cli_push import run, write
+from tests.test_cli_push import run, run_here, write
 from trimtab import embedded
 
 SCHEMA = "CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL);\n"
@@ -99,13 +99,15 @@ def _project(project: Path, db_url: str, case: Case) -> list[str]:
         (project / "trimtab.toml").write_text(
             f'schema = "schema.sql"\n[fleet]\ntargets = ["{db_url}"]\n')
     write(project, case.schema)
+    # The steps before are set-up, in this process (the case's own command is the real
+    # process; each of these commands is one in some case).
     for step in case.before:
-        done = run(project, *(db_url if a == URL else a for a in step))
+        done = run_here(project, *(db_url if a == URL else a for a in step))
         assert done.returncode == 0, (step, done.stdout, done.stderr)
     if case.broken:
         sql_file = next((project / "migrations").glob("0000_*.sql"))
         sql_file.write_text(sql_file.read_text() + "--> statement-breakpoint\nSELECT 1/0;\n")
-        assert run(project, "check", "--update-sum").returncode == 0
+        assert run_here(project, "check", "--update-sum").returncode == 0
     return [db_url if a == URL else a for a in case.args]
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.test_cli_push import run, write
+from tests.test_cli_push import run, run_here, write
 
 FORMAT = json.loads((Path(__file__).parent.parent / "docs" / "json" / "format-1.json")
                     .read_text())
@@ -133,9 +133,11 @@ def test_every_command_prints_its_documented_json(project: Path, db_url: str) ->
 
 
 def _migrated(project: Path, db_url: str, schema: str) -> None:
+    """Set-up, in this process (test_every_command_prints_its_documented_json runs these
+    commands as processes)."""
     write(project, schema)
-    assert run(project, "generate", "--url", db_url).returncode == 0
-    assert run(project, "migrate", "--url", db_url).returncode == 0
+    assert run_here(project, "generate", "--url", db_url).returncode == 0
+    assert run_here(project, "migrate", "--url", db_url).returncode == 0
 
 
 def test_drift_is_data_not_sentences(project: Path, db_url: str) -> None:
@@ -165,9 +167,9 @@ def test_status_exit_code(project: Path, db_url: str, case: str) -> None:
     _migrated(project, db_url, "CREATE TABLE t (id int PRIMARY KEY);\n")
     if case != "clean":
         write(project, "CREATE TABLE t (id int PRIMARY KEY, a text);\n")
-        assert run(project, "generate", "--url", db_url).returncode == 0
+        assert run_here(project, "generate", "--url", db_url).returncode == 0
         if case != "pending":
-            assert run(project, "migrate", "--url", db_url).returncode == 0
+            assert run_here(project, "migrate", "--url", db_url).returncode == 0
     migration = project / "migrations" / "0001_add_t_a.sql"
     if case == "drift":
         with psycopg.connect(db_url, autocommit=True) as conn:

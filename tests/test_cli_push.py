@@ -12,17 +12,32 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.cli_inprocess import run_in_process
 from trimtab import embedded
 
 TRIMTAB = str(Path(sys.executable).parent / "trimtab")
 
 
-def run(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def _environment(env: dict[str, str] | None) -> dict[str, str]:
     environ = {k: v for k, v in os.environ.items()
                if k not in ("DATABASE_URL", "DIRECT_DATABASE_URL")}
     environ.update(env or {})
+    return environ
+
+
+def run(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([TRIMTAB, *args], cwd=cwd, capture_output=True, text=True,
-                          env=environ, stdin=subprocess.DEVNULL, timeout=60)
+                          env=_environment(env), stdin=subprocess.DEVNULL, timeout=60)
+
+
+def run_here(cwd: Path, *args: str, env: dict[str, str] | None = None
+             ) -> subprocess.CompletedProcess:
+    """``run`` in the test's own process (tests/cli_inprocess.py): for a step that sets a
+    test up, or a test about what a command does rather than about its process. Not for
+    variables read when trimtab is imported (FORCE_COLOR, NO_COLOR, TERM, COLUMNS: the
+    console is made then)."""
+    assert not {"FORCE_COLOR", "NO_COLOR", "TERM", "COLUMNS"} & set(env or {}), env
+    return run_in_process(cwd, list(args), _environment(env))
 
 
 def tables(db_url: str) -> list[str]:

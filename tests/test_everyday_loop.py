@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.test_cli_push import run, write
+from tests.test_cli_push import run, run_here, write
 from tests.test_lsp import client, workspace  # noqa: F401  (pytest fixtures)
 from trimtab.migrations.folder import read_folder
 
@@ -41,8 +41,8 @@ def recorded(db_url: str) -> list[tuple[str, str]]:
 def pushed_then_generated(project: Path, db_url: str) -> None:
     """Migrated to BEFORE; then the rename pushed, then generated."""
     write(project, BEFORE)
-    assert run(project, "generate", "--url", db_url).returncode == 0
-    assert run(project, "migrate", "--url", db_url).returncode == 0
+    assert run_here(project, "generate", "--url", db_url).returncode == 0  # set-up
+    assert run_here(project, "migrate", "--url", db_url).returncode == 0
     write(project, RENAMED)
     pushed = run(project, "push", "--url", db_url)
     assert pushed.returncode == 0, pushed.stderr
@@ -89,8 +89,8 @@ def test_migrate_gives_the_advice_and_runs_nothing(project: Path, db_url: str) -
 
 def test_mark_applied_refuses_a_database_that_differs(project: Path, db_url: str) -> None:
     write(project, BEFORE)
-    assert run(project, "generate", "--url", db_url).returncode == 0
-    assert run(project, "migrate", "--url", db_url).returncode == 0
+    assert run_here(project, "generate", "--url", db_url).returncode == 0  # set-up
+    assert run_here(project, "migrate", "--url", db_url).returncode == 0
     write(project, RENAMED)
     assert run(project, "generate", "--url", db_url).returncode == 0  # not pushed
     before = recorded(db_url)
@@ -107,8 +107,8 @@ def test_mark_applied_refuses_a_database_that_differs(project: Path, db_url: str
 def test_push_warns_before_it_overtakes_a_pending_migration(project: Path,
                                                             db_url: str) -> None:
     write(project, BEFORE)
-    assert run(project, "generate", "--url", db_url).returncode == 0
-    assert run(project, "migrate", "--url", db_url).returncode == 0
+    assert run_here(project, "generate", "--url", db_url).returncode == 0  # set-up
+    assert run_here(project, "migrate", "--url", db_url).returncode == 0
     write(project, RENAMED)
     assert run(project, "generate", "--url", db_url).returncode == 0
     name = sql_files(project)[1].removesuffix(".sql")
@@ -128,8 +128,8 @@ def test_push_warns_before_it_overtakes_a_pending_migration(project: Path,
 def test_push_without_pending_migrations_says_nothing_of_them(project: Path,
                                                               db_url: str) -> None:
     write(project, BEFORE)
-    assert run(project, "generate", "--url", db_url).returncode == 0
-    assert run(project, "migrate", "--url", db_url).returncode == 0
+    assert run_here(project, "generate", "--url", db_url).returncode == 0  # set-up
+    assert run_here(project, "migrate", "--url", db_url).returncode == 0
     write(project, RENAMED)
     r = run(project, "push", "--url", db_url)
     assert r.returncode == 0, r.stderr
@@ -138,8 +138,8 @@ def test_push_without_pending_migrations_says_nothing_of_them(project: Path,
 
 def test_status_says_a_hinted_rename_is_a_rename(project: Path, db_url: str) -> None:
     write(project, BEFORE)
-    assert run(project, "generate", "--url", db_url).returncode == 0
-    assert run(project, "migrate", "--url", db_url).returncode == 0
+    assert run_here(project, "generate", "--url", db_url).returncode == 0  # set-up
+    assert run_here(project, "migrate", "--url", db_url).returncode == 0
     write(project, RENAMED)
     text = run(project, "status", "--url", db_url).stdout
     assert "rename column public.users.name to nickname" in text
@@ -154,8 +154,8 @@ def test_status_says_a_hinted_rename_is_a_rename(project: Path, db_url: str) -> 
 def test_contradictory_drift_lines_are_one(project: Path, db_url: str) -> None:
     write(project, "CREATE TABLE t (id int PRIMARY KEY, a int, b int);\n"
                    "CREATE INDEX t_idx ON t (a);\n")
-    assert run(project, "generate", "--url", db_url).returncode == 0
-    assert run(project, "migrate", "--url", db_url).returncode == 0
+    assert run_here(project, "generate", "--url", db_url).returncode == 0  # set-up
+    assert run_here(project, "migrate", "--url", db_url).returncode == 0
     with psycopg.connect(db_url) as conn:
         conn.execute("DROP INDEX t_idx")
         conn.execute("CREATE INDEX t_idx ON t (b)")
@@ -210,8 +210,8 @@ def test_a_migrate_with_nothing_pending_does_not_read_the_database_whole(
     from trimtab.errors import PlanError
 
     write(project, BEFORE)
-    assert run(project, "generate", "--url", db_url).returncode == 0
-    assert run(project, "migrate", "--url", db_url).returncode == 0
+    assert run_here(project, "generate", "--url", db_url).returncode == 0  # set-up
+    assert run_here(project, "migrate", "--url", db_url).returncode == 0
     reads: list[object] = []
     live = engine._live
 

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lsprotocol import types as t
 from pygls.exceptions import JsonRpcException
@@ -27,13 +27,11 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 from pygls.workspace.position_codec import PositionCodec
 
-import trimtab.lsp.ts_completion as ts_completion
 from trimtab import __version__, allocator, collector, engine, sqlformat
 from trimtab.errors import Cancelled, ConsentRequired, TrimtabError
 from trimtab.lsp import analysis, completion, navigate, positions, rename, symbols, tokens
 from trimtab.lsp import files as sql_files
 from trimtab.lsp.analysis import Finding
-from trimtab.lsp.pretty import layout
 from trimtab.lsp.workspace import (
     UNTRUSTED,
     UNTRUSTED_HINT,
@@ -56,6 +54,20 @@ from trimtab.sources.sqlfile import (
     structural_model,
 )
 from trimtab.words import plural
+
+if TYPE_CHECKING:
+    import trimtab.lsp.ts_completion as ts_completion
+    from trimtab.lsp.pretty import layout
+else:
+    # Hover's layout of SQL (sqlglot) and completion in a schema.ts (tree-sitter, the
+    # Drizzle reader) were a fifth of the server's start-up: loaded on first use, as a SQL
+    # project's first diagnostics need neither.
+    from trimtab.lazy import Lazy
+
+    ts_completion, _pretty = Lazy("trimtab.lsp.ts_completion"), Lazy("trimtab.lsp.pretty")
+
+    def layout(sql: str) -> str:
+        return _pretty.layout(sql)
 
 log = logging.getLogger("trimtab.lsp")
 

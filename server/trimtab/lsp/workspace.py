@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trimtab import engine
 from trimtab.config import Config, load_config, redact
@@ -29,8 +29,6 @@ from trimtab.model import Model
 from trimtab.plan import Plan, plan_models
 from trimtab.plan.changes import Hazard
 from trimtab.sources import shadowcache
-from trimtab.sources.drizzle import DrizzleSchema
-from trimtab.sources.drizzle import structural as drizzle_structural
 from trimtab.sources.sqlfile import (
     Span,
     Statement,
@@ -38,6 +36,9 @@ from trimtab.sources.sqlfile import (
     split_statements,
     structural_model,
 )
+
+if TYPE_CHECKING:  # the Drizzle reader loads with a Drizzle project's first read
+    from trimtab.sources.drizzle import DrizzleSchema
 
 EXACT_DELAY = 0.15
 SEVERITIES = ("error", "warning", "information", "hint", "off")
@@ -466,6 +467,8 @@ class Project:
             ds, _ = engine.read_drizzle_schema(self.cfg, texts)
             self.retired, self.drizzle = self.drizzle, ds
             spans = ds.spans
+            from trimtab.sources.drizzle import structural as drizzle_structural
+
             model = drizzle_structural(ds)  # spliced from the last keystroke's
             for x in analysis.issue_findings(ds.issues, "drizzle"):
                 out.setdefault(x.span.file, []).append(x)
