@@ -297,6 +297,8 @@ def _column(rows: Sequence[tuple], c: int) -> Sequence[int]:
 # editor splits the same file again on every keystroke, and only the statements around the
 # edit can differ (see _split_again).
 _Kept = tuple[str, Sequence[tuple[int, int, bool, bool]], Sequence[_State], list[Statement]]
+
+
 def _kept_size(file: str, v: _Kept) -> int:
     return 2 * sys.getsizeof(v[0]) + 420 * len(v[1])
 
