@@ -6,6 +6,7 @@ range inside the document, and log no unhandled exception."""
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import re
@@ -30,6 +31,8 @@ from trimtab.engine import push
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = (ROOT / "fixtures" / "quickstart" / "schema.sql").read_text()
 LOG = Path(tempfile.mkdtemp(prefix="trimtab-lsp-log-")) / "server.log"
+# Made at import, which every worker does whether it runs a test of this file or not.
+atexit.register(shutil.rmtree, LOG.parent, True)
 CONFIG = ClientServerConfig(server_command=[TRIMTAB, "lsp", "--stdio"],
                             client_factory=make_client,
                             server_env={**os.environ, "TRIMTAB_LSP_LOG": str(LOG)})
