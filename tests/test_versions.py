@@ -13,7 +13,7 @@ from tests.test_lsp import client, has, open_doc, until  # noqa: F401 (client: t
 from trimtab.config import load_config
 from trimtab.errors import ConfigError
 from trimtab.model import Column, Constraint, Index, Model, Schema, Table
-from trimtab.plan import build_plan
+from trimtab.plan import build_plan, versions
 from trimtab.plan.versions import CODE, lacks, mark, written
 from trimtab.sources.sqlfile import split_statements
 
@@ -184,3 +184,48 @@ def test_generate_without_a_setting_warns_of_syntax_only_its_version_has(
     assert r.returncode == 0, r.stderr
     assert "PostgreSQL 17 lacks VIRTUAL generated columns" in r.stdout + r.stderr
     assert "postgres" in r.stdout + r.stderr  # says how to name where migrations run
+
+
+def _every_statement_masked(statements: list, version: int) -> list[tuple[int, str]]:
+    """What written() finds, the way it found it before it skipped statements: every
+    statement masked and searched."""
+    found = []
+    for st in statements:
+        text = versions._masked(st.text)
+        for feature, since, rx, _ in versions._WRITTEN:
+            m = rx.search(text) if version < since else None
+            if m:
+                at = m.start("at") if "at" in rx.groupindex else m.start()
+                found.append((st.span.line + text.count("\n", 0, at), feature))
+    return found
+
+
+ROOT = Path(__file__).resolve().parent.parent
+TRICKY = ("CREATE TABLE a (deleted_at timestamptz DEFAULT now(), settings jsonb);\n"
+          "CREATE TABLE b (x int, UNIQUE NULLS NOT DISTINCT (x));\n"
+          "CREATE TABLE c (x int, UNIQUE NULLS/* a comment */NOT DıSTINCT (x));\n"
+          "ALTER TABLE b ADD FOREIGN KEY (x) REFERENCES c (x) ON DELETE SET NULL (x);\n"
+          "CREATE VIEW v WITH (security_invoker = true) AS SELECT 1;\n"
+          "CREATE FUNCTION f() RETURNS int LANGUAGE sql RETURN 1;\n")
+
+
+@pytest.mark.parametrize("version", [13, 14, 15, 16, 17])
+def test_the_statements_skipped_unmasked_are_those_that_cannot_match(version: int) -> None:
+    texts = [TRICKY] + [p.read_text() for p in sorted((ROOT / "fixtures").rglob("*.sql"))]
+    for text in texts:
+        statements = split_statements(text, "s.sql")
+        assert [(w.line, w.feature) for w in written(statements, version)] == \
+            _every_statement_masked(statements, version)
+
+
+def test_a_statement_without_a_features_words_is_not_lexed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    masked: list[str] = []
+    real = versions._masked
+    monkeypatch.setattr(versions, "_masked", lambda text: masked.append(text) or real(text))
+    statements = split_statements(TRICKY, "s.sql")
+    assert [(w.line, w.feature) for w in written(statements, 13)] == [
+        (2, "NULLS NOT DISTINCT"), (3, "NULLS NOT DISTINCT"),
+        (4, "ON DELETE SET NULL/DEFAULT (columns)"),
+        (5, "the security_invoker view option"), (6, "SQL-standard function bodies")]
+    assert statements[0].text not in masked and len(masked) == 5
