@@ -4,7 +4,6 @@ replay a database produced is kept, and the no-op it finds is recorded."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,7 @@ def _replay_state(cfg: Config) -> dict[str, Any] | None:
     """What the folder's cached replay database records having applied."""
     name = shadowcache.database_name("replay", engine._cache_key(cfg, "replay"))
     with psycopg.connect(engine.resolve_target(cfg).url, autocommit=True) as conn:
-        row = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database "
-                           "WHERE datname = %s", (name,)).fetchone()
-    return json.loads(row[0]) if row and row[0] else None
+        return shadowcache._state(conn, name)
 
 
 def _from_record(cfg: Config) -> bool:

@@ -4,6 +4,7 @@ fresh shadow gives, on real schemas and on random one-statement edits."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import random
 import re
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql as sql_
 
 from bench.generate import generate_sql
 from trimtab.migrations.folder import read_folder
@@ -125,6 +127,45 @@ def test_random_edits_of_a_generated_schema(seed: int, admin_url: str, key: str)
             continue  # an edit PostgreSQL rejects (a referenced column gone): not this test
         assert_same(cached(edited, admin_url, key), expected)
         sql = edited
+
+
+def _comment(admin_url: str, key: str) -> str:
+    with psycopg.connect(admin_url) as conn:
+        row = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+                           "WHERE datname = %s",
+                           (shadowcache.database_name("shadow", key),)).fetchone()
+    assert row is not None and row[0]
+    return str(row[0])
+
+
+def test_a_state_packs_and_unpacks_to_the_same_json() -> None:
+    state = {"v": 3, "token": "t", "extensions": [],
+             "statements": [[f"h{i}", "CREATE TABLE", ["table", "public", f"t{i}"], None]
+                            for i in range(7)], "one": [["x"]]}
+    for per_part in (1, 2, 3, 7, 100):
+        packed = shadowcache._packed(state, per_part).decode()
+        assert json.loads(shadowcache._unpacked(shadowcache._PACKED + packed)) == state
+
+
+def test_the_recorded_state_is_packed_and_an_older_json_one_still_reads(
+        admin_url: str, key: str) -> None:
+    sql = generate_sql(200)
+    first = cached(sql, admin_url, key)
+    oid = db_oid(admin_url, key)
+    comment = _comment(admin_url, key)
+    with psycopg.connect(admin_url) as conn:
+        state = shadowcache._state(conn, shadowcache.database_name("shadow", key))
+    assert state is not None
+    assert len(state["statements"]) == len(split_statements(sql))
+    # what the COMMENT holds (and the statement that records it) is a fraction of the JSON
+    assert len(comment) < len(json.dumps(state)) / 3
+    # a database recorded by the version before (its state as JSON) is used, not rebuilt
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql_.SQL("COMMENT ON DATABASE {} IS {}").format(
+            sql_.Identifier(shadowcache.database_name("shadow", key)),
+            sql_.Literal(json.dumps(state))))
+    assert_same(cached(sql, admin_url, key), first)
+    assert db_oid(admin_url, key) == oid
 
 
 def test_one_changed_table_is_swapped_not_rebuilt(admin_url: str, key: str) -> None:

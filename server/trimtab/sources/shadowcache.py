@@ -14,6 +14,7 @@ back to one (tests/test_shadowcache.py checks incremental against full on real s
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import functools
@@ -27,6 +28,7 @@ import tempfile
 import threading
 import time
 import uuid
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -97,18 +99,51 @@ def _state(admin: psycopg.Connection, name: str) -> dict[str, Any] | None:
     if row is None:
         return None
     try:
-        state = json.loads(row[0] or "")
-    except ValueError:
+        state = json.loads(_unpacked(row[0] or ""))
+    except (ValueError, zlib.error):
         return {}
     return state if isinstance(state, dict) and state.get("v") == VERSION else {}
+
+
+# A state is recorded packed: the JSON of a 10,000-table schema's 40,000 statements is some
+# 5 MB, and the COMMENT that recorded it held four copies at once (the JSON, its quoted
+# literal, the statement and its bytes), the language server's peak during an edit.
+# Compressed and in base64 (no quote to escape) it is a fifth of that, made in parts.
+_PACKED = "z:"
+
+
+def _unpacked(comment: str) -> str | bytes:
+    """The JSON text of a recorded comment (as JSON itself, by an older version)."""
+    if comment.startswith(_PACKED):
+        return zlib.decompress(base64.b64decode(comment[len(_PACKED):]))
+    return comment
+
+
+def _packed(state: dict[str, Any], per_part: int = 2000) -> bytes:
+    """``json.dumps(state)`` compressed, in base64; the long lists are encoded a slice at
+    a time, so no whole JSON text is made."""
+    z = zlib.compressobj(1)
+    out = [z.compress(b"{")]
+    for i, (k, v) in enumerate(state.items()):
+        out.append(z.compress(f"{', ' if i else ''}{json.dumps(k)}: ".encode()))
+        if isinstance(v, list) and len(v) > per_part:
+            for j in range(0, len(v), per_part):
+                part = json.dumps(v[j:j + per_part])
+                out.append(z.compress(("[" if j == 0 else ", ").encode() + part[1:-1].encode()))
+            out.append(z.compress(b"]"))
+        else:
+            out.append(z.compress(json.dumps(v).encode()))
+    out.append(z.compress(b"}"))
+    out.append(z.flush())
+    return base64.b64encode(b"".join(out))
 
 
 def _record(conn: psycopg.Connection, name: str, state: dict[str, Any]) -> str:
     """Record the database's new state; returns its token (see _saved_model)."""
     token = uuid.uuid4().hex
-    conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-        sql.Identifier(name), sql.Literal(json.dumps({"v": VERSION, "token": token,
-                                                      **state}))))
+    packed = _packed({"v": VERSION, "token": token, **state})
+    conn.execute(b"COMMENT ON DATABASE " + sql.Identifier(name).as_bytes(conn) + b" IS '"
+                 + _PACKED.encode() + packed + b"'", prepare=False)
     return token
 
 
