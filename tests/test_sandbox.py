@@ -609,3 +609,32 @@ def test_vetting_kept_by_text_follows_an_edit(tmp_path: Path) -> None:
     assert [s.text for s in vet.for_schema(split_statements(owner, path))] == [  # type: ignore[attr-defined]
         "CREATE TABLE a (id int)", "ALTER TABLE a ADD COLUMN b int"]
     assert vet.for_schema(split_statements(fine, path)) == sent
+
+
+def test_a_schema_larger_than_the_vetting_cache_is_vetted_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """20,000 statements (a 5,000-table schema has as many), then the same with one edited:
+    the second vetting judges the edited statement only, and what it sends, leaves out
+    and refuses is what a first vetting says."""
+    from trimtab.errors import SchemaError
+    from trimtab.sources import vet
+
+    path = str(tmp_path / "schema.sql")
+    text = "".join(f"CREATE TABLE t{i} (id int);\nALTER TABLE t{i} OWNER TO app;\n"
+                   for i in range(10_000))
+    vet._as_schema_statement.cache_clear()
+    judged: list[str] = []
+    real = vet.judge
+    monkeypatch.setattr(vet, "judge", lambda t, **kw: judged.append(t) or real(t, **kw))
+    sent = vet.for_schema(split_statements(text, path))
+    assert len(judged) == 20_000 and len(sent) == 10_000
+    judged.clear()
+    edited = text.replace("CREATE TABLE t5000 (id int)", "CREATE TABLE t5000 (id bigint)")
+    again = vet.for_schema(split_statements(edited, path))
+    assert judged == ["CREATE TABLE t5000 (id bigint)"]
+    assert [s.text for s in again] == [  # type: ignore[attr-defined]
+        s.text.replace("t5000 (id int)", "t5000 (id bigint)") for s in sent]  # type: ignore[attr-defined]
+    with pytest.raises(SchemaError) as e:
+        vet.for_schema(split_statements(edited.replace("ALTER TABLE t9999 OWNER TO app",
+                                                       "SET ROLE postgres"), path))
+    assert e.value.line == 20_000 and "role" in e.value.message
