@@ -266,6 +266,8 @@ def scan(statements: Sequence[Statement], managed: Sequence[str] | None, key: st
             found = tuple((str(s), str(n), int(p), bool(r)) for s, n, p, r in hit) \
                 if isinstance(hit, list) else statement_mentions(text)
             as_json = json.dumps(found)
+        elif as_json is _NO_NAMES:
+            found = ()
         else:
             found = tuple((s, n, p, r) for s, n, p, r in json.loads(as_json))
         texts[text] = _NO_NAMES if as_json == _NO_NAMES else as_json
