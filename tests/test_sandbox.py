@@ -17,6 +17,8 @@ from typing import Any
 import psycopg
 import pytest
 import pytest_lsp
+from hypothesis import given
+from hypothesis import strategies as st
 from lsprotocol import types as t
 from pygls.uris import from_fs_path
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
@@ -638,3 +640,25 @@ def test_a_schema_larger_than_the_vetting_cache_is_vetted_once(
         vet.for_schema(split_statements(edited.replace("ALTER TABLE t9999 OWNER TO app",
                                                        "SET ROLE postgres"), path))
     assert e.value.line == 20_000 and "role" in e.value.message
+
+
+@given(st.sampled_from(["statement_timeout", "lock_timeout", "transaction_timeout",
+                        "idle_in_transaction_session_timeout", "idle_session_timeout",
+                        "client_connection_check_interval"]),
+       st.lists(st.booleans(), min_size=40, max_size=40),
+       st.sampled_from(["", "ı", "K", "ſ", "İ"]))
+def test_a_guarded_setting_written_in_any_case_is_refused(
+        name: str, upper: list[bool], odd: str) -> None:
+    """The quick test before the pattern's search lets through every text the pattern
+    matches: any case, and the letters Unicode folds onto ASCII ones (the dotless i that
+    the pattern takes for an i, the Kelvin sign for a k, the long s for an s)."""
+    from trimtab.sources import vet
+
+    written = "".join(c.upper() if u else c for c, u in zip(name, upper, strict=False))
+    if odd:
+        plain = {"ı": "i", "K": "k", "ſ": "s", "İ": "i"}[odd]
+        written = written.replace(plain, odd, 1).replace(plain.upper(), odd, 1)
+    text = f"CREATE FUNCTION f() RETURNS int LANGUAGE sql SET {written} = 0 AS 'SELECT 1'"
+    matched = vet._GUARDED.search(text) is not None
+    assert vet._may_name_a_guarded_setting(text) or not matched
+    assert judge(text).send is not matched

@@ -206,7 +206,8 @@ TRICKY = ("CREATE TABLE a (deleted_at timestamptz DEFAULT now(), settings jsonb)
           "CREATE TABLE c (x int, UNIQUE NULLS/* a comment */NOT DıSTINCT (x));\n"
           "ALTER TABLE b ADD FOREIGN KEY (x) REFERENCES c (x) ON DELETE SET NULL (x);\n"
           "CREATE VIEW v WITH (security_invoker = true) AS SELECT 1;\n"
-          "CREATE FUNCTION f() RETURNS int LANGUAGE sql RETURN 1;\n")
+          "CREATE FUNCTION f() RETURNS int LANGUAGE sql RETURN 1;\n"
+          "CREATE TABLE d (x int, UNIQUE NULLS NOT DİSTINCT (x));\n")
 
 
 @pytest.mark.parametrize("version", [13, 14, 15, 16, 17])
@@ -227,5 +228,6 @@ def test_a_statement_without_a_features_words_is_not_lexed(
     assert [(w.line, w.feature) for w in written(statements, 13)] == [
         (2, "NULLS NOT DISTINCT"), (3, "NULLS NOT DISTINCT"),
         (4, "ON DELETE SET NULL/DEFAULT (columns)"),
-        (5, "the security_invoker view option"), (6, "SQL-standard function bodies")]
-    assert statements[0].text not in masked and len(masked) == 5
+        (5, "the security_invoker view option"), (6, "SQL-standard function bodies"),
+        (7, "NULLS NOT DISTINCT")]
+    assert statements[0].text not in masked and len(masked) == 6

@@ -222,20 +222,23 @@ def written(statements: Iterable[_Statement], version: int) -> list[Written]:
     # Masking lexes the statement, some 100 microseconds each: 4 s a plan at 10,000 tables,
     # the exact path's every pause in typing. It only blanks characters, so a statement
     # without the words a feature's match needs cannot match once masked: most are skipped.
-    # First on a test that runs in C (a casefolded text holds what the patterns match in
-    # any case, but for the dotless i, which they take for an i), then on the words whole.
+    # First on a test that runs in C, then on the words whole. Only an ASCII text is
+    # tested: the patterns match some other letters in any case (a dotless i for an i)
+    # that lower() keeps or makes two.
     needs = [(w, [(word.split("|"), _word(word)) for word in w[3]]) for w in wanted]
     first = [x for _, words in needs for x in words[0][0]]
     for st in statements:
-        folded = st.text.casefold()
-        if not any(map(folded.__contains__, first)) and "ı" not in folded:
-            continue
-        folded = folded.replace("ı", "i")
-        maybe = [w for w, words in needs
-                 if all(any(map(folded.__contains__, one_of)) for one_of, _ in words)
-                 and all(rx.search(st.text) for _, rx in words)]
-        if not maybe:
-            continue
+        if st.text.isascii():
+            folded = st.text.lower()
+            if not any(map(folded.__contains__, first)):
+                continue
+            maybe = [w for w, words in needs
+                     if all(any(map(folded.__contains__, one_of)) for one_of, _ in words)
+                     and all(rx.search(st.text) for _, rx in words)]
+            if not maybe:
+                continue
+        else:
+            maybe = wanted
         text = _masked(st.text)
         for feature, since, rx, _ in maybe:
             m = rx.search(text)

@@ -98,11 +98,12 @@ class Verdict:
     reason: str | None = None  # why it is refused (None: accepted)
 
 
-def judge(text: str, *, migration: bool = False) -> Verdict:
+def judge(text: str, *, migration: bool = False, words: list[str] | None = None) -> Verdict:
     """Whether one statement may reach the shadow. ``migration``: a migration's statement
     in a replay, where data changes may run (the sandbox's privileges stop the rest) and
-    only cluster-level statements and the sandbox's own settings are left out."""
-    w = head(text)
+    only cluster-level statements and the sandbox's own settings are left out. ``words``:
+    ``head(text)``, when the caller has it."""
+    w = head(text) if words is None else words
     if not w:
         return Verdict(True)
     first = w[0]
@@ -131,9 +132,21 @@ def judge(text: str, *, migration: bool = False) -> Verdict:
         return Verdict(False, _RUNS_CODE[first])
     if first == "security" and second == "label":
         return Verdict(False, "needs a label provider loaded into the server")
-    if _GUARDED.search(text):
+    if _may_name_a_guarded_setting(text) and _GUARDED.search(text):
         return Verdict(False, "changes a timeout the sandbox keeps while it builds the shadow")
     return Verdict(True)
+
+
+def _may_name_a_guarded_setting(text: str) -> bool:
+    """False when ``text`` cannot hold a match of _GUARDED: the pattern's search of every
+    statement of a 10,000-table schema took a second, where this test runs in C. Every
+    guarded setting's name holds "timeout" or "interval". Only an ASCII text is tested:
+    the pattern matches some other letters in any case (a dotless i for an i, the Kelvin
+    sign for a k) that lower() keeps or makes two."""
+    if not text.isascii():
+        return True
+    folded = text.lower()
+    return "timeout" in folded or "interval" in folded
 
 
 def _cluster_level(w: list[str]) -> bool:
@@ -185,12 +198,14 @@ def _unmanaged_superuser_object(w: list[str]) -> bool:
         objects == ["event", "trigger"] or objects[:1] == ["publication"])
 
 
-def _in_shadow(text: str) -> str | None:
+def _in_shadow(text: str, words: list[str] | None = None) -> str | None:
     """The statement as the sandbox runs it: owners are not part of the schema model, and
     the sandbox cannot give its objects away (pg_dump writes ALTER ... OWNER TO for every
     object), so those are left out and CREATE SCHEMA's AUTHORIZATION dropped; so are the
-    objects only a superuser may make that the model does not hold."""
-    if _OWNER_TO.fullmatch(text) or _unmanaged_superuser_object(head(text, 5)):
+    objects only a superuser may make that the model does not hold. ``words``:
+    ``head(text, 5)``, when the caller has it."""
+    if _OWNER_TO.fullmatch(text) or _unmanaged_superuser_object(
+            head(text, 5) if words is None else words):
         return None
     if m := _SCHEMA_AUTHORIZATION.fullmatch(text):
         return m.group(1)
@@ -203,8 +218,9 @@ def _in_shadow(text: str) -> str | None:
 @functools.lru_cache(maxsize=16384)
 def _as_schema_statement(text: str) -> tuple[Verdict, str | None]:
     """``judge(text)`` and, when it is sent, ``_in_shadow(text)``."""
-    v = judge(text)
-    return v, _in_shadow(text) if v.send else None
+    words = head(text, 5)  # (lexed once for both)
+    v = judge(text, words=words[:4])
+    return v, _in_shadow(text, words) if v.send else None
 
 
 # The answers for the statements of the last schema vetted, by text. A schema of more
