@@ -9,8 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.test_cli_push import run
 from tests.test_scope import REPORT, catalog, supabase  # noqa: F401  (a fixture)
 
@@ -212,34 +210,3 @@ def test_a_same_scan_reads_not_the_kept_names_of_each_statement() -> None:
     again = shadowcache.scan(edited, None, key, [], lambda: [])
     assert again == shadow.scan(edited, None) and ("storage", "o") in again.names
     assert json.loads(path.read_bytes().split(b"\n")[1])  # written whole again
-
-
-def test_a_scan_after_one_in_this_process_lexes_what_changed_without_the_file(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """The language server scans after every pause in typing: the names of its last scan
-    stay in the process, so an edit lexes the statement it changed, and reads no file."""
-    import hashlib
-
-    from trimtab.sources import shadow, shadowcache
-    from trimtab.sources.sqlfile import split_statements
-
-    text = ("create table public.a (id int primary key);\n"
-            "create table public.b (u uuid references auth.users (id));\n"
-            "create view public.v as select x.id from extensions.t x;\n")
-    key = f"test-in-process-{id(text)}"
-    statements = split_statements(text, "s.sql")
-    assert shadowcache.scan(statements, None, key, [], lambda: []) == \
-        shadow.scan(statements, None)
-    path = shadowcache._cache_folder() / "scans" / \
-        f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
-    path.unlink()
-    lexed: list[str] = []
-    real = shadowcache.statement_mentions
-    monkeypatch.setattr(shadowcache, "statement_mentions",
-                        lambda t: lexed.append(t) or real(t))
-    edited = split_statements(text.replace("extensions.t x", "extensions.t x, storage.o o"),
-                              "s.sql")
-    again = shadowcache.scan(edited, None, key, [], lambda: [])
-    assert again == shadow.scan(edited, None) and ("storage", "o") in again.names
-    assert lexed == [edited[2].text]
-    assert path.exists()  # (written for the next process)

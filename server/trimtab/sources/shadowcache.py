@@ -242,59 +242,8 @@ def scan(statements: Sequence[Statement], managed: Sequence[str] | None, key: st
         h.update(f"{len(text)}\0".encode())
         h.update(text.encode())
     digest = h.hexdigest()
-    last = _last_scan.get(key)
-    if last is not None and last[0] == digest:
-        return last[1]
     path = _cache_folder() / "scans" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
     known: dict[str, Any] = {}
-    if last is None:  # (after a scan of the project in this process: it knows more)
-        done, known = _saved_scan(path, digest)
-        if done is not None:
-            _last_scan.clear()  # (one project's: a process rarely scans two)
-            _last_scan[key] = (digest, done, {})
-            return done
-    by_text = last[2] if last is not None else {}
-    # Each text's names kept as their JSON, what the file holds: tuples of a str per name
-    # were some 20 MB at 10,000 tables, held while the replay ahead applies.
-    seen: dict[str, str] = {}
-    texts: dict[str, str] = {}
-
-    def mentions_of(text: str) -> Mentions:
-        as_json = by_text.get(text)
-        if as_json is None:
-            hit = known.get(hashlib.sha256(text.encode()).hexdigest()[:32])
-            found = tuple((str(s), str(n), int(p), bool(r)) for s, n, p, r in hit) \
-                if isinstance(hit, list) else statement_mentions(text)
-            as_json = json.dumps(found)
-        elif as_json is _NO_NAMES:
-            found = ()
-        else:
-            found = tuple((s, n, p, r) for s, n, p, r in json.loads(as_json))
-        texts[text] = _NO_NAMES if as_json == _NO_NAMES else as_json
-        return found
-
-    found = shadow_scan(statements, managed, more, mentions_of)
-    known.clear()
-    for text, as_json in texts.items():
-        seen[hashlib.sha256(text.encode()).hexdigest()[:32]] = as_json
-    _last_scan.clear()
-    _last_scan[key] = (digest, found, texts)
-    head = json.dumps({"digest": digest, "code": code_version(), "own": sorted(found.own),
-                       "names": found.names, "references": found.references})
-
-    def write(f: IO[bytes]) -> None:
-        f.write(head.encode() + b"\n")
-        _write_json_texts(f, seen)
-        f.write(b"\n")
-
-    _write_cache_file(path, write)
-    return found
-
-
-def _saved_scan(path: Path, digest: str) -> tuple[Scan | None, dict[str, Any]]:
-    """The scan the file ``path`` saved if it is ``digest``'s, else None and the names it
-    saved by text's digest (those of this code only)."""
-    from trimtab.sources.fingerprint import code_version
     try:
         # Two lines: the scan, then each text's names (all the statements': 30 MB of JSON
         # objects at 10,000 tables), read only when the scan is not the same.
@@ -306,20 +255,35 @@ def _saved_scan(path: Path, digest: str) -> tuple[Scan | None, dict[str, Any]]:
         if saved["digest"] == digest:
             return Scan(frozenset(saved["own"]),
                         tuple((s, n) for s, n in saved["names"]),
-                        tuple((int(i), s, n, int(p)) for i, s, n, p in saved["references"])), {}
+                        tuple((int(i), s, n, int(p)) for i, s, n, p in saved["references"]))
         if saved.get("code") == code_version() and isinstance(saved.get("texts"), dict):
-            return None, saved["texts"]  # each statement's names: an edit lexes one statement
+            known = saved["texts"]  # each statement's names: one edit lexes one statement
     except (OSError, ValueError, KeyError, TypeError):
         pass  # none yet, or unreadable: scan
-    return None, {}
+    # Each text's names kept as their JSON, what the file holds: tuples of a str per name
+    # were some 20 MB at 10,000 tables, held while the replay ahead applies.
+    seen: dict[str, str] = {}
 
+    def mentions_of(text: str) -> Mentions:
+        k = hashlib.sha256(text.encode()).hexdigest()[:32]
+        hit = known.get(k)
+        found = tuple((str(s), str(n), int(p), bool(r)) for s, n, p, r in hit) \
+            if isinstance(hit, list) else statement_mentions(text)
+        seen[k] = json.dumps(found)
+        return found
 
-# The last scan of a project in this process, with each text's names as their JSON (most
-# of them one shared "[]"), by the statements' own texts: the language server scans after
-# every pause in typing, and reading the file's names back (30 MB of JSON objects at
-# 10,000 tables) took 0.6 s of each exact analysis, and that memory at its peak.
-_last_scan: dict[str, tuple[str, Scan, dict[str, str]]] = {}
-_NO_NAMES = "[]"
+    found = shadow_scan(statements, managed, more, mentions_of)
+    known.clear()
+    head = json.dumps({"digest": digest, "code": code_version(), "own": sorted(found.own),
+                       "names": found.names, "references": found.references})
+
+    def write(f: IO[bytes]) -> None:
+        f.write(head.encode() + b"\n")
+        _write_json_texts(f, seen)
+        f.write(b"\n")
+
+    _write_cache_file(path, write)
+    return found
 
 
 def _write_json_texts(f: IO[bytes], texts: dict[str, str], per_part: int = 2000) -> None:
